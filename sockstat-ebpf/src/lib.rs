@@ -1,0 +1,240 @@
+//! Types shared by the eBPF program and userspace: the ring-buffer event, the kernel
+//! offsets userspace resolves from BTF and hands to the program, TCP states, and the
+//! names of maps, programs and globals. Defined once here; `#![no_std]`, integers and
+//! byte arrays only, `#[repr(C)]` with explicit padding and compile-time size checks.
+#![no_std]
+
+/// Name of the tp_btf program in the object file.
+pub const PROGRAM_NAME: &str = "sockstat_set_state";
+/// Kernel tracepoint the program attaches to (`sock:inet_sock_set_state`).
+pub const TRACEPOINT: &str = "inet_sock_set_state";
+/// Ring buffer carrying [`StateEvent`]s.
+pub const EVENTS_MAP: &str = "EVENTS";
+/// Per-CPU `u64` counters, indexed by [`Counter`].
+pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Global (`.rodata`) holding [`KernelOffsets`], set by the loader before load.
+pub const OFFSETS_GLOBAL: &str = "OFFSETS";
+/// Default ring buffer size in bytes (power of two, multiple of the page size).
+pub const DEFAULT_RINGBUF_BYTES: u32 = 1 << 24;
+
+/// Index into the per-CPU counters map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Transitions the program saw (TCP only).
+    Seen = 0,
+    /// Ring buffer reservations that failed: events lost in the kernel.
+    Lost = 1,
+    /// Kernel memory reads that failed (fields of that event are zero).
+    ReadErrors = 2,
+}
+pub const COUNTER_SLOTS: u32 = 3;
+
+/// Byte offsets inside kernel structures, resolved in userspace from
+/// `/sys/kernel/btf/vmlinux` (struct sock_common / sock / tcp_sock / net in
+/// include/net/sock.h, include/linux/tcp.h, include/net/net_namespace.h), because
+/// Rust eBPF has no CO-RE relocations.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `sock_common.skc_daddr` (IPv4 peer, network order).
+    pub skc_daddr: u32,
+    /// `sock_common.skc_rcv_saddr` (IPv4 local, network order).
+    pub skc_rcv_saddr: u32,
+    /// `sock_common.skc_dport` (network order).
+    pub skc_dport: u32,
+    /// `sock_common.skc_num` (local port, host order).
+    pub skc_num: u32,
+    /// `sock_common.skc_family`.
+    pub skc_family: u32,
+    /// `sock_common.skc_net` (a `struct net *`).
+    pub skc_net: u32,
+    /// `sock_common.skc_v6_daddr`.
+    pub skc_v6_daddr: u32,
+    /// `sock_common.skc_v6_rcv_saddr`.
+    pub skc_v6_rcv_saddr: u32,
+    /// `net.ns.inum`: the network namespace inode number.
+    pub net_ns_inum: u32,
+    /// `sock.sk_protocol` (u16).
+    pub sk_protocol: u32,
+    /// `sock.sk_ack_backlog` (u32).
+    pub sk_ack_backlog: u32,
+    /// `sock.sk_max_ack_backlog` (u32).
+    pub sk_max_ack_backlog: u32,
+    /// `tcp_sock.bytes_acked` (u64).
+    pub tcp_bytes_acked: u32,
+    /// `tcp_sock.bytes_received` (u64).
+    pub tcp_bytes_received: u32,
+    /// 1 once userspace filled the offsets; the program emits nothing while 0.
+    pub valid: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 64);
+
+/// One TCP state transition, as written to the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateEvent {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// `bpf_get_socket_cookie(sk)`: equals sock_diag's `idiag_cookie`.
+    pub cookie: u64,
+    /// `tcp_sock.bytes_acked` at the transition.
+    pub bytes_acked: u64,
+    /// `tcp_sock.bytes_received` at the transition.
+    pub bytes_received: u64,
+    /// Network namespace inode number (`ip netns identify`, `/proc/PID/ns/net`).
+    pub netns: u32,
+    /// Thread group id (the process) of the task current at the transition.
+    pub pid: u32,
+    /// Thread id of that task.
+    pub tid: u32,
+    /// `sk_ack_backlog`: accept queue length (meaningful for listeners).
+    pub ack_backlog: u32,
+    /// `sk_max_ack_backlog`: listen() backlog.
+    pub max_ack_backlog: u32,
+    /// AF_INET (2) or AF_INET6 (10).
+    pub family: u16,
+    /// Local port, host order.
+    pub sport: u16,
+    /// Peer port, host order.
+    pub dport: u16,
+    /// Old and new `TcpState` values.
+    pub oldstate: u8,
+    pub newstate: u8,
+    /// IPPROTO_TCP; kept so other inet protocols can be told apart later.
+    pub protocol: u8,
+    pub _pad: [u8; 3],
+    /// Local address: IPv4 in the first 4 bytes, or IPv6 (network order).
+    pub saddr: [u8; 16],
+    /// Peer address, as `saddr`.
+    pub daddr: [u8; 16],
+    /// `comm` of the current task, NUL padded.
+    pub comm: [u8; 16],
+}
+const _: () = assert!(core::mem::size_of::<StateEvent>() == 112);
+
+impl StateEvent {
+    pub const SIZE: usize = core::mem::size_of::<StateEvent>();
+
+    /// Decodes an event from ring-buffer bytes; `None` if the length is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Option<StateEvent> {
+        if bytes.len() != Self::SIZE {
+            return None;
+        }
+        // SAFETY: the length equals size_of::<StateEvent>(), StateEvent is repr(C) made
+        // only of integers and byte arrays (every bit pattern valid), and
+        // read_unaligned has no alignment requirement.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<StateEvent>()) })
+    }
+
+    /// The event's bytes, as the kernel wrote them.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: repr(C), no implicit padding (size asserted above), so every byte is
+        // initialised; the slice borrows self.
+        unsafe { core::slice::from_raw_parts((self as *const StateEvent).cast::<u8>(), Self::SIZE) }
+    }
+}
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+pub const IPPROTO_TCP: u8 = 6;
+
+/// TCP states, numbered as in include/net/tcp_states.h.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+    NewSynRecv = 12,
+    BoundInactive = 13,
+}
+
+impl TryFrom<u8> for TcpState {
+    type Error = u8;
+    fn try_from(v: u8) -> Result<Self, u8> {
+        Ok(match v {
+            1 => Self::Established,
+            2 => Self::SynSent,
+            3 => Self::SynRecv,
+            4 => Self::FinWait1,
+            5 => Self::FinWait2,
+            6 => Self::TimeWait,
+            7 => Self::Close,
+            8 => Self::CloseWait,
+            9 => Self::LastAck,
+            10 => Self::Listen,
+            11 => Self::Closing,
+            12 => Self::NewSynRecv,
+            13 => Self::BoundInactive,
+            other => return Err(other),
+        })
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: repr(C) structs of integers and byte arrays without implicit padding
+    // (sizes asserted above): any bit pattern is a valid value.
+    unsafe impl aya::Pod for super::KernelOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::StateEvent {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_round_trips_through_bytes() {
+        let ev = StateEvent {
+            ts_ns: 0x0102_0304_0506_0708,
+            cookie: 0xdead_beef_0000_0001,
+            bytes_acked: 7,
+            bytes_received: 9,
+            netns: 4_026_531_840,
+            pid: 1234,
+            tid: 1235,
+            ack_backlog: 1,
+            max_ack_backlog: 4096,
+            family: AF_INET6,
+            sport: 8080,
+            dport: 51234,
+            oldstate: TcpState::SynSent as u8,
+            newstate: TcpState::Established as u8,
+            protocol: IPPROTO_TCP,
+            _pad: [0; 3],
+            saddr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+        };
+        let bytes = ev.as_bytes().to_vec();
+        assert_eq!(bytes.len(), 112);
+        // Field offsets the kernel side writes to, fixed by repr(C).
+        assert_eq!(&bytes[0..8], &0x0102_0304_0506_0708u64.to_ne_bytes());
+        assert_eq!(&bytes[36..40], &1234u32.to_ne_bytes());
+        assert_eq!(bytes[58], TcpState::SynSent as u8);
+        assert_eq!(bytes[59], TcpState::Established as u8);
+        assert_eq!(&bytes[96..100], b"curl");
+        assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
+        assert_eq!(StateEvent::from_bytes(&bytes[..111]), None);
+    }
+
+    #[test]
+    fn states_convert_without_transmute() {
+        for v in 1..=13u8 {
+            assert_eq!(TcpState::try_from(v).map(|s| s as u8), Ok(v));
+        }
+        assert_eq!(TcpState::try_from(0), Err(0));
+        assert_eq!(TcpState::try_from(14), Err(14));
+    }
+}

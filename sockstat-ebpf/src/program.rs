@@ -1,0 +1,157 @@
+//! The tp_btf program. Kernel structure fields are read with `bpf_probe_read_kernel`
+//! at offsets userspace resolved from BTF (see `KernelOffsets`): Rust eBPF has no CO-RE.
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_buf,
+    },
+    macros::{btf_tracepoint, map},
+    maps::{PerCpuArray, RingBuf},
+    programs::BtfTracePointContext,
+};
+use sockstat_ebpf::{
+    AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, IPPROTO_TCP, KernelOffsets,
+    StateEvent,
+};
+
+#[map(name = "EVENTS")]
+static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RINGBUF_BYTES, 0);
+
+#[map(name = "COUNTERS")]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Filled by the loader (`EbpfLoader::set_global`) before the program is loaded.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    skc_daddr: 0,
+    skc_rcv_saddr: 0,
+    skc_dport: 0,
+    skc_num: 0,
+    skc_family: 0,
+    skc_net: 0,
+    skc_v6_daddr: 0,
+    skc_v6_rcv_saddr: 0,
+    net_ns_inum: 0,
+    sk_protocol: 0,
+    sk_ack_backlog: 0,
+    sk_max_ack_backlog: 0,
+    tcp_bytes_acked: 0,
+    tcp_bytes_received: 0,
+    valid: 0,
+    _pad: 0,
+};
+
+#[inline(always)]
+fn bump(counter: Counter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Reads a `T` at `base + off` in kernel memory; counts failures and yields zero.
+#[inline(always)]
+fn read<T: Copy + Default>(base: *const u8, off: u32) -> T {
+    // SAFETY: bpf_probe_read_kernel validates the address; a fault returns an error.
+    match unsafe { bpf_probe_read_kernel(base.wrapping_add(off as usize).cast::<T>()) } {
+        Ok(v) => v,
+        Err(_) => {
+            bump(Counter::ReadErrors);
+            T::default()
+        }
+    }
+}
+
+/// Reads one field of OFFSETS. Volatile so the compiler does not fold the zero
+/// initialiser above; field by field to keep the 512-byte BPF stack free.
+macro_rules! offset {
+    ($field:ident) => {
+        // SAFETY: OFFSETS is a read-only global the loader writes before load.
+        unsafe { core::ptr::read_volatile(&raw const OFFSETS.$field) }
+    };
+}
+
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
+    // TP_PROTO(const struct sock *sk, const int oldstate, const int newstate):
+    // include/trace/events/sock.h.
+    // SAFETY: argument indices and types follow the TP_PROTO above.
+    let sk: *const u8 = ctx.arg(0);
+    let oldstate: i32 = ctx.arg(1);
+    let newstate: i32 = ctx.arg(2);
+    if offset!(valid) == 0 || sk.is_null() {
+        aya_log_ebpf::error!(&ctx, "sockstat: offsets not set or null sock; event dropped");
+        return 0;
+    }
+    let protocol: u16 = read(sk, offset!(sk_protocol));
+    if protocol != IPPROTO_TCP as u16 {
+        return 0;
+    }
+    bump(Counter::Seen);
+
+    let Some(mut entry) = EVENTS.reserve::<StateEvent>(0) else {
+        bump(Counter::Lost);
+        return 0;
+    };
+    // The event is built in place in the ring buffer: a StateEvent on the stack next to
+    // the helpers' frames would overflow the 512-byte BPF stack.
+    let slot: *mut StateEvent = entry.as_mut_ptr();
+    // SAFETY: `slot` points at a reserved, exclusively owned ring-buffer slot of
+    // size_of::<StateEvent>() bytes; after zeroing it holds a valid StateEvent (every bit
+    // pattern is), so a unique reference to it is sound until submit.
+    let ev: &mut StateEvent = unsafe {
+        core::ptr::write_bytes(slot, 0, 1);
+        &mut *slot
+    };
+    let family: u16 = read(sk, offset!(skc_family));
+    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: tp_btf programs may call bpf_get_socket_cookie on the traced sock.
+    ev.cookie = unsafe { aya_ebpf::helpers::generated::bpf_get_socket_cookie(sk as *mut c_void) };
+    ev.family = family;
+    ev.sport = read(sk, offset!(skc_num));
+    ev.dport = u16::from_be(read::<u16>(sk, offset!(skc_dport)));
+    ev.oldstate = oldstate as u8;
+    ev.newstate = newstate as u8;
+    ev.protocol = IPPROTO_TCP;
+    ev.ack_backlog = read(sk, offset!(sk_ack_backlog));
+    ev.max_ack_backlog = read(sk, offset!(sk_max_ack_backlog));
+    ev.bytes_acked = read(sk, offset!(tcp_bytes_acked));
+    ev.bytes_received = read(sk, offset!(tcp_bytes_received));
+    let pid_tgid = bpf_get_current_pid_tgid();
+    ev.pid = (pid_tgid >> 32) as u32;
+    ev.tid = pid_tgid as u32;
+    if let Ok(comm) = bpf_get_current_comm() {
+        ev.comm = comm;
+    }
+    let net: u64 = read(sk, offset!(skc_net));
+    if net != 0 {
+        ev.netns = read(net as *const u8, offset!(net_ns_inum));
+    }
+    if family == AF_INET {
+        read_into(sk, offset!(skc_rcv_saddr), &mut ev.saddr[..4]);
+        read_into(sk, offset!(skc_daddr), &mut ev.daddr[..4]);
+    } else if family == AF_INET6 {
+        read_into(sk, offset!(skc_v6_rcv_saddr), &mut ev.saddr);
+        read_into(sk, offset!(skc_v6_daddr), &mut ev.daddr);
+    }
+    entry.submit(0);
+    0
+}
+
+/// Copies `dst.len()` bytes of kernel memory at `base + off` into `dst`.
+#[inline(always)]
+fn read_into(base: *const u8, off: u32, dst: &mut [u8]) {
+    // SAFETY: bpf_probe_read_kernel_buf validates the source address.
+    if unsafe { bpf_probe_read_kernel_buf(base.wrapping_add(off as usize), dst) }.is_err() {
+        bump(Counter::ReadErrors);
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,1 @@
+//! (diag: being written)

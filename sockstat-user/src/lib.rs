@@ -1,0 +1,19 @@
+//! sockstat: ss-compatible socket snapshots from an eBPF-fed live table, and tracing of
+//! every TCP state transition. Data flows one way:
+//! kernel -> `stream`/`diag` -> `table` -> `query` -> `format`.
+
+pub mod agent;
+pub mod btf;
+pub mod cli;
+pub mod client;
+pub mod diag;
+pub mod ebpf;
+pub mod filter;
+pub mod format;
+pub mod protocol;
+pub mod query;
+pub mod server;
+pub mod socket;
+pub mod stream;
+pub mod table;
+pub mod trace;
