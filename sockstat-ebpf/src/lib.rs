@@ -65,11 +65,17 @@ pub struct KernelOffsets {
     pub tcp_bytes_acked: u32,
     /// `tcp_sock.bytes_received` (u64).
     pub tcp_bytes_received: u32,
+    /// `tcp_sock.rcv_nxt`, `copied_seq`, `write_seq`, `snd_una` (u32 sequence numbers):
+    /// the queue sizes inet_diag reports are differences of these (net/ipv4/tcp_diag.c).
+    pub tcp_rcv_nxt: u32,
+    pub tcp_copied_seq: u32,
+    pub tcp_write_seq: u32,
+    pub tcp_snd_una: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 64);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 80);
 
 /// One TCP state transition, as written to the ring buffer.
 #[repr(C)]
@@ -111,8 +117,13 @@ pub struct StateEvent {
     pub daddr: [u8; 16],
     /// `comm` of the current task, NUL padded.
     pub comm: [u8; 16],
+    /// `tcp_sock` sequence numbers at the transition (see `KernelOffsets`).
+    pub rcv_nxt: u32,
+    pub copied_seq: u32,
+    pub write_seq: u32,
+    pub snd_una: u32,
 }
-const _: () = assert!(core::mem::size_of::<StateEvent>() == 112);
+const _: () = assert!(core::mem::size_of::<StateEvent>() == 128);
 
 impl StateEvent {
     pub const SIZE: usize = core::mem::size_of::<StateEvent>();
@@ -216,9 +227,14 @@ mod tests {
             saddr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+            rcv_nxt: 1,
+            copied_seq: 2,
+            write_seq: 3,
+            snd_una: 0xffff_fff0,
         };
         let bytes = ev.as_bytes().to_vec();
-        assert_eq!(bytes.len(), 112);
+        assert_eq!(bytes.len(), 128);
+        assert_eq!(&bytes[124..128], &0xffff_fff0u32.to_ne_bytes());
         // Field offsets the kernel side writes to, fixed by repr(C).
         assert_eq!(&bytes[0..8], &0x0102_0304_0506_0708u64.to_ne_bytes());
         assert_eq!(&bytes[36..40], &1234u32.to_ne_bytes());
@@ -226,7 +242,7 @@ mod tests {
         assert_eq!(bytes[59], TcpState::Established as u8);
         assert_eq!(&bytes[96..100], b"curl");
         assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
-        assert_eq!(StateEvent::from_bytes(&bytes[..111]), None);
+        assert_eq!(StateEvent::from_bytes(&bytes[..127]), None);
     }
 
     #[test]

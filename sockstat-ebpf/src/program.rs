@@ -40,6 +40,10 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     sk_max_ack_backlog: 0,
     tcp_bytes_acked: 0,
     tcp_bytes_received: 0,
+    tcp_rcv_nxt: 0,
+    tcp_copied_seq: 0,
+    tcp_write_seq: 0,
+    tcp_snd_una: 0,
     valid: 0,
     _pad: 0,
 };
@@ -120,6 +124,10 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     ev.max_ack_backlog = read(sk, offset!(sk_max_ack_backlog));
     ev.bytes_acked = read(sk, offset!(tcp_bytes_acked));
     ev.bytes_received = read(sk, offset!(tcp_bytes_received));
+    ev.rcv_nxt = read(sk, offset!(tcp_rcv_nxt));
+    ev.copied_seq = read(sk, offset!(tcp_copied_seq));
+    ev.write_seq = read(sk, offset!(tcp_write_seq));
+    ev.snd_una = read(sk, offset!(tcp_snd_una));
     let pid_tgid = bpf_get_current_pid_tgid();
     ev.pid = (pid_tgid >> 32) as u32;
     ev.tid = pid_tgid as u32;

@@ -1,1 +1,227 @@
-//! (stream: being written)
+//! The event stream: ring-buffer records -> typed [`Transition`]s, length-checked.
+//! Async readiness comes from the ring buffer's epoll fd through tokio's `AsyncFd`.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::{Duration, SystemTime},
+};
+
+use aya::maps::{MapData, RingBuf};
+use serde::{Deserialize, Serialize};
+use sockstat_ebpf::{AF_INET, AF_INET6, StateEvent, TcpState};
+use tokio::io::unix::AsyncFd;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("registering the ring buffer with the event loop")]
+    Register(#[source] std::io::Error),
+    #[error("waiting for ring buffer readiness")]
+    Wait(#[source] std::io::Error),
+}
+
+/// One TCP state transition, decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`).
+    pub ts_ns: u64,
+    pub cookie: u64,
+    pub netns: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub family: u16,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub old: u8,
+    pub new: u8,
+    /// Recv-Q and Send-Q as inet_diag would have reported them at the transition
+    /// (net/ipv4/tcp_diag.c: accept queue/backlog for LISTEN, else
+    /// rcv_nxt - copied_seq and write_seq - snd_una).
+    pub rqueue: u32,
+    pub wqueue: u32,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+}
+
+fn addr(family: u16, raw: &[u8; 16]) -> IpAddr {
+    if family == AF_INET {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(*raw))
+    }
+}
+
+impl Transition {
+    pub fn from_event(ev: &StateEvent) -> Transition {
+        let comm_len = ev.comm.iter().position(|&b| b == 0).unwrap_or(ev.comm.len());
+        let (rqueue, wqueue) = if ev.newstate == TcpState::Listen as u8 {
+            (ev.ack_backlog, ev.max_ack_backlog)
+        } else {
+            // Sequence numbers wrap: the differences are taken mod 2^32, and a negative
+            // receive difference is clamped to 0 as tcp_diag does.
+            let r = ev.rcv_nxt.wrapping_sub(ev.copied_seq);
+            (if (r as i32) < 0 { 0 } else { r }, ev.write_seq.wrapping_sub(ev.snd_una))
+        };
+        Transition {
+            ts_ns: ev.ts_ns,
+            cookie: ev.cookie,
+            netns: ev.netns,
+            pid: ev.pid,
+            tid: ev.tid,
+            comm: String::from_utf8_lossy(&ev.comm[..comm_len]).into_owned(),
+            family: ev.family,
+            src: addr(ev.family, &ev.saddr),
+            sport: ev.sport,
+            dst: addr(ev.family, &ev.daddr),
+            dport: ev.dport,
+            old: ev.oldstate,
+            new: ev.newstate,
+            rqueue,
+            wqueue,
+            bytes_acked: ev.bytes_acked,
+            bytes_received: ev.bytes_received,
+        }
+    }
+
+    pub fn is_inet(&self) -> bool {
+        self.family == AF_INET || self.family == AF_INET6
+    }
+}
+
+/// Kernel state name as the tracepoint prints it (TCP_ESTABLISHED ...), for traces.
+pub fn kernel_state_name(state: u8) -> &'static str {
+    match TcpState::try_from(state) {
+        Ok(TcpState::Established) => "ESTABLISHED",
+        Ok(TcpState::SynSent) => "SYN_SENT",
+        Ok(TcpState::SynRecv) => "SYN_RECV",
+        Ok(TcpState::FinWait1) => "FIN_WAIT1",
+        Ok(TcpState::FinWait2) => "FIN_WAIT2",
+        Ok(TcpState::TimeWait) => "TIME_WAIT",
+        Ok(TcpState::Close) => "CLOSE",
+        Ok(TcpState::CloseWait) => "CLOSE_WAIT",
+        Ok(TcpState::LastAck) => "LAST_ACK",
+        Ok(TcpState::Listen) => "LISTEN",
+        Ok(TcpState::Closing) => "CLOSING",
+        Ok(TcpState::NewSynRecv) => "NEW_SYN_RECV",
+        Ok(TcpState::BoundInactive) => "BOUND_INACTIVE",
+        Err(_) => "UNKNOWN",
+    }
+}
+
+/// Converts a CLOCK_MONOTONIC timestamp to wall-clock time, using the current offset
+/// between the two clocks (exact unless the wall clock was stepped since).
+pub fn monotonic_to_system(ts_ns: u64) -> SystemTime {
+    let mono_now = monotonic_now();
+    let now = SystemTime::now();
+    let event = Duration::from_nanos(ts_ns);
+    if event <= mono_now { now - (mono_now - event) } else { now + (event - mono_now) }
+}
+
+/// CLOCK_MONOTONIC now, the clock `bpf_ktime_get_ns` reads.
+pub fn monotonic_now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec to the valid pointer; CLOCK_MONOTONIC is
+    // always supported on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    Duration::new(ts.tv_sec.unsigned_abs(), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// The ring buffer, registered with tokio.
+pub struct EventStream {
+    ring: AsyncFd<RingBuf<MapData>>,
+    /// Records whose length was not `size_of::<StateEvent>()`: counted as lost.
+    pub malformed: u64,
+    pub received: u64,
+}
+
+impl EventStream {
+    pub fn new(ring: RingBuf<MapData>) -> Result<EventStream, StreamError> {
+        // SAFETY: the fd belongs to the RingBuf, which the AsyncFd owns for its whole
+        // lifetime; RingBuf::as_raw_fd always returns its map's epoll fd.
+        let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| StreamError::Register(e.into_parts().1))?;
+        Ok(EventStream { ring, malformed: 0, received: 0 })
+    }
+
+    /// Waits until the ring buffer has data.
+    pub async fn readable(&mut self) -> Result<(), StreamError> {
+        let mut guard = self.ring.readable_mut().await.map_err(StreamError::Wait)?;
+        // Readiness is edge-like for epoll on a ring buffer: clear it, the caller drains.
+        guard.clear_ready();
+        Ok(())
+    }
+
+    /// Hands every queued event to `f`, in ring order. Returns how many were handled.
+    pub fn drain(&mut self, mut f: impl FnMut(Transition)) -> usize {
+        let mut n = 0;
+        let ring = self.ring.get_mut();
+        while let Some(item) = ring.next() {
+            match StateEvent::from_bytes(&item) {
+                Some(ev) => {
+                    self.received += 1;
+                    n += 1;
+                    f(Transition::from_event(&ev));
+                }
+                None => self.malformed += 1,
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(new: TcpState) -> StateEvent {
+        StateEvent {
+            family: AF_INET,
+            saddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            daddr: [10, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            sport: 40000,
+            dport: 80,
+            newstate: new as u8,
+            oldstate: TcpState::Established as u8,
+            comm: *b"nginx: worker\0\0\0",
+            ack_backlog: 3,
+            max_ack_backlog: 511,
+            rcv_nxt: 5,
+            copied_seq: 0xffff_fffe,
+            write_seq: 10,
+            snd_una: 4,
+            ..StateEvent::default()
+        }
+    }
+
+    #[test]
+    fn decodes_addresses_comm_and_queues() {
+        let t = Transition::from_event(&event(TcpState::FinWait1));
+        assert_eq!(t.src, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(t.dst, "10.1.2.3".parse::<IpAddr>().unwrap());
+        assert_eq!(t.comm, "nginx: worker");
+        // 5 - 0xfffffffe wraps to 7.
+        assert_eq!((t.rqueue, t.wqueue), (7, 6));
+        let l = Transition::from_event(&event(TcpState::Listen));
+        assert_eq!((l.rqueue, l.wqueue), (3, 511));
+    }
+
+    #[test]
+    fn negative_receive_queue_is_clamped() {
+        let mut ev = event(TcpState::Established);
+        ev.rcv_nxt = 1;
+        ev.copied_seq = 2;
+        assert_eq!(Transition::from_event(&ev).rqueue, 0);
+    }
+
+    #[test]
+    fn v6_addresses_decode() {
+        let mut ev = event(TcpState::Established);
+        ev.family = AF_INET6;
+        ev.saddr = Ipv6Addr::LOCALHOST.octets();
+        ev.daddr = "::ffff:127.0.0.1".parse::<Ipv6Addr>().unwrap().octets();
+        let t = Transition::from_event(&ev);
+        assert_eq!(t.src, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(t.dst.to_string(), "::ffff:127.0.0.1");
+    }
+}

@@ -1,1 +1,289 @@
-//! (table: being written)
+//! The agent's live socket table: full TCP sockets keyed by socket cookie, seeded from a
+//! sock_diag dump and kept current by state-transition events. No I/O here.
+//!
+//! What the table cannot know from events is left to the kernel at query time (see
+//! `agent`): TIME-WAIT and SYN-RECV mini-sockets (no full socket, no event: the
+//! full socket goes FIN-WAIT-2/CLOSING -> CLOSE and a timewait sock takes over), and
+//! SYN-SENT sockets (the event fires before connect() picks the local port).
+
+use std::collections::HashMap;
+
+use sockstat_ebpf::TcpState;
+
+use crate::{
+    socket::{InetSocket, Source},
+    stream::Transition,
+};
+
+/// States whose sockets the table answers for; the others come from the kernel.
+pub const TABLE_STATES: u32 = !((1 << TcpState::SynSent as u32)
+    | (1 << TcpState::TimeWait as u32)
+    | (1 << TcpState::NewSynRecv as u32)
+    | (1 << TcpState::Close as u32));
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub sock: InetSocket,
+    /// Process current at the socket's last transition (softirq context for passive
+    /// opens: then it is whatever task the CPU was running).
+    pub last_pid: u32,
+    pub last_comm: String,
+    /// CLOCK_MONOTONIC ns of the last transition; 0 for sockets known only from a dump.
+    pub since_ns: u64,
+}
+
+/// What applying one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Inserted,
+    Updated,
+    /// The full socket closed. `to_time_wait` when it closed from FIN-WAIT-2 or CLOSING,
+    /// the paths on which tcp_time_wait() hands the tuple to a timewait socket.
+    Removed { to_time_wait: bool },
+    /// A close for a socket the table never held (closed before the seed, or another
+    /// namespace's socket).
+    Unknown,
+    /// Not for this table: another network namespace or not an inet socket.
+    Foreign,
+}
+
+#[derive(Debug, Default)]
+pub struct Table {
+    sockets: HashMap<u64, Entry>,
+    /// Only events of this network namespace are applied (None: all).
+    netns: Option<u32>,
+}
+
+impl Table {
+    pub fn new(netns: Option<u32>) -> Table {
+        Table { sockets: HashMap::new(), netns }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    pub fn get(&self, cookie: u64) -> Option<&Entry> {
+        self.sockets.get(&cookie)
+    }
+
+    /// Replaces the contents with a dump of the namespace. Mini-sockets in the dump
+    /// (TIME-WAIT, SYN-RECV request socks) are not full sockets and are skipped.
+    pub fn seed(&mut self, dump: Vec<InetSocket>) {
+        self.sockets.clear();
+        for mut sock in dump {
+            if TABLE_STATES & (1 << sock.state) == 0 && sock.state != TcpState::SynSent as u8 {
+                continue;
+            }
+            sock.source = Source::Table;
+            self.sockets.insert(sock.cookie, Entry { sock, last_pid: 0, last_comm: String::new(), since_ns: 0 });
+        }
+    }
+
+    pub fn apply(&mut self, t: &Transition) -> Applied {
+        if !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
+            return Applied::Foreign;
+        }
+        if t.new == TcpState::Close as u8 {
+            return match self.sockets.remove(&t.cookie) {
+                Some(_) => Applied::Removed {
+                    to_time_wait: t.old == TcpState::FinWait2 as u8 || t.old == TcpState::Closing as u8,
+                },
+                None => Applied::Unknown,
+            };
+        }
+        let sock = InetSocket {
+            family: t.family,
+            protocol: sockstat_ebpf::IPPROTO_TCP,
+            state: t.new,
+            src: t.src,
+            sport: t.sport,
+            dst: t.dst,
+            dport: t.dport,
+            ifindex: 0,
+            rqueue: t.rqueue,
+            wqueue: t.wqueue,
+            cookie: t.cookie,
+            uid: 0,
+            inode: 0,
+            timer: 0,
+            retrans: 0,
+            expires_ms: 0,
+            source: Source::Table,
+        };
+        match self.sockets.get_mut(&t.cookie) {
+            Some(e) => {
+                // Bound device, owner uid and inode do not change with the state; keep
+                // what the dump said.
+                let keep = (e.sock.ifindex, e.sock.uid, e.sock.inode);
+                e.sock = sock;
+                (e.sock.ifindex, e.sock.uid, e.sock.inode) = keep;
+                e.last_pid = t.pid;
+                e.last_comm.clone_from(&t.comm);
+                e.since_ns = t.ts_ns;
+                Applied::Updated
+            }
+            None => {
+                self.sockets.insert(t.cookie, Entry { sock, last_pid: t.pid, last_comm: t.comm.clone(), since_ns: t.ts_ns });
+                Applied::Inserted
+            }
+        }
+    }
+
+    /// Sockets of `family` whose state is in `states` (bit n = state n), limited to the
+    /// states the table answers for. Order: listeners first (as the kernel dumps the
+    /// listening hash before the established hash), then by local and peer address.
+    pub fn snapshot(&self, family: u16, states: u32) -> Vec<InetSocket> {
+        let mask = states & TABLE_STATES;
+        let mut out: Vec<InetSocket> = self
+            .sockets
+            .values()
+            .filter(|e| e.sock.family == family && mask & (1 << e.sock.state) != 0)
+            .map(|e| e.sock.clone())
+            .collect();
+        sort_like_dump(&mut out);
+        out
+    }
+}
+
+/// Listeners first, then everything else, each group by (local, peer).
+pub fn sort_like_dump(socks: &mut [InetSocket]) {
+    socks.sort_by(|a, b| {
+        let la = a.state != TcpState::Listen as u8;
+        let lb = b.state != TcpState::Listen as u8;
+        (la, a.src, a.sport, a.dst, a.dport, a.cookie).cmp(&(lb, b.src, b.sport, b.dst, b.dport, b.cookie))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use sockstat_ebpf::{AF_INET, AF_INET6};
+
+    use super::*;
+
+    const NS: u32 = 4_026_532_000;
+
+    fn ev(cookie: u64, old: TcpState, new: TcpState, sport: u16, dport: u16) -> Transition {
+        Transition {
+            ts_ns: cookie * 10,
+            cookie,
+            netns: NS,
+            pid: 42,
+            tid: 42,
+            comm: "test".into(),
+            family: AF_INET,
+            src: "127.0.0.1".parse().unwrap(),
+            sport,
+            dst: if dport == 0 { "0.0.0.0".parse().unwrap() } else { "127.0.0.1".parse().unwrap() },
+            dport,
+            old: old as u8,
+            new: new as u8,
+            rqueue: 0,
+            wqueue: if new == TcpState::Listen { 128 } else { 0 },
+            bytes_acked: 0,
+            bytes_received: 0,
+        }
+    }
+
+    fn states(t: &Table, family: u16) -> Vec<(u16, u16, u8)> {
+        t.snapshot(family, !0).iter().map(|s| (s.sport, s.dport, s.state)).collect()
+    }
+
+    #[test]
+    fn connection_life_and_time_wait_handoff() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        assert_eq!(t.apply(&ev(1, Close, Listen, 8080, 0)), Applied::Inserted);
+        assert_eq!(t.apply(&ev(2, Close, SynSent, 0, 8080)), Applied::Inserted);
+        // SYN-SENT is answered by the kernel at query time: not in the snapshot.
+        assert_eq!(states(&t, AF_INET), vec![(8080, 0, Listen as u8)]);
+        assert_eq!(t.apply(&ev(2, SynSent, Established, 50000, 8080)), Applied::Updated);
+        assert_eq!(t.apply(&ev(3, Listen, SynRecv, 8080, 50000)), Applied::Inserted);
+        assert_eq!(t.apply(&ev(3, SynRecv, Established, 8080, 50000)), Applied::Updated);
+        assert_eq!(
+            states(&t, AF_INET),
+            vec![(8080, 0, Listen as u8), (8080, 50000, Established as u8), (50000, 8080, Established as u8)]
+        );
+        // Active close by the client: it ends in TIME-WAIT, which is not a table state.
+        t.apply(&ev(2, Established, FinWait1, 50000, 8080));
+        t.apply(&ev(3, Established, CloseWait, 8080, 50000));
+        t.apply(&ev(2, FinWait1, FinWait2, 50000, 8080));
+        t.apply(&ev(3, CloseWait, LastAck, 8080, 50000));
+        assert_eq!(t.apply(&ev(2, FinWait2, Close, 50000, 8080)), Applied::Removed { to_time_wait: true });
+        assert_eq!(t.apply(&ev(3, LastAck, Close, 8080, 50000)), Applied::Removed { to_time_wait: false });
+        assert_eq!(states(&t, AF_INET), vec![(8080, 0, Listen as u8)]);
+        // Listener close.
+        assert_eq!(t.apply(&ev(1, Listen, Close, 8080, 0)), Applied::Removed { to_time_wait: false });
+        assert!(t.is_empty());
+        assert_eq!(t.apply(&ev(1, Listen, Close, 8080, 0)), Applied::Unknown);
+    }
+
+    #[test]
+    fn reused_tuple_is_a_new_socket() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        t.apply(&ev(10, SynSent, Established, 50001, 9000));
+        // Same tuple, new socket (new cookie) before the old one's close is seen.
+        t.apply(&ev(11, SynSent, Established, 50001, 9000));
+        assert_eq!(t.len(), 2);
+        t.apply(&ev(10, Established, Close, 50001, 9000));
+        assert_eq!(t.len(), 1);
+        assert!(t.get(11).is_some());
+        assert_eq!(states(&t, AF_INET), vec![(50001, 9000, Established as u8)]);
+    }
+
+    #[test]
+    fn other_namespaces_and_families_are_kept_apart() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        let mut foreign = ev(5, Close, Listen, 22, 0);
+        foreign.netns = NS + 1;
+        assert_eq!(t.apply(&foreign), Applied::Foreign);
+        let mut v6 = ev(6, Close, Listen, 443, 0);
+        v6.family = AF_INET6;
+        v6.src = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+        t.apply(&v6);
+        assert!(states(&t, AF_INET).is_empty());
+        assert_eq!(states(&t, AF_INET6), vec![(443, 0, Listen as u8)]);
+    }
+
+    #[test]
+    fn seed_keeps_full_sockets_and_events_replay_over_it() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        let mk = |cookie, state: TcpState, sport| InetSocket {
+            family: AF_INET,
+            protocol: 6,
+            state: state as u8,
+            src: "127.0.0.1".parse().unwrap(),
+            sport,
+            dst: "127.0.0.1".parse().unwrap(),
+            dport: 1,
+            ifindex: 3,
+            rqueue: 0,
+            wqueue: 0,
+            cookie,
+            uid: 1000,
+            inode: 77,
+            timer: 0,
+            retrans: 0,
+            expires_ms: 0,
+            source: Source::Kernel,
+        };
+        t.seed(vec![mk(1, Established, 100), mk(2, TimeWait, 200), mk(3, Listen, 300)]);
+        assert_eq!(t.len(), 2, "TIME-WAIT is a mini-socket, not held by the table");
+        // An event from before the dump, replayed after it, ends in the same state.
+        t.apply(&ev(1, SynSent, Established, 100, 1));
+        let e = t.get(1).unwrap();
+        assert_eq!((e.sock.ifindex, e.sock.uid, e.sock.inode), (3, 1000, 77), "dump-only fields survive updates");
+        t.apply(&ev(1, Established, FinWait1, 100, 1));
+        assert_eq!(t.get(1).unwrap().sock.state, FinWait1 as u8);
+        assert_eq!(t.get(3).unwrap().sock.source, Source::Table);
+    }
+}

@@ -1,1 +1,210 @@
-fn main() {}
+//! `cargo xtask`: installs what a fresh Debian machine lacks, builds the eBPF object and
+//! the `sockstat` binary with the object embedded, runs it, and runs every test.
+
+use std::{
+    env,
+    ffi::OsString,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+const BPF_TARGET: &str = "bpfel-unknown-none";
+const BPF_LINKER_VERSION: &str = "0.13.0";
+const LLVM_PACKAGE: &str = "llvm-22-dev";
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+
+#[derive(Parser)]
+#[command(about = "sockstat build tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install missing prerequisites (rust-src for nightly, llvm-22-dev, bpf-linker). Idempotent.
+    Setup,
+    /// Build the eBPF object (runs setup first).
+    BuildEbpf,
+    /// Build the eBPF object and target/release/sockstat with it embedded.
+    Build,
+    /// Build, then run `sockstat ARGS`.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Build, then run every test: unit tests and the root integration tests.
+    Test {
+        /// Extra arguments passed to `cargo test` for the integration tests (e.g. a test name).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let root = workspace_root();
+    match cli.task {
+        Task::Setup => setup()?,
+        Task::BuildEbpf => {
+            setup()?;
+            build_ebpf(&root)?;
+        }
+        Task::Build => {
+            build(&root)?;
+        }
+        Task::Run { args } => {
+            let bin = build(&root)?;
+            let status = Command::new(&bin).args(args).status().with_context(|| format!("running {}", bin.display()))?;
+            return Ok(ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)));
+        }
+        Task::Test { args } => test(&root, &args)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask lives in <root>/xtask.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn check(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn setup() -> Result<()> {
+    // rust-src for nightly: -Z build-std=core needs it.
+    let out = Command::new("rustup")
+        .args(["component", "list", "--toolchain", "nightly", "--installed"])
+        .output()
+        .context("running rustup (is rustup installed?)")?;
+    if !out.status.success() {
+        bail!("no nightly toolchain: run `rustup toolchain install nightly` (the eBPF build needs it)");
+    }
+    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("rust-src")) {
+        eprintln!("xtask setup: installing rust-src for the nightly toolchain");
+        check(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+    }
+
+    let linker_ok = Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION));
+    if !linker_ok {
+        if !succeeds(Command::new("dpkg-query").args(["-W", "-f=${Status}", LLVM_PACKAGE]))
+            || !Path::new(LLVM_PREFIX).join("lib").exists()
+        {
+            eprintln!("xtask setup: installing {LLVM_PACKAGE} (bpf-linker links against system LLVM)");
+            check(Command::new("apt-get").args(["update", "-q"]))
+                .context("apt-get update failed (needs root and access to Debian's mirrors)")?;
+            check(Command::new("apt-get").args(["install", "-y", "-q", LLVM_PACKAGE]).env("DEBIAN_FRONTEND", "noninteractive"))
+                .with_context(|| format!("apt-get install {LLVM_PACKAGE} failed"))?;
+        }
+        eprintln!("xtask setup: installing bpf-linker {BPF_LINKER_VERSION} against {LLVM_PREFIX}");
+        check(
+            cargo()
+                .args(["install", "bpf-linker", "--locked", "--version", BPF_LINKER_VERSION])
+                .args(["--no-default-features", "--features", "llvm-22"])
+                .env("LLVM_PREFIX", LLVM_PREFIX),
+        )?;
+    }
+
+    for tool in ["ss", "ip"] {
+        if !succeeds(Command::new(tool).arg("-V")) {
+            eprintln!("xtask setup: installing iproute2 (tests compare with the real `{tool}`)");
+            check(Command::new("apt-get").args(["install", "-y", "-q", "iproute2"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        }
+    }
+    Ok(())
+}
+
+fn ebpf_object(root: &Path) -> PathBuf {
+    root.join("target").join(BPF_TARGET).join("bpf").join("sockstat-ebpf")
+}
+
+fn build_ebpf(root: &Path) -> Result<PathBuf> {
+    check(
+        Command::new("cargo")
+            .current_dir(root)
+            .args(["+nightly", "build", "--package", "sockstat-ebpf", "--bin", "sockstat-ebpf"])
+            .args(["-Z", "build-std=core", "--target", BPF_TARGET, "--profile", "bpf"])
+            // The outer `cargo xtask` sets these for the stable toolchain; the nightly build
+            // must pick its own.
+            .env_remove("RUSTC")
+            .env_remove("RUSTDOC")
+            .env_remove("CARGO"),
+    )
+    .context("building the eBPF program")?;
+    let obj = ebpf_object(root);
+    if !obj.exists() {
+        bail!("eBPF build succeeded but {} is missing", obj.display());
+    }
+    Ok(obj)
+}
+
+/// Builds everything; returns the path of the release binary.
+fn build(root: &Path) -> Result<PathBuf> {
+    setup()?;
+    let obj = build_ebpf(root)?;
+    check(
+        cargo()
+            .current_dir(root)
+            .args(["build", "--release", "--package", "sockstat", "--bin", "sockstat"])
+            .env("SOCKSTAT_EBPF_OBJECT", &obj),
+    )
+    .context("building sockstat")?;
+    Ok(root.join("target").join("release").join("sockstat"))
+}
+
+fn test(root: &Path, extra: &[OsString]) -> Result<()> {
+    let bin = build(root)?;
+    let obj = ebpf_object(root);
+    // Unit tests (no root needed) of every host crate, including the shared event types.
+    check(
+        cargo()
+            .current_dir(root)
+            .args(["test", "--package", "sockstat-ebpf", "--package", "sockstat", "--package", "xtask"])
+            .env("SOCKSTAT_EBPF_OBJECT", &obj),
+    )
+    .context("unit tests failed")?;
+    // Root integration tests: they share the kernel (BPF programs, namespaces, ports), so
+    // they run one at a time.
+    check(
+        cargo()
+            .current_dir(root)
+            .args(["test", "--package", "sockstat-tests", "--release"])
+            .args(extra)
+            .args(["--", "--test-threads=1"])
+            .env("SOCKSTAT_BIN", &bin)
+            .env("SOCKSTAT_EBPF_OBJECT", &obj),
+    )
+    .context("integration tests failed")?;
+    Ok(())
+}
