@@ -1,1 +1,95 @@
-//! (client: being written)
+//! Talks to a running agent over its unix socket (blocking: one request, one response).
+
+use std::{
+    io,
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use crate::{
+    protocol::{self, MAX_RESPONSE, ProtocolError, Request, Response, Status},
+    socket::InetSocket,
+};
+
+/// Where `sockstat agent` listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/sockstat/agent.sock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no sockstat agent is running at {0} (start one with `sockstat agent`)")]
+    NotRunning(PathBuf),
+    #[error("permission denied on {0}: the agent socket is mode 0600, owned by the agent's user (run as that user, e.g. root)")]
+    PermissionDenied(PathBuf),
+    #[error("connecting to the agent at {path}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("talking to the agent at {path}")]
+    Protocol {
+        path: PathBuf,
+        #[source]
+        source: ProtocolError,
+    },
+    #[error("the agent answered with an error: {0}")]
+    Agent(String),
+    #[error("the agent sent an unexpected response to {0}")]
+    Unexpected(&'static str),
+}
+
+impl ClientError {
+    /// True when the agent is simply not there (or not ours to use), so a query may fall
+    /// back to dumping the kernel itself.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ClientError::NotRunning(_) | ClientError::PermissionDenied(_))
+    }
+}
+
+pub struct Client {
+    stream: UnixStream,
+    path: PathBuf,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning(path.to_path_buf()),
+            io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
+            _ => ClientError::Connect { path: path.to_path_buf(), source },
+        })?;
+        // A wedged agent must not hang a query forever.
+        let timeout = Some(Duration::from_secs(30));
+        stream
+            .set_read_timeout(timeout)
+            .and_then(|()| stream.set_write_timeout(timeout))
+            .map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
+        Ok(Client { stream, path: path.to_path_buf() })
+    }
+
+    fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
+        protocol::write_frame(&mut self.stream, req).map_err(wrap)?;
+        let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE)
+            .map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
+        match resp {
+            Response::Error(msg) => Err(ClientError::Agent(msg)),
+            other => Ok(other),
+        }
+    }
+
+    pub fn tcp(mut self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {
+        match self.call(&Request::Tcp { families: families.to_vec(), states })? {
+            Response::Sockets(s) => Ok(s),
+            _ => Err(ClientError::Unexpected("a socket query")),
+        }
+    }
+
+    pub fn status(mut self) -> Result<Status, ClientError> {
+        match self.call(&Request::Status)? {
+            Response::Status(s) => Ok(s),
+            _ => Err(ClientError::Unexpected("a status query")),
+        }
+    }
+}

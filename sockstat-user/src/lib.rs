@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod diag;
 pub mod ebpf;
+pub mod fetch;
 pub mod filter;
 pub mod format;
 pub mod protocol;

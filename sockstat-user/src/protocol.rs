@@ -1,1 +1,117 @@
-//! (protocol: being written)
+//! The agent's query protocol over its unix socket: one request, one response, each a
+//! frame of a little-endian u32 length followed by a postcard-encoded message.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::socket::InetSocket;
+
+/// Requests larger than this are refused: a query is a few bytes.
+pub const MAX_REQUEST: u32 = 64 * 1024;
+/// Responses are bounded too, so a corrupt length cannot make a client allocate wildly.
+pub const MAX_RESPONSE: u32 = 1 << 30;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// TCP sockets of these families (dumped in this order) in these states.
+    Tcp { families: Vec<u16>, states: u32 },
+    Status,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub netns: u32,
+    pub uptime_ms: u64,
+    /// Transitions the eBPF program saw (kernel counter).
+    pub events_seen: u64,
+    /// Transitions the agent received and applied.
+    pub events_received: u64,
+    /// Ring-buffer reservations that failed in the kernel.
+    pub events_lost_kernel: u64,
+    /// Records the agent could not decode.
+    pub events_malformed: u64,
+    /// Kernel field reads that failed (those events had zeroed fields).
+    pub read_errors: u64,
+    /// Full re-dumps of the table after a loss (the initial seed is not counted).
+    pub resyncs: u64,
+    pub table_size: u64,
+    /// Milliseconds the initial seed (sock_diag dump) took.
+    pub seed_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Sockets(Vec<InetSocket>),
+    Status(Status),
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("agent socket I/O")]
+    Io(#[from] io::Error),
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge { len: u32, max: u32 },
+    #[error("malformed message")]
+    Decode(#[from] postcard::Error),
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
+    let mut buf = vec![0u8; 4];
+    buf = postcard::to_extend(msg, buf)?;
+    let len = u32::try_from(buf.len() - 4).map_err(|_| ProtocolError::TooLarge { len: u32::MAX, max: MAX_RESPONSE })?;
+    buf[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(buf)
+}
+
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), ProtocolError> {
+    w.write_all(&encode(msg)?)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame's length; checks it against `max`.
+pub fn frame_len(header: [u8; 4], max: u32) -> Result<usize, ProtocolError> {
+    let len = u32::from_le_bytes(header);
+    if len > max {
+        return Err(ProtocolError::TooLarge { len, max });
+    }
+    Ok(len as usize)
+}
+
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read, max: u32) -> Result<T, ProtocolError> {
+    let mut header = [0u8; 4];
+    r.read_exact(&mut header)?;
+    let mut body = vec![0u8; frame_len(header, max)?];
+    r.read_exact(&mut body)?;
+    Ok(postcard::from_bytes(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let req = Request::Tcp { families: vec![2, 10], states: 0xfff };
+        let bytes = encode(&req).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
+        let back: Request = read_frame(&mut &bytes[..], MAX_REQUEST).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn oversized_and_truncated_frames_are_errors() {
+        let mut big = (MAX_REQUEST + 1).to_le_bytes().to_vec();
+        big.extend_from_slice(&[0; 8]);
+        assert!(matches!(read_frame::<Request>(&mut &big[..], MAX_REQUEST), Err(ProtocolError::TooLarge { .. })));
+        let bytes = encode(&Request::Status).unwrap();
+        let mut short = bytes.clone();
+        short[0] += 3;
+        assert!(matches!(read_frame::<Request>(&mut &short[..], MAX_REQUEST), Err(ProtocolError::Io(_))));
+        let garbage = [2u8, 0, 0, 0, 0xff, 0xff];
+        assert!(matches!(read_frame::<Request>(&mut &garbage[..], MAX_REQUEST), Err(ProtocolError::Decode(_))));
+    }
+}

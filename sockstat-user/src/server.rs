@@ -1,1 +1,103 @@
-//! (server: being written)
+//! The agent's listening socket: one agent per path (an flock'd `.lock` file beside the
+//! socket), mode 0600, and every peer checked with SO_PEERCRED.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read, Seek, Write},
+    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
+    path::{Path, PathBuf},
+};
+
+use tokio::net::{UnixListener, UnixStream};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("another sockstat agent (pid {pid}) is already serving {path}; stop it first or pass another --socket")]
+    AlreadyRunning { path: PathBuf, pid: String },
+    #[error("{what} {path}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> ServerError + 'p {
+    move |source| ServerError::Io { what, path: path.to_path_buf(), source }
+}
+
+pub struct AgentSocket {
+    pub listener: UnixListener,
+    path: PathBuf,
+    /// Held for the agent's lifetime: the flock is the one-agent-per-path guarantee.
+    _lock: File,
+}
+
+impl AgentSocket {
+    pub fn bind(path: &Path) -> Result<AgentSocket, ServerError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+        }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_err("opening lock file", &lock_path))?;
+        // SAFETY: flock on a valid, owned descriptor.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut pid = String::new();
+                let _ = lock.read_to_string(&mut pid);
+                return Err(ServerError::AlreadyRunning { path: path.to_path_buf(), pid: pid.trim().to_string() });
+            }
+            return Err(ServerError::Io { what: "locking", path: lock_path, source: err });
+        }
+        lock.set_len(0).map_err(io_err("writing lock file", &lock_path))?;
+        lock.rewind().map_err(io_err("writing lock file", &lock_path))?;
+        writeln!(lock, "{}", std::process::id()).map_err(io_err("writing lock file", &lock_path))?;
+
+        // We hold the lock, so a socket file left here is from an agent that died.
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ServerError::Io { what: "removing stale socket", path: path.to_path_buf(), source: e }),
+        }
+        // Created 0600 from the start (no window in which others could connect).
+        // SAFETY: umask only changes this process's file creation mask; restored below.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = std::os::unix::net::UnixListener::bind(path);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let std_listener = bound.map_err(io_err("binding", path))?;
+        std_listener.set_nonblocking(true).map_err(io_err("configuring", path))?;
+        let listener = UnixListener::from_std(std_listener).map_err(io_err("registering", path))?;
+        Ok(AgentSocket { listener, path: path.to_path_buf(), _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for AgentSocket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Only root and the agent's own user may query it (the file mode already says so; this
+/// also covers a socket reached through a bind mount or a changed mode).
+pub fn peer_allowed(stream: &UnixStream) -> Result<bool, io::Error> {
+    let cred = stream.peer_cred()?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    Ok(cred.uid() == 0 || cred.uid() == me)
+}

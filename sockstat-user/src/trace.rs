@@ -1,1 +1,201 @@
-//! (trace: being written)
+//! `sockstat trace`: every TCP state transition, live, one line each (or one JSON object
+//! per line). Loads its own instance of the program, so it works with or without an agent.
+//! By default only transitions of the network namespace it runs in are shown, matching
+//! what `ss` run in the same place would list; `--all-netns` shows every namespace.
+
+use std::{
+    io::{self, Write},
+    net::IpAddr,
+    time::Duration,
+};
+
+use serde::Serialize;
+use sockstat_ebpf::AF_INET;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    agent::own_netns,
+    ebpf::{EbpfError, LoadOptions, Tracer},
+    stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(transparent)]
+    Ebpf(#[from] EbpfError),
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("{0}")]
+    Io(&'static str, #[source] io::Error),
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TraceOptions {
+    pub json: bool,
+    pub all_netns: bool,
+    /// Stop after this many transitions (0: until SIGINT/SIGTERM).
+    pub count: u64,
+}
+
+#[derive(Serialize)]
+struct JsonTransition<'a> {
+    time: String,
+    ts_ns: u64,
+    pid: u32,
+    tid: u32,
+    comm: &'a str,
+    netns: u32,
+    cookie: u64,
+    family: &'static str,
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+    old: &'static str,
+    new: &'static str,
+    rqueue: u32,
+    wqueue: u32,
+    bytes_acked: u64,
+    bytes_received: u64,
+}
+
+fn endpoint(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Writes one transition. Time is UTC, RFC 3339 with nanoseconds in JSON and
+/// HH:MM:SS.micro in text.
+pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io::Result<()> {
+    let time = humantime::format_rfc3339_nanos(monotonic_to_system(t.ts_ns)).to_string();
+    if json {
+        let j = JsonTransition {
+            time,
+            ts_ns: t.ts_ns,
+            pid: t.pid,
+            tid: t.tid,
+            comm: &t.comm,
+            netns: t.netns,
+            cookie: t.cookie,
+            family: if t.family == AF_INET { "inet" } else { "inet6" },
+            src: t.src,
+            sport: t.sport,
+            dst: t.dst,
+            dport: t.dport,
+            old: kernel_state_name(t.old),
+            new: kernel_state_name(t.new),
+            rqueue: t.rqueue,
+            wqueue: t.wqueue,
+            bytes_acked: t.bytes_acked,
+            bytes_received: t.bytes_received,
+        };
+        serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
+        writeln!(out)
+    } else {
+        // "2026-11-25T12:03:05.123456789Z" -> "12:03:05.123456"
+        let clock = time.get(11..26).unwrap_or(&time);
+        writeln!(
+            out,
+            "{clock} {:<7} {:<16} {:<47} {:<47} {} -> {}",
+            t.pid,
+            t.comm,
+            endpoint(t.src, t.sport),
+            endpoint(t.dst, t.dport),
+            kernel_state_name(t.old),
+            kernel_state_name(t.new)
+        )
+    }
+}
+
+pub fn write_header(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "{:<15} {:<7} {:<16} {:<47} {:<47} {}", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER", "OLD -> NEW")
+}
+
+/// Last complete tuple of each live socket, by cookie. tcp_set_state() releases the
+/// local port before the CLOSE transition fires (net/ipv4/tcp.c: inet_put_port, then
+/// inet_sk_state_store), so a CLOSE event carries port 0; the socket is the same (same
+/// cookie), so its tuple is the one it had at its previous transition.
+#[derive(Default)]
+pub struct Tuples {
+    live: std::collections::HashMap<u64, (IpAddr, u16, IpAddr, u16)>,
+}
+
+impl Tuples {
+    pub fn complete(&mut self, t: &mut Transition) {
+        let closing = t.new == sockstat_ebpf::TcpState::Close as u8;
+        if t.sport == 0 && closing {
+            if let Some(&(src, sport, dst, dport)) = self.live.get(&t.cookie) {
+                (t.src, t.sport, t.dst, t.dport) = (src, sport, dst, dport);
+            }
+        } else if t.sport != 0 {
+            self.live.insert(t.cookie, (t.src, t.sport, t.dst, t.dport));
+        }
+        if closing {
+            self.live.remove(&t.cookie);
+        }
+    }
+}
+
+pub fn run(opts: &TraceOptions) -> Result<(), TraceError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TraceError::Io("starting the event loop", e))?;
+    rt.block_on(trace(opts))
+}
+
+async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
+    let netns = if opts.all_netns { None } else { Some(own_netns()?) };
+    let mut tracer = Tracer::load(LoadOptions::default())?;
+    let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
+    let mut stream = EventStream::new(ring)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| TraceError::Io("installing SIGINT handler", e))?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| TraceError::Io("installing SIGTERM handler", e))?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if !opts.json {
+        write_header(&mut out).map_err(|e| TraceError::Io("writing to stdout", e))?;
+        out.flush().map_err(|e| TraceError::Io("writing to stdout", e))?;
+    }
+    eprintln!("sockstat trace: attached to sock:inet_sock_set_state; Ctrl-C to stop");
+    let mut printed = 0u64;
+    let mut tuples = Tuples::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            r = stream.readable() => {
+                r?;
+                let mut result = Ok(());
+                stream.drain(|mut t| {
+                    tuples.complete(&mut t);
+                    if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
+                        return;
+                    }
+                    printed += 1;
+                    result = write_transition(&mut out, &t, opts.json);
+                });
+                match result.and_then(|()| out.flush()) {
+                    Ok(()) => {}
+                    // The reader went away (`| head`): stop quietly.
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(TraceError::Io("writing to stdout", e)),
+                }
+                if opts.count > 0 && printed >= opts.count {
+                    break;
+                }
+            }
+            _ = tick.tick() => tracer.flush_log(),
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    let lost = tracer.counters()?.lost;
+    if lost > 0 || stream.malformed > 0 {
+        eprintln!("sockstat trace: {lost} events lost in the kernel ring buffer, {} malformed", stream.malformed);
+    }
+    Ok(())
+}

@@ -1,1 +1,236 @@
-//! Helpers shared by the root integration tests.
+//! Helpers shared by the root integration tests: network namespaces made and removed by
+//! the test, the real `ss` and `sockstat` run inside them, an agent per namespace.
+//! Every prerequisite that is missing fails the test with what to run.
+
+use std::{
+    ffi::OsStr,
+    fs::File,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    thread,
+    time::{Duration, Instant},
+};
+
+/// Path of the sockstat binary under test (set by `cargo xtask test`).
+pub fn sockstat_bin() -> PathBuf {
+    match std::env::var_os("SOCKSTAT_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "SOCKSTAT_BIN is not set: run the integration tests with `cargo xtask test`, which builds \
+             target/release/sockstat with its eBPF program and points the tests at it"
+        ),
+    }
+}
+
+pub fn require_root() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("these tests load BPF programs and create network namespaces: run `cargo xtask test` as root");
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is iproute2 installed? `apt-get install iproute2`)"));
+    out
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with loopback up, deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new(tag: &str) -> NetNs {
+        require_root();
+        let name = format!("sst-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = NetNs { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip -n NS ARGS`.
+    pub fn ip(&self, args: &[&str]) {
+        run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
+    }
+
+    /// A command run inside the namespace.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// The real ss, in the namespace.
+    pub fn ss(&self, args: &[&str]) -> String {
+        let out = run_ok(self.command("ss").args(args));
+        String::from_utf8(out.stdout).expect("ss prints UTF-8")
+    }
+
+    /// sockstat, in the namespace; the full output (the caller checks the status).
+    pub fn sockstat(&self, args: &[&str]) -> Output {
+        run(self.command(sockstat_bin()).args(args))
+    }
+
+    /// sockstat's stdout, asserting success.
+    pub fn sockstat_ok(&self, args: &[&str]) -> String {
+        let out = self.sockstat(args);
+        assert!(
+            out.status.success(),
+            "sockstat {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("sockstat prints UTF-8")
+    }
+
+    /// Runs `f` on a thread that has entered the namespace: sockets it creates live there
+    /// (and stay open after it returns if it hands them back).
+    pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        thread::spawn(move || {
+            let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns into the test namespace");
+            f()
+        })
+        .join()
+        .expect("namespace thread panicked")
+    }
+
+    /// A dummy interface with 10.254.0.1/24 whose packets go nowhere: a connect() to
+    /// 10.254.0.2 stays in SYN-SENT.
+    pub fn blackhole(&self) -> std::net::SocketAddr {
+        self.ip(&["link", "add", "bh0", "type", "dummy"]);
+        self.ip(&["addr", "add", "10.254.0.1/24", "dev", "bh0"]);
+        self.ip(&["link", "set", "bh0", "up"]);
+        "10.254.0.2:9".parse().expect("literal address")
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A `sockstat agent` running in a namespace; SIGTERM on drop.
+pub struct Agent {
+    child: Option<Child>,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(ns: &NetNs, extra: &[&str]) -> Agent {
+        let dir = std::env::temp_dir().join(format!("{}-agent", ns.name));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let socket = dir.join("agent.sock");
+        let log = dir.join("agent.log");
+        let child = ns
+            .command(sockstat_bin())
+            .arg("agent")
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("agent log"))
+            .spawn()
+            .expect("spawn sockstat agent");
+        let mut agent = Agent { child: Some(child), socket, log };
+        agent.wait_ready(ns);
+        agent
+    }
+
+    fn wait_ready(&mut self, ns: &NetNs) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("agent exited early ({status}): {}", self.log_text());
+            }
+            if self.socket.exists() && ns.sockstat(&["status", "--socket", self.socket.to_str().unwrap()]).status.success() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "agent not ready after 30 s: {}", self.log_text());
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn socket_arg(&self) -> &str {
+        self.socket.to_str().expect("UTF-8 temp path")
+    }
+
+    /// `sockstat status --json` as a JSON value.
+    pub fn status(&self, ns: &NetNs) -> serde_json::Value {
+        let out = ns.sockstat_ok(&["status", "--json", "--socket", self.socket_arg()]);
+        serde_json::from_str(&out).expect("status --json is JSON")
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("agent still running");
+        // `ip netns exec` execs the agent, so the child pid is the agent's.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait agent") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("agent did not exit within 10 s of SIGTERM: {}", self.log_text());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Header line and the body lines sorted: the agent lists rows in a documented order
+/// that differs from the kernel's hash-bucket order (README, compatibility table).
+pub fn header_and_sorted_rows(text: &str) -> (String, Vec<String>) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().to_string();
+    let mut rows: Vec<String> = lines.map(str::to_string).collect();
+    rows.sort();
+    (header, rows)
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}

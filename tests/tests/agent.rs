@@ -1,0 +1,178 @@
+//! The agent's table against the real `ss`: sockets from before it started (seeded),
+//! sockets opened while it runs (streamed), closed ones gone; churn; lifecycle errors.
+
+use std::{
+    io::{Read, Write},
+    net::{Shutdown, TcpListener, TcpStream},
+    thread,
+    time::Duration,
+};
+
+use socket2::Socket;
+use sockstat_tests::{Agent, NetNs, header_and_sorted_rows, sockstat_bin};
+
+fn agent_view(ns: &NetNs, agent: &Agent, q: &[&str]) -> (String, Vec<String>) {
+    let mut args = vec!["--source", "agent", "--socket", agent.socket_arg()];
+    args.extend_from_slice(q);
+    header_and_sorted_rows(&ns.sockstat_ok(&args))
+}
+
+fn assert_matches_ss(ns: &NetNs, agent: &Agent, q: &[&str], what: &str) {
+    let ours = agent_view(ns, agent, q);
+    let theirs = header_and_sorted_rows(&ns.ss(q));
+    assert_eq!(ours, theirs, "{what}: agent answer for {q:?} differs from ss");
+}
+
+fn pair(listen: &str) -> Vec<Socket> {
+    let l = TcpListener::bind(listen).unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (a, _) = l.accept().unwrap();
+    vec![l.into(), c.into(), a.into()]
+}
+
+#[test]
+fn seeded_streamed_and_closed_sockets() {
+    let ns = NetNs::new("life");
+    let before = ns.enter(|| pair("127.0.0.1:7001"));
+    let agent = Agent::start(&ns, &[]);
+    assert_matches_ss(&ns, &agent, &["-tan"], "seeded");
+    let seeded = agent_view(&ns, &agent, &["-tan"]).1;
+    assert!(seeded.iter().any(|r| r.contains("127.0.0.1:7001")), "seeded listener missing: {seeded:?}");
+
+    // Opened after the agent started: only the event stream can know them.
+    let after = ns.enter(|| pair("[::1]:7002"));
+    let rows = agent_view(&ns, &agent, &["-tan"]).1;
+    assert!(rows.iter().any(|r| r.contains("[::1]:7002") && r.starts_with("LISTEN")), "streamed listener missing: {rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.starts_with("ESTAB")).count(), 4, "{rows:?}");
+    assert_matches_ss(&ns, &agent, &["-tan"], "streamed");
+
+    // Close everything from before; the client side closes first and lingers in
+    // TIME-WAIT, which ss shows and so must we.
+    let mut before = before.into_iter();
+    let (l, c, a) = (before.next().unwrap(), before.next().unwrap(), before.next().unwrap());
+    drop(l);
+    c.shutdown(Shutdown::Both).unwrap();
+    drop(c);
+    let mut a: TcpStream = a.into();
+    let mut buf = [0u8; 8];
+    assert_eq!(a.read(&mut buf).unwrap(), 0);
+    drop(a);
+    thread::sleep(Duration::from_millis(200));
+    let rows = agent_view(&ns, &agent, &["-tan"]).1;
+    assert!(!rows.iter().any(|r| r.starts_with("LISTEN") && r.contains(":7001")), "closed listener still listed: {rows:?}");
+    assert!(rows.iter().any(|r| r.starts_with("TIME-WAIT")), "TIME-WAIT missing: {rows:?}");
+    assert_matches_ss(&ns, &agent, &["-tan"], "closed");
+
+    let status = agent.status(&ns);
+    assert!(status["events_received"].as_u64().unwrap() >= 10, "{status}");
+    assert_eq!(status["events_lost_kernel"], 0, "{status}");
+    drop(after);
+}
+
+/// At least 20,000 loopback connections opened and closed while the agent runs, then a
+/// quiet period: the agent's answer equals ss's, and nothing was lost (or it resynced).
+#[test]
+fn churn_then_agent_equals_ss() {
+    const CONNECTIONS: usize = 20_000;
+    const THREADS: usize = 4;
+    let ns = NetNs::new("churn");
+    let agent = Agent::start(&ns, &[]);
+    let served = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:7100").unwrap();
+        let server = thread::spawn(move || {
+            let mut n = 0;
+            for conn in l.incoming().take(CONNECTIONS) {
+                let mut s = conn.unwrap();
+                let mut buf = [0u8; 4];
+                s.read_exact(&mut buf).unwrap();
+                s.write_all(b"pong").unwrap();
+                n += 1;
+            }
+            n
+        });
+        let clients: Vec<_> = (0..THREADS)
+            .map(|_| {
+                thread::spawn(|| {
+                    for _ in 0..CONNECTIONS / THREADS {
+                        let mut c = TcpStream::connect("127.0.0.1:7100").unwrap();
+                        c.write_all(b"ping").unwrap();
+                        let mut buf = [0u8; 4];
+                        c.read_exact(&mut buf).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        server.join().unwrap()
+    });
+    assert_eq!(served, CONNECTIONS);
+    // Quiet period: the last FIN/ACKs land and the agent drains its ring.
+    thread::sleep(Duration::from_millis(500));
+    let status = agent.status(&ns);
+    let lost = status["events_lost_kernel"].as_u64().unwrap() + status["events_malformed"].as_u64().unwrap();
+    let resyncs = status["resyncs"].as_u64().unwrap();
+    assert!(lost == 0 || resyncs > 0, "events lost without a resync: {status}");
+    // 20k connections make at least 10 transitions each.
+    assert!(status["events_received"].as_u64().unwrap() >= (CONNECTIONS * 10) as u64, "{status}");
+    for q in [&["-tan"][..], &["-tan", "state", "established"], &["-tln"]] {
+        assert_matches_ss(&ns, &agent, q, "after churn");
+    }
+    let rows = agent_view(&ns, &agent, &["-tan"]).1;
+    assert!(rows.len() >= CONNECTIONS, "expected the churn's TIME-WAIT sockets, got {} rows", rows.len());
+}
+
+#[test]
+fn agent_stops_cleanly_and_a_second_agent_is_refused() {
+    let ns = NetNs::new("twice");
+    let mut agent = Agent::start(&ns, &[]);
+    let second = ns.sockstat(&["agent", "--socket", agent.socket_arg()]);
+    assert!(!second.status.success(), "a second agent on the same socket started");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already serving"), "unclear refusal: {err}");
+    // The first one is unharmed by the attempt.
+    assert!(agent.status(&ns)["table_size"].is_u64());
+
+    let status = agent.stop();
+    assert!(status.success(), "agent exit on SIGTERM: {status}: {}", agent.log_text());
+    assert!(!agent.socket.exists(), "socket file left behind");
+    // Detached and unloaded: no sockstat program is left in the kernel (tests run one at
+    // a time, so no other sockstat process owns one now).
+    assert_eq!(sockstat_programs_loaded(), 0, "sockstat's program is still loaded after the agent exited");
+    let out = ns.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no sockstat agent is running"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn sockstat_programs_loaded() -> usize {
+    // The kernel keeps the first 15 bytes of a program's name.
+    let name = &sockstat_ebpf_program_name()[..15];
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| p.name_as_str() == Some(name))
+        .count()
+}
+
+fn sockstat_ebpf_program_name() -> &'static str {
+    "sockstat_set_state"
+}
+
+#[test]
+fn agent_socket_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = NetNs::new("perm");
+    let agent = Agent::start(&ns, &[]);
+    let mode = std::fs::metadata(&agent.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Another user cannot even connect; `auto` then falls back to the kernel.
+    let out = ns
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(sockstat_bin())
+        .args(["--source", "agent", "--socket", agent.socket_arg(), "-tan"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,95 @@
+//! `sockstat trace` sees every transition of connections too short-lived for any poller.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    net::{Shutdown, TcpListener, TcpStream},
+    process::Stdio,
+    thread,
+    time::Duration,
+};
+
+use sockstat_tests::NetNs;
+
+const CLIENT_PATH: &[(&str, &str)] = &[
+    ("CLOSE", "SYN_SENT"),
+    ("SYN_SENT", "ESTABLISHED"),
+    ("ESTABLISHED", "FIN_WAIT1"),
+    ("FIN_WAIT1", "FIN_WAIT2"),
+    ("FIN_WAIT2", "CLOSE"),
+];
+const SERVER_PATH: &[(&str, &str)] = &[
+    ("LISTEN", "SYN_RECV"),
+    ("SYN_RECV", "ESTABLISHED"),
+    ("ESTABLISHED", "CLOSE_WAIT"),
+    ("CLOSE_WAIT", "LAST_ACK"),
+    ("LAST_ACK", "CLOSE"),
+];
+
+#[test]
+fn every_transition_of_sub_millisecond_connections() {
+    const ROUNDS: usize = 20;
+    let ns = NetNs::new("trace");
+    let mut child = ns
+        .command(sockstat_tests::sockstat_bin())
+        .args(["trace", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sockstat trace");
+    // Wait until it is attached.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("attached"), "sockstat trace did not attach: {line}");
+
+    // Connections that open and close within a few hundred microseconds on loopback.
+    let ports: Vec<u16> = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:7200").unwrap();
+        (0..ROUNDS)
+            .map(|_| {
+                let c = TcpStream::connect("127.0.0.1:7200").unwrap();
+                let (mut a, _) = l.accept().unwrap();
+                let port = c.local_addr().unwrap().port();
+                c.shutdown(Shutdown::Both).unwrap();
+                drop(c);
+                let mut b = [0u8; 1];
+                assert_eq!(a.read(&mut b).unwrap(), 0);
+                drop(a);
+                port
+            })
+            .collect()
+    });
+    thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON line")).collect();
+    let mut shortest = u64::MAX;
+    for port in ports {
+        let client: Vec<&serde_json::Value> = events.iter().filter(|e| e["sport"] == port && e["dport"] == 7200).collect();
+        let server_tuple: Vec<&serde_json::Value> = events.iter().filter(|e| e["sport"] == 7200 && e["dport"] == port).collect();
+        let path = |evs: &[&serde_json::Value]| -> Vec<(String, String)> {
+            evs.iter().map(|e| (e["old"].as_str().unwrap().to_string(), e["new"].as_str().unwrap().to_string())).collect()
+        };
+        let want = |p: &[(&str, &str)]| -> Vec<(String, String)> { p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() };
+        // A connection's first transition fires before the kernel has filled in the
+        // tuple (CLOSE->SYN_SENT before connect() picks the port; LISTEN->SYN_RECV while
+        // the child still has the listener's), so sockets are followed by cookie.
+        let by_cookie = |evs: &[&serde_json::Value], side: &str| -> Vec<&serde_json::Value> {
+            let cookie = &evs.first().unwrap_or_else(|| panic!("no {side} events for client port {port}"))["cookie"];
+            events.iter().filter(|e| &e["cookie"] == cookie).collect()
+        };
+        let client_all = by_cookie(&client, "client");
+        let server = by_cookie(&server_tuple, "server");
+        assert_eq!(path(&client_all), want(CLIENT_PATH), "client {port}");
+        assert_eq!(path(&server), want(SERVER_PATH), "server side of {port}");
+        let first = client_all.first().unwrap()["ts_ns"].as_u64().unwrap();
+        let last = server.last().unwrap()["ts_ns"].as_u64().unwrap().max(client_all.last().unwrap()["ts_ns"].as_u64().unwrap());
+        shortest = shortest.min(last - first);
+    }
+    // The point of the test: connections that lived less than a millisecond.
+    assert!(shortest < 1_000_000, "no connection lived under 1 ms (shortest {shortest} ns); the machine is too loaded to show it");
+}
