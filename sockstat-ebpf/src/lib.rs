@@ -71,11 +71,15 @@ pub struct KernelOffsets {
     pub tcp_copied_seq: u32,
     pub tcp_write_seq: u32,
     pub tcp_snd_una: u32,
+    /// `sock_common.skc_ipv6only` is a one-bit bitfield: the byte holding it and the
+    /// bit's position in that byte (little-endian bit order).
+    pub skc_ipv6only_byte: u32,
+    pub skc_ipv6only_bit: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 80);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 88);
 
 /// One TCP state transition, as written to the ring buffer.
 #[repr(C)]
@@ -110,7 +114,9 @@ pub struct StateEvent {
     pub newstate: u8,
     /// IPPROTO_TCP; kept so other inet protocols can be told apart later.
     pub protocol: u8,
-    pub _pad: [u8; 3],
+    /// 1 if the socket is IPV6_V6ONLY (`skc_ipv6only`).
+    pub v6only: u8,
+    pub _pad: [u8; 2],
     /// Local address: IPv4 in the first 4 bytes, or IPv6 (network order).
     pub saddr: [u8; 16],
     /// Peer address, as `saddr`.
@@ -223,7 +229,8 @@ mod tests {
             oldstate: TcpState::SynSent as u8,
             newstate: TcpState::Established as u8,
             protocol: IPPROTO_TCP,
-            _pad: [0; 3],
+            v6only: 1,
+            _pad: [0; 2],
             saddr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
@@ -240,6 +247,7 @@ mod tests {
         assert_eq!(&bytes[36..40], &1234u32.to_ne_bytes());
         assert_eq!(bytes[58], TcpState::SynSent as u8);
         assert_eq!(bytes[59], TcpState::Established as u8);
+        assert_eq!(bytes[61], 1);
         assert_eq!(&bytes[96..100], b"curl");
         assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
         assert_eq!(StateEvent::from_bytes(&bytes[..127]), None);

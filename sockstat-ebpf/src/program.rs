@@ -44,6 +44,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     tcp_copied_seq: 0,
     tcp_write_seq: 0,
     tcp_snd_una: 0,
+    skc_ipv6only_byte: 0,
+    skc_ipv6only_bit: 0,
     valid: 0,
     _pad: 0,
 };
@@ -144,6 +146,8 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     } else if family == AF_INET6 {
         read_into(sk, offset!(skc_v6_rcv_saddr), &mut ev.saddr);
         read_into(sk, offset!(skc_v6_daddr), &mut ev.daddr);
+        let flags: u8 = read(sk, offset!(skc_ipv6only_byte));
+        ev.v6only = (flags >> (offset!(skc_ipv6only_bit) & 7)) & 1;
     }
     entry.submit(0);
     0

@@ -25,6 +25,8 @@ pub enum BtfError {
     Member { ty: &'static str, path: &'static str, message: String },
     #[error("kernel BTF: `{ty}.{path}` is a bitfield; sockstat reads whole bytes")]
     Bitfield { ty: &'static str, path: &'static str },
+    #[error("kernel BTF: `{ty}.{path}` is not a one-bit bitfield")]
+    NotOneBit { ty: &'static str, path: &'static str },
 }
 
 /// A BTF blob held in memory (btfparse reads through the `Readable` trait).
@@ -49,6 +51,16 @@ struct Resolver {
 }
 
 impl Resolver {
+    /// (byte, bit within that byte) of a one-bit bitfield member.
+    fn bit_position(&self, ty: &'static str, path: &'static str) -> Result<(u32, u32), BtfError> {
+        let id = self.types.id_of(ty).ok_or(BtfError::MissingType(ty))?;
+        match self.types.offset_of(id, path) {
+            Ok((_, Offset::BitOffsetAndSize(bits, 1))) => Ok((bits / 8, bits % 8)),
+            Ok((_, Offset::BitOffsetAndSize(..) | Offset::ByteOffset(_))) => Err(BtfError::NotOneBit { ty, path }),
+            Err(e) => Err(BtfError::Member { ty, path, message: e.message().to_string() }),
+        }
+    }
+
     fn byte_offset(&self, ty: &'static str, path: &'static str) -> Result<u32, BtfError> {
         let id = self.types.id_of(ty).ok_or(BtfError::MissingType(ty))?;
         match self.types.offset_of(id, path) {
@@ -72,6 +84,7 @@ pub fn offsets_from_file(path: &Path) -> Result<KernelOffsets, BtfError> {
 pub fn offsets_from_bytes(bytes: Vec<u8>) -> Result<KernelOffsets, BtfError> {
     let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
     let r = Resolver { types };
+    let (skc_ipv6only_byte, skc_ipv6only_bit) = r.bit_position("sock_common", "skc_ipv6only")?;
     // struct sock embeds struct sock_common as its first member `__sk_common`
     // (include/net/sock.h); the skc_* names are members of that struct, some inside
     // anonymous unions, which btfparse resolves.
@@ -97,6 +110,8 @@ pub fn offsets_from_bytes(bytes: Vec<u8>) -> Result<KernelOffsets, BtfError> {
         tcp_copied_seq: r.byte_offset("tcp_sock", "copied_seq")?,
         tcp_write_seq: r.byte_offset("tcp_sock", "write_seq")?,
         tcp_snd_una: r.byte_offset("tcp_sock", "snd_una")?,
+        skc_ipv6only_byte,
+        skc_ipv6only_bit,
         valid: 1,
         _pad: 0,
     })
@@ -120,6 +135,8 @@ mod tests {
         assert!(off.skc_v6_daddr > off.skc_family && off.skc_v6_rcv_saddr == off.skc_v6_daddr + 16);
         assert!(off.tcp_bytes_received > off.sk_protocol && off.tcp_bytes_acked > off.sk_protocol);
         assert_eq!(off.valid, 1);
+        // skc_ipv6only shares a byte with skc_reuse:4 and skc_reuseport:1.
+        assert!(off.skc_ipv6only_byte > off.skc_family && off.skc_ipv6only_bit < 8);
     }
 
     #[test]

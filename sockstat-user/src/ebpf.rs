@@ -69,9 +69,9 @@ pub struct KernelCounters {
 /// A loaded and attached program. Fields drop in declaration order; `ebpf` last, which
 /// detaches the program.
 pub struct Tracer {
-    pub events: RingBuf<MapData>,
+    events: Option<RingBuf<MapData>>,
     counters: PerCpuArray<MapData, u64>,
-    pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     _ebpf: Ebpf,
 }
 
@@ -132,7 +132,19 @@ impl Tracer {
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events, counters, logger, _ebpf: ebpf })
+        Ok(Tracer { events: Some(events), counters, logger, _ebpf: ebpf })
+    }
+
+    /// The ring buffer, for the event stream; `None` once taken.
+    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+        self.events.take()
+    }
+
+    /// Forwards whatever the program logged to the `log` facade (tracing picks it up).
+    pub fn flush_log(&mut self) {
+        if let Some(logger) = self.logger.as_mut() {
+            logger.flush();
+        }
     }
 
     pub fn counters(&self) -> Result<KernelCounters, EbpfError> {

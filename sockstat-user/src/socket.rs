@@ -30,6 +30,9 @@ pub struct InetSocket {
     pub sport: u16,
     pub dst: IpAddr,
     pub dport: u16,
+    /// IPV6_V6ONLY (sock_diag's INET_DIAG_SKV6ONLY): ss prints `[::]` rather than `*` for
+    /// the any address of such a socket.
+    pub v6only: bool,
     /// `idiag_if`: interface the socket is bound to (0 = none), printed as `%dev`.
     pub ifindex: u32,
     /// Recv-Q: bytes not yet read, or for LISTEN the accept queue length.

@@ -36,6 +36,7 @@ pub struct Transition {
     pub dport: u16,
     pub old: u8,
     pub new: u8,
+    pub v6only: bool,
     /// Recv-Q and Send-Q as inet_diag would have reported them at the transition
     /// (net/ipv4/tcp_diag.c: accept queue/backlog for LISTEN, else
     /// rcv_nxt - copied_seq and write_seq - snd_una).
@@ -78,6 +79,7 @@ impl Transition {
             dport: ev.dport,
             old: ev.oldstate,
             new: ev.newstate,
+            v6only: ev.v6only != 0,
             rqueue,
             wqueue,
             bytes_acked: ev.bytes_acked,

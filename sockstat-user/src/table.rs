@@ -3,8 +3,9 @@
 //!
 //! What the table cannot know from events is left to the kernel at query time (see
 //! `agent`): TIME-WAIT and SYN-RECV mini-sockets (no full socket, no event: the
-//! full socket goes FIN-WAIT-2/CLOSING -> CLOSE and a timewait sock takes over), and
-//! SYN-SENT sockets (the event fires before connect() picks the local port).
+//! full socket goes FIN-WAIT-2/CLOSING -> CLOSE and a timewait sock takes over),
+//! SYN-SENT sockets (the event fires before connect() picks the local port), and
+//! SYN-RECV (inet_diag reports request socks and full SYN-RECV sockets alike as state 3).
 
 use std::collections::HashMap;
 
@@ -16,10 +17,14 @@ use crate::{
 };
 
 /// States whose sockets the table answers for; the others come from the kernel.
-pub const TABLE_STATES: u32 = !((1 << TcpState::SynSent as u32)
+pub const TABLE_STATES: u32 = !KERNEL_STATES;
+
+/// States answered by a sock_diag dump at query time (plus CLOSE, which no dump has).
+pub const KERNEL_STATES: u32 = (1 << TcpState::SynSent as u32)
+    | (1 << TcpState::SynRecv as u32)
     | (1 << TcpState::TimeWait as u32)
     | (1 << TcpState::NewSynRecv as u32)
-    | (1 << TcpState::Close as u32));
+    | (1 << TcpState::Close as u32);
 
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -76,7 +81,9 @@ impl Table {
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
         self.sockets.clear();
         for mut sock in dump {
-            if TABLE_STATES & (1 << sock.state) == 0 && sock.state != TcpState::SynSent as u8 {
+            // Full sockets only: the table follows them by cookie for the timeline even
+            // in states it leaves to the kernel at query time.
+            if sock.state == TcpState::TimeWait as u8 || sock.state == TcpState::NewSynRecv as u8 {
                 continue;
             }
             sock.source = Source::Table;
@@ -104,6 +111,7 @@ impl Table {
             sport: t.sport,
             dst: t.dst,
             dport: t.dport,
+            v6only: t.v6only,
             ifindex: 0,
             rqueue: t.rqueue,
             wqueue: t.wqueue,
@@ -184,6 +192,7 @@ mod tests {
             dport,
             old: old as u8,
             new: new as u8,
+            v6only: false,
             rqueue: 0,
             wqueue: if new == TcpState::Listen { 128 } else { 0 },
             bytes_acked: 0,
@@ -205,6 +214,7 @@ mod tests {
         assert_eq!(states(&t, AF_INET), vec![(8080, 0, Listen as u8)]);
         assert_eq!(t.apply(&ev(2, SynSent, Established, 50000, 8080)), Applied::Updated);
         assert_eq!(t.apply(&ev(3, Listen, SynRecv, 8080, 50000)), Applied::Inserted);
+        assert_eq!(states(&t, AF_INET).len(), 2, "SYN-RECV is answered by the kernel");
         assert_eq!(t.apply(&ev(3, SynRecv, Established, 8080, 50000)), Applied::Updated);
         assert_eq!(
             states(&t, AF_INET),
@@ -265,6 +275,7 @@ mod tests {
             sport,
             dst: "127.0.0.1".parse().unwrap(),
             dport: 1,
+            v6only: false,
             ifindex: 3,
             rqueue: 0,
             wqueue: 0,

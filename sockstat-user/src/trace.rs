@@ -165,32 +165,35 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let mut printed = 0u64;
     let mut tuples = Tuples::default();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut emit = |stream: &mut EventStream, out: &mut io::BufWriter<io::StdoutLock<'_>>| -> Result<bool, TraceError> {
+        let mut result = Ok(());
+        stream.drain(|mut t| {
+            tuples.complete(&mut t);
+            if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
+                return;
+            }
+            printed += 1;
+            result = write_transition(out, &t, opts.json);
+        });
+        match result.and_then(|()| out.flush()) {
+            Ok(()) => Ok(opts.count > 0 && printed >= opts.count),
+            // The reader went away (`| head`): stop quietly.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
+            Err(e) => Err(TraceError::Io("writing to stdout", e)),
+        }
+    };
     loop {
         tokio::select! {
             r = stream.readable() => {
                 r?;
-                let mut result = Ok(());
-                stream.drain(|mut t| {
-                    tuples.complete(&mut t);
-                    if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
-                        return;
-                    }
-                    printed += 1;
-                    result = write_transition(&mut out, &t, opts.json);
-                });
-                match result.and_then(|()| out.flush()) {
-                    Ok(()) => {}
-                    // The reader went away (`| head`): stop quietly.
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                    Err(e) => return Err(TraceError::Io("writing to stdout", e)),
-                }
-                if opts.count > 0 && printed >= opts.count {
+                if emit(&mut stream, &mut out)? {
                     break;
                 }
             }
             _ = tick.tick() => tracer.flush_log(),
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
+            // Transitions already in the ring when the signal came are still shown.
+            _ = sigint.recv() => { emit(&mut stream, &mut out)?; break; }
+            _ = sigterm.recv() => { emit(&mut stream, &mut out)?; break; }
         }
     }
     let lost = tracer.counters()?.lost;

@@ -107,12 +107,15 @@ impl NetNs {
         .expect("namespace thread panicked")
     }
 
-    /// A dummy interface with 10.254.0.1/24 whose packets go nowhere: a connect() to
-    /// 10.254.0.2 stays in SYN-SENT.
+    /// A black-holed address: 10.254.0.2 sits behind a veth whose peer drops every frame
+    /// (a permanent neighbour entry with a MAC nobody owns, so no ARP failure and no
+    /// ICMP either). A connect() to it stays in SYN-SENT for minutes.
     pub fn blackhole(&self) -> std::net::SocketAddr {
-        self.ip(&["link", "add", "bh0", "type", "dummy"]);
+        self.ip(&["link", "add", "bh0", "type", "veth", "peer", "name", "bh1"]);
         self.ip(&["addr", "add", "10.254.0.1/24", "dev", "bh0"]);
         self.ip(&["link", "set", "bh0", "up"]);
+        self.ip(&["link", "set", "bh1", "up"]);
+        self.ip(&["neigh", "add", "10.254.0.2", "lladdr", "02:00:00:00:00:99", "dev", "bh0", "nud", "permanent"]);
         "10.254.0.2:9".parse().expect("literal address")
     }
 }
@@ -223,9 +226,11 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 
 /// Header line and the body lines sorted: the agent lists rows in a documented order
 /// that differs from the kernel's hash-bucket order (README, compatibility table).
+/// Output without a header (`-H`) gives an empty header.
 pub fn header_and_sorted_rows(text: &str) -> (String, Vec<String>) {
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default().to_string();
+    let mut lines = text.lines().peekable();
+    let is_header = lines.peek().is_some_and(|l| l.starts_with("State") || l.starts_with("Netid") || l.starts_with("Recv-Q"));
+    let header = if is_header { lines.next().unwrap_or_default().to_string() } else { String::new() };
     let mut rows: Vec<String> = lines.map(str::to_string).collect();
     rows.sort();
     (header, rows)

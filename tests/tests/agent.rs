@@ -119,8 +119,11 @@ fn churn_then_agent_equals_ss() {
     for q in [&["-tan"][..], &["-tan", "state", "established"], &["-tln"]] {
         assert_matches_ss(&ns, &agent, q, "after churn");
     }
+    // The churn left its trace: thousands of TIME-WAIT sockets (the namespace's
+    // tcp_max_tw_buckets caps how many), all listed as ss lists them (checked above).
     let rows = agent_view(&ns, &agent, &["-tan"]).1;
-    assert!(rows.len() >= CONNECTIONS, "expected the churn's TIME-WAIT sockets, got {} rows", rows.len());
+    let tw = rows.iter().filter(|r| r.starts_with("TIME-WAIT")).count();
+    assert!(tw > 1000, "expected the churn's TIME-WAIT sockets, got {tw}");
 }
 
 #[test]
@@ -139,7 +142,9 @@ fn agent_stops_cleanly_and_a_second_agent_is_refused() {
     assert!(!agent.socket.exists(), "socket file left behind");
     // Detached and unloaded: no sockstat program is left in the kernel (tests run one at
     // a time, so no other sockstat process owns one now).
-    assert_eq!(sockstat_programs_loaded(), 0, "sockstat's program is still loaded after the agent exited");
+    // The kernel frees a program after an RCU grace period once its last fd closes.
+    let unloaded = sockstat_tests::wait_for(Duration::from_secs(5), || (sockstat_programs_loaded() == 0).then_some(()));
+    assert!(unloaded.is_some(), "sockstat's program is still loaded 5 s after the agent exited");
     let out = ns.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no sockstat agent is running"), "{}", String::from_utf8_lossy(&out.stderr));

@@ -16,11 +16,15 @@ fn unknown_options_and_bad_state_filters() {
     fails_with(&ns, &["-q"], "invalid option");
     fails_with(&ns, &["--bogus"], "unrecognized option");
     fails_with(&ns, &["-t", "state", "bogus"], "bogus");
-    fails_with(&ns, &["-t", "state"], "state");
+    fails_with(&ns, &["-t", "state"], "Command line is not complete");
     fails_with(&ns, &["--source", "agent", "--socket", "/nonexistent/agent.sock", "-t"], "no sockstat agent is running");
-    // And ss agrees that these are errors.
-    for args in [&["-q"][..], &["-t", "state", "bogus"]] {
-        let out = ns.command("ss").args(args).output().unwrap();
-        assert!(!out.status.success(), "ss {args:?} succeeded");
+    // Same message and exit status as ss for the same mistakes.
+    for args in [&["-q"][..], &["--bogus"], &["-t", "state", "bogus"], &["-t", "state"]] {
+        let ss = ns.command("ss").args(args).output().unwrap();
+        let ours = ns.sockstat(args);
+        assert_eq!(ours.status.code(), ss.status.code(), "exit status for {args:?}");
+        let theirs = String::from_utf8_lossy(&ss.stderr).replace("ss", "sockstat");
+        let ours = String::from_utf8_lossy(&ours.stderr).replace("ss", "sockstat");
+        assert_eq!(ours.lines().next(), theirs.lines().next(), "first stderr line for {args:?}");
     }
 }

@@ -31,6 +31,12 @@ fn mix(ns: &NetNs) -> Vec<Socket> {
         dual.bind(&"[::]:8083".parse::<SocketAddr>().unwrap().into()).unwrap();
         dual.listen(4096).unwrap();
         let dual: TcpListener = dual.into();
+        // v6-only on the any address (nginx's `ipv6only=on`): ss prints [::], not *.
+        let any6 = Socket::new(Domain::IPV6, Type::STREAM, None).unwrap();
+        any6.set_only_v6(true).unwrap();
+        any6.bind(&"[::]:8084".parse::<SocketAddr>().unwrap().into()).unwrap();
+        any6.listen(16).unwrap();
+        keep.push(any6);
 
         for (listener, target) in [(&l4, "127.0.0.1:8080"), (&l6, "[::1]:8082"), (&dual, "127.0.0.1:8083")] {
             let c = TcpStream::connect(target).unwrap();
@@ -78,7 +84,7 @@ fn kernel_source_is_byte_identical_to_ss() {
     }
     // The mix really has every kind it claims to.
     let all = ns.ss(&["-tan"]);
-    for state in ["LISTEN", "ESTAB", "TIME-WAIT", "SYN-SENT", "[::ffff:127.0.0.1]", "[::1]", "[::]:8083"] {
+    for state in ["LISTEN", "ESTAB", "TIME-WAIT", "SYN-SENT", "[::ffff:127.0.0.1]", "[::1]", "*:8083", "[::]:8084"] {
         assert!(all.contains(state), "fixture lacks {state}:\n{all}");
     }
 }

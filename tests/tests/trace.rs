@@ -2,7 +2,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read},
-    net::{Shutdown, TcpListener, TcpStream},
+    net::{TcpListener, TcpStream},
     process::Stdio,
     thread,
     time::Duration,
@@ -36,6 +36,13 @@ fn every_transition_of_sub_millisecond_connections() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sockstat trace");
+    // Read stdout while the test runs: a full pipe would stall the tracer.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).unwrap();
+        out
+    });
     // Wait until it is attached.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
@@ -50,7 +57,8 @@ fn every_transition_of_sub_millisecond_connections() {
                 let c = TcpStream::connect("127.0.0.1:7200").unwrap();
                 let (mut a, _) = l.accept().unwrap();
                 let port = c.local_addr().unwrap().port();
-                c.shutdown(Shutdown::Both).unwrap();
+                // A plain close (shutdown() and then close() would make the kernel set
+                // FIN_WAIT1 twice, and the trace faithfully shows both).
                 drop(c);
                 let mut b = [0u8; 1];
                 assert_eq!(a.read(&mut b).unwrap(), 0);
@@ -62,8 +70,7 @@ fn every_transition_of_sub_millisecond_connections() {
     thread::sleep(Duration::from_millis(300));
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let out = reader.join().unwrap();
     assert!(child.wait().unwrap().success());
 
     let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON line")).collect();

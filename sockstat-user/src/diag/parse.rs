@@ -261,8 +261,32 @@ fn kernel_error(offset: usize, status: i32) -> DiagError {
     }
 }
 
-/// Decode one `struct inet_diag_msg` (include/uapi/linux/inet_diag.h). The attributes that
-/// follow it (none requested yet) are skipped.
+/// `INET_DIAG_SKV6ONLY` (include/uapi/linux/inet_diag.h): a u8, sent for every AF_INET6
+/// socket whatever was requested (net/ipv4/inet_diag.c, inet_diag_msg_attrs_fill).
+const INET_DIAG_SKV6ONLY: u16 = 11;
+
+/// Walks the rtattrs after the fixed struct; returns the IPV6_V6ONLY flag. Other
+/// attributes are skipped; a malformed one is an error, not a guess.
+fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
+    let mut v6only = false;
+    let mut rest = attrs;
+    // rtattr: u16 len (header included), u16 type, payload, padded to 4 bytes.
+    while rest.len() >= 4 {
+        let len = usize::from(u16_ne_at(rest, 0).unwrap_or(0));
+        let ty = u16_ne_at(rest, 2).unwrap_or(0);
+        if len < 4 || len > rest.len() {
+            return Err(MalformedKind::TruncatedPayload { what: "inet_diag attribute", needed: len.max(4), available: rest.len() });
+        }
+        if ty == INET_DIAG_SKV6ONLY {
+            v6only = rest.get(4).is_some_and(|&b| b != 0);
+        }
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or(&[]);
+    }
+    Ok(v6only)
+}
+
+/// Decode one `struct inet_diag_msg` (include/uapi/linux/inet_diag.h) and the attributes
+/// sockstat reads from what follows it.
 fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
     let msg =
         payload
@@ -294,6 +318,7 @@ fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, Malfo
         sport: u16::from_be_bytes(fixed(msg, OFF_SPORT)),
         dst: addr(OFF_DST)?,
         dport: u16::from_be_bytes(fixed(msg, OFF_DPORT)),
+        v6only: v6only_attr(payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]))?,
         ifindex: u32_field(OFF_IF),
         rqueue: u32_field(OFF_RQUEUE),
         wqueue: u32_field(OFF_WQUEUE),
@@ -473,6 +498,7 @@ mod tests {
             sport: 8080,
             dst: IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)),
             dport: 51000,
+            v6only: false,
             ifindex: 5,
             rqueue: 11,
             wqueue: 22,
@@ -519,6 +545,28 @@ mod tests {
             dump.sockets[1].sport, 443,
             "second record read after the attribute"
         );
+    }
+
+    #[test]
+    fn v6only_attribute_is_read_and_a_bad_attribute_rejected() {
+        // SHUTDOWN (8) then SKV6ONLY (11) = 1, each one byte padded to 8.
+        let mut payload = v6_raw().bytes();
+        payload.extend_from_slice(&[5, 0, 8, 0, 0, 0, 0, 0, 5, 0, 11, 0, 1, 0, 0, 0]);
+        let mut buf = nlmsg(SOCK_DIAG_BY_FAMILY, 2, SEQ, &payload);
+        buf.extend(reply(&v6_raw()));
+        buf.extend(done());
+        let dump = parse_inet_replies(&buf, TCP).expect("valid stream");
+        assert!(dump.sockets[0].v6only);
+        assert!(!dump.sockets[1].v6only, "no attribute: dual-stack");
+
+        // An attribute claiming 12 bytes where 8 remain.
+        let mut payload = v6_raw().bytes();
+        payload.extend_from_slice(&[12, 0, 11, 0, 1, 0, 0, 0]);
+        let mut buf = nlmsg(SOCK_DIAG_BY_FAMILY, 2, SEQ, &payload);
+        buf.extend(done());
+        let (offset, kind) = malformed(parse_inet_replies(&buf, TCP).expect_err("bad attribute"));
+        assert_eq!(offset, 0);
+        assert!(matches!(kind, MalformedKind::TruncatedPayload { what: "inet_diag attribute", needed: 12, available: 8 }), "{kind:?}");
     }
 
     #[test]
