@@ -7,7 +7,6 @@
 //! read requests and write responses.
 
 use std::{
-    os::unix::fs::MetadataExt,
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -64,8 +63,7 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
 
 /// Inode of this process's network namespace: events carry the same number.
 pub fn own_netns() -> Result<u32, AgentError> {
-    let meta = std::fs::metadata("/proc/self/ns/net").map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))?;
-    Ok(u32::try_from(meta.ino()).unwrap_or(0))
+    crate::socket::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
 }
 
 type Query = (Request, oneshot::Sender<Response>);
@@ -212,7 +210,8 @@ impl State {
                     seed_ms: self.seed_ms,
                 })
             }
-            Request::Tcp { families, states } => match self.tcp(&families, states) {
+            Request::Tcp { netns, .. } if netns != self.netns => Response::OtherNamespace { agent: self.netns, client: netns },
+            Request::Tcp { families, states, .. } => match self.tcp(&families, states) {
                 Ok(s) => Response::Sockets(s),
                 Err(e) => Response::Error(format!("{e}: {}", error_chain(&e))),
             },

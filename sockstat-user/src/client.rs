@@ -35,6 +35,10 @@ pub enum ClientError {
     },
     #[error("the agent answered with an error: {0}")]
     Agent(String),
+    #[error("the agent at {path} serves network namespace {agent}, not this one ({client}); run an agent in this namespace with its own --socket")]
+    OtherNamespace { path: PathBuf, agent: u32, client: u32 },
+    #[error("reading this process's network namespace")]
+    Netns(#[source] io::Error),
     #[error("the agent sent an unexpected response to {0}")]
     Unexpected(&'static str),
 }
@@ -43,7 +47,7 @@ impl ClientError {
     /// True when the agent is simply not there (or not ours to use), so a query may fall
     /// back to dumping the kernel itself.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, ClientError::NotRunning(_) | ClientError::PermissionDenied(_))
+        matches!(self, ClientError::NotRunning(_) | ClientError::PermissionDenied(_) | ClientError::OtherNamespace { .. })
     }
 }
 
@@ -75,12 +79,14 @@ impl Client {
             .map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
         match resp {
             Response::Error(msg) => Err(ClientError::Agent(msg)),
+            Response::OtherNamespace { agent, client } => Err(ClientError::OtherNamespace { path: self.path.clone(), agent, client }),
             other => Ok(other),
         }
     }
 
     pub fn tcp(mut self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {
-        match self.call(&Request::Tcp { families: families.to_vec(), states })? {
+        let netns = crate::socket::own_netns().map_err(ClientError::Netns)?;
+        match self.call(&Request::Tcp { netns, families: families.to_vec(), states })? {
             Response::Sockets(s) => Ok(s),
             _ => Err(ClientError::Unexpected("a socket query")),
         }

@@ -14,8 +14,10 @@ pub const MAX_RESPONSE: u32 = 1 << 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// TCP sockets of these families (dumped in this order) in these states.
-    Tcp { families: Vec<u16>, states: u32 },
+    /// TCP sockets of these families (dumped in this order) in these states, asked by a
+    /// client in network namespace `netns` (the agent's socket path is visible from
+    /// every namespace; its table is of one).
+    Tcp { netns: u32, families: Vec<u16>, states: u32 },
     Status,
 }
 
@@ -46,6 +48,8 @@ pub enum Response {
     Sockets(Vec<InetSocket>),
     Status(Status),
     Error(String),
+    /// The client is in another network namespace than the agent's table.
+    OtherNamespace { agent: u32, client: u32 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +99,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let req = Request::Tcp { families: vec![2, 10], states: 0xfff };
+        let req = Request::Tcp { netns: 4_026_531_840, families: vec![2, 10], states: 0xfff };
         let bytes = encode(&req).unwrap();
         assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
         let back: Request = read_frame(&mut &bytes[..], MAX_REQUEST).unwrap();

@@ -50,6 +50,14 @@ pub struct InetSocket {
     pub source: Source,
 }
 
+/// Inode number of this process's network namespace (what `/proc/self/ns/net` names,
+/// and what the eBPF program records per event).
+pub fn own_netns() -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/proc/self/ns/net")?;
+    Ok(u32::try_from(meta.ino()).unwrap_or(0))
+}
+
 impl InetSocket {
     pub fn tcp_state(&self) -> Option<TcpState> {
         TcpState::try_from(self.state).ok()

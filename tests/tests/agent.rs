@@ -181,3 +181,23 @@ fn agent_socket_is_private() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The agent's socket path is reachable from every namespace, its table is of one: a
+/// query from another namespace must not get the agent's sockets.
+#[test]
+fn agent_of_another_namespace_is_not_used() {
+    let ns_agent = NetNs::new("nsa");
+    let ns_query = NetNs::new("nsq");
+    let _mine = ns_agent.enter(|| pair("127.0.0.1:7301"));
+    let _theirs = ns_query.enter(|| pair("127.0.0.1:7302"));
+    let agent = Agent::start(&ns_agent, &[]);
+    // auto: falls back to the kernel of the querying namespace.
+    let auto = ns_query.sockstat_ok(&["--socket", agent.socket_arg(), "-tan"]);
+    assert_eq!(auto, ns_query.ss(&["-tan"]));
+    assert!(auto.contains(":7302") && !auto.contains(":7301"), "{auto}");
+    // agent: a clear error.
+    let out = ns_query.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("serves network namespace"), "{err}");
+}
