@@ -75,11 +75,14 @@ pub struct KernelOffsets {
     /// bit's position in that byte (little-endian bit order).
     pub skc_ipv6only_byte: u32,
     pub skc_ipv6only_bit: u32,
+    /// `sock_common.skc_bound_dev_if` (int): SO_BINDTODEVICE's ifindex.
+    pub skc_bound_dev_if: u32,
+    pub _pad0: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 88);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 96);
 
 /// One TCP state transition, as written to the ring buffer.
 #[repr(C)]
@@ -128,8 +131,11 @@ pub struct StateEvent {
     pub copied_seq: u32,
     pub write_seq: u32,
     pub snd_una: u32,
+    /// Interface the socket is bound to (0: none).
+    pub bound_dev_if: u32,
+    pub _pad1: u32,
 }
-const _: () = assert!(core::mem::size_of::<StateEvent>() == 128);
+const _: () = assert!(core::mem::size_of::<StateEvent>() == 136);
 
 impl StateEvent {
     pub const SIZE: usize = core::mem::size_of::<StateEvent>();
@@ -238,9 +244,12 @@ mod tests {
             copied_seq: 2,
             write_seq: 3,
             snd_una: 0xffff_fff0,
+            bound_dev_if: 7,
+            _pad1: 0,
         };
         let bytes = ev.as_bytes().to_vec();
-        assert_eq!(bytes.len(), 128);
+        assert_eq!(bytes.len(), 136);
+        assert_eq!(&bytes[128..132], &7u32.to_ne_bytes());
         assert_eq!(&bytes[124..128], &0xffff_fff0u32.to_ne_bytes());
         // Field offsets the kernel side writes to, fixed by repr(C).
         assert_eq!(&bytes[0..8], &0x0102_0304_0506_0708u64.to_ne_bytes());
@@ -250,7 +259,7 @@ mod tests {
         assert_eq!(bytes[61], 1);
         assert_eq!(&bytes[96..100], b"curl");
         assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
-        assert_eq!(StateEvent::from_bytes(&bytes[..127]), None);
+        assert_eq!(StateEvent::from_bytes(&bytes[..135]), None);
     }
 
     #[test]

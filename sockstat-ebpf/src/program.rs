@@ -46,6 +46,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     tcp_snd_una: 0,
     skc_ipv6only_byte: 0,
     skc_ipv6only_bit: 0,
+    skc_bound_dev_if: 0,
+    _pad0: 0,
     valid: 0,
     _pad: 0,
 };
@@ -130,6 +132,7 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     ev.copied_seq = read(sk, offset!(tcp_copied_seq));
     ev.write_seq = read(sk, offset!(tcp_write_seq));
     ev.snd_una = read(sk, offset!(tcp_snd_una));
+    ev.bound_dev_if = read(sk, offset!(skc_bound_dev_if));
     let pid_tgid = bpf_get_current_pid_tgid();
     ev.pid = (pid_tgid >> 32) as u32;
     ev.tid = pid_tgid as u32;

@@ -112,6 +112,8 @@ pub fn offsets_from_bytes(bytes: Vec<u8>) -> Result<KernelOffsets, BtfError> {
         tcp_snd_una: r.byte_offset("tcp_sock", "snd_una")?,
         skc_ipv6only_byte,
         skc_ipv6only_bit,
+        skc_bound_dev_if: r.byte_offset("sock_common", "skc_bound_dev_if")?,
+        _pad0: 0,
         valid: 1,
         _pad: 0,
     })

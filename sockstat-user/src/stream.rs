@@ -37,6 +37,8 @@ pub struct Transition {
     pub old: u8,
     pub new: u8,
     pub v6only: bool,
+    /// SO_BINDTODEVICE interface index (0: none).
+    pub ifindex: u32,
     /// Recv-Q and Send-Q as inet_diag would have reported them at the transition
     /// (net/ipv4/tcp_diag.c: accept queue/backlog for LISTEN, else
     /// rcv_nxt - copied_seq and write_seq - snd_una).
@@ -80,6 +82,7 @@ impl Transition {
             old: ev.oldstate,
             new: ev.newstate,
             v6only: ev.v6only != 0,
+            ifindex: ev.bound_dev_if,
             rqueue,
             wqueue,
             bytes_acked: ev.bytes_acked,

@@ -112,7 +112,7 @@ impl Table {
             dst: t.dst,
             dport: t.dport,
             v6only: t.v6only,
-            ifindex: 0,
+            ifindex: t.ifindex,
             rqueue: t.rqueue,
             wqueue: t.wqueue,
             cookie: t.cookie,
@@ -125,11 +125,11 @@ impl Table {
         };
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
-                // Bound device, owner uid and inode do not change with the state; keep
-                // what the dump said.
-                let keep = (e.sock.ifindex, e.sock.uid, e.sock.inode);
+                // Owner uid and inode do not change with the state and the event does
+                // not carry them; keep what the dump said.
+                let keep = (e.sock.uid, e.sock.inode);
                 e.sock = sock;
-                (e.sock.ifindex, e.sock.uid, e.sock.inode) = keep;
+                (e.sock.uid, e.sock.inode) = keep;
                 e.last_pid = t.pid;
                 e.last_comm.clone_from(&t.comm);
                 e.since_ns = t.ts_ns;
@@ -193,6 +193,7 @@ mod tests {
             old: old as u8,
             new: new as u8,
             v6only: false,
+            ifindex: 0,
             rqueue: 0,
             wqueue: if new == TcpState::Listen { 128 } else { 0 },
             bytes_acked: 0,
@@ -292,7 +293,8 @@ mod tests {
         // An event from before the dump, replayed after it, ends in the same state.
         t.apply(&ev(1, SynSent, Established, 100, 1));
         let e = t.get(1).unwrap();
-        assert_eq!((e.sock.ifindex, e.sock.uid, e.sock.inode), (3, 1000, 77), "dump-only fields survive updates");
+        assert_eq!((e.sock.uid, e.sock.inode), (1000, 77), "dump-only fields survive updates");
+        assert_eq!(e.sock.ifindex, 0, "the bound device comes from the event");
         t.apply(&ev(1, Established, FinWait1, 100, 1));
         assert_eq!(t.get(1).unwrap().sock.state, FinWait1 as u8);
         assert_eq!(t.get(3).unwrap().sock.source, Source::Table);

@@ -39,10 +39,20 @@ fn seeded_streamed_and_closed_sockets() {
     let seeded = agent_view(&ns, &agent, &["-tan"]).1;
     assert!(seeded.iter().any(|r| r.contains("127.0.0.1:7001")), "seeded listener missing: {seeded:?}");
 
-    // Opened after the agent started: only the event stream can know them.
-    let after = ns.enter(|| pair("[::1]:7002"));
+    // Opened after the agent started: only the event stream can know them, the bound
+    // device (printed as %lo) included.
+    let after = ns.enter(|| {
+        let mut socks = pair("[::1]:7002");
+        let bound = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        bound.bind_device(Some(b"lo")).unwrap();
+        bound.bind(&"127.0.0.1:7003".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        bound.listen(8).unwrap();
+        socks.push(bound);
+        socks
+    });
     let rows = agent_view(&ns, &agent, &["-tan"]).1;
     assert!(rows.iter().any(|r| r.contains("[::1]:7002") && r.starts_with("LISTEN")), "streamed listener missing: {rows:?}");
+    assert!(rows.iter().any(|r| r.contains("127.0.0.1%lo:7003")), "bound device missing: {rows:?}");
     assert_eq!(rows.iter().filter(|r| r.starts_with("ESTAB")).count(), 4, "{rows:?}");
     assert_matches_ss(&ns, &agent, &["-tan"], "streamed");
 
