@@ -6,6 +6,18 @@
 
 /// Name of the tp_btf program in the object file.
 pub const PROGRAM_NAME: &str = "sockstat_set_state";
+/// Name of the tracepoint program on the exits of accept(2) and accept4(2): it tells
+/// which process accepted a passively opened socket (the transitions of such a socket
+/// fire in softirq context, where the current task is unrelated). A classic tracepoint,
+/// because fentry/fexit programs are refused (EPERM) on our machines.
+pub const ACCEPT_PROGRAM: &str = "sockstat_accept";
+/// The syscall exit tracepoints ACCEPT_PROGRAM attaches to (category `syscalls`).
+pub const ACCEPT_TRACEPOINTS: [&str; 2] = ["sys_exit_accept4", "sys_exit_accept"];
+
+/// [`StateEvent::kind`] values.
+pub const EVENT_TRANSITION: u8 = 0;
+/// A socket was returned by accept(): `pid`/`comm` are its owner; states are 0.
+pub const EVENT_ACCEPT: u8 = 1;
 /// Kernel tracepoint the program attaches to (`sock:inet_sock_set_state`).
 pub const TRACEPOINT: &str = "inet_sock_set_state";
 /// Ring buffer carrying [`StateEvent`]s.
@@ -77,12 +89,26 @@ pub struct KernelOffsets {
     pub skc_ipv6only_bit: u32,
     /// `sock_common.skc_bound_dev_if` (int): SO_BINDTODEVICE's ifindex.
     pub skc_bound_dev_if: u32,
+    /// `sock.sk_cookie` (atomic64_t): the cookie bpf_get_socket_cookie() generated and
+    /// cached, read directly where that helper is not available (tracepoints).
+    pub sk_cookie: u32,
+    /// From the current task to the socket behind an fd: `task_struct.files`,
+    /// `files_struct.fdt`, `fdtable.fd`, `fdtable.max_fds`, `file.private_data`
+    /// (a `struct socket *` for a socket file), `socket.sk`.
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_fd: u32,
+    pub fdt_max_fds: u32,
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    /// Offset of `ret` in the sys_exit_accept tracepoints' records, read from tracefs.
+    pub tp_exit_ret: u32,
     pub _pad0: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
     pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 96);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 128);
 
 /// One TCP state transition, as written to the ring buffer.
 #[repr(C)]
@@ -119,7 +145,9 @@ pub struct StateEvent {
     pub protocol: u8,
     /// 1 if the socket is IPV6_V6ONLY (`skc_ipv6only`).
     pub v6only: u8,
-    pub _pad: [u8; 2],
+    /// [`EVENT_TRANSITION`] or [`EVENT_ACCEPT`].
+    pub kind: u8,
+    pub _pad: u8,
     /// Local address: IPv4 in the first 4 bytes, or IPv6 (network order).
     pub saddr: [u8; 16],
     /// Peer address, as `saddr`.
@@ -236,7 +264,8 @@ mod tests {
             newstate: TcpState::Established as u8,
             protocol: IPPROTO_TCP,
             v6only: 1,
-            _pad: [0; 2],
+            kind: EVENT_ACCEPT,
+            _pad: 0,
             saddr: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
             daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
@@ -257,6 +286,7 @@ mod tests {
         assert_eq!(bytes[58], TcpState::SynSent as u8);
         assert_eq!(bytes[59], TcpState::Established as u8);
         assert_eq!(bytes[61], 1);
+        assert_eq!(bytes[62], EVENT_ACCEPT);
         assert_eq!(&bytes[96..100], b"curl");
         assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
         assert_eq!(StateEvent::from_bytes(&bytes[..135]), None);

@@ -5,16 +5,16 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
     },
-    macros::{btf_tracepoint, map},
+    macros::{btf_tracepoint, map, tracepoint},
     maps::{PerCpuArray, RingBuf},
-    programs::BtfTracePointContext,
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use sockstat_ebpf::{
-    AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, IPPROTO_TCP, KernelOffsets,
-    StateEvent,
+    AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_TRANSITION,
+    IPPROTO_TCP, KernelOffsets, StateEvent,
 };
 
 #[map(name = "EVENTS")]
@@ -47,6 +47,14 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     skc_ipv6only_byte: 0,
     skc_ipv6only_bit: 0,
     skc_bound_dev_if: 0,
+    sk_cookie: 0,
+    task_files: 0,
+    files_fdt: 0,
+    fdt_fd: 0,
+    fdt_max_fds: 0,
+    file_private_data: 0,
+    socket_sk: 0,
+    tp_exit_ret: 0,
     _pad0: 0,
     valid: 0,
     _pad: 0,
@@ -86,7 +94,6 @@ macro_rules! offset {
 pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     // TP_PROTO(const struct sock *sk, const int oldstate, const int newstate):
     // include/trace/events/sock.h.
-    // SAFETY: argument indices and types follow the TP_PROTO above.
     let sk: *const u8 = ctx.arg(0);
     let oldstate: i32 = ctx.arg(1);
     let newstate: i32 = ctx.arg(2);
@@ -94,15 +101,61 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
         aya_log_ebpf::error!(&ctx, "sockstat: offsets not set or null sock; event dropped");
         return 0;
     }
+    // SAFETY: tp_btf programs may call bpf_get_socket_cookie on the traced sock.
+    let cookie = unsafe { aya_ebpf::helpers::generated::bpf_get_socket_cookie(sk as *mut c_void) };
+    emit(sk, cookie, EVENT_TRANSITION, oldstate as u8, newstate as u8);
+    0
+}
+
+#[tracepoint]
+pub fn sockstat_accept(ctx: TracePointContext) -> u32 {
+    if offset!(valid) == 0 {
+        return 0;
+    }
+    // SAFETY: the loader read the offset of `long ret` from this tracepoint's format.
+    let Ok(fd) = (unsafe { ctx.read_at::<i64>(offset!(tp_exit_ret) as usize) }) else {
+        return 0;
+    };
+    if fd < 0 {
+        return 0;
+    }
+    // current->files->fdt->fd[fd]->private_data->sk (include/linux/fdtable.h,
+    // include/linux/net.h): the socket accept() just installed in the fd table.
+    // SAFETY: bpf_get_current_task has no preconditions; every dereference below goes
+    // through bpf_probe_read_kernel.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let files: u64 = read(task, offset!(task_files));
+    let fdt: u64 = read(files as *const u8, offset!(files_fdt));
+    let max_fds: u32 = read(fdt as *const u8, offset!(fdt_max_fds));
+    if fdt == 0 || fd as u64 >= u64::from(max_fds) {
+        return 0;
+    }
+    let fd_array: u64 = read(fdt as *const u8, offset!(fdt_fd));
+    let file: u64 = read(fd_array as *const u8, (fd as u32).wrapping_mul(8));
+    let socket: u64 = read(file as *const u8, offset!(file_private_data));
+    let sk: u64 = read(socket as *const u8, offset!(socket_sk));
+    if sk == 0 {
+        return 0;
+    }
+    let sk = sk as *const u8;
+    // The socket's transitions were traced, which generated and cached its cookie.
+    let cookie: u64 = read(sk, offset!(sk_cookie));
+    emit(sk, cookie, EVENT_ACCEPT, 0, 0);
+    0
+}
+
+/// Writes one event for `sk`, in place in the ring buffer.
+#[inline(always)]
+fn emit(sk: *const u8, cookie: u64, kind: u8, oldstate: u8, newstate: u8) {
     let protocol: u16 = read(sk, offset!(sk_protocol));
     if protocol != IPPROTO_TCP as u16 {
-        return 0;
+        return;
     }
     bump(Counter::Seen);
 
     let Some(mut entry) = EVENTS.reserve::<StateEvent>(0) else {
         bump(Counter::Lost);
-        return 0;
+        return;
     };
     // The event is built in place in the ring buffer: a StateEvent on the stack next to
     // the helpers' frames would overflow the 512-byte BPF stack.
@@ -116,13 +169,13 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     };
     let family: u16 = read(sk, offset!(skc_family));
     ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-    // SAFETY: tp_btf programs may call bpf_get_socket_cookie on the traced sock.
-    ev.cookie = unsafe { aya_ebpf::helpers::generated::bpf_get_socket_cookie(sk as *mut c_void) };
+    ev.cookie = cookie;
+    ev.kind = kind;
     ev.family = family;
     ev.sport = read(sk, offset!(skc_num));
     ev.dport = u16::from_be(read::<u16>(sk, offset!(skc_dport)));
-    ev.oldstate = oldstate as u8;
-    ev.newstate = newstate as u8;
+    ev.oldstate = oldstate;
+    ev.newstate = newstate;
     ev.protocol = IPPROTO_TCP;
     ev.ack_backlog = read(sk, offset!(sk_ack_backlog));
     ev.max_ack_backlog = read(sk, offset!(sk_max_ack_backlog));
@@ -153,7 +206,6 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
         ev.v6only = (flags >> (offset!(skc_ipv6only_bit) & 7)) & 1;
     }
     entry.submit(0);
-    0
 }
 
 /// Copies `dst.len()` bytes of kernel memory at `base + off` into `dst`.

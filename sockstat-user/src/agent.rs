@@ -27,8 +27,14 @@ use crate::{
     server::{self, AgentSocket, ServerError},
     socket::InetSocket,
     stream::{EventStream, StreamError},
+    lifetime::Tracker,
     table::{self, KERNEL_STATES, Table},
+    timeline::{Gap, Record, TimelineError, Writer, WriterConfig},
 };
+
+fn monotonic_ns() -> u64 {
+    u64::try_from(crate::stream::monotonic_now().as_nanos()).unwrap_or(u64::MAX)
+}
 
 /// Every TCP state, as an inet_diag state mask.
 pub const ALL_STATES: u32 = 0xffff_ffff;
@@ -43,6 +49,8 @@ pub enum AgentError {
     Stream(#[from] StreamError),
     #[error("sock_diag dump")]
     Diag(#[from] DiagError),
+    #[error(transparent)]
+    Timeline(#[from] TimelineError),
     #[error("{0}")]
     Io(&'static str, #[source] std::io::Error),
 }
@@ -51,7 +59,16 @@ pub enum AgentError {
 pub struct AgentConfig {
     pub socket: PathBuf,
     pub ringbuf_bytes: u32,
+    /// Where to record the timeline; `None`: no timeline.
+    pub timeline: Option<WriterConfig>,
 }
+
+/// A kernel snapshot goes into the timeline this often, so `--at` needs to replay at
+/// most this much and retention can cut at a snapshot.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+/// A batch goes to the timeline writer when this many records are pending (or at the
+/// next 100 ms tick).
+const BATCH_ROWS: usize = 4096;
 
 pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -79,23 +96,31 @@ struct State {
     resyncs: u64,
     /// Loss counters as of the last (re)seed: an increase means the table missed events.
     seen_lost: (u64, u64),
+    timeline: Option<Writer>,
+    lifetimes: Tracker,
+    /// Timeline records dropped as of the last (re)seed.
+    seen_dropped: u64,
+    /// CLOCK_MONOTONIC ns of the last event applied: a gap starts after it.
+    last_event_ns: u64,
+    last_checkpoint: Instant,
 }
 
 async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     // Claim the socket path before touching BPF, so a second agent stops right here.
     let sock = AgentSocket::bind(&cfg.socket)?;
     let netns = own_netns()?;
+    let timeline = cfg.timeline.clone().map(|t| Writer::start(t, netns)).transpose()?;
     let mut tracer = Tracer::load(LoadOptions { ringbuf_bytes: cfg.ringbuf_bytes })?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
     // The stream is live from here: events queue in the ring while we dump.
     let stream = EventStream::new(ring)?;
     let mut diag = SockDiag::open()?;
     let started = Instant::now();
-    let mut table = Table::new(Some(netns));
-    table.seed(diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?);
+    let dump_ns = monotonic_ns();
+    let dump = diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
     let seed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut st = State {
-        table,
+        table: Table::new(Some(netns)),
         diag,
         stream,
         tracer,
@@ -104,7 +129,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         seed_ms,
         resyncs: 0,
         seen_lost: (0, 0),
+        timeline,
+        lifetimes: Tracker::new(),
+        seen_dropped: 0,
+        last_event_ns: dump_ns,
+        last_checkpoint: Instant::now(),
     };
+    st.seed(dump, dump_ns, "seed");
     st.seen_lost = st.losses()?;
     // Replay what arrived during the dump, in ring order, over the seed.
     st.drain();
@@ -112,6 +143,8 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         socket = %sock.path().display(),
         netns,
         ringbuf_bytes = cfg.ringbuf_bytes,
+        timeline = ?cfg.timeline.as_ref().map(|t| t.path.display().to_string()),
+        accept_hook = st.tracer.accept_hook,
         seeded = st.table.len(),
         seed_ms,
         "sockstat agent ready"
@@ -143,7 +176,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
             }
             _ = tick.tick() => {
                 st.tracer.flush_log();
+                st.flush_timeline();
                 st.check_loss()?;
+                st.checkpoint()?;
             }
             _ = sigint.recv() => { info!("SIGINT: detaching and exiting"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: detaching and exiting"); break; }
@@ -157,10 +192,60 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
 
 impl State {
     fn drain(&mut self) {
-        let table = &mut self.table;
-        self.stream.drain(|t| {
+        let State { table, stream, timeline, lifetimes, netns, last_event_ns, .. } = self;
+        stream.drain(|t| {
+            if t.netns != *netns {
+                return;
+            }
+            *last_event_ns = t.ts_ns;
             table.apply(&t);
+            let done = lifetimes.observe(&t);
+            if let Some(w) = timeline.as_mut() {
+                w.push(Record::Transition(t));
+                if let Some(l) = done {
+                    w.push(Record::Lifetime(l));
+                }
+            }
         });
+        if self.timeline.as_ref().is_some_and(|w| w.pending() >= BATCH_ROWS) {
+            self.flush_timeline();
+        }
+    }
+
+    /// Replaces the table with a dump and records the dump in the timeline.
+    fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: &'static str) {
+        if let Some(w) = self.timeline.as_mut() {
+            w.push(Record::Snapshot { mono_ns, kind, sockets: dump.clone() });
+        }
+        self.table.seed(dump);
+        // Connections whose close was lost would stay open in the tracker forever.
+        let table = &self.table;
+        self.lifetimes.retain(|cookie| table.get(cookie).is_some());
+        self.flush_timeline();
+    }
+
+    fn flush_timeline(&mut self) {
+        if let Some(w) = self.timeline.as_mut()
+            && let Err(n) = w.flush()
+        {
+            warn!(records = n, "timeline writer is behind; records dropped (a gap and a resync follow)");
+        }
+    }
+
+    /// A kernel snapshot in the timeline every CHECKPOINT_EVERY (not applied to the
+    /// table, which is current).
+    fn checkpoint(&mut self) -> Result<(), AgentError> {
+        if self.timeline.is_none() || self.last_checkpoint.elapsed() < CHECKPOINT_EVERY {
+            return Ok(());
+        }
+        self.last_checkpoint = Instant::now();
+        let mono_ns = monotonic_ns();
+        let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+        if let Some(w) = self.timeline.as_mut() {
+            w.push(Record::Snapshot { mono_ns, kind: "checkpoint", sockets: dump });
+        }
+        self.flush_timeline();
+        Ok(())
     }
 
     fn counters(&self) -> KernelCounters {
@@ -172,22 +257,35 @@ impl State {
         Ok((self.tracer.counters()?.lost, self.stream.malformed))
     }
 
-    /// After a loss the table may be wrong in ways no later event repairs: re-dump.
+    /// After a loss the table (or the timeline) may be wrong in ways no later event
+    /// repairs: mark the gap, re-dump, and record the dump.
     fn check_loss(&mut self) -> Result<(), AgentError> {
         let now = self.losses()?;
-        if now == self.seen_lost {
+        let dropped = self.timeline.as_ref().map_or(0, |w| w.dropped.load(std::sync::atomic::Ordering::Relaxed));
+        if now == self.seen_lost && dropped == self.seen_dropped {
             return Ok(());
         }
-        warn!(
-            lost_kernel = now.0 - self.seen_lost.0,
-            malformed = now.1 - self.seen_lost.1,
-            "events lost; resyncing the table from sock_diag"
-        );
+        let (lost_kernel, malformed) = (now.0 - self.seen_lost.0, now.1 - self.seen_lost.1);
+        let lost_timeline = dropped - self.seen_dropped;
+        warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
+        let gap_end = monotonic_ns();
+        if let Some(w) = self.timeline.as_mut() {
+            let gap = Gap {
+                start_ns: w.wall_ns(self.last_event_ns),
+                end_ns: w.wall_ns(gap_end),
+                lost_kernel,
+                lost_userspace: malformed + lost_timeline,
+                reason: if lost_kernel > 0 { "kernel ring buffer full".into() } else { "userspace".into() },
+            };
+            w.push(Record::Gap(gap));
+        }
         // Events still in the ring are newer than the loss; they are applied after the
         // new seed, in order, exactly as at start-up.
-        self.table.seed(self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?);
+        let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+        self.seed(dump, gap_end, "resync");
         self.resyncs += 1;
         self.seen_lost = now;
+        self.seen_dropped = dropped;
         self.drain();
         Ok(())
     }
@@ -208,6 +306,9 @@ impl State {
                     resyncs: self.resyncs,
                     table_size: self.table.len() as u64,
                     seed_ms: self.seed_ms,
+                    timeline_committed: self.timeline.as_ref().map(|w| w.committed.load(std::sync::atomic::Ordering::Relaxed)),
+                    timeline_dropped: self.timeline.as_ref().map(|w| w.dropped.load(std::sync::atomic::Ordering::Relaxed)),
+                    accept_hook: self.tracer.accept_hook,
                 })
             }
             Request::Tcp { netns, .. } if netns != self.netns => Response::OtherNamespace { agent: self.netns, client: netns },

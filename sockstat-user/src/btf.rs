@@ -71,7 +71,8 @@ impl Resolver {
     }
 }
 
-/// Resolves every offset the program needs from the running kernel's BTF.
+/// Resolves every offset the program needs from the running kernel's BTF
+/// (`tp_exit_ret` comes from tracefs instead: see `ebpf`).
 pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
     offsets_from_file(Path::new(VMLINUX_BTF))
 }
@@ -83,7 +84,10 @@ pub fn offsets_from_file(path: &Path) -> Result<KernelOffsets, BtfError> {
 
 pub fn offsets_from_bytes(bytes: Vec<u8>) -> Result<KernelOffsets, BtfError> {
     let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
-    let r = Resolver { types };
+    offsets(&Resolver { types })
+}
+
+fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
     let (skc_ipv6only_byte, skc_ipv6only_bit) = r.bit_position("sock_common", "skc_ipv6only")?;
     // struct sock embeds struct sock_common as its first member `__sk_common`
     // (include/net/sock.h); the skc_* names are members of that struct, some inside
@@ -113,6 +117,16 @@ pub fn offsets_from_bytes(bytes: Vec<u8>) -> Result<KernelOffsets, BtfError> {
         skc_ipv6only_byte,
         skc_ipv6only_bit,
         skc_bound_dev_if: r.byte_offset("sock_common", "skc_bound_dev_if")?,
+        sk_cookie: r.byte_offset("sock_common", "skc_cookie")?,
+        // include/linux/sched.h, include/linux/fdtable.h, include/linux/fs.h,
+        // include/linux/net.h.
+        task_files: r.byte_offset("task_struct", "files")?,
+        files_fdt: r.byte_offset("files_struct", "fdt")?,
+        fdt_fd: r.byte_offset("fdtable", "fd")?,
+        fdt_max_fds: r.byte_offset("fdtable", "max_fds")?,
+        file_private_data: r.byte_offset("file", "private_data")?,
+        socket_sk: r.byte_offset("socket", "sk")?,
+        tp_exit_ret: 0,
         _pad0: 0,
         valid: 1,
         _pad: 0,
@@ -137,6 +151,9 @@ mod tests {
         assert!(off.skc_v6_daddr > off.skc_family && off.skc_v6_rcv_saddr == off.skc_v6_daddr + 16);
         assert!(off.tcp_bytes_received > off.sk_protocol && off.tcp_bytes_acked > off.sk_protocol);
         assert_eq!(off.valid, 1);
+        // skc_cookie is an atomic64_t inside sock_common, after the address/port pairs.
+        assert!(off.sk_cookie > off.skc_family && off.sk_cookie % 8 == 0, "skc_cookie at {}", off.sk_cookie);
+        assert!(off.task_files > 0 && off.file_private_data > 0 && off.fdt_fd != off.fdt_max_fds);
         // skc_ipv6only shares a byte with skc_reuse:4 and skc_reuseport:1.
         assert!(off.skc_ipv6only_byte > off.skc_family && off.skc_ipv6only_bit < 8);
     }

@@ -262,6 +262,20 @@ pub struct Options {
     pub agent_socket: PathBuf,
     /// `--json`: one JSON object per socket (reserved; not implemented yet).
     pub json: bool,
+    /// ss's `preferred_family`: the family of the last `-4`/`-6`/`-x`/`-0`/`-f`/`--vsock`
+    /// ... option (`None` if none). ss dumps inet sockets of AF_INET only when it is
+    /// AF_INET, of AF_INET6 only when it is AF_INET6, else both (`inet_show_netlink`).
+    pub preferred_family: Option<u16>,
+    /// `-b`: print the classic BPF filter of packet sockets.
+    pub show_bpf: bool,
+    /// `--bpf-disasm` (sockstat's own; implies `-b`): also print each filter disassembled
+    /// in the style of `tcpdump -d`.
+    pub bpf_disasm: bool,
+    /// `-s`: print the summary (/proc/net/sockstat and sockstat6) first.
+    pub summary: bool,
+    /// `-s` with no table, family or state option and no FILTER: ss prints the summary
+    /// only (`do_default && argc == 0`).
+    pub summary_only: bool,
     /// Options given that sockstat cannot honour yet, spelled as on the command line
     /// (`-p`, `--tos`, ...), in command-line order.
     pub unsupported: Vec<String>,
@@ -418,6 +432,8 @@ pub fn usage() -> String {
        --socket=PATH   the agent's query socket (default {DEFAULT_AGENT_SOCKET});
                        unlike ss, where --socket is an alias of --query
        --json          one JSON object per socket (not supported yet)
+       --bpf-disasm    with -b: also disassemble each packet socket's classic BPF
+                       filter, as `tcpdump -d` prints it (implies -b)
 "
     )
 }
@@ -489,6 +505,7 @@ const FLAGS: &[(&str, Option<char>, Option<&str>)] = &[
     ("oneline", Some('O'), Some("oneline")),
     ("inet-sockopt", None, Some("inet-sockopt")),
     ("json", None, Some("json")),
+    ("bpf-disasm", None, Some("bpf-disasm")),
 ];
 
 /// An ss option that takes a value: (id, short, long).
@@ -596,6 +613,7 @@ enum SelectOp {
 }
 
 /// ss.c's `struct filter` plus the `main()` locals that shape it.
+#[derive(Clone)]
 struct Selection {
     dbs: u32,
     families: u64,
@@ -603,6 +621,7 @@ struct Selection {
     do_default: bool,
     state_filter: u32,
     saw_query: bool,
+    preferred_family: Option<u16>,
 }
 
 impl Selection {
@@ -622,6 +641,7 @@ impl Selection {
         }
         self.families |= fam(af);
         self.do_default = false;
+        self.preferred_family = Some(af);
     }
 
     /// `filter_db_parse()`: false if the name is unknown.
@@ -716,11 +736,17 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
     }
 
     let mut sel = replay_selection(&m)?;
+    // Before apply_filter: its `filter_db_parse("all")` clears do_default, as in ss.
+    let do_default = sel.do_default;
     let parsed = apply_filter(&m, &mut sel)?;
     let (source, agent_socket) = source_options(&m)?;
     let unsupported = unsupported_options(&m);
 
     let show_details = count(&m, "extended");
+    let bpf_disasm = count(&m, "bpf-disasm") > 0;
+    let show_bpf = count(&m, "bpf") > 0 || bpf_disasm;
+    let summary = count(&m, "summary") > 0;
+    let no_words = m.get_many::<OsString>("words").is_none_or(|w| w.len() == 0);
     Ok(Options {
         tables: sel.dbs,
         families: sel.families,
@@ -730,7 +756,7 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         resolve_hosts: count(&m, "resolve") > 0,
         show_header: count(&m, "no-header") == 0,
         oneline: count(&m, "oneline") > 0,
-        show_options: count(&m, "options") > 0 || show_details > 0 || count(&m, "bpf") > 0,
+        show_options: count(&m, "options") > 0 || show_details > 0 || show_bpf,
         show_details,
         show_mem: count(&m, "memory") > 0,
         show_tcpinfo: count(&m, "info") > 0,
@@ -738,6 +764,11 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         source,
         agent_socket,
         json: count(&m, "json") > 0,
+        preferred_family: sel.preferred_family,
+        show_bpf,
+        bpf_disasm,
+        summary,
+        summary_only: summary && do_default && no_words,
         unsupported,
         screen_width: None,
     })
@@ -818,6 +849,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
         do_default: true,
         state_filter: 0,
         saw_query: false,
+        preferred_family: None,
     };
     for (_, op) in ops {
         match op {
@@ -868,7 +900,21 @@ fn apply_filter(m: &ArgMatches, sel: &mut Selection) -> Result<filter::Filter, C
             }
         }
     }
-    let parsed = filter::parse(&text, sel.state_filter)?;
+    // ss parses the expression after applying its defaults: which tables are selected
+    // then decides how service names resolve (tcp, udp), and its preferred family how
+    // addresses parse.
+    let mut after_defaults = sel.clone();
+    if after_defaults.do_default {
+        after_defaults.db_parse("all");
+    }
+    after_defaults.merge_defaults();
+    let ctx = filter::ParseContext {
+        preferred_family: sel.preferred_family.unwrap_or(0),
+        tcp: after_defaults.dbs & Table::Tcp.bit() != 0,
+        udp: after_defaults.dbs & Table::Udp.bit() != 0,
+        resolver: &filter::SystemResolver,
+    };
+    let parsed = filter::parse_with(&text, sel.state_filter, &ctx)?;
     sel.state_filter = parsed.state_filter;
 
     if sel.do_default {
@@ -882,6 +928,13 @@ fn apply_filter(m: &ArgMatches, sel: &mut Selection) -> Result<filter::Filter, C
         sel.states = sel.state_filter;
     }
     sel.merge_defaults();
+    // parse_hostcond(): a condition naming a family (or any condition under a preferred
+    // family) replaces the family selection with that family (`f->families = 0;
+    // filter_af_set(f, fam)`), after the defaults were merged.
+    if let Some(af) = parsed.family_override {
+        sel.families = fam(af);
+        sel.preferred_family = Some(af);
+    }
 
     for (empty, what) in [
         (sel.dbs == 0, "socket tables"),
@@ -934,7 +987,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
         let supported = matches!(
             id,
             "numeric" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
-                | "version_v"
+                | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
                 // Table and family flags: whether sockstat can show the selected tables is
                 // query's decision, made on the resolved selection.
                 | "dccp" | "tcp" | "sctp" | "udp" | "raw" | "unix" | "tipc" | "vsock" | "packet" | "xdp" | "mptcp"
@@ -1052,7 +1105,8 @@ mod tests {
                 && o.json
                 && o.resolve_hosts
         );
-        assert_eq!(o.unsupported, ["-p", "-e", "-o", "-r", "--json"]);
+        // -o is supported now (timers of inet sockets).
+        assert_eq!(o.unsupported, ["-p", "-e", "-r", "--json"]);
         assert_eq!(ok("-t --source=agent").source, SourceChoice::Agent);
         // Unique prefixes of long options, as getopt_long.
         let o = ok("--tcp --num --listen --no-h");
@@ -1121,15 +1175,13 @@ mod tests {
             e.rendered(),
             "Command line is not complete. Try option \"help\"\n"
         );
-        let e = parse("-t dport = :22").expect_err("expression");
-        assert!(
-            matches!(e, CliError::Filter(FilterError::ExpressionUnsupported { ref token, position: 1 }) if token == "dport")
-        );
+        // Expressions are filter.rs's grammar; a condition naming a family replaces the
+        // family selection, after the defaults, as ss's parse_hostcond() does.
+        assert!(ok("-t dport = :22").filter.expr.is_some());
+        let o = ok("-t src inet:127.0.0.1");
+        assert_eq!((o.families, o.preferred_family), (1 << AF_INET, Some(AF_INET)));
         // `--` ends options; what follows is FILTER even if it looks like an option.
-        let e = parse("-t -- -n").expect_err("-n after --");
-        assert!(
-            matches!(e, CliError::Filter(FilterError::ExpressionUnsupported { ref token, .. }) if token == "-n")
-        );
+        assert!(matches!(parse("-t -- -n"), Err(CliError::Filter(_))));
     }
 
     #[test]

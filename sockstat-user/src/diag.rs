@@ -1,15 +1,24 @@
-//! sock_diag (`NETLINK_SOCK_DIAG`) dumps of TCP sockets, made as ss makes them: one
-//! `SOCK_DIAG_BY_FAMILY` + `NLM_F_DUMP` request per address family, replies decoded into
-//! [`InetSocket`] records in the order the kernel dumps them (ss prints them in that order).
+//! sock_diag (`NETLINK_SOCK_DIAG`) dumps, made as ss makes them: one `SOCK_DIAG_BY_FAMILY`
+//! and `NLM_F_DUMP` request per address family (inet: per protocol and family; UNIX, packet,
+//! netlink, vsock: one each), replies decoded into records in the order the kernel dumps
+//! them (ss prints them in that order).
 //!
-//! This module owns the socket and the request; the `parse` submodule owns the decoding
-//! ([`parse_inet_replies`]), has no I/O, and also reads recorded reply streams (`-D FILE`).
-//! Every column a record carries comes from the kernel's `struct inet_diag_msg` at the time
-//! of the dump ([`Source::Kernel`]).
+//! This module owns the socket and the requests; the submodules own the decoding and have
+//! no I/O: `parse` (netlink framing, attributes, `inet_diag_msg`, [`parse_inet_replies`],
+//! which also reads recorded reply streams, `-D FILE`), `unix`, `packet`, `netlink`,
+//! `vsock` (one family each), and `procnet` (/proc/net/raw, the fallback ss uses because
+//! this kernel has no RAW_DIAG). Every column a record carries comes from the kernel at the
+//! time of the dump ([`Source::Kernel`]).
 //!
 //! [`Source::Kernel`]: crate::socket::Source::Kernel
 
+mod netlink;
+mod packet;
 mod parse;
+pub mod procnet;
+mod request;
+mod unix;
+mod vsock;
 
 use std::io;
 
@@ -24,7 +33,8 @@ use self::parse::{Decoder, Step};
 pub use self::parse::{
     INET_DIAG_MSG_LEN, InetDump, MalformedKind, NLMSG_HDRLEN, parse_inet_replies,
 };
-use crate::socket::InetSocket;
+use self::parse::parse_inet_diag_msg;
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket};
 
 /// The capability sock_diag checks (`SOCK_DESTROY`, and the privileged attributes of a
 /// dump). A plain inet dump needs none, which the permission error says too.
@@ -66,7 +76,7 @@ pub enum DiagError {
     UnsupportedFamily { family: u16 },
     #[error(
         "the kernel has no sock_diag support for family {family}, protocol {protocol} \
-         (inet_diag / tcp_diag / udp_diag not built or not loaded)"
+         (its *_diag module is not built or not loaded)"
     )]
     NotSupported {
         family: u16,
@@ -127,7 +137,67 @@ impl SockDiag {
         family: u16,
         states: u32,
     ) -> Result<Vec<InetSocket>, DiagError> {
-        let request = build_request(protocol, family, states, self.seq.wrapping_add(1))?;
+        let seq = self.seq.wrapping_add(1);
+        let request = build_request(protocol, family, states, seq)?;
+        self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg(p, protocol))
+    }
+
+    /// Dump UNIX sockets whose state bit is in `states`, with name, peer and queues.
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`].
+    pub fn dump_unix(&mut self, states: u32) -> Result<Vec<UnixSocket>, DiagError> {
+        let request = unix::request(self.seq.wrapping_add(1), states);
+        self.dump(&request, 1, 0, &mut unix::parse)
+    }
+
+    /// Dump every packet socket, with its interface, receive queue and filter.
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`].
+    pub fn dump_packet(&mut self) -> Result<Vec<PacketSocket>, DiagError> {
+        let request = packet::request(self.seq.wrapping_add(1));
+        self.dump(&request, 17, 0, &mut packet::parse)
+    }
+
+    /// Dump every netlink socket of every netlink protocol.
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`].
+    pub fn dump_netlink(&mut self) -> Result<Vec<NetlinkSocket>, DiagError> {
+        let request = netlink::request(self.seq.wrapping_add(1));
+        self.dump(&request, 16, 0, &mut netlink::parse)
+    }
+
+    /// Dump vsock sockets whose state bit is in `states`.
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without vsock_diag.
+    pub fn dump_vsock(&mut self, states: u32) -> Result<Vec<VsockSocket>, DiagError> {
+        let request = vsock::request(self.seq.wrapping_add(1), states);
+        self.dump(&request, 40, 0, &mut vsock::parse)
+    }
+
+    /// Count the replies of a dump of a family sockstat does not decode (TIPC, XDP), with
+    /// the request struct `body` (after the netlink header). The caller refuses to print a
+    /// table it cannot decode when this is not 0.
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without the diag module.
+    pub fn count_replies(&mut self, family: u16, body: &[u8]) -> Result<usize, DiagError> {
+        let request = request::dump_request(self.seq.wrapping_add(1), body);
+        Ok(self.dump(&request, family, 0, &mut |_| Ok(()))?.len())
+    }
+
+    /// Send `request` (whose sequence number is `self.seq + 1`) and decode every reply
+    /// with `parse`, until `NLMSG_DONE`.
+    fn dump<T>(
+        &mut self,
+        request: &[u8],
+        family: u16,
+        protocol: u8,
+        parse: &mut dyn FnMut(&[u8]) -> Result<T, MalformedKind>,
+    ) -> Result<Vec<T>, DiagError> {
         if self.poisoned {
             self.socket = open_socket()?;
             self.poisoned = false;
@@ -135,21 +205,31 @@ impl SockDiag {
         self.seq = self.seq.wrapping_add(1);
         // Poisoned until this dump's NLMSG_DONE is read; any early return leaves it set.
         self.poisoned = true;
-        self.send(&request)?;
+        self.send(request)?;
 
-        let mut decoder = Decoder::new(protocol, Some(self.seq));
-        let mut sockets = Vec::new();
+        let mut decoder = Decoder::new(Some(self.seq));
+        let mut records = Vec::new();
         loop {
             self.recv()?;
-            match decoder.feed(&self.recv_buf, &mut sockets) {
+            let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
+                records.push(parse(p)?);
+                Ok(())
+            };
+            match decoder.feed(&self.recv_buf, &mut push) {
                 Ok(Step::More) => {}
                 Ok(Step::Done { .. }) => break,
-                Err(err) => return Err(classify_kernel(err, family, protocol)),
+                Err(err) => {
+                    // The kernel ended the request with its error: the socket is clean.
+                    if matches!(err, DiagError::Kernel { .. }) {
+                        self.poisoned = false;
+                    }
+                    return Err(classify_kernel(err, family, protocol));
+                }
             }
         }
         self.poisoned = false;
         self.last_interrupted = decoder.interrupted;
-        Ok(sockets)
+        Ok(records)
     }
 
     /// Dump TCP sockets of each family in `families`, in that order, concatenated (ss -t
@@ -181,7 +261,7 @@ impl SockDiag {
 
     fn send(&self, request: &[u8]) -> Result<(), DiagError> {
         loop {
-            match self.socket.send(request, 0) {
+            match self.socket.send_to(request, &SocketAddr::new(0, 0), 0) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(classify_io("sending the dump request", e, DiagError::Send)),
@@ -217,8 +297,8 @@ fn open_socket() -> Result<Socket, DiagError> {
         let _ = setsockopt(&socket, sockopt::RcvBuf, &RCVBUF_BYTES);
     }
     socket.bind_auto().map_err(open_err)?;
-    // Connected to the kernel (port 0), so plain send/recv address it.
-    socket.connect(&SocketAddr::new(0, 0)).map_err(open_err)?;
+    // Not connected: requests are sent to the kernel (port 0) with sendto, as libnetlink
+    // does, so this socket shows in a netlink dump as ss's own does (unconnected, `*`).
     Ok(socket)
 }
 

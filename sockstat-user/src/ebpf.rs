@@ -1,14 +1,18 @@
 //! Loads sockstat's eBPF program (embedded at build time by `cargo xtask build`), gives it
 //! the kernel offsets from BTF, and attaches it as tp_btf to `sock:inet_sock_set_state`.
-//! A tp_btf attach goes through bpf_raw_tracepoint_open, so it needs neither tracefs nor
-//! kprobes (both absent on a fresh machine of ours). Dropping the [`Tracer`] detaches.
+//! A tp_btf attach goes through bpf_raw_tracepoint_open, so the core program needs
+//! neither tracefs nor kprobes (both absent on a fresh machine of ours). The accept hook
+//! is a classic tracepoint: tracefs is mounted for it when missing. Dropping the
+//! [`Tracer`] detaches everything.
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::BtfTracePoint,
+    programs::{BtfTracePoint, TracePoint},
 };
-use sockstat_ebpf::{COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, PROGRAM_NAME, TRACEPOINT};
+use sockstat_ebpf::{
+    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, PROGRAM_NAME, TRACEPOINT,
+};
 
 use crate::btf::{self, BtfError};
 
@@ -72,6 +76,8 @@ pub struct Tracer {
     events: Option<RingBuf<MapData>>,
     counters: PerCpuArray<MapData, u64>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    /// Whether the accept hook (syscall exit tracepoints) is attached.
+    pub accept_hook: bool,
     _ebpf: Ebpf,
 }
 
@@ -92,7 +98,14 @@ impl Tracer {
         if OBJECT.is_empty() {
             return Err(EbpfError::NotEmbedded);
         }
-        let offsets = btf::kernel_offsets()?;
+        let mut offsets = btf::kernel_offsets()?;
+        // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
+        // not) and the offset of `ret` in its record, read from the format file.
+        let accept_ret = tracefs::ensure_mounted().and_then(|dir| tracefs::field_offset(&dir, "syscalls", sockstat_ebpf::ACCEPT_TRACEPOINTS[0], "ret"));
+        match &accept_ret {
+            Ok(off) => offsets.tp_exit_ret = *off,
+            Err(e) => tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner"),
+        }
         let mut ebpf = EbpfLoader::new()
             .override_global(OFFSETS_GLOBAL, &offsets, true)
             .map_max_entries(EVENTS_MAP, opts.ringbuf_bytes)
@@ -128,11 +141,24 @@ impl Tracer {
             hint: PERM_HINT,
             source: Box::new(source),
         })?;
+        // Passive opens are attributed to the accepting process through this hook.
+        let accept_hook = accept_ret.is_ok() && {
+            let tp: &mut TracePoint = ebpf
+                .program_mut(ACCEPT_PROGRAM)
+                .ok_or(EbpfError::MissingProgram(ACCEPT_PROGRAM))?
+                .try_into()
+                .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
+            tp.load().map_err(|source| EbpfError::Program { what: "loading the accept tracepoint program", hint: PERM_HINT, source: Box::new(source) })?;
+            for name in ACCEPT_TRACEPOINTS {
+                tp.attach("syscalls", name).map_err(|source| EbpfError::Program { what: "attaching to the accept syscall tracepoints", hint: PERM_HINT, source: Box::new(source) })?;
+            }
+            true
+        };
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events: Some(events), counters, logger, _ebpf: ebpf })
+        Ok(Tracer { events: Some(events), counters, logger, accept_hook, _ebpf: ebpf })
     }
 
     /// The ring buffer, for the event stream; `None` once taken.
@@ -156,5 +182,70 @@ impl Tracer {
             Ok(values.iter().copied().sum())
         };
         Ok(KernelCounters { seen: sum(Counter::Seen)?, lost: sum(Counter::Lost)?, read_errors: sum(Counter::ReadErrors)? })
+    }
+}
+
+/// tracefs: mounted on demand, and the place tracepoint record formats are read from.
+pub mod tracefs {
+    use std::path::{Path, PathBuf};
+
+    const MOUNT_POINT: &str = "/sys/kernel/tracing";
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum TracefsError {
+        #[error("mounting tracefs on {MOUNT_POINT} (needs CAP_SYS_ADMIN)")]
+        Mount(#[source] nix::Error),
+        #[error("reading {path}")]
+        Read {
+            path: PathBuf,
+            #[source]
+            source: std::io::Error,
+        },
+        #[error("{path}: no field `{field}` with an offset")]
+        Field { path: PathBuf, field: String },
+    }
+
+    /// Returns tracefs's directory, mounting it first if nothing is mounted there.
+    pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
+        let dir = PathBuf::from(MOUNT_POINT);
+        if dir.join("events").is_dir() {
+            return Ok(dir);
+        }
+        nix::mount::mount(Some("tracefs"), MOUNT_POINT, Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>)
+            .map_err(TracefsError::Mount)?;
+        tracing::info!("mounted tracefs on {MOUNT_POINT}");
+        Ok(dir)
+    }
+
+    /// Byte offset of `field` in the records of tracepoint `category:name`.
+    pub fn field_offset(dir: &Path, category: &str, name: &str, field: &str) -> Result<u32, TracefsError> {
+        let path = dir.join("events").join(category).join(name).join("format");
+        let text = std::fs::read_to_string(&path).map_err(|source| TracefsError::Read { path: path.clone(), source })?;
+        parse_field_offset(&text, field).ok_or(TracefsError::Field { path, field: field.to_string() })
+    }
+
+    /// Parses `field:long ret;\toffset:16;\tsize:8;\tsigned:1;` lines.
+    pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+        format.lines().find_map(|line| {
+            let decl = line.trim().strip_prefix("field:")?.split(';').next()?;
+            let name = decl.split_whitespace().last()?.split('[').next()?;
+            if name != field {
+                return None;
+            }
+            let off = line.split("offset:").nth(1)?.split(';').next()?;
+            off.trim().parse().ok()
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn finds_field_offsets_in_a_format_file() {
+            let format = "name: sys_exit_accept4\nID: 2233\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n";
+            assert_eq!(super::parse_field_offset(format, "ret"), Some(16));
+            assert_eq!(super::parse_field_offset(format, "__syscall_nr"), Some(8));
+            assert_eq!(super::parse_field_offset(format, "missing"), None);
+            assert_eq!(super::parse_field_offset("field:long ret;\toffset:x;", "ret"), None);
+        }
     }
 }

@@ -1,16 +1,38 @@
-//! Where a query's sockets come from: the agent's live table when one runs (or when
-//! forced with `--source agent`), else a sock_diag dump made here, as ss does.
+//! Where a query's sockets come from. TCP: the agent's live table when one runs (or when
+//! forced with `--source agent`), else a sock_diag dump made here, as ss does. Every other
+//! table: always dumped here, at query time, in every source mode (the agent tracks TCP
+//! state transitions only; UDP, UNIX, packet and netlink sockets change without one), so
+//! they are as fresh as ss's. Raw sockets come from /proc/net/raw and raw6, ss's fallback,
+//! because this kernel has no RAW_DIAG.
+//!
+//! A table whose diag module the kernel lacks (ENOENT/EOPNOTSUPP: DCCP, SCTP, vsock, TIPC
+//! here) is shown empty, as ss shows it. TIPC and XDP replies are not decoded: if such a
+//! dump returns sockets, the query fails rather than print a table without them.
 
 use std::path::Path;
 
 use sockstat_ebpf::IPPROTO_TCP;
 
 use crate::{
-    cli::SourceChoice,
+    cli::{Options, SourceChoice, Table},
     client::{Client, ClientError},
-    diag::{DiagError, SockDiag},
-    socket::InetSocket,
+    diag::{DiagError, SockDiag, procnet},
+    query,
+    socket::{InetSocket, Snapshot},
 };
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_NETLINK: u16 = 16;
+const AF_PACKET: u16 = 17;
+const AF_TIPC: u16 = 30;
+const AF_VSOCK: u16 = 40;
+const AF_XDP: u16 = 44;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_DCCP: u8 = 33;
+const IPPROTO_SCTP: u8 = 132;
+/// TCP_CLOSE: packet, netlink and XDP sockets are only shown when it is selected.
+const CLOSE: u32 = 1 << 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -18,9 +40,29 @@ pub enum FetchError {
     Agent(#[from] ClientError),
     #[error("sock_diag dump")]
     Diag(#[from] DiagError),
+    #[error("reading {path}")]
+    Proc {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing {path}")]
+    ProcParse {
+        path: String,
+        #[source]
+        source: procnet::ProcNetError,
+    },
+    #[error(
+        "not supported yet: {table} sockets exist ({count} in the dump) and sockstat cannot \
+         decode them; ss would list them"
+    )]
+    Undecoded { table: &'static str, count: usize },
 }
 
 /// TCP sockets of `families` (in that order) whose state is in `states`.
+///
+/// # Errors
+/// The agent's error (unless `source` is auto and no agent runs), or the dump's.
 pub fn tcp(source: SourceChoice, agent_socket: &Path, families: &[u16], states: u32) -> Result<Vec<InetSocket>, FetchError> {
     if source != SourceChoice::Kernel {
         match Client::connect(agent_socket).and_then(|c| c.tcp(families, states)) {
@@ -35,4 +77,151 @@ pub fn tcp(source: SourceChoice, agent_socket: &Path, families: &[u16], states: 
         out.extend(diag.dump_inet(IPPROTO_TCP, family, states)?);
     }
     Ok(out)
+}
+
+/// Every table `opts` selects, each selected as ss would (family, state and type), in
+/// kernel order. TCP goes through [`tcp`] (agent or kernel); the rest share one
+/// sock_diag socket opened after TCP is fetched, so a netlink dump shows exactly one socket
+/// of sockstat's own, as ss's shows one of its own.
+///
+/// # Errors
+/// The first fetch that fails; a table the kernel has no diag module for is empty.
+pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
+    let mut snap = Snapshot::default();
+    let states = query::state_mask(opts);
+    if query::inet_table(opts, Table::Tcp) {
+        let families = query::families(opts);
+        let tcp = tcp(query::tcp_source(opts), &opts.agent_socket, &families, states)?;
+        snap.tcp = query::select(opts, tcp);
+    }
+
+    let mut diag = SockDiag::open()?;
+    if opts.has_table(Table::Netlink) && opts.has_family(AF_NETLINK) && opts.states & CLOSE != 0 {
+        snap.netlink = diag.dump_netlink()?;
+    }
+    // ss's netlink path shows every packet socket once either packet table is selected
+    // (packet_show_sock does not check the socket type), and so does sockstat.
+    let packet = opts.has_table(Table::PacketRaw) || opts.has_table(Table::PacketDgram);
+    if packet && opts.has_family(AF_PACKET) && opts.states & CLOSE != 0 {
+        snap.packet = diag.dump_packet()?;
+    }
+    let unix = [Table::UnixStream, Table::UnixDgram, Table::UnixSeqpacket];
+    if unix.iter().any(|&t| opts.has_table(t)) && opts.has_family(AF_UNIX) {
+        snap.unix = query::select_unix(opts, diag.dump_unix(opts.states)?);
+    }
+    if query::inet_table(opts, Table::Raw) {
+        snap.raw = query::select_raw(opts, raw(opts)?);
+    }
+    for (table, protocol) in [(Table::Udp, IPPROTO_UDP), (Table::Dccp, IPPROTO_DCCP), (Table::Sctp, IPPROTO_SCTP)] {
+        if !query::inet_table(opts, table) {
+            continue;
+        }
+        let mut got = Vec::new();
+        for family in query::families(opts) {
+            got.extend(absent_is_empty(diag.dump_inet(protocol, family, states))?);
+        }
+        let got = query::select_inet(opts, protocol, got);
+        match table {
+            Table::Udp => snap.udp = got,
+            Table::Dccp => snap.dccp = got,
+            _ => snap.sctp = got,
+        }
+    }
+    if (opts.has_table(Table::VsockStream) || opts.has_table(Table::VsockDgram)) && opts.has_family(AF_VSOCK) {
+        snap.vsock = query::select_vsock(opts, absent_is_empty(diag.dump_vsock(opts.states))?);
+    }
+    if opts.has_table(Table::Tipc) && opts.has_family(AF_TIPC) {
+        // struct tipc_sock_diag_req: family, protocol, pad, tidiag_states.
+        let mut body = vec![30, 0, 0, 0];
+        body.extend_from_slice(&opts.states.to_ne_bytes());
+        undecoded(&mut diag, AF_TIPC, &body, "tipc")?;
+    }
+    if opts.has_table(Table::Xdp) && opts.has_family(AF_XDP) && opts.states & CLOSE != 0 {
+        // struct xdp_diag_req: family, protocol, pad, xdiag_ino, xdiag_show, cookie[2].
+        let body = [&[44u8, 0, 0, 0][..], &[0; 16]].concat();
+        undecoded(&mut diag, AF_XDP, &body, "xdp")?;
+    }
+    if query::inet_table(opts, Table::Mptcp) {
+        // MPTCP (IPPROTO_MPTCP = 262) needs INET_DIAG_REQ_PROTOCOL, which sockstat does not
+        // send yet: check there is nothing to show rather than print a silently empty table.
+        undecoded_mptcp()?;
+    }
+    Ok(snap)
+}
+
+/// ENOENT/EOPNOTSUPP: no diag module for this family or protocol. ss shows such a table
+/// empty (libnetlink keeps quiet about exactly these two errnos on NETLINK_SOCK_DIAG).
+fn absent_is_empty<T>(r: Result<Vec<T>, DiagError>) -> Result<Vec<T>, DiagError> {
+    match r {
+        Err(DiagError::NotSupported { .. }) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+fn undecoded(diag: &mut SockDiag, family: u16, body: &[u8], table: &'static str) -> Result<(), FetchError> {
+    match absent_is_empty(diag.count_replies(family, body).map(|n| vec![(); n]))?.len() {
+        0 => Ok(()),
+        count => Err(FetchError::Undecoded { table, count }),
+    }
+}
+
+/// /proc/net/protocols lists MPTCP with its socket count; 0 (or no MPTCP at all) means an
+/// empty MPTCP table, which is what ss would print.
+fn undecoded_mptcp() -> Result<(), FetchError> {
+    let path = "/proc/net/protocols";
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(source) => return Err(FetchError::Proc { path: path.to_owned(), source }),
+    };
+    // Columns: protocol size sockets memory ...
+    let count: usize = text
+        .lines()
+        .filter(|l| l.starts_with("MPTCP"))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .sum();
+    if count == 0 { Ok(()) } else { Err(FetchError::Undecoded { table: "mptcp", count }) }
+}
+
+/// Raw sockets from /proc/net/raw and raw6 (ss's fallback when its RAW_DIAG request
+/// fails, as it does on this kernel), state-filtered as ss's `dgram_show_line` does.
+fn raw(opts: &Options) -> Result<Vec<InetSocket>, FetchError> {
+    let mut out = Vec::new();
+    for family in query::proc_families(opts) {
+        let path = if family == AF_INET { "/proc/net/raw" } else { "/proc/net/raw6" };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            // ss skips a missing raw6 (no IPv6) silently; a missing raw is its error too.
+            Err(e) if family != AF_INET && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(FetchError::Proc { path: path.to_owned(), source }),
+        };
+        out.extend(
+            procnet::parse_raw(&text, family, opts.states)
+                .map_err(|source| FetchError::ProcParse { path: path.to_owned(), source })?,
+        );
+    }
+    Ok(out)
+}
+
+/// The socket tables this kernel has no sock_diag module for, with what that means, for
+/// the note `-s` prints. Probed with empty-state dumps (the kernel looks the handler up
+/// before it looks at the states).
+#[must_use]
+pub fn missing_diag() -> Vec<(&'static str, &'static str)> {
+    let Ok(mut diag) = SockDiag::open() else { return Vec::new() };
+    let mut missing = Vec::new();
+    let absent = |r: Result<usize, DiagError>| matches!(r, Err(DiagError::NotSupported { .. }));
+    let probes: [(&str, &str, u8); 3] = [
+        ("raw (RAW_DIAG)", "raw sockets are read from /proc/net/raw and raw6, as ss does", 255),
+        ("dccp", "the dccp table is always empty, as in ss", IPPROTO_DCCP),
+        ("sctp", "the sctp table is always empty, as in ss", IPPROTO_SCTP),
+    ];
+    for (table, what, protocol) in probes {
+        if absent(diag.dump_inet(protocol, AF_INET, 0).map(|v| v.len())) {
+            missing.push((table, what));
+        }
+    }
+    if absent(diag.dump_vsock(0).map(|v| v.len())) {
+        missing.push(("vsock (VSOCK_DIAG)", "vsock sockets cannot be listed; ss prints none either"));
+    }
+    missing
 }

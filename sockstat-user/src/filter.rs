@@ -1,20 +1,38 @@
-//! The ss FILTER language (`ss [OPTIONS] [FILTER]`), parsed from the words left after the
-//! options.
+//! The ss FILTER language (`ss [OPTIONS] [FILTER]`): parsed from the words left after the
+//! options, and evaluated on socket records.
 //!
-//! Today this module owns the STATE-FILTER prefix: any number of `state NAME` and
-//! `exclude NAME` (`excl NAME`) pairs, turned into a state bitmask exactly as iproute2's
-//! ss.c `main()` and `scan_state()` do. The expression grammar that may follow
-//! (`src`/`dst`/`sport`/`dport`, `and`/`or`/`not`, parentheses: ss's ssfilter.y) is not
-//! built yet; [`parse`] rejects it with [`FilterError::ExpressionUnsupported`] rather than
-//! silently ignoring it, and [`Filter`] is where its parsed tree will live.
+//! This module owns, in order:
+//! - the STATE-FILTER prefix: `state NAME` and `exclude NAME` (`excl NAME`) pairs turned
+//!   into a state bitmask exactly as iproute2's ss.c `main()` and `scan_state()` do;
+//! - the expression grammar of iproute2's misc/ssfilter.y: a lexer that classifies each
+//!   token as ss's `yylex()` does (including its sticky "last keyword" state, which decides
+//!   whether a value is a host, a port, a device, a mark or a cgroup), and a recursive-descent
+//!   parser for the same LALR grammar. Two consequences of that grammar are kept on purpose:
+//!   `and` and `or` have *equal* precedence and group left to right (`a or b and c` is
+//!   `(a or b) and c`), and juxtaposition is `and`;
+//! - value parsing as ss.c's `parse_hostcond()`, `parse_devcond()`, `parse_markmask()` and
+//!   `parse_cgroupcond()` do it, with iproute2's C number rules (`strtoul` base 0: `0x50`
+//!   is 80, `010` is 8, `127.1` is 127.1.0.0);
+//! - evaluation. ss filters TCP sockets twice: the kernel runs the filter compiled to
+//!   inet_diag bytecode (net/ipv4/inet_diag.c, `inet_diag_bc_run`), then ss runs
+//!   `run_ssfilter()` on every reply. The two disagree on corner cases (address families,
+//!   v4-mapped addresses, ports above 65535, `autobound`), and what ss prints is what both
+//!   accept, so [`Filter::matches_subject`] evaluates both and requires both. A filter that
+//!   does not compile to bytecode (anything with `dev`: ss.c cannot compile it) is
+//!   evaluated in user space only, as ss does.
 //!
-//! Bit `n` of every mask here is kernel TCP state `n` (include/net/tcp_states.h), which is
-//! also ss's `SS_*` numbering. ss's masks stop at bit 11 (`SS_MAX` = 12): it never asks
-//! for `TCP_NEW_SYN_RECV` (12) or `TCP_BOUND_INACTIVE` (13) by name; the kernel reports
+//! Bit `n` of every state mask here is kernel TCP state `n` (include/net/tcp_states.h),
+//! which is also ss's `SS_*` numbering. ss's masks stop at bit 11 (`SS_MAX` = 12): it never
+//! asks for `TCP_NEW_SYN_RECV` (12) or `TCP_BOUND_INACTIVE` (13) by name; the kernel reports
 //! request sockets as SYN-RECV anyway. See `query::state_mask` for what is sent to the
 //! kernel.
 
+use std::ffi::CString;
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::socket::InetSocket;
 use sockstat_ebpf::TcpState;
+use sockstat_ebpf::{AF_INET, AF_INET6};
 
 /// Number of states ss knows (`SS_MAX`): bits 0 (`SS_UNKNOWN`) to 11 (`SS_CLOSING`).
 pub const SS_MAX: u32 = 12;
@@ -90,6 +108,18 @@ pub fn scan_state(name: &str) -> Option<u32> {
         })
 }
 
+// Address families ss's filter names (include/linux/socket.h) besides AF_INET/AF_INET6.
+const AF_UNSPEC: u16 = 0;
+const AF_UNIX: u16 = 1;
+const AF_NETLINK: u16 = 16;
+const AF_PACKET: u16 = 17;
+const AF_VSOCK: u16 = 40;
+
+/// Deepest nesting of `(`/`not` and of alternating `and`/`or` chains accepted. bison's
+/// parser stack stops ss at 10000 states ("memory exhausted", exit 255); a tree that deep
+/// would overflow our recursive evaluator, so sockstat stops earlier, with the same status.
+pub const MAX_DEPTH: usize = 200;
+
 /// A parsed FILTER.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -98,28 +128,304 @@ pub struct Filter {
     pub state_filter: u32,
     /// Whether any `state`/`exclude` word was seen.
     pub saw_states: bool,
-    // The expression tree (ssfilter) goes here once the grammar is implemented.
+    /// The expression after the STATE-FILTER words (ss's `ssfilter`); `None` when there is
+    /// none, which matches every socket.
+    pub expr: Option<Expr>,
+    /// ss's side effect of parsing a host condition: when a condition names a family
+    /// (`inet:`, `inet6:`, `unix:`, `link:`, `netlink:`, `vsock:`) or ss has a preferred
+    /// family (the last of `-4`/`-6`/`-x`/`-0`/`-f`...), `parse_hostcond()` *replaces* the
+    /// selected families with that one (ss.c: `f->families = 0; filter_af_set(f, fam)`).
+    /// The last such condition wins. The caller applies it to the family selection:
+    /// `ss -t src inet:127.0.0.1` shows no AF_INET6 socket, v4-mapped or not.
+    pub family_override: Option<u16>,
 }
 
-/// A FILTER that ss would reject, or that sockstat cannot evaluate yet.
+impl Filter {
+    /// Whether the expression accepts an internet socket (state filtering is
+    /// `query::select`'s job). No expression accepts everything.
+    #[must_use]
+    pub fn matches(&self, sock: &InetSocket) -> bool {
+        self.matches_subject(&Subject::from(sock))
+    }
+
+    /// Whether the expression accepts a socket seen through a [`Subject`] (any family).
+    ///
+    /// For AF_INET/AF_INET6 this is ss's result: the kernel's bytecode verdict AND
+    /// `run_ssfilter()`'s, unless the expression cannot be compiled to bytecode (`dev`
+    /// anywhere in it), in which case ss sends none and only user space decides. Other
+    /// families (unix) are filtered in user space only, as ss does.
+    #[must_use]
+    pub fn matches_subject(&self, s: &Subject<'_>) -> bool {
+        let Some(expr) = &self.expr else {
+            return true;
+        };
+        let user = expr.eval_user(s);
+        if (s.family == AF_INET || s.family == AF_INET6) && expr.compiles_to_bytecode() {
+            user && expr.eval_kernel(s)
+        } else {
+            user
+        }
+    }
+}
+
+/// One node of ss's filter tree (`struct ssfilter`), with ss's own rewrites kept: `sport
+/// > N` is `not sport <= N`, `sport < N` is `not sport >= N`, `!=` is `not =`.
+///
+/// `and`/`or` chains are n-ary (ss builds them left-deep and binary; both are associative
+/// and side-effect free, so the verdicts are the same and a long chain costs no stack).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    /// `src COND`, `sport [=] PORT` (ss's `SSF_SCOND`): the local end.
+    Src(HostCond),
+    /// `dst COND`, `dport [=] PORT` (`SSF_DCOND`): the remote end.
+    Dst(HostCond),
+    /// `sport >= PORT` (`SSF_S_GE`); the port as ss parsed it (an `int`, -1 for `*`).
+    SportGe(i32),
+    /// `sport <= PORT` (`SSF_S_LE`).
+    SportLe(i32),
+    /// `dport >= PORT` (`SSF_D_GE`).
+    DportGe(i32),
+    /// `dport <= PORT` (`SSF_D_LE`).
+    DportLe(i32),
+    /// `dev = NAME|INDEX` (`SSF_DEVCOND`): the socket's bound interface index.
+    Dev(u32),
+    /// `fwmark = MARK[/MASK]` (`SSF_MARKMASK`): `(sk_mark & mask) == mark`.
+    Mark {
+        mark: u32,
+        mask: u32,
+    },
+    /// `cgroup = PATH` (`SSF_CGROUPCOND`): the socket's cgroup v2 id equals `id`, the id
+    /// `PATH` resolved to when parsed.
+    Cgroup {
+        path: String,
+        id: u64,
+    },
+    /// `autobound` (`SSF_S_AUTO`). `low..=high` is the `ip_local_port_range` read when the
+    /// filter was parsed (ss's `is_ephemeral()`, 1024..=4999 if unreadable).
+    Autobound {
+        low: i32,
+        high: i32,
+    },
+}
+
+/// A host condition (ss's `struct aafilter` list): a port (-1 = any) and an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostCond {
+    pub port: i32,
+    pub addr: HostAddr,
+}
+
+/// The address part of a [`HostCond`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostAddr {
+    /// An inet prefix. `first.bitlen == 0` means "any address" (no address given, `*`,
+    /// `any`...); `first.family` is then AF_UNSPEC unless ss knew a family. A host name
+    /// resolves to several addresses: `first` is the first, `more` the rest. ss's bytecode
+    /// compiler copies `first` into every element of the chain, so the kernel only ever
+    /// tests `first` (`dst localhost` never matches `::1`), while user space tests all.
+    Inet { first: Prefix, more: Vec<Prefix> },
+    /// A unix path glob (`unix:PATTERN`, or any address when the preferred family is
+    /// AF_UNIX): `fnmatch(PATTERN, path, FNM_CASEFOLD)`, no `FNM_PATHNAME`, so `*` matches `/`.
+    Unix(String),
+    /// `link:`, `netlink:` or `vsock:` addresses: packet, netlink and vsock sockets, which
+    /// this evaluator does not match (it never sees them). Kept as written.
+    Other { family: u16, text: String },
+}
+
+/// An address prefix as iproute2's `inet_prefix` holds it: 16 bytes in network order (an
+/// IPv4 address in the first 4, zeros after), a family, a prefix length in bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    pub family: u16,
+    pub bytes: [u8; 16],
+    pub bitlen: u8,
+}
+
+impl Prefix {
+    /// No address: the `*` of `*:80`, or a port-only condition.
+    pub const ANY: Prefix = Prefix {
+        family: AF_UNSPEC,
+        bytes: [0; 16],
+        bitlen: 0,
+    };
+
+    /// A full-length prefix for one address.
+    #[must_use]
+    pub fn host(ip: IpAddr) -> Prefix {
+        match ip {
+            IpAddr::V4(_) => Prefix {
+                family: AF_INET,
+                bytes: ip_bytes(ip),
+                bitlen: 32,
+            },
+            IpAddr::V6(_) => Prefix {
+                family: AF_INET6,
+                bytes: ip_bytes(ip),
+                bitlen: 128,
+            },
+        }
+    }
+}
+
+/// What a filter sees of one socket: enough of ss's `struct sockstat` for every condition.
+///
+/// Build it from an [`InetSocket`] with `From`, or from a unix socket record with
+/// [`Subject::unix`]. Fields sockstat does not know yet are `Option`: a condition on an
+/// unknown value is false (so `not` of it is true), see [`Subject::mark`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// The socket's own family (AF_INET, AF_INET6, AF_UNIX): a v4-mapped connection on an
+    /// AF_INET6 socket is AF_INET6 here, as in sock_diag.
+    pub family: u16,
+    pub local: Endpoint<'a>,
+    pub remote: Endpoint<'a>,
+    /// ss's `lport`/`rport` (C `int`s): ports for inet; for unix, ss puts the inode and the
+    /// peer's inode here, and `sport`/`dport` comparisons use them.
+    pub lport: i32,
+    pub rport: i32,
+    /// Bound interface index (`idiag_if`), 0 for none.
+    pub ifindex: u32,
+    /// `sk_mark` (sock_diag's `INET_DIAG_MARK`, sent to CAP_NET_ADMIN only). `None`: not in
+    /// the record, and every `fwmark` condition is false.
+    pub mark: Option<u32>,
+    /// cgroup v2 id (`INET_DIAG_CGROUP_ID`). `None`: every `cgroup` condition is false.
+    pub cgroup_id: Option<u64>,
+    /// Whether the local port was bound explicitly (`SOCK_BINDPORT_LOCK` in
+    /// `sk_userlocks`), which is the kernel's half of `autobound`. sock_diag does not
+    /// report it: `From<&InetSocket>` guesses it from the state (see there); `None` guesses
+    /// it from the port (explicit iff outside `ip_local_port_range`).
+    pub port_locked: Option<bool>,
+}
+
+/// One end of a [`Subject`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    Inet(IpAddr),
+    /// A unix socket's path (`@` first for the abstract namespace, as ss prints it), or
+    /// `None` when unnamed.
+    Unix(Option<&'a str>),
+}
+
+impl<'a> From<&'a InetSocket> for Subject<'a> {
+    fn from(s: &'a InetSocket) -> Self {
+        Subject {
+            family: s.family,
+            local: Endpoint::Inet(s.src),
+            remote: Endpoint::Inet(s.dst),
+            lport: i32::from(s.sport),
+            rport: i32::from(s.dport),
+            ifindex: s.ifindex,
+            mark: None,
+            cgroup_id: None,
+            // A guess, as sock_diag does not say: listeners bound their port explicitly;
+            // nothing else carries the lock where the kernel looks (clients bind
+            // automatically, and real ss 6.1 counts accepted sockets as autobound too).
+            // Wrong for a client that bind()s a port before connect(), or a listener that
+            // never called bind().
+            port_locked: Some(s.state == TcpState::Listen as u8),
+        }
+    }
+}
+
+impl<'a> Subject<'a> {
+    /// A unix socket: its path and its peer's (`None` when unnamed or unknown), its inode
+    /// and its peer's inode (ss's `lport`/`rport` for unix sockets, compared as C `int`s).
+    #[must_use]
+    pub fn unix(
+        path: Option<&'a str>,
+        peer_path: Option<&'a str>,
+        inode: u32,
+        peer_inode: u32,
+    ) -> Self {
+        Subject {
+            family: AF_UNIX,
+            local: Endpoint::Unix(path),
+            remote: Endpoint::Unix(peer_path),
+            // ss stores the u32 inode in an int: the wrap is ss's.
+            lport: inode.cast_signed(),
+            rport: peer_inode.cast_signed(),
+            ifindex: 0,
+            mark: None,
+            cgroup_id: None,
+            port_locked: None,
+        }
+    }
+}
+
+/// A FILTER that ss would reject, or that sockstat cannot evaluate.
 ///
 /// `position` is the 1-based index of the offending word among the FILTER words (the
-/// non-option arguments, after getopt-style permutation).
+/// non-option arguments, after getopt-style permutation). `column` is the 1-based
+/// character position in the FILTER words joined by single spaces.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("wrong state name {name:?} (filter word {position})")]
     WrongStateName { name: String, position: usize },
     #[error("{keyword:?} needs a state name after it (filter word {position})")]
     MissingStateName { keyword: String, position: usize },
+    /// No longer returned by [`parse`], which accepts the whole grammar; kept so callers
+    /// that still name it compile until they are updated.
     #[error(
         "filter expressions are not supported yet: {token:?} (filter word {position}); only `state`/`exclude` are"
     )]
     ExpressionUnsupported { token: String, position: usize },
+    /// A token where ss's grammar does not allow it (bison's "syntax error"; ss exits 255).
+    /// `token` is `None` at the end of the filter.
+    #[error("filter syntax error at column {column} {}: expected {expected}", near(token.as_deref()))]
+    Syntax {
+        column: usize,
+        token: Option<String>,
+        expected: &'static str,
+    },
+    /// The expression nests deeper than [`MAX_DEPTH`] (ss's parser stack also has a limit).
+    #[error(
+        "filter syntax error at column {column} near {token:?}: nested deeper than {MAX_DEPTH} levels"
+    )]
+    TooDeep { column: usize, token: String },
+    /// A value ss's lexer cannot parse (an address, port, device, mark or cgroup); ss
+    /// reports these before any syntax error after them and exits 1.
+    #[error("filter error at column {column} near {token:?}")]
+    Value {
+        column: usize,
+        token: String,
+        #[source]
+        kind: ValueError,
+    },
+}
+
+fn near(token: Option<&str>) -> String {
+    match token {
+        Some(t) => format!("near {t:?}"),
+        None => "at the end of the filter".to_owned(),
+    }
+}
+
+/// Why a value in the filter could not be parsed (ss's lexer-level errors).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("an inet prefix is expected rather than {0:?}")]
+    NotAPrefix(String),
+    #[error("{0:?} does not look like a port")]
+    NotAPort(String),
+    #[error("ambiguous port {0:?}: its tcp and udp numbers differ")]
+    AmbiguousPort(String),
+    #[error("cannot parse dst/src address: '[' without ']'")]
+    UnclosedBracket,
+    #[error("cannot parse device {0:?}: no such interface, and not an index")]
+    Device(String),
+    #[error("cannot parse mark {0:?}: expected MARK or MARK/MASK")]
+    Mark(String),
+    #[error("cannot parse cgroup {0:?}: not a cgroup v2 path")]
+    Cgroup(String),
 }
 
 impl FilterError {
-    /// What ss prints on stderr for the same mistake, with `prog` (e.g. "sockstat") in
-    /// place of "ss". Every line ends with a newline.
+    /// What to print on stderr for this mistake, with `prog` (e.g. "sockstat") in place of
+    /// "ss". Every line ends with a newline. State-word errors copy ss's text; expression
+    /// errors say where, which ss does not ("bison bellows ... syntax error!").
     #[must_use]
     pub fn ss_message(&self, prog: &str) -> String {
         match self {
@@ -128,34 +434,202 @@ impl FilterError {
             Self::MissingStateName { .. } => {
                 "Command line is not complete. Try option \"help\"\n".to_owned()
             }
-            // ss would hand these to its bison parser; there is no ss text to copy.
-            Self::ExpressionUnsupported { .. } => format!("{prog}: {self}\n"),
+            Self::Value { kind, .. } => format!("{prog}: {self}: {kind}\n"),
+            Self::ExpressionUnsupported { .. } | Self::Syntax { .. } | Self::TooDeep { .. } => {
+                format!("{prog}: {self}\n")
+            }
         }
     }
 
-    /// The exit status ss uses: `exit(-1)` for both of its errors. The unsupported
-    /// expression uses the same status so scripts see a parse failure.
+    /// The exit status ss uses: `exit(-1)` (255) for state-word and grammar errors, `exit(1)`
+    /// for a value its lexer rejects ("Cannot parse dst/src address.").
     #[must_use]
     pub fn exit_code(&self) -> u8 {
-        255
+        match self {
+            Self::Value { .. } => 1,
+            _ => 255,
+        }
     }
 }
 
-/// Parses the FILTER words. `initial` is ss's `state_filter` as `-a`/`-l` left it (0 if
-/// neither was given).
-///
-/// ss semantics, kept exactly: the first `state` word discards `initial` and starts from
-/// nothing, the first `exclude` word starts from `SS_ALL`; later words OR in (`state`) or
-/// mask out (`exclude`). Keywords are case-sensitive, state names are not. Parsing stops
-/// at the first word that is neither keyword: that is where the expression begins.
+/// The look-ups ss makes while parsing a filter, injectable so tests are deterministic.
+pub trait Resolver {
+    /// `getservbyname(name, proto)`: the port of a service name for "tcp" or "udp".
+    fn service_port(&self, name: &str, proto: &str) -> Option<u16>;
+    /// `gethostbyname2(name, family)`: the addresses of `family` (AF_INET or AF_INET6) a
+    /// host name has, in resolver order.
+    fn host_addrs(&self, name: &str, family: u16) -> Vec<IpAddr>;
+    /// The index of the interface called `name` in this network namespace.
+    fn ifindex(&self, name: &str) -> Option<u32>;
+    /// The cgroup v2 id of `path` (absolute, or relative to the cgroup2 mount).
+    fn cgroup_id(&self, path: &str) -> Option<u64>;
+    /// `net.ipv4.ip_local_port_range`.
+    fn ephemeral_ports(&self) -> Option<(i32, i32)>;
+}
+
+/// The machine's own answers: /etc/services, the system resolver (getaddrinfo), the
+/// kernel's interface table, the cgroup2 mount, /proc/sys.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn service_port(&self, name: &str, proto: &str) -> Option<u16> {
+        // glibc's getservbyname reads /etc/services ("files" is the only services source
+        // in Debian's nsswitch.conf): first line whose name or alias matches, for `proto`.
+        let text = std::fs::read_to_string("/etc/services").ok()?;
+        services_lookup(&text, name, proto)
+    }
+
+    fn host_addrs(&self, name: &str, family: u16) -> Vec<IpAddr> {
+        use std::net::ToSocketAddrs;
+        if name.contains('\0') {
+            return Vec::new();
+        }
+        // getaddrinfo rather than gethostbyname2: same files and DNS sources; the order of
+        // several addresses of one family may differ (RFC 6724 sorting).
+        (name, 0u16)
+            .to_socket_addrs()
+            .map(|it| {
+                it.map(|sa| sa.ip())
+                    .filter(|ip| match ip {
+                        IpAddr::V4(_) => family == AF_INET,
+                        IpAddr::V6(_) => family == AF_INET6,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn ifindex(&self, name: &str) -> Option<u32> {
+        let c = CString::new(name).ok()?;
+        // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
+        // if_nametoindex only reads it.
+        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        (idx != 0).then_some(idx)
+    }
+
+    fn cgroup_id(&self, path: &str) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        // A cgroup v2 id is the kernfs node id, which the cgroup2 filesystem also reports
+        // as the directory's inode number (64-bit kernels), so stat() gives what ss's
+        // name_to_handle_at() does. ss tries the path as given, then under the mount.
+        let mount = cgroup2_mount();
+        let mut candidates = Vec::new();
+        if path.starts_with('/') {
+            candidates.push(std::path::PathBuf::from(path));
+        }
+        if let Some(m) = mount {
+            candidates.push(m.join(path.trim_start_matches('/')));
+        }
+        candidates
+            .into_iter()
+            .find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino()))
+            .filter(|&id| id != 0)
+    }
+
+    fn ephemeral_ports(&self) -> Option<(i32, i32)> {
+        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+        let mut it = text.split_whitespace().map(str::parse::<i32>);
+        match (it.next(), it.next()) {
+            (Some(Ok(a)), Some(Ok(b))) => Some((a, b)),
+            _ => None,
+        }
+    }
+}
+
+/// The cgroup2 mount point from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next() == Some("cgroup2"))
+            .then(|| left.split_whitespace().nth(4).map(std::path::PathBuf::from))
+            .flatten()
+    })
+}
+
+/// getservbyname over the text of an /etc/services file.
+#[must_use]
+pub fn services_lookup(text: &str, name: &str, proto: &str) -> Option<u16> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        let official = fields.next()?;
+        let (port, p) = fields.next()?.split_once('/')?;
+        if p != proto {
+            return None;
+        }
+        let named = official == name || fields.any(|alias| alias == name);
+        named.then(|| port.parse().ok()).flatten()
+    })
+}
+
+/// What ss knows when it parses the filter, besides the words.
+#[derive(Clone, Copy)]
+pub struct ParseContext<'r> {
+    /// ss's `preferred_family`: the family of the last `-4`, `-6`, `-0`, `-x`, `--vsock`,
+    /// `--tipc`, `--xdp` or `-f` option, AF_UNSPEC (0) if none. It decides how addresses
+    /// parse (with -6, `1.2.3.4` is a host name to resolve) and sets
+    /// [`Filter::family_override`].
+    pub preferred_family: u16,
+    /// Whether the TCP table is selected: service names are looked up for "tcp".
+    pub tcp: bool,
+    /// Whether the UDP table is selected: service names are looked up for "udp" (a name
+    /// whose tcp and udp ports differ is then ambiguous, as in ss).
+    pub udp: bool,
+    pub resolver: &'r dyn Resolver,
+}
+
+impl std::fmt::Debug for ParseContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParseContext")
+            .field("preferred_family", &self.preferred_family)
+            .field("tcp", &self.tcp)
+            .field("udp", &self.udp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ParseContext<'static> {
+    /// `ss -t` with no family option, resolving on this machine.
+    #[must_use]
+    pub fn tcp() -> Self {
+        ParseContext {
+            preferred_family: AF_UNSPEC,
+            tcp: true,
+            udp: false,
+            resolver: &SystemResolver,
+        }
+    }
+}
+
+/// Parses the FILTER words as `ss -t` would ([`ParseContext::tcp`]). `initial` is ss's
+/// `state_filter` as `-a`/`-l` left it (0 if neither was given).
 ///
 /// # Errors
-/// [`FilterError`] for an unknown state name, a keyword at the end, or any expression
-/// word left over.
+/// As [`parse_with`].
 pub fn parse<S: AsRef<str>>(words: &[S], initial: u32) -> Result<Filter, FilterError> {
+    parse_with(words, initial, &ParseContext::tcp())
+}
+
+/// Parses the FILTER words.
+///
+/// STATE-FILTER, ss semantics kept exactly: the first `state` word discards `initial` and
+/// starts from nothing, the first `exclude` word starts from `SS_ALL`; later words OR in
+/// (`state`) or mask out (`exclude`). Keywords are case-sensitive, state names are not.
+/// The expression starts at the first word that is neither keyword.
+///
+/// # Errors
+/// [`FilterError`] for an unknown state name, a keyword at the end, an expression token
+/// ss's grammar rejects, or a value ss's lexer cannot parse.
+pub fn parse_with<S: AsRef<str>>(
+    words: &[S],
+    initial: u32,
+    ctx: &ParseContext<'_>,
+) -> Result<Filter, FilterError> {
     let mut filter = Filter {
         state_filter: initial,
-        saw_states: false,
+        ..Filter::default()
     };
     let mut i = 0;
     while let Some(word) = words.get(i) {
@@ -187,23 +661,1038 @@ pub fn parse<S: AsRef<str>>(words: &[S], initial: u32) -> Result<Filter, FilterE
         filter.saw_states = true;
         i += 2;
     }
-    if let Some(token) = words.get(i) {
-        return Err(FilterError::ExpressionUnsupported {
-            token: token.as_ref().to_owned(),
-            position: i + 1,
-        });
-    }
+    // Columns count from the start of the whole FILTER text, state words included.
+    let offset: usize = words[..i]
+        .iter()
+        .map(|w| w.as_ref().chars().count() + 1)
+        .sum();
+    let mut parser = Parser::new(split_tokens(&words[i..], offset), ctx);
+    filter.expr = parser.parse_applet()?;
+    filter.family_override = parser.family_override;
     Ok(filter)
+}
+
+// ---------------------------------------------------------------------------------------
+// Lexer
+
+/// One whitespace-separated token of the FILTER, before classification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RawToken {
+    text: String,
+    column: usize,
+}
+
+/// Splits the words as ss's `get_token_from_line()` splits each argv word: on spaces and
+/// tabs, a backslash escaping the next character (the backslash itself is dropped), empty
+/// words skipped. `offset` is the number of characters before the first word.
+fn split_tokens<S: AsRef<str>>(words: &[S], offset: usize) -> Vec<RawToken> {
+    let mut out = Vec::new();
+    let mut column = offset + 1;
+    for word in words {
+        let chars: Vec<char> = word.as_ref().chars().collect();
+        let mut i = 0;
+        loop {
+            while matches!(chars.get(i), Some(' ' | '\t')) {
+                i += 1;
+            }
+            if i >= chars.len() {
+                break;
+            }
+            let start = i;
+            let mut text = String::new();
+            while let Some(&c) = chars.get(i) {
+                if c == ' ' || c == '\t' {
+                    break;
+                }
+                if c == '\\' {
+                    i += 1;
+                    match chars.get(i) {
+                        Some(&escaped) => text.push(escaped),
+                        None => break,
+                    }
+                } else {
+                    text.push(c);
+                }
+                i += 1;
+            }
+            out.push(RawToken {
+                text,
+                column: column + start,
+            });
+        }
+        column += chars.len() + 1;
+    }
+    out
+}
+
+/// The keyword that decides how the next value token is parsed (ss's `tok_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keyword {
+    Dst,
+    Src,
+    Dport,
+    Sport,
+    Dev,
+    Fwmark,
+    Cgroup,
+    Autobound,
+}
+
+/// A classified token (ss's `yylex()` return values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tok {
+    Not,
+    And,
+    Or,
+    LParen,
+    RParen,
+    Kw(Keyword),
+    Geq,
+    Leq,
+    Neq,
+    Eq,
+    Gt,
+    Lt,
+    Host(HostCond),
+    DevCond(u32),
+    MarkMask(u32, u32),
+    CgroupCond(String, u64),
+    End,
+}
+
+impl Tok {
+    /// Tokens that start an `expr` (so juxtaposition means `and`).
+    fn starts_expr(&self) -> bool {
+        matches!(self, Tok::LParen | Tok::Not | Tok::Kw(_))
+    }
+}
+
+/// A classified token with where it came from.
+#[derive(Clone, Debug)]
+struct Lexed {
+    tok: Tok,
+    text: Option<String>,
+    column: usize,
+}
+
+struct Parser<'c, 'r> {
+    raw: std::vec::IntoIter<RawToken>,
+    peeked: Option<Lexed>,
+    /// ss's `tok_type`: the last keyword lexed, never reset.
+    last_keyword: Option<Keyword>,
+    ctx: &'c ParseContext<'r>,
+    family_override: Option<u16>,
+    end_column: usize,
+    nesting: usize,
+}
+
+impl<'c, 'r> Parser<'c, 'r> {
+    fn new(raw: Vec<RawToken>, ctx: &'c ParseContext<'r>) -> Self {
+        let end_column = raw.last().map_or(1, |t| t.column + t.text.chars().count());
+        Parser {
+            raw: raw.into_iter(),
+            peeked: None,
+            last_keyword: None,
+            ctx,
+            family_override: None,
+            end_column,
+            nesting: 0,
+        }
+    }
+
+    /// The next token, classified now: like bison, a token is lexed (and a bad value
+    /// reported) only when the parser needs it, so an earlier syntax error wins.
+    fn peek(&mut self) -> Result<&Lexed, FilterError> {
+        let lexed = match self.peeked.take() {
+            Some(l) => l,
+            None => match self.raw.next() {
+                None => Lexed {
+                    tok: Tok::End,
+                    text: None,
+                    column: self.end_column,
+                },
+                Some(raw) => Lexed {
+                    tok: self.classify(&raw)?,
+                    text: Some(raw.text),
+                    column: raw.column,
+                },
+            },
+        };
+        Ok(self.peeked.insert(lexed))
+    }
+
+    fn next(&mut self) -> Result<Lexed, FilterError> {
+        self.peek()?;
+        Ok(self.peeked.take().unwrap_or(Lexed {
+            tok: Tok::End,
+            text: None,
+            column: self.end_column,
+        }))
+    }
+
+    /// ss's `yylex()` for one token.
+    fn classify(&mut self, raw: &RawToken) -> Result<Tok, FilterError> {
+        let kw = |p: &mut Self, k: Keyword| {
+            p.last_keyword = Some(k);
+            Tok::Kw(k)
+        };
+        Ok(match raw.text.as_str() {
+            "!" | "not" => Tok::Not,
+            "&" | "&&" | "and" => Tok::And,
+            "|" | "||" | "or" => Tok::Or,
+            "(" => Tok::LParen,
+            ")" => Tok::RParen,
+            "dst" => kw(self, Keyword::Dst),
+            "src" => kw(self, Keyword::Src),
+            "dport" => kw(self, Keyword::Dport),
+            "sport" => kw(self, Keyword::Sport),
+            "dev" => kw(self, Keyword::Dev),
+            "fwmark" => kw(self, Keyword::Fwmark),
+            "cgroup" => kw(self, Keyword::Cgroup),
+            ">=" | "ge" | "geq" => Tok::Geq,
+            "<=" | "le" | "leq" => Tok::Leq,
+            "!=" | "ne" | "neq" => Tok::Neq,
+            "=" | "==" | "eq" => Tok::Eq,
+            ">" | "gt" => Tok::Gt,
+            "<" | "lt" => Tok::Lt,
+            "autobound" => kw(self, Keyword::Autobound),
+            text => {
+                let value = match self.last_keyword {
+                    Some(Keyword::Dev) => parse_devcond(text, self.ctx.resolver).map(Tok::DevCond),
+                    Some(Keyword::Fwmark) => parse_markmask(text).map(|(m, k)| Tok::MarkMask(m, k)),
+                    Some(Keyword::Cgroup) => self
+                        .ctx
+                        .resolver
+                        .cgroup_id(text)
+                        .filter(|&id| id != 0)
+                        .map(|id| Tok::CgroupCond(text.to_owned(), id))
+                        .ok_or_else(|| ValueError::Cgroup(text.to_owned())),
+                    k => {
+                        let is_port = matches!(k, Some(Keyword::Sport | Keyword::Dport));
+                        self.parse_hostcond(text, is_port).map(Tok::Host)
+                    }
+                };
+                value.map_err(|kind| FilterError::Value {
+                    column: raw.column,
+                    token: raw.text.clone(),
+                    kind,
+                })?
+            }
+        })
+    }
+
+    /// ss.c `parse_hostcond()`.
+    fn parse_hostcond(&mut self, text: &str, is_port: bool) -> Result<HostCond, ValueError> {
+        let mut fam = self.ctx.preferred_family;
+        let mut addr = text;
+        for (prefix, f) in [
+            ("unix:", AF_UNIX),
+            ("link:", AF_PACKET),
+            ("netlink:", AF_NETLINK),
+            ("vsock:", AF_VSOCK),
+            ("inet:", AF_INET),
+            ("inet6:", AF_INET6),
+        ] {
+            if let Some(rest) = addr.strip_prefix(prefix) {
+                fam = f;
+                addr = rest;
+                break;
+            }
+        }
+        let cond = match fam {
+            AF_UNIX => HostCond {
+                port: -1,
+                addr: HostAddr::Unix(addr.to_owned()),
+            },
+            AF_PACKET | AF_NETLINK | AF_VSOCK => HostCond {
+                port: -1,
+                addr: HostAddr::Other {
+                    family: fam,
+                    text: addr.to_owned(),
+                },
+            },
+            _ => self.parse_inet_hostcond(addr, is_port, fam)?,
+        };
+        if fam != AF_UNSPEC {
+            self.family_override = Some(fam);
+        }
+        Ok(cond)
+    }
+
+    /// The inet part of `parse_hostcond()`: `[ADDR]:PORT`, `*:PORT`, `ADDR[/PLEN][:PORT]`,
+    /// or for `sport`/`dport` the whole token as a port.
+    fn parse_inet_hostcond(
+        &self,
+        text: &str,
+        is_port: bool,
+        fam: u16,
+    ) -> Result<HostCond, ValueError> {
+        let (addr, port) = if let Some(rest) = text.strip_prefix('[') {
+            let close = rest.find(']').ok_or(ValueError::UnclosedBracket)?;
+            let inside = &rest[..close];
+            (
+                inside,
+                Some(if is_port { inside } else { &rest[close + 1..] }),
+            )
+        } else if is_port {
+            (text, Some(text))
+        } else if let Some(after_star) = text.strip_prefix('*') {
+            (text, Some(after_star))
+        } else {
+            // The port is after the last ':' that follows the first '/' (if any), so
+            // `fe80::/64` has none and `10.0.0.0/8:22` has one.
+            let from = text.find('/').unwrap_or(0);
+            match text[from..].rfind(':') {
+                Some(i) => (&text[..from + i], Some(&text[from + i..])),
+                None => (text, None),
+            }
+        };
+
+        let mut cond_port = -1;
+        if let Some(p) = port {
+            let p = p.strip_prefix(':').unwrap_or(p);
+            if !p.is_empty() && !p.starts_with('*') {
+                cond_port = match get_integer(p) {
+                    Some(n) => n,
+                    None => self.service_port(p)?,
+                };
+            }
+        }
+
+        let mut first = Prefix::ANY;
+        let mut more = Vec::new();
+        if !is_port && !addr.is_empty() && !addr.starts_with('*') {
+            if let Some(p) = get_prefix_1(addr, fam) {
+                first = p;
+            } else {
+                let r = self.ctx.resolver;
+                let mut found = r.host_addrs(addr, if fam == AF_UNSPEC { AF_INET } else { fam });
+                if fam == AF_UNSPEC {
+                    found.extend(r.host_addrs(addr, AF_INET6));
+                }
+                let mut found = found.into_iter().map(Prefix::host);
+                first = found
+                    .next()
+                    .ok_or_else(|| ValueError::NotAPrefix(addr.to_owned()))?;
+                more = found.collect();
+            }
+        }
+        Ok(HostCond {
+            port: cond_port,
+            addr: HostAddr::Inet { first, more },
+        })
+    }
+
+    /// A service name: udp's port if the UDP table is selected, else tcp's; ambiguous if
+    /// both are selected and differ (ss.c).
+    fn service_port(&self, name: &str) -> Result<i32, ValueError> {
+        let r = self.ctx.resolver;
+        let udp = if self.ctx.udp {
+            r.service_port(name, "udp")
+        } else {
+            None
+        };
+        let tcp = if self.ctx.tcp {
+            r.service_port(name, "tcp")
+        } else {
+            None
+        };
+        if let (Some(u), Some(t)) = (udp, tcp)
+            && u != t
+        {
+            return Err(ValueError::AmbiguousPort(name.to_owned()));
+        }
+        udp.or(tcp)
+            .map(i32::from)
+            .ok_or_else(|| ValueError::NotAPort(name.to_owned()))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Parser: ssfilter.y
+    //
+    //   applet:   exprlist | /* empty */
+    //   exprlist: expr | exprlist '|' expr | exprlist '&' expr | exprlist expr
+    //   expr:     '(' exprlist ')' | '!' expr | DCOND eq HOSTCOND | SCOND eq HOSTCOND
+    //           | DPORT (GEQ|LEQ|'>'|'<'|eq|NEQ) HOSTCOND | SPORT (...) HOSTCOND
+    //           | DEVNAME (eq|NEQ) DEVCOND | FWMARK (eq|NEQ) MARKMASK
+    //           | CGROUPPATH (eq|NEQ) CGROUPCOND | AUTOBOUND
+    //   eq:       '=' | /* empty */
+    fn parse_applet(&mut self) -> Result<Option<Expr>, FilterError> {
+        if self.peek()?.tok == Tok::End {
+            return Ok(None);
+        }
+        let (expr, _) = self.exprlist()?;
+        let next = self.next()?;
+        match next.tok {
+            Tok::End => Ok(Some(expr)),
+            _ => Err(syntax(
+                &next,
+                "'and', 'or', another condition, or the end of the filter",
+            )),
+        }
+    }
+
+    /// Returns the expression and its tree depth.
+    fn exprlist(&mut self) -> Result<(Expr, usize), FilterError> {
+        let (mut acc, mut depth) = self.expr()?;
+        loop {
+            let is_or = match &self.peek()?.tok {
+                Tok::Or => {
+                    self.next()?;
+                    true
+                }
+                Tok::And => {
+                    self.next()?;
+                    false
+                }
+                t if t.starts_expr() => false,
+                _ => return Ok((acc, depth)),
+            };
+            let column = self.peek()?.column;
+            let (rhs, rdepth) = self.expr()?;
+            (acc, depth) = join(acc, depth, rhs, rdepth, is_or);
+            if depth > MAX_DEPTH {
+                return Err(FilterError::TooDeep {
+                    column,
+                    token: String::new(),
+                });
+            }
+        }
+    }
+
+    fn expr(&mut self) -> Result<(Expr, usize), FilterError> {
+        let t = self.next()?;
+        match t.tok {
+            Tok::LParen => self.nested(&t, Self::paren_rest),
+            Tok::Not => {
+                let (e, d) = self.nested(&t, Self::expr)?;
+                Ok((Expr::Not(Box::new(e)), d + 1))
+            }
+            Tok::Kw(k) => self.condition(k),
+            _ => Err(syntax(
+                &t,
+                "a condition: src, dst, sport, dport, dev, fwmark, cgroup, autobound, 'not' or '('",
+            )),
+        }
+    }
+
+    /// After `(`: `exprlist ')'`.
+    fn paren_rest(&mut self) -> Result<(Expr, usize), FilterError> {
+        let (e, d) = self.exprlist()?;
+        let close = self.next()?;
+        if close.tok == Tok::RParen {
+            Ok((e, d))
+        } else {
+            Err(syntax(&close, "')', 'and', 'or' or another condition"))
+        }
+    }
+
+    /// A condition after its keyword. Kept out of [`Parser::expr`] (never inlined) so the
+    /// frames of the `(`/`not` recursion stay small.
+    #[inline(never)]
+    fn condition(&mut self, k: Keyword) -> Result<(Expr, usize), FilterError> {
+        match k {
+            Keyword::Src | Keyword::Dst => {
+                if self.peek()?.tok == Tok::Eq {
+                    self.next()?;
+                }
+                let v = self.next()?;
+                let Tok::Host(cond) = v.tok else {
+                    return Err(syntax(
+                        &v,
+                        "an address, [ADDRESS]:PORT or *:PORT ('=' optional)",
+                    ));
+                };
+                Ok((
+                    if k == Keyword::Src {
+                        Expr::Src(cond)
+                    } else {
+                        Expr::Dst(cond)
+                    },
+                    1,
+                ))
+            }
+            Keyword::Sport | Keyword::Dport => {
+                let op = match self.peek()?.tok {
+                    ref op @ (Tok::Geq | Tok::Leq | Tok::Gt | Tok::Lt | Tok::Eq | Tok::Neq) => {
+                        let op = op.clone();
+                        self.next()?;
+                        op
+                    }
+                    _ => Tok::Eq,
+                };
+                let v = self.next()?;
+                let Tok::Host(cond) = v.tok else {
+                    return Err(syntax(
+                        &v,
+                        "a port, or one of = != < > <= >= followed by a port",
+                    ));
+                };
+                let src = k == Keyword::Sport;
+                let p = cond.port;
+                let ge = if src { Expr::SportGe } else { Expr::DportGe };
+                let le = if src { Expr::SportLe } else { Expr::DportLe };
+                let eq = || {
+                    if src {
+                        Expr::Src(cond.clone())
+                    } else {
+                        Expr::Dst(cond.clone())
+                    }
+                };
+                Ok(match op {
+                    Tok::Geq => (ge(p), 1),
+                    Tok::Leq => (le(p), 1),
+                    Tok::Gt => (Expr::Not(Box::new(le(p))), 2),
+                    Tok::Lt => (Expr::Not(Box::new(ge(p))), 2),
+                    Tok::Neq => (Expr::Not(Box::new(eq())), 2),
+                    _ => (eq(), 1),
+                })
+            }
+            Keyword::Dev | Keyword::Fwmark | Keyword::Cgroup => {
+                let negate = match self.peek()?.tok {
+                    Tok::Eq => {
+                        self.next()?;
+                        false
+                    }
+                    Tok::Neq => {
+                        self.next()?;
+                        true
+                    }
+                    _ => false,
+                };
+                let v = self.next()?;
+                let e = match (k, v.tok) {
+                    (Keyword::Dev, Tok::DevCond(i)) => Expr::Dev(i),
+                    (Keyword::Fwmark, Tok::MarkMask(mark, mask)) => Expr::Mark { mark, mask },
+                    (Keyword::Cgroup, Tok::CgroupCond(path, id)) => Expr::Cgroup { path, id },
+                    (k, tok) => {
+                        let what = match k {
+                            Keyword::Dev => "a device name or index ('=' or '!=' optional)",
+                            Keyword::Fwmark => "MARK or MARK/MASK ('=' or '!=' optional)",
+                            _ => "a cgroup path ('=' or '!=' optional)",
+                        };
+                        return Err(syntax(&Lexed { tok, ..v }, what));
+                    }
+                };
+                Ok(if negate {
+                    (Expr::Not(Box::new(e)), 2)
+                } else {
+                    (e, 1)
+                })
+            }
+            Keyword::Autobound => {
+                let (low, high) = self.ctx.resolver.ephemeral_ports().unwrap_or((1024, 4999));
+                Ok((Expr::Autobound { low, high }, 1))
+            }
+        }
+    }
+
+    /// Runs `f` one nesting level deeper, refusing to go past [`MAX_DEPTH`] (the parser
+    /// recurses on `(` and `not`).
+    fn nested(
+        &mut self,
+        at: &Lexed,
+        f: fn(&mut Self) -> Result<(Expr, usize), FilterError>,
+    ) -> Result<(Expr, usize), FilterError> {
+        if self.nesting >= MAX_DEPTH {
+            return Err(FilterError::TooDeep {
+                column: at.column,
+                token: at.text.clone().unwrap_or_default(),
+            });
+        }
+        self.nesting += 1;
+        let r = f(self);
+        self.nesting -= 1;
+        r
+    }
+}
+
+/// `acc OP rhs`, flattening a chain of the same operator.
+fn join(acc: Expr, adepth: usize, rhs: Expr, rdepth: usize, is_or: bool) -> (Expr, usize) {
+    match (acc, is_or) {
+        (Expr::Or(mut v), true) => {
+            v.push(rhs);
+            (Expr::Or(v), adepth.max(rdepth + 1))
+        }
+        (Expr::And(mut v), false) => {
+            v.push(rhs);
+            (Expr::And(v), adepth.max(rdepth + 1))
+        }
+        (acc, true) => (Expr::Or(vec![acc, rhs]), adepth.max(rdepth) + 1),
+        (acc, false) => (Expr::And(vec![acc, rhs]), adepth.max(rdepth) + 1),
+    }
+}
+
+fn syntax(at: &Lexed, expected: &'static str) -> FilterError {
+    FilterError::Syntax {
+        column: at.column,
+        token: at.text.clone(),
+        expected,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Values: iproute2's lib/utils.c number and address rules.
+
+/// The result of C's `strtoul`/`strtol` on a prefix of a string.
+struct CNumber {
+    /// Magnitude, saturated at `u64::MAX`.
+    magnitude: u64,
+    negative: bool,
+    /// Bytes consumed; 0 when there are no digits (C sets `endptr` to the start).
+    consumed: usize,
+}
+
+/// C's number scanning for `strtoul`/`strtol` with `base` 0 (auto) or 10: leading
+/// `isspace`, optional sign, `0x` hex / `0` octal prefixes for base 0.
+fn c_scan(s: &str, base: u32) -> CNumber {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while matches!(
+        b.get(i),
+        Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+    ) {
+        i += 1;
+    }
+    let mut negative = false;
+    if let Some(&c @ (b'+' | b'-')) = b.get(i) {
+        negative = c == b'-';
+        i += 1;
+    }
+    let mut radix = base;
+    if base == 0 {
+        radix = 10;
+        if b.get(i) == Some(&b'0') {
+            radix = 8;
+            // "0x" counts as a prefix only when a hex digit follows; "0xg" is 0, then "xg".
+            if matches!(b.get(i + 1), Some(b'x' | b'X'))
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+            {
+                radix = 16;
+                i += 2;
+            }
+        }
+    }
+    let start = i;
+    let mut magnitude: u64 = 0;
+    while let Some(d) = b.get(i).and_then(|&c| char::from(c).to_digit(radix)) {
+        magnitude = magnitude
+            .checked_mul(u64::from(radix))
+            .and_then(|m| m.checked_add(u64::from(d)))
+            .unwrap_or(u64::MAX);
+        i += 1;
+    }
+    CNumber {
+        magnitude,
+        negative,
+        consumed: if i == start { 0 } else { i },
+    }
+}
+
+/// `strtoul(s, &end, base)`: the value (negation wraps, as in C; overflow saturates) and
+/// whether it overflowed (ERANGE).
+fn c_strtoul(n: &CNumber) -> (u64, bool) {
+    if n.magnitude == u64::MAX {
+        return (u64::MAX, true);
+    }
+    if n.negative {
+        (n.magnitude.wrapping_neg(), false)
+    } else {
+        (n.magnitude, false)
+    }
+}
+
+/// `strtol(s, &end, base)`: the value (saturated) and whether it overflowed.
+fn c_strtol(n: &CNumber) -> (i64, bool) {
+    let limit = if n.negative {
+        1u64 << 63
+    } else {
+        (1u64 << 63) - 1
+    };
+    if n.magnitude > limit {
+        return (if n.negative { i64::MIN } else { i64::MAX }, true);
+    }
+    let v = i128::from(n.magnitude);
+    let v = if n.negative { -v } else { v };
+    (i64::try_from(v).unwrap_or(i64::MAX), false)
+}
+
+/// iproute2 `get_integer(&val, s, 0)`: the whole string, within `int`.
+fn get_integer(s: &str) -> Option<i32> {
+    let n = c_scan(s, 0);
+    if n.consumed == 0 || n.consumed != s.len() {
+        return None;
+    }
+    let (v, overflow) = c_strtol(&n);
+    if overflow {
+        return None;
+    }
+    i32::try_from(v).ok()
+}
+
+/// iproute2 `get_unsigned(&val, s, 0)`: the whole string, within `unsigned int`.
+fn get_unsigned(s: &str) -> Option<u32> {
+    let n = c_scan(s, 0);
+    if n.consumed == 0 || n.consumed != s.len() {
+        return None;
+    }
+    let (v, overflow) = c_strtoul(&n);
+    if overflow {
+        return None;
+    }
+    u32::try_from(v).ok()
+}
+
+/// iproute2 `get_addr_ipv4()`: one to four `strtoul` numbers (base 0, each <= 255)
+/// separated by dots; missing trailing bytes are 0 (`127.1` is 127.1.0.0).
+fn get_addr_ipv4(s: &str) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let mut rest = s;
+    for (i, byte) in out.iter_mut().enumerate() {
+        let n = c_scan(rest, 0);
+        let (v, _) = c_strtoul(&n);
+        if n.consumed == 0 {
+            return None;
+        }
+        *byte = u8::try_from(v).ok()?;
+        let tail = &rest[n.consumed..];
+        if tail.is_empty() {
+            break;
+        }
+        if i == 3 || !tail.starts_with('.') {
+            return None;
+        }
+        rest = &tail[1..];
+    }
+    Some(out)
+}
+
+/// iproute2 `get_addr_1()` for the families a filter can name. Returns the address and
+/// whether it was one of the "any" spellings (iproute2's `bitlen == -2`).
+fn get_addr_1(s: &str, fam: u16) -> Option<(Prefix, bool)> {
+    if matches!(s, "default" | "all" | "any") {
+        // The family is the caller's, AF_UNSPEC included: `src any` matches every family.
+        let p = Prefix {
+            family: fam,
+            bytes: [0; 16],
+            bitlen: 0,
+        };
+        return Some((p, true));
+    }
+    if s.contains(':') {
+        if fam != AF_UNSPEC && fam != AF_INET6 {
+            return None;
+        }
+        let ip: Ipv6Addr = s.parse().ok()?;
+        return Some((Prefix::host(IpAddr::V6(ip)), false));
+    }
+    if fam != AF_UNSPEC && fam != AF_INET {
+        return None;
+    }
+    let v4 = get_addr_ipv4(s)?;
+    Some((Prefix::host(IpAddr::V4(v4.into())), false))
+}
+
+/// iproute2 `get_netmask()`: a number, or a dotted mask with contiguous ones.
+fn get_netmask(s: &str) -> Option<u32> {
+    if let Some(n) = get_unsigned(s) {
+        return Some(n);
+    }
+    let (p, _) = get_addr_1(s, AF_INET)?;
+    if p.family != AF_INET {
+        return None;
+    }
+    let mask = u32::from_be_bytes([p.bytes[0], p.bytes[1], p.bytes[2], p.bytes[3]]);
+    let host = !mask;
+    // A valid mask is ones then zeros: its complement is 2^n - 1.
+    (host & host.wrapping_add(1) == 0).then(|| mask.leading_ones())
+}
+
+/// iproute2 `get_prefix_1()`: `ADDR[/PLEN]`, PLEN a number or a dotted mask.
+fn get_prefix_1(s: &str, fam: u16) -> Option<Prefix> {
+    let (addr, plen) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let (mut p, any) = get_addr_1(addr, fam)?;
+    let max: u32 = match p.family {
+        AF_INET => 32,
+        AF_INET6 => 128,
+        _ => 0,
+    };
+    match plen {
+        Some(m) => {
+            if any {
+                return None;
+            }
+            let bits = get_netmask(m)?;
+            if bits > max {
+                return None;
+            }
+            p.bitlen = u8::try_from(bits).ok()?;
+        }
+        None => {
+            p.bitlen = if any {
+                0
+            } else {
+                u8::try_from(max).unwrap_or(0)
+            }
+        }
+    }
+    Some(p)
+}
+
+/// ss.c `parse_devcond()`: an interface name (iproute2's `ll_name_to_index`: the kernel's
+/// table, then the `ifN` spelling), else a whole `strtoul` number within `unsigned int`.
+fn parse_devcond(s: &str, resolver: &dyn Resolver) -> Result<u32, ValueError> {
+    let by_name = resolver.ifindex(s).or_else(|| {
+        // ll_idx_a2n(): sscanf(name, "if%u").
+        let rest = s.strip_prefix("if")?;
+        let n = c_scan(rest, 10);
+        // %u stores the strtoul result in an unsigned int: truncation is C's.
+        (n.consumed != 0).then(|| c_strtoul(&n).0 as u32)
+    });
+    if let Some(i) = by_name.filter(|&i| i != 0) {
+        return Ok(i);
+    }
+    let n = c_scan(s, 0);
+    let (v, _) = c_strtoul(&n);
+    if n.consumed == 0 || n.consumed != s.len() {
+        return Err(ValueError::Device(s.to_owned()));
+    }
+    u32::try_from(v).map_err(|_| ValueError::Device(s.to_owned()))
+}
+
+/// `sscanf("%i")`: leading space, sign, base prefix; the `long` result truncated to
+/// `int`. Returns the value's bits and the rest of the string.
+fn scan_c_int(s: &str) -> Option<(u32, &str)> {
+    let n = c_scan(s, 0);
+    if n.consumed == 0 {
+        return None;
+    }
+    let (v, _) = c_strtol(&n);
+    // Truncation to C `int`, then reinterpretation as the u32 ss stores: C's.
+    Some((v as u32, &s[n.consumed..]))
+}
+
+/// ss.c `parse_markmask()`: `MARK` (mask 0xffffffff) or `MARK/MASK`, each `%i`; text after
+/// the number(s) is ignored, as sscanf does.
+fn parse_markmask(s: &str) -> Result<(u32, u32), ValueError> {
+    let err = || ValueError::Mark(s.to_owned());
+    if s.contains('/') {
+        let (mark, rest) = scan_c_int(s).ok_or_else(err)?;
+        let rest = rest.strip_prefix('/').ok_or_else(err)?;
+        let (mask, _) = scan_c_int(rest).ok_or_else(err)?;
+        Ok((mark, mask))
+    } else {
+        let (mark, _) = scan_c_int(s).ok_or_else(err)?;
+        Ok((mark, u32::MAX))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Evaluation
+
+/// An address as iproute2's `inet_prefix.data`: network order, IPv4 in the first 4 bytes.
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            b
+        }
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+/// The first `bits` bits of `a` and `b` are equal (`inet_addr_match() == 0`, the
+/// kernel's `bitstring_match()`).
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let bits = usize::from(bits);
+    let whole = bits / 8;
+    let (Some(a_whole), Some(b_whole)) = (a.get(..whole), b.get(..whole)) else {
+        return false;
+    };
+    if a_whole != b_whole {
+        return false;
+    }
+    let rest = bits % 8;
+    if rest == 0 {
+        return true;
+    }
+    let mask = 0xffu8 << (8 - rest);
+    match (a.get(whole), b.get(whole)) {
+        (Some(x), Some(y)) => (x ^ y) & mask == 0,
+        _ => false,
+    }
+}
+
+fn is_v4_mapped(b: &[u8; 16]) -> bool {
+    b[..10].iter().all(|&x| x == 0) && b[10] == 0xff && b[11] == 0xff
+}
+
+/// ss.c `inet2_addr_match()` (true = match): a plain prefix compare of the 16 bytes,
+/// whatever the families, then a v4 rule also tried on a v4-mapped address.
+fn user_addr_match(family: u16, addr: &[u8; 16], p: &Prefix) -> bool {
+    if prefix_eq(addr, &p.bytes, p.bitlen) {
+        return true;
+    }
+    if p.family == AF_INET && family == AF_INET6 && is_v4_mapped(addr) {
+        // ss copies the v4 part into the first word and compares again (<= 32 bits).
+        return prefix_eq(&addr[12..], &p.bytes, p.bitlen);
+    }
+    false
+}
+
+/// Evaluates ss's `unix_match()`: `fnmatch(pattern, path or "", FNM_CASEFOLD)`.
+fn unix_match(pattern: &str, path: Option<&str>) -> bool {
+    let (Ok(p), Ok(s)) = (CString::new(pattern), CString::new(path.unwrap_or(""))) else {
+        // A C string cannot hold NUL: ss could never be given such a pattern or path.
+        return false;
+    };
+    // SAFETY: both are valid NUL-terminated strings that outlive the call; fnmatch only
+    // reads them.
+    unsafe { libc::fnmatch(p.as_ptr(), s.as_ptr(), libc::FNM_CASEFOLD) == 0 }
+}
+
+impl Expr {
+    /// Whether ss.c's `ssfilter_bytecompile()` produces bytecode: it cannot compile `dev`,
+    /// and one `dev` anywhere drops the whole program.
+    #[must_use]
+    pub fn compiles_to_bytecode(&self) -> bool {
+        match self {
+            Expr::Dev(_) => false,
+            Expr::And(v) | Expr::Or(v) => v.iter().all(Expr::compiles_to_bytecode),
+            Expr::Not(e) => e.compiles_to_bytecode(),
+            _ => true,
+        }
+    }
+
+    /// ss.c `run_ssfilter()`.
+    #[must_use]
+    pub fn eval_user(&self, s: &Subject<'_>) -> bool {
+        match self {
+            Expr::And(v) => v.iter().all(|e| e.eval_user(s)),
+            Expr::Or(v) => v.iter().any(|e| e.eval_user(s)),
+            Expr::Not(e) => !e.eval_user(s),
+            Expr::Src(c) => user_hostcond(c, s.family, s.local, s.lport),
+            Expr::Dst(c) => user_hostcond(c, s.family, s.remote, s.rport),
+            Expr::SportGe(p) => s.lport >= *p,
+            Expr::SportLe(p) => s.lport <= *p,
+            Expr::DportGe(p) => s.rport >= *p,
+            Expr::DportLe(p) => s.rport <= *p,
+            Expr::Dev(i) => s.ifindex == *i,
+            Expr::Mark { mark, mask } => s.mark.is_some_and(|m| m & mask == *mark),
+            Expr::Cgroup { id, .. } => s.cgroup_id == Some(*id),
+            Expr::Autobound { low, high } => match s.local {
+                // A unix socket is autobound when unnamed or named "@" + 5 hex digits.
+                Endpoint::Unix(p) => p.is_none_or(|p| {
+                    p.len() == 6
+                        && p.starts_with('@')
+                        && p[1..]
+                            .bytes()
+                            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+                }),
+                Endpoint::Inet(_) => (*low..=*high).contains(&s.lport),
+            },
+        }
+    }
+
+    /// The kernel's verdict on the bytecode ss compiles from this tree
+    /// (net/ipv4/inet_diag.c `inet_diag_bc_run`, Linux 6.1). Meaningful for inet sockets
+    /// and only when [`Expr::compiles_to_bytecode`].
+    #[must_use]
+    pub fn eval_kernel(&self, s: &Subject<'_>) -> bool {
+        // The bytecode's port operands are `unsigned short` (struct inet_diag_bc_op.no).
+        let port16 = |p: i32| i32::from(p as u16);
+        match self {
+            Expr::And(v) => v.iter().all(|e| e.eval_kernel(s)),
+            Expr::Or(v) => v.iter().any(|e| e.eval_kernel(s)),
+            Expr::Not(e) => !e.eval_kernel(s),
+            Expr::Src(c) => kernel_hostcond(c, s.family, s.local, s.lport),
+            Expr::Dst(c) => kernel_hostcond(c, s.family, s.remote, s.rport),
+            Expr::SportGe(p) => s.lport >= port16(*p),
+            Expr::SportLe(p) => s.lport <= port16(*p),
+            Expr::DportGe(p) => s.rport >= port16(*p),
+            Expr::DportLe(p) => s.rport <= port16(*p),
+            // Never compiled (see compiles_to_bytecode): no kernel verdict to add.
+            Expr::Dev(_) => true,
+            Expr::Mark { mark, mask } => s.mark.is_some_and(|m| m & mask == *mark),
+            Expr::Cgroup { id, .. } => s.cgroup_id == Some(*id),
+            // Unknown: take the port's range as the sign of an explicit bind, so both
+            // halves agree and `not autobound` stays the complement of `autobound`.
+            Expr::Autobound { low, high } => match s.port_locked {
+                Some(locked) => !locked,
+                None => (*low..=*high).contains(&s.lport),
+            },
+        }
+    }
+}
+
+/// ss.c `run_ssfilter()` for `SSF_SCOND`/`SSF_DCOND`.
+fn user_hostcond(c: &HostCond, family: u16, end: Endpoint<'_>, port: i32) -> bool {
+    match (&c.addr, end) {
+        (HostAddr::Unix(pattern), Endpoint::Unix(path)) => unix_match(pattern, path),
+        // ss would read an inet socket's address bytes as a string pointer here; it never
+        // gets that far because a unix condition drops the inet families (family_override).
+        (HostAddr::Unix(_), Endpoint::Inet(_)) | (HostAddr::Other { .. }, _) => false,
+        (HostAddr::Inet { first, more }, end) => {
+            if c.port != -1 && c.port != port {
+                return false;
+            }
+            if first.bitlen == 0 {
+                return true;
+            }
+            match end {
+                Endpoint::Inet(ip) => {
+                    let bytes = ip_bytes(ip);
+                    std::iter::once(first)
+                        .chain(more)
+                        .any(|p| user_addr_match(family, &bytes, p))
+                }
+                // ss would compare a unix socket's name pointer with the prefix: no match
+                // we can reproduce; treat as no match.
+                Endpoint::Unix(_) => false,
+            }
+        }
+    }
+}
+
+/// `INET_DIAG_BC_S_COND`/`D_COND` in `inet_diag_bc_run()`, for the first element only (ss
+/// writes the first element's address into every element of the chain).
+fn kernel_hostcond(c: &HostCond, family: u16, end: Endpoint<'_>, port: i32) -> bool {
+    let HostAddr::Inet { first, .. } = &c.addr else {
+        // The kernel rejects other families in bytecode (inet_diag_bc_audit); ss never
+        // dumps inet sockets with such a filter.
+        return false;
+    };
+    if c.port != -1 && c.port != port {
+        return false;
+    }
+    let Endpoint::Inet(ip) = end else {
+        return false;
+    };
+    let addr = ip_bytes(ip);
+    if first.family != AF_UNSPEC && first.family != family {
+        return family == AF_INET6
+            && first.family == AF_INET
+            && is_v4_mapped(&addr)
+            && prefix_eq(&addr[12..], &first.bytes, first.bitlen);
+    }
+    first.bitlen == 0 || prefix_eq(&addr, &first.bytes, first.bitlen)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::socket::Source;
     use TcpState::*;
 
     const fn b(s: TcpState) -> u32 {
         bit(s)
     }
+
+    // ---- STATE-FILTER --------------------------------------------------------------
 
     #[test]
     fn constants_match_ss() {
@@ -289,14 +1778,19 @@ mod tests {
             ),
         ];
         for &(words, initial, want) in cases {
-            let f = parse(words, initial).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+            let f = parse_with(words, initial, &ctx()).unwrap_or_else(|e| panic!("{words:?}: {e}"));
             assert_eq!(f.state_filter, want, "{words:?} from {initial:#x}");
             assert_eq!(f.saw_states, !words.is_empty(), "{words:?}");
+            assert_eq!(f.expr, None);
         }
+        // The expression follows the state words.
+        let f = parse_with(&["state", "listening", "sport", "=", ":22"], 0, &ctx()).expect("valid");
+        assert_eq!(f.state_filter, b(Listen));
+        assert_eq!(f.expr, Some(Expr::Src(port_cond(22))));
     }
 
     #[test]
-    fn malformed_filters_name_the_word_and_match_ss_text() {
+    fn malformed_state_words_match_ss_text() {
         let cases: &[(&[&str], FilterError, &str)] = &[
             (
                 &["state", "bogus"],
@@ -330,29 +1824,867 @@ mod tests {
                 },
                 "Command line is not complete. Try option \"help\"\n",
             ),
-            (
-                &["state", "listening", "sport", "=", ":22"],
-                FilterError::ExpressionUnsupported {
-                    token: "sport".into(),
-                    position: 3,
-                },
-                "sockstat: filter expressions are not supported yet: \"sport\" (filter word 3); only `state`/`exclude` are\n",
-            ),
-            // Keywords are case-sensitive in ss: `State` starts an expression.
-            (
-                &["State", "established"],
-                FilterError::ExpressionUnsupported {
-                    token: "State".into(),
-                    position: 1,
-                },
-                "sockstat: filter expressions are not supported yet: \"State\" (filter word 1); only `state`/`exclude` are\n",
-            ),
         ];
         for (words, want, text) in cases {
-            let err = parse(words, 0).expect_err("must fail");
+            let err = parse_with(words, 0, &ctx()).expect_err("must fail");
             assert_eq!(&err, want, "{words:?}");
             assert_eq!(err.ss_message("sockstat"), *text, "{words:?}");
             assert_eq!(err.exit_code(), 255);
         }
+    }
+
+    // ---- a deterministic resolver ----------------------------------------------------
+
+    struct Fake;
+
+    impl Resolver for Fake {
+        fn service_port(&self, name: &str, proto: &str) -> Option<u16> {
+            match (name, proto) {
+                ("ssh", _) => Some(22),
+                ("http", _) => Some(80),
+                ("amb", "tcp") => Some(1),
+                ("amb", "udp") => Some(2),
+                _ => None,
+            }
+        }
+        fn host_addrs(&self, name: &str, family: u16) -> Vec<IpAddr> {
+            match (name, family) {
+                ("localhost", AF_INET) => vec![[127, 0, 0, 1].into()],
+                ("localhost", AF_INET6) => vec![Ipv6Addr::LOCALHOST.into()],
+                ("six", AF_INET6) => vec!["2001:db8::6".parse().expect("literal")],
+                _ => Vec::new(),
+            }
+        }
+        fn ifindex(&self, name: &str) -> Option<u32> {
+            match name {
+                "lo" => Some(1),
+                "eth0" => Some(2),
+                _ => None,
+            }
+        }
+        fn cgroup_id(&self, path: &str) -> Option<u64> {
+            matches!(path, "/system.slice" | "system.slice").then_some(42)
+        }
+        fn ephemeral_ports(&self) -> Option<(i32, i32)> {
+            Some((32768, 60999))
+        }
+    }
+
+    fn ctx() -> ParseContext<'static> {
+        ParseContext {
+            preferred_family: AF_UNSPEC,
+            tcp: true,
+            udp: false,
+            resolver: &Fake,
+        }
+    }
+
+    fn words(text: &str) -> Vec<&str> {
+        text.split(' ').filter(|w| !w.is_empty()).collect()
+    }
+
+    fn expr(text: &str) -> Expr {
+        match parse_with(&words(text), 0, &ctx()) {
+            Ok(Filter { expr: Some(e), .. }) => e,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    fn port_cond(port: i32) -> HostCond {
+        HostCond {
+            port,
+            addr: HostAddr::Inet {
+                first: Prefix::ANY,
+                more: vec![],
+            },
+        }
+    }
+
+    fn pfx(text: &str, bitlen: u8) -> Prefix {
+        let ip: IpAddr = text.parse().expect("literal");
+        Prefix {
+            bitlen,
+            ..Prefix::host(ip)
+        }
+    }
+
+    fn addr_cond(port: i32, first: Prefix) -> HostCond {
+        HostCond {
+            port,
+            addr: HostAddr::Inet {
+                first,
+                more: vec![],
+            },
+        }
+    }
+
+    // ---- grammar -----------------------------------------------------------------------
+
+    #[test]
+    fn expressions_parse_to_ss_trees() {
+        let d80 = || Expr::Dst(port_cond(80));
+        let s = |p| Expr::Src(port_cond(p));
+        let not = |e| Expr::Not(Box::new(e));
+        let cases: Vec<(&str, Expr)> = vec![
+            // `=` is optional; `eq` and `==` are `=`; a bare number is a port after dport.
+            ("dport = :80", d80()),
+            ("dport :80", d80()),
+            ("dport eq 80", d80()),
+            ("dport == 80", d80()),
+            ("dport 80", d80()),
+            ("dport = :http", d80()),
+            ("dport = 0x50", d80()),
+            ("dport = :+80", d80()),
+            // `*` (or nothing after ':') is any port.
+            ("dport = *", Expr::Dst(port_cond(-1))),
+            ("dport = :", Expr::Dst(port_cond(-1))),
+            ("sport != :22", not(s(22))),
+            ("sport ne 22", not(s(22))),
+            ("sport neq ssh", not(s(22))),
+            ("sport > :1024", not(Expr::SportLe(1024))),
+            ("sport gt 1024", not(Expr::SportLe(1024))),
+            ("sport < 1024", not(Expr::SportGe(1024))),
+            ("dport >= :1024", Expr::DportGe(1024)),
+            ("dport geq 1024", Expr::DportGe(1024)),
+            ("dport <= 1024", Expr::DportLe(1024)),
+            ("dport le 1024", Expr::DportLe(1024)),
+            (
+                "dst 10.0.0.0/8",
+                Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8))),
+            ),
+            (
+                "dst = 10.0.0.0/255.0.0.0",
+                Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8))),
+            ),
+            ("dst 10/0x8", Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8)))),
+            ("src 127.1", Expr::Src(addr_cond(-1, pfx("127.1.0.0", 32)))),
+            ("src 0x7f.1", Expr::Src(addr_cond(-1, pfx("127.1.0.0", 32)))),
+            (
+                "src 127.0.0.1:8080",
+                Expr::Src(addr_cond(8080, pfx("127.0.0.1", 32))),
+            ),
+            (
+                "src 10.0.0.0/8:22",
+                Expr::Src(addr_cond(22, pfx("10.0.0.0", 8))),
+            ),
+            ("dst [::1]", Expr::Dst(addr_cond(-1, pfx("::1", 128)))),
+            ("dst [::1]:443", Expr::Dst(addr_cond(443, pfx("::1", 128)))),
+            ("dst [::1/128]", Expr::Dst(addr_cond(-1, pfx("::1", 128)))),
+            ("dst fe80::/64", Expr::Dst(addr_cond(-1, pfx("fe80::", 64)))),
+            (
+                "dst [127.0.0.1]:22",
+                Expr::Dst(addr_cond(22, pfx("127.0.0.1", 32))),
+            ),
+            ("src *:80", s(80)),
+            ("src *", s(-1)),
+            ("src :ssh", s(22)),
+            (
+                "src 127.0.0.1:*",
+                Expr::Src(addr_cond(-1, pfx("127.0.0.1", 32))),
+            ),
+            ("src any", Expr::Src(addr_cond(-1, Prefix::ANY))),
+            (
+                "dst localhost",
+                Expr::Dst(HostCond {
+                    port: -1,
+                    addr: HostAddr::Inet {
+                        first: pfx("127.0.0.1", 32),
+                        more: vec![pfx("::1", 128)],
+                    },
+                }),
+            ),
+            // Juxtaposition is `and`; `and` and `or` have equal precedence, left to right.
+            ("sport = :1 sport = :2", Expr::And(vec![s(1), s(2)])),
+            (
+                "sport = :1 or sport = :2 and sport = :3",
+                Expr::And(vec![Expr::Or(vec![s(1), s(2)]), s(3)]),
+            ),
+            (
+                "sport = :1 && sport = :2 || sport = :3",
+                Expr::Or(vec![Expr::And(vec![s(1), s(2)]), s(3)]),
+            ),
+            (
+                "sport = :1 | sport = :2 | sport = :3",
+                Expr::Or(vec![s(1), s(2), s(3)]),
+            ),
+            (
+                "sport = :1 or ( sport = :2 & sport = :3 )",
+                Expr::Or(vec![s(1), Expr::And(vec![s(2), s(3)])]),
+            ),
+            // `not` binds to one expr.
+            (
+                "not sport = :1 sport = :2",
+                Expr::And(vec![not(s(1)), s(2)]),
+            ),
+            (
+                "! ( sport = :1 or sport = :2 )",
+                not(Expr::Or(vec![s(1), s(2)])),
+            ),
+            ("not not sport = :1", not(not(s(1)))),
+            ("dev = lo", Expr::Dev(1)),
+            ("dev eth0", Expr::Dev(2)),
+            ("dev != eth0", not(Expr::Dev(2))),
+            ("dev if7", Expr::Dev(7)),
+            ("dev 0x10", Expr::Dev(16)),
+            ("dev 0", Expr::Dev(0)),
+            (
+                "fwmark = 0x10/0xff",
+                Expr::Mark {
+                    mark: 16,
+                    mask: 255,
+                },
+            ),
+            (
+                "fwmark 5",
+                Expr::Mark {
+                    mark: 5,
+                    mask: u32::MAX,
+                },
+            ),
+            (
+                "fwmark 5abc",
+                Expr::Mark {
+                    mark: 5,
+                    mask: u32::MAX,
+                },
+            ),
+            ("fwmark 0/0/0", Expr::Mark { mark: 0, mask: 0 }),
+            (
+                "fwmark != 010",
+                not(Expr::Mark {
+                    mark: 8,
+                    mask: u32::MAX,
+                }),
+            ),
+            (
+                "fwmark -1",
+                Expr::Mark {
+                    mark: u32::MAX,
+                    mask: u32::MAX,
+                },
+            ),
+            (
+                "cgroup = /system.slice",
+                Expr::Cgroup {
+                    path: "/system.slice".into(),
+                    id: 42,
+                },
+            ),
+            (
+                "cgroup != system.slice",
+                not(Expr::Cgroup {
+                    path: "system.slice".into(),
+                    id: 42,
+                }),
+            ),
+            (
+                "autobound",
+                Expr::Autobound {
+                    low: 32768,
+                    high: 60999,
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(expr(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_are_split_and_unescaped_as_ss_does() {
+        // One word holding the whole expression, as `ss 'dport = :80'` passes it.
+        let f = parse_with(&["dport = :80 or", "sport\t:22"], 0, &ctx()).expect("valid");
+        assert_eq!(
+            f.expr,
+            Some(Expr::Or(vec![
+                Expr::Dst(port_cond(80)),
+                Expr::Src(port_cond(22))
+            ]))
+        );
+        // A backslash escapes a space: one token, which is then not a keyword.
+        let e = parse_with(&["dport\\ =\\ :22"], 0, &ctx()).expect_err("one token");
+        assert_eq!(
+            e,
+            FilterError::Value {
+                column: 1,
+                token: "dport = :22".into(),
+                kind: ValueError::NotAPrefix("dport = ".into())
+            }
+        );
+        // Empty words are skipped.
+        assert_eq!(
+            parse_with(&["", "sport", "", "22"], 0, &ctx())
+                .expect("valid")
+                .expr,
+            Some(Expr::Src(port_cond(22)))
+        );
+        assert_eq!(
+            split_tokens(&["a\\"], 0),
+            vec![RawToken {
+                text: "a".into(),
+                column: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn family_prefixes_and_preferred_family() {
+        let f = parse_with(&["src", "unix:/tmp/.X11-unix/*"], 0, &ctx()).expect("valid");
+        assert_eq!(
+            f.expr,
+            Some(Expr::Src(HostCond {
+                port: -1,
+                addr: HostAddr::Unix("/tmp/.X11-unix/*".into())
+            }))
+        );
+        assert_eq!(f.family_override, Some(AF_UNIX));
+        let f = parse_with(&["src", "inet6:[::1]"], 0, &ctx()).expect("valid");
+        assert_eq!(f.family_override, Some(AF_INET6));
+        let f =
+            parse_with(&["src", "inet:127.0.0.1", "or", "dport", "80"], 0, &ctx()).expect("valid");
+        assert_eq!(f.family_override, Some(AF_INET));
+        assert_eq!(
+            parse_with(&["dport", "80"], 0, &ctx())
+                .expect("valid")
+                .family_override,
+            None
+        );
+
+        // ss -x: every address is a path glob, and ports too.
+        let unix = ParseContext {
+            preferred_family: AF_UNIX,
+            ..ctx()
+        };
+        let f = parse_with(&["src", "/tmp/*"], 0, &unix).expect("valid");
+        assert_eq!(
+            f.expr,
+            Some(Expr::Src(HostCond {
+                port: -1,
+                addr: HostAddr::Unix("/tmp/*".into())
+            }))
+        );
+        assert_eq!(f.family_override, Some(AF_UNIX));
+
+        // ss -6: an IPv4 literal is not an address of the family; it is looked up as a name.
+        let six = ParseContext {
+            preferred_family: AF_INET6,
+            ..ctx()
+        };
+        let e = parse_with(&["src", "1.2.3.4"], 0, &six).expect_err("v4 under -6");
+        assert!(
+            matches!(
+                e,
+                FilterError::Value {
+                    kind: ValueError::NotAPrefix(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let f = parse_with(&["src", "six"], 0, &six).expect("resolves for v6");
+        assert_eq!(
+            f.expr,
+            Some(Expr::Src(addr_cond(-1, pfx("2001:db8::6", 128))))
+        );
+        assert_eq!(f.family_override, Some(AF_INET6));
+
+        // With both tcp and udp selected, a service whose ports differ is ambiguous.
+        let both = ParseContext { udp: true, ..ctx() };
+        let e = parse_with(&["dport", "amb"], 0, &both).expect_err("ambiguous");
+        assert_eq!(e.to_string(), "filter error at column 7 near \"amb\"");
+        assert_eq!(
+            e.ss_message("sockstat"),
+            "sockstat: filter error at column 7 near \"amb\": ambiguous port \"amb\": its tcp and udp numbers differ\n"
+        );
+        assert_eq!(expr("dport amb"), Expr::Dst(port_cond(1)));
+    }
+
+    #[test]
+    fn invalid_filters_name_column_and_token() {
+        use ValueError as V;
+        // (filter words joined by spaces, column, token, Some(value error) or None for a
+        // syntax error)
+        let cases: Vec<(&str, usize, Option<&str>, Option<ValueError>)> = vec![
+            // A bare word is a host to resolve (ss's lexer), and fails as one.
+            ("frob", 1, Some("frob"), Some(V::NotAPrefix("frob".into()))),
+            (
+                "src 1.2.3.4 frob",
+                13,
+                Some("frob"),
+                Some(V::NotAPrefix("frob".into())),
+            ),
+            // After dport, the sticky keyword makes the next bare word a port.
+            (
+                "dport = :80 frob",
+                13,
+                Some("frob"),
+                Some(V::NotAPort("frob".into())),
+            ),
+            (
+                "dport = :nosuchsvc",
+                9,
+                Some(":nosuchsvc"),
+                Some(V::NotAPort("nosuchsvc".into())),
+            ),
+            (
+                "dport = 080",
+                9,
+                Some("080"),
+                Some(V::NotAPort("080".into())),
+            ),
+            (
+                "dport = 127.0.0.1:80",
+                9,
+                Some("127.0.0.1:80"),
+                Some(V::NotAPort("127.0.0.1:80".into())),
+            ),
+            (
+                "dst 127.0.0.1:22x",
+                5,
+                Some("127.0.0.1:22x"),
+                Some(V::NotAPort("22x".into())),
+            ),
+            (
+                "src [::]/0",
+                5,
+                Some("[::]/0"),
+                Some(V::NotAPort("/0".into())),
+            ),
+            (
+                "src [::1]x",
+                5,
+                Some("[::1]x"),
+                Some(V::NotAPort("x".into())),
+            ),
+            ("src [::1", 5, Some("[::1"), Some(V::UnclosedBracket)),
+            ("src ::1", 5, Some("::1"), Some(V::NotAPrefix(":".into()))),
+            (
+                "src 10.0.0.0/33",
+                5,
+                Some("10.0.0.0/33"),
+                Some(V::NotAPrefix("10.0.0.0/33".into())),
+            ),
+            (
+                "src 127.0.0.1/255.0.255.0",
+                5,
+                Some("127.0.0.1/255.0.255.0"),
+                Some(V::NotAPrefix("127.0.0.1/255.0.255.0".into())),
+            ),
+            (
+                "src 127.0.0.1/08",
+                5,
+                Some("127.0.0.1/08"),
+                Some(V::NotAPrefix("127.0.0.1/08".into())),
+            ),
+            (
+                "src 256.0.0.1",
+                5,
+                Some("256.0.0.1"),
+                Some(V::NotAPrefix("256.0.0.1".into())),
+            ),
+            (
+                "src 1.2.3.4.5",
+                5,
+                Some("1.2.3.4.5"),
+                Some(V::NotAPrefix("1.2.3.4.5".into())),
+            ),
+            (
+                "src any/8",
+                5,
+                Some("any/8"),
+                Some(V::NotAPrefix("any/8".into())),
+            ),
+            (
+                "dev = nosuch",
+                7,
+                Some("nosuch"),
+                Some(V::Device("nosuch".into())),
+            ),
+            ("dev if0", 5, Some("if0"), Some(V::Device("if0".into()))),
+            (
+                "dev lo 1.2.3.4",
+                8,
+                Some("1.2.3.4"),
+                Some(V::Device("1.2.3.4".into())),
+            ),
+            ("fwmark = 5/", 10, Some("5/"), Some(V::Mark("5/".into()))),
+            ("fwmark abc", 8, Some("abc"), Some(V::Mark("abc".into()))),
+            (
+                "cgroup = /nope",
+                10,
+                Some("/nope"),
+                Some(V::Cgroup("/nope".into())),
+            ),
+            // Grammar errors: the token is lexed first (a valid value), then rejected.
+            ("dst", 4, None, None),
+            ("dst =", 6, None, None),
+            ("not", 4, None, None),
+            ("!", 2, None, None),
+            ("( dport = :80", 14, None, None),
+            ("dport = :80 )", 13, Some(")"), None),
+            ("dport > :80 and", 16, None, None),
+            ("src != 127.0.0.1", 5, Some("!="), None),
+            ("src > 1.2.3.4", 5, Some(">"), None),
+            ("1.2.3.4", 1, Some("1.2.3.4"), None),
+            ("localhost", 1, Some("localhost"), None),
+            ("dport = :80 :81", 13, Some(":81"), None),
+            ("dport = = :80", 9, Some("="), None),
+            ("( )", 3, Some(")"), None),
+            ("sport = :1 and or sport = :2", 16, Some("or"), None),
+            ("dev", 4, None, None),
+            ("fwmark =", 9, None, None),
+            ("autobound 1.2.3.4", 11, Some("1.2.3.4"), None),
+            ("src ( 1.2.3.4 )", 5, Some("("), None),
+            // Columns count the state words too.
+            ("state established dst", 22, None, None),
+            (
+                "state established frob",
+                19,
+                Some("frob"),
+                Some(V::NotAPrefix("frob".into())),
+            ),
+        ];
+        for (text, column, token, value) in cases {
+            let err = parse_with(&words(text), 0, &ctx()).expect_err(text);
+            let want = match value {
+                Some(kind) => FilterError::Value {
+                    column,
+                    token: token.unwrap_or_default().to_owned(),
+                    kind,
+                },
+                None => err_syntax(&err, column, token),
+            };
+            assert_eq!(err, want, "{text:?}");
+            let code = if matches!(want, FilterError::Value { .. }) {
+                1
+            } else {
+                255
+            };
+            assert_eq!(err.exit_code(), code, "{text:?}");
+        }
+    }
+
+    /// A syntax error with this column and token (the "expected" text is checked apart).
+    fn err_syntax(got: &FilterError, column: usize, token: Option<&str>) -> FilterError {
+        let expected = match got {
+            FilterError::Syntax { expected, .. } => expected,
+            _ => "(not a syntax error)",
+        };
+        FilterError::Syntax {
+            column,
+            token: token.map(str::to_owned),
+            expected,
+        }
+    }
+
+    #[test]
+    fn error_messages_say_where_and_what() {
+        let e = parse_with(&words("dport = :80 )"), 0, &ctx()).expect_err("unbalanced");
+        assert_eq!(
+            e.ss_message("sockstat"),
+            "sockstat: filter syntax error at column 13 near \")\": expected 'and', 'or', another condition, or the end of the filter\n"
+        );
+        let e = parse_with(&words("src 1.2.3.4 frob"), 0, &ctx()).expect_err("frob");
+        assert_eq!(
+            e.ss_message("sockstat"),
+            "sockstat: filter error at column 13 near \"frob\": an inet prefix is expected rather than \"frob\"\n"
+        );
+        let e = parse_with(&words("sport ="), 0, &ctx()).expect_err("end");
+        assert_eq!(
+            e.ss_message("sockstat"),
+            "sockstat: filter syntax error at column 8 at the end of the filter: expected a port, or one of = != < > <= >= followed by a port\n"
+        );
+        // Columns are characters, not bytes.
+        let e = parse_with(&["src", "é", "frob"], 0, &ctx()).expect_err("é");
+        assert!(matches!(e, FilterError::Value { column: 5, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = vec!["("; MAX_DEPTH + 1];
+        assert!(matches!(
+            parse_with(&deep, 0, &ctx()),
+            Err(FilterError::TooDeep { .. })
+        ));
+        let nots: Vec<&str> = std::iter::repeat_n("not", 10_000)
+            .chain(["autobound"])
+            .collect();
+        assert!(matches!(
+            parse_with(&nots, 0, &ctx()),
+            Err(FilterError::TooDeep { .. })
+        ));
+        // Alternating and/or chains deepen the tree.
+        let mut alt = vec!["autobound"];
+        for i in 0..1000 {
+            alt.extend([if i % 2 == 0 { "or" } else { "and" }, "autobound"]);
+        }
+        assert!(matches!(
+            parse_with(&alt, 0, &ctx()),
+            Err(FilterError::TooDeep { .. })
+        ));
+        // A long chain of one operator does not.
+        let mut flat = vec!["autobound"];
+        for _ in 0..10_000 {
+            flat.extend(["or", "autobound"]);
+        }
+        assert!(parse_with(&flat, 0, &ctx()).is_ok());
+        let ok: Vec<&str> = std::iter::repeat_n("not", MAX_DEPTH - 1)
+            .chain(["autobound"])
+            .collect();
+        assert!(parse_with(&ok, 0, &ctx()).is_ok());
+    }
+
+    // ---- evaluation ------------------------------------------------------------------
+
+    fn sock(src: &str, sport: u16, dst: &str, dport: u16, state: TcpState) -> InetSocket {
+        let src: IpAddr = src.parse().expect("literal");
+        let dst: IpAddr = dst.parse().expect("literal");
+        InetSocket {
+            family: if src.is_ipv4() { AF_INET } else { AF_INET6 },
+            protocol: 6,
+            state: state as u8,
+            src,
+            sport,
+            dst,
+            dport,
+            v6only: false,
+            ifindex: 0,
+            rqueue: 0,
+            wqueue: 0,
+            cookie: 0,
+            uid: 0,
+            inode: 0,
+            timer: 0,
+            retrans: 0,
+            expires_ms: 0,
+            source: Source::Kernel,
+        }
+    }
+
+    /// The sockets of a namespace where real ss 6.1 was run (labels A..L), and what it
+    /// printed for each filter: v4 listeners and both ends of v4 connections, a dual-stack
+    /// v6 listener with a v4-mapped connection, a v6-only listener with a v6 connection.
+    fn world() -> Vec<(char, InetSocket)> {
+        let m = "::ffff:127.0.0.1";
+        vec![
+            ('A', sock("127.0.0.1", 80, "0.0.0.0", 0, Listen)),
+            ('B', sock("0.0.0.0", 22, "0.0.0.0", 0, Listen)),
+            ('C', sock("127.0.0.1", 22, "127.0.0.1", 36364, Established)),
+            ('D', sock("127.0.0.1", 36364, "127.0.0.1", 22, Established)),
+            ('E', sock("127.0.0.1", 45664, "127.0.0.1", 80, Established)),
+            ('F', sock("127.0.0.1", 80, "127.0.0.1", 45664, Established)),
+            ('G', sock("::", 8080, "::", 0, Listen)),
+            ('H', sock("::1", 443, "::", 0, Listen)),
+            ('I', sock(m, 57144, m, 8080, Established)),
+            ('J', sock("::1", 443, "::1", 37390, Established)),
+            ('K', sock(m, 8080, m, 57144, Established)),
+            ('L', sock("::1", 37390, "::1", 443, Established)),
+        ]
+    }
+
+    #[test]
+    fn matching_agrees_with_recorded_ss_output() {
+        let all = "ABCDEFGHIJKL";
+        let cases: &[(&str, &str)] = &[
+            ("sport = :80", "AF"),
+            ("dport = :22", "D"),
+            // A v4 rule matches v4-mapped addresses; a v4-mapped rule only those.
+            ("src 127.0.0.1", "ACDEFIK"),
+            ("src [::ffff:127.0.0.1]", "IK"),
+            ("src [127.0.0.1]:22", "C"),
+            ("src 127.0.0.1/8:22", "C"),
+            ("src 127.0.0.1/255.0.0.0", "ACDEFIK"),
+            ("src 127.0.0.1/0x8", "ACDEFIK"),
+            // The kernel keeps a v6 rule off v4 sockets (user space alone would match
+            // 0.0.0.0 with [::]), and a v4 rule off native v6 sockets.
+            ("src [::]", "G"),
+            ("src 0.0.0.0/8", "B"),
+            ("src 0.0.0.0/0", "ABCDEFIK"),
+            // ... and user space keeps `not` of a short v4 prefix off v6 sockets whose
+            // first byte is 0: neither half accepts them.
+            ("not src 0.0.0.0/8", "ACDEF"),
+            ("src any", all),
+            ("src default", all),
+            ("src 127", ""),
+            ("src 127.1", ""),
+            // The kernel tests only the first address a name resolves to.
+            ("dst localhost", "CDEFIK"),
+            ("dst [::1]:443", "L"),
+            // Equal precedence, left to right.
+            ("sport = :80 or sport = :22 sport = :8080", ""),
+            ("sport = :80 or sport = :22 and dport = :22", ""),
+            ("sport = :80 and sport = :22 or dport = :22", "D"),
+            ("sport = :80 && dport = :45664", "F"),
+            ("sport = :80 || sport = :22", "ABCF"),
+            ("sport = :80 ! sport = :22", "AF"),
+            ("not not sport = :80", "AF"),
+            ("! ( sport = :22 or sport = :80 )", "DEGHIJKL"),
+            ("dport > :80 and dport < :40000", "CIJL"),
+            ("sport <= 443", "ABCFHJ"),
+            ("dport le 22", "ABDGH"),
+            ("dport leq 22", "ABDGH"),
+            ("sport ne 22", "ADEFGHIJKL"),
+            ("sport geq 22", all),
+            ("sport ge :ssh", all),
+            ("sport = 0x50", "AF"),
+            ("sport = :+80", "AF"),
+            // Ports above 65535: the kernel compares with the low 16 bits (99999 & 0xffff
+            // = 34463), user space with the whole int.
+            ("sport <= 99999", "ABCFGHJK"),
+            ("autobound", "DEIL"),
+            ("not autobound", "ABGH"),
+            ("dev = lo", ""),
+            ("dev != 1", all),
+            ("dev 0", all),
+            ("dev 0 and sport = :80", "AF"),
+            ("src inet6:[::1]", "HJL"),
+        ];
+        let world = world();
+        for &(text, want) in cases {
+            let f = parse_with(&words(text), 0, &ctx()).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let got: String = world
+                .iter()
+                .filter(|(_, s)| f.family_override.is_none_or(|af| af == s.family))
+                .filter(|(_, s)| f.matches(s))
+                .map(|(l, _)| *l)
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+        // The family override is part of the answer: without it, v4-mapped sockets would
+        // match `inet:127.0.0.1`.
+        let f = parse_with(&words("src inet:127.0.0.1"), 0, &ctx()).expect("valid");
+        assert_eq!(f.family_override, Some(AF_INET));
+        let v4: String = world
+            .iter()
+            .filter(|(_, s)| s.family == AF_INET && f.matches(s))
+            .map(|(l, _)| *l)
+            .collect();
+        assert_eq!(v4, "ACDEF");
+    }
+
+    #[test]
+    fn no_expression_matches_everything() {
+        let f = parse_with(&["state", "listening"], 0, &ctx()).expect("valid");
+        assert!(world().iter().all(|(_, s)| f.matches(s)));
+    }
+
+    #[test]
+    fn unknown_fields_evaluate_false() {
+        let s = sock("127.0.0.1", 80, "127.0.0.1", 1, Established);
+        for (text, want) in [
+            ("fwmark = 0", false),
+            ("fwmark != 0", true),
+            ("cgroup = /system.slice", false),
+            ("not cgroup /system.slice", true),
+        ] {
+            assert_eq!(
+                parse_with(&words(text), 0, &ctx())
+                    .expect("valid")
+                    .matches(&s),
+                want,
+                "{text}"
+            );
+        }
+        // Once known, they are compared as ss does.
+        let f = parse_with(&words("fwmark = 0x10/0xf0"), 0, &ctx()).expect("valid");
+        let mut subj = Subject::from(&s);
+        subj.mark = Some(0x1f);
+        assert!(f.matches_subject(&subj));
+        subj.mark = Some(0x2f);
+        assert!(!f.matches_subject(&subj));
+        let f = parse_with(&words("cgroup /system.slice"), 0, &ctx()).expect("valid");
+        subj.cgroup_id = Some(42);
+        assert!(f.matches_subject(&subj));
+        // The kernel's half of autobound, when known, wins over the port range.
+        let f = parse_with(&words("autobound"), 0, &ctx()).expect("valid");
+        let mut client = Subject::from(&s);
+        client.lport = 40000;
+        assert!(f.matches_subject(&client));
+        client.port_locked = None;
+        assert!(f.matches_subject(&client));
+        client.port_locked = Some(true);
+        assert!(!f.matches_subject(&client));
+    }
+
+    #[test]
+    fn dev_is_user_space_only() {
+        let mut s = sock("::1", 22, "::1", 5, Established);
+        s.ifindex = 2;
+        let f = parse_with(&words("dev eth0"), 0, &ctx()).expect("valid");
+        assert!(f.matches(&s));
+        // Without a dev condition, the kernel half applies: a v6 rule on a v4 socket.
+        let v4 = sock("0.0.0.0", 22, "0.0.0.0", 0, Listen);
+        let kernel_and_user = parse_with(&words("src [::]"), 0, &ctx()).expect("valid");
+        assert!(!kernel_and_user.matches(&v4));
+        // With one, ss sends no bytecode and its user space matches 0.0.0.0 with [::].
+        let user_only = parse_with(&words("src [::] and not dev 99"), 0, &ctx()).expect("valid");
+        assert!(user_only.matches(&v4));
+    }
+
+    #[test]
+    fn unix_paths_match_as_fnmatch() {
+        let f = parse_with(&words("src unix:/tmp/.X11-unix/*"), 0, &ctx()).expect("valid");
+        let x0 = Subject::unix(Some("/tmp/.X11-unix/X0"), None, 1, 0);
+        let upper = Subject::unix(Some("/TMP/.x11-UNIX/X0"), None, 1, 0);
+        let other = Subject::unix(Some("/run/dbus/system_bus_socket"), None, 1, 0);
+        let unnamed = Subject::unix(None, None, 1, 0);
+        assert!(f.matches_subject(&x0));
+        assert!(f.matches_subject(&upper), "FNM_CASEFOLD");
+        assert!(!f.matches_subject(&other));
+        assert!(!f.matches_subject(&unnamed));
+        // No FNM_PATHNAME: `*` crosses '/'.
+        let f = parse_with(&words("dst unix:/run/*"), 0, &ctx()).expect("valid");
+        assert!(f.matches_subject(&Subject::unix(
+            None,
+            Some("/run/dbus/system_bus_socket"),
+            1,
+            2
+        )));
+        // An empty pattern matches an unnamed socket.
+        let f = parse_with(&words("src unix:"), 0, &ctx()).expect("valid");
+        assert!(f.matches_subject(&unnamed) && !f.matches_subject(&x0));
+        // autobound: unnamed, or abstract "@" + 5 hex digits.
+        let f = parse_with(&words("autobound"), 0, &ctx()).expect("valid");
+        assert!(f.matches_subject(&unnamed));
+        assert!(f.matches_subject(&Subject::unix(Some("@0001f"), None, 1, 0)));
+        assert!(!f.matches_subject(&Subject::unix(Some("@0001g"), None, 1, 0)));
+        assert!(!f.matches_subject(&x0));
+        // A unix condition never matches an inet socket.
+        let f = parse_with(&words("src unix:*"), 0, &ctx()).expect("valid");
+        assert!(!f.matches(&sock("127.0.0.1", 1, "127.0.0.1", 2, Established)));
+    }
+
+    #[test]
+    fn c_number_rules() {
+        assert_eq!(get_integer("0x50"), Some(80));
+        assert_eq!(get_integer("010"), Some(8));
+        assert_eq!(get_integer("-1"), Some(-1));
+        assert_eq!(get_integer("08"), None);
+        assert_eq!(get_integer("2147483648"), None);
+        assert_eq!(get_integer("0x"), None);
+        assert_eq!(get_integer(""), None);
+        assert_eq!(get_unsigned("4294967295"), Some(u32::MAX));
+        assert_eq!(get_unsigned("4294967296"), None);
+        assert_eq!(get_unsigned("-1"), None);
+        assert_eq!(get_unsigned("-0"), Some(0));
+        assert_eq!(get_addr_ipv4("10"), Some([10, 0, 0, 0]));
+        assert_eq!(get_addr_ipv4("0x7f.0.0.01"), Some([127, 0, 0, 1]));
+        assert_eq!(get_addr_ipv4("1.2.3."), None);
+        assert_eq!(get_addr_ipv4("-1"), None);
+        assert_eq!(get_netmask("255.255.0.0"), Some(16));
+        assert_eq!(get_netmask("0.255.0.0"), None);
+        assert_eq!(get_netmask("any"), Some(0));
+        // %i stores strtol's long in an int: the low 32 bits, or -1 after saturation.
+        assert_eq!(parse_markmask("99999999999"), Ok((1_215_752_191, u32::MAX)));
+        assert_eq!(parse_markmask("99999999999999999999/1"), Ok((u32::MAX, 1)));
+        assert_eq!(
+            services_lookup(
+                "ssh 22/tcp # comment\nhttp 80/tcp www # WWW\nhttp 80/udp\n",
+                "www",
+                "tcp"
+            ),
+            Some(80)
+        );
+        assert_eq!(services_lookup("ssh 22/tcp\n", "ssh", "udp"), None);
     }
 }

@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cli::Options;
-use crate::socket::InetSocket;
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Snapshot, UnixSocket, VsockSocket};
 use sockstat_ebpf::TcpState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -361,32 +361,62 @@ fn v6only(s: &InetSocket) -> bool {
     s.v6only
 }
 
-/// Port and interface names, looked up the way ss does.
+/// Port, protocol, interface and process names, looked up the way ss does.
 #[derive(Clone, Debug)]
 pub struct Names {
     /// First /etc/services name per TCP port; `None` with `-n`.
     services: Option<HashMap<u16, String>>,
+    /// The same for UDP (ss resolves with `getservbyport(port, "udp")` for UDP sockets).
+    udp_services: Option<HashMap<u16, String>>,
+    /// /etc/protocols: the name of each IP protocol (raw sockets' "port"); `None` with `-n`.
+    protocols: Option<HashMap<u16, String>>,
+    /// iproute2's netlink protocol names (/etc/iproute2/nl_protos over its built-in table).
+    nl_protos: HashMap<u8, String>,
+    /// `-n`: ss prints numbers for link-layer and netlink protocols and netlink port ids.
+    numeric: bool,
     /// `net.ipv4.ip_local_port_range`: ss never names these ports.
     ephemeral: (u16, u16),
     /// Fixed interface names (tests, recorded dumps); `None` asks the kernel.
     ifnames: Option<HashMap<u32, String>>,
+    /// Fixed process names by pid (tests); `None` reads /proc/PID/stat.
+    comms: Option<HashMap<i32, String>>,
+}
+
+/// Which /etc/services protocol, or /etc/protocols, names a port (ss's `dg_proto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortKind {
+    Tcp,
+    Udp,
+    /// Raw sockets: the "port" is the IP protocol number (ss's `RAW_PROTO`).
+    Raw,
 }
 
 impl Names {
-    /// Reads /etc/services (unless `numeric`) and the ephemeral range, as ss would.
+    /// Reads /etc/services, /etc/protocols (unless `numeric`), iproute2's nl_protos and the
+    /// ephemeral range, as ss would.
     #[must_use]
     pub fn system(numeric: bool) -> Self {
-        let services = (!numeric)
-            .then(|| parse_services(&std::fs::read_to_string("/etc/services").unwrap_or_default()));
+        let services_text = if numeric { String::new() } else { std::fs::read_to_string("/etc/services").unwrap_or_default() };
+        let protocols = (!numeric)
+            .then(|| parse_protocols(&std::fs::read_to_string("/etc/protocols").unwrap_or_default()));
         let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
             .ok()
             .and_then(|t| parse_port_range(&t))
             // ss's fallback when the file cannot be read.
             .unwrap_or((1024, 4999));
+        // iproute2 6.1 reads CONF_ETC_DIR/nl_protos, then CONF_USR_DIR's if that is absent.
+        let nl_text = std::fs::read_to_string("/etc/iproute2/nl_protos")
+            .or_else(|_| std::fs::read_to_string("/usr/share/iproute2/nl_protos"))
+            .unwrap_or_default();
         Names {
-            services,
+            services: (!numeric).then(|| parse_services(&services_text, "tcp")),
+            udp_services: (!numeric).then(|| parse_services(&services_text, "udp")),
+            protocols,
+            nl_protos: nl_protos(&nl_text),
+            numeric,
             ephemeral,
             ifnames: None,
+            comms: None,
         }
     }
 
@@ -394,21 +424,53 @@ impl Names {
     #[must_use]
     pub fn fixed(services: Option<&str>, ephemeral: (u16, u16), ifnames: &[(u32, &str)]) -> Self {
         Names {
-            services: services.map(parse_services),
+            services: services.map(|t| parse_services(t, "tcp")),
+            udp_services: services.map(|t| parse_services(t, "udp")),
+            protocols: services.map(|_| HashMap::new()),
+            nl_protos: nl_protos(""),
+            numeric: services.is_none(),
             ephemeral,
             ifnames: Some(ifnames.iter().map(|&(i, n)| (i, n.to_owned())).collect()),
+            comms: Some(HashMap::new()),
         }
     }
 
-    /// ss's `resolve_service()`: `*` for 0, the service name outside the ephemeral
+    /// [`Names::fixed`] plus /etc/protocols text and process names by pid.
+    #[must_use]
+    pub fn with_protocols_and_comms(mut self, protocols: &str, comms: &[(i32, &str)]) -> Self {
+        if !self.numeric {
+            self.protocols = Some(parse_protocols(protocols));
+        }
+        self.comms = Some(comms.iter().map(|&(p, c)| (p, c.to_owned())).collect());
+        self
+    }
+
+    /// ss's `resolve_service()` for TCP: `*` for 0, the service name outside the ephemeral
     /// range, else the number.
     #[must_use]
     pub fn port(&self, port: u16) -> String {
+        self.port_of(PortKind::Tcp, port)
+    }
+
+    /// ss's `resolve_service()` with `dg_proto` set for the table being printed.
+    #[must_use]
+    pub fn port_of(&self, kind: PortKind, port: u16) -> String {
         if port == 0 {
             return "*".to_owned();
         }
+        let services = match kind {
+            PortKind::Tcp => &self.services,
+            PortKind::Udp => &self.udp_services,
+            // inet_proto_n2a(): getprotobynumber, or "ipproto-N".
+            PortKind::Raw => {
+                return match &self.protocols {
+                    None => port.to_string(),
+                    Some(p) => p.get(&port).cloned().unwrap_or_else(|| format!("ipproto-{port}")),
+                };
+            }
+        };
         let (lo, hi) = self.ephemeral;
-        if let Some(services) = &self.services
+        if let Some(services) = services
             && !(lo..=hi).contains(&port)
             && let Some(name) = services.get(&port)
         {
@@ -426,6 +488,104 @@ impl Names {
         };
         name.unwrap_or_else(|| format!("if{ifindex}"))
     }
+
+    /// iproute2's `ll_proto_n2a()`: the link-layer protocol name, or `[N]` (always with -n).
+    #[must_use]
+    pub fn ll_proto(&self, proto: u16) -> String {
+        if !self.numeric
+            && let Some(&(_, name)) = LL_PROTOS.iter().find(|&&(id, _)| id == proto)
+        {
+            return name.to_owned();
+        }
+        format!("[{proto}]")
+    }
+
+    /// iproute2's `nl_proto_n2a()`: the netlink protocol name, or its number.
+    #[must_use]
+    pub fn nl_proto(&self, proto: u8) -> String {
+        if !self.numeric
+            && let Some(name) = self.nl_protos.get(&proto)
+        {
+            return name.clone();
+        }
+        proto.to_string()
+    }
+
+    /// What ss's `netlink_show_one` prints for a port id: `*` for -1, `kernel` for 0,
+    /// `comm/pid` for a live process, else the number (always the number with -n).
+    #[must_use]
+    pub fn netlink_port(&self, pid: i32) -> String {
+        if pid == -1 {
+            return "*".to_owned();
+        }
+        if self.numeric {
+            return pid.to_string();
+        }
+        if pid == 0 {
+            return "kernel".to_owned();
+        }
+        if pid > 0 {
+            let comm = match &self.comms {
+                Some(map) => map.get(&pid).cloned(),
+                None => std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|t| stat_comm(&t)),
+            };
+            if let Some(comm) = comm {
+                return format!("{comm}/{pid}");
+            }
+        }
+        pid.to_string()
+    }
+}
+
+/// ss reads `%*d (%[^)])` from /proc/PID/stat: the command up to the first `)`.
+fn stat_comm(stat: &str) -> Option<String> {
+    let rest = stat.split_once('(')?.1;
+    let comm = rest.split(')').next()?;
+    // `%[^)]` must match at least one character.
+    (!comm.is_empty()).then(|| comm.to_owned())
+}
+
+/// iproute2 lib/ll_proto.c `llproto_names[]`, in its order (the first match wins).
+const LL_PROTOS: &[(u16, &str)] = &[
+    (0x0060, "loop"), (0x0200, "pup"), (0x0201, "pupat"), (0x0800, "ip"), (0x0805, "x25"),
+    (0x0806, "arp"), (0x08ff, "bpq"), (0x0a00, "ieeepup"), (0x0a01, "ieeepupat"), (0x6000, "dec"),
+    (0x6001, "dna_dl"), (0x6002, "dna_rc"), (0x6003, "dna_rt"), (0x6004, "lat"), (0x6005, "diag"),
+    (0x6006, "cust"), (0x6007, "sca"), (0x8035, "rarp"), (0x809b, "atalk"), (0x80f3, "aarp"),
+    (0x8137, "ipx"), (0x86dd, "ipv6"), (0x8863, "ppp_disc"), (0x8864, "ppp_ses"), (0x884c, "atmmpoa"),
+    (0x8884, "atmfate"), (0x0001, "802_3"), (0x0002, "ax25"), (0x0003, "all"), (0x0004, "802_2"),
+    (0x0005, "snap"), (0x0006, "ddcmp"), (0x0007, "wan_ppp"), (0x0008, "ppp_mp"), (0x0009, "localtalk"),
+    (0x000c, "can"), (0x0010, "ppptalk"), (0x0011, "tr_802_2"), (0x0015, "mobitex"), (0x0016, "control"),
+    (0x0017, "irda"), (0x0018, "econet"), (0x88ca, "tipc"), (0x8892, "profinet"), (0x88a2, "aoe"),
+    (0x88a4, "ethercat"), (0x8100, "802.1Q"), (0x88a8, "802.1ad"), (0x8847, "mpls_uc"), (0x8848, "mpls_mc"),
+    (0x6558, "teb"), (0x88cc, "LLDP"),
+];
+
+/// iproute2 lib/rt_names.c `nl_proto_tab[]`, overridden by the nl_protos file's lines
+/// (`rtnl_tab_initialize`: `ID NAME`, decimal or 0x-hex, `#` comments).
+fn nl_protos(text: &str) -> HashMap<u8, String> {
+    let builtin: &[(u8, &str)] = &[
+        (0, "rtnl"), (1, "unused"), (2, "usersock"), (3, "fw"), (4, "tcpdiag"), (5, "nflog"),
+        (6, "xfrm"), (7, "selinux"), (8, "iscsi"), (9, "audit"), (10, "fiblookup"), (11, "connector"),
+        (12, "nft"), (13, "ip6fw"), (14, "dec-rt"), (15, "uevent"), (16, "genl"), (18, "scsi-trans"),
+        (19, "ecryptfs"), (20, "rdma"), (21, "crypto"),
+    ];
+    let mut map: HashMap<u8, String> = builtin.iter().map(|&(i, n)| (i, n.to_owned())).collect();
+    for line in text.lines() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        let (Some(id), Some(name)) = (f.next(), f.next()) else { continue };
+        let id = match id.strip_prefix("0x") {
+            Some(hex) => u8::from_str_radix(hex, 16).ok(),
+            None => id.parse::<u8>().ok(),
+        };
+        if let Some(id) = id {
+            map.insert(id, name.to_owned());
+        }
+    }
+    map
 }
 
 fn system_ifname(ifindex: u32) -> Option<String> {
@@ -442,7 +602,7 @@ fn system_ifname(ifindex: u32) -> Option<String> {
 
 /// /etc/services lines are `name port/proto [aliases] [# comment]`; glibc's
 /// `getservbyport` returns the first match in file order.
-fn parse_services(text: &str) -> HashMap<u16, String> {
+fn parse_services(text: &str, want: &str) -> HashMap<u16, String> {
     let mut map = HashMap::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default();
@@ -453,11 +613,25 @@ fn parse_services(text: &str) -> HashMap<u16, String> {
         let Some((port, proto)) = port_proto.split_once('/') else {
             continue;
         };
-        if proto != "tcp" {
+        if proto != want {
             continue;
         }
         if let Ok(port) = port.parse::<u16>() {
             map.entry(port).or_insert_with(|| name.to_owned());
+        }
+    }
+    map
+}
+
+/// /etc/protocols lines are `name number [aliases] [# comment]`; `getprotobynumber`
+/// returns the first match's official name.
+fn parse_protocols(text: &str) -> HashMap<u16, String> {
+    let mut map = HashMap::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        if let (Some(name), Some(Ok(num))) = (fields.next(), fields.next().map(str::parse::<u16>)) {
+            map.entry(num).or_insert_with(|| name.to_owned());
         }
     }
     map
@@ -471,14 +645,55 @@ fn parse_port_range(text: &str) -> Option<(u16, u16)> {
     }
 }
 
-/// The fields of one socket's line.
-fn inet_row(opts: &Options, s: &InetSocket, names: &Names) -> [String; COL_MAX] {
-    let mut row: [String; COL_MAX] = Default::default();
-    row[COL_NETID] = "tcp".to_owned();
-    row[COL_STATE] = state_name(s.state).to_owned();
+/// ss's `print_ms_timer()`.
+fn ms_timer(timeout: u32) -> String {
+    let mut secs = timeout / 1000;
+    let minutes = secs / 60;
+    secs %= 60;
+    let mut msecs = timeout % 1000;
+    let mut buf = String::new();
+    if minutes != 0 {
+        msecs = 0;
+        buf.push_str(&format!("{minutes}min"));
+        if minutes > 9 {
+            secs = 0;
+        }
+    }
+    if secs != 0 {
+        if secs > 9 {
+            msecs = 0;
+        }
+        buf.push_str(&format!("{secs}{}", if msecs != 0 { "." } else { "sec" }));
+    }
+    if msecs != 0 {
+        buf.push_str(&format!("{msecs:03}ms"));
+    }
+    buf
+}
+
+/// ss's `tcp_timer_print()` for `-o` (inet sockets from sock_diag).
+fn timer_text(s: &InetSocket) -> String {
+    const NAMES: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
+    if s.timer == 0 {
+        return String::new();
+    }
+    let t = usize::from(s.timer.min(5));
+    format!(" timer:({},{},{})", NAMES[t], ms_timer(s.expires_ms), s.retrans)
+}
+
+/// The first four fields of every line: ss's `sock_state_print()`.
+fn state_fields(row: &mut [String; COL_MAX], netid: &str, state: u8, rq: u32, wq: u32) {
+    row[COL_NETID] = netid.to_owned();
+    row[COL_STATE] = state_name(state).to_owned();
     // ss keeps the queues in an `int` and prints them with "%-6d".
-    row[COL_RECVQ] = format!("{:<6}", s.rqueue.cast_signed());
-    row[COL_SENDQ] = format!("{:<6}", s.wqueue.cast_signed());
+    row[COL_RECVQ] = format!("{:<6}", rq.cast_signed());
+    row[COL_SENDQ] = format!("{:<6}", wq.cast_signed());
+}
+
+/// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
+fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    state_fields(&mut row, netid, s.state, s.rqueue, s.wqueue);
     let v6only = v6only(s);
     let mut local = addr_text(&s.src, v6only);
     if s.ifindex != 0 {
@@ -487,17 +702,14 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names) -> [String; COL_MAX] 
     }
     local.push(':');
     row[COL_ADDR] = local;
-    row[COL_SERV] = if opts.numeric {
-        port_numeric(s.sport)
-    } else {
-        names.port(s.sport)
-    };
+    let port = |p: u16| if opts.numeric { port_numeric(p) } else { names.port_of(kind, p) };
+    row[COL_SERV] = port(s.sport);
     row[COL_RADDR] = addr_text(&s.dst, v6only) + ":";
-    row[COL_RSERV] = if opts.numeric {
-        port_numeric(s.dport)
-    } else {
-        names.port(s.dport)
-    };
+    row[COL_RSERV] = port(s.dport);
+    // Raw sockets come from /proc/net/raw(6), whose ss printer has no timers.
+    if opts.show_options && kind != PortKind::Raw {
+        row[COL_EXT] = timer_text(s);
+    }
     row
 }
 
@@ -507,6 +719,92 @@ fn port_numeric(port: u16) -> String {
     } else {
         port.to_string()
     }
+}
+
+/// `unix_stats_print()`: the name (or `*`) and inode, the peer's `*` and inode. ss joins
+/// address and port with a space here, not a colon.
+fn unix_row(s: &UnixSocket) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    let netid = match s.kind {
+        1 => "u_str",
+        5 => "u_seq",
+        _ => "u_dgr",
+    };
+    state_fields(&mut row, netid, s.state, s.rqueue, s.wqueue);
+    // Abstract names print with '@' for each NUL, paths up to their first NUL (%s).
+    row[COL_ADDR] = s.display_name().unwrap_or_else(|| "*".to_owned()) + " ";
+    row[COL_SERV] = s.inode.to_string();
+    // The netlink path never resolves the peer's name (only ss's /proc/net/unix path does).
+    row[COL_RADDR] = "* ".to_owned();
+    row[COL_RSERV] = s.peer.to_string();
+    row
+}
+
+/// `packet_stats_print()` and, with `-b`, `packet_show_sock()`'s filter dump.
+fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    // SOCK_RAW is 3; ss calls every other type p_dgr.
+    let netid = if s.kind == 3 { "p_raw" } else { "p_dgr" };
+    // Packet sockets are always UNCONN for ss; Send-Q is never filled in.
+    state_fields(&mut row, netid, 7, s.rqueue, 0);
+    let addr = if s.protocol == 3 { "*".to_owned() } else { names.ll_proto(s.protocol) };
+    row[COL_ADDR] = addr + ":";
+    row[COL_SERV] = if s.ifindex == 0 { "*".to_owned() } else { names.ifname(s.ifindex) };
+    row[COL_RADDR] = "*".to_owned();
+    if opts.show_bpf
+        && let Some(filter) = &s.filter
+    {
+        let mut ext = if opts.oneline { " bpf filter (" } else { "\n\tbpf filter (" }.to_owned();
+        ext.push_str(&format!("{}): ", filter.len()));
+        for i in filter {
+            ext.push_str(&format!(" 0x{:02x} {} {} {},", i.code, i.jt, i.jf, i.k));
+        }
+        if opts.bpf_disasm {
+            for (n, insn) in filter.iter().enumerate() {
+                ext.push_str(if opts.oneline { " " } else { "\n\t" });
+                ext.push_str(&crate::cbpf::image(insn, n));
+                if opts.oneline {
+                    ext.push(';');
+                }
+            }
+        }
+        row[COL_EXT] = ext;
+    }
+    row
+}
+
+/// `netlink_show_one()`.
+fn netlink_row(s: &NetlinkSocket, names: &Names) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    state_fields(&mut row, "nl", 7, s.rqueue, s.wqueue);
+    row[COL_ADDR] = names.nl_proto(s.protocol) + ":";
+    row[COL_SERV] = names.netlink_port(s.portid);
+    // NETLINK_CONNECTED = 1: ss prints the destination group and port id as numbers.
+    if s.state == 1 {
+        row[COL_RADDR] = format!("{}:", s.dst_group.cast_signed());
+        row[COL_RSERV] = s.dst_portid.to_string();
+    } else {
+        row[COL_RADDR] = "*".to_owned();
+    }
+    row
+}
+
+/// `vsock_stats_print()`.
+fn vsock_row(s: &VsockSocket) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    let netid = match s.kind {
+        1 => "v_str",
+        2 => "v_dgr",
+        _ => "???",
+    };
+    // ss fills neither queue for vsock.
+    state_fields(&mut row, netid, s.state, 0, 0);
+    let any = |v: u32| if v == u32::MAX { "*".to_owned() } else { v.to_string() };
+    row[COL_ADDR] = any(s.src_cid) + ":";
+    row[COL_SERV] = any(s.src_port);
+    row[COL_RADDR] = any(s.dst_cid) + ":";
+    row[COL_RSERV] = any(s.dst_port);
+    row
 }
 
 /// Prints `sockets` as `ss -t` does for `opts` (header, Netid/State columns as selected,
@@ -529,12 +827,56 @@ pub fn render_inet_with(
     names: &Names,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let snap = Snapshot { tcp: sockets.to_vec(), ..Snapshot::default() };
+    render_with(opts, &snap, names, out)
+}
+
+/// Prints every table of `snap` in ss's order (netlink, packet, UNIX, raw, UDP, TCP,
+/// DCCP, SCTP, vsock, MPTCP: ss.c `main()`), as one grid: the column widths are measured
+/// over all of them, as ss's single render buffer does.
+///
+/// # Errors
+/// Any error writing to `out`.
+pub fn render(opts: &Options, snap: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+    render_with(opts, snap, &Names::system(opts.numeric), out)
+}
+
+/// [`render`] with the given [`Names`].
+///
+/// # Errors
+/// Any error writing to `out`.
+pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
     let mut disabled = [false; COL_MAX];
     disabled[COL_NETID] = !opts.show_netid();
     disabled[COL_STATE] = !opts.show_state();
     let mut grid = Grid::new(disabled, opts.show_header);
-    for s in sockets {
-        grid.push(inet_row(opts, s, names));
+    for s in &snap.netlink {
+        grid.push(netlink_row(s, names));
+    }
+    for s in &snap.packet {
+        grid.push(packet_row(opts, s, names));
+    }
+    for s in &snap.unix {
+        grid.push(unix_row(s));
+    }
+    // ss's proc fallback sets the type to 0 for raw sockets, and proto_name(0) is "raw".
+    for (list, netid, kind) in [
+        (&snap.raw, "raw", PortKind::Raw),
+        (&snap.udp, "udp", PortKind::Udp),
+        (&snap.tcp, "tcp", PortKind::Tcp),
+        // dg_proto stays "tcp" from tcp_show for the tables printed after it.
+        (&snap.dccp, "dccp", PortKind::Tcp),
+        (&snap.sctp, "sctp", PortKind::Tcp),
+    ] {
+        for s in list {
+            grid.push(inet_row(opts, s, names, netid, kind));
+        }
+    }
+    for s in &snap.vsock {
+        grid.push(vsock_row(s));
+    }
+    for s in &snap.mptcp {
+        grid.push(inet_row(opts, s, names, "mptcp", PortKind::Tcp));
     }
     grid.write(opts.screen_width, out)
 }

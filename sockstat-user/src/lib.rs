@@ -4,17 +4,22 @@
 
 pub mod agent;
 pub mod btf;
+pub mod cbpf;
 pub mod cli;
 pub mod client;
 pub mod diag;
 pub mod ebpf;
 pub mod fetch;
+pub mod lifetime;
 pub mod filter;
 pub mod format;
+pub mod history;
 pub mod protocol;
 pub mod query;
 pub mod server;
 pub mod socket;
 pub mod stream;
+pub mod summary;
 pub mod table;
+pub mod timeline;
 pub mod trace;

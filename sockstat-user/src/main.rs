@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sockstat::{agent, cli, client, fetch, format, query, trace};
+use sockstat::{agent, cli, client, fetch, format, history, query, summary, timeline, trace};
 
 #[derive(Parser)]
 #[command(name = "sockstat", version, about = "sockstat's own commands (ss options are handled separately: see `sockstat -h`)")]
@@ -30,6 +30,35 @@ enum OwnCommand {
         /// Ring buffer size in bytes (a power of two, at least the page size).
         #[arg(long, default_value_t = sockstat_ebpf::DEFAULT_RINGBUF_BYTES, value_parser = ringbuf_size)]
         ringbuf_bytes: u32,
+        /// The timeline database (SQLite), created if missing.
+        #[arg(long, default_value = timeline::DEFAULT_PATH)]
+        timeline: PathBuf,
+        /// Record no timeline.
+        #[arg(long, conflicts_with = "timeline")]
+        no_timeline: bool,
+        /// Delete timeline rows older than this (e.g. 7d, 12h).
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        retain_age: std::time::Duration,
+        /// Delete the oldest timeline rows while the file is larger than this many bytes.
+        #[arg(long, default_value_t = 1 << 30)]
+        retain_bytes: u64,
+    },
+    /// Finished connections (or transitions) recorded in the timeline, with its gaps.
+    History {
+        /// Start of the window: RFC 3339 or relative (-5m).
+        #[arg(long, allow_hyphen_values = true)]
+        since: Option<String>,
+        /// End of the window: RFC 3339 or relative (-5m).
+        #[arg(long, allow_hyphen_values = true)]
+        until: Option<String>,
+        /// List transitions instead of finished connections.
+        #[arg(long)]
+        transitions: bool,
+        /// One JSON object per line, gaps included (`"type": "gap"`).
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = timeline::DEFAULT_PATH)]
+        timeline: PathBuf,
     },
     /// Print the agent's counters: events seen, lost, resyncs, table size.
     Status {
@@ -47,9 +76,13 @@ enum OwnCommand {
         /// Show every network namespace, not only the one sockstat runs in.
         #[arg(long)]
         all_netns: bool,
-        /// Stop after N transitions.
+        /// Stop after N records.
         #[arg(long, default_value_t = 0)]
         count: u64,
+        /// One record per finished connection (start, duration, owner, bytes, state path)
+        /// instead of one per transition.
+        #[arg(long)]
+        lifetimes: bool,
     },
 }
 
@@ -64,7 +97,7 @@ fn ringbuf_size(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let own = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| matches!(a, "agent" | "status" | "trace"));
+    let own = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| matches!(a, "agent" | "status" | "trace" | "history"));
     let result = if own { run_own(&args) } else { run_ss(&args[1..]) };
     match result {
         Ok(code) => code,
@@ -81,7 +114,7 @@ fn main() -> ExitCode {
 fn run_own(args: &[OsString]) -> Result<ExitCode> {
     let own = Own::parse_from(args);
     match own.command {
-        OwnCommand::Agent { socket, ringbuf_bytes } => {
+        OwnCommand::Agent { socket, ringbuf_bytes, timeline, no_timeline, retain_age, retain_bytes } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
@@ -90,7 +123,14 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 .with_writer(io::stderr)
                 .with_ansi(io::stderr().is_terminal())
                 .init();
-            agent::run(agent::AgentConfig { socket, ringbuf_bytes }).context("agent")?;
+            let timeline = (!no_timeline).then_some(timeline::WriterConfig { path: timeline, retain_age, retain_bytes });
+            agent::run(agent::AgentConfig { socket, ringbuf_bytes, timeline }).context("agent")?;
+        }
+        OwnCommand::History { since, until, transitions, json, timeline } => {
+            let opts = history::HistoryOptions { since, until, transitions, json };
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            history::print_history(&timeline, &opts, &mut out, &mut io::stderr()).context("history")?;
+            out.flush()?;
         }
         OwnCommand::Status { socket, json } => {
             let s = client::Client::connect(&socket).and_then(client::Client::status)?;
@@ -109,16 +149,51 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 writeln!(out, "resyncs:          {}", s.resyncs)?;
                 writeln!(out, "table size:       {}", s.table_size)?;
                 writeln!(out, "seed time:        {} ms", s.seed_ms)?;
+                writeln!(out, "accept hook:      {}", if s.accept_hook { "attached" } else { "absent (passive opens attributed to the listener's owner)" })?;
+                match (s.timeline_committed, s.timeline_dropped) {
+                    (Some(c), Some(d)) => writeln!(out, "timeline:         {c} rows committed, {d} dropped")?,
+                    _ => writeln!(out, "timeline:         off")?,
+                }
             }
         }
-        OwnCommand::Trace { json, all_netns, count } => {
-            trace::run(&trace::TraceOptions { json, all_netns, count }).context("trace")?;
+        OwnCommand::Trace { json, all_netns, count, lifetimes } => {
+            trace::run(&trace::TraceOptions { json, all_netns, count, lifetimes }).context("trace")?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Takes sockstat's time-travel options out of an ss command line:
+/// `--at TIME` / `--at=TIME` and `--timeline PATH` / `--timeline=PATH`.
+fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>, PathBuf)> {
+    let mut rest = Vec::new();
+    let mut at = None;
+    let mut timeline = PathBuf::from(timeline::DEFAULT_PATH);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--" {
+            rest.push(a.clone());
+            rest.extend(it.cloned());
+            break;
+        }
+        if let Some(v) = s.strip_prefix("--at=") {
+            at = Some(v.to_string());
+        } else if s == "--at" {
+            at = Some(it.next().context("--at needs a time (RFC 3339 or relative, like -5m)")?.to_string_lossy().into_owned());
+        } else if let Some(v) = s.strip_prefix("--timeline=") {
+            timeline = PathBuf::from(v);
+        } else if s == "--timeline" {
+            timeline = PathBuf::from(it.next().context("--timeline needs a path")?);
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    Ok((rest, at, timeline))
+}
+
 fn run_ss(args: &[OsString]) -> Result<ExitCode> {
+    let (args, at, timeline) = take_time_travel(args)?;
     let mut opts = match cli::parse_ss_args(args.iter().cloned()) {
         Ok(o) => o,
         Err(e) => {
@@ -132,13 +207,27 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
         }
     };
     opts.screen_width = cli::stdout_screen_width();
+    // ss prints the summary before it opens any socket (its own would be counted).
+    if opts.summary {
+        let mut out = io::stdout().lock();
+        summary::read_system(cli::PROG, &mut out, &mut io::stderr().lock())?;
+        out.flush()?;
+        io::stderr().lock().write_all(summary::missing_diag_note(cli::PROG, &fetch::missing_diag()).as_bytes())?;
+        if opts.summary_only {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     query::check_supported(&opts)?;
-    let families = query::families(&opts);
-    let states = query::state_mask(&opts);
-    let sockets = fetch::tcp(opts.source, &opts.agent_socket, &families, states)?;
-    let sockets = query::select(&opts, sockets);
+    if let Some(at) = at {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        history::print_at(&timeline, &at, &opts, &mut out, &mut io::stderr()).context("--at")?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let snapshot = fetch::snapshot(&opts)?;
+    query::check_expression(&opts, &snapshot)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
-    format::render_inet(&opts, &sockets, &mut out)?;
+    format::render(&opts, &snapshot, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -41,6 +41,12 @@ pub struct Status {
     pub table_size: u64,
     /// Milliseconds the initial seed (sock_diag dump) took.
     pub seed_ms: u64,
+    /// Timeline rows committed to disk, and records dropped because the writer fell
+    /// behind (each drop is marked as a gap); `None` without a timeline.
+    pub timeline_committed: Option<u64>,
+    pub timeline_dropped: Option<u64>,
+    /// Whether accepted sockets are attributed to the accepting process.
+    pub accept_hook: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,15 @@
-//! What to fetch and what to keep: turns resolved [`Options`] into the request the fetch
-//! layer (a sock_diag dump or the agent) makes, and selects from the records it returns
-//! what ss would print. No I/O here.
+//! What to fetch and what to keep: turns resolved [`Options`] into the requests the fetch
+//! layer (sock_diag dumps, /proc/net/raw, or the agent) makes, and selects from the records
+//! it returns what ss would print. No I/O here.
 
-use crate::cli::{Options, Table};
+use crate::cli::{Options, SourceChoice, Table};
 use crate::filter::bit;
-use crate::socket::InetSocket;
+use crate::socket::{InetSocket, UnixSocket, VsockSocket};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
+
+const SOCK_STREAM: u8 = 1;
+const SOCK_DGRAM: u8 = 2;
+const SOCK_SEQPACKET: u8 = 5;
 
 /// A request that sockstat cannot answer the way ss would, yet.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -13,37 +17,49 @@ pub enum QueryError {
     /// An option that changes ss's output and that sockstat does not implement.
     #[error("not supported yet: {option}")]
     UnsupportedOption { option: String },
-    /// Socket tables other than TCP (ss shows every table when none is named).
+    /// A filter expression with tables whose sockets filter.rs cannot evaluate yet
+    /// (its `Subject` covers inet and UNIX sockets).
+    #[error("not supported yet: filter expressions on {table} sockets (select other tables, e.g. -t, -u, -x)")]
+    ExpressionOnTable { table: &'static str },
+    /// Timers (`-o`, and `-b`, which implies it) asked of the agent: its table keeps
+    /// `idiag_expires` as of the last transition, which ss would print counting down.
     #[error(
-        "not supported yet: socket tables other than tcp ({tables}); select TCP only, e.g. with -t"
+        "{option} prints TCP timers, which only a kernel dump has fresh: drop --source agent \
+         (auto uses the kernel for this query)"
     )]
-    UnsupportedTables { tables: String },
+    TimersFromAgent { option: &'static str },
 }
 
 /// Fails if the options ask for something sockstat would answer differently from ss.
 ///
-/// Call before fetching: the fetch and render steps assume TCP only and the columns
-/// `format` implements.
+/// Call before fetching: the fetch and render steps assume the columns `format`
+/// implements.
 ///
 /// # Errors
-/// [`QueryError`] naming the first unsupported option, or the tables it cannot show.
+/// [`QueryError`] naming the first unsupported option.
 pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
     if let Some(option) = opts.unsupported.first() {
         return Err(QueryError::UnsupportedOption {
             option: option.clone(),
         });
     }
-    let others: Vec<&str> = Table::ALL
-        .iter()
-        .filter(|&&t| t != Table::Tcp && opts.has_table(t))
-        .map(|t| t.name())
-        .collect();
-    if !others.is_empty() {
-        return Err(QueryError::UnsupportedTables {
-            tables: others.join(","),
+    if opts.show_options && opts.source == SourceChoice::Agent && opts.has_table(Table::Tcp) {
+        return Err(QueryError::TimersFromAgent {
+            option: if opts.show_bpf { "-b" } else { "-o" },
         });
     }
     Ok(())
+}
+
+/// Where TCP comes from: `-o`/`-b` print timers, which the agent's table does not keep
+/// fresh, so `auto` asks the kernel for those queries.
+#[must_use]
+pub fn tcp_source(opts: &Options) -> SourceChoice {
+    if opts.show_options && opts.source == SourceChoice::Auto {
+        SourceChoice::Kernel
+    } else {
+        opts.source
+    }
 }
 
 /// The state mask to request (bit n = kernel TCP state n).
@@ -61,31 +77,122 @@ pub fn state_mask(opts: &Options) -> u32 {
     }
 }
 
-/// The address families to dump, AF_INET before AF_INET6 as ss dumps them.
+/// The address families to dump for an inet table over sock_diag, in ss's order.
+///
+/// ss's `inet_show_netlink` dumps AF_INET, then AF_INET6 unless the last family option
+/// was `-4`; it starts with AF_INET6 (and stops there) when that option was `-6`. So
+/// `-t -4 -6` shows only IPv6 and `-t -6 -4` only IPv4, whatever the family mask. Sockets
+/// of a family outside the mask are then dropped (`show_one_inet_sock`).
 #[must_use]
 pub fn families(opts: &Options) -> Vec<u16> {
+    let order: &[u16] = match opts.preferred_family {
+        Some(AF_INET6) => &[AF_INET6],
+        Some(AF_INET) => &[AF_INET],
+        _ => &[AF_INET, AF_INET6],
+    };
+    order.iter().copied().filter(|&af| opts.has_family(af)).collect()
+}
+
+/// The families /proc/net/raw(6) are read for: ss's fallback reads by the family mask
+/// alone, AF_INET first.
+#[must_use]
+pub fn proc_families(opts: &Options) -> Vec<u16> {
     [AF_INET, AF_INET6]
         .into_iter()
         .filter(|&af| opts.has_family(af))
         .collect()
 }
 
-/// Keeps the sockets ss would print for `opts`, in the order given.
+/// Whether ss would look at an inet table at all (`tcp_show` and friends return early
+/// without an inet family).
+#[must_use]
+pub fn inet_table(opts: &Options, t: Table) -> bool {
+    opts.has_table(t) && (opts.has_family(AF_INET) || opts.has_family(AF_INET6))
+}
+
+/// Keeps the TCP sockets ss would print for `opts`, in the order given.
 ///
 /// Selection is by the socket's own family, as sock_diag's is: a v4-mapped connection on
 /// an AF_INET6 socket is shown by `-6`, not `-4`.
 #[must_use]
 pub fn select(opts: &Options, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
+    if !opts.has_table(Table::Tcp) {
+        return Vec::new();
+    }
+    select_inet(opts, IPPROTO_TCP, sockets)
+}
+
+/// Keeps the inet sockets of `protocol` whose family and state ss would print, in order.
+#[must_use]
+pub fn select_inet(opts: &Options, protocol: u8, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
     let mask = state_mask(opts);
     let fams = families(opts);
-    let tcp = opts.has_table(Table::Tcp);
     sockets
         .into_iter()
         .filter(|s| {
-            tcp && s.protocol == IPPROTO_TCP
+            s.protocol == protocol
                 && fams.contains(&s.family)
                 && u32::from(s.state) < u32::BITS
                 && mask & (1 << s.state) != 0
+                && opts.filter.matches(s)
+        })
+        .collect()
+}
+
+/// Applies the FILTER expression to raw sockets read from /proc (ss runs `run_ssfilter`
+/// on them too); the state was selected while reading.
+#[must_use]
+pub fn select_raw(opts: &Options, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
+    sockets.into_iter().filter(|s| opts.filter.matches(s)).collect()
+}
+
+/// Fails when a FILTER expression would have to judge sockets of a table filter.rs's
+/// `Subject` cannot describe (packet, netlink, vsock): ss would filter them, sockstat
+/// would print them unfiltered.
+///
+/// # Errors
+/// [`QueryError::ExpressionOnTable`] naming the first such table that has sockets.
+pub fn check_expression(opts: &Options, snap: &crate::socket::Snapshot) -> Result<(), QueryError> {
+    if opts.filter.expr.is_none() {
+        return Ok(());
+    }
+    for (table, empty) in [("netlink", snap.netlink.is_empty()), ("packet", snap.packet.is_empty()), ("vsock", snap.vsock.is_empty())] {
+        if !empty {
+            return Err(QueryError::ExpressionOnTable { table });
+        }
+    }
+    Ok(())
+}
+
+/// ss's `unix_type_skip`: drops UNIX sockets of a type whose table is not selected
+/// (types other than stream, dgram and seqpacket are kept, as ss keeps them).
+#[must_use]
+pub fn select_unix(opts: &Options, sockets: Vec<UnixSocket>) -> Vec<UnixSocket> {
+    sockets
+        .into_iter()
+        .filter(|s| match s.kind {
+            SOCK_STREAM => opts.has_table(Table::UnixStream),
+            SOCK_DGRAM => opts.has_table(Table::UnixDgram),
+            SOCK_SEQPACKET => opts.has_table(Table::UnixSeqpacket),
+            _ => true,
+        })
+        .filter(|s| {
+            // ss's netlink path never learns the peer's name: only its inode.
+            let name = s.display_name();
+            opts.filter.matches_subject(&crate::filter::Subject::unix(name.as_deref(), None, s.inode, s.peer))
+        })
+        .collect()
+}
+
+/// ss's `vsock_type_skip`.
+#[must_use]
+pub fn select_vsock(opts: &Options, sockets: Vec<VsockSocket>) -> Vec<VsockSocket> {
+    sockets
+        .into_iter()
+        .filter(|s| match s.kind {
+            SOCK_STREAM => opts.has_table(Table::VsockStream),
+            SOCK_DGRAM => opts.has_table(Table::VsockDgram),
+            _ => true,
         })
         .collect()
 }
@@ -144,7 +251,11 @@ mod tests {
     #[test]
     fn families_in_dump_order() {
         assert_eq!(families(&opts("-t")), [AF_INET, AF_INET6]);
-        assert_eq!(families(&opts("-t6 -4")), [AF_INET, AF_INET6]);
+        // The last family option decides which families are dumped (ss's preferred_family).
+        assert_eq!(families(&opts("-t6 -4")), [AF_INET]);
+        assert_eq!(families(&opts("-t4 -6")), [AF_INET6]);
+        assert_eq!(families(&opts("-t -6 -x")), [AF_INET6]);
+        assert_eq!(proc_families(&opts("-w -6 -4")), [AF_INET, AF_INET6]);
         assert_eq!(families(&opts("-t6")), [AF_INET6]);
         assert_eq!(families(&opts("-t -f inet")), [AF_INET]);
     }
@@ -203,21 +314,15 @@ mod tests {
             check_supported(&opts("-t --json")).map_err(|e| e.to_string()),
             Err("not supported yet: --json".into())
         );
-        assert_eq!(
-            check_supported(&opts("-tu")),
-            Err(QueryError::UnsupportedTables {
-                tables: "udp".into()
-            })
-        );
-        // ss's default is every table.
+        // Every table is supported now, including ss's default of all of them.
+        assert_eq!(check_supported(&opts("-tu")), Ok(()));
+        assert_eq!(check_supported(&opts("-an")), Ok(()));
+        assert_eq!(check_supported(&opts("-4")), Ok(()));
         assert!(matches!(
-            check_supported(&opts("-an")),
-            Err(QueryError::UnsupportedTables { .. })
+            check_supported(&opts("-tb --source agent")),
+            Err(QueryError::TimersFromAgent { option: "-b" })
         ));
-        // -4 alone selects every inet table.
-        assert!(matches!(
-            check_supported(&opts("-4")),
-            Err(QueryError::UnsupportedTables { .. })
-        ));
+        assert_eq!(tcp_source(&opts("-to")), SourceChoice::Kernel);
+        assert_eq!(tcp_source(&opts("-t")), SourceChoice::Auto);
     }
 }

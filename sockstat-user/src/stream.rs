@@ -36,6 +36,8 @@ pub struct Transition {
     pub dport: u16,
     pub old: u8,
     pub new: u8,
+    /// An accept() return, not a transition: `pid`/`comm` own the socket.
+    pub accept: bool,
     pub v6only: bool,
     /// SO_BINDTODEVICE interface index (0: none).
     pub ifindex: u32,
@@ -81,6 +83,7 @@ impl Transition {
             dport: ev.dport,
             old: ev.oldstate,
             new: ev.newstate,
+            accept: ev.kind == sockstat_ebpf::EVENT_ACCEPT,
             v6only: ev.v6only != 0,
             ifindex: ev.bound_dev_if,
             rqueue,
@@ -122,6 +125,18 @@ pub fn monotonic_to_system(ts_ns: u64) -> SystemTime {
     let now = SystemTime::now();
     let event = Duration::from_nanos(ts_ns);
     if event <= mono_now { now - (mono_now - event) } else { now + (event - mono_now) }
+}
+
+/// `CLOCK_REALTIME - CLOCK_MONOTONIC` in ns, read once: converting every event with
+/// one offset keeps their order and spacing (a fresh offset per event would jitter by
+/// the time between the two clock reads). A wall-clock step after it was taken is not
+/// followed.
+pub fn realtime_offset_ns() -> i64 {
+    let real = match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    };
+    real - i64::try_from(monotonic_now().as_nanos()).unwrap_or(0)
 }
 
 /// CLOCK_MONOTONIC now, the clock `bpf_ktime_get_ns` reads.

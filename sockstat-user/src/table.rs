@@ -48,7 +48,8 @@ pub enum Applied {
     /// A close for a socket the table never held (closed before the seed, or another
     /// namespace's socket).
     Unknown,
-    /// Not for this table: another network namespace or not an inet socket.
+    /// Not for this table: another network namespace, not an inet socket, or an accept
+    /// notice (owner information, not a state change).
     Foreign,
 }
 
@@ -92,7 +93,7 @@ impl Table {
     }
 
     pub fn apply(&mut self, t: &Transition) -> Applied {
-        if !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
+        if t.accept || !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
             return Applied::Foreign;
         }
         if t.new == TcpState::Close as u8 {
@@ -192,6 +193,7 @@ mod tests {
             dport,
             old: old as u8,
             new: new as u8,
+            accept: false,
             v6only: false,
             ifindex: 0,
             rqueue: 0,

@@ -15,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     agent::own_netns,
+    lifetime::{Lifetime, Tracker},
     ebpf::{EbpfError, LoadOptions, Tracer},
     stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system},
 };
@@ -35,8 +36,10 @@ pub enum TraceError {
 pub struct TraceOptions {
     pub json: bool,
     pub all_netns: bool,
-    /// Stop after this many transitions (0: until SIGINT/SIGTERM).
+    /// Stop after this many records (0: until SIGINT/SIGTERM).
     pub count: u64,
+    /// One record per finished connection instead of one per transition.
+    pub lifetimes: bool,
 }
 
 #[derive(Serialize)]
@@ -115,6 +118,49 @@ pub fn write_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{:<15} {:<7} {:<16} {:<47} {:<47} {}", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER", "OLD -> NEW")
 }
 
+pub fn write_lifetime_header(out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<15} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} {}",
+        "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS", "PATH"
+    )
+}
+
+#[derive(Serialize)]
+struct JsonLifetime<'a> {
+    #[serde(flatten)]
+    life: &'a Lifetime,
+    start: Option<String>,
+    end: String,
+    duration_ns: Option<u64>,
+    path_names: String,
+}
+
+/// Writes one finished connection. Start and duration are `-` for a connection that
+/// began before tracing did.
+pub fn write_lifetime(out: &mut impl Write, l: &Lifetime, json: bool) -> io::Result<()> {
+    let rfc = |ns| humantime::format_rfc3339_nanos(monotonic_to_system(ns)).to_string();
+    let start = l.start_ns.map(rfc);
+    if json {
+        let j = JsonLifetime { life: l, start, end: rfc(l.end_ns), duration_ns: l.duration_ns(), path_names: l.path_text() };
+        serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
+        return writeln!(out);
+    }
+    let clock = start.as_deref().and_then(|s| s.get(11..26)).unwrap_or("-");
+    let duration = l.duration_ns().map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
+    writeln!(
+        out,
+        "{clock:<15} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {duration:>12} {}",
+        l.pid,
+        l.comm,
+        endpoint(l.src, l.sport),
+        endpoint(l.dst, l.dport),
+        l.bytes_sent,
+        l.bytes_received,
+        l.path_text()
+    )
+}
+
 /// Last complete tuple of each live socket, by cookie. tcp_set_state() releases the
 /// local port before the CLOSE transition fires (net/ipv4/tcp.c: inet_put_port, then
 /// inet_sk_state_store), so a CLOSE event carries port 0; the socket is the same (same
@@ -158,20 +204,32 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if !opts.json {
-        write_header(&mut out).map_err(|e| TraceError::Io("writing to stdout", e))?;
+        if opts.lifetimes { write_lifetime_header(&mut out) } else { write_header(&mut out) }
+            .map_err(|e| TraceError::Io("writing to stdout", e))?;
         out.flush().map_err(|e| TraceError::Io("writing to stdout", e))?;
     }
     eprintln!("sockstat trace: attached to sock:inet_sock_set_state; Ctrl-C to stop");
     let mut printed = 0u64;
     let mut tuples = Tuples::default();
+    let mut lifetimes = Tracker::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut emit = |stream: &mut EventStream, out: &mut io::BufWriter<io::StdoutLock<'_>>| -> Result<bool, TraceError> {
         let mut result = Ok(());
         stream.drain(|mut t| {
-            tuples.complete(&mut t);
             if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
                 return;
             }
+            if opts.lifetimes {
+                if let Some(l) = lifetimes.observe(&t) {
+                    printed += 1;
+                    result = write_lifetime(out, &l, opts.json);
+                }
+                return;
+            }
+            if t.accept {
+                return;
+            }
+            tuples.complete(&mut t);
             printed += 1;
             result = write_transition(out, &t, opts.json);
         });

@@ -131,6 +131,8 @@ pub struct Agent {
     child: Option<Child>,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// The agent's timeline database (in the test's temporary directory).
+    pub timeline: PathBuf,
 }
 
 impl Agent {
@@ -139,17 +141,23 @@ impl Agent {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let socket = dir.join("agent.sock");
         let log = dir.join("agent.log");
+        let timeline = dir.join("timeline.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", timeline.display()));
+        }
         let child = ns
             .command(sockstat_bin())
             .arg("agent")
             .arg("--socket")
             .arg(&socket)
+            .arg("--timeline")
+            .arg(&timeline)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(File::create(&log).expect("agent log"))
             .spawn()
             .expect("spawn sockstat agent");
-        let mut agent = Agent { child: Some(child), socket, log };
+        let mut agent = Agent { child: Some(child), socket, log, timeline };
         agent.wait_ready(ns);
         agent
     }

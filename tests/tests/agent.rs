@@ -139,7 +139,11 @@ fn churn_then_agent_equals_ss() {
 #[test]
 fn agent_stops_cleanly_and_a_second_agent_is_refused() {
     let ns = NetNs::new("twice");
+    let before = sockstat_program_ids();
     let mut agent = Agent::start(&ns, &[]);
+    // This agent's programs: the sockstat programs that appeared when it started.
+    let mine: Vec<u32> = sockstat_program_ids().into_iter().filter(|id| !before.contains(id)).collect();
+    assert!(!mine.is_empty(), "the agent loaded no program named sockstat_*");
     let second = ns.sockstat(&["agent", "--socket", agent.socket_arg()]);
     assert!(!second.status.success(), "a second agent on the same socket started");
     let err = String::from_utf8_lossy(&second.stderr);
@@ -150,27 +154,26 @@ fn agent_stops_cleanly_and_a_second_agent_is_refused() {
     let status = agent.stop();
     assert!(status.success(), "agent exit on SIGTERM: {status}: {}", agent.log_text());
     assert!(!agent.socket.exists(), "socket file left behind");
-    // Detached and unloaded: no sockstat program is left in the kernel (tests run one at
-    // a time, so no other sockstat process owns one now).
-    // The kernel frees a program after an RCU grace period once its last fd closes.
-    let unloaded = sockstat_tests::wait_for(Duration::from_secs(5), || (sockstat_programs_loaded() == 0).then_some(()));
-    assert!(unloaded.is_some(), "sockstat's program is still loaded 5 s after the agent exited");
+    // Detached and unloaded: none of its programs is left in the kernel, which frees a
+    // program after an RCU grace period once its last fd closes.
+    let unloaded = sockstat_tests::wait_for(Duration::from_secs(5), || {
+        let now = sockstat_program_ids();
+        mine.iter().all(|id| !now.contains(id)).then_some(())
+    });
+    assert!(unloaded.is_some(), "the agent's programs {mine:?} are still loaded 5 s after it exited");
     let out = ns.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no sockstat agent is running"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-fn sockstat_programs_loaded() -> usize {
-    // The kernel keeps the first 15 bytes of a program's name.
-    let name = &sockstat_ebpf_program_name()[..15];
+/// Ids of the loaded programs whose name starts with `sockstat_` (the kernel keeps the
+/// first 15 bytes of a name).
+fn sockstat_program_ids() -> Vec<u32> {
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
-        .filter(|p| p.name_as_str() == Some(name))
-        .count()
-}
-
-fn sockstat_ebpf_program_name() -> &'static str {
-    "sockstat_set_state"
+        .filter(|p| p.name_as_str().is_some_and(|n| n.starts_with("sockstat_")))
+        .map(|p| p.id())
+        .collect()
 }
 
 #[test]

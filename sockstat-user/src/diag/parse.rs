@@ -70,6 +70,98 @@ pub enum MalformedKind {
     UnknownFamily(u8),
     #[error("the reply stream ends without NLMSG_DONE")]
     MissingDone,
+    #[error(
+        "attribute at payload byte {at} claims {len} bytes where {available} remain"
+    )]
+    BadAttribute { at: usize, len: usize, available: usize },
+    #[error("attribute {what} at payload byte {at} has {available} of {needed} bytes")]
+    ShortAttribute {
+        what: &'static str,
+        at: usize,
+        needed: usize,
+        available: usize,
+    },
+    #[error("reply for address family {got} in a dump of family {expected}")]
+    WrongFamily { expected: u8, got: u8 },
+}
+
+/// One netlink attribute (`struct rtattr`, include/uapi/linux/rtnetlink.h): its type, its
+/// payload, and the payload's offset in the message payload (for error messages).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attr<'a> {
+    pub kind: u16,
+    pub data: &'a [u8],
+    pub at: usize,
+}
+
+impl<'a> Attr<'a> {
+    /// The first `N` bytes of the payload, or an error naming the attribute.
+    pub(crate) fn array<const N: usize>(&self, what: &'static str) -> Result<[u8; N], MalformedKind> {
+        self.data.first_chunk::<N>().copied().ok_or(MalformedKind::ShortAttribute {
+            what,
+            at: self.at,
+            needed: N,
+            available: self.data.len(),
+        })
+    }
+
+    pub(crate) fn u32(&self, what: &'static str) -> Result<u32, MalformedKind> {
+        self.array::<4>(what).map(u32::from_ne_bytes)
+    }
+
+    /// The `i`-th native-endian u32 of the payload (`sk_meminfo` arrays and the like).
+    pub(crate) fn u32_index(&self, i: usize, what: &'static str) -> Result<u32, MalformedKind> {
+        self.data
+            .get(i * 4..)
+            .and_then(<[u8]>::first_chunk::<4>)
+            .map(|b| u32::from_ne_bytes(*b))
+            .ok_or(MalformedKind::ShortAttribute {
+                what,
+                at: self.at,
+                needed: (i + 1) * 4,
+                available: self.data.len(),
+            })
+    }
+}
+
+/// Splits the attributes that follow a fixed diag struct. `base` is where `attrs` starts in
+/// the message payload, so offsets in errors are payload offsets. Every length is checked:
+/// an attribute shorter than its header or longer than what remains is an error.
+pub(crate) fn attributes(attrs: &[u8], base: usize) -> Result<Vec<Attr<'_>>, MalformedKind> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    // rtattr: u16 len (header included), u16 type, payload, padded to 4 bytes. Trailing
+    // bytes shorter than a header are padding.
+    while attrs.len() - pos >= 4 {
+        let rest = &attrs[pos..];
+        let len = usize::from(u16_ne_at(rest, 0).unwrap_or(0));
+        let kind = u16_ne_at(rest, 2).unwrap_or(0);
+        if len < 4 || len > rest.len() {
+            return Err(MalformedKind::BadAttribute { at: base + pos, len, available: rest.len() });
+        }
+        out.push(Attr { kind: kind & 0x3fff, data: &rest[4..len], at: base + pos + 4 });
+        pos += len.next_multiple_of(4).min(rest.len());
+    }
+    Ok(out)
+}
+
+/// The fixed-size head of a diag reply, or a `TruncatedPayload` error naming it.
+pub(crate) fn head<'a, const N: usize>(payload: &'a [u8], what: &'static str) -> Result<&'a [u8; N], MalformedKind> {
+    payload.first_chunk::<N>().ok_or(MalformedKind::TruncatedPayload {
+        what,
+        needed: N,
+        available: payload.len(),
+    })
+}
+
+/// A native-endian u32 at a constant offset of a fixed-size head (in bounds by construction;
+/// a wrong constant yields 0 rather than a panic).
+pub(crate) fn ne_u32<const N: usize>(msg: &[u8; N], off: usize) -> u32 {
+    u32_at(msg, off).unwrap_or(0)
+}
+
+pub(crate) fn ne_u16<const N: usize>(msg: &[u8; N], off: usize) -> u16 {
+    u16_ne_at(msg, off).unwrap_or(0)
 }
 
 /// Everything a complete reply stream says, in stream order.
@@ -93,12 +185,16 @@ pub struct InetDump {
 /// stream; [`DiagError::Malformed`] for bytes that are not a well-formed reply stream,
 /// including one that is empty or stops before its last `NLMSG_DONE`.
 pub fn parse_inet_replies(buf: &[u8], protocol: u8) -> Result<InetDump, DiagError> {
-    let mut decoder = Decoder::new(protocol, None);
+    let mut decoder = Decoder::new(None);
     let mut sockets = Vec::with_capacity(buf.len() / (NLMSG_HDRLEN + INET_DIAG_MSG_LEN));
     let mut dumps = 0;
     let mut rest = buf;
     while !rest.is_empty() {
-        match decoder.feed(rest, &mut sockets)? {
+        let mut push = |payload: &[u8]| -> Result<(), MalformedKind> {
+            sockets.push(parse_inet_diag_msg(payload, protocol)?);
+            Ok(())
+        };
+        match decoder.feed(rest, &mut push)? {
             Step::Done { consumed } => {
                 dumps += 1;
                 rest = rest.get(consumed..).unwrap_or_default();
@@ -121,7 +217,7 @@ pub fn parse_inet_replies(buf: &[u8], protocol: u8) -> Result<InetDump, DiagErro
 
 /// Result of feeding one buffer of whole messages to a [`Decoder`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Step {
+pub(crate) enum Step {
     /// No `NLMSG_DONE` yet: feed the next datagram.
     More,
     /// `NLMSG_DONE` ended the dump; `consumed` bytes of this buffer (padding included) were
@@ -129,35 +225,36 @@ pub(super) enum Step {
     Done { consumed: usize },
 }
 
-/// Incremental decoder of one reply stream. Error offsets count from the first byte ever fed,
-/// so for a live dump they are offsets in the stream that `-D FILE` would record.
+/// Incremental decoder of one reply stream, whatever the sock_diag family: it checks the
+/// netlink framing and hands each `SOCK_DIAG_BY_FAMILY` payload to a per-family parser.
+/// Error offsets count from the first byte ever fed, so for a live dump they are offsets in
+/// the stream that `-D FILE` would record.
 #[derive(Debug)]
-pub(super) struct Decoder {
-    protocol: u8,
+pub(crate) struct Decoder {
     /// Stream offset of the next byte to be fed.
     stream_offset: usize,
     /// A live dump accepts only its own sequence number, as libnetlink does: anything else
     /// is a leftover on the socket. A recorded stream accepts every message.
     seq: Option<u32>,
-    pub(super) interrupted: bool,
+    pub(crate) interrupted: bool,
 }
 
 impl Decoder {
-    pub(super) fn new(protocol: u8, seq: Option<u32>) -> Self {
+    pub(crate) fn new(seq: Option<u32>) -> Self {
         Self {
-            protocol,
             stream_offset: 0,
             seq,
             interrupted: false,
         }
     }
 
-    /// Decode the whole messages in `buf`, appending records to `out`, until `buf` ends or
-    /// an `NLMSG_DONE` does.
-    pub(super) fn feed(
+    /// Decode the whole messages in `buf`, handing each reply payload to `on_msg`, until
+    /// `buf` ends or an `NLMSG_DONE` does. An error from `on_msg` is reported at the offset
+    /// of its message.
+    pub(crate) fn feed(
         &mut self,
         buf: &[u8],
-        out: &mut Vec<InetSocket>,
+        on_msg: &mut dyn FnMut(&[u8]) -> Result<(), MalformedKind>,
     ) -> Result<Step, DiagError> {
         let mut pos = 0;
         while pos < buf.len() {
@@ -207,9 +304,7 @@ impl Decoder {
                         return Err(kernel_error(at, status));
                     }
                 }
-                SOCK_DIAG_BY_FAMILY => {
-                    out.push(parse_inet_diag_msg(payload, self.protocol).map_err(malformed)?);
-                }
+                SOCK_DIAG_BY_FAMILY => on_msg(payload).map_err(malformed)?,
                 other => return Err(malformed(MalformedKind::UnexpectedType(other))),
             }
             pos = next;
@@ -287,7 +382,7 @@ fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
 
 /// Decode one `struct inet_diag_msg` (include/uapi/linux/inet_diag.h) and the attributes
 /// sockstat reads from what follows it.
-fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
+pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
     let msg =
         payload
             .first_chunk::<INET_DIAG_MSG_LEN>()
@@ -766,32 +861,40 @@ mod tests {
 
     #[test]
     fn live_decoder_skips_other_sequence_numbers_and_counts_offsets_across_feeds() {
-        let mut decoder = Decoder::new(TCP, Some(SEQ));
+        let mut decoder = Decoder::new(Some(SEQ));
         let mut out = Vec::new();
+        let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
+            out.push(parse_inet_diag_msg(p, TCP)?);
+            Ok(())
+        };
         // A leftover reply of an earlier request (seq 6) is ignored.
         let mut first = nlmsg(SOCK_DIAG_BY_FAMILY, 2, SEQ - 1, &v6_raw().bytes());
         first.extend(reply(&v4_raw()));
         assert_eq!(
-            decoder.feed(&first, &mut out).expect("datagram 1"),
+            decoder.feed(&first, &mut push).expect("datagram 1"),
             Step::More
         );
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].family, 2);
         // The second datagram is cut: the error offset counts the first datagram too.
         let second = &reply(&v4_raw())[..30];
-        let (offset, _) = malformed(decoder.feed(second, &mut out).expect_err("cut"));
+        let (offset, _) = malformed(decoder.feed(second, &mut push).expect_err("cut"));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].family, 2);
         assert_eq!(offset, first.len());
     }
 
     #[test]
     fn live_decoder_reports_done_position() {
-        let mut decoder = Decoder::new(TCP, Some(SEQ));
-        let mut out = Vec::new();
+        let mut decoder = Decoder::new(Some(SEQ));
+        let mut n = 0;
+        let mut count = |_: &[u8]| -> Result<(), MalformedKind> {
+            n += 1;
+            Ok(())
+        };
         let mut buf = reply(&v4_raw());
         buf.extend(done());
         let len = buf.len();
         assert_eq!(
-            decoder.feed(&buf, &mut out).expect("done"),
+            decoder.feed(&buf, &mut count).expect("done"),
             Step::Done { consumed: len }
         );
     }

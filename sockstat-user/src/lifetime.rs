@@ -1,0 +1,243 @@
+//! Connection lifetimes assembled from transitions (the job of bcc's tcplife): one record
+//! per finished TCP connection, with its owner, byte counts and the states it went through.
+//!
+//! Owners: an active open belongs to the task that called connect() (the CLOSE->SYN_SENT
+//! transition runs in its context). A passive open's transitions run in softirq context,
+//! where the current task is unrelated, so its owner is the task that accept()ed it (the
+//! accept hook), or until then, the task that made its listener listen().
+
+use std::{collections::HashMap, net::IpAddr};
+
+use serde::Serialize;
+use sockstat_ebpf::TcpState;
+
+use crate::stream::{Transition, kernel_state_name};
+
+/// How the owner of a connection was learnt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerSource {
+    /// The task that called connect().
+    Connect,
+    /// The task that accept()ed the socket.
+    Accept,
+    /// Not accepted (yet): the task that made the listener listen().
+    Listener,
+    /// The connection began before tracing did.
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lifetime {
+    pub cookie: u64,
+    pub netns: u32,
+    pub family: u16,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    /// CLOCK_MONOTONIC ns of the first transition; `None` if it began before tracing.
+    pub start_ns: Option<u64>,
+    pub end_ns: u64,
+    pub pid: u32,
+    pub comm: String,
+    pub owner: OwnerSource,
+    /// Opened by connect() (true) or accepted from a listener (false); `None` if unknown.
+    pub active: Option<bool>,
+    /// `tcp_sock.bytes_acked` at close: bytes sent and acknowledged by the peer.
+    pub bytes_sent: u64,
+    /// `tcp_sock.bytes_received` at close.
+    pub bytes_received: u64,
+    /// Kernel state numbers, in order, from the first state entered to CLOSE.
+    pub path: Vec<u8>,
+}
+
+impl Lifetime {
+    pub fn duration_ns(&self) -> Option<u64> {
+        self.start_ns.map(|s| self.end_ns.saturating_sub(s))
+    }
+
+    /// `SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE`.
+    pub fn path_text(&self) -> String {
+        self.path.iter().map(|&s| kernel_state_name(s)).collect::<Vec<_>>().join(">")
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Open {
+    life: Lifetime,
+}
+
+/// Follows every socket by cookie from its first transition to CLOSE.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    open: HashMap<u64, Open>,
+    /// (netns, port) -> owner of the listener there.
+    listeners: HashMap<(u32, u16), (u32, String)>,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// Keeps only the connections `keep` says still exist (after a resync).
+    pub fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        self.open.retain(|&cookie, _| keep(cookie));
+    }
+
+    /// Connections in progress.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Feeds one event; returns the lifetime it completed, if any.
+    pub fn observe(&mut self, t: &Transition) -> Option<Lifetime> {
+        if t.accept {
+            if let Some(o) = self.open.get_mut(&t.cookie) {
+                o.life.pid = t.pid;
+                o.life.comm.clone_from(&t.comm);
+                o.life.owner = OwnerSource::Accept;
+            }
+            return None;
+        }
+        let (old, new) = (t.old, t.new);
+        let listen = TcpState::Listen as u8;
+        let close = TcpState::Close as u8;
+        if new == listen {
+            self.listeners.insert((t.netns, t.sport), (t.pid, t.comm.clone()));
+            return None;
+        }
+        if old == listen && new == close {
+            self.listeners.remove(&(t.netns, t.sport));
+            return None;
+        }
+        let entry = self.open.entry(t.cookie).or_insert_with(|| {
+            let (start_ns, pid, comm, owner, active) = if old == close && new == TcpState::SynSent as u8 {
+                (Some(t.ts_ns), t.pid, t.comm.clone(), OwnerSource::Connect, Some(true))
+            } else if old == listen {
+                let (pid, comm) = self.listeners.get(&(t.netns, t.sport)).cloned().unwrap_or_default();
+                let owner = if pid == 0 { OwnerSource::Unknown } else { OwnerSource::Listener };
+                (Some(t.ts_ns), pid, comm, owner, Some(false))
+            } else {
+                (None, 0, String::new(), OwnerSource::Unknown, None)
+            };
+            Open {
+                life: Lifetime {
+                    cookie: t.cookie,
+                    netns: t.netns,
+                    family: t.family,
+                    src: t.src,
+                    sport: t.sport,
+                    dst: t.dst,
+                    dport: t.dport,
+                    start_ns,
+                    end_ns: 0,
+                    pid,
+                    comm,
+                    owner,
+                    active,
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    path: Vec::new(),
+                },
+            }
+        });
+        let life = &mut entry.life;
+        life.path.push(new);
+        // The first transition can come before the kernel filled in the tuple, and CLOSE
+        // comes after it released the port: keep the last complete one.
+        if t.sport != 0 && t.dport != 0 {
+            (life.src, life.sport, life.dst, life.dport) = (t.src, t.sport, t.dst, t.dport);
+        }
+        life.bytes_sent = t.bytes_acked;
+        life.bytes_received = t.bytes_received;
+        if new != close {
+            return None;
+        }
+        let mut done = self.open.remove(&t.cookie)?.life;
+        done.end_ns = t.ts_ns;
+        Some(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sockstat_ebpf::AF_INET;
+
+    use super::*;
+    use TcpState::*;
+
+    fn ev(cookie: u64, ts: u64, old: TcpState, new: TcpState, ports: (u16, u16), pid: u32, comm: &str) -> Transition {
+        Transition {
+            ts_ns: ts,
+            cookie,
+            netns: 7,
+            pid,
+            tid: pid,
+            comm: comm.into(),
+            family: AF_INET,
+            src: "127.0.0.1".parse().unwrap(),
+            sport: ports.0,
+            dst: "127.0.0.1".parse().unwrap(),
+            dport: ports.1,
+            old: old as u8,
+            new: new as u8,
+            accept: false,
+            v6only: false,
+            ifindex: 0,
+            rqueue: 0,
+            wqueue: 0,
+            bytes_acked: ts,
+            bytes_received: ts * 2,
+        }
+    }
+
+    #[test]
+    fn client_and_server_of_a_short_connection() {
+        let mut tr = Tracker::new();
+        assert_eq!(tr.observe(&ev(1, 10, Close, Listen, (80, 0), 100, "server")), None);
+        // Loopback: every softirq transition runs in the client's context (pid 200).
+        let client = [
+            ev(2, 20, Close, SynSent, (0, 80), 200, "client"),
+            ev(2, 30, SynSent, Established, (5000, 80), 200, "client"),
+        ];
+        for e in &client {
+            assert_eq!(tr.observe(e), None);
+        }
+        assert_eq!(tr.observe(&ev(3, 31, Listen, SynRecv, (80, 5000), 200, "client")), None);
+        assert_eq!(tr.observe(&ev(3, 32, SynRecv, Established, (80, 5000), 200, "client")), None);
+        let mut accept = ev(3, 33, Close, Close, (80, 5000), 100, "server");
+        accept.accept = true;
+        assert_eq!(tr.observe(&accept), None);
+        tr.observe(&ev(2, 40, Established, FinWait1, (5000, 80), 200, "client"));
+        tr.observe(&ev(3, 41, Established, CloseWait, (80, 5000), 200, "client"));
+        tr.observe(&ev(2, 42, FinWait1, FinWait2, (5000, 80), 200, "client"));
+        tr.observe(&ev(3, 43, CloseWait, LastAck, (80, 5000), 100, "server"));
+        let c = tr.observe(&ev(2, 44, FinWait2, Close, (0, 80), 100, "server")).expect("client done");
+        let s = tr.observe(&ev(3, 45, LastAck, Close, (0, 5000), 200, "client")).expect("server done");
+        assert_eq!((c.pid, c.comm.as_str(), c.owner, c.active), (200, "client", OwnerSource::Connect, Some(true)));
+        assert_eq!((c.sport, c.dport), (5000, 80), "port of the complete tuple, not CLOSE's 0");
+        assert_eq!(c.duration_ns(), Some(24));
+        assert_eq!(c.path_text(), "SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE");
+        assert_eq!((c.bytes_sent, c.bytes_received), (44, 88));
+        assert_eq!((s.pid, s.comm.as_str(), s.owner, s.active), (100, "server", OwnerSource::Accept, Some(false)));
+        assert_eq!(s.path_text(), "SYN_RECV>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE");
+        assert_eq!(tr.open_count(), 0);
+    }
+
+    #[test]
+    fn unaccepted_and_pre_existing_connections() {
+        let mut tr = Tracker::new();
+        tr.observe(&ev(1, 1, Close, Listen, (80, 0), 100, "server"));
+        tr.observe(&ev(3, 2, Listen, SynRecv, (80, 6000), 9, "softirq"));
+        let s = tr.observe(&ev(3, 3, SynRecv, Close, (80, 6000), 9, "softirq")).unwrap();
+        assert_eq!((s.pid, s.owner), (100, OwnerSource::Listener));
+        // Began before tracing: no start, no owner; still reported.
+        let p = tr.observe(&ev(4, 5, Established, Close, (7000, 22), 1, "x")).unwrap();
+        assert_eq!((p.start_ns, p.owner, p.active), (None, OwnerSource::Unknown, None));
+        // Listeners are not connections.
+        assert_eq!(tr.observe(&ev(1, 9, Listen, Close, (80, 0), 100, "server")), None);
+        assert_eq!(tr.open_count(), 0);
+    }
+}
