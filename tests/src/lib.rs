@@ -190,6 +190,13 @@ impl Agent {
         serde_json::from_str(&out).expect("status --json is JSON")
     }
 
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("agent still running");
+        child.kill().expect("SIGKILL the agent");
+        let _ = child.wait();
+    }
+
     /// Sends SIGTERM and waits; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("agent still running");

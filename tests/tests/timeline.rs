@@ -1,0 +1,200 @@
+//! Short-lived connections and the forensic timeline: lifetimes with the right owners,
+//! time travel against what ss said at the time, crash safety, and loss made visible.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, SystemTime},
+};
+
+use sockstat_tests::{Agent, NetNs, header_and_sorted_rows, sockstat_bin, wait_for};
+
+/// A python3 server process accepting `n` connections on `port` (reads 4 bytes, answers,
+/// closes), and a client process making them: two distinct pids, each connection
+/// living well under a millisecond on loopback.
+fn burst(ns: &NetNs, port: u16, n: usize) -> (u32, u32) {
+    let server_code = format!(
+        "import socket,sys\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\nl.bind(('127.0.0.1',{port}))\nl.listen(512)\nprint('ready',flush=True)\nfor _ in range({n}):\n    a,_=l.accept()\n    a.recv(4)\n    a.sendall(b'pong')\n    a.close()\n"
+    );
+    let client_code = format!(
+        "import socket\nfor _ in range({n}):\n    c=socket.create_connection(('127.0.0.1',{port}))\n    c.sendall(b'ping')\n    c.recv(4)\n    c.close()\n"
+    );
+    let mut server = ns.command("python3").args(["-c", &server_code]).stdout(Stdio::piped()).spawn().expect("python3 (apt-get install python3)");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let mut client = ns.command("python3").args(["-c", &client_code]).spawn().unwrap();
+    let (sp, cp) = (server.id(), client.id());
+    assert!(client.wait().unwrap().success());
+    assert!(server.wait().unwrap().success());
+    (sp, cp)
+}
+
+#[test]
+fn burst_of_short_connections_in_lifetimes_and_timeline() {
+    const N: usize = 200;
+    let ns = NetNs::new("life");
+    let agent = Agent::start(&ns, &[]);
+    let mut trace = ns
+        .command(sockstat_bin())
+        .args(["trace", "--lifetimes", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = trace.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut s = String::new();
+        stdout.read_to_string(&mut s).unwrap();
+        s
+    });
+    let mut line = String::new();
+    BufReader::new(trace.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("attached"), "{line}");
+
+    let (server_pid, client_pid) = burst(&ns, 7400, N);
+    thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(trace.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = reader.join().unwrap();
+    assert!(trace.wait().unwrap().success());
+
+    let lives: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let client: Vec<_> = lives.iter().filter(|l| l["dport"] == 7400).collect();
+    let server: Vec<_> = lives.iter().filter(|l| l["sport"] == 7400).collect();
+    assert_eq!(client.len(), N, "client lifetimes");
+    assert_eq!(server.len(), N, "server lifetimes");
+    for l in &client {
+        assert_eq!(l["pid"], client_pid, "client owner: {l}");
+        assert_eq!(l["owner"], "connect");
+        // Either side may close first (or both at once, CLOSING), but every connection
+        // is followed from its SYN to its CLOSE.
+        let path = l["path_names"].as_str().unwrap();
+        assert!(path.starts_with("SYN_SENT>ESTABLISHED>") && path.ends_with(">CLOSE"), "{l}");
+        assert!(l["path"].as_array().unwrap().len() >= 4, "{l}");
+        assert_eq!(l["bytes_received"], 5, "4 bytes and the FIN: {l}");
+    }
+    for l in &server {
+        // The server's transitions ran in the client's softirq context; the accept hook
+        // gives the real owner.
+        assert_eq!(l["pid"], server_pid, "server owner: {l}");
+        assert_eq!(l["owner"], "accept");
+        let path = l["path_names"].as_str().unwrap();
+        assert!(path.starts_with("SYN_RECV>ESTABLISHED>") && path.ends_with(">CLOSE"), "{l}");
+    }
+    let short = client.iter().filter(|l| l["duration_ns"].as_u64().unwrap() < 1_000_000).count();
+    assert!(short > 0, "no connection lived under 1 ms");
+
+    // The same lifetimes, durably, in the agent's timeline.
+    let hist = wait_for(Duration::from_secs(5), || {
+        let h = ns.sockstat_ok(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+        let rows: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (rows.iter().filter(|r| r["type"] == "lifetime" && r["dport"] == 7400).count() == N).then_some(rows)
+    })
+    .expect("the timeline has every client lifetime within 5 s");
+    let servers: Vec<_> = hist.iter().filter(|r| r["type"] == "lifetime" && r["sport"] == 7400).collect();
+    assert_eq!(servers.len(), N);
+    assert!(servers.iter().all(|r| r["pid"] == server_pid), "server owners in the timeline");
+    assert!(hist.iter().filter(|r| r["dport"] == 7400).all(|r| r["pid"] == client_pid), "client owners in the timeline");
+}
+
+#[test]
+fn at_a_past_moment_equals_what_ss_said_then() {
+    let ns = NetNs::new("at");
+    let agent = Agent::start(&ns, &[]);
+    // Moment 1: a listener, an established pair and a finished connection (TIME-WAIT).
+    let keep = ns.enter(|| {
+        use std::net::{TcpListener, TcpStream};
+        let l = TcpListener::bind("127.0.0.1:7500").unwrap();
+        let l6 = TcpListener::bind("[::]:7501").unwrap();
+        let c = TcpStream::connect("127.0.0.1:7500").unwrap();
+        let (a, _) = l.accept().unwrap();
+        let c2 = TcpStream::connect("[::1]:7501").unwrap();
+        let (mut a2, _) = l6.accept().unwrap();
+        drop(c2);
+        let mut b = [0u8; 1];
+        assert_eq!(a2.read(&mut b).unwrap(), 0);
+        drop(a2);
+        thread::sleep(Duration::from_millis(100));
+        (l, l6, c, a)
+    });
+    let then = ns.ss(&["-tan"]);
+    let at = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+    thread::sleep(Duration::from_millis(200));
+    // Moment 2: everything changes.
+    drop(keep);
+    let more = ns.enter(|| std::net::TcpListener::bind("127.0.0.1:7502").unwrap());
+    thread::sleep(Duration::from_millis(300));
+    let now = ns.ss(&["-tan"]);
+    assert_ne!(header_and_sorted_rows(&then), header_and_sorted_rows(&now), "the test must change the table");
+    let timeline = agent.timeline.to_str().unwrap();
+    let past = ns.sockstat_ok(&["--at", &at, "--timeline", timeline, "-tan"]);
+    assert_eq!(header_and_sorted_rows(&past), header_and_sorted_rows(&then), "--at {at}");
+    let present = ns.sockstat_ok(&["--at", "now", "--timeline", timeline, "-tan"]);
+    assert_eq!(header_and_sorted_rows(&present), header_and_sorted_rows(&now), "--at now");
+    // Other ss options apply to the past too.
+    let listening = ns.sockstat_ok(&["--at", &at, "--timeline", timeline, "-tln"]);
+    assert!(listening.contains("127.0.0.1:7500") && !listening.contains("7502"), "{listening}");
+    drop(more);
+    // Before the timeline began: a clear error.
+    let out = ns.sockstat(&["--at", "1970-01-02T00:00:00Z", "--timeline", timeline, "-tan"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it starts at"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn kill_9_during_a_write_burst_leaves_every_committed_batch() {
+    let ns = std::sync::Arc::new(NetNs::new("kill"));
+    let mut agent = Agent::start(&ns, &[]);
+    let busy = {
+        let ns = ns.clone();
+        thread::spawn(move || burst(&ns, 7600, 3000))
+    };
+    // Mid-burst: note what the agent says is committed, then kill it hard.
+    thread::sleep(Duration::from_millis(400));
+    let committed_before = agent.status(&ns)["timeline_committed"].as_u64().unwrap();
+    agent.kill9();
+    busy.join().unwrap();
+    let db = agent.timeline.to_str().unwrap();
+    let check = |sql: &str| -> String {
+        let out = Command::new("sqlite3").args([db, sql]).output().expect("sqlite3 (apt-get install sqlite3)");
+        assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(check("PRAGMA integrity_check"), "ok");
+    // Every batch is whole: its recorded row count matches its rows.
+    let torn = check(
+        "SELECT COUNT(*) FROM batches b WHERE b.rows != (SELECT COUNT(*) FROM transitions t WHERE t.batch = b.id)
+           + (SELECT COUNT(*) FROM lifetimes l WHERE l.batch = b.id) + (SELECT COUNT(*) FROM gaps g WHERE g.batch = b.id)
+           + (SELECT COUNT(*) FROM snapshots s WHERE s.batch = b.id)",
+    );
+    assert_eq!(torn, "0", "a batch was torn");
+    let rows: u64 = check("SELECT COALESCE(SUM(rows), 0) FROM batches").parse().unwrap();
+    assert!(rows >= committed_before, "{rows} rows on disk, but {committed_before} were committed before the kill");
+    assert!(committed_before > 0, "nothing was committed before the kill: the test proves nothing");
+}
+
+#[test]
+fn overflow_makes_a_gap_and_a_resync_and_the_table_matches_ss() {
+    let ns = NetNs::new("gap");
+    // One page of ring buffer: a burst overflows it.
+    let agent = Agent::start(&ns, &["--ringbuf-bytes", "4096"]);
+    burst(&ns, 7700, 2000);
+    let status = wait_for(Duration::from_secs(5), || {
+        let s = agent.status(&ns);
+        (s["resyncs"].as_u64().unwrap() > 0).then_some(s)
+    })
+    .expect("a resync after the overflow");
+    assert!(status["events_lost_kernel"].as_u64().unwrap() > 0, "{status}");
+    thread::sleep(Duration::from_millis(300));
+    let ours = ns.sockstat_ok(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
+    assert_eq!(header_and_sorted_rows(&ours), header_and_sorted_rows(&ns.ss(&["-tan"])));
+    let hist = ns.sockstat_ok(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+    let gaps: Vec<serde_json::Value> =
+        hist.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["type"] == "gap").collect();
+    assert!(!gaps.is_empty(), "no gap marker in the timeline");
+    assert!(gaps[0]["lost_kernel"].as_u64().unwrap() > 0);
+    // A question about a window with a gap says it may be incomplete.
+    let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&text.stderr).contains("this answer may be incomplete"), "history over a gap must say so");
+}
