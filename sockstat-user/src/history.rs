@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::{
     cli::Options,
-    format, query,
+    format,
+    query::{self, EventFilter},
     stream::kernel_state_name,
     table,
     timeline::{Gap, Reader, TimelineError, format_ns, unix_ns},
@@ -85,6 +86,7 @@ pub struct HistoryOptions {
     pub until: Option<String>,
     pub transitions: bool,
     pub json: bool,
+    pub filter: EventFilter,
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
@@ -140,7 +142,7 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
         if !opts.json {
             writeln!(out, "{:<30} {:<7} {:<16} {:<47} {:<47} {}", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER", "OLD -> NEW")?;
         }
-        for t in &rows {
+        for t in rows.iter().filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new])) {
             if opts.json {
                 let line = Line::Transition { time: format_ns(t.ts_ns), t, old_name: kernel_state_name(t.old), new_name: kernel_state_name(t.new) };
                 serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
@@ -169,7 +171,7 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
             "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS", "PATH"
         )?;
     }
-    for l in &rows {
+    for l in rows.iter().filter(|l| opts.filter.accepts(&l.as_socket(), &l.states())) {
         let start = l.start_ns.map(format_ns);
         if opts.json {
             let line = Line::Lifetime { start, end: format_ns(l.end_ns), life: l };

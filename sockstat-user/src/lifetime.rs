@@ -57,6 +57,12 @@ impl Lifetime {
         self.start_ns.map(|s| self.end_ns.saturating_sub(s))
     }
 
+    /// The connection's socket with its final tuple, for filters.
+    pub fn as_socket(&self) -> crate::socket::InetSocket {
+        let state = self.path.last().copied().unwrap_or(TcpState::Close as u8);
+        crate::socket::InetSocket::tcp(self.family, state, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+    }
+
     /// `SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE`.
     pub fn path_text(&self) -> String {
         self.path.iter().map(|&s| kernel_state_name(s)).collect::<Vec<_>>().join(">")

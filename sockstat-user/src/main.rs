@@ -59,6 +59,9 @@ enum OwnCommand {
         json: bool,
         #[arg(long, default_value = timeline::DEFAULT_PATH)]
         timeline: PathBuf,
+        /// An ss FILTER: `[ state STATE-FILTER ] [ EXPRESSION ]`, e.g. `dport = :443`.
+        #[arg(trailing_var_arg = true)]
+        filter: Vec<String>,
     },
     /// Print the agent's counters: events seen, lost, resyncs, table size.
     Status {
@@ -83,6 +86,9 @@ enum OwnCommand {
         /// instead of one per transition.
         #[arg(long)]
         lifetimes: bool,
+        /// An ss FILTER: `[ state STATE-FILTER ] [ EXPRESSION ]`, e.g. `dport = :443`.
+        #[arg(trailing_var_arg = true)]
+        filter: Vec<String>,
     },
 }
 
@@ -126,8 +132,12 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
             let timeline = (!no_timeline).then_some(timeline::WriterConfig { path: timeline, retain_age, retain_bytes });
             agent::run(agent::AgentConfig { socket, ringbuf_bytes, timeline }).context("agent")?;
         }
-        OwnCommand::History { since, until, transitions, json, timeline } => {
-            let opts = history::HistoryOptions { since, until, transitions, json };
+        OwnCommand::History { since, until, transitions, json, timeline, filter } => {
+            let filter = match query::EventFilter::parse(&filter) {
+                Ok(f) => f,
+                Err(e) => return Ok(filter_error(&e)),
+            };
+            let opts = history::HistoryOptions { since, until, transitions, json, filter };
             let mut out = io::BufWriter::new(io::stdout().lock());
             history::print_history(&timeline, &opts, &mut out, &mut io::stderr()).context("history")?;
             out.flush()?;
@@ -156,11 +166,21 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 }
             }
         }
-        OwnCommand::Trace { json, all_netns, count, lifetimes } => {
-            trace::run(&trace::TraceOptions { json, all_netns, count, lifetimes }).context("trace")?;
+        OwnCommand::Trace { json, all_netns, count, lifetimes, filter } => {
+            let filter = match query::EventFilter::parse(&filter) {
+                Ok(f) => f,
+                Err(e) => return Ok(filter_error(&e)),
+            };
+            trace::run(&trace::TraceOptions { json, all_netns, count, lifetimes, filter }).context("trace")?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A FILTER error, reported as ss reports it (message naming the column, exit status).
+fn filter_error(e: &sockstat::filter::FilterError) -> ExitCode {
+    let _ = io::stderr().lock().write_all(e.ss_message(cli::PROG).as_bytes());
+    ExitCode::from(e.exit_code())
 }
 
 /// Takes sockstat's time-travel options out of an ss command line:

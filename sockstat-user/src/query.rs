@@ -37,6 +37,28 @@ pub enum QueryError {
 ///
 /// # Errors
 /// [`QueryError`] naming the first unsupported option.
+/// The ss FILTER of `sockstat trace` and `sockstat history`, applied to events rather than
+/// to a table: the expression to the socket's tuple, a STATE-FILTER to the states the
+/// event (or the connection) went through.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    filter: crate::filter::Filter,
+}
+
+impl EventFilter {
+    /// # Errors
+    /// The FILTER's syntax errors, as for queries.
+    pub fn parse<S: AsRef<str>>(words: &[S]) -> Result<EventFilter, crate::filter::FilterError> {
+        Ok(EventFilter { filter: crate::filter::parse(words, 0)? })
+    }
+
+    #[must_use]
+    pub fn accepts(&self, sock: &InetSocket, states: &[u8]) -> bool {
+        let f = &self.filter;
+        (!f.saw_states || states.iter().any(|&s| f.state_filter & (1u32 << u32::from(s).min(31)) != 0)) && f.matches(sock)
+    }
+}
+
 pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
     if let Some(option) = opts.unsupported.first() {
         return Err(QueryError::UnsupportedOption {

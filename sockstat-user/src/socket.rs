@@ -182,6 +182,32 @@ pub fn own_netns() -> std::io::Result<u32> {
 }
 
 impl InetSocket {
+    /// A TCP socket known by its tuple and state (what an event carries); queues,
+    /// owner and timers zero, to be filled by the caller where known.
+    #[must_use]
+    pub fn tcp(family: u16, state: u8, (src, sport): (IpAddr, u16), (dst, dport): (IpAddr, u16), cookie: u64) -> InetSocket {
+        InetSocket {
+            family,
+            protocol: sockstat_ebpf::IPPROTO_TCP,
+            state,
+            src,
+            sport,
+            dst,
+            dport,
+            v6only: false,
+            ifindex: 0,
+            rqueue: 0,
+            wqueue: 0,
+            cookie,
+            uid: 0,
+            inode: 0,
+            timer: 0,
+            retrans: 0,
+            expires_ms: 0,
+            source: Source::Table,
+        }
+    }
+
     pub fn tcp_state(&self) -> Option<TcpState> {
         TcpState::try_from(self.state).ok()
     }

@@ -93,6 +93,17 @@ impl Transition {
         }
     }
 
+    /// The socket as this transition saw it, for filters.
+    pub fn as_socket(&self) -> crate::socket::InetSocket {
+        crate::socket::InetSocket {
+            v6only: self.v6only,
+            ifindex: self.ifindex,
+            rqueue: self.rqueue,
+            wqueue: self.wqueue,
+            ..crate::socket::InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+        }
+    }
+
     pub fn is_inet(&self) -> bool {
         self.family == AF_INET || self.family == AF_INET6
     }
@@ -116,6 +127,11 @@ pub fn kernel_state_name(state: u8) -> &'static str {
         Ok(TcpState::BoundInactive) => "BOUND_INACTIVE",
         Err(_) => "UNKNOWN",
     }
+}
+
+/// The inverse of [`kernel_state_name`].
+pub fn kernel_state_number(name: &str) -> Option<u8> {
+    (1..=13).find(|&n| kernel_state_name(n) == name)
 }
 
 /// Converts a CLOCK_MONOTONIC timestamp to wall-clock time, using the current offset

@@ -104,26 +104,7 @@ impl Table {
                 None => Applied::Unknown,
             };
         }
-        let sock = InetSocket {
-            family: t.family,
-            protocol: sockstat_ebpf::IPPROTO_TCP,
-            state: t.new,
-            src: t.src,
-            sport: t.sport,
-            dst: t.dst,
-            dport: t.dport,
-            v6only: t.v6only,
-            ifindex: t.ifindex,
-            rqueue: t.rqueue,
-            wqueue: t.wqueue,
-            cookie: t.cookie,
-            uid: 0,
-            inode: 0,
-            timer: 0,
-            retrans: 0,
-            expires_ms: 0,
-            source: Source::Table,
-        };
+        let sock = t.as_socket();
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
                 // Owner uid and inode do not change with the state and the event does

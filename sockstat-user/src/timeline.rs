@@ -686,6 +686,23 @@ pub struct StoredLifetime {
     pub cookie: u64,
 }
 
+impl StoredLifetime {
+    pub fn as_socket(&self) -> InetSocket {
+        InetSocket::tcp(self.family, TcpState::Close as u8, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+    }
+
+    /// The state numbers of `path`.
+    pub fn states(&self) -> Vec<u8> {
+        self.path.split('>').filter_map(crate::stream::kernel_state_number).collect()
+    }
+}
+
+impl StoredTransition {
+    pub fn as_socket(&self) -> InetSocket {
+        InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StoredTransition {
     pub ts_ns: i64,
@@ -762,24 +779,13 @@ impl Model {
         };
         let (uid, inode) = prev.map_or((0, 0), |p| (p.uid, p.inode));
         let sock = InetSocket {
-            family: t.family,
-            protocol: sockstat_ebpf::IPPROTO_TCP,
-            state: t.new,
-            src,
-            sport,
-            dst,
-            dport,
             v6only: t.v6only,
             ifindex: t.ifindex,
             rqueue: t.rqueue,
             wqueue: t.wqueue,
-            cookie: t.cookie,
             uid,
             inode,
-            timer: 0,
-            retrans: 0,
-            expires_ms: 0,
-            source: Source::Table,
+            ..InetSocket::tcp(t.family, t.new, (src, sport), (dst, dport), t.cookie)
         };
         // A new connection on a timewait tuple replaces the timewait socket.
         self.timewait.remove(&tuple(&sock));

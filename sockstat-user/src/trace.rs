@@ -16,6 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::{
     agent::own_netns,
     lifetime::{Lifetime, Tracker},
+    query::EventFilter,
     ebpf::{EbpfError, LoadOptions, Tracer},
     stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system},
 };
@@ -40,6 +41,8 @@ pub struct TraceOptions {
     pub count: u64,
     /// One record per finished connection instead of one per transition.
     pub lifetimes: bool,
+    /// The ss FILTER (expression and STATE-FILTER) records must pass.
+    pub filter: EventFilter,
 }
 
 #[derive(Serialize)]
@@ -220,7 +223,9 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                 return;
             }
             if opts.lifetimes {
-                if let Some(l) = lifetimes.observe(&t) {
+                if let Some(l) = lifetimes.observe(&t)
+                    && opts.filter.accepts(&l.as_socket(), &l.path)
+                {
                     printed += 1;
                     result = write_lifetime(out, &l, opts.json);
                 }
@@ -230,6 +235,9 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                 return;
             }
             tuples.complete(&mut t);
+            if !opts.filter.accepts(&t.as_socket(), &[t.new]) {
+                return;
+            }
             printed += 1;
             result = write_transition(out, &t, opts.json);
         });

@@ -100,3 +100,47 @@ fn every_transition_of_sub_millisecond_connections() {
     // The point of the test: connections that lived less than a millisecond.
     assert!(shortest < 1_000_000, "no connection lived under 1 ms (shortest {shortest} ns); the machine is too loaded to show it");
 }
+
+#[test]
+fn trace_takes_the_ss_filter_language() {
+    let ns = NetNs::new("tfilt");
+    let mut child = ns
+        .command(sockstat_tests::sockstat_bin())
+        .args(["trace", "--json", "state", "established", "dport", "=", ":7211"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).unwrap();
+        out
+    });
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("attached"), "{line}");
+    ns.enter(|| {
+        for port in [7210u16, 7211] {
+            let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+            let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (a, _) = l.accept().unwrap();
+            drop((c, a));
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = reader.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!events.is_empty());
+    // The STATE-FILTER applies to the state entered, the expression to the tuple: only
+    // the client side of the 7211 connection entering ESTABLISHED passes.
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0]["dport"].as_u64(), events[0]["new"].as_str()), (Some(7211), Some("ESTABLISHED")));
+
+    // A malformed filter is refused with ss's message and status.
+    let bad = ns.sockstat(&["trace", "dport", "=", ":80", ")"]);
+    assert!(!bad.status.success());
+    assert!(!String::from_utf8_lossy(&bad.stderr).is_empty());
+}

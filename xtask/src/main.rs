@@ -11,6 +11,11 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod fuzz;
+mod loadgen;
+mod plot;
+
 const BPF_TARGET: &str = "bpfel-unknown-none";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_PACKAGE: &str = "llvm-22-dev";
@@ -42,6 +47,19 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Build, then benchmark sockstat against ss and bpftrace on loopback load; writes
+    /// xtask/bench/RESULTS.md and xtask/bench/snapshot-latency.svg.
+    Bench(bench::BenchArgs),
+    /// Fuzz the filter parser and the sock_diag reply parser (cargo fuzz, nightly), each
+    /// for a bounded time.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Load generators used by the benchmarks (loopback only, bounded in count and time).
+    #[command(subcommand)]
+    Loadgen(loadgen::Loadgen),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +89,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)));
         }
         Task::Test { args } => test(&root, &args)?,
+        Task::Bench(args) => bench::run(&root, &args)?,
+        Task::Loadgen(cmd) => loadgen::run(cmd)?,
+        Task::Fuzz { seconds } => {
+            setup()?;
+            fuzz::run(&root, seconds)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -136,11 +160,23 @@ fn setup() -> Result<()> {
         )?;
     }
 
-    for tool in ["ss", "ip"] {
-        if !succeeds(Command::new(tool).arg("-V")) {
-            eprintln!("xtask setup: installing iproute2 (tests compare with the real `{tool}`)");
-            check(Command::new("apt-get").args(["install", "-y", "-q", "iproute2"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
-        }
+    // What the integration tests and benchmarks run beside sockstat: the real ss and ip,
+    // sqlite3 (to check the timeline file), python3 (test processes), util-linux's
+    // setpriv, bpftrace (the benchmark's reference tracer).
+    let tools: [(&str, &[&str], &str); 6] = [
+        ("ss", &["-V"], "iproute2"),
+        ("ip", &["-V"], "iproute2"),
+        ("sqlite3", &["-version"], "sqlite3"),
+        ("python3", &["--version"], "python3"),
+        ("setpriv", &["--version"], "util-linux"),
+        ("bpftrace", &["--version"], "bpftrace"),
+    ];
+    let missing: Vec<&str> = tools.iter().filter(|(tool, args, _)| !succeeds(Command::new(tool).args(*args))).map(|t| t.2).collect();
+    if !missing.is_empty() {
+        eprintln!("xtask setup: installing {}", missing.join(" "));
+        check(Command::new("apt-get").args(["update", "-q"]))?;
+        check(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+            .context("installing test prerequisites")?;
     }
     Ok(())
 }
