@@ -28,6 +28,9 @@ pub const COUNTERS_MAP: &str = "COUNTERS";
 pub const OFFSETS_GLOBAL: &str = "OFFSETS";
 /// Default ring buffer size in bytes (power of two, multiple of the page size).
 pub const DEFAULT_RINGBUF_BYTES: u32 = 1 << 24;
+/// How often readers drain the ring buffer without being woken (see
+/// `KernelOffsets::wakeup_bytes`): the most an event waits before userspace sees it.
+pub const DRAIN_INTERVAL_MS: u64 = 5;
 
 /// Index into the per-CPU counters map.
 #[repr(u32)]
@@ -103,7 +106,11 @@ pub struct KernelOffsets {
     pub socket_sk: u32,
     /// Offset of `ret` in the sys_exit_accept tracepoints' records, read from tracefs.
     pub tp_exit_ret: u32,
-    pub _pad0: u32,
+    /// Submit without waking the reader until this many bytes are waiting in the ring
+    /// buffer; the reader also drains on a short timer ([`DRAIN_INTERVAL_MS`]). One
+    /// wakeup per event costs more than the event at high connection rates. 0: wake
+    /// on every event.
+    pub wakeup_bytes: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
     pub _pad: u32,

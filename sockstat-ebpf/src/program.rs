@@ -4,6 +4,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
         bpf_probe_read_kernel_buf,
@@ -55,7 +56,7 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     file_private_data: 0,
     socket_sk: 0,
     tp_exit_ret: 0,
-    _pad0: 0,
+    wakeup_bytes: 0,
     valid: 0,
     _pad: 0,
 };
@@ -113,7 +114,8 @@ pub fn sockstat_accept(ctx: TracePointContext) -> u32 {
         return 0;
     }
     // SAFETY: the loader read the offset of `long ret` from this tracepoint's format.
-    let Ok(fd) = (unsafe { ctx.read_at::<i64>(offset!(tp_exit_ret) as usize) }) else {
+    let ret_offset = offset!(tp_exit_ret) as usize;
+    let Ok(fd) = (unsafe { ctx.read_at::<i64>(ret_offset) }) else {
         return 0;
     };
     if fd < 0 {
@@ -205,7 +207,10 @@ fn emit(sk: *const u8, cookie: u64, kind: u8, oldstate: u8, newstate: u8) {
         let flags: u8 = read(sk, offset!(skc_ipv6only_byte));
         ev.v6only = (flags >> (offset!(skc_ipv6only_bit) & 7)) & 1;
     }
-    entry.submit(0);
+    // Wake the reader only once enough is waiting (it also drains on a timer).
+    let waiting = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
+    let flags = if waiting < u64::from(offset!(wakeup_bytes)) { BPF_RB_NO_WAKEUP } else { BPF_RB_FORCE_WAKEUP };
+    entry.submit(flags as u64);
 }
 
 /// Copies `dst.len()` bytes of kernel memory at `base + off` into `dst`.

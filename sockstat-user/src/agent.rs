@@ -155,6 +155,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| AgentError::Io("installing SIGTERM handler", e))?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The program wakes us only when the ring fills up (KernelOffsets::wakeup_bytes).
+    let mut drain_tick = tokio::time::interval(Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS));
+    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
@@ -174,6 +177,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                 st.drain();
                 let _ = reply.send(st.answer(req));
             }
+            _ = drain_tick.tick() => st.drain(),
             _ = tick.tick() => {
                 st.tracer.flush_log();
                 st.flush_timeline();

@@ -127,7 +127,7 @@ fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
         file_private_data: r.byte_offset("file", "private_data")?,
         socket_sk: r.byte_offset("socket", "sk")?,
         tp_exit_ret: 0,
-        _pad0: 0,
+        wakeup_bytes: 0,
         valid: 1,
         _pad: 0,
     })

@@ -99,6 +99,8 @@ impl Tracer {
             return Err(EbpfError::NotEmbedded);
         }
         let mut offsets = btf::kernel_offsets()?;
+        // Readers drain every DRAIN_INTERVAL_MS; wake them early at an eighth full.
+        offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
         // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
         // not) and the offset of `ret` in its record, read from the format file.
         let accept_ret = tracefs::ensure_mounted().and_then(|dir| tracefs::field_offset(&dir, "syscalls", sockstat_ebpf::ACCEPT_TRACEPOINTS[0], "ret"));

@@ -56,13 +56,16 @@ pub enum Applied {
 #[derive(Debug, Default)]
 pub struct Table {
     sockets: HashMap<u64, Entry>,
+    /// Every cookie in answer order (`sort_like_dump`), kept until the table changes:
+    /// repeated queries of an unchanged table skip the sort, the bulk of a query's cost.
+    order: Option<Vec<u64>>,
     /// Only events of this network namespace are applied (None: all).
     netns: Option<u32>,
 }
 
 impl Table {
     pub fn new(netns: Option<u32>) -> Table {
-        Table { sockets: HashMap::new(), netns }
+        Table { sockets: HashMap::new(), order: None, netns }
     }
 
     pub fn len(&self) -> usize {
@@ -81,6 +84,7 @@ impl Table {
     /// (TIME-WAIT, SYN-RECV request socks) are not full sockets and are skipped.
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
         self.sockets.clear();
+        self.order = None;
         for mut sock in dump {
             // Full sockets only: the table follows them by cookie for the timeline even
             // in states it leaves to the kernel at query time.
@@ -97,6 +101,7 @@ impl Table {
             return Applied::Foreign;
         }
         if t.new == TcpState::Close as u8 {
+            self.order = None;
             return match self.sockets.remove(&t.cookie) {
                 Some(_) => Applied::Removed {
                     to_time_wait: t.old == TcpState::FinWait2 as u8 || t.old == TcpState::Closing as u8,
@@ -105,6 +110,7 @@ impl Table {
             };
         }
         let sock = t.as_socket();
+        self.order = None;
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
                 // Owner uid and inode do not change with the state and the event does
@@ -127,26 +133,34 @@ impl Table {
     /// Sockets of `family` whose state is in `states` (bit n = state n), limited to the
     /// states the table answers for. Order: listeners first (as the kernel dumps the
     /// listening hash before the established hash), then by local and peer address.
-    pub fn snapshot(&self, family: u16, states: u32) -> Vec<InetSocket> {
+    pub fn snapshot(&mut self, family: u16, states: u32) -> Vec<InetSocket> {
         let mask = states & TABLE_STATES;
-        let mut out: Vec<InetSocket> = self
-            .sockets
-            .values()
+        let sockets = &self.sockets;
+        let order = self.order.get_or_insert_with(|| {
+            let mut all: Vec<&InetSocket> = sockets.values().map(|e| &e.sock).collect();
+            all.sort_unstable_by(|a, b| dump_order(a, b));
+            all.iter().map(|s| s.cookie).collect()
+        });
+        order
+            .iter()
+            .filter_map(|c| sockets.get(c))
             .filter(|e| e.sock.family == family && mask & (1 << e.sock.state) != 0)
             .map(|e| e.sock.clone())
-            .collect();
-        sort_like_dump(&mut out);
-        out
+            .collect()
     }
 }
 
 /// Listeners first, then everything else, each group by (local, peer).
 pub fn sort_like_dump(socks: &mut [InetSocket]) {
-    socks.sort_by(|a, b| {
-        let la = a.state != TcpState::Listen as u8;
-        let lb = b.state != TcpState::Listen as u8;
-        (la, a.src, a.sport, a.dst, a.dport, a.cookie).cmp(&(lb, b.src, b.sport, b.dst, b.dport, b.cookie))
-    });
+    socks.sort_unstable_by(dump_order);
+}
+
+/// The order of [`sort_like_dump`]; total (the cookie breaks ties), so unstable sorting
+/// gives the same answer every time.
+fn dump_order(a: &InetSocket, b: &InetSocket) -> std::cmp::Ordering {
+    let la = a.state != TcpState::Listen as u8;
+    let lb = b.state != TcpState::Listen as u8;
+    (la, a.src, a.sport, a.dst, a.dport, a.cookie).cmp(&(lb, b.src, b.sport, b.dst, b.dport, b.cookie))
 }
 
 #[cfg(test)]
@@ -184,7 +198,7 @@ mod tests {
         }
     }
 
-    fn states(t: &Table, family: u16) -> Vec<(u16, u16, u8)> {
+    fn states(t: &mut Table, family: u16) -> Vec<(u16, u16, u8)> {
         t.snapshot(family, !0).iter().map(|s| (s.sport, s.dport, s.state)).collect()
     }
 
@@ -195,13 +209,13 @@ mod tests {
         assert_eq!(t.apply(&ev(1, Close, Listen, 8080, 0)), Applied::Inserted);
         assert_eq!(t.apply(&ev(2, Close, SynSent, 0, 8080)), Applied::Inserted);
         // SYN-SENT is answered by the kernel at query time: not in the snapshot.
-        assert_eq!(states(&t, AF_INET), vec![(8080, 0, Listen as u8)]);
+        assert_eq!(states(&mut t, AF_INET), vec![(8080, 0, Listen as u8)]);
         assert_eq!(t.apply(&ev(2, SynSent, Established, 50000, 8080)), Applied::Updated);
         assert_eq!(t.apply(&ev(3, Listen, SynRecv, 8080, 50000)), Applied::Inserted);
-        assert_eq!(states(&t, AF_INET).len(), 2, "SYN-RECV is answered by the kernel");
+        assert_eq!(states(&mut t, AF_INET).len(), 2, "SYN-RECV is answered by the kernel");
         assert_eq!(t.apply(&ev(3, SynRecv, Established, 8080, 50000)), Applied::Updated);
         assert_eq!(
-            states(&t, AF_INET),
+            states(&mut t, AF_INET),
             vec![(8080, 0, Listen as u8), (8080, 50000, Established as u8), (50000, 8080, Established as u8)]
         );
         // Active close by the client: it ends in TIME-WAIT, which is not a table state.
@@ -211,7 +225,7 @@ mod tests {
         t.apply(&ev(3, CloseWait, LastAck, 8080, 50000));
         assert_eq!(t.apply(&ev(2, FinWait2, Close, 50000, 8080)), Applied::Removed { to_time_wait: true });
         assert_eq!(t.apply(&ev(3, LastAck, Close, 8080, 50000)), Applied::Removed { to_time_wait: false });
-        assert_eq!(states(&t, AF_INET), vec![(8080, 0, Listen as u8)]);
+        assert_eq!(states(&mut t, AF_INET), vec![(8080, 0, Listen as u8)]);
         // Listener close.
         assert_eq!(t.apply(&ev(1, Listen, Close, 8080, 0)), Applied::Removed { to_time_wait: false });
         assert!(t.is_empty());
@@ -229,7 +243,7 @@ mod tests {
         t.apply(&ev(10, Established, Close, 50001, 9000));
         assert_eq!(t.len(), 1);
         assert!(t.get(11).is_some());
-        assert_eq!(states(&t, AF_INET), vec![(50001, 9000, Established as u8)]);
+        assert_eq!(states(&mut t, AF_INET), vec![(50001, 9000, Established as u8)]);
     }
 
     #[test]
@@ -243,8 +257,8 @@ mod tests {
         v6.family = AF_INET6;
         v6.src = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
         t.apply(&v6);
-        assert!(states(&t, AF_INET).is_empty());
-        assert_eq!(states(&t, AF_INET6), vec![(443, 0, Listen as u8)]);
+        assert!(states(&mut t, AF_INET).is_empty());
+        assert_eq!(states(&mut t, AF_INET6), vec![(443, 0, Listen as u8)]);
     }
 
     #[test]

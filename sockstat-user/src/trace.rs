@@ -216,6 +216,8 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let mut tuples = Tuples::default();
     let mut lifetimes = Tracker::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut drain_tick = tokio::time::interval(Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS));
+    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut emit = |stream: &mut EventStream, out: &mut io::BufWriter<io::StdoutLock<'_>>| -> Result<bool, TraceError> {
         let mut result = Ok(());
         stream.drain(|mut t| {
@@ -252,6 +254,12 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
         tokio::select! {
             r = stream.readable() => {
                 r?;
+                if emit(&mut stream, &mut out)? {
+                    break;
+                }
+            }
+            // The program wakes us only when the ring fills up: drain on a short timer.
+            _ = drain_tick.tick() => {
                 if emit(&mut stream, &mut out)? {
                     break;
                 }
