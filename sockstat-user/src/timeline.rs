@@ -917,6 +917,38 @@ mod tests {
     }
 
     #[test]
+    fn retention_cuts_at_a_snapshot_and_keeps_what_it_needs() {
+        let path = temp_db("retain");
+        let now = crate::stream::monotonic_now().as_nanos() as u64;
+        // Time since boot, in quarters: the test's "hours" (the machine may be young).
+        let hour = now / 4;
+        {
+            let mut w = writer(&path);
+            // An old snapshot, old transitions, a newer snapshot, recent transitions.
+            w.push(Record::Snapshot { mono_ns: now - 3 * hour, kind: "seed", sockets: Vec::new() });
+            w.push(Record::Transition(tr(1, now - 3 * hour + 1, TcpState::Close, TcpState::Listen, 80, 0)));
+            w.push(Record::Snapshot { mono_ns: now - 2 * hour, kind: "checkpoint", sockets: Vec::new() });
+            w.push(Record::Transition(tr(2, now - 2 * hour + 1, TcpState::Close, TcpState::Listen, 81, 0)));
+            w.push(Record::Transition(tr(3, now - 1, TcpState::Close, TcpState::Listen, 82, 0)));
+        }
+        let conn = Connection::open(&path).unwrap();
+        let cfg = WriterConfig { path: path.clone(), retain_age: Duration::from_nanos(hour * 3 / 2), retain_bytes: 1 << 30 };
+        retain(&conn, &cfg).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        // The cut (1.5 "hours" ago) falls after the checkpoint of 2 "hours" ago: everything before
+        // that checkpoint goes, the checkpoint and what follows it stay.
+        assert_eq!(count("SELECT COUNT(*) FROM snapshots"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM snapshots WHERE kind = 'checkpoint'"), 1);
+        assert_eq!(count("SELECT COUNT(*) FROM transitions"), 2);
+        // Over the size limit: the older half of what remains goes, but never the only
+        // snapshot `--at` needs.
+        let tiny = WriterConfig { retain_bytes: 1, ..cfg };
+        retain(&conn, &tiny).unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM snapshots"), 1);
+        assert!(count("SELECT COUNT(*) FROM transitions") >= 1);
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let path = temp_db("version");
         drop(writer(&path));
