@@ -22,6 +22,7 @@ use tracing::{info, warn};
 
 use crate::{
     diag::{DiagError, SockDiag},
+    filter::Filter,
     ebpf::{EbpfError, KernelCounters, LoadOptions, Tracer},
     protocol::{self, MAX_REQUEST, Request, Response, Status},
     server::{self, AgentSocket, ServerError},
@@ -316,20 +317,21 @@ impl State {
                 })
             }
             Request::Tcp { netns, .. } if netns != self.netns => Response::OtherNamespace { agent: self.netns, client: netns },
-            Request::Tcp { families, states, .. } => match self.tcp(&families, states) {
+            Request::Tcp { families, states, filter, .. } => match self.tcp(&families, states, filter.as_ref()) {
                 Ok(s) => Response::Sockets(s),
                 Err(e) => Response::Error(format!("{e}: {}", error_chain(&e))),
             },
         }
     }
 
-    fn tcp(&mut self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, DiagError> {
+    fn tcp(&mut self, families: &[u16], states: u32, filter: Option<&Filter>) -> Result<Vec<InetSocket>, DiagError> {
+        let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
         let mut out = Vec::new();
         for &family in families {
-            let mut part = self.table.snapshot(family, states);
+            let mut part = self.table.snapshot_where(family, states, wanted);
             // Mini-sockets and sockets whose identity events cannot give: from the kernel.
             if states & KERNEL_STATES != 0 {
-                part.extend(self.diag.dump_inet(IPPROTO_TCP, family, states & KERNEL_STATES)?);
+                part.extend(self.diag.dump_inet(IPPROTO_TCP, family, states & KERNEL_STATES)?.into_iter().filter(|s| wanted(s)));
                 table::sort_like_dump(&mut part);
             }
             out.extend(part);

@@ -84,9 +84,20 @@ impl Client {
         }
     }
 
-    pub fn tcp(mut self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {
+    pub fn tcp(self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {
+        self.tcp_filtered(families, states, None)
+    }
+
+    /// As [`Client::tcp`], with the FILTER expression applied by the agent.
+    pub fn tcp_filtered(
+        mut self,
+        families: &[u16],
+        states: u32,
+        filter: Option<&crate::filter::Filter>,
+    ) -> Result<Vec<InetSocket>, ClientError> {
         let netns = crate::socket::own_netns().map_err(ClientError::Netns)?;
-        match self.call(&Request::Tcp { netns, families: families.to_vec(), states })? {
+        let filter = filter.filter(|f| f.expr.is_some()).cloned();
+        match self.call(&Request::Tcp { netns, families: families.to_vec(), states, filter })? {
             Response::Sockets(s) => Ok(s),
             _ => Err(ClientError::Unexpected("a socket query")),
         }

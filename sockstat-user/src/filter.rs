@@ -121,7 +121,7 @@ const AF_VSOCK: u16 = 40;
 pub const MAX_DEPTH: usize = 200;
 
 /// A parsed FILTER.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     /// ss's `state_filter` after the STATE-FILTER words, before defaults are applied:
     /// 0 means "no explicit states" (ss then falls back to the tables' defaults).
@@ -173,7 +173,7 @@ impl Filter {
 ///
 /// `and`/`or` chains are n-ary (ss builds them left-deep and binary; both are associative
 /// and side-effect free, so the verdicts are the same and a long chain costs no stack).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
@@ -212,14 +212,14 @@ pub enum Expr {
 }
 
 /// A host condition (ss's `struct aafilter` list): a port (-1 = any) and an address.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostCond {
     pub port: i32,
     pub addr: HostAddr,
 }
 
 /// The address part of a [`HostCond`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HostAddr {
     /// An inet prefix. `first.bitlen == 0` means "any address" (no address given, `*`,
     /// `any`...); `first.family` is then AF_UNSPEC unless ss knew a family. A host name
@@ -237,7 +237,7 @@ pub enum HostAddr {
 
 /// An address prefix as iproute2's `inet_prefix` holds it: 16 bytes in network order (an
 /// IPv4 address in the first 4, zeros after), a family, a prefix length in bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Prefix {
     pub family: u16,
     pub bytes: [u8; 16],
@@ -2439,26 +2439,8 @@ mod tests {
     fn sock(src: &str, sport: u16, dst: &str, dport: u16, state: TcpState) -> InetSocket {
         let src: IpAddr = src.parse().expect("literal");
         let dst: IpAddr = dst.parse().expect("literal");
-        InetSocket {
-            family: if src.is_ipv4() { AF_INET } else { AF_INET6 },
-            protocol: 6,
-            state: state as u8,
-            src,
-            sport,
-            dst,
-            dport,
-            v6only: false,
-            ifindex: 0,
-            rqueue: 0,
-            wqueue: 0,
-            cookie: 0,
-            uid: 0,
-            inode: 0,
-            timer: 0,
-            retrans: 0,
-            expires_ms: 0,
-            source: Source::Kernel,
-        }
+        let family = if src.is_ipv4() { AF_INET } else { AF_INET6 };
+        InetSocket { source: Source::Kernel, ..InetSocket::tcp(family, state as u8, (src, sport), (dst, dport), 0) }
     }
 
     /// The sockets of a namespace where real ss 6.1 was run (labels A..L), and what it

@@ -17,7 +17,9 @@ pub enum Request {
     /// TCP sockets of these families (dumped in this order) in these states, asked by a
     /// client in network namespace `netns` (the agent's socket path is visible from
     /// every namespace; its table is of one).
-    Tcp { netns: u32, families: Vec<u16>, states: u32 },
+    /// `filter`: the query's parsed FILTER expression, applied by the agent so only
+    /// matching sockets cross the socket (the client applies it again; it is idempotent).
+    Tcp { netns: u32, families: Vec<u16>, states: u32, filter: Option<crate::filter::Filter> },
     Status,
 }
 
@@ -105,7 +107,8 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let req = Request::Tcp { netns: 4_026_531_840, families: vec![2, 10], states: 0xfff };
+        let filter = crate::filter::parse(&["dport", "=", ":443"], 0).unwrap();
+        let req = Request::Tcp { netns: 4_026_531_840, families: vec![2, 10], states: 0xfff, filter: Some(filter) };
         let bytes = encode(&req).unwrap();
         assert_eq!(u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
         let back: Request = read_frame(&mut &bytes[..], MAX_REQUEST).unwrap();

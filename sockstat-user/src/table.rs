@@ -134,6 +134,12 @@ impl Table {
     /// states the table answers for. Order: listeners first (as the kernel dumps the
     /// listening hash before the established hash), then by local and peer address.
     pub fn snapshot(&mut self, family: u16, states: u32) -> Vec<InetSocket> {
+        self.snapshot_where(family, states, |_| true)
+    }
+
+    /// As [`Table::snapshot`], keeping only the sockets `wanted` accepts (checked before
+    /// anything is copied).
+    pub fn snapshot_where(&mut self, family: u16, states: u32, wanted: impl Fn(&InetSocket) -> bool) -> Vec<InetSocket> {
         let mask = states & TABLE_STATES;
         let sockets = &self.sockets;
         let order = self.order.get_or_insert_with(|| {
@@ -144,7 +150,7 @@ impl Table {
         order
             .iter()
             .filter_map(|c| sockets.get(c))
-            .filter(|e| e.sock.family == family && mask & (1 << e.sock.state) != 0)
+            .filter(|e| e.sock.family == family && mask & (1 << e.sock.state) != 0 && wanted(&e.sock))
             .map(|e| e.sock.clone())
             .collect()
     }
@@ -230,6 +236,20 @@ mod tests {
         assert_eq!(t.apply(&ev(1, Listen, Close, 8080, 0)), Applied::Removed { to_time_wait: false });
         assert!(t.is_empty());
         assert_eq!(t.apply(&ev(1, Listen, Close, 8080, 0)), Applied::Unknown);
+    }
+
+    #[test]
+    fn snapshot_where_filters_before_copying_and_keeps_the_order() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        t.apply(&ev(1, Close, Listen, 8080, 0));
+        t.apply(&ev(2, SynSent, Established, 50001, 8080));
+        t.apply(&ev(3, SynSent, Established, 50000, 9090));
+        let filter = crate::filter::parse(&["dport", "=", ":8080"], 0).unwrap();
+        let got: Vec<u16> = t.snapshot_where(AF_INET, !0, |s| filter.matches(s)).iter().map(|s| s.sport).collect();
+        assert_eq!(got, vec![50001]);
+        let all: Vec<u16> = t.snapshot(AF_INET, !0).iter().map(|s| s.sport).collect();
+        assert_eq!(all, vec![8080, 50000, 50001], "listeners first, then by local address");
     }
 
     #[test]

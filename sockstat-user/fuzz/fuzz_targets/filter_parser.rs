@@ -42,24 +42,9 @@ fn sock(src: &str, sport: u16, dst: &str, dport: u16, state: u8) -> Option<InetS
     let src: IpAddr = src.parse().ok()?;
     let dst: IpAddr = dst.parse().ok()?;
     Some(InetSocket {
-        family: if src.is_ipv4() { 2 } else { 10 },
-        protocol: 6,
-        state,
-        src,
-        sport,
-        dst,
-        dport,
-        v6only: false,
         ifindex: 1,
-        rqueue: 0,
-        wqueue: 0,
-        cookie: 0,
-        uid: 0,
-        inode: 0,
-        timer: 0,
-        retrans: 0,
-        expires_ms: 0,
         source: Source::Kernel,
+        ..InetSocket::tcp(if src.is_ipv4() { 2 } else { 10 }, state, (src, sport), (dst, dport), 0)
     })
 }
 
