@@ -113,8 +113,15 @@ pub struct KernelOffsets {
     pub wakeup_bytes: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
-    pub _pad: u32,
+    /// How many leading bytes of `struct sock_common` hold every `skc_*` field above
+    /// (at most [`SOCK_COMMON_BYTES`]): the program copies them with one read instead of
+    /// one read per field.
+    pub common_len: u32,
 }
+
+/// The most of `struct sock_common` the program copies at once (the `skc_*` fields it
+/// reads sit in its first 96 bytes on every kernel since 4.x; the loader checks).
+pub const SOCK_COMMON_BYTES: u32 = 96;
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 128);
 
 /// One TCP state transition, as written to the ring buffer.

@@ -15,7 +15,7 @@ use aya_ebpf::{
 };
 use sockstat_ebpf::{
     AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_TRANSITION,
-    IPPROTO_TCP, KernelOffsets, StateEvent,
+    IPPROTO_TCP, KernelOffsets, SOCK_COMMON_BYTES, StateEvent, TcpState,
 };
 
 #[map(name = "EVENTS")]
@@ -58,7 +58,7 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     tp_exit_ret: 0,
     wakeup_bytes: 0,
     valid: 0,
-    _pad: 0,
+    common_len: 0,
 };
 
 #[inline(always)]
@@ -169,48 +169,69 @@ fn emit(sk: *const u8, cookie: u64, kind: u8, oldstate: u8, newstate: u8) {
         core::ptr::write_bytes(slot, 0, 1);
         &mut *slot
     };
-    let family: u16 = read(sk, offset!(skc_family));
+    // One copy of the head of sock_common holds every skc_* field read below.
+    let mut common = [0u8; SOCK_COMMON_BYTES as usize];
+    let len = (offset!(common_len) as usize).min(common.len());
+    read_into(sk, 0, &mut common[..len]);
+    let family = u16::from_ne_bytes(field(&common, offset!(skc_family)));
     ev.ts_ns = unsafe { bpf_ktime_get_ns() };
     ev.cookie = cookie;
     ev.kind = kind;
     ev.family = family;
-    ev.sport = read(sk, offset!(skc_num));
-    ev.dport = u16::from_be(read::<u16>(sk, offset!(skc_dport)));
+    ev.sport = u16::from_ne_bytes(field(&common, offset!(skc_num)));
+    ev.dport = u16::from_be_bytes(field(&common, offset!(skc_dport)));
     ev.oldstate = oldstate;
     ev.newstate = newstate;
     ev.protocol = IPPROTO_TCP;
-    ev.ack_backlog = read(sk, offset!(sk_ack_backlog));
-    ev.max_ack_backlog = read(sk, offset!(sk_max_ack_backlog));
-    ev.bytes_acked = read(sk, offset!(tcp_bytes_acked));
-    ev.bytes_received = read(sk, offset!(tcp_bytes_received));
-    ev.rcv_nxt = read(sk, offset!(tcp_rcv_nxt));
-    ev.copied_seq = read(sk, offset!(tcp_copied_seq));
-    ev.write_seq = read(sk, offset!(tcp_write_seq));
-    ev.snd_una = read(sk, offset!(tcp_snd_una));
-    ev.bound_dev_if = read(sk, offset!(skc_bound_dev_if));
+    ev.bound_dev_if = u32::from_ne_bytes(field(&common, offset!(skc_bound_dev_if)));
+    // Only what the state makes meaningful: a listener's queues are its accept queue
+    // and backlog, a connection's are differences of its sequence numbers.
+    if newstate == TcpState::Listen as u8 {
+        ev.ack_backlog = read(sk, offset!(sk_ack_backlog));
+        ev.max_ack_backlog = read(sk, offset!(sk_max_ack_backlog));
+    } else {
+        ev.rcv_nxt = read(sk, offset!(tcp_rcv_nxt));
+        ev.copied_seq = read(sk, offset!(tcp_copied_seq));
+        ev.write_seq = read(sk, offset!(tcp_write_seq));
+        ev.snd_una = read(sk, offset!(tcp_snd_una));
+        ev.bytes_acked = read(sk, offset!(tcp_bytes_acked));
+        ev.bytes_received = read(sk, offset!(tcp_bytes_received));
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     ev.pid = (pid_tgid >> 32) as u32;
     ev.tid = pid_tgid as u32;
     if let Ok(comm) = bpf_get_current_comm() {
         ev.comm = comm;
     }
-    let net: u64 = read(sk, offset!(skc_net));
+    let net = u64::from_ne_bytes(field(&common, offset!(skc_net)));
     if net != 0 {
         ev.netns = read(net as *const u8, offset!(net_ns_inum));
     }
     if family == AF_INET {
-        read_into(sk, offset!(skc_rcv_saddr), &mut ev.saddr[..4]);
-        read_into(sk, offset!(skc_daddr), &mut ev.daddr[..4]);
+        ev.saddr[..4].copy_from_slice(&field::<4>(&common, offset!(skc_rcv_saddr)));
+        ev.daddr[..4].copy_from_slice(&field::<4>(&common, offset!(skc_daddr)));
     } else if family == AF_INET6 {
-        read_into(sk, offset!(skc_v6_rcv_saddr), &mut ev.saddr);
-        read_into(sk, offset!(skc_v6_daddr), &mut ev.daddr);
-        let flags: u8 = read(sk, offset!(skc_ipv6only_byte));
-        ev.v6only = (flags >> (offset!(skc_ipv6only_bit) & 7)) & 1;
+        ev.saddr = field(&common, offset!(skc_v6_rcv_saddr));
+        ev.daddr = field(&common, offset!(skc_v6_daddr));
+        let flags: [u8; 1] = field(&common, offset!(skc_ipv6only_byte));
+        ev.v6only = (flags[0] >> (offset!(skc_ipv6only_bit) & 7)) & 1;
     }
     // Wake the reader only once enough is waiting (it also drains on a timer).
     let waiting = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
     let flags = if waiting < u64::from(offset!(wakeup_bytes)) { BPF_RB_NO_WAKEUP } else { BPF_RB_FORCE_WAKEUP };
     entry.submit(flags as u64);
+}
+
+/// `N` bytes at `off` of the copied head of sock_common; zeros if out of range (the
+/// loader checked the offsets, the verifier wants the bound).
+#[inline(always)]
+fn field<const N: usize>(common: &[u8; SOCK_COMMON_BYTES as usize], off: u32) -> [u8; N] {
+    let off = off as usize;
+    let mut out = [0u8; N];
+    if off + N <= common.len() {
+        out.copy_from_slice(&common[off..off + N]);
+    }
+    out
 }
 
 /// Copies `dst.len()` bytes of kernel memory at `base + off` into `dst`.

@@ -25,6 +25,8 @@ pub enum BtfError {
     Member { ty: &'static str, path: &'static str, message: String },
     #[error("kernel BTF: `{ty}.{path}` is a bitfield; sockstat reads whole bytes")]
     Bitfield { ty: &'static str, path: &'static str },
+    #[error("kernel BTF: the sock_common fields sockstat reads span {needed} bytes; this build copies at most {max}")]
+    Layout { needed: u32, max: u32 },
     #[error("kernel BTF: `{ty}.{path}` is not a one-bit bitfield")]
     NotOneBit { ty: &'static str, path: &'static str },
 }
@@ -129,8 +131,32 @@ fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
         tp_exit_ret: 0,
         wakeup_bytes: 0,
         valid: 1,
-        _pad: 0,
+        common_len: 0,
     })
+    .and_then(with_common_len)
+}
+
+/// Sets `common_len` to the end of the last `skc_*` field the program reads, and checks
+/// that it fits the program's one-copy buffer.
+fn with_common_len(mut off: KernelOffsets) -> Result<KernelOffsets, BtfError> {
+    let ends = [
+        off.skc_daddr + 4,
+        off.skc_rcv_saddr + 4,
+        off.skc_dport + 2,
+        off.skc_num + 2,
+        off.skc_family + 2,
+        off.skc_net + 8,
+        off.skc_v6_daddr + 16,
+        off.skc_v6_rcv_saddr + 16,
+        off.skc_ipv6only_byte + 1,
+        off.skc_bound_dev_if + 4,
+    ];
+    let len = ends.into_iter().max().unwrap_or(0);
+    if len > sockstat_ebpf::SOCK_COMMON_BYTES {
+        return Err(BtfError::Layout { needed: len, max: sockstat_ebpf::SOCK_COMMON_BYTES });
+    }
+    off.common_len = len;
+    Ok(off)
 }
 
 #[cfg(test)]
@@ -151,6 +177,7 @@ mod tests {
         assert!(off.skc_v6_daddr > off.skc_family && off.skc_v6_rcv_saddr == off.skc_v6_daddr + 16);
         assert!(off.tcp_bytes_received > off.sk_protocol && off.tcp_bytes_acked > off.sk_protocol);
         assert_eq!(off.valid, 1);
+        assert!(off.common_len >= off.skc_v6_rcv_saddr + 16 && off.common_len <= sockstat_ebpf::SOCK_COMMON_BYTES);
         // skc_cookie is an atomic64_t inside sock_common, after the address/port pairs.
         assert!(off.sk_cookie > off.skc_family && off.sk_cookie % 8 == 0, "skc_cookie at {}", off.sk_cookie);
         assert!(off.task_files > 0 && off.file_private_data > 0 && off.fdt_fd != off.fdt_max_fds);
