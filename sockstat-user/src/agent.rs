@@ -67,6 +67,11 @@ pub struct AgentConfig {
 /// A kernel snapshot goes into the timeline this often, so `--at` needs to replay at
 /// most this much and retention can cut at a snapshot.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+/// After a loss the timeline gets a fresh snapshot, but not more often than this: under
+/// a sustained storm, writing one per loss would feed the overload that caused it. Until
+/// then the gap stays open, and answers over it say they may be incomplete.
+const SNAPSHOT_AFTER_LOSS_EVERY: Duration = Duration::from_secs(10);
+
 /// A batch goes to the timeline writer when this many records are pending (or at the
 /// next 100 ms tick).
 const BATCH_ROWS: usize = 4096;
@@ -104,6 +109,8 @@ struct State {
     /// CLOCK_MONOTONIC ns of the last event applied: a gap starts after it.
     last_event_ns: u64,
     last_checkpoint: Instant,
+    /// A loss happened since the last snapshot the timeline got.
+    snapshot_owed: bool,
 }
 
 async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
@@ -135,8 +142,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         seen_dropped: 0,
         last_event_ns: dump_ns,
         last_checkpoint: Instant::now(),
+        snapshot_owed: false,
     };
-    st.seed(dump, dump_ns, "seed");
+    st.seed(dump, dump_ns, Some("seed"));
     st.seen_lost = st.losses()?;
     // Replay what arrived during the dump, in ring order, over the seed.
     st.drain();
@@ -217,10 +225,13 @@ impl State {
         }
     }
 
-    /// Replaces the table with a dump and records the dump in the timeline.
-    fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: &'static str) {
-        if let Some(w) = self.timeline.as_mut() {
+    /// Replaces the table with a dump; records the dump in the timeline when `kind` is
+    /// given.
+    fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: Option<&'static str>) {
+        if let (Some(w), Some(kind)) = (self.timeline.as_mut(), kind) {
             w.push(Record::Snapshot { mono_ns, kind, sockets: dump.clone() });
+            self.last_checkpoint = Instant::now();
+            self.snapshot_owed = false;
         }
         self.table.seed(dump);
         // Connections whose close was lost would stay open in the tracker forever.
@@ -240,14 +251,17 @@ impl State {
     /// A kernel snapshot in the timeline every CHECKPOINT_EVERY (not applied to the
     /// table, which is current).
     fn checkpoint(&mut self) -> Result<(), AgentError> {
-        if self.timeline.is_none() || self.last_checkpoint.elapsed() < CHECKPOINT_EVERY {
+        let due = if self.snapshot_owed { SNAPSHOT_AFTER_LOSS_EVERY } else { CHECKPOINT_EVERY };
+        if self.timeline.is_none() || self.last_checkpoint.elapsed() < due {
             return Ok(());
         }
+        let kind = if self.snapshot_owed { "resync" } else { "checkpoint" };
+        self.snapshot_owed = false;
         self.last_checkpoint = Instant::now();
         let mono_ns = monotonic_ns();
         let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
         if let Some(w) = self.timeline.as_mut() {
-            w.push(Record::Snapshot { mono_ns, kind: "checkpoint", sockets: dump });
+            w.push(Record::Snapshot { mono_ns, kind, sockets: dump });
         }
         self.flush_timeline();
         Ok(())
@@ -272,7 +286,6 @@ impl State {
         }
         let (lost_kernel, malformed) = (now.0 - self.seen_lost.0, now.1 - self.seen_lost.1);
         let lost_timeline = dropped - self.seen_dropped;
-        warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
         let gap_end = monotonic_ns();
         if let Some(w) = self.timeline.as_mut() {
             let gap = Gap {
@@ -284,11 +297,30 @@ impl State {
             };
             w.push(Record::Gap(gap));
         }
-        // Events still in the ring are newer than the loss; they are applied after the
-        // new seed, in order, exactly as at start-up.
-        let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
-        self.seed(dump, gap_end, "resync");
-        self.resyncs += 1;
+        // The timeline gets a snapshot now unless it got one lately (then it is owed,
+        // and `checkpoint` writes it when due).
+        let snapshot_now = self.last_checkpoint.elapsed() >= SNAPSHOT_AFTER_LOSS_EVERY;
+        let kind = snapshot_now.then_some("resync");
+        self.snapshot_owed = !snapshot_now;
+        if now != self.seen_lost {
+            warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
+            // Events still in the ring are newer than the loss; they are applied after
+            // the new seed, in order, exactly as at start-up.
+            let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+            self.seed(dump, gap_end, kind);
+            self.resyncs += 1;
+        } else {
+            // Only timeline records were dropped: the table is right; the timeline has a
+            // gap, closed by the next snapshot.
+            warn!(lost_timeline, "timeline writer behind; records dropped, gap marked");
+            if snapshot_now {
+                let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+                if let Some(w) = self.timeline.as_mut() {
+                    w.push(Record::Snapshot { mono_ns: gap_end, kind: "resync", sockets: dump });
+                }
+                self.last_checkpoint = Instant::now();
+            }
+        }
         self.seen_lost = now;
         self.seen_dropped = dropped;
         self.drain();
