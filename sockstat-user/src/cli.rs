@@ -279,6 +279,12 @@ pub struct Options {
     /// Options given that sockstat cannot honour yet, spelled as on the command line
     /// (`-p`, `--tos`, ...), in command-line order.
     pub unsupported: Vec<String>,
+    /// `-D FILE`: write the raw TCP sock_diag replies to FILE (`-` = stdout) and exit.
+    pub diag_file: Option<PathBuf>,
+    /// `-K`: close every socket shown, with SOCK_DESTROY.
+    pub kill: bool,
+    /// `-N NAME`: run the query in the network namespace /run/netns/NAME.
+    pub netns: Option<OsString>,
     /// Terminal width for ss's column spreading; `None` = not a terminal (compact output,
     /// as ss does when stdout is not a tty). [`parse_ss_args`] leaves it `None`: the binary
     /// sets it from [`stdout_screen_width`], so parsing stays free of I/O.
@@ -333,6 +339,15 @@ pub enum CliError {
     /// as text).
     #[error("filter word {position} is not valid UTF-8: {word:?}")]
     NotUtf8 { word: OsString, position: usize },
+    /// `-Z`/`-z` on a system without SELinux: ss says so and exits 1.
+    #[error("SELinux is not enabled.")]
+    NoSelinux,
+    /// `-Z`/`-z` with SELinux enabled: sockstat cannot read security contexts yet.
+    #[error("not supported yet: {option} (SELinux security contexts)")]
+    SelinuxUnsupported { option: &'static str },
+    /// `-F FILE` could not be read, or was given twice (ss: exit 255, no usage).
+    #[error("{message}")]
+    FilterFile { message: String },
 }
 
 impl CliError {
@@ -344,7 +359,9 @@ impl CliError {
             Self::Usage { message } => format!("{PROG}: {message}\n{}", usage()),
             Self::Nothing { message } => format!("{PROG}: {message}\n"),
             Self::Filter(e) => e.ss_message(PROG),
-            Self::NotUtf8 { .. } => format!("{PROG}: {self}\n"),
+            Self::NotUtf8 { .. } | Self::NoSelinux | Self::SelinuxUnsupported { .. } => format!("{PROG}: {self}\n"),
+            // ss prints these bare (perror / fprintf without the program name).
+            Self::FilterFile { message } => format!("{message}\n"),
         }
     }
 
@@ -359,7 +376,8 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Help(_) | Self::Version(_) | Self::Nothing { .. } => 0,
-            Self::Usage { .. } | Self::NotUtf8 { .. } => 255,
+            Self::Usage { .. } | Self::NotUtf8 { .. } | Self::FilterFile { .. } => 255,
+            Self::NoSelinux | Self::SelinuxUnsupported { .. } => 1,
             Self::Filter(e) => e.exit_code(),
         }
     }
@@ -431,7 +449,7 @@ pub fn usage() -> String {
        --source=SOURCE where answers come from: agent, kernel or auto (default auto)
        --socket=PATH   the agent's query socket (default {DEFAULT_AGENT_SOCKET});
                        unlike ss, where --socket is an alias of --query
-       --json          one JSON object per socket (not supported yet)
+       --json          one JSON object per socket and line, typed
        --bpf-disasm    with -b: also disassemble each packet socket's classic BPF
                        filter, as `tcpdump -d` prints it (implies -b)
 "
@@ -735,10 +753,16 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         (None, None) => {}
     }
 
+    // ss handles -Z/-z inside its getopt loop: without SELinux it stops there, exit 1.
+    if let Some(option) = [("context", "-Z"), ("contexts", "-z")].into_iter().find(|(id, _)| count(&m, id) > 0).map(|(_, o)| o) {
+        return Err(if selinux_enabled() { CliError::SelinuxUnsupported { option } } else { CliError::NoSelinux });
+    }
+    let file_words = filter_file_words(&m)?;
+
     let mut sel = replay_selection(&m)?;
     // Before apply_filter: its `filter_db_parse("all")` clears do_default, as in ss.
     let do_default = sel.do_default;
-    let parsed = apply_filter(&m, &mut sel)?;
+    let parsed = apply_filter(&m, &mut sel, file_words)?;
     let (source, agent_socket) = source_options(&m)?;
     let unsupported = unsupported_options(&m);
 
@@ -770,8 +794,45 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         summary,
         summary_only: summary && do_default && no_words,
         unsupported,
+        diag_file: m.get_many::<OsString>("diag").and_then(Iterator::last).map(PathBuf::from),
+        kill: count(&m, "kill") > 0,
+        netns: m.get_many::<OsString>("net").and_then(Iterator::last).cloned(),
         screen_width: None,
     })
+}
+
+/// Whether SELinux is enabled (libselinux's test: selinuxfs is mounted).
+fn selinux_enabled() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("selinuxfs")))
+}
+
+/// `-F FILE` (`-` = stdin): the words of the file's lines, read after the command line's
+/// FILTER words, as ss's lexer reads them (lines starting with `#` are comments; ss also
+/// skips lines starting with `0`, and so does this).
+fn filter_file_words(m: &ArgMatches) -> Result<Vec<String>, CliError> {
+    let files: Vec<OsString> = m.get_many::<OsString>("filter").into_iter().flatten().cloned().collect();
+    let Some(file) = files.first() else { return Ok(Vec::new()) };
+    if files.len() > 1 {
+        return Err(CliError::FilterFile { message: "More than one filter file".to_owned() });
+    }
+    let text = if file.to_string_lossy().starts_with('-') {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
+    } else {
+        std::fs::read_to_string(file)
+    };
+    let text = text.map_err(|e| {
+        // perror("fopen filter file"): the strerror text without Rust's " (os error N)".
+        let msg = e.to_string();
+        let msg = msg.split(" (os error").next().unwrap_or(&msg).to_owned();
+        CliError::FilterFile { message: format!("fopen filter file: {msg}") }
+    })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with('0'))
+        .flat_map(str::split_whitespace)
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Replays the table, family and `-a`/`-l` options in command-line order, as ss's getopt
@@ -880,7 +941,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
 }
 
 /// Parses the FILTER words and applies ss's defaults and emptiness checks.
-fn apply_filter(m: &ArgMatches, sel: &mut Selection) -> Result<filter::Filter, CliError> {
+fn apply_filter(m: &ArgMatches, sel: &mut Selection, file_words: Vec<String>) -> Result<filter::Filter, CliError> {
     let words: Vec<(usize, OsString)> = m
         .get_many::<OsString>("words")
         .into_iter()
@@ -900,6 +961,7 @@ fn apply_filter(m: &ArgMatches, sel: &mut Selection) -> Result<filter::Filter, C
             }
         }
     }
+    text.extend(file_words);
     // ss parses the expression after applying its defaults: which tables are selected
     // then decides how service names resolve (tcp, udp), and its preferred family how
     // addresses parse.
@@ -988,6 +1050,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
             id,
             "numeric" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
                 | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
+                | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
                 // Table and family flags: whether sockstat can show the selected tables is
                 // query's decision, made on the resolved selection.
                 | "dccp" | "tcp" | "sctp" | "udp" | "raw" | "unix" | "tipc" | "vsock" | "packet" | "xdp" | "mptcp"
@@ -1001,13 +1064,6 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
             flag_positions(m, id)
                 .into_iter()
                 .map(|i| (i, spelling.clone())),
-        );
-    }
-    for (id, spelling) in [("diag", "-D"), ("filter", "-F"), ("net", "-N")] {
-        unsupported.extend(
-            values_with_positions(m, id)
-                .into_iter()
-                .map(|(i, _)| (i, spelling.to_owned())),
         );
     }
     unsupported.sort();
@@ -1105,13 +1161,16 @@ mod tests {
                 && o.json
                 && o.resolve_hosts
         );
-        // -o is supported now (timers of inet sockets).
-        assert_eq!(o.unsupported, ["-p", "-e", "-r", "--json"]);
+        // -o, -e, -p, --json are supported now; -r is not.
+        assert_eq!(o.unsupported, ["-r"]);
         assert_eq!(ok("-t --source=agent").source, SourceChoice::Agent);
         // Unique prefixes of long options, as getopt_long.
         let o = ok("--tcp --num --listen --no-h");
         assert!(o.numeric && !o.show_header && o.states == SS_LISTENING);
-        assert_eq!(ok("-t -N foo -m -i").unsupported, ["-N", "-m", "-i"]);
+        let o = ok("-t -N foo -m -i -K -D /tmp/d");
+        assert!(o.unsupported.is_empty() && o.show_mem && o.show_tcpinfo && o.kill);
+        assert_eq!((o.netns.as_deref(), o.diag_file.as_deref()), (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d"))));
+        assert_eq!(ok("-t --tos -T").unsupported, ["--tos", "-T"]);
     }
 
     #[test]

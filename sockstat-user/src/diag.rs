@@ -19,6 +19,7 @@ pub mod procnet;
 mod request;
 mod unix;
 mod vsock;
+pub mod inet_ext;
 
 use std::io;
 
@@ -31,9 +32,9 @@ use sockstat_ebpf::IPPROTO_TCP;
 
 use self::parse::{Decoder, Step};
 pub use self::parse::{
-    INET_DIAG_MSG_LEN, InetDump, MalformedKind, NLMSG_HDRLEN, parse_inet_replies,
+    INET_DIAG_MSG_LEN, InetDump, MalformedKind, NLMSG_HDRLEN, parse_inet_replies, parse_inet_replies_with,
 };
-use self::parse::parse_inet_diag_msg;
+use self::parse::parse_inet_diag_msg_with;
 use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket};
 
 /// The capability sock_diag checks (`SOCK_DESTROY`, and the privileged attributes of a
@@ -107,6 +108,14 @@ pub struct SockDiag {
     /// dump opens a fresh socket.
     poisoned: bool,
     last_interrupted: bool,
+    /// `idiag_ext` bits of inet requests (`-m`, `-i`: [`inet_ext::extension_bits`]).
+    ext: u8,
+    /// Keep the attributes `-e -m -i` print in each record's `ext`.
+    details: bool,
+    /// `UDIAG_SHOW_*` bits added to UNIX requests (`-e`, `-m`).
+    unix_show: u32,
+    /// Every reply datagram received, back to back, when recording (`-D FILE`).
+    recording: Option<Vec<u8>>,
 }
 
 impl SockDiag {
@@ -121,7 +130,76 @@ impl SockDiag {
             seq: 0x5eed_0000,
             poisoned: false,
             last_interrupted: false,
+            ext: 0,
+            details: false,
+            unix_show: 0,
+            recording: None,
         })
+    }
+
+    /// Ask for and decode what `-e` (`details`), `-m` (`mem`) and `-i` (`info`) print,
+    /// with the extension bits ss sets for the same options.
+    #[must_use]
+    pub fn with_details(mut self, details: bool, mem: bool, info: bool) -> Self {
+        self.ext = inet_ext::extension_bits(mem, info);
+        self.details = details || mem || info;
+        self.unix_show = if details { unix::SHOW_DETAILS } else { 0 } | if mem { unix::SHOW_MEMINFO } else { 0 };
+        self
+    }
+
+    /// Start keeping every reply datagram (what `ss -D FILE` writes).
+    pub fn record(&mut self) {
+        self.recording = Some(Vec::new());
+    }
+
+    /// The datagrams kept since [`SockDiag::record`], back to back.
+    #[must_use]
+    pub fn take_recording(&mut self) -> Vec<u8> {
+        self.recording.take().unwrap_or_default()
+    }
+
+    /// Closes one inet socket with `SOCK_DESTROY` (what `ss -K` sends), naming it by the
+    /// tuple and cookie the dump gave. The kernel checks CAP_NET_ADMIN and needs
+    /// CONFIG_INET_DIAG_DESTROY.
+    ///
+    /// # Errors
+    /// [`DiagError::PermissionDenied`] without CAP_NET_ADMIN; [`DiagError::NotSupported`]
+    /// when the socket cannot be closed this way or is already gone (ss skips those);
+    /// I/O and kernel errors otherwise.
+    pub fn destroy_inet(&mut self, s: &InetSocket) -> Result<(), DiagError> {
+        if self.poisoned {
+            self.socket = open_socket()?;
+            self.poisoned = false;
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let request = destroy_request(s, self.seq);
+        self.send(&request)?;
+        loop {
+            self.recv()?;
+            let mut pos = 0;
+            while let Some(hdr) = self.recv_buf.get(pos..pos + NLMSG_HDRLEN) {
+                let len = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+                let kind = u16::from_ne_bytes([hdr[4], hdr[5]]);
+                let seq = u32::from_ne_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]);
+                if len < NLMSG_HDRLEN {
+                    return Err(DiagError::Malformed { offset: pos, kind: MalformedKind::LengthTooSmall { len: len as u32 } });
+                }
+                // NLMSG_ERROR (2) carries the ACK: error 0, or the negative errno.
+                if seq == self.seq && kind == 2 {
+                    let errno = self
+                        .recv_buf
+                        .get(pos + NLMSG_HDRLEN..pos + NLMSG_HDRLEN + 4)
+                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                        .saturating_neg();
+                    if errno == 0 {
+                        return Ok(());
+                    }
+                    let err = DiagError::Kernel { offset: 0, errno, source: io::Error::from_raw_os_error(errno) };
+                    return Err(classify_kernel(err, s.family, s.protocol));
+                }
+                pos += len.next_multiple_of(4);
+            }
+        }
     }
 
     /// Dump the `protocol` sockets of one address family whose state bit is set in `states`
@@ -138,8 +216,9 @@ impl SockDiag {
         states: u32,
     ) -> Result<Vec<InetSocket>, DiagError> {
         let seq = self.seq.wrapping_add(1);
-        let request = build_request(protocol, family, states, seq)?;
-        self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg(p, protocol))
+        let request = build_request(protocol, family, states, seq, self.ext)?;
+        let details = self.details;
+        self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg_with(p, protocol, details))
     }
 
     /// Dump UNIX sockets whose state bit is in `states`, with name, peer and queues.
@@ -147,8 +226,9 @@ impl SockDiag {
     /// # Errors
     /// As [`SockDiag::dump_inet`].
     pub fn dump_unix(&mut self, states: u32) -> Result<Vec<UnixSocket>, DiagError> {
-        let request = unix::request(self.seq.wrapping_add(1), states);
-        self.dump(&request, 1, 0, &mut unix::parse)
+        let request = unix::request(self.seq.wrapping_add(1), states, self.unix_show);
+        let details = self.details;
+        self.dump(&request, 1, 0, &mut |p| unix::parse(p, details))
     }
 
     /// Dump every packet socket, with its interface, receive queue and filter.
@@ -211,6 +291,9 @@ impl SockDiag {
         let mut records = Vec::new();
         loop {
             self.recv()?;
+            if let Some(rec) = &mut self.recording {
+                rec.extend_from_slice(&self.recv_buf);
+            }
             let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
                 records.push(parse(p)?);
                 Ok(())
@@ -304,7 +387,7 @@ fn open_socket() -> Result<Socket, DiagError> {
 
 /// The bytes of an `inet_diag_req_v2` dump request (include/uapi/linux/inet_diag.h), built
 /// with netlink-packet-sock-diag.
-fn build_request(protocol: u8, family: u16, states: u32, seq: u32) -> Result<Vec<u8>, DiagError> {
+fn build_request(protocol: u8, family: u16, states: u32, seq: u32, ext: u8) -> Result<Vec<u8>, DiagError> {
     let (af, socket_id) = match u8::try_from(family) {
         Ok(af @ netlink_packet_sock_diag::AF_INET) => (af, SocketId::new_v4()),
         Ok(af @ netlink_packet_sock_diag::AF_INET6) => (af, SocketId::new_v6()),
@@ -318,7 +401,7 @@ fn build_request(protocol: u8, family: u16, states: u32, seq: u32) -> Result<Vec
         SockDiagMessage::InetRequest(InetRequest {
             family: af,
             protocol,
-            extensions: ExtensionFlags::empty(),
+            extensions: ExtensionFlags::from_bits_retain(ext),
             // Retain bits the crate has no name for (NEW_SYN_RECV, BOUND_INACTIVE).
             states: StateFlags::from_bits_retain(states),
             socket_id,
@@ -329,6 +412,36 @@ fn build_request(protocol: u8, family: u16, states: u32, seq: u32) -> Result<Vec
     let mut buf = vec![0; message.buffer_len()];
     message.serialize(&mut buf);
     Ok(buf)
+}
+
+/// `SOCK_DESTROY` (include/uapi/linux/sock_diag.h) with `NLM_F_REQUEST | NLM_F_ACK`, and
+/// an `inet_diag_req_v2` naming the socket: family, protocol, ext, pad, states, then
+/// `struct inet_diag_sockid` (ports and addresses in network order, `idiag_if`, cookie).
+fn destroy_request(s: &InetSocket, seq: u32) -> Vec<u8> {
+    const SOCK_DESTROY: u16 = 21;
+    const REQUEST_ACK: u16 = 0x01 | 0x04;
+    let addr = |a: &std::net::IpAddr| match a {
+        std::net::IpAddr::V4(v4) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            b
+        }
+        std::net::IpAddr::V6(v6) => v6.octets(),
+    };
+    let mut body = vec![u8::try_from(s.family).unwrap_or(0), s.protocol, 0, 0];
+    body.extend_from_slice(&0u32.to_ne_bytes());
+    body.extend_from_slice(&s.sport.to_be_bytes());
+    body.extend_from_slice(&s.dport.to_be_bytes());
+    body.extend_from_slice(&addr(&s.src));
+    body.extend_from_slice(&addr(&s.dst));
+    body.extend_from_slice(&s.ifindex.to_ne_bytes());
+    // cookie[0] is the low word, cookie[1] the high one (ss's cookie_sk_get).
+    body.extend_from_slice(&((s.cookie & 0xffff_ffff) as u32).to_ne_bytes());
+    body.extend_from_slice(&((s.cookie >> 32) as u32).to_ne_bytes());
+    let mut msg = request::dump_request(seq, &body);
+    msg[4..6].copy_from_slice(&SOCK_DESTROY.to_ne_bytes());
+    msg[6..8].copy_from_slice(&REQUEST_ACK.to_ne_bytes());
+    msg
 }
 
 fn classify_io(op: &'static str, e: io::Error, other: fn(io::Error) -> DiagError) -> DiagError {
@@ -389,7 +502,7 @@ mod tests {
 
     #[test]
     fn request_bytes_follow_inet_diag_req_v2() {
-        let req = build_request(IPPROTO_TCP, AF_INET6, 0x1ffe, 77).expect("inet family");
+        let req = build_request(IPPROTO_TCP, AF_INET6, 0x1ffe, 77, 0).expect("inet family");
         // nlmsghdr (16) + inet_diag_req_v2 (56: 4 bytes, states, 48-byte sockid).
         assert_eq!(req.len(), 72);
         assert_eq!(u32::from_ne_bytes(req[0..4].try_into().expect("4")), 72);
@@ -419,7 +532,7 @@ mod tests {
 
     #[test]
     fn request_rejects_non_inet_family() {
-        let err = build_request(IPPROTO_TCP, 1, SS_ALL, 1).expect_err("AF_UNIX");
+        let err = build_request(IPPROTO_TCP, 1, SS_ALL, 1, 0).expect_err("AF_UNIX");
         assert!(
             matches!(err, DiagError::UnsupportedFamily { family: 1 }),
             "{err:?}"

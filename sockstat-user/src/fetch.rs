@@ -57,15 +57,99 @@ pub enum FetchError {
          decode them; ss would list them"
     )]
     Undecoded { table: &'static str, count: usize },
+    #[error("reading $TCPDIAG_FILE ({path})")]
+    DiagFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("$TCPDIAG_FILE ({path}) is not a sock_diag TCP reply stream")]
+    DiagFileParse {
+        path: String,
+        #[source]
+        source: DiagError,
+    },
+    #[error(
+        "-K closes sockets with SOCK_DESTROY, which needs CAP_NET_ADMIN: run as root or \
+         grant it (`setcap cap_net_admin+ep` the binary)"
+    )]
+    KillNeedsCapability,
+    #[error("SOCK_DESTROY answers")]
+    Kill(#[source] DiagError),
+}
+
+/// A sock_diag socket asking for what `opts` prints (`-e`, `-m`, `-i`).
+fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
+    Ok(SockDiag::open()?.with_details(opts.show_details > 0, opts.show_mem, opts.show_tcpinfo))
+}
+
+/// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then
+/// AF_INET6, as ss's `inet_show_netlink` asks), back to back, `NLMSG_DONE`s included:
+/// exactly what `ss -D` writes. No FILTER expression is applied (ss parses it after the
+/// dump), the `-m`/`-i` attributes are asked for as ss asks.
+///
+/// # Errors
+/// The dump's.
+pub fn record_tcp(opts: &Options) -> Result<Vec<u8>, FetchError> {
+    let mut diag = open_diag(opts)?;
+    diag.record();
+    diag.dump_tcp(&query::families(opts), query::state_mask(opts))?;
+    Ok(diag.take_recording())
+}
+
+/// TCP from a recorded reply stream (`TCPDIAG_FILE`, as ss reads it), decoded with every
+/// attribute it holds. Unlike ss, which stops at the first `NLMSG_DONE` (so a `-D` of
+/// `-t` shows only its IPv4 half) and applies only the FILTER expression, every dump in
+/// the file is read and then selected like a live dump (family, state, expression).
+fn tcp_from_file(path: &std::ffi::OsStr) -> Result<Vec<InetSocket>, FetchError> {
+    let shown = path.to_string_lossy().into_owned();
+    let buf = std::fs::read(path).map_err(|source| FetchError::DiagFile { path: shown.clone(), source })?;
+    let dump = crate::diag::parse_inet_replies_with(&buf, IPPROTO_TCP, true)
+        .map_err(|source| FetchError::DiagFileParse { path: shown, source })?;
+    Ok(dump.sockets)
+}
+
+/// Whether this process has CAP_NET_ADMIN in its effective set (/proc/self/status
+/// `CapEff`, bit 12), which SOCK_DESTROY requires.
+fn has_net_admin() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+    })
+}
+
+/// `-K`: closes each socket, keeping those that were closed. A socket the kernel cannot
+/// close this way or that is already gone is dropped silently, as ss drops it.
+fn kill(diag: &mut SockDiag, sockets: Vec<InetSocket>) -> Result<Vec<InetSocket>, FetchError> {
+    let mut killed = Vec::with_capacity(sockets.len());
+    for s in sockets {
+        match diag.destroy_inet(&s) {
+            Ok(()) => killed.push(s),
+            Err(DiagError::NotSupported { .. }) => {}
+            Err(e) => return Err(FetchError::Kill(e)),
+        }
+    }
+    Ok(killed)
 }
 
 /// TCP sockets of `families` (in that order) whose state is in `states`.
 ///
 /// # Errors
 /// The agent's error (unless `source` is auto and no agent runs), or the dump's.
-pub fn tcp(source: SourceChoice, agent_socket: &Path, families: &[u16], states: u32) -> Result<Vec<InetSocket>, FetchError> {
+/// `filter`: the query's FILTER, which the agent applies before sending (the caller
+/// still applies it to what comes back, from either source).
+pub fn tcp(
+    source: SourceChoice,
+    agent_socket: &Path,
+    families: &[u16],
+    states: u32,
+    filter: Option<&crate::filter::Filter>,
+) -> Result<Vec<InetSocket>, FetchError> {
     if source != SourceChoice::Kernel {
-        match Client::connect(agent_socket).and_then(|c| c.tcp(families, states)) {
+        match Client::connect(agent_socket).and_then(|c| c.tcp_filtered(families, states, filter)) {
             Ok(s) => return Ok(s),
             Err(e) if source == SourceChoice::Auto && e.is_unavailable() => {}
             Err(e) => return Err(e.into()),
@@ -89,13 +173,31 @@ pub fn tcp(source: SourceChoice, agent_socket: &Path, families: &[u16], states: 
 pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
     let mut snap = Snapshot::default();
     let states = query::state_mask(opts);
+    if opts.kill && !has_net_admin() {
+        return Err(FetchError::KillNeedsCapability);
+    }
     if query::inet_table(opts, Table::Tcp) {
         let families = query::families(opts);
-        let tcp = tcp(query::tcp_source(opts), &opts.agent_socket, &families, states)?;
+        let tcp = match std::env::var_os("TCPDIAG_FILE") {
+            Some(path) => tcp_from_file(&path)?,
+            None if query::tcp_source(opts) == SourceChoice::Kernel => {
+                let mut diag = open_diag(opts)?;
+                let mut out = Vec::new();
+                for &family in &families {
+                    out.extend(diag.dump_inet(IPPROTO_TCP, family, states)?);
+                }
+                out
+            }
+            None => tcp(query::tcp_source(opts), &opts.agent_socket, &families, states, Some(&opts.filter))?,
+        };
         snap.tcp = query::select(opts, tcp);
+        // A recorded dump is not this machine's sockets: never kill from it.
+        if opts.kill && std::env::var_os("TCPDIAG_FILE").is_none() {
+            snap.tcp = kill(&mut SockDiag::open()?, std::mem::take(&mut snap.tcp))?;
+        }
     }
 
-    let mut diag = SockDiag::open()?;
+    let mut diag = open_diag(opts)?;
     if opts.has_table(Table::Netlink) && opts.has_family(AF_NETLINK) && opts.states & CLOSE != 0 {
         snap.netlink = diag.dump_netlink()?;
     }
@@ -120,7 +222,10 @@ pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
         for family in query::families(opts) {
             got.extend(absent_is_empty(diag.dump_inet(protocol, family, states))?);
         }
-        let got = query::select_inet(opts, protocol, got);
+        let mut got = query::select_inet(opts, protocol, got);
+        if opts.kill {
+            got = kill(&mut SockDiag::open()?, got)?;
+        }
         match table {
             Table::Udp => snap.udp = got,
             Table::Dccp => snap.dccp = got,

@@ -380,6 +380,11 @@ pub struct Names {
     ifnames: Option<HashMap<u32, String>>,
     /// Fixed process names by pid (tests); `None` reads /proc/PID/stat.
     comms: Option<HashMap<i32, String>>,
+    /// cgroup v2 id -> path, built on first use by walking the cgroup2 mount, as ss's
+    /// `cg_id_to_path()` does. A fixed (test) `Names` starts with an empty map.
+    cgroups: std::cell::OnceCell<HashMap<u64, String>>,
+    /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
+    owners: HashMap<u32, String>,
 }
 
 /// Which /etc/services protocol, or /etc/protocols, names a port (ss's `dg_proto`).
@@ -417,6 +422,8 @@ impl Names {
             ephemeral,
             ifnames: None,
             comms: None,
+            cgroups: std::cell::OnceCell::new(),
+            owners: HashMap::new(),
         }
     }
 
@@ -432,6 +439,8 @@ impl Names {
             ephemeral,
             ifnames: Some(ifnames.iter().map(|&(i, n)| (i, n.to_owned())).collect()),
             comms: Some(HashMap::new()),
+            cgroups: std::cell::OnceCell::from(HashMap::new()),
+            owners: HashMap::new(),
         }
     }
 
@@ -443,6 +452,40 @@ impl Names {
         }
         self.comms = Some(comms.iter().map(|&(p, c)| (p, c.to_owned())).collect());
         self
+    }
+
+    /// The owners `-p` prints, by socket inode (see [`crate::procs`]).
+    #[must_use]
+    pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
+        self.owners = owners;
+        self
+    }
+
+    /// Fixed cgroup paths by id (tests).
+    #[must_use]
+    pub fn with_cgroups(self, cgroups: &[(u64, &str)]) -> Self {
+        let map: HashMap<u64, String> = cgroups.iter().map(|&(i, p)| (i, p.to_owned())).collect();
+        Names { cgroups: std::cell::OnceCell::from(map), ..self }
+    }
+
+    /// ss's `cg_id_to_path()`: the cgroup's path under the cgroup2 mount (`/` for the
+    /// root), or `unreachable:ID` (hex).
+    #[must_use]
+    pub fn cgroup_path(&self, id: u64) -> String {
+        self.cgroups
+            .get_or_init(system_cgroups)
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("unreachable:{id:x}"))
+    }
+
+    /// `users:(...)` for a socket inode, with its leading space; empty if no process
+    /// holds it (or `-p` was not given).
+    fn users(&self, inode: u32) -> String {
+        match self.owners.get(&inode) {
+            Some(list) if inode != 0 => format!(" users:({list})"),
+            _ => String::new(),
+        }
     }
 
     /// ss's `resolve_service()` for TCP: `*` for 0, the service name outside the ephemeral
@@ -535,6 +578,41 @@ impl Names {
         }
         pid.to_string()
     }
+}
+
+/// Every directory of the cgroup2 mount by cgroup id. A cgroup2 directory's inode number
+/// is its cgroup id (kernfs: `kernfs_ino` is the node id on 64-bit), which is what ss's
+/// `get_cgroup2_id()` reads through `name_to_handle_at`. The walk stays on the mount
+/// (`FTW_MOUNT`); unreadable directories are skipped.
+fn system_cgroups() -> HashMap<u64, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut map = HashMap::new();
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let Some(mnt) = mounts.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (_, dir, ty) = (f.next()?, f.next()?, f.next()?);
+        (ty == "cgroup2").then(|| dir.to_owned())
+    }) else {
+        return map;
+    };
+    let Ok(root) = std::fs::metadata(&mnt) else { return map };
+    let mut stack = vec![std::path::PathBuf::from(&mnt)];
+    while let Some(dir) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else { continue };
+        if meta.dev() != root.dev() {
+            continue;
+        }
+        let rel = dir.to_string_lossy().get(mnt.len()..).unwrap_or_default().to_owned();
+        map.insert(meta.ino(), if rel.is_empty() { "/".to_owned() } else { rel });
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    map
 }
 
 /// ss reads `%*d (%[^)])` from /proc/PID/stat: the command up to the first `)`.
@@ -706,11 +784,296 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: Po
     row[COL_SERV] = port(s.sport);
     row[COL_RADDR] = addr_text(&s.dst, v6only) + ":";
     row[COL_RSERV] = port(s.dport);
-    // Raw sockets come from /proc/net/raw(6), whose ss printer has no timers.
-    if opts.show_options && kind != PortKind::Raw {
-        row[COL_EXT] = timer_text(s);
+    let mut ext = names.users(s.inode);
+    if kind == PortKind::Raw {
+        // dgram_show_line (the /proc path): no timers, and `-e` adds only the text after
+        // the pointer column.
+        if opts.show_details > 0
+            && let Some(opt) = s.ext.as_ref().and_then(|d| d.proc_opt.as_deref())
+            && !opt.is_empty()
+        {
+            ext.push_str(&format!(" opt:\"{opt}\""));
+        }
+        row[COL_EXT] = ext;
+        return row;
     }
+    if opts.show_options {
+        ext.push_str(&timer_text(s));
+    }
+    ext.push_str(&inet_details_text(opts, s, names));
+    row[COL_EXT] = ext;
     row
+}
+
+/// What `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
+/// and shutdown, then (`-m`, or `-i` for other than UDP) `tcp_show_info()` on a new line.
+fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
+    let mut out = String::new();
+    let d = s.ext.as_deref();
+    if opts.show_details > 0 {
+        if s.uid != 0 {
+            out.push_str(&format!(" uid:{}", s.uid));
+        }
+        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        if let Some(d) = d {
+            if d.mark != 0 {
+                out.push_str(&format!(" fwmark:0x{:x}", d.mark));
+            }
+            if d.cgroup_id != 0 {
+                out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+            }
+            if s.family == sockstat_ebpf::AF_INET6
+                && let Some(v) = d.v6only
+            {
+                out.push_str(&format!(" v6only:{v}"));
+            }
+            if let Some(m) = d.shutdown {
+                out.push_str(&shutdown_text(m));
+            }
+        }
+    }
+    if opts.show_mem || (opts.show_tcpinfo && s.protocol != IPPROTO_UDP) {
+        if !opts.oneline {
+            out.push_str("\n\t");
+        }
+        if let Some(d) = d {
+            out.push_str(&tcp_show_info(opts, s.state, d));
+        }
+    }
+    out
+}
+
+const IPPROTO_UDP: u8 = 17;
+
+/// ` <->`, `-->`...: ss's `%c-%c` of the shutdown mask.
+fn shutdown_text(mask: u8) -> String {
+    format!(" {}-{}", if mask & 1 != 0 { '-' } else { '<' }, if mask & 2 != 0 { '-' } else { '>' })
+}
+
+/// ss's `print_skmeminfo()`: `skmem:(...)` from an `SK_MEMINFO_*` array.
+fn skmem_text(m: &[u32]) -> String {
+    let w = |i: usize| m.get(i).copied().unwrap_or(0);
+    let mut out = format!(" skmem:(r{},rb{},t{},tb{},f{},w{},o{}", w(0), w(1), w(2), w(3), w(4), w(5), w(6));
+    if m.len() > 7 {
+        out.push_str(&format!(",bl{}", w(7)));
+    }
+    if m.len() > 8 {
+        out.push_str(&format!(",d{}", w(8)));
+    }
+    out.push(')');
+    out
+}
+
+/// ss's `tcp_show_info()` (the part after the line break) with `tcp_stats_print()`.
+fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> String {
+    let mut out = String::new();
+    if let Some(m) = &d.skmem {
+        out.push_str(&skmem_text(m));
+    } else if let Some([r, w, f, t]) = d.meminfo {
+        out.push_str(&format!(" mem:(r{r},w{w},f{f},t{t})"));
+    }
+    let Some(i) = &d.tcp_info else { return out };
+    let mut o = |text: String| out.push_str(&text);
+    let has = |bit: u8| i.options & bit != 0;
+    if opts.show_options {
+        // TCPI_OPT_TIMESTAMPS, SACK, ECN, ECN_SEEN, SYN_DATA.
+        for (bit, name) in [(1, " ts"), (2, " sack"), (8, " ecn"), (16, " ecnseen"), (32, " fastopen")] {
+            if has(bit) {
+                o(name.to_owned());
+            }
+        }
+    }
+    if let Some(c) = d.cong.as_deref().filter(|c| !c.is_empty()) {
+        o(format!(" {c}"));
+    }
+    if has(4) {
+        o(format!(" wscale:{},{}", i.snd_wscale, i.rcv_wscale));
+    }
+    let ms = |v: u32| f64::from(v) / 1000.0;
+    if i.rto != 0 && i.rto != 3_000_000 {
+        o(format!(" rto:{}", c_g(ms(i.rto), 6)));
+    }
+    if i.backoff != 0 {
+        o(format!(" backoff:{}", i.backoff));
+    }
+    if i.rtt != 0 {
+        o(format!(" rtt:{}/{}", c_g(ms(i.rtt), 6), c_g(ms(i.rttvar), 6)));
+    }
+    if i.ato != 0 {
+        o(format!(" ato:{}", c_g(ms(i.ato), 6)));
+    }
+    for (v, name) in [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")] {
+        if v != 0 {
+            o(format!(" {name}:{v}"));
+        }
+    }
+    if i.snd_ssthresh < 0xffff && i.snd_ssthresh != 0 {
+        o(format!(" ssthresh:{}", i.snd_ssthresh));
+    }
+    for (v, name) in [(i.bytes_sent, "bytes_sent"), (i.bytes_retrans, "bytes_retrans"), (i.bytes_acked, "bytes_acked"), (i.bytes_received, "bytes_received")] {
+        if v != 0 {
+            o(format!(" {name}:{v}"));
+        }
+    }
+    for (v, name) in [(i.segs_out, "segs_out"), (i.segs_in, "segs_in"), (i.data_segs_out, "data_segs_out"), (i.data_segs_in, "data_segs_in")] {
+        if v != 0 {
+            o(format!(" {name}:{v}"));
+        }
+    }
+    if let Some([enabled, ce_state, alpha, ab_ecn, ab_tot]) = d.dctcp {
+        if enabled != 0 {
+            o(format!(" dctcp:(ce_state:{ce_state},alpha:{alpha},ab_ecn:{ab_ecn},ab_tot:{ab_tot})"));
+        } else {
+            o(" dctcp:fallback_mode".to_owned());
+        }
+    }
+    if let Some([lo, hi, min_rtt, pacing_gain, cwnd_gain]) = d.bbr {
+        let bw = u64::from(hi) << 32 | u64::from(lo);
+        o(format!(" bbr:(bw:{}bps,mrtt:{}", sprint_bw(opts.numeric, bw as f64 * 8.0), c_g(f64::from(min_rtt) / 1000.0, 6)));
+        if pacing_gain != 0 {
+            o(format!(",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6)));
+        }
+        if cwnd_gain != 0 {
+            o(format!(",cwnd_gain:{}", c_g(f64::from(cwnd_gain) / 256.0, 6)));
+        }
+        o(")".to_owned());
+    }
+    // The send rate uses Vegas's RTT sample when Vegas has a valid one.
+    let mut rtt = f64::from(i.rtt);
+    if let Some([enabled, _, vrtt, _]) = d.vegas
+        && enabled != 0
+        && vrtt != 0
+        && vrtt != 0x7fff_ffff
+    {
+        rtt = f64::from(vrtt);
+    }
+    if rtt > 0.0 && i.snd_mss != 0 && i.snd_cwnd != 0 {
+        let bps = f64::from(i.snd_cwnd) * f64::from(i.snd_mss) * 8_000_000.0 / rtt;
+        o(format!(" send {}bps", sprint_bw(opts.numeric, bps)));
+    }
+    for (v, name) in [(i.last_data_sent, "lastsnd"), (i.last_data_recv, "lastrcv"), (i.last_ack_recv, "lastack")] {
+        if v != 0 {
+            o(format!(" {name}:{v}"));
+        }
+    }
+    if i.pacing_rate != 0 && i.pacing_rate != u64::MAX {
+        o(format!(" pacing_rate {}bps", sprint_bw(opts.numeric, i.pacing_rate as f64 * 8.0)));
+        if i.max_pacing_rate != 0 && i.max_pacing_rate != u64::MAX {
+            o(format!("/{}bps", sprint_bw(opts.numeric, i.max_pacing_rate as f64 * 8.0)));
+        }
+    }
+    if i.delivery_rate != 0 {
+        o(format!(" delivery_rate {}bps", sprint_bw(opts.numeric, i.delivery_rate as f64 * 8.0)));
+    }
+    if i.delivered != 0 {
+        o(format!(" delivered:{}", i.delivered));
+    }
+    if i.delivered_ce != 0 {
+        o(format!(" delivered_ce:{}", i.delivered_ce));
+    }
+    if i.delivery_rate_app_limited {
+        o(" app_limited".to_owned());
+    }
+    if i.busy_time != 0 {
+        o(format!(" busy:{}ms", i.busy_time / 1000));
+        if i.rwnd_limited != 0 {
+            o(format!(" rwnd_limited:{}ms({:.1}%)", i.rwnd_limited / 1000, 100.0 * i.rwnd_limited as f64 / i.busy_time as f64));
+        }
+        if i.sndbuf_limited != 0 {
+            o(format!(" sndbuf_limited:{}ms({:.1}%)", i.sndbuf_limited / 1000, 100.0 * i.sndbuf_limited as f64 / i.busy_time as f64));
+        }
+    }
+    if i.unacked != 0 {
+        o(format!(" unacked:{}", i.unacked));
+    }
+    if i.retrans != 0 || i.total_retrans != 0 {
+        o(format!(" retrans:{}/{}", i.retrans, i.total_retrans));
+    }
+    if i.lost != 0 {
+        o(format!(" lost:{}", i.lost));
+    }
+    if i.sacked != 0 && state != TcpState::Listen as u8 {
+        o(format!(" sacked:{}", i.sacked));
+    }
+    if i.dsack_dups != 0 {
+        o(format!(" dsack_dups:{}", i.dsack_dups));
+    }
+    if i.fackets != 0 {
+        o(format!(" fackets:{}", i.fackets));
+    }
+    if i.reordering != 3 {
+        o(format!(" reordering:{}", i.reordering.cast_signed()));
+    }
+    if i.reord_seen != 0 {
+        o(format!(" reord_seen:{}", i.reord_seen.cast_signed()));
+    }
+    if i.rcv_rtt != 0 {
+        o(format!(" rcv_rtt:{}", c_g(ms(i.rcv_rtt), 6)));
+    }
+    if i.rcv_space != 0 {
+        o(format!(" rcv_space:{}", i.rcv_space.cast_signed()));
+    }
+    if i.rcv_ssthresh != 0 {
+        o(format!(" rcv_ssthresh:{}", i.rcv_ssthresh));
+    }
+    if i.notsent_bytes != 0 {
+        o(format!(" notsent:{}", i.notsent_bytes));
+    }
+    if i.min_rtt != 0 && i.min_rtt != u32::MAX {
+        o(format!(" minrtt:{}", c_g(ms(i.min_rtt), 6)));
+    }
+    if i.rcv_ooopack != 0 {
+        o(format!(" rcv_ooopack:{}", i.rcv_ooopack));
+    }
+    if i.snd_wnd != 0 {
+        o(format!(" snd_wnd:{}", i.snd_wnd));
+    }
+    out
+}
+
+/// ss's `sprint_bw()`: bits per second with a k/M/G/T suffix (`%.3g`), or `%.0f` with `-n`.
+fn sprint_bw(numeric: bool, bw: f64) -> String {
+    if numeric {
+        format!("{bw:.0}")
+    } else if bw >= 1e12 {
+        format!("{}T", c_g(bw / 1e12, 3))
+    } else if bw >= 1e9 {
+        format!("{}G", c_g(bw / 1e9, 3))
+    } else if bw >= 1e6 {
+        format!("{}M", c_g(bw / 1e6, 3))
+    } else if bw >= 1e3 {
+        format!("{}k", c_g(bw / 1e3, 3))
+    } else {
+        c_g(bw, 6)
+    }
+}
+
+/// C's `printf("%.*g", prec, v)` for finite values: `prec` significant digits, trailing
+/// zeros removed, exponent form when the exponent is below -4 or at least `prec`.
+#[must_use]
+pub fn c_g(v: f64, prec: usize) -> String {
+    let prec = prec.max(1);
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    if !v.is_finite() {
+        return if v.is_nan() { "nan".to_owned() } else if v > 0.0 { "inf".to_owned() } else { "-inf".to_owned() };
+    }
+    // Rust's `{:e}` rounds to the requested digits exactly as printf does (to nearest,
+    // ties to even on the exact binary value), so its exponent is %g's X.
+    let sci = format!("{:.*e}", prec - 1, v);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    let strip = |t: &str| -> String {
+        if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_owned() } else { t.to_owned() }
+    };
+    let p = i32::try_from(prec).unwrap_or(i32::MAX);
+    if x < -4 || x >= p {
+        format!("{}e{}{:02}", strip(mant), if x < 0 { '-' } else { '+' }, x.abs())
+    } else {
+        let decimals = usize::try_from(p - 1 - x).unwrap_or(0);
+        strip(&format!("{v:.decimals$}"))
+    }
 }
 
 fn port_numeric(port: u16) -> String {
@@ -723,7 +1086,7 @@ fn port_numeric(port: u16) -> String {
 
 /// `unix_stats_print()`: the name (or `*`) and inode, the peer's `*` and inode. ss joins
 /// address and port with a space here, not a colon.
-fn unix_row(s: &UnixSocket) -> [String; COL_MAX] {
+fn unix_row(opts: &Options, s: &UnixSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     let netid = match s.kind {
         1 => "u_str",
@@ -737,6 +1100,34 @@ fn unix_row(s: &UnixSocket) -> [String; COL_MAX] {
     // The netlink path never resolves the peer's name (only ss's /proc/net/unix path does).
     row[COL_RADDR] = "* ".to_owned();
     row[COL_RSERV] = s.peer.to_string();
+    // unix_show_sock(): owners, then `-m`'s skmem (no line break), then `-e`'s shutdown,
+    // bound path inode/device and pending connections.
+    let mut ext = names.users(s.inode);
+    if let Some(d) = s.ext.as_deref() {
+        if opts.show_mem
+            && let Some(m) = &d.skmem
+        {
+            ext.push_str(&skmem_text(m));
+        }
+        if opts.show_details > 0 {
+            if let Some(m) = d.shutdown {
+                ext.push_str(&shutdown_text(m));
+            }
+            if let Some((ino, dev)) = d.vfs {
+                // glibc's major()/minor() of the kernel's new_encode_dev() value.
+                let major = (dev >> 8) & 0xfff;
+                let minor = (dev & 0xff) | ((dev >> 12) & 0x000f_ff00);
+                ext.push_str(&format!(" ino:{ino} dev:{major}/{minor}"));
+            }
+            if let Some(peers) = &d.icons {
+                ext.push_str(" peers:");
+                for p in peers {
+                    ext.push_str(&format!(" {p}"));
+                }
+            }
+        }
+    }
+    row[COL_EXT] = ext;
     row
 }
 
@@ -751,6 +1142,50 @@ fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_M
     row[COL_ADDR] = addr + ":";
     row[COL_SERV] = if s.ifindex == 0 { "*".to_owned() } else { names.ifname(s.ifindex) };
     row[COL_RADDR] = "*".to_owned();
+    // packet_stats_print(): owners, `-e`'s sock_details_print(); packet_show_sock(): the
+    // info, rings and fanout, then `-b`, then `-m`.
+    let mut out = names.users(s.inode);
+    if opts.show_details > 0 {
+        if s.uid != 0 {
+            out.push_str(&format!(" uid:{}", s.uid));
+        }
+        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        let nl = if opts.oneline { " " } else { "\n\t" };
+        if let Some([version, copy_thresh, flags]) = s.info {
+            out.push_str(&format!("{nl}ver:{version} cpy_thresh:{copy_thresh} flags( "));
+            for (bit, name) in [(1, "running"), (2, " auxdata"), (4, " origdev"), (8, " vnethdr"), (16, " loss")] {
+                if flags & bit != 0 {
+                    out.push_str(name);
+                }
+            }
+            if flags == 0 {
+                out.push('0');
+            }
+            out.push_str(" )");
+        }
+        for (ring, name) in s.rings.iter().zip(["ring_rx(", "ring_tx("]) {
+            if let Some([bs, bn, fs, fnr, tmo, _, features]) = ring {
+                out.push_str(&format!(
+                    "{nl}{name}blk_size:{},blk_nr:{},frm_size:{},frm_nr:{},tmo:{},features:0x{features:x})",
+                    bs.cast_signed(), bn.cast_signed(), fs.cast_signed(), fnr.cast_signed(), tmo.cast_signed()
+                ));
+            }
+        }
+        if let Some(fanout) = s.fanout {
+            let ty = (fanout >> 16) & 0xffff;
+            let name = match ty {
+                0 => "hash".to_owned(),
+                1 => "lb".to_owned(),
+                2 => "cpu".to_owned(),
+                3 => "roll".to_owned(),
+                4 => "random".to_owned(),
+                5 => "qm".to_owned(),
+                _ => format!("0x{ty:x}"),
+            };
+            out.push_str(&format!("{nl}fanout(id:{},type:{name})", fanout & 0xffff));
+        }
+    }
+    row[COL_EXT] = out;
     if opts.show_bpf
         && let Some(filter) = &s.filter
     {
@@ -768,13 +1203,18 @@ fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_M
                 }
             }
         }
-        row[COL_EXT] = ext;
+        row[COL_EXT].push_str(&ext);
+    }
+    if opts.show_mem
+        && let Some(m) = &s.skmem
+    {
+        row[COL_EXT].push_str(&skmem_text(m));
     }
     row
 }
 
 /// `netlink_show_one()`.
-fn netlink_row(s: &NetlinkSocket, names: &Names) -> [String; COL_MAX] {
+fn netlink_row(opts: &Options, s: &NetlinkSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     state_fields(&mut row, "nl", 7, s.rqueue, s.wqueue);
     row[COL_ADDR] = names.nl_proto(s.protocol) + ":";
@@ -786,11 +1226,22 @@ fn netlink_row(s: &NetlinkSocket, names: &Names) -> [String; COL_MAX] {
     } else {
         row[COL_RADDR] = "*".to_owned();
     }
+    // No owners here: ss's netlink printer never calls proc_ctx_print(). Its netlink
+    // path passes sk = cb = 0; `groups` is an unsigned int there.
+    if opts.show_details > 0 {
+        row[COL_EXT] = format!(" sk=0 cb=0 groups=0x{:08x}", s.groups & 0xffff_ffff);
+    }
+    if opts.show_mem
+        && let Some(m) = &s.skmem
+    {
+        row[COL_EXT].push('\t');
+        row[COL_EXT].push_str(&skmem_text(m));
+    }
     row
 }
 
 /// `vsock_stats_print()`.
-fn vsock_row(s: &VsockSocket) -> [String; COL_MAX] {
+fn vsock_row(s: &VsockSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     let netid = match s.kind {
         1 => "v_str",
@@ -804,6 +1255,7 @@ fn vsock_row(s: &VsockSocket) -> [String; COL_MAX] {
     row[COL_SERV] = any(s.src_port);
     row[COL_RADDR] = any(s.dst_cid) + ":";
     row[COL_RSERV] = any(s.dst_port);
+    row[COL_EXT] = names.users(s.inode);
     row
 }
 
@@ -851,13 +1303,13 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
     disabled[COL_STATE] = !opts.show_state();
     let mut grid = Grid::new(disabled, opts.show_header);
     for s in &snap.netlink {
-        grid.push(netlink_row(s, names));
+        grid.push(netlink_row(opts, s, names));
     }
     for s in &snap.packet {
         grid.push(packet_row(opts, s, names));
     }
     for s in &snap.unix {
-        grid.push(unix_row(s));
+        grid.push(unix_row(opts, s, names));
     }
     // ss's proc fallback sets the type to 0 for raw sockets, and proto_name(0) is "raw".
     for (list, netid, kind) in [
@@ -873,7 +1325,7 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
         }
     }
     for s in &snap.vsock {
-        grid.push(vsock_row(s));
+        grid.push(vsock_row(s, names));
     }
     for s in &snap.mptcp {
         grid.push(inet_row(opts, s, names, "mptcp", PortKind::Tcp));
@@ -953,6 +1405,7 @@ ephem\t\t40000/tcp
             retrans: 0,
             expires_ms: 0,
             source: Source::Kernel,
+            ext: None,
         }
     }
 
@@ -1637,4 +2090,91 @@ ephem\t\t40000/tcp
             ],
         ),
     ];
+}
+
+#[cfg(test)]
+mod detail_tests {
+    //! `-e -m -i` text, checked against what ss 6.1 printed for the same values.
+    use super::*;
+    use crate::socket::{InetDetails, TcpInfo};
+
+    #[test]
+    fn c_g_matches_printf() {
+        let cases: &[(f64, usize, &str)] = &[
+            (0.0, 6, "0"),
+            (5.162, 6, "5.162"),
+            (0.008, 6, "0.008"),
+            (208.0, 6, "208"),
+            (2.886_718_75, 6, "2.88672"),
+            (123_456_789.0, 6, "1.23457e+08"),
+            (0.000_012_3, 6, "1.23e-05"),
+            (35.328, 3, "35.3"),
+            (999.9, 3, "1e+03"),
+            (6.872_48, 3, "6.87"),
+        ];
+        for &(v, p, want) in cases {
+            assert_eq!(c_g(v, p), want, "{v} %.{p}g");
+        }
+        assert_eq!(sprint_bw(false, 35_328_000_000.0), "35.3G");
+        assert_eq!(sprint_bw(false, 657_010_461.0), "657M");
+        assert_eq!(sprint_bw(true, 657_010_461.4), "657010461");
+        assert_eq!(sprint_bw(false, 512.0), "512");
+    }
+
+    #[test]
+    fn tcp_info_line_as_ss_prints_it() {
+        // The FIN-WAIT-2 client of a netns fixture, as `ss -tnemi` printed it.
+        let info = TcpInfo {
+            options: 1 | 2 | 4,
+            snd_wscale: 10,
+            rcv_wscale: 10,
+            rto: 208_000,
+            rtt: 5162,
+            rttvar: 10_285,
+            snd_mss: 35_328,
+            pmtu: 65_535,
+            rcv_mss: 536,
+            advmss: 65_483,
+            snd_cwnd: 12,
+            snd_ssthresh: u32::MAX,
+            bytes_sent: 1000,
+            bytes_acked: 1002,
+            segs_out: 4,
+            segs_in: 3,
+            data_segs_out: 1,
+            last_data_sent: 1504,
+            last_data_recv: 1504,
+            last_ack_recv: 1460,
+            pacing_rate: 34_655_150_893,
+            max_pacing_rate: u64::MAX,
+            delivery_rate: 859_060,
+            delivered: 3,
+            busy_time: 44_000,
+            rcv_space: 65_495,
+            rcv_ssthresh: 65_495,
+            min_rtt: 8,
+            snd_wnd: 70_656,
+            reordering: 3,
+            ..TcpInfo::default()
+        };
+        let d = InetDetails {
+            skmem: Some(vec![0, 131_072, 0, 3_939_840, 0, 0, 0, 0, 0]),
+            tcp_info: Some(info),
+            cong: Some("bbr".into()),
+            bbr: Some([121_032_704, 1, 8, 739, 739]),
+            ..InetDetails::default()
+        };
+        let opts = crate::cli::parse_ss_args(["-tnemi"].map(std::ffi::OsString::from)).expect("options");
+        assert_eq!(
+            tcp_show_info(&opts, TcpState::FinWait2 as u8, &d),
+            " skmem:(r0,rb131072,t0,tb3939840,f0,w0,o0,bl0,d0) ts sack bbr wscale:10,10 rto:208 \
+             rtt:5.162/10.285 mss:35328 pmtu:65535 rcvmss:536 advmss:65483 cwnd:12 bytes_sent:1000 \
+             bytes_acked:1002 segs_out:4 segs_in:3 data_segs_out:1 bbr:(bw:35328000000bps,mrtt:0.008,\
+             pacing_gain:2.88672,cwnd_gain:2.88672) send 657010461bps lastsnd:1504 lastrcv:1504 \
+             lastack:1460 pacing_rate 277241207144bps delivery_rate 6872480bps delivered:3 busy:44ms \
+             rcv_space:65495 rcv_ssthresh:65495 minrtt:0.008 snd_wnd:70656"
+        );
+        assert_eq!(shutdown_text(2), " <--");
+        assert_eq!(shutdown_text(0), " <->");
+    }
 }

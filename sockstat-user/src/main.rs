@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sockstat::{agent, cli, client, fetch, format, history, query, summary, timeline, trace};
+use sockstat::{agent, cli, client, fetch, format, history, json, netns, procs, query, summary, timeline, trace};
 
 #[derive(Parser)]
 #[command(name = "sockstat", version, about = "sockstat's own commands (ss options are handled separately: see `sockstat -h`)")]
@@ -227,6 +227,14 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
         }
     };
     opts.screen_width = cli::stdout_screen_width();
+    // -N: ss switches namespace while parsing options, before it opens any socket or reads
+    // /proc/net; every thread-free step below then runs in the namespace.
+    if let Some(name) = &opts.netns
+        && let Err(e) = netns::enter(&name.to_string_lossy())
+    {
+        eprintln!("{e}");
+        return Ok(ExitCode::from(1));
+    }
     // ss prints the summary before it opens any socket (its own would be counted).
     if opts.summary {
         let mut out = io::stdout().lock();
@@ -237,6 +245,22 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
+    // -D FILE: ss writes the TCP replies and exits before it prints anything else.
+    if let Some(file) = &opts.diag_file {
+        if !opts.has_table(cli::Table::Tcp) {
+            eprintln!("{}: tcpdiag dump requested and no tcp in filter.", cli::PROG);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let bytes = fetch::record_tcp(&opts).context("-D")?;
+        if file.as_os_str().to_string_lossy().starts_with('-') {
+            let mut out = io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        } else {
+            std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     query::check_supported(&opts)?;
     if let Some(at) = at {
         let mut out = io::BufWriter::new(io::stdout().lock());
@@ -246,8 +270,27 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
     }
     let snapshot = fetch::snapshot(&opts)?;
     query::check_expression(&opts, &snapshot)?;
+    // -p: owners of exactly the sockets about to be printed (procs walks /proc once).
+    let owners = if opts.show_processes > 0 {
+        let s = &snapshot;
+        let wanted: std::collections::HashSet<u32> = s.packet.iter().map(|p| p.inode)
+            .chain(s.unix.iter().map(|u| u.inode))
+            .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
+            .chain(s.vsock.iter().map(|v| v.inode))
+            .filter(|&i| i != 0)
+            .collect();
+        procs::owners(&wanted)
+    } else {
+        std::collections::HashMap::new()
+    };
+    let names = format::Names::system(opts.numeric)
+        .with_owners(owners.iter().map(|(&i, l)| (i, procs::users_text(l))).collect());
     let mut out = io::BufWriter::new(io::stdout().lock());
-    format::render(&opts, &snapshot, &mut out)?;
+    if opts.json {
+        json::render(&opts, &snapshot, &names, &owners, &mut out)?;
+    } else {
+        format::render_with(&opts, &snapshot, &names, &mut out)?;
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,13 @@ pub enum QueryError {
          (auto uses the kernel for this query)"
     )]
     TimersFromAgent { option: &'static str },
+    /// `-e`, `-m`, `-i`, `-p` asked of the agent: its table has no cgroup, memory or
+    /// tcp_info, and no inode for sockets opened after its seed.
+    #[error(
+        "{option} prints socket details that only a kernel dump has: drop --source agent \
+         (auto uses the kernel for this query)"
+    )]
+    DetailsFromAgent { option: &'static str },
 }
 
 /// Fails if the options ask for something sockstat would answer differently from ss.
@@ -65,19 +72,41 @@ pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
             option: option.clone(),
         });
     }
-    if opts.show_options && opts.source == SourceChoice::Agent && opts.has_table(Table::Tcp) {
-        return Err(QueryError::TimersFromAgent {
-            option: if opts.show_bpf { "-b" } else { "-o" },
+    if opts.source == SourceChoice::Agent
+        && opts.has_table(Table::Tcp)
+        && !opts.kill
+        && let Some(option) = agent_detail(opts)
+    {
+        return Err(if matches!(option, "-o" | "-b") {
+            QueryError::TimersFromAgent { option }
+        } else {
+            QueryError::DetailsFromAgent { option }
         });
     }
     Ok(())
 }
 
-/// Where TCP comes from: `-o`/`-b` print timers, which the agent's table does not keep
-/// fresh, so `auto` asks the kernel for those queries.
+/// The first option of `opts` whose TCP values the agent's table does not have fresh.
+fn agent_detail(opts: &Options) -> Option<&'static str> {
+    [
+        (opts.show_details > 0, "-e"),
+        (opts.show_mem, "-m"),
+        (opts.show_tcpinfo, "-i"),
+        (opts.show_processes > 0, "-p"),
+        (opts.show_bpf, "-b"),
+        (opts.show_options, "-o"),
+    ]
+    .into_iter()
+    .find_map(|(on, name)| on.then_some(name))
+}
+
+/// Where TCP comes from: `-e`, `-m`, `-i`, `-o`/`-b` and `-p` print values the agent's
+/// table does not keep fresh, so `auto` asks the kernel for those queries. `-K` always
+/// goes to the kernel, even with `--source agent`: SOCK_DESTROY names the socket by the
+/// tuple and cookie of a fresh dump, and a kill is never relayed through the agent.
 #[must_use]
 pub fn tcp_source(opts: &Options) -> SourceChoice {
-    if opts.show_options && opts.source == SourceChoice::Auto {
+    if opts.kill || (opts.source == SourceChoice::Auto && agent_detail(opts).is_some()) {
         SourceChoice::Kernel
     } else {
         opts.source
@@ -263,6 +292,7 @@ mod tests {
             retrans: 0,
             expires_ms: 0,
             source: Source::Kernel,
+            ext: None,
         }
     }
 
@@ -326,16 +356,19 @@ mod tests {
     fn unsupported_requests_are_named() {
         assert_eq!(check_supported(&opts("-tan")), Ok(()));
         assert_eq!(check_supported(&opts("-t6lnH state listening")), Ok(()));
+        assert_eq!(check_supported(&opts("-tpemi --json")), Ok(()));
         assert_eq!(
-            check_supported(&opts("-tp")),
-            Err(QueryError::UnsupportedOption {
-                option: "-p".into()
-            })
+            check_supported(&opts("-t --tos")),
+            Err(QueryError::UnsupportedOption { option: "--tos".into() })
         );
         assert_eq!(
-            check_supported(&opts("-t --json")).map_err(|e| e.to_string()),
-            Err("not supported yet: --json".into())
+            check_supported(&opts("-tm --source agent")),
+            Err(QueryError::DetailsFromAgent { option: "-m" })
         );
+        assert_eq!(check_supported(&opts("-tK --source agent")), Ok(()));
+        assert_eq!(tcp_source(&opts("-tK --source agent")), SourceChoice::Kernel);
+        assert_eq!(tcp_source(&opts("-ti")), SourceChoice::Kernel);
+        assert_eq!(tcp_source(&opts("-t --json")), SourceChoice::Auto);
         // Every table is supported now, including ss's default of all of them.
         assert_eq!(check_supported(&opts("-tu")), Ok(()));
         assert_eq!(check_supported(&opts("-an")), Ok(()));

@@ -58,6 +58,106 @@ pub struct InetSocket {
     pub retrans: u8,
     pub expires_ms: u32,
     pub source: Source,
+    /// What `-e`, `-m` and `-i` print beyond the table columns, when the query asked the
+    /// kernel for it (`None` otherwise, and always from the agent's table, which does not
+    /// keep it fresh).
+    #[serde(default)]
+    pub ext: Option<Box<InetDetails>>,
+}
+
+/// The sock_diag attributes of an inet socket that `ss -e -m -i` print
+/// (include/uapi/linux/inet_diag.h), as the kernel sent them. `None`/0 = absent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InetDetails {
+    /// `INET_DIAG_MARK` (sent to CAP_NET_ADMIN readers only), printed as `fwmark:` if not 0.
+    pub mark: u32,
+    /// `INET_DIAG_CGROUP_ID`: the cgroup v2 id, printed as its path.
+    pub cgroup_id: u64,
+    /// `INET_DIAG_SHUTDOWN`: bit 0 = no more receives, bit 1 = no more sends.
+    pub shutdown: Option<u8>,
+    /// `INET_DIAG_SKV6ONLY` as sent (AF_INET6 full sockets only); ss prints `v6only:`
+    /// only when the attribute is there.
+    pub v6only: Option<u8>,
+    /// `INET_DIAG_SKMEMINFO`: the `SK_MEMINFO_*` array (7 to 9 words, by kernel version).
+    pub skmem: Option<Vec<u32>>,
+    /// `INET_DIAG_MEMINFO`: rmem, wmem, fmem, tmem (ss's fallback when SKMEMINFO is absent).
+    pub meminfo: Option<[u32; 4]>,
+    /// `INET_DIAG_INFO`: `struct tcp_info`, zero-filled past what the kernel sent.
+    pub tcp_info: Option<TcpInfo>,
+    /// Bytes of `tcp_info` the kernel sent (it grows with kernel versions).
+    pub tcp_info_len: u32,
+    /// `INET_DIAG_CONG`: the congestion control's name.
+    pub cong: Option<String>,
+    /// `INET_DIAG_VEGASINFO`: enabled, rttcnt, rtt, minrtt.
+    pub vegas: Option<[u32; 4]>,
+    /// `INET_DIAG_DCTCPINFO`: enabled, ce_state, alpha, ab_ecn, ab_tot.
+    pub dctcp: Option<[u32; 5]>,
+    /// `INET_DIAG_BBRINFO`: bw_lo, bw_hi, min_rtt, pacing_gain, cwnd_gain.
+    pub bbr: Option<[u32; 5]>,
+    /// For raw sockets read from /proc/net/raw: the text after the `pointer` column (the
+    /// drop count), which `ss -e` prints as `opt:"..."`.
+    pub proc_opt: Option<String>,
+}
+
+/// `struct tcp_info` (include/uapi/linux/tcp.h) up to `tcpi_snd_wnd`, the fields iproute2
+/// 6.1's `ss -i` reads. Fields the kernel did not send are 0, as ss zero-fills them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpInfo {
+    pub state: u8,
+    pub ca_state: u8,
+    pub retransmits: u8,
+    pub probes: u8,
+    pub backoff: u8,
+    pub options: u8,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub delivery_rate_app_limited: bool,
+    pub rto: u32,
+    pub ato: u32,
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    pub unacked: u32,
+    pub sacked: u32,
+    pub lost: u32,
+    pub retrans: u32,
+    pub fackets: u32,
+    pub last_data_sent: u32,
+    pub last_ack_sent: u32,
+    pub last_data_recv: u32,
+    pub last_ack_recv: u32,
+    pub pmtu: u32,
+    pub rcv_ssthresh: u32,
+    pub rtt: u32,
+    pub rttvar: u32,
+    pub snd_ssthresh: u32,
+    pub snd_cwnd: u32,
+    pub advmss: u32,
+    pub reordering: u32,
+    pub rcv_rtt: u32,
+    pub rcv_space: u32,
+    pub total_retrans: u32,
+    pub pacing_rate: u64,
+    pub max_pacing_rate: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segs_out: u32,
+    pub segs_in: u32,
+    pub notsent_bytes: u32,
+    pub min_rtt: u32,
+    pub data_segs_in: u32,
+    pub data_segs_out: u32,
+    pub delivery_rate: u64,
+    pub busy_time: u64,
+    pub rwnd_limited: u64,
+    pub sndbuf_limited: u64,
+    pub delivered: u32,
+    pub delivered_ce: u32,
+    pub bytes_sent: u64,
+    pub bytes_retrans: u64,
+    pub dsack_dups: u32,
+    pub reord_seen: u32,
+    pub rcv_ooopack: u32,
+    pub snd_wnd: u32,
 }
 
 /// IPPROTO_RAW: the `protocol` of an [`InetSocket`] read from /proc/net/raw(6). Its
@@ -80,6 +180,22 @@ pub struct UnixSocket {
     /// `UNIX_DIAG_RQLEN`: for a listener, the accept queue and the backlog.
     pub rqueue: u32,
     pub wqueue: u32,
+    /// What `-e` and `-m` print, when asked for (`UDIAG_SHOW_VFS | ICONS | MEMINFO`).
+    #[serde(default)]
+    pub ext: Option<Box<UnixDetails>>,
+}
+
+/// The UNIX_DIAG attributes `ss -e -m` print (include/uapi/linux/unix_diag.h).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixDetails {
+    /// `UNIX_DIAG_SHUTDOWN`.
+    pub shutdown: Option<u8>,
+    /// `UNIX_DIAG_VFS`: inode and device of the bound path.
+    pub vfs: Option<(u32, u32)>,
+    /// `UNIX_DIAG_ICONS`: inodes of connections waiting in a listener's queue.
+    pub icons: Option<Vec<u32>>,
+    /// `UNIX_DIAG_MEMINFO`: the `SK_MEMINFO_*` array.
+    pub skmem: Option<Vec<u32>>,
 }
 
 impl UnixSocket {
@@ -123,6 +239,18 @@ pub struct PacketSocket {
     pub cookie: u64,
     /// The attached classic BPF program (`PACKET_DIAG_FILTER`), if any.
     pub filter: Option<Vec<BpfInsn>>,
+    /// `PACKET_DIAG_INFO`'s `pdi_version`, `pdi_copy_thresh`, `pdi_flags` (for `-e`).
+    #[serde(default)]
+    pub info: Option<[u32; 3]>,
+    /// `PACKET_DIAG_RX_RING` / `TX_RING` (`struct packet_diag_ring`, 7 words), for `-e`.
+    #[serde(default)]
+    pub rings: [Option<[u32; 7]>; 2],
+    /// `PACKET_DIAG_FANOUT`, for `-e`.
+    #[serde(default)]
+    pub fanout: Option<u32>,
+    /// `PACKET_DIAG_MEMINFO` (the `SK_MEMINFO_*` array), for `-m`.
+    #[serde(default)]
+    pub skmem: Option<Vec<u32>>,
 }
 
 /// An AF_NETLINK socket (sock_diag `netlink_diag_msg` and its attributes).
@@ -143,6 +271,9 @@ pub struct NetlinkSocket {
     pub cookie: u64,
     /// First word of `NETLINK_DIAG_GROUPS` (0 if absent).
     pub groups: u64,
+    /// `NETLINK_DIAG_MEMINFO` (the `SK_MEMINFO_*` array), for `-m`.
+    #[serde(default)]
+    pub skmem: Option<Vec<u32>>,
 }
 
 /// An AF_VSOCK socket (sock_diag `vsock_diag_msg`).
@@ -205,6 +336,7 @@ impl InetSocket {
             retrans: 0,
             expires_ms: 0,
             source: Source::Table,
+            ext: None,
         }
     }
 

@@ -304,6 +304,7 @@ mod tests {
             retrans: 0,
             expires_ms: 0,
             source: Source::Kernel,
+            ext: None,
         };
         t.seed(vec![mk(1, Established, 100), mk(2, TimeWait, 200), mk(3, Listen, 300)]);
         assert_eq!(t.len(), 2, "TIME-WAIT is a mini-socket, not held by the table");

@@ -600,6 +600,7 @@ impl Reader {
                         retrans: 0,
                         expires_ms: 0,
                         source: Source::Table,
+                        ext: None,
                     },
                     r.get::<_, i64>(13)?,
                 ))

@@ -44,6 +44,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<NetlinkSocket, MalformedKind> {
         inode: ne_u32(msg, 16),
         cookie: u64::from(ne_u32(msg, 20)) | u64::from(ne_u32(msg, 24)) << 32,
         groups: 0,
+        skmem: None,
     };
     for a in attributes(&payload[MSG_LEN..], MSG_LEN)? {
         match a.kind {
@@ -51,6 +52,8 @@ pub(crate) fn parse(payload: &[u8]) -> Result<NetlinkSocket, MalformedKind> {
             NETLINK_DIAG_MEMINFO => {
                 s.rqueue = a.u32_index(0, "NETLINK_DIAG_MEMINFO")?;
                 s.wqueue = a.u32_index(2, "NETLINK_DIAG_MEMINFO")?;
+                // Only `-m` needs the whole array; a short one leaves rq/wq readable.
+                s.skmem = super::parse::meminfo_words(&a, "NETLINK_DIAG_MEMINFO").ok();
             }
             NETLINK_DIAG_GROUPS if !a.data.is_empty() => {
                 // An array of unsigned long; ss reads the first one.

@@ -13,6 +13,9 @@ const SHOW: u32 = 0x01 | 0x10 | 0x20 | 0x04 | 0x08;
 /// `__u32 pdiag_ino` @4, `__u32 pdiag_cookie[2]` @8.
 const MSG_LEN: usize = 16;
 const PACKET_DIAG_INFO: u16 = 0;
+const PACKET_DIAG_RX_RING: u16 = 2;
+const PACKET_DIAG_TX_RING: u16 = 3;
+const PACKET_DIAG_FANOUT: u16 = 4;
 const PACKET_DIAG_UID: u16 = 5;
 const PACKET_DIAG_MEMINFO: u16 = 6;
 const PACKET_DIAG_FILTER: u16 = 7;
@@ -44,14 +47,41 @@ pub(crate) fn parse(payload: &[u8]) -> Result<PacketSocket, MalformedKind> {
         uid: 0,
         cookie: u64::from(ne_u32(msg, 8)) | u64::from(ne_u32(msg, 12)) << 32,
         filter: None,
+        info: None,
+        rings: [None, None],
+        fanout: None,
+        skmem: None,
     };
     for a in attributes(&payload[MSG_LEN..], MSG_LEN)? {
         match a.kind {
             // struct packet_diag_info: __u32 pdi_index first.
-            PACKET_DIAG_INFO => s.ifindex = a.u32("PACKET_DIAG_INFO")?,
+            // struct packet_diag_info: pdi_index, pdi_version, pdi_reserve,
+            // pdi_copy_thresh, pdi_tstamp, pdi_flags (u32 each).
+            PACKET_DIAG_INFO => {
+                s.ifindex = a.u32("PACKET_DIAG_INFO")?;
+                s.info = Some([
+                    a.u32_index(1, "PACKET_DIAG_INFO")?,
+                    a.u32_index(3, "PACKET_DIAG_INFO")?,
+                    a.u32_index(5, "PACKET_DIAG_INFO")?,
+                ]);
+            }
+            // struct packet_diag_ring: block_size, block_nr, frame_size, frame_nr,
+            // retire_tmo, sizeof_priv, features (u32 each).
+            PACKET_DIAG_RX_RING | PACKET_DIAG_TX_RING => {
+                let mut ring = [0u32; 7];
+                for (i, w) in ring.iter_mut().enumerate() {
+                    *w = a.u32_index(i, "PACKET_DIAG_RING")?;
+                }
+                s.rings[usize::from(a.kind == PACKET_DIAG_TX_RING)] = Some(ring);
+            }
+            PACKET_DIAG_FANOUT => s.fanout = Some(a.u32("PACKET_DIAG_FANOUT")?),
             PACKET_DIAG_UID => s.uid = a.u32("PACKET_DIAG_UID")?,
             // SK_MEMINFO_RMEM_ALLOC is index 0 of the sk_meminfo array.
-            PACKET_DIAG_MEMINFO => s.rqueue = a.u32_index(0, "PACKET_DIAG_MEMINFO")?,
+            PACKET_DIAG_MEMINFO => {
+                s.rqueue = a.u32_index(0, "PACKET_DIAG_MEMINFO")?;
+                // Only `-m` needs the whole array; a short one leaves Recv-Q readable.
+                s.skmem = super::parse::meminfo_words(&a, "PACKET_DIAG_MEMINFO").ok();
+            }
             PACKET_DIAG_FILTER => {
                 // ss prints payload / sizeof(struct sock_filter) instructions: a partial
                 // trailing instruction is dropped the same way.

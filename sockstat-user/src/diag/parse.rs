@@ -124,6 +124,15 @@ impl<'a> Attr<'a> {
     }
 }
 
+/// An `SK_MEMINFO_*` array (include/uapi/linux/sock_diag.h): at least the 7 words ss
+/// prints unconditionally (`r`..`o`); `bl` and `d` follow on newer kernels.
+pub(crate) fn meminfo_words(a: &Attr<'_>, what: &'static str) -> Result<Vec<u32>, MalformedKind> {
+    if a.data.len() < 28 {
+        return Err(MalformedKind::ShortAttribute { what, at: a.at, needed: 28, available: a.data.len() });
+    }
+    Ok(a.data.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
 /// Splits the attributes that follow a fixed diag struct. `base` is where `attrs` starts in
 /// the message payload, so offsets in errors are payload offsets. Every length is checked:
 /// an attribute shorter than its header or longer than what remains is an error.
@@ -185,13 +194,22 @@ pub struct InetDump {
 /// stream; [`DiagError::Malformed`] for bytes that are not a well-formed reply stream,
 /// including one that is empty or stops before its last `NLMSG_DONE`.
 pub fn parse_inet_replies(buf: &[u8], protocol: u8) -> Result<InetDump, DiagError> {
+    parse_inet_replies_with(buf, protocol, false)
+}
+
+/// [`parse_inet_replies`], also decoding what `-e -m -i` print into each record's `ext`
+/// when `details` is set (a recorded `-D` stream holds whatever the recording asked for).
+///
+/// # Errors
+/// As [`parse_inet_replies`]; a malformed attribute too.
+pub fn parse_inet_replies_with(buf: &[u8], protocol: u8, details: bool) -> Result<InetDump, DiagError> {
     let mut decoder = Decoder::new(None);
     let mut sockets = Vec::with_capacity(buf.len() / (NLMSG_HDRLEN + INET_DIAG_MSG_LEN));
     let mut dumps = 0;
     let mut rest = buf;
     while !rest.is_empty() {
         let mut push = |payload: &[u8]| -> Result<(), MalformedKind> {
-            sockets.push(parse_inet_diag_msg(payload, protocol)?);
+            sockets.push(parse_inet_diag_msg_with(payload, protocol, details)?);
             Ok(())
         };
         match decoder.feed(rest, &mut push)? {
@@ -382,7 +400,13 @@ fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
 
 /// Decode one `struct inet_diag_msg` (include/uapi/linux/inet_diag.h) and the attributes
 /// sockstat reads from what follows it.
+#[cfg(test)]
 pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
+    parse_inet_diag_msg_with(payload, protocol, false)
+}
+
+/// [`parse_inet_diag_msg`], plus the attributes `-e -m -i` print when `details` is set.
+pub(crate) fn parse_inet_diag_msg_with(payload: &[u8], protocol: u8, details: bool) -> Result<InetSocket, MalformedKind> {
     let msg =
         payload
             .first_chunk::<INET_DIAG_MSG_LEN>()
@@ -425,6 +449,12 @@ pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSo
         retrans: msg[OFF_RETRANS],
         expires_ms: u32_field(OFF_EXPIRES),
         source: Source::Kernel,
+        ext: if details {
+            let attrs = payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]);
+            Some(Box::new(super::inet_ext::parse_details(attrs, INET_DIAG_MSG_LEN)?))
+        } else {
+            None
+        },
     })
 }
 
@@ -604,6 +634,7 @@ mod tests {
             retrans: 3,
             expires_ms: 7000,
             source: Source::Kernel,
+            ext: None,
         };
         assert_eq!(dump.sockets, vec![expected]);
     }

@@ -57,6 +57,11 @@ fn parse_line(line: &str, family: u16) -> Result<InetSocket, String> {
     let uid = next("uid")?.parse::<u32>().map_err(|e| format!("uid: {e}"))?;
     let _timeout = next("timeout")?;
     let inode = next("inode")?.parse::<u32>().map_err(|e| format!("inode: {e}"))?;
+    let _ref = next("ref")?;
+    let _pointer = next("pointer")?;
+    // ss's `%[^\n]` after the pointer: the rest of the line (the drop count), which
+    // `ss -e` prints as `opt:"..."`.
+    let opt = f.collect::<Vec<_>>().join(" ");
     let (src, sport) = endpoint(local, family)?;
     let (dst, dport) = endpoint(remote, family)?;
     Ok(InetSocket {
@@ -78,6 +83,7 @@ fn parse_line(line: &str, family: u16) -> Result<InetSocket, String> {
         retrans: 0,
         expires_ms: 0,
         source: Source::Kernel,
+        ext: Some(Box::new(crate::socket::InetDetails { proc_opt: Some(opt), ..Default::default() })),
     })
 }
 

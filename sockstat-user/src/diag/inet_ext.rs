@@ -1,0 +1,261 @@
+//! The attributes after an `inet_diag_msg` that `ss -e -m -i` print
+//! (include/uapi/linux/inet_diag.h), decoded into [`InetDetails`], and `struct tcp_info`
+//! (include/uapi/linux/tcp.h), whose size grows with kernel versions: every read is
+//! length-checked, fields past what the kernel sent are 0 (ss zero-fills the same way),
+//! and bytes past what sockstat knows are ignored. No I/O here.
+
+use super::parse::{Attr, MalformedKind, attributes};
+use crate::socket::{InetDetails, TcpInfo};
+
+/// `enum { INET_DIAG_NONE, INET_DIAG_MEMINFO, ... }` (include/uapi/linux/inet_diag.h).
+pub(crate) const INET_DIAG_MEMINFO: u16 = 1;
+pub(crate) const INET_DIAG_INFO: u16 = 2;
+pub(crate) const INET_DIAG_VEGASINFO: u16 = 3;
+pub(crate) const INET_DIAG_CONG: u16 = 4;
+pub(crate) const INET_DIAG_SKMEMINFO: u16 = 7;
+const INET_DIAG_SHUTDOWN: u16 = 8;
+const INET_DIAG_DCTCPINFO: u16 = 9;
+const INET_DIAG_SKV6ONLY: u16 = 11;
+const INET_DIAG_MARK: u16 = 15;
+const INET_DIAG_BBRINFO: u16 = 16;
+const INET_DIAG_CGROUP_ID: u16 = 21;
+
+/// The `idiag_ext` bits ss sets for `-m` (MEMINFO, SKMEMINFO) and `-i` (INFO, VEGASINFO,
+/// CONG): bit `n - 1` asks for attribute `n` (ss.c `sockdiag_send`).
+#[must_use]
+pub fn extension_bits(mem: bool, info: bool) -> u8 {
+    let bit = |a: u16| 1u8 << (a - 1);
+    let mut ext = 0;
+    if mem {
+        ext |= bit(INET_DIAG_MEMINFO) | bit(INET_DIAG_SKMEMINFO);
+    }
+    if info {
+        ext |= bit(INET_DIAG_INFO) | bit(INET_DIAG_VEGASINFO) | bit(INET_DIAG_CONG);
+    }
+    ext
+}
+
+/// Decodes the attributes that follow the fixed `inet_diag_msg` (`base` is their offset in
+/// the message payload, for error messages).
+///
+/// # Errors
+/// A malformed attribute, or one of a fixed-size type that is too short.
+pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, MalformedKind> {
+    let mut d = InetDetails::default();
+    for a in attributes(attrs, base)? {
+        match a.kind {
+            INET_DIAG_MARK => d.mark = a.u32("INET_DIAG_MARK")?,
+            INET_DIAG_CGROUP_ID => d.cgroup_id = u64::from_ne_bytes(a.array::<8>("INET_DIAG_CGROUP_ID")?),
+            INET_DIAG_SHUTDOWN => d.shutdown = Some(a.array::<1>("INET_DIAG_SHUTDOWN")?[0]),
+            INET_DIAG_SKV6ONLY => d.v6only = Some(a.array::<1>("INET_DIAG_SKV6ONLY")?[0]),
+            INET_DIAG_SKMEMINFO => d.skmem = Some(super::parse::meminfo_words(&a, "INET_DIAG_SKMEMINFO")?),
+            INET_DIAG_MEMINFO => d.meminfo = Some(fixed_words::<4>(&a, "INET_DIAG_MEMINFO")?),
+            INET_DIAG_INFO => {
+                d.tcp_info = Some(parse_tcp_info(a.data));
+                d.tcp_info_len = u32::try_from(a.data.len()).unwrap_or(u32::MAX);
+            }
+            // A NUL-terminated name; ss copies at most 15 bytes of it.
+            INET_DIAG_CONG => {
+                let name = a.data.split(|&b| b == 0).next().unwrap_or_default();
+                let name = name.get(..15).unwrap_or(name);
+                d.cong = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            INET_DIAG_VEGASINFO => d.vegas = Some(fixed_words::<4>(&a, "INET_DIAG_VEGASINFO")?),
+            INET_DIAG_DCTCPINFO => {
+                // struct tcp_dctcp_info: __u16 enabled, __u16 ce_state, __u32 alpha,
+                // ab_ecn, ab_tot (16 bytes).
+                let b = a.array::<16>("INET_DIAG_DCTCPINFO")?;
+                let u16_at = |o: usize| u32::from(u16::from_ne_bytes([b[o], b[o + 1]]));
+                let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+                d.dctcp = Some([u16_at(0), u16_at(2), u32_at(4), u32_at(8), u32_at(12)]);
+            }
+            INET_DIAG_BBRINFO => {
+                // ss copies min(payload, sizeof(struct tcp_bbr_info)) into a zeroed struct.
+                let mut w = [0u32; 5];
+                for (i, c) in a.data.chunks_exact(4).take(5).enumerate() {
+                    w[i] = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                d.bbr = Some(w);
+            }
+            _ => {}
+        }
+    }
+    Ok(d)
+}
+
+/// An array of u32 of at least `min` words (a trailing partial word is ignored).
+fn words(a: &Attr<'_>, min: usize, what: &'static str) -> Result<Vec<u32>, MalformedKind> {
+    if a.data.len() < min * 4 {
+        return Err(MalformedKind::ShortAttribute { what, at: a.at, needed: min * 4, available: a.data.len() });
+    }
+    Ok(a.data.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+fn fixed_words<const N: usize>(a: &Attr<'_>, what: &'static str) -> Result<[u32; N], MalformedKind> {
+    let v = words(a, N, what)?;
+    let mut out = [0u32; N];
+    out.copy_from_slice(&v[..N]);
+    Ok(out)
+}
+
+/// Decodes `struct tcp_info` of any length: the kernel sends `sizeof(struct tcp_info)` of
+/// its own version, which may be shorter (older kernels) or longer (newer) than the layout
+/// below. Offsets are those of include/uapi/linux/tcp.h; bitfields are as laid out on a
+/// little-endian machine by GCC (low bits first), which is what this tool targets.
+#[must_use]
+pub fn parse_tcp_info(data: &[u8]) -> TcpInfo {
+    let u8_at = |o: usize| data.get(o).copied().unwrap_or(0);
+    let u32_at = |o: usize| {
+        data.get(o..o + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        data.get(o..o + 8).and_then(|b| b.first_chunk::<8>()).map_or(0, |b| u64::from_ne_bytes(*b))
+    };
+    let wscale = u8_at(6);
+    TcpInfo {
+        state: u8_at(0),
+        ca_state: u8_at(1),
+        retransmits: u8_at(2),
+        probes: u8_at(3),
+        backoff: u8_at(4),
+        options: u8_at(5),
+        snd_wscale: wscale & 0x0f,
+        rcv_wscale: wscale >> 4,
+        delivery_rate_app_limited: u8_at(7) & 1 != 0,
+        rto: u32_at(8),
+        ato: u32_at(12),
+        snd_mss: u32_at(16),
+        rcv_mss: u32_at(20),
+        unacked: u32_at(24),
+        sacked: u32_at(28),
+        lost: u32_at(32),
+        retrans: u32_at(36),
+        fackets: u32_at(40),
+        last_data_sent: u32_at(44),
+        last_ack_sent: u32_at(48),
+        last_data_recv: u32_at(52),
+        last_ack_recv: u32_at(56),
+        pmtu: u32_at(60),
+        rcv_ssthresh: u32_at(64),
+        rtt: u32_at(68),
+        rttvar: u32_at(72),
+        snd_ssthresh: u32_at(76),
+        snd_cwnd: u32_at(80),
+        advmss: u32_at(84),
+        reordering: u32_at(88),
+        rcv_rtt: u32_at(92),
+        rcv_space: u32_at(96),
+        total_retrans: u32_at(100),
+        pacing_rate: u64_at(104),
+        max_pacing_rate: u64_at(112),
+        bytes_acked: u64_at(120),
+        bytes_received: u64_at(128),
+        segs_out: u32_at(136),
+        segs_in: u32_at(140),
+        notsent_bytes: u32_at(144),
+        min_rtt: u32_at(148),
+        data_segs_in: u32_at(152),
+        data_segs_out: u32_at(156),
+        delivery_rate: u64_at(160),
+        busy_time: u64_at(168),
+        rwnd_limited: u64_at(176),
+        sndbuf_limited: u64_at(184),
+        delivered: u32_at(192),
+        delivered_ce: u32_at(196),
+        bytes_sent: u64_at(200),
+        bytes_retrans: u64_at(208),
+        dsack_dups: u32_at(216),
+        reord_seen: u32_at(220),
+        rcv_ooopack: u32_at(224),
+        snd_wnd: u32_at(228),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = u16::try_from(4 + data.len()).expect("small").to_ne_bytes().to_vec();
+        v.extend_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(data);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    /// A tcp_info of `len` bytes whose every u32 slot holds its offset (so a field read at
+    /// the wrong offset shows), with the byte fields set apart.
+    fn info(len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        for o in (8..len.saturating_sub(3)).step_by(4) {
+            b[o..o + 4].copy_from_slice(&u32::try_from(o).expect("small").to_ne_bytes());
+        }
+        for (i, v) in [1u8, 2, 3, 4, 5, 0x07, 0x97, 1].iter().enumerate().take(len) {
+            b[i] = *v;
+        }
+        b
+    }
+
+    #[test]
+    fn tcp_info_of_every_length() {
+        // 104: kernel 3.x; 232: ss 6.1's struct (ends at snd_wnd); 248: kernel 6.18.
+        for len in [0usize, 7, 8, 104, 160, 231, 232, 248, 300] {
+            let t = parse_tcp_info(&info(len));
+            if len >= 8 {
+                assert_eq!((t.snd_wscale, t.rcv_wscale, t.options), (7, 9, 7), "{len}");
+                assert!(t.delivery_rate_app_limited);
+            }
+            assert_eq!(t.rto, if len >= 12 { 8 } else { 0 }, "{len}");
+            assert_eq!(t.rtt, if len >= 72 { 68 } else { 0 }, "{len}");
+            assert_eq!(t.total_retrans, if len >= 104 { 100 } else { 0 }, "{len}");
+            // A u64 slot: two u32 offsets, low word first on little-endian.
+            let want = if len >= 168 { 160 | 164u64 << 32 } else { 0 };
+            assert_eq!(t.delivery_rate, want, "{len}");
+            // A field cut in the middle by the kernel's length is 0, never partial.
+            assert_eq!(t.snd_wnd, if len >= 232 { 228 } else { 0 }, "{len}");
+        }
+    }
+
+    #[test]
+    fn details_decoded_and_short_attributes_rejected() {
+        let mut a = attr(INET_DIAG_SHUTDOWN, &[2]);
+        a.extend(attr(INET_DIAG_SKV6ONLY, &[1]));
+        a.extend(attr(INET_DIAG_MARK, &7u32.to_ne_bytes()));
+        a.extend(attr(INET_DIAG_CGROUP_ID, &0x1234u64.to_ne_bytes()));
+        let skmem: Vec<u8> = (0u32..9).flat_map(u32::to_ne_bytes).collect();
+        a.extend(attr(INET_DIAG_SKMEMINFO, &skmem));
+        a.extend(attr(INET_DIAG_CONG, b"cubic\0"));
+        a.extend(attr(INET_DIAG_INFO, &info(104)));
+        a.extend(attr(INET_DIAG_BBRINFO, &[1, 0, 0, 0, 2, 0, 0, 0]));
+        let d = parse_details(&a, 72).expect("valid");
+        assert_eq!((d.shutdown, d.v6only, d.mark, d.cgroup_id), (Some(2), Some(1), 7, 0x1234));
+        assert_eq!(d.skmem.as_deref(), Some(&[0, 1, 2, 3, 4, 5, 6, 7, 8][..]));
+        assert_eq!(d.cong.as_deref(), Some("cubic"));
+        assert_eq!(d.tcp_info_len, 104);
+        assert_eq!(d.bbr, Some([1, 2, 0, 0, 0]), "a short BBRINFO is zero-filled, as ss does");
+
+        // SKMEMINFO with 6 words: ss would read past it; sockstat names it.
+        let bad = attr(INET_DIAG_SKMEMINFO, &[0; 24]);
+        assert_eq!(
+            parse_details(&bad, 72),
+            Err(MalformedKind::ShortAttribute { what: "INET_DIAG_SKMEMINFO", at: 76, needed: 28, available: 24 })
+        );
+        let bad = attr(INET_DIAG_CGROUP_ID, &[0; 4]);
+        assert!(matches!(parse_details(&bad, 72), Err(MalformedKind::ShortAttribute { what: "INET_DIAG_CGROUP_ID", .. })));
+        // An attribute header claiming more than remains.
+        let mut cut = attr(INET_DIAG_INFO, &info(104));
+        cut.truncate(50);
+        assert!(matches!(parse_details(&cut, 72), Err(MalformedKind::BadAttribute { at: 72, len: 108, available: 50 })));
+    }
+
+    #[test]
+    fn extension_bits_match_ss() {
+        assert_eq!(extension_bits(false, false), 0);
+        // (1<<(MEMINFO-1)) | (1<<(SKMEMINFO-1))
+        assert_eq!(extension_bits(true, false), 0x01 | 0x40);
+        // INFO, VEGASINFO, CONG
+        assert_eq!(extension_bits(false, true), 0x02 | 0x04 | 0x08);
+    }
+}

@@ -1,0 +1,227 @@
+//! `--json`: one JSON object per socket, one per line (NDJSON), in the order ss would
+//! print the rows, with every column ss prints for the same options, typed: numbers are
+//! JSON numbers, absent values are left out rather than printed as placeholders.
+//!
+//! Keys of every object:
+//! - `netid` (`"tcp"`, `"udp"`, `"raw"`, `"u_str"`, `"u_dgr"`, `"u_seq"`, `"p_raw"`,
+//!   `"p_dgr"`, `"nl"`, `"v_str"`, `"v_dgr"`) and `state` (ss's name: `"ESTAB"`,
+//!   `"LISTEN"`, `"UNCONN"`...), always, even when ss hides the column;
+//! - `recv_q`, `send_q`: numbers;
+//! - inet sockets: `local_address`, `peer_address` (plain text, no brackets, `::` and
+//!   `0.0.0.0` as such), `local_port`, `peer_port` (numbers; 0 = `*`), `interface` (name
+//!   of the bound device, only if bound), `v6only` (bool, AF_INET6 only);
+//! - UNIX: `local_address` (the name, `@` for abstract NULs; absent when unnamed),
+//!   `local_port` (inode), `peer_port` (peer inode);
+//! - packet: `protocol` (number), `interface`; netlink: `protocol`, `portid`, and
+//!   `dst_group` / `dst_portid` when connected; vsock: `local_cid`, `local_port`,
+//!   `peer_cid`, `peer_port`.
+//!
+//! With options, as ss prints them: `-o` `timer` {`name`, `expires_ms`, `retrans`};
+//! `-e` `uid`, `inode`, `cookie` (ss's `sk:`, a number), `fwmark`, `cgroup` (path),
+//! `shutdown` (the mask, a number); UNIX `vfs_inode`, `vfs_dev` ("MAJ/MIN"), `peers`;
+//! `-m` `skmem` {`r`, `rb`, `t`, `tb`, `f`, `w`, `o`, `bl`, `d`}; `-i` `tcp_info` (every
+//! field of `struct tcp_info` ss reads, raw kernel units: microseconds for rtt/rto/ato,
+//! bytes per second for rates) with `cong`, `bbr`, `dctcp`, `vegas` when sent; `-p`
+//! `users` [{`comm`, `pid`, `fd`}].
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use serde_json::{Map, Value, json};
+
+use crate::cli::Options;
+use crate::format::{Names, state_name};
+use crate::procs::Owner;
+use crate::socket::{InetSocket, Snapshot, UnixSocket};
+
+const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
+
+/// Writes one JSON object per socket of `snap`, in ss's table order.
+///
+/// # Errors
+/// Any error writing to `out`.
+pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u32, Vec<Owner>>, out: &mut dyn Write) -> io::Result<()> {
+    let mut emit = |mut obj: Map<String, Value>, inode: u32| -> io::Result<()> {
+        if opts.show_processes > 0
+            && let Some(list) = owners.get(&inode)
+        {
+            obj.insert("users".into(), json!(list));
+        }
+        serde_json::to_writer(&mut *out, &obj)?;
+        out.write_all(b"\n")
+    };
+    for s in &snap.netlink {
+        let mut o = head("nl", 7, s.rqueue, s.wqueue);
+        o.insert("protocol".into(), json!(s.protocol));
+        o.insert("portid".into(), json!(s.portid));
+        if s.state == 1 {
+            o.insert("dst_group".into(), json!(s.dst_group));
+            o.insert("dst_portid".into(), json!(s.dst_portid));
+        }
+        if opts.show_details > 0 {
+            o.insert("groups".into(), json!(s.groups & 0xffff_ffff));
+        }
+        if opts.show_mem {
+            insert_skmem(&mut o, s.skmem.as_deref());
+        }
+        // ss prints no owners for netlink sockets: inode 0 is never an owner's.
+        emit(o, 0)?;
+    }
+    for s in &snap.packet {
+        let mut o = head(if s.kind == 3 { "p_raw" } else { "p_dgr" }, 7, s.rqueue, 0);
+        o.insert("protocol".into(), json!(s.protocol));
+        if s.ifindex != 0 {
+            o.insert("interface".into(), json!(names.ifname(s.ifindex)));
+        }
+        if opts.show_details > 0 {
+            o.insert("uid".into(), json!(s.uid));
+            o.insert("inode".into(), json!(s.inode));
+            o.insert("cookie".into(), json!(s.cookie));
+        }
+        if opts.show_mem {
+            insert_skmem(&mut o, s.skmem.as_deref());
+        }
+        emit(o, s.inode)?;
+    }
+    for s in &snap.unix {
+        emit(unix(opts, s), s.inode)?;
+    }
+    for (list, netid) in [(&snap.raw, "raw"), (&snap.udp, "udp"), (&snap.tcp, "tcp"), (&snap.dccp, "dccp"), (&snap.sctp, "sctp"), (&snap.mptcp, "mptcp")] {
+        for s in list {
+            emit(inet(opts, s, names, netid), s.inode)?;
+        }
+    }
+    for s in &snap.vsock {
+        let netid = match s.kind {
+            1 => "v_str",
+            2 => "v_dgr",
+            _ => "???",
+        };
+        let mut o = head(netid, s.state, 0, 0);
+        o.insert("local_cid".into(), json!(s.src_cid));
+        o.insert("local_port".into(), json!(s.src_port));
+        o.insert("peer_cid".into(), json!(s.dst_cid));
+        o.insert("peer_port".into(), json!(s.dst_port));
+        emit(o, s.inode)?;
+    }
+    Ok(())
+}
+
+fn head(netid: &str, state: u8, rq: u32, wq: u32) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("netid".into(), json!(netid));
+    o.insert("state".into(), json!(state_name(state)));
+    // ss keeps the queues in an int.
+    o.insert("recv_q".into(), json!(rq.cast_signed()));
+    o.insert("send_q".into(), json!(wq.cast_signed()));
+    o
+}
+
+fn insert_skmem(o: &mut Map<String, Value>, m: Option<&[u32]>) {
+    if let Some(m) = m {
+        let mut sk = Map::new();
+        for (i, key) in ["r", "rb", "t", "tb", "f", "w", "o", "bl", "d"].iter().enumerate() {
+            if let Some(v) = m.get(i) {
+                sk.insert((*key).into(), json!(v));
+            }
+        }
+        o.insert("skmem".into(), Value::Object(sk));
+    }
+}
+
+fn unix(opts: &Options, s: &UnixSocket) -> Map<String, Value> {
+    let netid = match s.kind {
+        1 => "u_str",
+        5 => "u_seq",
+        _ => "u_dgr",
+    };
+    let mut o = head(netid, s.state, s.rqueue, s.wqueue);
+    if let Some(name) = s.display_name() {
+        o.insert("local_address".into(), json!(name));
+    }
+    o.insert("local_port".into(), json!(s.inode));
+    o.insert("peer_port".into(), json!(s.peer));
+    if let Some(d) = s.ext.as_deref() {
+        if opts.show_mem {
+            insert_skmem(&mut o, d.skmem.as_deref());
+        }
+        if opts.show_details > 0 {
+            if let Some(m) = d.shutdown {
+                o.insert("shutdown".into(), json!(m));
+            }
+            if let Some((ino, dev)) = d.vfs {
+                o.insert("vfs_inode".into(), json!(ino));
+                o.insert("vfs_dev".into(), json!(format!("{}/{}", (dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0x000f_ff00))));
+            }
+            if let Some(p) = &d.icons {
+                o.insert("peers".into(), json!(p));
+            }
+        }
+    }
+    o
+}
+
+fn addr(a: &IpAddr) -> String {
+    match a {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => crate::format::inet6_ntop(v6),
+    }
+}
+
+fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<String, Value> {
+    let mut o = head(netid, s.state, s.rqueue, s.wqueue);
+    o.insert("local_address".into(), json!(addr(&s.src)));
+    o.insert("local_port".into(), json!(s.sport));
+    o.insert("peer_address".into(), json!(addr(&s.dst)));
+    o.insert("peer_port".into(), json!(s.dport));
+    if s.ifindex != 0 {
+        o.insert("interface".into(), json!(names.ifname(s.ifindex)));
+    }
+    if s.family == sockstat_ebpf::AF_INET6 {
+        o.insert("v6only".into(), json!(s.v6only));
+    }
+    let raw = s.protocol == crate::socket::PROTO_RAW_TABLE;
+    if opts.show_options && !raw && s.timer != 0 {
+        o.insert(
+            "timer".into(),
+            json!({"name": TIMERS[usize::from(s.timer.min(5))], "expires_ms": s.expires_ms, "retrans": s.retrans}),
+        );
+    }
+    let d = s.ext.as_deref();
+    if opts.show_details > 0 && !raw {
+        o.insert("uid".into(), json!(s.uid));
+        o.insert("inode".into(), json!(s.inode));
+        o.insert("cookie".into(), json!(s.cookie));
+        if let Some(d) = d {
+            if d.mark != 0 {
+                o.insert("fwmark".into(), json!(d.mark));
+            }
+            if d.cgroup_id != 0 {
+                o.insert("cgroup".into(), json!(names.cgroup_path(d.cgroup_id)));
+            }
+            if let Some(m) = d.shutdown {
+                o.insert("shutdown".into(), json!(m));
+            }
+        }
+    }
+    if let Some(d) = d {
+        if opts.show_details > 0 && raw {
+            o.insert("opt".into(), json!(d.proc_opt));
+        }
+        if opts.show_mem {
+            insert_skmem(&mut o, d.skmem.as_deref());
+        }
+        if opts.show_tcpinfo && s.protocol != 17 {
+            if let Some(i) = &d.tcp_info {
+                o.insert("tcp_info".into(), json!(i));
+            }
+            for (key, v) in [("cong", json!(d.cong)), ("bbr", json!(d.bbr)), ("dctcp", json!(d.dctcp)), ("vegas", json!(d.vegas))] {
+                if !v.is_null() {
+                    o.insert(key.into(), v);
+                }
+            }
+        }
+    }
+    o
+}

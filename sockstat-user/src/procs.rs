@@ -1,0 +1,140 @@
+//! `-p`: which processes hold which sockets, found as ss finds them, by reading the
+//! `socket:[INODE]` links under /proc/PID/fd, but with less work than ss's full walk:
+//!
+//! - only the inodes of the sockets about to be printed are looked for, and a process's
+//!   name is read (from /proc/PID/stat) only once one of its descriptors matches;
+//! - each process's fd directory is read once: threads share the descriptor table, so
+//!   /proc/PID/task/* is never walked (ss does not walk it either without `-T`).
+//!
+//! It does not stop at the first owner of each inode: a socket shared by several
+//! processes (inherited across fork, passed with SCM_RIGHTS) is listed with every owner,
+//! as ss lists it, so the walk has to see every process.
+//!
+//! The owners of one inode are listed as ss lists them: ss prepends each find to a hash
+//! chain, so the last process found (the highest pid in /proc's order) comes first, and
+//! within a process the highest fd first.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// One descriptor of one process that refers to a socket.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Owner {
+    /// The process name (`comm`), as /proc/PID/stat gives it.
+    pub comm: String,
+    pub pid: i32,
+    pub fd: i32,
+}
+
+/// Owners of each wanted inode, in ss's order, reading the proc tree at `proc_root`.
+/// Processes that exit or refuse access during the walk are skipped, as ss skips them.
+#[must_use]
+pub fn owners_in(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+    let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
+    if wanted.is_empty() {
+        return found;
+    }
+    let Ok(procs) = std::fs::read_dir(proc_root) else { return found };
+    for entry in procs.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = leading_int(&name.to_string_lossy()) else { continue };
+        let dir = entry.path();
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else { continue };
+        let mut comm: Option<String> = None;
+        for fd_entry in fds.flatten() {
+            let Some(fd) = leading_int(&fd_entry.file_name().to_string_lossy()) else { continue };
+            let Ok(link) = std::fs::read_link(fd_entry.path()) else { continue };
+            let Some(inode) = socket_inode(&link.to_string_lossy()) else { continue };
+            if !wanted.contains(&inode) {
+                continue;
+            }
+            let comm = comm.get_or_insert_with(|| {
+                std::fs::read_to_string(dir.join("stat")).ok().and_then(|t| stat_comm(&t)).unwrap_or_default()
+            });
+            found.entry(inode).or_default().push(Owner { comm: comm.clone(), pid, fd });
+        }
+    }
+    for list in found.values_mut() {
+        list.reverse();
+    }
+    found
+}
+
+/// [`owners_in`] of /proc.
+#[must_use]
+pub fn owners(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+    owners_in(Path::new("/proc"), wanted)
+}
+
+/// The text inside ss's `users:(...)`: `("comm",pid=N,fd=N)` joined by commas.
+#[must_use]
+pub fn users_text(owners: &[Owner]) -> String {
+    owners
+        .iter()
+        .map(|o| format!("(\"{}\",pid={},fd={})", o.comm, o.pid, o.fd))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// sscanf's `%d` of a directory name: its leading decimal digits (ss's `%d%*c`).
+fn leading_int(s: &str) -> Option<i32> {
+    let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    s.get(..end).and_then(|d| d.parse().ok())
+}
+
+/// `socket:[12345]` -> 12345.
+fn socket_inode(link: &str) -> Option<u32> {
+    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// ss reads `%*d (%[^)])`: the name up to the first `)`.
+fn stat_comm(stat: &str) -> Option<String> {
+    let rest = stat.split_once('(')?.1;
+    let comm = rest.split(')').next()?;
+    (!comm.is_empty()).then(|| comm.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn walks_a_fake_proc_tree_in_ss_order() {
+        let root = std::env::temp_dir().join(format!("sockstat-procs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mk = |pid: &str, comm: &str, fds: &[(&str, &str)]| {
+            let d = root.join(pid);
+            std::fs::create_dir_all(d.join("fd")).expect("mkdir");
+            std::fs::write(d.join("stat"), format!("{pid} ({comm}) S 1 2 3")).expect("stat");
+            for (fd, target) in fds {
+                symlink(target, d.join("fd").join(fd)).expect("symlink");
+            }
+        };
+        mk("10", "nginx", &[("3", "socket:[100]"), ("4", "socket:[100]"), ("5", "/dev/null"), ("6", "socket:[999]")]);
+        mk("20", "a (b", &[("7", "socket:[100]"), ("8", "socket:[200]")]);
+        std::fs::create_dir_all(root.join("self")).expect("non-pid dir");
+        let wanted: HashSet<u32> = [100, 200, 300].into_iter().collect();
+        let found = owners_in(&root, &wanted);
+        assert!(!found.contains_key(&999) && !found.contains_key(&300));
+        let text = users_text(&found[&200]);
+        assert_eq!(text, r#"("a (b",pid=20,fd=8)"#);
+        // Reverse discovery order; read_dir order is the file system's, so only check
+        // that every owner is there and that it is the reverse of a discovery.
+        let list = &found[&100];
+        assert_eq!(list.len(), 3);
+        let mut sorted = list.clone();
+        sorted.sort_by_key(|o| (o.pid, o.fd));
+        assert_eq!(sorted.iter().map(|o| (o.pid, o.fd)).collect::<Vec<_>>(), [(10, 3), (10, 4), (20, 7)]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(socket_inode("socket:[42]"), Some(42));
+        assert_eq!(socket_inode("pipe:[42]"), None);
+        assert_eq!(leading_int("123"), Some(123));
+        assert_eq!(leading_int("self"), None);
+        assert_eq!(stat_comm("1 (sys)temd) S"), Some("sys".to_owned()));
+    }
+}

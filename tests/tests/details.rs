@@ -1,0 +1,327 @@
+//! The detail options against the real `ss` (iproute2 6.1), each in a fresh namespace:
+//! `-o`, `-e`, `-m`, `-i`, `-p`, `--json`, `-D` with `TCPDIAG_FILE`, `-K`, `-N`, `-F`,
+//! `-Z`/`-z`.
+//!
+//! What is compared, exactly:
+//! - `-o`, `-e`, `-m`, `-p` (TCP, UDP, UNIX): byte for byte. Timers count down (a
+//!   TIME-WAIT's `timewait,59sec`, a keepalive's `4min59sec`), so each comparison runs
+//!   ss, sockstat, ss and passes if sockstat equals either ss run.
+//! - `-i`: byte for byte after masking the values (not the names) of `lastsnd:`,
+//!   `lastrcv:` and `lastack:`, the milliseconds since the last packet, which grow
+//!   between two runs. Every other field (names, order and values: rtt, rto, cwnd, bytes,
+//!   segs, bbr, pacing and delivery rates, minrtt, windows) is compared as is: the
+//!   sockets are quiescent, so the kernel's values do not move.
+//! - `--json`: one object per row of `ss -tan`, with the same values, typed.
+//! - `-D`: `ss -D` read back by sockstat, `sockstat -D` read back by ss and by sockstat:
+//!   the same output as a live `ss` (an IPv4-only selection: ss reads only the first dump
+//!   of a file, see README). A truncated file is an error naming the byte offset.
+//! - `-K`: the lines printed by ss and sockstat killing the same kind of connection on
+//!   two ports, with the port masked; and the refusal without CAP_NET_ADMIN.
+
+use std::{
+    io::{Read, Write},
+    net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    os::unix::net::{UnixListener, UnixStream},
+    process::Command,
+    thread,
+    time::Duration,
+};
+
+use socket2::{Domain, Socket, Type};
+use sockstat_tests::{NetNs, sockstat_bin};
+
+/// Everything the fixture opened; dropping it closes the sockets.
+struct Fixture {
+    _keep: Vec<Box<dyn Send>>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A listener with a queued connection, an established pair with unread data and a
+/// keepalive timer, a half-closed pair, a TIME-WAIT, a v6-only listener, UDP (bound and
+/// connected), UNIX (a path listener with a pending connection, a connected pair).
+fn populate(ns: &NetNs) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("sockstat-details-{}-{}", std::process::id(), ns.name));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("socket dir");
+    let d = dir.clone();
+    let keep = ns.enter(move || {
+        let mut keep: Vec<Box<dyn Send>> = Vec::new();
+        let l = TcpListener::bind("127.0.0.1:8080").expect("listen");
+        let mut c = TcpStream::connect("127.0.0.1:8080").expect("connect");
+        let (a, _) = l.accept().expect("accept");
+        c.write_all(&[7; 3000]).expect("send");
+        let ka = Socket::from(c.try_clone().expect("clone"));
+        ka.set_keepalive(true).expect("keepalive");
+        ka.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(Duration::from_secs(300))).expect("keepidle");
+        // Half-closed: the client shuts down writing (FIN-WAIT-2 / CLOSE-WAIT).
+        let h = TcpStream::connect("127.0.0.1:8080").expect("connect");
+        let (ha, _) = l.accept().expect("accept");
+        h.shutdown(Shutdown::Write).expect("shutdown");
+        // TIME-WAIT on the client side.
+        let t = TcpStream::connect("127.0.0.1:8080").expect("connect");
+        let (mut ta, _) = l.accept().expect("accept");
+        drop(t);
+        let _ = ta.read(&mut [0; 8]);
+        drop(ta);
+        // Left in the accept queue.
+        let q = TcpStream::connect("127.0.0.1:8080").expect("connect");
+        let l6 = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+        l6.set_only_v6(true).expect("v6only");
+        l6.bind(&"[::1]:9090".parse::<SocketAddr>().expect("addr").into()).expect("bind");
+        l6.listen(4).expect("listen");
+        let u = UdpSocket::bind("127.0.0.1:5353").expect("udp");
+        let uc = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        uc.connect("127.0.0.1:5353").expect("udp connect");
+        uc.send(b"hello").expect("udp send");
+        let ul = UnixListener::bind(d.join("listener.sock")).expect("unix listen");
+        let uq = UnixStream::connect(d.join("listener.sock")).expect("unix connect");
+        let (p1, p2) = UnixStream::pair().expect("pair");
+        keep.push(Box::new((l, c, a, h, ha, q, l6, u, uc)));
+        keep.push(Box::new((ul, uq, p1, p2)));
+        keep
+    });
+    // Let the TIME-WAIT and the delayed ACKs settle: -i values must be quiescent.
+    thread::sleep(Duration::from_millis(300));
+    Fixture { _keep: keep, dir }
+}
+
+/// Runs ss, sockstat, ss; true if sockstat printed what either ss run printed.
+fn matches_ss(ns: &NetNs, args: &[&str], mask: fn(&str) -> String) -> Result<(), String> {
+    let before = mask(&ns.ss(args));
+    let ours = mask(&ns.sockstat_ok(args));
+    let after = mask(&ns.ss(args));
+    if ours == before || ours == after {
+        Ok(())
+    } else {
+        Err(format!("{args:?}\n--- ss:\n{before}\n--- sockstat:\n{ours}"))
+    }
+}
+
+fn same(text: &str) -> String {
+    text.to_owned()
+}
+
+/// Masks the values of the fields that count milliseconds since the last packet.
+fn mask_idle(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive([' ', '\n']) {
+        match ["lastsnd:", "lastrcv:", "lastack:"].iter().find(|p| word.starts_with(**p)) {
+            Some(p) => {
+                out.push_str(p);
+                out.push('#');
+                if word.ends_with(['\n', ' ']) {
+                    out.push_str(&word[word.len() - 1..]);
+                }
+            }
+            None => out.push_str(word),
+        }
+    }
+    out
+}
+
+fn compare_all(ns: &NetNs, cases: &[&[&str]], mask: fn(&str) -> String) {
+    let mut failures = Vec::new();
+    for args in cases {
+        // Timers and idle times move: retry a few times before calling it a difference.
+        let mut last = Ok(());
+        for _ in 0..4 {
+            last = matches_ss(ns, args, mask);
+            if last.is_ok() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(150));
+        }
+        if let Err(e) = last {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn extended_memory_timers_and_processes_are_byte_identical() {
+    let ns = NetNs::new("details");
+    let _f = populate(&ns);
+    compare_all(
+        &ns,
+        &[
+            &["-tano"],
+            &["-tanoe"],
+            &["-tane"],
+            &["-tanm"],
+            &["-tanem"],
+            &["-tanemO"],
+            &["-tanep"],
+            &["-tanp"],
+            &["-tanp6"],
+            &["-uae"],
+            &["-uaem"],
+            &["-uanp"],
+            &["-xa"],
+            &["-xae"],
+            &["-xam"],
+            &["-xaemp"],
+            &["-tuxaepm"],
+            &["-te", "state", "established"],
+            &["-tae", "dport", "=", ":8080"],
+        ],
+        same,
+    );
+}
+
+#[test]
+fn tcp_info_matches_ss_but_for_idle_times() {
+    let ns = NetNs::new("tcpinfo");
+    let _f = populate(&ns);
+    compare_all(&ns, &[&["-tani"], &["-tai"], &["-tanemi"], &["-tanmiO"], &["-tanoi6"], &["-uani"]], mask_idle);
+    // The masking keeps every field name: `-i` really printed them.
+    let text = ns.sockstat_ok(&["-tani"]);
+    for field in ["rto:", "rtt:", "mss:", "cwnd:", "bytes_acked:", "segs_out:", "lastsnd:", "rcv_space:", "minrtt:"] {
+        assert!(text.contains(field), "{field} missing from\n{text}");
+    }
+}
+
+#[test]
+fn json_has_every_column_typed() {
+    let ns = NetNs::new("json");
+    let _f = populate(&ns);
+    let text = ns.ss(&["-tanH"]);
+    let json = ns.sockstat_ok(&["-tan", "--json"]);
+    let rows: Vec<&str> = text.lines().collect();
+    let objs: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(rows.len(), objs.len(), "{text}\n{json}");
+    for (row, o) in rows.iter().zip(&objs) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(o["state"], cols[0], "{row} / {o}");
+        assert_eq!(o["recv_q"].as_i64().map(|v| v.to_string()).as_deref(), Some(cols[1]));
+        assert_eq!(o["send_q"].as_i64().map(|v| v.to_string()).as_deref(), Some(cols[2]));
+        let port = |p: &serde_json::Value| match p.as_u64() {
+            Some(0) => "*".to_owned(),
+            Some(n) => n.to_string(),
+            None => panic!("port is a number: {o}"),
+        };
+        assert!(cols[3].ends_with(&format!(":{}", port(&o["local_port"]))), "{row} / {o}");
+        assert!(cols[4].ends_with(&format!(":{}", port(&o["peer_port"]))), "{row} / {o}");
+    }
+    // Options add their typed fields.
+    let json = ns.sockstat_ok(&["-tanoemip", "--json"]);
+    let est = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        // The accepted server side, with the client's 3000 unread bytes.
+        .find(|o| o["state"] == "ESTAB" && o["recv_q"] == 3000)
+        .expect("an established socket");
+    assert!(est["inode"].as_u64().is_some_and(|i| i > 0) && est["cookie"].is_u64(), "{est}");
+    assert!(est["skmem"]["rb"].is_u64() && est["tcp_info"]["rtt"].is_u64(), "{est}");
+    assert!(est["users"][0]["pid"].as_u64() == Some(u64::from(std::process::id())), "{est}");
+}
+
+#[test]
+fn diag_dump_round_trips_with_ss() {
+    let ns = NetNs::new("dump");
+    let _f = populate(&ns);
+    let dir = std::env::temp_dir().join(format!("sockstat-dump-{}", ns.name));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ss_file = dir.join("ss.dump");
+    let our_file = dir.join("sockstat.dump");
+    let sel = ["-t4a"];
+    let live = ns.ss(&["-t4an"]);
+    assert!(ns.ss(&[&sel[..], &["-D", ss_file.to_str().expect("utf-8")]].concat()).is_empty());
+    assert!(ns.sockstat_ok(&[&sel[..], &["-D", our_file.to_str().expect("utf-8")]].concat()).is_empty());
+    for file in [&ss_file, &our_file] {
+        for tool in ["ss".into(), sockstat_bin()] {
+            let out = Command::new(&tool).args(["-t4an"]).env("TCPDIAG_FILE", file).output().expect("run");
+            assert!(out.status.success(), "{tool:?} {file:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), live, "{tool:?} reading {file:?}");
+        }
+    }
+    // Every option and filter applies to a recorded dump.
+    let out = Command::new(sockstat_bin()).args(["-tn", "dport", "=", ":8080"]).env("TCPDIAG_FILE", &ss_file).output().expect("run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), ns.ss(&["-tn", "dport", "=", ":8080"]));
+    // Truncated: an error naming the byte offset, never a panic.
+    let bytes = std::fs::read(&ss_file).expect("dump");
+    let cut = dir.join("cut.dump");
+    std::fs::write(&cut, &bytes[..bytes.len() - 30]).expect("write");
+    let out = Command::new(sockstat_bin()).args(["-tan"]).env("TCPDIAG_FILE", &cut).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("byte ") && err.contains("TCPDIAG_FILE"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One established pair to port `port`, kept open by the returned sockets.
+fn pair(ns: &NetNs, port: u16) -> Box<dyn Send> {
+    ns.enter(move || {
+        let l = TcpListener::bind(("127.0.0.1", port)).expect("listen");
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (a, _) = l.accept().expect("accept");
+        Box::new((l, c, a)) as Box<dyn Send>
+    })
+}
+
+#[test]
+fn kill_closes_what_ss_would_and_needs_cap_net_admin() {
+    let ns = NetNs::new("kill");
+    let _a = pair(&ns, 7001);
+    let _b = pair(&ns, 7002);
+    let ss_out = ns.ss(&["-tnK", "dport", "=", ":7001"]);
+    let ours = ns.sockstat_ok(&["-tnK", "dport", "=", ":7002"]);
+    let norm = |t: &str, p: &str| {
+        // Ephemeral client ports differ between the two pairs: keep the shape only.
+        t.replace(p, "PORT").split_whitespace().take(5).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(ss_out.lines().count(), 2, "{ss_out}");
+    assert_eq!(norm(&ss_out, "7001"), norm(&ours, "7002"));
+    assert!(ns.ss(&["-tn", "dport", "=", ":7002"]).lines().count() == 1, "killed: only the header is left");
+
+    // Without CAP_NET_ADMIN: refused before any dump, naming the capability.
+    let out = ns
+        .command("setpriv")
+        .args(["--bounding-set", "-net_admin", "--inh-caps", "-net_admin"])
+        .arg(sockstat_bin())
+        .args(["-tK"])
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("CAP_NET_ADMIN"), "{err}");
+}
+
+#[test]
+fn netns_filter_file_and_selinux_options_match_ss() {
+    let ns = NetNs::new("opts");
+    let _f = populate(&ns);
+    let run = |prog: &std::path::Path, args: &[&str]| {
+        let out = Command::new(prog).args(args).output().expect("run");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).replace("sockstat:", "ss:"))
+    };
+    let ss = std::path::Path::new("ss");
+    let ours = sockstat_bin();
+    // -N from the host namespace: stdout and status (ss also warns "Failed to find cgroup2
+    // mount" on stderr for each cgroup it cannot name, sockstat does not).
+    for args in [&["-N", ns.name.as_str(), "-tan"][..], &["-N", ns.name.as_str(), "-tanoe"], &["-N", ns.name.as_str(), "-xap"]] {
+        // Timers count down: retry when a second boundary passed between the two runs.
+        let same_once = || {
+            let (a, b) = (run(&ours, args), run(ss, args));
+            if (&a.0, &a.1) == (&b.0, &b.1) { Ok(()) } else { Err(format!("{a:?}\n{b:?}")) }
+        };
+        let r = same_once().or_else(|_| same_once()).or_else(|_| same_once());
+        assert!(r.is_ok(), "{args:?}: {r:?}");
+    }
+    assert_eq!(run(&ours, &["-N", "sockstat-no-such-ns", "-t"]), run(ss, &["-N", "sockstat-no-such-ns", "-t"]));
+    // -F FILE: the expression read from a file (comments skipped).
+    let file = std::env::temp_dir().join(format!("{}-filter", ns.name));
+    std::fs::write(&file, "# the listener's peers\ndport = :8080 or sport = :8080\n").expect("filter file");
+    let f = file.to_str().expect("utf-8");
+    compare_all(&ns, &[&["-tan", "-F", f]], same);
+    assert_eq!(run(&ours, &["-t", "-F", "/nonexistent"]), run(ss, &["-t", "-F", "/nonexistent"]));
+    let _ = std::fs::remove_file(&file);
+    // -Z / -z without SELinux: ss's message and status.
+    for opt in ["-Z", "-z"] {
+        assert_eq!(run(&ours, &["-t", opt]), run(ss, &["-t", opt]), "{opt}");
+    }
+}
