@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(off.valid, 1);
         assert!(off.common_len >= off.skc_v6_rcv_saddr + 16 && off.common_len <= sockstat_ebpf::SOCK_COMMON_BYTES);
         // skc_cookie is an atomic64_t inside sock_common, after the address/port pairs.
-        assert!(off.sk_cookie > off.skc_family && off.sk_cookie % 8 == 0, "skc_cookie at {}", off.sk_cookie);
+        assert!(off.sk_cookie > off.skc_family && off.sk_cookie.is_multiple_of(8), "skc_cookie at {}", off.sk_cookie);
         assert!(off.task_files > 0 && off.file_private_data > 0 && off.fdt_fd != off.fdt_max_fds);
         // skc_ipv6only shares a byte with skc_reuse:4 and skc_reuseport:1.
         assert!(off.skc_ipv6only_byte > off.skc_family && off.skc_ipv6only_bit < 8);

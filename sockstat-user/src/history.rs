@@ -4,7 +4,6 @@
 
 use std::{
     io::{self, Write},
-    net::IpAddr,
     path::Path,
     time::{Duration, SystemTime},
 };
@@ -12,6 +11,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
+    socket::endpoint,
     cli::Options,
     format,
     query::{self, EventFilter},
@@ -89,13 +89,6 @@ pub struct HistoryOptions {
     pub filter: EventFilter,
 }
 
-fn endpoint(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
-
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Line<'a> {
@@ -140,7 +133,7 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
     if opts.transitions {
         let rows = reader.transitions(since, until)?;
         if !opts.json {
-            writeln!(out, "{:<30} {:<7} {:<16} {:<47} {:<47} {}", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER", "OLD -> NEW")?;
+            writeln!(out, "{:<30} {:<7} {:<16} {:<47} {:<47} OLD -> NEW", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER")?;
         }
         for t in rows.iter().filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new])) {
             if opts.json {
@@ -167,8 +160,8 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
     if !opts.json {
         writeln!(
             out,
-            "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} {}",
-            "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS", "PATH"
+            "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH",
+            "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS"
         )?;
     }
     for l in rows.iter().filter(|l| opts.filter.accepts(&l.as_socket(), &l.states())) {

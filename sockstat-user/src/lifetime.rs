@@ -169,33 +169,19 @@ impl Tracker {
 
 #[cfg(test)]
 mod tests {
-    use sockstat_ebpf::AF_INET;
 
     use super::*;
     use TcpState::*;
 
     fn ev(cookie: u64, ts: u64, old: TcpState, new: TcpState, ports: (u16, u16), pid: u32, comm: &str) -> Transition {
         Transition {
-            ts_ns: ts,
-            cookie,
             netns: 7,
             pid,
             tid: pid,
             comm: comm.into(),
-            family: AF_INET,
-            src: "127.0.0.1".parse().unwrap(),
-            sport: ports.0,
-            dst: "127.0.0.1".parse().unwrap(),
-            dport: ports.1,
-            old: old as u8,
-            new: new as u8,
-            accept: false,
-            v6only: false,
-            ifindex: 0,
-            rqueue: 0,
-            wqueue: 0,
             bytes_acked: ts,
             bytes_received: ts * 2,
+            ..Transition::fixture(cookie, ts, old, new, ports)
         }
     }
 

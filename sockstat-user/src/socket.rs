@@ -304,6 +304,15 @@ pub struct Snapshot {
     pub mptcp: Vec<InetSocket>,
 }
 
+/// `1.2.3.4:80` or `[::1]:80`: an endpoint as sockstat's own outputs (trace, history)
+/// print it.
+pub fn endpoint(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
 /// Inode number of this process's network namespace (what `/proc/self/ns/net` names,
 /// and what the eBPF program records per event).
 pub fn own_netns() -> std::io::Result<u32> {

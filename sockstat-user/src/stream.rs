@@ -207,6 +207,37 @@ impl EventStream {
 }
 
 #[cfg(test)]
+impl Transition {
+    /// An IPv4 loopback transition for tests (127.0.0.1 on both ends); what is not given
+    /// is zero or empty.
+    pub(crate) fn fixture(cookie: u64, ts_ns: u64, old: TcpState, new: TcpState, (sport, dport): (u16, u16)) -> Transition {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Transition {
+            ts_ns,
+            cookie,
+            netns: 0,
+            pid: 0,
+            tid: 0,
+            comm: String::new(),
+            family: AF_INET,
+            src: lo,
+            sport,
+            dst: lo,
+            dport,
+            old: old as u8,
+            new: new as u8,
+            accept: false,
+            v6only: false,
+            ifindex: 0,
+            rqueue: 0,
+            wqueue: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -181,26 +181,13 @@ mod tests {
 
     fn ev(cookie: u64, old: TcpState, new: TcpState, sport: u16, dport: u16) -> Transition {
         Transition {
-            ts_ns: cookie * 10,
-            cookie,
             netns: NS,
             pid: 42,
             tid: 42,
             comm: "test".into(),
-            family: AF_INET,
-            src: "127.0.0.1".parse().unwrap(),
-            sport,
             dst: if dport == 0 { "0.0.0.0".parse().unwrap() } else { "127.0.0.1".parse().unwrap() },
-            dport,
-            old: old as u8,
-            new: new as u8,
-            accept: false,
-            v6only: false,
-            ifindex: 0,
-            rqueue: 0,
             wqueue: if new == TcpState::Listen { 128 } else { 0 },
-            bytes_acked: 0,
-            bytes_received: 0,
+            ..Transition::fixture(cookie, cookie * 10, old, new, (sport, dport))
         }
     }
 

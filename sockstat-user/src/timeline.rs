@@ -882,28 +882,7 @@ mod tests {
     use super::*;
 
     fn tr(id: u64, ts: u64, old: TcpState, new: TcpState, sport: u16, dport: u16) -> Transition {
-        Transition {
-            ts_ns: ts,
-            cookie: id,
-            netns: 1,
-            pid: 10,
-            tid: 10,
-            comm: "t".into(),
-            family: sockstat_ebpf::AF_INET,
-            src: "127.0.0.1".parse().unwrap(),
-            sport,
-            dst: "127.0.0.1".parse().unwrap(),
-            dport,
-            old: old as u8,
-            new: new as u8,
-            accept: false,
-            v6only: false,
-            ifindex: 0,
-            rqueue: 0,
-            wqueue: 0,
-            bytes_acked: 0,
-            bytes_received: 0,
-        }
+        Transition { netns: 1, pid: 10, tid: 10, comm: "t".into(), ..Transition::fixture(id, ts, old, new, (sport, dport)) }
     }
 
     fn temp_db(name: &str) -> PathBuf {

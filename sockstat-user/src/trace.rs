@@ -14,6 +14,7 @@ use sockstat_ebpf::AF_INET;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
+    socket::endpoint,
     agent::own_netns,
     lifetime::{Lifetime, Tracker},
     query::EventFilter,
@@ -67,13 +68,6 @@ struct JsonTransition<'a> {
     bytes_received: u64,
 }
 
-fn endpoint(addr: IpAddr, port: u16) -> String {
-    match addr {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
-
 /// Writes one transition. Time is UTC, RFC 3339 with nanoseconds in JSON and
 /// HH:MM:SS.micro in text.
 pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io::Result<()> {
@@ -118,14 +112,14 @@ pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io:
 }
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "{:<15} {:<7} {:<16} {:<47} {:<47} {}", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER", "OLD -> NEW")
+    writeln!(out, "{:<15} {:<7} {:<16} {:<47} {:<47} OLD -> NEW", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER")
 }
 
 pub fn write_lifetime_header(out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<15} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} {}",
-        "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS", "PATH"
+        "{:<15} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH",
+        "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS"
     )
 }
 
