@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP};
+use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::UnixStream,
@@ -106,8 +106,9 @@ struct State {
     lifetimes: Tracker,
     /// Timeline records dropped as of the last (re)seed.
     seen_dropped: u64,
-    /// CLOCK_MONOTONIC ns of the last event applied: a gap starts after it.
-    last_event_ns: u64,
+    /// CLOCK_MONOTONIC ns of the last loss check that found nothing lost: a loss found
+    /// later happened after it, so a gap starts there.
+    clean_until_ns: u64,
     last_checkpoint: Instant,
     /// A loss happened since the last snapshot the timeline got.
     snapshot_owed: bool,
@@ -140,14 +141,24 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         timeline,
         lifetimes: Tracker::new(),
         seen_dropped: 0,
-        last_event_ns: dump_ns,
+        clean_until_ns: dump_ns,
         last_checkpoint: Instant::now(),
         snapshot_owed: false,
     };
+    // The time the timeline's file went unwritten (no agent ran) is a gap too: what
+    // happened then is unknown, and answers about it must say so.
+    if let Some(w) = st.timeline.as_mut()
+        && let Some(prev) = w.previous_end_ns
+    {
+        let end = w.wall_ns(dump_ns);
+        w.push(Record::Gap(Gap { start_ns: prev, end_ns: end, lost_kernel: 0, lost_userspace: 0, reason: "agent not running".into() }));
+    }
     st.seed(dump, dump_ns, Some("seed"));
-    st.seen_lost = st.losses()?;
+    // Loss counters start at zero with the program; a loss during the dump above is a
+    // loss like any other (the first check resyncs).
+    st.seen_lost = (0, 0);
     // Replay what arrived during the dump, in ring order, over the seed.
-    st.drain();
+    st.drain_all();
     info!(
         socket = %sock.path().display(),
         netns,
@@ -183,15 +194,23 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
             Some((req, reply)) = query_rx.recv() => {
                 // Apply everything already in the ring first: a socket created before
                 // the query was sent is visible in its answer.
-                st.drain();
+                st.drain_all();
                 let _ = reply.send(st.answer(req));
             }
-            _ = drain_tick.tick() => st.drain(),
+            _ = drain_tick.tick() => {
+                st.drain();
+            }
             _ = tick.tick() => {
                 st.tracer.flush_log();
                 st.flush_timeline();
-                st.check_loss()?;
-                st.checkpoint()?;
+                // A failed dump (netlink hiccup, ENOMEM) must not end a long-running
+                // agent: log it, and the next tick tries again.
+                if let Err(e) = st.check_loss() {
+                    warn!(error = %e, "loss check failed; retrying at the next tick");
+                }
+                if let Err(e) = st.checkpoint() {
+                    warn!(error = %e, "timeline checkpoint failed; retrying at the next tick");
+                }
             }
             _ = sigint.recv() => { info!("SIGINT: detaching and exiting"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: detaching and exiting"); break; }
@@ -204,13 +223,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
 }
 
 impl State {
-    fn drain(&mut self) {
-        let State { table, stream, timeline, lifetimes, netns, last_event_ns, .. } = self;
-        stream.drain(|t| {
+    /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
+    fn drain(&mut self) -> usize {
+        let State { table, stream, timeline, lifetimes, netns, .. } = self;
+        let n = stream.drain(|t| {
             if t.netns != *netns {
                 return;
             }
-            *last_event_ns = t.ts_ns;
             table.apply(&t);
             let done = lifetimes.observe(&t);
             if let Some(w) = timeline.as_mut() {
@@ -223,6 +242,12 @@ impl State {
         if self.timeline.as_ref().is_some_and(|w| w.pending() >= BATCH_ROWS) {
             self.flush_timeline();
         }
+        n
+    }
+
+    /// Applies everything the ring holds now.
+    fn drain_all(&mut self) {
+        while self.drain() >= crate::stream::DRAIN_MAX {}
     }
 
     /// Replaces the table with a dump; records the dump in the timeline when `kind` is
@@ -282,14 +307,18 @@ impl State {
         let now = self.losses()?;
         let dropped = self.timeline.as_ref().map_or(0, |w| w.dropped.load(std::sync::atomic::Ordering::Relaxed));
         if now == self.seen_lost && dropped == self.seen_dropped {
+            self.clean_until_ns = monotonic_ns();
             return Ok(());
         }
+        // Events still in the ring from before the loss belong before the new dump:
+        // applied after it, a lost close would let them bring a closed socket back.
+        self.drain_all();
         let (lost_kernel, malformed) = (now.0 - self.seen_lost.0, now.1 - self.seen_lost.1);
         let lost_timeline = dropped - self.seen_dropped;
         let gap_end = monotonic_ns();
         if let Some(w) = self.timeline.as_mut() {
             let gap = Gap {
-                start_ns: w.wall_ns(self.last_event_ns),
+                start_ns: w.wall_ns(self.clean_until_ns),
                 end_ns: w.wall_ns(gap_end),
                 lost_kernel,
                 lost_userspace: malformed + lost_timeline,
@@ -323,7 +352,8 @@ impl State {
         }
         self.seen_lost = now;
         self.seen_dropped = dropped;
-        self.drain();
+        self.clean_until_ns = gap_end;
+        self.drain_all();
         Ok(())
     }
 
@@ -362,8 +392,12 @@ impl State {
         for &family in families {
             let mut part = self.table.snapshot_where(family, states, wanted);
             // Mini-sockets and sockets whose identity events cannot give: from the kernel.
-            if states & KERNEL_STATES != 0 {
-                part.extend(self.diag.dump_inet(IPPROTO_TCP, family, states & KERNEL_STATES)?.into_iter().filter(|s| wanted(s)));
+            let mask = states & (KERNEL_STATES | table::TIMEWAIT_SUBSTATES);
+            if mask != 0 {
+                let dumped = self.diag.dump_inet(IPPROTO_TCP, family, mask)?;
+                // Full FIN-WAIT-2 sockets are the table's; timewait ones in that sub-state
+                // are not.
+                part.extend(dumped.into_iter().filter(|s| (s.state != TcpState::FinWait2 as u8 || s.is_mini()) && wanted(s)));
                 table::sort_like_dump(&mut part);
             }
             out.extend(part);

@@ -144,18 +144,15 @@ impl Tracer {
             source: Box::new(source),
         })?;
         // Passive opens are attributed to the accepting process through this hook.
-        let accept_hook = accept_ret.is_ok() && {
-            let tp: &mut TracePoint = ebpf
-                .program_mut(ACCEPT_PROGRAM)
-                .ok_or(EbpfError::MissingProgram(ACCEPT_PROGRAM))?
-                .try_into()
-                .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
-            tp.load().map_err(|source| EbpfError::Program { what: "loading the accept tracepoint program", hint: PERM_HINT, source: Box::new(source) })?;
-            for name in ACCEPT_TRACEPOINTS {
-                tp.attach("syscalls", name).map_err(|source| EbpfError::Program { what: "attaching to the accept syscall tracepoints", hint: PERM_HINT, source: Box::new(source) })?;
-            }
-            true
-        };
+        // Without it sockstat still works: the owner falls back to the listener's.
+        let accept_hook = accept_ret.is_ok()
+            && match attach_accept_hook(&mut ebpf) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner");
+                    false
+                }
+            };
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
@@ -185,6 +182,20 @@ impl Tracer {
         };
         Ok(KernelCounters { seen: sum(Counter::Seen)?, lost: sum(Counter::Lost)?, read_errors: sum(Counter::ReadErrors)? })
     }
+}
+
+fn attach_accept_hook(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let tp: &mut TracePoint = ebpf
+        .program_mut(ACCEPT_PROGRAM)
+        .ok_or(EbpfError::MissingProgram(ACCEPT_PROGRAM))?
+        .try_into()
+        .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
+    tp.load().map_err(|source| EbpfError::Program { what: "loading the accept tracepoint program", hint: PERM_HINT, source: Box::new(source) })?;
+    for name in ACCEPT_TRACEPOINTS {
+        tp.attach("syscalls", name)
+            .map_err(|source| EbpfError::Program { what: "attaching to the accept syscall tracepoints", hint: PERM_HINT, source: Box::new(source) })?;
+    }
+    Ok(())
 }
 
 /// tracefs: mounted on demand, and the place tracepoint record formats are read from.

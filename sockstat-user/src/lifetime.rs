@@ -78,13 +78,36 @@ struct Open {
 #[derive(Debug, Default)]
 pub struct Tracker {
     open: HashMap<u64, Open>,
-    /// (netns, port) -> owner of the listener there.
-    listeners: HashMap<(u32, u16), (u32, String)>,
+    /// (netns, port) -> the listeners there (several: v4 and v6, other addresses,
+    /// SO_REUSEPORT groups), each as (cookie, local address, owner pid, comm).
+    listeners: HashMap<(u32, u16), Vec<(u64, IpAddr, u32, String)>>,
 }
 
 impl Tracker {
     pub fn new() -> Tracker {
         Tracker::default()
+    }
+
+    /// The owner of the listener a passive open on `local:port` came from: one bound to
+    /// that address, else to the any address of its family, else a dual-stack `::`.
+    fn listener_owner(&self, netns: u32, local: IpAddr, port: u16) -> Option<(u32, String)> {
+        let at = self.listeners.get(&(netns, port))?;
+        let mapped = match local {
+            IpAddr::V6(a) => a.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        let rank = |addr: &IpAddr| -> u8 {
+            if *addr == local || Some(*addr) == mapped {
+                0
+            } else if addr.is_unspecified() && addr.is_ipv4() == local.is_ipv4() {
+                1
+            } else if addr.is_unspecified() && addr.is_ipv6() {
+                2
+            } else {
+                3
+            }
+        };
+        at.iter().filter(|l| rank(&l.1) < 3).min_by_key(|l| rank(&l.1)).map(|l| (l.2, l.3.clone()))
     }
 
     /// Keeps only the connections `keep` says still exist (after a resync).
@@ -111,18 +134,25 @@ impl Tracker {
         let listen = TcpState::Listen as u8;
         let close = TcpState::Close as u8;
         if new == listen {
-            self.listeners.insert((t.netns, t.sport), (t.pid, t.comm.clone()));
+            let at = self.listeners.entry((t.netns, t.sport)).or_default();
+            at.retain(|l| l.0 != t.cookie);
+            at.push((t.cookie, t.src, t.pid, t.comm.clone()));
             return None;
         }
         if old == listen && new == close {
-            self.listeners.remove(&(t.netns, t.sport));
+            // The CLOSE event has port 0 (see `Tuples` in trace): find it by cookie.
+            for at in self.listeners.values_mut() {
+                at.retain(|l| l.0 != t.cookie);
+            }
+            self.listeners.retain(|_, at| !at.is_empty());
             return None;
         }
+        let listener_owner = if old == listen { self.listener_owner(t.netns, t.src, t.sport) } else { None };
         let entry = self.open.entry(t.cookie).or_insert_with(|| {
             let (start_ns, pid, comm, owner, active) = if old == close && new == TcpState::SynSent as u8 {
                 (Some(t.ts_ns), t.pid, t.comm.clone(), OwnerSource::Connect, Some(true))
             } else if old == listen {
-                let (pid, comm) = self.listeners.get(&(t.netns, t.sport)).cloned().unwrap_or_default();
+                let (pid, comm) = listener_owner.unwrap_or_default();
                 let owner = if pid == 0 { OwnerSource::Unknown } else { OwnerSource::Listener };
                 (Some(t.ts_ns), pid, comm, owner, Some(false))
             } else {
@@ -216,6 +246,31 @@ mod tests {
         assert_eq!((s.pid, s.comm.as_str(), s.owner, s.active), (100, "server", OwnerSource::Accept, Some(false)));
         assert_eq!(s.path_text(), "SYN_RECV>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE");
         assert_eq!(tr.open_count(), 0);
+    }
+
+    #[test]
+    fn listeners_on_one_port_keep_their_own_owners() {
+        let mut tr = Tracker::new();
+        let mut v4 = ev(1, 1, Close, Listen, (80, 0), 100, "nginx");
+        v4.src = "10.0.0.1".parse().unwrap();
+        tr.observe(&v4);
+        let mut v6 = ev(2, 2, Close, Listen, (80, 0), 200, "caddy");
+        v6.src = "::".parse().unwrap();
+        tr.observe(&v6);
+        let child = |cookie, src: &str| {
+            let mut c = ev(cookie, 3, Listen, SynRecv, (80, 6000), 9, "softirq");
+            c.src = src.parse().unwrap();
+            c
+        };
+        tr.observe(&child(3, "10.0.0.1"));
+        tr.observe(&child(4, "::ffff:127.0.0.1"));
+        let a = tr.observe(&ev(3, 4, SynRecv, Close, (80, 6000), 9, "softirq")).unwrap();
+        let b = tr.observe(&ev(4, 4, SynRecv, Close, (80, 6000), 9, "softirq")).unwrap();
+        assert_eq!((a.pid, b.pid), (100, 200));
+        // Closing one listener (its CLOSE has port 0) leaves the other's owner.
+        tr.observe(&ev(1, 5, Listen, Close, (0, 0), 100, "nginx"));
+        tr.observe(&child(5, "::1"));
+        assert_eq!(tr.observe(&ev(5, 6, SynRecv, Close, (80, 6000), 9, "x")).unwrap().pid, 200);
     }
 
     #[test]

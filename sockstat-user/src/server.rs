@@ -4,7 +4,10 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Seek, Write},
-    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
+    os::{
+        fd::AsRawFd,
+        unix::fs::{FileTypeExt, OpenOptionsExt},
+    },
     path::{Path, PathBuf},
 };
 
@@ -14,6 +17,8 @@ use tokio::net::{UnixListener, UnixStream};
 pub enum ServerError {
     #[error("another sockstat agent (pid {pid}) is already serving {path}; stop it first or pass another --socket")]
     AlreadyRunning { path: PathBuf, pid: String },
+    #[error("{path} exists and is not a socket; refusing to replace it (pass another --socket)")]
+    NotASocket { path: PathBuf },
     #[error("{what} {path}")]
     Io {
         what: &'static str,
@@ -64,11 +69,15 @@ impl AgentSocket {
         lock.rewind().map_err(io_err("writing lock file", &lock_path))?;
         writeln!(lock, "{}", std::process::id()).map_err(io_err("writing lock file", &lock_path))?;
 
-        // We hold the lock, so a socket file left here is from an agent that died.
-        match fs::remove_file(path) {
-            Ok(()) => {}
+        // We hold the lock, so a socket left here is from an agent that died. Anything
+        // else at that path is not ours to delete.
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_socket() => {
+                fs::remove_file(path).map_err(io_err("removing stale socket", path))?;
+            }
+            Ok(_) => return Err(ServerError::NotASocket { path: path.to_path_buf() }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ServerError::Io { what: "removing stale socket", path: path.to_path_buf(), source: e }),
+            Err(e) => return Err(ServerError::Io { what: "inspecting", path: path.to_path_buf(), source: e }),
         }
         // Created 0600 from the start (no window in which others could connect).
         // SAFETY: umask only changes this process's file creation mask; restored below.

@@ -322,6 +322,19 @@ pub fn own_netns() -> std::io::Result<u32> {
 }
 
 impl InetSocket {
+    /// Whether sock_diag reported a mini-socket rather than a full socket: a timewait
+    /// socket (timer 3, "timewait", whatever its sub-state: TIME-WAIT, or FIN-WAIT-2 for
+    /// a socket closed before the peer's FIN; net/ipv4/inet_diag.c, inet_twsk_diag_fill)
+    /// or a SYN-RECV one (a request sock, or a child not accepted yet). Neither gets
+    /// events under its cookie until it becomes a full, accepted socket.
+    #[must_use]
+    pub fn is_mini(&self) -> bool {
+        self.timer == 3
+            || self.state == sockstat_ebpf::TcpState::TimeWait as u8
+            || self.state == sockstat_ebpf::TcpState::SynRecv as u8
+            || self.state == sockstat_ebpf::TcpState::NewSynRecv as u8
+    }
+
     /// A TCP socket known by its tuple and state (what an event carries); queues,
     /// owner and timers zero, to be filled by the caller where known.
     #[must_use]

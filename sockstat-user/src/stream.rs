@@ -164,6 +164,9 @@ pub fn monotonic_now() -> Duration {
     Duration::new(ts.tv_sec.unsigned_abs(), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
+/// Most events one `EventStream::drain` call hands out.
+pub const DRAIN_MAX: usize = 65_536;
+
 /// The ring buffer, registered with tokio.
 pub struct EventStream {
     ring: AsyncFd<RingBuf<MapData>>,
@@ -188,11 +191,14 @@ impl EventStream {
         Ok(())
     }
 
-    /// Hands every queued event to `f`, in ring order. Returns how many were handled.
+    /// Hands queued events to `f`, in ring order, at most [`DRAIN_MAX`] at a time (so a
+    /// producer as fast as the reader cannot keep the event loop from its other work; the
+    /// rest waits for the next call). Returns how many were handed to `f`.
     pub fn drain(&mut self, mut f: impl FnMut(Transition)) -> usize {
         let mut n = 0;
         let ring = self.ring.get_mut();
-        while let Some(item) = ring.next() {
+        for _ in 0..DRAIN_MAX {
+            let Some(item) = ring.next() else { break };
             match StateEvent::from_bytes(&item) {
                 Some(ev) => {
                     self.received += 1;

@@ -19,6 +19,10 @@ use crate::{
 /// States whose sockets the table answers for; the others come from the kernel.
 pub const TABLE_STATES: u32 = !KERNEL_STATES;
 
+/// The query-time dump also asks for FIN-WAIT-2, keeping only timewait sockets in that
+/// sub-state (`InetSocket::is_mini`): the table has the full FIN-WAIT-2 sockets.
+pub const TIMEWAIT_SUBSTATES: u32 = 1 << TcpState::FinWait2 as u32;
+
 /// States answered by a sock_diag dump at query time (plus CLOSE, which no dump has).
 pub const KERNEL_STATES: u32 = (1 << TcpState::SynSent as u32)
     | (1 << TcpState::SynRecv as u32)
@@ -86,9 +90,8 @@ impl Table {
         self.sockets.clear();
         self.order = None;
         for mut sock in dump {
-            // Full sockets only: the table follows them by cookie for the timeline even
-            // in states it leaves to the kernel at query time.
-            if sock.state == TcpState::TimeWait as u8 || sock.state == TcpState::NewSynRecv as u8 {
+            // Full sockets only (a SYN-RECV child enters the table with its first event).
+            if sock.is_mini() {
                 continue;
             }
             sock.source = Source::Table;

@@ -25,7 +25,7 @@
 //!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
 //! - `snapshots(id, batch, ts_ns, kind)` and `snapshot_sockets(snapshot, cookie, family,
 //!   state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode,
-//!   expires_ms)`: the kernel's TCP sockets at seed (`seed`), after a loss (`resync`)
+//!   expires_ms, timer)`: the kernel's TCP sockets at seed (`seed`), after a loss (`resync`)
 //!   and periodically (`checkpoint`), mini-sockets (TIME-WAIT) included.
 
 use std::{
@@ -130,9 +130,11 @@ fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), TimelineErr
     let e = sql(path);
     // WAL: readers do not block the writer; synchronous=NORMAL: a committed transaction
     // survives a crash of the process (not necessarily of the machine).
+    // auto_vacuum first: it only takes on a file without tables, and not after the
+    // journal mode is WAL.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(&e)?;
     conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(&e)?;
-    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(&e)?;
     // 64 MiB of page cache: the writer appends to a few B-trees; fewer misses, less CPU.
     conn.pragma_update(None, "cache_size", -65_536).map_err(&e)?;
     conn.execute_batch(
@@ -166,7 +168,7 @@ fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), TimelineErr
              snapshot INTEGER NOT NULL, cookie INTEGER NOT NULL, family INTEGER NOT NULL, state INTEGER NOT NULL,
              src TEXT NOT NULL, sport INTEGER NOT NULL, dst TEXT NOT NULL, dport INTEGER NOT NULL,
              rqueue INTEGER NOT NULL, wqueue INTEGER NOT NULL, v6only INTEGER NOT NULL, ifindex INTEGER NOT NULL,
-             uid INTEGER NOT NULL, inode INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
+             uid INTEGER NOT NULL, inode INTEGER NOT NULL, expires_ms INTEGER NOT NULL, timer INTEGER NOT NULL);
          CREATE INDEX IF NOT EXISTS snapshot_sockets_snapshot ON snapshot_sockets(snapshot);",
     )
     .map_err(&e)?;
@@ -196,6 +198,9 @@ pub struct Writer {
     pub failed: Arc<AtomicU64>,
     /// Wall clock = CLOCK_MONOTONIC + this, for every record of this agent.
     pub offset_ns: i64,
+    /// When the file was last written to by an earlier agent (the end of its last
+    /// batch); the agent marks the time since as a gap (nothing was recorded).
+    pub previous_end_ns: Option<i64>,
 }
 
 /// Nice value of the writer thread (see `write_loop`).
@@ -216,16 +221,20 @@ impl Writer {
         }
         let conn = Connection::open(&cfg.path).map_err(sql(&cfg.path))?;
         prepare(&conn, &cfg.path, netns)?;
+        let previous_end_ns: Option<i64> = conn
+            .query_row("SELECT MAX(COALESCE(max_ts_ns, committed_ns)) FROM batches", [], |r| r.get(0))
+            .map_err(sql(&cfg.path))?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
         let committed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
-        let (c, f) = (committed.clone(), failed.clone());
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (c, f, d) = (committed.clone(), failed.clone(), dropped.clone());
         let offset_ns = crate::stream::realtime_offset_ns();
         let thread = std::thread::Builder::new()
             .name("sockstat-timeline".into())
-            .spawn(move || write_loop(conn, cfg, rx, c, f, offset_ns))
+            .spawn(move || write_loop(conn, cfg, rx, c, f, d, offset_ns))
             .map_err(TimelineError::Thread)?;
-        Ok(Writer { pending: Vec::new(), tx: Some(tx), thread: Some(thread), committed, dropped: Arc::default(), failed, offset_ns })
+        Ok(Writer { pending: Vec::new(), tx: Some(tx), thread: Some(thread), committed, dropped, failed, offset_ns, previous_end_ns })
     }
 
     pub fn push(&mut self, r: Record) {
@@ -272,6 +281,7 @@ fn write_loop(
     rx: Receiver<Vec<Record>>,
     committed: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
     offset_ns: i64,
 ) {
     // Under a connection storm the traced processes compete for every core; a writer
@@ -290,6 +300,8 @@ fn write_loop(
             }
             Err(e) => {
                 failed.fetch_add(1, Ordering::Relaxed);
+                // Lost records: counted like a full queue, so the agent marks a gap.
+                dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 tracing::error!(error = %e, path = %cfg.path.display(), "timeline batch not written");
             }
         }
@@ -324,7 +336,7 @@ fn write_batch(conn: &mut Connection, batch: &[Record], offset_ns: i64) -> rusql
         )?;
         let mut ins_s = tx.prepare_cached(
             "INSERT INTO snapshot_sockets (snapshot, cookie, family, state, src, sport, dst, dport, rqueue, wqueue,
-             v6only, ifindex, uid, inode, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             v6only, ifindex, uid, inode, expires_ms, timer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         for r in batch {
             match r {
@@ -413,6 +425,7 @@ fn write_batch(conn: &mut Connection, batch: &[Record], offset_ns: i64) -> rusql
                             s.uid,
                             s.inode,
                             s.expires_ms,
+                            s.timer,
                         ])?;
                     }
                 }
@@ -446,21 +459,30 @@ fn retain(conn: &Connection, cfg: &WriterConfig) -> rusqlite::Result<()> {
     let age_cut = now - i64::try_from(cfg.retain_age.as_nanos()).unwrap_or(i64::MAX);
     cut_before(conn, age_cut)?;
     for _ in 0..8 {
-        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        if u64::try_from(pages * size).unwrap_or(0) <= cfg.retain_bytes {
+        if used_bytes(conn, &cfg.path)? <= cfg.retain_bytes {
             break;
         }
-        // Drop the older half of what remains, by time.
+        // Drop the older half of what remains, by time (from the batches' ranges: the
+        // transitions table has no time index).
         let (lo, hi): (Option<i64>, Option<i64>) =
-            conn.query_row("SELECT MIN(ts_ns), MAX(ts_ns) FROM transitions", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            conn.query_row("SELECT MIN(min_ts_ns), MAX(max_ts_ns) FROM batches", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let (Some(lo), Some(hi)) = (lo, hi) else { break };
         if !cut_before(conn, lo + (hi - lo) / 2)? {
             break;
         }
-        conn.execute_batch("PRAGMA incremental_vacuum;")?;
     }
+    // Give freed pages back to the file system: one row per page freed, all of them read.
+    conn.prepare("PRAGMA incremental_vacuum")?.query_map([], |_| Ok(()))?.for_each(drop);
     Ok(())
+}
+
+/// Bytes the timeline holds: live pages of the database plus the write-ahead log.
+fn used_bytes(conn: &Connection, path: &Path) -> rusqlite::Result<u64> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let wal = std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len());
+    Ok(u64::try_from((pages - free) * size).unwrap_or(0) + wal)
 }
 
 /// Deletes rows older than `cut`, keeping the newest snapshot at or before it and every
@@ -475,7 +497,8 @@ fn cut_before(conn: &Connection, cut: i64) -> rusqlite::Result<bool> {
         "DELETE FROM transitions WHERE id <= (SELECT MAX(last_transition) FROM batches WHERE max_ts_ns < ?1)",
         [keep],
     )?;
-    conn.execute("DELETE FROM batches WHERE max_ts_ns < ?1", [keep])?;
+    // Batches without transitions (a snapshot, a gap) have no time range: by commit time.
+    conn.execute("DELETE FROM batches WHERE COALESCE(max_ts_ns, committed_ns) < ?1", [keep])?;
     n += conn.execute("DELETE FROM lifetimes WHERE end_ns < ?1", [keep])?;
     n += conn.execute("DELETE FROM gaps WHERE end_ns < ?1", [keep])?;
     n += conn.execute("DELETE FROM snapshot_sockets WHERE snapshot IN (SELECT id FROM snapshots WHERE ts_ns < ?1)", [keep])?;
@@ -574,7 +597,7 @@ impl Reader {
         let mut st = self
             .conn
             .prepare(
-                "SELECT cookie, family, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode, expires_ms
+                "SELECT cookie, family, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode, expires_ms, timer
                  FROM snapshot_sockets WHERE snapshot = ?1",
             )
             .map_err(&e)?;
@@ -596,7 +619,7 @@ impl Reader {
                         cookie: r.get::<_, i64>(0)? as u64,
                         uid: r.get(11)?,
                         inode: r.get(12)?,
-                        timer: 0,
+                        timer: r.get(14)?,
                         retrans: 0,
                         expires_ms: 0,
                         source: Source::Table,
@@ -814,8 +837,9 @@ fn tuple(s: &InetSocket) -> Tuple {
 
 impl Model {
     fn seed(&mut self, sock: InetSocket, expires_ns: i64) {
-        let mini = sock.state == TcpState::TimeWait as u8 || sock.state == TcpState::NewSynRecv as u8;
-        if mini {
+        // Mini-sockets get no events: they live until their timer (or a new connection
+        // on their tuple) ends them.
+        if sock.is_mini() {
             self.timewait.insert(tuple(&sock), (sock, expires_ns));
         } else {
             self.full.insert(sock.cookie, sock);
@@ -990,6 +1014,17 @@ mod tests {
         retain(&conn, &tiny).unwrap();
         assert_eq!(count("SELECT COUNT(*) FROM snapshots"), 1);
         assert!(count("SELECT COUNT(*) FROM transitions") >= 1);
+    }
+
+    #[test]
+    fn new_files_vacuum_incrementally() {
+        let path = temp_db("vacuum");
+        drop(writer(&path));
+        let conn = Connection::open(&path).unwrap();
+        let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, 2, "INCREMENTAL, so retention can give pages back");
+        let journal: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(journal, "wal");
     }
 
     #[test]

@@ -212,9 +212,10 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut drain_tick = tokio::time::interval(Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS));
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut emit = |stream: &mut EventStream, out: &mut io::BufWriter<io::StdoutLock<'_>>| -> Result<bool, TraceError> {
+    // Returns whether to stop, and whether the ring may hold more than one drain took.
+    let mut emit = |stream: &mut EventStream, out: &mut io::BufWriter<io::StdoutLock<'_>>| -> Result<(bool, bool), TraceError> {
         let mut result = Ok(());
-        stream.drain(|mut t| {
+        let taken = stream.drain(|mut t| {
             if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
                 return;
             }
@@ -237,10 +238,11 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
             printed += 1;
             result = write_transition(out, &t, opts.json);
         });
+        let more = taken >= crate::stream::DRAIN_MAX;
         match result.and_then(|()| out.flush()) {
-            Ok(()) => Ok(opts.count > 0 && printed >= opts.count),
+            Ok(()) => Ok((opts.count > 0 && printed >= opts.count, more)),
             // The reader went away (`| head`): stop quietly.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok((true, false)),
             Err(e) => Err(TraceError::Io("writing to stdout", e)),
         }
     };
@@ -248,20 +250,27 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
         tokio::select! {
             r = stream.readable() => {
                 r?;
-                if emit(&mut stream, &mut out)? {
+                if emit(&mut stream, &mut out)?.0 {
                     break;
                 }
             }
             // The program wakes us only when the ring fills up: drain on a short timer.
             _ = drain_tick.tick() => {
-                if emit(&mut stream, &mut out)? {
+                if emit(&mut stream, &mut out)?.0 {
                     break;
                 }
             }
             _ = tick.tick() => tracer.flush_log(),
             // Transitions already in the ring when the signal came are still shown.
-            _ = sigint.recv() => { emit(&mut stream, &mut out)?; break; }
-            _ = sigterm.recv() => { emit(&mut stream, &mut out)?; break; }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    // What the ring holds when we stop is shown too.
+    loop {
+        let (stop, more) = emit(&mut stream, &mut out)?;
+        if stop || !more {
+            break;
         }
     }
     let lost = tracer.counters()?.lost;

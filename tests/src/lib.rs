@@ -136,15 +136,23 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// An agent with a fresh timeline in the test's temporary directory.
     pub fn start(ns: &NetNs, extra: &[&str]) -> Agent {
         let dir = std::env::temp_dir().join(format!("{}-agent", ns.name));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let socket = dir.join("agent.sock");
-        let log = dir.join("agent.log");
         let timeline = dir.join("timeline.db");
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", timeline.display()));
         }
+        Agent::start_on(ns, &timeline, extra)
+    }
+
+    /// An agent that records into `timeline`, keeping what the file already holds.
+    pub fn start_on(ns: &NetNs, timeline: &Path, extra: &[&str]) -> Agent {
+        let dir = std::env::temp_dir().join(format!("{}-agent", ns.name));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let socket = dir.join("agent.sock");
+        let log = dir.join("agent.log");
+        let timeline = timeline.to_path_buf();
         let child = ns
             .command(sockstat_bin())
             .arg("agent")

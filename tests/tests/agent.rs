@@ -53,6 +53,21 @@ fn seeded_streamed_and_closed_sockets() {
     let rows = agent_view(&ns, &agent, &["-tan"]).1;
     assert!(rows.iter().any(|r| r.contains("[::1]:7002") && r.starts_with("LISTEN")), "streamed listener missing: {rows:?}");
     assert!(rows.iter().any(|r| r.contains("127.0.0.1%lo:7003")), "bound device missing: {rows:?}");
+    // Closed while the peer still holds its end: the tuple passes to a timewait socket
+    // in the FIN-WAIT-2 sub-state, which only the kernel can list.
+    let orphan_peer = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:7004").unwrap();
+        let c = TcpStream::connect("127.0.0.1:7004").unwrap();
+        let (a, _) = l.accept().unwrap();
+        drop(c);
+        thread::sleep(Duration::from_millis(50));
+        (l, a)
+    });
+    let rows = agent_view(&ns, &agent, &["-tan"]).1;
+    assert!(rows.iter().any(|r| r.starts_with("FIN-WAIT-2") && r.contains(":7004")), "orphaned FIN-WAIT-2 missing: {rows:?}");
+    assert!(rows.iter().any(|r| r.starts_with("CLOSE-WAIT") && r.contains(":7004")), "{rows:?}");
+    assert_matches_ss(&ns, &agent, &["-tan"], "orphaned FIN-WAIT-2");
+    drop(orphan_peer);
     assert_eq!(rows.iter().filter(|r| r.starts_with("ESTAB")).count(), 4, "{rows:?}");
     assert_matches_ss(&ns, &agent, &["-tan"], "streamed");
 

@@ -54,7 +54,15 @@ fn mix(ns: &NetNs) -> Vec<Socket> {
         assert_eq!(a.read(&mut buf).unwrap(), 0);
         drop(a);
 
-        // SYN-SENT: nothing answers on the dummy interface.
+        // An orphaned FIN-WAIT-2: the client closes, the server never does (it stays in
+        // CLOSE-WAIT), so the client's tuple lives on as a timewait socket in the
+        // FIN-WAIT-2 sub-state, which ss lists as FIN-WAIT-2.
+        let c = TcpStream::connect("127.0.0.1:8080").unwrap();
+        let (a, _) = l4.accept().unwrap();
+        drop(c);
+        keep.push(a.into());
+
+        // SYN-SENT: nothing answers on the black-holed address.
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
         s.set_nonblocking(true).unwrap();
         let _ = s.connect(&blackhole.into());
@@ -84,7 +92,7 @@ fn kernel_source_is_byte_identical_to_ss() {
     }
     // The mix really has every kind it claims to.
     let all = ns.ss(&["-tan"]);
-    for state in ["LISTEN", "ESTAB", "TIME-WAIT", "SYN-SENT", "[::ffff:127.0.0.1]", "[::1]", "*:8083", "[::]:8084"] {
+    for state in ["LISTEN", "ESTAB", "TIME-WAIT", "SYN-SENT", "FIN-WAIT-2", "CLOSE-WAIT", "[::ffff:127.0.0.1]", "[::1]", "*:8083", "[::]:8084"] {
         assert!(all.contains(state), "fixture lacks {state}:\n{all}");
     }
 }

@@ -198,3 +198,27 @@ fn overflow_makes_a_gap_and_a_resync_and_the_table_matches_ss() {
     let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stderr).contains("this answer may be incomplete"), "history over a gap must say so");
 }
+
+#[test]
+fn time_without_an_agent_is_a_gap_in_the_timeline() {
+    let ns = NetNs::new("down");
+    let mut agent = Agent::start(&ns, &[]);
+    let timeline = agent.timeline.clone();
+    assert!(agent.stop().success());
+    thread::sleep(Duration::from_millis(300));
+    // Nothing recorded this: a connection while no agent runs.
+    ns.enter(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:7800").unwrap();
+        let c = std::net::TcpStream::connect("127.0.0.1:7800").unwrap();
+        drop((l.accept().unwrap(), c));
+    });
+    let agent = Agent::start_on(&ns, &timeline, &[]);
+    let hist = ns.sockstat(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&hist.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let gap = rows.iter().find(|r| r["type"] == "gap").unwrap_or_else(|| panic!("no gap: {rows:?}"));
+    assert_eq!(gap["reason"], "agent not running");
+    assert!(!rows.iter().any(|r| r["sport"] == 7800 || r["dport"] == 7800), "a connection nobody saw is in the timeline");
+    // Text output says the window is incomplete.
+    let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&text.stderr).contains("agent not running"));
+}
