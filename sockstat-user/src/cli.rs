@@ -237,9 +237,8 @@ pub struct Options {
     pub filter: filter::Filter,
     /// `-n`: print port numbers instead of /etc/services names.
     pub numeric: bool,
-    /// `-r`: ss resolves host names (and `localhost` for v4-mapped loopback). sockstat
-    /// does not resolve yet, and printing numbers where ss prints names would not be ss's
-    /// output, so `-r` is accepted here and listed in [`Options::unsupported`].
+    /// `-r`: print host names for addresses, as ss's `format_host()` finds them (see
+    /// [`crate::resolve`]). Independent of `-n`, which only concerns service names.
     pub resolve_hosts: bool,
     /// Print the header line (cleared by `-H`).
     pub show_header: bool,
@@ -1048,7 +1047,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
     for &(id, short, long) in FLAGS {
         let supported = matches!(
             id,
-            "numeric" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
+            "numeric" | "resolve" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
                 | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
                 | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
                 // Table and family flags: whether sockstat can show the selected tables is
@@ -1161,8 +1160,8 @@ mod tests {
                 && o.json
                 && o.resolve_hosts
         );
-        // -o, -e, -p, --json are supported now; -r is not.
-        assert_eq!(o.unsupported, ["-r"]);
+        // -o, -e, -p, --json and -r are supported now.
+        assert!(o.unsupported.is_empty());
         assert_eq!(ok("-t --source=agent").source, SourceChoice::Agent);
         // Unique prefixes of long options, as getopt_long.
         let o = ok("--tcp --num --listen --no-h");

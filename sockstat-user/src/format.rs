@@ -11,13 +11,15 @@
 //!
 //! Names come from [`Names`]: /etc/services for ports (as ss's `getservbyport(port,
 //! "tcp")`, skipping the ephemeral range as ss does), the kernel for interface names.
-//! Host names are never resolved (that is `-r`, refused by `query::check_supported`).
+//! With `-r`, host addresses print as names ([`crate::resolve::HostNames`], glibc's
+//! `gethostbyaddr()` as iproute2's `format_host()` calls it).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cli::Options;
+use crate::resolve::HostNames;
 use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Snapshot, UnixSocket, VsockSocket};
 use sockstat_ebpf::TcpState;
 
@@ -355,6 +357,21 @@ pub fn addr_text(addr: &IpAddr, v6only: bool) -> String {
     }
 }
 
+/// [`addr_text`] with `-r`: ss 6.1's `inet_addr_print()` passes every IPv4 address
+/// (0.0.0.0 included) and every IPv6 address but a dual-stack `::` to `format_host()`,
+/// which prints the host name if there is one, and brackets the text only if it holds a
+/// `:` (a numeric IPv6 address; a name never does).
+fn resolved_addr_text(addr: &IpAddr, v6only: bool, names: &Names) -> String {
+    if matches!(addr, IpAddr::V6(a) if a.is_unspecified() && !v6only) {
+        return "*".to_owned();
+    }
+    match names.hosts.name(*addr) {
+        Some(name) if name.contains(':') => format!("[{name}]"),
+        Some(name) => name,
+        None => addr_text(addr, v6only),
+    }
+}
+
 /// Whether the socket is IPV6_V6ONLY, which only changes how `::` prints: sock_diag's
 /// INET_DIAG_SKV6ONLY, or `skc_ipv6only` as the eBPF program read it.
 fn v6only(s: &InetSocket) -> bool {
@@ -385,6 +402,8 @@ pub struct Names {
     cgroups: std::cell::OnceCell<HashMap<u64, String>>,
     /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
     owners: HashMap<u32, String>,
+    /// `-r`: host names, looked up on first use and cached for the run.
+    hosts: HostNames,
 }
 
 /// Which /etc/services protocol, or /etc/protocols, names a port (ss's `dg_proto`).
@@ -424,6 +443,7 @@ impl Names {
             comms: None,
             cgroups: std::cell::OnceCell::new(),
             owners: HashMap::new(),
+            hosts: HostNames::system(),
         }
     }
 
@@ -441,6 +461,7 @@ impl Names {
             comms: Some(HashMap::new()),
             cgroups: std::cell::OnceCell::from(HashMap::new()),
             owners: HashMap::new(),
+            hosts: HostNames::fixed(&[]),
         }
     }
 
@@ -459,6 +480,12 @@ impl Names {
     pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
         self.owners = owners;
         self
+    }
+
+    /// Fixed host names for `-r` (tests); other addresses have none.
+    #[must_use]
+    pub fn with_hosts(self, hosts: &[(IpAddr, &str)]) -> Self {
+        Names { hosts: HostNames::fixed(hosts), ..self }
     }
 
     /// Fixed cgroup paths by id (tests).
@@ -773,7 +800,8 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: Po
     let mut row: [String; COL_MAX] = Default::default();
     state_fields(&mut row, netid, s.state, s.rqueue, s.wqueue);
     let v6only = v6only(s);
-    let mut local = addr_text(&s.src, v6only);
+    let host = |a: &IpAddr| if opts.resolve_hosts { resolved_addr_text(a, v6only, names) } else { addr_text(a, v6only) };
+    let mut local = host(&s.src);
     if s.ifindex != 0 {
         local.push('%');
         local.push_str(&names.ifname(s.ifindex));
@@ -782,7 +810,7 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: Po
     row[COL_ADDR] = local;
     let port = |p: u16| if opts.numeric { port_numeric(p) } else { names.port_of(kind, p) };
     row[COL_SERV] = port(s.sport);
-    row[COL_RADDR] = addr_text(&s.dst, v6only) + ":";
+    row[COL_RADDR] = host(&s.dst) + ":";
     row[COL_RSERV] = port(s.dport);
     let mut ext = names.users(s.inode);
     if kind == PortKind::Raw {
@@ -1579,6 +1607,22 @@ ephem\t\t40000/tcp
             let a: Ipv6Addr = input.parse().expect("test address");
             assert_eq!(inet6_ntop(&a), want, "{input}");
         }
+    }
+
+    #[test]
+    fn resolved_hosts_as_ss_prints_them() {
+        let ip = |s: &str| -> IpAddr { s.parse().expect("test address") };
+        let names = names(false).with_hosts(&[(ip("127.0.0.1"), "localhost")]);
+        let lo = sock(TcpState::Established, "127.0.0.1", 22, "127.0.0.1", 40000, 0, 0, 0);
+        let mapped = sock(TcpState::Established, "::ffff:127.0.0.1", 22, "::1", 40000, 0, 0, 0);
+        let o = opts("-tr");
+        let rows: Vec<_> = [lo, mapped].iter().map(|s| inet_row(&o, s, &names, "tcp", PortKind::Tcp)).collect();
+        assert_eq!((rows[0][COL_ADDR].as_str(), rows[0][COL_RADDR].as_str()), ("localhost:", "localhost:"));
+        // v4-mapped is looked up as IPv4; a v6 address without a name keeps its brackets.
+        assert_eq!((rows[1][COL_ADDR].as_str(), rows[1][COL_RADDR].as_str()), ("localhost:", "[::1]:"));
+        assert_eq!(resolved_addr_text(&ip("::"), false, &names), "*");
+        assert_eq!(resolved_addr_text(&ip("::"), true, &names), "[::]");
+        assert_eq!(resolved_addr_text(&ip("0.0.0.0"), false, &names), "0.0.0.0");
     }
 
     #[test]

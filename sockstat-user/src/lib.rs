@@ -19,6 +19,7 @@ pub mod netns;
 pub mod protocol;
 pub mod procs;
 pub mod query;
+pub mod resolve;
 pub mod server;
 pub mod socket;
 pub mod stream;

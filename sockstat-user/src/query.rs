@@ -357,6 +357,7 @@ mod tests {
         assert_eq!(check_supported(&opts("-tan")), Ok(()));
         assert_eq!(check_supported(&opts("-t6lnH state listening")), Ok(()));
         assert_eq!(check_supported(&opts("-tpemi --json")), Ok(()));
+        assert_eq!(check_supported(&opts("-tanr")), Ok(()));
         assert_eq!(
             check_supported(&opts("-t --tos")),
             Err(QueryError::UnsupportedOption { option: "--tos".into() })
