@@ -351,10 +351,55 @@ pub fn inet6_ntop(addr: &Ipv6Addr) -> String {
 #[must_use]
 pub fn addr_text(addr: &IpAddr, v6only: bool) -> String {
     match addr {
-        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V4(a) => ipv4_text(*a),
         IpAddr::V6(a) if a.is_unspecified() && !v6only => "*".to_owned(),
         IpAddr::V6(a) => format!("[{}]", inet6_ntop(a)),
     }
+}
+
+/// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` and inet_ntop write
+/// it, without the formatting machinery: a query prints two per row, 100k rows and more.
+fn ipv4_text(a: std::net::Ipv4Addr) -> String {
+    let mut s = String::with_capacity(15);
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(&mut s, u64::from(octet));
+    }
+    s
+}
+
+/// Appends `n` in decimal (the digits `n.to_string()` would give).
+fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
+}
+
+/// ss's `"%-6d"` for a queue size held in an `int`.
+fn queue_text(q: u32) -> String {
+    let v = q.cast_signed();
+    let mut s = String::with_capacity(8);
+    if v < 0 {
+        s.push('-');
+    }
+    push_decimal(&mut s, u64::from(v.unsigned_abs()));
+    while s.len() < 6 {
+        s.push(' ');
+    }
+    s
 }
 
 /// [`addr_text`] with `-r`: ss 6.1's `inet_addr_print()` passes every IPv4 address
@@ -791,8 +836,8 @@ fn state_fields(row: &mut [String; COL_MAX], netid: &str, state: u8, rq: u32, wq
     row[COL_NETID] = netid.to_owned();
     row[COL_STATE] = state_name(state).to_owned();
     // ss keeps the queues in an `int` and prints them with "%-6d".
-    row[COL_RECVQ] = format!("{:<6}", rq.cast_signed());
-    row[COL_SENDQ] = format!("{:<6}", wq.cast_signed());
+    row[COL_RECVQ] = queue_text(rq);
+    row[COL_SENDQ] = queue_text(wq);
 }
 
 /// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
@@ -1108,7 +1153,9 @@ fn port_numeric(port: u16) -> String {
     if port == 0 {
         "*".to_owned()
     } else {
-        port.to_string()
+        let mut s = String::with_capacity(5);
+        push_decimal(&mut s, u64::from(port));
+        s
     }
 }
 
@@ -1364,6 +1411,20 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_number_and_address_text_match_display() {
+        for v in [0u32, 7, 10, 99, 100, 65535, 1 << 20, u32::MAX] {
+            assert_eq!(queue_text(v), format!("{:<6}", v.cast_signed()));
+        }
+        for p in [1u16, 9, 10, 80, 443, 8080, 65535] {
+            assert_eq!(port_numeric(p), p.to_string());
+        }
+        for a in ["0.0.0.0", "127.0.0.1", "10.254.0.1", "255.255.255.255", "1.20.100.9"] {
+            let ip: std::net::Ipv4Addr = a.parse().expect("literal");
+            assert_eq!(ipv4_text(ip), a);
+        }
+    }
     use crate::cli::parse_ss_args;
     use crate::query::{check_supported, select};
     use crate::socket::Source;
