@@ -74,13 +74,16 @@ struct Open {
     life: Lifetime,
 }
 
+/// A listening socket: (cookie, local address, owner pid, owner comm).
+type Listener = (u64, IpAddr, u32, String);
+
 /// Follows every socket by cookie from its first transition to CLOSE.
 #[derive(Debug, Default)]
 pub struct Tracker {
     open: HashMap<u64, Open>,
     /// (netns, port) -> the listeners there (several: v4 and v6, other addresses,
-    /// SO_REUSEPORT groups), each as (cookie, local address, owner pid, comm).
-    listeners: HashMap<(u32, u16), Vec<(u64, IpAddr, u32, String)>>,
+    /// SO_REUSEPORT groups).
+    listeners: HashMap<(u32, u16), Vec<Listener>>,
 }
 
 impl Tracker {
