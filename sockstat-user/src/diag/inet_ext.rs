@@ -175,15 +175,7 @@ pub fn parse_tcp_info(data: &[u8]) -> TcpInfo {
 mod tests {
     use super::*;
 
-    fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
-        let mut v = u16::try_from(4 + data.len()).expect("small").to_ne_bytes().to_vec();
-        v.extend_from_slice(&kind.to_ne_bytes());
-        v.extend_from_slice(data);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
+    use super::super::parse::test_rtattr as attr;
 
     /// A tcp_info of `len` bytes whose every u32 slot holds its offset (so a field read at
     /// the wrong offset shows), with the byte fields set apart.

@@ -107,15 +107,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<PacketSocket, MalformedKind> {
 mod tests {
     use super::*;
 
-    fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
-        let mut v = (u16::try_from(4 + data.len()).expect("small")).to_ne_bytes().to_vec();
-        v.extend_from_slice(&kind.to_ne_bytes());
-        v.extend_from_slice(data);
-        while v.len() % 4 != 0 {
-            v.push(0);
-        }
-        v
-    }
+    use super::super::parse::test_rtattr as attr;
 
     #[test]
     fn decodes_info_meminfo_and_filter() {

@@ -400,6 +400,18 @@ fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
 
 /// Decode one `struct inet_diag_msg` (include/uapi/linux/inet_diag.h) and the attributes
 /// sockstat reads from what follows it.
+/// One rtattr (length, type, payload, padding to 4 bytes), for the parsers' tests.
+#[cfg(test)]
+pub(crate) fn test_rtattr(kind: u16, data: &[u8]) -> Vec<u8> {
+    let mut v = (u16::try_from(4 + data.len()).expect("small")).to_ne_bytes().to_vec();
+    v.extend_from_slice(&kind.to_ne_bytes());
+    v.extend_from_slice(data);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    v
+}
+
 #[cfg(test)]
 pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
     parse_inet_diag_msg_with(payload, protocol, false)
