@@ -255,6 +255,11 @@ pub struct Options {
     pub show_tcpinfo: bool,
     /// `-p` (counted).
     pub show_processes: u8,
+    /// `-T`: owners per thread (`tid=` in `users:(...)`), as ss walks /proc/PID/task.
+    /// Independent of `show_processes`: `-T` alone prints the owners too.
+    pub show_threads: bool,
+    /// `--cgroup`: each inet socket's cgroup path (`cgroup:`), after the `-e` details.
+    pub show_cgroup: bool,
     /// `--source`.
     pub source: SourceChoice,
     /// `--socket PATH`: the agent's query socket.
@@ -784,6 +789,8 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         show_mem: count(&m, "memory") > 0,
         show_tcpinfo: count(&m, "info") > 0,
         show_processes: count(&m, "processes"),
+        show_threads: count(&m, "threads") > 0,
+        show_cgroup: count(&m, "cgroup") > 0,
         source,
         agent_socket,
         json: count(&m, "json") > 0,
@@ -1050,6 +1057,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
             "numeric" | "resolve" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
                 | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
                 | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
+                | "threads" | "cgroup"
                 // Table and family flags: whether sockstat can show the selected tables is
                 // query's decision, made on the resolved selection.
                 | "dccp" | "tcp" | "sctp" | "udp" | "raw" | "unix" | "tipc" | "vsock" | "packet" | "xdp" | "mptcp"
@@ -1169,7 +1177,9 @@ mod tests {
         let o = ok("-t -N foo -m -i -K -D /tmp/d");
         assert!(o.unsupported.is_empty() && o.show_mem && o.show_tcpinfo && o.kill);
         assert_eq!((o.netns.as_deref(), o.diag_file.as_deref()), (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d"))));
-        assert_eq!(ok("-t --tos -T").unsupported, ["--tos", "-T"]);
+        assert_eq!(ok("-t --tos -T --inet-sockopt").unsupported, ["--tos", "--inet-sockopt"]);
+        let o = ok("-tT --cgroup");
+        assert!(o.show_threads && o.show_cgroup && o.show_processes == 0 && o.unsupported.is_empty());
     }
 
     #[test]

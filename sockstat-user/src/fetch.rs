@@ -80,7 +80,9 @@ pub enum FetchError {
 
 /// A sock_diag socket asking for what `opts` prints (`-e`, `-m`, `-i`).
 fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
-    Ok(SockDiag::open()?.with_details(opts.show_details > 0, opts.show_mem, opts.show_tcpinfo))
+    // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
+    // -e asks for (UNIX VFS and ICONS) is only printed with -e.
+    Ok(SockDiag::open()?.with_details(opts.show_details > 0 || opts.show_cgroup, opts.show_mem, opts.show_tcpinfo))
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then

@@ -447,6 +447,10 @@ pub struct Names {
     cgroups: std::cell::OnceCell<HashMap<u64, String>>,
     /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
     owners: HashMap<u32, String>,
+    /// Whether the owners of the printed sockets were looked up ([`Names::with_owners`]),
+    /// i.e. they are the live sockets of this run: only then does `-T` walk /proc's
+    /// threads (never for `--at`'s replayed table, which `-p` leaves without owners too).
+    live_owners: bool,
     /// `-r`: host names, looked up on first use and cached for the run.
     hosts: HostNames,
 }
@@ -488,6 +492,7 @@ impl Names {
             comms: None,
             cgroups: std::cell::OnceCell::new(),
             owners: HashMap::new(),
+            live_owners: false,
             hosts: HostNames::system(),
         }
     }
@@ -506,6 +511,7 @@ impl Names {
             comms: Some(HashMap::new()),
             cgroups: std::cell::OnceCell::from(HashMap::new()),
             owners: HashMap::new(),
+            live_owners: false,
             hosts: HostNames::fixed(&[]),
         }
     }
@@ -524,6 +530,7 @@ impl Names {
     #[must_use]
     pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
         self.owners = owners;
+        self.live_owners = true;
         self
     }
 
@@ -904,6 +911,13 @@ fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
                 out.push_str(&shutdown_text(m));
             }
         }
+    }
+    // --cgroup: printed whenever the kernel sent INET_DIAG_CGROUP_ID (0 = absent here).
+    if opts.show_cgroup
+        && let Some(d) = d
+        && d.cgroup_id != 0
+    {
+        out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
     }
     if opts.show_mem || (opts.show_tcpinfo && s.protocol != IPPROTO_UDP) {
         if !opts.oneline {
@@ -1334,6 +1348,19 @@ fn vsock_row(s: &VsockSocket, names: &Names) -> [String; COL_MAX] {
     row
 }
 
+/// The inodes of every socket of `snap` (0 left out): those whose owners `-p`/`-T` print.
+#[must_use]
+pub fn snapshot_inodes(s: &Snapshot) -> std::collections::HashSet<u32> {
+    s.packet
+        .iter()
+        .map(|p| p.inode)
+        .chain(s.unix.iter().map(|u| u.inode))
+        .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
+        .chain(s.vsock.iter().map(|v| v.inode))
+        .filter(|&i| i != 0)
+        .collect()
+}
+
 /// Prints `sockets` as `ss -t` does for `opts` (header, Netid/State columns as selected,
 /// service names unless `-n`), with names from the system. The sockets are printed in the
 /// order given: select and order them first (`query::select`).
@@ -1373,6 +1400,18 @@ pub fn render(opts: &Options, snap: &Snapshot, out: &mut dyn Write) -> io::Resul
 /// # Errors
 /// Any error writing to `out`.
 pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+    // -T: owners per thread, for a live table with system names (fixed test names keep
+    // the owners they were given).
+    let threaded;
+    let names = if opts.show_threads && names.live_owners && names.comms.is_none() {
+        let owners = crate::procs::owners_with_threads(&snapshot_inodes(snap));
+        threaded = names
+            .clone()
+            .with_owners(owners.iter().map(|(&i, l)| (i, crate::procs::users_text(l))).collect());
+        &threaded
+    } else {
+        names
+    };
     let mut disabled = [false; COL_MAX];
     disabled[COL_NETID] = !opts.show_netid();
     disabled[COL_STATE] = !opts.show_state();

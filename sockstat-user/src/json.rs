@@ -22,7 +22,7 @@
 //! `-m` `skmem` {`r`, `rb`, `t`, `tb`, `f`, `w`, `o`, `bl`, `d`}; `-i` `tcp_info` (every
 //! field of `struct tcp_info` ss reads, raw kernel units: microseconds for rtt/rto/ato,
 //! bytes per second for rates) with `cong`, `bbr`, `dctcp`, `vegas` when sent; `-p`
-//! `users` [{`comm`, `pid`, `fd`}].
+//! `users` [{`comm`, `pid`, `fd`}] (`-T`: every thread, with `tid`); `--cgroup` `cgroup`.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -42,8 +42,16 @@ const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unk
 /// # Errors
 /// Any error writing to `out`.
 pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u32, Vec<Owner>>, out: &mut dyn Write) -> io::Result<()> {
+    // -T: owners per thread (each with its `tid`).
+    let threaded;
+    let owners = if opts.show_threads {
+        threaded = crate::procs::owners_with_threads(&crate::format::snapshot_inodes(snap));
+        &threaded
+    } else {
+        owners
+    };
     let mut emit = |mut obj: Map<String, Value>, inode: u32| -> io::Result<()> {
-        if opts.show_processes > 0
+        if (opts.show_processes > 0 || opts.show_threads)
             && let Some(list) = owners.get(&inode)
         {
             obj.insert("users".into(), json!(list));
@@ -204,6 +212,14 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
                 o.insert("shutdown".into(), json!(m));
             }
         }
+    }
+    // --cgroup: the same `cgroup` field as -e's.
+    if opts.show_cgroup
+        && !raw
+        && let Some(d) = d
+        && d.cgroup_id != 0
+    {
+        o.insert("cgroup".into(), json!(names.cgroup_path(d.cgroup_id)));
     }
     if let Some(d) = d {
         if opts.show_details > 0 && raw {

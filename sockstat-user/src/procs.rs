@@ -4,7 +4,9 @@
 //! - only the inodes of the sockets about to be printed are looked for, and a process's
 //!   name is read (from /proc/PID/stat) only once one of its descriptors matches;
 //! - each process's fd directory is read once: threads share the descriptor table, so
-//!   /proc/PID/task/* is never walked (ss does not walk it either without `-T`).
+//!   /proc/PID/task/* is never walked, except for `-T` ([`owners_with_threads`]), which
+//!   lists every thread as ss does: the process itself (`tid=PID`), then each other task
+//!   of /proc/PID/task, read through /proc/TID (its own `comm`).
 //!
 //! It does not stop at the first owner of each inode: a socket shared by several
 //! processes (inherited across fork, passed with SCM_RIGHTS) is listed with every owner,
@@ -23,6 +25,9 @@ pub struct Owner {
     /// The process name (`comm`), as /proc/PID/stat gives it.
     pub comm: String,
     pub pid: i32,
+    /// `-T`: the thread (task) id; `None` without `-T`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tid: Option<i32>,
     pub fd: i32,
 }
 
@@ -30,6 +35,13 @@ pub struct Owner {
 /// Processes that exit or refuse access during the walk are skipped, as ss skips them.
 #[must_use]
 pub fn owners_in(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+    walk(proc_root, wanted, false)
+}
+
+/// ss's `user_ent_hash_build()`: every pid directory, then with `threads` every other
+/// task of /proc/PID/task as /proc/TID; each find is prepended, so the lists come out in
+/// reverse discovery order.
+fn walk(proc_root: &Path, wanted: &HashSet<u32>, threads: bool) -> HashMap<u32, Vec<Owner>> {
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
     if wanted.is_empty() {
         return found;
@@ -38,26 +50,48 @@ pub fn owners_in(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, Vec<Ow
     for entry in procs.flatten() {
         let name = entry.file_name();
         let Some(pid) = leading_int(&name.to_string_lossy()) else { continue };
-        let dir = entry.path();
-        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else { continue };
-        let mut comm: Option<String> = None;
-        for fd_entry in fds.flatten() {
-            let Some(fd) = leading_int(&fd_entry.file_name().to_string_lossy()) else { continue };
-            let Ok(link) = std::fs::read_link(fd_entry.path()) else { continue };
-            let Some(inode) = socket_inode(&link.to_string_lossy()) else { continue };
-            if !wanted.contains(&inode) {
+        let tid = threads.then_some(pid);
+        task(&proc_root.join(pid.to_string()), pid, tid, wanted, &mut found);
+        if !threads {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(proc_root.join(pid.to_string()).join("task")) else { continue };
+        for t in tasks.flatten() {
+            let Some(tid) = leading_int(&t.file_name().to_string_lossy()) else { continue };
+            if tid == pid {
                 continue;
             }
-            let comm = comm.get_or_insert_with(|| {
-                std::fs::read_to_string(dir.join("stat")).ok().and_then(|t| stat_comm(&t)).unwrap_or_default()
-            });
-            found.entry(inode).or_default().push(Owner { comm: comm.clone(), pid, fd });
+            task(&proc_root.join(tid.to_string()), pid, Some(tid), wanted, &mut found);
         }
     }
     for list in found.values_mut() {
         list.reverse();
     }
     found
+}
+
+/// ss's `user_ent_hash_build_task()`: the sockets among `dir`'s descriptors.
+fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &HashSet<u32>, found: &mut HashMap<u32, Vec<Owner>>) {
+    let Ok(fds) = std::fs::read_dir(dir.join("fd")) else { return };
+    let mut comm: Option<String> = None;
+    for fd_entry in fds.flatten() {
+        let Some(fd) = leading_int(&fd_entry.file_name().to_string_lossy()) else { continue };
+        let Ok(link) = std::fs::read_link(fd_entry.path()) else { continue };
+        let Some(inode) = socket_inode(&link.to_string_lossy()) else { continue };
+        if !wanted.contains(&inode) {
+            continue;
+        }
+        let comm = comm.get_or_insert_with(|| {
+            std::fs::read_to_string(dir.join("stat")).ok().and_then(|t| stat_comm(&t)).unwrap_or_default()
+        });
+        found.entry(inode).or_default().push(Owner { comm: comm.clone(), pid, tid, fd });
+    }
+}
+
+/// `-T`: [`owners_in`] of /proc with every thread listed (`tid=`), as ss lists them.
+#[must_use]
+pub fn owners_with_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+    walk(Path::new("/proc"), wanted, true)
 }
 
 /// [`owners_in`] of /proc.
@@ -71,7 +105,10 @@ pub fn owners(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
 pub fn users_text(owners: &[Owner]) -> String {
     owners
         .iter()
-        .map(|o| format!("(\"{}\",pid={},fd={})", o.comm, o.pid, o.fd))
+        .map(|o| match o.tid {
+            Some(tid) => format!("(\"{}\",pid={},tid={tid},fd={})", o.comm, o.pid, o.fd),
+            None => format!("(\"{}\",pid={},fd={})", o.comm, o.pid, o.fd),
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -126,6 +163,19 @@ mod tests {
         let mut sorted = list.clone();
         sorted.sort_by_key(|o| (o.pid, o.fd));
         assert_eq!(sorted.iter().map(|o| (o.pid, o.fd)).collect::<Vec<_>>(), [(10, 3), (10, 4), (20, 7)]);
+        // -T: pid 10 has a second task, 11, whose own stat names it.
+        std::fs::create_dir_all(root.join("10/task/10")).expect("task dir");
+        std::fs::create_dir_all(root.join("10/task/11")).expect("task dir");
+        mk("11", "worker", &[("3", "socket:[100]")]);
+        let found = walk(&root, &[200].into_iter().collect(), true);
+        assert_eq!(users_text(&found[&200]), r#"("a (b",pid=20,tid=20,fd=8)"#);
+        let found = walk(&root, &[100].into_iter().collect(), true);
+        let mut got: Vec<_> = found[&100].iter().map(|o| (o.comm.as_str(), o.pid, o.tid, o.fd)).collect();
+        got.sort_by_key(|&(_, p, t, f)| (p, t, f));
+        assert_eq!(
+            got,
+            [("nginx", 10, Some(10), 3), ("nginx", 10, Some(10), 4), ("worker", 10, Some(11), 3), ("worker", 11, Some(11), 3), ("a (b", 20, Some(20), 7)]
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -93,6 +93,8 @@ fn agent_detail(opts: &Options) -> Option<&'static str> {
         (opts.show_mem, "-m"),
         (opts.show_tcpinfo, "-i"),
         (opts.show_processes > 0, "-p"),
+        (opts.show_threads, "-T"),
+        (opts.show_cgroup, "--cgroup"),
         (opts.show_bpf, "-b"),
         (opts.show_options, "-o"),
     ]

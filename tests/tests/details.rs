@@ -1,9 +1,9 @@
 //! The detail options against the real `ss` (iproute2 6.1), each in a fresh namespace:
-//! `-o`, `-e`, `-m`, `-i`, `-p`, `--json`, `-D` with `TCPDIAG_FILE`, `-K`, `-N`, `-F`,
-//! `-Z`/`-z`.
+//! `-o`, `-e`, `-m`, `-i`, `-p`, `-T`, `--cgroup`, `--json`, `-D` with `TCPDIAG_FILE`,
+//! `-K`, `-N`, `-F`, `-Z`/`-z`.
 //!
 //! What is compared, exactly:
-//! - `-o`, `-e`, `-m`, `-p` (TCP, UDP, UNIX): byte for byte. Timers count down (a
+//! - `-o`, `-e`, `-m`, `-p`, `-T`, `--cgroup` (TCP, UDP, UNIX): byte for byte. Timers count down (a
 //!   TIME-WAIT's `timewait,59sec`, a keepalive's `4min59sec`), so each comparison runs
 //!   ss, sockstat, ss and passes if sockstat equals either ss run.
 //! - `-i`: byte for byte after masking the values (not the names) of `lastsnd:`,
@@ -173,6 +173,50 @@ fn extended_memory_timers_and_processes_are_byte_identical() {
         ],
         same,
     );
+}
+
+/// `-T` (owners per thread: `tid=`, each task's own `comm`) and `--cgroup` (the cgroup
+/// path after the `-e` details), byte for byte. A named thread of the test process
+/// (threads share the descriptor table, so it holds every fixture socket) lives through
+/// the comparisons: its `comm` is not the process's.
+#[test]
+fn threads_and_cgroup_are_byte_identical() {
+    let ns = NetNs::new("threads");
+    let _f = populate(&ns);
+    let (stop, parked) = std::sync::mpsc::channel::<()>();
+    let worker = thread::Builder::new()
+        .name("sst-owner".into())
+        .spawn(move || {
+            let _ = parked.recv();
+        })
+        .expect("spawn the named thread");
+    let text = ns.sockstat_ok(&["-tanT"]);
+    assert!(text.contains("(\"sst-owner\",pid=") && text.contains(",tid="), "{text}");
+    assert!(ns.sockstat_ok(&["-tan", "--cgroup"]).contains(" cgroup:"));
+    compare_all(
+        &ns,
+        &[
+            &["-tanT"],
+            &["-tanpT"],
+            &["-tanT", "-p", "-e"],
+            &["-uanT"],
+            &["-xaT"],
+            &["-tuxaT"],
+            &["-tuxa", "--threads"],
+            &["-tan", "--cgroup"],
+            &["-tane", "--cgroup"],
+            &["-tanem", "--cgroup"],
+            &["-tanO", "--cgroup"],
+            &["-uan", "--cgroup"],
+            &["-tuxa", "--cgroup"],
+            &["-tanpT", "--cgroup", "-o"],
+            &["-tan6", "--cgr"],
+        ],
+        same,
+    );
+    compare_all(&ns, &[&["-tani", "--cgroup"], &["-tanmiT", "--cgroup"]], mask_idle);
+    drop(stop);
+    worker.join().expect("named thread");
 }
 
 #[test]
