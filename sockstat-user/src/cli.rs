@@ -260,6 +260,10 @@ pub struct Options {
     pub show_threads: bool,
     /// `--cgroup`: each inet socket's cgroup path (`cgroup:`), after the `-e` details.
     pub show_cgroup: bool,
+    /// `--tos`: `tos:`, `tclass:`, `class_id:` of inet sockets, after the `-e` details.
+    pub show_tos: bool,
+    /// `--inet-sockopt`: the `inet-sockopt: (...)` flags of inet sockets.
+    pub show_inet_sockopt: bool,
     /// `--source`.
     pub source: SourceChoice,
     /// `--socket PATH`: the agent's query socket.
@@ -791,6 +795,8 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         show_processes: count(&m, "processes"),
         show_threads: count(&m, "threads") > 0,
         show_cgroup: count(&m, "cgroup") > 0,
+        show_tos: count(&m, "tos") > 0,
+        show_inet_sockopt: count(&m, "inet-sockopt") > 0,
         source,
         agent_socket,
         json: count(&m, "json") > 0,
@@ -1057,7 +1063,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
             "numeric" | "resolve" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
                 | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
                 | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
-                | "threads" | "cgroup"
+                | "threads" | "cgroup" | "tos" | "inet-sockopt"
                 // Table and family flags: whether sockstat can show the selected tables is
                 // query's decision, made on the resolved selection.
                 | "dccp" | "tcp" | "sctp" | "udp" | "raw" | "unix" | "tipc" | "vsock" | "packet" | "xdp" | "mptcp"
@@ -1177,7 +1183,9 @@ mod tests {
         let o = ok("-t -N foo -m -i -K -D /tmp/d");
         assert!(o.unsupported.is_empty() && o.show_mem && o.show_tcpinfo && o.kill);
         assert_eq!((o.netns.as_deref(), o.diag_file.as_deref()), (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d"))));
-        assert_eq!(ok("-t --tos -T --inet-sockopt").unsupported, ["--tos", "--inet-sockopt"]);
+        let o = ok("-t --tos -T --inet-sockopt");
+        assert!(o.unsupported.is_empty() && o.show_tos && o.show_inet_sockopt && o.show_threads);
+        assert_eq!(ok("-t -E").unsupported, ["-E"]);
         let o = ok("-tT --cgroup");
         assert!(o.show_threads && o.show_cgroup && o.show_processes == 0 && o.unsupported.is_empty());
     }

@@ -147,6 +147,17 @@ impl SockDiag {
         self
     }
 
+    /// Also ask for and decode what `--tos` (the TOS and TCLASS extension bits, as ss sets
+    /// them) and `--inet-sockopt` (INET_DIAG_SOCKOPT, always sent) print.
+    #[must_use]
+    pub fn with_inet_attrs(mut self, tos: bool, sockopt: bool) -> Self {
+        if tos {
+            self.ext |= inet_ext::tos_extension_bits();
+        }
+        self.details |= tos || sockopt;
+        self
+    }
+
     /// Start keeping every reply datagram (what `ss -D FILE` writes).
     pub fn record(&mut self) {
         self.recording = Some(Vec::new());

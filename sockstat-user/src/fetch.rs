@@ -82,7 +82,10 @@ pub enum FetchError {
 fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
     // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
     // -e asks for (UNIX VFS and ICONS) is only printed with -e.
-    Ok(SockDiag::open()?.with_details(opts.show_details > 0 || opts.show_cgroup, opts.show_mem, opts.show_tcpinfo))
+    // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
+    Ok(SockDiag::open()?
+        .with_details(opts.show_details > 0 || opts.show_cgroup, opts.show_mem, opts.show_tcpinfo)
+        .with_inet_attrs(opts.show_tos, opts.show_inet_sockopt))
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then

@@ -912,12 +912,34 @@ fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
             }
         }
     }
+    // --tos: what the kernel sent, each with C's %#x (0 prints as `0`).
+    if opts.show_tos
+        && let Some(d) = d
+    {
+        let hex = |v: u32| if v == 0 { "0".to_owned() } else { format!("{v:#x}") };
+        if let Some(v) = d.tos {
+            out.push_str(&format!(" tos:{}", hex(v.into())));
+        }
+        if let Some(v) = d.tclass {
+            out.push_str(&format!(" tclass:{}", hex(v.into())));
+        }
+        if let Some(v) = d.class_id {
+            out.push_str(&format!(" class_id:{}", hex(v)));
+        }
+    }
     // --cgroup: printed whenever the kernel sent INET_DIAG_CGROUP_ID (0 = absent here).
     if opts.show_cgroup
         && let Some(d) = d
         && d.cgroup_id != 0
     {
         out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+    }
+    if opts.show_inet_sockopt
+        && let Some(flags) = d.and_then(|d| d.sockopt)
+    {
+        out.push_str(if opts.oneline { " inet-sockopt: (" } else { "\n\tinet-sockopt: (" });
+        out.push_str(&sockopt_text(flags));
+        out.push(')');
     }
     if opts.show_mem || (opts.show_tcpinfo && s.protocol != IPPROTO_UDP) {
         if !opts.oneline {
@@ -931,6 +953,27 @@ fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
 }
 
 const IPPROTO_UDP: u8 = 17;
+
+/// The names ss prints for the set bits of `struct inet_diag_sockopt`, in its order.
+const SOCKOPT_NAMES: [(u16, &str); 11] = [
+    (0, "recverr"),
+    (1, "is_icsk"),
+    (2, "freebind"),
+    (3, "hdrincl"),
+    (4, "mc_loop"),
+    (5, "transparent"),
+    (6, "mc_all"),
+    (7, "nodefrag"),
+    (8, "bind_addr_no_port"),
+    (9, "recverr_rfc4884"),
+    (10, "defer_connect"),
+];
+
+/// ` recverr is_icsk ...`: each set flag of [`crate::socket::InetDetails::sockopt`].
+#[must_use]
+pub fn sockopt_text(flags: u16) -> String {
+    SOCKOPT_NAMES.iter().filter(|(bit, _)| flags & (1 << bit) != 0).map(|(_, n)| format!(" {n}")).collect()
+}
 
 /// ` <->`, `-->`...: ss's `%c-%c` of the shutdown mask.
 fn shutdown_text(mask: u8) -> String {
@@ -2320,5 +2363,14 @@ mod detail_tests {
         );
         assert_eq!(shutdown_text(2), " <--");
         assert_eq!(shutdown_text(0), " <->");
+        // struct inet_diag_sockopt, low byte first: what ss 6.1 prints for a TCP v4
+        // socket, then every flag in ss's order.
+        assert_eq!(sockopt_text(0x52), " is_icsk mc_loop mc_all");
+        assert_eq!(
+            sockopt_text(0x07ff),
+            " recverr is_icsk freebind hdrincl mc_loop transparent mc_all nodefrag bind_addr_no_port \
+             recverr_rfc4884 defer_connect"
+        );
+        assert_eq!(sockopt_text(0xf800), "");
     }
 }

@@ -22,7 +22,9 @@
 //! `-m` `skmem` {`r`, `rb`, `t`, `tb`, `f`, `w`, `o`, `bl`, `d`}; `-i` `tcp_info` (every
 //! field of `struct tcp_info` ss reads, raw kernel units: microseconds for rtt/rto/ato,
 //! bytes per second for rates) with `cong`, `bbr`, `dctcp`, `vegas` when sent; `-p`
-//! `users` [{`comm`, `pid`, `fd`}] (`-T`: every thread, with `tid`); `--cgroup` `cgroup`.
+//! `users` [{`comm`, `pid`, `fd`}] (`-T`: every thread, with `tid`); `--cgroup` `cgroup`;
+//! `--tos` `tos`, `tclass`, `class_id` (numbers, when sent); `--inet-sockopt`
+//! `inet_sockopt` (the names ss prints, an array).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -222,6 +224,19 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
         o.insert("cgroup".into(), json!(names.cgroup_path(d.cgroup_id)));
     }
     if let Some(d) = d {
+        if opts.show_tos {
+            for (key, v) in [("tos", json!(d.tos)), ("tclass", json!(d.tclass)), ("class_id", json!(d.class_id))] {
+                if !v.is_null() {
+                    o.insert(key.into(), v);
+                }
+            }
+        }
+        if opts.show_inet_sockopt
+            && let Some(flags) = d.sockopt
+        {
+            let names: Vec<String> = crate::format::sockopt_text(flags).split_whitespace().map(str::to_owned).collect();
+            o.insert("inet_sockopt".into(), json!(names));
+        }
         if opts.show_details > 0 && raw {
             o.insert("opt".into(), json!(d.proc_opt));
         }

@@ -95,6 +95,8 @@ fn agent_detail(opts: &Options) -> Option<&'static str> {
         (opts.show_processes > 0, "-p"),
         (opts.show_threads, "-T"),
         (opts.show_cgroup, "--cgroup"),
+        (opts.show_tos, "--tos"),
+        (opts.show_inet_sockopt, "--inet-sockopt"),
         (opts.show_bpf, "-b"),
         (opts.show_options, "-o"),
     ]
@@ -361,9 +363,15 @@ mod tests {
         assert_eq!(check_supported(&opts("-tpemi --json")), Ok(()));
         assert_eq!(check_supported(&opts("-tanr")), Ok(()));
         assert_eq!(
-            check_supported(&opts("-t --tos")),
-            Err(QueryError::UnsupportedOption { option: "--tos".into() })
+            check_supported(&opts("-t -E")),
+            Err(QueryError::UnsupportedOption { option: "-E".into() })
         );
+        assert_eq!(check_supported(&opts("-t --tos --inet-sockopt")), Ok(()));
+        for (line, option) in [("-t --tos --source agent", "--tos"), ("-t --inet-sockopt --source agent", "--inet-sockopt")] {
+            assert_eq!(check_supported(&opts(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
+        }
+        assert_eq!(tcp_source(&opts("-t --tos")), SourceChoice::Kernel);
+        assert_eq!(tcp_source(&opts("-t --inet-sockopt")), SourceChoice::Kernel);
         assert_eq!(
             check_supported(&opts("-tm --source agent")),
             Err(QueryError::DetailsFromAgent { option: "-m" })

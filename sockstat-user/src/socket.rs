@@ -97,6 +97,22 @@ pub struct InetDetails {
     /// For raw sockets read from /proc/net/raw: the text after the `pointer` column (the
     /// drop count), which `ss -e` prints as `opt:"..."`.
     pub proc_opt: Option<String>,
+    /// `INET_DIAG_TOS` (asked for by `--tos`): the IP TOS byte, printed as `tos:%#x`.
+    #[serde(default)]
+    pub tos: Option<u8>,
+    /// `INET_DIAG_TCLASS` (`--tos`, AF_INET6 sockets only): printed as `tclass:%#x`.
+    #[serde(default)]
+    pub tclass: Option<u8>,
+    /// `INET_DIAG_CLASS_ID` (sent with TCLASS): the net_cls class id (or the priority),
+    /// printed as `class_id:%#x`.
+    #[serde(default)]
+    pub class_id: Option<u32>,
+    /// `INET_DIAG_SOCKOPT`: `struct inet_diag_sockopt`'s two bytes of flags, first byte
+    /// in the low bits (bit 0 recverr, 1 is_icsk, 2 freebind, 3 hdrincl, 4 mc_loop,
+    /// 5 transparent, 6 mc_all, 7 nodefrag, 8 bind_address_no_port, 9 recverr_rfc4884,
+    /// 10 defer_connect), printed by `--inet-sockopt`.
+    #[serde(default)]
+    pub sockopt: Option<u16>,
 }
 
 /// `struct tcp_info` (include/uapi/linux/tcp.h) up to `tcpi_snd_wnd`, the fields iproute2

@@ -1,11 +1,12 @@
 //! The detail options against the real `ss` (iproute2 6.1), each in a fresh namespace:
-//! `-o`, `-e`, `-m`, `-i`, `-p`, `-T`, `--cgroup`, `--json`, `-D` with `TCPDIAG_FILE`,
-//! `-K`, `-N`, `-F`, `-Z`/`-z`.
+//! `-o`, `-e`, `-m`, `-i`, `-p`, `-T`, `--cgroup`, `--tos`, `--inet-sockopt`, `--json`,
+//! `-D` with `TCPDIAG_FILE`, `-K`, `-N`, `-F`, `-Z`/`-z`.
 //!
 //! What is compared, exactly:
-//! - `-o`, `-e`, `-m`, `-p`, `-T`, `--cgroup` (TCP, UDP, UNIX): byte for byte. Timers count down (a
-//!   TIME-WAIT's `timewait,59sec`, a keepalive's `4min59sec`), so each comparison runs
-//!   ss, sockstat, ss and passes if sockstat equals either ss run.
+//! - `-o`, `-e`, `-m`, `-p`, `-T`, `--cgroup`, `--tos`, `--inet-sockopt` (TCP, UDP,
+//!   UNIX): byte for byte. Timers count down (a TIME-WAIT's `timewait,59sec`, a
+//!   keepalive's `4min59sec`), so each comparison runs ss, sockstat, ss and passes if
+//!   sockstat equals either ss run.
 //! - `-i`: byte for byte after masking the values (not the names) of `lastsnd:`,
 //!   `lastrcv:` and `lastack:`, the milliseconds since the last packet, which grow
 //!   between two runs. Every other field (names, order and values: rtt, rto, cwnd, bytes,
@@ -217,6 +218,121 @@ fn threads_and_cgroup_are_byte_identical() {
     compare_all(&ns, &[&["-tani", "--cgroup"], &["-tanmiT", "--cgroup"]], mask_idle);
     drop(stop);
     worker.join().expect("named thread");
+}
+
+/// Sets an integer socket option with setsockopt(2).
+fn set_int_opt(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
+    // SAFETY: `value` outlives the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(fd, level, name, (&raw const value).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+    };
+    assert_eq!(rc, 0, "setsockopt({level}, {name}, {value}): {}", std::io::Error::last_os_error());
+}
+
+/// Sockets with non-default TOS, TCLASS, priority and inet flags: a v4 TCP listener with
+/// IP_TOS 0x10 (its accepted socket inherits it) and a client with IP_TOS 0x28 and
+/// SO_PRIORITY 3 (class_id falls back to the priority), a v6 TCP pair with IPV6_TCLASS
+/// 0x20 and IP_FREEBIND, a v6 UDP socket with IPV6_TCLASS 0xb8, a v4 UDP socket with
+/// IP_TRANSPARENT, IP_RECVERR, IP_BIND_ADDRESS_NO_PORT and IP_MULTICAST_ALL off.
+fn populate_tos(ns: &NetNs) -> Box<dyn Send> {
+    use std::os::fd::AsRawFd;
+    ns.enter(|| {
+        let l = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        set_int_opt(l.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS, 0x10);
+        l.bind(&"127.0.0.1:8181".parse::<SocketAddr>().expect("addr").into()).expect("bind");
+        l.listen(4).expect("listen");
+        let c = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        set_int_opt(c.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS, 0x28);
+        set_int_opt(c.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PRIORITY, 3);
+        c.connect(&"127.0.0.1:8181".parse::<SocketAddr>().expect("addr").into()).expect("connect");
+        let (a, _) = l.accept().expect("accept");
+        let l6 = Socket::new(Domain::IPV6, Type::STREAM, None).expect("socket");
+        set_int_opt(l6.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_TCLASS, 0x20);
+        set_int_opt(l6.as_raw_fd(), libc::IPPROTO_IP, libc::IP_FREEBIND, 1);
+        l6.bind(&"[::1]:9191".parse::<SocketAddr>().expect("addr").into()).expect("bind");
+        l6.listen(4).expect("listen");
+        let c6 = TcpStream::connect("[::1]:9191").expect("connect");
+        let (a6, _) = l6.accept().expect("accept");
+        let u6 = Socket::new(Domain::IPV6, Type::DGRAM, None).expect("socket");
+        set_int_opt(u6.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_TCLASS, 0xb8);
+        u6.bind(&"[::1]:5454".parse::<SocketAddr>().expect("addr").into()).expect("bind");
+        let u4 = Socket::new(Domain::IPV4, Type::DGRAM, None).expect("socket");
+        set_int_opt(u4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, 1);
+        set_int_opt(u4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_RECVERR, 1);
+        set_int_opt(u4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
+        set_int_opt(u4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0);
+        u4.bind(&"127.0.0.1:5455".parse::<SocketAddr>().expect("addr").into()).expect("bind");
+        Box::new((l, c, a, l6, c6, a6, u6, u4)) as Box<dyn Send>
+    })
+}
+
+/// `--tos` (`tos:`, `tclass:`, `class_id:` after the `-e` details) and `--inet-sockopt`
+/// (`inet-sockopt: (...)` on its own line, or on the line with `-O`), byte for byte, on
+/// TCP v4 and v6 and UDP, alone, together and with `-e -m -o -p -O --cgroup`, with
+/// non-zero values set by the fixture; `-i` with idle times masked.
+#[test]
+fn tos_and_inet_sockopt_are_byte_identical() {
+    let ns = NetNs::new("tos");
+    let _f = populate(&ns);
+    let _t = populate_tos(&ns);
+    let text = ns.sockstat_ok(&["-tan", "--tos"]);
+    for want in [" tos:0x28 class_id:0x3", " tos:0x10 class_id:0", " tclass:0x20 class_id:0"] {
+        assert!(text.contains(want), "{want} missing from\n{text}");
+    }
+    assert!(ns.sockstat_ok(&["-uan", "--tos"]).contains(" tclass:0xb8 "));
+    let text = ns.sockstat_ok(&["-tuan", "--inet-sockopt"]);
+    for want in ["\n\tinet-sockopt: ( is_icsk mc_loop mc_all)", "( is_icsk freebind mc_loop)", "( recverr mc_loop transparent bind_addr_no_port)"] {
+        assert!(text.contains(want), "{want:?} missing from\n{text}");
+    }
+    compare_all(
+        &ns,
+        &[
+            &["-tan", "--tos"],
+            &["-ta", "--tos"],
+            &["-tan4", "--tos"],
+            &["-tan6", "--tos"],
+            &["-tane", "--tos"],
+            &["-taneO", "--tos"],
+            &["-tanem", "--tos"],
+            &["-tanop", "--tos"],
+            &["-tane", "--tos", "--cgroup"],
+            &["-uan", "--tos"],
+            &["-uane", "--tos"],
+            &["-uaem", "--tos"],
+            &["-tuan", "--tos"],
+            &["-xa", "--tos"],
+            &["-tan", "--inet-sockopt"],
+            &["-tanO", "--inet-sockopt"],
+            &["-tan6", "--inet-sockopt"],
+            &["-tane", "--inet-sockopt"],
+            &["-tanem", "--inet-sockopt"],
+            &["-tanemO", "--inet-sockopt"],
+            &["-tanp", "--inet-sockopt", "--cgroup"],
+            &["-uan", "--inet-sockopt"],
+            &["-uane", "--inet-sockopt"],
+            &["-uanemO", "--inet-sockopt"],
+            &["-tuxa", "--inet-sockopt"],
+            &["-tan", "--tos", "--inet-sockopt"],
+            &["-tuaneO", "--tos", "--inet-sockopt"],
+            &["-tuanem", "--tos", "--inet-sockopt"],
+            &["-te", "--tos", "--inet-sockopt", "state", "established"],
+            &["-tan", "--tos", "--inet-sockopt", "sport", "=", ":8181"],
+        ],
+        same,
+    );
+    compare_all(
+        &ns,
+        &[&["-tani", "--tos"], &["-tani", "--inet-sockopt"], &["-tanmi", "--tos", "--inet-sockopt"], &["-tanmiO", "--tos", "--inet-sockopt"], &["-uani", "--tos", "--inet-sockopt"]],
+        mask_idle,
+    );
+    // Like the other detail options: auto asks the kernel, agent refuses.
+    for opt in ["--tos", "--inet-sockopt"] {
+        let out = ns.sockstat(&["--source", "agent", "--socket", "/nonexistent/agent.sock", "-tan", opt]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(opt) && err.contains("--source agent"), "{opt}: {err}");
+        let auto = ns.sockstat_ok(&["--source", "auto", "--socket", "/nonexistent/agent.sock", "-tan", opt]);
+        assert!(auto.contains(if opt == "--tos" { " tos:0x28" } else { "inet-sockopt: (" }), "{auto}");
+    }
 }
 
 #[test]

@@ -12,13 +12,17 @@ pub(crate) const INET_DIAG_MEMINFO: u16 = 1;
 pub(crate) const INET_DIAG_INFO: u16 = 2;
 pub(crate) const INET_DIAG_VEGASINFO: u16 = 3;
 pub(crate) const INET_DIAG_CONG: u16 = 4;
+const INET_DIAG_TOS: u16 = 5;
+const INET_DIAG_TCLASS: u16 = 6;
 pub(crate) const INET_DIAG_SKMEMINFO: u16 = 7;
 const INET_DIAG_SHUTDOWN: u16 = 8;
 const INET_DIAG_DCTCPINFO: u16 = 9;
 const INET_DIAG_SKV6ONLY: u16 = 11;
 const INET_DIAG_MARK: u16 = 15;
 const INET_DIAG_BBRINFO: u16 = 16;
+const INET_DIAG_CLASS_ID: u16 = 17;
 const INET_DIAG_CGROUP_ID: u16 = 21;
+const INET_DIAG_SOCKOPT: u16 = 22;
 
 /// The `idiag_ext` bits ss sets for `-m` (MEMINFO, SKMEMINFO) and `-i` (INFO, VEGASINFO,
 /// CONG): bit `n - 1` asks for attribute `n` (ss.c `sockdiag_send`).
@@ -35,6 +39,13 @@ pub fn extension_bits(mem: bool, info: bool) -> u8 {
     ext
 }
 
+/// The `idiag_ext` bits ss sets for `--tos` (TOS, TCLASS). The kernel answers TCLASS only
+/// for AF_INET6 sockets and sends CLASS_ID along with TCLASS.
+#[must_use]
+pub fn tos_extension_bits() -> u8 {
+    (1u8 << (INET_DIAG_TOS - 1)) | (1u8 << (INET_DIAG_TCLASS - 1))
+}
+
 /// Decodes the attributes that follow the fixed `inet_diag_msg` (`base` is their offset in
 /// the message payload, for error messages).
 ///
@@ -46,6 +57,14 @@ pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, Ma
         match a.kind {
             INET_DIAG_MARK => d.mark = a.u32("INET_DIAG_MARK")?,
             INET_DIAG_CGROUP_ID => d.cgroup_id = u64::from_ne_bytes(a.array::<8>("INET_DIAG_CGROUP_ID")?),
+            INET_DIAG_TOS => d.tos = Some(a.array::<1>("INET_DIAG_TOS")?[0]),
+            INET_DIAG_TCLASS => d.tclass = Some(a.array::<1>("INET_DIAG_TCLASS")?[0]),
+            INET_DIAG_CLASS_ID => d.class_id = Some(a.u32("INET_DIAG_CLASS_ID")?),
+            // struct inet_diag_sockopt: two bytes of bitfields (ss ignores a shorter one).
+            INET_DIAG_SOCKOPT => {
+                let b = a.array::<2>("INET_DIAG_SOCKOPT")?;
+                d.sockopt = Some(u16::from_le_bytes(b));
+            }
             INET_DIAG_SHUTDOWN => d.shutdown = Some(a.array::<1>("INET_DIAG_SHUTDOWN")?[0]),
             INET_DIAG_SKV6ONLY => d.v6only = Some(a.array::<1>("INET_DIAG_SKV6ONLY")?[0]),
             INET_DIAG_SKMEMINFO => d.skmem = Some(super::parse::meminfo_words(&a, "INET_DIAG_SKMEMINFO")?),
@@ -240,6 +259,28 @@ mod tests {
         let mut cut = attr(INET_DIAG_INFO, &info(104));
         cut.truncate(50);
         assert!(matches!(parse_details(&cut, 72), Err(MalformedKind::BadAttribute { at: 72, len: 108, available: 50 })));
+    }
+
+    #[test]
+    fn tos_and_sockopt_decoded_and_length_checked() {
+        let mut a = attr(INET_DIAG_TOS, &[0x28]);
+        a.extend(attr(INET_DIAG_TCLASS, &[0xb8]));
+        a.extend(attr(INET_DIAG_CLASS_ID, &3u32.to_ne_bytes()));
+        a.extend(attr(INET_DIAG_SOCKOPT, &[0x52, 0x01]));
+        let d = parse_details(&a, 72).expect("valid");
+        assert_eq!((d.tos, d.tclass, d.class_id, d.sockopt), (Some(0x28), Some(0xb8), Some(3), Some(0x0152)));
+        assert_eq!(parse_details(&[], 72).expect("empty").tos, None);
+        let bad = attr(INET_DIAG_SOCKOPT, &[0x52]);
+        assert_eq!(
+            parse_details(&bad, 72),
+            Err(MalformedKind::ShortAttribute { what: "INET_DIAG_SOCKOPT", at: 76, needed: 2, available: 1 })
+        );
+        let bad = attr(INET_DIAG_CLASS_ID, &[0; 2]);
+        assert!(matches!(parse_details(&bad, 72), Err(MalformedKind::ShortAttribute { what: "INET_DIAG_CLASS_ID", .. })));
+        let bad = attr(INET_DIAG_TOS, &[]);
+        assert!(matches!(parse_details(&bad, 72), Err(MalformedKind::ShortAttribute { what: "INET_DIAG_TOS", at: 76, .. })));
+        // 1 << (TOS - 1) | 1 << (TCLASS - 1), as ss sets for --tos.
+        assert_eq!(tos_extension_bits(), 0x10 | 0x20);
     }
 
     #[test]
