@@ -1510,7 +1510,7 @@ mod tests {
     use crate::cli::parse_ss_args;
     use crate::query::{check_supported, select};
     use crate::socket::Source;
-    use sockstat_ebpf::{AF_INET, IPPROTO_TCP};
+    use sockstat_ebpf::AF_INET;
     use std::ffi::OsString;
 
     /// A stand-in for /etc/services: the real names for the fixture's ports, plus
@@ -1557,26 +1557,14 @@ ephem\t\t40000/tcp
         // sk_ipv6only (net/ipv6/af_inet6.c, __inet6_bind); the fixture's `[::]`
         // listeners are dual-stack.
         let v6only = matches!(src, IpAddr::V6(a) if !a.is_unspecified() && a.to_ipv4_mapped().is_none());
+        let family = if src.is_ipv4() { AF_INET } else { sockstat_ebpf::AF_INET6 };
         InetSocket {
-            family: if src.is_ipv4() { AF_INET } else { sockstat_ebpf::AF_INET6 },
-            protocol: IPPROTO_TCP,
-            state: state as u8,
-            src,
-            sport,
-            dst,
-            dport,
             v6only,
             ifindex,
             rqueue: rq,
             wqueue: wq,
-            cookie: 0,
-            uid: 0,
-            inode: 0,
-            timer: 0,
-            retrans: 0,
-            expires_ms: 0,
             source: Source::Kernel,
-            ext: None,
+            ..InetSocket::tcp(family, state as u8, (src, sport), (dst, dport), 0)
         }
     }
 

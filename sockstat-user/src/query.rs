@@ -277,27 +277,7 @@ mod tests {
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             )
         };
-        InetSocket {
-            family,
-            protocol: IPPROTO_TCP,
-            state: state as u8,
-            src,
-            sport,
-            dst,
-            dport: 1,
-            v6only: false,
-            ifindex: 0,
-            rqueue: 0,
-            wqueue: 0,
-            cookie: 0,
-            uid: 0,
-            inode: 0,
-            timer: 0,
-            retrans: 0,
-            expires_ms: 0,
-            source: Source::Kernel,
-            ext: None,
-        }
+        InetSocket { source: Source::Kernel, ..InetSocket::tcp(family, state as u8, (src, sport), (dst, 1), 0) }
     }
 
     fn ports(v: &[InetSocket]) -> Vec<u16> {
