@@ -198,6 +198,24 @@ impl Agent {
         serde_json::from_str(&out).expect("status --json is JSON")
     }
 
+    /// SIGSTOP: the agent drains nothing until `thaw`, so the kernel side fills up
+    /// exactly as it would behind a starved reader.
+    pub fn freeze(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// SIGCONT after `freeze`.
+    pub fn thaw(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("agent still running");
+        // `ip netns exec` execs the agent, so the child pid is the agent's.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+        nix::sys::signal::kill(pid, sig).unwrap_or_else(|e| panic!("{sig} to the agent: {e}"));
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("agent still running");
