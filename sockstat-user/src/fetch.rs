@@ -74,6 +74,11 @@ pub enum FetchError {
          grant it (`setcap cap_net_admin+ep` the binary)"
     )]
     KillNeedsCapability,
+    #[error(
+        "a fwmark condition needs each socket's mark, which the kernel reports to \
+         CAP_NET_ADMIN only: run as root or grant it (`setcap cap_net_admin+ep` the binary)"
+    )]
+    MarkNeedsCapability,
     #[error("SOCK_DESTROY answers")]
     Kill(#[source] DiagError),
 }
@@ -83,9 +88,11 @@ fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
     // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
     // -e asks for (UNIX VFS and ICONS) is only printed with -e.
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
+    // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
+    // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
     Ok(SockDiag::open()?
         .with_details(opts.show_details > 0 || opts.show_cgroup, opts.show_mem, opts.show_tcpinfo)
-        .with_inet_attrs(opts.show_tos, opts.show_inet_sockopt))
+        .with_inet_attrs(opts.show_tos, opts.show_inet_sockopt || opts.filter.needs_diag_attrs()))
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then
@@ -180,6 +187,11 @@ pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
     let states = query::state_mask(opts);
     if opts.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
+    }
+    // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
+    // bytecode without it): without it every mark would read as 0.
+    if opts.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
+        return Err(FetchError::MarkNeedsCapability);
     }
     if query::inet_table(opts, Table::Tcp) {
         let families = query::families(opts);

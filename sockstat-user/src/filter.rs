@@ -30,7 +30,7 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::socket::InetSocket;
+use crate::socket::{InetSocket, Source};
 use sockstat_ebpf::TcpState;
 use sockstat_ebpf::{AF_INET, AF_INET6};
 
@@ -146,6 +146,13 @@ impl Filter {
     #[must_use]
     pub fn matches(&self, sock: &InetSocket) -> bool {
         self.matches_subject(&Subject::from(sock))
+    }
+
+    /// Whether a `fwmark` or `cgroup` condition is in the expression (see
+    /// [`Expr::needs_diag_attrs`]).
+    #[must_use]
+    pub fn needs_diag_attrs(&self) -> bool {
+        self.expr.as_ref().is_some_and(Expr::needs_diag_attrs)
     }
 
     /// Whether the expression accepts a socket seen through a [`Subject`] (any family).
@@ -318,8 +325,20 @@ impl<'a> From<&'a InetSocket> for Subject<'a> {
             lport: i32::from(s.sport),
             rport: i32::from(s.dport),
             ifindex: s.ifindex,
-            mark: None,
-            cgroup_id: None,
+            // ss reads both from the reply's INET_DIAG_MARK and INET_DIAG_CGROUP_ID, 0 when
+            // absent (TIME-WAIT and request socks, raw sockets read from /proc). The agent's
+            // table has neither: unknown, and the query is sent to the kernel instead
+            // (`query::tcp_source`).
+            mark: match (&s.ext, s.source) {
+                (Some(e), _) => Some(e.mark),
+                (None, Source::Kernel) => Some(0),
+                (None, Source::Table) => None,
+            },
+            cgroup_id: match (&s.ext, s.source) {
+                (Some(e), _) => Some(e.cgroup_id),
+                (None, Source::Kernel) => Some(0),
+                (None, Source::Table) => None,
+            },
             // A guess, as sock_diag does not say: listeners bound their port explicitly;
             // nothing else carries the lock where the kernel looks (clients bind
             // automatically, and real ss 6.1 counts accepted sockets as autobound too).
@@ -348,8 +367,9 @@ impl<'a> Subject<'a> {
             lport: inode.cast_signed(),
             rport: peer_inode.cast_signed(),
             ifindex: 0,
-            mark: None,
-            cgroup_id: None,
+            // ss's zero-initialised `struct sockstat`: unix_diag has neither.
+            mark: Some(0),
+            cgroup_id: Some(0),
             port_locked: None,
         }
     }
@@ -1565,6 +1585,29 @@ impl Expr {
             Expr::And(v) | Expr::Or(v) => v.iter().all(Expr::compiles_to_bytecode),
             Expr::Not(e) => e.compiles_to_bytecode(),
             _ => true,
+        }
+    }
+
+    /// Whether a `fwmark` or `cgroup` condition is anywhere in the expression: those
+    /// need the mark and cgroup id of a sock_diag reply, which the agent's table lacks.
+    #[must_use]
+    pub fn needs_diag_attrs(&self) -> bool {
+        match self {
+            Expr::Mark { .. } | Expr::Cgroup { .. } => true,
+            Expr::And(v) | Expr::Or(v) => v.iter().any(Expr::needs_diag_attrs),
+            Expr::Not(e) => e.needs_diag_attrs(),
+            _ => false,
+        }
+    }
+
+    /// Whether a `fwmark` condition is anywhere in the expression.
+    #[must_use]
+    pub fn has_mark(&self) -> bool {
+        match self {
+            Expr::Mark { .. } => true,
+            Expr::And(v) | Expr::Or(v) => v.iter().any(Expr::has_mark),
+            Expr::Not(e) => e.has_mark(),
+            _ => false,
         }
     }
 

@@ -35,6 +35,12 @@ pub enum QueryError {
          (auto uses the kernel for this query)"
     )]
     DetailsFromAgent { option: &'static str },
+    /// A `fwmark`/`cgroup` condition asked of the agent: its table has neither value.
+    #[error(
+        "a fwmark or cgroup condition needs each socket's mark and cgroup id, which only a \
+         kernel dump has: drop --source agent (auto uses the kernel for this query)"
+    )]
+    AttrsFromAgent,
 }
 
 /// Fails if the options ask for something sockstat would answer differently from ss.
@@ -77,18 +83,22 @@ pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
         && !opts.kill
         && let Some(option) = agent_detail(opts)
     {
-        return Err(if matches!(option, "-o" | "-b") {
-            QueryError::TimersFromAgent { option }
-        } else {
-            QueryError::DetailsFromAgent { option }
+        return Err(match option {
+            "-o" | "-b" => QueryError::TimersFromAgent { option },
+            FILTER_ATTRS => QueryError::AttrsFromAgent,
+            _ => QueryError::DetailsFromAgent { option },
         });
     }
     Ok(())
 }
 
+/// [`agent_detail`]'s name for a FILTER with a `fwmark` or `cgroup` condition.
+const FILTER_ATTRS: &str = "fwmark/cgroup";
+
 /// The first option of `opts` whose TCP values the agent's table does not have fresh.
 fn agent_detail(opts: &Options) -> Option<&'static str> {
     [
+        (opts.filter.needs_diag_attrs(), FILTER_ATTRS),
         (opts.show_details > 0, "-e"),
         (opts.show_mem, "-m"),
         (opts.show_tcpinfo, "-i"),
@@ -350,6 +360,12 @@ mod tests {
         for (line, option) in [("-t --tos --source agent", "--tos"), ("-t --inet-sockopt --source agent", "--inet-sockopt")] {
             assert_eq!(check_supported(&opts(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
         }
+        for line in ["-t fwmark 0x17", "-t not ( fwmark 1/3 or sport = :22 )"] {
+            assert_eq!(tcp_source(&opts(line)), SourceChoice::Kernel, "{line}");
+            let agent = format!("{line} --source agent");
+            assert_eq!(check_supported(&opts(&agent)), Err(QueryError::AttrsFromAgent), "{agent}");
+        }
+        assert_eq!(tcp_source(&opts("-t sport = :22")), SourceChoice::Auto);
         assert_eq!(tcp_source(&opts("-t --tos")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t --inet-sockopt")), SourceChoice::Kernel);
         assert_eq!(

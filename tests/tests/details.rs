@@ -485,3 +485,117 @@ fn netns_filter_file_and_selinux_options_match_ss() {
         assert_eq!(run(&ours, &["-t", opt]), run(ss, &["-t", opt]), "{opt}");
     }
 }
+
+/// The cgroup2 mount point, from /proc/self/mountinfo.
+fn cgroup2_mount() -> std::path::PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
+    info.lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            (right.split_whitespace().next() == Some("cgroup2")).then(|| left.split_whitespace().nth(4).map(Into::into))?
+        })
+        .expect("no cgroup2 mount: mount one (mount -t cgroup2 none /sys/fs/cgroup/unified)")
+}
+
+/// `PROGRAM ARGS` run in the namespace with nsenter, which (unlike `ip netns exec`) keeps
+/// this mount namespace and so the cgroup2 mount that `cgroup` conditions resolve paths
+/// under (without one, ss and sockstat both refuse the path).
+fn in_netns_keeping_mounts(ns: &NetNs, program: &std::ffi::OsStr, args: &[&str]) -> String {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", ns.name))
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("nsenter (apt-get install util-linux)");
+    assert!(out.status.success(), "{program:?} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// [`compare_all`] through [`in_netns_keeping_mounts`].
+fn compare_keeping_mounts(ns: &NetNs, cases: &[&[&str]]) {
+    let ss = std::ffi::OsStr::new("ss");
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|args| {
+            let theirs = in_netns_keeping_mounts(ns, ss, args);
+            let ours = in_netns_keeping_mounts(ns, sockstat_bin().as_os_str(), args);
+            (ours != theirs).then(|| format!("{args:?}\n--- ss:\n{theirs}\n--- sockstat:\n{ours}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `fwmark` and `cgroup` conditions select what ss selects: sockets with SO_MARK set and
+/// sockets created by a process in a cgroup of the test's own, TCP, UDP and UNIX (where
+/// ss's mark and cgroup id are 0), with and without an agent running (whose table has
+/// neither value: `auto` asks the kernel, `--source agent` refuses).
+#[test]
+fn fwmark_and_cgroup_conditions_select_what_ss_selects() {
+    let ns = NetNs::new("mark");
+    let mount = cgroup2_mount();
+    let name = format!("sockstat-test-{}", std::process::id());
+    let cg = mount.join(&name);
+    let _ = std::fs::remove_dir(&cg);
+    std::fs::create_dir(&cg).unwrap_or_else(|e| panic!("create cgroup {}: {e}", cg.display()));
+    // The owner joins the cgroup before it makes a socket: a socket's cgroup is its
+    // creator's at creation. (`ip netns exec` mounts its own /sys, so the test moves it.)
+    let code = "import socket,sys\n\
+        sys.stdin.readline()\n\
+        l=socket.socket(); l.setsockopt(socket.SOL_SOCKET,socket.SO_MARK,0x17); l.bind(('127.0.0.1',9100)); l.listen()\n\
+        c=socket.socket(); c.setsockopt(socket.SOL_SOCKET,socket.SO_MARK,0x1f0); c.connect(('127.0.0.1',9100))\n\
+        a,_=l.accept()\n\
+        u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); u.setsockopt(socket.SOL_SOCKET,socket.SO_MARK,0x17); u.bind(('127.0.0.1',9101))\n\
+        x=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); x.bind('\\0sockstat-mark')\n\
+        print('ready',flush=True)\n\
+        sys.stdin.read()\n";
+    let mut owner = ns
+        .command("python3")
+        .args(["-c", code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (apt-get install python3)");
+    // `ip netns exec` execs python3: the child's pid is the owner's.
+    std::fs::write(cg.join("cgroup.procs"), owner.id().to_string()).expect("move the owner into the test cgroup");
+    owner.stdin.as_mut().unwrap().write_all(b"go\n").expect("start the owner");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(owner.stdout.take().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the socket owner did not start");
+    // Sockets of the test process, in its own cgroup, without marks.
+    let _f = populate(&ns);
+    let path = format!("/{name}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["-tan", "fwmark", "=", "0x17"],
+        vec!["-tan", "fwmark", "!=", "0x17"],
+        vec!["-tan", "fwmark", "0x10/0xf0"],
+        vec!["-tan", "fwmark", "0"],
+        vec!["-tan", "not", "fwmark", "0/0xffff"],
+        vec!["-tan", "cgroup", "=", &path],
+        vec!["-tan", "cgroup", "!=", &path],
+        vec!["-tan", "cgroup", &path, "or", "sport", "=", ":8080"],
+        vec!["-tan", "(", "cgroup", &path, ")", "and", "fwmark", "0x17"],
+        vec!["-uan", "fwmark", "0x17"],
+        vec!["-uan", "cgroup", &path],
+        vec!["-xa", "fwmark", "0"],
+        vec!["-xa", "cgroup", &path],
+        vec!["-tuxan", "fwmark", "!=", "0x17"],
+    ];
+    let cases: Vec<&[&str]> = cases.iter().map(Vec::as_slice).collect();
+    // The conditions select something, and not everything: the comparison means something.
+    let marked = in_netns_keeping_mounts(&ns, sockstat_bin().as_os_str(), cases[0]);
+    assert_eq!(marked.lines().count(), 3, "the listener with mark 0x17 and the socket it accepted:\n{marked}");
+    let grouped = in_netns_keeping_mounts(&ns, sockstat_bin().as_os_str(), cases[5]);
+    assert_eq!(grouped.lines().count(), 4, "the owner's listener and its connection's two ends:\n{grouped}");
+    compare_keeping_mounts(&ns, &cases);
+    {
+        let agent = sockstat_tests::Agent::start(&ns, &[]);
+        compare_keeping_mounts(&ns, &cases);
+        let refused = ns.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan", "fwmark", "0x17"]);
+        assert!(!refused.status.success());
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("fwmark or cgroup condition") && err.contains("--source agent"), "{err}");
+    }
+    drop(owner.stdin.take());
+    let _ = owner.wait();
+    std::fs::remove_dir(&cg).unwrap_or_else(|e| panic!("remove cgroup {}: {e}", cg.display()));
+}
