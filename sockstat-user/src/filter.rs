@@ -2595,7 +2595,14 @@ mod tests {
 
     #[test]
     fn unknown_fields_evaluate_false() {
-        let s = sock("127.0.0.1", 80, "127.0.0.1", 1, Established);
+        // The agent's table knows neither mark nor cgroup id.
+        let s = InetSocket { source: Source::Table, ..sock("127.0.0.1", 80, "127.0.0.1", 1, Established) };
+        // A kernel record without the attributes (a TIME-WAIT, a /proc raw socket) has
+        // both 0, as in ss.
+        let bare = sock("127.0.0.1", 80, "127.0.0.1", 1, TimeWait);
+        for (text, want) in [("fwmark = 0", true), ("fwmark 1", false), ("cgroup /system.slice", false)] {
+            assert_eq!(parse_with(&words(text), 0, &ctx()).expect("valid").matches(&bare), want, "{text}");
+        }
         for (text, want) in [
             ("fwmark = 0", false),
             ("fwmark != 0", true),

@@ -104,9 +104,15 @@ const COLUMNS: [ColumnSpec; COL_MAX] = [
 ];
 
 /// Pass one of ss's renderer: every line's fields, kept until the widths are known.
+///
+/// The fields live back to back in one buffer (`text`), each row's ends in `ends`: a
+/// query prints 100k rows and more, and a `String` per field made the allocator and the
+/// page faults the largest cost of printing them.
 struct Grid {
     disabled: [bool; COL_MAX],
-    rows: Vec<[String; COL_MAX]>,
+    text: Vec<u8>,
+    /// `COL_MAX` end offsets into `text` per row.
+    ends: Vec<usize>,
     /// Whether the last row is a socket (not the header). ss never flushes the last
     /// field it writes, so that row's Process field is not measured: see [`Grid::widths`].
     last_is_data: bool,
@@ -114,34 +120,48 @@ struct Grid {
 
 impl Grid {
     fn new(disabled: [bool; COL_MAX], header: bool) -> Self {
-        let mut rows = Vec::new();
+        let mut grid = Grid {
+            disabled,
+            text: Vec::new(),
+            ends: Vec::new(),
+            last_is_data: false,
+        };
         if header {
             // print_header(): every enabled column but the last gets its header.
-            rows.push(std::array::from_fn(|c| {
-                if c == COL_PROC {
-                    String::new()
-                } else {
-                    COLUMNS[c].header.to_owned()
-                }
-            }));
+            let row: [&str; COL_MAX] = std::array::from_fn(|c| if c == COL_PROC { "" } else { COLUMNS[c].header });
+            grid.append(&row);
         }
-        Grid {
-            disabled,
-            rows,
-            last_is_data: false,
+        grid
+    }
+
+    fn append<S: AsRef<str>>(&mut self, row: &[S; COL_MAX]) {
+        for field in row {
+            self.text.extend_from_slice(field.as_ref().as_bytes());
+            self.ends.push(self.text.len());
         }
     }
 
-    fn push(&mut self, row: [String; COL_MAX]) {
-        self.rows.push(row);
+    fn push(&mut self, row: &[String; COL_MAX]) {
+        self.append(row);
         self.last_is_data = true;
+    }
+
+    fn rows(&self) -> usize {
+        self.ends.len() / COL_MAX
+    }
+
+    /// Field `c` of row `r`.
+    fn field(&self, r: usize, c: usize) -> &[u8] {
+        let i = r * COL_MAX + c;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
     }
 
     /// `render_calc_width()`. Widths are in bytes, as ss counts them.
     fn widths(&self, screen_width: Option<usize>) -> [usize; COL_MAX] {
         let mut max_len = [0usize; COL_MAX];
-        let last = self.rows.len().saturating_sub(1);
-        for (r, row) in self.rows.iter().enumerate() {
+        let last = self.rows().saturating_sub(1);
+        for r in 0..self.rows() {
             // field_flush() measures a field when the next one starts; the field being
             // written when render() runs is never measured (COL_EXT after a socket,
             // COL_PROC after the header).
@@ -153,7 +173,7 @@ impl Grid {
                 COL_PROC
             };
             for c in (0..unflushed).filter(|&c| !self.disabled[c]) {
-                max_len[c] = max_len[c].max(row[c].len());
+                max_len[c] = max_len[c].max(self.field(r, c).len());
             }
         }
 
@@ -180,16 +200,16 @@ impl Grid {
 
     /// `render()`: pass two.
     fn write(&self, screen_width: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
-        if self.rows.is_empty() {
+        if self.rows() == 0 {
             return Ok(());
         }
         let width = self.widths(screen_width);
-        let mut text = Vec::new();
-        for row in &self.rows {
+        let mut text = Vec::with_capacity(self.text.len() * 2);
+        for r in 0..self.rows() {
             let mut line_started = false;
             for c in (0..COL_MAX).filter(|&c| !self.disabled[c]) {
                 let spec = &COLUMNS[c];
-                let field = row[c].as_bytes();
+                let field = self.field(r, c);
                 // The delimiter is printed even for a zero-width column, as ss does.
                 let mut printed = 0;
                 if line_started {
@@ -350,24 +370,41 @@ pub fn inet6_ntop(addr: &Ipv6Addr) -> String {
 /// `[::]` listener accepts IPv4 too, and ss says so.
 #[must_use]
 pub fn addr_text(addr: &IpAddr, v6only: bool) -> String {
+    let mut s = String::with_capacity(15);
+    push_addr(&mut s, addr, v6only);
+    s
+}
+
+/// Appends [`addr_text`].
+fn push_addr(out: &mut String, addr: &IpAddr, v6only: bool) {
     match addr {
-        IpAddr::V4(a) => ipv4_text(*a),
-        IpAddr::V6(a) if a.is_unspecified() && !v6only => "*".to_owned(),
-        IpAddr::V6(a) => format!("[{}]", inet6_ntop(a)),
+        IpAddr::V4(a) => push_ipv4(out, *a),
+        IpAddr::V6(a) if a.is_unspecified() && !v6only => out.push('*'),
+        IpAddr::V6(a) => {
+            out.push('[');
+            out.push_str(&inet6_ntop(a));
+            out.push(']');
+        }
     }
 }
 
 /// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` and inet_ntop write
 /// it, without the formatting machinery: a query prints two per row, 100k rows and more.
+#[cfg(test)]
 fn ipv4_text(a: std::net::Ipv4Addr) -> String {
     let mut s = String::with_capacity(15);
+    push_ipv4(&mut s, a);
+    s
+}
+
+/// Appends [`ipv4_text`].
+fn push_ipv4(s: &mut String, a: std::net::Ipv4Addr) {
     for (i, octet) in a.octets().into_iter().enumerate() {
         if i > 0 {
             s.push('.');
         }
-        push_decimal(&mut s, u64::from(octet));
+        push_decimal(s, u64::from(octet));
     }
-    s
 }
 
 /// Appends `n` in decimal (the digits `n.to_string()` would give).
@@ -383,23 +420,28 @@ fn push_decimal(s: &mut String, n: u64) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        s.push(char::from(d));
-    }
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// ss's `"%-6d"` for a queue size held in an `int`.
 fn queue_text(q: u32) -> String {
-    let v = q.cast_signed();
     let mut s = String::with_capacity(8);
+    push_queue(&mut s, q);
+    s
+}
+
+/// Appends [`queue_text`].
+fn push_queue(s: &mut String, q: u32) {
+    let start = s.len();
+    let v = q.cast_signed();
     if v < 0 {
         s.push('-');
     }
-    push_decimal(&mut s, u64::from(v.unsigned_abs()));
-    while s.len() < 6 {
+    push_decimal(s, u64::from(v.unsigned_abs()));
+    while s.len() - start < 6 {
         s.push(' ');
     }
-    s
 }
 
 /// [`addr_text`] with `-r`: ss 6.1's `inet_addr_print()` passes every IPv4 address
@@ -848,23 +890,51 @@ fn state_fields(row: &mut [String; COL_MAX], netid: &str, state: u8, rq: u32, wq
 }
 
 /// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
+#[cfg(test)]
 fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
-    state_fields(&mut row, netid, s.state, s.rqueue, s.wqueue);
+    inet_row_into(&mut row, opts, s, names, netid, kind);
+    row
+}
+
+/// [`inet_row`] written into `row`'s fields (cleared first), reusing their buffers.
+fn inet_row_into(row: &mut [String; COL_MAX], opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) {
+    for field in row.iter_mut() {
+        field.clear();
+    }
+    row[COL_NETID].push_str(netid);
+    row[COL_STATE].push_str(state_name(s.state));
+    // ss keeps the queues in an `int` and prints them with "%-6d".
+    push_queue(&mut row[COL_RECVQ], s.rqueue);
+    push_queue(&mut row[COL_SENDQ], s.wqueue);
     let v6only = v6only(s);
-    let host = |a: &IpAddr| if opts.resolve_hosts { resolved_addr_text(a, v6only, names) } else { addr_text(a, v6only) };
-    let mut local = host(&s.src);
+    let host = |out: &mut String, a: &IpAddr| {
+        if opts.resolve_hosts {
+            out.push_str(&resolved_addr_text(a, v6only, names));
+        } else {
+            push_addr(out, a, v6only);
+        }
+    };
+    let local = &mut row[COL_ADDR];
+    host(local, &s.src);
     if s.ifindex != 0 {
         local.push('%');
         local.push_str(&names.ifname(s.ifindex));
     }
     local.push(':');
-    row[COL_ADDR] = local;
-    let port = |p: u16| if opts.numeric { port_numeric(p) } else { names.port_of(kind, p) };
-    row[COL_SERV] = port(s.sport);
-    row[COL_RADDR] = host(&s.dst) + ":";
-    row[COL_RSERV] = port(s.dport);
-    let mut ext = names.users(s.inode);
+    let port = |out: &mut String, p: u16| {
+        if opts.numeric {
+            push_port_numeric(out, p);
+        } else {
+            out.push_str(&names.port_of(kind, p));
+        }
+    };
+    port(&mut row[COL_SERV], s.sport);
+    host(&mut row[COL_RADDR], &s.dst);
+    row[COL_RADDR].push(':');
+    port(&mut row[COL_RSERV], s.dport);
+    let ext = &mut row[COL_EXT];
+    ext.push_str(&names.users(s.inode));
     if kind == PortKind::Raw {
         // dgram_show_line (the /proc path): no timers, and `-e` adds only the text after
         // the pointer column.
@@ -874,15 +944,12 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: Po
         {
             ext.push_str(&format!(" opt:\"{opt}\""));
         }
-        row[COL_EXT] = ext;
-        return row;
+        return;
     }
     if opts.show_options {
         ext.push_str(&timer_text(s));
     }
     ext.push_str(&inet_details_text(opts, s, names));
-    row[COL_EXT] = ext;
-    row
 }
 
 /// What `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
@@ -1206,13 +1273,19 @@ pub fn c_g(v: f64, prec: usize) -> String {
     }
 }
 
+#[cfg(test)]
 fn port_numeric(port: u16) -> String {
+    let mut s = String::with_capacity(5);
+    push_port_numeric(&mut s, port);
+    s
+}
+
+/// Appends [`port_numeric`].
+fn push_port_numeric(s: &mut String, port: u16) {
     if port == 0 {
-        "*".to_owned()
+        s.push('*');
     } else {
-        let mut s = String::with_capacity(5);
-        push_decimal(&mut s, u64::from(port));
-        s
+        push_decimal(s, u64::from(port));
     }
 }
 
@@ -1459,14 +1532,16 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
     disabled[COL_NETID] = !opts.show_netid();
     disabled[COL_STATE] = !opts.show_state();
     let mut grid = Grid::new(disabled, opts.show_header);
+    // One row's fields, reused: inet rows (the bulk of a big query) are written into it.
+    let mut row: [String; COL_MAX] = Default::default();
     for s in &snap.netlink {
-        grid.push(netlink_row(opts, s, names));
+        grid.push(&netlink_row(opts, s, names));
     }
     for s in &snap.packet {
-        grid.push(packet_row(opts, s, names));
+        grid.push(&packet_row(opts, s, names));
     }
     for s in &snap.unix {
-        grid.push(unix_row(opts, s, names));
+        grid.push(&unix_row(opts, s, names));
     }
     // ss's proc fallback sets the type to 0 for raw sockets, and proto_name(0) is "raw".
     for (list, netid, kind) in [
@@ -1478,14 +1553,16 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
         (&snap.sctp, "sctp", PortKind::Tcp),
     ] {
         for s in list {
-            grid.push(inet_row(opts, s, names, netid, kind));
+            inet_row_into(&mut row, opts, s, names, netid, kind);
+            grid.push(&row);
         }
     }
     for s in &snap.vsock {
-        grid.push(vsock_row(s, names));
+        grid.push(&vsock_row(s, names));
     }
     for s in &snap.mptcp {
-        grid.push(inet_row(opts, s, names, "mptcp", PortKind::Tcp));
+        inet_row_into(&mut row, opts, s, names, "mptcp", PortKind::Tcp);
+        grid.push(&row);
     }
     grid.write(opts.screen_width, out)
 }
