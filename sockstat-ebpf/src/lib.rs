@@ -14,6 +14,14 @@ pub const ACCEPT_PROGRAM: &str = "sockstat_accept";
 /// The syscall exit tracepoints ACCEPT_PROGRAM attaches to (category `syscalls`).
 pub const ACCEPT_TRACEPOINTS: [&str; 2] = ["sys_exit_accept4", "sys_exit_accept"];
 
+/// Name of the BPF iterator program that lists every process's socket descriptors, for
+/// `-p` (a BPF_TRACE_ITER program on `task_file`: no trampoline, unlike fentry).
+pub const OWNERS_PROGRAM: &str = "sockstat_owners";
+/// The iterator target [`OWNERS_PROGRAM`] is loaded for (`struct bpf_iter__task_file`).
+pub const OWNERS_ITER: &str = "task_file";
+/// Global (`.rodata`) holding [`OwnerOffsets`], set by the loader before load.
+pub const OWNER_OFFSETS_GLOBAL: &str = "OWNER_OFFSETS";
+
 /// [`StateEvent::kind`] values.
 pub const EVENT_TRANSITION: u8 = 0;
 /// A socket was returned by accept(): `pid`/`comm` are its owner; states are 0.
@@ -123,6 +131,50 @@ pub struct KernelOffsets {
 /// reads sit in its first 96 bytes on every kernel since 4.x; the loader checks).
 pub const SOCK_COMMON_BYTES: u32 = 96;
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 128);
+
+/// Byte offsets the owners iterator reads (include/linux/sched.h, include/linux/fs.h,
+/// include/linux/net.h, include/net/sock.h), resolved from BTF like [`KernelOffsets`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerOffsets {
+    /// `task_struct.pid` and `task_struct.tgid` (pid_t).
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    /// `task_struct.comm` (char[16]).
+    pub task_comm: u32,
+    /// `file.f_inode`, `inode.i_mode` (umode_t), `inode.i_ino` (unsigned long).
+    pub file_f_inode: u32,
+    pub inode_i_mode: u32,
+    pub inode_i_ino: u32,
+    /// `file.private_data` (a `struct socket *` for a socket), `socket.sk`.
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    /// `sock_common.skc_cookie`: 0 until sock_diag or a BPF program asked for it.
+    pub sk_cookie: u32,
+    /// 1 once userspace filled the offsets; the program emits nothing while 0.
+    pub valid: u32,
+}
+const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 40);
+
+/// One socket descriptor of one process, as the owners iterator writes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerRecord {
+    /// The process (thread group) id, in the initial pid namespace.
+    pub pid: u32,
+    pub fd: u32,
+    /// The socket's inode number (what /proc/PID/fd links name as `socket:[INODE]`).
+    pub inode: u64,
+    /// The socket's cookie, 0 if none was ever generated.
+    pub cookie: u64,
+    /// The process's `comm`, NUL-padded.
+    pub comm: [u8; 16],
+}
+const _: () = assert!(core::mem::size_of::<OwnerRecord>() == 40);
+
+impl OwnerRecord {
+    pub const SIZE: usize = core::mem::size_of::<OwnerRecord>();
+}
 
 /// One TCP state transition, as written to the ring buffer.
 #[repr(C)]
@@ -253,6 +305,8 @@ mod pod {
     unsafe impl aya::Pod for super::KernelOffsets {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::StateEvent {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::OwnerOffsets {}
 }
 
 #[cfg(test)]

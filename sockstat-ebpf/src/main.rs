@@ -6,6 +6,8 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod owners;
+#[cfg(target_arch = "bpf")]
 mod program;
 
 #[cfg(not(target_arch = "bpf"))]

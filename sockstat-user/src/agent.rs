@@ -376,8 +376,13 @@ impl State {
                     timeline_committed: self.timeline.as_ref().map(|w| w.committed.load(std::sync::atomic::Ordering::Relaxed)),
                     timeline_dropped: self.timeline.as_ref().map(|w| w.dropped.load(std::sync::atomic::Ordering::Relaxed)),
                     accept_hook: self.tracer.accept_hook,
+                    owners_iter: self.tracer.owners_iter,
                 })
             }
+            Request::Owners => match self.tracer.owners() {
+                Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
+                Err(e) => Response::Error(format!("{e}: {}", error_chain(&e))),
+            },
             Request::Tcp { netns, .. } if netns != self.netns => Response::OtherNamespace { agent: self.netns, client: netns },
             Request::Tcp { families, states, filter, .. } => match self.tcp(&families, states, filter.as_ref()) {
                 Ok(s) => Response::Sockets(s),
@@ -403,6 +408,18 @@ impl State {
             out.extend(part);
         }
         Ok(out)
+    }
+}
+
+fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> protocol::OwnerEntry {
+    // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL.
+    let len = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
+    protocol::OwnerEntry {
+        pid: r.pid,
+        fd: r.fd,
+        comm: String::from_utf8_lossy(&r.comm[..len]).into_owned(),
+        inode: r.inode,
+        cookie: r.cookie,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use btfparse::{Offset, Readable, TypeInformation};
-use sockstat_ebpf::KernelOffsets;
+use sockstat_ebpf::{KernelOffsets, OwnerOffsets};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
@@ -77,6 +77,30 @@ impl Resolver {
 /// (`tp_exit_ret` comes from tracefs instead: see `ebpf`).
 pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
     offsets_from_file(Path::new(VMLINUX_BTF))
+}
+
+/// [`kernel_offsets`] and the owners iterator's [`OwnerOffsets`], from one parse.
+pub fn kernel_and_owner_offsets() -> Result<(KernelOffsets, OwnerOffsets), BtfError> {
+    let path = Path::new(VMLINUX_BTF);
+    let bytes = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
+    let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
+    let r = Resolver { types };
+    Ok((offsets(&r)?, owner_offsets(&r)?))
+}
+
+fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
+    Ok(OwnerOffsets {
+        task_pid: r.byte_offset("task_struct", "pid")?,
+        task_tgid: r.byte_offset("task_struct", "tgid")?,
+        task_comm: r.byte_offset("task_struct", "comm")?,
+        file_f_inode: r.byte_offset("file", "f_inode")?,
+        inode_i_mode: r.byte_offset("inode", "i_mode")?,
+        inode_i_ino: r.byte_offset("inode", "i_ino")?,
+        file_private_data: r.byte_offset("file", "private_data")?,
+        socket_sk: r.byte_offset("socket", "sk")?,
+        sk_cookie: r.byte_offset("sock_common", "skc_cookie")?,
+        valid: 1,
+    })
 }
 
 pub fn offsets_from_file(path: &Path) -> Result<KernelOffsets, BtfError> {
@@ -183,6 +207,16 @@ mod tests {
         assert!(off.task_files > 0 && off.file_private_data > 0 && off.fdt_fd != off.fdt_max_fds);
         // skc_ipv6only shares a byte with skc_reuse:4 and skc_reuseport:1.
         assert!(off.skc_ipv6only_byte > off.skc_family && off.skc_ipv6only_bit < 8);
+    }
+
+    #[test]
+    fn resolves_owner_offsets_from_the_running_kernel() {
+        let (kernel, owners) = kernel_and_owner_offsets().expect("kernel BTF");
+        assert_eq!(kernel, kernel_offsets().expect("kernel BTF"));
+        assert_eq!(owners.valid, 1);
+        assert_eq!(owners.task_tgid, owners.task_pid + 4, "task_struct.tgid follows pid");
+        assert_eq!((owners.file_private_data, owners.socket_sk, owners.sk_cookie), (kernel.file_private_data, kernel.socket_sk, kernel.sk_cookie));
+        assert!(owners.task_comm > owners.task_tgid && owners.inode_i_ino > owners.inode_i_mode);
     }
 
     #[test]

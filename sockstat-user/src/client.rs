@@ -103,6 +103,15 @@ impl Client {
         }
     }
 
+    /// Every socket descriptor of every process, as the agent's owners iterator reads
+    /// them now (see [`Request::Owners`]).
+    pub fn owners(mut self) -> Result<Vec<protocol::OwnerEntry>, ClientError> {
+        match self.call(&Request::Owners)? {
+            Response::Owners(o) => Ok(o),
+            _ => Err(ClientError::Unexpected("an owners query")),
+        }
+    }
+
     pub fn status(mut self) -> Result<Status, ClientError> {
         match self.call(&Request::Status)? {
             Response::Status(s) => Ok(s),

@@ -8,10 +8,11 @@
 use aya::{
     Btf, Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, Iter, TracePoint},
 };
 use sockstat_ebpf::{
-    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, PROGRAM_NAME, TRACEPOINT,
+    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, OWNER_OFFSETS_GLOBAL,
+    OWNERS_ITER, OWNERS_PROGRAM, OwnerRecord, PROGRAM_NAME, TRACEPOINT,
 };
 
 use crate::btf::{self, BtfError};
@@ -45,6 +46,13 @@ pub enum EbpfError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    #[error("reading the owners iterator")]
+    Iter {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the owners iterator gave {len} bytes: not whole records (the last starts at offset {offset})")]
+    TornOwners { len: usize, offset: usize },
     #[error("eBPF map `{map}`")]
     Map {
         map: &'static str,
@@ -78,7 +86,9 @@ pub struct Tracer {
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     /// Whether the accept hook (syscall exit tracepoints) is attached.
     pub accept_hook: bool,
-    _ebpf: Ebpf,
+    /// Whether the owners iterator loaded ([`Tracer::owners`]).
+    pub owners_iter: bool,
+    ebpf: Ebpf,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -98,7 +108,7 @@ impl Tracer {
         if OBJECT.is_empty() {
             return Err(EbpfError::NotEmbedded);
         }
-        let mut offsets = btf::kernel_offsets()?;
+        let (mut offsets, owner_offsets) = btf::kernel_and_owner_offsets()?;
         // Readers drain every DRAIN_INTERVAL_MS; wake them early at an eighth full.
         offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
         // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
@@ -110,6 +120,7 @@ impl Tracer {
         }
         let mut ebpf = EbpfLoader::new()
             .override_global(OFFSETS_GLOBAL, &offsets, true)
+            .override_global(OWNER_OFFSETS_GLOBAL, &owner_offsets, true)
             .map_max_entries(EVENTS_MAP, opts.ringbuf_bytes)
             .load(OBJECT)
             .map_err(|source| {
@@ -153,14 +164,50 @@ impl Tracer {
                     false
                 }
             };
+        // -p through the agent: without the iterator, owners come from a /proc walk.
+        let owners_iter = match load_owners_iter(&mut ebpf, &kernel_btf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
+                false
+            }
+        };
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events: Some(events), counters, logger, accept_hook, _ebpf: ebpf })
+        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, ebpf })
     }
 
     /// The ring buffer, for the event stream; `None` once taken.
+    /// Every socket descriptor of every process, read now from the owners iterator
+    /// (one pass over the kernel's task and file tables, in pid then fd order).
+    ///
+    /// # Errors
+    /// The iterator did not load, or attaching or reading it failed.
+    pub fn owners(&mut self) -> Result<Vec<OwnerRecord>, EbpfError> {
+        use std::io::Read;
+        if !self.owners_iter {
+            return Err(EbpfError::MissingProgram(OWNERS_PROGRAM));
+        }
+        let iter: &mut Iter = self
+            .ebpf
+            .program_mut(OWNERS_PROGRAM)
+            .ok_or(EbpfError::MissingProgram(OWNERS_PROGRAM))?
+            .try_into()
+            .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
+        let program = |what, e| EbpfError::Program { what, hint: "", source: Box::new(e) };
+        // Each read of a fresh link is a fresh walk; the link goes with the file.
+        let link = iter.attach().map_err(|e| program("attaching the owners iterator", e))?;
+        let link = iter.take_link(link).map_err(|e| program("taking the owners iterator link", e))?;
+        let mut file = link
+            .into_file()
+            .map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|source| EbpfError::Iter { source })?;
+        parse_owner_records(&bytes)
+    }
+
     pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
         self.events.take()
     }
@@ -182,6 +229,37 @@ impl Tracer {
         };
         Ok(KernelCounters { seen: sum(Counter::Seen)?, lost: sum(Counter::Lost)?, read_errors: sum(Counter::ReadErrors)? })
     }
+}
+
+fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
+    let iter: &mut Iter = ebpf
+        .program_mut(OWNERS_PROGRAM)
+        .ok_or(EbpfError::MissingProgram(OWNERS_PROGRAM))?
+        .try_into()
+        .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
+    iter.load(OWNERS_ITER, btf).map_err(|source| EbpfError::Program {
+        what: "loading the owners iterator",
+        hint: PERM_HINT,
+        source: Box::new(source),
+    })
+}
+
+/// The iterator's output: whole [`OwnerRecord`]s back to back.
+///
+/// # Errors
+/// A length that is not a multiple of the record size (a torn read).
+pub fn parse_owner_records(bytes: &[u8]) -> Result<Vec<OwnerRecord>, EbpfError> {
+    if !bytes.len().is_multiple_of(OwnerRecord::SIZE) {
+        return Err(EbpfError::TornOwners { len: bytes.len(), offset: bytes.len() - bytes.len() % OwnerRecord::SIZE });
+    }
+    Ok(bytes
+        .chunks_exact(OwnerRecord::SIZE)
+        .map(|c| {
+            let u32_at = |i: usize| u32::from_ne_bytes(c[i..i + 4].try_into().unwrap_or_default());
+            let u64_at = |i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().unwrap_or_default());
+            OwnerRecord { pid: u32_at(0), fd: u32_at(4), inode: u64_at(8), cookie: u64_at(16), comm: c[24..40].try_into().unwrap_or_default() }
+        })
+        .collect())
 }
 
 fn attach_accept_hook(ebpf: &mut Ebpf) -> Result<(), EbpfError> {

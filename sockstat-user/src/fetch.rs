@@ -17,6 +17,7 @@ use crate::{
     cli::{Options, SourceChoice, Table},
     client::{Client, ClientError},
     diag::{DiagError, SockDiag, procnet},
+    protocol::OwnerEntry,
     query,
     socket::{InetSocket, Snapshot},
 };
@@ -182,9 +183,27 @@ pub fn tcp(
 ///
 /// # Errors
 /// The first fetch that fails; a table the kernel has no diag module for is empty.
-pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
+pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
     let mut snap = Snapshot::default();
     let states = query::state_mask(opts);
+    let mut tcp_source = query::tcp_source(opts);
+    // -p: every socket descriptor of every process, from the agent's owners iterator
+    // (one pass in the kernel, where ss walks /proc). Without it, the owners come from a
+    // /proc walk, which matches by inode: the agent's table has no inode for sockets
+    // opened after its seed, so TCP then comes from the kernel too.
+    let agent_owners = if opts.show_processes > 0 && !opts.show_threads && tcp_source != SourceChoice::Kernel {
+        match Client::connect(&opts.agent_socket).and_then(Client::owners) {
+            Ok(o) => Some(o),
+            Err(e) if tcp_source == SourceChoice::Auto => {
+                tracing::debug!(error = %e, "no owners from the agent; -p walks /proc");
+                tcp_source = SourceChoice::Kernel;
+                None
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
     if opts.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
     }
@@ -197,7 +216,7 @@ pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
         let families = query::families(opts);
         let tcp = match std::env::var_os("TCPDIAG_FILE") {
             Some(path) => tcp_from_file(&path)?,
-            None if query::tcp_source(opts) == SourceChoice::Kernel => {
+            None if tcp_source == SourceChoice::Kernel => {
                 let mut diag = open_diag(opts)?;
                 let mut out = Vec::new();
                 for &family in &families {
@@ -205,9 +224,12 @@ pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
                 }
                 out
             }
-            None => tcp(query::tcp_source(opts), &opts.agent_socket, &families, states, Some(&opts.filter))?,
+            None => tcp(tcp_source, &opts.agent_socket, &families, states, Some(&opts.filter))?,
         };
         snap.tcp = query::select(opts, tcp);
+        if let Some(owners) = &agent_owners {
+            fill_inodes(&mut snap.tcp, owners);
+        }
         // A recorded dump is not this machine's sockets: never kill from it.
         if opts.kill && std::env::var_os("TCPDIAG_FILE").is_none() {
             snap.tcp = kill(&mut SockDiag::open()?, std::mem::take(&mut snap.tcp))?;
@@ -268,7 +290,21 @@ pub fn snapshot(opts: &Options) -> Result<Snapshot, FetchError> {
         // send yet: check there is nothing to show rather than print a silently empty table.
         undecoded_mptcp()?;
     }
-    Ok(snap)
+    Ok((snap, agent_owners))
+}
+
+/// The inode of each agent-table row opened after the agent's seed (0 there: events do
+/// not carry it), from the owners iterator's record of the same socket (by cookie). A
+/// socket no process holds (not yet accepted, orphaned) keeps 0, as sock_diag gives 0
+/// for it too.
+fn fill_inodes(tcp: &mut [InetSocket], owners: &[OwnerEntry]) {
+    let by_cookie: std::collections::HashMap<u64, u64> =
+        owners.iter().filter(|o| o.cookie != 0).map(|o| (o.cookie, o.inode)).collect();
+    for s in tcp.iter_mut().filter(|s| s.inode == 0 && s.cookie != 0) {
+        if let Some(&inode) = by_cookie.get(&s.cookie) {
+            s.inode = u32::try_from(inode).unwrap_or(0);
+        }
+    }
 }
 
 /// ENOENT/EOPNOTSUPP: no diag module for this family or protocol. ss shows such a table

@@ -160,6 +160,7 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 writeln!(out, "table size:       {}", s.table_size)?;
                 writeln!(out, "seed time:        {} ms", s.seed_ms)?;
                 writeln!(out, "accept hook:      {}", if s.accept_hook { "attached" } else { "absent (passive opens attributed to the listener's owner)" })?;
+                writeln!(out, "owners iterator:  {}", if s.owners_iter { "loaded (-p reads owners through the agent)" } else { "absent (-p walks /proc)" })?;
                 match (s.timeline_committed, s.timeline_dropped) {
                     (Some(c), Some(d)) => writeln!(out, "timeline:         {c} rows committed, {d} dropped")?,
                     _ => writeln!(out, "timeline:         off")?,
@@ -268,9 +269,10 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let snapshot = fetch::snapshot(&opts)?;
+    let (snapshot, agent_owners) = fetch::snapshot(&opts)?;
     query::check_expression(&opts, &snapshot)?;
-    // -p: owners of exactly the sockets about to be printed (procs walks /proc once).
+    // -p: owners of exactly the sockets about to be printed: from the agent's owners
+    // iterator when it gave them, else from one /proc walk.
     let owners = if opts.show_processes > 0 {
         let s = &snapshot;
         let wanted: std::collections::HashSet<u32> = s.packet.iter().map(|p| p.inode)
@@ -279,7 +281,10 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
             .chain(s.vsock.iter().map(|v| v.inode))
             .filter(|&i| i != 0)
             .collect();
-        procs::owners(&wanted)
+        match &agent_owners {
+            Some(entries) => procs::from_entries(entries, &wanted),
+            None => procs::owners(&wanted),
+        }
     } else {
         std::collections::HashMap::new()
     };

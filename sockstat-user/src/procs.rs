@@ -100,6 +100,26 @@ pub fn owners(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     owners_in(Path::new("/proc"), wanted)
 }
 
+/// [`owners`] from the agent's owners iterator instead of /proc: `entries` come in pid
+/// then descriptor order (the order of a /proc walk), and each inode's list is reversed
+/// as ss's hash chain reverses it.
+#[must_use]
+pub fn from_entries(entries: &[crate::protocol::OwnerEntry], wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+    let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
+    for e in entries {
+        let Ok(inode) = u32::try_from(e.inode) else { continue };
+        if !wanted.contains(&inode) {
+            continue;
+        }
+        let (Ok(pid), Ok(fd)) = (i32::try_from(e.pid), i32::try_from(e.fd)) else { continue };
+        found.entry(inode).or_default().push(Owner { comm: e.comm.clone(), pid, tid: None, fd });
+    }
+    for list in found.values_mut() {
+        list.reverse();
+    }
+    found
+}
+
 /// The text inside ss's `users:(...)`: `("comm",pid=N,fd=N)` joined by commas.
 #[must_use]
 pub fn users_text(owners: &[Owner]) -> String {
@@ -177,6 +197,16 @@ mod tests {
             [("nginx", 10, Some(10), 3), ("nginx", 10, Some(10), 4), ("worker", 10, Some(11), 3), ("worker", 11, Some(11), 3), ("a (b", 20, Some(20), 7)]
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn agent_entries_in_ss_order() {
+        let e = |pid: u32, fd: u32, comm: &str, inode: u64| crate::protocol::OwnerEntry { pid, fd, comm: comm.into(), inode, cookie: 0 };
+        let entries = [e(10, 3, "nginx", 100), e(10, 4, "nginx", 100), e(10, 6, "nginx", 999), e(20, 7, "a (b", 100), e(20, 8, "a (b", 200)];
+        let found = from_entries(&entries, &[100, 200, 300].into_iter().collect());
+        assert!(!found.contains_key(&999) && !found.contains_key(&300));
+        assert_eq!(users_text(&found[&100]), r#"("a (b",pid=20,fd=7),("nginx",pid=10,fd=4),("nginx",pid=10,fd=3)"#);
+        assert_eq!(users_text(&found[&200]), r#"("a (b",pid=20,fd=8)"#);
     }
 
     #[test]

@@ -21,6 +21,21 @@ pub enum Request {
     /// matching sockets cross the socket (the client applies it again; it is idempotent).
     Tcp { netns: u32, families: Vec<u16>, states: u32, filter: Option<crate::filter::Filter> },
     Status,
+    /// Every socket descriptor of every process, read at this moment from the kernel's
+    /// task and file tables by the agent's owners iterator (`-p`).
+    Owners,
+}
+
+/// One socket descriptor of one process (an [`sockstat_ebpf::OwnerRecord`] decoded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerEntry {
+    /// Process id (initial pid namespace), descriptor number, the process's `comm`.
+    pub pid: u32,
+    pub fd: u32,
+    pub comm: String,
+    /// The socket's inode, and its cookie (0 if none was ever generated).
+    pub inode: u64,
+    pub cookie: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +64,8 @@ pub struct Status {
     pub timeline_dropped: Option<u64>,
     /// Whether accepted sockets are attributed to the accepting process.
     pub accept_hook: bool,
+    /// Whether the agent can answer [`Request::Owners`] (its owners iterator loaded).
+    pub owners_iter: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +75,8 @@ pub enum Response {
     Error(String),
     /// The client is in another network namespace than the agent's table.
     OtherNamespace { agent: u32, client: u32 },
+    /// The answer to [`Request::Owners`], in pid then descriptor order.
+    Owners(Vec<OwnerEntry>),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@ pub enum QueryError {
          (auto uses the kernel for this query)"
     )]
     TimersFromAgent { option: &'static str },
-    /// `-e`, `-m`, `-i`, `-p` asked of the agent: its table has no cgroup, memory or
+    /// `-e`, `-m`, `-i`, `-T` asked of the agent: its table has no cgroup, memory or
     /// tcp_info, and no inode for sockets opened after its seed.
     #[error(
         "{option} prints socket details that only a kernel dump has: drop --source agent \
@@ -102,7 +102,6 @@ fn agent_detail(opts: &Options) -> Option<&'static str> {
         (opts.show_details > 0, "-e"),
         (opts.show_mem, "-m"),
         (opts.show_tcpinfo, "-i"),
-        (opts.show_processes > 0, "-p"),
         (opts.show_threads, "-T"),
         (opts.show_cgroup, "--cgroup"),
         (opts.show_tos, "--tos"),
@@ -114,7 +113,7 @@ fn agent_detail(opts: &Options) -> Option<&'static str> {
     .find_map(|(on, name)| on.then_some(name))
 }
 
-/// Where TCP comes from: `-e`, `-m`, `-i`, `-o`/`-b` and `-p` print values the agent's
+/// Where TCP comes from: `-e`, `-m`, `-i`, `-o`/`-b` and `-T` print values the agent's
 /// table does not keep fresh, so `auto` asks the kernel for those queries. `-K` always
 /// goes to the kernel, even with `--source agent`: SOCK_DESTROY names the socket by the
 /// tuple and cookie of a fresh dump, and a kill is never relayed through the agent.

@@ -229,3 +229,58 @@ fn agent_of_another_namespace_is_not_used() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("serves network namespace"), "{err}");
 }
+
+/// `-p` with an agent: owners come from its owners iterator (a BPF iterator over every
+/// task's files), TCP rows from its table (inodes of sockets opened after the seed filled
+/// in by cookie), and the result equals `ss -p` row for row: sockets from before and after
+/// the agent started, a socket shared by a process and its forked child (two owners, in
+/// ss's order), UDP and UNIX sockets.
+#[test]
+fn process_owners_through_the_agent_equal_ss() {
+    let ns = NetNs::new("owners");
+    let before = ns.enter(|| pair("127.0.0.1:7101"));
+    let agent = Agent::start(&ns, &[]);
+    assert_eq!(agent.status(&ns)["owners_iter"], true, "the owners iterator did not load: {}", agent.log_text());
+    let after = ns.enter(|| {
+        let mut socks = pair("[::1]:7102");
+        socks.push(std::net::UdpSocket::bind("127.0.0.1:7103").unwrap().into());
+        socks
+    });
+    // A parent and its forked child both hold a listener and a connection.
+    let code = "import os,socket,sys,time\n\
+        l=socket.socket(); l.bind(('127.0.0.1',7104)); l.listen()\n\
+        c=socket.create_connection(('127.0.0.1',7104)); a,_=l.accept()\n\
+        u=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM); u.bind('\\0sockstat-owners'); u.listen()\n\
+        pid=os.fork()\n\
+        if pid==0:\n    time.sleep(60); os._exit(0)\n\
+        print('ready',flush=True)\n\
+        sys.stdin.read()\n\
+        os.kill(pid,9)\n";
+    let mut shared = ns
+        .command("python3")
+        .args(["-c", code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (apt-get install python3)");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(shared.stdout.take().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+
+    let rows = agent_view(&ns, &agent, &["-tanp"]).1;
+    let forked = rows.iter().find(|r| r.starts_with("LISTEN") && r.contains(":7104")).expect("the shared listener");
+    assert_eq!(forked.matches("(\"python3\",pid=").count(), 2, "parent and child own it: {forked}");
+    assert!(rows.iter().any(|r| r.contains("[::1]:7102") && r.contains("users:((")), "a socket opened after the seed has its owner: {rows:?}");
+    for q in [&["-tanp"][..], &["-tanp", "sport", "=", ":7104"], &["-tnp", "state", "established"]] {
+        assert_matches_ss(&ns, &agent, q, "owners");
+    }
+    // Every table, in auto mode: UDP and UNIX rows come from the kernel, owners from the
+    // agent all the same.
+    for q in [&["-tuxanp"][..], &["-uanp"], &["-xanp"]] {
+        let ours = header_and_sorted_rows(&ns.sockstat_ok(&[&["--socket", agent.socket_arg()][..], q].concat()));
+        assert_eq!(ours, header_and_sorted_rows(&ns.ss(q)), "{q:?}");
+    }
+    drop(shared.stdin.take());
+    let _ = shared.wait();
+    drop((before, after));
+}

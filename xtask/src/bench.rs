@@ -691,7 +691,8 @@ fn snapshot_level(log: &Log, bin: &Path, agent: &Agent, level: &Level, t: &Timin
     let socket = agent.socket.to_string_lossy().into_owned();
     let agent_args = |extra: &[&str]| -> Vec<String> {
         // The default source with an agent up (`auto`): the agent answers plain queries;
-        // detail options it cannot answer fresh (-p, -i) go to the kernel, as users get.
+        // -p through its owners iterator; -i, which it cannot answer fresh, goes to the
+        // kernel, as users get.
         let mut v: Vec<String> = ["--source", "auto", "--socket", &socket].iter().map(|s| (*s).to_string()).collect();
         v.extend(extra.iter().map(|s| (*s).to_string()));
         v
@@ -1151,7 +1152,7 @@ impl Report {
         self.targets(&mut s);
 
         let _ = writeln!(s, "## 1. Snapshot latency\n");
-        let _ = writeln!(s, "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries, and queries with `-p` or `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag.\n");
+        let _ = writeln!(s, "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries and `-p` (its table, and owners from its owners iterator), and queries with `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag and walks /proc.\n");
         let _ = writeln!(s, "| query | sockets | sockstat (agent up) | ss | ss / sockstat | runs (sockstat/ss) | output lines (sockstat/ss) |");
         let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         for l in &self.snapshot {
