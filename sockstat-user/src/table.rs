@@ -7,9 +7,8 @@
 //! SYN-SENT sockets (the event fires before connect() picks the local port), and
 //! SYN-RECV (inet_diag reports request socks and full SYN-RECV sockets alike as state 3).
 
-use std::collections::HashMap;
-
-use sockstat_ebpf::TcpState;
+use rustc_hash::FxHashMap;
+use sockstat_ebpf::{AF_INET6, TcpState};
 
 use crate::{
     socket::{InetSocket, Source},
@@ -59,17 +58,20 @@ pub enum Applied {
 
 #[derive(Debug, Default)]
 pub struct Table {
-    sockets: HashMap<u64, Entry>,
-    /// Every cookie in answer order (`sort_like_dump`), kept until the table changes:
-    /// repeated queries of an unchanged table skip the sort, the bulk of a query's cost.
-    order: Option<Vec<u64>>,
+    /// Keyed by cookie: kernel-made, so no hash flooding to fear, and a fast hash is
+    /// most of the cost of applying an event and of walking the table for a query.
+    sockets: FxHashMap<u64, Entry>,
+    /// Every cookie in answer order (`sort_like_dump`), AF_INET's then AF_INET6's,
+    /// kept until the table changes: repeated queries of an unchanged table skip the
+    /// sort, and a query of one family walks only that family's cookies.
+    order: Option<[Vec<u64>; 2]>,
     /// Only events of this network namespace are applied (None: all).
     netns: Option<u32>,
 }
 
 impl Table {
     pub fn new(netns: Option<u32>) -> Table {
-        Table { sockets: HashMap::new(), order: None, netns }
+        Table { sockets: FxHashMap::default(), order: None, netns }
     }
 
     pub fn len(&self) -> usize {
@@ -148,9 +150,10 @@ impl Table {
         let order = self.order.get_or_insert_with(|| {
             let mut all: Vec<&InetSocket> = sockets.values().map(|e| &e.sock).collect();
             all.sort_unstable_by(|a, b| dump_order(a, b));
-            all.iter().map(|s| s.cookie).collect()
+            let (v6, v4): (Vec<&InetSocket>, Vec<&InetSocket>) = all.into_iter().partition(|s| s.family == AF_INET6);
+            [v4.iter().map(|s| s.cookie).collect(), v6.iter().map(|s| s.cookie).collect()]
         });
-        order
+        order[usize::from(family == AF_INET6)]
             .iter()
             .filter_map(|c| sockets.get(c))
             .filter(|e| e.sock.family == family && mask & (1 << e.sock.state) != 0 && wanted(&e.sock))
