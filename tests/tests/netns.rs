@@ -134,9 +134,10 @@ fn agent_answers_for_every_namespace_like_ss_there() {
     assert!(gone.is_some(), "namespace {d_ino} still tracked after it was deleted: {}", agent.status(&home));
 }
 
-/// `auto` uses the agent for other namespaces too, and says nothing different from ss.
+/// `auto` uses the agent for other namespaces too, and says nothing different from ss;
+/// `--at` answers only in the agent's namespace.
 #[test]
-fn auto_from_another_namespace_equals_ss() {
+fn auto_from_another_namespace_equals_ss_and_at_stays_home() {
     let home = NetNs::new("nsauto");
     let other = NetNs::new("nsauto2");
     let agent = Agent::start(&home, &[]);
@@ -144,4 +145,12 @@ fn auto_from_another_namespace_equals_ss() {
     let ours = other.sockstat_ok(&["--socket", agent.socket_arg(), "-tan"]);
     assert_eq!(header_and_sorted_rows(&ours), header_and_sorted_rows(&other.ss(&["-tan"])));
     assert!(ours.contains(":7630"), "{ours}");
+    // The timeline is the agent's namespace's only: --at elsewhere refuses rather than
+    // print the agent's sockets as this namespace's.
+    let timeline = agent.timeline.to_str().unwrap();
+    let out = other.sockstat(&["--at", "now", "--timeline", timeline, "-tan"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("records network namespace"), "{err}");
+    home.sockstat_ok(&["--at", "now", "--timeline", timeline, "-tan"]);
 }
