@@ -2,11 +2,25 @@
 //! the table from a sock_diag dump, then applies events in ring order (those that arrived
 //! during the dump included) and answers queries on its unix socket.
 //!
+//! Every network namespace: the program sees the transitions of all of them and each
+//! event names its namespace, so the table is partitioned by namespace
+//! ([`Namespaces`]). At start the agent seeds its own namespace and every namespace it
+//! finds a handle to (/run/netns/*, /proc/*/ns/net); a namespace first seen through an
+//! event is dumped then, its events held meanwhile and replayed over the dump. A dump in
+//! another namespace runs on a short-lived thread that `setns`'d into it (the agent
+//! holds no handle and no socket there, so it keeps no namespace alive). A query names
+//! the client's namespace and is answered from that namespace's table, with its
+//! SYN-SENT/SYN-RECV/TIME-WAIT rows dumped in that namespace; a namespace queried but
+//! not tracked yet is seeded first (the client's /proc/PID/ns/net is a handle to it). A
+//! namespace without a handle and without sockets is gone and forgotten. The timeline
+//! and lifetimes record the agent's own namespace only.
+//!
 //! One thread, one event loop: the ring buffer, the query channel, a loss check and the
 //! signals are all `select!`ed here, so the table needs no lock. Connection tasks only
 //! read requests and write responses.
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
     time::{Duration, Instant},
 };
@@ -29,7 +43,9 @@ use crate::{
     socket::InetSocket,
     stream::{EventStream, StreamError},
     lifetime::Tracker,
-    table::{self, KERNEL_STATES, Table},
+    netns::{self, HandleError},
+    protocol::NamespaceStatus,
+    table::{self, KERNEL_STATES, Namespaces},
     timeline::{Gap, Record, TimelineError, Writer, WriterConfig},
 };
 
@@ -54,6 +70,8 @@ pub enum AgentError {
     Timeline(#[from] TimelineError),
     #[error("{0}")]
     Io(&'static str, #[source] std::io::Error),
+    #[error(transparent)]
+    Namespace(#[from] HandleError),
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +94,13 @@ const SNAPSHOT_AFTER_LOSS_EVERY: Duration = Duration::from_secs(10);
 /// next 100 ms tick).
 const BATCH_ROWS: usize = 4096;
 
+/// A namespace the agent could not dump is not asked again for this long (its events
+/// are dropped meanwhile; a query from it tries again at once).
+const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
+/// How often tracked namespaces without sockets are checked for a handle (one without
+/// is gone, and forgotten).
+const LIVENESS_EVERY: Duration = Duration::from_secs(2);
+
 pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -89,10 +114,17 @@ pub fn own_netns() -> Result<u32, AgentError> {
     crate::socket::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
 }
 
-type Query = (Request, oneshot::Sender<Response>);
+/// A request, the pid of the process that sent it (SO_PEERCRED; a handle to its
+/// namespace), and where the answer goes.
+type Query = (Request, Option<u32>, oneshot::Sender<Response>);
 
 struct State {
-    table: Table,
+    /// The live tables, one per network namespace.
+    spaces: Namespaces,
+    /// Last known handle (an nsfs path) of each namespace, checked again before use.
+    handles: HashMap<u32, PathBuf>,
+    last_liveness: Instant,
+    /// sock_diag in the agent's own namespace.
     diag: SockDiag,
     stream: EventStream,
     tracer: Tracer,
@@ -129,7 +161,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let dump = diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
     let seed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut st = State {
-        table: Table::new(Some(netns)),
+        spaces: Namespaces::new(netns),
+        handles: HashMap::new(),
+        last_liveness: Instant::now(),
         diag,
         stream,
         tracer,
@@ -154,6 +188,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         w.push(Record::Gap(Gap { start_ns: prev, end_ns: end, lost_kernel: 0, lost_userspace: 0, reason: "agent not running".into() }));
     }
     st.seed(dump, dump_ns, Some("seed"));
+    // Every other namespace there is a handle to, each from its own dump; their events
+    // wait in the ring meanwhile, like the own namespace's.
+    st.seed_others();
     // Loss counters start at zero with the program; a loss during the dump above is a
     // loss like any other (the first check resyncs).
     st.seen_lost = (0, 0);
@@ -165,7 +202,8 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         ringbuf_bytes = cfg.ringbuf_bytes,
         timeline = ?cfg.timeline.as_ref().map(|t| t.path.display().to_string()),
         accept_hook = st.tracer.accept_hook,
-        seeded = st.table.len(),
+        seeded = st.spaces.len(),
+        namespaces = st.spaces.counts().len(),
         seed_ms,
         "sockstat agent ready"
     );
@@ -191,11 +229,11 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                 }
                 Err(e) => warn!(error = %e, "accept on the agent socket failed"),
             },
-            Some((req, reply)) = query_rx.recv() => {
+            Some((req, peer, reply)) = query_rx.recv() => {
                 // Apply everything already in the ring first: a socket created before
                 // the query was sent is visible in its answer.
                 st.drain_all();
-                let _ = reply.send(st.answer(req));
+                let _ = reply.send(st.answer(req, peer));
             }
             _ = drain_tick.tick() => {
                 st.drain();
@@ -211,6 +249,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                 if let Err(e) = st.checkpoint() {
                     warn!(error = %e, "timeline checkpoint failed; retrying at the next tick");
                 }
+                st.forget_gone();
             }
             _ = sigint.recv() => { info!("SIGINT: detaching and exiting"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: detaching and exiting"); break; }
@@ -225,12 +264,14 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
 impl State {
     /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
     fn drain(&mut self) -> usize {
-        let State { table, stream, timeline, lifetimes, netns, .. } = self;
+        let State { spaces, stream, timeline, lifetimes, netns, .. } = self;
+        let now = monotonic_ns();
         let n = stream.drain(|t| {
+            spaces.apply(&t, now);
+            // Lifetimes and the timeline are the agent's own namespace's.
             if t.netns != *netns {
                 return;
             }
-            table.apply(&t);
             let done = lifetimes.observe(&t);
             if let Some(w) = timeline.as_mut() {
                 w.push(Record::Transition(t));
@@ -242,7 +283,101 @@ impl State {
         if self.timeline.as_ref().is_some_and(|w| w.pending() >= BATCH_ROWS) {
             self.flush_timeline();
         }
+        self.seed_waiting();
         n
+    }
+
+    /// Seeds the namespaces first seen in the last drain: a dump of each, then the
+    /// events held for it replayed over the dump (later ones are still in the ring).
+    fn seed_waiting(&mut self) {
+        for (ns, held) in self.spaces.take_waiting() {
+            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                Ok(dump) => {
+                    info!(netns = ns, sockets = dump.len(), handle = ?self.handles.get(&ns), "tracking a network namespace first seen in an event");
+                    self.spaces.seed(ns, dump, &held);
+                }
+                Err(e) => {
+                    info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace seen in an event; not tracking it (queries from it fall back to the kernel)");
+                    self.spaces.mark_unreachable(ns, monotonic_ns() + duration_ns(UNREACHABLE_FOR));
+                }
+            }
+        }
+    }
+
+    /// Seeds every namespace with a handle other than the agent's own (at start).
+    fn seed_others(&mut self) {
+        self.handles = netns::discover().into_iter().collect();
+        let mut found: Vec<u32> = self.handles.keys().copied().filter(|&ns| ns != self.netns).collect();
+        found.sort_unstable();
+        for ns in found {
+            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                Ok(dump) => {
+                    info!(netns = ns, sockets = dump.len(), handle = ?self.handles.get(&ns), "tracking a network namespace");
+                    self.spaces.seed(ns, dump, &[]);
+                }
+                // It may have gone since it was found; its next event tries again.
+                Err(e) => info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace; not tracking it"),
+            }
+        }
+    }
+
+    /// A handle to namespace `ns`: the querying process's (`peer`), the last one known,
+    /// or a fresh search of /run/netns and /proc.
+    fn handle(&mut self, ns: u32, peer: Option<u32>) -> Result<(PathBuf, std::fs::File), HandleError> {
+        if let Some(pid) = peer {
+            let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+            if let Ok(f) = netns::open_checked(&path, ns) {
+                self.handles.insert(ns, path.clone());
+                return Ok((path, f));
+            }
+        }
+        if let Some(path) = self.handles.get(&ns)
+            && let Ok(f) = netns::open_checked(path, ns)
+        {
+            return Ok((path.clone(), f));
+        }
+        self.handles = netns::discover().into_iter().collect();
+        let path = self.handles.get(&ns).ok_or(HandleError::NotFound(ns))?;
+        let f = netns::open_checked(path, ns).map_err(|_| HandleError::NotFound(ns))?;
+        Ok((path.clone(), f))
+    }
+
+    /// Runs `f` on a sock_diag socket of namespace `ns`: the agent's own, or a fresh one
+    /// opened (and closed) by a thread that entered `ns`.
+    fn in_namespace<T: Send>(
+        &mut self,
+        ns: u32,
+        peer: Option<u32>,
+        f: impl FnOnce(&mut SockDiag) -> Result<T, DiagError> + Send,
+    ) -> Result<T, AgentError> {
+        if ns == self.netns {
+            return Ok(f(&mut self.diag)?);
+        }
+        let (path, file) = self.handle(ns, peer)?;
+        Ok(netns::run_in(ns, (&path, &file), || SockDiag::open().and_then(|mut d| f(&mut d)))??)
+    }
+
+    /// Every LIVENESS_EVERY: a tracked namespace without sockets and without a handle is
+    /// gone (a socket holds its namespace alive, so one with sockets is not): forget it,
+    /// before its inode number is reused.
+    fn forget_gone(&mut self) {
+        if self.last_liveness.elapsed() < LIVENESS_EVERY {
+            return;
+        }
+        self.last_liveness = Instant::now();
+        self.spaces.expire_marks(monotonic_ns());
+        let empty: Vec<u32> = self.spaces.counts().into_iter().filter(|&(ns, n)| n == 0 && ns != self.netns).map(|(ns, _)| ns).collect();
+        let mut rescanned = false;
+        for ns in empty {
+            let known = self.handles.get(&ns).is_some_and(|p| netns::open_checked(p, ns).is_ok());
+            if !known && !rescanned {
+                self.handles = netns::discover().into_iter().collect();
+                rescanned = true;
+            }
+            if !known && !self.handles.contains_key(&ns) && self.spaces.forget(ns) {
+                info!(netns = ns, "network namespace gone (no handle, no sockets); no longer tracked");
+            }
+        }
     }
 
     /// Applies everything the ring holds now.
@@ -258,10 +393,12 @@ impl State {
             self.last_checkpoint = Instant::now();
             self.snapshot_owed = false;
         }
-        self.table.seed(dump);
+        let own = self.netns;
+        self.spaces.seed(own, dump, &[]);
         // Connections whose close was lost would stay open in the tracker forever.
-        let table = &self.table;
-        self.lifetimes.retain(|cookie| table.get(cookie).is_some());
+        if let Some(table) = self.spaces.get(own) {
+            self.lifetimes.retain(|cookie| table.get(cookie).is_some());
+        }
         self.flush_timeline();
     }
 
@@ -337,6 +474,7 @@ impl State {
             // the new seed, in order, exactly as at start-up.
             let dump = self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
             self.seed(dump, gap_end, kind);
+            self.reseed_others();
             self.resyncs += 1;
         } else {
             // Only timeline records were dropped: the table is right; the timeline has a
@@ -357,7 +495,35 @@ impl State {
         Ok(())
     }
 
-    fn answer(&mut self, req: Request) -> Response {
+    /// After a loss every namespace is dumped again; one that cannot be is no longer
+    /// tracked (its table may be wrong, and nothing would repair it).
+    fn reseed_others(&mut self) {
+        for ns in self.spaces.others() {
+            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                Ok(dump) => self.spaces.seed(ns, dump, &[]),
+                Err(e) => {
+                    info!(netns = ns, error = %error_text(&e), "cannot resync a network namespace; no longer tracked");
+                    self.spaces.mark_unreachable(ns, monotonic_ns() + duration_ns(UNREACHABLE_FOR));
+                }
+            }
+        }
+    }
+
+    fn status_namespaces(&self) -> Vec<NamespaceStatus> {
+        let mut names = netns::names();
+        self.spaces
+            .counts()
+            .into_iter()
+            .map(|(ns, n)| NamespaceStatus {
+                netns: ns,
+                name: names.remove(&ns),
+                own: ns == self.netns,
+                sockets: n as u64,
+            })
+            .collect()
+    }
+
+    fn answer(&mut self, req: Request, peer: Option<u32>) -> Response {
         match req {
             Request::Status => {
                 let c = self.counters();
@@ -371,7 +537,8 @@ impl State {
                     events_malformed: self.stream.malformed,
                     read_errors: c.read_errors,
                     resyncs: self.resyncs,
-                    table_size: self.table.len() as u64,
+                    table_size: self.spaces.len() as u64,
+                    namespaces: self.status_namespaces(),
                     seed_ms: self.seed_ms,
                     timeline_committed: self.timeline.as_ref().map(|w| w.committed.load(std::sync::atomic::Ordering::Relaxed)),
                     timeline_dropped: self.timeline.as_ref().map(|w| w.dropped.load(std::sync::atomic::Ordering::Relaxed)),
@@ -381,28 +548,60 @@ impl State {
             }
             Request::Owners => match self.tracer.owners() {
                 Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
-                Err(e) => Response::Error(format!("{e}: {}", error_chain(&e))),
+                Err(e) => Response::Error(error_text(&e)),
             },
-            Request::Tcp { netns, .. } if netns != self.netns => Response::OtherNamespace { agent: self.netns, client: netns },
-            Request::Tcp { families, states, filter, .. } => match self.tcp(&families, states, filter.as_ref()) {
-                Ok(s) => Response::Sockets(s),
-                Err(e) => Response::Error(format!("{e}: {}", error_chain(&e))),
-            },
+            Request::Tcp { netns, families, states, filter } => {
+                // First query from a namespace not tracked (yet): track it from now on.
+                if !self.spaces.is_tracked(netns) {
+                    match self.in_namespace(netns, peer, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                        Ok(dump) => {
+                            info!(netns, sockets = dump.len(), handle = ?self.handles.get(&netns), "tracking a network namespace first seen in a query");
+                            self.spaces.seed(netns, dump, &[]);
+                            // What happened during the dump is in the ring: apply it.
+                            self.drain_all();
+                        }
+                        Err(e) => return Response::NotTracked { netns, reason: error_text(&e) },
+                    }
+                }
+                match self.tcp(netns, peer, &families, states, filter.as_ref()) {
+                    Ok(s) => Response::Sockets(s),
+                    // No way into the namespace for its mini-sockets: the client asks the
+                    // kernel itself (auto) or reports why (agent).
+                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
+                    Err(e) => Response::Error(error_text(&e)),
+                }
+            }
         }
     }
 
-    fn tcp(&mut self, families: &[u16], states: u32, filter: Option<&Filter>) -> Result<Vec<InetSocket>, DiagError> {
+    /// The TCP sockets of namespace `ns` (tracked) for a query: the table's, plus the
+    /// states only a dump of that namespace lists, made there.
+    fn tcp(&mut self, ns: u32, peer: Option<u32>, families: &[u16], states: u32, filter: Option<&Filter>) -> Result<Vec<InetSocket>, AgentError> {
         let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
+        // Mini-sockets and sockets whose identity events cannot give: from the kernel.
+        let mask = states & (KERNEL_STATES | table::TIMEWAIT_SUBSTATES);
+        let mut dumped = if mask == 0 {
+            Vec::new()
+        } else {
+            let fams = families.to_vec();
+            self.in_namespace(ns, peer, move |d| {
+                let mut out = Vec::new();
+                for family in fams {
+                    out.push(d.dump_inet(IPPROTO_TCP, family, mask)?);
+                }
+                Ok(out)
+            })?
+        }
+        .into_iter();
+        let Some(table) = self.spaces.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
         let mut out = Vec::new();
         for &family in families {
-            let mut part = self.table.snapshot_where(family, states, wanted);
-            // Mini-sockets and sockets whose identity events cannot give: from the kernel.
-            let mask = states & (KERNEL_STATES | table::TIMEWAIT_SUBSTATES);
+            let mut part = table.snapshot_where(family, states, wanted);
             if mask != 0 {
-                let dumped = self.diag.dump_inet(IPPROTO_TCP, family, mask)?;
                 // Full FIN-WAIT-2 sockets are the table's; timewait ones in that sub-state
                 // are not.
-                part.extend(dumped.into_iter().filter(|s| (s.state != TcpState::FinWait2 as u8 || s.is_mini()) && wanted(s)));
+                let kernel = dumped.next().unwrap_or_default();
+                part.extend(kernel.into_iter().filter(|s| (s.state != TcpState::FinWait2 as u8 || s.is_mini()) && wanted(s)));
                 table::sort_like_dump(&mut part);
             }
             out.extend(part);
@@ -421,6 +620,16 @@ fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> protocol::OwnerEntry {
         inode: r.inode,
         cookie: r.cookie,
     }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// An error and its sources, on one line.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let chain = error_chain(e);
+    if chain.is_empty() { e.to_string() } else { format!("{e}: {chain}") }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -454,8 +663,10 @@ async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
         }
         Err(_) => return,
     };
+    // The sender's pid, as a handle to the namespace it asks about.
+    let peer = stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0);
     let (tx, rx) = oneshot::channel();
-    if queries.send((req, tx)).await.is_err() {
+    if queries.send((req, peer, tx)).await.is_err() {
         return;
     }
     if let Ok(resp) = rx.await {

@@ -35,8 +35,8 @@ pub enum ClientError {
     },
     #[error("the agent answered with an error: {0}")]
     Agent(String),
-    #[error("the agent at {path} serves network namespace {agent}, not this one ({client}); run an agent in this namespace with its own --socket")]
-    OtherNamespace { path: PathBuf, agent: u32, client: u32 },
+    #[error("the agent at {path} does not track network namespace {netns}, this query's ({reason})")]
+    NotTracked { path: PathBuf, netns: u32, reason: String },
     #[error("reading this process's network namespace")]
     Netns(#[source] io::Error),
     #[error("the agent sent an unexpected response to {0}")]
@@ -47,7 +47,7 @@ impl ClientError {
     /// True when the agent is simply not there (or not ours to use), so a query may fall
     /// back to dumping the kernel itself.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, ClientError::NotRunning(_) | ClientError::PermissionDenied(_) | ClientError::OtherNamespace { .. })
+        matches!(self, ClientError::NotRunning(_) | ClientError::PermissionDenied(_) | ClientError::NotTracked { .. })
     }
 }
 
@@ -79,7 +79,7 @@ impl Client {
             .map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
         match resp {
             Response::Error(msg) => Err(ClientError::Agent(msg)),
-            Response::OtherNamespace { agent, client } => Err(ClientError::OtherNamespace { path: self.path.clone(), agent, client }),
+            Response::NotTracked { netns, reason } => Err(ClientError::NotTracked { path: self.path.clone(), netns, reason }),
             other => Ok(other),
         }
     }
@@ -95,6 +95,7 @@ impl Client {
         states: u32,
         filter: Option<&crate::filter::Filter>,
     ) -> Result<Vec<InetSocket>, ClientError> {
+        // The namespace asked about is this process's: `-N NAME` entered it already.
         let netns = crate::socket::own_netns().map_err(ClientError::Netns)?;
         let filter = filter.filter(|f| f.expr.is_some()).cloned();
         match self.call(&Request::Tcp { netns, families: families.to_vec(), states, filter })? {

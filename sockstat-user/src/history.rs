@@ -30,6 +30,13 @@ pub enum HistoryError {
     Timeline(#[from] TimelineError),
     #[error("writing the answer")]
     Io(#[from] io::Error),
+    #[error(
+        "the timeline {path} records network namespace {recorded} (its agent's), not this one ({here}): \
+         --at answers only in the namespace the agent runs in"
+    )]
+    OtherNamespace { path: String, recorded: u32, here: u32 },
+    #[error("reading this process's network namespace")]
+    Netns(#[source] io::Error),
 }
 
 /// Parses an absolute (RFC 3339, UTC unless an offset is given) or relative (`-5m`)
@@ -65,7 +72,16 @@ fn warn_gaps(gaps: &[Gap], err: &mut dyn Write) -> io::Result<()> {
 /// `sockstat --at TIME [ss options]`: the TCP table at TIME, as ss would have printed it.
 pub fn print_at(timeline: &Path, at: &str, opts: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), HistoryError> {
     let at_ns = parse_time(at, SystemTime::now())?;
-    let state = Reader::open(timeline)?.state_at(at_ns)?;
+    let reader = Reader::open(timeline)?;
+    // The timeline holds the agent's own namespace only (see `agent`): printed in
+    // another namespace, its sockets would pass for that namespace's.
+    let here = crate::socket::own_netns().map_err(HistoryError::Netns)?;
+    if let Some(recorded) = reader.netns()?
+        && recorded != here
+    {
+        return Err(HistoryError::OtherNamespace { path: timeline.display().to_string(), recorded, here });
+    }
+    let state = reader.state_at(at_ns)?;
     warn_gaps(&state.gaps, err)?;
     let states = query::state_mask(opts);
     let mut rows = Vec::new();

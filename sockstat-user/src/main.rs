@@ -157,7 +157,12 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 writeln!(out, "events lost:      {} (kernel ring buffer) + {} (malformed)", s.events_lost_kernel, s.events_malformed)?;
                 writeln!(out, "read errors:      {}", s.read_errors)?;
                 writeln!(out, "resyncs:          {}", s.resyncs)?;
-                writeln!(out, "table size:       {}", s.table_size)?;
+                writeln!(out, "table size:       {} ({} network namespaces)", s.table_size, s.namespaces.len())?;
+                for ns in &s.namespaces {
+                    let name = ns.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                    let own = if ns.own { ", the agent's own" } else { "" };
+                    writeln!(out, "  netns {}{name}: {} sockets{own}", ns.netns, ns.sockets)?;
+                }
                 writeln!(out, "seed time:        {} ms", s.seed_ms)?;
                 writeln!(out, "accept hook:      {}", if s.accept_hook { "attached" } else { "absent (passive opens attributed to the listener's owner)" })?;
                 writeln!(out, "owners iterator:  {}", if s.owners_iter { "loaded (-p reads owners through the agent)" } else { "absent (-p walks /proc)" })?;

@@ -14,9 +14,10 @@ pub const MAX_RESPONSE: u32 = 1 << 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// TCP sockets of these families (dumped in this order) in these states, asked by a
-    /// client in network namespace `netns` (the agent's socket path is visible from
-    /// every namespace; its table is of one).
+    /// TCP sockets of these families (dumped in this order) in these states, of network
+    /// namespace `netns` (an inode number: the client's own, /proc/self/ns/net, which
+    /// `-N NAME` made /run/netns/NAME's). The agent's socket path is visible from every
+    /// namespace, and it answers from that namespace's part of its table.
     /// `filter`: the query's parsed FILTER expression, applied by the agent so only
     /// matching sockets cross the socket (the client applies it again; it is idempotent).
     Tcp { netns: u32, families: Vec<u16>, states: u32, filter: Option<crate::filter::Filter> },
@@ -55,7 +56,10 @@ pub struct Status {
     pub read_errors: u64,
     /// Full re-dumps of the table after a loss (the initial seed is not counted).
     pub resyncs: u64,
+    /// Sockets in the table, every namespace's.
     pub table_size: u64,
+    /// Each tracked network namespace, by inode number.
+    pub namespaces: Vec<NamespaceStatus>,
     /// Milliseconds the initial seed (sock_diag dump) took.
     pub seed_ms: u64,
     /// Timeline rows committed to disk, and records dropped because the writer fell
@@ -68,13 +72,28 @@ pub struct Status {
     pub owners_iter: bool,
 }
 
+/// One network namespace of the agent's table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceStatus {
+    /// Inode number (`/proc/PID/ns/net`, `ip netns identify`'s target, `trace --json`'s
+    /// `netns`).
+    pub netns: u32,
+    /// Its `ip netns` name, when the agent knows it through /run/netns.
+    pub name: Option<String>,
+    /// The agent's own namespace.
+    pub own: bool,
+    /// Full sockets in its table.
+    pub sockets: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     Sockets(Vec<InetSocket>),
     Status(Status),
     Error(String),
-    /// The client is in another network namespace than the agent's table.
-    OtherNamespace { agent: u32, client: u32 },
+    /// The agent does not track the namespace asked about and could not start to
+    /// (no way into it): the client may ask the kernel itself.
+    NotTracked { netns: u32, reason: String },
     /// The answer to [`Request::Owners`], in pid then descriptor order.
     Owners(Vec<OwnerEntry>),
 }

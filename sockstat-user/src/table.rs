@@ -6,6 +6,13 @@
 //! full socket goes FIN-WAIT-2/CLOSING -> CLOSE and a timewait sock takes over),
 //! SYN-SENT sockets (the event fires before connect() picks the local port), and
 //! SYN-RECV (inet_diag reports request socks and full SYN-RECV sockets alike as state 3).
+//!
+//! One [`Table`] per network namespace ([`Namespaces`]): the eBPF program sees the
+//! transitions of every namespace, each event says which one (`Transition::netns`), and
+//! sock_diag dumps and socket tuples are per namespace, so each namespace is seeded,
+//! resynced and queried on its own.
+
+use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 use sockstat_ebpf::{AF_INET6, TcpState};
@@ -162,6 +169,153 @@ impl Table {
     }
 }
 
+/// Where [`Namespaces::apply`] sent an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// Applied to the table of its namespace.
+    Applied(Applied),
+    /// Its namespace is not tracked yet: held until the namespace is seeded
+    /// ([`Namespaces::take_waiting`], [`Namespaces::seed`]).
+    Held,
+    /// Its namespace could not be seeded lately (or the event names none): dropped. A
+    /// later seed comes from a fresh dump, which includes its effect.
+    Dropped,
+}
+
+/// The agent's tables, one per network namespace, keyed by the namespace's inode number.
+///
+/// A namespace is tracked once a dump of it seeded its table. An event of a namespace
+/// not tracked yet is held (in ring order) until the agent has dumped that namespace;
+/// the held events are then applied over the dump, exactly as the events that arrive
+/// during the agent's first seed are. A namespace the agent could not dump is marked
+/// unreachable for a while: its events are dropped rather than held (and no new dump is
+/// tried for each of them).
+#[derive(Debug)]
+pub struct Namespaces {
+    own: u32,
+    tables: HashMap<u32, Table>,
+    waiting: BTreeMap<u32, Vec<Transition>>,
+    /// Namespace -> CLOCK_MONOTONIC ns until which its events are dropped.
+    unreachable: HashMap<u32, u64>,
+}
+
+impl Namespaces {
+    /// The tables of an agent in namespace `own`, whose table always exists (empty until
+    /// seeded).
+    #[must_use]
+    pub fn new(own: u32) -> Namespaces {
+        Namespaces { own, tables: HashMap::from([(own, Table::new(Some(own)))]), waiting: BTreeMap::new(), unreachable: HashMap::new() }
+    }
+
+    /// The agent's own namespace.
+    #[must_use]
+    pub fn own(&self) -> u32 {
+        self.own
+    }
+
+    /// The agent's own namespace's table.
+    pub fn own_table(&mut self) -> &mut Table {
+        self.tables.entry(self.own).or_insert_with(|| Table::new(Some(self.own)))
+    }
+
+    #[must_use]
+    pub fn get(&self, netns: u32) -> Option<&Table> {
+        self.tables.get(&netns)
+    }
+
+    pub fn get_mut(&mut self, netns: u32) -> Option<&mut Table> {
+        self.tables.get_mut(&netns)
+    }
+
+    #[must_use]
+    pub fn is_tracked(&self, netns: u32) -> bool {
+        self.tables.contains_key(&netns)
+    }
+
+    /// Sockets in every table.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tables.values().map(Table::len).sum()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (namespace, sockets) of every tracked namespace, by namespace.
+    #[must_use]
+    pub fn counts(&self) -> Vec<(u32, usize)> {
+        let mut v: Vec<(u32, usize)> = self.tables.iter().map(|(&ns, t)| (ns, t.len())).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Tracked namespaces other than the agent's own, by namespace.
+    #[must_use]
+    pub fn others(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.tables.keys().copied().filter(|&ns| ns != self.own).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Applies `t` to its namespace's table, or holds it until that namespace is
+    /// seeded. `now_ns`: CLOCK_MONOTONIC, for the unreachable marks.
+    pub fn apply(&mut self, t: &Transition, now_ns: u64) -> Routed {
+        if let Some(table) = self.tables.get_mut(&t.netns) {
+            return Routed::Applied(table.apply(t));
+        }
+        // 0: the program could not read the namespace; accept notices and other
+        // families change no table, so they need no seed either.
+        if t.netns == 0 || t.accept || !t.is_inet() || self.unreachable.get(&t.netns).is_some_and(|&until| now_ns < until) {
+            return Routed::Dropped;
+        }
+        self.waiting.entry(t.netns).or_default().push(t.clone());
+        Routed::Held
+    }
+
+    /// The namespaces that have events waiting for a seed, with those events in ring
+    /// order. The caller dumps each and calls [`Namespaces::seed`] or
+    /// [`Namespaces::mark_unreachable`].
+    pub fn take_waiting(&mut self) -> BTreeMap<u32, Vec<Transition>> {
+        std::mem::take(&mut self.waiting)
+    }
+
+    /// Seeds (or reseeds) namespace `netns` from `dump`, made after every event in
+    /// `replay` was emitted, then applies `replay` over it in order. The namespace is
+    /// tracked from here on.
+    pub fn seed(&mut self, netns: u32, dump: Vec<InetSocket>, replay: &[Transition]) {
+        self.unreachable.remove(&netns);
+        let table = self.tables.entry(netns).or_insert_with(|| Table::new(Some(netns)));
+        table.seed(dump);
+        for t in replay {
+            table.apply(t);
+        }
+    }
+
+    /// `netns` could not be dumped: stop tracking it (its table could go wrong unseen),
+    /// and drop its events until `until_ns` (CLOCK_MONOTONIC). The agent's own namespace
+    /// is always tracked: it is only emptied.
+    pub fn mark_unreachable(&mut self, netns: u32, until_ns: u64) {
+        if netns == self.own {
+            self.own_table().seed(Vec::new());
+            return;
+        }
+        self.tables.remove(&netns);
+        self.unreachable.insert(netns, until_ns);
+    }
+
+    /// Stops tracking `netns` (it is gone). Not the agent's own namespace.
+    pub fn forget(&mut self, netns: u32) -> bool {
+        netns != self.own && self.tables.remove(&netns).is_some()
+    }
+
+    /// Drops unreachable marks that expired before `now_ns`.
+    pub fn expire_marks(&mut self, now_ns: u64) {
+        self.unreachable.retain(|_, &mut until| now_ns < until);
+    }
+}
+
 /// Listeners first, then everything else, each group by (local, peer).
 pub fn sort_like_dump(socks: &mut [InetSocket]) {
     socks.sort_unstable_by(dump_order);
@@ -309,5 +463,81 @@ mod tests {
         t.apply(&ev(1, Established, FinWait1, 100, 1));
         assert_eq!(t.get(1).unwrap().sock.state, FinWait1 as u8);
         assert_eq!(t.get(3).unwrap().sock.source, Source::Table);
+    }
+
+    fn in_ns(netns: u32, t: Transition) -> Transition {
+        Transition { netns, ..t }
+    }
+
+    fn ports(t: &mut Table) -> Vec<(u16, u8)> {
+        t.snapshot(AF_INET, !0).iter().map(|s| (s.sport, s.state)).collect()
+    }
+
+    #[test]
+    fn namespaces_are_partitioned_and_new_ones_held_until_seeded() {
+        use TcpState::*;
+        const OTHER: u32 = NS + 7;
+        let mut n = Namespaces::new(NS);
+        assert_eq!(n.apply(&ev(1, Close, Listen, 80, 0), 0), Routed::Applied(Applied::Inserted));
+        // Same port, another namespace: not this table's socket; held for a seed.
+        assert_eq!(n.apply(&in_ns(OTHER, ev(2, Close, Listen, 80, 0)), 0), Routed::Held);
+        assert_eq!(n.apply(&in_ns(OTHER, ev(3, SynSent, Established, 5000, 80)), 0), Routed::Held);
+        assert!(!n.is_tracked(OTHER));
+        assert_eq!(n.counts(), vec![(NS, 1)]);
+        let waiting = n.take_waiting();
+        assert_eq!(waiting.keys().copied().collect::<Vec<_>>(), vec![OTHER]);
+        assert!(n.take_waiting().is_empty(), "taken once");
+        // The dump (made after the held events) has the listener and a socket closed
+        // since; the held events replay over it.
+        let dumped = InetSocket { source: Source::Kernel, ..InetSocket::tcp(AF_INET, Listen as u8, ("0.0.0.0".parse().unwrap(), 80), ("0.0.0.0".parse().unwrap(), 0), 2) };
+        n.seed(OTHER, vec![dumped], &waiting[&OTHER]);
+        assert!(n.is_tracked(OTHER));
+        assert_eq!(ports(n.get_mut(OTHER).unwrap()), vec![(80, Listen as u8), (5000, Established as u8)]);
+        assert_eq!(ports(n.own_table()), vec![(80, Listen as u8)], "the own table is untouched");
+        assert_eq!(n.counts(), vec![(NS, 1), (OTHER, 2)]);
+        assert_eq!(n.len(), 3);
+        // Later events go straight to the table.
+        assert_eq!(n.apply(&in_ns(OTHER, ev(3, Established, Close, 5000, 80)), 0), Routed::Applied(Applied::Removed { to_time_wait: false }));
+        assert_eq!(n.others(), vec![OTHER]);
+    }
+
+    #[test]
+    fn unreachable_namespaces_drop_events_until_the_mark_expires() {
+        use TcpState::*;
+        const OTHER: u32 = NS + 9;
+        let mut n = Namespaces::new(NS);
+        n.apply(&in_ns(OTHER, ev(1, Close, Listen, 22, 0)), 0);
+        n.take_waiting();
+        n.mark_unreachable(OTHER, 1_000);
+        assert_eq!(n.apply(&in_ns(OTHER, ev(2, Close, Listen, 23, 0)), 999), Routed::Dropped);
+        assert!(n.take_waiting().is_empty());
+        n.expire_marks(999);
+        assert_eq!(n.apply(&in_ns(OTHER, ev(2, Close, Listen, 23, 0)), 1_000), Routed::Held, "asked again once the mark expired");
+        // A seed lifts the mark; a tracked namespace that becomes unreachable is no
+        // longer tracked (its table could go wrong unseen).
+        let held = n.take_waiting();
+        n.seed(OTHER, Vec::new(), &held[&OTHER]);
+        assert_eq!(n.counts(), vec![(NS, 0), (OTHER, 1)]);
+        n.mark_unreachable(OTHER, 5_000);
+        assert!(!n.is_tracked(OTHER));
+        // Namespace 0 (unreadable) and accept notices never ask for a seed.
+        assert_eq!(n.apply(&in_ns(0, ev(3, Close, Listen, 24, 0)), 0), Routed::Dropped);
+        let accept = Transition { accept: true, ..in_ns(NS + 10, ev(4, Close, Close, 25, 0)) };
+        assert_eq!(n.apply(&accept, 0), Routed::Dropped);
+    }
+
+    #[test]
+    fn the_own_namespace_is_never_forgotten() {
+        use TcpState::*;
+        const OTHER: u32 = NS + 3;
+        let mut n = Namespaces::new(NS);
+        n.apply(&ev(1, Close, Listen, 80, 0), 0);
+        assert!(!n.forget(NS));
+        n.mark_unreachable(NS, u64::MAX);
+        assert!(n.is_tracked(NS) && n.own_table().is_empty(), "emptied, still tracked");
+        n.seed(OTHER, Vec::new(), &[]);
+        assert!(n.forget(OTHER));
+        assert!(!n.forget(OTHER));
+        assert_eq!(n.counts(), vec![(NS, 0)]);
     }
 }

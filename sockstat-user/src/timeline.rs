@@ -540,6 +540,17 @@ impl Reader {
         }
     }
 
+    /// The network namespace the timeline records (`meta.netns`: the agent's, as of the
+    /// last agent that wrote the file); `None` if the file does not say.
+    ///
+    /// # Errors
+    /// The query's.
+    pub fn netns(&self) -> Result<Option<u32>, TimelineError> {
+        let v: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'netns'", [], |r| r.get(0)).optional().map_err(sql(&self.path))?;
+        Ok(v.and_then(|v| v.parse().ok()))
+    }
+
     /// The id range holding every transition with a time in `[from, to]`: from the
     /// first batch that ends at or after `from` to the last that starts at or before `to`.
     fn transition_ids(&self, from: i64, to: i64) -> Result<(i64, i64), TimelineError> {
@@ -1033,5 +1044,12 @@ mod tests {
         drop(writer(&path));
         Connection::open(&path).unwrap().execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", []).unwrap();
         assert!(matches!(Reader::open(&path), Err(TimelineError::Version { found: 99, .. })));
+    }
+
+    #[test]
+    fn the_recorded_namespace_is_read_back() {
+        let path = temp_db("netns");
+        drop(writer(&path));
+        assert_eq!(Reader::open(&path).unwrap().netns().unwrap(), Some(1));
     }
 }

@@ -330,11 +330,22 @@ fn rss_kb(pid: u32) -> Result<u64> {
 
 trait JsonExt {
     fn u64(&self, key: &str) -> Result<u64>;
+    /// Sockets in the agent's own namespace's table (the bench's namespace): the table
+    /// also covers every other namespace of the machine, whose sockets are not ours.
+    fn own_sockets(&self) -> Result<u64>;
 }
 
 impl JsonExt for Value {
     fn u64(&self, key: &str) -> Result<u64> {
         self.get(key).and_then(Value::as_u64).with_context(|| format!("`sockstat status --json` has no integer {key:?}"))
+    }
+
+    fn own_sockets(&self) -> Result<u64> {
+        self.get("namespaces")
+            .and_then(Value::as_array)
+            .and_then(|v| v.iter().find(|n| n.get("own").and_then(Value::as_bool) == Some(true)))
+            .and_then(|n| n.get("sockets").and_then(Value::as_u64))
+            .context("`sockstat status --json` lists no own namespace with its socket count")
     }
 }
 
@@ -407,7 +418,7 @@ impl Agent {
     fn wait_table(&self, done: impl Fn(u64) -> bool, what: &str, timeout: Duration) -> Result<u64> {
         let deadline = Instant::now() + timeout;
         loop {
-            let n = self.status()?.u64("table_size")?;
+            let n = self.status()?.own_sockets()?;
             if done(n) {
                 return Ok(n);
             }
@@ -731,7 +742,7 @@ fn snapshot_level(log: &Log, bin: &Path, agent: &Agent, level: &Level, t: &Timin
 
 struct Memory {
     label: &'static str,
-    /// Table size of the fresh agent after its seed.
+    /// Sockets of the bench's namespace in the fresh agent's table after its seed.
     tracked: u64,
     fresh_rss_kb: u64,
     empty_rss_kb: u64,
@@ -757,12 +768,12 @@ fn memory(log: &Log, bin: &Path, work: &Path, running: &Agent, empty_rss_kb: u64
     let st = fresh.status()?;
     let m = Memory {
         label: level.label,
-        tracked: st.u64("table_size")?,
+        tracked: st.own_sockets()?,
         fresh_rss_kb: fresh.rss_kb()?,
         empty_rss_kb,
         seed_ms: st.u64("seed_ms")?,
         running_rss_kb: running.rss_kb()?,
-        running_tracked: running.status()?.u64("table_size")?,
+        running_tracked: running.status()?.own_sockets()?,
     };
     fresh.stop()?;
     log.say(&format!(
