@@ -585,11 +585,20 @@ impl State {
         } else {
             let fams = families.to_vec();
             self.in_namespace(ns, peer, move |d| {
-                let mut out = Vec::new();
-                for family in fams {
-                    out.push(d.dump_inet(IPPROTO_TCP, family, mask)?);
+                if fams.len() < 2 {
+                    return fams.iter().map(|&family| d.dump_inet(IPPROTO_TCP, family, mask)).collect();
                 }
-                Ok(out)
+                // Each family's dump walks the whole established hash in the kernel (it
+                // is shared by both families): walk it for both at once, one thread
+                // and one sock_diag socket each. Threads start in their creator's
+                // namespace, which is the one asked about.
+                std::thread::scope(|scope| {
+                    let walks: Vec<_> = fams
+                        .iter()
+                        .map(|&family| scope.spawn(move || SockDiag::open()?.dump_inet(IPPROTO_TCP, family, mask)))
+                        .collect();
+                    walks.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+                })
             })?
         }
         .into_iter();
