@@ -116,7 +116,9 @@ pub fn own_netns() -> Result<u32, AgentError> {
 
 /// A request, the pid of the process that sent it (SO_PEERCRED; a handle to its
 /// namespace), and where the answer goes.
-type Query = (Request, Option<u32>, oneshot::Sender<Response>);
+/// A request, the sender's pid (a handle to its namespace), the inode of the agent's
+/// end of the connection it came on, and where the answer goes.
+type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
 
 struct State {
     /// The live tables, one per network namespace.
@@ -229,11 +231,11 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                 }
                 Err(e) => warn!(error = %e, "accept on the agent socket failed"),
             },
-            Some((req, peer, reply)) = query_rx.recv() => {
+            Some((req, peer, conn, reply)) = query_rx.recv() => {
                 // Apply everything already in the ring first: a socket created before
                 // the query was sent is visible in its answer.
                 st.drain_all();
-                let _ = reply.send(st.answer(req, peer));
+                let _ = reply.send(st.answer(req, peer, conn));
             }
             _ = drain_tick.tick() => {
                 st.drain();
@@ -523,7 +525,7 @@ impl State {
             .collect()
     }
 
-    fn answer(&mut self, req: Request, peer: Option<u32>) -> Response {
+    fn answer(&mut self, req: Request, peer: Option<u32>, conn: u64) -> Response {
         match req {
             Request::Status => {
                 let c = self.counters();
@@ -545,6 +547,17 @@ impl State {
                     accept_hook: self.tracer.accept_hook,
                     owners_iter: self.tracer.owners_iter,
                 })
+            }
+            Request::Dump { netns, spec } => {
+                let dumped = self.in_namespace(netns, peer, move |_| crate::fetch::dump_tables(&mut spec.open()?, &spec));
+                match dumped {
+                    Ok(mut snap) => {
+                        without_connection(&mut snap.unix, conn);
+                        Response::Dump(snap)
+                    }
+                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
+                    Err(e) => Response::Error(error_text(&e)),
+                }
             }
             Request::Owners => match self.tracer.owners() {
                 Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
@@ -619,6 +632,16 @@ impl State {
     }
 }
 
+/// Leaves out the connection a query came on (the agent's end, inode `conn`, and the
+/// client's, its peer): it exists only because the question is being asked, and ss,
+/// which asks the kernel directly, has no such connection to show.
+fn without_connection(unix: &mut Vec<crate::socket::UnixSocket>, conn: u64) {
+    if conn == 0 {
+        return;
+    }
+    unix.retain(|s| u64::from(s.inode) != conn && u64::from(s.peer) != conn);
+}
+
 fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> protocol::OwnerEntry {
     // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL.
     let len = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
@@ -675,7 +698,10 @@ async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
     // The sender's pid, as a handle to the namespace it asks about.
     let peer = stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0);
     let (tx, rx) = oneshot::channel();
-    if queries.send((req, peer, tx)).await.is_err() {
+    // The inode of this end of the connection: a dump the query asks for leaves the
+    // query's own connection out.
+    let conn = nix::sys::stat::fstat(&stream).map(|st| st.st_ino).unwrap_or(0);
+    if queries.send((req, peer, conn, tx)).await.is_err() {
         return;
     }
     if let Ok(resp) = rx.await {

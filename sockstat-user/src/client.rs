@@ -113,6 +113,16 @@ impl Client {
         }
     }
 
+    /// The tables `spec` names, dumped by the agent now in this process's network
+    /// namespace (see [`Request::Dump`]).
+    pub fn dump(mut self, spec: &crate::fetch::DumpSpec) -> Result<crate::socket::Snapshot, ClientError> {
+        let netns = crate::socket::own_netns().map_err(ClientError::Netns)?;
+        match self.call(&Request::Dump { netns, spec: spec.clone() })? {
+            Response::Dump(s) => Ok(s),
+            _ => Err(ClientError::Unexpected("a dump query")),
+        }
+    }
+
     pub fn status(mut self) -> Result<Status, ClientError> {
         match self.call(&Request::Status)? {
             Response::Status(s) => Ok(s),

@@ -91,9 +91,7 @@ fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
     // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
     // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
-    Ok(SockDiag::open()?
-        .with_details(opts.show_details > 0 || opts.show_cgroup, opts.show_mem, opts.show_tcpinfo)
-        .with_inet_attrs(opts.show_tos, opts.show_inet_sockopt || opts.filter.needs_diag_attrs()))
+    dump_spec(opts).open()
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then
@@ -236,44 +234,39 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         }
     }
 
-    let mut diag = open_diag(opts)?;
-    if opts.has_table(Table::Netlink) && opts.has_family(AF_NETLINK) && opts.states & CLOSE != 0 {
-        snap.netlink = diag.dump_netlink()?;
-    }
-    // ss's netlink path shows every packet socket once either packet table is selected
-    // (packet_show_sock does not check the socket type), and so does sockstat.
-    let packet = opts.has_table(Table::PacketRaw) || opts.has_table(Table::PacketDgram);
-    if packet && opts.has_family(AF_PACKET) && opts.states & CLOSE != 0 {
-        snap.packet = diag.dump_packet()?;
-    }
-    let unix = [Table::UnixStream, Table::UnixDgram, Table::UnixSeqpacket];
-    if unix.iter().any(|&t| opts.has_table(t)) && opts.has_family(AF_UNIX) {
-        snap.unix = query::select_unix(opts, diag.dump_unix(opts.states)?);
-    }
+    // UDP, UNIX, packet, netlink, DCCP, SCTP, vsock: dumped at query time, by the agent
+    // in the namespace asked about when one answers, else here. -K kills through a
+    // dump of its own, never through the agent.
+    let spec = dump_spec(opts);
+    let local = opts.source == SourceChoice::Kernel || opts.kill || std::env::var_os("TCPDIAG_FILE").is_some();
+    let dumped = match (spec.is_empty(), local) {
+        (true, _) => Snapshot::default(),
+        (false, true) => dump_tables(&mut open_diag(opts)?, &spec)?,
+        (false, false) => match Client::connect(&opts.agent_socket).and_then(|c| c.dump(&spec)) {
+            Ok(s) => s,
+            Err(e) if opts.source == SourceChoice::Auto && e.is_unavailable() => dump_tables(&mut open_diag(opts)?, &spec)?,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    snap.netlink = dumped.netlink;
+    snap.packet = dumped.packet;
+    snap.unix = query::select_unix(opts, dumped.unix);
     if query::inet_table(opts, Table::Raw) {
         snap.raw = query::select_raw(opts, raw(opts)?);
     }
-    for (table, protocol) in [(Table::Udp, IPPROTO_UDP), (Table::Dccp, IPPROTO_DCCP), (Table::Sctp, IPPROTO_SCTP)] {
-        if !query::inet_table(opts, table) {
-            continue;
-        }
-        let mut got = Vec::new();
-        for family in query::families(opts) {
-            got.extend(absent_is_empty(diag.dump_inet(protocol, family, states))?);
-        }
+    for (protocol, got) in [(IPPROTO_UDP, dumped.udp), (IPPROTO_DCCP, dumped.dccp), (IPPROTO_SCTP, dumped.sctp)] {
         let mut got = query::select_inet(opts, protocol, got);
         if opts.kill {
             got = kill(&mut SockDiag::open()?, got)?;
         }
-        match table {
-            Table::Udp => snap.udp = got,
-            Table::Dccp => snap.dccp = got,
+        match protocol {
+            IPPROTO_UDP => snap.udp = got,
+            IPPROTO_DCCP => snap.dccp = got,
             _ => snap.sctp = got,
         }
     }
-    if (opts.has_table(Table::VsockStream) || opts.has_table(Table::VsockDgram)) && opts.has_family(AF_VSOCK) {
-        snap.vsock = query::select_vsock(opts, absent_is_empty(diag.dump_vsock(opts.states))?);
-    }
+    snap.vsock = query::select_vsock(opts, dumped.vsock);
+    let mut diag = open_diag(opts)?;
     if opts.has_table(Table::Tipc) && opts.has_family(AF_TIPC) {
         // struct tipc_sock_diag_req: family, protocol, pad, tidiag_states.
         let mut body = vec![30, 0, 0, 0];
@@ -291,6 +284,105 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         undecoded_mptcp()?;
     }
     Ok((snap, agent_owners))
+}
+
+/// The sock_diag dumps of a query's tables other than TCP (and raw, read from /proc), as
+/// data: what the client dumps itself, or asks the agent to dump for it in the namespace
+/// it asks about ([`crate::protocol::Request::Dump`]). Selection (states of UNIX
+/// sockets' types, the FILTER expression) is the client's, after the dump.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DumpSpec {
+    pub netlink: bool,
+    pub packet: bool,
+    /// The UNIX dump's state mask.
+    pub unix: Option<u32>,
+    /// (protocol, families in dump order, states) of each inet table: UDP, DCCP, SCTP.
+    pub inet: Vec<(u8, Vec<u16>, u32)>,
+    /// The vsock dump's state mask.
+    pub vsock: Option<u32>,
+    /// What the dump asks the kernel for: `-e` (or `--cgroup`), `-m`, `-i`, `--tos`, and
+    /// the decoded attributes of `--inet-sockopt` and of a fwmark/cgroup condition.
+    pub details: bool,
+    pub mem: bool,
+    pub info: bool,
+    pub tos: bool,
+    pub attrs: bool,
+}
+
+impl DumpSpec {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none()
+    }
+
+    /// A sock_diag socket asking for what the spec's query prints.
+    ///
+    /// # Errors
+    /// Opening the socket.
+    pub fn open(&self) -> Result<SockDiag, DiagError> {
+        Ok(SockDiag::open()?.with_details(self.details, self.mem, self.info).with_inet_attrs(self.tos, self.attrs))
+    }
+}
+
+/// What `opts` dumps besides TCP, in ss's order.
+#[must_use]
+pub fn dump_spec(opts: &Options) -> DumpSpec {
+    let states = query::state_mask(opts);
+    let unix = [Table::UnixStream, Table::UnixDgram, Table::UnixSeqpacket];
+    DumpSpec {
+        netlink: opts.has_table(Table::Netlink) && opts.has_family(AF_NETLINK) && opts.states & CLOSE != 0,
+        // ss's netlink path shows every packet socket once either packet table is
+        // selected (packet_show_sock does not check the socket type), and so does sockstat.
+        packet: (opts.has_table(Table::PacketRaw) || opts.has_table(Table::PacketDgram))
+            && opts.has_family(AF_PACKET)
+            && opts.states & CLOSE != 0,
+        unix: (unix.iter().any(|&t| opts.has_table(t)) && opts.has_family(AF_UNIX)).then_some(opts.states),
+        inet: [(Table::Udp, IPPROTO_UDP), (Table::Dccp, IPPROTO_DCCP), (Table::Sctp, IPPROTO_SCTP)]
+            .into_iter()
+            .filter(|&(table, _)| query::inet_table(opts, table))
+            .map(|(_, protocol)| (protocol, query::families(opts), states))
+            .collect(),
+        vsock: ((opts.has_table(Table::VsockStream) || opts.has_table(Table::VsockDgram)) && opts.has_family(AF_VSOCK))
+            .then_some(opts.states),
+        details: opts.show_details > 0 || opts.show_cgroup,
+        mem: opts.show_mem,
+        info: opts.show_tcpinfo,
+        tos: opts.show_tos,
+        attrs: opts.show_inet_sockopt || opts.filter.needs_diag_attrs(),
+    }
+}
+
+/// Runs the dumps `spec` asks for on `diag`, unselected. A table whose diag module the
+/// kernel lacks (DCCP, SCTP, vsock here) is empty, as in ss.
+///
+/// # Errors
+/// The first dump that fails otherwise.
+pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, DiagError> {
+    let mut snap = Snapshot::default();
+    if spec.netlink {
+        snap.netlink = diag.dump_netlink()?;
+    }
+    if spec.packet {
+        snap.packet = diag.dump_packet()?;
+    }
+    if let Some(states) = spec.unix {
+        snap.unix = diag.dump_unix(states)?;
+    }
+    for (protocol, families, states) in &spec.inet {
+        let mut got = Vec::new();
+        for &family in families {
+            got.extend(absent_is_empty(diag.dump_inet(*protocol, family, *states))?);
+        }
+        match *protocol {
+            IPPROTO_UDP => snap.udp = got,
+            IPPROTO_DCCP => snap.dccp = got,
+            _ => snap.sctp = got,
+        }
+    }
+    if let Some(states) = spec.vsock {
+        snap.vsock = absent_is_empty(diag.dump_vsock(states))?;
+    }
+    Ok(snap)
 }
 
 /// The inode of each agent-table row opened after the agent's seed (0 there: events do

@@ -25,6 +25,9 @@ pub enum Request {
     /// Every socket descriptor of every process, read at this moment from the kernel's
     /// task and file tables by the agent's owners iterator (`-p`).
     Owners,
+    /// The query's tables other than TCP (UDP, UNIX, packet, netlink, DCCP, SCTP,
+    /// vsock), dumped by the agent at this moment in namespace `netns`.
+    Dump { netns: u32, spec: crate::fetch::DumpSpec },
 }
 
 /// One socket descriptor of one process (an [`sockstat_ebpf::OwnerRecord`] decoded).
@@ -96,6 +99,8 @@ pub enum Response {
     NotTracked { netns: u32, reason: String },
     /// The answer to [`Request::Owners`], in pid then descriptor order.
     Owners(Vec<OwnerEntry>),
+    /// The answer to [`Request::Dump`]: each table as the kernel dumped it.
+    Dump(crate::socket::Snapshot),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -305,7 +305,7 @@ pub struct VsockSocket {
 }
 
 /// Every socket a query shows, per socket table, each in kernel dump order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub netlink: Vec<NetlinkSocket>,
     pub packet: Vec<PacketSocket>,

@@ -283,3 +283,44 @@ fn process_owners_through_the_agent_equal_ss() {
     let _ = shared.wait();
     drop((before, after));
 }
+
+/// UDP and UNIX tables through the agent: it dumps them at query time in the namespace
+/// asked about (its own, or another one through `-N`), leaving out the query's own
+/// connection to it, and the answer equals ss's byte for byte.
+#[test]
+fn other_tables_are_dumped_by_the_agent() {
+    let ns = NetNs::new("tables");
+    let other = NetNs::new("tables-other");
+    let dir = std::env::temp_dir().join(format!("sst-tables-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("srv.sock");
+    let keep = ns.enter(move || {
+        let u = std::net::UdpSocket::bind("127.0.0.1:7201").unwrap();
+        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.connect("127.0.0.1:7201").unwrap();
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let (a, _) = l.accept().unwrap();
+        (u, c, l, s, a)
+    });
+    let keep_other = other.enter(|| std::net::UdpSocket::bind("127.0.0.1:7202").unwrap());
+    // Without an agent, `--source agent` cannot answer for UDP.
+    let missing = ns.sockstat(&["--source", "agent", "--socket", "/nonexistent/agent.sock", "-uan"]);
+    assert!(!missing.status.success(), "UDP answered without an agent");
+    let agent = Agent::start(&ns, &[]);
+    let with_agent = |q: &[&str]| ns.sockstat_ok(&[&["--source", "agent", "--socket", agent.socket_arg()][..], q].concat());
+    for q in [&["-uan"][..], &["-uane"], &["-xa"], &["-xae"], &["-xam"], &["-uxan"], &["-xa", "src", "/tmp/*"]] {
+        // The agent's own unix listener is in both answers; the query's connection is not.
+        let (ours, theirs) = (with_agent(q), ns.ss(q));
+        assert_eq!(ours, theirs, "{q:?}");
+    }
+    assert!(with_agent(&["-xa"]).contains("srv.sock"), "the test's unix sockets are listed");
+    // Another namespace, through -N.
+    let theirs = other.ss(&["-uan"]);
+    assert!(theirs.contains("127.0.0.1:7202"));
+    let ours = ns.sockstat_ok(&["--source", "agent", "--socket", agent.socket_arg(), "-N", &other.name, "-uan"]);
+    assert_eq!(ours, theirs, "-N through the agent");
+    drop((keep, keep_other));
+    let _ = std::fs::remove_dir_all(&dir);
+}
