@@ -3,10 +3,11 @@
 //! table: always dumped here, at query time, in every source mode (the agent tracks TCP
 //! state transitions only; UDP, UNIX, packet and netlink sockets change without one), so
 //! they are as fresh as ss's. Raw sockets come from /proc/net/raw and raw6, ss's fallback,
-//! because this kernel has no RAW_DIAG.
+//! because this kernel has no RAW_DIAG. MPTCP sockets come from an inet_diag dump of
+//! IPPROTO_MPTCP, always at query time.
 //!
 //! A table whose diag module the kernel lacks (ENOENT/EOPNOTSUPP: DCCP, SCTP, vsock, TIPC
-//! here) is shown empty, as ss shows it. TIPC and XDP replies are not decoded: if such a
+//! here; MPTCP on a kernel without it) is shown empty, as ss shows it. TIPC and XDP replies are not decoded: if such a
 //! dump returns sockets, the query fails rather than print a table without them.
 
 use std::path::Path;
@@ -19,7 +20,7 @@ use crate::{
     diag::{DiagError, SockDiag, procnet},
     protocol::OwnerEntry,
     query,
-    socket::{InetSocket, Snapshot},
+    socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
 };
 
 const AF_UNIX: u16 = 1;
@@ -286,9 +287,17 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         undecoded(&mut diag, AF_XDP, &body, "xdp")?;
     }
     if query::inet_table(opts, Table::Mptcp) {
-        // MPTCP (IPPROTO_MPTCP = 262) needs INET_DIAG_REQ_PROTOCOL, which sockstat does not
-        // send yet: check there is nothing to show rather than print a silently empty table.
-        undecoded_mptcp()?;
+        // IPPROTO_MPTCP (262) with INET_DIAG_REQ_PROTOCOL, per family as ss asks; always a
+        // kernel dump at query time (the agent traces TCP transitions, not MPTCP sockets).
+        let mut got = Vec::new();
+        for family in query::families(opts) {
+            got.extend(absent_is_empty(diag.dump_mptcp(family, states))?);
+        }
+        let mut got = query::select_inet(opts, PROTO_MPTCP_TABLE, got);
+        if opts.kill {
+            got = kill(&mut SockDiag::open()?, got)?;
+        }
+        snap.mptcp = got;
     }
     Ok((snap, agent_owners))
 }
@@ -321,23 +330,6 @@ fn undecoded(diag: &mut SockDiag, family: u16, body: &[u8], table: &'static str)
         0 => Ok(()),
         count => Err(FetchError::Undecoded { table, count }),
     }
-}
-
-/// /proc/net/protocols lists MPTCP with its socket count; 0 (or no MPTCP at all) means an
-/// empty MPTCP table, which is what ss would print.
-fn undecoded_mptcp() -> Result<(), FetchError> {
-    let path = "/proc/net/protocols";
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(source) => return Err(FetchError::Proc { path: path.to_owned(), source }),
-    };
-    // Columns: protocol size sockets memory ...
-    let count: usize = text
-        .lines()
-        .filter(|l| l.starts_with("MPTCP"))
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<usize>().ok())
-        .sum();
-    if count == 0 { Ok(()) } else { Err(FetchError::Undecoded { table: "mptcp", count }) }
 }
 
 /// Raw sockets from /proc/net/raw and raw6 (ss's fallback when its RAW_DIAG request
@@ -377,6 +369,9 @@ pub fn missing_diag() -> Vec<(&'static str, &'static str)> {
         if absent(diag.dump_inet(protocol, AF_INET, 0).map(|v| v.len())) {
             missing.push((table, what));
         }
+    }
+    if absent(diag.dump_mptcp(AF_INET, 0).map(|v| v.len())) {
+        missing.push(("mptcp", "the mptcp table is always empty, as in ss"));
     }
     if absent(diag.dump_vsock(0).map(|v| v.len())) {
         missing.push(("vsock (VSOCK_DIAG)", "vsock sockets cannot be listed; ss prints none either"));
