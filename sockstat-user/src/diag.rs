@@ -5,13 +5,15 @@
 //!
 //! This module owns the socket and the requests; the submodules own the decoding and have
 //! no I/O: `parse` (netlink framing, attributes, `inet_diag_msg`, [`parse_inet_replies`],
-//! which also reads recorded reply streams, `-D FILE`), `unix`, `packet`, `netlink`,
+//! which also reads recorded reply streams, `-D FILE`), `mptcp` (its request attribute and
+//! `mptcp_info`), `unix`, `packet`, `netlink`,
 //! `vsock` (one family each), and `procnet` (/proc/net/raw, the fallback ss uses because
 //! this kernel has no RAW_DIAG). Every column a record carries comes from the kernel at the
 //! time of the dump ([`Source::Kernel`]).
 //!
 //! [`Source::Kernel`]: crate::socket::Source::Kernel
 
+mod mptcp;
 mod netlink;
 mod packet;
 mod parse;
@@ -232,6 +234,19 @@ impl SockDiag {
         self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg_with(p, protocol, details))
     }
 
+    /// Dump the MPTCP sockets of one address family whose state bit is in `states`, in
+    /// kernel order, as ss asks for them (see [`mptcp`]); the records' `protocol` is
+    /// [`PROTO_MPTCP_TABLE`](crate::socket::PROTO_MPTCP_TABLE).
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without MPTCP diag.
+    pub fn dump_mptcp(&mut self, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
+        use crate::socket::PROTO_MPTCP_TABLE;
+        let request = mptcp::request(family, states, self.seq.wrapping_add(1), self.ext)?;
+        let details = self.details;
+        self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p| parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details))
+    }
+
     /// Dump UNIX sockets whose state bit is in `states`, with name, peer and queues.
     ///
     /// # Errors
@@ -439,7 +454,12 @@ fn destroy_request(s: &InetSocket, seq: u32) -> Vec<u8> {
         }
         std::net::IpAddr::V6(v6) => v6.octets(),
     };
-    let mut body = vec![u8::try_from(s.family).unwrap_or(0), s.protocol, 0, 0];
+    // An MPTCP row is named as ss names it, by `(__u8)IPPROTO_MPTCP`, i.e. TCP: the kernel
+    // finds no TCP socket with the MPTCP socket's cookie and answers ENOENT, so `-K`
+    // closes no MPTCP socket, as with ss.
+    let protocol =
+        if s.protocol == crate::socket::PROTO_MPTCP_TABLE { mptcp::REQUEST_PROTOCOL_BYTE } else { s.protocol };
+    let mut body = vec![u8::try_from(s.family).unwrap_or(0), protocol, 0, 0];
     body.extend_from_slice(&0u32.to_ne_bytes());
     body.extend_from_slice(&s.sport.to_be_bytes());
     body.extend_from_slice(&s.dport.to_be_bytes());

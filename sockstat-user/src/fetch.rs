@@ -3,10 +3,11 @@
 //! table: always dumped here, at query time, in every source mode (the agent tracks TCP
 //! state transitions only; UDP, UNIX, packet and netlink sockets change without one), so
 //! they are as fresh as ss's. Raw sockets come from /proc/net/raw and raw6, ss's fallback,
-//! because this kernel has no RAW_DIAG.
+//! because this kernel has no RAW_DIAG. MPTCP sockets come from an inet_diag dump of
+//! IPPROTO_MPTCP, always at query time.
 //!
 //! A table whose diag module the kernel lacks (ENOENT/EOPNOTSUPP: DCCP, SCTP, vsock, TIPC
-//! here) is shown empty, as ss shows it. TIPC and XDP replies are not decoded: if such a
+//! here; MPTCP on a kernel without it) is shown empty, as ss shows it. TIPC and XDP replies are not decoded: if such a
 //! dump returns sockets, the query fails rather than print a table without them.
 
 use std::path::Path;
@@ -19,7 +20,7 @@ use crate::{
     diag::{DiagError, SockDiag, procnet},
     protocol::OwnerEntry,
     query,
-    socket::{InetSocket, Snapshot},
+    socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
 };
 
 const AF_UNIX: u16 = 1;
@@ -279,9 +280,11 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         undecoded(&mut diag, AF_XDP, &body, "xdp")?;
     }
     if query::inet_table(opts, Table::Mptcp) {
-        // MPTCP (IPPROTO_MPTCP = 262) needs INET_DIAG_REQ_PROTOCOL, which sockstat does not
-        // send yet: check there is nothing to show rather than print a silently empty table.
-        undecoded_mptcp()?;
+        let mut got = query::select_inet(opts, PROTO_MPTCP_TABLE, dumped.mptcp);
+        if opts.kill {
+            got = kill(&mut SockDiag::open()?, got)?;
+        }
+        snap.mptcp = got;
     }
     Ok((snap, agent_owners))
 }
@@ -300,6 +303,11 @@ pub struct DumpSpec {
     pub inet: Vec<(u8, Vec<u16>, u32)>,
     /// The vsock dump's state mask.
     pub vsock: Option<u32>,
+    /// (families, states) of the MPTCP dump: IPPROTO_MPTCP (262) with
+    /// INET_DIAG_REQ_PROTOCOL, per family as ss asks (the eBPF program traces TCP
+    /// transitions, not MPTCP sockets, so this is always a dump).
+    #[serde(default)]
+    pub mptcp: Option<(Vec<u16>, u32)>,
     /// What the dump asks the kernel for: `-e` (or `--cgroup`), `-m`, `-i`, `--tos`, and
     /// the decoded attributes of `--inet-sockopt` and of a fwmark/cgroup condition.
     pub details: bool,
@@ -312,7 +320,7 @@ pub struct DumpSpec {
 impl DumpSpec {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none()
+        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none() && self.mptcp.is_none()
     }
 
     /// A sock_diag socket asking for what the spec's query prints.
@@ -344,6 +352,7 @@ pub fn dump_spec(opts: &Options) -> DumpSpec {
             .collect(),
         vsock: ((opts.has_table(Table::VsockStream) || opts.has_table(Table::VsockDgram)) && opts.has_family(AF_VSOCK))
             .then_some(opts.states),
+        mptcp: query::inet_table(opts, Table::Mptcp).then(|| (query::families(opts), states)),
         details: opts.show_details > 0 || opts.show_cgroup,
         mem: opts.show_mem,
         info: opts.show_tcpinfo,
@@ -382,6 +391,11 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
     if let Some(states) = spec.vsock {
         snap.vsock = absent_is_empty(diag.dump_vsock(states))?;
     }
+    if let Some((families, states)) = &spec.mptcp {
+        for &family in families {
+            snap.mptcp.extend(absent_is_empty(diag.dump_mptcp(family, *states))?);
+        }
+    }
     Ok(snap)
 }
 
@@ -413,23 +427,6 @@ fn undecoded(diag: &mut SockDiag, family: u16, body: &[u8], table: &'static str)
         0 => Ok(()),
         count => Err(FetchError::Undecoded { table, count }),
     }
-}
-
-/// /proc/net/protocols lists MPTCP with its socket count; 0 (or no MPTCP at all) means an
-/// empty MPTCP table, which is what ss would print.
-fn undecoded_mptcp() -> Result<(), FetchError> {
-    let path = "/proc/net/protocols";
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(source) => return Err(FetchError::Proc { path: path.to_owned(), source }),
-    };
-    // Columns: protocol size sockets memory ...
-    let count: usize = text
-        .lines()
-        .filter(|l| l.starts_with("MPTCP"))
-        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<usize>().ok())
-        .sum();
-    if count == 0 { Ok(()) } else { Err(FetchError::Undecoded { table: "mptcp", count }) }
 }
 
 /// Raw sockets from /proc/net/raw and raw6 (ss's fallback when its RAW_DIAG request
@@ -469,6 +466,9 @@ pub fn missing_diag() -> Vec<(&'static str, &'static str)> {
         if absent(diag.dump_inet(protocol, AF_INET, 0).map(|v| v.len())) {
             missing.push((table, what));
         }
+    }
+    if absent(diag.dump_mptcp(AF_INET, 0).map(|v| v.len())) {
+        missing.push(("mptcp", "the mptcp table is always empty, as in ss"));
     }
     if absent(diag.dump_vsock(0).map(|v| v.len())) {
         missing.push(("vsock (VSOCK_DIAG)", "vsock sockets cannot be listed; ss prints none either"));

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cli::Options;
 use crate::resolve::HostNames;
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Snapshot, UnixSocket, VsockSocket};
+use crate::socket::{InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket};
 use sockstat_ebpf::TcpState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1013,7 +1013,51 @@ fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
             out.push_str("\n\t");
         }
         if let Some(d) = d {
-            out.push_str(&tcp_show_info(opts, s.state, d));
+            if s.protocol == PROTO_MPTCP_TABLE {
+                out.push_str(&mptcp_show_info(d));
+            } else {
+                out.push_str(&tcp_show_info(opts, s.state, d));
+            }
+        }
+    }
+    out
+}
+
+/// ss's `mptcp_show_info()`: the memory, as for TCP, then `mptcp_stats_print()` on the
+/// `struct mptcp_info`: each field only when it is not 0.
+fn mptcp_show_info(d: &crate::socket::InetDetails) -> String {
+    let mut out = String::new();
+    if let Some(m) = &d.skmem {
+        out.push_str(&skmem_text(m));
+    } else if let Some([r, w, f, t]) = d.meminfo {
+        out.push_str(&format!(" mem:(r{r},w{w},f{f},t{t})"));
+    }
+    let Some(i) = &d.mptcp_info else { return out };
+    for (v, name) in [
+        (i.subflows, "subflows"),
+        (i.add_addr_signal, "add_addr_signal"),
+        (i.add_addr_accepted, "add_addr_accepted"),
+        (i.subflows_max, "subflows_max"),
+        (i.add_addr_signal_max, "add_addr_signal_max"),
+        (i.add_addr_accepted_max, "add_addr_accepted_max"),
+    ] {
+        if v != 0 {
+            out.push_str(&format!(" {name}:{v}"));
+        }
+    }
+    // MPTCP_INFO_FLAG_FALLBACK, MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED.
+    if i.flags & 1 != 0 {
+        out.push_str(" fallback");
+    }
+    if i.flags & 2 != 0 {
+        out.push_str(" remote_key");
+    }
+    if i.token != 0 {
+        out.push_str(&format!(" token:{:x}", i.token));
+    }
+    for (v, name) in [(i.write_seq, "write_seq"), (i.snd_una, "snd_una"), (i.rcv_nxt, "rcv_nxt")] {
+        if v != 0 {
+            out.push_str(&format!(" {name}:{v:x}"));
         }
     }
     out

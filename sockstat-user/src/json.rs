@@ -3,7 +3,7 @@
 //! JSON numbers, absent values are left out rather than printed as placeholders.
 //!
 //! Keys of every object:
-//! - `netid` (`"tcp"`, `"udp"`, `"raw"`, `"u_str"`, `"u_dgr"`, `"u_seq"`, `"p_raw"`,
+//! - `netid` (`"tcp"`, `"udp"`, `"raw"`, `"mptcp"`, `"u_str"`, `"u_dgr"`, `"u_seq"`, `"p_raw"`,
 //!   `"p_dgr"`, `"nl"`, `"v_str"`, `"v_dgr"`) and `state` (ss's name: `"ESTAB"`,
 //!   `"LISTEN"`, `"UNCONN"`...), always, even when ss hides the column;
 //! - `recv_q`, `send_q`: numbers;
@@ -21,7 +21,8 @@
 //! `shutdown` (the mask, a number); UNIX `vfs_inode`, `vfs_dev` ("MAJ/MIN"), `peers`;
 //! `-m` `skmem` {`r`, `rb`, `t`, `tb`, `f`, `w`, `o`, `bl`, `d`}; `-i` `tcp_info` (every
 //! field of `struct tcp_info` ss reads, raw kernel units: microseconds for rtt/rto/ato,
-//! bytes per second for rates) with `cong`, `bbr`, `dctcp`, `vegas` when sent; `-p`
+//! bytes per second for rates) with `cong`, `bbr`, `dctcp`, `vegas` when sent (MPTCP
+//! sockets: `mptcp_info`, the fields of `struct mptcp_info` ss reads, instead); `-p`
 //! `users` [{`comm`, `pid`, `fd`}] (`-T`: every thread, with `tid`); `--cgroup` `cgroup`;
 //! `--tos` `tos`, `tclass`, `class_id` (numbers, when sent); `--inet-sockopt`
 //! `inet_sockopt` (the names ss prints, an array).
@@ -242,6 +243,11 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
         }
         if opts.show_mem {
             insert_skmem(&mut o, d.skmem.as_deref());
+        }
+        if opts.show_tcpinfo
+            && let Some(i) = &d.mptcp_info
+        {
+            o.insert("mptcp_info".into(), json!(i));
         }
         if opts.show_tcpinfo && s.protocol != 17 {
             if let Some(i) = &d.tcp_info {

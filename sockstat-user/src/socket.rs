@@ -7,7 +7,7 @@
 //! Freshness, per family: TCP comes from the agent's table when one runs (queues and timers
 //! as of the last transition or seed, see [`Source::Table`]), otherwise from sock_diag at
 //! query time. Every other family is always dumped from the kernel by the client at query
-//! time ([`Source::Kernel`]): UDP, UNIX, packet and netlink sockets change without a state
+//! time ([`Source::Kernel`]): UDP, MPTCP, UNIX, packet and netlink sockets change without a state
 //! transition the eBPF program could see. Raw sockets come from /proc/net/raw and raw6 at
 //! query time, because this kernel has no RAW_DIAG (ss falls back the same way).
 
@@ -27,12 +27,13 @@ pub enum Source {
     Table,
 }
 
-/// An internet (TCP for now) socket, as ss's `struct sockstat` holds it.
+/// An internet socket (TCP, UDP, raw, DCCP, SCTP, MPTCP), as ss's `struct sockstat` holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InetSocket {
     /// AF_INET (2) or AF_INET6 (10).
     pub family: u16,
-    /// IPPROTO_TCP (6) for now.
+    /// The table's IP protocol: IPPROTO_TCP (6), UDP (17), DCCP (33), SCTP (132);
+    /// [`PROTO_RAW_TABLE`] for raw rows, [`PROTO_MPTCP_TABLE`] for MPTCP rows.
     pub protocol: u8,
     /// Kernel TCP state number (include/net/tcp_states.h); see [`TcpState`].
     pub state: u8,
@@ -82,7 +83,8 @@ pub struct InetDetails {
     pub skmem: Option<Vec<u32>>,
     /// `INET_DIAG_MEMINFO`: rmem, wmem, fmem, tmem (ss's fallback when SKMEMINFO is absent).
     pub meminfo: Option<[u32; 4]>,
-    /// `INET_DIAG_INFO`: `struct tcp_info`, zero-filled past what the kernel sent.
+    /// `INET_DIAG_INFO`: `struct tcp_info`, zero-filled past what the kernel sent. `None`
+    /// for an MPTCP socket, whose INET_DIAG_INFO is a `struct mptcp_info` ([`Self::mptcp_info`]).
     pub tcp_info: Option<TcpInfo>,
     /// Bytes of `tcp_info` the kernel sent (it grows with kernel versions).
     pub tcp_info_len: u32,
@@ -113,6 +115,29 @@ pub struct InetDetails {
     /// 10 defer_connect), printed by `--inet-sockopt`.
     #[serde(default)]
     pub sockopt: Option<u16>,
+    /// `INET_DIAG_INFO` of an MPTCP socket (a [`PROTO_MPTCP_TABLE`] record): `struct
+    /// mptcp_info` (net/mptcp/mptcp_diag.c sends it in place of a `tcp_info`).
+    #[serde(default)]
+    pub mptcp_info: Option<MptcpInfo>,
+}
+
+/// `struct mptcp_info` (include/uapi/linux/mptcp.h) up to `mptcpi_rcv_nxt`, the fields
+/// iproute2 6.1's `mptcp_stats_print` reads. Fields the kernel did not send are 0, as ss
+/// zero-fills them; what newer kernels append is ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MptcpInfo {
+    pub subflows: u8,
+    pub add_addr_signal: u8,
+    pub add_addr_accepted: u8,
+    pub subflows_max: u8,
+    pub add_addr_signal_max: u8,
+    pub add_addr_accepted_max: u8,
+    /// `MPTCP_INFO_FLAG_FALLBACK` (bit 0), `MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED` (bit 1).
+    pub flags: u32,
+    pub token: u32,
+    pub write_seq: u64,
+    pub snd_una: u64,
+    pub rcv_nxt: u64,
 }
 
 /// `struct tcp_info` (include/uapi/linux/tcp.h) up to `tcpi_snd_wnd`, the fields iproute2
@@ -179,6 +204,12 @@ pub struct TcpInfo {
 /// IPPROTO_RAW: the `protocol` of an [`InetSocket`] read from /proc/net/raw(6). Its
 /// `sport` then holds the socket's IP protocol number, as the kernel prints it there.
 pub const PROTO_RAW_TABLE: u8 = 255;
+
+/// The `protocol` of an [`InetSocket`] of the MPTCP table. IPPROTO_MPTCP is 262, which
+/// does not fit the u8 (and whose low byte, 6, is TCP's): MPTCP rows are marked with 254,
+/// a number IANA reserves for experiments, which no other table here uses. The dump asks
+/// for 262 in an `INET_DIAG_REQ_PROTOCOL` attribute (see `diag::mptcp`).
+pub const PROTO_MPTCP_TABLE: u8 = 254;
 
 /// A UNIX domain socket (sock_diag `unix_diag_msg` and its attributes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

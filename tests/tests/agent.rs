@@ -284,7 +284,7 @@ fn process_owners_through_the_agent_equal_ss() {
     drop((before, after));
 }
 
-/// UDP and UNIX tables through the agent: it dumps them at query time in the namespace
+/// UDP, UNIX and MPTCP tables through the agent: it dumps them at query time in the namespace
 /// asked about (its own, or another one through `-N`), leaving out the query's own
 /// connection to it, and the answer equals ss's byte for byte.
 #[test]
@@ -302,7 +302,10 @@ fn other_tables_are_dumped_by_the_agent() {
         let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
         let (a, _) = l.accept().unwrap();
-        (u, c, l, s, a)
+        let m = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::from(262))).expect("an MPTCP socket");
+        m.bind(&"127.0.0.1:7203".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        m.listen(8).unwrap();
+        (u, c, l, s, a, m)
     });
     let keep_other = other.enter(|| std::net::UdpSocket::bind("127.0.0.1:7202").unwrap());
     // Without an agent, `--source agent` cannot answer for UDP.
@@ -310,12 +313,13 @@ fn other_tables_are_dumped_by_the_agent() {
     assert!(!missing.status.success(), "UDP answered without an agent");
     let agent = Agent::start(&ns, &[]);
     let with_agent = |q: &[&str]| ns.sockstat_ok(&[&["--source", "agent", "--socket", agent.socket_arg()][..], q].concat());
-    for q in [&["-uan"][..], &["-uane"], &["-xa"], &["-xae"], &["-xam"], &["-uxan"], &["-xa", "src", "/tmp/*"]] {
+    for q in [&["-uan"][..], &["-uane"], &["-xa"], &["-xae"], &["-xam"], &["-uxan"], &["-xa", "src", "/tmp/*"], &["-Man"], &["-uMan", "sport", "=", ":7203"]] {
         // The agent's own unix listener is in both answers; the query's connection is not.
         let (ours, theirs) = (with_agent(q), ns.ss(q));
         assert_eq!(ours, theirs, "{q:?}");
     }
     assert!(with_agent(&["-xa"]).contains("srv.sock"), "the test's unix sockets are listed");
+    assert!(with_agent(&["-Man"]).contains("127.0.0.1:7203"), "the MPTCP listener is listed");
     // Another namespace, through -N.
     let theirs = other.ss(&["-uan"]);
     assert!(theirs.contains("127.0.0.1:7202"));

@@ -2,7 +2,8 @@
 //! for byte: UDP (bound, connected, v4/v6/v6-only), UNIX (stream/dgram/seqpacket; path,
 //! abstract, unnamed, connected pairs), packet (raw with an attached classic BPF filter,
 //! dgram bound to lo), netlink (bound, multicast, connected), raw (/proc fallback), the
-//! tables this kernel has no diag module for (dccp, sctp, vsock, tipc, xdp, mptcp), `-s`
+//! tables this kernel has no diag module for (dccp, sctp, vsock, tipc, xdp) and an empty
+//! mptcp table (MPTCP sockets: `mptcp.rs`), `-s`
 //! and `-b`, each in a fresh network namespace.
 //!
 //! What is excluded from the comparison, and why:

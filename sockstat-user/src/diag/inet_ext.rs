@@ -46,12 +46,19 @@ pub fn tos_extension_bits() -> u8 {
     (1u8 << (INET_DIAG_TOS - 1)) | (1u8 << (INET_DIAG_TCLASS - 1))
 }
 
+/// The TCP decoding of [`parse_details_of`], for the tests.
+#[cfg(test)]
+pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, MalformedKind> {
+    parse_details_of(attrs, base, false)
+}
+
 /// Decodes the attributes that follow the fixed `inet_diag_msg` (`base` is their offset in
-/// the message payload, for error messages).
+/// the message payload, for error messages). `mptcp`: the socket is an MPTCP one, whose
+/// `INET_DIAG_INFO` is a `struct mptcp_info` (net/mptcp/mptcp_diag.c), not a `tcp_info`.
 ///
 /// # Errors
 /// A malformed attribute, or one of a fixed-size type that is too short.
-pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, MalformedKind> {
+pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result<InetDetails, MalformedKind> {
     let mut d = InetDetails::default();
     for a in attributes(attrs, base)? {
         match a.kind {
@@ -69,6 +76,7 @@ pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, Ma
             INET_DIAG_SKV6ONLY => d.v6only = Some(a.array::<1>("INET_DIAG_SKV6ONLY")?[0]),
             INET_DIAG_SKMEMINFO => d.skmem = Some(super::parse::meminfo_words(&a, "INET_DIAG_SKMEMINFO")?),
             INET_DIAG_MEMINFO => d.meminfo = Some(fixed_words::<4>(&a, "INET_DIAG_MEMINFO")?),
+            INET_DIAG_INFO if mptcp => d.mptcp_info = Some(super::mptcp::parse_mptcp_info(a.data)),
             INET_DIAG_INFO => {
                 d.tcp_info = Some(parse_tcp_info(a.data));
                 d.tcp_info_len = u32::try_from(a.data.len()).unwrap_or(u32::MAX);

@@ -463,7 +463,8 @@ pub(crate) fn parse_inet_diag_msg_with(payload: &[u8], protocol: u8, details: bo
         source: Source::Kernel,
         ext: if details {
             let attrs = payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]);
-            Some(Box::new(super::inet_ext::parse_details(attrs, INET_DIAG_MSG_LEN)?))
+            let mptcp = protocol == crate::socket::PROTO_MPTCP_TABLE;
+            Some(Box::new(super::inet_ext::parse_details_of(attrs, INET_DIAG_MSG_LEN, mptcp)?))
         } else {
             None
         },

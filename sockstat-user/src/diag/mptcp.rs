@@ -1,0 +1,157 @@
+//! MPTCP (IPPROTO_MPTCP = 262) over inet_diag, as iproute2 6.1's ss asks for it: the
+//! request and the decoding of `struct mptcp_info`. No I/O here.
+//!
+//! The protocol does not fit `inet_diag_req_v2.sdiag_protocol` (a u8), so ss's
+//! `sockdiag_send` appends an `INET_DIAG_REQ_PROTOCOL` attribute holding 262 as a u32
+//! (include/uapi/linux/inet_diag.h); the kernel prefers that attribute to the byte
+//! (net/ipv4/inet_diag.c, `inet_diag_get_protocol`). ss assigns 262 to the byte too, which
+//! truncates it to 6; the request here carries the same 6. Replies are ordinary
+//! `inet_diag_msg`s (net/mptcp/mptcp_diag.c fills them with `inet_sk_diag_fill`), except
+//! that their `INET_DIAG_INFO` is a `struct mptcp_info` rather than a `tcp_info`.
+
+use super::DiagError;
+use crate::socket::MptcpInfo;
+
+/// IPPROTO_MPTCP (include/uapi/linux/in.h).
+pub(crate) const IPPROTO_MPTCP: u32 = 262;
+
+/// `INET_DIAG_REQ_PROTOCOL` (include/uapi/linux/inet_diag.h: `INET_DIAG_REQ_NONE`,
+/// `_BYTECODE`, `_SK_BPF_STORAGES`, `_PROTOCOL`).
+const INET_DIAG_REQ_PROTOCOL: u16 = 3;
+
+/// What ss stores in `sdiag_protocol` for MPTCP: `(__u8)IPPROTO_MPTCP`.
+pub(crate) const REQUEST_PROTOCOL_BYTE: u8 = (IPPROTO_MPTCP & 0xff) as u8;
+
+/// Appends the `INET_DIAG_REQ_PROTOCOL` attribute to a whole `inet_diag_req_v2` dump
+/// request (header included) and fixes `nlmsg_len`, as ss's `sockdiag_send` does for a
+/// protocol above 255.
+pub(crate) fn add_protocol_attr(request: &mut Vec<u8>) {
+    // struct rtattr: u16 rta_len (header included), u16 rta_type; then the u32 (no padding).
+    request.extend_from_slice(&8u16.to_ne_bytes());
+    request.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
+    request.extend_from_slice(&IPPROTO_MPTCP.to_ne_bytes());
+    let len = u32::try_from(request.len()).unwrap_or(u32::MAX);
+    if let Some(head) = request.get_mut(0..4) {
+        head.copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+/// The whole dump request for the MPTCP sockets of `family` whose state bit is in
+/// `states`, with the `idiag_ext` bits `ext`: the `inet_diag_req_v2` ss sends, then
+/// `INET_DIAG_REQ_PROTOCOL`.
+///
+/// # Errors
+/// [`DiagError::UnsupportedFamily`] for a family other than AF_INET/AF_INET6.
+pub(crate) fn request(family: u16, states: u32, seq: u32, ext: u8) -> Result<Vec<u8>, DiagError> {
+    let mut req = super::build_request(REQUEST_PROTOCOL_BYTE, family, states, seq, ext)?;
+    add_protocol_attr(&mut req);
+    Ok(req)
+}
+
+/// Decodes `struct mptcp_info` of any length (include/uapi/linux/mptcp.h):
+/// `__u8 subflows` @0, `add_addr_signal` @1, `add_addr_accepted` @2, `subflows_max` @3,
+/// `add_addr_signal_max` @4, `add_addr_accepted_max` @5, (2 bytes padding),
+/// `__u32 flags` @8, `token` @12, `__u64 write_seq` @16, `snd_una` @24, `rcv_nxt` @32;
+/// later fields (`local_addr_used`, ...) are not printed by ss 6.1. As ss does for a
+/// shorter attribute (older kernels), a field the kernel did not send whole is 0.
+#[must_use]
+pub fn parse_mptcp_info(data: &[u8]) -> MptcpInfo {
+    let u8_at = |o: usize| data.get(o).copied().unwrap_or(0);
+    let u32_at = |o: usize| data.get(o..).and_then(<[u8]>::first_chunk::<4>).map_or(0, |b| u32::from_ne_bytes(*b));
+    let u64_at = |o: usize| data.get(o..).and_then(<[u8]>::first_chunk::<8>).map_or(0, |b| u64::from_ne_bytes(*b));
+    MptcpInfo {
+        subflows: u8_at(0),
+        add_addr_signal: u8_at(1),
+        add_addr_accepted: u8_at(2),
+        subflows_max: u8_at(3),
+        add_addr_signal_max: u8_at(4),
+        add_addr_accepted_max: u8_at(5),
+        flags: u32_at(8),
+        token: u32_at(12),
+        write_seq: u64_at(16),
+        snd_una: u64_at(24),
+        rcv_nxt: u64_at(32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 6.18-sized mptcp_info (the kernel's struct has grown past ss 6.1's 48 bytes).
+    fn info() -> Vec<u8> {
+        let mut b = vec![2u8, 1, 3, 8, 4, 5, 0xee, 0xee];
+        b.extend_from_slice(&0b11u32.to_ne_bytes());
+        b.extend_from_slice(&0xdead_beefu32.to_ne_bytes());
+        b.extend_from_slice(&0x1122_3344_5566_7788u64.to_ne_bytes());
+        b.extend_from_slice(&0x10u64.to_ne_bytes());
+        b.extend_from_slice(&0x0102_0304_0506_0708u64.to_ne_bytes());
+        b.extend_from_slice(&[9; 40]);
+        b
+    }
+
+    #[test]
+    fn mptcp_info_decoded() {
+        let i = parse_mptcp_info(&info());
+        assert_eq!(
+            i,
+            MptcpInfo {
+                subflows: 2,
+                add_addr_signal: 1,
+                add_addr_accepted: 3,
+                subflows_max: 8,
+                add_addr_signal_max: 4,
+                add_addr_accepted_max: 5,
+                flags: 3,
+                token: 0xdead_beef,
+                write_seq: 0x1122_3344_5566_7788,
+                snd_una: 0x10,
+                rcv_nxt: 0x0102_0304_0506_0708,
+            }
+        );
+    }
+
+    #[test]
+    fn short_mptcp_info_is_zero_filled() {
+        let full = info();
+        assert_eq!(parse_mptcp_info(&[]), MptcpInfo::default());
+        // Cut inside token: the byte fields and flags are there, token is not.
+        let i = parse_mptcp_info(&full[..14]);
+        assert_eq!((i.subflows, i.add_addr_accepted_max, i.flags, i.token, i.write_seq), (2, 5, 3, 0, 0));
+        // Cut inside rcv_nxt: 0, never a partial value.
+        let i = parse_mptcp_info(&full[..36]);
+        assert_eq!((i.snd_una, i.rcv_nxt), (0x10, 0));
+        assert_eq!(parse_mptcp_info(&full[..40]).rcv_nxt, 0x0102_0304_0506_0708);
+    }
+
+    #[test]
+    fn protocol_attribute_appended_as_ss_sends_it() {
+        let mut req = vec![0u8; 72];
+        req[0..4].copy_from_slice(&72u32.to_ne_bytes());
+        add_protocol_attr(&mut req);
+        assert_eq!(req.len(), 80);
+        assert_eq!(u32::from_ne_bytes(req[0..4].try_into().expect("4")), 80, "nlmsg_len covers the attribute");
+        assert_eq!(u16::from_ne_bytes(req[72..74].try_into().expect("2")), 8, "rta_len");
+        assert_eq!(u16::from_ne_bytes(req[74..76].try_into().expect("2")), 3, "INET_DIAG_REQ_PROTOCOL");
+        assert_eq!(u32::from_ne_bytes(req[76..80].try_into().expect("4")), 262);
+        assert_eq!(REQUEST_PROTOCOL_BYTE, 6, "ss's (__u8)262");
+    }
+
+    #[test]
+    fn whole_request_is_inet_diag_req_v2_then_protocol() {
+        // AF_INET6, every state, -m -i extension bits, sequence 9.
+        let req = request(10, 0x1fff, 9, 0x4f).expect("inet family");
+        // nlmsghdr (16) + inet_diag_req_v2 (56) + rtattr (4) + u32 (4).
+        assert_eq!(req.len(), 80);
+        assert_eq!(u32::from_ne_bytes(req[0..4].try_into().expect("4")), 80);
+        assert_eq!(u16::from_ne_bytes(req[4..6].try_into().expect("2")), 20, "SOCK_DIAG_BY_FAMILY");
+        assert_eq!(u16::from_ne_bytes(req[6..8].try_into().expect("2")), 0x301, "REQUEST|DUMP");
+        assert_eq!(u32::from_ne_bytes(req[8..12].try_into().expect("4")), 9);
+        assert_eq!(&req[16..20], &[10, 6, 0x4f, 0], "family, (u8)262, ext, pad");
+        assert_eq!(u32::from_ne_bytes(req[20..24].try_into().expect("4")), 0x1fff);
+        assert!(req[24..72].iter().all(|&b| b == 0), "wildcard socket id");
+        assert_eq!(&req[72..76], &[8, 0, 3, 0][..], "rta_len 8, INET_DIAG_REQ_PROTOCOL (little-endian)");
+        assert_eq!(u32::from_ne_bytes(req[76..80].try_into().expect("4")), 262);
+        assert!(matches!(request(1, 0, 1, 0), Err(DiagError::UnsupportedFamily { family: 1 })));
+    }
+}
