@@ -121,6 +121,9 @@ pub fn own_netns() -> Result<u32, AgentError> {
 type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
 
 struct State {
+    /// Inode of the agent's listening socket: its query connections are left out of the
+    /// UNIX rows it dumps for a query.
+    listener_inode: u64,
     /// The live tables, one per network namespace.
     spaces: Namespaces,
     /// Last known handle (an nsfs path) of each namespace, checked again before use.
@@ -162,7 +165,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let dump_ns = monotonic_ns();
     let dump = diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
     let seed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let listener_inode = nix::sys::stat::fstat(&sock.listener).map(|st| st.st_ino).unwrap_or(0);
     let mut st = State {
+        listener_inode,
         spaces: Namespaces::new(netns),
         handles: HashMap::new(),
         last_liveness: Instant::now(),
@@ -552,7 +557,7 @@ impl State {
                 let dumped = self.in_namespace(netns, peer, move |_| crate::fetch::dump_tables(&mut spec.open()?, &spec));
                 match dumped {
                     Ok(mut snap) => {
-                        without_connection(&mut snap.unix, conn);
+                        without_query_connections(&mut snap.unix, self.listener_inode, conn);
                         Response::Dump(snap)
                     }
                     Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
@@ -632,14 +637,22 @@ impl State {
     }
 }
 
-/// Leaves out the connection a query came on (the agent's end, inode `conn`, and the
-/// client's, its peer): it exists only because the question is being asked, and ss,
-/// which asks the kernel directly, has no such connection to show.
-fn without_connection(unix: &mut Vec<crate::socket::UnixSocket>, conn: u64) {
-    if conn == 0 {
-        return;
-    }
-    unix.retain(|s| u64::from(s.inode) != conn && u64::from(s.peer) != conn);
+/// Leaves out the agent's query connections: the one this query came on (the agent's
+/// end, inode `conn`, and the client's, its peer), and any other accepted on the agent's
+/// socket (`listener`: an accepted end carries its listener's name), such as the
+/// agent's end of a query that just finished and is being closed. They exist only
+/// because questions are being asked; ss, which asks the kernel directly, has none.
+fn without_query_connections(unix: &mut Vec<crate::socket::UnixSocket>, listener: u64, conn: u64) {
+    let name = unix.iter().find(|s| listener != 0 && u64::from(s.inode) == listener).and_then(|s| s.name.clone());
+    let accepted: std::collections::HashSet<u32> = unix
+        .iter()
+        .filter(|s| {
+            u64::from(s.inode) == conn
+                || (u64::from(s.inode) != listener && name.is_some() && s.name == name)
+        })
+        .map(|s| s.inode)
+        .collect();
+    unix.retain(|s| !accepted.contains(&s.inode) && !accepted.contains(&s.peer) && u64::from(s.peer) != conn);
 }
 
 fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> protocol::OwnerEntry {
@@ -722,4 +735,37 @@ async fn write(stream: &mut UnixStream, resp: &Response) -> Result<(), protocol:
     stream.write_all(&bytes).await?;
     stream.shutdown().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket::UnixSocket;
+
+    fn unix(inode: u32, peer: u32, name: Option<&str>, state: u8) -> UnixSocket {
+        UnixSocket { kind: 1, state, inode, peer, name: name.map(|n| n.as_bytes().to_vec()), rqueue: 0, wqueue: 0, ext: None }
+    }
+
+    #[test]
+    fn query_connections_are_left_out_and_nothing_else() {
+        let (listen, estab) = (TcpState::Listen as u8, TcpState::Established as u8);
+        let mut socks = vec![
+            unix(10, 0, Some("/run/a.sock"), listen),
+            // This query's connection: the agent's end and the client's.
+            unix(11, 12, Some("/run/a.sock"), estab),
+            unix(12, 11, None, estab),
+            // The agent's end of a finished query, its client gone.
+            unix(13, 0, Some("/run/a.sock"), estab),
+            // Everything else stays, a connection to another listener included.
+            unix(20, 0, Some("/run/b.sock"), listen),
+            unix(21, 22, Some("/run/b.sock"), estab),
+            unix(22, 21, None, estab),
+        ];
+        without_query_connections(&mut socks, 10, 11);
+        assert_eq!(socks.iter().map(|s| s.inode).collect::<Vec<_>>(), [10, 20, 21, 22]);
+        // Without a known listener, only this query's connection goes.
+        let mut socks = vec![unix(11, 12, Some("/run/a.sock"), estab), unix(12, 11, None, estab), unix(13, 0, Some("/run/a.sock"), estab)];
+        without_query_connections(&mut socks, 0, 11);
+        assert_eq!(socks.iter().map(|s| s.inode).collect::<Vec<_>>(), [13]);
+    }
 }

@@ -23,6 +23,22 @@ fn assert_matches_ss(ns: &NetNs, agent: &Agent, q: &[&str], what: &str) {
     assert_eq!(ours, theirs, "{what}: agent answer for {q:?} differs from ss");
 }
 
+/// `ours()` equals `theirs()`, allowing a few tries: the agent's end of a query that just
+/// finished can still be closing when ss dumps UNIX sockets, and ss would list it.
+fn eventually_equal<T: PartialEq + std::fmt::Debug>(what: &str, ours: impl Fn() -> T, theirs: impl Fn() -> T) {
+    let mut last = None;
+    for _ in 0..5 {
+        let (a, b) = (ours(), theirs());
+        if a == b {
+            return;
+        }
+        last = Some((a, b));
+        thread::sleep(Duration::from_millis(200));
+    }
+    let (a, b) = last.expect("compared at least once");
+    assert_eq!(a, b, "{what}");
+}
+
 fn pair(listen: &str) -> Vec<Socket> {
     let l = TcpListener::bind(listen).unwrap();
     let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -276,8 +292,11 @@ fn process_owners_through_the_agent_equal_ss() {
     // Every table, in auto mode: UDP and UNIX rows come from the kernel, owners from the
     // agent all the same.
     for q in [&["-tuxanp"][..], &["-uanp"], &["-xanp"]] {
-        let ours = header_and_sorted_rows(&ns.sockstat_ok(&[&["--socket", agent.socket_arg()][..], q].concat()));
-        assert_eq!(ours, header_and_sorted_rows(&ns.ss(q)), "{q:?}");
+        eventually_equal(
+            &format!("{q:?}"),
+            || header_and_sorted_rows(&ns.sockstat_ok(&[&["--socket", agent.socket_arg()][..], q].concat())),
+            || header_and_sorted_rows(&ns.ss(q)),
+        );
     }
     drop(shared.stdin.take());
     let _ = shared.wait();
@@ -315,8 +334,7 @@ fn other_tables_are_dumped_by_the_agent() {
     let with_agent = |q: &[&str]| ns.sockstat_ok(&[&["--source", "agent", "--socket", agent.socket_arg()][..], q].concat());
     for q in [&["-uan"][..], &["-uane"], &["-xa"], &["-xae"], &["-xam"], &["-uxan"], &["-xa", "src", "/tmp/*"], &["-Man"], &["-uMan", "sport", "=", ":7203"]] {
         // The agent's own unix listener is in both answers; the query's connection is not.
-        let (ours, theirs) = (with_agent(q), ns.ss(q));
-        assert_eq!(ours, theirs, "{q:?}");
+        eventually_equal(&format!("{q:?}"), || with_agent(q), || ns.ss(q));
     }
     assert!(with_agent(&["-xa"]).contains("srv.sock"), "the test's unix sockets are listed");
     assert!(with_agent(&["-Man"]).contains("127.0.0.1:7203"), "the MPTCP listener is listed");
