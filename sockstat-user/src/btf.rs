@@ -81,11 +81,17 @@ pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
 
 /// [`kernel_offsets`] and the owners iterator's [`OwnerOffsets`], from one parse.
 pub fn kernel_and_owner_offsets() -> Result<(KernelOffsets, OwnerOffsets), BtfError> {
-    let path = Path::new(VMLINUX_BTF);
-    let bytes = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
-    let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
-    let r = Resolver { types };
+    let r = resolver(read(Path::new(VMLINUX_BTF))?)?;
     Ok((offsets(&r)?, owner_offsets(&r)?))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
+    std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })
+}
+
+fn resolver(bytes: Vec<u8>) -> Result<Resolver, BtfError> {
+    let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
+    Ok(Resolver { types })
 }
 
 fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
@@ -104,13 +110,11 @@ fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
 }
 
 pub fn offsets_from_file(path: &Path) -> Result<KernelOffsets, BtfError> {
-    let bytes = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
-    offsets_from_bytes(bytes)
+    offsets_from_bytes(read(path)?)
 }
 
 pub fn offsets_from_bytes(bytes: Vec<u8>) -> Result<KernelOffsets, BtfError> {
-    let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
-    offsets(&Resolver { types })
+    offsets(&resolver(bytes)?)
 }
 
 fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {

@@ -280,3 +280,52 @@ pub fn header_and_sorted_rows(text: &str) -> (String, Vec<String>) {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
+
+/// Runs ss, sockstat, ss with `args` in `ns`; Ok if sockstat printed what either ss run
+/// printed, after `mask` (values that move between runs, such as timers).
+pub fn matches_ss(ns: &NetNs, args: &[&str], mask: fn(&str) -> String) -> Result<(), String> {
+    let before = mask(&ns.ss(args));
+    let ours = mask(&ns.sockstat_ok(args));
+    let after = mask(&ns.ss(args));
+    if ours == before || ours == after {
+        Ok(())
+    } else {
+        Err(format!("{args:?}\n--- ss:\n{before}\n--- sockstat:\n{ours}"))
+    }
+}
+
+/// [`matches_ss`] for every case, each tried up to four times (timers and idle times
+/// move), failing with every case that never matched.
+pub fn compare_all(ns: &NetNs, cases: &[&[&str]], mask: fn(&str) -> String) {
+    let mut failures = Vec::new();
+    for args in cases {
+        let mut last = Ok(());
+        for _ in 0..4 {
+            last = matches_ss(ns, args, mask);
+            if last.is_ok() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(150));
+        }
+        if let Err(e) = last {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A program run in `ns` with piped stdin and stdout, once it printed `ready` (a Python
+/// fixture that made its sockets and now waits for stdin to close).
+pub fn spawn_ready(ns: &NetNs, program: &str, args: &[&str]) -> Child {
+    let mut child = ns
+        .command(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (apt-get install {program})"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped stdout")), &mut line).expect("read the fixture's first line");
+    assert_eq!(line.trim(), "ready", "{program} did not get ready");
+    child
+}

@@ -271,16 +271,7 @@ fn process_owners_through_the_agent_equal_ss() {
         print('ready',flush=True)\n\
         sys.stdin.read()\n\
         os.kill(pid,9)\n";
-    let mut shared = ns
-        .command("python3")
-        .args(["-c", code])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (apt-get install python3)");
-    let mut ready = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(shared.stdout.take().unwrap()), &mut ready).unwrap();
-    assert_eq!(ready.trim(), "ready");
+    let mut shared = sockstat_tests::spawn_ready(&ns, "python3", &["-c", code]);
 
     let rows = agent_view(&ns, &agent, &["-tanp"]).1;
     let forked = rows.iter().find(|r| r.starts_with("LISTEN") && r.contains(":7104")).expect("the shared listener");

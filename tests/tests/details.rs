@@ -29,7 +29,7 @@ use std::{
 };
 
 use socket2::{Domain, Socket, Type};
-use sockstat_tests::{NetNs, sockstat_bin};
+use sockstat_tests::{NetNs, compare_all, sockstat_bin};
 
 /// Everything the fixture opened; dropping it closes the sockets.
 struct Fixture {
@@ -93,17 +93,6 @@ fn populate(ns: &NetNs) -> Fixture {
 }
 
 /// Runs ss, sockstat, ss; true if sockstat printed what either ss run printed.
-fn matches_ss(ns: &NetNs, args: &[&str], mask: fn(&str) -> String) -> Result<(), String> {
-    let before = mask(&ns.ss(args));
-    let ours = mask(&ns.sockstat_ok(args));
-    let after = mask(&ns.ss(args));
-    if ours == before || ours == after {
-        Ok(())
-    } else {
-        Err(format!("{args:?}\n--- ss:\n{before}\n--- sockstat:\n{ours}"))
-    }
-}
-
 fn same(text: &str) -> String {
     text.to_owned()
 }
@@ -124,25 +113,6 @@ fn mask_idle(text: &str) -> String {
         }
     }
     out
-}
-
-fn compare_all(ns: &NetNs, cases: &[&[&str]], mask: fn(&str) -> String) {
-    let mut failures = Vec::new();
-    for args in cases {
-        // Timers and idle times move: retry a few times before calling it a difference.
-        let mut last = Ok(());
-        for _ in 0..4 {
-            last = matches_ss(ns, args, mask);
-            if last.is_ok() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(150));
-        }
-        if let Err(e) = last {
-            failures.push(e);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]

@@ -123,34 +123,8 @@ fn without_self(text: &str) -> String {
         .collect()
 }
 
-/// Runs ss, sockstat, ss; true if sockstat printed what either ss run printed.
-fn matches_ss(ns: &NetNs, args: &[&str]) -> Result<(), String> {
-    let before = without_self(&ns.ss(args));
-    let ours = without_self(&ns.sockstat_ok(args));
-    let after = without_self(&ns.ss(args));
-    if ours == before || ours == after {
-        Ok(())
-    } else {
-        Err(format!("{args:?}\n--- ss:\n{before}\n--- sockstat:\n{ours}"))
-    }
-}
-
 fn compare_all(ns: &NetNs, cases: &[&[&str]]) {
-    let mut failures = Vec::new();
-    for args in cases {
-        let mut last = Ok(());
-        for _ in 0..4 {
-            last = matches_ss(ns, args);
-            if last.is_ok() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(150));
-        }
-        if let Err(e) = last {
-            failures.push(e);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    sockstat_tests::compare_all(ns, cases, without_self);
 }
 
 #[test]
