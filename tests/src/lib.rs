@@ -329,3 +329,18 @@ pub fn spawn_ready(ns: &NetNs, program: &str, args: &[&str]) -> Child {
     assert_eq!(line.trim(), "ready", "{program} did not get ready");
     child
 }
+
+/// Removes the querying process's own sock_diag socket from a netlink listing: ss lists
+/// its own (`tcpdiag:ss/PID`), sockstat its own or the agent's, with different pids.
+pub fn without_self(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            !l.split_whitespace().any(|w| {
+                w.starts_with("tcpdiag:ss/")
+                    || w.starts_with("tcpdiag:sockstat/")
+                    || w.strip_prefix("4:").is_some_and(|pid| pid != "0" && pid.parse::<u32>().is_ok())
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

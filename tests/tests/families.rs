@@ -37,7 +37,7 @@ use std::{
 };
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use sockstat_tests::NetNs;
+use sockstat_tests::{NetNs, without_self};
 
 /// Everything the fixture opened; dropping it closes the sockets.
 struct Fixture {
@@ -216,19 +216,6 @@ fn populate(ns: &NetNs) -> Fixture {
     Fixture { _sockets: sockets, _fds: fds, _unix: unix, dir }
 }
 
-/// Removes the querying process's own sock_diag socket (see the module doc).
-fn without_self(text: &str) -> String {
-    text.lines()
-        .filter(|l| {
-            !l.split_whitespace().any(|w| {
-                w.starts_with("tcpdiag:ss/")
-                    || w.starts_with("tcpdiag:sockstat/")
-                    || w.strip_prefix("4:").is_some_and(|pid| pid != "0" && pid.parse::<u32>().is_ok())
-            })
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
 
 fn compare(ns: &NetNs, q: &[&str]) {
     let mut args = vec!["--source", "kernel"];

@@ -26,7 +26,7 @@ use std::{
 };
 
 use socket2::{Domain, Protocol, Socket, Type};
-use sockstat_tests::NetNs;
+use sockstat_tests::{NetNs, without_self};
 
 /// IPPROTO_MPTCP (include/uapi/linux/in.h).
 const IPPROTO_MPTCP: i32 = 262;
@@ -109,19 +109,6 @@ fn populate(ns: &NetNs) -> Vec<Socket> {
     sockets
 }
 
-/// Removes the querying process's own sock_diag socket (see the module doc).
-fn without_self(text: &str) -> String {
-    text.lines()
-        .filter(|l| {
-            !l.split_whitespace().any(|w| {
-                w.starts_with("tcpdiag:ss/")
-                    || w.starts_with("tcpdiag:sockstat/")
-                    || w.strip_prefix("4:").is_some_and(|pid| pid != "0" && pid.parse::<u32>().is_ok())
-            })
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
 
 fn compare_all(ns: &NetNs, cases: &[&[&str]]) {
     sockstat_tests::compare_all(ns, cases, without_self);
