@@ -264,6 +264,9 @@ pub struct Options {
     pub show_tos: bool,
     /// `--inet-sockopt`: the `inet-sockopt: (...)` flags of inet sockets.
     pub show_inet_sockopt: bool,
+    /// `-E`/`--events`: follow the kernel's socket-destroy notifications instead of
+    /// dumping the tables (see [`crate::events`]).
+    pub follow_events: bool,
     /// `--source`.
     pub source: SourceChoice,
     /// `--socket PATH`: the agent's query socket.
@@ -797,6 +800,7 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         show_cgroup: count(&m, "cgroup") > 0,
         show_tos: count(&m, "tos") > 0,
         show_inet_sockopt: count(&m, "inet-sockopt") > 0,
+        follow_events: count(&m, "events") > 0,
         source,
         agent_socket,
         json: count(&m, "json") > 0,
@@ -1063,7 +1067,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
             "numeric" | "resolve" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
                 | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
                 | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
-                | "threads" | "cgroup" | "tos" | "inet-sockopt"
+                | "threads" | "cgroup" | "tos" | "inet-sockopt" | "events"
                 // Table and family flags: whether sockstat can show the selected tables is
                 // query's decision, made on the resolved selection.
                 | "dccp" | "tcp" | "sctp" | "udp" | "raw" | "unix" | "tipc" | "vsock" | "packet" | "xdp" | "mptcp"
@@ -1185,7 +1189,9 @@ mod tests {
         assert_eq!((o.netns.as_deref(), o.diag_file.as_deref()), (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d"))));
         let o = ok("-t --tos -T --inet-sockopt");
         assert!(o.unsupported.is_empty() && o.show_tos && o.show_inet_sockopt && o.show_threads);
-        assert_eq!(ok("-t -E").unsupported, ["-E"]);
+        let o = ok("-t -E");
+        assert!(o.follow_events && o.unsupported.is_empty());
+        assert!(ok("--ev -u").follow_events && !ok("-t").follow_events);
         let o = ok("-tT --cgroup");
         assert!(o.show_threads && o.show_cgroup && o.show_processes == 0 && o.unsupported.is_empty());
     }

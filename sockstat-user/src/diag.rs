@@ -11,6 +11,10 @@
 //! this kernel has no RAW_DIAG). Every column a record carries comes from the kernel at the
 //! time of the dump ([`Source::Kernel`]).
 //!
+//! It also owns the other way sock_diag talks: [`DestroyListener`], a socket joined to the
+//! multicast groups on which the kernel announces every destroyed TCP or UDP socket (what
+//! `ss -E` reads), decoded by the same parser as a dump's replies.
+//!
 //! [`Source::Kernel`]: crate::socket::Source::Kernel
 
 mod mptcp;
@@ -36,7 +40,7 @@ use self::parse::{Decoder, Step};
 pub use self::parse::{
     INET_DIAG_MSG_LEN, InetDump, MalformedKind, NLMSG_HDRLEN, parse_inet_replies, parse_inet_replies_with,
 };
-use self::parse::parse_inet_diag_msg_with;
+use self::parse::{parse_destroy_notification, parse_inet_diag_msg_with};
 use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket};
 
 /// The capability sock_diag checks (`SOCK_DESTROY`, and the privileged attributes of a
@@ -96,6 +100,23 @@ pub enum DiagError {
     },
     #[error("malformed sock_diag reply (message at byte {offset} of the reply stream): {kind}")]
     Malformed { offset: usize, kind: MalformedKind },
+    #[error(
+        "permission denied joining the sock_diag destroy notification groups (mask {groups:#x}): \
+         the kernel lets only CAP_NET_ADMIN listen to them (run as root or `setcap \
+         cap_net_admin+ep` the binary)"
+    )]
+    JoinDenied {
+        groups: u32,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "destroy notifications were lost: the kernel could not queue them on the socket \
+         (ENOBUFS: its receive buffer was full)"
+    )]
+    NotificationsLost(#[source] io::Error),
+    #[error("malformed destroy notification (message at byte {offset} of the notifications received): {kind}")]
+    MalformedNotification { offset: usize, kind: MalformedKind },
 }
 
 /// One `NETLINK_SOCK_DIAG` socket, opened once and reused for many dumps.
@@ -395,6 +416,133 @@ impl SockDiag {
                 Err(e) => return Err(classify_io("receiving replies", e, DiagError::Recv)),
             }
         }
+    }
+}
+
+/// `enum sknetlink_groups` (include/uapi/linux/sock_diag.h): the NETLINK_SOCK_DIAG
+/// multicast groups on which the kernel announces destroyed sockets, one per family and
+/// protocol (net/core/sock_diag.c, `sock_diag_destroy_group`; raw sockets have none).
+const SKNLGRP_INET_TCP_DESTROY: u32 = 1;
+const SKNLGRP_INET_UDP_DESTROY: u32 = 2;
+const SKNLGRP_INET6_TCP_DESTROY: u32 = 3;
+const SKNLGRP_INET6_UDP_DESTROY: u32 = 4;
+
+/// A set of destroy groups, as `bind(2)` takes them in `nl_groups`: group `g` is bit
+/// `g - 1` (ss's `1 << (SKNLGRP_... - 1)`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestroyGroups(u32);
+
+impl DestroyGroups {
+    pub const NONE: Self = Self(0);
+    pub const INET_TCP: Self = Self(1 << (SKNLGRP_INET_TCP_DESTROY - 1));
+    pub const INET_UDP: Self = Self(1 << (SKNLGRP_INET_UDP_DESTROY - 1));
+    pub const INET6_TCP: Self = Self(1 << (SKNLGRP_INET6_TCP_DESTROY - 1));
+    pub const INET6_UDP: Self = Self(1 << (SKNLGRP_INET6_UDP_DESTROY - 1));
+
+    #[must_use]
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    #[must_use]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The `nl_groups` bitmask.
+    #[must_use]
+    pub const fn mask(self) -> u32 {
+        self.0
+    }
+}
+
+/// A `NETLINK_SOCK_DIAG` socket joined to destroy notification groups. Each notification
+/// is what the kernel's `inet_diag_handler_get_info` (net/ipv4/inet_diag.c) writes: an
+/// `inet_diag_msg` with the tuple, state, queues and cookie (uid, inode and timer are
+/// left 0), then `INET_DIAG_PROTOCOL` and, for TCP, `INET_DIAG_INFO` (`struct tcp_info`).
+/// They are decoded as dump replies are, into [`InetSocket`]s with their attributes.
+#[derive(Debug)]
+pub struct DestroyListener {
+    socket: Socket,
+    recv_buf: Vec<u8>,
+    /// One decoder for the whole notification stream: offsets in errors count from the
+    /// first byte received.
+    decoder: Decoder,
+}
+
+impl DestroyListener {
+    /// Opens a socket in the calling thread's network namespace and joins `groups` (by
+    /// binding with them as `nl_groups`, as ss's `rtnl_open_byproto` does). The socket is
+    /// non-blocking: [`DestroyListener::try_recv`] says when nothing is queued.
+    ///
+    /// # Errors
+    /// [`DiagError::JoinDenied`] without CAP_NET_ADMIN; [`DiagError::Open`] otherwise.
+    pub fn join(groups: DestroyGroups) -> Result<Self, DiagError> {
+        let open_err = |e| classify_io("opening the socket", e, DiagError::Open);
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(open_err)?;
+        // Room for bursts of notifications (each about 380 bytes for TCP) while we print.
+        if setsockopt(&socket, sockopt::RcvBufForce, &RCVBUF_BYTES).is_err() {
+            let _ = setsockopt(&socket, sockopt::RcvBuf, &RCVBUF_BYTES);
+        }
+        socket.bind(&SocketAddr::new(0, groups.mask())).map_err(|e| match e.kind() {
+            io::ErrorKind::PermissionDenied => DiagError::JoinDenied { groups: groups.mask(), source: e },
+            _ => DiagError::Open(e),
+        })?;
+        socket.set_non_blocking(true).map_err(DiagError::Open)?;
+        Ok(Self {
+            socket,
+            recv_buf: Vec::with_capacity(RECV_CHUNK),
+            // Notifications carry sequence number 0 (and port id 0); ss's reader keeps only
+            // those too (`rth.dump = 0`).
+            decoder: Decoder::notifications(),
+        })
+    }
+
+    /// Reads one queued datagram and appends the sockets it announces to `out`, in order.
+    /// Returns false when nothing was queued (the socket would block).
+    ///
+    /// # Errors
+    /// [`DiagError::NotificationsLost`] when the kernel dropped notifications for want of
+    /// buffer space; [`DiagError::Recv`], [`DiagError::DatagramTruncated`];
+    /// [`DiagError::MalformedNotification`] for a message that is not a well-formed
+    /// notification, naming its offset in the stream received so far.
+    pub fn try_recv(&mut self, out: &mut Vec<InetSocket>) -> Result<bool, DiagError> {
+        loop {
+            self.recv_buf.clear();
+            match self.socket.recv(&mut self.recv_buf, libc::MSG_TRUNC) {
+                Ok(len) if len > self.recv_buf.len() => {
+                    return Err(DiagError::DatagramTruncated { len, capacity: self.recv_buf.len() });
+                }
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Err(DiagError::NotificationsLost(e)),
+                Err(e) => return Err(DiagError::Recv(e)),
+            }
+        }
+        decode_notifications(&mut self.decoder, &self.recv_buf, out)?;
+        Ok(true)
+    }
+}
+
+impl std::os::fd::AsRawFd for DestroyListener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Decodes one datagram of destroy notifications with `decoder` (which keeps the stream
+/// offset), appending the sockets to `out`.
+fn decode_notifications(decoder: &mut Decoder, buf: &[u8], out: &mut Vec<InetSocket>) -> Result<(), DiagError> {
+    let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
+        out.push(parse_destroy_notification(p)?);
+        Ok(())
+    };
+    // A notification decoder reports NLMSG_DONE as an error: it never ends a stream.
+    match decoder.feed(buf, &mut push) {
+        Ok(_) => Ok(()),
+        Err(DiagError::Malformed { offset, kind }) => Err(DiagError::MalformedNotification { offset, kind }),
+        Err(e) => Err(e),
     }
 }
 
@@ -821,6 +969,47 @@ mod tests {
         }
         // The error ended that request cleanly: the same socket still dumps.
         diag.dump_inet(IPPROTO_TCP, AF_INET, SS_ALL)?;
+        Ok(())
+    }
+
+    #[test]
+    fn destroy_notifications_of_the_joined_groups_arrive() -> anyhow::Result<()> {
+        let ns = NetNs::create("destroy")?;
+        let got = std::thread::scope(|s| {
+            s.spawn(|| -> anyhow::Result<_> {
+                ns.enter_this_thread()?;
+                let mut listener = DestroyListener::join(DestroyGroups::INET_TCP.union(DestroyGroups::INET6_UDP))?;
+                let l4 = TcpListener::bind("127.0.0.1:0")?;
+                let port = l4.local_addr()?.port();
+                // Not joined: IPv4 UDP and IPv6 TCP.
+                drop(std::net::UdpSocket::bind("127.0.0.1:0")?);
+                drop(TcpListener::bind("[::1]:0")?);
+                drop(std::net::UdpSocket::bind("[::1]:4242")?);
+                drop(l4);
+                let mut got = Vec::new();
+                let deadline = Instant::now() + std::time::Duration::from_secs(5);
+                while got.len() < 2 && Instant::now() < deadline {
+                    if !listener.try_recv(&mut got)? {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                }
+                // Nothing else was announced.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                while listener.try_recv(&mut got)? {}
+                Ok((got, port))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("namespace thread panicked"))?
+        });
+        let (got, port) = got?;
+        // The kernel broadcasts from a workqueue: the order is not guaranteed.
+        let mut seen: Vec<(u16, u8, u16, u8)> = got.iter().map(|s| (s.family, s.protocol, s.sport, s.state)).collect();
+        seen.sort_unstable();
+        // The IPv4 TCP listener and the IPv6 UDP socket, both in CLOSE.
+        ensure!(seen == [(AF_INET, IPPROTO_TCP, port, 7), (AF_INET6, 17, 4242, 7)], "{got:#?}");
+        ensure!(got.iter().all(|s| s.cookie != 0 && s.inode == 0), "{got:#?}");
+        let tcp_info = |s: &InetSocket| s.ext.as_ref().is_some_and(|d| d.tcp_info.is_some());
+        ensure!(got.iter().all(|s| tcp_info(s) == (s.protocol == IPPROTO_TCP)), "only TCP carries tcp_info: {got:#?}");
         Ok(())
     }
 

@@ -8,6 +8,8 @@
 //! field of every line and measures each column; pass two prints. When stdout is not a
 //! terminal ss prints "compact" columns (content width plus delimiter); on a terminal it
 //! spreads the spare width over the columns: [`Options::screen_width`] chooses which.
+//! [`EventRenderer`] drives the same renderer the way `ss -E` does: one render per
+//! destroyed socket, with the column widths carried over from one render to the next.
 //!
 //! Names come from [`Names`]: /etc/services for ports (as ss's `getservbyport(port,
 //! "tcp")`, skipping the ephemeral range as ss does), the kernel for interface names.
@@ -103,6 +105,11 @@ const COLUMNS: [ColumnSpec; COL_MAX] = [
     },
 ];
 
+/// print_header(): every enabled column but the last gets its header.
+fn header_row() -> [String; COL_MAX] {
+    std::array::from_fn(|c| if c == COL_PROC { String::new() } else { COLUMNS[c].header.to_owned() })
+}
+
 /// Pass one of ss's renderer: every line's fields, kept until the widths are known.
 ///
 /// The fields live back to back in one buffer (`text`), each row's ends in `ends`: a
@@ -114,7 +121,7 @@ struct Grid {
     /// `COL_MAX` end offsets into `text` per row.
     ends: Vec<usize>,
     /// Whether the last row is a socket (not the header). ss never flushes the last
-    /// field it writes, so that row's Process field is not measured: see [`Grid::widths`].
+    /// field it writes, so that row's Process field is not measured: see [`Grid::measure`].
     last_is_data: bool,
 }
 
@@ -127,16 +134,14 @@ impl Grid {
             last_is_data: false,
         };
         if header {
-            // print_header(): every enabled column but the last gets its header.
-            let row: [&str; COL_MAX] = std::array::from_fn(|c| if c == COL_PROC { "" } else { COLUMNS[c].header });
-            grid.append(&row);
+            grid.append(&header_row());
         }
         grid
     }
 
-    fn append<S: AsRef<str>>(&mut self, row: &[S; COL_MAX]) {
+    fn append(&mut self, row: &[String; COL_MAX]) {
         for field in row {
-            self.text.extend_from_slice(field.as_ref().as_bytes());
+            self.text.extend_from_slice(field.as_bytes());
             self.ends.push(self.text.len());
         }
     }
@@ -157,8 +162,8 @@ impl Grid {
         &self.text[start..self.ends[i]]
     }
 
-    /// `render_calc_width()`. Widths are in bytes, as ss counts them.
-    fn widths(&self, screen_width: Option<usize>) -> [usize; COL_MAX] {
+    /// What ss's `field_flush()` measured: each enabled column's longest field.
+    fn measure(&self) -> [usize; COL_MAX] {
         let mut max_len = [0usize; COL_MAX];
         let last = self.rows().saturating_sub(1);
         for r in 0..self.rows() {
@@ -172,30 +177,9 @@ impl Grid {
             } else {
                 COL_PROC
             };
-            for c in (0..unflushed).filter(|&c| !self.disabled[c]) {
-                max_len[c] = max_len[c].max(self.field(r, c).len());
-            }
+            measure_fields(&mut max_len, |c| self.field(r, c).len(), &self.disabled, unflushed);
         }
-
-        let screen = screen_width.unwrap_or(usize::MAX);
-        let mut width = [0usize; COL_MAX];
-        let mut first = true;
-        for c in (0..COL_MAX).filter(|&c| !self.disabled[c]) {
-            width[c] = if !first && max_len[c] > 0 {
-                max_len[c] + COLUMNS[c].ldelim.len()
-            } else {
-                max_len[c]
-            };
-            // A field wider than the screen starts its own line and wraps.
-            width[c] = width[c].min(screen);
-            if width[c] > 0 {
-                first = false;
-            }
-        }
-        if screen_width.is_some() {
-            spread(&mut width, screen);
-        }
-        width
+        max_len
     }
 
     /// `render()`: pass two.
@@ -203,34 +187,154 @@ impl Grid {
         if self.rows() == 0 {
             return Ok(());
         }
-        let width = self.widths(screen_width);
-        let mut text = Vec::with_capacity(self.text.len() * 2);
-        for r in 0..self.rows() {
-            let mut line_started = false;
-            for c in (0..COL_MAX).filter(|&c| !self.disabled[c]) {
-                let spec = &COLUMNS[c];
-                let field = self.field(r, c);
-                // The delimiter is printed even for a zero-width column, as ss does.
-                let mut printed = 0;
-                if line_started {
-                    text.extend_from_slice(spec.ldelim.as_bytes());
-                    printed = spec.ldelim.len();
-                }
-                line_started = true;
-                if width[c] > 0 && spec.align == Align::Right {
-                    let pad = width[c].saturating_sub(field.len() + printed);
-                    text.resize(text.len() + pad, b' ');
-                    printed += pad;
-                }
-                text.extend_from_slice(field);
-                printed += field.len();
-                if width[c] > 0 && spec.align == Align::Left {
-                    text.resize(text.len() + width[c].saturating_sub(printed), b' ');
-                }
-            }
-            text.push(b'\n');
+        let width = widths(&self.measure(), &self.disabled, screen_width);
+        write_rows(self.rows(), |r, c| self.field(r, c), &self.disabled, &width, out)
+    }
+}
+
+/// Adds the lengths of `row`'s enabled fields before column `unflushed` to `max_len`.
+fn measure_row(max_len: &mut [usize; COL_MAX], row: &[String; COL_MAX], disabled: &[bool; COL_MAX], unflushed: usize) {
+    measure_fields(max_len, |c| row[c].len(), disabled, unflushed);
+}
+
+/// [`measure_row`] with each field's length given by `len(column)`.
+fn measure_fields(max_len: &mut [usize; COL_MAX], len: impl Fn(usize) -> usize, disabled: &[bool; COL_MAX], unflushed: usize) {
+    for c in (0..unflushed).filter(|&c| !disabled[c]) {
+        max_len[c] = max_len[c].max(len(c));
+    }
+}
+
+/// `render_calc_width()` from the measured lengths. Widths are in bytes, as ss counts them.
+fn widths(max_len: &[usize; COL_MAX], disabled: &[bool; COL_MAX], screen_width: Option<usize>) -> [usize; COL_MAX] {
+    let screen = screen_width.unwrap_or(usize::MAX);
+    let mut width = [0usize; COL_MAX];
+    let mut first = true;
+    for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
+        width[c] = if !first && max_len[c] > 0 {
+            max_len[c] + COLUMNS[c].ldelim.len()
+        } else {
+            max_len[c]
+        };
+        // A field wider than the screen starts its own line and wraps.
+        width[c] = width[c].min(screen);
+        if width[c] > 0 {
+            first = false;
         }
-        out.write_all(&text)
+    }
+    if screen_width.is_some() {
+        spread(&mut width, screen);
+    }
+    width
+}
+
+/// `render()`'s printing loop: `rows` rows, field `(row, column)` given by `field`, each
+/// enabled field padded to its width.
+fn write_rows<'a>(
+    rows: usize,
+    field: impl Fn(usize, usize) -> &'a [u8],
+    disabled: &[bool; COL_MAX],
+    width: &[usize; COL_MAX],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut text = Vec::new();
+    for r in 0..rows {
+        let mut line_started = false;
+        for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
+            let spec = &COLUMNS[c];
+            let field = field(r, c);
+            // The delimiter is printed even for a zero-width column, as ss does.
+            let mut printed = 0;
+            if line_started {
+                text.extend_from_slice(spec.ldelim.as_bytes());
+                printed = spec.ldelim.len();
+            }
+            line_started = true;
+            if width[c] > 0 && spec.align == Align::Right {
+                let pad = width[c].saturating_sub(field.len() + printed);
+                text.resize(text.len() + pad, b' ');
+                printed += pad;
+            }
+            text.extend_from_slice(field);
+            printed += field.len();
+            if width[c] > 0 && spec.align == Align::Left {
+                text.resize(text.len() + width[c].saturating_sub(printed), b' ');
+            }
+        }
+        text.push(b'\n');
+    }
+    out.write_all(&text)
+}
+
+/// `-E`: ss's renderer as `handle_follow_request` drives it, one notification at a time.
+///
+/// ss.c's `generic_show_sock` calls `render()` after every notification, so each socket
+/// is printed as it comes, with the widths of the columns so far: `render()` frees the
+/// buffered fields but never resets the columns' measured lengths (`max_len`), so a
+/// column only ever widens. `print_header()` only buffers the header (and measures it):
+/// it is printed by the first render, with the first notification's line, or alone when
+/// that notification is not shown. The field still open when a render runs is never
+/// measured: after a socket that is the Process column (`-e`/`-o`/`-m`/`-i` text), whose
+/// width therefore stays the header's ("Process", or 0 with `-H`).
+#[derive(Debug)]
+pub struct EventRenderer {
+    disabled: [bool; COL_MAX],
+    max_len: [usize; COL_MAX],
+    /// The header line, buffered until the first render.
+    header: Option<[String; COL_MAX]>,
+    screen_width: Option<usize>,
+}
+
+impl EventRenderer {
+    /// The renderer for `opts` (columns, header, terminal width), header not yet printed.
+    #[must_use]
+    pub fn new(opts: &Options) -> Self {
+        let mut disabled = [false; COL_MAX];
+        disabled[COL_NETID] = !opts.show_netid();
+        disabled[COL_STATE] = !opts.show_state();
+        let mut max_len = [0; COL_MAX];
+        let header = opts.show_header.then(header_row);
+        if let Some(h) = &header {
+            // print_header() flushes every header field but the last (COL_PROC).
+            measure_row(&mut max_len, h, &disabled, COL_PROC);
+        }
+        EventRenderer { disabled, max_len, header, screen_width: opts.screen_width }
+    }
+
+    /// What ss prints for one notification: the pending header (if any), then `sock`'s
+    /// line(s), formatted as a dump's row (`None`: a notification that is not shown, which
+    /// still renders the pending header). The Netid is the notification's protocol; ports
+    /// are named from /etc/services whatever their protocol (ss's `dg_proto` is never set
+    /// on this path: `getservbyport(port, NULL)`).
+    ///
+    /// # Errors
+    /// Any error writing to `out`.
+    pub fn event(&mut self, opts: &Options, sock: Option<&InetSocket>, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+        let mut rows = Vec::with_capacity(2);
+        rows.extend(self.header.take());
+        if let Some(s) = sock {
+            let row = inet_row(opts, s, names, netid_name(s.protocol), PortKind::Any);
+            measure_row(&mut self.max_len, &row, &self.disabled, COL_EXT);
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let width = widths(&self.max_len, &self.disabled, self.screen_width);
+        write_rows(rows.len(), |r, c| rows[r][c].as_bytes(), &self.disabled, &width, out)
+    }
+}
+
+/// ss's `proto_name()`: the Netid of an inet socket by IP protocol.
+#[must_use]
+pub fn netid_name(protocol: u8) -> &'static str {
+    match protocol {
+        0 => "raw",
+        6 => "tcp",
+        17 => "udp",
+        33 => "dccp",
+        58 => "icmp6",
+        132 => "sctp",
+        _ => "???",
     }
 }
 
@@ -472,6 +576,8 @@ pub struct Names {
     services: Option<HashMap<u16, String>>,
     /// The same for UDP (ss resolves with `getservbyport(port, "udp")` for UDP sockets).
     udp_services: Option<HashMap<u16, String>>,
+    /// The same for any protocol (`getservbyport(port, NULL)`, [`PortKind::Any`]).
+    any_services: Option<HashMap<u16, String>>,
     /// /etc/protocols: the name of each IP protocol (raw sockets' "port"); `None` with `-n`.
     protocols: Option<HashMap<u16, String>>,
     /// iproute2's netlink protocol names (/etc/iproute2/nl_protos over its built-in table).
@@ -504,6 +610,9 @@ pub enum PortKind {
     Udp,
     /// Raw sockets: the "port" is the IP protocol number (ss's `RAW_PROTO`).
     Raw,
+    /// No protocol (`dg_proto` NULL, as under `-E`): the first /etc/services entry for
+    /// the port, whatever its protocol (`getservbyport(port, NULL)`).
+    Any,
 }
 
 impl Names {
@@ -524,8 +633,9 @@ impl Names {
             .or_else(|_| std::fs::read_to_string("/usr/share/iproute2/nl_protos"))
             .unwrap_or_default();
         Names {
-            services: (!numeric).then(|| parse_services(&services_text, "tcp")),
-            udp_services: (!numeric).then(|| parse_services(&services_text, "udp")),
+            services: (!numeric).then(|| parse_services(&services_text, Some("tcp"))),
+            udp_services: (!numeric).then(|| parse_services(&services_text, Some("udp"))),
+            any_services: (!numeric).then(|| parse_services(&services_text, None)),
             protocols,
             nl_protos: nl_protos(&nl_text),
             numeric,
@@ -543,8 +653,9 @@ impl Names {
     #[must_use]
     pub fn fixed(services: Option<&str>, ephemeral: (u16, u16), ifnames: &[(u32, &str)]) -> Self {
         Names {
-            services: services.map(|t| parse_services(t, "tcp")),
-            udp_services: services.map(|t| parse_services(t, "udp")),
+            services: services.map(|t| parse_services(t, Some("tcp"))),
+            udp_services: services.map(|t| parse_services(t, Some("udp"))),
+            any_services: services.map(|t| parse_services(t, None)),
             protocols: services.map(|_| HashMap::new()),
             nl_protos: nl_protos(""),
             numeric: services.is_none(),
@@ -625,6 +736,7 @@ impl Names {
         let services = match kind {
             PortKind::Tcp => &self.services,
             PortKind::Udp => &self.udp_services,
+            PortKind::Any => &self.any_services,
             // inet_proto_n2a(): getprotobynumber, or "ipproto-N".
             PortKind::Raw => {
                 return match &self.protocols {
@@ -800,8 +912,9 @@ fn system_ifname(ifindex: u32) -> Option<String> {
 }
 
 /// /etc/services lines are `name port/proto [aliases] [# comment]`; glibc's
-/// `getservbyport` returns the first match in file order.
-fn parse_services(text: &str, want: &str) -> HashMap<u16, String> {
+/// `getservbyport` returns the first match in file order (of any protocol when `want` is
+/// `None`, as for a NULL protocol).
+fn parse_services(text: &str, want: Option<&str>) -> HashMap<u16, String> {
     let mut map = HashMap::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default();
@@ -812,7 +925,7 @@ fn parse_services(text: &str, want: &str) -> HashMap<u16, String> {
         let Some((port, proto)) = port_proto.split_once('/') else {
             continue;
         };
-        if proto != want {
+        if want.is_some_and(|w| w != proto) {
             continue;
         }
         if let Ok(port) = port.parse::<u16>() {
@@ -890,7 +1003,6 @@ fn state_fields(row: &mut [String; COL_MAX], netid: &str, state: u8, rq: u32, wq
 }
 
 /// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
-#[cfg(test)]
 fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     inet_row_into(&mut row, opts, s, names, netid, kind);
@@ -1909,10 +2021,127 @@ ephem\t\t40000/tcp
             assert_eq!(n.port(port), want, "{port}");
         }
         assert_eq!(names(true).port(22), "22");
+        // -E: no protocol (getservbyport(port, NULL)), the first entry of any protocol.
+        assert_eq!((n.port_of(PortKind::Any, 7070), n.port_of(PortKind::Tcp, 7070)), ("udponly".into(), "7070".into()));
+        assert_eq!((n.port_of(PortKind::Any, 22), n.port_of(PortKind::Any, 40000)), ("ssh".into(), "40000".into()));
+        assert_eq!(names(true).port_of(PortKind::Any, 7070), "7070");
         assert_eq!(n.ifname(1), "lo");
         assert_eq!(n.ifname(7), "if7");
         assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
         assert_eq!(parse_port_range("garbage"), None);
+    }
+
+    /// What `ss -E` printed (iproute2 6.1, kernel 6.18) in a namespace where a python3
+    /// script closed a loopback connection and its listener, a connected UDP socket, an
+    /// unconnected UDP6 socket and a TCP6 listener, in that order.
+    fn destroyed() -> Vec<InetSocket> {
+        use TcpState::{Close, Established};
+        let udp = |s: InetSocket| InetSocket { protocol: 17, wqueue: u32::MAX, ..s };
+        vec![
+            sock(Close, "127.0.0.1", 44607, "127.0.0.1", 40922, 1, 0, 0),
+            sock(Close, "127.0.0.1", 40922, "127.0.0.1", 44607, 1, 0, 0),
+            sock(Close, "127.0.0.1", 44607, "0.0.0.0", 0, 0, 0, 0),
+            udp(sock(Established, "127.0.0.1", 46475, "127.0.0.1", 53, 0, 0, 0)),
+            udp(sock(Close, "::1", 42378, "::", 0, 0, 0, 0)),
+            sock(Close, "::1", 35779, "::", 0, 0, 0, 0),
+        ]
+        .into_iter()
+        // Notifications carry no INET_DIAG_SKV6ONLY: `::` prints as `*`.
+        .map(|s| InetSocket { v6only: false, ..s })
+        .collect()
+    }
+
+    /// Feeds `events` to an [`EventRenderer`] one at a time (`None`: not shown).
+    fn follow(o: &Options, events: &[Option<&InetSocket>]) -> String {
+        let names = Names::fixed(Some("domain\t\t53/tcp\ndomain\t\t53/udp\n"), (32768, 60999), &[]);
+        let mut r = EventRenderer::new(o);
+        let mut out = Vec::new();
+        for e in events {
+            r.event(o, *e, &names, &mut out).expect("write to a Vec");
+        }
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn events_render_one_at_a_time_with_growing_widths_like_ss() {
+        let d = destroyed();
+        let all: Vec<Option<&InetSocket>> = d.iter().map(Some).collect();
+        // `ss -E -tu` into a pipe: the header waits for the first notification and is
+        // measured with it; each later line is measured with what came before.
+        assert_eq!(
+            follow(&opts("-tu"), &all),
+            expected(&[
+                "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process",
+                "tcp   UNCONN 1      0          127.0.0.1:44607    127.0.0.1:40922       ",
+                "tcp   UNCONN 1      0          127.0.0.1:40922    127.0.0.1:44607       ",
+                "tcp   UNCONN 0      0          127.0.0.1:44607      0.0.0.0:*           ",
+                "udp   ESTAB  0      -1         127.0.0.1:46475    127.0.0.1:domain       ",
+                "udp   UNCONN 0      -1             [::1]:42378            *:*            ",
+                "tcp   UNCONN 0      0              [::1]:35779            *:*            ",
+            ])
+        );
+        // -H: the widths start from the first line and only grow (compare the peer port
+        // column of the last two lines with the first).
+        let tcp: Vec<Option<&InetSocket>> = d.iter().filter(|s| s.protocol == 6).map(Some).collect();
+        assert_eq!(
+            follow(&opts("-H -t"), &tcp),
+            expected(&[
+                "UNCONN 1      0      127.0.0.1:44607 127.0.0.1:40922",
+                "UNCONN 1      0      127.0.0.1:40922 127.0.0.1:44607",
+                "UNCONN 0      0      127.0.0.1:44607   0.0.0.0:*    ",
+                "UNCONN 0      0          [::1]:35779         *:*    ",
+            ])
+        );
+        // One table and one state: no Netid, no State; the first line widens Port.
+        let udp: Vec<Option<&InetSocket>> = d.iter().filter(|s| s.protocol == 17).map(Some).collect();
+        assert_eq!(
+            follow(&opts("-u"), &udp),
+            expected(&[
+                "Recv-Q Send-Q Local Address:Port  Peer Address:Port  Process",
+                "0      -1         127.0.0.1:46475    127.0.0.1:domain       ",
+                "0      -1             [::1]:42378            *:*            ",
+            ])
+        );
+    }
+
+    #[test]
+    fn a_notification_not_shown_still_prints_the_pending_header() {
+        let d = destroyed();
+        // `ss -E -t dport = :53`: the first notification is filtered out, yet renders the
+        // buffered header alone, with the header's own widths; later ones print nothing.
+        assert_eq!(
+            follow(&opts("-t dport = :53"), &[None, None]),
+            expected(&["State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess"])
+        );
+        assert_eq!(follow(&opts("-t -H"), &[None]), "");
+        // Then a shown socket is measured against the header printed long before.
+        assert_eq!(
+            follow(&opts("-t -n"), &[None, Some(&d[0])]),
+            expected(&[
+                "State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess",
+                "UNCONN 1      0          127.0.0.1:44607    127.0.0.1:40922       ",
+            ])
+        );
+    }
+
+    #[test]
+    fn events_on_a_terminal_spread_each_render_over_its_width() {
+        let d = destroyed();
+        let all: Vec<Option<&InetSocket>> = d.iter().map(Some).collect();
+        // `ss -E -tu` on a 100-column terminal.
+        let o = Options { screen_width: Some(100), ..opts("-tu") };
+        assert_eq!(
+            follow(&o, &all),
+            expected(&[
+                "Netid    State     Recv-Q    Send-Q       Local Address:Port        Peer Address:Port    Process    ",
+                "tcp      UNCONN    1         0                127.0.0.1:44607          127.0.0.1:40922              ",
+                "tcp      UNCONN    1         0                127.0.0.1:40922          127.0.0.1:44607              ",
+                "tcp      UNCONN    0         0                127.0.0.1:44607            0.0.0.0:*                  ",
+                "udp      ESTAB     0         -1               127.0.0.1:46475          127.0.0.1:domain             ",
+                "udp      UNCONN    0         -1                   [::1]:42378                  *:*                  ",
+                "tcp      UNCONN    0         0                    [::1]:35779                  *:*                  ",
+            ])
+        );
     }
 
     #[test]

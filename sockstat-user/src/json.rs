@@ -119,6 +119,22 @@ pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u
     Ok(())
 }
 
+/// `-E --json`: one object for a destroyed inet socket, on its own line. The keys are a
+/// dump's (`netid` from the notification's protocol); a notification has no uid, inode
+/// or timer, so `-e` prints 0 for `uid` and `inode`, and `-p` finds no owner. It does not
+/// say whether an IPv6 socket was v6-only: `v6only` is left out.
+///
+/// # Errors
+/// Any error writing to `out`.
+pub fn write_inet_event(opts: &Options, s: &InetSocket, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+    let mut obj = inet(opts, s, names, crate::format::netid_name(s.protocol));
+    if s.ext.as_ref().is_none_or(|d| d.v6only.is_none()) {
+        obj.remove("v6only");
+    }
+    serde_json::to_writer(&mut *out, &obj)?;
+    out.write_all(b"\n")
+}
+
 fn head(netid: &str, state: u8, rq: u32, wq: u32) -> Map<String, Value> {
     let mut o = Map::new();
     o.insert("netid".into(), json!(netid));

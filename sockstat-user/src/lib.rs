@@ -8,6 +8,7 @@ pub mod cbpf;
 pub mod cli;
 pub mod client;
 pub mod diag;
+pub mod events;
 pub mod ebpf;
 pub mod fetch;
 pub mod lifetime;

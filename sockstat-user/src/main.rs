@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sockstat::{agent, cli, client, fetch, format, history, json, netns, procs, query, summary, timeline, trace};
+use sockstat::{agent, cli, client, events, fetch, format, history, json, netns, procs, query, summary, timeline, trace};
 
 #[derive(Parser)]
 #[command(name = "sockstat", version, about = "sockstat's own commands (ss options are handled separately: see `sockstat -h`)")]
@@ -218,6 +218,25 @@ fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>,
     Ok((rest, at, timeline))
 }
 
+/// `-E`: follow destroy notifications until SIGINT/SIGTERM, then die by that signal as ss
+/// does (it has no handler), every line already flushed.
+fn run_events(opts: &cli::Options) -> Result<ExitCode> {
+    if query::destroy_groups(opts).is_empty() {
+        // ss exits 255 here without a word.
+        eprintln!("{}: -E follows TCP and UDP sockets only: no TCP or UDP table of an inet family is selected", cli::PROG);
+        return Ok(ExitCode::from(255));
+    }
+    let names = format::Names::system(opts.numeric);
+    let mut out = io::stdout().lock();
+    match events::run(opts, &names, &mut out).context("-E")? {
+        events::Stopped::Signal(signal) => {
+            drop(out);
+            events::die_by(signal)
+        }
+        events::Stopped::BrokenPipe => Ok(ExitCode::SUCCESS),
+    }
+}
+
 fn run_ss(args: &[OsString]) -> Result<ExitCode> {
     let (args, at, timeline) = take_time_travel(args)?;
     let mut opts = match cli::parse_ss_args(args.iter().cloned()) {
@@ -268,6 +287,10 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     query::check_supported(&opts)?;
+    if opts.follow_events {
+        anyhow::ensure!(at.is_none(), "--at replays the timeline and -E follows live destroy notifications: use one of them");
+        return run_events(&opts);
+    }
     if let Some(at) = at {
         let mut out = io::BufWriter::new(io::stdout().lock());
         history::print_at(&timeline, &at, &opts, &mut out, &mut io::stderr()).context("--at")?;

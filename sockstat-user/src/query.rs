@@ -3,6 +3,7 @@
 //! it returns what ss would print. No I/O here.
 
 use crate::cli::{Options, SourceChoice, Table};
+use crate::diag::DestroyGroups;
 use crate::filter::bit;
 use crate::socket::{InetSocket, UnixSocket, VsockSocket};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
@@ -41,6 +42,12 @@ pub enum QueryError {
          kernel dump has: drop --source agent (auto uses the kernel for this query)"
     )]
     AttrsFromAgent,
+    /// `-E` with `--source agent`: destroy notifications come from the kernel only.
+    #[error(
+        "-E follows the kernel's socket-destroy notifications, which the agent does not \
+         relay: drop --source agent"
+    )]
+    EventsFromAgent,
 }
 
 /// Fails if the options ask for something sockstat would answer differently from ss.
@@ -77,6 +84,9 @@ pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
         return Err(QueryError::UnsupportedOption {
             option: option.clone(),
         });
+    }
+    if opts.follow_events && opts.source == SourceChoice::Agent {
+        return Err(QueryError::EventsFromAgent);
     }
     if opts.source == SourceChoice::Agent
         && opts.has_table(Table::Tcp)
@@ -155,6 +165,35 @@ pub fn families(opts: &Options) -> Vec<u16> {
         _ => &[AF_INET, AF_INET6],
     };
     order.iter().copied().filter(|&af| opts.has_family(af)).collect()
+}
+
+/// The destroy notification groups `-E` joins: ss.c's `handle_follow_request`, TCP and
+/// UDP of each selected inet family. The family mask decides, not the last family option
+/// (so `-t -4 -6` follows both). Empty when neither TCP nor UDP of an inet family is
+/// selected: ss then exits with status 255 without printing anything.
+#[must_use]
+pub fn destroy_groups(opts: &Options) -> DestroyGroups {
+    let mut groups = DestroyGroups::NONE;
+    for (family, table, group) in [
+        (AF_INET, Table::Tcp, DestroyGroups::INET_TCP),
+        (AF_INET, Table::Udp, DestroyGroups::INET_UDP),
+        (AF_INET6, Table::Tcp, DestroyGroups::INET6_TCP),
+        (AF_INET6, Table::Udp, DestroyGroups::INET6_UDP),
+    ] {
+        if opts.has_family(family) && opts.has_table(table) {
+            groups = groups.union(group);
+        }
+    }
+    groups
+}
+
+/// Whether `-E` prints a destroyed socket: ss's `show_one_inet_sock` checks the family
+/// mask and the FILTER expression, and nothing else. No state selection applies (a
+/// destroyed TCP socket is mostly in CLOSE, printed `UNCONN`, even under `-t` or
+/// `state established`), nor a table one (the joined groups did that).
+#[must_use]
+pub fn select_event(opts: &Options, s: &InetSocket) -> bool {
+    opts.has_family(s.family) && opts.filter.matches(s)
 }
 
 /// The families /proc/net/raw(6) are read for: ss's fallback reads by the family mask
@@ -351,10 +390,9 @@ mod tests {
         assert_eq!(check_supported(&opts("-t6lnH state listening")), Ok(()));
         assert_eq!(check_supported(&opts("-tpemi --json")), Ok(()));
         assert_eq!(check_supported(&opts("-tanr")), Ok(()));
-        assert_eq!(
-            check_supported(&opts("-t -E")),
-            Err(QueryError::UnsupportedOption { option: "-E".into() })
-        );
+        assert_eq!(check_supported(&opts("-t -E")), Ok(()));
+        assert_eq!(check_supported(&opts("-t -E --source kernel")), Ok(()));
+        assert_eq!(check_supported(&opts("-t -E --source agent")), Err(QueryError::EventsFromAgent));
         assert_eq!(check_supported(&opts("-t --tos --inet-sockopt")), Ok(()));
         for (line, option) in [("-t --tos --source agent", "--tos"), ("-t --inet-sockopt --source agent", "--inet-sockopt")] {
             assert_eq!(check_supported(&opts(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
@@ -385,5 +423,55 @@ mod tests {
         ));
         assert_eq!(tcp_source(&opts("-to")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t")), SourceChoice::Auto);
+    }
+
+    #[test]
+    fn destroy_groups_follow_tables_and_family_mask() {
+        let (t4, u4, t6, u6) =
+            (DestroyGroups::INET_TCP, DestroyGroups::INET_UDP, DestroyGroups::INET6_TCP, DestroyGroups::INET6_UDP);
+        let all = t4.union(u4).union(t6).union(u6);
+        let cases: &[(&str, DestroyGroups)] = &[
+            ("-E", all),
+            ("-E -t", t4.union(t6)),
+            ("-E -u", u4.union(u6)),
+            ("-E -tu", all),
+            ("-E -t -4", t4),
+            ("-E -u -6", u6),
+            // The family mask decides, not the last family option (preferred_family).
+            ("-E -t -4 -6", t4.union(t6)),
+            ("-E -4", t4.union(u4)),
+            ("-E -A tcp,udp -f inet6", t6.union(u6)),
+            // A family named in the FILTER replaces the family selection.
+            ("-E -t src inet:127.0.0.1", t4),
+            ("-E -t6 dst [::1]", t6),
+            // Tables without destroy groups: nothing to join (ss exits 255).
+            ("-E -x", DestroyGroups::NONE),
+            ("-E -w", DestroyGroups::NONE),
+            ("-E -0", DestroyGroups::NONE),
+            ("-E -M", DestroyGroups::NONE),
+            ("-E -S -d", DestroyGroups::NONE),
+        ];
+        for &(line, want) in cases {
+            assert_eq!(destroy_groups(&opts(line)), want, "{line}");
+        }
+        // The bind(2) mask: group g is bit g - 1 (SKNLGRP_INET_TCP_DESTROY = 1 ...).
+        assert_eq!((t4.mask(), u4.mask(), t6.mask(), u6.mask(), all.mask()), (1, 2, 4, 8, 15));
+        assert!(destroy_groups(&opts("-E -x")).is_empty() && !t4.is_empty());
+    }
+
+    #[test]
+    fn events_are_selected_by_family_and_expression_only() {
+        let v4 = sock(AF_INET, TcpState::Close, 8080);
+        let v6 = sock(AF_INET6, TcpState::Close, 8080);
+        let estab = sock(AF_INET, TcpState::Established, 9090);
+        // No state selection: a CLOSE socket shows under -t's SS_CONN or a state filter.
+        for line in ["-E -t", "-E -ta", "-E -t state established", "-E -tl"] {
+            assert!(select_event(&opts(line), &v4) && select_event(&opts(line), &v6), "{line}");
+        }
+        assert!(select_event(&opts("-E -t4"), &v4) && !select_event(&opts("-E -t4"), &v6));
+        assert!(!select_event(&opts("-E -t6"), &v4) && select_event(&opts("-E -t6"), &v6));
+        let sport = opts("-E -t sport = :8080");
+        assert!(select_event(&sport, &v4) && select_event(&sport, &v6) && !select_event(&sport, &estab));
+        assert!(!select_event(&opts("-E -t dport = :53"), &v4));
     }
 }

@@ -83,6 +83,8 @@ pub enum MalformedKind {
     },
     #[error("reply for address family {got} in a dump of family {expected}")]
     WrongFamily { expected: u8, got: u8 },
+    #[error("no {what} attribute")]
+    MissingAttribute { what: &'static str },
 }
 
 /// One netlink attribute (`struct rtattr`, include/uapi/linux/rtnetlink.h): its type, its
@@ -255,6 +257,8 @@ pub(crate) struct Decoder {
     /// is a leftover on the socket. A recorded stream accepts every message.
     seq: Option<u32>,
     pub(crate) interrupted: bool,
+    /// A stream of multicast notifications has no end: `NLMSG_DONE` in it is an error.
+    notifications: bool,
 }
 
 impl Decoder {
@@ -263,7 +267,15 @@ impl Decoder {
             stream_offset: 0,
             seq,
             interrupted: false,
+            notifications: false,
         }
+    }
+
+    /// A decoder of sock_diag multicast notifications (`SKNLGRP_*_DESTROY`): messages with
+    /// sequence number 0 (what the kernel's `netlink_broadcast` sends, and all ss's reader
+    /// keeps), and no `NLMSG_DONE`.
+    pub(crate) fn notifications() -> Self {
+        Self { notifications: true, ..Self::new(Some(0)) }
     }
 
     /// Decode the whole messages in `buf`, handing each reply payload to `on_msg`, until
@@ -304,6 +316,9 @@ impl Decoder {
             }
             match header.kind {
                 NLMSG_NOOP => {}
+                NLMSG_DONE if self.notifications => {
+                    return Err(malformed(MalformedKind::UnexpectedType(NLMSG_DONE)));
+                }
                 NLMSG_DONE => {
                     // A dump's NLMSG_DONE carries an int status (net/netlink/af_netlink.c,
                     // netlink_dump_done); negative means the dump failed part-way.
@@ -469,6 +484,31 @@ pub(crate) fn parse_inet_diag_msg_with(payload: &[u8], protocol: u8, details: bo
             None
         },
     })
+}
+
+/// `INET_DIAG_PROTOCOL` (include/uapi/linux/inet_diag.h): a u8, the socket's IP protocol.
+/// A dump reply leaves it out (the request names the protocol); a destroy notification
+/// always carries it (net/ipv4/inet_diag.c, `inet_diag_handler_get_info`).
+const INET_DIAG_PROTOCOL: u16 = 10;
+
+/// Decode one destroy notification: an `inet_diag_msg` whose protocol is in its
+/// `INET_DIAG_PROTOCOL` attribute, with every attribute it carries (for TCP,
+/// `INET_DIAG_INFO`) decoded into `ext`, as ss's `inet_show_sock` reads them.
+///
+/// # Errors
+/// What [`parse_inet_diag_msg_with`] rejects, and a notification without
+/// `INET_DIAG_PROTOCOL`.
+pub(crate) fn parse_destroy_notification(payload: &[u8]) -> Result<InetSocket, MalformedKind> {
+    head::<INET_DIAG_MSG_LEN>(payload, "inet_diag_msg")?;
+    let attrs = payload.get(INET_DIAG_MSG_LEN..).unwrap_or_default();
+    let mut protocol = None;
+    for a in attributes(attrs, INET_DIAG_MSG_LEN)? {
+        if a.kind == INET_DIAG_PROTOCOL {
+            protocol = Some(a.array::<1>("INET_DIAG_PROTOCOL")?[0]);
+        }
+    }
+    let protocol = protocol.ok_or(MalformedKind::MissingAttribute { what: "INET_DIAG_PROTOCOL" })?;
+    parse_inet_diag_msg_with(payload, protocol, true)
 }
 
 /// `N` bytes of the fixed-size `msg` at a constant offset. The offsets above are all in
@@ -941,6 +981,81 @@ mod tests {
             decoder.feed(&buf, &mut count).expect("done"),
             Step::Done { consumed: len }
         );
+    }
+
+    /// A destroy notification as the kernel broadcasts it: sequence number 0, the
+    /// `inet_diag_msg`, `INET_DIAG_PROTOCOL` (unless `protocol` is `None`), then `extra`.
+    fn notification(raw: &Raw, protocol: Option<u8>, extra: &[u8]) -> Vec<u8> {
+        let mut payload = raw.bytes();
+        if let Some(p) = protocol {
+            payload.extend(test_rtattr(INET_DIAG_PROTOCOL, &[p]));
+        }
+        payload.extend_from_slice(extra);
+        nlmsg(SOCK_DIAG_BY_FAMILY, 0, 0, &payload)
+    }
+
+    fn feed_notifications(decoder: &mut Decoder, buf: &[u8], out: &mut Vec<InetSocket>) -> Result<Step, DiagError> {
+        decoder.feed(buf, &mut |p: &[u8]| -> Result<(), MalformedKind> {
+            out.push(parse_destroy_notification(p)?);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn destroy_notifications_take_the_protocol_from_their_attribute() {
+        // A TCP notification carries INET_DIAG_INFO (type 2): a tcp_info, here 8 bytes
+        // (state CLOSE, then ca_state .. rcv_wscale), zero-filled past what was sent.
+        let info = test_rtattr(2, &[7, 0, 0, 0, 0, 0, 0x77, 0]);
+        let mut datagram = notification(&v4_raw(), Some(TCP), &info);
+        // A reply to someone's request (sequence number not 0) is not a notification.
+        datagram.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 0, SEQ, &v4_raw().bytes()));
+        datagram.extend(notification(&v6_raw(), Some(17), &[]));
+        let mut decoder = Decoder::notifications();
+        let mut out = Vec::new();
+        assert_eq!(feed_notifications(&mut decoder, &datagram, &mut out).expect("valid"), Step::More);
+        let [tcp, udp] = out.as_slice() else { panic!("two notifications: {out:?}") };
+        assert_eq!((tcp.family, tcp.protocol, tcp.sport, tcp.cookie), (2, TCP, 8080, 0xab_1122_3344));
+        let info = tcp.ext.as_ref().and_then(|d| d.tcp_info.as_ref()).expect("tcp_info decoded");
+        assert_eq!((info.state, info.snd_wscale, info.rcv_wscale), (7, 7, 7));
+        assert_eq!((udp.family, udp.protocol, udp.wqueue), (10, 17, 4096));
+        assert!(udp.ext.as_ref().is_some_and(|d| d.tcp_info.is_none()));
+    }
+
+    #[test]
+    fn malformed_notifications_name_problem_and_stream_offset() {
+        let mut decoder = Decoder::notifications();
+        let mut out = Vec::new();
+        let first = notification(&v4_raw(), Some(TCP), &[]);
+        feed_notifications(&mut decoder, &first, &mut out).expect("valid");
+        // No INET_DIAG_PROTOCOL: an error at the second datagram's first byte.
+        let (offset, kind) = malformed(feed_notifications(&mut decoder, &notification(&v4_raw(), None, &[]), &mut out).expect_err("no protocol"));
+        assert_eq!((offset, kind), (first.len(), MalformedKind::MissingAttribute { what: "INET_DIAG_PROTOCOL" }));
+
+        let cases: Vec<(Vec<u8>, MalformedKind)> = vec![
+            // NLMSG_DONE never ends a notification stream.
+            (nlmsg(NLMSG_DONE, 2, 0, &0i32.to_ne_bytes()), MalformedKind::UnexpectedType(NLMSG_DONE)),
+            (
+                nlmsg(SOCK_DIAG_BY_FAMILY, 0, 0, &[0; 40]),
+                MalformedKind::TruncatedPayload { what: "inet_diag_msg", needed: INET_DIAG_MSG_LEN, available: 40 },
+            ),
+            // An attribute claiming more bytes than the message has.
+            (
+                notification(&v4_raw(), Some(TCP), &[64, 0, 2, 0]),
+                MalformedKind::BadAttribute { at: INET_DIAG_MSG_LEN + 8, len: 64, available: 4 },
+            ),
+            (
+                notification(&v4_raw(), None, &test_rtattr(INET_DIAG_PROTOCOL, &[])),
+                MalformedKind::ShortAttribute { what: "INET_DIAG_PROTOCOL", at: INET_DIAG_MSG_LEN + 4, needed: 1, available: 0 },
+            ),
+        ];
+        for (buf, want) in cases {
+            let mut decoder = Decoder::notifications();
+            let mut ok = notification(&v6_raw(), Some(17), &[]);
+            let at = ok.len();
+            ok.extend(buf);
+            let (offset, kind) = malformed(feed_notifications(&mut decoder, &ok, &mut out).expect_err("malformed"));
+            assert_eq!((offset, kind), (at, want));
+        }
     }
 
     #[test]
