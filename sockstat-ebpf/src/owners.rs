@@ -75,8 +75,13 @@ pub fn sockstat_owners(ctx: *mut c_void) -> i32 {
     if mode & S_IFMT != S_IFSOCK {
         return 0;
     }
+    // An O_PATH descriptor of a socket *file* has the mode too, but no socket behind it
+    // (and the file system's inode number): /proc shows it as a path, not a socket.
     let socket: u64 = read(file, offset!(file_private_data));
-    let sk: u64 = if socket == 0 { 0 } else { read(socket as *const u8, offset!(socket_sk)) };
+    if socket == 0 {
+        return 0;
+    }
+    let sk: u64 = read(socket as *const u8, offset!(socket_sk));
     let record = OwnerRecord {
         pid: tgid as u32,
         fd,

@@ -124,6 +124,8 @@ struct State {
     /// Inode of the agent's listening socket: its query connections are left out of the
     /// UNIX rows it dumps for a query.
     listener_inode: u64,
+    /// Inode of the agent's pid namespace (`/proc/self/ns/pid`).
+    pidns: u64,
     /// The live tables, one per network namespace.
     spaces: Namespaces,
     /// Last known handle (an nsfs path) of each namespace, checked again before use.
@@ -168,6 +170,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let listener_inode = nix::sys::stat::fstat(&sock.listener).map(|st| st.st_ino).unwrap_or(0);
     let mut st = State {
         listener_inode,
+        pidns: crate::socket::own_pidns().unwrap_or(0),
         spaces: Namespaces::new(netns),
         handles: HashMap::new(),
         last_liveness: Instant::now(),
@@ -347,6 +350,16 @@ impl State {
         let path = self.handles.get(&ns).ok_or(HandleError::NotFound(ns))?;
         let f = netns::open_checked(path, ns).map_err(|_| HandleError::NotFound(ns))?;
         Ok((path.clone(), f))
+    }
+
+    /// Runs `f` in namespace `ns`: here, or on a thread that entered `ns`. `f` opens
+    /// whatever sockets it needs (they are of the namespace it runs in).
+    fn in_namespace_bare<T: Send>(&mut self, ns: u32, peer: Option<u32>, f: impl FnOnce() -> Result<T, DiagError> + Send) -> Result<T, AgentError> {
+        if ns == self.netns {
+            return Ok(f()?);
+        }
+        let (path, file) = self.handle(ns, peer)?;
+        Ok(netns::run_in(ns, (&path, &file), f)??)
     }
 
     /// Runs `f` on a sock_diag socket of namespace `ns`: the agent's own, or a fresh one
@@ -554,7 +567,9 @@ impl State {
                 })
             }
             Request::Dump { netns, spec } => {
-                let dumped = self.in_namespace(netns, peer, move |_| crate::fetch::dump_tables(&mut spec.open()?, &spec));
+                // One socket of the agent's in the namespace dumped (besides its own
+                // long-lived one at home), as ss has one of its own there.
+                let dumped = self.in_namespace_bare(netns, peer, move || crate::fetch::dump_tables(&mut spec.open()?, &spec));
                 match dumped {
                     Ok(mut snap) => {
                         without_query_connections(&mut snap.unix, self.listener_inode, conn);
@@ -564,9 +579,14 @@ impl State {
                     Err(e) => Response::Error(error_text(&e)),
                 }
             }
-            Request::Owners => match self.tracer.owners() {
+            // The records carry pids of the initial pid namespace, as seen by an agent
+            // that walks every task: a client that sees other pids walks /proc itself.
+            Request::Owners { pidns } if pidns != self.pidns => Response::Unavailable {
+                reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.pidns),
+            },
+            Request::Owners { .. } => match self.tracer.owners() {
                 Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
-                Err(e) => Response::Error(error_text(&e)),
+                Err(e) => Response::Unavailable { reason: error_text(&e) },
             },
             Request::Tcp { netns, families, states, filter } => {
                 // First query from a namespace not tracked (yet): track it from now on.
@@ -656,8 +676,9 @@ fn without_query_connections(unix: &mut Vec<crate::socket::UnixSocket>, listener
 }
 
 fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> protocol::OwnerEntry {
-    // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL.
-    let len = r.comm.iter().position(|&b| b == 0).unwrap_or(r.comm.len());
+    // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL, and ss reads it
+    // from there with `%[^)]`: up to the first `)`, nothing if it starts with one.
+    let len = r.comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(r.comm.len());
     protocol::OwnerEntry {
         pid: r.pid,
         fd: r.fd,
@@ -744,6 +765,20 @@ mod tests {
 
     fn unix(inode: u32, peer: u32, name: Option<&str>, state: u8) -> UnixSocket {
         UnixSocket { kind: 1, state, inode, peer, name: name.map(|n| n.as_bytes().to_vec()), rqueue: 0, wqueue: 0, ext: None }
+    }
+
+    #[test]
+    fn owner_names_read_as_ss_reads_them() {
+        let name = |comm: &[u8]| {
+            let mut c = [0u8; 16];
+            c[..comm.len()].copy_from_slice(comm);
+            owner_entry(&sockstat_ebpf::OwnerRecord { pid: 1, fd: 3, inode: 7, cookie: 9, comm: c }).comm
+        };
+        assert_eq!(name(b"nginx"), "nginx");
+        // /proc/PID/stat reads `1 ((sd-pam)) S`: ss's `%[^)]` stops at the first `)`.
+        assert_eq!(name(b"(sd-pam)"), "(sd-pam");
+        assert_eq!(name(b")x"), "");
+        assert_eq!(name(b"exactly16bytes!!"), "exactly16bytes!!");
     }
 
     #[test]

@@ -79,10 +79,11 @@ pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
     offsets_from_file(Path::new(VMLINUX_BTF))
 }
 
-/// [`kernel_offsets`] and the owners iterator's [`OwnerOffsets`], from one parse.
-pub fn kernel_and_owner_offsets() -> Result<(KernelOffsets, OwnerOffsets), BtfError> {
+/// [`kernel_offsets`] and the owners iterator's [`OwnerOffsets`], from one parse. The
+/// latter may fail alone: the iterator is optional, the tracer is not.
+pub fn kernel_and_owner_offsets() -> Result<(KernelOffsets, Result<OwnerOffsets, BtfError>), BtfError> {
     let r = resolver(read(Path::new(VMLINUX_BTF))?)?;
-    Ok((offsets(&r)?, owner_offsets(&r)?))
+    Ok((offsets(&r)?, owner_offsets(&r)))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
@@ -216,6 +217,7 @@ mod tests {
     #[test]
     fn resolves_owner_offsets_from_the_running_kernel() {
         let (kernel, owners) = kernel_and_owner_offsets().expect("kernel BTF");
+        let owners = owners.expect("owner offsets");
         assert_eq!(kernel, kernel_offsets().expect("kernel BTF"));
         assert_eq!(owners.valid, 1);
         assert_eq!(owners.task_tgid, owners.task_pid + 4, "task_struct.tgid follows pid");

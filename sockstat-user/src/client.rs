@@ -33,6 +33,10 @@ pub enum ClientError {
         #[source]
         source: ProtocolError,
     },
+    #[error("the agent at {path} cannot answer this: {reason}")]
+    Unavailable { path: PathBuf, reason: String },
+    #[error("the agent at {path} speaks another version of the query protocol ({detail}); restart it with this sockstat")]
+    Incompatible { path: PathBuf, detail: String },
     #[error("the agent answered with an error: {0}")]
     Agent(String),
     #[error("the agent at {path} does not track network namespace {netns}, this query's ({reason})")]
@@ -47,7 +51,14 @@ impl ClientError {
     /// True when the agent is simply not there (or not ours to use), so a query may fall
     /// back to dumping the kernel itself.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, ClientError::NotRunning(_) | ClientError::PermissionDenied(_) | ClientError::NotTracked { .. })
+        matches!(
+            self,
+            ClientError::NotRunning(_)
+                | ClientError::PermissionDenied(_)
+                | ClientError::NotTracked { .. }
+                | ClientError::Unavailable { .. }
+                | ClientError::Incompatible { .. }
+        )
     }
 }
 
@@ -75,10 +86,16 @@ impl Client {
     fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
         protocol::write_frame(&mut self.stream, req).map_err(wrap)?;
-        let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE)
-            .map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
+        let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE).map_err(|source| match source {
+            // An agent of another sockstat version: its answer does not decode here.
+            ProtocolError::Decode(_) => ClientError::Incompatible { path: self.path.clone(), detail: source.to_string() },
+            source => ClientError::Protocol { path: self.path.clone(), source },
+        })?;
         match resp {
+            // An agent of another version cannot decode what this client asks.
+            Response::Error(msg) if msg.starts_with("bad request") => Err(ClientError::Incompatible { path: self.path.clone(), detail: msg }),
             Response::Error(msg) => Err(ClientError::Agent(msg)),
+            Response::Unavailable { reason } => Err(ClientError::Unavailable { path: self.path.clone(), reason }),
             Response::NotTracked { netns, reason } => Err(ClientError::NotTracked { path: self.path.clone(), netns, reason }),
             other => Ok(other),
         }
@@ -107,7 +124,8 @@ impl Client {
     /// Every socket descriptor of every process, as the agent's owners iterator reads
     /// them now (see [`Request::Owners`]).
     pub fn owners(mut self) -> Result<Vec<protocol::OwnerEntry>, ClientError> {
-        match self.call(&Request::Owners)? {
+        let pidns = crate::socket::own_pidns().map_err(ClientError::Netns)?;
+        match self.call(&Request::Owners { pidns })? {
             Response::Owners(o) => Ok(o),
             _ => Err(ClientError::Unexpected("an owners query")),
         }

@@ -109,6 +109,11 @@ impl Tracer {
             return Err(EbpfError::NotEmbedded);
         }
         let (mut offsets, owner_offsets) = btf::kernel_and_owner_offsets()?;
+        // The owners iterator is optional: without its offsets it stays unloaded.
+        let owner_offsets = owner_offsets.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
+            sockstat_ebpf::OwnerOffsets::default()
+        });
         // Readers drain every DRAIN_INTERVAL_MS; wake them early at an eighth full.
         offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
         // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
@@ -165,7 +170,7 @@ impl Tracer {
                 }
             };
         // -p through the agent: without the iterator, owners come from a /proc walk.
-        let owners_iter = match load_owners_iter(&mut ebpf, &kernel_btf) {
+        let owners_iter = owner_offsets.valid == 1 && match load_owners_iter(&mut ebpf, &kernel_btf) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
@@ -203,8 +208,18 @@ impl Tracer {
         let mut file = link
             .into_file()
             .map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?;
+        // A read that walked many objects without output returns EAGAIN (the kernel's
+        // MAX_ITER_OBJECTS); the walk goes on with the next read.
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|source| EbpfError::Iter { source })?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+                Err(source) => return Err(EbpfError::Iter { source }),
+            }
+        }
         parse_owner_records(&bytes)
     }
 

@@ -1,10 +1,11 @@
 //! Where a query's sockets come from. TCP: the agent's live table when one runs (or when
-//! forced with `--source agent`), else a sock_diag dump made here, as ss does. Every other
-//! table: always dumped here, at query time, in every source mode (the agent tracks TCP
-//! state transitions only; UDP, UNIX, packet and netlink sockets change without one), so
-//! they are as fresh as ss's. Raw sockets come from /proc/net/raw and raw6, ss's fallback,
-//! because this kernel has no RAW_DIAG. MPTCP sockets come from an inet_diag dump of
-//! IPPROTO_MPTCP, always at query time.
+//! forced with `--source agent`), else a sock_diag dump made here, as ss does. UDP, UNIX,
+//! packet, netlink, MPTCP, DCCP, SCTP and vsock: always a sock_diag dump at query time
+//! (the agent tracks TCP state transitions only; these sockets change without one), made
+//! by the agent in the namespace asked about when one answers, else here ([`DumpSpec`]),
+//! so they are as fresh as ss's. Raw sockets come from /proc/net/raw and raw6, ss's
+//! fallback, because this kernel has no RAW_DIAG. `-p` owners: the agent's owners
+//! iterator when it answers, else a /proc walk (`procs`).
 //!
 //! A table whose diag module the kernel lacks (ENOENT/EOPNOTSUPP: DCCP, SCTP, vsock, TIPC
 //! here; MPTCP on a kernel without it) is shown empty, as ss shows it. TIPC and XDP replies are not decoded: if such a
@@ -177,40 +178,32 @@ pub fn tcp(
 
 /// Every table `opts` selects, each selected as ss would (family, state and type), in
 /// kernel order. TCP goes through [`tcp`] (agent or kernel); the rest share one
-/// sock_diag socket opened after TCP is fetched, so a netlink dump shows exactly one socket
-/// of sockstat's own, as ss's shows one of its own.
+/// sock_diag socket (the agent's, or one opened here after TCP is fetched), so a netlink
+/// dump shows exactly one querying socket, as ss's shows its own. With `-p`, also the
+/// agent's owner records (`None`: walk /proc).
 ///
 /// # Errors
 /// The first fetch that fails; a table the kernel has no diag module for is empty.
 pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
     let mut snap = Snapshot::default();
     let states = query::state_mask(opts);
-    let mut tcp_source = query::tcp_source(opts);
-    // -p: every socket descriptor of every process, from the agent's owners iterator
-    // (one pass in the kernel, where ss walks /proc). Without it, the owners come from a
-    // /proc walk, which matches by inode: the agent's table has no inode for sockets
-    // opened after its seed, so TCP then comes from the kernel too.
-    let agent_owners = if opts.show_processes > 0 && !opts.show_threads && tcp_source != SourceChoice::Kernel {
-        match Client::connect(&opts.agent_socket).and_then(Client::owners) {
-            Ok(o) => Some(o),
-            Err(e) if tcp_source == SourceChoice::Auto => {
-                tracing::debug!(error = %e, "no owners from the agent; -p walks /proc");
-                tcp_source = SourceChoice::Kernel;
-                None
-            }
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        None
-    };
+    let tcp_source = query::tcp_source(opts);
     if opts.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
     }
     // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
-    // bytecode without it): without it every mark would read as 0.
-    if opts.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
+    // bytecode without it): without it every mark of an inet dump would read as 0. UNIX
+    // sockets and a recorded TCP dump need no capability (their marks are 0 as in ss).
+    let inet_dump = (query::inet_table(opts, Table::Tcp) && std::env::var_os("TCPDIAG_FILE").is_none())
+        || [Table::Udp, Table::Dccp, Table::Sctp, Table::Mptcp].into_iter().any(|t| query::inet_table(opts, t));
+    if inet_dump && opts.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
         return Err(FetchError::MarkNeedsCapability);
     }
+    // -p with an agent: every socket descriptor of every process from its owners
+    // iterator (one pass in the kernel, where ss walks /proc), read after the TCP answer
+    // so that every table row's cookie exists by then.
+    let want_agent_owners = opts.show_processes > 0 && !opts.show_threads && opts.source != SourceChoice::Kernel && std::env::var_os("TCPDIAG_FILE").is_none();
+    let mut agent_owners = None;
     if query::inet_table(opts, Table::Tcp) {
         let families = query::families(opts);
         let tcp = match std::env::var_os("TCPDIAG_FILE") {
@@ -226,8 +219,28 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
             None => tcp(tcp_source, &opts.agent_socket, &families, states, Some(&opts.filter))?,
         };
         snap.tcp = query::select(opts, tcp);
-        if let Some(owners) = &agent_owners {
-            fill_inodes(&mut snap.tcp, owners);
+        let from_table = snap.tcp.iter().any(|s| s.source == crate::socket::Source::Table);
+        if want_agent_owners {
+            match Client::connect(&opts.agent_socket).and_then(Client::owners) {
+                Ok(owners) => {
+                    fill_inodes(&mut snap.tcp, &owners);
+                    agent_owners = Some(owners);
+                }
+                // The /proc walk matches by inode, which the table lacks for sockets
+                // opened after its seed: then TCP comes from the kernel too.
+                Err(e) if opts.source == SourceChoice::Auto || !from_table => {
+                    tracing::debug!(error = %e, "no owners from the agent; -p walks /proc");
+                    if from_table {
+                        let mut diag = open_diag(opts)?;
+                        let mut out = Vec::new();
+                        for &family in &families {
+                            out.extend(diag.dump_inet(IPPROTO_TCP, family, states)?);
+                        }
+                        snap.tcp = query::select(opts, out);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         // A recorded dump is not this machine's sockets: never kill from it.
         if opts.kill && std::env::var_os("TCPDIAG_FILE").is_none() {
@@ -267,6 +280,10 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         }
     }
     snap.vsock = query::select_vsock(opts, dumped.vsock);
+    if want_agent_owners && !query::inet_table(opts, Table::Tcp) {
+        // No table rows to complete: the iterator if the agent has one, else /proc.
+        agent_owners = Client::connect(&opts.agent_socket).and_then(Client::owners).ok();
+    }
     let mut diag = open_diag(opts)?;
     if opts.has_table(Table::Tipc) && opts.has_family(AF_TIPC) {
         // struct tipc_sock_diag_req: family, protocol, pad, tidiag_states.
@@ -406,7 +423,7 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
 fn fill_inodes(tcp: &mut [InetSocket], owners: &[OwnerEntry]) {
     let by_cookie: std::collections::HashMap<u64, u64> =
         owners.iter().filter(|o| o.cookie != 0).map(|o| (o.cookie, o.inode)).collect();
-    for s in tcp.iter_mut().filter(|s| s.inode == 0 && s.cookie != 0) {
+    for s in tcp.iter_mut().filter(|s| s.source == crate::socket::Source::Table && s.inode == 0 && s.cookie != 0) {
         if let Some(&inode) = by_cookie.get(&s.cookie) {
             s.inode = u32::try_from(inode).unwrap_or(0);
         }

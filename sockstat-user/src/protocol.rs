@@ -24,7 +24,9 @@ pub enum Request {
     Status,
     /// Every socket descriptor of every process, read at this moment from the kernel's
     /// task and file tables by the agent's owners iterator (`-p`).
-    Owners,
+    /// `pidns`: the client's pid namespace inode; the agent answers only a client that
+    /// sees the same pids as it does.
+    Owners { pidns: u64 },
     /// The query's tables other than TCP (UDP, UNIX, packet, netlink, DCCP, SCTP,
     /// vsock), dumped by the agent at this moment in namespace `netns`.
     Dump { netns: u32, spec: crate::fetch::DumpSpec },
@@ -97,6 +99,9 @@ pub enum Response {
     /// The agent does not track the namespace asked about and could not start to
     /// (no way into it): the client may ask the kernel itself.
     NotTracked { netns: u32, reason: String },
+    /// The agent cannot answer this request (no owners iterator, another pid
+    /// namespace): the client does the work itself (`auto`) or reports why.
+    Unavailable { reason: String },
     /// The answer to [`Request::Owners`], in pid then descriptor order.
     Owners(Vec<OwnerEntry>),
     /// The answer to [`Request::Dump`]: each table as the kernel dumped it.

@@ -360,6 +360,12 @@ pub fn endpoint(addr: IpAddr, port: u16) -> String {
     }
 }
 
+/// Inode number of this process's pid namespace (`/proc/self/ns/pid`).
+pub fn own_pidns() -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata("/proc/self/ns/pid")?.ino())
+}
+
 /// Inode number of this process's network namespace (what `/proc/self/ns/net` names,
 /// and what the eBPF program records per event).
 pub fn own_netns() -> std::io::Result<u32> {
