@@ -248,6 +248,10 @@ impl Drop for Agent {
         if self.child.is_some() {
             let _ = self.stop();
         }
+        // The socket, its lock, the log and the timeline live in the test's directory.
+        if let Some(dir) = self.socket.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
