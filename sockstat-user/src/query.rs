@@ -418,6 +418,28 @@ mod tests {
     }
 
     #[test]
+    fn netlink_packet_and_vsock_rows_are_filtered() {
+        let nl = |protocol, portid| NetlinkSocket {
+            protocol, state: 0, portid, dst_portid: 0, dst_group: 0, rqueue: 0, wqueue: 0, inode: 0, cookie: 0, groups: 0, skmem: None,
+        };
+        let pk = |protocol, ifindex| PacketSocket {
+            kind: 3, protocol, inode: 0, ifindex, rqueue: 0, uid: 0, cookie: 0, filter: None, info: None, rings: [None, None],
+            fanout: None, skmem: None,
+        };
+        let netlink = vec![nl(0, 0), nl(0, 77), nl(16, 0)];
+        let packet = vec![pk(0x0800, 1), pk(3, 0)];
+        let pids = |v: Vec<NetlinkSocket>| v.iter().map(|s| (s.protocol, s.portid)).collect::<Vec<_>>();
+        assert_eq!(pids(select_netlink(&opts("-a sport = :0"), netlink.clone())), [(0, 0), (16, 0)]);
+        assert_eq!(pids(select_netlink(&opts("-a src netlink:rtnl"), netlink.clone())), [(0, 0), (0, 77)]);
+        assert_eq!(pids(select_netlink(&opts("-a"), netlink.clone())), [(0, 0), (0, 77), (16, 0)]);
+        assert_eq!(select_packet(&opts("-0 dev = lo"), packet.clone()), [packet[0].clone()]);
+        assert_eq!(select_packet(&opts("-0 src all"), packet.clone()), [packet[1].clone()]);
+        let v = VsockSocket { kind: 1, state: 10, src_cid: 3, src_port: 1024, dst_cid: u32::MAX, dst_port: u32::MAX, inode: 1 };
+        assert_eq!(select_vsock(&opts("--vsock -a sport = :1024"), vec![v.clone()]), [v.clone()]);
+        assert!(select_vsock(&opts("--vsock -a src 2:1024"), vec![v]).is_empty());
+    }
+
+    #[test]
     fn destroy_groups_follow_tables_and_family_mask() {
         let (t4, u4, t6, u6) =
             (DestroyGroups::INET_TCP, DestroyGroups::INET_UDP, DestroyGroups::INET6_TCP, DestroyGroups::INET6_UDP);
