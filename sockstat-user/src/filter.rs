@@ -360,11 +360,18 @@ impl<'a> From<&'a InetSocket> for Subject<'a> {
                 (None, Source::Table) => None,
             },
             // A guess, as sock_diag does not say: listeners bound their port explicitly;
-            // nothing else carries the lock where the kernel looks (clients bind
+            // no other TCP socket carries the lock where the kernel looks (clients bind
             // automatically, and real ss 6.1 counts accepted sockets as autobound too).
             // Wrong for a client that bind()s a port before connect(), or a listener that
-            // never called bind().
-            port_locked: Some(s.state == TcpState::Listen as u8),
+            // never called bind(). Other protocols (UDP servers bind, clients do not):
+            // guessed from the port, as `None` says.
+            port_locked: if s.state == TcpState::Listen as u8 {
+                Some(true)
+            } else if s.protocol == sockstat_ebpf::IPPROTO_TCP {
+                Some(false)
+            } else {
+                None
+            },
         }
     }
 }
