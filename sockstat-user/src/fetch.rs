@@ -262,8 +262,8 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
             Err(e) => return Err(e.into()),
         },
     };
-    snap.netlink = dumped.netlink;
-    snap.packet = dumped.packet;
+    snap.netlink = query::select_netlink(opts, dumped.netlink);
+    snap.packet = query::select_packet(opts, dumped.packet);
     snap.unix = query::select_unix(opts, dumped.unix);
     if query::inet_table(opts, Table::Raw) {
         snap.raw = query::select_raw(opts, raw(opts)?);

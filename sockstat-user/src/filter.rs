@@ -30,7 +30,7 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::socket::{InetSocket, Source};
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Source, VsockSocket};
 use sockstat_ebpf::TcpState;
 use sockstat_ebpf::{AF_INET, AF_INET6};
 
@@ -160,7 +160,7 @@ impl Filter {
     /// For AF_INET/AF_INET6 this is ss's result: the kernel's bytecode verdict AND
     /// `run_ssfilter()`'s, unless the expression cannot be compiled to bytecode (`dev`
     /// anywhere in it), in which case ss sends none and only user space decides. Other
-    /// families (unix) are filtered in user space only, as ss does.
+    /// families (unix, packet, netlink, vsock) are filtered in user space only, as ss does.
     #[must_use]
     pub fn matches_subject(&self, s: &Subject<'_>) -> bool {
         let Some(expr) = &self.expr else {
@@ -237,9 +237,14 @@ pub enum HostAddr {
     /// A unix path glob (`unix:PATTERN`, or any address when the preferred family is
     /// AF_UNIX): `fnmatch(PATTERN, path, FNM_CASEFOLD)`, no `FNM_PATHNAME`, so `*` matches `/`.
     Unix(String),
-    /// `link:`, `netlink:` or `vsock:` addresses: packet, netlink and vsock sockets, which
-    /// this evaluator does not match (it never sees them). Kept as written.
-    Other { family: u16, text: String },
+    /// A `link:`, `netlink:` or `vsock:` address, or any address when the preferred
+    /// family is AF_PACKET, AF_NETLINK or AF_VSOCK (`-0`, `-f link`, `-f netlink`,
+    /// `--vsock`): ss's `inet_prefix` of that family, holding the packet protocol (host
+    /// order), the netlink protocol or the vsock cid as a native-endian `__u32` in its
+    /// first 4 bytes, `bitlen` 32 when one was given and 0 for any. ss's `run_ssfilter()`
+    /// compares these bytes with the socket's own `local.data`/`remote.data` exactly as it
+    /// compares inet prefixes (see [`Endpoint::Data`]).
+    Other(Prefix),
 }
 
 /// An address prefix as iproute2's `inet_prefix` holds it: 16 bytes in network order (an
@@ -314,6 +319,21 @@ pub enum Endpoint<'a> {
     /// A unix socket's path (`@` first for the abstract namespace, as ss prints it), or
     /// `None` when unnamed.
     Unix(Option<&'a str>),
+    /// What ss's `struct sockstat` holds in `local.data`/`remote.data` for a packet,
+    /// netlink or vsock socket: a `__u32` in native byte order in the first 4 bytes, zeros
+    /// after. Local end: the packet protocol (host order), the netlink protocol, the vsock
+    /// cid; remote end: zero for packet and netlink, the peer's cid for vsock.
+    Data([u8; 16]),
+}
+
+impl Endpoint<'_> {
+    /// [`Endpoint::Data`] holding `value` as ss stores it (`local.data[0] = value`).
+    #[must_use]
+    pub fn data(value: u32) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&value.to_ne_bytes());
+        Endpoint::Data(bytes)
+    }
 }
 
 impl<'a> From<&'a InetSocket> for Subject<'a> {
@@ -340,11 +360,18 @@ impl<'a> From<&'a InetSocket> for Subject<'a> {
                 (None, Source::Table) => None,
             },
             // A guess, as sock_diag does not say: listeners bound their port explicitly;
-            // nothing else carries the lock where the kernel looks (clients bind
+            // no other TCP socket carries the lock where the kernel looks (clients bind
             // automatically, and real ss 6.1 counts accepted sockets as autobound too).
             // Wrong for a client that bind()s a port before connect(), or a listener that
-            // never called bind().
-            port_locked: Some(s.state == TcpState::Listen as u8),
+            // never called bind(). Other protocols (UDP servers bind, clients do not):
+            // guessed from the port, as `None` says.
+            port_locked: if s.state == TcpState::Listen as u8 {
+                Some(true)
+            } else if s.protocol == sockstat_ebpf::IPPROTO_TCP {
+                Some(false)
+            } else {
+                None
+            },
         }
     }
 }
@@ -368,6 +395,64 @@ impl<'a> Subject<'a> {
             rport: peer_inode.cast_signed(),
             ifindex: 0,
             // ss's zero-initialised `struct sockstat`: unix_diag has neither.
+            mark: Some(0),
+            cgroup_id: Some(0),
+            port_locked: None,
+        }
+    }
+}
+
+impl Subject<'static> {
+    /// A netlink socket as ss's `netlink_show_one()` fills `struct sockstat` before
+    /// `run_ssfilter()`: family AF_NETLINK, `lport` the port id (0 for the kernel's own
+    /// sockets, negative when autobound), `rport` -1, the protocol in `local.data`, the
+    /// rest zero (no interface, mark 0, cgroup 0).
+    #[must_use]
+    pub fn netlink(s: &NetlinkSocket) -> Self {
+        Subject {
+            family: AF_NETLINK,
+            local: Endpoint::data(u32::from(s.protocol)),
+            remote: Endpoint::data(0),
+            lport: s.portid,
+            rport: -1,
+            ifindex: 0,
+            mark: Some(0),
+            cgroup_id: Some(0),
+            port_locked: None,
+        }
+    }
+
+    /// A packet socket as ss's `packet_show_sock()`/`packet_stats_print()` fill it:
+    /// family AF_PACKET, `lport` and `iface` the bound interface index (0 = any), `rport`
+    /// 0, the protocol (host order, 3 = ETH_P_ALL) in `local.data`, the rest zero.
+    #[must_use]
+    pub fn packet(s: &PacketSocket) -> Self {
+        Subject {
+            family: AF_PACKET,
+            local: Endpoint::data(u32::from(s.protocol)),
+            remote: Endpoint::data(0),
+            // ss stores the unsigned index in an int: the wrap is ss's.
+            lport: s.ifindex.cast_signed(),
+            rport: 0,
+            ifindex: s.ifindex,
+            mark: Some(0),
+            cgroup_id: Some(0),
+            port_locked: None,
+        }
+    }
+
+    /// A vsock socket as ss's `vsock_show_sock()` fills it: family AF_VSOCK, the cids in
+    /// `local.data`/`remote.data`, the ports in `lport`/`rport` (u32s stored in ints, so
+    /// `VMADDR_PORT_ANY` is -1), the rest zero.
+    #[must_use]
+    pub fn vsock(s: &VsockSocket) -> Self {
+        Subject {
+            family: AF_VSOCK,
+            local: Endpoint::data(s.src_cid),
+            remote: Endpoint::data(s.dst_cid),
+            lport: s.src_port.cast_signed(),
+            rport: s.dst_port.cast_signed(),
+            ifindex: 0,
             mark: Some(0),
             cgroup_id: Some(0),
             port_locked: None,
@@ -440,6 +525,18 @@ pub enum ValueError {
     Mark(String),
     #[error("cannot parse cgroup {0:?}: not a cgroup v2 path")]
     Cgroup(String),
+    #[error("{0:?} is not a link-layer protocol: a name of iproute2's ll_proto table or a number up to 0xffff")]
+    LinkProtocol(String),
+    #[error("{0:?} is neither a number nor an interface")]
+    LinkPort(String),
+    #[error("{0:?} is not a netlink protocol: a name of iproute2's nl_protos or a number up to 255")]
+    NetlinkProtocol(String),
+    #[error("{0:?} is not a netlink port id: a number or \"kernel\"")]
+    NetlinkPort(String),
+    #[error("{0:?} is not a vsock cid: a number up to 4294967295 or *")]
+    VsockCid(String),
+    #[error("{0:?} is not a vsock port: a number up to 4294967295 or *")]
+    VsockPort(String),
 }
 
 impl FilterError {
@@ -485,6 +582,9 @@ pub trait Resolver {
     fn cgroup_id(&self, path: &str) -> Option<u64>;
     /// `net.ipv4.ip_local_port_range`.
     fn ephemeral_ports(&self) -> Option<(i32, i32)>;
+    /// iproute2's `nl_proto_a2n()` by name: the lowest netlink protocol number called
+    /// `name` (case-sensitive) in its table (built in, overridden by `nl_protos`).
+    fn netlink_protocol(&self, name: &str) -> Option<u8>;
 }
 
 /// The machine's own answers: /etc/services, the system resolver (getaddrinfo), the
@@ -545,6 +645,10 @@ impl Resolver for SystemResolver {
             .into_iter()
             .find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino()))
             .filter(|&id| id != 0)
+    }
+
+    fn netlink_protocol(&self, name: &str) -> Option<u8> {
+        crate::format::nl_proto_id(&crate::format::system_nl_protos(), name)
     }
 
     fn ephemeral_ports(&self) -> Option<(i32, i32)> {
@@ -924,17 +1028,68 @@ impl<'c, 'r> Parser<'c, 'r> {
                 port: -1,
                 addr: HostAddr::Unix(addr.to_owned()),
             },
-            AF_PACKET | AF_NETLINK | AF_VSOCK => HostCond {
-                port: -1,
-                addr: HostAddr::Other {
-                    family: fam,
-                    text: addr.to_owned(),
-                },
-            },
+            AF_PACKET => self.parse_link_hostcond(addr, is_port)?,
+            AF_NETLINK => self.parse_netlink_hostcond(addr, is_port)?,
+            AF_VSOCK => parse_vsock_hostcond(addr, is_port)?,
             _ => self.parse_inet_hostcond(addr, is_port, fam)?,
         };
         if fam != AF_UNSPEC {
             self.family_override = Some(fam);
+        }
+        Ok(cond)
+    }
+
+    /// The AF_PACKET part of `parse_hostcond()`: `[PROTOCOL][:INTERFACE]`. The protocol is
+    /// a name of iproute2's `ll_proto` table (any case) or a 16-bit number, `*` or nothing
+    /// for any; the "port" is a number, an interface name (`ifN` too), `*` or nothing.
+    /// ss compares the protocol with the socket's and the port with its interface index.
+    fn parse_link_hostcond(&self, text: &str, is_port: bool) -> Result<HostCond, ValueError> {
+        let (addr, port) = find_port(text, is_port);
+        let mut cond = HostCond { port: -1, addr: HostAddr::Other(Prefix { family: AF_PACKET, ..Prefix::ANY }) };
+        if let Some(port) = port.filter(|p| !p.is_empty() && *p != "*") {
+            cond.port = match get_integer(port) {
+                Some(n) => n,
+                None => ll_name_to_index(port, self.ctx.resolver)
+                    .and_then(|i| i32::try_from(i).ok())
+                    .filter(|&i| i > 0)
+                    .ok_or_else(|| ValueError::LinkPort(port.to_owned()))?,
+            };
+        }
+        if !is_port && !addr.is_empty() && addr != "*" {
+            let proto = crate::format::ll_proto_id(addr)
+                .or_else(|| get_unsigned(addr).and_then(|n| u16::try_from(n).ok()))
+                .ok_or_else(|| ValueError::LinkProtocol(addr.to_owned()))?;
+            cond.addr = HostAddr::Other(data_prefix(AF_PACKET, u32::from(proto), 32));
+        }
+        Ok(cond)
+    }
+
+    /// The AF_NETLINK part of `parse_hostcond()`: `[PROTOCOL][:PORTID]`. The protocol is a
+    /// name of iproute2's netlink table (`nl_protos`, case-sensitive) or a number up to
+    /// 255, `*` or nothing for any; the port id a number, `kernel` (0), `*` or nothing.
+    fn parse_netlink_hostcond(&self, text: &str, is_port: bool) -> Result<HostCond, ValueError> {
+        let (addr, port) = find_port(text, is_port);
+        let mut cond = HostCond { port: -1, addr: HostAddr::Other(Prefix { family: AF_NETLINK, ..Prefix::ANY }) };
+        if let Some(port) = port.filter(|p| !p.is_empty() && *p != "*") {
+            cond.port = match (get_integer(port), port) {
+                (Some(n), _) => n,
+                (None, "kernel") => 0,
+                (None, _) => return Err(ValueError::NetlinkPort(port.to_owned())),
+            };
+        }
+        if !is_port && !addr.is_empty() && addr != "*" {
+            let proto = self
+                .ctx
+                .resolver
+                .netlink_protocol(addr)
+                .or_else(|| {
+                    // nl_proto_a2n(): strtoul(arg, &end, 0), whole string, at most 255.
+                    let n = c_scan(addr, 0);
+                    let (v, _) = c_strtoul(&n);
+                    (n.consumed != 0 && n.consumed == addr.len()).then_some(v).and_then(|v| u8::try_from(v).ok())
+                })
+                .ok_or_else(|| ValueError::NetlinkProtocol(addr.to_owned()))?;
+            cond.addr = HostAddr::Other(data_prefix(AF_NETLINK, u32::from(proto), 32));
         }
         Ok(cond)
     }
@@ -1462,17 +1617,69 @@ fn get_prefix_1(s: &str, fam: u16) -> Option<Prefix> {
     Some(p)
 }
 
+/// iproute2's `ll_name_to_index()`: the kernel's table, then the `ifN` spelling; `None`
+/// for 0 (no such interface).
+fn ll_name_to_index(s: &str, resolver: &dyn Resolver) -> Option<u32> {
+    resolver
+        .ifindex(s)
+        .or_else(|| {
+            // ll_idx_a2n(): sscanf(name, "if%u").
+            let rest = s.strip_prefix("if")?;
+            let n = c_scan(rest, 10);
+            // %u stores the strtoul result in an unsigned int: truncation is C's.
+            (n.consumed != 0).then(|| c_strtoul(&n).0 as u32)
+        })
+        .filter(|&i| i != 0)
+}
+
+/// ss.c `find_port()`: for `sport`/`dport` the whole token is the port (a leading `:`
+/// dropped); otherwise the text before the first `:` is the address and the text after
+/// it the port (`None` without a `:`).
+fn find_port(text: &str, is_port: bool) -> (&str, Option<&str>) {
+    if is_port {
+        // ss cuts the ':' off in place, which also leaves the address empty.
+        return match text.strip_prefix(':') {
+            Some(port) => ("", Some(port)),
+            None => (text, Some(text)),
+        };
+    }
+    match text.split_once(':') {
+        Some((addr, port)) => (addr, Some(port)),
+        None => (text, None),
+    }
+}
+
+/// An `inet_prefix` of a non-inet family holding `value` as ss stores it
+/// (`a.addr.data[0] = value`).
+fn data_prefix(family: u16, value: u32, bitlen: u8) -> Prefix {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&value.to_ne_bytes());
+    Prefix { family, bytes, bitlen }
+}
+
+/// The AF_VSOCK part of ss.c `parse_hostcond()`: `[CID][:PORT]`, each a `get_u32` number
+/// or `*`; a missing cid is any (ss still stores cid -1 in the prefix, with no length).
+/// Unlike the packet and netlink forms, an empty port (`vsock:3:`) is an error.
+fn parse_vsock_hostcond(text: &str, is_port: bool) -> Result<HostCond, ValueError> {
+    let (addr, port) = find_port(text, is_port);
+    let mut cond_port = -1;
+    if let Some(port) = port.filter(|&p| p != "*") {
+        // get_u32 into an int: the wrap is ss's (port 4294967295 is -1, "any").
+        cond_port = get_unsigned(port).ok_or_else(|| ValueError::VsockPort(port.to_owned()))?.cast_signed();
+    }
+    let mut cid = u32::MAX;
+    let mut bitlen = 0;
+    if !is_port && !addr.is_empty() && addr != "*" {
+        cid = get_unsigned(addr).ok_or_else(|| ValueError::VsockCid(addr.to_owned()))?;
+        bitlen = 32;
+    }
+    Ok(HostCond { port: cond_port, addr: HostAddr::Other(data_prefix(AF_VSOCK, cid, bitlen)) })
+}
+
 /// ss.c `parse_devcond()`: an interface name (iproute2's `ll_name_to_index`: the kernel's
 /// table, then the `ifN` spelling), else a whole `strtoul` number within `unsigned int`.
 fn parse_devcond(s: &str, resolver: &dyn Resolver) -> Result<u32, ValueError> {
-    let by_name = resolver.ifindex(s).or_else(|| {
-        // ll_idx_a2n(): sscanf(name, "if%u").
-        let rest = s.strip_prefix("if")?;
-        let n = c_scan(rest, 10);
-        // %u stores the strtoul result in an unsigned int: truncation is C's.
-        (n.consumed != 0).then(|| c_strtoul(&n).0 as u32)
-    });
-    if let Some(i) = by_name.filter(|&i| i != 0) {
+    if let Some(i) = ll_name_to_index(s, resolver) {
         return Ok(i);
     }
     let n = c_scan(s, 0);
@@ -1627,16 +1834,21 @@ impl Expr {
             Expr::Dev(i) => s.ifindex == *i,
             Expr::Mark { mark, mask } => s.mark.is_some_and(|m| m & mask == *mark),
             Expr::Cgroup { id, .. } => s.cgroup_id == Some(*id),
-            Expr::Autobound { low, high } => match s.local {
+            Expr::Autobound { low, high } => match (s.local, s.family) {
                 // A unix socket is autobound when unnamed or named "@" + 5 hex digits.
-                Endpoint::Unix(p) => p.is_none_or(|p| {
+                (Endpoint::Unix(p), _) => p.is_none_or(|p| {
                     p.len() == 6
                         && p.starts_with('@')
                         && p[1..]
                             .bytes()
                             .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
                 }),
-                Endpoint::Inet(_) => (*low..=*high).contains(&s.lport),
+                // ss: a packet socket bound to no interface and no protocol; a netlink
+                // socket with a negative (kernel-chosen) port id; a vsock port above 1023.
+                (Endpoint::Data(d), AF_PACKET) => s.lport == 0 && d[..4] == [0; 4],
+                (Endpoint::Data(_), AF_NETLINK) => s.lport < 0,
+                (Endpoint::Data(_), AF_VSOCK) => s.lport > 1023,
+                (Endpoint::Inet(_) | Endpoint::Data(_), _) => (*low..=*high).contains(&s.lport),
             },
         }
     }
@@ -1673,32 +1885,49 @@ impl Expr {
 }
 
 /// ss.c `run_ssfilter()` for `SSF_SCOND`/`SSF_DCOND`.
+///
+/// ss compares the condition's `inet_prefix` with the socket's `local`/`remote` bytes
+/// whatever either family is: a packet, netlink or vsock socket's bytes hold a protocol
+/// or cid ([`Endpoint::Data`]), so `src 0.0.0.0` matches NETLINK_ROUTE sockets (protocol
+/// 0) and `src 16.0.0.0` NETLINK_GENERIC ones on this little-endian machine. A unix
+/// socket's bytes hold a pointer to its name: zero when unnamed (and always for the peer,
+/// which ss's netlink path never names).
 fn user_hostcond(c: &HostCond, family: u16, end: Endpoint<'_>, port: i32) -> bool {
-    match (&c.addr, end) {
-        (HostAddr::Unix(pattern), Endpoint::Unix(path)) => unix_match(pattern, path),
-        // ss would read an inet socket's address bytes as a string pointer here; it never
-        // gets that far because a unix condition drops the inet families (family_override).
-        (HostAddr::Unix(_), Endpoint::Inet(_)) | (HostAddr::Other { .. }, _) => false,
-        (HostAddr::Inet { first, more }, end) => {
-            if c.port != -1 && c.port != port {
-                return false;
-            }
-            if first.bitlen == 0 {
-                return true;
-            }
-            match end {
-                Endpoint::Inet(ip) => {
-                    let bytes = ip_bytes(ip);
-                    std::iter::once(first)
-                        .chain(more)
-                        .any(|p| user_addr_match(family, &bytes, p))
-                }
-                // ss would compare a unix socket's name pointer with the prefix: no match
-                // we can reproduce; treat as no match.
-                Endpoint::Unix(_) => false,
-            }
+    let (first, more): (&Prefix, &[Prefix]) = match &c.addr {
+        HostAddr::Unix(pattern) => {
+            return match end {
+                Endpoint::Unix(path) => unix_match(pattern, path),
+                // ss reads the protocol or cid as a string pointer: zero is NULL, read as
+                // "". Any other value makes ss dereference it and die of SIGSEGV (`ss -a
+                // 'src unix:* or src netlink:rtnl'`): sockstat answers "no match" there.
+                Endpoint::Data(d) => d == [0; 16] && unix_match(pattern, None),
+                // ss would read an inet socket's address bytes as a string pointer here; it
+                // never gets that far because a unix condition drops the inet families
+                // (family_override).
+                Endpoint::Inet(_) => false,
+            };
         }
+        HostAddr::Inet { first, more } => (first, more),
+        HostAddr::Other(p) => (p, &[]),
+    };
+    if c.port != -1 && c.port != port {
+        return false;
     }
+    if first.bitlen == 0 {
+        return true;
+    }
+    let bytes = match end {
+        Endpoint::Inet(ip) => ip_bytes(ip),
+        Endpoint::Data(d) => d,
+        // An unnamed unix socket: a NULL pointer, all zero.
+        Endpoint::Unix(None) => [0; 16],
+        // A named one: the address of ss's copy of the name, which no prefix can be
+        // expected to match; treated as no match.
+        Endpoint::Unix(Some(_)) => return false,
+    };
+    std::iter::once(first)
+        .chain(more)
+        .any(|p| user_addr_match(family, &bytes, p))
 }
 
 /// `INET_DIAG_BC_S_COND`/`D_COND` in `inet_diag_bc_run()`, for the first element only (ss
@@ -1910,6 +2139,14 @@ mod tests {
         }
         fn ephemeral_ports(&self) -> Option<(i32, i32)> {
             Some((32768, 60999))
+        }
+        fn netlink_protocol(&self, name: &str) -> Option<u8> {
+            match name {
+                "rtnl" => Some(0),
+                "tcpdiag" => Some(4),
+                "genl" => Some(16),
+                _ => None,
+            }
         }
     }
 
@@ -2684,6 +2921,237 @@ mod tests {
         // A unix condition never matches an inet socket.
         let f = parse_with(&words("src unix:*"), 0, &ctx()).expect("valid");
         assert!(!f.matches(&sock("127.0.0.1", 1, "127.0.0.1", 2, Established)));
+    }
+
+    // ---- netlink, packet and vsock sockets ----------------------------------------------
+
+    fn nl(protocol: u8, portid: i32) -> NetlinkSocket {
+        NetlinkSocket {
+            protocol,
+            state: 0,
+            portid,
+            dst_portid: 0,
+            dst_group: 0,
+            rqueue: 0,
+            wqueue: 0,
+            inode: 0,
+            cookie: 0,
+            groups: 0,
+            skmem: None,
+        }
+    }
+
+    fn pkt(protocol: u16, ifindex: u32) -> PacketSocket {
+        PacketSocket {
+            kind: 3,
+            protocol,
+            inode: 0,
+            ifindex,
+            rqueue: 0,
+            uid: 0,
+            cookie: 0,
+            filter: None,
+            info: None,
+            rings: [None, None],
+            fanout: None,
+            skmem: None,
+        }
+    }
+
+    /// The sockets of the namespace the expectations below were taken from (ss 6.1, `ss -a
+    /// FILTER`): netlink rtnl of the kernel (a) and of pid 20380 (b), genl of pid 20380
+    /// (c), tcpdiag of the kernel (d), an autobound rtnl (e); packet ETH_P_IP bound to lo
+    /// (P), ETH_P_ALL unbound (Q), protocol 0 unbound (R).
+    fn family_world() -> Vec<(char, Subject<'static>)> {
+        vec![
+            ('a', Subject::netlink(&nl(0, 0))),
+            ('b', Subject::netlink(&nl(0, 20380))),
+            ('c', Subject::netlink(&nl(16, 20380))),
+            ('d', Subject::netlink(&nl(4, 0))),
+            ('e', Subject::netlink(&nl(0, -4242))),
+            ('P', Subject::packet(&pkt(0x0800, 1))),
+            ('Q', Subject::packet(&pkt(3, 0))),
+            ('R', Subject::packet(&pkt(0, 0))),
+        ]
+    }
+
+    #[test]
+    fn netlink_and_packet_sockets_match_as_ss_does() {
+        let cases: &[(&str, &str)] = &[
+            // lport is the port id (netlink) or the interface index (packet).
+            ("sport = :0", "adQR"),
+            ("sport = :20380", "bc"),
+            ("sport > :100", "bc"),
+            ("sport < :1", "adeQR"),
+            ("sport = :1", "P"),
+            // rport is -1 (netlink) or 0 (packet); -1 is also "any port".
+            ("dport = :0", "PQR"),
+            ("dport != :0", "abcde"),
+            ("dport = :-1", "abcdePQR"),
+            // Inet prefixes compare with the protocol's bytes (little-endian here).
+            ("src 0.0.0.0", "abeR"),
+            ("src 16.0.0.0", "c"),
+            ("src 4.0.0.0/8", "d"),
+            ("src 3.0.0.0", "Q"),
+            ("src 0.8.0.0", "P"),
+            ("src [::]", "abeR"),
+            ("src 127.0.0.1", ""),
+            ("not src 127.0.0.1", "abcdePQR"),
+            ("dst 0.0.0.0", "abcdePQR"),
+            ("src 0.0.0.0:0", "aR"),
+            ("dev lo", "P"),
+            ("dev 0", "abcdeQR"),
+            ("fwmark 0", "abcdePQR"),
+            ("not fwmark 1", "abcdePQR"),
+            ("fwmark 1", ""),
+            ("cgroup /system.slice", ""),
+            ("autobound", "eR"),
+            ("not autobound", "abcdPQ"),
+            ("( sport = :53 or dst :0 )", "PQR"),
+            // Family forms.
+            ("src link:ip", "P"),
+            ("src link:IP:lo", "P"),
+            ("src link:*:lo", "P"),
+            ("src link::1", "P"),
+            ("src link:all", "Q"),
+            ("src link:0", "R"),
+            ("src link:0x0800", "P"),
+            ("src link:", "PQR"),
+            ("src link:*", "PQR"),
+            ("dst link:ip", ""),
+            ("sport = link:lo", "P"),
+            ("src netlink:rtnl", "abe"),
+            ("src netlink:rtnl:kernel", "a"),
+            ("src netlink:*:kernel", "ad"),
+            ("src netlink::0", "ad"),
+            ("src netlink:16", "c"),
+            ("src netlink:0x10", "c"),
+            ("src netlink:genl:20380", "c"),
+            // A unix pattern (before the last family form, which decides the families) reads
+            // the protocol as a string pointer: NULL is "" (ss dies of SIGSEGV on any other
+            // value; sockstat answers no match).
+            ("src unix:* or src netlink:16", "abce"),
+            ("src unix:x* or src link:5", ""),
+            ("dst unix:* and src netlink:", "abcde"),
+        ];
+        let world = family_world();
+        for &(text, want) in cases {
+            let f = parse_with(&words(text), 0, &ctx()).unwrap_or_else(|e| panic!("{text}: {e}"));
+            // A family form replaces the families shown (ss's parse_hostcond), as the
+            // caller applies it.
+            let got: String = world
+                .iter()
+                .filter(|(_, s)| f.family_override.is_none_or(|af| af == s.family) && f.matches_subject(s))
+                .map(|(c, _)| *c)
+                .collect();
+            assert_eq!(got, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn vsock_sockets_match_as_ss_does() {
+        let vs = |src_cid, src_port, dst_cid, dst_port| VsockSocket {
+            kind: 1,
+            state: 10,
+            src_cid,
+            src_port,
+            dst_cid,
+            dst_port,
+            inode: 1,
+        };
+        let listener = vs(3, 1234, u32::MAX, u32::MAX);
+        let low = vs(2, 22, 3, 50_000);
+        let vctx = ParseContext { preferred_family: AF_VSOCK, ..ctx() };
+        for (text, want_listener, want_low) in [
+            ("src vsock:3", true, false),
+            ("src vsock:3:1234", true, false),
+            ("src vsock::1234", true, false),
+            ("src vsock::1235", false, false),
+            ("src vsock:*:*", true, true),
+            ("dst vsock:3", false, true),
+            ("dport = vsock:50000", false, true),
+            // VMADDR_PORT_ANY is -1 in ss's int, the "any" port.
+            ("dst vsock::4294967295", true, true),
+            ("autobound", true, false),
+            ("sport > :1023", true, false),
+            ("src 3.0.0.0", true, false),
+            ("dst 255.255.255.255", true, false),
+        ] {
+            let f = parse_with(&words(text), 0, &ctx()).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(f.matches_subject(&Subject::vsock(&listener)), want_listener, "{text} on the listener");
+            assert_eq!(f.matches_subject(&Subject::vsock(&low)), want_low, "{text} on the connection");
+        }
+        // Under --vsock every address is a vsock one.
+        let f = parse_with(&words("src 2:22"), 0, &vctx).expect("valid");
+        assert_eq!(f.family_override, Some(AF_VSOCK));
+        assert!(f.matches_subject(&Subject::vsock(&low)) && !f.matches_subject(&Subject::vsock(&listener)));
+    }
+
+    #[test]
+    fn family_host_conditions_parse_as_ss_does() {
+        let other = |family, value, bitlen, port| HostCond { port, addr: HostAddr::Other(data_prefix(family, value, bitlen)) };
+        let cases: &[(u16, &str, HostCond, u16)] = &[
+            (AF_UNSPEC, "src link:ip:lo", other(AF_PACKET, 0x0800, 32, 1), AF_PACKET),
+            (AF_UNSPEC, "src link:ipv6:if1", other(AF_PACKET, 0x86dd, 32, 1), AF_PACKET),
+            (AF_UNSPEC, "src link:", other(AF_PACKET, 0, 0, -1), AF_PACKET),
+            (AF_UNSPEC, "src link:*:*", other(AF_PACKET, 0, 0, -1), AF_PACKET),
+            (AF_UNSPEC, "src netlink:tcpdiag:kernel", other(AF_NETLINK, 4, 32, 0), AF_NETLINK),
+            (AF_UNSPEC, "src netlink:*:-5", other(AF_NETLINK, 0, 0, -5), AF_NETLINK),
+            (AF_UNSPEC, "src vsock:3", other(AF_VSOCK, 3, 32, -1), AF_VSOCK),
+            (AF_UNSPEC, "src vsock::80", other(AF_VSOCK, u32::MAX, 0, 80), AF_VSOCK),
+            // A preferred family (-0, -f netlink) makes every address one of its own.
+            (AF_PACKET, "src arp", other(AF_PACKET, 0x0806, 32, -1), AF_PACKET),
+            (AF_PACKET, "src :lo", other(AF_PACKET, 0, 0, 1), AF_PACKET),
+            (AF_PACKET, "sport = :eth0", other(AF_PACKET, 0, 0, 2), AF_PACKET),
+            (AF_PACKET, "sport = 7", other(AF_PACKET, 0, 0, 7), AF_PACKET),
+            (AF_NETLINK, "src genl", other(AF_NETLINK, 16, 32, -1), AF_NETLINK),
+            (AF_NETLINK, "sport = :kernel", other(AF_NETLINK, 0, 0, 0), AF_NETLINK),
+            (AF_NETLINK, "dport = :22", other(AF_NETLINK, 0, 0, 22), AF_NETLINK),
+        ];
+        for (preferred_family, text, want, fam) in cases {
+            let c = ParseContext { preferred_family: *preferred_family, ..ctx() };
+            let f = parse_with(&words(text), 0, &c).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let got = match f.expr {
+                Some(Expr::Src(h) | Expr::Dst(h)) => h,
+                other => panic!("{text}: {other:?}"),
+            };
+            assert_eq!(&got, want, "{text}");
+            assert_eq!(f.family_override, Some(*fam), "{text}");
+        }
+        // What ss refuses ("Cannot parse dst/src address.", exit 1).
+        use ValueError as V;
+        for (text, kind) in [
+            ("src link:bogus", V::LinkProtocol("bogus".into())),
+            ("src link:0x10000", V::LinkProtocol("0x10000".into())),
+            ("src link:-1", V::LinkProtocol("-1".into())),
+            ("src link:ip:nodev", V::LinkPort("nodev".into())),
+            ("src link::0x", V::LinkPort("0x".into())),
+            ("src netlink:kernel", V::NetlinkProtocol("kernel".into())),
+            ("src netlink:RTNL", V::NetlinkProtocol("RTNL".into())),
+            ("src netlink:256", V::NetlinkProtocol("256".into())),
+            ("src netlink:rtnl:x", V::NetlinkPort("x".into())),
+            ("src vsock:x", V::VsockCid("x".into())),
+            ("src vsock:-1", V::VsockCid("-1".into())),
+            ("src vsock:1:", V::VsockPort(String::new())),
+            ("src vsock:1:4294967296", V::VsockPort("4294967296".into())),
+        ] {
+            let e = parse_with(&words(text), 0, &ctx()).expect_err(text);
+            assert_eq!(e, FilterError::Value { column: 5, token: text[4..].to_owned(), kind }, "{text}");
+            assert_eq!(e.exit_code(), 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn inet_prefixes_on_unix_sockets_compare_the_name_pointer() {
+        // ss's unix sockets hold a pointer to their name in local.data (NULL when
+        // unnamed) and nothing in remote.data (the netlink path never names the peer).
+        let named = Subject::unix(Some("/run/x"), None, 7, 0);
+        let unnamed = Subject::unix(None, None, 8, 0);
+        let f = |t: &str| parse_with(&words(t), 0, &ctx()).expect("valid");
+        assert!(f("dst 0.0.0.0").matches_subject(&named) && f("dst 0.0.0.0").matches_subject(&unnamed));
+        assert!(!f("src 0.0.0.0").matches_subject(&named) && f("src 0.0.0.0").matches_subject(&unnamed));
+        assert!(!f("dst 1.2.3.4").matches_subject(&unnamed));
+        assert!(f("src *:7").matches_subject(&named) && !f("src 0.0.0.0:7").matches_subject(&unnamed));
     }
 
     #[test]

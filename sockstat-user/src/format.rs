@@ -628,16 +628,12 @@ impl Names {
             .and_then(|t| parse_port_range(&t))
             // ss's fallback when the file cannot be read.
             .unwrap_or((1024, 4999));
-        // iproute2 6.1 reads CONF_ETC_DIR/nl_protos, then CONF_USR_DIR's if that is absent.
-        let nl_text = std::fs::read_to_string("/etc/iproute2/nl_protos")
-            .or_else(|_| std::fs::read_to_string("/usr/share/iproute2/nl_protos"))
-            .unwrap_or_default();
         Names {
             services: (!numeric).then(|| parse_services(&services_text, Some("tcp"))),
             udp_services: (!numeric).then(|| parse_services(&services_text, Some("udp"))),
             any_services: (!numeric).then(|| parse_services(&services_text, None)),
             protocols,
-            nl_protos: nl_protos(&nl_text),
+            nl_protos: system_nl_protos(),
             numeric,
             ephemeral,
             ifnames: None,
@@ -870,6 +866,29 @@ const LL_PROTOS: &[(u16, &str)] = &[
     (0x88a4, "ethercat"), (0x8100, "802.1Q"), (0x88a8, "802.1ad"), (0x8847, "mpls_uc"), (0x8848, "mpls_mc"),
     (0x6558, "teb"), (0x88cc, "LLDP"),
 ];
+
+/// iproute2's `ll_proto_a2n()` by name: the first entry of its table called `name`,
+/// compared as `strcasecmp` does (numbers are the caller's).
+#[must_use]
+pub(crate) fn ll_proto_id(name: &str) -> Option<u16> {
+    LL_PROTOS.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)).map(|&(id, _)| id)
+}
+
+/// iproute2's netlink protocol names on this machine: the built-in table overridden by
+/// the nl_protos file (iproute2 6.1 reads CONF_ETC_DIR/nl_protos, then CONF_USR_DIR's if
+/// that is absent).
+pub(crate) fn system_nl_protos() -> HashMap<u8, String> {
+    let text = std::fs::read_to_string("/etc/iproute2/nl_protos")
+        .or_else(|_| std::fs::read_to_string("/usr/share/iproute2/nl_protos"))
+        .unwrap_or_default();
+    nl_protos(&text)
+}
+
+/// iproute2's `nl_proto_a2n()` by name: it scans its table from protocol 0 up and takes
+/// the first exact (case-sensitive) match.
+pub(crate) fn nl_proto_id(table: &HashMap<u8, String>, name: &str) -> Option<u8> {
+    table.iter().filter(|(_, n)| n.as_str() == name).map(|(&id, _)| id).min()
+}
 
 /// iproute2 lib/rt_names.c `nl_proto_tab[]`, overridden by the nl_protos file's lines
 /// (`rtnl_tab_initialize`: `ID NAME`, decimal or 0x-hex, `#` comments).

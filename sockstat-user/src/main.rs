@@ -298,7 +298,6 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (snapshot, agent_owners) = fetch::snapshot(&opts)?;
-    query::check_expression(&opts, &snapshot)?;
     // -p: owners of exactly the sockets about to be printed: from the agent's owners
     // iterator when it gave them, else from one /proc walk.
     let owners = if opts.show_processes > 0 {

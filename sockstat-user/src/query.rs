@@ -4,8 +4,8 @@
 
 use crate::cli::{Options, SourceChoice, Table};
 use crate::diag::DestroyGroups;
-use crate::filter::bit;
-use crate::socket::{InetSocket, UnixSocket, VsockSocket};
+use crate::filter::{Subject, bit};
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 
 const SOCK_STREAM: u8 = 1;
@@ -18,10 +18,6 @@ pub enum QueryError {
     /// An option that changes ss's output and that sockstat does not implement.
     #[error("not supported yet: {option}")]
     UnsupportedOption { option: String },
-    /// A filter expression with tables whose sockets filter.rs cannot evaluate yet
-    /// (its `Subject` covers inet and UNIX sockets).
-    #[error("not supported yet: filter expressions on {table} sockets (select other tables, e.g. -t, -u, -x)")]
-    ExpressionOnTable { table: &'static str },
     /// Timers (`-o`, and `-b`, which implies it) asked of the agent: its table keeps
     /// `idiag_expires` as of the last transition, which ss would print counting down.
     #[error(
@@ -249,24 +245,6 @@ pub fn select_raw(opts: &Options, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
     sockets.into_iter().filter(|s| opts.filter.matches(s)).collect()
 }
 
-/// Fails when a FILTER expression would have to judge sockets of a table filter.rs's
-/// `Subject` cannot describe (packet, netlink, vsock): ss would filter them, sockstat
-/// would print them unfiltered.
-///
-/// # Errors
-/// [`QueryError::ExpressionOnTable`] naming the first such table that has sockets.
-pub fn check_expression(opts: &Options, snap: &crate::socket::Snapshot) -> Result<(), QueryError> {
-    if opts.filter.expr.is_none() {
-        return Ok(());
-    }
-    for (table, empty) in [("netlink", snap.netlink.is_empty()), ("packet", snap.packet.is_empty()), ("vsock", snap.vsock.is_empty())] {
-        if !empty {
-            return Err(QueryError::ExpressionOnTable { table });
-        }
-    }
-    Ok(())
-}
-
 /// ss's `unix_type_skip`: drops UNIX sockets of a type whose table is not selected
 /// (types other than stream, dgram and seqpacket are kept, as ss keeps them).
 #[must_use]
@@ -282,12 +260,12 @@ pub fn select_unix(opts: &Options, sockets: Vec<UnixSocket>) -> Vec<UnixSocket> 
         .filter(|s| {
             // ss's netlink path never learns the peer's name: only its inode.
             let name = s.display_name();
-            opts.filter.matches_subject(&crate::filter::Subject::unix(name.as_deref(), None, s.inode, s.peer))
+            opts.filter.matches_subject(&Subject::unix(name.as_deref(), None, s.inode, s.peer))
         })
         .collect()
 }
 
-/// ss's `vsock_type_skip`.
+/// ss's `vsock_type_skip`, then the FILTER expression (`vsock_show_sock`).
 #[must_use]
 pub fn select_vsock(opts: &Options, sockets: Vec<VsockSocket>) -> Vec<VsockSocket> {
     sockets
@@ -297,7 +275,21 @@ pub fn select_vsock(opts: &Options, sockets: Vec<VsockSocket>) -> Vec<VsockSocke
             SOCK_DGRAM => opts.has_table(Table::VsockDgram),
             _ => true,
         })
+        .filter(|s| opts.filter.matches_subject(&Subject::vsock(s)))
         .collect()
+}
+
+/// The FILTER expression on netlink sockets, as ss's `netlink_show_one` runs it (the
+/// table and state selection were the dump's).
+#[must_use]
+pub fn select_netlink(opts: &Options, sockets: Vec<NetlinkSocket>) -> Vec<NetlinkSocket> {
+    sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::netlink(s))).collect()
+}
+
+/// The FILTER expression on packet sockets, as ss's `packet_stats_print` runs it.
+#[must_use]
+pub fn select_packet(opts: &Options, sockets: Vec<PacketSocket>) -> Vec<PacketSocket> {
+    sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::packet(s))).collect()
 }
 
 #[cfg(test)]
@@ -423,6 +415,28 @@ mod tests {
         ));
         assert_eq!(tcp_source(&opts("-to")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t")), SourceChoice::Auto);
+    }
+
+    #[test]
+    fn netlink_packet_and_vsock_rows_are_filtered() {
+        let nl = |protocol, portid| NetlinkSocket {
+            protocol, state: 0, portid, dst_portid: 0, dst_group: 0, rqueue: 0, wqueue: 0, inode: 0, cookie: 0, groups: 0, skmem: None,
+        };
+        let pk = |protocol, ifindex| PacketSocket {
+            kind: 3, protocol, inode: 0, ifindex, rqueue: 0, uid: 0, cookie: 0, filter: None, info: None, rings: [None, None],
+            fanout: None, skmem: None,
+        };
+        let netlink = vec![nl(0, 0), nl(0, 77), nl(16, 0)];
+        let packet = vec![pk(0x0800, 1), pk(3, 0)];
+        let pids = |v: Vec<NetlinkSocket>| v.iter().map(|s| (s.protocol, s.portid)).collect::<Vec<_>>();
+        assert_eq!(pids(select_netlink(&opts("-a sport = :0"), netlink.clone())), [(0, 0), (16, 0)]);
+        assert_eq!(pids(select_netlink(&opts("-a src netlink:rtnl"), netlink.clone())), [(0, 0), (0, 77)]);
+        assert_eq!(pids(select_netlink(&opts("-a"), netlink.clone())), [(0, 0), (0, 77), (16, 0)]);
+        assert_eq!(select_packet(&opts("-0 dev = lo"), packet.clone()), [packet[0].clone()]);
+        assert_eq!(select_packet(&opts("-0 src all"), packet.clone()), [packet[1].clone()]);
+        let v = VsockSocket { kind: 1, state: 10, src_cid: 3, src_port: 1024, dst_cid: u32::MAX, dst_port: u32::MAX, inode: 1 };
+        assert_eq!(select_vsock(&opts("--vsock -a sport = :1024"), vec![v.clone()]), [v.clone()]);
+        assert!(select_vsock(&opts("--vsock -a src 2:1024"), vec![v]).is_empty());
     }
 
     #[test]
