@@ -1400,6 +1400,72 @@ fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> S
     if i.snd_wnd != 0 {
         o(format!(" snd_wnd:{}", i.snd_wnd));
     }
+    if let Some(u) = &d.ulp {
+        out.push_str(&ulp_text(u));
+    }
+    out
+}
+
+/// ss 6.1's `INET_DIAG_ULP_INFO` text at the end of `tcp_show_info()`: ` tcp-ulp-NAME`, then
+/// kTLS's version, cipher and configurations, or an MPTCP subflow's flags, tokens and
+/// mapping (`mptcp_subflow_info()`, hexadecimal as 6.1 prints them).
+fn ulp_text(u: &crate::socket::UlpInfo) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(name) = &u.name {
+        let _ = write!(out, " tcp-ulp-{name}");
+    }
+    if let Some(t) = &u.tls {
+        match t.version {
+            Some(0x0303) => out.push_str(" version: 1.2"),
+            Some(0x0304) => out.push_str(" version: 1.3"),
+            Some(v) => {
+                let _ = write!(out, " version: unknown({v})");
+            }
+            None => {}
+        }
+        match t.cipher {
+            Some(51) => out.push_str(" cipher: aes-gcm-128"),
+            Some(52) => out.push_str(" cipher: aes-gcm-256"),
+            _ => {}
+        }
+        for (name, conf) in [("rxconf", t.rxconf), ("txconf", t.txconf)] {
+            let Some(c) = conf else { continue };
+            let _ = match c {
+                1 => write!(out, " {name}: none"),
+                2 => write!(out, " {name}: sw"),
+                3 => write!(out, " {name}: hw"),
+                4 => write!(out, " {name}: hw-record"),
+                v => write!(out, " {name}: unknown({v})"),
+            };
+        }
+    }
+    if let Some(m) = &u.mptcp {
+        if let Some(flags) = m.flags.filter(|&f| f != 0) {
+            let caps: String = ['M', 'm', 'J', 'j', 'B', 'b', 'e', 'c', 'v']
+                .iter()
+                .enumerate()
+                .filter(|&(bit, _)| flags & (1 << bit) != 0)
+                .map(|(_, &c)| c)
+                .collect();
+            let _ = write!(out, " flags:{caps}");
+        }
+        if let (Some(tr), Some(tl), Some(ir), Some(il)) = (m.token_rem, m.token_loc, m.id_rem, m.id_loc) {
+            let _ = write!(out, " token:{tr:04x}(id:{ir})/{tl:04x}(id:{il})");
+        }
+        if let Some(v) = m.map_seq {
+            let _ = write!(out, " seq:{v:x}");
+        }
+        if let Some(v) = m.map_sfseq {
+            let _ = write!(out, " sfseq:{v:x}");
+        }
+        if let Some(v) = m.ssn_offset {
+            let _ = write!(out, " ssnoff:{v:x}");
+        }
+        if let Some(v) = m.map_datalen {
+            let _ = write!(out, " maplen:{v:x}");
+        }
+    }
     out
 }
 
@@ -2674,6 +2740,28 @@ mod detail_tests {
                 assert_eq!(c_g(v, prec), libc_g(v, prec), "{v:e} %.{prec}g");
             }
         }
+    }
+
+    #[test]
+    fn ulp_text_as_ss_prints_it() {
+        use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+        // Captured from ss 6.1 -tni on an MPTCP subflow.
+        let sf = MptcpSubflow {
+            flags: Some(0xc3),
+            token_rem: Some(0),
+            token_loc: Some(0x1a20_b94a),
+            id_rem: Some(0),
+            id_loc: Some(0),
+            map_seq: Some(0xea76_6b8b_1837_e988),
+            map_sfseq: Some(1),
+            ssn_offset: Some(0x15d8_235e),
+            map_datalen: Some(0),
+        };
+        let u = UlpInfo { name: Some("mptcp".into()), tls: None, mptcp: Some(sf) };
+        assert_eq!(ulp_text(&u), " tcp-ulp-mptcp flags:Mmec token:0000(id:0)/1a20b94a(id:0) seq:ea766b8b1837e988 sfseq:1 ssnoff:15d8235e maplen:0");
+        let tls = TlsInfo { version: Some(0x0304), cipher: Some(52), txconf: Some(3), rxconf: Some(9) };
+        let u = UlpInfo { name: Some("tls".into()), tls: Some(tls), mptcp: None };
+        assert_eq!(ulp_text(&u), " tcp-ulp-tls version: 1.3 cipher: aes-gcm-256 rxconf: unknown(9) txconf: hw");
     }
 
     #[test]

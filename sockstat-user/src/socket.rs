@@ -119,6 +119,44 @@ pub struct InetDetails {
     /// mptcp_info` (net/mptcp/mptcp_diag.c sends it in place of a `tcp_info`).
     #[serde(default)]
     pub mptcp_info: Option<MptcpInfo>,
+    /// `INET_DIAG_ULP_INFO` (sent with `-i` to CAP_NET_ADMIN readers): the TCP upper layer
+    /// protocol (kTLS, an MPTCP subflow) and what it reports.
+    #[serde(default)]
+    pub ulp: Option<UlpInfo>,
+}
+
+/// `INET_DIAG_ULP_INFO`'s nested attributes (`INET_ULP_INFO_*`, include/uapi/linux/inet_diag.h).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UlpInfo {
+    /// `INET_ULP_INFO_NAME`: `tls`, `mptcp` ...
+    pub name: Option<String>,
+    /// `INET_ULP_INFO_TLS`: `TLS_INFO_VERSION`, `CIPHER`, `TXCONF`, `RXCONF` (u16 each).
+    pub tls: Option<TlsInfo>,
+    /// `INET_ULP_INFO_MPTCP`: the `MPTCP_SUBFLOW_ATTR_*` of an MPTCP subflow.
+    pub mptcp: Option<MptcpSubflow>,
+}
+
+/// kTLS state (include/uapi/linux/tls.h).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    pub version: Option<u16>,
+    pub cipher: Option<u16>,
+    pub txconf: Option<u16>,
+    pub rxconf: Option<u16>,
+}
+
+/// An MPTCP subflow's `MPTCP_SUBFLOW_ATTR_*` (include/uapi/linux/mptcp.h).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MptcpSubflow {
+    pub flags: Option<u32>,
+    pub token_rem: Option<u32>,
+    pub token_loc: Option<u32>,
+    pub id_rem: Option<u8>,
+    pub id_loc: Option<u8>,
+    pub map_seq: Option<u64>,
+    pub map_sfseq: Option<u32>,
+    pub ssn_offset: Option<u32>,
+    pub map_datalen: Option<u32>,
 }
 
 /// `struct mptcp_info` (include/uapi/linux/mptcp.h) up to `mptcpi_rcv_nxt`, the fields

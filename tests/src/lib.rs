@@ -348,3 +348,22 @@ pub fn without_self(text: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+/// Masks the values (not the names) of the `-i` fields that count milliseconds since the
+/// last packet (`lastsnd:`, `lastrcv:`, `lastack:`), which grow between two runs.
+pub fn mask_idle(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive([' ', '\n']) {
+        match ["lastsnd:", "lastrcv:", "lastack:"].iter().find(|p| word.starts_with(**p)) {
+            Some(p) => {
+                out.push_str(p);
+                out.push('#');
+                if word.ends_with(['\n', ' ']) {
+                    out.push_str(&word[word.len() - 1..]);
+                }
+            }
+            None => out.push_str(word),
+        }
+    }
+    out
+}

@@ -29,7 +29,7 @@ use std::{
 };
 
 use socket2::{Domain, Socket, Type};
-use sockstat_tests::{NetNs, compare_all, sockstat_bin};
+use sockstat_tests::{NetNs, compare_all, mask_idle, sockstat_bin};
 
 /// Everything the fixture opened; dropping it closes the sockets.
 struct Fixture {
@@ -97,23 +97,6 @@ fn same(text: &str) -> String {
     text.to_owned()
 }
 
-/// Masks the values of the fields that count milliseconds since the last packet.
-fn mask_idle(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_inclusive([' ', '\n']) {
-        match ["lastsnd:", "lastrcv:", "lastack:"].iter().find(|p| word.starts_with(**p)) {
-            Some(p) => {
-                out.push_str(p);
-                out.push('#');
-                if word.ends_with(['\n', ' ']) {
-                    out.push_str(&word[word.len() - 1..]);
-                }
-            }
-            None => out.push_str(word),
-        }
-    }
-    out
-}
 
 #[test]
 fn extended_memory_timers_and_processes_are_byte_identical() {

@@ -23,6 +23,7 @@ const INET_DIAG_BBRINFO: u16 = 16;
 const INET_DIAG_CLASS_ID: u16 = 17;
 const INET_DIAG_CGROUP_ID: u16 = 21;
 const INET_DIAG_SOCKOPT: u16 = 22;
+const INET_DIAG_ULP_INFO: u16 = 19;
 
 /// The `idiag_ext` bits ss sets for `-m` (MEMINFO, SKMEMINFO) and `-i` (INFO, VEGASINFO,
 /// CONG): bit `n - 1` asks for attribute `n` (ss.c `sockdiag_send`).
@@ -96,6 +97,7 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
                 let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
                 d.dctcp = Some([u16_at(0), u16_at(2), u32_at(4), u32_at(8), u32_at(12)]);
             }
+            INET_DIAG_ULP_INFO => d.ulp = Some(parse_ulp(&a)?),
             INET_DIAG_BBRINFO => {
                 // ss copies min(payload, sizeof(struct tcp_bbr_info)) into a zeroed struct.
                 let mut w = [0u32; 5];
@@ -108,6 +110,56 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
         }
     }
     Ok(d)
+}
+
+/// `INET_DIAG_ULP_INFO`: `INET_ULP_INFO_NAME` (1, a string), `INET_ULP_INFO_TLS` (2) and
+/// `INET_ULP_INFO_MPTCP` (3), both nested.
+fn parse_ulp(a: &Attr<'_>) -> Result<crate::socket::UlpInfo, MalformedKind> {
+    use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+    let mut u = UlpInfo::default();
+    for inner in attributes(a.data, a.at)? {
+        match inner.kind {
+            1 => {
+                let name = inner.data.split(|&b| b == 0).next().unwrap_or_default();
+                u.name = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            2 => {
+                let mut t = TlsInfo::default();
+                for f in attributes(inner.data, inner.at)? {
+                    let v = || f.array::<2>("TLS_INFO").map(u16::from_ne_bytes);
+                    match f.kind {
+                        1 => t.version = Some(v()?),
+                        2 => t.cipher = Some(v()?),
+                        3 => t.txconf = Some(v()?),
+                        4 => t.rxconf = Some(v()?),
+                        _ => {}
+                    }
+                }
+                u.tls = Some(t);
+            }
+            3 => {
+                let mut m = MptcpSubflow::default();
+                for f in attributes(inner.data, inner.at)? {
+                    let what = "MPTCP_SUBFLOW_ATTR";
+                    match f.kind {
+                        1 => m.token_rem = Some(f.u32(what)?),
+                        2 => m.token_loc = Some(f.u32(what)?),
+                        4 => m.map_seq = Some(u64::from_ne_bytes(f.array::<8>(what)?)),
+                        5 => m.map_sfseq = Some(f.u32(what)?),
+                        6 => m.ssn_offset = Some(f.u32(what)?),
+                        7 => m.map_datalen = Some(f.array::<2>(what).map(u16::from_ne_bytes).map(u32::from)?),
+                        8 => m.flags = Some(f.u32(what)?),
+                        9 => m.id_rem = Some(f.array::<1>(what)?[0]),
+                        10 => m.id_loc = Some(f.array::<1>(what)?[0]),
+                        _ => {}
+                    }
+                }
+                u.mptcp = Some(m);
+            }
+            _ => {}
+        }
+    }
+    Ok(u)
 }
 
 /// An array of u32 of at least `min` words (a trailing partial word is ignored).
@@ -215,6 +267,48 @@ mod tests {
             b[i] = *v;
         }
         b
+    }
+
+    #[test]
+    fn ulp_info_of_ktls_and_an_mptcp_subflow() {
+        use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+        let tls = [attr(1, &0x0303u16.to_ne_bytes()), attr(2, &51u16.to_ne_bytes()), attr(3, &2u16.to_ne_bytes()), attr(4, &1u16.to_ne_bytes())].concat();
+        let ulp = [attr(1, b"tls\0"), attr(2, &tls)].concat();
+        let d = parse_details(&attr(INET_DIAG_ULP_INFO, &ulp), 0).expect("well formed");
+        let want = TlsInfo { version: Some(0x0303), cipher: Some(51), txconf: Some(2), rxconf: Some(1) };
+        assert_eq!(d.ulp, Some(UlpInfo { name: Some("tls".into()), tls: Some(want), mptcp: None }));
+        let sf = [
+            attr(8, &0xc3u32.to_ne_bytes()),
+            attr(1, &0u32.to_ne_bytes()),
+            attr(2, &0x1a20_b94au32.to_ne_bytes()),
+            attr(9, &[0]),
+            attr(10, &[2]),
+            attr(4, &0xea76_6b8b_1837_e988u64.to_ne_bytes()),
+            attr(5, &1u32.to_ne_bytes()),
+            attr(6, &0x15d8_235eu32.to_ne_bytes()),
+            attr(7, &5u16.to_ne_bytes()),
+        ]
+        .concat();
+        let ulp = [attr(1, b"mptcp\0"), attr(3, &sf)].concat();
+        let d = parse_details(&attr(INET_DIAG_ULP_INFO, &ulp), 0).expect("well formed");
+        let m = d.ulp.and_then(|u| u.mptcp).expect("subflow");
+        assert_eq!(
+            m,
+            MptcpSubflow {
+                flags: Some(0xc3),
+                token_rem: Some(0),
+                token_loc: Some(0x1a20_b94a),
+                id_rem: Some(0),
+                id_loc: Some(2),
+                map_seq: Some(0xea76_6b8b_1837_e988),
+                map_sfseq: Some(1),
+                ssn_offset: Some(0x15d8_235e),
+                map_datalen: Some(5),
+            }
+        );
+        // A short subflow attribute is an error naming it, not a panic.
+        let bad = [attr(1, b"mptcp\0"), attr(3, &attr(2, &[1, 2]))].concat();
+        assert!(parse_details(&attr(INET_DIAG_ULP_INFO, &bad), 0).is_err());
     }
 
     #[test]
