@@ -2,6 +2,7 @@
 //! the test, the real `ss` and `sockstat` run inside them, an agent per namespace.
 //! Every prerequisite that is missing fails the test with what to run.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::{
     ffi::OsStr,
     fs::File,
@@ -366,4 +367,70 @@ pub fn mask_idle(text: &str) -> String {
         }
     }
     out
+}
+
+fn check_rc(rc: libc::c_int, what: &str) -> libc::c_int {
+    assert!(rc >= 0, "{what}: {}", std::io::Error::last_os_error());
+    rc
+}
+
+fn raw_socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> OwnedFd {
+    // SAFETY: socket() has no memory arguments; the fd is checked and then owned.
+    let fd = check_rc(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) }, "socket");
+    // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// A netlink socket bound (port id: the process's pid for the first, a negative
+/// kernel-chosen one after), optionally connected to the kernel.
+pub fn netlink_socket(proto: libc::c_int, groups: u32, connect: bool) -> OwnedFd {
+    let fd = raw_socket(libc::AF_NETLINK, libc::SOCK_RAW, proto);
+    // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as u16;
+    sa.nl_groups = groups;
+    let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+    // SAFETY: sa is a valid sockaddr_nl of `len` bytes for the duration of the call.
+    check_rc(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "bind netlink");
+    if connect {
+        sa.nl_groups = 0;
+        // SAFETY: as above; port 0 is the kernel.
+        check_rc(unsafe { libc::connect(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "connect netlink");
+    }
+    fd
+}
+
+/// A packet socket of `proto` (host order), bound to `ifindex` unless 0, with a classic
+/// BPF program attached if given (as tcpdump attaches one).
+pub fn packet_socket(ty: libc::c_int, proto: u16, ifindex: i32, filter: Option<&[(u16, u8, u8, u32)]>) -> OwnedFd {
+    let fd = raw_socket(libc::AF_PACKET, ty, i32::from(proto.to_be()));
+    if ifindex != 0 {
+        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = proto.to_be();
+        sa.sll_ifindex = ifindex;
+        let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: sa is a valid sockaddr_ll of `len` bytes.
+        check_rc(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "bind packet");
+    }
+    if let Some(prog) = filter {
+        let mut insns: Vec<libc::sock_filter> =
+            prog.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
+        let fprog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_mut_ptr() };
+        // SAFETY: fprog points at `insns`, alive for the call; the kernel copies it.
+        check_rc(
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_ATTACH_FILTER,
+                    (&raw const fprog).cast(),
+                    std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+                )
+            },
+            "SO_ATTACH_FILTER",
+        );
+    }
+    fd
 }

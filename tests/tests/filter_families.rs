@@ -17,7 +17,7 @@
 //!   sockstat's on purpose (README); only stdout and the exit status are compared.
 
 use std::{
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::OwnedFd,
     os::linux::net::SocketAddrExt,
     os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixListener},
     net::{TcpListener, TcpStream, UdpSocket},
@@ -25,73 +25,8 @@ use std::{
     time::Duration,
 };
 
-use sockstat_tests::{NetNs, compare_all, without_self};
+use sockstat_tests::{NetNs, compare_all, netlink_socket as netlink, packet_socket as packet, without_self};
 
-fn check(rc: libc::c_int, what: &str) -> libc::c_int {
-    assert!(rc >= 0, "{what}: {}", std::io::Error::last_os_error());
-    rc
-}
-
-fn raw_socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> OwnedFd {
-    // SAFETY: socket() has no memory arguments; the fd is checked and then owned.
-    let fd = check(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) }, "socket");
-    // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-/// A netlink socket bound (port id: the process's pid for the first, a negative
-/// kernel-chosen one after), optionally connected to the kernel.
-fn netlink(proto: libc::c_int, groups: u32, connect: bool) -> OwnedFd {
-    let fd = raw_socket(libc::AF_NETLINK, libc::SOCK_RAW, proto);
-    // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    sa.nl_groups = groups;
-    let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-    // SAFETY: sa is a valid sockaddr_nl of `len` bytes for the duration of the call.
-    check(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "bind netlink");
-    if connect {
-        sa.nl_groups = 0;
-        // SAFETY: as above; port 0 is the kernel.
-        check(unsafe { libc::connect(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "connect netlink");
-    }
-    fd
-}
-
-/// A packet socket of `proto` (host order), bound to `ifindex` unless 0, with a classic
-/// BPF program attached if given (as tcpdump attaches one).
-fn packet(ty: libc::c_int, proto: u16, ifindex: i32, filter: Option<&[(u16, u8, u8, u32)]>) -> OwnedFd {
-    let fd = raw_socket(libc::AF_PACKET, ty, i32::from(proto.to_be()));
-    if ifindex != 0 {
-        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
-        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sa.sll_family = libc::AF_PACKET as u16;
-        sa.sll_protocol = proto.to_be();
-        sa.sll_ifindex = ifindex;
-        let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: sa is a valid sockaddr_ll of `len` bytes.
-        check(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "bind packet");
-    }
-    if let Some(prog) = filter {
-        let mut insns: Vec<libc::sock_filter> =
-            prog.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
-        let fprog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_mut_ptr() };
-        // SAFETY: fprog points at `insns`, alive for the call; the kernel copies it.
-        check(
-            unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_ATTACH_FILTER,
-                    (&raw const fprog).cast(),
-                    std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-                )
-            },
-            "SO_ATTACH_FILTER",
-        );
-    }
-    fd
-}
 
 /// `tcpdump -dd -s 128 udp`.
 const UDP_FILTER: &[(u16, u8, u8, u32)] = &[
