@@ -114,10 +114,22 @@ pub fn own_netns() -> Result<u32, AgentError> {
     crate::socket::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
 }
 
+/// What a request gets: an answer now, or work to run off the event loop that makes it.
+enum Answer {
+    /// Boxed: a Response is large, a job is a pointer.
+    Now(Box<Response>),
+    Later(Box<dyn FnOnce() -> Response + Send>),
+}
+
+impl Answer {
+    fn now(r: Response) -> Answer {
+        Answer::Now(Box::new(r))
+    }
+}
+
 /// A request, the pid of the process that sent it (SO_PEERCRED; a handle to its
-/// namespace), and where the answer goes.
-/// A request, the sender's pid (a handle to its namespace), the inode of the agent's
-/// end of the connection it came on, and where the answer goes.
+/// namespace), the inode of the agent's end of the connection it came on, and where the
+/// answer goes.
 type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
 
 struct State {
@@ -243,7 +255,18 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                 // Apply everything already in the ring first: a socket created before
                 // the query was sent is visible in its answer.
                 st.drain_all();
-                let _ = reply.send(st.answer(req, peer, conn));
+                match st.answer(req, peer, conn) {
+                    Answer::Now(resp) => {
+                        let _ = reply.send(*resp);
+                    }
+                    // Work that does not touch the table (an iterator read, a dump of other
+                    // tables) runs off the event loop, which keeps draining the ring.
+                    Answer::Later(job) => {
+                        tokio::task::spawn_blocking(move || {
+                            let _ = reply.send(job());
+                        });
+                    }
+                }
             }
             _ = drain_tick.tick() => {
                 st.drain();
@@ -350,16 +373,6 @@ impl State {
         let path = self.handles.get(&ns).ok_or(HandleError::NotFound(ns))?;
         let f = netns::open_checked(path, ns).map_err(|_| HandleError::NotFound(ns))?;
         Ok((path.clone(), f))
-    }
-
-    /// Runs `f` in namespace `ns`: here, or on a thread that entered `ns`. `f` opens
-    /// whatever sockets it needs (they are of the namespace it runs in).
-    fn in_namespace_bare<T: Send>(&mut self, ns: u32, peer: Option<u32>, f: impl FnOnce() -> Result<T, DiagError> + Send) -> Result<T, AgentError> {
-        if ns == self.netns {
-            return Ok(f()?);
-        }
-        let (path, file) = self.handle(ns, peer)?;
-        Ok(netns::run_in(ns, (&path, &file), f)??)
     }
 
     /// Runs `f` on a sock_diag socket of namespace `ns`: the agent's own, or a fresh one
@@ -543,7 +556,49 @@ impl State {
             .collect()
     }
 
-    fn answer(&mut self, req: Request, peer: Option<u32>, conn: u64) -> Response {
+    fn answer(&mut self, req: Request, peer: Option<u32>, conn: u64) -> Answer {
+        match req {
+            Request::Dump { netns, spec } => {
+                let listener = self.listener_inode;
+                // One socket of the agent's in the namespace dumped (besides its own
+                // long-lived one at home), as ss has one of its own there.
+                let dump = move || crate::fetch::dump_tables(&mut spec.open()?, &spec);
+                let finish = move |dumped: Result<crate::socket::Snapshot, AgentError>| match dumped {
+                    Ok(mut snap) => {
+                        without_query_connections(&mut snap.unix, listener, conn);
+                        Response::Dump(snap)
+                    }
+                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
+                    Err(e) => Response::Error(error_text(&e)),
+                };
+                if netns == self.netns {
+                    return Answer::Later(Box::new(move || finish(dump().map_err(AgentError::from))));
+                }
+                match self.handle(netns, peer) {
+                    Ok((path, file)) => Answer::Later(Box::new(move || {
+                        finish(netns::run_in(netns, (&path, &file), dump).map_err(AgentError::from).and_then(|r| r.map_err(AgentError::from)))
+                    })),
+                    Err(e) => Answer::now(finish(Err(e.into()))),
+                }
+            }
+            // The records carry pids of the initial pid namespace, as seen by an agent
+            // that walks every task: a client that sees other pids walks /proc itself.
+            Request::Owners { pidns } if pidns != self.pidns => Answer::now(Response::Unavailable {
+                reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.pidns),
+            }),
+            Request::Owners { .. } => match self.tracer.owners_reader() {
+                Ok(reader) => Answer::Later(Box::new(move || match crate::ebpf::read_owners(reader) {
+                    Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
+                    Err(e) => Response::Unavailable { reason: error_text(&e) },
+                })),
+                Err(e) => Answer::now(Response::Unavailable { reason: error_text(&e) }),
+            },
+            other => Answer::now(self.answer_now(other, peer)),
+        }
+    }
+
+    /// The requests answered from the table, on the event loop.
+    fn answer_now(&mut self, req: Request, peer: Option<u32>) -> Response {
         match req {
             Request::Status => {
                 let c = self.counters();
@@ -566,28 +621,6 @@ impl State {
                     owners_iter: self.tracer.owners_iter,
                 })
             }
-            Request::Dump { netns, spec } => {
-                // One socket of the agent's in the namespace dumped (besides its own
-                // long-lived one at home), as ss has one of its own there.
-                let dumped = self.in_namespace_bare(netns, peer, move || crate::fetch::dump_tables(&mut spec.open()?, &spec));
-                match dumped {
-                    Ok(mut snap) => {
-                        without_query_connections(&mut snap.unix, self.listener_inode, conn);
-                        Response::Dump(snap)
-                    }
-                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
-                    Err(e) => Response::Error(error_text(&e)),
-                }
-            }
-            // The records carry pids of the initial pid namespace, as seen by an agent
-            // that walks every task: a client that sees other pids walks /proc itself.
-            Request::Owners { pidns } if pidns != self.pidns => Response::Unavailable {
-                reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.pidns),
-            },
-            Request::Owners { .. } => match self.tracer.owners() {
-                Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
-                Err(e) => Response::Unavailable { reason: error_text(&e) },
-            },
             Request::Tcp { netns, families, states, filter } => {
                 // First query from a namespace not tracked (yet): track it from now on.
                 if !self.spaces.is_tracked(netns) {
@@ -609,6 +642,7 @@ impl State {
                     Err(e) => Response::Error(error_text(&e)),
                 }
             }
+            Request::Owners { .. } | Request::Dump { .. } => Response::Error("internal: answered off the event loop".into()),
         }
     }
 

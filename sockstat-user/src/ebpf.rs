@@ -184,14 +184,12 @@ impl Tracer {
         Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, ebpf })
     }
 
-    /// The ring buffer, for the event stream; `None` once taken.
-    /// Every socket descriptor of every process, read now from the owners iterator
-    /// (one pass over the kernel's task and file tables, in pid then fd order).
+    /// A fresh walk of the owners iterator, to be read with [`read_owners`] (on any
+    /// thread: the walk happens as the file is read).
     ///
     /// # Errors
-    /// The iterator did not load, or attaching or reading it failed.
-    pub fn owners(&mut self) -> Result<Vec<OwnerRecord>, EbpfError> {
-        use std::io::Read;
+    /// The iterator did not load, or attaching it failed.
+    pub fn owners_reader(&mut self) -> Result<std::fs::File, EbpfError> {
         if !self.owners_iter {
             return Err(EbpfError::MissingProgram(OWNERS_PROGRAM));
         }
@@ -205,24 +203,10 @@ impl Tracer {
         // Each read of a fresh link is a fresh walk; the link goes with the file.
         let link = iter.attach().map_err(|e| program("attaching the owners iterator", e))?;
         let link = iter.take_link(link).map_err(|e| program("taking the owners iterator link", e))?;
-        let mut file = link
-            .into_file()
-            .map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?;
-        // A read that walked many objects without output returns EAGAIN (the kernel's
-        // MAX_ITER_OBJECTS); the walk goes on with the next read.
-        let mut bytes = Vec::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
-                Err(source) => return Err(EbpfError::Iter { source }),
-            }
-        }
-        parse_owner_records(&bytes)
+        link.into_file().map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })
     }
 
+    /// The ring buffer, for the event stream; `None` once taken.
     pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
         self.events.take()
     }
@@ -244,6 +228,27 @@ impl Tracer {
         };
         Ok(KernelCounters { seen: sum(Counter::Seen)?, lost: sum(Counter::Lost)?, read_errors: sum(Counter::ReadErrors)? })
     }
+}
+
+/// Reads a walk of the owners iterator ([`Tracer::owners_reader`]) to its end.
+///
+/// # Errors
+/// Reading failed, or the bytes are not whole records.
+pub fn read_owners(mut file: std::fs::File) -> Result<Vec<OwnerRecord>, EbpfError> {
+    use std::io::Read;
+    // A read that walked many objects without output returns EAGAIN (the kernel's
+    // MAX_ITER_OBJECTS); the walk goes on with the next read.
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(source) => return Err(EbpfError::Iter { source }),
+        }
+    }
+    parse_owner_records(&bytes)
 }
 
 fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
