@@ -1245,70 +1245,72 @@ fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> S
         out.push_str(&format!(" mem:(r{r},w{w},f{f},t{t})"));
     }
     let Some(i) = &d.tcp_info else { return out };
-    let mut o = |text: String| out.push_str(&text);
+    // Each field is written straight into `out` (one buffer per socket, not one String
+    // per field).
+    use std::fmt::Write as _;
     let has = |bit: u8| i.options & bit != 0;
     if opts.show_options {
         // TCPI_OPT_TIMESTAMPS, SACK, ECN, ECN_SEEN, SYN_DATA.
         for (bit, name) in [(1, " ts"), (2, " sack"), (8, " ecn"), (16, " ecnseen"), (32, " fastopen")] {
             if has(bit) {
-                o(name.to_owned());
+                out.push_str(name);
             }
         }
     }
     if let Some(c) = d.cong.as_deref().filter(|c| !c.is_empty()) {
-        o(format!(" {c}"));
+        let _ = write!(out, " {c}");
     }
     if has(4) {
-        o(format!(" wscale:{},{}", i.snd_wscale, i.rcv_wscale));
+        let _ = write!(out, " wscale:{},{}", i.snd_wscale, i.rcv_wscale);
     }
     let ms = |v: u32| f64::from(v) / 1000.0;
     if i.rto != 0 && i.rto != 3_000_000 {
-        o(format!(" rto:{}", c_g(ms(i.rto), 6)));
+        let _ = write!(out, " rto:{}", c_g(ms(i.rto), 6));
     }
     if i.backoff != 0 {
-        o(format!(" backoff:{}", i.backoff));
+        let _ = write!(out, " backoff:{}", i.backoff);
     }
     if i.rtt != 0 {
-        o(format!(" rtt:{}/{}", c_g(ms(i.rtt), 6), c_g(ms(i.rttvar), 6)));
+        let _ = write!(out, " rtt:{}/{}", c_g(ms(i.rtt), 6), c_g(ms(i.rttvar), 6));
     }
     if i.ato != 0 {
-        o(format!(" ato:{}", c_g(ms(i.ato), 6)));
+        let _ = write!(out, " ato:{}", c_g(ms(i.ato), 6));
     }
     for (v, name) in [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")] {
         if v != 0 {
-            o(format!(" {name}:{v}"));
+            let _ = write!(out, " {name}:{v}");
         }
     }
     if i.snd_ssthresh < 0xffff && i.snd_ssthresh != 0 {
-        o(format!(" ssthresh:{}", i.snd_ssthresh));
+        let _ = write!(out, " ssthresh:{}", i.snd_ssthresh);
     }
     for (v, name) in [(i.bytes_sent, "bytes_sent"), (i.bytes_retrans, "bytes_retrans"), (i.bytes_acked, "bytes_acked"), (i.bytes_received, "bytes_received")] {
         if v != 0 {
-            o(format!(" {name}:{v}"));
+            let _ = write!(out, " {name}:{v}");
         }
     }
     for (v, name) in [(i.segs_out, "segs_out"), (i.segs_in, "segs_in"), (i.data_segs_out, "data_segs_out"), (i.data_segs_in, "data_segs_in")] {
         if v != 0 {
-            o(format!(" {name}:{v}"));
+            let _ = write!(out, " {name}:{v}");
         }
     }
     if let Some([enabled, ce_state, alpha, ab_ecn, ab_tot]) = d.dctcp {
         if enabled != 0 {
-            o(format!(" dctcp:(ce_state:{ce_state},alpha:{alpha},ab_ecn:{ab_ecn},ab_tot:{ab_tot})"));
+            let _ = write!(out, " dctcp:(ce_state:{ce_state},alpha:{alpha},ab_ecn:{ab_ecn},ab_tot:{ab_tot})");
         } else {
-            o(" dctcp:fallback_mode".to_owned());
+            out.push_str(" dctcp:fallback_mode");
         }
     }
     if let Some([lo, hi, min_rtt, pacing_gain, cwnd_gain]) = d.bbr {
         let bw = u64::from(hi) << 32 | u64::from(lo);
-        o(format!(" bbr:(bw:{}bps,mrtt:{}", sprint_bw(opts.numeric, bw as f64 * 8.0), c_g(f64::from(min_rtt) / 1000.0, 6)));
+        let _ = write!(out, " bbr:(bw:{}bps,mrtt:{}", sprint_bw(opts.numeric, bw as f64 * 8.0), c_g(f64::from(min_rtt) / 1000.0, 6));
         if pacing_gain != 0 {
-            o(format!(",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6)));
+            let _ = write!(out, ",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6));
         }
         if cwnd_gain != 0 {
-            o(format!(",cwnd_gain:{}", c_g(f64::from(cwnd_gain) / 256.0, 6)));
+            let _ = write!(out, ",cwnd_gain:{}", c_g(f64::from(cwnd_gain) / 256.0, 6));
         }
-        o(")".to_owned());
+        out.push(')');
     }
     // The send rate uses Vegas's RTT sample when Vegas has a valid one.
     let mut rtt = f64::from(i.rtt);
@@ -1321,84 +1323,84 @@ fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> S
     }
     if rtt > 0.0 && i.snd_mss != 0 && i.snd_cwnd != 0 {
         let bps = f64::from(i.snd_cwnd) * f64::from(i.snd_mss) * 8_000_000.0 / rtt;
-        o(format!(" send {}bps", sprint_bw(opts.numeric, bps)));
+        let _ = write!(out, " send {}bps", sprint_bw(opts.numeric, bps));
     }
     for (v, name) in [(i.last_data_sent, "lastsnd"), (i.last_data_recv, "lastrcv"), (i.last_ack_recv, "lastack")] {
         if v != 0 {
-            o(format!(" {name}:{v}"));
+            let _ = write!(out, " {name}:{v}");
         }
     }
     if i.pacing_rate != 0 && i.pacing_rate != u64::MAX {
-        o(format!(" pacing_rate {}bps", sprint_bw(opts.numeric, i.pacing_rate as f64 * 8.0)));
+        let _ = write!(out, " pacing_rate {}bps", sprint_bw(opts.numeric, i.pacing_rate as f64 * 8.0));
         if i.max_pacing_rate != 0 && i.max_pacing_rate != u64::MAX {
-            o(format!("/{}bps", sprint_bw(opts.numeric, i.max_pacing_rate as f64 * 8.0)));
+            let _ = write!(out, "/{}bps", sprint_bw(opts.numeric, i.max_pacing_rate as f64 * 8.0));
         }
     }
     if i.delivery_rate != 0 {
-        o(format!(" delivery_rate {}bps", sprint_bw(opts.numeric, i.delivery_rate as f64 * 8.0)));
+        let _ = write!(out, " delivery_rate {}bps", sprint_bw(opts.numeric, i.delivery_rate as f64 * 8.0));
     }
     if i.delivered != 0 {
-        o(format!(" delivered:{}", i.delivered));
+        let _ = write!(out, " delivered:{}", i.delivered);
     }
     if i.delivered_ce != 0 {
-        o(format!(" delivered_ce:{}", i.delivered_ce));
+        let _ = write!(out, " delivered_ce:{}", i.delivered_ce);
     }
     if i.delivery_rate_app_limited {
-        o(" app_limited".to_owned());
+        out.push_str(" app_limited");
     }
     if i.busy_time != 0 {
-        o(format!(" busy:{}ms", i.busy_time / 1000));
+        let _ = write!(out, " busy:{}ms", i.busy_time / 1000);
         if i.rwnd_limited != 0 {
-            o(format!(" rwnd_limited:{}ms({:.1}%)", i.rwnd_limited / 1000, 100.0 * i.rwnd_limited as f64 / i.busy_time as f64));
+            let _ = write!(out, " rwnd_limited:{}ms({:.1}%)", i.rwnd_limited / 1000, 100.0 * i.rwnd_limited as f64 / i.busy_time as f64);
         }
         if i.sndbuf_limited != 0 {
-            o(format!(" sndbuf_limited:{}ms({:.1}%)", i.sndbuf_limited / 1000, 100.0 * i.sndbuf_limited as f64 / i.busy_time as f64));
+            let _ = write!(out, " sndbuf_limited:{}ms({:.1}%)", i.sndbuf_limited / 1000, 100.0 * i.sndbuf_limited as f64 / i.busy_time as f64);
         }
     }
     if i.unacked != 0 {
-        o(format!(" unacked:{}", i.unacked));
+        let _ = write!(out, " unacked:{}", i.unacked);
     }
     if i.retrans != 0 || i.total_retrans != 0 {
-        o(format!(" retrans:{}/{}", i.retrans, i.total_retrans));
+        let _ = write!(out, " retrans:{}/{}", i.retrans, i.total_retrans);
     }
     if i.lost != 0 {
-        o(format!(" lost:{}", i.lost));
+        let _ = write!(out, " lost:{}", i.lost);
     }
     if i.sacked != 0 && state != TcpState::Listen as u8 {
-        o(format!(" sacked:{}", i.sacked));
+        let _ = write!(out, " sacked:{}", i.sacked);
     }
     if i.dsack_dups != 0 {
-        o(format!(" dsack_dups:{}", i.dsack_dups));
+        let _ = write!(out, " dsack_dups:{}", i.dsack_dups);
     }
     if i.fackets != 0 {
-        o(format!(" fackets:{}", i.fackets));
+        let _ = write!(out, " fackets:{}", i.fackets);
     }
     if i.reordering != 3 {
-        o(format!(" reordering:{}", i.reordering.cast_signed()));
+        let _ = write!(out, " reordering:{}", i.reordering.cast_signed());
     }
     if i.reord_seen != 0 {
-        o(format!(" reord_seen:{}", i.reord_seen.cast_signed()));
+        let _ = write!(out, " reord_seen:{}", i.reord_seen.cast_signed());
     }
     if i.rcv_rtt != 0 {
-        o(format!(" rcv_rtt:{}", c_g(ms(i.rcv_rtt), 6)));
+        let _ = write!(out, " rcv_rtt:{}", c_g(ms(i.rcv_rtt), 6));
     }
     if i.rcv_space != 0 {
-        o(format!(" rcv_space:{}", i.rcv_space.cast_signed()));
+        let _ = write!(out, " rcv_space:{}", i.rcv_space.cast_signed());
     }
     if i.rcv_ssthresh != 0 {
-        o(format!(" rcv_ssthresh:{}", i.rcv_ssthresh));
+        let _ = write!(out, " rcv_ssthresh:{}", i.rcv_ssthresh);
     }
     if i.notsent_bytes != 0 {
-        o(format!(" notsent:{}", i.notsent_bytes));
+        let _ = write!(out, " notsent:{}", i.notsent_bytes);
     }
     if i.min_rtt != 0 && i.min_rtt != u32::MAX {
-        o(format!(" minrtt:{}", c_g(ms(i.min_rtt), 6)));
+        let _ = write!(out, " minrtt:{}", c_g(ms(i.min_rtt), 6));
     }
     if i.rcv_ooopack != 0 {
-        o(format!(" rcv_ooopack:{}", i.rcv_ooopack));
+        let _ = write!(out, " rcv_ooopack:{}", i.rcv_ooopack);
     }
     if i.snd_wnd != 0 {
-        o(format!(" snd_wnd:{}", i.snd_wnd));
+        let _ = write!(out, " snd_wnd:{}", i.snd_wnd);
     }
     if let Some(u) = &d.ulp {
         out.push_str(&ulp_text(u));
