@@ -1147,7 +1147,7 @@ fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
             if s.protocol == PROTO_MPTCP_TABLE {
                 out.push_str(&mptcp_show_info(d));
             } else {
-                out.push_str(&tcp_show_info(opts, s.state, d));
+                out.push_str(&tcp_show_info(opts, s.state, d, names));
             }
         }
     }
@@ -1236,8 +1236,53 @@ fn skmem_text(m: &[u32]) -> String {
     out
 }
 
-/// ss's `tcp_show_info()` (the part after the line break) with `tcp_stats_print()`.
-fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> String {
+/// ss's `tcp_show_info()` (the part after the line break): `tcp_stats_print()`, then the
+/// MD5 keys and the ULP information.
+fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails, names: &Names) -> String {
+    let mut out = tcp_stats_text(opts, state, d);
+    if let Some(keys) = d.md5.as_deref().filter(|k| !k.is_empty()) {
+        out.push_str(" md5keys:");
+        for (n, k) in keys.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&md5_key_text(k, opts.resolve_hosts.then_some(names)));
+        }
+    }
+    if let Some(u) = &d.ulp {
+        out.push_str(&ulp_text(u));
+    }
+    out
+}
+
+/// ss's `print_md5sig()`: `ADDR/PREFIXLEN=KEY`, the key's bytes as they are but for those
+/// not printable and `\`, space and comma, written `\ooo` (iproute2's `print_escape_buf`).
+/// ss writes the key with printf, around its column buffer, so its key bytes land at the
+/// top of the output; sockstat writes them here, in the row (see README).
+fn md5_key_text(k: &crate::socket::Md5Key, names: Option<&Names>) -> String {
+    use std::fmt::Write as _;
+    let addr: IpAddr = if k.family == 10 {
+        IpAddr::from(k.addr)
+    } else {
+        IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])
+    };
+    let host = names.and_then(|n| n.hosts.name(addr)).unwrap_or_else(|| match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => inet6_ntop(&a),
+    });
+    let mut out = format!("{host}/{}=", k.prefixlen);
+    for &b in &k.key {
+        if (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b' ' | b',') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "\\{b:03o}");
+        }
+    }
+    out
+}
+
+/// ss's `tcp_stats_print()` for `-i` (and the memory `-m` prints before it).
+fn tcp_stats_text(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> String {
     let mut out = String::new();
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
@@ -1401,9 +1446,6 @@ fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> S
     }
     if i.snd_wnd != 0 {
         let _ = write!(out, " snd_wnd:{}", i.snd_wnd);
-    }
-    if let Some(u) = &d.ulp {
-        out.push_str(&ulp_text(u));
     }
     out
 }
@@ -2745,6 +2787,18 @@ mod detail_tests {
     }
 
     #[test]
+    fn md5_keys_as_ss_prints_them() {
+        use crate::socket::Md5Key;
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&[127, 0, 0, 1]);
+        // Captured from ss 6.1 (its key bytes, which it prints at the top of its output).
+        let k = Md5Key { family: 2, prefixlen: 32, addr: v4, key: b"se cr,et\x01\\".to_vec() };
+        assert_eq!(md5_key_text(&k, None), "127.0.0.1/32=se\\040cr\\054et\\001\\134");
+        let k6 = Md5Key { family: 10, prefixlen: 64, addr: "2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets(), key: b"abc".to_vec() };
+        assert_eq!(md5_key_text(&k6, None), "2001:db8::/64=abc");
+    }
+
+    #[test]
     fn ulp_text_as_ss_prints_it() {
         use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
         // Captured from ss 6.1 -tni on an MPTCP subflow.
@@ -2834,7 +2888,7 @@ mod detail_tests {
         };
         let opts = crate::cli::parse_ss_args(["-tnemi"].map(std::ffi::OsString::from)).expect("options");
         assert_eq!(
-            tcp_show_info(&opts, TcpState::FinWait2 as u8, &d),
+            tcp_show_info(&opts, TcpState::FinWait2 as u8, &d, &Names::fixed(None, (32768, 60999), &[])),
             " skmem:(r0,rb131072,t0,tb3939840,f0,w0,o0,bl0,d0) ts sack bbr wscale:10,10 rto:208 \
              rtt:5.162/10.285 mss:35328 pmtu:65535 rcvmss:536 advmss:65483 cwnd:12 bytes_sent:1000 \
              bytes_acked:1002 segs_out:4 segs_in:3 data_segs_out:1 bbr:(bw:35328000000bps,mrtt:0.008,\

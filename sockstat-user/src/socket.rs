@@ -123,6 +123,21 @@ pub struct InetDetails {
     /// protocol (kTLS, an MPTCP subflow) and what it reports.
     #[serde(default)]
     pub ulp: Option<UlpInfo>,
+    /// `INET_DIAG_MD5SIG` (sent with `-i` to CAP_NET_ADMIN readers): the socket's TCP-MD5
+    /// keys, as ss prints them.
+    #[serde(default)]
+    pub md5: Option<Vec<Md5Key>>,
+}
+
+/// One `struct tcp_diag_md5sig` (include/uapi/linux/tcp.h).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Md5Key {
+    pub family: u8,
+    pub prefixlen: u8,
+    /// The address (first 4 bytes for AF_INET), network order.
+    pub addr: [u8; 16],
+    /// The key, `tcpm_keylen` bytes of it.
+    pub key: Vec<u8>,
 }
 
 /// `INET_DIAG_ULP_INFO`'s nested attributes (`INET_ULP_INFO_*`, include/uapi/linux/inet_diag.h).

@@ -552,3 +552,29 @@ fn fwmark_and_cgroup_conditions_select_what_ss_selects() {
     let _ = owner.wait();
     std::fs::remove_dir(&cg).unwrap_or_else(|e| panic!("remove cgroup {}: {e}", cg.display()));
 }
+
+/// `-i` on a socket with TCP-MD5 keys: ` md5keys:ADDR/PREFIX=KEY,...` as ss prints it, but
+/// for where the key bytes go: ss writes them with printf around its column buffer, so
+/// they come out before everything else; sockstat keeps them in the row. Everything else
+/// is byte for byte: ss's output is sockstat's with the keys moved to the top.
+#[test]
+fn md5_keys_are_printed_in_the_row() {
+    let ns = NetNs::new("md5");
+    let code = "import socket,struct,sys\n\
+        l=socket.socket(); l.bind(('127.0.0.1',7300)); l.listen()\n\
+        def key(ip,k):\n    a=struct.pack('<H',socket.AF_INET)+struct.pack('>H',0)+socket.inet_aton(ip)\n    a+=b'\\0'*(128-len(a))\n    l.setsockopt(socket.IPPROTO_TCP,14,a+struct.pack('<BBHi',0,0,len(k),0)+k+b'\\0'*(80-len(k)))\n\
+        key('127.0.0.1',b'se cr,et\\x01\\\\')\n\
+        key('10.1.0.0',b'abc')\n\
+        print('ready',flush=True)\n\
+        sys.stdin.read()\n";
+    let mut owner = sockstat_tests::spawn_ready(&ns, "python3", &["-c", code]);
+    for args in [&["-tlni"][..], &["-tlniO"], &["-tlnie"]] {
+        let ours = ns.sockstat_ok(args);
+        let keys = ["abc", "se\\040cr\\054et\\001\\134"];
+        assert!(ours.contains(&format!(" md5keys:10.1.0.0/32={},127.0.0.1/32={}", keys[0], keys[1])), "{args:?}:\n{ours}");
+        let moved = format!("{}{}", keys.concat(), ours.replacen(keys[0], "", 1).replacen(keys[1], "", 1));
+        assert_eq!(moved, ns.ss(args), "{args:?}");
+    }
+    drop(owner.stdin.take());
+    let _ = owner.wait();
+}

@@ -24,6 +24,9 @@ const INET_DIAG_CLASS_ID: u16 = 17;
 const INET_DIAG_CGROUP_ID: u16 = 21;
 const INET_DIAG_SOCKOPT: u16 = 22;
 const INET_DIAG_ULP_INFO: u16 = 19;
+const INET_DIAG_MD5SIG: u16 = 18;
+/// `sizeof(struct tcp_diag_md5sig)`: family, prefixlen, keylen (u16), addr[4] (u32), key[80].
+const MD5SIG_LEN: usize = 100;
 
 /// The `idiag_ext` bits ss sets for `-m` (MEMINFO, SKMEMINFO) and `-i` (INFO, VEGASINFO,
 /// CONG): bit `n - 1` asks for attribute `n` (ss.c `sockdiag_send`).
@@ -98,6 +101,7 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
                 d.dctcp = Some([u16_at(0), u16_at(2), u32_at(4), u32_at(8), u32_at(12)]);
             }
             INET_DIAG_ULP_INFO => d.ulp = Some(parse_ulp(&a)?),
+            INET_DIAG_MD5SIG => d.md5 = Some(parse_md5(&a)?),
             INET_DIAG_BBRINFO => {
                 // ss copies min(payload, sizeof(struct tcp_bbr_info)) into a zeroed struct.
                 let mut w = [0u32; 5];
@@ -110,6 +114,23 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
         }
     }
     Ok(d)
+}
+
+/// `INET_DIAG_MD5SIG`: whole `struct tcp_diag_md5sig`s (a partial one is an error).
+fn parse_md5(a: &Attr<'_>) -> Result<Vec<crate::socket::Md5Key>, MalformedKind> {
+    if a.data.is_empty() || !a.data.len().is_multiple_of(MD5SIG_LEN) {
+        let needed = a.data.len().div_ceil(MD5SIG_LEN).max(1) * MD5SIG_LEN;
+        return Err(MalformedKind::ShortAttribute { what: "INET_DIAG_MD5SIG", at: a.at, needed, available: a.data.len() });
+    }
+    Ok(a.data
+        .chunks_exact(MD5SIG_LEN)
+        .map(|c| {
+            let keylen = usize::from(u16::from_ne_bytes([c[2], c[3]])).min(80);
+            let mut addr = [0u8; 16];
+            addr.copy_from_slice(&c[4..20]);
+            crate::socket::Md5Key { family: c[0], prefixlen: c[1], addr, key: c[20..20 + keylen].to_vec() }
+        })
+        .collect())
 }
 
 /// `INET_DIAG_ULP_INFO`: `INET_ULP_INFO_NAME` (1, a string), `INET_ULP_INFO_TLS` (2) and
@@ -267,6 +288,23 @@ mod tests {
             b[i] = *v;
         }
         b
+    }
+
+    #[test]
+    fn md5_keys_whole_or_an_error() {
+        let mut rec = vec![0u8; 100];
+        rec[0] = 2;
+        rec[1] = 32;
+        rec[2..4].copy_from_slice(&3u16.to_ne_bytes());
+        rec[4..8].copy_from_slice(&[10, 1, 0, 0]);
+        rec[20..23].copy_from_slice(b"abc");
+        let two = [rec.clone(), rec.clone()].concat();
+        let d = parse_details(&attr(INET_DIAG_MD5SIG, &two), 0).expect("two keys");
+        let keys = d.md5.expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert_eq!((keys[0].family, keys[0].prefixlen, &keys[0].addr[..4], &keys[0].key[..]), (2, 32, &[10, 1, 0, 0][..], &b"abc"[..]));
+        let err = parse_details(&attr(INET_DIAG_MD5SIG, &two[..150]), 0).unwrap_err();
+        assert!(matches!(err, MalformedKind::ShortAttribute { what: "INET_DIAG_MD5SIG", needed: 200, available: 150, .. }), "{err:?}");
     }
 
     #[test]
