@@ -652,6 +652,7 @@ impl State {
         let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
         // Mini-sockets and sockets whose identity events cannot give: from the kernel.
         let mask = states & (KERNEL_STATES | table::TIMEWAIT_SUBSTATES);
+        let walk_start = monotonic_ns();
         let mut dumped = if mask == 0 {
             Vec::new()
         } else {
@@ -681,14 +682,32 @@ impl State {
             if mask != 0 {
                 // Full FIN-WAIT-2 sockets are the table's; timewait ones in that sub-state
                 // are not.
-                let kernel = dumped.next().unwrap_or_default();
-                part.extend(kernel.into_iter().filter(|s| (s.state != TcpState::FinWait2 as u8 || s.is_mini()) && wanted(s)));
+                let kernel: Vec<InetSocket> = dumped
+                    .next()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| (s.state != TcpState::FinWait2 as u8 || s.is_mini()) && wanted(s))
+                    .collect();
+                merge_dumped(&mut part, kernel, |s| table.get(s.cookie).is_some_and(|e| e.since_ns >= walk_start));
                 table::sort_like_dump(&mut part);
             }
             out.extend(part);
         }
         Ok(out)
     }
+}
+
+/// Adds the query-time dump's sockets to the table's. A tuple in both (a full socket in
+/// the table, a mini socket in the dump) was moved by the kernel between the drain before
+/// the query and the walk (a close handing it to a timewait socket, a connect
+/// completing): the newer wins, the table's row if `after_walk_began` says its last
+/// transition came after the walk began, else the dump's, so no socket shows twice.
+fn merge_dumped(table_rows: &mut Vec<InetSocket>, dumped: Vec<InetSocket>, after_walk_began: impl Fn(&InetSocket) -> bool) {
+    let tuple = |s: &InetSocket| (s.src, s.sport, s.dst, s.dport);
+    let newer: std::collections::HashSet<_> = table_rows.iter().filter(|s| after_walk_began(s)).map(tuple).collect();
+    let dumped_tuples: std::collections::HashSet<_> = dumped.iter().map(tuple).collect();
+    table_rows.retain(|s| !dumped_tuples.contains(&tuple(s)) || newer.contains(&tuple(s)));
+    table_rows.extend(dumped.into_iter().filter(|s| !newer.contains(&tuple(s))));
 }
 
 /// Leaves out the agent's query connections: the one this query came on (the agent's
@@ -799,6 +818,21 @@ mod tests {
 
     fn unix(inode: u32, peer: u32, name: Option<&str>, state: u8) -> UnixSocket {
         UnixSocket { kind: 1, state, inode, peer, name: name.map(|n| n.as_bytes().to_vec()), rqueue: 0, wqueue: 0, ext: None }
+    }
+
+    #[test]
+    fn a_tuple_moved_during_the_walk_shows_once() {
+        let lo = "127.0.0.1".parse().unwrap();
+        let sock = |cookie: u64, state: TcpState, sport: u16| InetSocket { cookie, ..InetSocket::tcp(2, state as u8, (lo, sport), (lo, 7004), 0) };
+        // The table still has the full socket in FIN-WAIT-1 (its close is not drained
+        // yet); the walk found the timewait socket that took its tuple over.
+        let mut rows = vec![sock(1, TcpState::FinWait1, 57432), sock(2, TcpState::Established, 50000)];
+        merge_dumped(&mut rows, vec![sock(9, TcpState::FinWait2, 57432)], |_| false);
+        assert_eq!(rows.iter().map(|s| (s.cookie, s.state)).collect::<Vec<_>>(), [(2, TcpState::Established as u8), (9, TcpState::FinWait2 as u8)]);
+        // A new connection on a timewait's tuple, seen after the walk: the table's wins.
+        let mut rows = vec![sock(3, TcpState::Established, 57432)];
+        merge_dumped(&mut rows, vec![sock(9, TcpState::TimeWait, 57432), sock(8, TcpState::TimeWait, 1)], |s| s.cookie == 3);
+        assert_eq!(rows.iter().map(|s| s.cookie).collect::<Vec<_>>(), [3, 8]);
     }
 
     #[test]
