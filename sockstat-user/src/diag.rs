@@ -7,7 +7,7 @@
 //! no I/O: `parse` (netlink framing, attributes, `inet_diag_msg`, [`parse_inet_replies`],
 //! which also reads recorded reply streams, `-D FILE`), `mptcp` (its request attribute and
 //! `mptcp_info`), `unix`, `packet`, `netlink`,
-//! `vsock` (one family each), and `procnet` (/proc/net/raw, the fallback ss uses because
+//! `vsock`, `xdp` (one family each), and `procnet` (/proc/net/raw, the fallback ss uses because
 //! this kernel has no RAW_DIAG). Every column a record carries comes from the kernel at the
 //! time of the dump ([`Source::Kernel`]).
 //!
@@ -25,6 +25,7 @@ pub mod procnet;
 mod request;
 mod unix;
 mod vsock;
+mod xdp;
 pub mod inet_ext;
 
 use std::io;
@@ -41,7 +42,7 @@ pub use self::parse::{
     INET_DIAG_MSG_LEN, InetDump, MalformedKind, NLMSG_HDRLEN, parse_inet_replies, parse_inet_replies_with,
 };
 use self::parse::{parse_destroy_notification, parse_inet_diag_msg_with};
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket};
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 
 /// The capability sock_diag checks (`SOCK_DESTROY`, and the privileged attributes of a
 /// dump). A plain inet dump needs none, which the permission error says too.
@@ -305,7 +306,18 @@ impl SockDiag {
         self.dump(&request, 40, 0, &mut vsock::parse)
     }
 
-    /// Count the replies of a dump of a family sockstat does not decode (TIPC, XDP), with
+    /// Dump every AF_XDP socket, with what ss's `xdp_show` asks for (info, rings, umem,
+    /// meminfo, stats).
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without xsk_diag
+    /// (`CONFIG_XDP_SOCKETS_DIAG`).
+    pub fn dump_xdp(&mut self) -> Result<Vec<XdpSocket>, DiagError> {
+        let request = xdp::request(self.seq.wrapping_add(1));
+        self.dump(&request, 44, 0, &mut xdp::parse)
+    }
+
+    /// Count the replies of a dump of a family sockstat does not decode (TIPC), with
     /// the request struct `body` (after the netlink header). The caller refuses to print a
     /// table it cannot decode when this is not 0.
     ///

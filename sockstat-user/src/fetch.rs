@@ -291,11 +291,7 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         body.extend_from_slice(&opts.states.to_ne_bytes());
         undecoded(&mut diag, AF_TIPC, &body, "tipc")?;
     }
-    if opts.has_table(Table::Xdp) && opts.has_family(AF_XDP) && opts.states & CLOSE != 0 {
-        // struct xdp_diag_req: family, protocol, pad, xdiag_ino, xdiag_show, cookie[2].
-        let body = [&[44u8, 0, 0, 0][..], &[0; 16]].concat();
-        undecoded(&mut diag, AF_XDP, &body, "xdp")?;
-    }
+    snap.xdp = query::select_xdp(opts, dumped.xdp);
     if query::inet_table(opts, Table::Mptcp) {
         let mut got = query::select_inet(opts, PROTO_MPTCP_TABLE, dumped.mptcp);
         if opts.kill {
@@ -325,6 +321,9 @@ pub struct DumpSpec {
     /// transitions, not MPTCP sockets, so this is always a dump).
     #[serde(default)]
     pub mptcp: Option<(Vec<u16>, u32)>,
+    /// The AF_XDP dump (ss's `xdp_show`: every XDP socket, all UNCONN).
+    #[serde(default)]
+    pub xdp: bool,
     /// What the dump asks the kernel for: `-e` (or `--cgroup`), `-m`, `-i`, `--tos`, and
     /// the decoded attributes of `--inet-sockopt` and of a fwmark/cgroup condition.
     pub details: bool,
@@ -337,7 +336,7 @@ pub struct DumpSpec {
 impl DumpSpec {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none() && self.mptcp.is_none()
+        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none() && self.mptcp.is_none() && !self.xdp
     }
 
     /// A sock_diag socket asking for what the spec's query prints.
@@ -370,6 +369,7 @@ pub fn dump_spec(opts: &Options) -> DumpSpec {
         vsock: ((opts.has_table(Table::VsockStream) || opts.has_table(Table::VsockDgram)) && opts.has_family(AF_VSOCK))
             .then_some(opts.states),
         mptcp: query::inet_table(opts, Table::Mptcp).then(|| (query::families(opts), states)),
+        xdp: opts.has_table(Table::Xdp) && opts.has_family(AF_XDP) && opts.states & CLOSE != 0,
         details: opts.show_details > 0 || opts.show_cgroup,
         mem: opts.show_mem,
         info: opts.show_tcpinfo,
@@ -407,6 +407,9 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
     }
     if let Some(states) = spec.vsock {
         snap.vsock = absent_is_empty(diag.dump_vsock(states))?;
+    }
+    if spec.xdp {
+        snap.xdp = absent_is_empty(diag.dump_xdp())?;
     }
     if let Some((families, states)) = &spec.mptcp {
         for &family in families {
@@ -489,6 +492,9 @@ pub fn missing_diag() -> Vec<(&'static str, &'static str)> {
     }
     if absent(diag.dump_vsock(0).map(|v| v.len())) {
         missing.push(("vsock (VSOCK_DIAG)", "vsock sockets cannot be listed; ss prints none either"));
+    }
+    if absent(diag.dump_xdp().map(|v| v.len())) {
+        missing.push(("xdp (XDP_DIAG)", "xdp sockets cannot be listed; ss prints none either"));
     }
     missing
 }

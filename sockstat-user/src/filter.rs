@@ -30,7 +30,7 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Source, VsockSocket};
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Source, VsockSocket, XdpSocket};
 use sockstat_ebpf::TcpState;
 use sockstat_ebpf::{AF_INET, AF_INET6};
 
@@ -114,6 +114,7 @@ const AF_UNIX: u16 = 1;
 const AF_NETLINK: u16 = 16;
 const AF_PACKET: u16 = 17;
 const AF_VSOCK: u16 = 40;
+const AF_XDP: u16 = 44;
 
 /// Deepest nesting of `(`/`not` and of alternating `and`/`or` chains accepted. bison's
 /// parser stack stops ss at 10000 states ("memory exhausted", exit 255); a tree that deep
@@ -433,6 +434,25 @@ impl Subject<'static> {
             remote: Endpoint::data(0),
             // ss stores the unsigned index in an int: the wrap is ss's.
             lport: s.ifindex.cast_signed(),
+            rport: 0,
+            ifindex: s.ifindex,
+            mark: Some(0),
+            cgroup_id: Some(0),
+            port_locked: None,
+        }
+    }
+
+    /// An XDP socket as ss's `xdp_show_sock()`/`xdp_stats_print()` fill it: family
+    /// AF_XDP, `iface` the bound interface index (0 = not bound), `lport` the queue id
+    /// (a u32 stored in an int), `rport` 0, both addresses zero (ss never sets them), the
+    /// rest zero.
+    #[must_use]
+    pub fn xdp(s: &XdpSocket) -> Self {
+        Subject {
+            family: AF_XDP,
+            local: Endpoint::data(0),
+            remote: Endpoint::data(0),
+            lport: s.queue_id.cast_signed(),
             rport: 0,
             ifindex: s.ifindex,
             mark: Some(0),

@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cli::Options;
 use crate::resolve::HostNames;
-use crate::socket::{InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket};
+use crate::socket::{InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket, XdpSocket};
 use sockstat_ebpf::TcpState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1756,6 +1756,60 @@ fn vsock_row(s: &VsockSocket, names: &Names) -> [String; COL_MAX] {
     row
 }
 
+/// `xdp_stats_print()` and `xdp_show_sock()`'s `-e` and `-m` parts.
+fn xdp_row(opts: &Options, s: &XdpSocket, names: &Names) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    // ss: state SS_CLOSE (UNCONN), Recv-Q from SK_MEMINFO_RMEM_ALLOC, Send-Q never set.
+    state_fields(&mut row, "xdp", 7, s.rqueue, 0);
+    if s.ifindex == 0 {
+        row[COL_ADDR] = "*".to_owned();
+    } else {
+        row[COL_ADDR] = names.ifname(s.ifindex) + ":";
+        // "q%d" of the queue id stored in an int.
+        row[COL_SERV] = format!("q{}", s.queue_id.cast_signed());
+    }
+    row[COL_RADDR] = "*".to_owned();
+    let mut out = names.users(s.inode);
+    if opts.show_details > 0 {
+        // sock_details_print(): no mark or cgroup for XDP sockets.
+        if s.uid != 0 {
+            out.push_str(&format!(" uid:{}", s.uid));
+        }
+        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        let nl = if opts.oneline { " " } else { "\n\t" };
+        let ring = |out: &mut String, name: &str, entries: Option<u32>| {
+            if let Some(e) = entries {
+                out.push_str(&format!("{nl}{name}(entries:{e})"));
+            }
+        };
+        ring(&mut out, "rx", s.rx_ring);
+        ring(&mut out, "tx", s.tx_ring);
+        if let Some(u) = &s.umem {
+            // ss 6.1 prints " tumem(" on one line (-O): its typo, kept.
+            out.push_str(if opts.oneline { " tumem(" } else { "\n\tumem(" });
+            out.push_str(&format!(
+                "id:{},size:{},num_pages:{},chunk_size:{},headroom:{},ifindex:{},qid:{},zc:{},refs:{})",
+                u.id, u.size, u.num_pages, u.chunk_size, u.headroom, u.ifindex, u.queue_id, u.flags & 1, u.refs
+            ));
+            ring(&mut out, "fr", s.fill_ring);
+            ring(&mut out, "cr", s.completion_ring);
+        }
+        if let Some([dropped, rx_invalid, full, fill_empty, tx_invalid, tx_empty]) = s.stats {
+            out.push_str(&format!(
+                "{nl}stats(rx dropped:{dropped},rx invalid:{rx_invalid},rx queue full:{full},\
+                 rx fill ring empty:{fill_empty},tx invalid:{tx_invalid},tx ring empty:{tx_empty})"
+            ));
+        }
+    }
+    if opts.show_mem
+        && let Some(m) = &s.skmem
+    {
+        out.push_str(&skmem_text(m));
+    }
+    row[COL_EXT] = out;
+    row
+}
+
 /// The inodes of every socket of `snap` (0 left out): those whose owners `-p`/`-T` print.
 #[must_use]
 pub fn snapshot_inodes(s: &Snapshot) -> std::collections::HashSet<u32> {
@@ -1765,6 +1819,7 @@ pub fn snapshot_inodes(s: &Snapshot) -> std::collections::HashSet<u32> {
         .chain(s.unix.iter().map(|u| u.inode))
         .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
         .chain(s.vsock.iter().map(|v| v.inode))
+        .chain(s.xdp.iter().map(|x| x.inode))
         .filter(|&i| i != 0)
         .collect()
 }
@@ -1794,7 +1849,7 @@ pub fn render_inet_with(
 }
 
 /// Prints every table of `snap` in ss's order (netlink, packet, UNIX, raw, UDP, TCP,
-/// DCCP, SCTP, vsock, MPTCP: ss.c `main()`), as one grid: the column widths are measured
+/// DCCP, SCTP, vsock, XDP, MPTCP: ss.c `main()`), as one grid: the column widths are measured
 /// over all of them, as ss's single render buffer does.
 ///
 /// # Errors
@@ -1851,6 +1906,9 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
     }
     for s in &snap.vsock {
         grid.push(&vsock_row(s, names));
+    }
+    for s in &snap.xdp {
+        grid.push(&xdp_row(opts, s, names));
     }
     for s in &snap.mptcp {
         inet_row_into(&mut row, opts, s, names, "mptcp", PortKind::Tcp);
@@ -2015,6 +2073,67 @@ ephem\t\t40000/tcp
                 expected(lines),
                 "ss {args} at {width} columns"
             );
+        }
+    }
+
+    /// XDP rows as ss 6.1 prints them: captured from the real ss answering an XDP dump of
+    /// these three sockets (lo queue 0 with RX and TX rings; interface 2 queue 3, a user's,
+    /// TX only, zero-copy, a umem over 4 GiB; interface 99, which has no device, queue
+    /// `u32::MAX`) through `tests/fixtures/fake_xsk_diag.c`, this kernel having no xsk_diag.
+    #[test]
+    fn xdp_rows_as_ss_prints_them() {
+        use crate::socket::{XdpSocket, XdpUmem};
+        let mem = |r: u32, w: &[u32]| {
+            let mut m = vec![r, 212_992, 0, 212_992, 0, 0, 0, 0, 0];
+            for (i, &v) in w.iter().enumerate() {
+                m[2 + i] = v;
+            }
+            Some(m)
+        };
+        let xdp = vec![
+            XdpSocket {
+                kind: 3,
+                inode: 40001,
+                cookie: 0x1234,
+                ifindex: 1,
+                queue_id: 0,
+                rx_ring: Some(128),
+                tx_ring: Some(256),
+                umem: Some(XdpUmem { size: 65536, id: 0, num_pages: 16, chunk_size: 4096, headroom: 0, ifindex: 1, queue_id: 0, flags: 0, refs: 1 }),
+                fill_ring: Some(64),
+                completion_ring: Some(32),
+                stats: Some([0; 6]),
+                skmem: mem(0, &[]),
+                ..XdpSocket::default()
+            },
+            XdpSocket {
+                kind: 3,
+                inode: 40002,
+                cookie: 0xffff_0000_0000_0001,
+                ifindex: 2,
+                queue_id: 3,
+                uid: 1000,
+                rqueue: 2304,
+                tx_ring: Some(2048),
+                umem: Some(XdpUmem { size: 1 << 33, id: 7, num_pages: 2_097_152, chunk_size: 4096, headroom: 256, ifindex: 2, queue_id: 3, flags: 3, refs: 2 }),
+                fill_ring: Some(4096),
+                completion_ring: Some(4096),
+                stats: Some([1, 2, 3, 4, 5, u64::MAX]),
+                skmem: Some(vec![2304, 212_992, 768, 212_992, 4096, 1, 0, 0, 2]),
+                ..XdpSocket::default()
+            },
+            XdpSocket { kind: 3, inode: 40004, ifindex: 99, queue_id: u32::MAX, rx_ring: Some(8), ..XdpSocket::default() },
+        ];
+        let snap = Snapshot { xdp, ..Snapshot::default() };
+        let names = Names::fixed(None, (32768, 60999), &[(1, "lo"), (2, "ifb0")]);
+        for (args, want) in [
+            ("--xdp", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n0      0                 lo:q0               *           \n2304   0               ifb0:q3               *           \n0      0               if99:q-1              *           \n"),
+            ("--xdp -e -m", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                                                                                                                                                                                                                                                                                                                                                                            \n0      0                 lo:q0               *     ino:40001 sk:1234\n\trx(entries:128)\n\ttx(entries:256)\n\tumem(id:0,size:65536,num_pages:16,chunk_size:4096,headroom:0,ifindex:1,qid:0,zc:0,refs:1)\n\tfr(entries:64)\n\tcr(entries:32)\n\tstats(rx dropped:0,rx invalid:0,rx queue full:0,rx fill ring empty:0,tx invalid:0,tx ring empty:0) skmem:(r0,rb212992,t0,tb212992,f0,w0,o0,bl0,d0)                                                \n2304   0               ifb0:q3               *     uid:1000 ino:40002 sk:ffff000000000001\n\ttx(entries:2048)\n\tumem(id:7,size:8589934592,num_pages:2097152,chunk_size:4096,headroom:256,ifindex:2,qid:3,zc:1,refs:2)\n\tfr(entries:4096)\n\tcr(entries:4096)\n\tstats(rx dropped:1,rx invalid:2,rx queue full:3,rx fill ring empty:4,tx invalid:5,tx ring empty:18446744073709551615) skmem:(r2304,rb212992,t768,tb212992,f4096,w1,o0,bl0,d2)\n0      0               if99:q-1              *     ino:40004 sk:0\n\trx(entries:8)                                                                                                                                                                                                                                                                                                                                                     \n"),
+            ("--xdp -e -O", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                                                                                                                                                                                                                                                                                                                \n0      0                 lo:q0               *     ino:40001 sk:1234 rx(entries:128) tx(entries:256) tumem(id:0,size:65536,num_pages:16,chunk_size:4096,headroom:0,ifindex:1,qid:0,zc:0,refs:1) fr(entries:64) cr(entries:32) stats(rx dropped:0,rx invalid:0,rx queue full:0,rx fill ring empty:0,tx invalid:0,tx ring empty:0)                                         \n2304   0               ifb0:q3               *     uid:1000 ino:40002 sk:ffff000000000001 tx(entries:2048) tumem(id:7,size:8589934592,num_pages:2097152,chunk_size:4096,headroom:256,ifindex:2,qid:3,zc:1,refs:2) fr(entries:4096) cr(entries:4096) stats(rx dropped:1,rx invalid:2,rx queue full:3,rx fill ring empty:4,tx invalid:5,tx ring empty:18446744073709551615)\n0      0               if99:q-1              *     ino:40004 sk:0 rx(entries:8)                                                                                                                                                                                                                                                                                          \n"),
+        ] {
+            let mut out = Vec::new();
+            render_with(&opts(args), &snap, &names, &mut out).expect("writing to a Vec");
+            assert_eq!(String::from_utf8(out).expect("ASCII"), want, "ss {args}");
         }
     }
 

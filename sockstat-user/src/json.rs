@@ -3,7 +3,7 @@
 //! JSON numbers, absent values are left out rather than printed as placeholders.
 //!
 //! Keys of every object:
-//! - `netid` (`"tcp"`, `"udp"`, `"raw"`, `"mptcp"`, `"u_str"`, `"u_dgr"`, `"u_seq"`, `"p_raw"`,
+//! - `netid` (`"tcp"`, `"udp"`, `"raw"`, `"mptcp"`, `"xdp"`, `"u_str"`, `"u_dgr"`, `"u_seq"`, `"p_raw"`,
 //!   `"p_dgr"`, `"nl"`, `"v_str"`, `"v_dgr"`) and `state` (ss's name: `"ESTAB"`,
 //!   `"LISTEN"`, `"UNCONN"`...), always, even when ss hides the column;
 //! - `recv_q`, `send_q`: numbers;
@@ -14,7 +14,12 @@
 //!   `local_port` (inode), `peer_port` (peer inode);
 //! - packet: `protocol` (number), `interface`; netlink: `protocol`, `portid`, and
 //!   `dst_group` / `dst_portid` when connected; vsock: `local_cid`, `local_port`,
-//!   `peer_cid`, `peer_port`.
+//!   `peer_cid`, `peer_port`; xdp: `interface` and `queue_id` (only if bound).
+//! - xdp with `-e`: `uid`, `inode`, `cookie`, and when sent `rx_ring`, `tx_ring`,
+//!   `fill_ring`, `completion_ring` (entries), `umem` {`id`, `size`, `num_pages`,
+//!   `chunk_size`, `headroom`, `ifindex`, `queue_id`, `zc`, `refs`}, `stats`
+//!   {`rx_dropped`, `rx_invalid`, `rx_queue_full`, `rx_fill_ring_empty`, `tx_invalid`,
+//!   `tx_ring_empty`}.
 //!
 //! With options, as ss prints them: `-o` `timer` {`name`, `expires_ms`, `retrans`};
 //! `-e` `uid`, `inode`, `cookie` (ss's `sk:`, a number), `fwmark`, `cgroup` (path),
@@ -114,6 +119,42 @@ pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u
         o.insert("local_port".into(), json!(s.src_port));
         o.insert("peer_cid".into(), json!(s.dst_cid));
         o.insert("peer_port".into(), json!(s.dst_port));
+        emit(o, s.inode)?;
+    }
+    for s in &snap.xdp {
+        let mut o = head("xdp", 7, s.rqueue, 0);
+        if s.ifindex != 0 {
+            o.insert("interface".into(), json!(names.ifname(s.ifindex)));
+            o.insert("queue_id".into(), json!(s.queue_id));
+        }
+        if opts.show_details > 0 {
+            o.insert("uid".into(), json!(s.uid));
+            o.insert("inode".into(), json!(s.inode));
+            o.insert("cookie".into(), json!(s.cookie));
+            for (key, ring) in [("rx_ring", s.rx_ring), ("tx_ring", s.tx_ring), ("fill_ring", s.fill_ring), ("completion_ring", s.completion_ring)] {
+                if let Some(entries) = ring {
+                    o.insert(key.into(), json!(entries));
+                }
+            }
+            if let Some(u) = &s.umem {
+                o.insert(
+                    "umem".into(),
+                    json!({"id": u.id, "size": u.size, "num_pages": u.num_pages, "chunk_size": u.chunk_size,
+                           "headroom": u.headroom, "ifindex": u.ifindex, "queue_id": u.queue_id,
+                           "zc": u.flags & 1, "refs": u.refs}),
+                );
+            }
+            if let Some([d, ri, f, fe, ti, te]) = s.stats {
+                o.insert(
+                    "stats".into(),
+                    json!({"rx_dropped": d, "rx_invalid": ri, "rx_queue_full": f, "rx_fill_ring_empty": fe,
+                           "tx_invalid": ti, "tx_ring_empty": te}),
+                );
+            }
+        }
+        if opts.show_mem {
+            insert_skmem(&mut o, s.skmem.as_deref());
+        }
         emit(o, s.inode)?;
     }
     Ok(())

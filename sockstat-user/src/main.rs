@@ -306,6 +306,7 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
             .chain(s.unix.iter().map(|u| u.inode))
             .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
             .chain(s.vsock.iter().map(|v| v.inode))
+            .chain(s.xdp.iter().map(|x| x.inode))
             .filter(|&i| i != 0)
             .collect();
         match &agent_owners {

@@ -5,7 +5,7 @@
 use crate::cli::{Options, SourceChoice, Table};
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket};
+use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 
 const SOCK_STREAM: u8 = 1;
@@ -292,6 +292,13 @@ pub fn select_packet(opts: &Options, sockets: Vec<PacketSocket>) -> Vec<PacketSo
     sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::packet(s))).collect()
 }
 
+/// The FILTER expression on XDP sockets, as ss's `xdp_stats_print` runs it (the table
+/// and the UNCONN state were the dump's).
+#[must_use]
+pub fn select_xdp(opts: &Options, sockets: Vec<XdpSocket>) -> Vec<XdpSocket> {
+    sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::xdp(s))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +422,16 @@ mod tests {
         ));
         assert_eq!(tcp_source(&opts("-to")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t")), SourceChoice::Auto);
+    }
+
+    #[test]
+    fn xdp_rows_are_filtered_as_ss_does() {
+        // ss's xdp_stats_print(): `dev` is the bound interface, `sport` the queue id.
+        let x = |ifindex, queue_id| XdpSocket { ifindex, queue_id, ..XdpSocket::default() };
+        let xdp = vec![x(1, 0), x(2, 3), x(0, 0)];
+        assert_eq!(select_xdp(&opts("--xdp dev = lo"), xdp.clone()), [xdp[0].clone()]);
+        assert_eq!(select_xdp(&opts("--xdp sport = :3"), xdp.clone()), [xdp[1].clone()]);
+        assert_eq!(select_xdp(&opts("--xdp"), xdp.clone()), xdp);
     }
 
     #[test]

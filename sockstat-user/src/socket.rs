@@ -388,6 +388,51 @@ pub struct VsockSocket {
     pub inode: u32,
 }
 
+/// An AF_XDP socket (sock_diag `xdp_diag_msg` and its attributes, include/uapi/linux/xdp_diag.h,
+/// filled by net/xdp/xsk_diag.c).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpSocket {
+    /// `xdiag_type`: SOCK_RAW (3) for every AF_XDP socket.
+    pub kind: u8,
+    pub inode: u32,
+    pub cookie: u64,
+    /// `XDP_DIAG_INFO`: the bound interface (0 = not bound) and queue.
+    pub ifindex: u32,
+    pub queue_id: u32,
+    /// `XDP_DIAG_UID`.
+    pub uid: u32,
+    /// `SK_MEMINFO_RMEM_ALLOC` of `XDP_DIAG_MEMINFO`: what ss prints as Recv-Q.
+    pub rqueue: u32,
+    /// `XDP_DIAG_RX_RING` / `XDP_DIAG_TX_RING` entries, for `-e`.
+    pub rx_ring: Option<u32>,
+    pub tx_ring: Option<u32>,
+    /// `XDP_DIAG_UMEM`, for `-e`.
+    pub umem: Option<XdpUmem>,
+    /// `XDP_DIAG_UMEM_FILL_RING` / `XDP_DIAG_UMEM_COMPLETION_RING` entries, for `-e`.
+    pub fill_ring: Option<u32>,
+    pub completion_ring: Option<u32>,
+    /// `XDP_DIAG_STATS` (`struct xdp_diag_stats`): rx dropped, rx invalid, rx queue full,
+    /// rx fill ring empty, tx invalid, tx ring empty; for `-e`.
+    pub stats: Option<[u64; 6]>,
+    /// `XDP_DIAG_MEMINFO` (the `SK_MEMINFO_*` array), for `-m`.
+    pub skmem: Option<Vec<u32>>,
+}
+
+/// `struct xdp_diag_umem`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XdpUmem {
+    pub size: u64,
+    pub id: u32,
+    pub num_pages: u32,
+    pub chunk_size: u32,
+    pub headroom: u32,
+    pub ifindex: u32,
+    pub queue_id: u32,
+    /// `XDP_DU_F_ZEROCOPY` (1) is the only flag.
+    pub flags: u32,
+    pub refs: u32,
+}
+
 /// Every socket a query shows, per socket table, each in kernel dump order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -402,6 +447,9 @@ pub struct Snapshot {
     pub sctp: Vec<InetSocket>,
     pub vsock: Vec<VsockSocket>,
     pub mptcp: Vec<InetSocket>,
+    /// AF_XDP sockets (`--xdp`), printed between vsock and MPTCP as ss prints them.
+    #[serde(default)]
+    pub xdp: Vec<XdpSocket>,
 }
 
 /// `1.2.3.4:80` or `[::1]:80`: an endpoint as sockstat's own outputs (trace, history)
