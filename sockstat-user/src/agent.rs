@@ -776,6 +776,11 @@ async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
     }
     let req = match tokio::time::timeout(Duration::from_secs(5), read_request(&mut stream)).await {
         Ok(Ok(req)) => req,
+        // A client of another build: it treats this as "no agent" and works alone.
+        Ok(Err(e @ protocol::ProtocolError::Version { .. })) => {
+            let _ = write(&mut stream, &Response::Unavailable { reason: format!("{e}; restart the agent with the same sockstat") }).await;
+            return;
+        }
         Ok(Err(e)) => {
             let _ = write(&mut stream, &Response::Error(format!("bad request: {e}"))).await;
             return;
@@ -801,7 +806,7 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, protocol::Prot
     stream.read_exact(&mut header).await?;
     let mut body = vec![0u8; protocol::frame_len(header, MAX_REQUEST)?];
     stream.read_exact(&mut body).await?;
-    Ok(postcard::from_bytes(&body)?)
+    protocol::decode(&body)
 }
 
 async fn write(stream: &mut UnixStream, resp: &Response) -> Result<(), protocol::ProtocolError> {

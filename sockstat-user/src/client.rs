@@ -87,8 +87,9 @@ impl Client {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
         protocol::write_frame(&mut self.stream, req).map_err(wrap)?;
         let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE).map_err(|source| match source {
-            // An agent of another sockstat version: its answer does not decode here.
-            ProtocolError::Decode(_) => ClientError::Incompatible { path: self.path.clone(), detail: source.to_string() },
+            // An agent of another sockstat build: its answer is of another version, or
+            // (from before versions) does not decode here.
+            ProtocolError::Decode(_) | ProtocolError::Version { .. } => ClientError::Incompatible { path: self.path.clone(), detail: source.to_string() },
             source => ClientError::Protocol { path: self.path.clone(), source },
         })?;
         match resp {

@@ -1,11 +1,18 @@
 //! The agent's query protocol over its unix socket: one request, one response, each a
-//! frame of a little-endian u32 length followed by a postcard-encoded message.
+//! frame of a little-endian u32 length followed by the protocol [`VERSION`] and the
+//! message, postcard-encoded. A client and an agent of different builds find out from the
+//! version before they decode anything else.
 
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::socket::InetSocket;
+
+/// The protocol's version: any change to [`Request`], [`Response`] or what they carry
+/// bumps it. (Its first value is larger than any message's variant count, so an agent
+/// from before versions existed reads it as an unknown request.)
+pub const VERSION: u32 = 100;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -116,11 +123,13 @@ pub enum ProtocolError {
     TooLarge { len: u32, max: u32 },
     #[error("malformed message")]
     Decode(#[from] postcard::Error),
+    #[error("the other side speaks protocol version {theirs}, this sockstat {VERSION}")]
+    Version { theirs: u32 },
 }
 
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
     let mut buf = vec![0u8; 4];
-    buf = postcard::to_extend(msg, buf)?;
+    buf = postcard::to_extend(&(VERSION, msg), buf)?;
     let len = u32::try_from(buf.len() - 4).map_err(|_| ProtocolError::TooLarge { len: u32::MAX, max: MAX_RESPONSE })?;
     buf[..4].copy_from_slice(&len.to_le_bytes());
     Ok(buf)
@@ -146,7 +155,19 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read, max: u32) -> 
     r.read_exact(&mut header)?;
     let mut body = vec![0u8; frame_len(header, max)?];
     r.read_exact(&mut body)?;
-    Ok(postcard::from_bytes(&body)?)
+    decode(&body)
+}
+
+/// A frame's body: the version, then the message.
+///
+/// # Errors
+/// Another version ([`ProtocolError::Version`]), or a message that does not decode.
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ProtocolError> {
+    let (theirs, rest) = postcard::take_from_bytes::<u32>(body)?;
+    if theirs != VERSION {
+        return Err(ProtocolError::Version { theirs });
+    }
+    Ok(postcard::from_bytes(rest)?)
 }
 
 #[cfg(test)]
@@ -172,7 +193,13 @@ mod tests {
         let mut short = bytes.clone();
         short[0] += 3;
         assert!(matches!(read_frame::<Request>(&mut &short[..], MAX_REQUEST), Err(ProtocolError::Io(_))));
-        let garbage = [2u8, 0, 0, 0, 0xff, 0xff];
+        let garbage = [3u8, 0, 0, 0, 100, 0xff, 0xff];
         assert!(matches!(read_frame::<Request>(&mut &garbage[..], MAX_REQUEST), Err(ProtocolError::Decode(_))));
+        // Another build's frame: named by its version, not decoded.
+        let mut other = bytes.clone();
+        other[4] = 99;
+        assert!(matches!(read_frame::<Request>(&mut &other[..], MAX_REQUEST), Err(ProtocolError::Version { theirs: 99 })));
+        // An agent from before versions read the version as a variant: an unknown one.
+        assert!(postcard::from_bytes::<Request>(&bytes[4..]).is_err());
     }
 }
