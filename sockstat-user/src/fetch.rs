@@ -168,12 +168,7 @@ pub fn tcp(
             Err(e) => return Err(e.into()),
         }
     }
-    let mut diag = SockDiag::open()?;
-    let mut out = Vec::new();
-    for &family in families {
-        out.extend(diag.dump_inet(IPPROTO_TCP, family, states)?);
-    }
-    Ok(out)
+    Ok(SockDiag::open()?.dump_tcp(families, states)?)
 }
 
 /// Every table `opts` selects, each selected as ss would (family, state and type), in
@@ -188,13 +183,15 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     let mut snap = Snapshot::default();
     let states = query::state_mask(opts);
     let tcp_source = query::tcp_source(opts);
+    // A recorded TCP dump (`TCPDIAG_FILE`, as ss reads it) stands in for the kernel's.
+    let recorded = std::env::var_os("TCPDIAG_FILE");
     if opts.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
     }
     // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
     // bytecode without it): without it every mark of an inet dump would read as 0. UNIX
     // sockets and a recorded TCP dump need no capability (their marks are 0 as in ss).
-    let inet_dump = (query::inet_table(opts, Table::Tcp) && std::env::var_os("TCPDIAG_FILE").is_none())
+    let inet_dump = (query::inet_table(opts, Table::Tcp) && recorded.is_none())
         || [Table::Udp, Table::Dccp, Table::Sctp, Table::Mptcp].into_iter().any(|t| query::inet_table(opts, t));
     if inet_dump && opts.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
         return Err(FetchError::MarkNeedsCapability);
@@ -202,20 +199,13 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     // -p with an agent: every socket descriptor of every process from its owners
     // iterator (one pass in the kernel, where ss walks /proc), read after the TCP answer
     // so that every table row's cookie exists by then.
-    let want_agent_owners = opts.show_processes > 0 && !opts.show_threads && opts.source != SourceChoice::Kernel && std::env::var_os("TCPDIAG_FILE").is_none();
+    let want_agent_owners = opts.show_processes > 0 && !opts.show_threads && opts.source != SourceChoice::Kernel && recorded.is_none();
     let mut agent_owners = None;
     if query::inet_table(opts, Table::Tcp) {
         let families = query::families(opts);
-        let tcp = match std::env::var_os("TCPDIAG_FILE") {
-            Some(path) => tcp_from_file(&path)?,
-            None if tcp_source == SourceChoice::Kernel => {
-                let mut diag = open_diag(opts)?;
-                let mut out = Vec::new();
-                for &family in &families {
-                    out.extend(diag.dump_inet(IPPROTO_TCP, family, states)?);
-                }
-                out
-            }
+        let tcp = match &recorded {
+            Some(path) => tcp_from_file(path)?,
+            None if tcp_source == SourceChoice::Kernel => open_diag(opts)?.dump_tcp(&families, states)?,
             None => tcp(tcp_source, &opts.agent_socket, &families, states, Some(&opts.filter))?,
         };
         snap.tcp = query::select(opts, tcp);
@@ -231,19 +221,14 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
                 Err(e) if opts.source == SourceChoice::Auto || !from_table => {
                     tracing::debug!(error = %e, "no owners from the agent; -p walks /proc");
                     if from_table {
-                        let mut diag = open_diag(opts)?;
-                        let mut out = Vec::new();
-                        for &family in &families {
-                            out.extend(diag.dump_inet(IPPROTO_TCP, family, states)?);
-                        }
-                        snap.tcp = query::select(opts, out);
+                        snap.tcp = query::select(opts, open_diag(opts)?.dump_tcp(&families, states)?);
                     }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         // A recorded dump is not this machine's sockets: never kill from it.
-        if opts.kill && std::env::var_os("TCPDIAG_FILE").is_none() {
+        if opts.kill && recorded.is_none() {
             snap.tcp = kill(&mut SockDiag::open()?, std::mem::take(&mut snap.tcp))?;
         }
     }
@@ -252,7 +237,7 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     // in the namespace asked about when one answers, else here. -K kills through a
     // dump of its own, never through the agent.
     let spec = dump_spec(opts);
-    let local = opts.source == SourceChoice::Kernel || opts.kill || std::env::var_os("TCPDIAG_FILE").is_some();
+    let local = opts.source == SourceChoice::Kernel || opts.kill || recorded.is_some();
     let dumped = match (spec.is_empty(), local) {
         (true, _) => Snapshot::default(),
         (false, true) => dump_tables(&mut open_diag(opts)?, &spec)?,

@@ -47,7 +47,7 @@ use sockstat_ebpf::TcpState;
 
 use crate::{
     lifetime::{Lifetime, OwnerSource},
-    socket::{InetSocket, Source},
+    socket::InetSocket,
     stream::Transition,
 };
 
@@ -616,25 +616,20 @@ impl Reader {
             .query_map([snap_id], |r| {
                 Ok((
                     InetSocket {
-                        family: r.get(1)?,
-                        protocol: sockstat_ebpf::IPPROTO_TCP,
-                        state: r.get(2)?,
-                        src: addr(&r.get::<_, String>(3)?),
-                        sport: r.get(4)?,
-                        dst: addr(&r.get::<_, String>(5)?),
-                        dport: r.get(6)?,
                         v6only: r.get(9)?,
                         ifindex: r.get(10)?,
                         rqueue: r.get(7)?,
                         wqueue: r.get(8)?,
-                        cookie: r.get::<_, i64>(0)? as u64,
                         uid: r.get(11)?,
                         inode: r.get(12)?,
                         timer: r.get(14)?,
-                        retrans: 0,
-                        expires_ms: 0,
-                        source: Source::Table,
-                        ext: None,
+                        ..InetSocket::tcp(
+                            r.get(1)?,
+                            r.get(2)?,
+                            (addr(&r.get::<_, String>(3)?), r.get(4)?),
+                            (addr(&r.get::<_, String>(5)?), r.get(6)?),
+                            r.get::<_, i64>(0)? as u64,
+                        )
                     },
                     r.get::<_, i64>(13)?,
                 ))

@@ -64,26 +64,16 @@ fn parse_line(line: &str, family: u16) -> Result<InetSocket, String> {
     let opt = f.collect::<Vec<_>>().join(" ");
     let (src, sport) = endpoint(local, family)?;
     let (dst, dport) = endpoint(remote, family)?;
+    let state = u8::try_from(state).map_err(|_| format!("state {state:#x} out of range"))?;
     Ok(InetSocket {
-        family,
         protocol: PROTO_RAW_TABLE,
-        state: u8::try_from(state).map_err(|_| format!("state {state:#x} out of range"))?,
-        src,
-        sport,
-        dst,
-        dport,
-        v6only: false,
-        ifindex: 0,
         rqueue: hex_u32(rx, "rx_queue")?,
         wqueue: hex_u32(tx, "tx_queue")?,
-        cookie: 0,
         uid,
         inode,
-        timer: 0,
-        retrans: 0,
-        expires_ms: 0,
         source: Source::Kernel,
         ext: Some(Box::new(crate::socket::InetDetails { proc_opt: Some(opt), ..Default::default() })),
+        ..InetSocket::tcp(family, state, (src, sport), (dst, dport), 0)
     })
 }
 
