@@ -157,17 +157,8 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
                 serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
                 writeln!(out)?;
             } else {
-                writeln!(
-                    out,
-                    "{:<30} {:<7} {:<16} {:<47} {:<47} {} -> {}",
-                    format_ns(t.ts_ns),
-                    t.pid,
-                    t.comm,
-                    endpoint(t.src, t.sport),
-                    endpoint(t.dst, t.dport),
-                    kernel_state_name(t.old),
-                    kernel_state_name(t.new)
-                )?;
+                let columns = crate::trace::transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
+                writeln!(out, "{:<30} {columns}", format_ns(t.ts_ns))?;
             }
         }
         return Ok(());

@@ -98,17 +98,21 @@ pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io:
     } else {
         // "2026-11-25T12:03:05.123456789Z" -> "12:03:05.123456"
         let clock = time.get(11..26).unwrap_or(&time);
-        writeln!(
-            out,
-            "{clock} {:<7} {:<16} {:<47} {:<47} {} -> {}",
-            t.pid,
-            t.comm,
-            endpoint(t.src, t.sport),
-            endpoint(t.dst, t.dport),
-            kernel_state_name(t.old),
-            kernel_state_name(t.new)
-        )
+        writeln!(out, "{clock} {}", transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new))
     }
+}
+
+/// The columns of a transition line after its time (`trace` and `history --transitions`):
+/// `PID COMM LOCAL PEER OLD -> NEW`.
+#[must_use]
+pub fn transition_columns(pid: u32, comm: &str, local: (IpAddr, u16), peer: (IpAddr, u16), old: u8, new: u8) -> String {
+    format!(
+        "{pid:<7} {comm:<16} {:<47} {:<47} {} -> {}",
+        endpoint(local.0, local.1),
+        endpoint(peer.0, peer.1),
+        kernel_state_name(old),
+        kernel_state_name(new)
+    )
 }
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
