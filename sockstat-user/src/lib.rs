@@ -1,30 +1,20 @@
 //! sockstat: ss-compatible socket snapshots from an eBPF-fed live table, and tracing of
-//! every TCP state transition. Data flows one way:
-//! kernel -> `stream`/`diag` -> `table` -> `query` -> `format`.
+//! every TCP state transition.
+//!
+//! Data flows one way: kernel -> `bpf` (the event stream) / `diag` (sock_diag dumps) ->
+//! `live` (the agent's table) -> `query` -> `render`. The folders are layers: each
+//! imports only the ones listed before it here, never one after it.
 
-pub mod agent;
-pub mod btf;
-pub mod cbpf;
-pub mod cli;
-pub mod client;
-pub mod diag;
-pub mod events;
-pub mod ebpf;
-pub mod fetch;
-pub mod lifetime;
+pub mod model;
+pub mod names;
 pub mod filter;
-pub mod format;
-pub mod history;
-pub mod json;
-pub mod netns;
-pub mod protocol;
-pub mod procs;
+pub mod diag;
+pub mod sys;
+pub mod bpf;
+pub mod wire;
 pub mod query;
-pub mod resolve;
-pub mod server;
-pub mod socket;
-pub mod stream;
-pub mod summary;
-pub mod table;
 pub mod timeline;
-pub mod trace;
+pub mod live;
+pub mod render;
+pub mod cli;
+pub mod cmd;

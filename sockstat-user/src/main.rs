@@ -11,7 +11,16 @@ use std::{
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sockstat::{agent, cli, client, events, fetch, format, history, json, netns, procs, query, summary, timeline, trace};
+use sockstat::{
+    cli,
+    cmd::{events, history, trace},
+    live::agent,
+    query::{self, fetch},
+    render::{format, json, summary},
+    sys::{netns, owners as procs},
+    timeline,
+    wire::client,
+};
 
 #[derive(Parser)]
 #[command(name = "sockstat", version, about = "sockstat's own commands (ss options are handled separately: see `sockstat -h`)")]

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use sockstat::diag::SockDiag;
 use sockstat::filter;
-use sockstat::socket::InetSocket;
+use sockstat::model::socket::InetSocket;
 
 /// A network namespace with loopback up, deleted on drop.
 struct NetNs(String);

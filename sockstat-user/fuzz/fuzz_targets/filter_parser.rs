@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use libfuzzer_sys::fuzz_target;
 use sockstat::filter::{self, ParseContext, Resolver, Subject};
-use sockstat::socket::{InetSocket, Source};
+use sockstat::model::socket::{InetSocket, Source};
 
 struct Fixed;
 

@@ -5,7 +5,7 @@
 //! and bytes past what sockstat knows are ignored. No I/O here.
 
 use super::parse::{Attr, MalformedKind, attributes};
-use crate::socket::{InetDetails, TcpInfo};
+use crate::model::socket::{InetDetails, TcpInfo};
 
 /// `enum { INET_DIAG_NONE, INET_DIAG_MEMINFO, ... }` (include/uapi/linux/inet_diag.h).
 pub(crate) const INET_DIAG_MEMINFO: u16 = 1;
@@ -117,7 +117,7 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
 }
 
 /// `INET_DIAG_MD5SIG`: whole `struct tcp_diag_md5sig`s (a partial one is an error).
-fn parse_md5(a: &Attr<'_>) -> Result<Vec<crate::socket::Md5Key>, MalformedKind> {
+fn parse_md5(a: &Attr<'_>) -> Result<Vec<crate::model::socket::Md5Key>, MalformedKind> {
     if a.data.is_empty() || !a.data.len().is_multiple_of(MD5SIG_LEN) {
         let needed = a.data.len().div_ceil(MD5SIG_LEN).max(1) * MD5SIG_LEN;
         return Err(MalformedKind::ShortAttribute { what: "INET_DIAG_MD5SIG", at: a.at, needed, available: a.data.len() });
@@ -128,15 +128,15 @@ fn parse_md5(a: &Attr<'_>) -> Result<Vec<crate::socket::Md5Key>, MalformedKind> 
             let keylen = usize::from(u16::from_ne_bytes([c[2], c[3]])).min(80);
             let mut addr = [0u8; 16];
             addr.copy_from_slice(&c[4..20]);
-            crate::socket::Md5Key { family: c[0], prefixlen: c[1], addr, key: c[20..20 + keylen].to_vec() }
+            crate::model::socket::Md5Key { family: c[0], prefixlen: c[1], addr, key: c[20..20 + keylen].to_vec() }
         })
         .collect())
 }
 
 /// `INET_DIAG_ULP_INFO`: `INET_ULP_INFO_NAME` (1, a string), `INET_ULP_INFO_TLS` (2) and
 /// `INET_ULP_INFO_MPTCP` (3), both nested.
-fn parse_ulp(a: &Attr<'_>) -> Result<crate::socket::UlpInfo, MalformedKind> {
-    use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+fn parse_ulp(a: &Attr<'_>) -> Result<crate::model::socket::UlpInfo, MalformedKind> {
+    use crate::model::socket::{MptcpSubflow, TlsInfo, UlpInfo};
     let mut u = UlpInfo::default();
     for inner in attributes(a.data, a.at)? {
         match inner.kind {
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn ulp_info_of_ktls_and_an_mptcp_subflow() {
-        use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+        use crate::model::socket::{MptcpSubflow, TlsInfo, UlpInfo};
         let tls = [attr(1, &0x0303u16.to_ne_bytes()), attr(2, &51u16.to_ne_bytes()), attr(3, &2u16.to_ne_bytes()), attr(4, &1u16.to_ne_bytes())].concat();
         let ulp = [attr(1, b"tls\0"), attr(2, &tls)].concat();
         let d = parse_details(&attr(INET_DIAG_ULP_INFO, &ulp), 0).expect("well formed");

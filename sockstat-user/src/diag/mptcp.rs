@@ -10,7 +10,7 @@
 //! that their `INET_DIAG_INFO` is a `struct mptcp_info` rather than a `tcp_info`.
 
 use super::DiagError;
-use crate::socket::MptcpInfo;
+use crate::model::socket::MptcpInfo;
 
 /// IPPROTO_MPTCP (include/uapi/linux/in.h).
 pub(crate) const IPPROTO_MPTCP: u32 = 262;

@@ -3,7 +3,7 @@
 
 use super::parse::{MalformedKind, attributes, head, ne_u32};
 use super::request::dump_request;
-use crate::socket::NetlinkSocket;
+use crate::model::socket::NetlinkSocket;
 
 const AF_NETLINK: u8 = 16;
 /// `NDIAG_PROTO_ALL`.

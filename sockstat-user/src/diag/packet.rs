@@ -4,7 +4,7 @@
 
 use super::parse::{MalformedKind, attributes, head, ne_u16, ne_u32};
 use super::request::dump_request;
-use crate::socket::{BpfInsn, PacketSocket};
+use crate::model::socket::{BpfInsn, PacketSocket};
 
 const AF_PACKET: u8 = 17;
 /// `PACKET_SHOW_INFO | MEMINFO | FILTER | RING_CFG | FANOUT`, as ss asks.

@@ -20,7 +20,7 @@ use netlink_packet_core::{NLM_F_DUMP_INTR, NLMSG_ALIGNTO, NLMSG_DONE, NLMSG_ERRO
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, SOCK_DIAG_BY_FAMILY};
 
 use super::DiagError;
-use crate::socket::{InetSocket, Source};
+use crate::model::socket::{InetSocket, Source};
 
 /// `sizeof(struct nlmsghdr)` (include/uapi/linux/netlink.h): `__u32 nlmsg_len` @0,
 /// `__u16 nlmsg_type` @4, `__u16 nlmsg_flags` @6, `__u32 nlmsg_seq` @8, `__u32 nlmsg_pid` @12.
@@ -478,7 +478,7 @@ pub(crate) fn parse_inet_diag_msg_with(payload: &[u8], protocol: u8, details: bo
         source: Source::Kernel,
         ext: if details {
             let attrs = payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]);
-            let mptcp = protocol == crate::socket::PROTO_MPTCP_TABLE;
+            let mptcp = protocol == crate::model::socket::PROTO_MPTCP_TABLE;
             Some(Box::new(super::inet_ext::parse_details_of(attrs, INET_DIAG_MSG_LEN, mptcp)?))
         } else {
             None

@@ -3,7 +3,7 @@
 
 use super::parse::{MalformedKind, attributes, head, ne_u32};
 use super::request::dump_request;
-use crate::socket::{UnixDetails, UnixSocket};
+use crate::model::socket::{UnixDetails, UnixSocket};
 
 const AF_UNIX: u8 = 1;
 /// `UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN`: what ss asks for without -e/-m.

@@ -5,7 +5,7 @@
 
 use super::parse::{MalformedKind, head, ne_u32};
 use super::request::dump_request;
-use crate::socket::VsockSocket;
+use crate::model::socket::VsockSocket;
 
 const AF_VSOCK: u8 = 40;
 /// `sizeof(struct vsock_diag_msg)`: family, type, state, shutdown (u8 each), src_cid @4,

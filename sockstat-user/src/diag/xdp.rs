@@ -4,7 +4,7 @@
 
 use super::parse::{MalformedKind, attributes, head, ne_u32};
 use super::request::dump_request;
-use crate::socket::{XdpSocket, XdpUmem};
+use crate::model::socket::{XdpSocket, XdpUmem};
 
 const AF_XDP: u8 = 44;
 /// `XDP_SHOW_INFO | RING_CFG | UMEM | MEMINFO | STATS`: ss asks for all of them whatever

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::socket::{InetSocket, PROTO_RAW_TABLE, Source};
+use crate::model::socket::{InetSocket, PROTO_RAW_TABLE, Source};
 
 /// What was wrong with a /proc/net line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,7 +72,7 @@ fn parse_line(line: &str, family: u16) -> Result<InetSocket, String> {
         uid,
         inode,
         source: Source::Kernel,
-        ext: Some(Box::new(crate::socket::InetDetails { proc_opt: Some(opt), ..Default::default() })),
+        ext: Some(Box::new(crate::model::socket::InetDetails { proc_opt: Some(opt), ..Default::default() })),
         ..InetSocket::tcp(family, state, (src, sport), (dst, dport), 0)
     })
 }

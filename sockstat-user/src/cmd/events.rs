@@ -19,9 +19,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Options;
 use crate::diag::{DestroyListener, DiagError, SockDiag};
-use crate::format::{EventRenderer, Names};
+use crate::render::format::{EventRenderer, Names};
 use crate::query;
-use crate::socket::InetSocket;
+use crate::model::socket::InetSocket;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
@@ -114,7 +114,7 @@ fn show(
     }
     let sock = shown.then_some(s);
     let written = if opts.json {
-        sock.map_or(Ok(()), |s| crate::json::write_inet_event(opts, s, names, out))
+        sock.map_or(Ok(()), |s| crate::render::json::write_inet_event(opts, s, names, out))
     } else {
         renderer.event(opts, sock, names, out)
     };

@@ -7,7 +7,8 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::socket::InetSocket;
+use crate::model::owner::OwnerEntry;
+use crate::model::socket::InetSocket;
 
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
@@ -36,20 +37,9 @@ pub enum Request {
     Owners { pidns: u64 },
     /// The query's tables other than TCP (UDP, UNIX, packet, netlink, DCCP, SCTP,
     /// vsock), dumped by the agent at this moment in namespace `netns`.
-    Dump { netns: u32, spec: crate::fetch::DumpSpec },
+    Dump { netns: u32, spec: DumpSpec },
 }
 
-/// One socket descriptor of one process (an [`sockstat_ebpf::OwnerRecord`] decoded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnerEntry {
-    /// Process id (initial pid namespace), descriptor number, the process's `comm`.
-    pub pid: u32,
-    pub fd: u32,
-    pub comm: String,
-    /// The socket's inode, and its cookie (0 if none was ever generated).
-    pub inode: u64,
-    pub cookie: u64,
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -98,6 +88,44 @@ pub struct NamespaceStatus {
     pub sockets: u64,
 }
 
+/// The sock_diag dumps of a query's tables other than TCP (and raw, read from /proc), as
+/// data: what the client dumps itself, or asks the agent to dump for it in the namespace
+/// it asks about ([`crate::wire::protocol::Request::Dump`]). Selection (states of UNIX
+/// sockets' types, the FILTER expression) is the client's, after the dump.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpSpec {
+    pub netlink: bool,
+    pub packet: bool,
+    /// The UNIX dump's state mask.
+    pub unix: Option<u32>,
+    /// (protocol, families in dump order, states) of each inet table: UDP, DCCP, SCTP.
+    pub inet: Vec<(u8, Vec<u16>, u32)>,
+    /// The vsock dump's state mask.
+    pub vsock: Option<u32>,
+    /// (families, states) of the MPTCP dump: IPPROTO_MPTCP (262) with
+    /// INET_DIAG_REQ_PROTOCOL, per family as ss asks (the eBPF program traces TCP
+    /// transitions, not MPTCP sockets, so this is always a dump).
+    #[serde(default)]
+    pub mptcp: Option<(Vec<u16>, u32)>,
+    /// The AF_XDP dump (ss's `xdp_show`: every XDP socket, all UNCONN).
+    #[serde(default)]
+    pub xdp: bool,
+    /// What the dump asks the kernel for: `-e` (or `--cgroup`), `-m`, `-i`, `--tos`, and
+    /// the decoded attributes of `--inet-sockopt` and of a fwmark/cgroup condition.
+    pub details: bool,
+    pub mem: bool,
+    pub info: bool,
+    pub tos: bool,
+    pub attrs: bool,
+}
+
+impl DumpSpec {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none() && self.mptcp.is_none() && !self.xdp
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     Sockets(Vec<InetSocket>),
@@ -112,7 +140,7 @@ pub enum Response {
     /// The answer to [`Request::Owners`], in pid then descriptor order.
     Owners(Vec<OwnerEntry>),
     /// The answer to [`Request::Dump`]: each table as the kernel dumped it.
-    Dump(crate::socket::Snapshot),
+    Dump(crate::model::socket::Snapshot),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 
-use crate::socket::BpfInsn;
+use crate::model::socket::BpfInsn;
 
 // Instruction classes (BPF_CLASS(code) = code & 0x07).
 const BPF_LD: u16 = 0x00;

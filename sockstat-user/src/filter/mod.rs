@@ -30,7 +30,7 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, Source, VsockSocket, XdpSocket};
+use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, Source, VsockSocket, XdpSocket};
 use sockstat_ebpf::TcpState;
 use sockstat_ebpf::{AF_INET, AF_INET6};
 
@@ -668,7 +668,7 @@ impl Resolver for SystemResolver {
     }
 
     fn netlink_protocol(&self, name: &str) -> Option<u8> {
-        crate::format::nl_proto_id(&crate::format::system_nl_protos(), name)
+        crate::render::format::nl_proto_id(&crate::render::format::system_nl_protos(), name)
     }
 
     fn ephemeral_ports(&self) -> Option<(i32, i32)> {
@@ -1076,7 +1076,7 @@ impl<'c, 'r> Parser<'c, 'r> {
             };
         }
         if !is_port && !addr.is_empty() && addr != "*" {
-            let proto = crate::format::ll_proto_id(addr)
+            let proto = crate::render::format::ll_proto_id(addr)
                 .or_else(|| get_unsigned(addr).and_then(|n| u16::try_from(n).ok()))
                 .ok_or_else(|| ValueError::LinkProtocol(addr.to_owned()))?;
             cond.addr = HostAddr::Other(data_prefix(AF_PACKET, u32::from(proto), 32));
@@ -1977,7 +1977,7 @@ fn kernel_hostcond(c: &HostCond, family: u16, end: Endpoint<'_>, port: i32) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::socket::Source;
+    use crate::model::socket::Source;
     use TcpState::*;
 
     const fn b(s: TcpState) -> u32 {

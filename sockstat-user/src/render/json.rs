@@ -39,9 +39,9 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use crate::cli::Options;
-use crate::format::{Names, state_name};
-use crate::procs::Owner;
-use crate::socket::{InetSocket, Snapshot, UnixSocket};
+use crate::render::format::{Names, state_name};
+use crate::sys::owners::Owner;
+use crate::model::socket::{InetSocket, Snapshot, UnixSocket};
 
 const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
 
@@ -53,7 +53,7 @@ pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u
     // -T: owners per thread (each with its `tid`).
     let threaded;
     let owners = if opts.show_threads {
-        threaded = crate::procs::owners_with_threads(&crate::format::snapshot_inodes(snap));
+        threaded = crate::sys::owners::owners_with_threads(&crate::render::format::snapshot_inodes(snap));
         &threaded
     } else {
         owners
@@ -168,7 +168,7 @@ pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u
 /// # Errors
 /// Any error writing to `out`.
 pub fn write_inet_event(opts: &Options, s: &InetSocket, names: &Names, out: &mut dyn Write) -> io::Result<()> {
-    let mut obj = inet(opts, s, names, crate::format::netid_name(s.protocol));
+    let mut obj = inet(opts, s, names, crate::render::format::netid_name(s.protocol));
     if s.ext.as_ref().is_none_or(|d| d.v6only.is_none()) {
         obj.remove("v6only");
     }
@@ -233,7 +233,7 @@ fn unix(opts: &Options, s: &UnixSocket) -> Map<String, Value> {
 fn addr(a: &IpAddr) -> String {
     match a {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => crate::format::inet6_ntop(v6),
+        IpAddr::V6(v6) => crate::render::format::inet6_ntop(v6),
     }
 }
 
@@ -249,7 +249,7 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
     if s.family == sockstat_ebpf::AF_INET6 {
         o.insert("v6only".into(), json!(s.v6only));
     }
-    let raw = s.protocol == crate::socket::PROTO_RAW_TABLE;
+    let raw = s.protocol == crate::model::socket::PROTO_RAW_TABLE;
     if opts.show_options && !raw && s.timer != 0 {
         o.insert(
             "timer".into(),
@@ -292,7 +292,7 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
         if opts.show_inet_sockopt
             && let Some(flags) = d.sockopt
         {
-            let names: Vec<String> = crate::format::sockopt_text(flags).split_whitespace().map(str::to_owned).collect();
+            let names: Vec<String> = crate::render::format::sockopt_text(flags).split_whitespace().map(str::to_owned).collect();
             o.insert("inet_sockopt".into(), json!(names));
         }
         if opts.show_details > 0 && raw {

@@ -8,9 +8,8 @@ use std::{
 };
 
 use crate::{
-    protocol::{self, MAX_RESPONSE, ProtocolError, Request, Response, Status},
-    socket::InetSocket,
-};
+    wire::protocol::{self, MAX_RESPONSE, ProtocolError, Request, Response, Status},
+    model::socket::InetSocket};
 
 /// Where `sockstat agent` listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/sockstat/agent.sock";
@@ -114,7 +113,7 @@ impl Client {
         filter: Option<&crate::filter::Filter>,
     ) -> Result<Vec<InetSocket>, ClientError> {
         // The namespace asked about is this process's: `-N NAME` entered it already.
-        let netns = crate::socket::own_netns().map_err(ClientError::Netns)?;
+        let netns = crate::model::socket::own_netns().map_err(ClientError::Netns)?;
         let filter = filter.filter(|f| f.expr.is_some()).cloned();
         match self.call(&Request::Tcp { netns, families: families.to_vec(), states, filter })? {
             Response::Sockets(s) => Ok(s),
@@ -124,8 +123,8 @@ impl Client {
 
     /// Every socket descriptor of every process, as the agent's owners iterator reads
     /// them now (see [`Request::Owners`]).
-    pub fn owners(mut self) -> Result<Vec<protocol::OwnerEntry>, ClientError> {
-        let pidns = crate::socket::own_pidns().map_err(ClientError::Netns)?;
+    pub fn owners(mut self) -> Result<Vec<crate::model::owner::OwnerEntry>, ClientError> {
+        let pidns = crate::model::socket::own_pidns().map_err(ClientError::Netns)?;
         match self.call(&Request::Owners { pidns })? {
             Response::Owners(o) => Ok(o),
             _ => Err(ClientError::Unexpected("an owners query")),
@@ -134,8 +133,8 @@ impl Client {
 
     /// The tables `spec` names, dumped by the agent now in this process's network
     /// namespace (see [`Request::Dump`]).
-    pub fn dump(mut self, spec: &crate::fetch::DumpSpec) -> Result<crate::socket::Snapshot, ClientError> {
-        let netns = crate::socket::own_netns().map_err(ClientError::Netns)?;
+    pub fn dump(mut self, spec: &protocol::DumpSpec) -> Result<crate::model::socket::Snapshot, ClientError> {
+        let netns = crate::model::socket::own_netns().map_err(ClientError::Netns)?;
         match self.call(&Request::Dump { netns, spec: spec.clone() })? {
             Response::Dump(s) => Ok(s),
             _ => Err(ClientError::Unexpected("a dump query")),

@@ -2,10 +2,12 @@
 //! layer (sock_diag dumps, /proc/net/raw, or the agent) makes, and selects from the records
 //! it returns what ss would print. No I/O here.
 
+pub mod fetch;
+
 use crate::cli::{Options, SourceChoice, Table};
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
+use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 
 const SOCK_STREAM: u8 = 1;
@@ -303,7 +305,7 @@ pub fn select_xdp(opts: &Options, sockets: Vec<XdpSocket>) -> Vec<XdpSocket> {
 mod tests {
     use super::*;
     use crate::cli::parse_ss_args;
-    use crate::socket::Source;
+    use crate::model::socket::Source;
     use std::ffi::OsString;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -13,7 +13,7 @@
 //!
 //! Names come from [`Names`]: /etc/services for ports (as ss's `getservbyport(port,
 //! "tcp")`, skipping the ephemeral range as ss does), the kernel for interface names.
-//! With `-r`, host addresses print as names ([`crate::resolve::HostNames`], glibc's
+//! With `-r`, host addresses print as names ([`crate::names::hosts::HostNames`], glibc's
 //! `gethostbyaddr()` as iproute2's `format_host()` calls it).
 
 use std::collections::HashMap;
@@ -21,8 +21,8 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cli::Options;
-use crate::resolve::HostNames;
-use crate::socket::{InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket, XdpSocket};
+use crate::names::hosts::HostNames;
+use crate::model::socket::{InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket, XdpSocket};
 use sockstat_ebpf::TcpState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -675,7 +675,7 @@ impl Names {
         self
     }
 
-    /// The owners `-p` prints, by socket inode (see [`crate::procs`]).
+    /// The owners `-p` prints, by socket inode (see [`crate::sys::owners`]).
     #[must_use]
     pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
         self.owners = owners;
@@ -1156,7 +1156,7 @@ fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
 
 /// ss's `mptcp_show_info()`: the memory, as for TCP, then `mptcp_stats_print()` on the
 /// `struct mptcp_info`: each field only when it is not 0.
-fn mptcp_show_info(d: &crate::socket::InetDetails) -> String {
+fn mptcp_show_info(d: &crate::model::socket::InetDetails) -> String {
     let mut out = String::new();
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
@@ -1211,7 +1211,7 @@ const SOCKOPT_NAMES: [(u16, &str); 11] = [
     (10, "defer_connect"),
 ];
 
-/// ` recverr is_icsk ...`: each set flag of [`crate::socket::InetDetails::sockopt`].
+/// ` recverr is_icsk ...`: each set flag of [`crate::model::socket::InetDetails::sockopt`].
 #[must_use]
 pub fn sockopt_text(flags: u16) -> String {
     SOCKOPT_NAMES.iter().filter(|(bit, _)| flags & (1 << bit) != 0).map(|(_, n)| format!(" {n}")).collect()
@@ -1238,7 +1238,7 @@ fn skmem_text(m: &[u32]) -> String {
 
 /// ss's `tcp_show_info()` (the part after the line break): `tcp_stats_print()`, then the
 /// MD5 keys and the ULP information.
-fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails, names: &Names) -> String {
+fn tcp_show_info(opts: &Options, state: u8, d: &crate::model::socket::InetDetails, names: &Names) -> String {
     let mut out = tcp_stats_text(opts, state, d);
     if let Some(keys) = d.md5.as_deref().filter(|k| !k.is_empty()) {
         out.push_str(" md5keys:");
@@ -1259,7 +1259,7 @@ fn tcp_show_info(opts: &Options, state: u8, d: &crate::socket::InetDetails, name
 /// not printable and `\`, space and comma, written `\ooo` (iproute2's `print_escape_buf`).
 /// ss writes the key with printf, around its column buffer, so its key bytes land at the
 /// top of the output; sockstat writes them here, in the row (see README).
-fn md5_key_text(k: &crate::socket::Md5Key, names: Option<&Names>) -> String {
+fn md5_key_text(k: &crate::model::socket::Md5Key, names: Option<&Names>) -> String {
     use std::fmt::Write as _;
     let addr: IpAddr = if k.family == 10 {
         IpAddr::from(k.addr)
@@ -1282,7 +1282,7 @@ fn md5_key_text(k: &crate::socket::Md5Key, names: Option<&Names>) -> String {
 }
 
 /// ss's `tcp_stats_print()` for `-i` (and the memory `-m` prints before it).
-fn tcp_stats_text(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> String {
+fn tcp_stats_text(opts: &Options, state: u8, d: &crate::model::socket::InetDetails) -> String {
     let mut out = String::new();
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
@@ -1453,7 +1453,7 @@ fn tcp_stats_text(opts: &Options, state: u8, d: &crate::socket::InetDetails) -> 
 /// ss 6.1's `INET_DIAG_ULP_INFO` text at the end of `tcp_show_info()`: ` tcp-ulp-NAME`, then
 /// kTLS's version, cipher and configurations, or an MPTCP subflow's flags, tokens and
 /// mapping (`mptcp_subflow_info()`, hexadecimal as 6.1 prints them).
-fn ulp_text(u: &crate::socket::UlpInfo) -> String {
+fn ulp_text(u: &crate::model::socket::UlpInfo) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     if let Some(name) = &u.name {
@@ -1694,7 +1694,7 @@ fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_M
         if opts.bpf_disasm {
             for (n, insn) in filter.iter().enumerate() {
                 ext.push_str(if opts.oneline { " " } else { "\n\t" });
-                ext.push_str(&crate::cbpf::image(insn, n));
+                ext.push_str(&crate::render::cbpf::image(insn, n));
                 if opts.oneline {
                     ext.push(';');
                 }
@@ -1867,10 +1867,10 @@ pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn
     // the owners they were given).
     let threaded;
     let names = if opts.show_threads && names.live_owners && names.comms.is_none() {
-        let owners = crate::procs::owners_with_threads(&snapshot_inodes(snap));
+        let owners = crate::sys::owners::owners_with_threads(&snapshot_inodes(snap));
         threaded = names
             .clone()
-            .with_owners(owners.iter().map(|(&i, l)| (i, crate::procs::users_text(l))).collect());
+            .with_owners(owners.iter().map(|(&i, l)| (i, crate::sys::owners::users_text(l))).collect());
         &threaded
     } else {
         names
@@ -1936,7 +1936,7 @@ mod tests {
     }
     use crate::cli::parse_ss_args;
     use crate::query::{check_supported, select};
-    use crate::socket::Source;
+    use crate::model::socket::Source;
     use sockstat_ebpf::AF_INET;
     use std::ffi::OsString;
 
@@ -2082,7 +2082,7 @@ ephem\t\t40000/tcp
     /// `u32::MAX`) through `tests/fixtures/fake_xsk_diag.c`, this kernel having no xsk_diag.
     #[test]
     fn xdp_rows_as_ss_prints_them() {
-        use crate::socket::{XdpSocket, XdpUmem};
+        use crate::model::socket::{XdpSocket, XdpUmem};
         let mem = |r: u32, w: &[u32]| {
             let mut m = vec![r, 212_992, 0, 212_992, 0, 0, 0, 0, 0];
             for (i, &v) in w.iter().enumerate() {
@@ -2876,7 +2876,7 @@ ephem\t\t40000/tcp
 mod detail_tests {
     //! `-e -m -i` text, checked against what ss 6.1 printed for the same values.
     use super::*;
-    use crate::socket::{InetDetails, TcpInfo};
+    use crate::model::socket::{InetDetails, TcpInfo};
 
     #[test]
     fn c_g_matches_libc_printf_on_many_values() {
@@ -2907,7 +2907,7 @@ mod detail_tests {
 
     #[test]
     fn md5_keys_as_ss_prints_them() {
-        use crate::socket::Md5Key;
+        use crate::model::socket::Md5Key;
         let mut v4 = [0u8; 16];
         v4[..4].copy_from_slice(&[127, 0, 0, 1]);
         // Captured from ss 6.1 (its key bytes, which it prints at the top of its output).
@@ -2919,7 +2919,7 @@ mod detail_tests {
 
     #[test]
     fn ulp_text_as_ss_prints_it() {
-        use crate::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+        use crate::model::socket::{MptcpSubflow, TlsInfo, UlpInfo};
         // Captured from ss 6.1 -tni on an MPTCP subflow.
         let sf = MptcpSubflow {
             flags: Some(0xc3),

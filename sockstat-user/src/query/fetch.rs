@@ -17,12 +17,13 @@ use sockstat_ebpf::IPPROTO_TCP;
 
 use crate::{
     cli::{Options, SourceChoice, Table},
-    client::{Client, ClientError},
-    diag::{DiagError, SockDiag, procnet},
-    protocol::OwnerEntry,
+    wire::client::{Client, ClientError},
+    diag::{DiagError, SockDiag},
+    sys::procnet,
+    wire::protocol::DumpSpec,
+    model::owner::OwnerEntry,
     query,
-    socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
-};
+    model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot}};
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
@@ -93,7 +94,7 @@ fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
     // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
     // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
-    dump_spec(opts).open()
+    open_for(&dump_spec(opts))
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then
@@ -209,7 +210,7 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
             None => tcp(tcp_source, &opts.agent_socket, &families, states, Some(&opts.filter))?,
         };
         snap.tcp = query::select(opts, tcp);
-        let from_table = snap.tcp.iter().any(|s| s.source == crate::socket::Source::Table);
+        let from_table = snap.tcp.iter().any(|s| s.source == crate::model::socket::Source::Table);
         if want_agent_owners {
             match Client::connect(&opts.agent_socket).and_then(Client::owners) {
                 Ok(owners) => {
@@ -287,50 +288,14 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     Ok((snap, agent_owners))
 }
 
-/// The sock_diag dumps of a query's tables other than TCP (and raw, read from /proc), as
-/// data: what the client dumps itself, or asks the agent to dump for it in the namespace
-/// it asks about ([`crate::protocol::Request::Dump`]). Selection (states of UNIX
-/// sockets' types, the FILTER expression) is the client's, after the dump.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DumpSpec {
-    pub netlink: bool,
-    pub packet: bool,
-    /// The UNIX dump's state mask.
-    pub unix: Option<u32>,
-    /// (protocol, families in dump order, states) of each inet table: UDP, DCCP, SCTP.
-    pub inet: Vec<(u8, Vec<u16>, u32)>,
-    /// The vsock dump's state mask.
-    pub vsock: Option<u32>,
-    /// (families, states) of the MPTCP dump: IPPROTO_MPTCP (262) with
-    /// INET_DIAG_REQ_PROTOCOL, per family as ss asks (the eBPF program traces TCP
-    /// transitions, not MPTCP sockets, so this is always a dump).
-    #[serde(default)]
-    pub mptcp: Option<(Vec<u16>, u32)>,
-    /// The AF_XDP dump (ss's `xdp_show`: every XDP socket, all UNCONN).
-    #[serde(default)]
-    pub xdp: bool,
-    /// What the dump asks the kernel for: `-e` (or `--cgroup`), `-m`, `-i`, `--tos`, and
-    /// the decoded attributes of `--inet-sockopt` and of a fwmark/cgroup condition.
-    pub details: bool,
-    pub mem: bool,
-    pub info: bool,
-    pub tos: bool,
-    pub attrs: bool,
-}
 
-impl DumpSpec {
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none() && self.mptcp.is_none() && !self.xdp
-    }
 
-    /// A sock_diag socket asking for what the spec's query prints.
-    ///
-    /// # Errors
-    /// Opening the socket.
-    pub fn open(&self) -> Result<SockDiag, DiagError> {
-        Ok(SockDiag::open()?.with_details(self.details, self.mem, self.info).with_inet_attrs(self.tos, self.attrs))
-    }
+/// A sock_diag socket asking for what `spec`'s query prints.
+///
+/// # Errors
+/// Opening the socket.
+pub fn open_for(spec: &DumpSpec) -> Result<SockDiag, DiagError> {
+    Ok(SockDiag::open()?.with_details(spec.details, spec.mem, spec.info).with_inet_attrs(spec.tos, spec.attrs))
 }
 
 /// What `opts` dumps besides TCP, in ss's order.
@@ -411,7 +376,7 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
 fn fill_inodes(tcp: &mut [InetSocket], owners: &[OwnerEntry]) {
     let by_cookie: std::collections::HashMap<u64, u64> =
         owners.iter().filter(|o| o.cookie != 0).map(|o| (o.cookie, o.inode)).collect();
-    for s in tcp.iter_mut().filter(|s| s.source == crate::socket::Source::Table && s.inode == 0 && s.cookie != 0) {
+    for s in tcp.iter_mut().filter(|s| s.source == crate::model::socket::Source::Table && s.inode == 0 && s.cookie != 0) {
         if let Some(&inode) = by_cookie.get(&s.cookie) {
             s.inode = u32::try_from(inode).unwrap_or(0);
         }

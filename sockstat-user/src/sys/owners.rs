@@ -104,7 +104,7 @@ pub fn owners(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
 /// then descriptor order (the order of a /proc walk), and each inode's list is reversed
 /// as ss's hash chain reverses it.
 #[must_use]
-pub fn from_entries(entries: &[crate::protocol::OwnerEntry], wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+pub fn from_entries(entries: &[crate::model::owner::OwnerEntry], wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
     for e in entries {
         let Ok(inode) = u32::try_from(e.inode) else { continue };
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn agent_entries_in_ss_order() {
-        let e = |pid: u32, fd: u32, comm: &str, inode: u64| crate::protocol::OwnerEntry { pid, fd, comm: comm.into(), inode, cookie: 0 };
+        let e = |pid: u32, fd: u32, comm: &str, inode: u64| crate::model::owner::OwnerEntry { pid, fd, comm: comm.into(), inode, cookie: 0 };
         let entries = [e(10, 3, "nginx", 100), e(10, 4, "nginx", 100), e(10, 6, "nginx", 999), e(20, 7, "a (b", 100), e(20, 8, "a (b", 200)];
         let found = from_entries(&entries, &[100, 200, 300].into_iter().collect());
         assert!(!found.contains_key(&999) && !found.contains_key(&300));

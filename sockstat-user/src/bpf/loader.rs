@@ -15,7 +15,7 @@ use sockstat_ebpf::{
     OWNERS_ITER, OWNERS_PROGRAM, OwnerRecord, PROGRAM_NAME, TRACEPOINT,
 };
 
-use crate::btf::{self, BtfError};
+use crate::bpf::btf::{self, BtfError};
 
 /// The eBPF object; empty when the crate was built without `cargo xtask build`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sockstat-ebpf.o"));

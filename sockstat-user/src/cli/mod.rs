@@ -238,7 +238,7 @@ pub struct Options {
     /// `-n`: print port numbers instead of /etc/services names.
     pub numeric: bool,
     /// `-r`: print host names for addresses, as ss's `format_host()` finds them (see
-    /// [`crate::resolve`]). Independent of `-n`, which only concerns service names.
+    /// [`crate::names::hosts`]). Independent of `-n`, which only concerns service names.
     pub resolve_hosts: bool,
     /// Print the header line (cleared by `-H`).
     pub show_header: bool,
@@ -265,7 +265,7 @@ pub struct Options {
     /// `--inet-sockopt`: the `inet-sockopt: (...)` flags of inet sockets.
     pub show_inet_sockopt: bool,
     /// `-E`/`--events`: follow the kernel's socket-destroy notifications instead of
-    /// dumping the tables (see [`crate::events`]).
+    /// dumping the tables (see [`crate::cmd::events`]).
     pub follow_events: bool,
     /// `--source`.
     pub source: SourceChoice,

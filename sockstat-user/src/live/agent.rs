@@ -37,20 +37,19 @@ use tracing::{info, warn};
 use crate::{
     diag::{DiagError, SockDiag},
     filter::Filter,
-    ebpf::{EbpfError, KernelCounters, LoadOptions, Tracer},
-    protocol::{self, MAX_REQUEST, Request, Response, Status},
-    server::{self, AgentSocket, ServerError},
-    socket::InetSocket,
-    stream::{EventStream, StreamError},
-    lifetime::Tracker,
-    netns::{self, HandleError},
-    protocol::NamespaceStatus,
-    table::{self, KERNEL_STATES, Namespaces},
-    timeline::{Gap, Record, TimelineError, Writer, WriterConfig},
-};
+    bpf::loader::{EbpfError, KernelCounters, LoadOptions, Tracer},
+    wire::protocol::{self, MAX_REQUEST, Request, Response, Status},
+    live::server::{self, AgentSocket, ServerError},
+    model::socket::InetSocket,
+    bpf::stream::{EventStream, StreamError},
+    timeline::lifetime::Tracker,
+    sys::netns::{self, HandleError},
+    wire::protocol::NamespaceStatus,
+    live::table::{self, KERNEL_STATES, Namespaces},
+    timeline::{Gap, Record, TimelineError, Writer, WriterConfig}};
 
 fn monotonic_ns() -> u64 {
-    u64::try_from(crate::stream::monotonic_now().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(crate::bpf::stream::monotonic_now().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Every TCP state, as an inet_diag state mask.
@@ -111,7 +110,7 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
 
 /// Inode of this process's network namespace: events carry the same number.
 pub fn own_netns() -> Result<u32, AgentError> {
-    crate::socket::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
+    crate::model::socket::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
 }
 
 /// What a request gets: an answer now, or work to run off the event loop that makes it.
@@ -182,7 +181,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let listener_inode = nix::sys::stat::fstat(&sock.listener).map(|st| st.st_ino).unwrap_or(0);
     let mut st = State {
         listener_inode,
-        pidns: crate::socket::own_pidns().unwrap_or(0),
+        pidns: crate::model::socket::own_pidns().unwrap_or(0),
         spaces: Namespaces::new(netns),
         handles: HashMap::new(),
         last_liveness: Instant::now(),
@@ -415,7 +414,7 @@ impl State {
 
     /// Applies everything the ring holds now.
     fn drain_all(&mut self) {
-        while self.drain() >= crate::stream::DRAIN_MAX {}
+        while self.drain() >= crate::bpf::stream::DRAIN_MAX {}
     }
 
     /// Replaces the table with a dump; records the dump in the timeline when `kind` is
@@ -562,8 +561,8 @@ impl State {
                 let listener = self.listener_inode;
                 // One socket of the agent's in the namespace dumped (besides its own
                 // long-lived one at home), as ss has one of its own there.
-                let dump = move || crate::fetch::dump_tables(&mut spec.open()?, &spec);
-                let finish = move |dumped: Result<crate::socket::Snapshot, AgentError>| match dumped {
+                let dump = move || crate::query::fetch::dump_tables(&mut crate::query::fetch::open_for(&spec)?, &spec);
+                let finish = move |dumped: Result<crate::model::socket::Snapshot, AgentError>| match dumped {
                     Ok(mut snap) => {
                         without_query_connections(&mut snap.unix, listener, conn);
                         Response::Dump(snap)
@@ -587,7 +586,7 @@ impl State {
                 reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.pidns),
             }),
             Request::Owners { .. } => match self.tracer.owners_reader() {
-                Ok(reader) => Answer::Later(Box::new(move || match crate::ebpf::read_owners(reader) {
+                Ok(reader) => Answer::Later(Box::new(move || match crate::bpf::loader::read_owners(reader) {
                     Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
                     Err(e) => Response::Unavailable { reason: error_text(&e) },
                 })),
@@ -715,7 +714,7 @@ fn merge_dumped(table_rows: &mut Vec<InetSocket>, dumped: Vec<InetSocket>, after
 /// socket (`listener`: an accepted end carries its listener's name), such as the
 /// agent's end of a query that just finished and is being closed. They exist only
 /// because questions are being asked; ss, which asks the kernel directly, has none.
-fn without_query_connections(unix: &mut Vec<crate::socket::UnixSocket>, listener: u64, conn: u64) {
+fn without_query_connections(unix: &mut Vec<crate::model::socket::UnixSocket>, listener: u64, conn: u64) {
     let name = unix.iter().find(|s| listener != 0 && u64::from(s.inode) == listener).and_then(|s| s.name.clone());
     let accepted: std::collections::HashSet<u32> = unix
         .iter()
@@ -728,11 +727,11 @@ fn without_query_connections(unix: &mut Vec<crate::socket::UnixSocket>, listener
     unix.retain(|s| !accepted.contains(&s.inode) && !accepted.contains(&s.peer) && u64::from(s.peer) != conn);
 }
 
-fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> protocol::OwnerEntry {
+fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> crate::model::owner::OwnerEntry {
     // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL, and ss reads it
     // from there with `%[^)]`: up to the first `)`, nothing if it starts with one.
     let len = r.comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(r.comm.len());
-    protocol::OwnerEntry {
+    crate::model::owner::OwnerEntry {
         pid: r.pid,
         fd: r.fd,
         comm: String::from_utf8_lossy(&r.comm[..len]).into_owned(),
@@ -819,7 +818,7 @@ async fn write(stream: &mut UnixStream, resp: &Response) -> Result<(), protocol:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::socket::UnixSocket;
+    use crate::model::socket::UnixSocket;
 
     fn unix(inode: u32, peer: u32, name: Option<&str>, state: u8) -> UnixSocket {
         UnixSocket { kind: 1, state, inode, peer, name: name.map(|n| n.as_bytes().to_vec()), rqueue: 0, wqueue: 0, ext: None }

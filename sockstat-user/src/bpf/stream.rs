@@ -94,13 +94,13 @@ impl Transition {
     }
 
     /// The socket as this transition saw it, for filters.
-    pub fn as_socket(&self) -> crate::socket::InetSocket {
-        crate::socket::InetSocket {
+    pub fn as_socket(&self) -> crate::model::socket::InetSocket {
+        crate::model::socket::InetSocket {
             v6only: self.v6only,
             ifindex: self.ifindex,
             rqueue: self.rqueue,
             wqueue: self.wqueue,
-            ..crate::socket::InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+            ..crate::model::socket::InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
         }
     }
 

@@ -18,9 +18,8 @@ use rustc_hash::FxHashMap;
 use sockstat_ebpf::{AF_INET6, TcpState};
 
 use crate::{
-    socket::{InetSocket, Source},
-    stream::Transition,
-};
+    model::socket::{InetSocket, Source},
+    bpf::stream::Transition};
 
 /// States whose sockets the table answers for; the others come from the kernel.
 pub const TABLE_STATES: u32 = !KERNEL_STATES;

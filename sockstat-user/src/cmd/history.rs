@@ -11,14 +11,13 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    socket::endpoint,
+    model::socket::endpoint,
     cli::Options,
-    format,
+    render::format,
     query::{self, EventFilter},
-    stream::kernel_state_name,
-    table,
-    timeline::{Gap, Reader, TimelineError, format_ns, unix_ns},
-};
+    bpf::stream::kernel_state_name,
+    live::table,
+    timeline::{Gap, Reader, TimelineError, format_ns, unix_ns}};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -75,7 +74,7 @@ pub fn print_at(timeline: &Path, at: &str, opts: &Options, out: &mut dyn Write, 
     let reader = Reader::open(timeline)?;
     // The timeline holds the agent's own namespace only (see `agent`): printed in
     // another namespace, its sockets would pass for that namespace's.
-    let here = crate::socket::own_netns().map_err(HistoryError::Netns)?;
+    let here = crate::model::socket::own_netns().map_err(HistoryError::Netns)?;
     if let Some(recorded) = reader.netns()?
         && recorded != here
     {
@@ -157,7 +156,7 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
                 serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
                 writeln!(out)?;
             } else {
-                let columns = crate::trace::transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
+                let columns = crate::cmd::trace::transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
                 writeln!(out, "{:<30} {columns}", format_ns(t.ts_ns))?;
             }
         }

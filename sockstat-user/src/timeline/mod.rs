@@ -28,6 +28,8 @@
 //!   expires_ms, timer)`: the kernel's TCP sockets at seed (`seed`), after a loss (`resync`)
 //!   and periodically (`checkpoint`), mini-sockets (TIME-WAIT) included.
 
+pub mod lifetime;
+
 use std::{
     collections::HashMap,
     fmt::Write as _,
@@ -46,10 +48,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sockstat_ebpf::TcpState;
 
 use crate::{
-    lifetime::{Lifetime, OwnerSource},
-    socket::InetSocket,
-    stream::Transition,
-};
+    timeline::lifetime::{Lifetime, OwnerSource},
+    model::socket::InetSocket,
+    bpf::stream::Transition};
 
 pub const SCHEMA_VERSION: i64 = 1;
 pub const DEFAULT_PATH: &str = "/var/lib/sockstat/timeline.db";
@@ -229,7 +230,7 @@ impl Writer {
         let failed = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let (c, f, d) = (committed.clone(), failed.clone(), dropped.clone());
-        let offset_ns = crate::stream::realtime_offset_ns();
+        let offset_ns = crate::bpf::stream::realtime_offset_ns();
         let thread = std::thread::Builder::new()
             .name("sockstat-timeline".into())
             .spawn(move || write_loop(conn, cfg, rx, c, f, d, offset_ns))
@@ -784,7 +785,7 @@ impl StoredLifetime {
 
     /// The state numbers of `path`.
     pub fn states(&self) -> Vec<u8> {
-        self.path.split('>').filter_map(crate::stream::kernel_state_number).collect()
+        self.path.split('>').filter_map(crate::bpf::stream::kernel_state_number).collect()
     }
 }
 
@@ -932,7 +933,7 @@ mod tests {
     fn replays_snapshot_and_transitions_to_a_moment() {
         use TcpState::*;
         let path = temp_db("replay");
-        let now = crate::stream::monotonic_now().as_nanos() as u64;
+        let now = crate::bpf::stream::monotonic_now().as_nanos() as u64;
         let offset;
         {
             let mut w = writer(&path);
@@ -990,7 +991,7 @@ mod tests {
     #[test]
     fn retention_cuts_at_a_snapshot_and_keeps_what_it_needs() {
         let path = temp_db("retain");
-        let now = crate::stream::monotonic_now().as_nanos() as u64;
+        let now = crate::bpf::stream::monotonic_now().as_nanos() as u64;
         // Time since boot, in quarters: the test's "hours" (the machine may be young).
         let hour = now / 4;
         {

@@ -11,7 +11,7 @@ use std::{collections::HashMap, net::IpAddr};
 use serde::Serialize;
 use sockstat_ebpf::TcpState;
 
-use crate::stream::{Transition, kernel_state_name};
+use crate::bpf::stream::{Transition, kernel_state_name};
 
 /// How the owner of a connection was learnt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -58,9 +58,9 @@ impl Lifetime {
     }
 
     /// The connection's socket with its final tuple, for filters.
-    pub fn as_socket(&self) -> crate::socket::InetSocket {
+    pub fn as_socket(&self) -> crate::model::socket::InetSocket {
         let state = self.path.last().copied().unwrap_or(TcpState::Close as u8);
-        crate::socket::InetSocket::tcp(self.family, state, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+        crate::model::socket::InetSocket::tcp(self.family, state, (self.src, self.sport), (self.dst, self.dport), self.cookie)
     }
 
     /// `SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE`.

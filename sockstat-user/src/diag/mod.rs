@@ -15,13 +15,12 @@
 //! multicast groups on which the kernel announces every destroyed TCP or UDP socket (what
 //! `ss -E` reads), decoded by the same parser as a dump's replies.
 //!
-//! [`Source::Kernel`]: crate::socket::Source::Kernel
+//! [`Source::Kernel`]: crate::model::socket::Source::Kernel
 
 mod mptcp;
 mod netlink;
 mod packet;
 mod parse;
-pub mod procnet;
 mod request;
 mod unix;
 mod vsock;
@@ -42,7 +41,7 @@ pub use self::parse::{
     INET_DIAG_MSG_LEN, InetDump, MalformedKind, NLMSG_HDRLEN, parse_inet_replies, parse_inet_replies_with,
 };
 use self::parse::{parse_destroy_notification, parse_inet_diag_msg_with};
-use crate::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
+use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 
 /// The capability sock_diag checks (`SOCK_DESTROY`, and the privileged attributes of a
 /// dump). A plain inet dump needs none, which the permission error says too.
@@ -258,12 +257,12 @@ impl SockDiag {
 
     /// Dump the MPTCP sockets of one address family whose state bit is in `states`, in
     /// kernel order, as ss asks for them (see [`mptcp`]); the records' `protocol` is
-    /// [`PROTO_MPTCP_TABLE`](crate::socket::PROTO_MPTCP_TABLE).
+    /// [`PROTO_MPTCP_TABLE`](crate::model::socket::PROTO_MPTCP_TABLE).
     ///
     /// # Errors
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without MPTCP diag.
     pub fn dump_mptcp(&mut self, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
-        use crate::socket::PROTO_MPTCP_TABLE;
+        use crate::model::socket::PROTO_MPTCP_TABLE;
         let request = mptcp::request(family, states, self.seq.wrapping_add(1), self.ext)?;
         let details = self.details;
         self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p| parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details))
@@ -618,7 +617,7 @@ fn destroy_request(s: &InetSocket, seq: u32) -> Vec<u8> {
     // finds no TCP socket with the MPTCP socket's cookie and answers ENOENT, so `-K`
     // closes no MPTCP socket, as with ss.
     let protocol =
-        if s.protocol == crate::socket::PROTO_MPTCP_TABLE { mptcp::REQUEST_PROTOCOL_BYTE } else { s.protocol };
+        if s.protocol == crate::model::socket::PROTO_MPTCP_TABLE { mptcp::REQUEST_PROTOCOL_BYTE } else { s.protocol };
     let mut body = vec![u8::try_from(s.family).unwrap_or(0), protocol, 0, 0];
     body.extend_from_slice(&0u32.to_ne_bytes());
     body.extend_from_slice(&s.sport.to_be_bytes());

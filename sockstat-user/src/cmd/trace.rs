@@ -14,13 +14,12 @@ use sockstat_ebpf::AF_INET;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    socket::endpoint,
-    agent::own_netns,
-    lifetime::{Lifetime, Tracker},
+    model::socket::endpoint,
+    live::agent::own_netns,
+    timeline::lifetime::{Lifetime, Tracker},
     query::EventFilter,
-    ebpf::{EbpfError, LoadOptions, Tracer},
-    stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system},
-};
+    bpf::loader::{EbpfError, LoadOptions, Tracer},
+    bpf::stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system}};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -31,7 +30,7 @@ pub enum TraceError {
     #[error("{0}")]
     Io(&'static str, #[source] io::Error),
     #[error(transparent)]
-    Agent(#[from] crate::agent::AgentError),
+    Agent(#[from] crate::live::agent::AgentError),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -242,7 +241,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
             printed += 1;
             result = write_transition(out, &t, opts.json);
         });
-        let more = taken >= crate::stream::DRAIN_MAX;
+        let more = taken >= crate::bpf::stream::DRAIN_MAX;
         match result.and_then(|()| out.flush()) {
             Ok(()) => Ok((opts.count > 0 && printed >= opts.count, more)),
             // The reader went away (`| head`): stop quietly.

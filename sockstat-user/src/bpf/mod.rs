@@ -1,0 +1,7 @@
+//! The kernel side seen from userspace: loading and attaching the eBPF programs
+//! ([`loader`]), the kernel structure offsets they need from BTF ([`btf`]), and the
+//! ring-buffer stream of state transitions ([`stream`]). May import `model`.
+
+pub mod btf;
+pub mod loader;
+pub mod stream;

@@ -1,0 +1,16 @@
+//! The owners of sockets: which process holds which socket descriptor, as the agent's
+//! owners iterator reports them (and `-p` prints them).
+
+use serde::{Deserialize, Serialize};
+
+/// One socket descriptor of one process (an [`sockstat_ebpf::OwnerRecord`] decoded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerEntry {
+    /// Process id (initial pid namespace), descriptor number, the process's `comm`.
+    pub pid: u32,
+    pub fd: u32,
+    pub comm: String,
+    /// The socket's inode, and its cookie (0 if none was ever generated).
+    pub inode: u64,
+    pub cookie: u64,
+}

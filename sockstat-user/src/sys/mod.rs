@@ -1,0 +1,7 @@
+//! What the system tells outside sock_diag: network namespaces (entering, listing,
+//! handles), the /proc walks that find each socket's owners, and /proc/net tables (raw
+//! sockets, which this kernel's sock_diag does not dump). May import `model`.
+
+pub mod netns;
+pub mod owners;
+pub mod procnet;
