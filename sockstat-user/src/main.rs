@@ -325,8 +325,11 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
     } else {
         std::collections::HashMap::new()
     };
+    // -T: the text lists owners per thread, as ss walks /proc/PID/task.
+    let threaded = opts.show_threads.then(|| procs::owners_with_threads(&format::snapshot_inodes(&snapshot)));
+    let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.numeric)
-        .with_owners(owners.iter().map(|(&i, l)| (i, procs::users_text(l))).collect());
+        .with_owners(users.iter().map(|(&i, l)| (i, procs::users_text(l))).collect());
     let mut out = io::BufWriter::new(io::stdout().lock());
     if opts.json {
         json::render(&opts, &snapshot, &names, &owners, &mut out)?;

@@ -668,7 +668,7 @@ impl Resolver for SystemResolver {
     }
 
     fn netlink_protocol(&self, name: &str) -> Option<u8> {
-        crate::render::format::nl_proto_id(&crate::render::format::system_nl_protos(), name)
+        crate::names::system::nl_proto_id(&crate::names::system::system_nl_protos(), name)
     }
 
     fn ephemeral_ports(&self) -> Option<(i32, i32)> {
@@ -1076,7 +1076,7 @@ impl<'c, 'r> Parser<'c, 'r> {
             };
         }
         if !is_port && !addr.is_empty() && addr != "*" {
-            let proto = crate::render::format::ll_proto_id(addr)
+            let proto = crate::names::system::ll_proto_id(addr)
                 .or_else(|| get_unsigned(addr).and_then(|n| u16::try_from(n).ok()))
                 .ok_or_else(|| ValueError::LinkProtocol(addr.to_owned()))?;
             cond.addr = HostAddr::Other(data_prefix(AF_PACKET, u32::from(proto), 32));

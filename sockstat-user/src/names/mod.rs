@@ -4,3 +4,4 @@
 //! from here. May import `model`.
 
 pub mod hosts;
+pub mod system;
