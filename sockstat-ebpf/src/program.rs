@@ -14,8 +14,8 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
 };
 use sockstat_ebpf::{
-    AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_TRANSITION,
-    IPPROTO_TCP, KernelOffsets, SOCK_COMMON_BYTES, StateEvent, TcpState,
+    AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_TRANSITION, IPPROTO_TCP,
+    KernelOffsets, SOCK_COMMON_BYTES, StateEvent, TcpState,
 };
 
 #[map(name = "EVENTS")]

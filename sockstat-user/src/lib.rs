@@ -5,16 +5,16 @@
 //! `live` (the agent's table) -> `query` -> `render`. The folders are layers: each
 //! imports only the ones listed before it here, never one after it.
 
-pub mod model;
-pub mod names;
-pub mod filter;
-pub mod diag;
-pub mod sys;
 pub mod bpf;
-pub mod wire;
-pub mod query;
-pub mod timeline;
-pub mod live;
-pub mod render;
 pub mod cli;
 pub mod cmd;
+pub mod diag;
+pub mod filter;
+pub mod live;
+pub mod model;
+pub mod names;
+pub mod query;
+pub mod render;
+pub mod sys;
+pub mod timeline;
+pub mod wire;

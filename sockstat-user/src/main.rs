@@ -23,7 +23,11 @@ use sockstat::{
 };
 
 #[derive(Parser)]
-#[command(name = "sockstat", version, about = "sockstat's own commands (ss options are handled separately: see `sockstat -h`)")]
+#[command(
+    name = "sockstat",
+    version,
+    about = "sockstat's own commands (ss options are handled separately: see `sockstat -h`)"
+)]
 struct Own {
     #[command(subcommand)]
     command: OwnCommand,
@@ -103,21 +107,19 @@ enum OwnCommand {
 
 fn ringbuf_size(s: &str) -> Result<u32, String> {
     let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
-    if n.is_power_of_two() && n >= 4096 {
-        Ok(n)
-    } else {
-        Err(format!("{n} is not a power of two of at least 4096"))
-    }
+    if n.is_power_of_two() && n >= 4096 { Ok(n) } else { Err(format!("{n} is not a power of two of at least 4096")) }
 }
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let own = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| matches!(a, "agent" | "status" | "trace" | "history"));
+    let own =
+        args.get(1).and_then(|a| a.to_str()).is_some_and(|a| matches!(a, "agent" | "status" | "trace" | "history"));
     let result = if own { run_own(&args) } else { run_ss(&args[1..]) };
     match result {
         Ok(code) => code,
         Err(e) => {
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("sockstat: {e:#}");
@@ -138,7 +140,8 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 .with_writer(io::stderr)
                 .with_ansi(io::stderr().is_terminal())
                 .init();
-            let timeline = (!no_timeline).then_some(timeline::WriterConfig { path: timeline, retain_age, retain_bytes });
+            let timeline =
+                (!no_timeline).then_some(timeline::WriterConfig { path: timeline, retain_age, retain_bytes });
             agent::run(agent::AgentConfig { socket, ringbuf_bytes, timeline }).context("agent")?;
         }
         OwnCommand::History { since, until, transitions, json, timeline, filter } => {
@@ -163,7 +166,11 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                 writeln!(out, "uptime:           {:.1}s", s.uptime_ms as f64 / 1000.0)?;
                 writeln!(out, "events seen:      {}", s.events_seen)?;
                 writeln!(out, "events received:  {}", s.events_received)?;
-                writeln!(out, "events lost:      {} (kernel ring buffer) + {} (malformed)", s.events_lost_kernel, s.events_malformed)?;
+                writeln!(
+                    out,
+                    "events lost:      {} (kernel ring buffer) + {} (malformed)",
+                    s.events_lost_kernel, s.events_malformed
+                )?;
                 writeln!(out, "read errors:      {}", s.read_errors)?;
                 writeln!(out, "resyncs:          {}", s.resyncs)?;
                 writeln!(out, "table size:       {} ({} network namespaces)", s.table_size, s.namespaces.len())?;
@@ -173,8 +180,24 @@ fn run_own(args: &[OsString]) -> Result<ExitCode> {
                     writeln!(out, "  netns {}{name}: {} sockets{own}", ns.netns, ns.sockets)?;
                 }
                 writeln!(out, "seed time:        {} ms", s.seed_ms)?;
-                writeln!(out, "accept hook:      {}", if s.accept_hook { "attached" } else { "absent (passive opens attributed to the listener's owner)" })?;
-                writeln!(out, "owners iterator:  {}", if s.owners_iter { "loaded (-p reads owners through the agent)" } else { "absent (-p walks /proc)" })?;
+                writeln!(
+                    out,
+                    "accept hook:      {}",
+                    if s.accept_hook {
+                        "attached"
+                    } else {
+                        "absent (passive opens attributed to the listener's owner)"
+                    }
+                )?;
+                writeln!(
+                    out,
+                    "owners iterator:  {}",
+                    if s.owners_iter {
+                        "loaded (-p reads owners through the agent)"
+                    } else {
+                        "absent (-p walks /proc)"
+                    }
+                )?;
                 match (s.timeline_committed, s.timeline_dropped) {
                     (Some(c), Some(d)) => writeln!(out, "timeline:         {c} rows committed, {d} dropped")?,
                     _ => writeln!(out, "timeline:         off")?,
@@ -215,7 +238,9 @@ fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>,
         if let Some(v) = s.strip_prefix("--at=") {
             at = Some(v.to_string());
         } else if s == "--at" {
-            at = Some(it.next().context("--at needs a time (RFC 3339 or relative, like -5m)")?.to_string_lossy().into_owned());
+            at = Some(
+                it.next().context("--at needs a time (RFC 3339 or relative, like -5m)")?.to_string_lossy().into_owned(),
+            );
         } else if let Some(v) = s.strip_prefix("--timeline=") {
             timeline = PathBuf::from(v);
         } else if s == "--timeline" {
@@ -232,7 +257,10 @@ fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>,
 fn run_events(opts: &cli::Options) -> Result<ExitCode> {
     if query::destroy_groups(opts).is_empty() {
         // ss exits 255 here without a word.
-        eprintln!("{}: -E follows TCP and UDP sockets only: no TCP or UDP table of an inet family is selected", cli::PROG);
+        eprintln!(
+            "{}: -E follows TCP and UDP sockets only: no TCP or UDP table of an inet family is selected",
+            cli::PROG
+        );
         return Ok(ExitCode::from(255));
     }
     let names = format::Names::system(opts.numeric);
@@ -297,7 +325,10 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
     }
     query::check_supported(&opts)?;
     if opts.follow_events {
-        anyhow::ensure!(at.is_none(), "--at replays the timeline and -E follows live destroy notifications: use one of them");
+        anyhow::ensure!(
+            at.is_none(),
+            "--at replays the timeline and -E follows live destroy notifications: use one of them"
+        );
         return run_events(&opts);
     }
     if let Some(at) = at {
@@ -311,7 +342,10 @@ fn run_ss(args: &[OsString]) -> Result<ExitCode> {
     // iterator when it gave them, else from one /proc walk.
     let owners = if opts.show_processes > 0 {
         let s = &snapshot;
-        let wanted: std::collections::HashSet<u32> = s.packet.iter().map(|p| p.inode)
+        let wanted: std::collections::HashSet<u32> = s
+            .packet
+            .iter()
+            .map(|p| p.inode)
             .chain(s.unix.iter().map(|u| u.inode))
             .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
             .chain(s.vsock.iter().map(|v| v.inode))

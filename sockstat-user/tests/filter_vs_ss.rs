@@ -53,14 +53,8 @@ impl Drop for NetNs {
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (apt-get install iproute2)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (apt-get install iproute2)"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -91,10 +85,7 @@ fn make_sockets() -> Sockets {
         connect("[::1]:8080"),
         connect("[::1]:443"),
     ];
-    Sockets {
-        _listeners: listeners,
-        _clients: clients,
-    }
+    Sockets { _listeners: listeners, _clients: clients }
 }
 
 /// "LOCALPORT>PEERPORT" counts, the shape both sides are compared in.
@@ -114,18 +105,13 @@ fn ss_ports(ns: &NetNs, words: &[&str]) -> Result<BTreeMap<String, usize>, Strin
         .output()
         .map_err(|e| format!("cannot run ss: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "ss exit {:?}: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("ss exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
     }
     let mut m = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
         if cols.len() >= 5 {
-            *m.entry(key(port_of(cols[3]), port_of(cols[4])))
-                .or_default() += 1;
+            *m.entry(key(port_of(cols[3]), port_of(cols[4]))).or_default() += 1;
         }
     }
     Ok(m)
@@ -137,8 +123,7 @@ fn our_ports(socks: &[InetSocket], f: &filter::Filter) -> BTreeMap<String, usize
         if f.family_override.is_some_and(|af| af != s.family) || !f.matches(s) {
             continue;
         }
-        *m.entry(key(&s.sport.to_string(), &s.dport.to_string()))
-            .or_default() += 1;
+        *m.entry(key(&s.sport.to_string(), &s.dport.to_string())).or_default() += 1;
     }
     m
 }
@@ -201,43 +186,26 @@ fn filters_select_what_ss_selects() {
     let ns = NetNs::new("match");
     let (sockets, dumped, parsed) = ns.enter(|| {
         let sockets = make_sockets();
-        let dumped = SockDiag::open()
-            .and_then(|mut d| d.dump_tcp(&[2, 10], 0xfff))
-            .expect("sock_diag dump in the namespace");
+        let dumped =
+            SockDiag::open().and_then(|mut d| d.dump_tcp(&[2, 10], 0xfff)).expect("sock_diag dump in the namespace");
         // Parse here too: `autobound` reads this namespace's ip_local_port_range.
-        let parsed: Vec<_> = FILTERS
-            .iter()
-            .map(|f| filter::parse(&f.split(' ').collect::<Vec<_>>(), 0))
-            .collect();
+        let parsed: Vec<_> = FILTERS.iter().map(|f| filter::parse(&f.split(' ').collect::<Vec<_>>(), 0)).collect();
         (sockets, dumped, parsed)
     });
-    assert!(
-        dumped.len() >= 19,
-        "expected the test's sockets, got {dumped:#?}"
-    );
+    assert!(dumped.len() >= 19, "expected the test's sockets, got {dumped:#?}");
 
     let mut failures = Vec::new();
     for (text, parsed) in FILTERS.iter().zip(parsed) {
         let words: Vec<&str> = text.split(' ').collect();
         let want = ss_ports(&ns, &words);
-        let got = parsed
-            .map(|f| our_ports(&dumped, &f))
-            .map_err(|e| e.to_string());
+        let got = parsed.map(|f| our_ports(&dumped, &f)).map_err(|e| e.to_string());
         match (&want, &got) {
             (Ok(w), Ok(g)) if w == g => {}
-            _ => failures.push(format!(
-                "{text:?}:\n  ss:       {want:?}\n  sockstat: {got:?}"
-            )),
+            _ => failures.push(format!("{text:?}:\n  ss:       {want:?}\n  sockstat: {got:?}")),
         }
     }
     drop(sockets);
-    assert!(
-        failures.is_empty(),
-        "{} of {} filters differ:\n{}",
-        failures.len(),
-        FILTERS.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} filters differ:\n{}", failures.len(), FILTERS.len(), failures.join("\n"));
 }
 
 /// Filters ss rejects: sockstat rejects them too, with ss's exit status.
@@ -259,13 +227,9 @@ fn rejected_filters_fail_with_ss_status() {
         "src [::]/0",
     ] {
         let words: Vec<&str> = text.split(' ').collect();
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns.0, "ss", "-tanH"])
-            .args(&words)
-            .output()
-            .expect("run ss");
-        let ours =
-            ns.enter(move || filter::parse(&text.split(' ').collect::<Vec<_>>(), 0).map(|_| ()));
+        let out =
+            Command::new("ip").args(["netns", "exec", &ns.0, "ss", "-tanH"]).args(&words).output().expect("run ss");
+        let ours = ns.enter(move || filter::parse(&text.split(' ').collect::<Vec<_>>(), 0).map(|_| ()));
         let code = ours.as_ref().err().map(filter::FilterError::exit_code);
         assert_eq!(
             code.map(i32::from),

@@ -33,7 +33,9 @@ pub fn require_root() {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is iproute2 installed? `apt-get install iproute2`)"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is iproute2 installed? `apt-get install iproute2`)"));
     out
 }
 
@@ -101,7 +103,8 @@ impl NetNs {
         let path = format!("/run/netns/{}", self.name);
         thread::spawn(move || {
             let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns into the test namespace");
+            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("setns into the test namespace");
             f()
         })
         .join()
@@ -177,7 +180,9 @@ impl Agent {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("agent exited early ({status}): {}", self.log_text());
             }
-            if self.socket.exists() && ns.sockstat(&["status", "--socket", self.socket.to_str().unwrap()]).status.success() {
+            if self.socket.exists()
+                && ns.sockstat(&["status", "--socket", self.socket.to_str().unwrap()]).status.success()
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "agent not ready after 30 s: {}", self.log_text());
@@ -275,7 +280,8 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 /// Output without a header (`-H`) gives an empty header.
 pub fn header_and_sorted_rows(text: &str) -> (String, Vec<String>) {
     let mut lines = text.lines().peekable();
-    let is_header = lines.peek().is_some_and(|l| l.starts_with("State") || l.starts_with("Netid") || l.starts_with("Recv-Q"));
+    let is_header =
+        lines.peek().is_some_and(|l| l.starts_with("State") || l.starts_with("Netid") || l.starts_with("Recv-Q"));
     let header = if is_header { lines.next().unwrap_or_default().to_string() } else { String::new() };
     let mut rows: Vec<String> = lines.map(str::to_string).collect();
     rows.sort();
@@ -330,7 +336,8 @@ pub fn spawn_ready(ns: &NetNs, program: &str, args: &[&str]) -> Child {
         .spawn()
         .unwrap_or_else(|e| panic!("{program}: {e} (apt-get install {program})"));
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped stdout")), &mut line).expect("read the fixture's first line");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped stdout")), &mut line)
+        .expect("read the fixture's first line");
     assert_eq!(line.trim(), "ready", "{program} did not get ready");
     child
 }

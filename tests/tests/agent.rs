@@ -67,7 +67,10 @@ fn seeded_streamed_and_closed_sockets() {
         socks
     });
     let rows = agent_view(&ns, &agent, &["-tan"]).1;
-    assert!(rows.iter().any(|r| r.contains("[::1]:7002") && r.starts_with("LISTEN")), "streamed listener missing: {rows:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("[::1]:7002") && r.starts_with("LISTEN")),
+        "streamed listener missing: {rows:?}"
+    );
     assert!(rows.iter().any(|r| r.contains("127.0.0.1%lo:7003")), "bound device missing: {rows:?}");
     // Closed while the peer still holds its end: the tuple passes to a timewait socket
     // in the FIN-WAIT-2 sub-state, which only the kernel can list.
@@ -80,7 +83,10 @@ fn seeded_streamed_and_closed_sockets() {
         (l, a)
     });
     let rows = agent_view(&ns, &agent, &["-tan"]).1;
-    assert!(rows.iter().any(|r| r.starts_with("FIN-WAIT-2") && r.contains(":7004")), "orphaned FIN-WAIT-2 missing: {rows:?}");
+    assert!(
+        rows.iter().any(|r| r.starts_with("FIN-WAIT-2") && r.contains(":7004")),
+        "orphaned FIN-WAIT-2 missing: {rows:?}"
+    );
     assert!(rows.iter().any(|r| r.starts_with("CLOSE-WAIT") && r.contains(":7004")), "{rows:?}");
     assert_matches_ss(&ns, &agent, &["-tan"], "orphaned FIN-WAIT-2");
     drop(orphan_peer);
@@ -100,7 +106,10 @@ fn seeded_streamed_and_closed_sockets() {
     drop(a);
     thread::sleep(Duration::from_millis(200));
     let rows = agent_view(&ns, &agent, &["-tan"]).1;
-    assert!(!rows.iter().any(|r| r.starts_with("LISTEN") && r.contains(":7001")), "closed listener still listed: {rows:?}");
+    assert!(
+        !rows.iter().any(|r| r.starts_with("LISTEN") && r.contains(":7001")),
+        "closed listener still listed: {rows:?}"
+    );
     assert!(rows.iter().any(|r| r.starts_with("TIME-WAIT")), "TIME-WAIT missing: {rows:?}");
     assert_matches_ss(&ns, &agent, &["-tan"], "closed");
 
@@ -194,7 +203,11 @@ fn agent_stops_cleanly_and_a_second_agent_is_refused() {
     assert!(unloaded.is_some(), "the agent's programs {mine:?} are still loaded 5 s after it exited");
     let out = ns.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no sockstat agent is running"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no sockstat agent is running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Ids of the loaded programs whose name starts with `sockstat_` (the kernel keeps the
@@ -223,7 +236,11 @@ fn agent_socket_is_private() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The agent's socket path is reachable from every namespace and its table covers every
@@ -276,7 +293,10 @@ fn process_owners_through_the_agent_equal_ss() {
     let rows = agent_view(&ns, &agent, &["-tanp"]).1;
     let forked = rows.iter().find(|r| r.starts_with("LISTEN") && r.contains(":7104")).expect("the shared listener");
     assert_eq!(forked.matches("(\"python3\",pid=").count(), 2, "parent and child own it: {forked}");
-    assert!(rows.iter().any(|r| r.contains("[::1]:7102") && r.contains("users:((")), "a socket opened after the seed has its owner: {rows:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("[::1]:7102") && r.contains("users:((")),
+        "a socket opened after the seed has its owner: {rows:?}"
+    );
     for q in [&["-tanp"][..], &["-tanp", "sport", "=", ":7104"], &["-tnp", "state", "established"]] {
         assert_matches_ss(&ns, &agent, q, "owners");
     }
@@ -312,7 +332,8 @@ fn other_tables_are_dumped_by_the_agent() {
         let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
         let (a, _) = l.accept().unwrap();
-        let m = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::from(262))).expect("an MPTCP socket");
+        let m = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::from(262)))
+            .expect("an MPTCP socket");
         m.bind(&"127.0.0.1:7203".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
         m.listen(8).unwrap();
         (u, c, l, s, a, m)
@@ -322,8 +343,19 @@ fn other_tables_are_dumped_by_the_agent() {
     let missing = ns.sockstat(&["--source", "agent", "--socket", "/nonexistent/agent.sock", "-uan"]);
     assert!(!missing.status.success(), "UDP answered without an agent");
     let agent = Agent::start(&ns, &[]);
-    let with_agent = |q: &[&str]| ns.sockstat_ok(&[&["--source", "agent", "--socket", agent.socket_arg()][..], q].concat());
-    for q in [&["-uan"][..], &["-uane"], &["-xa"], &["-xae"], &["-xam"], &["-uxan"], &["-xa", "src", "/tmp/*"], &["-Man"], &["-uMan", "sport", "=", ":7203"]] {
+    let with_agent =
+        |q: &[&str]| ns.sockstat_ok(&[&["--source", "agent", "--socket", agent.socket_arg()][..], q].concat());
+    for q in [
+        &["-uan"][..],
+        &["-uane"],
+        &["-xa"],
+        &["-xae"],
+        &["-xam"],
+        &["-uxan"],
+        &["-xa", "src", "/tmp/*"],
+        &["-Man"],
+        &["-uMan", "sport", "=", ":7203"],
+    ] {
         // The agent's own unix listener is in both answers; the query's connection is not.
         eventually_equal(&format!("{q:?}"), || with_agent(q), || ns.ss(q));
     }

@@ -17,7 +17,11 @@ fn unknown_options_and_bad_state_filters() {
     fails_with(&ns, &["--bogus"], "unrecognized option");
     fails_with(&ns, &["-t", "state", "bogus"], "bogus");
     fails_with(&ns, &["-t", "state"], "Command line is not complete");
-    fails_with(&ns, &["--source", "agent", "--socket", "/nonexistent/agent.sock", "-t"], "no sockstat agent is running");
+    fails_with(
+        &ns,
+        &["--source", "agent", "--socket", "/nonexistent/agent.sock", "-t"],
+        "no sockstat agent is running",
+    );
     // Same message and exit status as ss for the same mistakes.
     for args in [&["-q"][..], &["--bogus"], &["-t", "state", "bogus"], &["-t", "state"]] {
         let ss = ns.command("ss").args(args).output().unwrap();

@@ -97,7 +97,6 @@ fn same(text: &str) -> String {
     text.to_owned()
 }
 
-
 #[test]
 fn extended_memory_timers_and_processes_are_byte_identical() {
     let ns = NetNs::new("details");
@@ -177,7 +176,13 @@ fn threads_and_cgroup_are_byte_identical() {
 fn set_int_opt(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
     // SAFETY: `value` outlives the call and its size is passed.
     let rc = unsafe {
-        libc::setsockopt(fd, level, name, (&raw const value).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
     };
     assert_eq!(rc, 0, "setsockopt({level}, {name}, {value}): {}", std::io::Error::last_os_error());
 }
@@ -234,7 +239,11 @@ fn tos_and_inet_sockopt_are_byte_identical() {
     }
     assert!(ns.sockstat_ok(&["-uan", "--tos"]).contains(" tclass:0xb8 "));
     let text = ns.sockstat_ok(&["-tuan", "--inet-sockopt"]);
-    for want in ["\n\tinet-sockopt: ( is_icsk mc_loop mc_all)", "( is_icsk freebind mc_loop)", "( recverr mc_loop transparent bind_addr_no_port)"] {
+    for want in [
+        "\n\tinet-sockopt: ( is_icsk mc_loop mc_all)",
+        "( is_icsk freebind mc_loop)",
+        "( recverr mc_loop transparent bind_addr_no_port)",
+    ] {
         assert!(text.contains(want), "{want:?} missing from\n{text}");
     }
     compare_all(
@@ -275,7 +284,13 @@ fn tos_and_inet_sockopt_are_byte_identical() {
     );
     compare_all(
         &ns,
-        &[&["-tani", "--tos"], &["-tani", "--inet-sockopt"], &["-tanmi", "--tos", "--inet-sockopt"], &["-tanmiO", "--tos", "--inet-sockopt"], &["-uani", "--tos", "--inet-sockopt"]],
+        &[
+            &["-tani", "--tos"],
+            &["-tani", "--inet-sockopt"],
+            &["-tanmi", "--tos", "--inet-sockopt"],
+            &["-tanmiO", "--tos", "--inet-sockopt"],
+            &["-uani", "--tos", "--inet-sockopt"],
+        ],
         mask_idle,
     );
     // Like the other detail options: auto asks the kernel, agent refuses.
@@ -307,7 +322,8 @@ fn json_has_every_column_typed() {
     let text = ns.ss(&["-tanH"]);
     let json = ns.sockstat_ok(&["-tan", "--json"]);
     let rows: Vec<&str> = text.lines().collect();
-    let objs: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let objs: Vec<serde_json::Value> =
+        json.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
     assert_eq!(rows.len(), objs.len(), "{text}\n{json}");
     for (row, o) in rows.iter().zip(&objs) {
         let cols: Vec<&str> = row.split_whitespace().collect();
@@ -355,7 +371,11 @@ fn diag_dump_round_trips_with_ss() {
         }
     }
     // Every option and filter applies to a recorded dump.
-    let out = Command::new(sockstat_bin()).args(["-tn", "dport", "=", ":8080"]).env("TCPDIAG_FILE", &ss_file).output().expect("run");
+    let out = Command::new(sockstat_bin())
+        .args(["-tn", "dport", "=", ":8080"])
+        .env("TCPDIAG_FILE", &ss_file)
+        .output()
+        .expect("run");
     assert_eq!(String::from_utf8_lossy(&out.stdout), ns.ss(&["-tn", "dport", "=", ":8080"]));
     // Truncated: an error naming the byte offset, never a panic.
     let bytes = std::fs::read(&ss_file).expect("dump");
@@ -410,13 +430,19 @@ fn netns_filter_file_and_selinux_options_match_ss() {
     let _f = populate(&ns);
     let run = |prog: &std::path::Path, args: &[&str]| {
         let out = Command::new(prog).args(args).output().expect("run");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).replace("sockstat:", "ss:"))
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).replace("sockstat:", "ss:"),
+        )
     };
     let ss = std::path::Path::new("ss");
     let ours = sockstat_bin();
     // -N from the host namespace: stdout and status (ss also warns "Failed to find cgroup2
     // mount" on stderr for each cgroup it cannot name, sockstat does not).
-    for args in [&["-N", ns.name.as_str(), "-tan"][..], &["-N", ns.name.as_str(), "-tanoe"], &["-N", ns.name.as_str(), "-xap"]] {
+    for args in
+        [&["-N", ns.name.as_str(), "-tan"][..], &["-N", ns.name.as_str(), "-tanoe"], &["-N", ns.name.as_str(), "-xap"]]
+    {
         // Timers count down: retry when a second boundary passed between the two runs.
         let same_once = || {
             let (a, b) = (run(&ours, args), run(ss, args));
@@ -445,7 +471,8 @@ fn cgroup2_mount() -> std::path::PathBuf {
     info.lines()
         .find_map(|l| {
             let (left, right) = l.split_once(" - ")?;
-            (right.split_whitespace().next() == Some("cgroup2")).then(|| left.split_whitespace().nth(4).map(Into::into))?
+            (right.split_whitespace().next() == Some("cgroup2"))
+                .then(|| left.split_whitespace().nth(4).map(Into::into))?
         })
         .expect("no cgroup2 mount: mount one (mount -t cgroup2 none /sys/fs/cgroup/unified)")
 }
@@ -571,7 +598,10 @@ fn md5_keys_are_printed_in_the_row() {
     for args in [&["-tlni"][..], &["-tlniO"], &["-tlnie"]] {
         let ours = ns.sockstat_ok(args);
         let keys = ["abc", "se\\040cr\\054et\\001\\134"];
-        assert!(ours.contains(&format!(" md5keys:10.1.0.0/32={},127.0.0.1/32={}", keys[0], keys[1])), "{args:?}:\n{ours}");
+        assert!(
+            ours.contains(&format!(" md5keys:10.1.0.0/32={},127.0.0.1/32={}", keys[0], keys[1])),
+            "{args:?}:\n{ours}"
+        );
         let moved = format!("{}{}", keys.concat(), ours.replacen(keys[0], "", 1).replacen(keys[1], "", 1));
         assert_eq!(moved, ns.ss(args), "{args:?}");
     }

@@ -52,7 +52,13 @@ struct Follower {
 
 impl Follower {
     /// Starts `program args` in `ns`, its stdout a pipe, or the pty slave `tty`.
-    fn start(name: &'static str, ns: &NetNs, program: &[OsString], args: &[&str], tty: Option<(OwnedFd, OwnedFd)>) -> Follower {
+    fn start(
+        name: &'static str,
+        ns: &NetNs,
+        program: &[OsString],
+        args: &[&str],
+        tty: Option<(OwnedFd, OwnedFd)>,
+    ) -> Follower {
         let mut cmd = ns.command(&program[0]);
         cmd.args(&program[1..]).args(args).stderr(Stdio::piped());
         let (mut child, mut source): (Child, Box<dyn Read + Send>) = match tty {
@@ -105,7 +111,12 @@ impl Follower {
         if let Some(mut e) = self.child.stderr.take() {
             let _ = e.read_to_string(&mut err);
         }
-        assert_eq!(status.signal(), Some(libc::SIGINT), "{} did not die by SIGINT ({status}); stderr: {err}", self.name);
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGINT),
+            "{} did not die by SIGINT ({status}); stderr: {err}",
+            self.name
+        );
         if let Some(r) = self.reader.take() {
             r.join().expect("reader thread");
         }
@@ -187,7 +198,10 @@ fn follow_both(tag: &str, args: &[&str], lines: usize, tty_cols: Option<u16>) ->
     thread::sleep(Duration::from_millis(200));
     let (n_ss, n_ours) = (ss.lines(), ours.lines());
     let (ss, ours) = (ss.interrupt(), ours.interrupt());
-    assert!(done.is_some() && n_ss == lines && n_ours == lines, "{args:?}: expected {lines} lines, ss printed {n_ss}, sockstat {n_ours}\n--- ss:\n{ss}--- sockstat:\n{ours}");
+    assert!(
+        done.is_some() && n_ss == lines && n_ours == lines,
+        "{args:?}: expected {lines} lines, ss printed {n_ss}, sockstat {n_ours}\n--- ss:\n{ss}--- sockstat:\n{ours}"
+    );
     (ss, ours)
 }
 
@@ -197,7 +211,9 @@ fn pty(cols: u16) -> (OwnedFd, OwnedFd) {
     let size = libc::winsize { ws_row: 50, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: openpty writes two fds through the pointers to live locals; the name and
     // termios pointers may be null; the winsize pointer is to a live local.
-    let rc = unsafe { libc::openpty(&raw mut master, &raw mut slave, std::ptr::null_mut(), std::ptr::null(), &raw const size) };
+    let rc = unsafe {
+        libc::openpty(&raw mut master, &raw mut slave, std::ptr::null_mut(), std::ptr::null(), &raw const size)
+    };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: openpty succeeded: both fds are open and owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }

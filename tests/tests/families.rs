@@ -29,9 +29,9 @@
 //! ports and queue sizes are the kernel's and the same for both tools.
 
 use std::{
+    net::UdpSocket,
     os::fd::OwnedFd,
     os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixListener, UnixStream},
-    net::UdpSocket,
     thread,
     time::Duration,
 };
@@ -55,11 +55,19 @@ impl Drop for Fixture {
 
 /// `tcpdump -dd -s 128 udp`: the program tcpdump attaches to its packet socket.
 const UDP_FILTER: &[(u16, u8, u8, u32)] = &[
-    (0x28, 0, 0, 0x0c), (0x15, 0, 2, 0x800), (0x30, 0, 0, 0x17), (0x15, 6, 7, 0x11),
-    (0x15, 0, 6, 0x86dd), (0x30, 0, 0, 0x14), (0x15, 3, 0, 0x11), (0x15, 0, 3, 0x2c),
-    (0x30, 0, 0, 0x36), (0x15, 0, 1, 0x11), (0x06, 0, 0, 128), (0x06, 0, 0, 0),
+    (0x28, 0, 0, 0x0c),
+    (0x15, 0, 2, 0x800),
+    (0x30, 0, 0, 0x17),
+    (0x15, 6, 7, 0x11),
+    (0x15, 0, 6, 0x86dd),
+    (0x30, 0, 0, 0x14),
+    (0x15, 3, 0, 0x11),
+    (0x15, 0, 3, 0x2c),
+    (0x30, 0, 0, 0x36),
+    (0x15, 0, 1, 0x11),
+    (0x06, 0, 0, 128),
+    (0x06, 0, 0, 0),
 ];
-
 
 fn populate(ns: &NetNs) -> Fixture {
     // Long enough that the UNIX names are the widest Local Address (see the module doc).
@@ -111,8 +119,9 @@ fn populate(ns: &NetNs) -> Fixture {
         sqc.connect(&SockAddr::unix(d.join("seqpacket.sock")).expect("path")).expect("connect seqpacket");
         let sqa = sq.accept().expect("accept seqpacket").0;
         use std::os::linux::net::SocketAddrExt;
-        let abs = UnixListener::bind_addr(&UnixAddr::from_abstract_name(b"sockstat-families-abstract").expect("abstract"))
-            .expect("abstract listener");
+        let abs =
+            UnixListener::bind_addr(&UnixAddr::from_abstract_name(b"sockstat-families-abstract").expect("abstract"))
+                .expect("abstract listener");
         let abs2 = UnixDatagram::bind_addr(&UnixAddr::from_abstract_name(b"sockstat\0embedded").expect("abstract"))
             .expect("abstract dgram");
         let (p1, p2) = UnixStream::pair().expect("stream pair");
@@ -152,7 +161,6 @@ fn populate(ns: &NetNs) -> Fixture {
     thread::sleep(Duration::from_millis(100));
     Fixture { _sockets: sockets, _fds: fds, _unix: unix, dir }
 }
-
 
 fn compare(ns: &NetNs, q: &[&str]) {
     let mut args = vec!["--source", "kernel"];
@@ -224,7 +232,25 @@ fn every_table_is_byte_identical_to_ss() {
     let _fixture = populate(&ns);
     // The fixture is really there.
     let all = ns.ss(&["-a"]);
-    for needle in ["u_seq", "u_dgr", "@sockstat-families-abstract", "@sockstat@embedded", "p_raw", "p_dgr", "ip:lo", "ipv6:*", "[4660]:*", "nl ", "uevent:", "raw ", "ipproto-253", "udp ", "[::]:7778", "*:7777", "tcp "] {
+    for needle in [
+        "u_seq",
+        "u_dgr",
+        "@sockstat-families-abstract",
+        "@sockstat@embedded",
+        "p_raw",
+        "p_dgr",
+        "ip:lo",
+        "ipv6:*",
+        "[4660]:*",
+        "nl ",
+        "uevent:",
+        "raw ",
+        "ipproto-253",
+        "udp ",
+        "[::]:7778",
+        "*:7777",
+        "tcp ",
+    ] {
         assert!(all.contains(needle), "fixture lacks {needle}:\n{all}");
     }
     assert!(ns.ss(&["-0b"]).contains("bpf filter (12):  0x28 0 0 12,"), "no filter shown by ss -b");
@@ -294,7 +320,12 @@ fn bpf_disasm_adds_tcpdump_style_lines() {
     // The raw numbers, as `-b` prints them, then the disassembly `tcpdump -d -s 128 udp`
     // prints, one instruction per line.
     assert!(ours.contains("\tbpf filter (12):  0x28 0 0 12, 0x15 0 2 2048,"), "{ours}");
-    for line in ["\t(000) ldh      [12]\n", "\t(001) jeq      #0x800           jt 2\tjf 4\n", "\t(010) ret      #128\n", "\t(011) ret      #0"] {
+    for line in [
+        "\t(000) ldh      [12]\n",
+        "\t(001) jeq      #0x800           jt 2\tjf 4\n",
+        "\t(010) ret      #128\n",
+        "\t(011) ret      #0",
+    ] {
         assert!(ours.contains(line), "no {line:?} in:\n{ours}");
     }
 }

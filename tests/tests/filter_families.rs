@@ -17,22 +17,30 @@
 //!   sockstat's on purpose (README); only stdout and the exit status are compared.
 
 use std::{
+    net::{TcpListener, TcpStream, UdpSocket},
     os::fd::OwnedFd,
     os::linux::net::SocketAddrExt,
     os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixListener},
-    net::{TcpListener, TcpStream, UdpSocket},
     thread,
     time::Duration,
 };
 
 use sockstat_tests::{NetNs, compare_all, netlink_socket as netlink, packet_socket as packet, without_self};
 
-
 /// `tcpdump -dd -s 128 udp`.
 const UDP_FILTER: &[(u16, u8, u8, u32)] = &[
-    (0x28, 0, 0, 0x0c), (0x15, 0, 2, 0x800), (0x30, 0, 0, 0x17), (0x15, 6, 7, 0x11),
-    (0x15, 0, 6, 0x86dd), (0x30, 0, 0, 0x14), (0x15, 3, 0, 0x11), (0x15, 0, 3, 0x2c),
-    (0x30, 0, 0, 0x36), (0x15, 0, 1, 0x11), (0x06, 0, 0, 128), (0x06, 0, 0, 0),
+    (0x28, 0, 0, 0x0c),
+    (0x15, 0, 2, 0x800),
+    (0x30, 0, 0, 0x17),
+    (0x15, 6, 7, 0x11),
+    (0x15, 0, 6, 0x86dd),
+    (0x30, 0, 0, 0x14),
+    (0x15, 3, 0, 0x11),
+    (0x15, 0, 3, 0x2c),
+    (0x30, 0, 0, 0x36),
+    (0x15, 0, 1, 0x11),
+    (0x06, 0, 0, 128),
+    (0x06, 0, 0, 0),
 ];
 
 /// Everything the fixture opened; dropping it closes the sockets.
@@ -61,8 +69,10 @@ fn populate(ns: &NetNs) -> Fixture {
         ];
         // UNIX: an abstract listener whose name is wider than any netlink address, an
         // unnamed datagram socket. TCP: a listener on 22 and a connection to it; UDP on 53.
-        let abs = UnixListener::bind_addr(&UnixAddr::from_abstract_name(b"sockstat-filter-families-abstract-listener").expect("abstract"))
-            .expect("abstract listener");
+        let abs = UnixListener::bind_addr(
+            &UnixAddr::from_abstract_name(b"sockstat-filter-families-abstract-listener").expect("abstract"),
+        )
+        .expect("abstract listener");
         let lone = UnixDatagram::unbound().expect("unbound");
         let l = TcpListener::bind("127.0.0.1:22").expect("tcp listen");
         let c = TcpStream::connect("127.0.0.1:22").expect("tcp connect");
@@ -163,7 +173,17 @@ fn expressions_on_netlink_and_packet_sockets_match_ss() {
     let _fixture = populate(&ns);
     // The fixture is really there.
     let all = ns.ss(&["-a"]);
-    for needle in ["p_raw", "p_dgr", "ip:lo", "ipv6:lo", "[0]:*", "rtnl:filter_families/", "uevent:", "genl:", "@sockstat-filter-families"] {
+    for needle in [
+        "p_raw",
+        "p_dgr",
+        "ip:lo",
+        "ipv6:lo",
+        "[0]:*",
+        "rtnl:filter_families/",
+        "uevent:",
+        "genl:",
+        "@sockstat-filter-families",
+    ] {
         assert!(all.contains(needle), "fixture lacks {needle}:\n{all}");
     }
     let mut cases: Vec<Vec<&str>> = Vec::new();

@@ -109,7 +109,6 @@ fn populate(ns: &NetNs) -> Vec<Socket> {
     sockets
 }
 
-
 fn compare_all(ns: &NetNs, cases: &[&[&str]]) {
     sockstat_tests::compare_all(ns, cases, without_self);
 }
@@ -167,7 +166,9 @@ fn mptcp_sockets_are_byte_identical_to_ss() {
     assert!(ns.ss(&["-Man"]).contains("127.0.0.1:6000"), "-K closed an MPTCP socket");
     // The TCP subflows of the MPTCP connections: `-i` ends with their ULP information.
     assert!(ns.ss(&["-tni"]).contains(" tcp-ulp-mptcp flags:"), "ss -tni prints no subflow information");
-    sockstat_tests::compare_all(&ns, &[&["-tni"], &["-tanio"], &["-tniO"]], |t| without_self(&sockstat_tests::mask_idle(t)));
+    sockstat_tests::compare_all(&ns, &[&["-tni"], &["-tanio"], &["-tniO"]], |t| {
+        without_self(&sockstat_tests::mask_idle(t))
+    });
 }
 
 /// `--json` (sockstat only): MPTCP rows with netid `mptcp` and, with -i, the fields of

@@ -77,7 +77,8 @@ fn mix(ns: &NetNs) -> Vec<Socket> {
     })
 }
 
-const QUERIES: &[&[&str]] = &[&["-tan"], &["-tln"], &["-ta", "state", "established"], &["-tan", "-4"], &["-tan", "-6"], &["-Htan"]];
+const QUERIES: &[&[&str]] =
+    &[&["-tan"], &["-tln"], &["-ta", "state", "established"], &["-tan", "-4"], &["-tan", "-6"], &["-Htan"]];
 
 #[test]
 fn kernel_source_is_byte_identical_to_ss() {
@@ -92,7 +93,18 @@ fn kernel_source_is_byte_identical_to_ss() {
     }
     // The mix really has every kind it claims to.
     let all = ns.ss(&["-tan"]);
-    for state in ["LISTEN", "ESTAB", "TIME-WAIT", "SYN-SENT", "FIN-WAIT-2", "CLOSE-WAIT", "[::ffff:127.0.0.1]", "[::1]", "*:8083", "[::]:8084"] {
+    for state in [
+        "LISTEN",
+        "ESTAB",
+        "TIME-WAIT",
+        "SYN-SENT",
+        "FIN-WAIT-2",
+        "CLOSE-WAIT",
+        "[::ffff:127.0.0.1]",
+        "[::1]",
+        "*:8083",
+        "[::]:8084",
+    ] {
         assert!(all.contains(state), "fixture lacks {state}:\n{all}");
     }
 }
@@ -107,6 +119,10 @@ fn agent_source_has_the_same_rows_as_ss() {
         args.extend_from_slice(q);
         let ours = ns.sockstat_ok(&args);
         let theirs = ns.ss(q);
-        assert_eq!(header_and_sorted_rows(&ours), header_and_sorted_rows(&theirs), "sockstat {q:?} (agent) differs from ss {q:?}");
+        assert_eq!(
+            header_and_sorted_rows(&ours),
+            header_and_sorted_rows(&theirs),
+            "sockstat {q:?} (agent) differs from ss {q:?}"
+        );
     }
 }

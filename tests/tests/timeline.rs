@@ -20,7 +20,12 @@ fn burst(ns: &NetNs, port: u16, n: usize) -> (u32, u32) {
     let client_code = format!(
         "import socket\nfor _ in range({n}):\n    c=socket.create_connection(('127.0.0.1',{port}))\n    c.sendall(b'ping')\n    c.recv(4)\n    c.close()\n"
     );
-    let mut server = ns.command("python3").args(["-c", &server_code]).stdout(Stdio::piped()).spawn().expect("python3 (apt-get install python3)");
+    let mut server = ns
+        .command("python3")
+        .args(["-c", &server_code])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 (apt-get install python3)");
     let mut line = String::new();
     BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -95,7 +100,10 @@ fn burst_of_short_connections_in_lifetimes_and_timeline() {
     let servers: Vec<_> = hist.iter().filter(|r| r["type"] == "lifetime" && r["sport"] == 7400).collect();
     assert_eq!(servers.len(), N);
     assert!(servers.iter().all(|r| r["pid"] == server_pid), "server owners in the timeline");
-    assert!(hist.iter().filter(|r| r["dport"] == 7400).all(|r| r["pid"] == client_pid), "client owners in the timeline");
+    assert!(
+        hist.iter().filter(|r| r["dport"] == 7400).all(|r| r["pid"] == client_pid),
+        "client owners in the timeline"
+    );
 }
 
 #[test]
@@ -194,13 +202,19 @@ fn overflow_makes_a_gap_and_a_resync_and_the_table_matches_ss() {
     let ours = ns.sockstat_ok(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
     assert_eq!(header_and_sorted_rows(&ours), header_and_sorted_rows(&ns.ss(&["-tan"])));
     let hist = ns.sockstat_ok(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
-    let gaps: Vec<serde_json::Value> =
-        hist.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["type"] == "gap").collect();
+    let gaps: Vec<serde_json::Value> = hist
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "gap")
+        .collect();
     assert!(!gaps.is_empty(), "no gap marker in the timeline");
     assert!(gaps[0]["lost_kernel"].as_u64().unwrap() > 0);
     // A question about a window with a gap says it may be incomplete.
     let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&text.stderr).contains("this answer may be incomplete"), "history over a gap must say so");
+    assert!(
+        String::from_utf8_lossy(&text.stderr).contains("this answer may be incomplete"),
+        "history over a gap must say so"
+    );
 }
 
 #[test]
@@ -218,10 +232,14 @@ fn time_without_an_agent_is_a_gap_in_the_timeline() {
     });
     let agent = Agent::start_on(&ns, &timeline, &[]);
     let hist = ns.sockstat(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&hist.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&hist.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let gap = rows.iter().find(|r| r["type"] == "gap").unwrap_or_else(|| panic!("no gap: {rows:?}"));
     assert_eq!(gap["reason"], "agent not running");
-    assert!(!rows.iter().any(|r| r["sport"] == 7800 || r["dport"] == 7800), "a connection nobody saw is in the timeline");
+    assert!(
+        !rows.iter().any(|r| r["sport"] == 7800 || r["dport"] == 7800),
+        "a connection nobody saw is in the timeline"
+    );
     // Text output says the window is incomplete.
     let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stderr).contains("agent not running"));

@@ -76,12 +76,18 @@ fn every_transition_of_sub_millisecond_connections() {
     let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON line")).collect();
     let mut shortest = u64::MAX;
     for port in ports {
-        let client: Vec<&serde_json::Value> = events.iter().filter(|e| e["sport"] == port && e["dport"] == 7200).collect();
-        let server_tuple: Vec<&serde_json::Value> = events.iter().filter(|e| e["sport"] == 7200 && e["dport"] == port).collect();
+        let client: Vec<&serde_json::Value> =
+            events.iter().filter(|e| e["sport"] == port && e["dport"] == 7200).collect();
+        let server_tuple: Vec<&serde_json::Value> =
+            events.iter().filter(|e| e["sport"] == 7200 && e["dport"] == port).collect();
         let path = |evs: &[&serde_json::Value]| -> Vec<(String, String)> {
-            evs.iter().map(|e| (e["old"].as_str().unwrap().to_string(), e["new"].as_str().unwrap().to_string())).collect()
+            evs.iter()
+                .map(|e| (e["old"].as_str().unwrap().to_string(), e["new"].as_str().unwrap().to_string()))
+                .collect()
         };
-        let want = |p: &[(&str, &str)]| -> Vec<(String, String)> { p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() };
+        let want = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
         // A connection's first transition fires before the kernel has filled in the
         // tuple (CLOSE->SYN_SENT before connect() picks the port; LISTEN->SYN_RECV while
         // the child still has the listener's), so sockets are followed by cookie.
@@ -94,11 +100,17 @@ fn every_transition_of_sub_millisecond_connections() {
         assert_eq!(path(&client_all), want(CLIENT_PATH), "client {port}");
         assert_eq!(path(&server), want(SERVER_PATH), "server side of {port}");
         let first = client_all.first().unwrap()["ts_ns"].as_u64().unwrap();
-        let last = server.last().unwrap()["ts_ns"].as_u64().unwrap().max(client_all.last().unwrap()["ts_ns"].as_u64().unwrap());
+        let last = server.last().unwrap()["ts_ns"]
+            .as_u64()
+            .unwrap()
+            .max(client_all.last().unwrap()["ts_ns"].as_u64().unwrap());
         shortest = shortest.min(last - first);
     }
     // The point of the test: connections that lived less than a millisecond.
-    assert!(shortest < 1_000_000, "no connection lived under 1 ms (shortest {shortest} ns); the machine is too loaded to show it");
+    assert!(
+        shortest < 1_000_000,
+        "no connection lived under 1 ms (shortest {shortest} ns); the machine is too loaded to show it"
+    );
 }
 
 #[test]

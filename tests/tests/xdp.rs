@@ -53,7 +53,14 @@ fn xdp_socket(bind: Option<u32>, fill: u32, comp: u32, rx: Option<u32>, tx: Opti
     // SAFETY: an anonymous private mapping; it is never unmapped (the kernel pins the
     // UMEM pages for the socket's life, and the test process ends soon).
     let area = unsafe {
-        libc::mmap(std::ptr::null_mut(), FRAME * FRAMES, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            FRAME * FRAMES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     assert_ne!(area, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
     let reg = libc::xdp_umem_reg {
@@ -66,7 +73,13 @@ fn xdp_socket(bind: Option<u32>, fill: u32, comp: u32, rx: Option<u32>, tx: Opti
     };
     // SAFETY: a valid fd and a live xdp_umem_reg of the size passed.
     let rc = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_XDP, libc::XDP_UMEM_REG, (&raw const reg).cast(), size_of::<libc::xdp_umem_reg>() as u32)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_UMEM_REG,
+            (&raw const reg).cast(),
+            size_of::<libc::xdp_umem_reg>() as u32,
+        )
     };
     check("setsockopt(XDP_UMEM_REG)", rc);
     set_u32(&fd, libc::XDP_UMEM_FILL_RING, fill);
@@ -351,13 +364,8 @@ fn xdp_rows_are_byte_identical_to_ss_on_the_same_replies() {
     std::fs::write(&replies, &blob).expect("write the replies");
 
     let run = |program: &std::path::Path, args: &[&str]| -> String {
-        let out = ns
-            .command(program)
-            .args(args)
-            .env("LD_PRELOAD", &so)
-            .env("FAKE_XSK_DIAG", &replies)
-            .output()
-            .expect("run");
+        let out =
+            ns.command(program).args(args).env("LD_PRELOAD", &so).env("FAKE_XSK_DIAG", &replies).output().expect("run");
         assert!(out.status.success(), "{} {args:?}: {}", program.display(), String::from_utf8_lossy(&out.stderr));
         without_self(&String::from_utf8(out.stdout).expect("UTF-8"))
     };

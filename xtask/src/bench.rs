@@ -91,10 +91,8 @@ const FULL_LEVELS: &[Level] = &[
     Level { connections: 100_000, label: "200k", key: false },
 ];
 
-const QUICK_LEVELS: &[Level] = &[
-    Level { connections: 500, label: "1k", key: true },
-    Level { connections: 2_000, label: "4k", key: true },
-];
+const QUICK_LEVELS: &[Level] =
+    &[Level { connections: 500, label: "1k", key: true }, Level { connections: 2_000, label: "4k", key: true }];
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
@@ -122,7 +120,11 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     log.say(&format!("in network namespace {}", ns.name));
 
     let levels = if args.quick { QUICK_LEVELS } else { FULL_LEVELS };
-    let timing = if args.quick { Timing { min_runs: 3, max_runs: 5, budget: Duration::from_secs(3) } } else { Timing::default() };
+    let timing = if args.quick {
+        Timing { min_runs: 3, max_runs: 5, budget: Duration::from_secs(3) }
+    } else {
+        Timing::default()
+    };
     let mut report = Report { env, quick: args.quick, ..Report::default() };
 
     let agent_socket = work.join("agent.sock");
@@ -155,7 +157,13 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
             if top {
                 report.memory = Some(memory(&log, &bin, &work, &agent, report.empty_rss_kb, level)?);
             }
-            let samples = if args.quick { 20 } else if top { 40 } else { 150 };
+            let samples = if args.quick {
+                20
+            } else if top {
+                40
+            } else {
+                150
+            };
             report.visibility.push(visibility(&log, &bin, &agent_socket, &probe, level, samples)?);
         }
     }
@@ -219,7 +227,8 @@ impl Drop for RemoveDir {
 }
 
 fn require_tool(tool: &str, args: &[&str], install: &str) -> Result<()> {
-    let ok = Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok =
+        Command::new(tool).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     if !ok {
         bail!("`{tool}` is needed by the bench: run `{install}`");
     }
@@ -240,7 +249,12 @@ fn command_output(program: &str, args: &[&str]) -> String {
 fn environment(root: &Path) -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "?".into());
     let cores = thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let rev = Command::new("git")
@@ -262,7 +276,10 @@ fn environment(root: &Path) -> String {
 /// The 1-minute load average: the machine may be shared, and the numbers mean less if
 /// something else was running.
 fn loadavg() -> String {
-    fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split_whitespace().next().map(str::to_string)).unwrap_or_else(|| "?".into())
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -286,7 +303,8 @@ impl NetNs {
     fn enter(&self) -> Result<()> {
         let path = Path::new("/run/netns").join(&self.name);
         let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).context("setns into the bench namespace (needs CAP_SYS_ADMIN)")?;
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
+            .context("setns into the bench namespace (needs CAP_SYS_ADMIN)")?;
         Ok(())
     }
 }
@@ -323,7 +341,8 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
 }
 
 fn rss_kb(pid: u32) -> Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
+    let status =
+        fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS in /proc/PID/status")?;
     Ok(line.split_whitespace().nth(1).context("malformed VmRSS")?.parse()?)
 }
@@ -337,7 +356,9 @@ trait JsonExt {
 
 impl JsonExt for Value {
     fn u64(&self, key: &str) -> Result<u64> {
-        self.get(key).and_then(Value::as_u64).with_context(|| format!("`sockstat status --json` has no integer {key:?}"))
+        self.get(key)
+            .and_then(Value::as_u64)
+            .with_context(|| format!("`sockstat status --json` has no integer {key:?}"))
     }
 
     fn own_sockets(&self) -> Result<u64> {
@@ -621,12 +642,20 @@ fn fmt_ms(d: Duration) -> String {
 /// Runs `program args` once untimed: checks that it works and counts its output lines.
 /// `Err` carries the measurement to report instead (unsupported or failed).
 fn warm_up(program: &Path, args: &[&str]) -> Result<Result<usize, Measure>> {
-    let warm = Command::new(program).args(args).stdin(Stdio::null()).output().with_context(|| format!("running {}", program.display()))?;
+    let warm = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", program.display()))?;
     if !warm.status.success() {
         let err = String::from_utf8_lossy(&warm.stderr);
         let first = err.lines().next().unwrap_or("").trim();
         let msg = first.strip_prefix("sockstat: ").unwrap_or(first).to_string();
-        return Ok(Err(if msg.contains("not supported") { Measure::Unsupported(msg) } else { Measure::Failed(format!("{msg} ({})", warm.status)) }));
+        return Ok(Err(if msg.contains("not supported") {
+            Measure::Unsupported(msg)
+        } else {
+            Measure::Failed(format!("{msg} ({})", warm.status))
+        }));
     }
     Ok(Ok(warm.stdout.iter().filter(|&&b| b == b'\n').count()))
 }
@@ -728,7 +757,8 @@ fn snapshot_level(log: &Log, bin: &Path, agent: &Agent, level: &Level, t: &Timin
         rows.push(Compared { query: q.join(" "), sockstat, ss: ssm });
     }
     log.say(&format!("level {}: sockstat --source kernel -tan", level.label));
-    let (kernel, _) = time_pair((bin, &["--source", "kernel", "-tan"]), (ss, &["-tan"]), &Timing { max_runs: t.min_runs, ..*t })?;
+    let (kernel, _) =
+        time_pair((bin, &["--source", "kernel", "-tan"]), (ss, &["-tan"]), &Timing { max_runs: t.min_runs, ..*t })?;
     let sockets = rows[0].ss.lines().map_or(0, |l| l.saturating_sub(1));
     let level = SnapshotLevel { label: level.label, sockets, kernel, rows };
     for r in &level.rows {
@@ -817,7 +847,14 @@ fn shows_connection(out: &str, port: u16) -> (bool, bool) {
     found
 }
 
-fn visibility(log: &Log, bin: &Path, socket: &Path, probe: &TcpListener, level: &Level, samples: usize) -> Result<Visibility> {
+fn visibility(
+    log: &Log,
+    bin: &Path,
+    socket: &Path,
+    probe: &TcpListener,
+    level: &Level,
+    samples: usize,
+) -> Result<Visibility> {
     log.say(&format!("level {}: event-to-visible latency, {samples} samples", level.label));
     // Returns the output and when the command finished: the search through the output
     // afterwards is the bench's cost, not sockstat's.
@@ -830,7 +867,8 @@ fn visibility(log: &Log, bin: &Path, socket: &Path, probe: &TcpListener, level: 
         Ok((String::from_utf8_lossy(&out.stdout).into_owned(), done))
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, PROBE_PORT));
-    let mut v = Visibility { label: level.label, sockets: 0, samples, appear: Vec::new(), gone: Vec::new(), extra_polls: 0 };
+    let mut v =
+        Visibility { label: level.label, sockets: 0, samples, appear: Vec::new(), gone: Vec::new(), extra_polls: 0 };
     for _ in 0..samples {
         // The state change: connect() returns once the client is ESTABLISHED; the
         // server side is established by then too (the final ACK is processed in the
@@ -853,7 +891,11 @@ fn visibility(log: &Log, bin: &Path, socket: &Path, probe: &TcpListener, level: 
         }
         // And the way back: an abortive close (no TIME-WAIT) removes both ends.
         for sock in [&c, &s] {
-            nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::Linger, &libc::linger { l_onoff: 1, l_linger: 0 })?;
+            nix::sys::socket::setsockopt(
+                sock,
+                nix::sys::socket::sockopt::Linger,
+                &libc::linger { l_onoff: 1, l_linger: 0 },
+            )?;
         }
         let t1 = Instant::now();
         drop((c, s));
@@ -933,7 +975,8 @@ fn ensure_tracefs() -> Result<()> {
     let dir = Path::new("/sys/kernel/tracing");
     let mounted = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
     if !mounted {
-        run_ok(Command::new("mount").args(["-t", "tracefs", "tracefs"]).arg(dir)).context("mounting tracefs for bpftrace")?;
+        run_ok(Command::new("mount").args(["-t", "tracefs", "tracefs"]).arg(dir))
+            .context("mounting tracefs for bpftrace")?;
     }
     Ok(())
 }
@@ -983,7 +1026,10 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun>
         lost: d("events_lost_kernel")?,
         malformed: d("events_malformed")?,
         // null when the agent keeps no timeline.
-        timeline_dropped: s1.get("timeline_dropped").and_then(Value::as_u64).unwrap_or(0)
+        timeline_dropped: s1
+            .get("timeline_dropped")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
             .saturating_sub(s0.get("timeline_dropped").and_then(Value::as_u64).unwrap_or(0)),
         resyncs: d("resyncs")?,
         cpu_s: cpu1 - cpu0,
@@ -1106,7 +1152,10 @@ impl Report {
                         ),
                         (None, m) => (m.cell(), "not measurable".into()),
                     };
-                    let _ = writeln!(s, "| `sockstat {q}` at {l} sockets at least {want}x faster than `ss {q}` | {measured} | {v} |");
+                    let _ = writeln!(
+                        s,
+                        "| `sockstat {q}` at {l} sockets at least {want}x faster than `ss {q}` | {measured} | {v} |"
+                    );
                 }
             };
             ratio_target(s, "-tan", 10.0);
@@ -1130,9 +1179,20 @@ impl Report {
                 verdict(lost == 0 && dropped == 0)
             );
             let core = median_f(c.agent.iter().map(|a| a.cpu_s / a.wall_s));
-            let _ = writeln!(s, "| agent under a quarter of one core at that rate | {:.1}% of one core | {} |", core * 100.0, verdict(core < 0.25));
-            let ratio = median_f(c.agent.iter().map(|a| a.churn.rate())) / median_f(c.untraced.iter().map(ChurnResult::rate));
-            let _ = writeln!(s, "| churn rate with the agent >= 90% of untraced | {:.1}% | {} |", ratio * 100.0, verdict(ratio >= 0.9));
+            let _ = writeln!(
+                s,
+                "| agent under a quarter of one core at that rate | {:.1}% of one core | {} |",
+                core * 100.0,
+                verdict(core < 0.25)
+            );
+            let ratio =
+                median_f(c.agent.iter().map(|a| a.churn.rate())) / median_f(c.untraced.iter().map(ChurnResult::rate));
+            let _ = writeln!(
+                s,
+                "| churn rate with the agent >= 90% of untraced | {:.1}% | {} |",
+                ratio * 100.0,
+                verdict(ratio >= 0.9)
+            );
         }
         if let Some(m) = &self.memory {
             let b = m.bytes_per_socket();
@@ -1150,7 +1210,11 @@ impl Report {
     fn markdown(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "# sockstat benchmarks\n");
-        let _ = writeln!(s, "Generated by `cargo xtask bench`{}; nothing in this file is edited by hand.\n", if self.quick { " --quick (smoke run: small loads)" } else { "" });
+        let _ = writeln!(
+            s,
+            "Generated by `cargo xtask bench`{}; nothing in this file is edited by hand.\n",
+            if self.quick { " --quick (smoke run: small loads)" } else { "" }
+        );
         let _ = writeln!(s, "Measured: {}; load average at the end {}.\n", self.env, self.end_load);
         let _ = writeln!(
             s,
@@ -1163,8 +1227,14 @@ impl Report {
         self.targets(&mut s);
 
         let _ = writeln!(s, "## 1. Snapshot latency\n");
-        let _ = writeln!(s, "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries and `-p` (its table, and owners from its owners iterator), and queries with `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag and walks /proc.\n");
-        let _ = writeln!(s, "| query | sockets | sockstat (agent up) | ss | ss / sockstat | runs (sockstat/ss) | output lines (sockstat/ss) |");
+        let _ = writeln!(
+            s,
+            "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries and `-p` (its table, and owners from its owners iterator), and queries with `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag and walks /proc.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| query | sockets | sockstat (agent up) | ss | ss / sockstat | runs (sockstat/ss) | output lines (sockstat/ss) |"
+        );
         let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         for l in &self.snapshot {
             for r in &l.rows {
@@ -1187,7 +1257,10 @@ impl Report {
                 );
             }
         }
-        let _ = writeln!(s, "\nFor context, sockstat without the agent (`--source kernel -tan`, its own sock_diag dump):\n");
+        let _ = writeln!(
+            s,
+            "\nFor context, sockstat without the agent (`--source kernel -tan`, its own sock_diag dump):\n"
+        );
         let _ = writeln!(s, "| sockets | `sockstat --source kernel -tan` | `ss -tan` | ss / sockstat |");
         let _ = writeln!(s, "| ---: | ---: | ---: | ---: |");
         for l in &self.snapshot {
@@ -1200,7 +1273,11 @@ impl Report {
         }
         let _ = writeln!(s, "\n![snapshot latency against socket count](snapshot-latency.svg)\n");
         if self.hold_resyncs > 0 {
-            let _ = writeln!(s, "The agent resynced {} times while the held connections were opened (ring buffer overflow).\n", self.hold_resyncs);
+            let _ = writeln!(
+                s,
+                "The agent resynced {} times while the held connections were opened (ring buffer overflow).\n",
+                self.hold_resyncs
+            );
         }
 
         self.churn_md(&mut s);
@@ -1213,8 +1290,16 @@ impl Report {
         if let Some(m) = &self.memory {
             let _ = writeln!(s, "| fresh agent seeded at {}: sockets tracked | {} |", m.label, m.tracked);
             let _ = writeln!(s, "| fresh agent seeded at {}: RSS | {} kB |", m.label, m.fresh_rss_kb);
-            let _ = writeln!(s, "| **memory per tracked socket** (RSS delta / sockets) | **{:.0} B** |", m.bytes_per_socket());
-            let _ = writeln!(s, "| **seed time at {}** (`seed_ms`: sock_diag dump into the table) | **{} ms** |", m.label, m.seed_ms);
+            let _ = writeln!(
+                s,
+                "| **memory per tracked socket** (RSS delta / sockets) | **{:.0} B** |",
+                m.bytes_per_socket()
+            );
+            let _ = writeln!(
+                s,
+                "| **seed time at {}** (`seed_ms`: sock_diag dump into the table) | **{} ms** |",
+                m.label, m.seed_ms
+            );
             let _ = writeln!(
                 s,
                 "| long-running agent at {} (grown by events, after serving the queries above): RSS, per socket | {} kB, {:.0} B |",
@@ -1232,7 +1317,10 @@ impl Report {
              run shows both ends, and from an abortive close until a run shows neither; each sample polls with whole \
              CLI runs, so the numbers include one query's latency (section 1).\n"
         );
-        let _ = writeln!(s, "| sockets | samples | appear p50 | appear p99 | disappear p50 | disappear p99 | queries that missed the change |");
+        let _ = writeln!(
+            s,
+            "| sockets | samples | appear p50 | appear p99 | disappear p50 | disappear p99 | queries that missed the change |"
+        );
         let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for v in &self.visibility {
             let _ = writeln!(
@@ -1283,10 +1371,22 @@ impl Report {
         let untraced = median_f(c.untraced.iter().map(ChurnResult::rate));
         let with_agent = median_f(c.agent.iter().map(|a| a.churn.rate()));
         let with_bt = median_f(c.bpftrace.iter().map(|b| b.churn.rate()));
-        let bt_cell = |v: String| if c.bpftrace.is_empty() { format!("n/a: {}", c.bpftrace_missing.as_deref().unwrap_or("not run")) } else { v };
+        let bt_cell = |v: String| {
+            if c.bpftrace.is_empty() {
+                format!("n/a: {}", c.bpftrace_missing.as_deref().unwrap_or("not run"))
+            } else {
+                v
+            }
+        };
         let _ = writeln!(s, "| | untraced | sockstat agent | bpftrace |");
         let _ = writeln!(s, "| --- | ---: | ---: | ---: |");
-        let _ = writeln!(s, "| connections/s | {} | {} | {} |", fmt_rate(untraced), fmt_rate(with_agent), bt_cell(fmt_rate(with_bt)));
+        let _ = writeln!(
+            s,
+            "| connections/s | {} | {} | {} |",
+            fmt_rate(untraced),
+            fmt_rate(with_agent),
+            bt_cell(fmt_rate(with_bt))
+        );
         let _ = writeln!(
             s,
             "| churn rate relative to untraced | 100% | {:.1}% | {} |",
@@ -1303,7 +1403,11 @@ impl Report {
         );
         let per_conn_a = median_f(c.agent.iter().map(|a| a.seen as f64 / a.churn.connections.max(1) as f64));
         let per_conn_b = median_f(c.bpftrace.iter().map(|b| b.count as f64 / b.churn.connections.max(1) as f64));
-        let _ = writeln!(s, "| transitions per connection | - | {per_conn_a:.2} | {} |", bt_cell(format!("{per_conn_b:.2}")));
+        let _ = writeln!(
+            s,
+            "| transitions per connection | - | {per_conn_a:.2} | {} |",
+            bt_cell(format!("{per_conn_b:.2}"))
+        );
         let lost: u64 = c.agent.iter().map(|a| a.lost).sum();
         let malformed: u64 = c.agent.iter().map(|a| a.malformed).sum();
         let dropped: u64 = c.agent.iter().map(|a| a.timeline_dropped).sum();
@@ -1325,7 +1429,13 @@ impl Report {
             core * 100.0,
             bt_cell(format!("{:.1}% of one core (user space only; counting is in the kernel)", bt_core * 100.0))
         );
-        let errors: u64 = c.untraced.iter().chain(c.agent.iter().map(|a| &a.churn)).chain(c.bpftrace.iter().map(|b| &b.churn)).map(|r| r.errors).sum();
+        let errors: u64 = c
+            .untraced
+            .iter()
+            .chain(c.agent.iter().map(|a| &a.churn))
+            .chain(c.bpftrace.iter().map(|b| &b.churn))
+            .map(|r| r.errors)
+            .sum();
         if errors > 0 {
             let _ = writeln!(s, "\nThe churn saw {errors} failed connects in all (counted, not in the rates).");
         }
@@ -1337,8 +1447,16 @@ impl Report {
             self.snapshot.iter().filter_map(|l| f(l).map(|d| (l.sockets as f64, d.as_secs_f64() * 1e3))).collect()
         };
         let series = vec![
-            plot::Series { label: "sockstat -tan (agent)".into(), color: "#1f77b4", points: pick(&|l| l.rows[0].sockstat.median()) },
-            plot::Series { label: "sockstat -tan (kernel)".into(), color: "#2ca02c", points: pick(&|l| l.kernel.median()) },
+            plot::Series {
+                label: "sockstat -tan (agent)".into(),
+                color: "#1f77b4",
+                points: pick(&|l| l.rows[0].sockstat.median()),
+            },
+            plot::Series {
+                label: "sockstat -tan (kernel)".into(),
+                color: "#2ca02c",
+                points: pick(&|l| l.kernel.median()),
+            },
             plot::Series { label: "ss -tan".into(), color: "#d62728", points: pick(&|l| l.rows[0].ss.median()) },
         ];
         plot::svg("Snapshot latency (whole command, median)", "TCP sockets", "milliseconds", &series)

@@ -33,9 +33,7 @@ pub fn run(root: &Path, seconds_per_target: u64) -> Result<()> {
         if dict.exists() {
             cmd.arg(format!("-dict={}", dict.display()));
         }
-        let status = cmd
-            .status()
-            .with_context(|| format!("running cargo fuzz in {}", dir.display()))?;
+        let status = cmd.status().with_context(|| format!("running cargo fuzz in {}", dir.display()))?;
         if !status.success() {
             bail!(
                 "fuzz target {target} failed ({status}); reproducer in {}",
@@ -48,10 +46,8 @@ pub fn run(root: &Path, seconds_per_target: u64) -> Result<()> {
 
 /// Installs cargo-fuzz with `cargo install` when `cargo fuzz` is not available.
 fn ensure_cargo_fuzz() -> Result<()> {
-    let present = Command::new("cargo")
-        .args(["+nightly", "fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let present =
+        Command::new("cargo").args(["+nightly", "fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
     if present {
         return Ok(());
     }

@@ -129,7 +129,13 @@ impl ChurnResult {
     }
 
     fn line(&self) -> String {
-        format!("connections={} errors={} seconds={:.3} rate={:.0}", self.connections, self.errors, self.seconds, self.rate())
+        format!(
+            "connections={} errors={} seconds={:.3} rate={:.0}",
+            self.connections,
+            self.errors,
+            self.seconds,
+            self.rate()
+        )
     }
 
     pub fn parse(line: &str) -> Result<ChurnResult> {

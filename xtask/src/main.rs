@@ -85,7 +85,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Task::Run { args } => {
             let bin = build(&root)?;
-            let status = Command::new(&bin).args(args).status().with_context(|| format!("running {}", bin.display()))?;
+            let status =
+                Command::new(&bin).args(args).status().with_context(|| format!("running {}", bin.display()))?;
             return Ok(ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)));
         }
         Task::Test { args } => test(&root, &args)?,
@@ -120,10 +121,7 @@ fn check(cmd: &mut Command) -> Result<()> {
 }
 
 fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn setup() -> Result<()> {
@@ -151,8 +149,12 @@ fn setup() -> Result<()> {
             eprintln!("xtask setup: installing {LLVM_PACKAGE} (bpf-linker links against system LLVM)");
             check(Command::new("apt-get").args(["update", "-q"]))
                 .context("apt-get update failed (needs root and access to Debian's mirrors)")?;
-            check(Command::new("apt-get").args(["install", "-y", "-q", LLVM_PACKAGE]).env("DEBIAN_FRONTEND", "noninteractive"))
-                .with_context(|| format!("apt-get install {LLVM_PACKAGE} failed"))?;
+            check(
+                Command::new("apt-get")
+                    .args(["install", "-y", "-q", LLVM_PACKAGE])
+                    .env("DEBIAN_FRONTEND", "noninteractive"),
+            )
+            .with_context(|| format!("apt-get install {LLVM_PACKAGE} failed"))?;
         }
         eprintln!("xtask setup: installing bpf-linker {BPF_LINKER_VERSION} against {LLVM_PREFIX}");
         check(
@@ -172,12 +174,18 @@ fn setup() -> Result<()> {
         ("python3", &["--version"], "python3"),
         ("setpriv", &["--version"], "util-linux"),
     ];
-    let missing: Vec<&str> = tools.iter().filter(|(tool, args, _)| !succeeds(Command::new(tool).args(*args))).map(|t| t.2).collect();
+    let missing: Vec<&str> =
+        tools.iter().filter(|(tool, args, _)| !succeeds(Command::new(tool).args(*args))).map(|t| t.2).collect();
     if !missing.is_empty() {
         eprintln!("xtask setup: installing {}", missing.join(" "));
         check(Command::new("apt-get").args(["update", "-q"]))?;
-        check(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
-            .context("installing test prerequisites")?;
+        check(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("installing test prerequisites")?;
     }
     Ok(())
 }
@@ -190,7 +198,9 @@ fn ensure_bpftrace() {
     }
     eprintln!("xtask bench: installing bpftrace (the reference tracer)");
     let ok = succeeds(Command::new("apt-get").args(["update", "-q"]))
-        && succeeds(Command::new("apt-get").args(["install", "-y", "-q", "bpftrace"]).env("DEBIAN_FRONTEND", "noninteractive"));
+        && succeeds(
+            Command::new("apt-get").args(["install", "-y", "-q", "bpftrace"]).env("DEBIAN_FRONTEND", "noninteractive"),
+        );
     if !ok {
         eprintln!("xtask bench: could not install bpftrace; its column will say so");
     }

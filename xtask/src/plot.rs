@@ -63,7 +63,12 @@ pub fn svg(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Opti
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#, LEFT + pw / 2.0, esc(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        LEFT + pw / 2.0,
+        esc(title)
+    );
     // Grid and ticks: a line per decade, light lines at 2x and 5x.
     for d in xa..=xb {
         for m in [1.0, 2.0, 5.0] {
@@ -74,7 +79,12 @@ pub fn svg(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Opti
             let x = px(v);
             let stroke = if m == 1.0 { "#bbb" } else { "#eee" };
             let _ = writeln!(s, r#"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="{stroke}"/>"#, TOP + ph);
-            let _ = writeln!(s, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, TOP + ph + 16.0, tick_label(v, ""));
+            let _ = writeln!(
+                s,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                TOP + ph + 16.0,
+                tick_label(v, "")
+            );
         }
     }
     for d in ya..=yb {
@@ -85,12 +95,25 @@ pub fn svg(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Opti
             }
             let y = py(v);
             let stroke = if m == 1.0 { "#bbb" } else { "#eee" };
-            let _ = writeln!(s, r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{stroke}"/>"#, LEFT + pw);
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, LEFT - 6.0, y + 4.0, tick_label(v, ""));
+            let _ =
+                writeln!(s, r#"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{stroke}"/>"#, LEFT + pw);
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                LEFT - 6.0,
+                y + 4.0,
+                tick_label(v, "")
+            );
         }
     }
     let _ = writeln!(s, r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##);
-    let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, LEFT + pw / 2.0, H - 12.0, esc(x_label));
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        LEFT + pw / 2.0,
+        H - 12.0,
+        esc(x_label)
+    );
     let _ = writeln!(
         s,
         r#"<text x="16" y="{:.1}" text-anchor="middle" transform="rotate(-90 16 {:.1})">{}</text>"#,
@@ -99,19 +122,33 @@ pub fn svg(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Opti
         esc(y_label)
     );
     for (i, ser) in series.iter().enumerate() {
-        let pts: Vec<String> =
-            ser.points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
+        let pts: Vec<String> = ser
+            .points
+            .iter()
+            .filter(|(x, y)| *x > 0.0 && *y > 0.0)
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
         if pts.is_empty() {
             continue;
         }
-        let _ = writeln!(s, r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#, ser.color, pts.join(" "));
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
+            ser.color,
+            pts.join(" ")
+        );
         for p in &pts {
             let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
             let _ = writeln!(s, r#"<circle cx="{x}" cy="{y}" r="3.5" fill="{}"/>"#, ser.color);
         }
         let ly = TOP + 10.0 + 20.0 * i as f64;
         let lx = LEFT + pw + 12.0;
-        let _ = writeln!(s, r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"/>"#, lx + 22.0, ser.color);
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"/>"#,
+            lx + 22.0,
+            ser.color
+        );
         let _ = writeln!(s, r#"<text x="{}" y="{}">{}</text>"#, lx + 28.0, ly + 4.0, esc(&ser.label));
     }
     s.push_str("</svg>\n");

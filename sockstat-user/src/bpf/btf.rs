@@ -221,7 +221,10 @@ mod tests {
         assert_eq!(kernel, kernel_offsets().expect("kernel BTF"));
         assert_eq!(owners.valid, 1);
         assert_eq!(owners.task_tgid, owners.task_pid + 4, "task_struct.tgid follows pid");
-        assert_eq!((owners.file_private_data, owners.socket_sk, owners.sk_cookie), (kernel.file_private_data, kernel.socket_sk, kernel.sk_cookie));
+        assert_eq!(
+            (owners.file_private_data, owners.socket_sk, owners.sk_cookie),
+            (kernel.file_private_data, kernel.socket_sk, kernel.sk_cookie)
+        );
         assert!(owners.task_comm > owners.task_tgid && owners.inode_i_ino > owners.inode_i_mode);
     }
 

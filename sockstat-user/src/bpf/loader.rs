@@ -118,10 +118,13 @@ impl Tracer {
         offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
         // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
         // not) and the offset of `ret` in its record, read from the format file.
-        let accept_ret = tracefs::ensure_mounted().and_then(|dir| tracefs::field_offset(&dir, "syscalls", sockstat_ebpf::ACCEPT_TRACEPOINTS[0], "ret"));
+        let accept_ret = tracefs::ensure_mounted()
+            .and_then(|dir| tracefs::field_offset(&dir, "syscalls", sockstat_ebpf::ACCEPT_TRACEPOINTS[0], "ret"));
         match &accept_ret {
             Ok(off) => offsets.tp_exit_ret = *off,
-            Err(e) => tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner"),
+            Err(e) => {
+                tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner")
+            }
         }
         let mut ebpf = EbpfLoader::new()
             .override_global(OFFSETS_GLOBAL, &offsets, true)
@@ -170,13 +173,14 @@ impl Tracer {
                 }
             };
         // -p through the agent: without the iterator, owners come from a /proc walk.
-        let owners_iter = owner_offsets.valid == 1 && match load_owners_iter(&mut ebpf, &kernel_btf) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
-                false
-            }
-        };
+        let owners_iter = owner_offsets.valid == 1
+            && match load_owners_iter(&mut ebpf, &kernel_btf) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
+                    false
+                }
+            };
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
@@ -226,7 +230,11 @@ impl Tracer {
                 .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
             Ok(values.iter().copied().sum())
         };
-        Ok(KernelCounters { seen: sum(Counter::Seen)?, lost: sum(Counter::Lost)?, read_errors: sum(Counter::ReadErrors)? })
+        Ok(KernelCounters {
+            seen: sum(Counter::Seen)?,
+            lost: sum(Counter::Lost)?,
+            read_errors: sum(Counter::ReadErrors)?,
+        })
     }
 }
 
@@ -277,7 +285,13 @@ pub fn parse_owner_records(bytes: &[u8]) -> Result<Vec<OwnerRecord>, EbpfError> 
         .map(|c| {
             let u32_at = |i: usize| u32::from_ne_bytes(c[i..i + 4].try_into().unwrap_or_default());
             let u64_at = |i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().unwrap_or_default());
-            OwnerRecord { pid: u32_at(0), fd: u32_at(4), inode: u64_at(8), cookie: u64_at(16), comm: c[24..40].try_into().unwrap_or_default() }
+            OwnerRecord {
+                pid: u32_at(0),
+                fd: u32_at(4),
+                inode: u64_at(8),
+                cookie: u64_at(16),
+                comm: c[24..40].try_into().unwrap_or_default(),
+            }
         })
         .collect())
 }
@@ -288,10 +302,17 @@ fn attach_accept_hook(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
         .ok_or(EbpfError::MissingProgram(ACCEPT_PROGRAM))?
         .try_into()
         .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
-    tp.load().map_err(|source| EbpfError::Program { what: "loading the accept tracepoint program", hint: PERM_HINT, source: Box::new(source) })?;
+    tp.load().map_err(|source| EbpfError::Program {
+        what: "loading the accept tracepoint program",
+        hint: PERM_HINT,
+        source: Box::new(source),
+    })?;
     for name in ACCEPT_TRACEPOINTS {
-        tp.attach("syscalls", name)
-            .map_err(|source| EbpfError::Program { what: "attaching to the accept syscall tracepoints", hint: PERM_HINT, source: Box::new(source) })?;
+        tp.attach("syscalls", name).map_err(|source| EbpfError::Program {
+            what: "attaching to the accept syscall tracepoints",
+            hint: PERM_HINT,
+            source: Box::new(source),
+        })?;
     }
     Ok(())
 }
@@ -331,7 +352,8 @@ pub mod tracefs {
     /// Byte offset of `field` in the records of tracepoint `category:name`.
     pub fn field_offset(dir: &Path, category: &str, name: &str, field: &str) -> Result<u32, TracefsError> {
         let path = dir.join("events").join(category).join(name).join("format");
-        let text = std::fs::read_to_string(&path).map_err(|source| TracefsError::Read { path: path.clone(), source })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| TracefsError::Read { path: path.clone(), source })?;
         parse_field_offset(&text, field).ok_or(TracefsError::Field { path, field: field.to_string() })
     }
 

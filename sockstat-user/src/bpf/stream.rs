@@ -100,7 +100,13 @@ impl Transition {
             ifindex: self.ifindex,
             rqueue: self.rqueue,
             wqueue: self.wqueue,
-            ..crate::model::socket::InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+            ..crate::model::socket::InetSocket::tcp(
+                self.family,
+                self.new,
+                (self.src, self.sport),
+                (self.dst, self.dport),
+                self.cookie,
+            )
         }
     }
 
@@ -216,7 +222,13 @@ impl EventStream {
 impl Transition {
     /// An IPv4 loopback transition for tests (127.0.0.1 on both ends); what is not given
     /// is zero or empty.
-    pub(crate) fn fixture(cookie: u64, ts_ns: u64, old: TcpState, new: TcpState, (sport, dport): (u16, u16)) -> Transition {
+    pub(crate) fn fixture(
+        cookie: u64,
+        ts_ns: u64,
+        old: TcpState,
+        new: TcpState,
+        (sport, dport): (u16, u16),
+    ) -> Transition {
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Transition {
             ts_ns,

@@ -137,14 +137,7 @@ const fn tables(list: &[Table]) -> u32 {
     m
 }
 
-const INET_DBM: u32 = tables(&[
-    Table::Tcp,
-    Table::Mptcp,
-    Table::Udp,
-    Table::Dccp,
-    Table::Sctp,
-    Table::Raw,
-]);
+const INET_DBM: u32 = tables(&[Table::Tcp, Table::Mptcp, Table::Udp, Table::Dccp, Table::Sctp, Table::Raw]);
 const UNIX_DBM: u32 = tables(&[Table::UnixDgram, Table::UnixStream, Table::UnixSeqpacket]);
 const PACKET_DBM: u32 = tables(&[Table::PacketDgram, Table::PacketRaw]);
 const VSOCK_DBM: u32 = tables(&[Table::VsockStream, Table::VsockDgram]);
@@ -159,10 +152,7 @@ fn family_defaults(af: u16) -> Option<(u32, u32)> {
         AF_PACKET => (PACKET_DBM, close),
         AF_NETLINK => (Table::Netlink.bit(), close),
         AF_VSOCK => (VSOCK_DBM, SS_CONN),
-        AF_TIPC => (
-            Table::Tipc.bit(),
-            filter::bit(Established) | filter::bit(Listen) | close,
-        ),
+        AF_TIPC => (Table::Tipc.bit(), filter::bit(Established) | filter::bit(Listen) | close),
         AF_XDP => (Table::Xdp.bit(), close),
         _ => return None,
     })
@@ -481,12 +471,7 @@ pub fn stdout_screen_width() -> Option<usize> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which points to
     // a live, properly aligned local of that type; fd 1 stays open for the call.
     let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &raw mut ws) };
@@ -558,10 +543,7 @@ fn command() -> Command {
     for &(id, short, long) in FLAGS {
         // Not ArgAction::Count: clap keeps only the last position of a counted flag, and
         // the selection options must be replayed in command-line order.
-        let mut arg = Arg::new(id)
-            .action(ArgAction::Append)
-            .num_args(0)
-            .default_missing_value("1");
+        let mut arg = Arg::new(id).action(ArgAction::Append).num_args(0).default_missing_value("1");
         if let Some(s) = short {
             arg = arg.short(s);
         }
@@ -583,12 +565,7 @@ fn command() -> Command {
         cmd = cmd.arg(arg);
     }
     // getopt permutes: options may follow FILTER words, and `--` ends the options.
-    cmd.arg(
-        Arg::new("words")
-            .num_args(0..)
-            .action(ArgAction::Append)
-            .value_parser(clap::value_parser!(OsString)),
-    )
+    cmd.arg(Arg::new("words").num_args(0..).action(ArgAction::Append).value_parser(clap::value_parser!(OsString)))
 }
 
 /// getopt's wording for what clap rejected. `last` is the last command-line word: a
@@ -610,9 +587,7 @@ fn usage_error(err: &clap::Error, last: Option<&OsString>) -> CliError {
             let c = bare.trim_start_matches('-').chars().next().unwrap_or('?');
             format!("invalid option -- '{c}'")
         }
-        ErrorKind::InvalidValue | ErrorKind::NoEquals | ErrorKind::WrongNumberOfValues
-            if last.starts_with("--") =>
-        {
+        ErrorKind::InvalidValue | ErrorKind::NoEquals | ErrorKind::WrongNumberOfValues if last.starts_with("--") => {
             format!("option '{bare}' requires an argument")
         }
         ErrorKind::InvalidValue | ErrorKind::NoEquals | ErrorKind::WrongNumberOfValues => {
@@ -739,24 +714,16 @@ fn lossy(v: &OsString) -> String {
 /// say what ss would print and return.
 pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Options, CliError> {
     let args: Vec<OsString> = args.into_iter().collect();
-    let m = command()
-        .try_get_matches_from(&args)
-        .map_err(|e| usage_error(&e, args.last()))?;
+    let m = command().try_get_matches_from(&args).map_err(|e| usage_error(&e, args.last()))?;
 
     // getopt handles options left to right and stops at the first -h or -V: whichever
     // comes first wins. (An error in a later option would be reported by ss first; clap
     // has already validated every option, so those are reported before help here.)
     let help = flag_positions(&m, "help").into_iter().min();
-    let family_help = values_with_positions(&m, "family")
-        .into_iter()
-        .filter(|(_, v)| v == "help")
-        .map(|(i, _)| i)
-        .min();
+    let family_help =
+        values_with_positions(&m, "family").into_iter().filter(|(_, v)| v == "help").map(|(i, _)| i).min();
     let help = help.into_iter().chain(family_help).min();
-    let ver = flag_positions(&m, "version")
-        .into_iter()
-        .chain(flag_positions(&m, "version_v"))
-        .min();
+    let ver = flag_positions(&m, "version").into_iter().chain(flag_positions(&m, "version_v")).min();
     match (help, ver) {
         (Some(h), Some(v)) if v < h => return Err(CliError::Version(version())),
         (Some(_), _) => return Err(CliError::Help(usage())),
@@ -765,7 +732,9 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
     }
 
     // ss handles -Z/-z inside its getopt loop: without SELinux it stops there, exit 1.
-    if let Some(option) = [("context", "-Z"), ("contexts", "-z")].into_iter().find(|(id, _)| count(&m, id) > 0).map(|(_, o)| o) {
+    if let Some(option) =
+        [("context", "-Z"), ("contexts", "-z")].into_iter().find(|(id, _)| count(&m, id) > 0).map(|(_, o)| o)
+    {
         return Err(if selinux_enabled() { CliError::SelinuxUnsupported { option } } else { CliError::NoSelinux });
     }
     let file_words = filter_file_words(&m)?;
@@ -819,7 +788,8 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
 
 /// Whether SELinux is enabled (libselinux's test: selinuxfs is mounted).
 fn selinux_enabled() -> bool {
-    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("selinuxfs")))
+    std::fs::read_to_string("/proc/mounts")
+        .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("selinuxfs")))
 }
 
 /// `-F FILE` (`-` = stdin): the words of the file's lines, read after the command line's
@@ -864,11 +834,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
         ("mptcp", Table::Mptcp),
     ];
     for (id, t) in table_flags {
-        ops.extend(
-            flag_positions(m, id)
-                .into_iter()
-                .map(|i| (i, SelectOp::Table(t))),
-        );
+        ops.extend(flag_positions(m, id).into_iter().map(|i| (i, SelectOp::Table(t))));
     }
     let family_flags = [
         ("unix", AF_UNIX),
@@ -880,22 +846,10 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
         ("xdp", AF_XDP),
     ];
     for (id, af) in family_flags {
-        ops.extend(
-            flag_positions(m, id)
-                .into_iter()
-                .map(|i| (i, SelectOp::Family(af))),
-        );
+        ops.extend(flag_positions(m, id).into_iter().map(|i| (i, SelectOp::Family(af))));
     }
-    ops.extend(
-        flag_positions(m, "all")
-            .into_iter()
-            .map(|i| (i, SelectOp::States(SS_ALL))),
-    );
-    ops.extend(
-        flag_positions(m, "listening")
-            .into_iter()
-            .map(|i| (i, SelectOp::States(SS_LISTENING))),
-    );
+    ops.extend(flag_positions(m, "all").into_iter().map(|i| (i, SelectOp::States(SS_ALL))));
+    ops.extend(flag_positions(m, "listening").into_iter().map(|i| (i, SelectOp::States(SS_LISTENING))));
     for (i, v) in values_with_positions(m, "family") {
         let af = match v.to_str() {
             Some("inet") => AF_INET,
@@ -907,9 +861,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
             Some("vsock") => AF_VSOCK,
             Some("xdp") => AF_XDP,
             _ => {
-                return Err(CliError::Usage {
-                    message: format!("\"{}\" is invalid family", lossy(&v)),
-                });
+                return Err(CliError::Usage { message: format!("\"{}\" is invalid family", lossy(&v)) });
             }
         };
         ops.push((i, SelectOp::Family(af)));
@@ -944,9 +896,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
                 }
                 for name in list.split(',') {
                     if !sel.db_parse(name) {
-                        return Err(CliError::Usage {
-                            message: format!("\"{name}\" is illegal socket table id"),
-                        });
+                        return Err(CliError::Usage { message: format!("\"{name}\" is illegal socket table id") });
                     }
                 }
             }
@@ -958,22 +908,14 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
 
 /// Parses the FILTER words and applies ss's defaults and emptiness checks.
 fn apply_filter(m: &ArgMatches, sel: &mut Selection, file_words: Vec<String>) -> Result<filter::Filter, CliError> {
-    let words: Vec<(usize, OsString)> = m
-        .get_many::<OsString>("words")
-        .into_iter()
-        .flatten()
-        .cloned()
-        .enumerate()
-        .collect();
+    let words: Vec<(usize, OsString)> =
+        m.get_many::<OsString>("words").into_iter().flatten().cloned().enumerate().collect();
     let mut text = Vec::with_capacity(words.len());
     for (i, w) in words {
         match w.into_string() {
             Ok(s) => text.push(s),
             Err(word) => {
-                return Err(CliError::NotUtf8 {
-                    word,
-                    position: i + 1,
-                });
+                return Err(CliError::NotUtf8 { word, position: i + 1 });
             }
         }
     }
@@ -1014,15 +956,11 @@ fn apply_filter(m: &ArgMatches, sel: &mut Selection, file_words: Vec<String>) ->
         sel.preferred_family = Some(af);
     }
 
-    for (empty, what) in [
-        (sel.dbs == 0, "socket tables"),
-        (sel.families == 0, "families"),
-        (sel.states == 0, "socket states"),
-    ] {
+    for (empty, what) in
+        [(sel.dbs == 0, "socket tables"), (sel.families == 0, "families"), (sel.states == 0, "socket states")]
+    {
         if empty {
-            return Err(CliError::Nothing {
-                message: format!("no {what} to show with such filter."),
-            });
+            return Err(CliError::Nothing { message: format!("no {what} to show with such filter.") });
         }
     }
 
@@ -1031,20 +969,12 @@ fn apply_filter(m: &ArgMatches, sel: &mut Selection, file_words: Vec<String>) ->
 
 /// `--source` and `--socket`.
 fn source_options(m: &ArgMatches) -> Result<(SourceChoice, PathBuf), CliError> {
-    let source = match m
-        .get_many::<OsString>("source")
-        .and_then(Iterator::last)
-        .map(|v| v.to_str())
-    {
+    let source = match m.get_many::<OsString>("source").and_then(Iterator::last).map(|v| v.to_str()) {
         None | Some(Some("auto")) => SourceChoice::Auto,
         Some(Some("agent")) => SourceChoice::Agent,
         Some(Some("kernel")) => SourceChoice::Kernel,
         Some(_) => {
-            let v = m
-                .get_many::<OsString>("source")
-                .and_then(Iterator::last)
-                .map(lossy)
-                .unwrap_or_default();
+            let v = m.get_many::<OsString>("source").and_then(Iterator::last).map(lossy).unwrap_or_default();
             return Err(CliError::Usage {
                 message: format!("\"{v}\" is invalid source (expected agent, kernel or auto)"),
             });
@@ -1075,22 +1005,13 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
         if supported {
             continue;
         }
-        let spelling =
-            short.map_or_else(|| format!("--{}", long.unwrap_or(id)), |c| format!("-{c}"));
-        unsupported.extend(
-            flag_positions(m, id)
-                .into_iter()
-                .map(|i| (i, spelling.clone())),
-        );
+        let spelling = short.map_or_else(|| format!("--{}", long.unwrap_or(id)), |c| format!("-{c}"));
+        unsupported.extend(flag_positions(m, id).into_iter().map(|i| (i, spelling.clone())));
     }
     unsupported.sort();
     // Name each option once, where it first appears.
     let mut seen = std::collections::HashSet::new();
-    unsupported
-        .into_iter()
-        .map(|(_, s)| s)
-        .filter(|s| seen.insert(s.clone()))
-        .collect()
+    unsupported.into_iter().map(|(_, s)| s).filter(|s| seen.insert(s.clone())).collect()
 }
 
 #[cfg(test)]
@@ -1143,11 +1064,7 @@ mod tests {
         ];
         for &(line, tables, families, states) in cases {
             let o = ok(line);
-            assert_eq!(
-                (o.tables, o.families, o.states),
-                (tables, families, states),
-                "{line}"
-            );
+            assert_eq!((o.tables, o.families, o.states), (tables, families, states), "{line}");
         }
         // No table option at all: every table, every family they imply.
         let o = ok("-n");
@@ -1160,9 +1077,7 @@ mod tests {
     #[test]
     fn flags_resolve() {
         let o = ok("-tanH");
-        assert!(
-            o.numeric && !o.show_header && !o.resolve_hosts && !o.show_netid() && o.show_state()
-        );
+        assert!(o.numeric && !o.show_header && !o.resolve_hosts && !o.show_netid() && o.show_state());
         assert_eq!(o.source, SourceChoice::Auto);
         assert_eq!(o.agent_socket, PathBuf::from(DEFAULT_AGENT_SOCKET));
         assert!(o.unsupported.is_empty());
@@ -1171,13 +1086,7 @@ mod tests {
         let o = ok("-tpe --source kernel --socket /tmp/a.sock -o -r -p --json");
         assert_eq!(o.source, SourceChoice::Kernel);
         assert_eq!(o.agent_socket, PathBuf::from("/tmp/a.sock"));
-        assert!(
-            o.show_options
-                && o.show_details == 1
-                && o.show_processes == 2
-                && o.json
-                && o.resolve_hosts
-        );
+        assert!(o.show_options && o.show_details == 1 && o.show_processes == 2 && o.json && o.resolve_hosts);
         // -o, -e, -p, --json and -r are supported now.
         assert!(o.unsupported.is_empty());
         assert_eq!(ok("-t --source=agent").source, SourceChoice::Agent);
@@ -1186,7 +1095,10 @@ mod tests {
         assert!(o.numeric && !o.show_header && o.states == SS_LISTENING);
         let o = ok("-t -N foo -m -i -K -D /tmp/d");
         assert!(o.unsupported.is_empty() && o.show_mem && o.show_tcpinfo && o.kill);
-        assert_eq!((o.netns.as_deref(), o.diag_file.as_deref()), (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d"))));
+        assert_eq!(
+            (o.netns.as_deref(), o.diag_file.as_deref()),
+            (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d")))
+        );
         let o = ok("-t --tos -T --inet-sockopt");
         assert!(o.unsupported.is_empty() && o.show_tos && o.show_inet_sockopt && o.show_threads);
         let o = ok("-t -E");
@@ -1206,10 +1118,7 @@ mod tests {
         }
         for line in ["-V", "-v", "--version", "-tV"] {
             let e = parse(line).expect_err(line);
-            assert_eq!(
-                e.rendered(),
-                format!("sockstat utility, sockstat-{}\n", env!("CARGO_PKG_VERSION"))
-            );
+            assert_eq!(e.rendered(), format!("sockstat utility, sockstat-{}\n", env!("CARGO_PKG_VERSION")));
             assert!(e.to_stdout() && e.exit_code() == 0, "{line}");
         }
         assert!(matches!(parse("-V -h"), Err(CliError::Version(_))));
@@ -1223,20 +1132,11 @@ mod tests {
             ("--bogus", "sockstat: unrecognized option '--bogus'"),
             ("-N", "sockstat: option requires an argument -- 'N'"),
             ("--net", "sockstat: option '--net' requires an argument"),
-            (
-                "--tcp=3",
-                "sockstat: option '--tcp' doesn't allow an argument",
-            ),
+            ("--tcp=3", "sockstat: option '--tcp' doesn't allow an argument"),
             ("-f bogus", "sockstat: \"bogus\" is invalid family"),
             ("-A bogus", "sockstat: \"bogus\" is illegal socket table id"),
-            (
-                "-A tcp,nope",
-                "sockstat: \"nope\" is illegal socket table id",
-            ),
-            (
-                "--source x",
-                "sockstat: \"x\" is invalid source (expected agent, kernel or auto)",
-            ),
+            ("-A tcp,nope", "sockstat: \"nope\" is illegal socket table id"),
+            ("--source x", "sockstat: \"x\" is invalid source (expected agent, kernel or auto)"),
         ];
         for &(line, first) in cases {
             let e = parse(line).expect_err(line);
@@ -1253,10 +1153,7 @@ mod tests {
         assert_eq!(e.rendered(), "sockstat: wrong state name: bogus\n");
         assert_eq!(e.exit_code(), 255);
         let e = parse("-t state").expect_err("incomplete");
-        assert_eq!(
-            e.rendered(),
-            "Command line is not complete. Try option \"help\"\n"
-        );
+        assert_eq!(e.rendered(), "Command line is not complete. Try option \"help\"\n");
         // Expressions are filter.rs's grammar; a condition naming a family replaces the
         // family selection, after the defaults, as ss's parse_hostcond() does.
         assert!(ok("-t dport = :22").filter.expr.is_some());
@@ -1269,10 +1166,7 @@ mod tests {
     #[test]
     fn empty_selection_is_reported_like_ss() {
         let e = parse("-A tcp,!tcp").expect_err("no tables");
-        assert_eq!(
-            e.rendered(),
-            "sockstat: no socket tables to show with such filter.\n"
-        );
+        assert_eq!(e.rendered(), "sockstat: no socket tables to show with such filter.\n");
         assert_eq!(e.exit_code(), 0);
         assert!(!e.to_stdout());
     }
@@ -1280,11 +1174,7 @@ mod tests {
     #[test]
     fn non_utf8_filter_word_is_an_error() {
         use std::os::unix::ffi::OsStringExt;
-        let args = vec![
-            OsString::from("-t"),
-            OsString::from("state"),
-            OsString::from_vec(vec![0xff]),
-        ];
+        let args = vec![OsString::from("-t"), OsString::from("state"), OsString::from_vec(vec![0xff])];
         let e = parse_ss_args(args).expect_err("not utf-8");
         assert!(matches!(e, CliError::NotUtf8 { position: 2, .. }));
     }

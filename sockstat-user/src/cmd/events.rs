@@ -19,9 +19,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Options;
 use crate::diag::{DestroyListener, DiagError, SockDiag};
-use crate::render::format::{EventRenderer, Names};
-use crate::query;
 use crate::model::socket::InetSocket;
+use crate::query;
+use crate::render::format::{EventRenderer, Names};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
@@ -61,7 +61,8 @@ pub fn run(opts: &Options, names: &Names, out: &mut dyn Write) -> Result<Stopped
 async fn follow(opts: &Options, names: &Names, out: &mut dyn Write) -> Result<Stopped, EventsError> {
     use nix::sys::signal::Signal;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| EventsError::Io("installing a SIGINT handler", e))?;
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| EventsError::Io("installing a SIGTERM handler", e))?;
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| EventsError::Io("installing a SIGTERM handler", e))?;
     let listener = DestroyListener::join(query::destroy_groups(opts))?;
     // SAFETY: the fd belongs to the listener, which the AsyncFd owns for its whole life:
     // it cannot be closed or reused while registered.

@@ -11,13 +11,14 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    model::socket::endpoint,
-    cli::Options,
-    render::format,
-    query::{self, EventFilter},
     bpf::stream::kernel_state_name,
+    cli::Options,
     live::table,
-    timeline::{Gap, Reader, TimelineError, format_ns, unix_ns}};
+    model::socket::endpoint,
+    query::{self, EventFilter},
+    render::format,
+    timeline::{Gap, Reader, TimelineError, format_ns, unix_ns},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -69,7 +70,13 @@ fn warn_gaps(gaps: &[Gap], err: &mut dyn Write) -> io::Result<()> {
 }
 
 /// `sockstat --at TIME [ss options]`: the TCP table at TIME, as ss would have printed it.
-pub fn print_at(timeline: &Path, at: &str, opts: &Options, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), HistoryError> {
+pub fn print_at(
+    timeline: &Path,
+    at: &str,
+    opts: &Options,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), HistoryError> {
     let at_ns = parse_time(at, SystemTime::now())?;
     let reader = Reader::open(timeline)?;
     // The timeline holds the agent's own namespace only (see `agent`): printed in
@@ -120,11 +127,22 @@ enum Line<'a> {
         old_name: &'static str,
         new_name: &'static str,
     },
-    Gap { start: String, end: String, lost_kernel: u64, lost_userspace: u64, reason: &'a str },
+    Gap {
+        start: String,
+        end: String,
+        lost_kernel: u64,
+        lost_userspace: u64,
+        reason: &'a str,
+    },
 }
 
 /// `sockstat history`: lifetimes (or transitions) ending in the window, and its gaps.
-pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), HistoryError> {
+pub fn print_history(
+    timeline: &Path,
+    opts: &HistoryOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), HistoryError> {
     let now = SystemTime::now();
     let since = opts.since.as_deref().map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MIN);
     let until = opts.until.as_deref().map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MAX);
@@ -152,11 +170,23 @@ pub fn print_history(timeline: &Path, opts: &HistoryOptions, out: &mut dyn Write
         }
         for t in rows.iter().filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new])) {
             if opts.json {
-                let line = Line::Transition { time: format_ns(t.ts_ns), t, old_name: kernel_state_name(t.old), new_name: kernel_state_name(t.new) };
+                let line = Line::Transition {
+                    time: format_ns(t.ts_ns),
+                    t,
+                    old_name: kernel_state_name(t.old),
+                    new_name: kernel_state_name(t.new),
+                };
                 serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
                 writeln!(out)?;
             } else {
-                let columns = crate::cmd::trace::transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
+                let columns = crate::cmd::trace::transition_columns(
+                    t.pid,
+                    &t.comm,
+                    (t.src, t.sport),
+                    (t.dst, t.dport),
+                    t.old,
+                    t.new,
+                );
                 writeln!(out, "{:<30} {columns}", format_ns(t.ts_ns))?;
             }
         }

@@ -14,12 +14,13 @@ use sockstat_ebpf::AF_INET;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    model::socket::endpoint,
-    live::agent::own_netns,
-    timeline::lifetime::{Lifetime, Tracker},
-    query::EventFilter,
     bpf::loader::{EbpfError, LoadOptions, Tracer},
-    bpf::stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system}};
+    bpf::stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system},
+    live::agent::own_netns,
+    model::socket::endpoint,
+    query::EventFilter,
+    timeline::lifetime::{Lifetime, Tracker},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -97,7 +98,11 @@ pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io:
     } else {
         // "2026-11-25T12:03:05.123456789Z" -> "12:03:05.123456"
         let clock = time.get(11..26).unwrap_or(&time);
-        writeln!(out, "{clock} {}", transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new))
+        writeln!(
+            out,
+            "{clock} {}",
+            transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new)
+        )
     }
 }
 
@@ -142,7 +147,13 @@ pub fn write_lifetime(out: &mut impl Write, l: &Lifetime, json: bool) -> io::Res
     let rfc = |ns| humantime::format_rfc3339_nanos(monotonic_to_system(ns)).to_string();
     let start = l.start_ns.map(rfc);
     if json {
-        let j = JsonLifetime { life: l, start, end: rfc(l.end_ns), duration_ns: l.duration_ns(), path_names: l.path_text() };
+        let j = JsonLifetime {
+            life: l,
+            start,
+            end: rfc(l.end_ns),
+            duration_ns: l.duration_ns(),
+            path_names: l.path_text(),
+        };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
         return writeln!(out);
     }
@@ -216,7 +227,9 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let mut drain_tick = tokio::time::interval(Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS));
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Returns whether to stop, and whether the ring may hold more than one drain took.
-    let mut emit = |stream: &mut EventStream, out: &mut io::BufWriter<io::StdoutLock<'_>>| -> Result<(bool, bool), TraceError> {
+    let mut emit = |stream: &mut EventStream,
+                    out: &mut io::BufWriter<io::StdoutLock<'_>>|
+     -> Result<(bool, bool), TraceError> {
         let mut result = Ok(());
         let taken = stream.drain(|mut t| {
             if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {

@@ -120,7 +120,12 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
 fn parse_md5(a: &Attr<'_>) -> Result<Vec<crate::model::socket::Md5Key>, MalformedKind> {
     if a.data.is_empty() || !a.data.len().is_multiple_of(MD5SIG_LEN) {
         let needed = a.data.len().div_ceil(MD5SIG_LEN).max(1) * MD5SIG_LEN;
-        return Err(MalformedKind::ShortAttribute { what: "INET_DIAG_MD5SIG", at: a.at, needed, available: a.data.len() });
+        return Err(MalformedKind::ShortAttribute {
+            what: "INET_DIAG_MD5SIG",
+            at: a.at,
+            needed,
+            available: a.data.len(),
+        });
     }
     Ok(a.data
         .chunks_exact(MD5SIG_LEN)
@@ -205,12 +210,8 @@ fn fixed_words<const N: usize>(a: &Attr<'_>, what: &'static str) -> Result<[u32;
 #[must_use]
 pub fn parse_tcp_info(data: &[u8]) -> TcpInfo {
     let u8_at = |o: usize| data.get(o).copied().unwrap_or(0);
-    let u32_at = |o: usize| {
-        data.get(o..o + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |o: usize| {
-        data.get(o..o + 8).and_then(|b| b.first_chunk::<8>()).map_or(0, |b| u64::from_ne_bytes(*b))
-    };
+    let u32_at = |o: usize| data.get(o..o + 4).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let u64_at = |o: usize| data.get(o..o + 8).and_then(|b| b.first_chunk::<8>()).map_or(0, |b| u64::from_ne_bytes(*b));
     let wscale = u8_at(6);
     TcpInfo {
         state: u8_at(0),
@@ -302,15 +303,27 @@ mod tests {
         let d = parse_details(&attr(INET_DIAG_MD5SIG, &two), 0).expect("two keys");
         let keys = d.md5.expect("keys");
         assert_eq!(keys.len(), 2);
-        assert_eq!((keys[0].family, keys[0].prefixlen, &keys[0].addr[..4], &keys[0].key[..]), (2, 32, &[10, 1, 0, 0][..], &b"abc"[..]));
+        assert_eq!(
+            (keys[0].family, keys[0].prefixlen, &keys[0].addr[..4], &keys[0].key[..]),
+            (2, 32, &[10, 1, 0, 0][..], &b"abc"[..])
+        );
         let err = parse_details(&attr(INET_DIAG_MD5SIG, &two[..150]), 0).unwrap_err();
-        assert!(matches!(err, MalformedKind::ShortAttribute { what: "INET_DIAG_MD5SIG", needed: 200, available: 150, .. }), "{err:?}");
+        assert!(
+            matches!(err, MalformedKind::ShortAttribute { what: "INET_DIAG_MD5SIG", needed: 200, available: 150, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn ulp_info_of_ktls_and_an_mptcp_subflow() {
         use crate::model::socket::{MptcpSubflow, TlsInfo, UlpInfo};
-        let tls = [attr(1, &0x0303u16.to_ne_bytes()), attr(2, &51u16.to_ne_bytes()), attr(3, &2u16.to_ne_bytes()), attr(4, &1u16.to_ne_bytes())].concat();
+        let tls = [
+            attr(1, &0x0303u16.to_ne_bytes()),
+            attr(2, &51u16.to_ne_bytes()),
+            attr(3, &2u16.to_ne_bytes()),
+            attr(4, &1u16.to_ne_bytes()),
+        ]
+        .concat();
         let ulp = [attr(1, b"tls\0"), attr(2, &tls)].concat();
         let d = parse_details(&attr(INET_DIAG_ULP_INFO, &ulp), 0).expect("well formed");
         let want = TlsInfo { version: Some(0x0303), cipher: Some(51), txconf: Some(2), rxconf: Some(1) };
@@ -394,11 +407,17 @@ mod tests {
             Err(MalformedKind::ShortAttribute { what: "INET_DIAG_SKMEMINFO", at: 76, needed: 28, available: 24 })
         );
         let bad = attr(INET_DIAG_CGROUP_ID, &[0; 4]);
-        assert!(matches!(parse_details(&bad, 72), Err(MalformedKind::ShortAttribute { what: "INET_DIAG_CGROUP_ID", .. })));
+        assert!(matches!(
+            parse_details(&bad, 72),
+            Err(MalformedKind::ShortAttribute { what: "INET_DIAG_CGROUP_ID", .. })
+        ));
         // An attribute header claiming more than remains.
         let mut cut = attr(INET_DIAG_INFO, &info(104));
         cut.truncate(50);
-        assert!(matches!(parse_details(&cut, 72), Err(MalformedKind::BadAttribute { at: 72, len: 108, available: 50 })));
+        assert!(matches!(
+            parse_details(&cut, 72),
+            Err(MalformedKind::BadAttribute { at: 72, len: 108, available: 50 })
+        ));
     }
 
     #[test]
@@ -416,9 +435,15 @@ mod tests {
             Err(MalformedKind::ShortAttribute { what: "INET_DIAG_SOCKOPT", at: 76, needed: 2, available: 1 })
         );
         let bad = attr(INET_DIAG_CLASS_ID, &[0; 2]);
-        assert!(matches!(parse_details(&bad, 72), Err(MalformedKind::ShortAttribute { what: "INET_DIAG_CLASS_ID", .. })));
+        assert!(matches!(
+            parse_details(&bad, 72),
+            Err(MalformedKind::ShortAttribute { what: "INET_DIAG_CLASS_ID", .. })
+        ));
         let bad = attr(INET_DIAG_TOS, &[]);
-        assert!(matches!(parse_details(&bad, 72), Err(MalformedKind::ShortAttribute { what: "INET_DIAG_TOS", at: 76, .. })));
+        assert!(matches!(
+            parse_details(&bad, 72),
+            Err(MalformedKind::ShortAttribute { what: "INET_DIAG_TOS", at: 76, .. })
+        ));
         // 1 << (TOS - 1) | 1 << (TCLASS - 1), as ss sets for --tos.
         assert_eq!(tos_extension_bits(), 0x10 | 0x20);
     }

@@ -17,6 +17,7 @@
 //!
 //! [`Source::Kernel`]: crate::model::socket::Source::Kernel
 
+pub mod inet_ext;
 mod mptcp;
 mod netlink;
 mod packet;
@@ -25,7 +26,6 @@ mod request;
 mod unix;
 mod vsock;
 mod xdp;
-pub mod inet_ext;
 
 use std::io;
 
@@ -216,7 +216,10 @@ impl SockDiag {
                 let kind = u16::from_ne_bytes([hdr[4], hdr[5]]);
                 let seq = u32::from_ne_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]);
                 if len < NLMSG_HDRLEN {
-                    return Err(DiagError::Malformed { offset: pos, kind: MalformedKind::LengthTooSmall { len: len as u32 } });
+                    return Err(DiagError::Malformed {
+                        offset: pos,
+                        kind: MalformedKind::LengthTooSmall { len: len as u32 },
+                    });
                 }
                 // NLMSG_ERROR (2) carries the ACK: error 0, or the negative errno.
                 if seq == self.seq && kind == 2 {
@@ -243,12 +246,7 @@ impl SockDiag {
     /// [`DiagError::UnsupportedFamily`] for a family other than AF_INET/AF_INET6;
     /// [`DiagError::NotSupported`] when the kernel has no diag handler for it (ENOENT /
     /// EOPNOTSUPP); I/O, kernel and decoding errors otherwise.
-    pub fn dump_inet(
-        &mut self,
-        protocol: u8,
-        family: u16,
-        states: u32,
-    ) -> Result<Vec<InetSocket>, DiagError> {
+    pub fn dump_inet(&mut self, protocol: u8, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
         let seq = self.seq.wrapping_add(1);
         let request = build_request(protocol, family, states, seq, self.ext)?;
         let details = self.details;
@@ -378,11 +376,7 @@ impl SockDiag {
     ///
     /// # Errors
     /// As [`SockDiag::dump_inet`], for the first family that fails.
-    pub fn dump_tcp(
-        &mut self,
-        families: &[u16],
-        states: u32,
-    ) -> Result<Vec<InetSocket>, DiagError> {
+    pub fn dump_tcp(&mut self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, DiagError> {
         let mut all = Vec::new();
         let mut interrupted = false;
         for &family in families {
@@ -417,10 +411,7 @@ impl SockDiag {
             // With MSG_TRUNC, netlink returns the datagram's real length even if it was cut.
             match self.socket.recv(&mut self.recv_buf, libc::MSG_TRUNC) {
                 Ok(len) if len > self.recv_buf.len() => {
-                    return Err(DiagError::DatagramTruncated {
-                        len,
-                        capacity: self.recv_buf.len(),
-                    });
+                    return Err(DiagError::DatagramTruncated { len, capacity: self.recv_buf.len() });
                 }
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -636,11 +627,7 @@ fn destroy_request(s: &InetSocket, seq: u32) -> Vec<u8> {
 
 fn classify_io(op: &'static str, e: io::Error, other: fn(io::Error) -> DiagError) -> DiagError {
     if e.kind() == io::ErrorKind::PermissionDenied {
-        DiagError::PermissionDenied {
-            op,
-            capability: CAPABILITY,
-            source: e,
-        }
+        DiagError::PermissionDenied { op, capability: CAPABILITY, source: e }
     } else {
         other(e)
     }
@@ -649,23 +636,11 @@ fn classify_io(op: &'static str, e: io::Error, other: fn(io::Error) -> DiagError
 /// Give a kernel errno its meaning for this request.
 fn classify_kernel(err: DiagError, family: u16, protocol: u8) -> DiagError {
     match err {
-        DiagError::Kernel { errno, source, .. }
-            if errno == libc::ENOENT || errno == libc::EOPNOTSUPP =>
-        {
-            DiagError::NotSupported {
-                family,
-                protocol,
-                source,
-            }
+        DiagError::Kernel { errno, source, .. } if errno == libc::ENOENT || errno == libc::EOPNOTSUPP => {
+            DiagError::NotSupported { family, protocol, source }
         }
-        DiagError::Kernel { errno, source, .. }
-            if errno == libc::EPERM || errno == libc::EACCES =>
-        {
-            DiagError::PermissionDenied {
-                op: "dumping",
-                capability: CAPABILITY,
-                source,
-            }
+        DiagError::Kernel { errno, source, .. } if errno == libc::EPERM || errno == libc::EACCES => {
+            DiagError::PermissionDenied { op: "dumping", capability: CAPABILITY, source }
         }
         other => other,
     }
@@ -696,71 +671,29 @@ mod tests {
         // nlmsghdr (16) + inet_diag_req_v2 (56: 4 bytes, states, 48-byte sockid).
         assert_eq!(req.len(), 72);
         assert_eq!(u32::from_ne_bytes(req[0..4].try_into().expect("4")), 72);
-        assert_eq!(
-            u16::from_ne_bytes(req[4..6].try_into().expect("2")),
-            20,
-            "SOCK_DIAG_BY_FAMILY"
-        );
-        assert_eq!(
-            u16::from_ne_bytes(req[6..8].try_into().expect("2")),
-            0x301,
-            "REQUEST|DUMP"
-        );
+        assert_eq!(u16::from_ne_bytes(req[4..6].try_into().expect("2")), 20, "SOCK_DIAG_BY_FAMILY");
+        assert_eq!(u16::from_ne_bytes(req[6..8].try_into().expect("2")), 0x301, "REQUEST|DUMP");
         assert_eq!(u32::from_ne_bytes(req[8..12].try_into().expect("4")), 77);
-        assert_eq!(
-            &req[16..20],
-            &[10, 6, 0, 0],
-            "family, protocol, no extensions, pad"
-        );
-        assert_eq!(
-            u32::from_ne_bytes(req[20..24].try_into().expect("4")),
-            0x1ffe,
-            "states kept whole"
-        );
+        assert_eq!(&req[16..20], &[10, 6, 0, 0], "family, protocol, no extensions, pad");
+        assert_eq!(u32::from_ne_bytes(req[20..24].try_into().expect("4")), 0x1ffe, "states kept whole");
         assert!(req[24..].iter().all(|&b| b == 0), "wildcard socket id");
     }
 
     #[test]
     fn request_rejects_non_inet_family() {
         let err = build_request(IPPROTO_TCP, 1, SS_ALL, 1, 0).expect_err("AF_UNIX");
-        assert!(
-            matches!(err, DiagError::UnsupportedFamily { family: 1 }),
-            "{err:?}"
-        );
+        assert!(matches!(err, DiagError::UnsupportedFamily { family: 1 }), "{err:?}");
     }
 
     #[test]
     fn kernel_errno_is_classified() {
-        let k = |errno| DiagError::Kernel {
-            offset: 0,
-            errno,
-            source: io::Error::from_raw_os_error(errno),
-        };
+        let k = |errno| DiagError::Kernel { offset: 0, errno, source: io::Error::from_raw_os_error(errno) };
         let e = classify_kernel(k(libc::ENOENT), AF_INET, 255);
-        assert!(
-            matches!(
-                e,
-                DiagError::NotSupported {
-                    family: AF_INET,
-                    protocol: 255,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, DiagError::NotSupported { family: AF_INET, protocol: 255, .. }), "{e:?}");
         let e = classify_kernel(k(libc::EPERM), AF_INET, IPPROTO_TCP);
         assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");
         let e = classify_kernel(k(libc::EINVAL), AF_INET, IPPROTO_TCP);
-        assert!(
-            matches!(
-                e,
-                DiagError::Kernel {
-                    errno: libc::EINVAL,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, DiagError::Kernel { errno: libc::EINVAL, .. }), "{e:?}");
     }
 
     /// A named network namespace (`ip netns add`), deleted on drop.
@@ -802,8 +735,7 @@ mod tests {
 
     fn require_root() -> anyhow::Result<()> {
         const CAP_SYS_ADMIN: u32 = 21;
-        let status =
-            std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+        let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
         let cap_eff = status
             .lines()
             .find_map(|l| l.strip_prefix("CapEff:"))
@@ -818,16 +750,9 @@ mod tests {
     }
 
     fn run(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new(cmd)
-            .args(args)
-            .output()
-            .with_context(|| format!("running {cmd}"))?;
+        let out = Command::new(cmd).args(args).output().with_context(|| format!("running {cmd}"))?;
         if !out.status.success() {
-            bail!(
-                "`{cmd} {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            bail!("`{cmd} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
         }
         String::from_utf8(out.stdout).context("non-UTF-8 output")
     }
@@ -852,20 +777,11 @@ mod tests {
 
     /// `127.0.0.1:80`, `[::1]:80`, `0.0.0.0:*` -> (address, port); `*` as a port is 0.
     fn split_endpoint(s: &str) -> anyhow::Result<(IpAddr, u16)> {
-        let (host, port) = s
-            .rsplit_once(':')
-            .with_context(|| format!("no port in {s}"))?;
+        let (host, port) = s.rsplit_once(':').with_context(|| format!("no port in {s}"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = host.split('%').next().unwrap_or(host);
-        let port = if port == "*" {
-            0
-        } else {
-            port.parse().with_context(|| format!("port in {s}"))?
-        };
-        Ok((
-            host.parse().with_context(|| format!("address in {s}"))?,
-            port,
-        ))
+        let port = if port == "*" { 0 } else { port.parse().with_context(|| format!("port in {s}"))? };
+        Ok((host.parse().with_context(|| format!("address in {s}"))?, port))
     }
 
     /// One line of `ss -tanHe` checked field by field against our record.
@@ -875,32 +791,13 @@ mod tests {
             bail!("short ss line: {line}");
         };
         let detail = |key: &str| details.iter().find_map(|d| d.strip_prefix(key));
-        ensure!(
-            *state == ss_state_name(ours.state),
-            "state: ss {state}, ours {ours:?}"
-        );
-        ensure!(
-            rq.parse::<u32>()? == ours.rqueue && wq.parse::<u32>()? == ours.wqueue,
-            "queues: {line} vs {ours:?}"
-        );
-        ensure!(
-            split_endpoint(local)? == (ours.src, ours.sport),
-            "local: {line} vs {ours:?}"
-        );
-        ensure!(
-            split_endpoint(peer)? == (ours.dst, ours.dport),
-            "peer: {line} vs {ours:?}"
-        );
-        ensure!(
-            detail("ino:").context("no ino:")?.parse::<u32>()? == ours.inode,
-            "inode: {line} vs {ours:?}"
-        );
+        ensure!(*state == ss_state_name(ours.state), "state: ss {state}, ours {ours:?}");
+        ensure!(rq.parse::<u32>()? == ours.rqueue && wq.parse::<u32>()? == ours.wqueue, "queues: {line} vs {ours:?}");
+        ensure!(split_endpoint(local)? == (ours.src, ours.sport), "local: {line} vs {ours:?}");
+        ensure!(split_endpoint(peer)? == (ours.dst, ours.dport), "peer: {line} vs {ours:?}");
+        ensure!(detail("ino:").context("no ino:")?.parse::<u32>()? == ours.inode, "inode: {line} vs {ours:?}");
         let sk = u64::from_str_radix(detail("sk:").context("no sk:")?, 16)?;
-        ensure!(
-            sk == ours.cookie,
-            "cookie: ss sk:{sk:x}, ours {:x}",
-            ours.cookie
-        );
+        ensure!(sk == ours.cookie, "cookie: ss sk:{sk:x}, ours {:x}", ours.cookie);
         // ss prints uid only when it is not 0.
         let uid = detail("uid:").map_or(Ok(0), str::parse::<u32>)?;
         ensure!(uid == ours.uid, "uid: {line} vs {ours:?}");
@@ -923,10 +820,7 @@ mod tests {
                 let ours = diag.dump_tcp(&[AF_INET, AF_INET6], SS_ALL)?;
                 // The socket is reusable: a second dump sees the same sockets.
                 let again = diag.dump_tcp(&[AF_INET, AF_INET6], SS_ALL)?;
-                ensure!(
-                    again == ours,
-                    "second dump differs:\n{again:#?}\nfirst:\n{ours:#?}"
-                );
+                ensure!(again == ours, "second dump differs:\n{again:#?}\nfirst:\n{ours:#?}");
                 let ss_out = ns.ss(&["-tanHe"])?;
                 drop((c4, a4, c6, a6, l4, l6));
                 Ok((ours, ss_out))
@@ -937,26 +831,14 @@ mod tests {
 
         let lines: Vec<&str> = ss_out.lines().filter(|l| !l.trim().is_empty()).collect();
         // 2 listeners + 2 connected pairs (4 sockets): a non-empty, non-trivial comparison.
-        ensure!(
-            ours.len() == 6,
-            "expected 6 sockets, dumped {}: {ours:#?}",
-            ours.len()
-        );
-        ensure!(
-            lines.len() == ours.len(),
-            "ss shows {} sockets, we dumped {}:\n{ss_out}",
-            lines.len(),
-            ours.len()
-        );
+        ensure!(ours.len() == 6, "expected 6 sockets, dumped {}: {ours:#?}", ours.len());
+        ensure!(lines.len() == ours.len(), "ss shows {} sockets, we dumped {}:\n{ss_out}", lines.len(), ours.len());
         for (i, (rec, line)) in ours.iter().zip(&lines).enumerate() {
             check_line(rec, line).with_context(|| format!("record {i}"))?;
         }
         let listening = ours.iter().filter(|s| s.state == 10).count();
         ensure!(listening == 2, "two LISTEN sockets expected: {ours:#?}");
-        ensure!(
-            ours.iter().all(|s| s.cookie != 0 && s.inode != 0),
-            "cookies and inodes set: {ours:#?}"
-        );
+        ensure!(ours.iter().all(|s| s.cookie != 0 && s.inode != 0), "cookies and inodes set: {ours:#?}");
         Ok(())
     }
 
@@ -965,16 +847,9 @@ mod tests {
         // IPPROTO_RAW (255): this kernel has no RAW_DIAG, so inet_diag has no handler.
         let mut diag = SockDiag::open()?;
         match diag.dump_inet(255, AF_INET, SS_ALL) {
-            Err(DiagError::NotSupported {
-                family: AF_INET,
-                protocol: 255,
-                source,
-            }) => {
+            Err(DiagError::NotSupported { family: AF_INET, protocol: 255, source }) => {
                 let errno = source.raw_os_error();
-                ensure!(
-                    errno == Some(libc::ENOENT) || errno == Some(libc::EOPNOTSUPP),
-                    "errno {errno:?}"
-                );
+                ensure!(errno == Some(libc::ENOENT) || errno == Some(libc::EOPNOTSUPP), "errno {errno:?}");
             }
             other => bail!("expected NotSupported, got {other:?}"),
         }

@@ -59,28 +59,17 @@ pub enum MalformedKind {
     #[error("nlmsg_len {len} runs past the end of the data ({available} bytes left)")]
     LengthPastEnd { len: u32, available: usize },
     #[error("truncated {what}: payload has {available} of {needed} bytes")]
-    TruncatedPayload {
-        what: &'static str,
-        needed: usize,
-        available: usize,
-    },
+    TruncatedPayload { what: &'static str, needed: usize, available: usize },
     #[error("unexpected netlink message type {0} in a sock_diag reply")]
     UnexpectedType(u16),
     #[error("idiag_family {0} is neither AF_INET ({AF_INET}) nor AF_INET6 ({AF_INET6})")]
     UnknownFamily(u8),
     #[error("the reply stream ends without NLMSG_DONE")]
     MissingDone,
-    #[error(
-        "attribute at payload byte {at} claims {len} bytes where {available} remain"
-    )]
+    #[error("attribute at payload byte {at} claims {len} bytes where {available} remain")]
     BadAttribute { at: usize, len: usize, available: usize },
     #[error("attribute {what} at payload byte {at} has {available} of {needed} bytes")]
-    ShortAttribute {
-        what: &'static str,
-        at: usize,
-        needed: usize,
-        available: usize,
-    },
+    ShortAttribute { what: &'static str, at: usize, needed: usize, available: usize },
     #[error("reply for address family {got} in a dump of family {expected}")]
     WrongFamily { expected: u8, got: u8 },
     #[error("no {what} attribute")]
@@ -117,12 +106,7 @@ impl<'a> Attr<'a> {
             .get(i * 4..)
             .and_then(<[u8]>::first_chunk::<4>)
             .map(|b| u32::from_ne_bytes(*b))
-            .ok_or(MalformedKind::ShortAttribute {
-                what,
-                at: self.at,
-                needed: (i + 1) * 4,
-                available: self.data.len(),
-            })
+            .ok_or(MalformedKind::ShortAttribute { what, at: self.at, needed: (i + 1) * 4, available: self.data.len() })
     }
 }
 
@@ -158,11 +142,7 @@ pub(crate) fn attributes(attrs: &[u8], base: usize) -> Result<Vec<Attr<'_>>, Mal
 
 /// The fixed-size head of a diag reply, or a `TruncatedPayload` error naming it.
 pub(crate) fn head<'a, const N: usize>(payload: &'a [u8], what: &'static str) -> Result<&'a [u8; N], MalformedKind> {
-    payload.first_chunk::<N>().ok_or(MalformedKind::TruncatedPayload {
-        what,
-        needed: N,
-        available: payload.len(),
-    })
+    payload.first_chunk::<N>().ok_or(MalformedKind::TruncatedPayload { what, needed: N, available: payload.len() })
 }
 
 /// A native-endian u32 at a constant offset of a fixed-size head (in bounds by construction;
@@ -223,16 +203,9 @@ pub fn parse_inet_replies_with(buf: &[u8], protocol: u8, details: bool) -> Resul
         }
     }
     if !rest.is_empty() || dumps == 0 {
-        return Err(DiagError::Malformed {
-            offset: buf.len(),
-            kind: MalformedKind::MissingDone,
-        });
+        return Err(DiagError::Malformed { offset: buf.len(), kind: MalformedKind::MissingDone });
     }
-    Ok(InetDump {
-        sockets,
-        dumps,
-        interrupted: decoder.interrupted,
-    })
+    Ok(InetDump { sockets, dumps, interrupted: decoder.interrupted })
 }
 
 /// Result of feeding one buffer of whole messages to a [`Decoder`].
@@ -263,12 +236,7 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     pub(crate) fn new(seq: Option<u32>) -> Self {
-        Self {
-            stream_offset: 0,
-            seq,
-            interrupted: false,
-            notifications: false,
-        }
+        Self { stream_offset: 0, seq, interrupted: false, notifications: false }
     }
 
     /// A decoder of sock_diag multicast notifications (`SKNLGRP_*_DESTROY`): messages with
@@ -297,10 +265,7 @@ impl Decoder {
                 return Err(malformed(MalformedKind::LengthTooSmall { len: header.len }));
             }
             let Some(message) = rest.get(..len) else {
-                return Err(malformed(MalformedKind::LengthPastEnd {
-                    len: header.len,
-                    available: rest.len(),
-                }));
+                return Err(malformed(MalformedKind::LengthPastEnd { len: header.len, available: rest.len() }));
             };
             let payload = &message[NLMSG_HDRLEN..];
             // Messages start NLMSG_ALIGNTO-aligned; the padding of the last message may be
@@ -357,9 +322,7 @@ struct Header {
 }
 
 fn read_header(buf: &[u8]) -> Result<Header, MalformedKind> {
-    let truncated = || MalformedKind::TruncatedHeader {
-        available: buf.len(),
-    };
+    let truncated = || MalformedKind::TruncatedHeader { available: buf.len() };
     let hdr = buf.get(..NLMSG_HDRLEN).ok_or_else(truncated)?;
     Ok(Header {
         len: u32_at(hdr, 0).ok_or_else(truncated)?,
@@ -370,23 +333,16 @@ fn read_header(buf: &[u8]) -> Result<Header, MalformedKind> {
 }
 
 fn read_status(payload: &[u8], what: &'static str) -> Result<i32, MalformedKind> {
-    payload
-        .first_chunk::<4>()
-        .map(|b| i32::from_ne_bytes(*b))
-        .ok_or(MalformedKind::TruncatedPayload {
-            what,
-            needed: 4,
-            available: payload.len(),
-        })
+    payload.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)).ok_or(MalformedKind::TruncatedPayload {
+        what,
+        needed: 4,
+        available: payload.len(),
+    })
 }
 
 fn kernel_error(offset: usize, status: i32) -> DiagError {
     let errno = status.saturating_neg();
-    DiagError::Kernel {
-        offset,
-        errno,
-        source: io::Error::from_raw_os_error(errno),
-    }
+    DiagError::Kernel { offset, errno, source: io::Error::from_raw_os_error(errno) }
 }
 
 /// `INET_DIAG_SKV6ONLY` (include/uapi/linux/inet_diag.h): a u8, sent for every AF_INET6
@@ -403,7 +359,11 @@ fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
         let len = usize::from(u16_ne_at(rest, 0).unwrap_or(0));
         let ty = u16_ne_at(rest, 2).unwrap_or(0);
         if len < 4 || len > rest.len() {
-            return Err(MalformedKind::TruncatedPayload { what: "inet_diag attribute", needed: len.max(4), available: rest.len() });
+            return Err(MalformedKind::TruncatedPayload {
+                what: "inet_diag attribute",
+                needed: len.max(4),
+                available: rest.len(),
+            });
         }
         if ty == INET_DIAG_SKV6ONLY {
             v6only = rest.get(4).is_some_and(|&b| b != 0);
@@ -433,15 +393,16 @@ pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSo
 }
 
 /// [`parse_inet_diag_msg`], plus the attributes `-e -m -i` print when `details` is set.
-pub(crate) fn parse_inet_diag_msg_with(payload: &[u8], protocol: u8, details: bool) -> Result<InetSocket, MalformedKind> {
-    let msg =
-        payload
-            .first_chunk::<INET_DIAG_MSG_LEN>()
-            .ok_or(MalformedKind::TruncatedPayload {
-                what: "inet_diag_msg",
-                needed: INET_DIAG_MSG_LEN,
-                available: payload.len(),
-            })?;
+pub(crate) fn parse_inet_diag_msg_with(
+    payload: &[u8],
+    protocol: u8,
+    details: bool,
+) -> Result<InetSocket, MalformedKind> {
+    let msg = payload.first_chunk::<INET_DIAG_MSG_LEN>().ok_or(MalformedKind::TruncatedPayload {
+        what: "inet_diag_msg",
+        needed: INET_DIAG_MSG_LEN,
+        available: payload.len(),
+    })?;
     let family = msg[OFF_FAMILY];
     let addr = |off: usize| -> Result<IpAddr, MalformedKind> {
         let bytes: [u8; 16] = fixed(msg, off);
@@ -514,22 +475,15 @@ pub(crate) fn parse_destroy_notification(payload: &[u8]) -> Result<InetSocket, M
 /// `N` bytes of the fixed-size `msg` at a constant offset. The offsets above are all in
 /// bounds of `INET_DIAG_MSG_LEN`; a wrong constant yields zeroes rather than a panic.
 fn fixed<const N: usize>(msg: &[u8; INET_DIAG_MSG_LEN], off: usize) -> [u8; N] {
-    msg.get(off..)
-        .and_then(|s| s.first_chunk::<N>())
-        .copied()
-        .unwrap_or([0; N])
+    msg.get(off..).and_then(|s| s.first_chunk::<N>()).copied().unwrap_or([0; N])
 }
 
 fn u32_at(buf: &[u8], off: usize) -> Option<u32> {
-    buf.get(off..)?
-        .first_chunk::<4>()
-        .map(|b| u32::from_ne_bytes(*b))
+    buf.get(off..)?.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b))
 }
 
 fn u16_ne_at(buf: &[u8], off: usize) -> Option<u16> {
-    buf.get(off..)?
-        .first_chunk::<2>()
-        .map(|b| u16::from_ne_bytes(*b))
+    buf.get(off..)?.first_chunk::<2>().map(|b| u16::from_ne_bytes(*b))
 }
 
 /// NLMSG_ALIGN (include/uapi/linux/netlink.h).
@@ -697,9 +651,7 @@ mod tests {
         let mut buf = reply(&v6_raw());
         buf.extend(done());
         let dump = parse_inet_replies(&buf, TCP).expect("valid stream");
-        let [s] = dump.sockets.as_slice() else {
-            panic!("one record expected: {dump:?}")
-        };
+        let [s] = dump.sockets.as_slice() else { panic!("one record expected: {dump:?}") };
         assert_eq!(s.family, 10);
         assert_eq!(s.src, "2001:db8::1".parse::<IpAddr>().expect("literal"));
         assert_eq!(s.dst, "fe80::2".parse::<IpAddr>().expect("literal"));
@@ -720,10 +672,7 @@ mod tests {
         buf.extend(done());
         let dump = parse_inet_replies(&buf, TCP).expect("valid stream");
         assert_eq!(dump.sockets.len(), 2);
-        assert_eq!(
-            dump.sockets[1].sport, 443,
-            "second record read after the attribute"
-        );
+        assert_eq!(dump.sockets[1].sport, 443, "second record read after the attribute");
     }
 
     #[test]
@@ -745,7 +694,10 @@ mod tests {
         buf.extend(done());
         let (offset, kind) = malformed(parse_inet_replies(&buf, TCP).expect_err("bad attribute"));
         assert_eq!(offset, 0);
-        assert!(matches!(kind, MalformedKind::TruncatedPayload { what: "inet_diag attribute", needed: 12, available: 8 }), "{kind:?}");
+        assert!(
+            matches!(kind, MalformedKind::TruncatedPayload { what: "inet_diag attribute", needed: 12, available: 8 }),
+            "{kind:?}"
+        );
     }
 
     #[test]
@@ -776,12 +728,7 @@ mod tests {
     #[test]
     fn noop_is_skipped_and_dump_intr_is_reported() {
         let mut buf = nlmsg(NLMSG_NOOP, 0, SEQ, &[]);
-        buf.extend(nlmsg(
-            SOCK_DIAG_BY_FAMILY,
-            2 | NLM_F_DUMP_INTR,
-            SEQ,
-            &v4_raw().bytes(),
-        ));
+        buf.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 2 | NLM_F_DUMP_INTR, SEQ, &v4_raw().bytes()));
         buf.extend(done());
         let dump = parse_inet_replies(&buf, TCP).expect("valid stream");
         assert_eq!(dump.sockets.len(), 1);
@@ -797,11 +744,7 @@ mod tests {
         let mut buf = first.clone();
         buf.extend(nlmsg(NLMSG_ERROR, 0, SEQ, &err_payload));
         match parse_inet_replies(&buf, TCP) {
-            Err(DiagError::Kernel {
-                offset,
-                errno,
-                source,
-            }) => {
+            Err(DiagError::Kernel { offset, errno, source }) => {
                 assert_eq!(offset, first.len());
                 assert_eq!(errno, libc::ENOENT);
                 assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
@@ -814,9 +757,7 @@ mod tests {
     fn error_with_eopnotsupp() {
         let buf = nlmsg(NLMSG_ERROR, 0, SEQ, &(-libc::EOPNOTSUPP).to_ne_bytes());
         match parse_inet_replies(&buf, TCP) {
-            Err(DiagError::Kernel {
-                offset: 0, errno, ..
-            }) => assert_eq!(errno, libc::EOPNOTSUPP),
+            Err(DiagError::Kernel { offset: 0, errno, .. }) => assert_eq!(errno, libc::EOPNOTSUPP),
             other => panic!("expected Kernel error at 0, got {other:?}"),
         }
     }
@@ -825,10 +766,7 @@ mod tests {
     fn ack_error_zero_is_not_an_error() {
         let mut buf = nlmsg(NLMSG_ERROR, 0, SEQ, &0i32.to_ne_bytes());
         buf.extend(done());
-        assert_eq!(
-            parse_inet_replies(&buf, TCP).expect("ack then done").dumps,
-            1
-        );
+        assert_eq!(parse_inet_replies(&buf, TCP).expect("ack then done").dumps, 1);
     }
 
     #[test]
@@ -858,28 +796,14 @@ mod tests {
         buf.extend(done());
         let (offset, kind) = malformed(parse_inet_replies(&buf, TCP).expect_err("short"));
         assert_eq!(offset, 0);
-        assert_eq!(
-            kind,
-            MalformedKind::TruncatedPayload {
-                what: "inet_diag_msg",
-                needed: 72,
-                available: 40
-            }
-        );
+        assert_eq!(kind, MalformedKind::TruncatedPayload { what: "inet_diag_msg", needed: 72, available: 40 });
     }
 
     #[test]
     fn truncated_done_status() {
         let buf = nlmsg(NLMSG_DONE, 2, SEQ, &[]);
         let (_, kind) = malformed(parse_inet_replies(&buf, TCP).expect_err("short DONE"));
-        assert_eq!(
-            kind,
-            MalformedKind::TruncatedPayload {
-                what: "NLMSG_DONE status",
-                needed: 4,
-                available: 0
-            }
-        );
+        assert_eq!(kind, MalformedKind::TruncatedPayload { what: "NLMSG_DONE status", needed: 4, available: 0 });
     }
 
     #[test]
@@ -888,13 +812,7 @@ mod tests {
         let msg = reply(&v4_raw());
         let (offset, kind) = malformed(parse_inet_replies(&msg[..50], TCP).expect_err("cut"));
         assert_eq!(offset, 0);
-        assert_eq!(
-            kind,
-            MalformedKind::LengthPastEnd {
-                len: 88,
-                available: 50
-            }
-        );
+        assert_eq!(kind, MalformedKind::LengthPastEnd { len: 88, available: 50 });
     }
 
     #[test]
@@ -914,13 +832,7 @@ mod tests {
         let mut buf = done();
         buf[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
         let (_, kind) = malformed(parse_inet_replies(&buf, TCP).expect_err("bad len"));
-        assert_eq!(
-            kind,
-            MalformedKind::LengthPastEnd {
-                len: u32::MAX,
-                available: 20
-            }
-        );
+        assert_eq!(kind, MalformedKind::LengthPastEnd { len: u32::MAX, available: 20 });
     }
 
     #[test]
@@ -954,10 +866,7 @@ mod tests {
         // A leftover reply of an earlier request (seq 6) is ignored.
         let mut first = nlmsg(SOCK_DIAG_BY_FAMILY, 2, SEQ - 1, &v6_raw().bytes());
         first.extend(reply(&v4_raw()));
-        assert_eq!(
-            decoder.feed(&first, &mut push).expect("datagram 1"),
-            Step::More
-        );
+        assert_eq!(decoder.feed(&first, &mut push).expect("datagram 1"), Step::More);
         // The second datagram is cut: the error offset counts the first datagram too.
         let second = &reply(&v4_raw())[..30];
         let (offset, _) = malformed(decoder.feed(second, &mut push).expect_err("cut"));
@@ -977,10 +886,7 @@ mod tests {
         let mut buf = reply(&v4_raw());
         buf.extend(done());
         let len = buf.len();
-        assert_eq!(
-            decoder.feed(&buf, &mut count).expect("done"),
-            Step::Done { consumed: len }
-        );
+        assert_eq!(decoder.feed(&buf, &mut count).expect("done"), Step::Done { consumed: len });
     }
 
     /// A destroy notification as the kernel broadcasts it: sequence number 0, the
@@ -1028,7 +934,9 @@ mod tests {
         let first = notification(&v4_raw(), Some(TCP), &[]);
         feed_notifications(&mut decoder, &first, &mut out).expect("valid");
         // No INET_DIAG_PROTOCOL: an error at the second datagram's first byte.
-        let (offset, kind) = malformed(feed_notifications(&mut decoder, &notification(&v4_raw(), None, &[]), &mut out).expect_err("no protocol"));
+        let (offset, kind) = malformed(
+            feed_notifications(&mut decoder, &notification(&v4_raw(), None, &[]), &mut out).expect_err("no protocol"),
+        );
         assert_eq!((offset, kind), (first.len(), MalformedKind::MissingAttribute { what: "INET_DIAG_PROTOCOL" }));
 
         let cases: Vec<(Vec<u8>, MalformedKind)> = vec![
@@ -1045,7 +953,12 @@ mod tests {
             ),
             (
                 notification(&v4_raw(), None, &test_rtattr(INET_DIAG_PROTOCOL, &[])),
-                MalformedKind::ShortAttribute { what: "INET_DIAG_PROTOCOL", at: INET_DIAG_MSG_LEN + 4, needed: 1, available: 0 },
+                MalformedKind::ShortAttribute {
+                    what: "INET_DIAG_PROTOCOL",
+                    at: INET_DIAG_MSG_LEN + 4,
+                    needed: 1,
+                    available: 0,
+                },
             ),
         ];
         for (buf, want) in cases {
@@ -1070,27 +983,14 @@ mod tests {
             let id = &theirs.header.socket_id;
             assert_eq!(ours.src, id.source_address);
             assert_eq!(ours.dst, id.destination_address);
-            assert_eq!(
-                (ours.sport, ours.dport),
-                (id.source_port, id.destination_port)
-            );
+            assert_eq!((ours.sport, ours.dport), (id.source_port, id.destination_port));
             assert_eq!(ours.ifindex, id.interface_id);
             let [c0, c1] = [&id.cookie[..4], &id.cookie[4..]]
                 .map(|half| u64::from(u32::from_ne_bytes(half.try_into().expect("4 bytes"))));
-            assert_eq!(
-                ours.cookie,
-                c0 | c1 << 32,
-                "cookie is cookie[0] | cookie[1] << 32"
-            );
+            assert_eq!(ours.cookie, c0 | c1 << 32, "cookie is cookie[0] | cookie[1] << 32");
             assert_eq!(ours.state, theirs.header.state);
-            assert_eq!(
-                (ours.rqueue, ours.wqueue),
-                (theirs.header.recv_queue, theirs.header.send_queue)
-            );
-            assert_eq!(
-                (ours.uid, ours.inode),
-                (theirs.header.uid, theirs.header.inode)
-            );
+            assert_eq!((ours.rqueue, ours.wqueue), (theirs.header.recv_queue, theirs.header.send_queue));
+            assert_eq!((ours.uid, ours.inode), (theirs.header.uid, theirs.header.inode));
         }
     }
 }

@@ -48,7 +48,10 @@ mod tests {
             p.extend_from_slice(&v.to_ne_bytes());
         }
         let s = parse(&p).expect("valid");
-        assert_eq!((s.kind, s.state, s.src_cid, s.src_port, s.dst_cid, s.dst_port, s.inode), (1, 10, u32::MAX, 1234, 2, u32::MAX, 9));
+        assert_eq!(
+            (s.kind, s.state, s.src_cid, s.src_port, s.dst_cid, s.dst_port, s.inode),
+            (1, 10, u32::MAX, 1234, 2, u32::MAX, 9)
+        );
         assert!(matches!(parse(&p[..31]), Err(MalformedKind::TruncatedPayload { needed: 32, available: 31, .. })));
         assert_eq!(request(1, 0xfff).len(), 40);
     }

@@ -145,7 +145,10 @@ mod tests {
         let s = parse(&p).expect("valid");
         assert_eq!((s.kind, s.inode, s.cookie), (3, 4242, 0x2_0000_0010));
         assert_eq!((s.ifindex, s.queue_id, s.uid, s.rqueue), (3, 5, 1000, 640));
-        assert_eq!((s.rx_ring, s.tx_ring, s.fill_ring, s.completion_ring), (Some(2048), Some(1024), Some(512), Some(256)));
+        assert_eq!(
+            (s.rx_ring, s.tx_ring, s.fill_ring, s.completion_ring),
+            (Some(2048), Some(1024), Some(512), Some(256))
+        );
         assert_eq!(
             s.umem,
             Some(XdpUmem {
@@ -175,7 +178,10 @@ mod tests {
 
     #[test]
     fn truncated_replies_are_errors_naming_the_offset() {
-        assert!(matches!(parse(&[44, 3, 0]), Err(MalformedKind::TruncatedPayload { what: "xdp_diag_msg", needed: 16, available: 3 })));
+        assert!(matches!(
+            parse(&[44, 3, 0]),
+            Err(MalformedKind::TruncatedPayload { what: "xdp_diag_msg", needed: 16, available: 3 })
+        ));
         let mut wrong = msg(1, [0, 0]);
         wrong[0] = 17;
         assert!(matches!(parse(&wrong), Err(MalformedKind::WrongFamily { expected: 44, got: 17 })));

@@ -39,11 +39,8 @@ pub const SS_MAX: u32 = 12;
 /// ss's `SS_ALL`. Bit 0 (UNKNOWN) is included, as in ss.
 pub const SS_ALL: u32 = (1 << SS_MAX) - 1;
 /// ss's `SS_CONN`: the default for TCP when neither `-a`, `-l` nor a state filter is given.
-pub const SS_CONN: u32 = SS_ALL
-    & !(bit(TcpState::Listen)
-        | bit(TcpState::Close)
-        | bit(TcpState::TimeWait)
-        | bit(TcpState::SynRecv));
+pub const SS_CONN: u32 =
+    SS_ALL & !(bit(TcpState::Listen) | bit(TcpState::Close) | bit(TcpState::TimeWait) | bit(TcpState::SynRecv));
 /// What `-l` selects: listeners, and unconnected sockets (CLOSE) for the datagram tables.
 pub const SS_LISTENING: u32 = bit(TcpState::Listen) | bit(TcpState::Close);
 
@@ -67,19 +64,10 @@ pub fn scan_state(name: &str) -> Option<u32> {
         ("syn-rcv", bit(TcpState::SynRecv)),
         ("established", bit(TcpState::Established)),
         ("all", SS_ALL),
-        (
-            "connected",
-            SS_ALL & !(bit(TcpState::Close) | bit(TcpState::Listen)),
-        ),
-        (
-            "synchronized",
-            SS_ALL & !(bit(TcpState::Close) | bit(TcpState::Listen) | bit(TcpState::SynSent)),
-        ),
+        ("connected", SS_ALL & !(bit(TcpState::Close) | bit(TcpState::Listen))),
+        ("synchronized", SS_ALL & !(bit(TcpState::Close) | bit(TcpState::Listen) | bit(TcpState::SynSent))),
         ("bucket", bit(TcpState::SynRecv) | bit(TcpState::TimeWait)),
-        (
-            "big",
-            SS_ALL & !(bit(TcpState::SynRecv) | bit(TcpState::TimeWait)),
-        ),
+        ("big", SS_ALL & !(bit(TcpState::SynRecv) | bit(TcpState::TimeWait))),
     ];
     // ss.c `sstate_namel[]`, indexed by state number.
     const TABLE: [&str; SS_MAX as usize] = [
@@ -100,12 +88,7 @@ pub fn scan_state(name: &str) -> Option<u32> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|&(_, mask)| mask)
-        .or_else(|| {
-            TABLE
-                .iter()
-                .position(|n| n.eq_ignore_ascii_case(name))
-                .map(|i| 1 << i)
-        })
+        .or_else(|| TABLE.iter().position(|n| n.eq_ignore_ascii_case(name)).map(|i| 1 << i))
 }
 
 // Address families ss's filter names (include/linux/socket.h) besides AF_INET/AF_INET6.
@@ -259,26 +242,14 @@ pub struct Prefix {
 
 impl Prefix {
     /// No address: the `*` of `*:80`, or a port-only condition.
-    pub const ANY: Prefix = Prefix {
-        family: AF_UNSPEC,
-        bytes: [0; 16],
-        bitlen: 0,
-    };
+    pub const ANY: Prefix = Prefix { family: AF_UNSPEC, bytes: [0; 16], bitlen: 0 };
 
     /// A full-length prefix for one address.
     #[must_use]
     pub fn host(ip: IpAddr) -> Prefix {
         match ip {
-            IpAddr::V4(_) => Prefix {
-                family: AF_INET,
-                bytes: ip_bytes(ip),
-                bitlen: 32,
-            },
-            IpAddr::V6(_) => Prefix {
-                family: AF_INET6,
-                bytes: ip_bytes(ip),
-                bitlen: 128,
-            },
+            IpAddr::V4(_) => Prefix { family: AF_INET, bytes: ip_bytes(ip), bitlen: 32 },
+            IpAddr::V6(_) => Prefix { family: AF_INET6, bytes: ip_bytes(ip), bitlen: 128 },
         }
     }
 }
@@ -381,12 +352,7 @@ impl<'a> Subject<'a> {
     /// A unix socket: its path and its peer's (`None` when unnamed or unknown), its inode
     /// and its peer's inode (ss's `lport`/`rport` for unix sockets, compared as C `int`s).
     #[must_use]
-    pub fn unix(
-        path: Option<&'a str>,
-        peer_path: Option<&'a str>,
-        inode: u32,
-        peer_inode: u32,
-    ) -> Self {
+    pub fn unix(path: Option<&'a str>, peer_path: Option<&'a str>, inode: u32, peer_inode: u32) -> Self {
         Subject {
             family: AF_UNIX,
             local: Endpoint::Unix(path),
@@ -493,22 +459,14 @@ pub enum FilterError {
     MissingStateName { keyword: String, position: usize },
     /// No longer returned by [`parse`], which accepts the whole grammar; kept so callers
     /// that still name it compile until they are updated.
-    #[error(
-        "filter expressions are not supported yet: {token:?} (filter word {position}); only `state`/`exclude` are"
-    )]
+    #[error("filter expressions are not supported yet: {token:?} (filter word {position}); only `state`/`exclude` are")]
     ExpressionUnsupported { token: String, position: usize },
     /// A token where ss's grammar does not allow it (bison's "syntax error"; ss exits 255).
     /// `token` is `None` at the end of the filter.
     #[error("filter syntax error at column {column} {}: expected {expected}", near(token.as_deref()))]
-    Syntax {
-        column: usize,
-        token: Option<String>,
-        expected: &'static str,
-    },
+    Syntax { column: usize, token: Option<String>, expected: &'static str },
     /// The expression nests deeper than [`MAX_DEPTH`] (ss's parser stack also has a limit).
-    #[error(
-        "filter syntax error at column {column} near {token:?}: nested deeper than {MAX_DEPTH} levels"
-    )]
+    #[error("filter syntax error at column {column} near {token:?}: nested deeper than {MAX_DEPTH} levels")]
     TooDeep { column: usize, token: String },
     /// A value ss's lexer cannot parse (an address, port, device, mark or cgroup); ss
     /// reports these before any syntax error after them and exits 1.
@@ -568,9 +526,7 @@ impl FilterError {
         match self {
             Self::WrongStateName { name, .. } => format!("{prog}: wrong state name: {name}\n"),
             // iproute2's incomplete_command(): no program prefix.
-            Self::MissingStateName { .. } => {
-                "Command line is not complete. Try option \"help\"\n".to_owned()
-            }
+            Self::MissingStateName { .. } => "Command line is not complete. Try option \"help\"\n".to_owned(),
             Self::Value { kind, .. } => format!("{prog}: {self}: {kind}\n"),
             Self::ExpressionUnsupported { .. } | Self::Syntax { .. } | Self::TooDeep { .. } => {
                 format!("{prog}: {self}\n")
@@ -661,10 +617,7 @@ impl Resolver for SystemResolver {
         if let Some(m) = mount {
             candidates.push(m.join(path.trim_start_matches('/')));
         }
-        candidates
-            .into_iter()
-            .find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino()))
-            .filter(|&id| id != 0)
+        candidates.into_iter().find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino())).filter(|&id| id != 0)
     }
 
     fn netlink_protocol(&self, name: &str) -> Option<u8> {
@@ -738,12 +691,7 @@ impl ParseContext<'static> {
     /// `ss -t` with no family option, resolving on this machine.
     #[must_use]
     pub fn tcp() -> Self {
-        ParseContext {
-            preferred_family: AF_UNSPEC,
-            tcp: true,
-            udp: false,
-            resolver: &SystemResolver,
-        }
+        ParseContext { preferred_family: AF_UNSPEC, tcp: true, udp: false, resolver: &SystemResolver }
     }
 }
 
@@ -766,15 +714,8 @@ pub fn parse<S: AsRef<str>>(words: &[S], initial: u32) -> Result<Filter, FilterE
 /// # Errors
 /// [`FilterError`] for an unknown state name, a keyword at the end, an expression token
 /// ss's grammar rejects, or a value ss's lexer cannot parse.
-pub fn parse_with<S: AsRef<str>>(
-    words: &[S],
-    initial: u32,
-    ctx: &ParseContext<'_>,
-) -> Result<Filter, FilterError> {
-    let mut filter = Filter {
-        state_filter: initial,
-        ..Filter::default()
-    };
+pub fn parse_with<S: AsRef<str>>(words: &[S], initial: u32, ctx: &ParseContext<'_>) -> Result<Filter, FilterError> {
+    let mut filter = Filter { state_filter: initial, ..Filter::default() };
     let mut i = 0;
     while let Some(word) = words.get(i) {
         let word = word.as_ref();
@@ -784,16 +725,11 @@ pub fn parse_with<S: AsRef<str>>(
             _ => break,
         };
         let Some(name) = words.get(i + 1) else {
-            return Err(FilterError::MissingStateName {
-                keyword: word.to_owned(),
-                position: i + 1,
-            });
+            return Err(FilterError::MissingStateName { keyword: word.to_owned(), position: i + 1 });
         };
         let name = name.as_ref();
-        let mask = scan_state(name).ok_or_else(|| FilterError::WrongStateName {
-            name: name.to_owned(),
-            position: i + 2,
-        })?;
+        let mask =
+            scan_state(name).ok_or_else(|| FilterError::WrongStateName { name: name.to_owned(), position: i + 2 })?;
         if !filter.saw_states {
             filter.state_filter = if include { 0 } else { SS_ALL };
         }
@@ -806,10 +742,7 @@ pub fn parse_with<S: AsRef<str>>(
         i += 2;
     }
     // Columns count from the start of the whole FILTER text, state words included.
-    let offset: usize = words[..i]
-        .iter()
-        .map(|w| w.as_ref().chars().count() + 1)
-        .sum();
+    let offset: usize = words[..i].iter().map(|w| w.as_ref().chars().count() + 1).sum();
     let mut parser = Parser::new(split_tokens(&words[i..], offset), ctx);
     filter.expr = parser.parse_applet()?;
     filter.family_override = parser.family_override;
@@ -859,10 +792,7 @@ fn split_tokens<S: AsRef<str>>(words: &[S], offset: usize) -> Vec<RawToken> {
                 }
                 i += 1;
             }
-            out.push(RawToken {
-                text,
-                column: column + start,
-            });
+            out.push(RawToken { text, column: column + start });
         }
         column += chars.len() + 1;
     }
@@ -950,16 +880,8 @@ impl<'c, 'r> Parser<'c, 'r> {
         let lexed = match self.peeked.take() {
             Some(l) => l,
             None => match self.raw.next() {
-                None => Lexed {
-                    tok: Tok::End,
-                    text: None,
-                    column: self.end_column,
-                },
-                Some(raw) => Lexed {
-                    tok: self.classify(&raw)?,
-                    text: Some(raw.text),
-                    column: raw.column,
-                },
+                None => Lexed { tok: Tok::End, text: None, column: self.end_column },
+                Some(raw) => Lexed { tok: self.classify(&raw)?, text: Some(raw.text), column: raw.column },
             },
         };
         Ok(self.peeked.insert(lexed))
@@ -967,11 +889,7 @@ impl<'c, 'r> Parser<'c, 'r> {
 
     fn next(&mut self) -> Result<Lexed, FilterError> {
         self.peek()?;
-        Ok(self.peeked.take().unwrap_or(Lexed {
-            tok: Tok::End,
-            text: None,
-            column: self.end_column,
-        }))
+        Ok(self.peeked.take().unwrap_or(Lexed { tok: Tok::End, text: None, column: self.end_column }))
     }
 
     /// ss's `yylex()` for one token.
@@ -1016,11 +934,7 @@ impl<'c, 'r> Parser<'c, 'r> {
                         self.parse_hostcond(text, is_port).map(Tok::Host)
                     }
                 };
-                value.map_err(|kind| FilterError::Value {
-                    column: raw.column,
-                    token: raw.text.clone(),
-                    kind,
-                })?
+                value.map_err(|kind| FilterError::Value { column: raw.column, token: raw.text.clone(), kind })?
             }
         })
     }
@@ -1044,10 +958,7 @@ impl<'c, 'r> Parser<'c, 'r> {
             }
         }
         let cond = match fam {
-            AF_UNIX => HostCond {
-                port: -1,
-                addr: HostAddr::Unix(addr.to_owned()),
-            },
+            AF_UNIX => HostCond { port: -1, addr: HostAddr::Unix(addr.to_owned()) },
             AF_PACKET => self.parse_link_hostcond(addr, is_port)?,
             AF_NETLINK => self.parse_netlink_hostcond(addr, is_port)?,
             AF_VSOCK => parse_vsock_hostcond(addr, is_port)?,
@@ -1116,19 +1027,11 @@ impl<'c, 'r> Parser<'c, 'r> {
 
     /// The inet part of `parse_hostcond()`: `[ADDR]:PORT`, `*:PORT`, `ADDR[/PLEN][:PORT]`,
     /// or for `sport`/`dport` the whole token as a port.
-    fn parse_inet_hostcond(
-        &self,
-        text: &str,
-        is_port: bool,
-        fam: u16,
-    ) -> Result<HostCond, ValueError> {
+    fn parse_inet_hostcond(&self, text: &str, is_port: bool, fam: u16) -> Result<HostCond, ValueError> {
         let (addr, port) = if let Some(rest) = text.strip_prefix('[') {
             let close = rest.find(']').ok_or(ValueError::UnclosedBracket)?;
             let inside = &rest[..close];
-            (
-                inside,
-                Some(if is_port { inside } else { &rest[close + 1..] }),
-            )
+            (inside, Some(if is_port { inside } else { &rest[close + 1..] }))
         } else if is_port {
             (text, Some(text))
         } else if let Some(after_star) = text.strip_prefix('*') {
@@ -1166,40 +1069,25 @@ impl<'c, 'r> Parser<'c, 'r> {
                     found.extend(r.host_addrs(addr, AF_INET6));
                 }
                 let mut found = found.into_iter().map(Prefix::host);
-                first = found
-                    .next()
-                    .ok_or_else(|| ValueError::NotAPrefix(addr.to_owned()))?;
+                first = found.next().ok_or_else(|| ValueError::NotAPrefix(addr.to_owned()))?;
                 more = found.collect();
             }
         }
-        Ok(HostCond {
-            port: cond_port,
-            addr: HostAddr::Inet { first, more },
-        })
+        Ok(HostCond { port: cond_port, addr: HostAddr::Inet { first, more } })
     }
 
     /// A service name: udp's port if the UDP table is selected, else tcp's; ambiguous if
     /// both are selected and differ (ss.c).
     fn service_port(&self, name: &str) -> Result<i32, ValueError> {
         let r = self.ctx.resolver;
-        let udp = if self.ctx.udp {
-            r.service_port(name, "udp")
-        } else {
-            None
-        };
-        let tcp = if self.ctx.tcp {
-            r.service_port(name, "tcp")
-        } else {
-            None
-        };
+        let udp = if self.ctx.udp { r.service_port(name, "udp") } else { None };
+        let tcp = if self.ctx.tcp { r.service_port(name, "tcp") } else { None };
         if let (Some(u), Some(t)) = (udp, tcp)
             && u != t
         {
             return Err(ValueError::AmbiguousPort(name.to_owned()));
         }
-        udp.or(tcp)
-            .map(i32::from)
-            .ok_or_else(|| ValueError::NotAPort(name.to_owned()))
+        udp.or(tcp).map(i32::from).ok_or_else(|| ValueError::NotAPort(name.to_owned()))
     }
 
     // -----------------------------------------------------------------------------------
@@ -1220,10 +1108,7 @@ impl<'c, 'r> Parser<'c, 'r> {
         let next = self.next()?;
         match next.tok {
             Tok::End => Ok(Some(expr)),
-            _ => Err(syntax(
-                &next,
-                "'and', 'or', another condition, or the end of the filter",
-            )),
+            _ => Err(syntax(&next, "'and', 'or', another condition, or the end of the filter")),
         }
     }
 
@@ -1247,10 +1132,7 @@ impl<'c, 'r> Parser<'c, 'r> {
             let (rhs, rdepth) = self.expr()?;
             (acc, depth) = join(acc, depth, rhs, rdepth, is_or);
             if depth > MAX_DEPTH {
-                return Err(FilterError::TooDeep {
-                    column,
-                    token: String::new(),
-                });
+                return Err(FilterError::TooDeep { column, token: String::new() });
             }
         }
     }
@@ -1264,10 +1146,7 @@ impl<'c, 'r> Parser<'c, 'r> {
                 Ok((Expr::Not(Box::new(e)), d + 1))
             }
             Tok::Kw(k) => self.condition(k),
-            _ => Err(syntax(
-                &t,
-                "a condition: src, dst, sport, dport, dev, fwmark, cgroup, autobound, 'not' or '('",
-            )),
+            _ => Err(syntax(&t, "a condition: src, dst, sport, dport, dev, fwmark, cgroup, autobound, 'not' or '('")),
         }
     }
 
@@ -1275,11 +1154,7 @@ impl<'c, 'r> Parser<'c, 'r> {
     fn paren_rest(&mut self) -> Result<(Expr, usize), FilterError> {
         let (e, d) = self.exprlist()?;
         let close = self.next()?;
-        if close.tok == Tok::RParen {
-            Ok((e, d))
-        } else {
-            Err(syntax(&close, "')', 'and', 'or' or another condition"))
-        }
+        if close.tok == Tok::RParen { Ok((e, d)) } else { Err(syntax(&close, "')', 'and', 'or' or another condition")) }
     }
 
     /// A condition after its keyword. Kept out of [`Parser::expr`] (never inlined) so the
@@ -1293,19 +1168,9 @@ impl<'c, 'r> Parser<'c, 'r> {
                 }
                 let v = self.next()?;
                 let Tok::Host(cond) = v.tok else {
-                    return Err(syntax(
-                        &v,
-                        "an address, [ADDRESS]:PORT or *:PORT ('=' optional)",
-                    ));
+                    return Err(syntax(&v, "an address, [ADDRESS]:PORT or *:PORT ('=' optional)"));
                 };
-                Ok((
-                    if k == Keyword::Src {
-                        Expr::Src(cond)
-                    } else {
-                        Expr::Dst(cond)
-                    },
-                    1,
-                ))
+                Ok((if k == Keyword::Src { Expr::Src(cond) } else { Expr::Dst(cond) }, 1))
             }
             Keyword::Sport | Keyword::Dport => {
                 let op = match self.peek()?.tok {
@@ -1318,21 +1183,14 @@ impl<'c, 'r> Parser<'c, 'r> {
                 };
                 let v = self.next()?;
                 let Tok::Host(cond) = v.tok else {
-                    return Err(syntax(
-                        &v,
-                        "a port, or one of = != < > <= >= followed by a port",
-                    ));
+                    return Err(syntax(&v, "a port, or one of = != < > <= >= followed by a port"));
                 };
                 let src = k == Keyword::Sport;
                 let p = cond.port;
                 let ge = if src { Expr::SportGe } else { Expr::DportGe };
                 let le = if src { Expr::SportLe } else { Expr::DportLe };
                 let eq = || {
-                    if src {
-                        Expr::Src(cond.clone())
-                    } else {
-                        Expr::Dst(cond.clone())
-                    }
+                    if src { Expr::Src(cond.clone()) } else { Expr::Dst(cond.clone()) }
                 };
                 Ok(match op {
                     Tok::Geq => (ge(p), 1),
@@ -1369,11 +1227,7 @@ impl<'c, 'r> Parser<'c, 'r> {
                         return Err(syntax(&Lexed { tok, ..v }, what));
                     }
                 };
-                Ok(if negate {
-                    (Expr::Not(Box::new(e)), 2)
-                } else {
-                    (e, 1)
-                })
+                Ok(if negate { (Expr::Not(Box::new(e)), 2) } else { (e, 1) })
             }
             Keyword::Autobound => {
                 let (low, high) = self.ctx.resolver.ephemeral_ports().unwrap_or((1024, 4999));
@@ -1390,10 +1244,7 @@ impl<'c, 'r> Parser<'c, 'r> {
         f: fn(&mut Self) -> Result<(Expr, usize), FilterError>,
     ) -> Result<(Expr, usize), FilterError> {
         if self.nesting >= MAX_DEPTH {
-            return Err(FilterError::TooDeep {
-                column: at.column,
-                token: at.text.clone().unwrap_or_default(),
-            });
+            return Err(FilterError::TooDeep { column: at.column, token: at.text.clone().unwrap_or_default() });
         }
         self.nesting += 1;
         let r = f(self);
@@ -1419,11 +1270,7 @@ fn join(acc: Expr, adepth: usize, rhs: Expr, rdepth: usize, is_or: bool) -> (Exp
 }
 
 fn syntax(at: &Lexed, expected: &'static str) -> FilterError {
-    FilterError::Syntax {
-        column: at.column,
-        token: at.text.clone(),
-        expected,
-    }
+    FilterError::Syntax { column: at.column, token: at.text.clone(), expected }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1443,10 +1290,7 @@ struct CNumber {
 fn c_scan(s: &str, base: u32) -> CNumber {
     let b = s.as_bytes();
     let mut i = 0;
-    while matches!(
-        b.get(i),
-        Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-    ) {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')) {
         i += 1;
     }
     let mut negative = false;
@@ -1460,9 +1304,7 @@ fn c_scan(s: &str, base: u32) -> CNumber {
         if b.get(i) == Some(&b'0') {
             radix = 8;
             // "0x" counts as a prefix only when a hex digit follows; "0xg" is 0, then "xg".
-            if matches!(b.get(i + 1), Some(b'x' | b'X'))
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
-            {
+            if matches!(b.get(i + 1), Some(b'x' | b'X')) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit) {
                 radix = 16;
                 i += 2;
             }
@@ -1471,17 +1313,11 @@ fn c_scan(s: &str, base: u32) -> CNumber {
     let start = i;
     let mut magnitude: u64 = 0;
     while let Some(d) = b.get(i).and_then(|&c| char::from(c).to_digit(radix)) {
-        magnitude = magnitude
-            .checked_mul(u64::from(radix))
-            .and_then(|m| m.checked_add(u64::from(d)))
-            .unwrap_or(u64::MAX);
+        magnitude =
+            magnitude.checked_mul(u64::from(radix)).and_then(|m| m.checked_add(u64::from(d))).unwrap_or(u64::MAX);
         i += 1;
     }
-    CNumber {
-        magnitude,
-        negative,
-        consumed: if i == start { 0 } else { i },
-    }
+    CNumber { magnitude, negative, consumed: if i == start { 0 } else { i } }
 }
 
 /// `strtoul(s, &end, base)`: the value (negation wraps, as in C; overflow saturates) and
@@ -1490,20 +1326,12 @@ fn c_strtoul(n: &CNumber) -> (u64, bool) {
     if n.magnitude == u64::MAX {
         return (u64::MAX, true);
     }
-    if n.negative {
-        (n.magnitude.wrapping_neg(), false)
-    } else {
-        (n.magnitude, false)
-    }
+    if n.negative { (n.magnitude.wrapping_neg(), false) } else { (n.magnitude, false) }
 }
 
 /// `strtol(s, &end, base)`: the value (saturated) and whether it overflowed.
 fn c_strtol(n: &CNumber) -> (i64, bool) {
-    let limit = if n.negative {
-        1u64 << 63
-    } else {
-        (1u64 << 63) - 1
-    };
+    let limit = if n.negative { 1u64 << 63 } else { (1u64 << 63) - 1 };
     if n.magnitude > limit {
         return (if n.negative { i64::MIN } else { i64::MAX }, true);
     }
@@ -1567,11 +1395,7 @@ fn get_addr_ipv4(s: &str) -> Option<[u8; 4]> {
 fn get_addr_1(s: &str, fam: u16) -> Option<(Prefix, bool)> {
     if matches!(s, "default" | "all" | "any") {
         // The family is the caller's, AF_UNSPEC included: `src any` matches every family.
-        let p = Prefix {
-            family: fam,
-            bytes: [0; 16],
-            bitlen: 0,
-        };
+        let p = Prefix { family: fam, bytes: [0; 16], bitlen: 0 };
         return Some((p, true));
     }
     if s.contains(':') {
@@ -1626,13 +1450,7 @@ fn get_prefix_1(s: &str, fam: u16) -> Option<Prefix> {
             }
             p.bitlen = u8::try_from(bits).ok()?;
         }
-        None => {
-            p.bitlen = if any {
-                0
-            } else {
-                u8::try_from(max).unwrap_or(0)
-            }
-        }
+        None => p.bitlen = if any { 0 } else { u8::try_from(max).unwrap_or(0) },
     }
     Some(p)
 }
@@ -1857,11 +1675,7 @@ impl Expr {
             Expr::Autobound { low, high } => match (s.local, s.family) {
                 // A unix socket is autobound when unnamed or named "@" + 5 hex digits.
                 (Endpoint::Unix(p), _) => p.is_none_or(|p| {
-                    p.len() == 6
-                        && p.starts_with('@')
-                        && p[1..]
-                            .bytes()
-                            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+                    p.len() == 6 && p.starts_with('@') && p[1..].bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
                 }),
                 // ss: a packet socket bound to no interface and no protocol; a netlink
                 // socket with a negative (kernel-chosen) port id; a vsock port above 1023.
@@ -1945,9 +1759,7 @@ fn user_hostcond(c: &HostCond, family: u16, end: Endpoint<'_>, port: i32) -> boo
         // expected to match; treated as no match.
         Endpoint::Unix(Some(_)) => return false,
     };
-    std::iter::once(first)
-        .chain(more)
-        .any(|p| user_addr_match(family, &bytes, p))
+    std::iter::once(first).chain(more).any(|p| user_addr_match(family, &bytes, p))
 }
 
 /// `INET_DIAG_BC_S_COND`/`D_COND` in `inet_diag_bc_run()`, for the first element only (ss
@@ -2024,15 +1836,7 @@ mod tests {
         for &(name, mask) in cases {
             assert_eq!(scan_state(name), Some(mask), "{name}");
         }
-        for bad in [
-            "listen",
-            "estab",
-            "",
-            "syn_sent",
-            "fin-wait",
-            "new-syn-recv",
-            "bogus",
-        ] {
+        for bad in ["listen", "estab", "", "syn_sent", "fin-wait", "new-syn-recv", "bogus"] {
             assert_eq!(scan_state(bad), None, "{bad:?}");
         }
     }
@@ -2049,25 +1853,13 @@ mod tests {
             // The first `state` discards -a / -l.
             (&["state", "established"], a, b(Established)),
             (&["state", "time-wait"], l, b(TimeWait)),
-            (
-                &["state", "established", "state", "listening"],
-                0,
-                b(Established) | b(Listen),
-            ),
+            (&["state", "established", "state", "listening"], 0, b(Established) | b(Listen)),
             // The first `exclude` starts from SS_ALL, whatever -l said.
             (&["exclude", "listening"], l, a & !b(Listen)),
             (&["excl", "established"], 0, a & !b(Established)),
-            (
-                &["state", "connected", "exclude", "time-wait"],
-                0,
-                a & !(b(Close) | b(Listen) | b(TimeWait)),
-            ),
+            (&["state", "connected", "exclude", "time-wait"], 0, a & !(b(Close) | b(Listen) | b(TimeWait))),
             (&["exclude", "all"], a, 0),
-            (
-                &["exclude", "bucket", "state", "syn-recv"],
-                0,
-                a & !b(TimeWait),
-            ),
+            (&["exclude", "bucket", "state", "syn-recv"], 0, a & !b(TimeWait)),
         ];
         for &(words, initial, want) in cases {
             let f = parse_with(words, initial, &ctx()).unwrap_or_else(|e| panic!("{words:?}: {e}"));
@@ -2086,34 +1878,22 @@ mod tests {
         let cases: &[(&[&str], FilterError, &str)] = &[
             (
                 &["state", "bogus"],
-                FilterError::WrongStateName {
-                    name: "bogus".into(),
-                    position: 2,
-                },
+                FilterError::WrongStateName { name: "bogus".into(), position: 2 },
                 "sockstat: wrong state name: bogus\n",
             ),
             (
                 &["state", "established", "exclude", "listen"],
-                FilterError::WrongStateName {
-                    name: "listen".into(),
-                    position: 4,
-                },
+                FilterError::WrongStateName { name: "listen".into(), position: 4 },
                 "sockstat: wrong state name: listen\n",
             ),
             (
                 &["state"],
-                FilterError::MissingStateName {
-                    keyword: "state".into(),
-                    position: 1,
-                },
+                FilterError::MissingStateName { keyword: "state".into(), position: 1 },
                 "Command line is not complete. Try option \"help\"\n",
             ),
             (
                 &["state", "all", "excl"],
-                FilterError::MissingStateName {
-                    keyword: "excl".into(),
-                    position: 3,
-                },
+                FilterError::MissingStateName { keyword: "excl".into(), position: 3 },
                 "Command line is not complete. Try option \"help\"\n",
             ),
         ];
@@ -2171,12 +1951,7 @@ mod tests {
     }
 
     fn ctx() -> ParseContext<'static> {
-        ParseContext {
-            preferred_family: AF_UNSPEC,
-            tcp: true,
-            udp: false,
-            resolver: &Fake,
-        }
+        ParseContext { preferred_family: AF_UNSPEC, tcp: true, udp: false, resolver: &Fake }
     }
 
     fn words(text: &str) -> Vec<&str> {
@@ -2191,31 +1966,16 @@ mod tests {
     }
 
     fn port_cond(port: i32) -> HostCond {
-        HostCond {
-            port,
-            addr: HostAddr::Inet {
-                first: Prefix::ANY,
-                more: vec![],
-            },
-        }
+        HostCond { port, addr: HostAddr::Inet { first: Prefix::ANY, more: vec![] } }
     }
 
     fn pfx(text: &str, bitlen: u8) -> Prefix {
         let ip: IpAddr = text.parse().expect("literal");
-        Prefix {
-            bitlen,
-            ..Prefix::host(ip)
-        }
+        Prefix { bitlen, ..Prefix::host(ip) }
     }
 
     fn addr_cond(port: i32, first: Prefix) -> HostCond {
-        HostCond {
-            port,
-            addr: HostAddr::Inet {
-                first,
-                more: vec![],
-            },
-        }
+        HostCond { port, addr: HostAddr::Inet { first, more: vec![] } }
     }
 
     // ---- grammar -----------------------------------------------------------------------
@@ -2248,78 +2008,39 @@ mod tests {
             ("dport geq 1024", Expr::DportGe(1024)),
             ("dport <= 1024", Expr::DportLe(1024)),
             ("dport le 1024", Expr::DportLe(1024)),
-            (
-                "dst 10.0.0.0/8",
-                Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8))),
-            ),
-            (
-                "dst = 10.0.0.0/255.0.0.0",
-                Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8))),
-            ),
+            ("dst 10.0.0.0/8", Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8)))),
+            ("dst = 10.0.0.0/255.0.0.0", Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8)))),
             ("dst 10/0x8", Expr::Dst(addr_cond(-1, pfx("10.0.0.0", 8)))),
             ("src 127.1", Expr::Src(addr_cond(-1, pfx("127.1.0.0", 32)))),
             ("src 0x7f.1", Expr::Src(addr_cond(-1, pfx("127.1.0.0", 32)))),
-            (
-                "src 127.0.0.1:8080",
-                Expr::Src(addr_cond(8080, pfx("127.0.0.1", 32))),
-            ),
-            (
-                "src 10.0.0.0/8:22",
-                Expr::Src(addr_cond(22, pfx("10.0.0.0", 8))),
-            ),
+            ("src 127.0.0.1:8080", Expr::Src(addr_cond(8080, pfx("127.0.0.1", 32)))),
+            ("src 10.0.0.0/8:22", Expr::Src(addr_cond(22, pfx("10.0.0.0", 8)))),
             ("dst [::1]", Expr::Dst(addr_cond(-1, pfx("::1", 128)))),
             ("dst [::1]:443", Expr::Dst(addr_cond(443, pfx("::1", 128)))),
             ("dst [::1/128]", Expr::Dst(addr_cond(-1, pfx("::1", 128)))),
             ("dst fe80::/64", Expr::Dst(addr_cond(-1, pfx("fe80::", 64)))),
-            (
-                "dst [127.0.0.1]:22",
-                Expr::Dst(addr_cond(22, pfx("127.0.0.1", 32))),
-            ),
+            ("dst [127.0.0.1]:22", Expr::Dst(addr_cond(22, pfx("127.0.0.1", 32)))),
             ("src *:80", s(80)),
             ("src *", s(-1)),
             ("src :ssh", s(22)),
-            (
-                "src 127.0.0.1:*",
-                Expr::Src(addr_cond(-1, pfx("127.0.0.1", 32))),
-            ),
+            ("src 127.0.0.1:*", Expr::Src(addr_cond(-1, pfx("127.0.0.1", 32)))),
             ("src any", Expr::Src(addr_cond(-1, Prefix::ANY))),
             (
                 "dst localhost",
                 Expr::Dst(HostCond {
                     port: -1,
-                    addr: HostAddr::Inet {
-                        first: pfx("127.0.0.1", 32),
-                        more: vec![pfx("::1", 128)],
-                    },
+                    addr: HostAddr::Inet { first: pfx("127.0.0.1", 32), more: vec![pfx("::1", 128)] },
                 }),
             ),
             // Juxtaposition is `and`; `and` and `or` have equal precedence, left to right.
             ("sport = :1 sport = :2", Expr::And(vec![s(1), s(2)])),
-            (
-                "sport = :1 or sport = :2 and sport = :3",
-                Expr::And(vec![Expr::Or(vec![s(1), s(2)]), s(3)]),
-            ),
-            (
-                "sport = :1 && sport = :2 || sport = :3",
-                Expr::Or(vec![Expr::And(vec![s(1), s(2)]), s(3)]),
-            ),
-            (
-                "sport = :1 | sport = :2 | sport = :3",
-                Expr::Or(vec![s(1), s(2), s(3)]),
-            ),
-            (
-                "sport = :1 or ( sport = :2 & sport = :3 )",
-                Expr::Or(vec![s(1), Expr::And(vec![s(2), s(3)])]),
-            ),
+            ("sport = :1 or sport = :2 and sport = :3", Expr::And(vec![Expr::Or(vec![s(1), s(2)]), s(3)])),
+            ("sport = :1 && sport = :2 || sport = :3", Expr::Or(vec![Expr::And(vec![s(1), s(2)]), s(3)])),
+            ("sport = :1 | sport = :2 | sport = :3", Expr::Or(vec![s(1), s(2), s(3)])),
+            ("sport = :1 or ( sport = :2 & sport = :3 )", Expr::Or(vec![s(1), Expr::And(vec![s(2), s(3)])])),
             // `not` binds to one expr.
-            (
-                "not sport = :1 sport = :2",
-                Expr::And(vec![not(s(1)), s(2)]),
-            ),
-            (
-                "! ( sport = :1 or sport = :2 )",
-                not(Expr::Or(vec![s(1), s(2)])),
-            ),
+            ("not sport = :1 sport = :2", Expr::And(vec![not(s(1)), s(2)])),
+            ("! ( sport = :1 or sport = :2 )", not(Expr::Or(vec![s(1), s(2)]))),
             ("not not sport = :1", not(not(s(1)))),
             ("dev = lo", Expr::Dev(1)),
             ("dev eth0", Expr::Dev(2)),
@@ -2327,63 +2048,15 @@ mod tests {
             ("dev if7", Expr::Dev(7)),
             ("dev 0x10", Expr::Dev(16)),
             ("dev 0", Expr::Dev(0)),
-            (
-                "fwmark = 0x10/0xff",
-                Expr::Mark {
-                    mark: 16,
-                    mask: 255,
-                },
-            ),
-            (
-                "fwmark 5",
-                Expr::Mark {
-                    mark: 5,
-                    mask: u32::MAX,
-                },
-            ),
-            (
-                "fwmark 5abc",
-                Expr::Mark {
-                    mark: 5,
-                    mask: u32::MAX,
-                },
-            ),
+            ("fwmark = 0x10/0xff", Expr::Mark { mark: 16, mask: 255 }),
+            ("fwmark 5", Expr::Mark { mark: 5, mask: u32::MAX }),
+            ("fwmark 5abc", Expr::Mark { mark: 5, mask: u32::MAX }),
             ("fwmark 0/0/0", Expr::Mark { mark: 0, mask: 0 }),
-            (
-                "fwmark != 010",
-                not(Expr::Mark {
-                    mark: 8,
-                    mask: u32::MAX,
-                }),
-            ),
-            (
-                "fwmark -1",
-                Expr::Mark {
-                    mark: u32::MAX,
-                    mask: u32::MAX,
-                },
-            ),
-            (
-                "cgroup = /system.slice",
-                Expr::Cgroup {
-                    path: "/system.slice".into(),
-                    id: 42,
-                },
-            ),
-            (
-                "cgroup != system.slice",
-                not(Expr::Cgroup {
-                    path: "system.slice".into(),
-                    id: 42,
-                }),
-            ),
-            (
-                "autobound",
-                Expr::Autobound {
-                    low: 32768,
-                    high: 60999,
-                },
-            ),
+            ("fwmark != 010", not(Expr::Mark { mark: 8, mask: u32::MAX })),
+            ("fwmark -1", Expr::Mark { mark: u32::MAX, mask: u32::MAX }),
+            ("cgroup = /system.slice", Expr::Cgroup { path: "/system.slice".into(), id: 42 }),
+            ("cgroup != system.slice", not(Expr::Cgroup { path: "system.slice".into(), id: 42 })),
+            ("autobound", Expr::Autobound { low: 32768, high: 60999 }),
         ];
         for (text, want) in cases {
             assert_eq!(expr(text), want, "{text:?}");
@@ -2394,13 +2067,7 @@ mod tests {
     fn words_are_split_and_unescaped_as_ss_does() {
         // One word holding the whole expression, as `ss 'dport = :80'` passes it.
         let f = parse_with(&["dport = :80 or", "sport\t:22"], 0, &ctx()).expect("valid");
-        assert_eq!(
-            f.expr,
-            Some(Expr::Or(vec![
-                Expr::Dst(port_cond(80)),
-                Expr::Src(port_cond(22))
-            ]))
-        );
+        assert_eq!(f.expr, Some(Expr::Or(vec![Expr::Dst(port_cond(80)), Expr::Src(port_cond(22))])));
         // A backslash escapes a space: one token, which is then not a keyword.
         let e = parse_with(&["dport\\ =\\ :22"], 0, &ctx()).expect_err("one token");
         assert_eq!(
@@ -2413,79 +2080,35 @@ mod tests {
         );
         // Empty words are skipped.
         assert_eq!(
-            parse_with(&["", "sport", "", "22"], 0, &ctx())
-                .expect("valid")
-                .expr,
+            parse_with(&["", "sport", "", "22"], 0, &ctx()).expect("valid").expr,
             Some(Expr::Src(port_cond(22)))
         );
-        assert_eq!(
-            split_tokens(&["a\\"], 0),
-            vec![RawToken {
-                text: "a".into(),
-                column: 1
-            }]
-        );
+        assert_eq!(split_tokens(&["a\\"], 0), vec![RawToken { text: "a".into(), column: 1 }]);
     }
 
     #[test]
     fn family_prefixes_and_preferred_family() {
         let f = parse_with(&["src", "unix:/tmp/.X11-unix/*"], 0, &ctx()).expect("valid");
-        assert_eq!(
-            f.expr,
-            Some(Expr::Src(HostCond {
-                port: -1,
-                addr: HostAddr::Unix("/tmp/.X11-unix/*".into())
-            }))
-        );
+        assert_eq!(f.expr, Some(Expr::Src(HostCond { port: -1, addr: HostAddr::Unix("/tmp/.X11-unix/*".into()) })));
         assert_eq!(f.family_override, Some(AF_UNIX));
         let f = parse_with(&["src", "inet6:[::1]"], 0, &ctx()).expect("valid");
         assert_eq!(f.family_override, Some(AF_INET6));
-        let f =
-            parse_with(&["src", "inet:127.0.0.1", "or", "dport", "80"], 0, &ctx()).expect("valid");
+        let f = parse_with(&["src", "inet:127.0.0.1", "or", "dport", "80"], 0, &ctx()).expect("valid");
         assert_eq!(f.family_override, Some(AF_INET));
-        assert_eq!(
-            parse_with(&["dport", "80"], 0, &ctx())
-                .expect("valid")
-                .family_override,
-            None
-        );
+        assert_eq!(parse_with(&["dport", "80"], 0, &ctx()).expect("valid").family_override, None);
 
         // ss -x: every address is a path glob, and ports too.
-        let unix = ParseContext {
-            preferred_family: AF_UNIX,
-            ..ctx()
-        };
+        let unix = ParseContext { preferred_family: AF_UNIX, ..ctx() };
         let f = parse_with(&["src", "/tmp/*"], 0, &unix).expect("valid");
-        assert_eq!(
-            f.expr,
-            Some(Expr::Src(HostCond {
-                port: -1,
-                addr: HostAddr::Unix("/tmp/*".into())
-            }))
-        );
+        assert_eq!(f.expr, Some(Expr::Src(HostCond { port: -1, addr: HostAddr::Unix("/tmp/*".into()) })));
         assert_eq!(f.family_override, Some(AF_UNIX));
 
         // ss -6: an IPv4 literal is not an address of the family; it is looked up as a name.
-        let six = ParseContext {
-            preferred_family: AF_INET6,
-            ..ctx()
-        };
+        let six = ParseContext { preferred_family: AF_INET6, ..ctx() };
         let e = parse_with(&["src", "1.2.3.4"], 0, &six).expect_err("v4 under -6");
-        assert!(
-            matches!(
-                e,
-                FilterError::Value {
-                    kind: ValueError::NotAPrefix(_),
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, FilterError::Value { kind: ValueError::NotAPrefix(_), .. }), "{e:?}");
         let f = parse_with(&["src", "six"], 0, &six).expect("resolves for v6");
-        assert_eq!(
-            f.expr,
-            Some(Expr::Src(addr_cond(-1, pfx("2001:db8::6", 128))))
-        );
+        assert_eq!(f.expr, Some(Expr::Src(addr_cond(-1, pfx("2001:db8::6", 128)))));
         assert_eq!(f.family_override, Some(AF_INET6));
 
         // With both tcp and udp selected, a service whose ports differ is ambiguous.
@@ -2507,114 +2130,34 @@ mod tests {
         let cases: Vec<(&str, usize, Option<&str>, Option<ValueError>)> = vec![
             // A bare word is a host to resolve (ss's lexer), and fails as one.
             ("frob", 1, Some("frob"), Some(V::NotAPrefix("frob".into()))),
-            (
-                "src 1.2.3.4 frob",
-                13,
-                Some("frob"),
-                Some(V::NotAPrefix("frob".into())),
-            ),
+            ("src 1.2.3.4 frob", 13, Some("frob"), Some(V::NotAPrefix("frob".into()))),
             // After dport, the sticky keyword makes the next bare word a port.
-            (
-                "dport = :80 frob",
-                13,
-                Some("frob"),
-                Some(V::NotAPort("frob".into())),
-            ),
-            (
-                "dport = :nosuchsvc",
-                9,
-                Some(":nosuchsvc"),
-                Some(V::NotAPort("nosuchsvc".into())),
-            ),
-            (
-                "dport = 080",
-                9,
-                Some("080"),
-                Some(V::NotAPort("080".into())),
-            ),
-            (
-                "dport = 127.0.0.1:80",
-                9,
-                Some("127.0.0.1:80"),
-                Some(V::NotAPort("127.0.0.1:80".into())),
-            ),
-            (
-                "dst 127.0.0.1:22x",
-                5,
-                Some("127.0.0.1:22x"),
-                Some(V::NotAPort("22x".into())),
-            ),
-            (
-                "src [::]/0",
-                5,
-                Some("[::]/0"),
-                Some(V::NotAPort("/0".into())),
-            ),
-            (
-                "src [::1]x",
-                5,
-                Some("[::1]x"),
-                Some(V::NotAPort("x".into())),
-            ),
+            ("dport = :80 frob", 13, Some("frob"), Some(V::NotAPort("frob".into()))),
+            ("dport = :nosuchsvc", 9, Some(":nosuchsvc"), Some(V::NotAPort("nosuchsvc".into()))),
+            ("dport = 080", 9, Some("080"), Some(V::NotAPort("080".into()))),
+            ("dport = 127.0.0.1:80", 9, Some("127.0.0.1:80"), Some(V::NotAPort("127.0.0.1:80".into()))),
+            ("dst 127.0.0.1:22x", 5, Some("127.0.0.1:22x"), Some(V::NotAPort("22x".into()))),
+            ("src [::]/0", 5, Some("[::]/0"), Some(V::NotAPort("/0".into()))),
+            ("src [::1]x", 5, Some("[::1]x"), Some(V::NotAPort("x".into()))),
             ("src [::1", 5, Some("[::1"), Some(V::UnclosedBracket)),
             ("src ::1", 5, Some("::1"), Some(V::NotAPrefix(":".into()))),
-            (
-                "src 10.0.0.0/33",
-                5,
-                Some("10.0.0.0/33"),
-                Some(V::NotAPrefix("10.0.0.0/33".into())),
-            ),
+            ("src 10.0.0.0/33", 5, Some("10.0.0.0/33"), Some(V::NotAPrefix("10.0.0.0/33".into()))),
             (
                 "src 127.0.0.1/255.0.255.0",
                 5,
                 Some("127.0.0.1/255.0.255.0"),
                 Some(V::NotAPrefix("127.0.0.1/255.0.255.0".into())),
             ),
-            (
-                "src 127.0.0.1/08",
-                5,
-                Some("127.0.0.1/08"),
-                Some(V::NotAPrefix("127.0.0.1/08".into())),
-            ),
-            (
-                "src 256.0.0.1",
-                5,
-                Some("256.0.0.1"),
-                Some(V::NotAPrefix("256.0.0.1".into())),
-            ),
-            (
-                "src 1.2.3.4.5",
-                5,
-                Some("1.2.3.4.5"),
-                Some(V::NotAPrefix("1.2.3.4.5".into())),
-            ),
-            (
-                "src any/8",
-                5,
-                Some("any/8"),
-                Some(V::NotAPrefix("any/8".into())),
-            ),
-            (
-                "dev = nosuch",
-                7,
-                Some("nosuch"),
-                Some(V::Device("nosuch".into())),
-            ),
+            ("src 127.0.0.1/08", 5, Some("127.0.0.1/08"), Some(V::NotAPrefix("127.0.0.1/08".into()))),
+            ("src 256.0.0.1", 5, Some("256.0.0.1"), Some(V::NotAPrefix("256.0.0.1".into()))),
+            ("src 1.2.3.4.5", 5, Some("1.2.3.4.5"), Some(V::NotAPrefix("1.2.3.4.5".into()))),
+            ("src any/8", 5, Some("any/8"), Some(V::NotAPrefix("any/8".into()))),
+            ("dev = nosuch", 7, Some("nosuch"), Some(V::Device("nosuch".into()))),
             ("dev if0", 5, Some("if0"), Some(V::Device("if0".into()))),
-            (
-                "dev lo 1.2.3.4",
-                8,
-                Some("1.2.3.4"),
-                Some(V::Device("1.2.3.4".into())),
-            ),
+            ("dev lo 1.2.3.4", 8, Some("1.2.3.4"), Some(V::Device("1.2.3.4".into()))),
             ("fwmark = 5/", 10, Some("5/"), Some(V::Mark("5/".into()))),
             ("fwmark abc", 8, Some("abc"), Some(V::Mark("abc".into()))),
-            (
-                "cgroup = /nope",
-                10,
-                Some("/nope"),
-                Some(V::Cgroup("/nope".into())),
-            ),
+            ("cgroup = /nope", 10, Some("/nope"), Some(V::Cgroup("/nope".into()))),
             // Grammar errors: the token is lexed first (a valid value), then rejected.
             ("dst", 4, None, None),
             ("dst =", 6, None, None),
@@ -2637,29 +2180,16 @@ mod tests {
             ("src ( 1.2.3.4 )", 5, Some("("), None),
             // Columns count the state words too.
             ("state established dst", 22, None, None),
-            (
-                "state established frob",
-                19,
-                Some("frob"),
-                Some(V::NotAPrefix("frob".into())),
-            ),
+            ("state established frob", 19, Some("frob"), Some(V::NotAPrefix("frob".into()))),
         ];
         for (text, column, token, value) in cases {
             let err = parse_with(&words(text), 0, &ctx()).expect_err(text);
             let want = match value {
-                Some(kind) => FilterError::Value {
-                    column,
-                    token: token.unwrap_or_default().to_owned(),
-                    kind,
-                },
+                Some(kind) => FilterError::Value { column, token: token.unwrap_or_default().to_owned(), kind },
                 None => err_syntax(&err, column, token),
             };
             assert_eq!(err, want, "{text:?}");
-            let code = if matches!(want, FilterError::Value { .. }) {
-                1
-            } else {
-                255
-            };
+            let code = if matches!(want, FilterError::Value { .. }) { 1 } else { 255 };
             assert_eq!(err.exit_code(), code, "{text:?}");
         }
     }
@@ -2670,11 +2200,7 @@ mod tests {
             FilterError::Syntax { expected, .. } => expected,
             _ => "(not a syntax error)",
         };
-        FilterError::Syntax {
-            column,
-            token: token.map(str::to_owned),
-            expected,
-        }
+        FilterError::Syntax { column, token: token.map(str::to_owned), expected }
     }
 
     #[test]
@@ -2702,35 +2228,22 @@ mod tests {
     #[test]
     fn nesting_is_bounded() {
         let deep = vec!["("; MAX_DEPTH + 1];
-        assert!(matches!(
-            parse_with(&deep, 0, &ctx()),
-            Err(FilterError::TooDeep { .. })
-        ));
-        let nots: Vec<&str> = std::iter::repeat_n("not", 10_000)
-            .chain(["autobound"])
-            .collect();
-        assert!(matches!(
-            parse_with(&nots, 0, &ctx()),
-            Err(FilterError::TooDeep { .. })
-        ));
+        assert!(matches!(parse_with(&deep, 0, &ctx()), Err(FilterError::TooDeep { .. })));
+        let nots: Vec<&str> = std::iter::repeat_n("not", 10_000).chain(["autobound"]).collect();
+        assert!(matches!(parse_with(&nots, 0, &ctx()), Err(FilterError::TooDeep { .. })));
         // Alternating and/or chains deepen the tree.
         let mut alt = vec!["autobound"];
         for i in 0..1000 {
             alt.extend([if i % 2 == 0 { "or" } else { "and" }, "autobound"]);
         }
-        assert!(matches!(
-            parse_with(&alt, 0, &ctx()),
-            Err(FilterError::TooDeep { .. })
-        ));
+        assert!(matches!(parse_with(&alt, 0, &ctx()), Err(FilterError::TooDeep { .. })));
         // A long chain of one operator does not.
         let mut flat = vec!["autobound"];
         for _ in 0..10_000 {
             flat.extend(["or", "autobound"]);
         }
         assert!(parse_with(&flat, 0, &ctx()).is_ok());
-        let ok: Vec<&str> = std::iter::repeat_n("not", MAX_DEPTH - 1)
-            .chain(["autobound"])
-            .collect();
+        let ok: Vec<&str> = std::iter::repeat_n("not", MAX_DEPTH - 1).chain(["autobound"]).collect();
         assert!(parse_with(&ok, 0, &ctx()).is_ok());
     }
 
@@ -2836,11 +2349,7 @@ mod tests {
         // match `inet:127.0.0.1`.
         let f = parse_with(&words("src inet:127.0.0.1"), 0, &ctx()).expect("valid");
         assert_eq!(f.family_override, Some(AF_INET));
-        let v4: String = world
-            .iter()
-            .filter(|(_, s)| s.family == AF_INET && f.matches(s))
-            .map(|(l, _)| *l)
-            .collect();
+        let v4: String = world.iter().filter(|(_, s)| s.family == AF_INET && f.matches(s)).map(|(l, _)| *l).collect();
         assert_eq!(v4, "ACDEF");
     }
 
@@ -2866,13 +2375,7 @@ mod tests {
             ("cgroup = /system.slice", false),
             ("not cgroup /system.slice", true),
         ] {
-            assert_eq!(
-                parse_with(&words(text), 0, &ctx())
-                    .expect("valid")
-                    .matches(&s),
-                want,
-                "{text}"
-            );
+            assert_eq!(parse_with(&words(text), 0, &ctx()).expect("valid").matches(&s), want, "{text}");
         }
         // Once known, they are compared as ss does.
         let f = parse_with(&words("fwmark = 0x10/0xf0"), 0, &ctx()).expect("valid");
@@ -2923,12 +2426,7 @@ mod tests {
         assert!(!f.matches_subject(&unnamed));
         // No FNM_PATHNAME: `*` crosses '/'.
         let f = parse_with(&words("dst unix:/run/*"), 0, &ctx()).expect("valid");
-        assert!(f.matches_subject(&Subject::unix(
-            None,
-            Some("/run/dbus/system_bus_socket"),
-            1,
-            2
-        )));
+        assert!(f.matches_subject(&Subject::unix(None, Some("/run/dbus/system_bus_socket"), 1, 2)));
         // An empty pattern matches an unnamed socket.
         let f = parse_with(&words("src unix:"), 0, &ctx()).expect("valid");
         assert!(f.matches_subject(&unnamed) && !f.matches_subject(&x0));
@@ -3109,7 +2607,8 @@ mod tests {
 
     #[test]
     fn family_host_conditions_parse_as_ss_does() {
-        let other = |family, value, bitlen, port| HostCond { port, addr: HostAddr::Other(data_prefix(family, value, bitlen)) };
+        let other =
+            |family, value, bitlen, port| HostCond { port, addr: HostAddr::Other(data_prefix(family, value, bitlen)) };
         let cases: &[(u16, &str, HostCond, u16)] = &[
             (AF_UNSPEC, "src link:ip:lo", other(AF_PACKET, 0x0800, 32, 1), AF_PACKET),
             (AF_UNSPEC, "src link:ipv6:if1", other(AF_PACKET, 0x86dd, 32, 1), AF_PACKET),
@@ -3198,11 +2697,7 @@ mod tests {
         assert_eq!(parse_markmask("99999999999"), Ok((1_215_752_191, u32::MAX)));
         assert_eq!(parse_markmask("99999999999999999999/1"), Ok((u32::MAX, 1)));
         assert_eq!(
-            services_lookup(
-                "ssh 22/tcp # comment\nhttp 80/tcp www # WWW\nhttp 80/udp\n",
-                "www",
-                "tcp"
-            ),
+            services_lookup("ssh 22/tcp # comment\nhttp 80/tcp www # WWW\nhttp 80/udp\n", "www", "tcp"),
             Some(80)
         );
         assert_eq!(services_lookup("ssh 22/tcp\n", "ssh", "udp"), None);

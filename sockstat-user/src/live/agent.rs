@@ -35,18 +35,19 @@ use tokio::{
 use tracing::{info, warn};
 
 use crate::{
+    bpf::loader::{EbpfError, KernelCounters, LoadOptions, Tracer},
+    bpf::stream::{EventStream, StreamError},
     diag::{DiagError, SockDiag},
     filter::Filter,
-    bpf::loader::{EbpfError, KernelCounters, LoadOptions, Tracer},
-    wire::protocol::{self, MAX_REQUEST, Request, Response, Status},
     live::server::{self, AgentSocket, ServerError},
-    model::socket::InetSocket,
-    bpf::stream::{EventStream, StreamError},
-    timeline::lifetime::Tracker,
-    sys::netns::{self, HandleError},
-    wire::protocol::NamespaceStatus,
     live::table::{self, KERNEL_STATES, Namespaces},
-    timeline::{Gap, Record, TimelineError, Writer, WriterConfig}};
+    model::socket::InetSocket,
+    sys::netns::{self, HandleError},
+    timeline::lifetime::Tracker,
+    timeline::{Gap, Record, TimelineError, Writer, WriterConfig},
+    wire::protocol::NamespaceStatus,
+    wire::protocol::{self, MAX_REQUEST, Request, Response, Status},
+};
 
 fn monotonic_ns() -> u64 {
     u64::try_from(crate::bpf::stream::monotonic_now().as_nanos()).unwrap_or(u64::MAX)
@@ -206,7 +207,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         && let Some(prev) = w.previous_end_ns
     {
         let end = w.wall_ns(dump_ns);
-        w.push(Record::Gap(Gap { start_ns: prev, end_ns: end, lost_kernel: 0, lost_userspace: 0, reason: "agent not running".into() }));
+        w.push(Record::Gap(Gap {
+            start_ns: prev,
+            end_ns: end,
+            lost_kernel: 0,
+            lost_userspace: 0,
+            reason: "agent not running".into(),
+        }));
     }
     st.seed(dump, dump_ns, Some("seed"));
     // Every other namespace there is a handle to, each from its own dump; their events
@@ -348,7 +355,9 @@ impl State {
                     self.spaces.seed(ns, dump, &[]);
                 }
                 // It may have gone since it was found; its next event tries again.
-                Err(e) => info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace; not tracking it"),
+                Err(e) => {
+                    info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace; not tracking it")
+                }
             }
         }
     }
@@ -398,7 +407,8 @@ impl State {
         }
         self.last_liveness = Instant::now();
         self.spaces.expire_marks(monotonic_ns());
-        let empty: Vec<u32> = self.spaces.counts().into_iter().filter(|&(ns, n)| n == 0 && ns != self.netns).map(|(ns, _)| ns).collect();
+        let empty: Vec<u32> =
+            self.spaces.counts().into_iter().filter(|&(ns, n)| n == 0 && ns != self.netns).map(|(ns, _)| ns).collect();
         let mut rescanned = false;
         for ns in empty {
             let known = self.handles.get(&ns).is_some_and(|p| netns::open_checked(p, ns).is_ok());
@@ -575,7 +585,11 @@ impl State {
                 }
                 match self.handle(netns, peer) {
                     Ok((path, file)) => Answer::Later(Box::new(move || {
-                        finish(netns::run_in(netns, (&path, &file), dump).map_err(AgentError::from).and_then(|r| r.map_err(AgentError::from)))
+                        finish(
+                            netns::run_in(netns, (&path, &file), dump)
+                                .map_err(AgentError::from)
+                                .and_then(|r| r.map_err(AgentError::from)),
+                        )
                     })),
                     Err(e) => Answer::now(finish(Err(e.into()))),
                 }
@@ -614,8 +628,14 @@ impl State {
                     table_size: self.spaces.len() as u64,
                     namespaces: self.status_namespaces(),
                     seed_ms: self.seed_ms,
-                    timeline_committed: self.timeline.as_ref().map(|w| w.committed.load(std::sync::atomic::Ordering::Relaxed)),
-                    timeline_dropped: self.timeline.as_ref().map(|w| w.dropped.load(std::sync::atomic::Ordering::Relaxed)),
+                    timeline_committed: self
+                        .timeline
+                        .as_ref()
+                        .map(|w| w.committed.load(std::sync::atomic::Ordering::Relaxed)),
+                    timeline_dropped: self
+                        .timeline
+                        .as_ref()
+                        .map(|w| w.dropped.load(std::sync::atomic::Ordering::Relaxed)),
                     accept_hook: self.tracer.accept_hook,
                     owners_iter: self.tracer.owners_iter,
                 })
@@ -641,13 +661,22 @@ impl State {
                     Err(e) => Response::Error(error_text(&e)),
                 }
             }
-            Request::Owners { .. } | Request::Dump { .. } => Response::Error("internal: answered off the event loop".into()),
+            Request::Owners { .. } | Request::Dump { .. } => {
+                Response::Error("internal: answered off the event loop".into())
+            }
         }
     }
 
     /// The TCP sockets of namespace `ns` (tracked) for a query: the table's, plus the
     /// states only a dump of that namespace lists, made there.
-    fn tcp(&mut self, ns: u32, peer: Option<u32>, families: &[u16], states: u32, filter: Option<&Filter>) -> Result<Vec<InetSocket>, AgentError> {
+    fn tcp(
+        &mut self,
+        ns: u32,
+        peer: Option<u32>,
+        families: &[u16],
+        states: u32,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<InetSocket>, AgentError> {
         let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
         // Mini-sockets and sockets whose identity events cannot give: from the kernel.
         let mask = states & (KERNEL_STATES | table::TIMEWAIT_SUBSTATES);
@@ -669,7 +698,10 @@ impl State {
                         .iter()
                         .map(|&family| scope.spawn(move || SockDiag::open()?.dump_inet(IPPROTO_TCP, family, mask)))
                         .collect();
-                    walks.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+                    walks
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                        .collect()
                 })
             })?
         }
@@ -701,7 +733,11 @@ impl State {
 /// the query and the walk (a close handing it to a timewait socket, a connect
 /// completing): the newer wins, the table's row if `after_walk_began` says its last
 /// transition came after the walk began, else the dump's, so no socket shows twice.
-fn merge_dumped(table_rows: &mut Vec<InetSocket>, dumped: Vec<InetSocket>, after_walk_began: impl Fn(&InetSocket) -> bool) {
+fn merge_dumped(
+    table_rows: &mut Vec<InetSocket>,
+    dumped: Vec<InetSocket>,
+    after_walk_began: impl Fn(&InetSocket) -> bool,
+) {
     let tuple = |s: &InetSocket| (s.src, s.sport, s.dst, s.dport);
     let newer: std::collections::HashSet<_> = table_rows.iter().filter(|s| after_walk_began(s)).map(tuple).collect();
     let dumped_tuples: std::collections::HashSet<_> = dumped.iter().map(tuple).collect();
@@ -718,10 +754,7 @@ fn without_query_connections(unix: &mut Vec<crate::model::socket::UnixSocket>, l
     let name = unix.iter().find(|s| listener != 0 && u64::from(s.inode) == listener).and_then(|s| s.name.clone());
     let accepted: std::collections::HashSet<u32> = unix
         .iter()
-        .filter(|s| {
-            u64::from(s.inode) == conn
-                || (u64::from(s.inode) != listener && name.is_some() && s.name == name)
-        })
+        .filter(|s| u64::from(s.inode) == conn || (u64::from(s.inode) != listener && name.is_some() && s.name == name))
         .map(|s| s.inode)
         .collect();
     unix.retain(|s| !accepted.contains(&s.inode) && !accepted.contains(&s.peer) && u64::from(s.peer) != conn);
@@ -765,7 +798,11 @@ async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
     match server::peer_allowed(&stream) {
         Ok(true) => {}
         Ok(false) => {
-            let _ = write(&mut stream, &Response::Error("permission denied: only root and the agent's user may query it".into())).await;
+            let _ = write(
+                &mut stream,
+                &Response::Error("permission denied: only root and the agent's user may query it".into()),
+            )
+            .await;
             return;
         }
         Err(e) => {
@@ -777,7 +814,11 @@ async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
         Ok(Ok(req)) => req,
         // A client of another build: it treats this as "no agent" and works alone.
         Ok(Err(e @ protocol::ProtocolError::Version { .. })) => {
-            let _ = write(&mut stream, &Response::Unavailable { reason: format!("{e}; restart the agent with the same sockstat") }).await;
+            let _ = write(
+                &mut stream,
+                &Response::Unavailable { reason: format!("{e}; restart the agent with the same sockstat") },
+            )
+            .await;
             return;
         }
         Ok(Err(e)) => {
@@ -821,21 +862,38 @@ mod tests {
     use crate::model::socket::UnixSocket;
 
     fn unix(inode: u32, peer: u32, name: Option<&str>, state: u8) -> UnixSocket {
-        UnixSocket { kind: 1, state, inode, peer, name: name.map(|n| n.as_bytes().to_vec()), rqueue: 0, wqueue: 0, ext: None }
+        UnixSocket {
+            kind: 1,
+            state,
+            inode,
+            peer,
+            name: name.map(|n| n.as_bytes().to_vec()),
+            rqueue: 0,
+            wqueue: 0,
+            ext: None,
+        }
     }
 
     #[test]
     fn a_tuple_moved_during_the_walk_shows_once() {
         let lo = "127.0.0.1".parse().unwrap();
-        let sock = |cookie: u64, state: TcpState, sport: u16| InetSocket { cookie, ..InetSocket::tcp(2, state as u8, (lo, sport), (lo, 7004), 0) };
+        let sock = |cookie: u64, state: TcpState, sport: u16| InetSocket {
+            cookie,
+            ..InetSocket::tcp(2, state as u8, (lo, sport), (lo, 7004), 0)
+        };
         // The table still has the full socket in FIN-WAIT-1 (its close is not drained
         // yet); the walk found the timewait socket that took its tuple over.
         let mut rows = vec![sock(1, TcpState::FinWait1, 57432), sock(2, TcpState::Established, 50000)];
         merge_dumped(&mut rows, vec![sock(9, TcpState::FinWait2, 57432)], |_| false);
-        assert_eq!(rows.iter().map(|s| (s.cookie, s.state)).collect::<Vec<_>>(), [(2, TcpState::Established as u8), (9, TcpState::FinWait2 as u8)]);
+        assert_eq!(
+            rows.iter().map(|s| (s.cookie, s.state)).collect::<Vec<_>>(),
+            [(2, TcpState::Established as u8), (9, TcpState::FinWait2 as u8)]
+        );
         // A new connection on a timewait's tuple, seen after the walk: the table's wins.
         let mut rows = vec![sock(3, TcpState::Established, 57432)];
-        merge_dumped(&mut rows, vec![sock(9, TcpState::TimeWait, 57432), sock(8, TcpState::TimeWait, 1)], |s| s.cookie == 3);
+        merge_dumped(&mut rows, vec![sock(9, TcpState::TimeWait, 57432), sock(8, TcpState::TimeWait, 1)], |s| {
+            s.cookie == 3
+        });
         assert_eq!(rows.iter().map(|s| s.cookie).collect::<Vec<_>>(), [3, 8]);
     }
 
@@ -871,7 +929,11 @@ mod tests {
         without_query_connections(&mut socks, 10, 11);
         assert_eq!(socks.iter().map(|s| s.inode).collect::<Vec<_>>(), [10, 20, 21, 22]);
         // Without a known listener, only this query's connection goes.
-        let mut socks = vec![unix(11, 12, Some("/run/a.sock"), estab), unix(12, 11, None, estab), unix(13, 0, Some("/run/a.sock"), estab)];
+        let mut socks = vec![
+            unix(11, 12, Some("/run/a.sock"), estab),
+            unix(12, 11, None, estab),
+            unix(13, 0, Some("/run/a.sock"), estab),
+        ];
         without_query_connections(&mut socks, 0, 11);
         assert_eq!(socks.iter().map(|s| s.inode).collect::<Vec<_>>(), [13]);
     }

@@ -18,8 +18,9 @@ use rustc_hash::FxHashMap;
 use sockstat_ebpf::{AF_INET6, TcpState};
 
 use crate::{
+    bpf::stream::Transition,
     model::socket::{InetSocket, Source},
-    bpf::stream::Transition};
+};
 
 /// States whose sockets the table answers for; the others come from the kernel.
 pub const TABLE_STATES: u32 = !KERNEL_STATES;
@@ -53,7 +54,9 @@ pub enum Applied {
     Updated,
     /// The full socket closed. `to_time_wait` when it closed from FIN-WAIT-2 or CLOSING,
     /// the paths on which tcp_time_wait() hands the tuple to a timewait socket.
-    Removed { to_time_wait: bool },
+    Removed {
+        to_time_wait: bool,
+    },
     /// A close for a socket the table never held (closed before the seed, or another
     /// namespace's socket).
     Unknown,
@@ -135,7 +138,8 @@ impl Table {
                 Applied::Updated
             }
             None => {
-                self.sockets.insert(t.cookie, Entry { sock, last_pid: t.pid, last_comm: t.comm.clone(), since_ns: t.ts_ns });
+                self.sockets
+                    .insert(t.cookie, Entry { sock, last_pid: t.pid, last_comm: t.comm.clone(), since_ns: t.ts_ns });
                 Applied::Inserted
             }
         }
@@ -150,7 +154,12 @@ impl Table {
 
     /// As [`Table::snapshot`], keeping only the sockets `wanted` accepts (checked before
     /// anything is copied).
-    pub fn snapshot_where(&mut self, family: u16, states: u32, wanted: impl Fn(&InetSocket) -> bool) -> Vec<InetSocket> {
+    pub fn snapshot_where(
+        &mut self,
+        family: u16,
+        states: u32,
+        wanted: impl Fn(&InetSocket) -> bool,
+    ) -> Vec<InetSocket> {
         let mask = states & TABLE_STATES;
         let sockets = &self.sockets;
         let order = self.order.get_or_insert_with(|| {
@@ -203,7 +212,12 @@ impl Namespaces {
     /// seeded).
     #[must_use]
     pub fn new(own: u32) -> Namespaces {
-        Namespaces { own, tables: HashMap::from([(own, Table::new(Some(own)))]), waiting: BTreeMap::new(), unreachable: HashMap::new() }
+        Namespaces {
+            own,
+            tables: HashMap::from([(own, Table::new(Some(own)))]),
+            waiting: BTreeMap::new(),
+            unreachable: HashMap::new(),
+        }
     }
 
     /// The agent's own namespace.
@@ -266,7 +280,11 @@ impl Namespaces {
         }
         // 0: the program could not read the namespace; accept notices and other
         // families change no table, so they need no seed either.
-        if t.netns == 0 || t.accept || !t.is_inet() || self.unreachable.get(&t.netns).is_some_and(|&until| now_ns < until) {
+        if t.netns == 0
+            || t.accept
+            || !t.is_inet()
+            || self.unreachable.get(&t.netns).is_some_and(|&until| now_ns < until)
+        {
             return Routed::Dropped;
         }
         self.waiting.entry(t.netns).or_default().push(t.clone());
@@ -488,7 +506,16 @@ mod tests {
         assert!(n.take_waiting().is_empty(), "taken once");
         // The dump (made after the held events) has the listener and a socket closed
         // since; the held events replay over it.
-        let dumped = InetSocket { source: Source::Kernel, ..InetSocket::tcp(AF_INET, Listen as u8, ("0.0.0.0".parse().unwrap(), 80), ("0.0.0.0".parse().unwrap(), 0), 2) };
+        let dumped = InetSocket {
+            source: Source::Kernel,
+            ..InetSocket::tcp(
+                AF_INET,
+                Listen as u8,
+                ("0.0.0.0".parse().unwrap(), 80),
+                ("0.0.0.0".parse().unwrap(), 0),
+                2,
+            )
+        };
         n.seed(OTHER, vec![dumped], &waiting[&OTHER]);
         assert!(n.is_tracked(OTHER));
         assert_eq!(ports(n.get_mut(OTHER).unwrap()), vec![(80, Listen as u8), (5000, Established as u8)]);
@@ -496,7 +523,10 @@ mod tests {
         assert_eq!(n.counts(), vec![(NS, 1), (OTHER, 2)]);
         assert_eq!(n.len(), 3);
         // Later events go straight to the table.
-        assert_eq!(n.apply(&in_ns(OTHER, ev(3, Established, Close, 5000, 80)), 0), Routed::Applied(Applied::Removed { to_time_wait: false }));
+        assert_eq!(
+            n.apply(&in_ns(OTHER, ev(3, Established, Close, 5000, 80)), 0),
+            Routed::Applied(Applied::Removed { to_time_wait: false })
+        );
         assert_eq!(n.others(), vec![OTHER]);
     }
 
@@ -511,7 +541,11 @@ mod tests {
         assert_eq!(n.apply(&in_ns(OTHER, ev(2, Close, Listen, 23, 0)), 999), Routed::Dropped);
         assert!(n.take_waiting().is_empty());
         n.expire_marks(999);
-        assert_eq!(n.apply(&in_ns(OTHER, ev(2, Close, Listen, 23, 0)), 1_000), Routed::Held, "asked again once the mark expired");
+        assert_eq!(
+            n.apply(&in_ns(OTHER, ev(2, Close, Listen, 23, 0)), 1_000),
+            Routed::Held,
+            "asked again once the mark expired"
+        );
         // A seed lifts the mark; a tracked namespace that becomes unreachable is no
         // longer tracked (its table could go wrong unseen).
         let held = n.take_waiting();

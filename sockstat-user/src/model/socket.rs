@@ -492,7 +492,13 @@ impl InetSocket {
     /// A TCP socket known by its tuple and state (what an event carries); queues,
     /// owner and timers zero, to be filled by the caller where known.
     #[must_use]
-    pub fn tcp(family: u16, state: u8, (src, sport): (IpAddr, u16), (dst, dport): (IpAddr, u16), cookie: u64) -> InetSocket {
+    pub fn tcp(
+        family: u16,
+        state: u8,
+        (src, sport): (IpAddr, u16),
+        (dst, dport): (IpAddr, u16),
+        cookie: u64,
+    ) -> InetSocket {
         InetSocket {
             family,
             protocol: sockstat_ebpf::IPPROTO_TCP,

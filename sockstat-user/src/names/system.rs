@@ -55,9 +55,10 @@ impl Names {
     /// ephemeral range, as ss would.
     #[must_use]
     pub fn system(numeric: bool) -> Self {
-        let services_text = if numeric { String::new() } else { std::fs::read_to_string("/etc/services").unwrap_or_default() };
-        let protocols = (!numeric)
-            .then(|| parse_protocols(&std::fs::read_to_string("/etc/protocols").unwrap_or_default()));
+        let services_text =
+            if numeric { String::new() } else { std::fs::read_to_string("/etc/services").unwrap_or_default() };
+        let protocols =
+            (!numeric).then(|| parse_protocols(&std::fs::read_to_string("/etc/protocols").unwrap_or_default()));
         let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
             .ok()
             .and_then(|t| parse_port_range(&t))
@@ -132,11 +133,7 @@ impl Names {
     /// root), or `unreachable:ID` (hex).
     #[must_use]
     pub fn cgroup_path(&self, id: u64) -> String {
-        self.cgroups
-            .get_or_init(system_cgroups)
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("unreachable:{id:x}"))
+        self.cgroups.get_or_init(system_cgroups).get(&id).cloned().unwrap_or_else(|| format!("unreachable:{id:x}"))
     }
 
     /// `users:(...)` for a socket inode, with its leading space; empty if no process
@@ -286,17 +283,58 @@ fn stat_comm(stat: &str) -> Option<String> {
 
 /// iproute2 lib/ll_proto.c `llproto_names[]`, in its order (the first match wins).
 const LL_PROTOS: &[(u16, &str)] = &[
-    (0x0060, "loop"), (0x0200, "pup"), (0x0201, "pupat"), (0x0800, "ip"), (0x0805, "x25"),
-    (0x0806, "arp"), (0x08ff, "bpq"), (0x0a00, "ieeepup"), (0x0a01, "ieeepupat"), (0x6000, "dec"),
-    (0x6001, "dna_dl"), (0x6002, "dna_rc"), (0x6003, "dna_rt"), (0x6004, "lat"), (0x6005, "diag"),
-    (0x6006, "cust"), (0x6007, "sca"), (0x8035, "rarp"), (0x809b, "atalk"), (0x80f3, "aarp"),
-    (0x8137, "ipx"), (0x86dd, "ipv6"), (0x8863, "ppp_disc"), (0x8864, "ppp_ses"), (0x884c, "atmmpoa"),
-    (0x8884, "atmfate"), (0x0001, "802_3"), (0x0002, "ax25"), (0x0003, "all"), (0x0004, "802_2"),
-    (0x0005, "snap"), (0x0006, "ddcmp"), (0x0007, "wan_ppp"), (0x0008, "ppp_mp"), (0x0009, "localtalk"),
-    (0x000c, "can"), (0x0010, "ppptalk"), (0x0011, "tr_802_2"), (0x0015, "mobitex"), (0x0016, "control"),
-    (0x0017, "irda"), (0x0018, "econet"), (0x88ca, "tipc"), (0x8892, "profinet"), (0x88a2, "aoe"),
-    (0x88a4, "ethercat"), (0x8100, "802.1Q"), (0x88a8, "802.1ad"), (0x8847, "mpls_uc"), (0x8848, "mpls_mc"),
-    (0x6558, "teb"), (0x88cc, "LLDP"),
+    (0x0060, "loop"),
+    (0x0200, "pup"),
+    (0x0201, "pupat"),
+    (0x0800, "ip"),
+    (0x0805, "x25"),
+    (0x0806, "arp"),
+    (0x08ff, "bpq"),
+    (0x0a00, "ieeepup"),
+    (0x0a01, "ieeepupat"),
+    (0x6000, "dec"),
+    (0x6001, "dna_dl"),
+    (0x6002, "dna_rc"),
+    (0x6003, "dna_rt"),
+    (0x6004, "lat"),
+    (0x6005, "diag"),
+    (0x6006, "cust"),
+    (0x6007, "sca"),
+    (0x8035, "rarp"),
+    (0x809b, "atalk"),
+    (0x80f3, "aarp"),
+    (0x8137, "ipx"),
+    (0x86dd, "ipv6"),
+    (0x8863, "ppp_disc"),
+    (0x8864, "ppp_ses"),
+    (0x884c, "atmmpoa"),
+    (0x8884, "atmfate"),
+    (0x0001, "802_3"),
+    (0x0002, "ax25"),
+    (0x0003, "all"),
+    (0x0004, "802_2"),
+    (0x0005, "snap"),
+    (0x0006, "ddcmp"),
+    (0x0007, "wan_ppp"),
+    (0x0008, "ppp_mp"),
+    (0x0009, "localtalk"),
+    (0x000c, "can"),
+    (0x0010, "ppptalk"),
+    (0x0011, "tr_802_2"),
+    (0x0015, "mobitex"),
+    (0x0016, "control"),
+    (0x0017, "irda"),
+    (0x0018, "econet"),
+    (0x88ca, "tipc"),
+    (0x8892, "profinet"),
+    (0x88a2, "aoe"),
+    (0x88a4, "ethercat"),
+    (0x8100, "802.1Q"),
+    (0x88a8, "802.1ad"),
+    (0x8847, "mpls_uc"),
+    (0x8848, "mpls_mc"),
+    (0x6558, "teb"),
+    (0x88cc, "LLDP"),
 ];
 
 /// iproute2's `ll_proto_a2n()` by name: the first entry of its table called `name`,
@@ -326,10 +364,27 @@ pub fn nl_proto_id(table: &HashMap<u8, String>, name: &str) -> Option<u8> {
 /// (`rtnl_tab_initialize`: `ID NAME`, decimal or 0x-hex, `#` comments).
 fn nl_protos(text: &str) -> HashMap<u8, String> {
     let builtin: &[(u8, &str)] = &[
-        (0, "rtnl"), (1, "unused"), (2, "usersock"), (3, "fw"), (4, "tcpdiag"), (5, "nflog"),
-        (6, "xfrm"), (7, "selinux"), (8, "iscsi"), (9, "audit"), (10, "fiblookup"), (11, "connector"),
-        (12, "nft"), (13, "ip6fw"), (14, "dec-rt"), (15, "uevent"), (16, "genl"), (18, "scsi-trans"),
-        (19, "ecryptfs"), (20, "rdma"), (21, "crypto"),
+        (0, "rtnl"),
+        (1, "unused"),
+        (2, "usersock"),
+        (3, "fw"),
+        (4, "tcpdiag"),
+        (5, "nflog"),
+        (6, "xfrm"),
+        (7, "selinux"),
+        (8, "iscsi"),
+        (9, "audit"),
+        (10, "fiblookup"),
+        (11, "connector"),
+        (12, "nft"),
+        (13, "ip6fw"),
+        (14, "dec-rt"),
+        (15, "uevent"),
+        (16, "genl"),
+        (18, "scsi-trans"),
+        (19, "ecryptfs"),
+        (20, "rdma"),
+        (21, "crypto"),
     ];
     let mut map: HashMap<u8, String> = builtin.iter().map(|&(i, n)| (i, n.to_owned())).collect();
     for line in text.lines() {
@@ -407,4 +462,3 @@ pub fn parse_port_range(text: &str) -> Option<(u16, u16)> {
         _ => None,
     }
 }
-

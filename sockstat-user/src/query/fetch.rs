@@ -17,13 +17,14 @@ use sockstat_ebpf::IPPROTO_TCP;
 
 use crate::{
     cli::{Options, SourceChoice, Table},
-    wire::client::{Client, ClientError},
     diag::{DiagError, SockDiag},
-    sys::procnet,
-    wire::protocol::DumpSpec,
     model::owner::OwnerEntry,
+    model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
     query,
-    model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot}};
+    sys::procnet,
+    wire::client::{Client, ClientError},
+    wire::protocol::DumpSpec,
+};
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
@@ -200,7 +201,8 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     // -p with an agent: every socket descriptor of every process from its owners
     // iterator (one pass in the kernel, where ss walks /proc), read after the TCP answer
     // so that every table row's cookie exists by then.
-    let want_agent_owners = opts.show_processes > 0 && !opts.show_threads && opts.source != SourceChoice::Kernel && recorded.is_none();
+    let want_agent_owners =
+        opts.show_processes > 0 && !opts.show_threads && opts.source != SourceChoice::Kernel && recorded.is_none();
     let mut agent_owners = None;
     if query::inet_table(opts, Table::Tcp) {
         let families = query::families(opts);
@@ -244,7 +246,9 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         (false, true) => dump_tables(&mut open_diag(opts)?, &spec)?,
         (false, false) => match Client::connect(&opts.agent_socket).and_then(|c| c.dump(&spec)) {
             Ok(s) => s,
-            Err(e) if opts.source == SourceChoice::Auto && e.is_unavailable() => dump_tables(&mut open_diag(opts)?, &spec)?,
+            Err(e) if opts.source == SourceChoice::Auto && e.is_unavailable() => {
+                dump_tables(&mut open_diag(opts)?, &spec)?
+            }
             Err(e) => return Err(e.into()),
         },
     };
@@ -287,8 +291,6 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     }
     Ok((snap, agent_owners))
 }
-
-
 
 /// A sock_diag socket asking for what `spec`'s query prints.
 ///
@@ -376,7 +378,8 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
 fn fill_inodes(tcp: &mut [InetSocket], owners: &[OwnerEntry]) {
     let by_cookie: std::collections::HashMap<u64, u64> =
         owners.iter().filter(|o| o.cookie != 0).map(|o| (o.cookie, o.inode)).collect();
-    for s in tcp.iter_mut().filter(|s| s.source == crate::model::socket::Source::Table && s.inode == 0 && s.cookie != 0) {
+    for s in tcp.iter_mut().filter(|s| s.source == crate::model::socket::Source::Table && s.inode == 0 && s.cookie != 0)
+    {
         if let Some(&inode) = by_cookie.get(&s.cookie) {
             s.inode = u32::try_from(inode).unwrap_or(0);
         }

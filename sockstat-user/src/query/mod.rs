@@ -73,15 +73,14 @@ impl EventFilter {
     #[must_use]
     pub fn accepts(&self, sock: &InetSocket, states: &[u8]) -> bool {
         let f = &self.filter;
-        (!f.saw_states || states.iter().any(|&s| f.state_filter & (1u32 << u32::from(s).min(31)) != 0)) && f.matches(sock)
+        (!f.saw_states || states.iter().any(|&s| f.state_filter & (1u32 << u32::from(s).min(31)) != 0))
+            && f.matches(sock)
     }
 }
 
 pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
     if let Some(option) = opts.unsupported.first() {
-        return Err(QueryError::UnsupportedOption {
-            option: option.clone(),
-        });
+        return Err(QueryError::UnsupportedOption { option: option.clone() });
     }
     if opts.follow_events && opts.source == SourceChoice::Agent {
         return Err(QueryError::EventsFromAgent);
@@ -142,11 +141,7 @@ pub fn tcp_source(opts: &Options) -> SourceChoice {
 #[must_use]
 pub fn state_mask(opts: &Options) -> u32 {
     let syn_recv = bit(TcpState::SynRecv);
-    if opts.states & syn_recv != 0 {
-        opts.states | bit(TcpState::NewSynRecv)
-    } else {
-        opts.states
-    }
+    if opts.states & syn_recv != 0 { opts.states | bit(TcpState::NewSynRecv) } else { opts.states }
 }
 
 /// The address families to dump for an inet table over sock_diag, in ss's order.
@@ -198,10 +193,7 @@ pub fn select_event(opts: &Options, s: &InetSocket) -> bool {
 /// alone, AF_INET first.
 #[must_use]
 pub fn proc_families(opts: &Options) -> Vec<u16> {
-    [AF_INET, AF_INET6]
-        .into_iter()
-        .filter(|&af| opts.has_family(af))
-        .collect()
+    [AF_INET, AF_INET6].into_iter().filter(|&af| opts.has_family(af)).collect()
 }
 
 /// Whether ss would look at an inet table at all (`tcp_show` and friends return early
@@ -310,21 +302,14 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn opts(line: &str) -> Options {
-        parse_ss_args(line.split_whitespace().map(OsString::from))
-            .unwrap_or_else(|e| panic!("{line}: {e}"))
+        parse_ss_args(line.split_whitespace().map(OsString::from)).unwrap_or_else(|e| panic!("{line}: {e}"))
     }
 
     fn sock(family: u16, state: TcpState, sport: u16) -> InetSocket {
         let (src, dst) = if family == AF_INET {
-            (
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-            )
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST))
         } else {
-            (
-                IpAddr::V6(Ipv6Addr::LOCALHOST),
-                IpAddr::V6(Ipv6Addr::LOCALHOST),
-            )
+            (IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST))
         };
         InetSocket { source: Source::Kernel, ..InetSocket::tcp(family, state as u8, (src, sport), (dst, 1), 0) }
     }
@@ -349,10 +334,7 @@ mod tests {
     fn state_mask_adds_new_syn_recv_with_syn_recv() {
         assert_eq!(state_mask(&opts("-t")), crate::filter::SS_CONN);
         assert_eq!(state_mask(&opts("-ta")), 0xfff | 1 << 12);
-        assert_eq!(
-            state_mask(&opts("-t state bucket")),
-            1 << 3 | 1 << 6 | 1 << 12
-        );
+        assert_eq!(state_mask(&opts("-t state bucket")), 1 << 3 | 1 << 6 | 1 << 12);
         assert_eq!(state_mask(&opts("-tl")), 1 << 10 | 1 << 7);
     }
 
@@ -395,7 +377,9 @@ mod tests {
         assert_eq!(check_supported(&opts("-t -E --source kernel")), Ok(()));
         assert_eq!(check_supported(&opts("-t -E --source agent")), Err(QueryError::EventsFromAgent));
         assert_eq!(check_supported(&opts("-t --tos --inet-sockopt")), Ok(()));
-        for (line, option) in [("-t --tos --source agent", "--tos"), ("-t --inet-sockopt --source agent", "--inet-sockopt")] {
+        for (line, option) in
+            [("-t --tos --source agent", "--tos"), ("-t --inet-sockopt --source agent", "--inet-sockopt")]
+        {
             assert_eq!(check_supported(&opts(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
         }
         for line in ["-t fwmark 0x17", "-t not ( fwmark 1/3 or sport = :22 )"] {
@@ -406,10 +390,7 @@ mod tests {
         assert_eq!(tcp_source(&opts("-t sport = :22")), SourceChoice::Auto);
         assert_eq!(tcp_source(&opts("-t --tos")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t --inet-sockopt")), SourceChoice::Kernel);
-        assert_eq!(
-            check_supported(&opts("-tm --source agent")),
-            Err(QueryError::DetailsFromAgent { option: "-m" })
-        );
+        assert_eq!(check_supported(&opts("-tm --source agent")), Err(QueryError::DetailsFromAgent { option: "-m" }));
         assert_eq!(check_supported(&opts("-tK --source agent")), Ok(()));
         assert_eq!(tcp_source(&opts("-tK --source agent")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-ti")), SourceChoice::Kernel);
@@ -439,11 +420,31 @@ mod tests {
     #[test]
     fn netlink_packet_and_vsock_rows_are_filtered() {
         let nl = |protocol, portid| NetlinkSocket {
-            protocol, state: 0, portid, dst_portid: 0, dst_group: 0, rqueue: 0, wqueue: 0, inode: 0, cookie: 0, groups: 0, skmem: None,
+            protocol,
+            state: 0,
+            portid,
+            dst_portid: 0,
+            dst_group: 0,
+            rqueue: 0,
+            wqueue: 0,
+            inode: 0,
+            cookie: 0,
+            groups: 0,
+            skmem: None,
         };
         let pk = |protocol, ifindex| PacketSocket {
-            kind: 3, protocol, inode: 0, ifindex, rqueue: 0, uid: 0, cookie: 0, filter: None, info: None, rings: [None, None],
-            fanout: None, skmem: None,
+            kind: 3,
+            protocol,
+            inode: 0,
+            ifindex,
+            rqueue: 0,
+            uid: 0,
+            cookie: 0,
+            filter: None,
+            info: None,
+            rings: [None, None],
+            fanout: None,
+            skmem: None,
         };
         let netlink = vec![nl(0, 0), nl(0, 77), nl(16, 0)];
         let packet = vec![pk(0x0800, 1), pk(3, 0)];
@@ -453,7 +454,15 @@ mod tests {
         assert_eq!(pids(select_netlink(&opts("-a"), netlink.clone())), [(0, 0), (0, 77), (16, 0)]);
         assert_eq!(select_packet(&opts("-0 dev = lo"), packet.clone()), [packet[0].clone()]);
         assert_eq!(select_packet(&opts("-0 src all"), packet.clone()), [packet[1].clone()]);
-        let v = VsockSocket { kind: 1, state: 10, src_cid: 3, src_port: 1024, dst_cid: u32::MAX, dst_port: u32::MAX, inode: 1 };
+        let v = VsockSocket {
+            kind: 1,
+            state: 10,
+            src_cid: 3,
+            src_port: 1024,
+            dst_cid: u32::MAX,
+            dst_port: u32::MAX,
+            inode: 1,
+        };
         assert_eq!(select_vsock(&opts("--vsock -a sport = :1024"), vec![v.clone()]), [v.clone()]);
         assert!(select_vsock(&opts("--vsock -a src 2:1024"), vec![v]).is_empty());
     }

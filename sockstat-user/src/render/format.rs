@@ -20,8 +20,10 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cli::Options;
+use crate::model::socket::{
+    InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket, XdpSocket,
+};
 pub use crate::names::system::{Names, PortKind};
-use crate::model::socket::{InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket, XdpSocket};
 use sockstat_ebpf::TcpState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,56 +54,16 @@ const COL_PROC: usize = 9;
 const COL_MAX: usize = 10;
 
 const COLUMNS: [ColumnSpec; COL_MAX] = [
-    ColumnSpec {
-        align: Align::Left,
-        header: "Netid",
-        ldelim: "",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "State",
-        ldelim: " ",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "Recv-Q",
-        ldelim: " ",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "Send-Q",
-        ldelim: " ",
-    },
-    ColumnSpec {
-        align: Align::Right,
-        header: "Local Address:",
-        ldelim: " ",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "Port",
-        ldelim: "",
-    },
-    ColumnSpec {
-        align: Align::Right,
-        header: "Peer Address:",
-        ldelim: " ",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "Port",
-        ldelim: "",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "Process",
-        ldelim: "",
-    },
-    ColumnSpec {
-        align: Align::Left,
-        header: "",
-        ldelim: "",
-    },
+    ColumnSpec { align: Align::Left, header: "Netid", ldelim: "" },
+    ColumnSpec { align: Align::Left, header: "State", ldelim: " " },
+    ColumnSpec { align: Align::Left, header: "Recv-Q", ldelim: " " },
+    ColumnSpec { align: Align::Left, header: "Send-Q", ldelim: " " },
+    ColumnSpec { align: Align::Right, header: "Local Address:", ldelim: " " },
+    ColumnSpec { align: Align::Left, header: "Port", ldelim: "" },
+    ColumnSpec { align: Align::Right, header: "Peer Address:", ldelim: " " },
+    ColumnSpec { align: Align::Left, header: "Port", ldelim: "" },
+    ColumnSpec { align: Align::Left, header: "Process", ldelim: "" },
+    ColumnSpec { align: Align::Left, header: "", ldelim: "" },
 ];
 
 /// print_header(): every enabled column but the last gets its header.
@@ -126,12 +88,7 @@ struct Grid {
 
 impl Grid {
     fn new(disabled: [bool; COL_MAX], header: bool) -> Self {
-        let mut grid = Grid {
-            disabled,
-            text: Vec::new(),
-            ends: Vec::new(),
-            last_is_data: false,
-        };
+        let mut grid = Grid { disabled, text: Vec::new(), ends: Vec::new(), last_is_data: false };
         if header {
             grid.append(&header_row());
         }
@@ -197,7 +154,12 @@ fn measure_row(max_len: &mut [usize; COL_MAX], row: &[String; COL_MAX], disabled
 }
 
 /// [`measure_row`] with each field's length given by `len(column)`.
-fn measure_fields(max_len: &mut [usize; COL_MAX], len: impl Fn(usize) -> usize, disabled: &[bool; COL_MAX], unflushed: usize) {
+fn measure_fields(
+    max_len: &mut [usize; COL_MAX],
+    len: impl Fn(usize) -> usize,
+    disabled: &[bool; COL_MAX],
+    unflushed: usize,
+) {
     for c in (0..unflushed).filter(|&c| !disabled[c]) {
         max_len[c] = max_len[c].max(len(c));
     }
@@ -209,11 +171,7 @@ fn widths(max_len: &[usize; COL_MAX], disabled: &[bool; COL_MAX], screen_width: 
     let mut width = [0usize; COL_MAX];
     let mut first = true;
     for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
-        width[c] = if !first && max_len[c] > 0 {
-            max_len[c] + COLUMNS[c].ldelim.len()
-        } else {
-            max_len[c]
-        };
+        width[c] = if !first && max_len[c] > 0 { max_len[c] + COLUMNS[c].ldelim.len() } else { max_len[c] };
         // A field wider than the screen starts its own line and wraps.
         width[c] = width[c].min(screen);
         if width[c] > 0 {
@@ -307,7 +265,13 @@ impl EventRenderer {
     ///
     /// # Errors
     /// Any error writing to `out`.
-    pub fn event(&mut self, opts: &Options, sock: Option<&InetSocket>, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+    pub fn event(
+        &mut self,
+        opts: &Options,
+        sock: Option<&InetSocket>,
+        names: &Names,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
         let mut rows = Vec::with_capacity(2);
         rows.extend(self.header.take());
         if let Some(s) = sock {
@@ -369,9 +333,7 @@ fn spread(width: &mut [usize; COL_MAX], screen: usize) {
             let pad = screen - len;
             // linecols is never 0 here (a column is never wider than the screen), but a
             // division must not be able to panic.
-            if let (Some(spacing), Some(mut rem)) =
-                (pad.checked_div(linecols), pad.checked_rem(linecols))
-            {
+            if let (Some(spacing), Some(mut rem)) = (pad.checked_div(linecols), pad.checked_rem(linecols)) {
                 for w in width[eol..=end].iter_mut().rev().filter(|w| **w > 0) {
                     *w += spacing;
                     if rem > 0 {
@@ -450,11 +412,7 @@ pub fn inet6_ntop(addr: &Ipv6Addr) -> String {
         if i != 0 {
             s.push(':');
         }
-        if i == 6
-            && best.is_some_and(|(base, len)| {
-                base == 0 && (len == 6 || (len == 5 && words[5] == 0xffff))
-            })
-        {
+        if i == 6 && best.is_some_and(|(base, len)| base == 0 && (len == 6 || (len == 5 && words[5] == 0xffff))) {
             let o = addr.octets();
             let _ = write!(s, "{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
             return s;
@@ -621,7 +579,14 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: Po
 }
 
 /// [`inet_row`] written into `row`'s fields (cleared first), reusing their buffers.
-fn inet_row_into(row: &mut [String; COL_MAX], opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) {
+fn inet_row_into(
+    row: &mut [String; COL_MAX],
+    opts: &Options,
+    s: &InetSocket,
+    names: &Names,
+    netid: &str,
+    kind: PortKind,
+) {
     for field in row.iter_mut() {
         field.clear();
     }
@@ -853,11 +818,8 @@ fn tcp_show_info(opts: &Options, state: u8, d: &crate::model::socket::InetDetail
 /// top of the output; sockstat writes them here, in the row (see README).
 fn md5_key_text(k: &crate::model::socket::Md5Key, names: Option<&Names>) -> String {
     use std::fmt::Write as _;
-    let addr: IpAddr = if k.family == 10 {
-        IpAddr::from(k.addr)
-    } else {
-        IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])
-    };
+    let addr: IpAddr =
+        if k.family == 10 { IpAddr::from(k.addr) } else { IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]]) };
     let host = names.and_then(|n| n.hosts.name(addr)).unwrap_or_else(|| match addr {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => inet6_ntop(&a),
@@ -913,7 +875,9 @@ fn tcp_stats_text(opts: &Options, state: u8, d: &crate::model::socket::InetDetai
     if i.ato != 0 {
         let _ = write!(out, " ato:{}", c_g(ms(i.ato), 6));
     }
-    for (v, name) in [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")] {
+    for (v, name) in
+        [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")]
+    {
         if v != 0 {
             let _ = write!(out, " {name}:{v}");
         }
@@ -921,12 +885,22 @@ fn tcp_stats_text(opts: &Options, state: u8, d: &crate::model::socket::InetDetai
     if i.snd_ssthresh < 0xffff && i.snd_ssthresh != 0 {
         let _ = write!(out, " ssthresh:{}", i.snd_ssthresh);
     }
-    for (v, name) in [(i.bytes_sent, "bytes_sent"), (i.bytes_retrans, "bytes_retrans"), (i.bytes_acked, "bytes_acked"), (i.bytes_received, "bytes_received")] {
+    for (v, name) in [
+        (i.bytes_sent, "bytes_sent"),
+        (i.bytes_retrans, "bytes_retrans"),
+        (i.bytes_acked, "bytes_acked"),
+        (i.bytes_received, "bytes_received"),
+    ] {
         if v != 0 {
             let _ = write!(out, " {name}:{v}");
         }
     }
-    for (v, name) in [(i.segs_out, "segs_out"), (i.segs_in, "segs_in"), (i.data_segs_out, "data_segs_out"), (i.data_segs_in, "data_segs_in")] {
+    for (v, name) in [
+        (i.segs_out, "segs_out"),
+        (i.segs_in, "segs_in"),
+        (i.data_segs_out, "data_segs_out"),
+        (i.data_segs_in, "data_segs_in"),
+    ] {
         if v != 0 {
             let _ = write!(out, " {name}:{v}");
         }
@@ -940,7 +914,12 @@ fn tcp_stats_text(opts: &Options, state: u8, d: &crate::model::socket::InetDetai
     }
     if let Some([lo, hi, min_rtt, pacing_gain, cwnd_gain]) = d.bbr {
         let bw = u64::from(hi) << 32 | u64::from(lo);
-        let _ = write!(out, " bbr:(bw:{}bps,mrtt:{}", sprint_bw(opts.numeric, bw as f64 * 8.0), c_g(f64::from(min_rtt) / 1000.0, 6));
+        let _ = write!(
+            out,
+            " bbr:(bw:{}bps,mrtt:{}",
+            sprint_bw(opts.numeric, bw as f64 * 8.0),
+            c_g(f64::from(min_rtt) / 1000.0, 6)
+        );
         if pacing_gain != 0 {
             let _ = write!(out, ",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6));
         }
@@ -988,10 +967,20 @@ fn tcp_stats_text(opts: &Options, state: u8, d: &crate::model::socket::InetDetai
     if i.busy_time != 0 {
         let _ = write!(out, " busy:{}ms", i.busy_time / 1000);
         if i.rwnd_limited != 0 {
-            let _ = write!(out, " rwnd_limited:{}ms({:.1}%)", i.rwnd_limited / 1000, 100.0 * i.rwnd_limited as f64 / i.busy_time as f64);
+            let _ = write!(
+                out,
+                " rwnd_limited:{}ms({:.1}%)",
+                i.rwnd_limited / 1000,
+                100.0 * i.rwnd_limited as f64 / i.busy_time as f64
+            );
         }
         if i.sndbuf_limited != 0 {
-            let _ = write!(out, " sndbuf_limited:{}ms({:.1}%)", i.sndbuf_limited / 1000, 100.0 * i.sndbuf_limited as f64 / i.busy_time as f64);
+            let _ = write!(
+                out,
+                " sndbuf_limited:{}ms({:.1}%)",
+                i.sndbuf_limited / 1000,
+                100.0 * i.sndbuf_limited as f64 / i.busy_time as f64
+            );
         }
     }
     if i.unacked != 0 {
@@ -1131,7 +1120,13 @@ pub fn c_g(v: f64, prec: usize) -> String {
         return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
     if !v.is_finite() {
-        return if v.is_nan() { "nan".to_owned() } else if v > 0.0 { "inf".to_owned() } else { "-inf".to_owned() };
+        return if v.is_nan() {
+            "nan".to_owned()
+        } else if v > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        };
     }
     // Rust's `{:e}` rounds to the requested digits exactly as printf does (to nearest,
     // ties to even on the exact binary value), so its exponent is %g's X.
@@ -1256,7 +1251,11 @@ fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_M
             if let Some([bs, bn, fs, fnr, tmo, _, features]) = ring {
                 out.push_str(&format!(
                     "{nl}{name}blk_size:{},blk_nr:{},frm_size:{},frm_nr:{},tmo:{},features:0x{features:x})",
-                    bs.cast_signed(), bn.cast_signed(), fs.cast_signed(), fnr.cast_signed(), tmo.cast_signed()
+                    bs.cast_signed(),
+                    bn.cast_signed(),
+                    fs.cast_signed(),
+                    fnr.cast_signed(),
+                    tmo.cast_signed()
                 ));
             }
         }
@@ -1381,7 +1380,15 @@ fn xdp_row(opts: &Options, s: &XdpSocket, names: &Names) -> [String; COL_MAX] {
             out.push_str(if opts.oneline { " tumem(" } else { "\n\tumem(" });
             out.push_str(&format!(
                 "id:{},size:{},num_pages:{},chunk_size:{},headroom:{},ifindex:{},qid:{},zc:{},refs:{})",
-                u.id, u.size, u.num_pages, u.chunk_size, u.headroom, u.ifindex, u.queue_id, u.flags & 1, u.refs
+                u.id,
+                u.size,
+                u.num_pages,
+                u.chunk_size,
+                u.headroom,
+                u.ifindex,
+                u.queue_id,
+                u.flags & 1,
+                u.refs
             ));
             ring(&mut out, "fr", s.fill_ring);
             ring(&mut out, "cr", s.completion_ring);
@@ -1430,12 +1437,7 @@ pub fn render_inet(opts: &Options, sockets: &[InetSocket], out: &mut dyn Write) 
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn render_inet_with(
-    opts: &Options,
-    sockets: &[InetSocket],
-    names: &Names,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+pub fn render_inet_with(opts: &Options, sockets: &[InetSocket], names: &Names, out: &mut dyn Write) -> io::Result<()> {
     let snap = Snapshot { tcp: sockets.to_vec(), ..Snapshot::default() };
     render_with(opts, &snap, names, out)
 }
@@ -1515,8 +1517,8 @@ mod tests {
         }
     }
     use crate::cli::parse_ss_args;
-    use crate::query::{check_supported, select};
     use crate::model::socket::Source;
+    use crate::query::{check_supported, select};
     use sockstat_ebpf::AF_INET;
     use std::ffi::OsString;
 
@@ -1538,16 +1540,12 @@ ephem\t\t40000/tcp
     }
 
     fn opts(args: &str) -> Options {
-        let o = parse_ss_args(args.split_whitespace().map(OsString::from))
-            .unwrap_or_else(|e| panic!("{args}: {e}"));
+        let o = parse_ss_args(args.split_whitespace().map(OsString::from)).unwrap_or_else(|e| panic!("{args}: {e}"));
         assert_eq!(check_supported(&o), Ok(()), "{args}");
         o
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one fixture row per call reads as a table"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "one fixture row per call reads as a table")]
     fn sock(
         state: TcpState,
         src: &str,
@@ -1590,31 +1588,13 @@ ephem\t\t40000/tcp
             sock(Established, "127.0.0.1", 40001, "127.0.0.1", 8083, 0, 0, 0),
             sock(Established, "127.0.0.1", 40000, "127.0.0.1", 8080, 0, 0, 0),
             sock(TimeWait, "127.0.0.1", 40003, "127.0.0.1", 7070, 0, 0, 0),
-            sock(
-                Established,
-                "127.0.0.1",
-                8080,
-                "127.0.0.1",
-                40000,
-                100,
-                0,
-                0,
-            ),
+            sock(Established, "127.0.0.1", 8080, "127.0.0.1", 40000, 100, 0, 0),
             sock(SynSent, "10.1.0.1", 40004, "10.1.0.2", 5000, 0, 1, 0),
             sock(Listen, LONG, 443, "::", 0, 0, 128, 0),
             // Dual-stack (IPV6_V6ONLY off): ss prints `*`.
             sock(Listen, "::", 8083, "::", 0, 0, 128, 0),
             sock(Listen, "::1", 8081, "::", 0, 0, 128, 0),
-            sock(
-                Established,
-                "::ffff:127.0.0.1",
-                8083,
-                "::ffff:127.0.0.1",
-                40001,
-                0,
-                0,
-                0,
-            ),
+            sock(Established, "::ffff:127.0.0.1", 8083, "::ffff:127.0.0.1", 40001, 0, 0, 0),
             sock(Established, LONG, 443, LONG, 40002, 0, 0, 0),
             sock(Established, LONG, 40002, LONG, 443, 0, 0, 0),
         ]
@@ -1648,11 +1628,7 @@ ephem\t\t40000/tcp
             let mut o = opts(args);
             o.screen_width = Some(width);
             let sockets = TTY_ORDER.iter().map(|&i| all[i].clone()).collect();
-            assert_eq!(
-                render(&o, sockets),
-                expected(lines),
-                "ss {args} at {width} columns"
-            );
+            assert_eq!(render(&o, sockets), expected(lines), "ss {args} at {width} columns");
         }
     }
 
@@ -1679,7 +1655,17 @@ ephem\t\t40000/tcp
                 queue_id: 0,
                 rx_ring: Some(128),
                 tx_ring: Some(256),
-                umem: Some(XdpUmem { size: 65536, id: 0, num_pages: 16, chunk_size: 4096, headroom: 0, ifindex: 1, queue_id: 0, flags: 0, refs: 1 }),
+                umem: Some(XdpUmem {
+                    size: 65536,
+                    id: 0,
+                    num_pages: 16,
+                    chunk_size: 4096,
+                    headroom: 0,
+                    ifindex: 1,
+                    queue_id: 0,
+                    flags: 0,
+                    refs: 1,
+                }),
                 fill_ring: Some(64),
                 completion_ring: Some(32),
                 stats: Some([0; 6]),
@@ -1695,21 +1681,47 @@ ephem\t\t40000/tcp
                 uid: 1000,
                 rqueue: 2304,
                 tx_ring: Some(2048),
-                umem: Some(XdpUmem { size: 1 << 33, id: 7, num_pages: 2_097_152, chunk_size: 4096, headroom: 256, ifindex: 2, queue_id: 3, flags: 3, refs: 2 }),
+                umem: Some(XdpUmem {
+                    size: 1 << 33,
+                    id: 7,
+                    num_pages: 2_097_152,
+                    chunk_size: 4096,
+                    headroom: 256,
+                    ifindex: 2,
+                    queue_id: 3,
+                    flags: 3,
+                    refs: 2,
+                }),
                 fill_ring: Some(4096),
                 completion_ring: Some(4096),
                 stats: Some([1, 2, 3, 4, 5, u64::MAX]),
                 skmem: Some(vec![2304, 212_992, 768, 212_992, 4096, 1, 0, 0, 2]),
                 ..XdpSocket::default()
             },
-            XdpSocket { kind: 3, inode: 40004, ifindex: 99, queue_id: u32::MAX, rx_ring: Some(8), ..XdpSocket::default() },
+            XdpSocket {
+                kind: 3,
+                inode: 40004,
+                ifindex: 99,
+                queue_id: u32::MAX,
+                rx_ring: Some(8),
+                ..XdpSocket::default()
+            },
         ];
         let snap = Snapshot { xdp, ..Snapshot::default() };
         let names = Names::fixed(None, (32768, 60999), &[(1, "lo"), (2, "ifb0")]);
         for (args, want) in [
-            ("--xdp", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n0      0                 lo:q0               *           \n2304   0               ifb0:q3               *           \n0      0               if99:q-1              *           \n"),
-            ("--xdp -e -m", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                                                                                                                                                                                                                                                                                                                                                                            \n0      0                 lo:q0               *     ino:40001 sk:1234\n\trx(entries:128)\n\ttx(entries:256)\n\tumem(id:0,size:65536,num_pages:16,chunk_size:4096,headroom:0,ifindex:1,qid:0,zc:0,refs:1)\n\tfr(entries:64)\n\tcr(entries:32)\n\tstats(rx dropped:0,rx invalid:0,rx queue full:0,rx fill ring empty:0,tx invalid:0,tx ring empty:0) skmem:(r0,rb212992,t0,tb212992,f0,w0,o0,bl0,d0)                                                \n2304   0               ifb0:q3               *     uid:1000 ino:40002 sk:ffff000000000001\n\ttx(entries:2048)\n\tumem(id:7,size:8589934592,num_pages:2097152,chunk_size:4096,headroom:256,ifindex:2,qid:3,zc:1,refs:2)\n\tfr(entries:4096)\n\tcr(entries:4096)\n\tstats(rx dropped:1,rx invalid:2,rx queue full:3,rx fill ring empty:4,tx invalid:5,tx ring empty:18446744073709551615) skmem:(r2304,rb212992,t768,tb212992,f4096,w1,o0,bl0,d2)\n0      0               if99:q-1              *     ino:40004 sk:0\n\trx(entries:8)                                                                                                                                                                                                                                                                                                                                                     \n"),
-            ("--xdp -e -O", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                                                                                                                                                                                                                                                                                                                \n0      0                 lo:q0               *     ino:40001 sk:1234 rx(entries:128) tx(entries:256) tumem(id:0,size:65536,num_pages:16,chunk_size:4096,headroom:0,ifindex:1,qid:0,zc:0,refs:1) fr(entries:64) cr(entries:32) stats(rx dropped:0,rx invalid:0,rx queue full:0,rx fill ring empty:0,tx invalid:0,tx ring empty:0)                                         \n2304   0               ifb0:q3               *     uid:1000 ino:40002 sk:ffff000000000001 tx(entries:2048) tumem(id:7,size:8589934592,num_pages:2097152,chunk_size:4096,headroom:256,ifindex:2,qid:3,zc:1,refs:2) fr(entries:4096) cr(entries:4096) stats(rx dropped:1,rx invalid:2,rx queue full:3,rx fill ring empty:4,tx invalid:5,tx ring empty:18446744073709551615)\n0      0               if99:q-1              *     ino:40004 sk:0 rx(entries:8)                                                                                                                                                                                                                                                                                          \n"),
+            (
+                "--xdp",
+                "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n0      0                 lo:q0               *           \n2304   0               ifb0:q3               *           \n0      0               if99:q-1              *           \n",
+            ),
+            (
+                "--xdp -e -m",
+                "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                                                                                                                                                                                                                                                                                                                                                                            \n0      0                 lo:q0               *     ino:40001 sk:1234\n\trx(entries:128)\n\ttx(entries:256)\n\tumem(id:0,size:65536,num_pages:16,chunk_size:4096,headroom:0,ifindex:1,qid:0,zc:0,refs:1)\n\tfr(entries:64)\n\tcr(entries:32)\n\tstats(rx dropped:0,rx invalid:0,rx queue full:0,rx fill ring empty:0,tx invalid:0,tx ring empty:0) skmem:(r0,rb212992,t0,tb212992,f0,w0,o0,bl0,d0)                                                \n2304   0               ifb0:q3               *     uid:1000 ino:40002 sk:ffff000000000001\n\ttx(entries:2048)\n\tumem(id:7,size:8589934592,num_pages:2097152,chunk_size:4096,headroom:256,ifindex:2,qid:3,zc:1,refs:2)\n\tfr(entries:4096)\n\tcr(entries:4096)\n\tstats(rx dropped:1,rx invalid:2,rx queue full:3,rx fill ring empty:4,tx invalid:5,tx ring empty:18446744073709551615) skmem:(r2304,rb212992,t768,tb212992,f4096,w1,o0,bl0,d2)\n0      0               if99:q-1              *     ino:40004 sk:0\n\trx(entries:8)                                                                                                                                                                                                                                                                                                                                                     \n",
+            ),
+            (
+                "--xdp -e -O",
+                "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess                                                                                                                                                                                                                                                                                                                \n0      0                 lo:q0               *     ino:40001 sk:1234 rx(entries:128) tx(entries:256) tumem(id:0,size:65536,num_pages:16,chunk_size:4096,headroom:0,ifindex:1,qid:0,zc:0,refs:1) fr(entries:64) cr(entries:32) stats(rx dropped:0,rx invalid:0,rx queue full:0,rx fill ring empty:0,tx invalid:0,tx ring empty:0)                                         \n2304   0               ifb0:q3               *     uid:1000 ino:40002 sk:ffff000000000001 tx(entries:2048) tumem(id:7,size:8589934592,num_pages:2097152,chunk_size:4096,headroom:256,ifindex:2,qid:3,zc:1,refs:2) fr(entries:4096) cr(entries:4096) stats(rx dropped:1,rx invalid:2,rx queue full:3,rx fill ring empty:4,tx invalid:5,tx ring empty:18446744073709551615)\n0      0               if99:q-1              *     ino:40004 sk:0 rx(entries:8)                                                                                                                                                                                                                                                                                          \n",
+            ),
         ] {
             let mut out = Vec::new();
             render_with(&opts(args), &snap, &names, &mut out).expect("writing to a Vec");
@@ -1721,14 +1733,8 @@ ephem\t\t40000/tcp
     fn header_only_and_nothing_at_all() {
         // Captured from ss 6.1 with no matching socket: the header still ends in "Process".
         let cases: &[(&str, &str)] = &[
-            (
-                "-tn",
-                "State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n",
-            ),
-            (
-                "-t4n state listening",
-                "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n",
-            ),
+            ("-tn", "State Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n"),
+            ("-t4n state listening", "Recv-Q Send-Q Local Address:Port Peer Address:PortProcess\n"),
             ("-tnH", ""),
         ];
         for &(args, want) in cases {
@@ -1742,32 +1748,11 @@ ephem\t\t40000/tcp
         // must place Netid as ss does. Expected text: `ss -tuna` (ss 6.1) in a netns
         // holding one loopback connection and its listener, and no UDP socket.
         let o = opts("-tan");
-        let o = Options {
-            tables: o.tables | crate::cli::Table::Udp.bit(),
-            ..o
-        };
+        let o = Options { tables: o.tables | crate::cli::Table::Udp.bit(), ..o };
         let s = vec![
             sock(TcpState::Listen, "127.0.0.1", 8080, "0.0.0.0", 0, 0, 128, 0),
-            sock(
-                TcpState::Established,
-                "127.0.0.1",
-                8080,
-                "127.0.0.1",
-                40000,
-                0,
-                0,
-                0,
-            ),
-            sock(
-                TcpState::Established,
-                "127.0.0.1",
-                40000,
-                "127.0.0.1",
-                8080,
-                0,
-                0,
-                0,
-            ),
+            sock(TcpState::Established, "127.0.0.1", 8080, "127.0.0.1", 40000, 0, 0, 0),
+            sock(TcpState::Established, "127.0.0.1", 40000, "127.0.0.1", 8080, 0, 0, 0),
         ];
         let mut out = Vec::new();
         render_inet_with(&o, &s, &names(true), &mut out).expect("writing to a Vec");
@@ -1830,10 +1815,7 @@ ephem\t\t40000/tcp
         assert_eq!(addr_text(&any, false), "*");
         // ss 6.1 for a `[::]` listener with IPV6_V6ONLY set: "[::]:8082" / "[::]:*".
         assert_eq!(addr_text(&any, true), "[::]");
-        assert_eq!(
-            addr_text(&"0.0.0.0".parse().expect("test address"), false),
-            "0.0.0.0"
-        );
+        assert_eq!(addr_text(&"0.0.0.0".parse().expect("test address"), false), "0.0.0.0");
         let mapped = sock(TcpState::Listen, "::ffff:127.0.0.1", 1, "::", 0, 0, 0, 0);
         assert!(!v6only(&mapped));
         assert!(v6only(&sock(TcpState::Listen, "::1", 1, "::", 0, 0, 0, 0)));
@@ -1843,15 +1825,8 @@ ephem\t\t40000/tcp
     #[test]
     fn ports_resolve_like_getservbyport() {
         let n = names(false);
-        let cases: &[(u16, &str)] = &[
-            (0, "*"),
-            (22, "ssh"),
-            (80, "http"),
-            (7070, "7070"),
-            (40000, "40000"),
-            (8081, "tproxy"),
-            (9, "9"),
-        ];
+        let cases: &[(u16, &str)] =
+            &[(0, "*"), (22, "ssh"), (80, "http"), (7070, "7070"), (40000, "40000"), (8081, "tproxy"), (9, "9")];
         for &(port, want) in cases {
             assert_eq!(n.port(port), want, "{port}");
         }
@@ -2016,8 +1991,7 @@ ephem\t\t40000/tcp
             }
         }
         let o = opts("-tan");
-        let err =
-            render_inet_with(&o, &fixture(), &names(true), &mut Broken).expect_err("broken pipe");
+        let err = render_inet_with(&o, &fixture(), &names(true), &mut Broken).expect_err("broken pipe");
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
@@ -2493,7 +2467,12 @@ mod detail_tests {
         // Captured from ss 6.1 (its key bytes, which it prints at the top of its output).
         let k = Md5Key { family: 2, prefixlen: 32, addr: v4, key: b"se cr,et\x01\\".to_vec() };
         assert_eq!(md5_key_text(&k, None), "127.0.0.1/32=se\\040cr\\054et\\001\\134");
-        let k6 = Md5Key { family: 10, prefixlen: 64, addr: "2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets(), key: b"abc".to_vec() };
+        let k6 = Md5Key {
+            family: 10,
+            prefixlen: 64,
+            addr: "2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+            key: b"abc".to_vec(),
+        };
         assert_eq!(md5_key_text(&k6, None), "2001:db8::/64=abc");
     }
 
@@ -2513,7 +2492,10 @@ mod detail_tests {
             map_datalen: Some(0),
         };
         let u = UlpInfo { name: Some("mptcp".into()), tls: None, mptcp: Some(sf) };
-        assert_eq!(ulp_text(&u), " tcp-ulp-mptcp flags:Mmec token:0000(id:0)/1a20b94a(id:0) seq:ea766b8b1837e988 sfseq:1 ssnoff:15d8235e maplen:0");
+        assert_eq!(
+            ulp_text(&u),
+            " tcp-ulp-mptcp flags:Mmec token:0000(id:0)/1a20b94a(id:0) seq:ea766b8b1837e988 sfseq:1 ssnoff:15d8235e maplen:0"
+        );
         let tls = TlsInfo { version: Some(0x0304), cipher: Some(52), txconf: Some(3), rxconf: Some(9) };
         let u = UlpInfo { name: Some("tls".into()), tls: Some(tls), mptcp: None };
         assert_eq!(ulp_text(&u), " tcp-ulp-tls version: 1.3 cipher: aes-gcm-256 rxconf: unknown(9) txconf: hw");

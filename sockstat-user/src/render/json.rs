@@ -39,9 +39,9 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use crate::cli::Options;
+use crate::model::socket::{InetSocket, Snapshot, UnixSocket};
 use crate::render::format::{Names, state_name};
 use crate::sys::owners::Owner;
-use crate::model::socket::{InetSocket, Snapshot, UnixSocket};
 
 const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
 
@@ -49,7 +49,13 @@ const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unk
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u32, Vec<Owner>>, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(
+    opts: &Options,
+    snap: &Snapshot,
+    names: &Names,
+    owners: &HashMap<u32, Vec<Owner>>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     // -T: owners per thread (each with its `tid`).
     let threaded;
     let owners = if opts.show_threads {
@@ -103,7 +109,14 @@ pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u
     for s in &snap.unix {
         emit(unix(opts, s), s.inode)?;
     }
-    for (list, netid) in [(&snap.raw, "raw"), (&snap.udp, "udp"), (&snap.tcp, "tcp"), (&snap.dccp, "dccp"), (&snap.sctp, "sctp"), (&snap.mptcp, "mptcp")] {
+    for (list, netid) in [
+        (&snap.raw, "raw"),
+        (&snap.udp, "udp"),
+        (&snap.tcp, "tcp"),
+        (&snap.dccp, "dccp"),
+        (&snap.sctp, "sctp"),
+        (&snap.mptcp, "mptcp"),
+    ] {
         for s in list {
             emit(inet(opts, s, names, netid), s.inode)?;
         }
@@ -131,7 +144,12 @@ pub fn render(opts: &Options, snap: &Snapshot, names: &Names, owners: &HashMap<u
             o.insert("uid".into(), json!(s.uid));
             o.insert("inode".into(), json!(s.inode));
             o.insert("cookie".into(), json!(s.cookie));
-            for (key, ring) in [("rx_ring", s.rx_ring), ("tx_ring", s.tx_ring), ("fill_ring", s.fill_ring), ("completion_ring", s.completion_ring)] {
+            for (key, ring) in [
+                ("rx_ring", s.rx_ring),
+                ("tx_ring", s.tx_ring),
+                ("fill_ring", s.fill_ring),
+                ("completion_ring", s.completion_ring),
+            ] {
                 if let Some(entries) = ring {
                     o.insert(key.into(), json!(entries));
                 }
@@ -220,7 +238,10 @@ fn unix(opts: &Options, s: &UnixSocket) -> Map<String, Value> {
             }
             if let Some((ino, dev)) = d.vfs {
                 o.insert("vfs_inode".into(), json!(ino));
-                o.insert("vfs_dev".into(), json!(format!("{}/{}", (dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0x000f_ff00))));
+                o.insert(
+                    "vfs_dev".into(),
+                    json!(format!("{}/{}", (dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0x000f_ff00))),
+                );
             }
             if let Some(p) = &d.icons {
                 o.insert("peers".into(), json!(p));
@@ -292,7 +313,8 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
         if opts.show_inet_sockopt
             && let Some(flags) = d.sockopt
         {
-            let names: Vec<String> = crate::render::format::sockopt_text(flags).split_whitespace().map(str::to_owned).collect();
+            let names: Vec<String> =
+                crate::render::format::sockopt_text(flags).split_whitespace().map(str::to_owned).collect();
             o.insert("inet_sockopt".into(), json!(names));
         }
         if opts.show_details > 0 && raw {
@@ -310,7 +332,9 @@ fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<Strin
             if let Some(i) = &d.tcp_info {
                 o.insert("tcp_info".into(), json!(i));
             }
-            for (key, v) in [("cong", json!(d.cong)), ("bbr", json!(d.bbr)), ("dctcp", json!(d.dctcp)), ("vegas", json!(d.vegas))] {
+            for (key, v) in
+                [("cong", json!(d.cong)), ("bbr", json!(d.bbr)), ("dctcp", json!(d.dctcp)), ("vegas", json!(d.vegas))]
+            {
                 if !v.is_null() {
                     o.insert(key.into(), v);
                 }

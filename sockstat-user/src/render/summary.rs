@@ -115,9 +115,7 @@ pub fn snmp_value(snmp: &str, proto: &str, key: &str) -> Option<i32> {
 #[must_use]
 pub fn render(s: &Summary, tcp_estab: i32) -> String {
     let w = |v: i32| format!("{v:<9}");
-    let row = |name: &str, v4: i32, v6: i32| {
-        format!("{name}\t  {} {} {}\n", w(v4.wrapping_add(v6)), w(v4), w(v6))
-    };
+    let row = |name: &str, v4: i32, v6: i32| format!("{name}\t  {} {} {}\n", w(v4.wrapping_add(v6)), w(v4), w(v6));
     let mut out = format!("Total: {}\n", s.socks);
     out.push_str(&format!(
         "TCP:   {} (estab {}, closed {}, orphaned {}, timewait {})\n",

@@ -40,12 +40,14 @@ pub enum NetnsError {
 pub fn enter(name: &str) -> Result<(), NetnsError> {
     let path = Path::new("/run/netns").join(name);
     let strerror = |e: &std::io::Error| e.to_string().split(" (os error").next().unwrap_or_default().to_owned();
-    let file = std::fs::File::open(&path).map_err(|e| NetnsError::Open { name: name.to_owned(), reason: strerror(&e) })?;
+    let file =
+        std::fs::File::open(&path).map_err(|e| NetnsError::Open { name: name.to_owned(), reason: strerror(&e) })?;
     setns(&file, CloneFlags::CLONE_NEWNET)
         .map_err(|e| NetnsError::Setns { name: name.to_owned(), reason: strerror(&std::io::Error::from(e)) })?;
     unshare(CloneFlags::CLONE_NEWNS).map_err(NetnsError::Unshare)?;
     // Nothing mounted below may propagate back to the parent namespace.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(NetnsError::Slave)?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(NetnsError::Slave)?;
     // iproute2 mounts the new sysfs read-only when the old /sys was read-only.
     let flags = match nix::sys::statvfs::statvfs("/sys") {
         Ok(st) if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) => MsFlags::MS_RDONLY,
@@ -169,7 +171,11 @@ pub fn run_in<T: Send>(inode: u32, handle: (&Path, &File), f: impl FnOnce() -> T
     let (path, file) = handle;
     std::thread::scope(|s| {
         s.spawn(|| {
-            setns(file, CloneFlags::CLONE_NEWNET).map_err(|source| HandleError::Enter { inode, path: path.to_path_buf(), source })?;
+            setns(file, CloneFlags::CLONE_NEWNET).map_err(|source| HandleError::Enter {
+                inode,
+                path: path.to_path_buf(),
+                source,
+            })?;
             Ok(f())
         })
         .join()

@@ -194,15 +194,33 @@ mod tests {
         got.sort_by_key(|&(_, p, t, f)| (p, t, f));
         assert_eq!(
             got,
-            [("nginx", 10, Some(10), 3), ("nginx", 10, Some(10), 4), ("worker", 10, Some(11), 3), ("worker", 11, Some(11), 3), ("a (b", 20, Some(20), 7)]
+            [
+                ("nginx", 10, Some(10), 3),
+                ("nginx", 10, Some(10), 4),
+                ("worker", 10, Some(11), 3),
+                ("worker", 11, Some(11), 3),
+                ("a (b", 20, Some(20), 7)
+            ]
         );
         let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
     fn agent_entries_in_ss_order() {
-        let e = |pid: u32, fd: u32, comm: &str, inode: u64| crate::model::owner::OwnerEntry { pid, fd, comm: comm.into(), inode, cookie: 0 };
-        let entries = [e(10, 3, "nginx", 100), e(10, 4, "nginx", 100), e(10, 6, "nginx", 999), e(20, 7, "a (b", 100), e(20, 8, "a (b", 200)];
+        let e = |pid: u32, fd: u32, comm: &str, inode: u64| crate::model::owner::OwnerEntry {
+            pid,
+            fd,
+            comm: comm.into(),
+            inode,
+            cookie: 0,
+        };
+        let entries = [
+            e(10, 3, "nginx", 100),
+            e(10, 4, "nginx", 100),
+            e(10, 6, "nginx", 999),
+            e(20, 7, "a (b", 100),
+            e(20, 8, "a (b", 200),
+        ];
         let found = from_entries(&entries, &[100, 200, 300].into_iter().collect());
         assert!(!found.contains_key(&999) && !found.contains_key(&300));
         assert_eq!(users_text(&found[&100]), r#"("a (b",pid=20,fd=7),("nginx",pid=10,fd=4),("nginx",pid=10,fd=3)"#);

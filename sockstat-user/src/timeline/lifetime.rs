@@ -60,7 +60,13 @@ impl Lifetime {
     /// The connection's socket with its final tuple, for filters.
     pub fn as_socket(&self) -> crate::model::socket::InetSocket {
         let state = self.path.last().copied().unwrap_or(TcpState::Close as u8);
-        crate::model::socket::InetSocket::tcp(self.family, state, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+        crate::model::socket::InetSocket::tcp(
+            self.family,
+            state,
+            (self.src, self.sport),
+            (self.dst, self.dport),
+            self.cookie,
+        )
     }
 
     /// `SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE`.

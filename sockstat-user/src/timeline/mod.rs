@@ -48,9 +48,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use sockstat_ebpf::TcpState;
 
 use crate::{
-    timeline::lifetime::{Lifetime, OwnerSource},
+    bpf::stream::Transition,
     model::socket::InetSocket,
-    bpf::stream::Transition};
+    timeline::lifetime::{Lifetime, OwnerSource},
+};
 
 pub const SCHEMA_VERSION: i64 = 1;
 pub const DEFAULT_PATH: &str = "/var/lib/sockstat/timeline.db";
@@ -110,7 +111,11 @@ pub enum Record {
     Lifetime(Lifetime),
     Gap(Gap),
     /// `mono_ns`: CLOCK_MONOTONIC when the dump was made.
-    Snapshot { mono_ns: u64, kind: &'static str, sockets: Vec<InetSocket> },
+    Snapshot {
+        mono_ns: u64,
+        kind: &'static str,
+        sockets: Vec<InetSocket>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -173,8 +178,10 @@ fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), TimelineErr
          CREATE INDEX IF NOT EXISTS snapshot_sockets_snapshot ON snapshot_sockets(snapshot);",
     )
     .map_err(&e)?;
-    let found: Option<String> =
-        conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional().map_err(&e)?;
+    let found: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .optional()
+        .map_err(&e)?;
     match found {
         None => {
             conn.execute("INSERT INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()]).map_err(&e)?;
@@ -235,7 +242,16 @@ impl Writer {
             .name("sockstat-timeline".into())
             .spawn(move || write_loop(conn, cfg, rx, c, f, d, offset_ns))
             .map_err(TimelineError::Thread)?;
-        Ok(Writer { pending: Vec::new(), tx: Some(tx), thread: Some(thread), committed, dropped, failed, offset_ns, previous_end_ns })
+        Ok(Writer {
+            pending: Vec::new(),
+            tx: Some(tx),
+            thread: Some(thread),
+            committed,
+            dropped,
+            failed,
+            offset_ns,
+            previous_end_ns,
+        })
     }
 
     pub fn push(&mut self, r: Record) {
@@ -407,7 +423,10 @@ fn write_batch(conn: &mut Connection, batch: &[Record], offset_ns: i64) -> rusql
                     )?;
                 }
                 Record::Snapshot { mono_ns, kind, sockets } => {
-                    tx.execute("INSERT INTO snapshots (batch, ts_ns, kind) VALUES (?1, ?2, ?3)", params![b, wall(*mono_ns), kind])?;
+                    tx.execute(
+                        "INSERT INTO snapshots (batch, ts_ns, kind) VALUES (?1, ?2, ?3)",
+                        params![b, wall(*mono_ns), kind],
+                    )?;
                     let id = tx.last_insert_rowid();
                     for s in sockets {
                         ins_s.execute(params![
@@ -434,7 +453,8 @@ fn write_batch(conn: &mut Connection, batch: &[Record], offset_ns: i64) -> rusql
             rows += 1;
         }
     }
-    let (first, last, lo, hi) = span.map_or((None, None, None, None), |(f, l, lo, hi)| (Some(f), Some(l), Some(lo), Some(hi)));
+    let (first, last, lo, hi) =
+        span.map_or((None, None, None, None), |(f, l, lo, hi)| (Some(f), Some(l), Some(lo), Some(hi)));
     tx.execute(
         "UPDATE batches SET rows = ?1, first_transition = ?2, last_transition = ?3, min_ts_ns = ?4, max_ts_ns = ?5 WHERE id = ?6",
         params![rows as i64, first, last, lo, hi, b],
@@ -502,7 +522,10 @@ fn cut_before(conn: &Connection, cut: i64) -> rusqlite::Result<bool> {
     conn.execute("DELETE FROM batches WHERE COALESCE(max_ts_ns, committed_ns) < ?1", [keep])?;
     n += conn.execute("DELETE FROM lifetimes WHERE end_ns < ?1", [keep])?;
     n += conn.execute("DELETE FROM gaps WHERE end_ns < ?1", [keep])?;
-    n += conn.execute("DELETE FROM snapshot_sockets WHERE snapshot IN (SELECT id FROM snapshots WHERE ts_ns < ?1)", [keep])?;
+    n += conn.execute(
+        "DELETE FROM snapshot_sockets WHERE snapshot IN (SELECT id FROM snapshots WHERE ts_ns < ?1)",
+        [keep],
+    )?;
     n += conn.execute("DELETE FROM snapshots WHERE ts_ns < ?1", [keep])?;
     Ok(n > 0)
 }
@@ -528,8 +551,9 @@ fn addr(text: &str) -> IpAddr {
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, TimelineError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(sql(path))?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(sql(path))?;
         let version: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
@@ -547,8 +571,11 @@ impl Reader {
     /// # Errors
     /// The query's.
     pub fn netns(&self) -> Result<Option<u32>, TimelineError> {
-        let v: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'netns'", [], |r| r.get(0)).optional().map_err(sql(&self.path))?;
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'netns'", [], |r| r.get(0))
+            .optional()
+            .map_err(sql(&self.path))?;
         Ok(v.and_then(|v| v.parse().ok()))
     }
 
@@ -593,15 +620,22 @@ impl Reader {
         let e = sql(&self.path);
         let snap: Option<(i64, i64)> = self
             .conn
-            .query_row("SELECT id, ts_ns FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1", [at_ns], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT id, ts_ns FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1",
+                [at_ns],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(&e)?;
         let Some((snap_id, snap_ns)) = snap else {
-            let first: Option<i64> = self.conn.query_row("SELECT MIN(ts_ns) FROM snapshots", [], |r| r.get(0)).map_err(&e)?;
+            let first: Option<i64> =
+                self.conn.query_row("SELECT MIN(ts_ns) FROM snapshots", [], |r| r.get(0)).map_err(&e)?;
             return Err(match first {
-                Some(first) => TimelineError::BeforeStart { path: self.path.clone(), at: format_ns(at_ns), first: format_ns(first) },
+                Some(first) => TimelineError::BeforeStart {
+                    path: self.path.clone(),
+                    at: format_ns(at_ns),
+                    first: format_ns(first),
+                },
                 None => TimelineError::Empty { path: self.path.clone() },
             });
         };
@@ -676,7 +710,9 @@ impl Reader {
         // writer keeps no cookie index, one B-tree less per row.
         let mut later = self
             .conn
-            .prepare("SELECT src, sport FROM transitions WHERE id > ?1 AND cookie = ?2 AND sport != 0 ORDER BY id LIMIT 1")
+            .prepare(
+                "SELECT src, sport FROM transitions WHERE id > ?1 AND cookie = ?2 AND sport != 0 ORDER BY id LIMIT 1",
+            )
             .map_err(&e)?;
         for s in model.full.values_mut().filter(|s| s.sport == 0) {
             if let Some((src, sport)) = later
@@ -897,7 +933,11 @@ impl Model {
             // arrives. With the peer in this namespace, its CLOSE-WAIT says it has not
             // sent it yet.
             let peer_open = self.full.values().any(|p| {
-                p.state == TcpState::CloseWait as u8 && p.src == s.dst && p.sport == s.dport && p.dst == s.src && p.dport == s.sport
+                p.state == TcpState::CloseWait as u8
+                    && p.src == s.dst
+                    && p.sport == s.dport
+                    && p.dst == s.src
+                    && p.dport == s.sport
             });
             if s.state == TcpState::TimeWait as u8 && peer_open {
                 s.state = TcpState::FinWait2 as u8;
@@ -913,7 +953,13 @@ mod tests {
     use super::*;
 
     fn tr(id: u64, ts: u64, old: TcpState, new: TcpState, sport: u16, dport: u16) -> Transition {
-        Transition { netns: 1, pid: 10, tid: 10, comm: "t".into(), ..Transition::fixture(id, ts, old, new, (sport, dport)) }
+        Transition {
+            netns: 1,
+            pid: 10,
+            tid: 10,
+            comm: "t".into(),
+            ..Transition::fixture(id, ts, old, new, (sport, dport))
+        }
     }
 
     fn temp_db(name: &str) -> PathBuf {
@@ -925,8 +971,11 @@ mod tests {
     }
 
     fn writer(path: &Path) -> Writer {
-        Writer::start(WriterConfig { path: path.to_path_buf(), retain_age: Duration::from_secs(3600), retain_bytes: 1 << 30 }, 1)
-            .unwrap()
+        Writer::start(
+            WriterConfig { path: path.to_path_buf(), retain_age: Duration::from_secs(3600), retain_bytes: 1 << 30 },
+            1,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -958,11 +1007,15 @@ mod tests {
         let wall = |mono: u64| mono as i64 + offset;
         let r = Reader::open(&path).unwrap();
         let states = |at: u64| -> Vec<(u16, u16, u8)> {
-            let mut v: Vec<_> = r.state_at(wall(at)).unwrap().sockets.iter().map(|s| (s.sport, s.dport, s.state)).collect();
+            let mut v: Vec<_> =
+                r.state_at(wall(at)).unwrap().sockets.iter().map(|s| (s.sport, s.dport, s.state)).collect();
             v.sort_unstable();
             v
         };
-        assert_eq!(states(now + 35), vec![(80, 0, Listen as u8), (80, 5000, Established as u8), (5000, 80, Established as u8)]);
+        assert_eq!(
+            states(now + 35),
+            vec![(80, 0, Listen as u8), (80, 5000, Established as u8), (5000, 80, Established as u8)]
+        );
         // The client handed its tuple (port from the earlier transition) to TIME-WAIT.
         assert_eq!(states(now + 50), vec![(80, 0, Listen as u8), (5000, 80, TimeWait as u8)]);
         // ... which lives 60 s.
@@ -982,7 +1035,8 @@ mod tests {
         w.push(Record::Gap(Gap { start_ns: 1, end_ns: 2, lost_kernel: 3, lost_userspace: 0, reason: "test".into() }));
         drop(w);
         let conn = Connection::open(&path).unwrap();
-        let (batches, rows): (i64, i64) = conn.query_row("SELECT COUNT(*), SUM(rows) FROM batches", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (batches, rows): (i64, i64) =
+            conn.query_row("SELECT COUNT(*), SUM(rows) FROM batches", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         assert_eq!((batches, rows), (2, 11));
         let gaps: i64 = conn.query_row("SELECT COUNT(*) FROM gaps", [], |r| r.get(0)).unwrap();
         assert_eq!(gaps, 1);
@@ -1007,7 +1061,8 @@ mod tests {
             w.push(Record::Transition(tr(3, now - 1, TcpState::Close, TcpState::Listen, 82, 0)));
         }
         let conn = Connection::open(&path).unwrap();
-        let cfg = WriterConfig { path: path.clone(), retain_age: Duration::from_nanos(hour * 3 / 2), retain_bytes: 1 << 30 };
+        let cfg =
+            WriterConfig { path: path.clone(), retain_age: Duration::from_nanos(hour * 3 / 2), retain_bytes: 1 << 30 };
         retain(&conn, &cfg).unwrap();
         let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         // The cut (1.5 "hours" ago) falls after the checkpoint of 2 "hours" ago: everything before
@@ -1038,7 +1093,10 @@ mod tests {
     fn a_newer_schema_is_refused() {
         let path = temp_db("version");
         drop(writer(&path));
-        Connection::open(&path).unwrap().execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", []).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+            .unwrap();
         assert!(matches!(Reader::open(&path), Err(TimelineError::Version { found: 99, .. })));
     }
 

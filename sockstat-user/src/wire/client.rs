@@ -8,8 +8,9 @@ use std::{
 };
 
 use crate::{
+    model::socket::InetSocket,
     wire::protocol::{self, MAX_RESPONSE, ProtocolError, Request, Response, Status},
-    model::socket::InetSocket};
+};
 
 /// Where `sockstat agent` listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/sockstat/agent.sock";
@@ -18,7 +19,9 @@ pub const DEFAULT_SOCKET: &str = "/run/sockstat/agent.sock";
 pub enum ClientError {
     #[error("no sockstat agent is running at {0} (start one with `sockstat agent`)")]
     NotRunning(PathBuf),
-    #[error("permission denied on {0}: the agent socket is mode 0600, owned by the agent's user (run as that user, e.g. root)")]
+    #[error(
+        "permission denied on {0}: the agent socket is mode 0600, owned by the agent's user (run as that user, e.g. root)"
+    )]
     PermissionDenied(PathBuf),
     #[error("connecting to the agent at {path}")]
     Connect {
@@ -34,7 +37,9 @@ pub enum ClientError {
     },
     #[error("the agent at {path} cannot answer this: {reason}")]
     Unavailable { path: PathBuf, reason: String },
-    #[error("the agent at {path} speaks another version of the query protocol ({detail}); restart it with this sockstat")]
+    #[error(
+        "the agent at {path} speaks another version of the query protocol ({detail}); restart it with this sockstat"
+    )]
     Incompatible { path: PathBuf, detail: String },
     #[error("the agent answered with an error: {0}")]
     Agent(String),
@@ -88,15 +93,21 @@ impl Client {
         let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE).map_err(|source| match source {
             // An agent of another sockstat build: its answer is of another version, or
             // (from before versions) does not decode here.
-            ProtocolError::Decode(_) | ProtocolError::Version { .. } => ClientError::Incompatible { path: self.path.clone(), detail: source.to_string() },
+            ProtocolError::Decode(_) | ProtocolError::Version { .. } => {
+                ClientError::Incompatible { path: self.path.clone(), detail: source.to_string() }
+            }
             source => ClientError::Protocol { path: self.path.clone(), source },
         })?;
         match resp {
             // An agent of another version cannot decode what this client asks.
-            Response::Error(msg) if msg.starts_with("bad request") => Err(ClientError::Incompatible { path: self.path.clone(), detail: msg }),
+            Response::Error(msg) if msg.starts_with("bad request") => {
+                Err(ClientError::Incompatible { path: self.path.clone(), detail: msg })
+            }
             Response::Error(msg) => Err(ClientError::Agent(msg)),
             Response::Unavailable { reason } => Err(ClientError::Unavailable { path: self.path.clone(), reason }),
-            Response::NotTracked { netns, reason } => Err(ClientError::NotTracked { path: self.path.clone(), netns, reason }),
+            Response::NotTracked { netns, reason } => {
+                Err(ClientError::NotTracked { path: self.path.clone(), netns, reason })
+            }
             other => Ok(other),
         }
     }

@@ -28,18 +28,27 @@ pub enum Request {
     /// namespace, and it answers from that namespace's part of its table.
     /// `filter`: the query's parsed FILTER expression, applied by the agent so only
     /// matching sockets cross the socket (the client applies it again; it is idempotent).
-    Tcp { netns: u32, families: Vec<u16>, states: u32, filter: Option<crate::filter::Filter> },
+    Tcp {
+        netns: u32,
+        families: Vec<u16>,
+        states: u32,
+        filter: Option<crate::filter::Filter>,
+    },
     Status,
     /// Every socket descriptor of every process, read at this moment from the kernel's
     /// task and file tables by the agent's owners iterator (`-p`).
     /// `pidns`: the client's pid namespace inode; the agent answers only a client that
     /// sees the same pids as it does.
-    Owners { pidns: u64 },
+    Owners {
+        pidns: u64,
+    },
     /// The query's tables other than TCP (UDP, UNIX, packet, netlink, DCCP, SCTP,
     /// vsock), dumped by the agent at this moment in namespace `netns`.
-    Dump { netns: u32, spec: DumpSpec },
+    Dump {
+        netns: u32,
+        spec: DumpSpec,
+    },
 }
-
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -122,7 +131,13 @@ pub struct DumpSpec {
 impl DumpSpec {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        !self.netlink && !self.packet && self.unix.is_none() && self.inet.is_empty() && self.vsock.is_none() && self.mptcp.is_none() && !self.xdp
+        !self.netlink
+            && !self.packet
+            && self.unix.is_none()
+            && self.inet.is_empty()
+            && self.vsock.is_none()
+            && self.mptcp.is_none()
+            && !self.xdp
     }
 }
 
@@ -133,10 +148,15 @@ pub enum Response {
     Error(String),
     /// The agent does not track the namespace asked about and could not start to
     /// (no way into it): the client may ask the kernel itself.
-    NotTracked { netns: u32, reason: String },
+    NotTracked {
+        netns: u32,
+        reason: String,
+    },
     /// The agent cannot answer this request (no owners iterator, another pid
     /// namespace): the client does the work itself (`auto`) or reports why.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
     /// The answer to [`Request::Owners`], in pid then descriptor order.
     Owners(Vec<OwnerEntry>),
     /// The answer to [`Request::Dump`]: each table as the kernel dumped it.
@@ -226,7 +246,10 @@ mod tests {
         // Another build's frame: named by its version, not decoded.
         let mut other = bytes.clone();
         other[4] = 99;
-        assert!(matches!(read_frame::<Request>(&mut &other[..], MAX_REQUEST), Err(ProtocolError::Version { theirs: 99 })));
+        assert!(matches!(
+            read_frame::<Request>(&mut &other[..], MAX_REQUEST),
+            Err(ProtocolError::Version { theirs: 99 })
+        ));
         // An agent from before versions read the version as a variant: an unknown one.
         assert!(postcard::from_bytes::<Request>(&bytes[4..]).is_err());
     }
