@@ -81,7 +81,7 @@ pub fn print_at(
     let reader = Reader::open(timeline)?;
     // The timeline holds the agent's own namespace only (see `agent`): printed in
     // another namespace, its sockets would pass for that namespace's.
-    let here = crate::model::socket::own_netns().map_err(HistoryError::Netns)?;
+    let here = crate::sys::netns::own_netns().map_err(HistoryError::Netns)?;
     if let Some(recorded) = reader.netns()?
         && recorded != here
     {

@@ -111,7 +111,7 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
 
 /// Inode of this process's network namespace: events carry the same number.
 pub fn own_netns() -> Result<u32, AgentError> {
-    crate::model::socket::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
+    crate::sys::netns::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
 }
 
 /// What a request gets: an answer now, or work to run off the event loop that makes it.
@@ -182,7 +182,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let listener_inode = nix::sys::stat::fstat(&sock.listener).map(|st| st.st_ino).unwrap_or(0);
     let mut st = State {
         listener_inode,
-        pidns: crate::model::socket::own_pidns().unwrap_or(0),
+        pidns: crate::sys::netns::own_pidns().unwrap_or(0),
         spaces: Namespaces::new(netns),
         handles: HashMap::new(),
         last_liveness: Instant::now(),

@@ -461,20 +461,6 @@ pub fn endpoint(addr: IpAddr, port: u16) -> String {
     }
 }
 
-/// Inode number of this process's pid namespace (`/proc/self/ns/pid`).
-pub fn own_pidns() -> std::io::Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    Ok(std::fs::metadata("/proc/self/ns/pid")?.ino())
-}
-
-/// Inode number of this process's network namespace (what `/proc/self/ns/net` names,
-/// and what the eBPF program records per event).
-pub fn own_netns() -> std::io::Result<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata("/proc/self/ns/net")?;
-    Ok(u32::try_from(meta.ino()).unwrap_or(0))
-}
-
 impl InetSocket {
     /// Whether sock_diag reported a mini-socket rather than a full socket: a timewait
     /// socket (timer 3, "timewait", whatever its sub-state: TIME-WAIT, or FIN-WAIT-2 for

@@ -21,6 +21,7 @@ use crate::{
     model::owner::OwnerEntry,
     model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
     query,
+    sys::netns::{own_netns, own_pidns},
     sys::procnet,
     wire::client::{Client, ClientError},
     wire::protocol::DumpSpec,
@@ -164,7 +165,11 @@ pub fn tcp(
     filter: Option<&crate::filter::Filter>,
 ) -> Result<Vec<InetSocket>, FetchError> {
     if source != SourceChoice::Kernel {
-        match Client::connect(agent_socket).and_then(|c| c.tcp_filtered(families, states, filter)) {
+        match Client::connect(agent_socket).and_then(|c| {
+            // The namespace asked about is this process's: `-N NAME` entered it already.
+            let netns = own_netns().map_err(ClientError::Netns)?;
+            c.tcp_filtered(netns, families, states, filter)
+        }) {
             Ok(s) => return Ok(s),
             Err(e) if source == SourceChoice::Auto && e.is_unavailable() => {}
             Err(e) => return Err(e.into()),
@@ -214,7 +219,7 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
         snap.tcp = query::select(opts, tcp);
         let from_table = snap.tcp.iter().any(|s| s.source == crate::model::socket::Source::Table);
         if want_agent_owners {
-            match Client::connect(&opts.agent_socket).and_then(Client::owners) {
+            match Client::connect(&opts.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {
                 Ok(owners) => {
                     fill_inodes(&mut snap.tcp, &owners);
                     agent_owners = Some(owners);
@@ -244,7 +249,9 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     let dumped = match (spec.is_empty(), local) {
         (true, _) => Snapshot::default(),
         (false, true) => dump_tables(&mut open_diag(opts)?, &spec)?,
-        (false, false) => match Client::connect(&opts.agent_socket).and_then(|c| c.dump(&spec)) {
+        (false, false) => match Client::connect(&opts.agent_socket)
+            .and_then(|c| c.dump(own_netns().map_err(ClientError::Netns)?, &spec))
+        {
             Ok(s) => s,
             Err(e) if opts.source == SourceChoice::Auto && e.is_unavailable() => {
                 dump_tables(&mut open_diag(opts)?, &spec)?
@@ -272,7 +279,8 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     snap.vsock = query::select_vsock(opts, dumped.vsock);
     if want_agent_owners && !query::inet_table(opts, Table::Tcp) {
         // No table rows to complete: the iterator if the agent has one, else /proc.
-        agent_owners = Client::connect(&opts.agent_socket).and_then(Client::owners).ok();
+        agent_owners =
+            Client::connect(&opts.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)).ok();
     }
     let mut diag = open_diag(opts)?;
     if opts.has_table(Table::Tipc) && opts.has_family(AF_TIPC) {

@@ -183,6 +183,20 @@ pub fn run_in<T: Send>(inode: u32, handle: (&Path, &File), f: impl FnOnce() -> T
     })
 }
 
+/// Inode number of this process's pid namespace (`/proc/self/ns/pid`).
+pub fn own_pidns() -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::metadata("/proc/self/ns/pid")?.ino())
+}
+
+/// Inode number of this process's network namespace (what `/proc/self/ns/net` names,
+/// and what the eBPF program records per event).
+pub fn own_netns() -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/proc/self/ns/net")?;
+    Ok(u32::try_from(meta.ino()).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

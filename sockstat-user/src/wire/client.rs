@@ -112,19 +112,18 @@ impl Client {
         }
     }
 
-    pub fn tcp(self, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {
-        self.tcp_filtered(families, states, None)
+    pub fn tcp(self, netns: u32, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {
+        self.tcp_filtered(netns, families, states, None)
     }
 
     /// As [`Client::tcp`], with the FILTER expression applied by the agent.
     pub fn tcp_filtered(
         mut self,
+        netns: u32,
         families: &[u16],
         states: u32,
         filter: Option<&crate::filter::Filter>,
     ) -> Result<Vec<InetSocket>, ClientError> {
-        // The namespace asked about is this process's: `-N NAME` entered it already.
-        let netns = crate::model::socket::own_netns().map_err(ClientError::Netns)?;
         let filter = filter.filter(|f| f.expr.is_some()).cloned();
         match self.call(&Request::Tcp { netns, families: families.to_vec(), states, filter })? {
             Response::Sockets(s) => Ok(s),
@@ -134,8 +133,7 @@ impl Client {
 
     /// Every socket descriptor of every process, as the agent's owners iterator reads
     /// them now (see [`Request::Owners`]).
-    pub fn owners(mut self) -> Result<Vec<crate::model::owner::OwnerEntry>, ClientError> {
-        let pidns = crate::model::socket::own_pidns().map_err(ClientError::Netns)?;
+    pub fn owners(mut self, pidns: u64) -> Result<Vec<crate::model::owner::OwnerEntry>, ClientError> {
         match self.call(&Request::Owners { pidns })? {
             Response::Owners(o) => Ok(o),
             _ => Err(ClientError::Unexpected("an owners query")),
@@ -144,8 +142,11 @@ impl Client {
 
     /// The tables `spec` names, dumped by the agent now in this process's network
     /// namespace (see [`Request::Dump`]).
-    pub fn dump(mut self, spec: &protocol::DumpSpec) -> Result<crate::model::socket::Snapshot, ClientError> {
-        let netns = crate::model::socket::own_netns().map_err(ClientError::Netns)?;
+    pub fn dump(
+        mut self,
+        netns: u32,
+        spec: &protocol::DumpSpec,
+    ) -> Result<crate::model::socket::Snapshot, ClientError> {
         match self.call(&Request::Dump { netns, spec: spec.clone() })? {
             Response::Dump(s) => Ok(s),
             _ => Err(ClientError::Unexpected("a dump query")),
