@@ -11,6 +11,8 @@
 //! valid ss command line never fails here with "unknown option" and never prints a
 //! silently different answer.
 
+pub mod commands;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -18,6 +20,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::filter::{self, FilterError, SS_ALL, SS_CONN, SS_LISTENING};
+use crate::query::selection::{Needs, Selection, SourceChoice, Table, fam};
+use crate::render::style::Style;
 
 /// Program name used in messages where ss prints "ss".
 pub const PROG: &str = "sockstat";
@@ -32,100 +36,6 @@ const AF_PACKET: u16 = 17;
 const AF_TIPC: u16 = 30;
 const AF_VSOCK: u16 = 40;
 const AF_XDP: u16 = 44;
-
-const fn fam(af: u16) -> u64 {
-    1 << af
-}
-
-/// ss's socket tables (`TCP_DB` ...), in ss.c's enum order: the discriminant is the bit
-/// in [`Options::tables`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Table {
-    Tcp = 0,
-    Mptcp,
-    Dccp,
-    Udp,
-    Raw,
-    UnixDgram,
-    UnixStream,
-    UnixSeqpacket,
-    PacketDgram,
-    PacketRaw,
-    Netlink,
-    Sctp,
-    VsockStream,
-    VsockDgram,
-    Tipc,
-    Xdp,
-}
-
-impl Table {
-    pub const ALL: [Table; 16] = [
-        Table::Tcp,
-        Table::Mptcp,
-        Table::Dccp,
-        Table::Udp,
-        Table::Raw,
-        Table::UnixDgram,
-        Table::UnixStream,
-        Table::UnixSeqpacket,
-        Table::PacketDgram,
-        Table::PacketRaw,
-        Table::Netlink,
-        Table::Sctp,
-        Table::VsockStream,
-        Table::VsockDgram,
-        Table::Tipc,
-        Table::Xdp,
-    ];
-
-    #[must_use]
-    pub const fn bit(self) -> u32 {
-        1 << self as u32
-    }
-
-    /// The name `-A`/`--query` uses for the table.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Table::Tcp => "tcp",
-            Table::Mptcp => "mptcp",
-            Table::Dccp => "dccp",
-            Table::Udp => "udp",
-            Table::Raw => "raw",
-            Table::UnixDgram => "unix_dgram",
-            Table::UnixStream => "unix_stream",
-            Table::UnixSeqpacket => "unix_seqpacket",
-            Table::PacketDgram => "packet_dgram",
-            Table::PacketRaw => "packet_raw",
-            Table::Netlink => "netlink",
-            Table::Sctp => "sctp",
-            Table::VsockStream => "vsock_stream",
-            Table::VsockDgram => "vsock_dgram",
-            Table::Tipc => "tipc",
-            Table::Xdp => "xdp",
-        }
-    }
-
-    /// ss.c `default_dbs[db]`: (states, families).
-    const fn defaults(self) -> (u32, u64) {
-        use sockstat_ebpf::TcpState::{Close, Established, Listen};
-        let inet = fam(AF_INET) | fam(AF_INET6);
-        let estab = filter::bit(Established);
-        let close = filter::bit(Close);
-        match self {
-            Table::Tcp | Table::Mptcp | Table::Dccp | Table::Sctp => (SS_CONN, inet),
-            Table::Udp | Table::Raw => (estab, inet),
-            Table::UnixDgram => (close, fam(AF_UNIX)),
-            Table::UnixStream | Table::UnixSeqpacket => (SS_CONN, fam(AF_UNIX)),
-            Table::PacketDgram | Table::PacketRaw => (close, fam(AF_PACKET)),
-            Table::Netlink => (close, fam(AF_NETLINK)),
-            Table::VsockStream | Table::VsockDgram => (SS_CONN, fam(AF_VSOCK)),
-            Table::Tipc => (estab | filter::bit(Listen) | close, fam(AF_TIPC)),
-            Table::Xdp => (close, fam(AF_XDP)),
-        }
-    }
-}
 
 const fn tables(list: &[Table]) -> u32 {
     let mut m = 0;
@@ -203,75 +113,15 @@ fn query_tables(name: &str) -> Option<&'static [Table]> {
     })
 }
 
-/// Where the answer comes from (`--source`, sockstat's own option).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceChoice {
-    /// The agent if its socket answers, otherwise a sock_diag dump.
-    Auto,
-    /// The agent only; failing to reach it is an error.
-    Agent,
-    /// A sock_diag dump only, as ss does.
-    Kernel,
-}
-
-/// Everything the rest of sockstat needs from the command line, resolved.
+/// Everything the rest of sockstat needs from the command line, resolved: what to select
+/// ([`Selection`]), how to print it ([`Style`]), and what the command does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// Selected socket tables: bits are [`Table`] discriminants (ss's `current_filter.dbs`).
-    pub tables: u32,
-    /// Selected address families: bit `af` (ss's `current_filter.families`).
-    pub families: u64,
-    /// Selected states: bit n = state n, at most `SS_ALL` (ss's `current_filter.states`).
-    pub states: u32,
-    /// The parsed FILTER.
-    pub filter: filter::Filter,
-    /// `-n`: print port numbers instead of /etc/services names.
-    pub numeric: bool,
-    /// `-r`: print host names for addresses, as ss's `format_host()` finds them (see
-    /// [`crate::names::hosts`]). Independent of `-n`, which only concerns service names.
-    pub resolve_hosts: bool,
-    /// Print the header line (cleared by `-H`).
-    pub show_header: bool,
-    /// `-O`: one line per socket. The columns sockstat prints today never wrap, so this
-    /// changes nothing yet.
-    pub oneline: bool,
-    /// `-o`, and implied by `-e` and `-b`, as in ss.
-    pub show_options: bool,
-    /// `-e` (counted, as ss does).
-    pub show_details: u8,
-    /// `-m`.
-    pub show_mem: bool,
-    /// `-i`.
-    pub show_tcpinfo: bool,
-    /// `-p` (counted).
-    pub show_processes: u8,
-    /// `-T`: owners per thread (`tid=` in `users:(...)`), as ss walks /proc/PID/task.
-    /// Independent of `show_processes`: `-T` alone prints the owners too.
-    pub show_threads: bool,
-    /// `--cgroup`: each inet socket's cgroup path (`cgroup:`), after the `-e` details.
-    pub show_cgroup: bool,
-    /// `--tos`: `tos:`, `tclass:`, `class_id:` of inet sockets, after the `-e` details.
-    pub show_tos: bool,
-    /// `--inet-sockopt`: the `inet-sockopt: (...)` flags of inet sockets.
-    pub show_inet_sockopt: bool,
+    pub selection: Selection,
+    pub style: Style,
     /// `-E`/`--events`: follow the kernel's socket-destroy notifications instead of
     /// dumping the tables (see [`crate::cmd::events`]).
     pub follow_events: bool,
-    /// `--source`.
-    pub source: SourceChoice,
-    /// `--socket PATH`: the agent's query socket.
-    pub agent_socket: PathBuf,
-    /// `--json`: one JSON object per socket (reserved; not implemented yet).
-    pub json: bool,
-    /// ss's `preferred_family`: the family of the last `-4`/`-6`/`-x`/`-0`/`-f`/`--vsock`
-    /// ... option (`None` if none). ss dumps inet sockets of AF_INET only when it is
-    /// AF_INET, of AF_INET6 only when it is AF_INET6, else both (`inet_show_netlink`).
-    pub preferred_family: Option<u16>,
-    /// `-b`: print the classic BPF filter of packet sockets.
-    pub show_bpf: bool,
-    /// `--bpf-disasm` (sockstat's own; implies `-b`): also print each filter disassembled
-    /// in the style of `tcpdump -d`.
-    pub bpf_disasm: bool,
     /// `-s`: print the summary (/proc/net/sockstat and sockstat6) first.
     pub summary: bool,
     /// `-s` with no table, family or state option and no FILTER: ss prints the summary
@@ -282,38 +132,8 @@ pub struct Options {
     pub unsupported: Vec<String>,
     /// `-D FILE`: write the raw TCP sock_diag replies to FILE (`-` = stdout) and exit.
     pub diag_file: Option<PathBuf>,
-    /// `-K`: close every socket shown, with SOCK_DESTROY.
-    pub kill: bool,
     /// `-N NAME`: run the query in the network namespace /run/netns/NAME.
     pub netns: Option<OsString>,
-    /// Terminal width for ss's column spreading; `None` = not a terminal (compact output,
-    /// as ss does when stdout is not a tty). [`parse_ss_args`] leaves it `None`: the binary
-    /// sets it from [`stdout_screen_width`], so parsing stays free of I/O.
-    pub screen_width: Option<usize>,
-}
-
-impl Options {
-    #[must_use]
-    pub fn has_table(&self, t: Table) -> bool {
-        self.tables & t.bit() != 0
-    }
-
-    #[must_use]
-    pub fn has_family(&self, af: u16) -> bool {
-        self.families & fam(af) != 0
-    }
-
-    /// ss shows the Netid column only when more than one table is selected.
-    #[must_use]
-    pub fn show_netid(&self) -> bool {
-        self.tables.count_ones() > 1
-    }
-
-    /// ss shows the State column only when more than one state is selected.
-    #[must_use]
-    pub fn show_state(&self) -> bool {
-        self.states.count_ones() > 1
-    }
 }
 
 /// Why parsing stopped. Some variants are not failures: [`CliError::Help`] and
@@ -618,7 +438,7 @@ enum SelectOp {
 
 /// ss.c's `struct filter` plus the `main()` locals that shape it.
 #[derive(Clone)]
-struct Selection {
+struct Scan {
     dbs: u32,
     families: u64,
     states: u32,
@@ -628,7 +448,7 @@ struct Selection {
     preferred_family: Option<u16>,
 }
 
-impl Selection {
+impl Scan {
     fn db_set(&mut self, t: Table, enable: bool) {
         if enable {
             self.states |= t.defaults().0;
@@ -751,16 +571,17 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
     let show_bpf = count(&m, "bpf") > 0 || bpf_disasm;
     let summary = count(&m, "summary") > 0;
     let no_words = m.get_many::<OsString>("words").is_none_or(|w| w.len() == 0);
-    Ok(Options {
-        tables: sel.dbs,
-        families: sel.families,
-        states: sel.states,
-        filter: parsed,
+    let show_options = count(&m, "options") > 0 || show_details > 0 || show_bpf;
+    let style = Style {
         numeric: count(&m, "numeric") > 0,
         resolve_hosts: count(&m, "resolve") > 0,
         show_header: count(&m, "no-header") == 0,
+        // ss shows the Netid column only when more than one table is selected, and the
+        // State column only when more than one state is.
+        show_netid: sel.dbs.count_ones() > 1,
+        show_state: sel.states.count_ones() > 1,
         oneline: count(&m, "oneline") > 0,
-        show_options: count(&m, "options") > 0 || show_details > 0 || show_bpf,
+        show_options,
         show_details,
         show_mem: count(&m, "memory") > 0,
         show_tcpinfo: count(&m, "info") > 0,
@@ -769,20 +590,42 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         show_cgroup: count(&m, "cgroup") > 0,
         show_tos: count(&m, "tos") > 0,
         show_inet_sockopt: count(&m, "inet-sockopt") > 0,
-        follow_events: count(&m, "events") > 0,
-        source,
-        agent_socket,
         json: count(&m, "json") > 0,
-        preferred_family: sel.preferred_family,
         show_bpf,
         bpf_disasm,
+        screen_width: None,
+    };
+    let needs = Needs {
+        details: style.show_details > 0,
+        mem: style.show_mem,
+        info: style.show_tcpinfo,
+        owners: style.show_processes > 0,
+        threads: style.show_threads,
+        cgroup: style.show_cgroup,
+        tos: style.show_tos,
+        sockopt: style.show_inet_sockopt,
+        bpf: style.show_bpf,
+        timers: style.show_options,
+    };
+    Ok(Options {
+        selection: Selection {
+            tables: sel.dbs,
+            families: sel.families,
+            states: sel.states,
+            filter: parsed,
+            preferred_family: sel.preferred_family,
+            source,
+            agent_socket,
+            kill: count(&m, "kill") > 0,
+            needs,
+        },
+        style,
+        follow_events: count(&m, "events") > 0,
         summary,
         summary_only: summary && do_default && no_words,
         unsupported,
         diag_file: m.get_many::<OsString>("diag").and_then(Iterator::last).map(PathBuf::from),
-        kill: count(&m, "kill") > 0,
         netns: m.get_many::<OsString>("net").and_then(Iterator::last).cloned(),
-        screen_width: None,
     })
 }
 
@@ -823,7 +666,7 @@ fn filter_file_words(m: &ArgMatches) -> Result<Vec<String>, CliError> {
 
 /// Replays the table, family and `-a`/`-l` options in command-line order, as ss's getopt
 /// loop does.
-fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
+fn replay_selection(m: &ArgMatches) -> Result<Scan, CliError> {
     let mut ops: Vec<(usize, SelectOp)> = Vec::new();
     let table_flags = [
         ("dccp", Table::Dccp),
@@ -871,7 +714,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
     }
     ops.sort_by_key(|(i, _)| *i);
 
-    let mut sel = Selection {
+    let mut sel = Scan {
         dbs: 0,
         families: 0,
         states: 0,
@@ -907,7 +750,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Selection, CliError> {
 }
 
 /// Parses the FILTER words and applies ss's defaults and emptiness checks.
-fn apply_filter(m: &ArgMatches, sel: &mut Selection, file_words: Vec<String>) -> Result<filter::Filter, CliError> {
+fn apply_filter(m: &ArgMatches, sel: &mut Scan, file_words: Vec<String>) -> Result<filter::Filter, CliError> {
     let words: Vec<(usize, OsString)> =
         m.get_many::<OsString>("words").into_iter().flatten().cloned().enumerate().collect();
     let mut text = Vec::with_capacity(words.len());
@@ -1064,48 +907,66 @@ mod tests {
         ];
         for &(line, tables, families, states) in cases {
             let o = ok(line);
-            assert_eq!((o.tables, o.families, o.states), (tables, families, states), "{line}");
+            assert_eq!(
+                (o.selection.tables, o.selection.families, o.selection.states),
+                (tables, families, states),
+                "{line}"
+            );
         }
         // No table option at all: every table, every family they imply.
         let o = ok("-n");
-        assert_eq!(o.tables, tables(query_tables("all").unwrap_or(&[])));
-        assert_eq!(o.states, SS_CONN);
-        assert!(o.show_netid());
-        assert!(o.has_family(AF_UNIX) && o.has_family(AF_INET6) && o.has_family(AF_NETLINK));
+        assert_eq!(o.selection.tables, tables(query_tables("all").unwrap_or(&[])));
+        assert_eq!(o.selection.states, SS_CONN);
+        assert!(o.style.show_netid);
+        assert!(
+            o.selection.has_family(AF_UNIX) && o.selection.has_family(AF_INET6) && o.selection.has_family(AF_NETLINK)
+        );
     }
 
     #[test]
     fn flags_resolve() {
         let o = ok("-tanH");
-        assert!(o.numeric && !o.show_header && !o.resolve_hosts && !o.show_netid() && o.show_state());
-        assert_eq!(o.source, SourceChoice::Auto);
-        assert_eq!(o.agent_socket, PathBuf::from(DEFAULT_AGENT_SOCKET));
+        assert!(
+            o.style.numeric
+                && !o.style.show_header
+                && !o.style.resolve_hosts
+                && !o.style.show_netid
+                && o.style.show_state
+        );
+        assert_eq!(o.selection.source, SourceChoice::Auto);
+        assert_eq!(o.selection.agent_socket, PathBuf::from(DEFAULT_AGENT_SOCKET));
         assert!(o.unsupported.is_empty());
-        assert!(!ok("-t state listening").show_state());
+        assert!(!ok("-t state listening").style.show_state);
 
         let o = ok("-tpe --source kernel --socket /tmp/a.sock -o -r -p --json");
-        assert_eq!(o.source, SourceChoice::Kernel);
-        assert_eq!(o.agent_socket, PathBuf::from("/tmp/a.sock"));
-        assert!(o.show_options && o.show_details == 1 && o.show_processes == 2 && o.json && o.resolve_hosts);
+        assert_eq!(o.selection.source, SourceChoice::Kernel);
+        assert_eq!(o.selection.agent_socket, PathBuf::from("/tmp/a.sock"));
+        assert!(
+            o.style.show_options
+                && o.style.show_details == 1
+                && o.style.show_processes == 2
+                && o.style.json
+                && o.style.resolve_hosts
+        );
         // -o, -e, -p, --json and -r are supported now.
         assert!(o.unsupported.is_empty());
-        assert_eq!(ok("-t --source=agent").source, SourceChoice::Agent);
+        assert_eq!(ok("-t --source=agent").selection.source, SourceChoice::Agent);
         // Unique prefixes of long options, as getopt_long.
         let o = ok("--tcp --num --listen --no-h");
-        assert!(o.numeric && !o.show_header && o.states == SS_LISTENING);
+        assert!(o.style.numeric && !o.style.show_header && o.selection.states == SS_LISTENING);
         let o = ok("-t -N foo -m -i -K -D /tmp/d");
-        assert!(o.unsupported.is_empty() && o.show_mem && o.show_tcpinfo && o.kill);
+        assert!(o.unsupported.is_empty() && o.style.show_mem && o.style.show_tcpinfo && o.selection.kill);
         assert_eq!(
             (o.netns.as_deref(), o.diag_file.as_deref()),
             (Some(std::ffi::OsStr::new("foo")), Some(std::path::Path::new("/tmp/d")))
         );
         let o = ok("-t --tos -T --inet-sockopt");
-        assert!(o.unsupported.is_empty() && o.show_tos && o.show_inet_sockopt && o.show_threads);
+        assert!(o.unsupported.is_empty() && o.style.show_tos && o.style.show_inet_sockopt && o.style.show_threads);
         let o = ok("-t -E");
         assert!(o.follow_events && o.unsupported.is_empty());
         assert!(ok("--ev -u").follow_events && !ok("-t").follow_events);
         let o = ok("-tT --cgroup");
-        assert!(o.show_threads && o.show_cgroup && o.show_processes == 0 && o.unsupported.is_empty());
+        assert!(o.style.show_threads && o.style.show_cgroup && o.style.show_processes == 0 && o.unsupported.is_empty());
     }
 
     #[test]
@@ -1156,9 +1017,9 @@ mod tests {
         assert_eq!(e.rendered(), "Command line is not complete. Try option \"help\"\n");
         // Expressions are filter.rs's grammar; a condition naming a family replaces the
         // family selection, after the defaults, as ss's parse_hostcond() does.
-        assert!(ok("-t dport = :22").filter.expr.is_some());
+        assert!(ok("-t dport = :22").selection.filter.expr.is_some());
         let o = ok("-t src inet:127.0.0.1");
-        assert_eq!((o.families, o.preferred_family), (1 << AF_INET, Some(AF_INET)));
+        assert_eq!((o.selection.families, o.selection.preferred_family), (1 << AF_INET, Some(AF_INET)));
         // `--` ends options; what follows is FILTER even if it looks like an option.
         assert!(matches!(parse("-t -- -n"), Err(CliError::Filter(_))));
     }

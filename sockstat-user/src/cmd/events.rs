@@ -63,15 +63,15 @@ async fn follow(opts: &Options, names: &Names, out: &mut dyn Write) -> Result<St
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| EventsError::Io("installing a SIGINT handler", e))?;
     let mut sigterm =
         signal(SignalKind::terminate()).map_err(|e| EventsError::Io("installing a SIGTERM handler", e))?;
-    let listener = DestroyListener::join(query::destroy_groups(opts))?;
+    let listener = DestroyListener::join(query::destroy_groups(&opts.selection))?;
     // SAFETY: the fd belongs to the listener, which the AsyncFd owns for its whole life:
     // it cannot be closed or reused while registered.
     let mut listener = unsafe { AsyncFd::register(listener) }
         .map_err(|e| EventsError::Io("registering the sock_diag socket", e.into_parts().1))?;
     // -K: ss closes each shown socket with SOCK_DESTROY on a second socket; a destroyed
     // socket is already gone, so the kernel answers ENOENT and ss shows nothing.
-    let mut killer = if opts.kill { Some(SockDiag::open()?) } else { None };
-    let mut renderer = EventRenderer::new(opts);
+    let mut killer = if opts.selection.kill { Some(SockDiag::open()?) } else { None };
+    let mut renderer = EventRenderer::new(&opts.style);
     let mut batch = Vec::new();
     loop {
         let mut guard = tokio::select! {
@@ -105,7 +105,7 @@ fn show(
     names: &Names,
     out: &mut dyn Write,
 ) -> Result<(), EventsError> {
-    let mut shown = query::select_event(opts, s);
+    let mut shown = query::select_event(&opts.selection, s);
     if shown && let Some(diag) = killer {
         match diag.destroy_inet(s) {
             Ok(()) => {}
@@ -114,10 +114,10 @@ fn show(
         }
     }
     let sock = shown.then_some(s);
-    let written = if opts.json {
-        sock.map_or(Ok(()), |s| crate::render::json::write_inet_event(opts, s, names, out))
+    let written = if opts.style.json {
+        sock.map_or(Ok(()), |s| crate::render::json::write_inet_event(&opts.style, s, names, out))
     } else {
-        renderer.event(opts, sock, names, out)
+        renderer.event(&opts.style, sock, names, out)
     };
     written.and_then(|()| out.flush()).map_err(|e| EventsError::Io("writing to stdout", e))
 }

@@ -89,16 +89,16 @@ pub fn print_at(
     }
     let state = reader.state_at(at_ns)?;
     warn_gaps(&state.gaps, err)?;
-    let states = query::state_mask(opts);
+    let states = query::state_mask(&opts.selection);
     let mut rows = Vec::new();
-    for family in query::families(opts) {
+    for family in query::families(&opts.selection) {
         let mut part: Vec<_> =
             state.sockets.iter().filter(|s| s.family == family && states & (1 << s.state) != 0).cloned().collect();
         table::sort_like_dump(&mut part);
         rows.extend(part);
     }
-    let rows = query::select(opts, rows);
-    format::render_inet(opts, &rows, out)?;
+    let rows = query::select(&opts.selection, rows);
+    format::render_inet(&opts.style, &rows, out)?;
     Ok(())
 }
 

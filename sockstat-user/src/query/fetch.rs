@@ -16,11 +16,11 @@ use std::path::Path;
 use sockstat_ebpf::IPPROTO_TCP;
 
 use crate::{
-    cli::{Options, SourceChoice, Table},
     diag::{DiagError, SockDiag},
     model::owner::OwnerEntry,
     model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
     query,
+    query::selection::{Selection, SourceChoice, Table},
     sys::netns::{own_netns, own_pidns},
     sys::procnet,
     wire::client::{Client, ClientError},
@@ -89,27 +89,27 @@ pub enum FetchError {
     Kill(#[source] DiagError),
 }
 
-/// A sock_diag socket asking for what `opts` prints (`-e`, `-m`, `-i`).
-fn open_diag(opts: &Options) -> Result<SockDiag, DiagError> {
+/// A sock_diag socket asking for what `sel` prints (`-e`, `-m`, `-i`).
+fn open_diag(sel: &Selection) -> Result<SockDiag, DiagError> {
     // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
     // -e asks for (UNIX VFS and ICONS) is only printed with -e.
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
     // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
     // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
-    open_for(&dump_spec(opts))
+    open_for(&dump_spec(sel))
 }
 
-/// `-D FILE`: the raw reply datagrams of the TCP dump `opts` selects (AF_INET, then
+/// `-D FILE`: the raw reply datagrams of the TCP dump `sel` selects (AF_INET, then
 /// AF_INET6, as ss's `inet_show_netlink` asks), back to back, `NLMSG_DONE`s included:
 /// exactly what `ss -D` writes. No FILTER expression is applied (ss parses it after the
 /// dump), the `-m`/`-i` attributes are asked for as ss asks.
 ///
 /// # Errors
 /// The dump's.
-pub fn record_tcp(opts: &Options) -> Result<Vec<u8>, FetchError> {
-    let mut diag = open_diag(opts)?;
+pub fn record_tcp(sel: &Selection) -> Result<Vec<u8>, FetchError> {
+    let mut diag = open_diag(sel)?;
     diag.record();
-    diag.dump_tcp(&query::families(opts), query::state_mask(opts))?;
+    diag.dump_tcp(&query::families(sel), query::state_mask(sel))?;
     Ok(diag.take_recording())
 }
 
@@ -178,7 +178,7 @@ pub fn tcp(
     Ok(SockDiag::open()?.dump_tcp(families, states)?)
 }
 
-/// Every table `opts` selects, each selected as ss would (family, state and type), in
+/// Every table `sel` selects, each selected as ss would (family, state and type), in
 /// kernel order. TCP goes through [`tcp`] (agent or kernel); the rest share one
 /// sock_diag socket (the agent's, or one opened here after TCP is fetched), so a netlink
 /// dump shows exactly one querying socket, as ss's shows its own. With `-p`, also the
@@ -186,57 +186,57 @@ pub fn tcp(
 ///
 /// # Errors
 /// The first fetch that fails; a table the kernel has no diag module for is empty.
-pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
+pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
     let mut snap = Snapshot::default();
-    let states = query::state_mask(opts);
-    let tcp_source = query::tcp_source(opts);
+    let states = query::state_mask(sel);
+    let tcp_source = query::tcp_source(sel);
     // A recorded TCP dump (`TCPDIAG_FILE`, as ss reads it) stands in for the kernel's.
     let recorded = std::env::var_os("TCPDIAG_FILE");
-    if opts.kill && !has_net_admin() {
+    if sel.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
     }
     // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
     // bytecode without it): without it every mark of an inet dump would read as 0. UNIX
     // sockets and a recorded TCP dump need no capability (their marks are 0 as in ss).
-    let inet_dump = (query::inet_table(opts, Table::Tcp) && recorded.is_none())
-        || [Table::Udp, Table::Dccp, Table::Sctp, Table::Mptcp].into_iter().any(|t| query::inet_table(opts, t));
-    if inet_dump && opts.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
+    let inet_dump = (query::inet_table(sel, Table::Tcp) && recorded.is_none())
+        || [Table::Udp, Table::Dccp, Table::Sctp, Table::Mptcp].into_iter().any(|t| query::inet_table(sel, t));
+    if inet_dump && sel.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
         return Err(FetchError::MarkNeedsCapability);
     }
     // -p with an agent: every socket descriptor of every process from its owners
     // iterator (one pass in the kernel, where ss walks /proc), read after the TCP answer
     // so that every table row's cookie exists by then.
     let want_agent_owners =
-        opts.show_processes > 0 && !opts.show_threads && opts.source != SourceChoice::Kernel && recorded.is_none();
+        sel.needs.owners && !sel.needs.threads && sel.source != SourceChoice::Kernel && recorded.is_none();
     let mut agent_owners = None;
-    if query::inet_table(opts, Table::Tcp) {
-        let families = query::families(opts);
+    if query::inet_table(sel, Table::Tcp) {
+        let families = query::families(sel);
         let tcp = match &recorded {
             Some(path) => tcp_from_file(path)?,
-            None if tcp_source == SourceChoice::Kernel => open_diag(opts)?.dump_tcp(&families, states)?,
-            None => tcp(tcp_source, &opts.agent_socket, &families, states, Some(&opts.filter))?,
+            None if tcp_source == SourceChoice::Kernel => open_diag(sel)?.dump_tcp(&families, states)?,
+            None => tcp(tcp_source, &sel.agent_socket, &families, states, Some(&sel.filter))?,
         };
-        snap.tcp = query::select(opts, tcp);
+        snap.tcp = query::select(sel, tcp);
         let from_table = snap.tcp.iter().any(|s| s.source == crate::model::socket::Source::Table);
         if want_agent_owners {
-            match Client::connect(&opts.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {
+            match Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {
                 Ok(owners) => {
                     fill_inodes(&mut snap.tcp, &owners);
                     agent_owners = Some(owners);
                 }
                 // The /proc walk matches by inode, which the table lacks for sockets
                 // opened after its seed: then TCP comes from the kernel too.
-                Err(e) if opts.source == SourceChoice::Auto || !from_table => {
+                Err(e) if sel.source == SourceChoice::Auto || !from_table => {
                     tracing::debug!(error = %e, "no owners from the agent; -p walks /proc");
                     if from_table {
-                        snap.tcp = query::select(opts, open_diag(opts)?.dump_tcp(&families, states)?);
+                        snap.tcp = query::select(sel, open_diag(sel)?.dump_tcp(&families, states)?);
                     }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         // A recorded dump is not this machine's sockets: never kill from it.
-        if opts.kill && recorded.is_none() {
+        if sel.kill && recorded.is_none() {
             snap.tcp = kill(&mut SockDiag::open()?, std::mem::take(&mut snap.tcp))?;
         }
     }
@@ -244,30 +244,30 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
     // UDP, UNIX, packet, netlink, DCCP, SCTP, vsock: dumped at query time, by the agent
     // in the namespace asked about when one answers, else here. -K kills through a
     // dump of its own, never through the agent.
-    let spec = dump_spec(opts);
-    let local = opts.source == SourceChoice::Kernel || opts.kill || recorded.is_some();
+    let spec = dump_spec(sel);
+    let local = sel.source == SourceChoice::Kernel || sel.kill || recorded.is_some();
     let dumped = match (spec.is_empty(), local) {
         (true, _) => Snapshot::default(),
-        (false, true) => dump_tables(&mut open_diag(opts)?, &spec)?,
-        (false, false) => match Client::connect(&opts.agent_socket)
+        (false, true) => dump_tables(&mut open_diag(sel)?, &spec)?,
+        (false, false) => match Client::connect(&sel.agent_socket)
             .and_then(|c| c.dump(own_netns().map_err(ClientError::Netns)?, &spec))
         {
             Ok(s) => s,
-            Err(e) if opts.source == SourceChoice::Auto && e.is_unavailable() => {
-                dump_tables(&mut open_diag(opts)?, &spec)?
+            Err(e) if sel.source == SourceChoice::Auto && e.is_unavailable() => {
+                dump_tables(&mut open_diag(sel)?, &spec)?
             }
             Err(e) => return Err(e.into()),
         },
     };
-    snap.netlink = query::select_netlink(opts, dumped.netlink);
-    snap.packet = query::select_packet(opts, dumped.packet);
-    snap.unix = query::select_unix(opts, dumped.unix);
-    if query::inet_table(opts, Table::Raw) {
-        snap.raw = query::select_raw(opts, raw(opts)?);
+    snap.netlink = query::select_netlink(sel, dumped.netlink);
+    snap.packet = query::select_packet(sel, dumped.packet);
+    snap.unix = query::select_unix(sel, dumped.unix);
+    if query::inet_table(sel, Table::Raw) {
+        snap.raw = query::select_raw(sel, raw(sel)?);
     }
     for (protocol, got) in [(IPPROTO_UDP, dumped.udp), (IPPROTO_DCCP, dumped.dccp), (IPPROTO_SCTP, dumped.sctp)] {
-        let mut got = query::select_inet(opts, protocol, got);
-        if opts.kill {
+        let mut got = query::select_inet(sel, protocol, got);
+        if sel.kill {
             got = kill(&mut SockDiag::open()?, got)?;
         }
         match protocol {
@@ -276,23 +276,23 @@ pub fn snapshot(opts: &Options) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), F
             _ => snap.sctp = got,
         }
     }
-    snap.vsock = query::select_vsock(opts, dumped.vsock);
-    if want_agent_owners && !query::inet_table(opts, Table::Tcp) {
+    snap.vsock = query::select_vsock(sel, dumped.vsock);
+    if want_agent_owners && !query::inet_table(sel, Table::Tcp) {
         // No table rows to complete: the iterator if the agent has one, else /proc.
         agent_owners =
-            Client::connect(&opts.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)).ok();
+            Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)).ok();
     }
-    let mut diag = open_diag(opts)?;
-    if opts.has_table(Table::Tipc) && opts.has_family(AF_TIPC) {
+    let mut diag = open_diag(sel)?;
+    if sel.has_table(Table::Tipc) && sel.has_family(AF_TIPC) {
         // struct tipc_sock_diag_req: family, protocol, pad, tidiag_states.
         let mut body = vec![30, 0, 0, 0];
-        body.extend_from_slice(&opts.states.to_ne_bytes());
+        body.extend_from_slice(&sel.states.to_ne_bytes());
         undecoded(&mut diag, AF_TIPC, &body, "tipc")?;
     }
-    snap.xdp = query::select_xdp(opts, dumped.xdp);
-    if query::inet_table(opts, Table::Mptcp) {
-        let mut got = query::select_inet(opts, PROTO_MPTCP_TABLE, dumped.mptcp);
-        if opts.kill {
+    snap.xdp = query::select_xdp(sel, dumped.xdp);
+    if query::inet_table(sel, Table::Mptcp) {
+        let mut got = query::select_inet(sel, PROTO_MPTCP_TABLE, dumped.mptcp);
+        if sel.kill {
             got = kill(&mut SockDiag::open()?, got)?;
         }
         snap.mptcp = got;
@@ -308,33 +308,33 @@ pub fn open_for(spec: &DumpSpec) -> Result<SockDiag, DiagError> {
     Ok(SockDiag::open()?.with_details(spec.details, spec.mem, spec.info).with_inet_attrs(spec.tos, spec.attrs))
 }
 
-/// What `opts` dumps besides TCP, in ss's order.
+/// What `sel` dumps besides TCP, in ss's order.
 #[must_use]
-pub fn dump_spec(opts: &Options) -> DumpSpec {
-    let states = query::state_mask(opts);
+pub fn dump_spec(sel: &Selection) -> DumpSpec {
+    let states = query::state_mask(sel);
     let unix = [Table::UnixStream, Table::UnixDgram, Table::UnixSeqpacket];
     DumpSpec {
-        netlink: opts.has_table(Table::Netlink) && opts.has_family(AF_NETLINK) && opts.states & CLOSE != 0,
+        netlink: sel.has_table(Table::Netlink) && sel.has_family(AF_NETLINK) && sel.states & CLOSE != 0,
         // ss's netlink path shows every packet socket once either packet table is
         // selected (packet_show_sock does not check the socket type), and so does sockstat.
-        packet: (opts.has_table(Table::PacketRaw) || opts.has_table(Table::PacketDgram))
-            && opts.has_family(AF_PACKET)
-            && opts.states & CLOSE != 0,
-        unix: (unix.iter().any(|&t| opts.has_table(t)) && opts.has_family(AF_UNIX)).then_some(opts.states),
+        packet: (sel.has_table(Table::PacketRaw) || sel.has_table(Table::PacketDgram))
+            && sel.has_family(AF_PACKET)
+            && sel.states & CLOSE != 0,
+        unix: (unix.iter().any(|&t| sel.has_table(t)) && sel.has_family(AF_UNIX)).then_some(sel.states),
         inet: [(Table::Udp, IPPROTO_UDP), (Table::Dccp, IPPROTO_DCCP), (Table::Sctp, IPPROTO_SCTP)]
             .into_iter()
-            .filter(|&(table, _)| query::inet_table(opts, table))
-            .map(|(_, protocol)| (protocol, query::families(opts), states))
+            .filter(|&(table, _)| query::inet_table(sel, table))
+            .map(|(_, protocol)| (protocol, query::families(sel), states))
             .collect(),
-        vsock: ((opts.has_table(Table::VsockStream) || opts.has_table(Table::VsockDgram)) && opts.has_family(AF_VSOCK))
-            .then_some(opts.states),
-        mptcp: query::inet_table(opts, Table::Mptcp).then(|| (query::families(opts), states)),
-        xdp: opts.has_table(Table::Xdp) && opts.has_family(AF_XDP) && opts.states & CLOSE != 0,
-        details: opts.show_details > 0 || opts.show_cgroup,
-        mem: opts.show_mem,
-        info: opts.show_tcpinfo,
-        tos: opts.show_tos,
-        attrs: opts.show_inet_sockopt || opts.filter.needs_diag_attrs(),
+        vsock: ((sel.has_table(Table::VsockStream) || sel.has_table(Table::VsockDgram)) && sel.has_family(AF_VSOCK))
+            .then_some(sel.states),
+        mptcp: query::inet_table(sel, Table::Mptcp).then(|| (query::families(sel), states)),
+        xdp: sel.has_table(Table::Xdp) && sel.has_family(AF_XDP) && sel.states & CLOSE != 0,
+        details: sel.needs.details || sel.needs.cgroup,
+        mem: sel.needs.mem,
+        info: sel.needs.info,
+        tos: sel.needs.tos,
+        attrs: sel.needs.sockopt || sel.filter.needs_diag_attrs(),
     }
 }
 
@@ -412,9 +412,9 @@ fn undecoded(diag: &mut SockDiag, family: u16, body: &[u8], table: &'static str)
 
 /// Raw sockets from /proc/net/raw and raw6 (ss's fallback when its RAW_DIAG request
 /// fails, as it does on this kernel), state-filtered as ss's `dgram_show_line` does.
-fn raw(opts: &Options) -> Result<Vec<InetSocket>, FetchError> {
+fn raw(sel: &Selection) -> Result<Vec<InetSocket>, FetchError> {
     let mut out = Vec::new();
-    for family in query::proc_families(opts) {
+    for family in query::proc_families(sel) {
         let path = if family == AF_INET { "/proc/net/raw" } else { "/proc/net/raw6" };
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
@@ -423,7 +423,7 @@ fn raw(opts: &Options) -> Result<Vec<InetSocket>, FetchError> {
             Err(source) => return Err(FetchError::Proc { path: path.to_owned(), source }),
         };
         out.extend(
-            procnet::parse_raw(&text, family, opts.states)
+            procnet::parse_raw(&text, family, sel.states)
                 .map_err(|source| FetchError::ProcParse { path: path.to_owned(), source })?,
         );
     }

@@ -3,11 +3,12 @@
 //! it returns what ss would print. No I/O here.
 
 pub mod fetch;
+pub mod selection;
 
-use crate::cli::{Options, SourceChoice, Table};
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
+use crate::query::selection::{Selection, SourceChoice, Table};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 
 const SOCK_STREAM: u8 = 1;
@@ -48,13 +49,6 @@ pub enum QueryError {
     EventsFromAgent,
 }
 
-/// Fails if the options ask for something sockstat would answer differently from ss.
-///
-/// Call before fetching: the fetch and render steps assume the columns `format`
-/// implements.
-///
-/// # Errors
-/// [`QueryError`] naming the first unsupported option.
 /// The ss FILTER of `sockstat trace` and `sockstat history`, applied to events rather than
 /// to a table: the expression to the socket's tuple, a STATE-FILTER to the states the
 /// event (or the connection) went through.
@@ -78,17 +72,24 @@ impl EventFilter {
     }
 }
 
-pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
-    if let Some(option) = opts.unsupported.first() {
+/// Fails if the options ask for something sockstat would answer differently from ss.
+///
+/// Call before fetching: the fetch and render steps assume the columns `format`
+/// implements.
+///
+/// # Errors
+/// [`QueryError`] naming the first unsupported option.
+pub fn check_supported(sel: &Selection, unsupported: &[String], follow_events: bool) -> Result<(), QueryError> {
+    if let Some(option) = unsupported.first() {
         return Err(QueryError::UnsupportedOption { option: option.clone() });
     }
-    if opts.follow_events && opts.source == SourceChoice::Agent {
+    if follow_events && sel.source == SourceChoice::Agent {
         return Err(QueryError::EventsFromAgent);
     }
-    if opts.source == SourceChoice::Agent
-        && opts.has_table(Table::Tcp)
-        && !opts.kill
-        && let Some(option) = agent_detail(opts)
+    if sel.source == SourceChoice::Agent
+        && sel.has_table(Table::Tcp)
+        && !sel.kill
+        && let Some(option) = agent_detail(sel)
     {
         return Err(match option {
             "-o" | "-b" => QueryError::TimersFromAgent { option },
@@ -102,19 +103,19 @@ pub fn check_supported(opts: &Options) -> Result<(), QueryError> {
 /// [`agent_detail`]'s name for a FILTER with a `fwmark` or `cgroup` condition.
 const FILTER_ATTRS: &str = "fwmark/cgroup";
 
-/// The first option of `opts` whose TCP values the agent's table does not have fresh.
-fn agent_detail(opts: &Options) -> Option<&'static str> {
+/// The first option of `sel` whose TCP values the agent's table does not have fresh.
+fn agent_detail(sel: &Selection) -> Option<&'static str> {
     [
-        (opts.filter.needs_diag_attrs(), FILTER_ATTRS),
-        (opts.show_details > 0, "-e"),
-        (opts.show_mem, "-m"),
-        (opts.show_tcpinfo, "-i"),
-        (opts.show_threads, "-T"),
-        (opts.show_cgroup, "--cgroup"),
-        (opts.show_tos, "--tos"),
-        (opts.show_inet_sockopt, "--inet-sockopt"),
-        (opts.show_bpf, "-b"),
-        (opts.show_options, "-o"),
+        (sel.filter.needs_diag_attrs(), FILTER_ATTRS),
+        (sel.needs.details, "-e"),
+        (sel.needs.mem, "-m"),
+        (sel.needs.info, "-i"),
+        (sel.needs.threads, "-T"),
+        (sel.needs.cgroup, "--cgroup"),
+        (sel.needs.tos, "--tos"),
+        (sel.needs.sockopt, "--inet-sockopt"),
+        (sel.needs.bpf, "-b"),
+        (sel.needs.timers, "-o"),
     ]
     .into_iter()
     .find_map(|(on, name)| on.then_some(name))
@@ -125,11 +126,11 @@ fn agent_detail(opts: &Options) -> Option<&'static str> {
 /// goes to the kernel, even with `--source agent`: SOCK_DESTROY names the socket by the
 /// tuple and cookie of a fresh dump, and a kill is never relayed through the agent.
 #[must_use]
-pub fn tcp_source(opts: &Options) -> SourceChoice {
-    if opts.kill || (opts.source == SourceChoice::Auto && agent_detail(opts).is_some()) {
+pub fn tcp_source(sel: &Selection) -> SourceChoice {
+    if sel.kill || (sel.source == SourceChoice::Auto && agent_detail(sel).is_some()) {
         SourceChoice::Kernel
     } else {
-        opts.source
+        sel.source
     }
 }
 
@@ -139,9 +140,9 @@ pub fn tcp_source(opts: &Options) -> SourceChoice {
 /// inet_diag does the same for request sockets (net/ipv4/inet_diag.c,
 /// `inet_diag_dump_icsk`), so an agent table that keeps state 12 must match it too.
 #[must_use]
-pub fn state_mask(opts: &Options) -> u32 {
+pub fn state_mask(sel: &Selection) -> u32 {
     let syn_recv = bit(TcpState::SynRecv);
-    if opts.states & syn_recv != 0 { opts.states | bit(TcpState::NewSynRecv) } else { opts.states }
+    if sel.states & syn_recv != 0 { sel.states | bit(TcpState::NewSynRecv) } else { sel.states }
 }
 
 /// The address families to dump for an inet table over sock_diag, in ss's order.
@@ -151,13 +152,13 @@ pub fn state_mask(opts: &Options) -> u32 {
 /// `-t -4 -6` shows only IPv6 and `-t -6 -4` only IPv4, whatever the family mask. Sockets
 /// of a family outside the mask are then dropped (`show_one_inet_sock`).
 #[must_use]
-pub fn families(opts: &Options) -> Vec<u16> {
-    let order: &[u16] = match opts.preferred_family {
+pub fn families(sel: &Selection) -> Vec<u16> {
+    let order: &[u16] = match sel.preferred_family {
         Some(AF_INET6) => &[AF_INET6],
         Some(AF_INET) => &[AF_INET],
         _ => &[AF_INET, AF_INET6],
     };
-    order.iter().copied().filter(|&af| opts.has_family(af)).collect()
+    order.iter().copied().filter(|&af| sel.has_family(af)).collect()
 }
 
 /// The destroy notification groups `-E` joins: ss.c's `handle_follow_request`, TCP and
@@ -165,7 +166,7 @@ pub fn families(opts: &Options) -> Vec<u16> {
 /// (so `-t -4 -6` follows both). Empty when neither TCP nor UDP of an inet family is
 /// selected: ss then exits with status 255 without printing anything.
 #[must_use]
-pub fn destroy_groups(opts: &Options) -> DestroyGroups {
+pub fn destroy_groups(sel: &Selection) -> DestroyGroups {
     let mut groups = DestroyGroups::NONE;
     for (family, table, group) in [
         (AF_INET, Table::Tcp, DestroyGroups::INET_TCP),
@@ -173,7 +174,7 @@ pub fn destroy_groups(opts: &Options) -> DestroyGroups {
         (AF_INET6, Table::Tcp, DestroyGroups::INET6_TCP),
         (AF_INET6, Table::Udp, DestroyGroups::INET6_UDP),
     ] {
-        if opts.has_family(family) && opts.has_table(table) {
+        if sel.has_family(family) && sel.has_table(table) {
             groups = groups.union(group);
         }
     }
@@ -185,41 +186,41 @@ pub fn destroy_groups(opts: &Options) -> DestroyGroups {
 /// destroyed TCP socket is mostly in CLOSE, printed `UNCONN`, even under `-t` or
 /// `state established`), nor a table one (the joined groups did that).
 #[must_use]
-pub fn select_event(opts: &Options, s: &InetSocket) -> bool {
-    opts.has_family(s.family) && opts.filter.matches(s)
+pub fn select_event(sel: &Selection, s: &InetSocket) -> bool {
+    sel.has_family(s.family) && sel.filter.matches(s)
 }
 
 /// The families /proc/net/raw(6) are read for: ss's fallback reads by the family mask
 /// alone, AF_INET first.
 #[must_use]
-pub fn proc_families(opts: &Options) -> Vec<u16> {
-    [AF_INET, AF_INET6].into_iter().filter(|&af| opts.has_family(af)).collect()
+pub fn proc_families(sel: &Selection) -> Vec<u16> {
+    [AF_INET, AF_INET6].into_iter().filter(|&af| sel.has_family(af)).collect()
 }
 
 /// Whether ss would look at an inet table at all (`tcp_show` and friends return early
 /// without an inet family).
 #[must_use]
-pub fn inet_table(opts: &Options, t: Table) -> bool {
-    opts.has_table(t) && (opts.has_family(AF_INET) || opts.has_family(AF_INET6))
+pub fn inet_table(sel: &Selection, t: Table) -> bool {
+    sel.has_table(t) && (sel.has_family(AF_INET) || sel.has_family(AF_INET6))
 }
 
-/// Keeps the TCP sockets ss would print for `opts`, in the order given.
+/// Keeps the TCP sockets ss would print for `sel`, in the order given.
 ///
 /// Selection is by the socket's own family, as sock_diag's is: a v4-mapped connection on
 /// an AF_INET6 socket is shown by `-6`, not `-4`.
 #[must_use]
-pub fn select(opts: &Options, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
-    if !opts.has_table(Table::Tcp) {
+pub fn select(sel: &Selection, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
+    if !sel.has_table(Table::Tcp) {
         return Vec::new();
     }
-    select_inet(opts, IPPROTO_TCP, sockets)
+    select_inet(sel, IPPROTO_TCP, sockets)
 }
 
 /// Keeps the inet sockets of `protocol` whose family and state ss would print, in order.
 #[must_use]
-pub fn select_inet(opts: &Options, protocol: u8, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
-    let mask = state_mask(opts);
-    let fams = families(opts);
+pub fn select_inet(sel: &Selection, protocol: u8, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
+    let mask = state_mask(sel);
+    let fams = families(sel);
     sockets
         .into_iter()
         .filter(|s| {
@@ -227,7 +228,7 @@ pub fn select_inet(opts: &Options, protocol: u8, sockets: Vec<InetSocket>) -> Ve
                 && fams.contains(&s.family)
                 && u32::from(s.state) < u32::BITS
                 && mask & (1 << s.state) != 0
-                && opts.filter.matches(s)
+                && sel.filter.matches(s)
         })
         .collect()
 }
@@ -235,62 +236,62 @@ pub fn select_inet(opts: &Options, protocol: u8, sockets: Vec<InetSocket>) -> Ve
 /// Applies the FILTER expression to raw sockets read from /proc (ss runs `run_ssfilter`
 /// on them too); the state was selected while reading.
 #[must_use]
-pub fn select_raw(opts: &Options, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
-    sockets.into_iter().filter(|s| opts.filter.matches(s)).collect()
+pub fn select_raw(sel: &Selection, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
+    sockets.into_iter().filter(|s| sel.filter.matches(s)).collect()
 }
 
 /// ss's `unix_type_skip`: drops UNIX sockets of a type whose table is not selected
 /// (types other than stream, dgram and seqpacket are kept, as ss keeps them).
 #[must_use]
-pub fn select_unix(opts: &Options, sockets: Vec<UnixSocket>) -> Vec<UnixSocket> {
+pub fn select_unix(sel: &Selection, sockets: Vec<UnixSocket>) -> Vec<UnixSocket> {
     sockets
         .into_iter()
         .filter(|s| match s.kind {
-            SOCK_STREAM => opts.has_table(Table::UnixStream),
-            SOCK_DGRAM => opts.has_table(Table::UnixDgram),
-            SOCK_SEQPACKET => opts.has_table(Table::UnixSeqpacket),
+            SOCK_STREAM => sel.has_table(Table::UnixStream),
+            SOCK_DGRAM => sel.has_table(Table::UnixDgram),
+            SOCK_SEQPACKET => sel.has_table(Table::UnixSeqpacket),
             _ => true,
         })
         .filter(|s| {
             // ss's netlink path never learns the peer's name: only its inode.
             let name = s.display_name();
-            opts.filter.matches_subject(&Subject::unix(name.as_deref(), None, s.inode, s.peer))
+            sel.filter.matches_subject(&Subject::unix(name.as_deref(), None, s.inode, s.peer))
         })
         .collect()
 }
 
 /// ss's `vsock_type_skip`, then the FILTER expression (`vsock_show_sock`).
 #[must_use]
-pub fn select_vsock(opts: &Options, sockets: Vec<VsockSocket>) -> Vec<VsockSocket> {
+pub fn select_vsock(sel: &Selection, sockets: Vec<VsockSocket>) -> Vec<VsockSocket> {
     sockets
         .into_iter()
         .filter(|s| match s.kind {
-            SOCK_STREAM => opts.has_table(Table::VsockStream),
-            SOCK_DGRAM => opts.has_table(Table::VsockDgram),
+            SOCK_STREAM => sel.has_table(Table::VsockStream),
+            SOCK_DGRAM => sel.has_table(Table::VsockDgram),
             _ => true,
         })
-        .filter(|s| opts.filter.matches_subject(&Subject::vsock(s)))
+        .filter(|s| sel.filter.matches_subject(&Subject::vsock(s)))
         .collect()
 }
 
 /// The FILTER expression on netlink sockets, as ss's `netlink_show_one` runs it (the
 /// table and state selection were the dump's).
 #[must_use]
-pub fn select_netlink(opts: &Options, sockets: Vec<NetlinkSocket>) -> Vec<NetlinkSocket> {
-    sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::netlink(s))).collect()
+pub fn select_netlink(sel: &Selection, sockets: Vec<NetlinkSocket>) -> Vec<NetlinkSocket> {
+    sockets.into_iter().filter(|s| sel.filter.matches_subject(&Subject::netlink(s))).collect()
 }
 
 /// The FILTER expression on packet sockets, as ss's `packet_stats_print` runs it.
 #[must_use]
-pub fn select_packet(opts: &Options, sockets: Vec<PacketSocket>) -> Vec<PacketSocket> {
-    sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::packet(s))).collect()
+pub fn select_packet(sel: &Selection, sockets: Vec<PacketSocket>) -> Vec<PacketSocket> {
+    sockets.into_iter().filter(|s| sel.filter.matches_subject(&Subject::packet(s))).collect()
 }
 
 /// The FILTER expression on XDP sockets, as ss's `xdp_stats_print` runs it (the table
 /// and the UNCONN state were the dump's).
 #[must_use]
-pub fn select_xdp(opts: &Options, sockets: Vec<XdpSocket>) -> Vec<XdpSocket> {
-    sockets.into_iter().filter(|s| opts.filter.matches_subject(&Subject::xdp(s))).collect()
+pub fn select_xdp(sel: &Selection, sockets: Vec<XdpSocket>) -> Vec<XdpSocket> {
+    sockets.into_iter().filter(|s| sel.filter.matches_subject(&Subject::xdp(s))).collect()
 }
 
 #[cfg(test)]
@@ -301,8 +302,16 @@ mod tests {
     use std::ffi::OsString;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-    fn opts(line: &str) -> Options {
+    fn options(line: &str) -> crate::cli::Options {
         parse_ss_args(line.split_whitespace().map(OsString::from)).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn opts(line: &str) -> Selection {
+        options(line).selection
+    }
+
+    fn check_supported(o: &crate::cli::Options) -> Result<(), QueryError> {
+        super::check_supported(&o.selection, &o.unsupported, o.follow_events)
     }
 
     fn sock(family: u16, state: TcpState, sport: u16) -> InetSocket {
@@ -369,38 +378,38 @@ mod tests {
 
     #[test]
     fn unsupported_requests_are_named() {
-        assert_eq!(check_supported(&opts("-tan")), Ok(()));
-        assert_eq!(check_supported(&opts("-t6lnH state listening")), Ok(()));
-        assert_eq!(check_supported(&opts("-tpemi --json")), Ok(()));
-        assert_eq!(check_supported(&opts("-tanr")), Ok(()));
-        assert_eq!(check_supported(&opts("-t -E")), Ok(()));
-        assert_eq!(check_supported(&opts("-t -E --source kernel")), Ok(()));
-        assert_eq!(check_supported(&opts("-t -E --source agent")), Err(QueryError::EventsFromAgent));
-        assert_eq!(check_supported(&opts("-t --tos --inet-sockopt")), Ok(()));
+        assert_eq!(check_supported(&options("-tan")), Ok(()));
+        assert_eq!(check_supported(&options("-t6lnH state listening")), Ok(()));
+        assert_eq!(check_supported(&options("-tpemi --json")), Ok(()));
+        assert_eq!(check_supported(&options("-tanr")), Ok(()));
+        assert_eq!(check_supported(&options("-t -E")), Ok(()));
+        assert_eq!(check_supported(&options("-t -E --source kernel")), Ok(()));
+        assert_eq!(check_supported(&options("-t -E --source agent")), Err(QueryError::EventsFromAgent));
+        assert_eq!(check_supported(&options("-t --tos --inet-sockopt")), Ok(()));
         for (line, option) in
             [("-t --tos --source agent", "--tos"), ("-t --inet-sockopt --source agent", "--inet-sockopt")]
         {
-            assert_eq!(check_supported(&opts(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
+            assert_eq!(check_supported(&options(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
         }
         for line in ["-t fwmark 0x17", "-t not ( fwmark 1/3 or sport = :22 )"] {
             assert_eq!(tcp_source(&opts(line)), SourceChoice::Kernel, "{line}");
             let agent = format!("{line} --source agent");
-            assert_eq!(check_supported(&opts(&agent)), Err(QueryError::AttrsFromAgent), "{agent}");
+            assert_eq!(check_supported(&options(&agent)), Err(QueryError::AttrsFromAgent), "{agent}");
         }
         assert_eq!(tcp_source(&opts("-t sport = :22")), SourceChoice::Auto);
         assert_eq!(tcp_source(&opts("-t --tos")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t --inet-sockopt")), SourceChoice::Kernel);
-        assert_eq!(check_supported(&opts("-tm --source agent")), Err(QueryError::DetailsFromAgent { option: "-m" }));
-        assert_eq!(check_supported(&opts("-tK --source agent")), Ok(()));
+        assert_eq!(check_supported(&options("-tm --source agent")), Err(QueryError::DetailsFromAgent { option: "-m" }));
+        assert_eq!(check_supported(&options("-tK --source agent")), Ok(()));
         assert_eq!(tcp_source(&opts("-tK --source agent")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-ti")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t --json")), SourceChoice::Auto);
         // Every table is supported now, including ss's default of all of them.
-        assert_eq!(check_supported(&opts("-tu")), Ok(()));
-        assert_eq!(check_supported(&opts("-an")), Ok(()));
-        assert_eq!(check_supported(&opts("-4")), Ok(()));
+        assert_eq!(check_supported(&options("-tu")), Ok(()));
+        assert_eq!(check_supported(&options("-an")), Ok(()));
+        assert_eq!(check_supported(&options("-4")), Ok(()));
         assert!(matches!(
-            check_supported(&opts("-tb --source agent")),
+            check_supported(&options("-tb --source agent")),
             Err(QueryError::TimersFromAgent { option: "-b" })
         ));
         assert_eq!(tcp_source(&opts("-to")), SourceChoice::Kernel);

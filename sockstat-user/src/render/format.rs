@@ -19,11 +19,11 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::cli::Options;
 use crate::model::socket::{
     InetSocket, NetlinkSocket, PROTO_MPTCP_TABLE, PacketSocket, Snapshot, UnixSocket, VsockSocket, XdpSocket,
 };
 pub use crate::names::system::{Names, PortKind};
+use crate::render::style::Style;
 use sockstat_ebpf::TcpState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,10 +244,10 @@ pub struct EventRenderer {
 impl EventRenderer {
     /// The renderer for `opts` (columns, header, terminal width), header not yet printed.
     #[must_use]
-    pub fn new(opts: &Options) -> Self {
+    pub fn new(opts: &Style) -> Self {
         let mut disabled = [false; COL_MAX];
-        disabled[COL_NETID] = !opts.show_netid();
-        disabled[COL_STATE] = !opts.show_state();
+        disabled[COL_NETID] = !opts.show_netid;
+        disabled[COL_STATE] = !opts.show_state;
         let mut max_len = [0; COL_MAX];
         let header = opts.show_header.then(header_row);
         if let Some(h) = &header {
@@ -267,7 +267,7 @@ impl EventRenderer {
     /// Any error writing to `out`.
     pub fn event(
         &mut self,
-        opts: &Options,
+        opts: &Style,
         sock: Option<&InetSocket>,
         names: &Names,
         out: &mut dyn Write,
@@ -572,7 +572,7 @@ fn state_fields(row: &mut [String; COL_MAX], netid: &str, state: u8, rq: u32, wq
 }
 
 /// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
-fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
+fn inet_row(opts: &Style, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     inet_row_into(&mut row, opts, s, names, netid, kind);
     row
@@ -581,7 +581,7 @@ fn inet_row(opts: &Options, s: &InetSocket, names: &Names, netid: &str, kind: Po
 /// [`inet_row`] written into `row`'s fields (cleared first), reusing their buffers.
 fn inet_row_into(
     row: &mut [String; COL_MAX],
-    opts: &Options,
+    opts: &Style,
     s: &InetSocket,
     names: &Names,
     netid: &str,
@@ -642,7 +642,7 @@ fn inet_row_into(
 
 /// What `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
 /// and shutdown, then (`-m`, or `-i` for other than UDP) `tcp_show_info()` on a new line.
-fn inet_details_text(opts: &Options, s: &InetSocket, names: &Names) -> String {
+fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> String {
     let mut out = String::new();
     let d = s.ext.as_deref();
     if opts.show_details > 0 {
@@ -795,7 +795,7 @@ fn skmem_text(m: &[u32]) -> String {
 
 /// ss's `tcp_show_info()` (the part after the line break): `tcp_stats_print()`, then the
 /// MD5 keys and the ULP information.
-fn tcp_show_info(opts: &Options, state: u8, d: &crate::model::socket::InetDetails, names: &Names) -> String {
+fn tcp_show_info(opts: &Style, state: u8, d: &crate::model::socket::InetDetails, names: &Names) -> String {
     let mut out = tcp_stats_text(opts, state, d);
     if let Some(keys) = d.md5.as_deref().filter(|k| !k.is_empty()) {
         out.push_str(" md5keys:");
@@ -836,7 +836,7 @@ fn md5_key_text(k: &crate::model::socket::Md5Key, names: Option<&Names>) -> Stri
 }
 
 /// ss's `tcp_stats_print()` for `-i` (and the memory `-m` prints before it).
-fn tcp_stats_text(opts: &Options, state: u8, d: &crate::model::socket::InetDetails) -> String {
+fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::InetDetails) -> String {
     let mut out = String::new();
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
@@ -1170,7 +1170,7 @@ fn push_port_numeric(s: &mut String, port: u16) {
 
 /// `unix_stats_print()`: the name (or `*`) and inode, the peer's `*` and inode. ss joins
 /// address and port with a space here, not a colon.
-fn unix_row(opts: &Options, s: &UnixSocket, names: &Names) -> [String; COL_MAX] {
+fn unix_row(opts: &Style, s: &UnixSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     let netid = match s.kind {
         1 => "u_str",
@@ -1216,7 +1216,7 @@ fn unix_row(opts: &Options, s: &UnixSocket, names: &Names) -> [String; COL_MAX] 
 }
 
 /// `packet_stats_print()` and, with `-b`, `packet_show_sock()`'s filter dump.
-fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_MAX] {
+fn packet_row(opts: &Style, s: &PacketSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     // SOCK_RAW is 3; ss calls every other type p_dgr.
     let netid = if s.kind == 3 { "p_raw" } else { "p_dgr" };
@@ -1302,7 +1302,7 @@ fn packet_row(opts: &Options, s: &PacketSocket, names: &Names) -> [String; COL_M
 }
 
 /// `netlink_show_one()`.
-fn netlink_row(opts: &Options, s: &NetlinkSocket, names: &Names) -> [String; COL_MAX] {
+fn netlink_row(opts: &Style, s: &NetlinkSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     state_fields(&mut row, "nl", 7, s.rqueue, s.wqueue);
     row[COL_ADDR] = names.nl_proto(s.protocol) + ":";
@@ -1348,7 +1348,7 @@ fn vsock_row(s: &VsockSocket, names: &Names) -> [String; COL_MAX] {
 }
 
 /// `xdp_stats_print()` and `xdp_show_sock()`'s `-e` and `-m` parts.
-fn xdp_row(opts: &Options, s: &XdpSocket, names: &Names) -> [String; COL_MAX] {
+fn xdp_row(opts: &Style, s: &XdpSocket, names: &Names) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
     // ss: state SS_CLOSE (UNCONN), Recv-Q from SK_MEMINFO_RMEM_ALLOC, Send-Q never set.
     state_fields(&mut row, "xdp", 7, s.rqueue, 0);
@@ -1429,7 +1429,7 @@ pub fn snapshot_inodes(s: &Snapshot) -> std::collections::HashSet<u32> {
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn render_inet(opts: &Options, sockets: &[InetSocket], out: &mut dyn Write) -> io::Result<()> {
+pub fn render_inet(opts: &Style, sockets: &[InetSocket], out: &mut dyn Write) -> io::Result<()> {
     render_inet_with(opts, sockets, &Names::system(opts.numeric), out)
 }
 
@@ -1437,7 +1437,7 @@ pub fn render_inet(opts: &Options, sockets: &[InetSocket], out: &mut dyn Write) 
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn render_inet_with(opts: &Options, sockets: &[InetSocket], names: &Names, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_inet_with(opts: &Style, sockets: &[InetSocket], names: &Names, out: &mut dyn Write) -> io::Result<()> {
     let snap = Snapshot { tcp: sockets.to_vec(), ..Snapshot::default() };
     render_with(opts, &snap, names, out)
 }
@@ -1448,7 +1448,7 @@ pub fn render_inet_with(opts: &Options, sockets: &[InetSocket], names: &Names, o
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn render(opts: &Options, snap: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(opts: &Style, snap: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     render_with(opts, snap, &Names::system(opts.numeric), out)
 }
 
@@ -1456,10 +1456,10 @@ pub fn render(opts: &Options, snap: &Snapshot, out: &mut dyn Write) -> io::Resul
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn render_with(opts: &Options, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_with(opts: &Style, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
     let mut disabled = [false; COL_MAX];
-    disabled[COL_NETID] = !opts.show_netid();
-    disabled[COL_STATE] = !opts.show_state();
+    disabled[COL_NETID] = !opts.show_netid;
+    disabled[COL_STATE] = !opts.show_state;
     let mut grid = Grid::new(disabled, opts.show_header);
     // One row's fields, reused: inet rows (the bulk of a big query) are written into it.
     let mut row: [String; COL_MAX] = Default::default();
@@ -1539,9 +1539,9 @@ ephem\t\t40000/tcp
         Names::fixed((!numeric).then_some(SERVICES), (32768, 60999), &[(1, "lo")])
     }
 
-    fn opts(args: &str) -> Options {
+    fn opts(args: &str) -> crate::cli::Options {
         let o = parse_ss_args(args.split_whitespace().map(OsString::from)).unwrap_or_else(|e| panic!("{args}: {e}"));
-        assert_eq!(check_supported(&o), Ok(()), "{args}");
+        assert_eq!(check_supported(&o.selection, &o.unsupported, o.follow_events), Ok(()), "{args}");
         o
     }
 
@@ -1603,10 +1603,10 @@ ephem\t\t40000/tcp
     /// The fixture's order in the run that captured TTY_SNAPSHOTS (hash order differs).
     const TTY_ORDER: [usize; 16] = [0, 1, 2, 3, 4, 6, 5, 7, 8, 9, 12, 11, 10, 14, 13, 15];
 
-    fn render(o: &Options, sockets: Vec<InetSocket>) -> String {
-        let selected = select(o, sockets);
+    fn render(o: &crate::cli::Options, sockets: Vec<InetSocket>) -> String {
+        let selected = select(&o.selection, sockets);
         let mut out = Vec::new();
-        render_inet_with(o, &selected, &names(o.numeric), &mut out).expect("writing to a Vec");
+        render_inet_with(&o.style, &selected, &names(o.style.numeric), &mut out).expect("writing to a Vec");
         String::from_utf8(out).expect("ss output is ASCII here")
     }
 
@@ -1626,7 +1626,7 @@ ephem\t\t40000/tcp
         let all = fixture();
         for &(width, args, lines) in TTY_SNAPSHOTS {
             let mut o = opts(args);
-            o.screen_width = Some(width);
+            o.style.screen_width = Some(width);
             let sockets = TTY_ORDER.iter().map(|&i| all[i].clone()).collect();
             assert_eq!(render(&o, sockets), expected(lines), "ss {args} at {width} columns");
         }
@@ -1724,7 +1724,7 @@ ephem\t\t40000/tcp
             ),
         ] {
             let mut out = Vec::new();
-            render_with(&opts(args), &snap, &names, &mut out).expect("writing to a Vec");
+            render_with(&opts(args).style, &snap, &names, &mut out).expect("writing to a Vec");
             assert_eq!(String::from_utf8(out).expect("ASCII"), want, "ss {args}");
         }
     }
@@ -1747,15 +1747,16 @@ ephem\t\t40000/tcp
         // Not reachable through query yet (only TCP is supported), but the column model
         // must place Netid as ss does. Expected text: `ss -tuna` (ss 6.1) in a netns
         // holding one loopback connection and its listener, and no UDP socket.
-        let o = opts("-tan");
-        let o = Options { tables: o.tables | crate::cli::Table::Udp.bit(), ..o };
+        let mut o = opts("-tan");
+        o.selection.tables |= crate::query::selection::Table::Udp.bit();
+        o.style.show_netid = true;
         let s = vec![
             sock(TcpState::Listen, "127.0.0.1", 8080, "0.0.0.0", 0, 0, 128, 0),
             sock(TcpState::Established, "127.0.0.1", 8080, "127.0.0.1", 40000, 0, 0, 0),
             sock(TcpState::Established, "127.0.0.1", 40000, "127.0.0.1", 8080, 0, 0, 0),
         ];
         let mut out = Vec::new();
-        render_inet_with(&o, &s, &names(true), &mut out).expect("writing to a Vec");
+        render_inet_with(&o.style, &s, &names(true), &mut out).expect("writing to a Vec");
         assert_eq!(
             String::from_utf8_lossy(&out),
             expected(&[
@@ -1800,7 +1801,7 @@ ephem\t\t40000/tcp
         let lo = sock(TcpState::Established, "127.0.0.1", 22, "127.0.0.1", 40000, 0, 0, 0);
         let mapped = sock(TcpState::Established, "::ffff:127.0.0.1", 22, "::1", 40000, 0, 0, 0);
         let o = opts("-tr");
-        let rows: Vec<_> = [lo, mapped].iter().map(|s| inet_row(&o, s, &names, "tcp", PortKind::Tcp)).collect();
+        let rows: Vec<_> = [lo, mapped].iter().map(|s| inet_row(&o.style, s, &names, "tcp", PortKind::Tcp)).collect();
         assert_eq!((rows[0][COL_ADDR].as_str(), rows[0][COL_RADDR].as_str()), ("localhost:", "localhost:"));
         // v4-mapped is looked up as IPv4; a v6 address without a name keeps its brackets.
         assert_eq!((rows[1][COL_ADDR].as_str(), rows[1][COL_RADDR].as_str()), ("localhost:", "[::1]:"));
@@ -1862,12 +1863,12 @@ ephem\t\t40000/tcp
     }
 
     /// Feeds `events` to an [`EventRenderer`] one at a time (`None`: not shown).
-    fn follow(o: &Options, events: &[Option<&InetSocket>]) -> String {
+    fn follow(o: &crate::cli::Options, events: &[Option<&InetSocket>]) -> String {
         let names = Names::fixed(Some("domain\t\t53/tcp\ndomain\t\t53/udp\n"), (32768, 60999), &[]);
-        let mut r = EventRenderer::new(o);
+        let mut r = EventRenderer::new(&o.style);
         let mut out = Vec::new();
         for e in events {
-            r.event(o, *e, &names, &mut out).expect("write to a Vec");
+            r.event(&o.style, *e, &names, &mut out).expect("write to a Vec");
         }
         String::from_utf8(out).expect("UTF-8")
     }
@@ -1939,7 +1940,8 @@ ephem\t\t40000/tcp
         let d = destroyed();
         let all: Vec<Option<&InetSocket>> = d.iter().map(Some).collect();
         // `ss -E -tu` on a 100-column terminal.
-        let o = Options { screen_width: Some(100), ..opts("-tu") };
+        let mut o = opts("-tu");
+        o.style.screen_width = Some(100);
         assert_eq!(
             follow(&o, &all),
             expected(&[
@@ -1991,7 +1993,7 @@ ephem\t\t40000/tcp
             }
         }
         let o = opts("-tan");
-        let err = render_inet_with(&o, &fixture(), &names(true), &mut Broken).expect_err("broken pipe");
+        let err = render_inet_with(&o.style, &fixture(), &names(true), &mut Broken).expect_err("broken pipe");
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 
@@ -2569,7 +2571,7 @@ mod detail_tests {
         };
         let opts = crate::cli::parse_ss_args(["-tnemi"].map(std::ffi::OsString::from)).expect("options");
         assert_eq!(
-            tcp_show_info(&opts, TcpState::FinWait2 as u8, &d, &Names::fixed(None, (32768, 60999), &[])),
+            tcp_show_info(&opts.style, TcpState::FinWait2 as u8, &d, &Names::fixed(None, (32768, 60999), &[])),
             " skmem:(r0,rb131072,t0,tb3939840,f0,w0,o0,bl0,d0) ts sack bbr wscale:10,10 rto:208 \
              rtt:5.162/10.285 mss:35328 pmtu:65535 rcvmss:536 advmss:65483 cwnd:12 bytes_sent:1000 \
              bytes_acked:1002 segs_out:4 segs_in:3 data_segs_out:1 bbr:(bw:35328000000bps,mrtt:0.008,\

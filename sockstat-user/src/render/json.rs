@@ -38,9 +38,9 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::Options;
 use crate::model::socket::{InetSocket, Snapshot, UnixSocket};
 use crate::render::format::{Names, state_name};
+use crate::render::style::Style;
 use crate::sys::owners::Owner;
 
 const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
@@ -50,7 +50,7 @@ const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unk
 /// # Errors
 /// Any error writing to `out`.
 pub fn render(
-    opts: &Options,
+    opts: &Style,
     snap: &Snapshot,
     names: &Names,
     owners: &HashMap<u32, Vec<Owner>>,
@@ -185,7 +185,7 @@ pub fn render(
 ///
 /// # Errors
 /// Any error writing to `out`.
-pub fn write_inet_event(opts: &Options, s: &InetSocket, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_inet_event(opts: &Style, s: &InetSocket, names: &Names, out: &mut dyn Write) -> io::Result<()> {
     let mut obj = inet(opts, s, names, crate::render::format::netid_name(s.protocol));
     if s.ext.as_ref().is_none_or(|d| d.v6only.is_none()) {
         obj.remove("v6only");
@@ -216,7 +216,7 @@ fn insert_skmem(o: &mut Map<String, Value>, m: Option<&[u32]>) {
     }
 }
 
-fn unix(opts: &Options, s: &UnixSocket) -> Map<String, Value> {
+fn unix(opts: &Style, s: &UnixSocket) -> Map<String, Value> {
     let netid = match s.kind {
         1 => "u_str",
         5 => "u_seq",
@@ -258,7 +258,7 @@ fn addr(a: &IpAddr) -> String {
     }
 }
 
-fn inet(opts: &Options, s: &InetSocket, names: &Names, netid: &str) -> Map<String, Value> {
+fn inet(opts: &Style, s: &InetSocket, names: &Names, netid: &str) -> Map<String, Value> {
     let mut o = head(netid, s.state, s.rqueue, s.wqueue);
     o.insert("local_address".into(), json!(addr(&s.src)));
     o.insert("local_port".into(), json!(s.sport));

@@ -5,4 +5,5 @@
 pub mod cbpf;
 pub mod format;
 pub mod json;
+pub mod style;
 pub mod summary;

@@ -1,0 +1,175 @@
+//! The ss command line: `sockstat [ss options] [FILTER]`, with sockstat's `--at TIME`
+//! (answered from the timeline) and `-E` (destroy notifications). Parses the options,
+//! enters `-N`'s namespace, then prints the summary, records a dump (`-D`), follows
+//! events, replays the timeline, or fetches the snapshot and renders it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    ffi::OsString,
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use anyhow::{Context, Result};
+
+use super::{events, history};
+use crate::{
+    cli,
+    query::{self, fetch, selection::Table},
+    render::{format, json, summary},
+    sys::{netns, owners},
+};
+
+/// Takes sockstat's time-travel options out of an ss command line:
+/// `--at TIME` / `--at=TIME` and `--timeline PATH` / `--timeline=PATH`.
+fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>, PathBuf)> {
+    let mut rest = Vec::new();
+    let mut at = None;
+    let mut timeline = PathBuf::from(crate::timeline::DEFAULT_PATH);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy();
+        if s == "--" {
+            rest.push(a.clone());
+            rest.extend(it.cloned());
+            break;
+        }
+        if let Some(v) = s.strip_prefix("--at=") {
+            at = Some(v.to_string());
+        } else if s == "--at" {
+            at = Some(
+                it.next().context("--at needs a time (RFC 3339 or relative, like -5m)")?.to_string_lossy().into_owned(),
+            );
+        } else if let Some(v) = s.strip_prefix("--timeline=") {
+            timeline = PathBuf::from(v);
+        } else if s == "--timeline" {
+            timeline = PathBuf::from(it.next().context("--timeline needs a path")?);
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    Ok((rest, at, timeline))
+}
+
+/// `-E`: follow destroy notifications until SIGINT/SIGTERM, then die by that signal as ss
+/// does (it has no handler), every line already flushed.
+fn run_events(opts: &cli::Options) -> Result<ExitCode> {
+    if query::destroy_groups(&opts.selection).is_empty() {
+        // ss exits 255 here without a word.
+        eprintln!(
+            "{}: -E follows TCP and UDP sockets only: no TCP or UDP table of an inet family is selected",
+            cli::PROG
+        );
+        return Ok(ExitCode::from(255));
+    }
+    let names = format::Names::system(opts.style.numeric);
+    let mut out = io::stdout().lock();
+    match events::run(opts, &names, &mut out).context("-E")? {
+        events::Stopped::Signal(signal) => {
+            drop(out);
+            events::die_by(signal)
+        }
+        events::Stopped::BrokenPipe => Ok(ExitCode::SUCCESS),
+    }
+}
+
+pub fn run(args: &[OsString]) -> Result<ExitCode> {
+    let (args, at, timeline) = take_time_travel(args)?;
+    let mut opts = match cli::parse_ss_args(args.iter().cloned()) {
+        Ok(o) => o,
+        Err(e) => {
+            let text = e.rendered();
+            if e.to_stdout() {
+                io::stdout().lock().write_all(text.as_bytes())?;
+            } else {
+                io::stderr().lock().write_all(text.as_bytes())?;
+            }
+            return Ok(ExitCode::from(e.exit_code()));
+        }
+    };
+    opts.style.screen_width = cli::stdout_screen_width();
+    // -N: ss switches namespace while parsing options, before it opens any socket or reads
+    // /proc/net; every thread-free step below then runs in the namespace.
+    if let Some(name) = &opts.netns
+        && let Err(e) = netns::enter(&name.to_string_lossy())
+    {
+        eprintln!("{e}");
+        return Ok(ExitCode::from(1));
+    }
+    // ss prints the summary before it opens any socket (its own would be counted).
+    if opts.summary {
+        let mut out = io::stdout().lock();
+        summary::read_system(cli::PROG, &mut out, &mut io::stderr().lock())?;
+        out.flush()?;
+        io::stderr().lock().write_all(summary::missing_diag_note(cli::PROG, &fetch::missing_diag()).as_bytes())?;
+        if opts.summary_only {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    // -D FILE: ss writes the TCP replies and exits before it prints anything else.
+    if let Some(file) = &opts.diag_file {
+        if !opts.selection.has_table(Table::Tcp) {
+            eprintln!("{}: tcpdiag dump requested and no tcp in filter.", cli::PROG);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let bytes = fetch::record_tcp(&opts.selection).context("-D")?;
+        if file.as_os_str().to_string_lossy().starts_with('-') {
+            let mut out = io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        } else {
+            std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    query::check_supported(&opts.selection, &opts.unsupported, opts.follow_events)?;
+    if opts.follow_events {
+        anyhow::ensure!(
+            at.is_none(),
+            "--at replays the timeline and -E follows live destroy notifications: use one of them"
+        );
+        return run_events(&opts);
+    }
+    if let Some(at) = at {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        history::print_at(&timeline, &at, &opts, &mut out, &mut io::stderr()).context("--at")?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (snapshot, agent_owners) = fetch::snapshot(&opts.selection)?;
+    // -p: owners of exactly the sockets about to be printed: from the agent's owners
+    // iterator when it gave them, else from one /proc walk.
+    let owners = if opts.style.show_processes > 0 {
+        let s = &snapshot;
+        let wanted: HashSet<u32> = s
+            .packet
+            .iter()
+            .map(|p| p.inode)
+            .chain(s.unix.iter().map(|u| u.inode))
+            .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
+            .chain(s.vsock.iter().map(|v| v.inode))
+            .chain(s.xdp.iter().map(|x| x.inode))
+            .filter(|&i| i != 0)
+            .collect();
+        match &agent_owners {
+            Some(entries) => owners::from_entries(entries, &wanted),
+            None => owners::owners(&wanted),
+        }
+    } else {
+        HashMap::new()
+    };
+    // -T: the text lists owners per thread, as ss walks /proc/PID/task.
+    let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&format::snapshot_inodes(&snapshot)));
+    let users = threaded.as_ref().unwrap_or(&owners);
+    let names = format::Names::system(opts.style.numeric)
+        .with_owners(users.iter().map(|(&i, l)| (i, owners::users_text(l))).collect());
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if opts.style.json {
+        json::render(&opts.style, &snapshot, &names, &owners, &mut out)?;
+    } else {
+        format::render_with(&opts.style, &snapshot, &names, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
