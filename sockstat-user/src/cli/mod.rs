@@ -20,22 +20,13 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::filter::{self, FilterError, SS_ALL, SS_CONN, SS_LISTENING};
+use crate::model::abi::{AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_TIPC, AF_UNIX, AF_VSOCK, AF_XDP};
 use crate::query::selection::{Needs, Selection, SourceChoice, Table, fam};
 use crate::render::style::Style;
+use crate::wire::client::DEFAULT_SOCKET;
 
 /// Program name used in messages where ss prints "ss".
 pub const PROG: &str = "sockstat";
-/// Default path of the agent's query socket.
-pub const DEFAULT_AGENT_SOCKET: &str = "/run/sockstat/agent.sock";
-
-const AF_UNIX: u16 = 1;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const AF_NETLINK: u16 = 16;
-const AF_PACKET: u16 = 17;
-const AF_TIPC: u16 = 30;
-const AF_VSOCK: u16 = 40;
-const AF_XDP: u16 = 44;
 
 const fn tables(list: &[Table]) -> u32 {
     let mut m = 0;
@@ -268,7 +259,7 @@ pub fn usage() -> String {
 
  sockstat's own options:
        --source=SOURCE where answers come from: agent, kernel or auto (default auto)
-       --socket=PATH   the agent's query socket (default {DEFAULT_AGENT_SOCKET});
+       --socket=PATH   the agent's query socket (default {DEFAULT_SOCKET});
                        unlike ss, where --socket is an alias of --query
        --json          one JSON object per socket and line, typed
        --bpf-disasm    with -b: also disassemble each packet socket's classic BPF
@@ -826,7 +817,7 @@ fn source_options(m: &ArgMatches) -> Result<(SourceChoice, PathBuf), CliError> {
     let agent_socket = m
         .get_many::<OsString>("socket")
         .and_then(Iterator::last)
-        .map_or_else(|| PathBuf::from(DEFAULT_AGENT_SOCKET), PathBuf::from);
+        .map_or_else(|| PathBuf::from(DEFAULT_SOCKET), PathBuf::from);
 
     Ok((source, agent_socket))
 }
@@ -934,7 +925,7 @@ mod tests {
                 && o.style.show_state
         );
         assert_eq!(o.selection.source, SourceChoice::Auto);
-        assert_eq!(o.selection.agent_socket, PathBuf::from(DEFAULT_AGENT_SOCKET));
+        assert_eq!(o.selection.agent_socket, PathBuf::from(DEFAULT_SOCKET));
         assert!(o.unsupported.is_empty());
         assert!(!ok("-t state listening").style.show_state);
 

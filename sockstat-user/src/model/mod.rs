@@ -2,5 +2,6 @@
 //! numbers of the kernel's ABI. Imports nothing of sockstat but the kernel-shared types
 //! of `sockstat-ebpf`.
 
+pub mod abi;
 pub mod owner;
 pub mod socket;

@@ -15,6 +15,9 @@ use std::path::Path;
 
 use sockstat_ebpf::IPPROTO_TCP;
 
+use crate::model::abi::{
+    AF_INET, AF_NETLINK, AF_PACKET, AF_TIPC, AF_UNIX, AF_VSOCK, AF_XDP, IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_UDP,
+};
 use crate::{
     diag::{DiagError, SockDiag},
     model::owner::OwnerEntry,
@@ -27,16 +30,6 @@ use crate::{
     wire::protocol::DumpSpec,
 };
 
-const AF_UNIX: u16 = 1;
-const AF_INET: u16 = 2;
-const AF_NETLINK: u16 = 16;
-const AF_PACKET: u16 = 17;
-const AF_TIPC: u16 = 30;
-const AF_VSOCK: u16 = 40;
-const AF_XDP: u16 = 44;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_DCCP: u8 = 33;
-const IPPROTO_SCTP: u8 = 132;
 /// TCP_CLOSE: packet, netlink and XDP sockets are only shown when it is selected.
 const CLOSE: u32 = 1 << 7;
 

@@ -7,13 +7,10 @@ pub mod selection;
 
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
+use crate::model::abi::{SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 use crate::query::selection::{Selection, SourceChoice, Table};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
-
-const SOCK_STREAM: u8 = 1;
-const SOCK_DGRAM: u8 = 2;
-const SOCK_SEQPACKET: u8 = 5;
 
 /// A request that sockstat cannot answer the way ss would, yet.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -6,15 +6,7 @@
 use std::path::PathBuf;
 
 use crate::filter::{Filter, SS_CONN};
-
-const AF_UNIX: u16 = 1;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const AF_NETLINK: u16 = 16;
-const AF_PACKET: u16 = 17;
-const AF_TIPC: u16 = 30;
-const AF_VSOCK: u16 = 40;
-const AF_XDP: u16 = 44;
+use crate::model::abi::{AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_TIPC, AF_UNIX, AF_VSOCK, AF_XDP};
 
 /// The bit of address family `af` in [`Selection::families`].
 #[must_use]
