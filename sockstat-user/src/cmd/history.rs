@@ -14,7 +14,6 @@ use crate::{
     bpf::stream::kernel_state_name,
     cli::Options,
     live::table,
-    model::socket::endpoint,
     query::{self, EventFilter},
     render::format,
     timeline::{Gap, Reader, TimelineError, format_ns, unix_ns},
@@ -208,18 +207,16 @@ pub fn print_history(
             writeln!(out)?;
         } else {
             let dur = l.duration_ns.map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
-            writeln!(
-                out,
-                "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {dur:>12} {}",
-                start.as_deref().unwrap_or("-"),
+            let columns = crate::cmd::trace::lifetime_columns(
                 l.pid,
-                l.comm,
-                endpoint(l.src, l.sport),
-                endpoint(l.dst, l.dport),
-                l.bytes_sent,
-                l.bytes_received,
-                l.path
-            )?;
+                &l.comm,
+                (l.src, l.sport),
+                (l.dst, l.dport),
+                (l.bytes_sent, l.bytes_received),
+                &dur,
+                &l.path,
+            );
+            writeln!(out, "{:<30} {columns}", start.as_deref().unwrap_or("-"))?;
         }
     }
     Ok(())

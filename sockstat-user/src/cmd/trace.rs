@@ -159,16 +159,34 @@ pub fn write_lifetime(out: &mut impl Write, l: &Lifetime, json: bool) -> io::Res
     }
     let clock = start.as_deref().and_then(|s| s.get(11..26)).unwrap_or("-");
     let duration = l.duration_ns().map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
-    writeln!(
-        out,
-        "{clock:<15} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {duration:>12} {}",
+    let columns = lifetime_columns(
         l.pid,
-        l.comm,
-        endpoint(l.src, l.sport),
-        endpoint(l.dst, l.dport),
-        l.bytes_sent,
-        l.bytes_received,
-        l.path_text()
+        &l.comm,
+        (l.src, l.sport),
+        (l.dst, l.dport),
+        (l.bytes_sent, l.bytes_received),
+        &duration,
+        &l.path_text(),
+    );
+    writeln!(out, "{clock:<15} {columns}")
+}
+
+/// The columns of a lifetime line after its start time (`trace --lifetimes` and
+/// `history`): `PID COMM LOCAL PEER TX_BYTES RX_BYTES DURATION_MS PATH`.
+#[must_use]
+pub fn lifetime_columns(
+    pid: u32,
+    comm: &str,
+    local: (IpAddr, u16),
+    peer: (IpAddr, u16),
+    (sent, received): (impl std::fmt::Display, impl std::fmt::Display),
+    duration_ms: &str,
+    path: &str,
+) -> String {
+    format!(
+        "{pid:<7} {comm:<16} {:<47} {:<47} {sent:>10} {received:>10} {duration_ms:>12} {path}",
+        endpoint(local.0, local.1),
+        endpoint(peer.0, peer.1),
     )
 }
 
