@@ -25,6 +25,7 @@
 //!   table (its fallback request fails); sockstat prints nothing there (and, with `-s`,
 //!   notes on stderr which diag modules are missing). Only stdout and the exit status are
 //!   compared.
+//!
 //! Nothing else is excluded: every namespace-local socket, UNIX inode numbers, ephemeral
 //! ports and queue sizes are the kernel's and the same for both tools.
 

@@ -469,7 +469,7 @@ mod tests {
             dst_port: u32::MAX,
             inode: 1,
         };
-        assert_eq!(select_vsock(&opts("--vsock -a sport = :1024"), vec![v.clone()]), [v.clone()]);
+        assert_eq!(select_vsock(&opts("--vsock -a sport = :1024"), vec![v.clone()]), std::slice::from_ref(&v));
         assert!(select_vsock(&opts("--vsock -a src 2:1024"), vec![v]).is_empty());
     }
 
