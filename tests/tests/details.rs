@@ -15,7 +15,7 @@
 //! - `--json`: one object per row of `ss -tan`, with the same values, typed.
 //! - `-D`: `ss -D` read back by sockstat, `sockstat -D` read back by ss and by sockstat:
 //!   the same output as a live `ss` (an IPv4-only selection: ss reads only the first dump
-//!   of a file, see README). A truncated file is an error naming the byte offset.
+//!   of a file, see docs/compatibility.md). A truncated file is an error naming the byte offset.
 //! - `-K`: the lines printed by ss and sockstat killing the same kind of connection on
 //!   two ports, with the port masked; and the refusal without CAP_NET_ADMIN.
 

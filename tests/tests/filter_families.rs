@@ -14,7 +14,7 @@
 //!   selected wherever that line is; no expression here selects the tcpdiag protocol alone.
 //! - stderr: ss prints "RTNETLINK answers: Invalid argument" for the DCCP table on this
 //!   kernel, and its value errors ("Cannot parse dst/src address.") differ from
-//!   sockstat's on purpose (README); only stdout and the exit status are compared.
+//!   sockstat's on purpose (docs/compatibility.md); only stdout and the exit status are compared.
 
 use std::{
     net::{TcpListener, TcpStream, UdpSocket},

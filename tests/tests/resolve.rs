@@ -5,7 +5,7 @@
 //! past /etc/hosts fail at once, for ss and sockstat alike, instead of timing out.
 //!
 //! The UNIX table is left out on purpose: with `-r` and without `-n`, ss 6.1 opens an
-//! rpcbind client socket that it lists among its own UNIX sockets (see README).
+//! rpcbind client socket that it lists among its own UNIX sockets (see docs/compatibility.md).
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 

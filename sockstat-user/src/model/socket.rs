@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use sockstat_ebpf::TcpState;
 
 /// Where a record's values came from; the formatter never needs it, `-e`/JSON and the
-/// README's freshness table do.
+/// column-source table (docs/columns.md) do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     /// A sock_diag reply read at query time.
