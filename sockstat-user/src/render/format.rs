@@ -7,7 +7,7 @@
 //! same column widths, alignment, delimiters and trailing spaces. Pass one collects every
 //! field of every line and measures each column; pass two prints. When stdout is not a
 //! terminal ss prints "compact" columns (content width plus delimiter); on a terminal it
-//! spreads the spare width over the columns: [`Options::screen_width`] chooses which.
+//! spreads the spare width over the columns: [`Style::screen_width`] chooses which.
 //! [`EventRenderer`] drives the same renderer the way `ss -E` does: one render per
 //! destroyed socket, with the column widths carried over from one render to the next.
 //!
