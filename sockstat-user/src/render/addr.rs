@@ -1,0 +1,215 @@
+//! Address, port and queue text as ss writes it: glibc's `inet_ntop`, ss's
+//! `inet_addr_print()` (with `-r` names), `"%-6d"` queues, numeric ports, without the
+//! formatting machinery where a query prints it on every row. May import `names`.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::names::system::Names;
+
+/// glibc's `inet_ntop(AF_INET6)`, which ss uses: like RFC 5952, except that an address
+/// whose first 96 bits are zero (other than `::` and `::1`-like ones) is written with a
+/// dotted quad (`::1.2.3.4`), which Rust's `Display` does not do.
+#[must_use]
+pub fn inet6_ntop(addr: &Ipv6Addr) -> String {
+    use std::fmt::Write as _;
+    let words = addr.segments();
+    // The longest run of zero words (the first of equal runs), if at least two long.
+    let mut best: Option<(usize, usize)> = None;
+    let mut cur: Option<(usize, usize)> = None;
+    for (i, &w) in words.iter().enumerate() {
+        if w == 0 {
+            cur = Some(cur.map_or((i, 1), |(b, l)| (b, l + 1)));
+        } else if let Some(run) = cur.take()
+            && best.is_none_or(|(_, l)| run.1 > l)
+        {
+            best = Some(run);
+        }
+    }
+    if let Some(run) = cur
+        && best.is_none_or(|(_, l)| run.1 > l)
+    {
+        best = Some(run);
+    }
+    let best = best.filter(|&(_, l)| l >= 2);
+
+    let mut s = String::with_capacity(39);
+    for (i, &w) in words.iter().enumerate() {
+        if let Some((base, len)) = best
+            && (base..base + len).contains(&i)
+        {
+            if i == base {
+                s.push(':');
+            }
+            continue;
+        }
+        if i != 0 {
+            s.push(':');
+        }
+        if i == 6 && best.is_some_and(|(base, len)| base == 0 && (len == 6 || (len == 5 && words[5] == 0xffff))) {
+            let o = addr.octets();
+            let _ = write!(s, "{}.{}.{}.{}", o[12], o[13], o[14], o[15]);
+            return s;
+        }
+        let _ = write!(s, "{w:x}");
+    }
+    if best.is_some_and(|(base, len)| base + len == 8) {
+        s.push(':');
+    }
+    s
+}
+
+/// ss's `inet_addr_print()` address text (without `%dev` and `:`).
+///
+/// The unspecified IPv6 address prints as `*` unless the socket is v6-only: a dual-stack
+/// `[::]` listener accepts IPv4 too, and ss says so.
+#[must_use]
+pub fn addr_text(addr: &IpAddr, v6only: bool) -> String {
+    let mut s = String::with_capacity(15);
+    push_addr(&mut s, addr, v6only);
+    s
+}
+
+/// Appends [`addr_text`].
+pub(super) fn push_addr(out: &mut String, addr: &IpAddr, v6only: bool) {
+    match addr {
+        IpAddr::V4(a) => push_ipv4(out, *a),
+        IpAddr::V6(a) if a.is_unspecified() && !v6only => out.push('*'),
+        IpAddr::V6(a) => {
+            out.push('[');
+            out.push_str(&inet6_ntop(a));
+            out.push(']');
+        }
+    }
+}
+
+/// Dotted-quad text of an IPv4 address, as `Ipv4Addr`'s `Display` and inet_ntop write
+/// it, without the formatting machinery: a query prints two per row, 100k rows and more.
+#[cfg(test)]
+pub(super) fn ipv4_text(a: std::net::Ipv4Addr) -> String {
+    let mut s = String::with_capacity(15);
+    push_ipv4(&mut s, a);
+    s
+}
+
+/// Appends [`ipv4_text`].
+pub(super) fn push_ipv4(s: &mut String, a: std::net::Ipv4Addr) {
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(s, u64::from(octet));
+    }
+}
+
+/// Appends `n` in decimal (the digits `n.to_string()` would give).
+pub(super) fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+/// ss's `"%-6d"` for a queue size held in an `int`.
+pub(super) fn queue_text(q: u32) -> String {
+    let mut s = String::with_capacity(8);
+    push_queue(&mut s, q);
+    s
+}
+
+/// Appends [`queue_text`].
+pub(super) fn push_queue(s: &mut String, q: u32) {
+    let start = s.len();
+    let v = q.cast_signed();
+    if v < 0 {
+        s.push('-');
+    }
+    push_decimal(s, u64::from(v.unsigned_abs()));
+    while s.len() - start < 6 {
+        s.push(' ');
+    }
+}
+
+/// [`addr_text`] with `-r`: ss 6.1's `inet_addr_print()` passes every IPv4 address
+/// (0.0.0.0 included) and every IPv6 address but a dual-stack `::` to `format_host()`,
+/// which prints the host name if there is one, and brackets the text only if it holds a
+/// `:` (a numeric IPv6 address; a name never does).
+pub(super) fn resolved_addr_text(addr: &IpAddr, v6only: bool, names: &Names) -> String {
+    if matches!(addr, IpAddr::V6(a) if a.is_unspecified() && !v6only) {
+        return "*".to_owned();
+    }
+    match names.hosts.name(*addr) {
+        Some(name) if name.contains(':') => format!("[{name}]"),
+        Some(name) => name,
+        None => addr_text(addr, v6only),
+    }
+}
+
+#[cfg(test)]
+pub(super) fn port_numeric(port: u16) -> String {
+    let mut s = String::with_capacity(5);
+    push_port_numeric(&mut s, port);
+    s
+}
+
+/// Appends [`port_numeric`].
+pub(super) fn push_port_numeric(s: &mut String, port: u16) {
+    if port == 0 {
+        s.push('*');
+    } else {
+        push_decimal(s, u64::from(port));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_number_and_address_text_match_display() {
+        for v in [0u32, 7, 10, 99, 100, 65535, 1 << 20, u32::MAX] {
+            assert_eq!(queue_text(v), format!("{:<6}", v.cast_signed()));
+        }
+        for p in [1u16, 9, 10, 80, 443, 8080, 65535] {
+            assert_eq!(port_numeric(p), p.to_string());
+        }
+        for a in ["0.0.0.0", "127.0.0.1", "10.254.0.1", "255.255.255.255", "1.20.100.9"] {
+            let ip: std::net::Ipv4Addr = a.parse().expect("literal");
+            assert_eq!(ipv4_text(ip), a);
+        }
+    }
+
+    #[test]
+    fn ipv6_text_matches_glibc_inet_ntop() {
+        // Right-hand sides from python3's socket.inet_ntop (glibc) on the same machine.
+        let cases: &[(&str, &str)] = &[
+            ("::", "::"),
+            ("::1", "::1"),
+            ("::2", "::2"),
+            ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+            ("::1.2.3.4", "::1.2.3.4"),
+            ("::ffff:0:1.2.3.4", "::ffff:0:102:304"),
+            ("1::", "1::"),
+            ("1:0:0:2:0:0:0:3", "1:0:0:2::3"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("0:0:1::", "0:0:1::"),
+            ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
+            ("1:0:2:0:3:0:4:0", "1:0:2:0:3:0:4:0"),
+            ("fe80::1:0:0:1", "fe80::1:0:0:1"),
+            ("0:0:0:0:0:1:1.2.3.4", "::1:102:304"),
+            ("::ffff:0.0.0.0", "::ffff:0.0.0.0"),
+        ];
+        for &(input, want) in cases {
+            let a: Ipv6Addr = input.parse().expect("test address");
+            assert_eq!(inet6_ntop(&a), want, "{input}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! One inet socket's row (`inet_stats_print()`, `inet_show_sock()`): addresses and ports,
+//! `-o` timers, `-e` details (`sock_details_print()`, shutdown, v6only), `--tos`,
+//! `--cgroup`, `--inet-sockopt`, then the `-m`/`-i` text of [`super::tcpinfo`]. May import
+//! `model`, `names` and the rest of `render`.
+
+use std::net::IpAddr;
+
+use crate::model::socket::{InetSocket, PROTO_MPTCP_TABLE};
+use crate::names::system::{Names, PortKind};
+use crate::render::addr::{push_addr, push_port_numeric, push_queue, resolved_addr_text};
+use crate::render::format::state_name;
+use crate::render::grid::{
+    COL_ADDR, COL_EXT, COL_MAX, COL_NETID, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV, COL_STATE,
+};
+use crate::render::style::Style;
+use crate::render::tcpinfo::{mptcp_show_info, tcp_show_info};
+
+/// Whether the socket is IPV6_V6ONLY, which only changes how `::` prints: sock_diag's
+/// INET_DIAG_SKV6ONLY, or `skc_ipv6only` as the eBPF program read it.
+pub(super) fn v6only(s: &InetSocket) -> bool {
+    s.v6only
+}
+
+/// ss's `print_ms_timer()`.
+pub(super) fn ms_timer(timeout: u32) -> String {
+    let mut secs = timeout / 1000;
+    let minutes = secs / 60;
+    secs %= 60;
+    let mut msecs = timeout % 1000;
+    let mut buf = String::new();
+    if minutes != 0 {
+        msecs = 0;
+        buf.push_str(&format!("{minutes}min"));
+        if minutes > 9 {
+            secs = 0;
+        }
+    }
+    if secs != 0 {
+        if secs > 9 {
+            msecs = 0;
+        }
+        buf.push_str(&format!("{secs}{}", if msecs != 0 { "." } else { "sec" }));
+    }
+    if msecs != 0 {
+        buf.push_str(&format!("{msecs:03}ms"));
+    }
+    buf
+}
+
+/// ss's `tcp_timer_print()` for `-o` (inet sockets from sock_diag).
+pub(super) fn timer_text(s: &InetSocket) -> String {
+    const NAMES: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
+    if s.timer == 0 {
+        return String::new();
+    }
+    let t = usize::from(s.timer.min(5));
+    format!(" timer:({},{},{})", NAMES[t], ms_timer(s.expires_ms), s.retrans)
+}
+
+/// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
+pub(super) fn inet_row(opts: &Style, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
+    let mut row: [String; COL_MAX] = Default::default();
+    inet_row_into(&mut row, opts, s, names, netid, kind);
+    row
+}
+
+/// [`inet_row`] written into `row`'s fields (cleared first), reusing their buffers.
+pub(super) fn inet_row_into(
+    row: &mut [String; COL_MAX],
+    opts: &Style,
+    s: &InetSocket,
+    names: &Names,
+    netid: &str,
+    kind: PortKind,
+) {
+    for field in row.iter_mut() {
+        field.clear();
+    }
+    row[COL_NETID].push_str(netid);
+    row[COL_STATE].push_str(state_name(s.state));
+    // ss keeps the queues in an `int` and prints them with "%-6d".
+    push_queue(&mut row[COL_RECVQ], s.rqueue);
+    push_queue(&mut row[COL_SENDQ], s.wqueue);
+    let v6only = v6only(s);
+    let host = |out: &mut String, a: &IpAddr| {
+        if opts.resolve_hosts {
+            out.push_str(&resolved_addr_text(a, v6only, names));
+        } else {
+            push_addr(out, a, v6only);
+        }
+    };
+    let local = &mut row[COL_ADDR];
+    host(local, &s.src);
+    if s.ifindex != 0 {
+        local.push('%');
+        local.push_str(&names.ifname(s.ifindex));
+    }
+    local.push(':');
+    let port = |out: &mut String, p: u16| {
+        if opts.numeric {
+            push_port_numeric(out, p);
+        } else {
+            out.push_str(&names.port_of(kind, p));
+        }
+    };
+    port(&mut row[COL_SERV], s.sport);
+    host(&mut row[COL_RADDR], &s.dst);
+    row[COL_RADDR].push(':');
+    port(&mut row[COL_RSERV], s.dport);
+    let ext = &mut row[COL_EXT];
+    ext.push_str(&names.users(s.inode));
+    if kind == PortKind::Raw {
+        // dgram_show_line (the /proc path): no timers, and `-e` adds only the text after
+        // the pointer column.
+        if opts.show_details > 0
+            && let Some(opt) = s.ext.as_ref().and_then(|d| d.proc_opt.as_deref())
+            && !opt.is_empty()
+        {
+            ext.push_str(&format!(" opt:\"{opt}\""));
+        }
+        return;
+    }
+    if opts.show_options {
+        ext.push_str(&timer_text(s));
+    }
+    ext.push_str(&inet_details_text(opts, s, names));
+}
+
+/// What `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
+/// and shutdown, then (`-m`, or `-i` for other than UDP) `tcp_show_info()` on a new line.
+pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> String {
+    let mut out = String::new();
+    let d = s.ext.as_deref();
+    if opts.show_details > 0 {
+        if s.uid != 0 {
+            out.push_str(&format!(" uid:{}", s.uid));
+        }
+        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        if let Some(d) = d {
+            if d.mark != 0 {
+                out.push_str(&format!(" fwmark:0x{:x}", d.mark));
+            }
+            if d.cgroup_id != 0 {
+                out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+            }
+            if s.family == sockstat_ebpf::AF_INET6
+                && let Some(v) = d.v6only
+            {
+                out.push_str(&format!(" v6only:{v}"));
+            }
+            if let Some(m) = d.shutdown {
+                out.push_str(&shutdown_text(m));
+            }
+        }
+    }
+    // --tos: what the kernel sent, each with C's %#x (0 prints as `0`).
+    if opts.show_tos
+        && let Some(d) = d
+    {
+        let hex = |v: u32| if v == 0 { "0".to_owned() } else { format!("{v:#x}") };
+        if let Some(v) = d.tos {
+            out.push_str(&format!(" tos:{}", hex(v.into())));
+        }
+        if let Some(v) = d.tclass {
+            out.push_str(&format!(" tclass:{}", hex(v.into())));
+        }
+        if let Some(v) = d.class_id {
+            out.push_str(&format!(" class_id:{}", hex(v)));
+        }
+    }
+    // --cgroup: printed whenever the kernel sent INET_DIAG_CGROUP_ID (0 = absent here).
+    if opts.show_cgroup
+        && let Some(d) = d
+        && d.cgroup_id != 0
+    {
+        out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+    }
+    if opts.show_inet_sockopt
+        && let Some(flags) = d.and_then(|d| d.sockopt)
+    {
+        out.push_str(if opts.oneline { " inet-sockopt: (" } else { "\n\tinet-sockopt: (" });
+        out.push_str(&sockopt_text(flags));
+        out.push(')');
+    }
+    if opts.show_mem || (opts.show_tcpinfo && s.protocol != IPPROTO_UDP) {
+        if !opts.oneline {
+            out.push_str("\n\t");
+        }
+        if let Some(d) = d {
+            if s.protocol == PROTO_MPTCP_TABLE {
+                out.push_str(&mptcp_show_info(d));
+            } else {
+                out.push_str(&tcp_show_info(opts, s.state, d, names));
+            }
+        }
+    }
+    out
+}
+
+pub(super) const IPPROTO_UDP: u8 = 17;
+
+/// The names ss prints for the set bits of `struct inet_diag_sockopt`, in its order.
+pub(super) const SOCKOPT_NAMES: [(u16, &str); 11] = [
+    (0, "recverr"),
+    (1, "is_icsk"),
+    (2, "freebind"),
+    (3, "hdrincl"),
+    (4, "mc_loop"),
+    (5, "transparent"),
+    (6, "mc_all"),
+    (7, "nodefrag"),
+    (8, "bind_addr_no_port"),
+    (9, "recverr_rfc4884"),
+    (10, "defer_connect"),
+];
+
+/// ` recverr is_icsk ...`: each set flag of [`crate::model::socket::InetDetails::sockopt`].
+#[must_use]
+pub fn sockopt_text(flags: u16) -> String {
+    SOCKOPT_NAMES.iter().filter(|(bit, _)| flags & (1 << bit) != 0).map(|(_, n)| format!(" {n}")).collect()
+}
+
+/// ` <->`, `-->`...: ss's `%c-%c` of the shutdown mask.
+pub(super) fn shutdown_text(mask: u8) -> String {
+    format!(" {}-{}", if mask & 1 != 0 { '-' } else { '<' }, if mask & 2 != 0 { '-' } else { '>' })
+}

@@ -1,0 +1,589 @@
+//! The `-i` and `-m` text: ss's `tcp_show_info()` (`tcp_stats_print()`, MD5 keys, ULP),
+//! `mptcp_show_info()`, `print_skmeminfo()`, and the printf-compatible number text they
+//! need (`sprint_bw()`, `%g`). May import `model`, `names` and the rest of `render`.
+
+use std::net::IpAddr;
+
+use crate::names::system::Names;
+use crate::render::addr::inet6_ntop;
+use crate::render::style::Style;
+use sockstat_ebpf::TcpState;
+
+/// ss's `mptcp_show_info()`: the memory, as for TCP, then `mptcp_stats_print()` on the
+/// `struct mptcp_info`: each field only when it is not 0.
+pub(super) fn mptcp_show_info(d: &crate::model::socket::InetDetails) -> String {
+    let mut out = String::new();
+    if let Some(m) = &d.skmem {
+        out.push_str(&skmem_text(m));
+    } else if let Some([r, w, f, t]) = d.meminfo {
+        out.push_str(&format!(" mem:(r{r},w{w},f{f},t{t})"));
+    }
+    let Some(i) = &d.mptcp_info else { return out };
+    for (v, name) in [
+        (i.subflows, "subflows"),
+        (i.add_addr_signal, "add_addr_signal"),
+        (i.add_addr_accepted, "add_addr_accepted"),
+        (i.subflows_max, "subflows_max"),
+        (i.add_addr_signal_max, "add_addr_signal_max"),
+        (i.add_addr_accepted_max, "add_addr_accepted_max"),
+    ] {
+        if v != 0 {
+            out.push_str(&format!(" {name}:{v}"));
+        }
+    }
+    // MPTCP_INFO_FLAG_FALLBACK, MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED.
+    if i.flags & 1 != 0 {
+        out.push_str(" fallback");
+    }
+    if i.flags & 2 != 0 {
+        out.push_str(" remote_key");
+    }
+    if i.token != 0 {
+        out.push_str(&format!(" token:{:x}", i.token));
+    }
+    for (v, name) in [(i.write_seq, "write_seq"), (i.snd_una, "snd_una"), (i.rcv_nxt, "rcv_nxt")] {
+        if v != 0 {
+            out.push_str(&format!(" {name}:{v:x}"));
+        }
+    }
+    out
+}
+
+/// ss's `print_skmeminfo()`: `skmem:(...)` from an `SK_MEMINFO_*` array.
+pub(super) fn skmem_text(m: &[u32]) -> String {
+    let w = |i: usize| m.get(i).copied().unwrap_or(0);
+    let mut out = format!(" skmem:(r{},rb{},t{},tb{},f{},w{},o{}", w(0), w(1), w(2), w(3), w(4), w(5), w(6));
+    if m.len() > 7 {
+        out.push_str(&format!(",bl{}", w(7)));
+    }
+    if m.len() > 8 {
+        out.push_str(&format!(",d{}", w(8)));
+    }
+    out.push(')');
+    out
+}
+
+/// ss's `tcp_show_info()` (the part after the line break): `tcp_stats_print()`, then the
+/// MD5 keys and the ULP information.
+pub(super) fn tcp_show_info(opts: &Style, state: u8, d: &crate::model::socket::InetDetails, names: &Names) -> String {
+    let mut out = tcp_stats_text(opts, state, d);
+    if let Some(keys) = d.md5.as_deref().filter(|k| !k.is_empty()) {
+        out.push_str(" md5keys:");
+        for (n, k) in keys.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&md5_key_text(k, opts.resolve_hosts.then_some(names)));
+        }
+    }
+    if let Some(u) = &d.ulp {
+        out.push_str(&ulp_text(u));
+    }
+    out
+}
+
+/// ss's `print_md5sig()`: `ADDR/PREFIXLEN=KEY`, the key's bytes as they are but for those
+/// not printable and `\`, space and comma, written `\ooo` (iproute2's `print_escape_buf`).
+/// ss writes the key with printf, around its column buffer, so its key bytes land at the
+/// top of the output; sockstat writes them here, in the row (see README).
+pub(super) fn md5_key_text(k: &crate::model::socket::Md5Key, names: Option<&Names>) -> String {
+    use std::fmt::Write as _;
+    let addr: IpAddr =
+        if k.family == 10 { IpAddr::from(k.addr) } else { IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]]) };
+    let host = names.and_then(|n| n.hosts.name(addr)).unwrap_or_else(|| match addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => inet6_ntop(&a),
+    });
+    let mut out = format!("{host}/{}=", k.prefixlen);
+    for &b in &k.key {
+        if (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b' ' | b',') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "\\{b:03o}");
+        }
+    }
+    out
+}
+
+/// ss's `tcp_stats_print()` for `-i` (and the memory `-m` prints before it).
+pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::InetDetails) -> String {
+    let mut out = String::new();
+    if let Some(m) = &d.skmem {
+        out.push_str(&skmem_text(m));
+    } else if let Some([r, w, f, t]) = d.meminfo {
+        out.push_str(&format!(" mem:(r{r},w{w},f{f},t{t})"));
+    }
+    let Some(i) = &d.tcp_info else { return out };
+    // Each field is written straight into `out` (one buffer per socket, not one String
+    // per field).
+    use std::fmt::Write as _;
+    let has = |bit: u8| i.options & bit != 0;
+    if opts.show_options {
+        // TCPI_OPT_TIMESTAMPS, SACK, ECN, ECN_SEEN, SYN_DATA.
+        for (bit, name) in [(1, " ts"), (2, " sack"), (8, " ecn"), (16, " ecnseen"), (32, " fastopen")] {
+            if has(bit) {
+                out.push_str(name);
+            }
+        }
+    }
+    if let Some(c) = d.cong.as_deref().filter(|c| !c.is_empty()) {
+        let _ = write!(out, " {c}");
+    }
+    if has(4) {
+        let _ = write!(out, " wscale:{},{}", i.snd_wscale, i.rcv_wscale);
+    }
+    let ms = |v: u32| f64::from(v) / 1000.0;
+    if i.rto != 0 && i.rto != 3_000_000 {
+        let _ = write!(out, " rto:{}", c_g(ms(i.rto), 6));
+    }
+    if i.backoff != 0 {
+        let _ = write!(out, " backoff:{}", i.backoff);
+    }
+    if i.rtt != 0 {
+        let _ = write!(out, " rtt:{}/{}", c_g(ms(i.rtt), 6), c_g(ms(i.rttvar), 6));
+    }
+    if i.ato != 0 {
+        let _ = write!(out, " ato:{}", c_g(ms(i.ato), 6));
+    }
+    for (v, name) in
+        [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")]
+    {
+        if v != 0 {
+            let _ = write!(out, " {name}:{v}");
+        }
+    }
+    if i.snd_ssthresh < 0xffff && i.snd_ssthresh != 0 {
+        let _ = write!(out, " ssthresh:{}", i.snd_ssthresh);
+    }
+    for (v, name) in [
+        (i.bytes_sent, "bytes_sent"),
+        (i.bytes_retrans, "bytes_retrans"),
+        (i.bytes_acked, "bytes_acked"),
+        (i.bytes_received, "bytes_received"),
+    ] {
+        if v != 0 {
+            let _ = write!(out, " {name}:{v}");
+        }
+    }
+    for (v, name) in [
+        (i.segs_out, "segs_out"),
+        (i.segs_in, "segs_in"),
+        (i.data_segs_out, "data_segs_out"),
+        (i.data_segs_in, "data_segs_in"),
+    ] {
+        if v != 0 {
+            let _ = write!(out, " {name}:{v}");
+        }
+    }
+    if let Some([enabled, ce_state, alpha, ab_ecn, ab_tot]) = d.dctcp {
+        if enabled != 0 {
+            let _ = write!(out, " dctcp:(ce_state:{ce_state},alpha:{alpha},ab_ecn:{ab_ecn},ab_tot:{ab_tot})");
+        } else {
+            out.push_str(" dctcp:fallback_mode");
+        }
+    }
+    if let Some([lo, hi, min_rtt, pacing_gain, cwnd_gain]) = d.bbr {
+        let bw = u64::from(hi) << 32 | u64::from(lo);
+        let _ = write!(
+            out,
+            " bbr:(bw:{}bps,mrtt:{}",
+            sprint_bw(opts.numeric, bw as f64 * 8.0),
+            c_g(f64::from(min_rtt) / 1000.0, 6)
+        );
+        if pacing_gain != 0 {
+            let _ = write!(out, ",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6));
+        }
+        if cwnd_gain != 0 {
+            let _ = write!(out, ",cwnd_gain:{}", c_g(f64::from(cwnd_gain) / 256.0, 6));
+        }
+        out.push(')');
+    }
+    // The send rate uses Vegas's RTT sample when Vegas has a valid one.
+    let mut rtt = f64::from(i.rtt);
+    if let Some([enabled, _, vrtt, _]) = d.vegas
+        && enabled != 0
+        && vrtt != 0
+        && vrtt != 0x7fff_ffff
+    {
+        rtt = f64::from(vrtt);
+    }
+    if rtt > 0.0 && i.snd_mss != 0 && i.snd_cwnd != 0 {
+        let bps = f64::from(i.snd_cwnd) * f64::from(i.snd_mss) * 8_000_000.0 / rtt;
+        let _ = write!(out, " send {}bps", sprint_bw(opts.numeric, bps));
+    }
+    for (v, name) in [(i.last_data_sent, "lastsnd"), (i.last_data_recv, "lastrcv"), (i.last_ack_recv, "lastack")] {
+        if v != 0 {
+            let _ = write!(out, " {name}:{v}");
+        }
+    }
+    if i.pacing_rate != 0 && i.pacing_rate != u64::MAX {
+        let _ = write!(out, " pacing_rate {}bps", sprint_bw(opts.numeric, i.pacing_rate as f64 * 8.0));
+        if i.max_pacing_rate != 0 && i.max_pacing_rate != u64::MAX {
+            let _ = write!(out, "/{}bps", sprint_bw(opts.numeric, i.max_pacing_rate as f64 * 8.0));
+        }
+    }
+    if i.delivery_rate != 0 {
+        let _ = write!(out, " delivery_rate {}bps", sprint_bw(opts.numeric, i.delivery_rate as f64 * 8.0));
+    }
+    if i.delivered != 0 {
+        let _ = write!(out, " delivered:{}", i.delivered);
+    }
+    if i.delivered_ce != 0 {
+        let _ = write!(out, " delivered_ce:{}", i.delivered_ce);
+    }
+    if i.delivery_rate_app_limited {
+        out.push_str(" app_limited");
+    }
+    if i.busy_time != 0 {
+        let _ = write!(out, " busy:{}ms", i.busy_time / 1000);
+        if i.rwnd_limited != 0 {
+            let _ = write!(
+                out,
+                " rwnd_limited:{}ms({:.1}%)",
+                i.rwnd_limited / 1000,
+                100.0 * i.rwnd_limited as f64 / i.busy_time as f64
+            );
+        }
+        if i.sndbuf_limited != 0 {
+            let _ = write!(
+                out,
+                " sndbuf_limited:{}ms({:.1}%)",
+                i.sndbuf_limited / 1000,
+                100.0 * i.sndbuf_limited as f64 / i.busy_time as f64
+            );
+        }
+    }
+    if i.unacked != 0 {
+        let _ = write!(out, " unacked:{}", i.unacked);
+    }
+    if i.retrans != 0 || i.total_retrans != 0 {
+        let _ = write!(out, " retrans:{}/{}", i.retrans, i.total_retrans);
+    }
+    if i.lost != 0 {
+        let _ = write!(out, " lost:{}", i.lost);
+    }
+    if i.sacked != 0 && state != TcpState::Listen as u8 {
+        let _ = write!(out, " sacked:{}", i.sacked);
+    }
+    if i.dsack_dups != 0 {
+        let _ = write!(out, " dsack_dups:{}", i.dsack_dups);
+    }
+    if i.fackets != 0 {
+        let _ = write!(out, " fackets:{}", i.fackets);
+    }
+    if i.reordering != 3 {
+        let _ = write!(out, " reordering:{}", i.reordering.cast_signed());
+    }
+    if i.reord_seen != 0 {
+        let _ = write!(out, " reord_seen:{}", i.reord_seen.cast_signed());
+    }
+    if i.rcv_rtt != 0 {
+        let _ = write!(out, " rcv_rtt:{}", c_g(ms(i.rcv_rtt), 6));
+    }
+    if i.rcv_space != 0 {
+        let _ = write!(out, " rcv_space:{}", i.rcv_space.cast_signed());
+    }
+    if i.rcv_ssthresh != 0 {
+        let _ = write!(out, " rcv_ssthresh:{}", i.rcv_ssthresh);
+    }
+    if i.notsent_bytes != 0 {
+        let _ = write!(out, " notsent:{}", i.notsent_bytes);
+    }
+    if i.min_rtt != 0 && i.min_rtt != u32::MAX {
+        let _ = write!(out, " minrtt:{}", c_g(ms(i.min_rtt), 6));
+    }
+    if i.rcv_ooopack != 0 {
+        let _ = write!(out, " rcv_ooopack:{}", i.rcv_ooopack);
+    }
+    if i.snd_wnd != 0 {
+        let _ = write!(out, " snd_wnd:{}", i.snd_wnd);
+    }
+    out
+}
+
+/// ss 6.1's `INET_DIAG_ULP_INFO` text at the end of `tcp_show_info()`: ` tcp-ulp-NAME`, then
+/// kTLS's version, cipher and configurations, or an MPTCP subflow's flags, tokens and
+/// mapping (`mptcp_subflow_info()`, hexadecimal as 6.1 prints them).
+pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(name) = &u.name {
+        let _ = write!(out, " tcp-ulp-{name}");
+    }
+    if let Some(t) = &u.tls {
+        match t.version {
+            Some(0x0303) => out.push_str(" version: 1.2"),
+            Some(0x0304) => out.push_str(" version: 1.3"),
+            Some(v) => {
+                let _ = write!(out, " version: unknown({v})");
+            }
+            None => {}
+        }
+        match t.cipher {
+            Some(51) => out.push_str(" cipher: aes-gcm-128"),
+            Some(52) => out.push_str(" cipher: aes-gcm-256"),
+            _ => {}
+        }
+        for (name, conf) in [("rxconf", t.rxconf), ("txconf", t.txconf)] {
+            let Some(c) = conf else { continue };
+            let _ = match c {
+                1 => write!(out, " {name}: none"),
+                2 => write!(out, " {name}: sw"),
+                3 => write!(out, " {name}: hw"),
+                4 => write!(out, " {name}: hw-record"),
+                v => write!(out, " {name}: unknown({v})"),
+            };
+        }
+    }
+    if let Some(m) = &u.mptcp {
+        if let Some(flags) = m.flags.filter(|&f| f != 0) {
+            let caps: String = ['M', 'm', 'J', 'j', 'B', 'b', 'e', 'c', 'v']
+                .iter()
+                .enumerate()
+                .filter(|&(bit, _)| flags & (1 << bit) != 0)
+                .map(|(_, &c)| c)
+                .collect();
+            let _ = write!(out, " flags:{caps}");
+        }
+        if let (Some(tr), Some(tl), Some(ir), Some(il)) = (m.token_rem, m.token_loc, m.id_rem, m.id_loc) {
+            let _ = write!(out, " token:{tr:04x}(id:{ir})/{tl:04x}(id:{il})");
+        }
+        if let Some(v) = m.map_seq {
+            let _ = write!(out, " seq:{v:x}");
+        }
+        if let Some(v) = m.map_sfseq {
+            let _ = write!(out, " sfseq:{v:x}");
+        }
+        if let Some(v) = m.ssn_offset {
+            let _ = write!(out, " ssnoff:{v:x}");
+        }
+        if let Some(v) = m.map_datalen {
+            let _ = write!(out, " maplen:{v:x}");
+        }
+    }
+    out
+}
+
+/// ss's `sprint_bw()`: bits per second with a k/M/G/T suffix (`%.3g`), or `%.0f` with `-n`.
+pub(super) fn sprint_bw(numeric: bool, bw: f64) -> String {
+    if numeric {
+        format!("{bw:.0}")
+    } else if bw >= 1e12 {
+        format!("{}T", c_g(bw / 1e12, 3))
+    } else if bw >= 1e9 {
+        format!("{}G", c_g(bw / 1e9, 3))
+    } else if bw >= 1e6 {
+        format!("{}M", c_g(bw / 1e6, 3))
+    } else if bw >= 1e3 {
+        format!("{}k", c_g(bw / 1e3, 3))
+    } else {
+        c_g(bw, 6)
+    }
+}
+
+/// C's `printf("%.*g", prec, v)` for finite values: `prec` significant digits, trailing
+/// zeros removed, exponent form when the exponent is below -4 or at least `prec`.
+#[must_use]
+pub fn c_g(v: f64, prec: usize) -> String {
+    let prec = prec.max(1);
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "nan".to_owned()
+        } else if v > 0.0 {
+            "inf".to_owned()
+        } else {
+            "-inf".to_owned()
+        };
+    }
+    // Rust's `{:e}` rounds to the requested digits exactly as printf does (to nearest,
+    // ties to even on the exact binary value), so its exponent is %g's X.
+    let sci = format!("{:.*e}", prec - 1, v);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    let strip = |t: &str| -> String {
+        if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_owned() } else { t.to_owned() }
+    };
+    let p = i32::try_from(prec).unwrap_or(i32::MAX);
+    if x < -4 || x >= p {
+        format!("{}e{}{:02}", strip(mant), if x < 0 { '-' } else { '+' }, x.abs())
+    } else {
+        // The same `prec` significant digits, placed by the exponent: printf rounds once,
+        // so they are the digits of the fixed form too (no second, slower formatting).
+        let (sign, mant) = mant.strip_prefix('-').map_or(("", mant), |m| ("-", m));
+        let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+        let fixed = match usize::try_from(x) {
+            Ok(int) => format!("{sign}{}.{}", &digits[..=int], &digits[int + 1..]),
+            Err(_) => format!("{sign}0.{}{digits}", "0".repeat(x.unsigned_abs() as usize - 1)),
+        };
+        strip(&fixed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `-e -m -i` text, checked against what ss 6.1 printed for the same values.
+    use super::*;
+    use crate::model::socket::{InetDetails, TcpInfo};
+    use crate::render::inet::{shutdown_text, sockopt_text};
+
+    #[test]
+    fn c_g_matches_libc_printf_on_many_values() {
+        let libc_g = |v: f64, prec: usize| -> String {
+            let mut buf = [0u8; 64];
+            let fmt = c"%.*g";
+            // SAFETY: the buffer's size is passed; the format takes an int and a double.
+            let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), prec as libc::c_int, v) };
+            String::from_utf8(buf[..usize::try_from(n).unwrap()].to_vec()).unwrap()
+        };
+        // A fixed pseudo-random sequence over many magnitudes, and values that round up
+        // to the next power of ten.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let mantissa = (x >> 11) as f64 / (1u64 << 53) as f64;
+            let exp = i32::try_from((x >> 3) % 24).unwrap() - 8;
+            let v = (mantissa * 10f64.powi(exp)) * if i % 7 == 0 { -1.0 } else { 1.0 };
+            let prec = 1 + (i % 8);
+            assert_eq!(c_g(v, prec), libc_g(v, prec), "{v:e} %.{prec}g");
+        }
+        for v in [9.9995, 0.000_099_999_5, 99_999.5, 1e-5, 0.0001, 123_456.0, 999_999.5] {
+            for prec in 1..=7 {
+                assert_eq!(c_g(v, prec), libc_g(v, prec), "{v:e} %.{prec}g");
+            }
+        }
+    }
+
+    #[test]
+    fn md5_keys_as_ss_prints_them() {
+        use crate::model::socket::Md5Key;
+        let mut v4 = [0u8; 16];
+        v4[..4].copy_from_slice(&[127, 0, 0, 1]);
+        // Captured from ss 6.1 (its key bytes, which it prints at the top of its output).
+        let k = Md5Key { family: 2, prefixlen: 32, addr: v4, key: b"se cr,et\x01\\".to_vec() };
+        assert_eq!(md5_key_text(&k, None), "127.0.0.1/32=se\\040cr\\054et\\001\\134");
+        let k6 = Md5Key {
+            family: 10,
+            prefixlen: 64,
+            addr: "2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+            key: b"abc".to_vec(),
+        };
+        assert_eq!(md5_key_text(&k6, None), "2001:db8::/64=abc");
+    }
+
+    #[test]
+    fn ulp_text_as_ss_prints_it() {
+        use crate::model::socket::{MptcpSubflow, TlsInfo, UlpInfo};
+        // Captured from ss 6.1 -tni on an MPTCP subflow.
+        let sf = MptcpSubflow {
+            flags: Some(0xc3),
+            token_rem: Some(0),
+            token_loc: Some(0x1a20_b94a),
+            id_rem: Some(0),
+            id_loc: Some(0),
+            map_seq: Some(0xea76_6b8b_1837_e988),
+            map_sfseq: Some(1),
+            ssn_offset: Some(0x15d8_235e),
+            map_datalen: Some(0),
+        };
+        let u = UlpInfo { name: Some("mptcp".into()), tls: None, mptcp: Some(sf) };
+        assert_eq!(
+            ulp_text(&u),
+            " tcp-ulp-mptcp flags:Mmec token:0000(id:0)/1a20b94a(id:0) seq:ea766b8b1837e988 sfseq:1 ssnoff:15d8235e maplen:0"
+        );
+        let tls = TlsInfo { version: Some(0x0304), cipher: Some(52), txconf: Some(3), rxconf: Some(9) };
+        let u = UlpInfo { name: Some("tls".into()), tls: Some(tls), mptcp: None };
+        assert_eq!(ulp_text(&u), " tcp-ulp-tls version: 1.3 cipher: aes-gcm-256 rxconf: unknown(9) txconf: hw");
+    }
+
+    #[test]
+    fn c_g_matches_printf() {
+        let cases: &[(f64, usize, &str)] = &[
+            (0.0, 6, "0"),
+            (5.162, 6, "5.162"),
+            (0.008, 6, "0.008"),
+            (208.0, 6, "208"),
+            (2.886_718_75, 6, "2.88672"),
+            (123_456_789.0, 6, "1.23457e+08"),
+            (0.000_012_3, 6, "1.23e-05"),
+            (35.328, 3, "35.3"),
+            (999.9, 3, "1e+03"),
+            (6.872_48, 3, "6.87"),
+        ];
+        for &(v, p, want) in cases {
+            assert_eq!(c_g(v, p), want, "{v} %.{p}g");
+        }
+        assert_eq!(sprint_bw(false, 35_328_000_000.0), "35.3G");
+        assert_eq!(sprint_bw(false, 657_010_461.0), "657M");
+        assert_eq!(sprint_bw(true, 657_010_461.4), "657010461");
+        assert_eq!(sprint_bw(false, 512.0), "512");
+    }
+
+    #[test]
+    fn tcp_info_line_as_ss_prints_it() {
+        // The FIN-WAIT-2 client of a netns fixture, as `ss -tnemi` printed it.
+        let info = TcpInfo {
+            options: 1 | 2 | 4,
+            snd_wscale: 10,
+            rcv_wscale: 10,
+            rto: 208_000,
+            rtt: 5162,
+            rttvar: 10_285,
+            snd_mss: 35_328,
+            pmtu: 65_535,
+            rcv_mss: 536,
+            advmss: 65_483,
+            snd_cwnd: 12,
+            snd_ssthresh: u32::MAX,
+            bytes_sent: 1000,
+            bytes_acked: 1002,
+            segs_out: 4,
+            segs_in: 3,
+            data_segs_out: 1,
+            last_data_sent: 1504,
+            last_data_recv: 1504,
+            last_ack_recv: 1460,
+            pacing_rate: 34_655_150_893,
+            max_pacing_rate: u64::MAX,
+            delivery_rate: 859_060,
+            delivered: 3,
+            busy_time: 44_000,
+            rcv_space: 65_495,
+            rcv_ssthresh: 65_495,
+            min_rtt: 8,
+            snd_wnd: 70_656,
+            reordering: 3,
+            ..TcpInfo::default()
+        };
+        let d = InetDetails {
+            skmem: Some(vec![0, 131_072, 0, 3_939_840, 0, 0, 0, 0, 0]),
+            tcp_info: Some(info),
+            cong: Some("bbr".into()),
+            bbr: Some([121_032_704, 1, 8, 739, 739]),
+            ..InetDetails::default()
+        };
+        let opts = crate::cli::parse_ss_args(["-tnemi"].map(std::ffi::OsString::from)).expect("options");
+        assert_eq!(
+            tcp_show_info(&opts.style, TcpState::FinWait2 as u8, &d, &Names::fixed(None, (32768, 60999), &[])),
+            " skmem:(r0,rb131072,t0,tb3939840,f0,w0,o0,bl0,d0) ts sack bbr wscale:10,10 rto:208 \
+             rtt:5.162/10.285 mss:35328 pmtu:65535 rcvmss:536 advmss:65483 cwnd:12 bytes_sent:1000 \
+             bytes_acked:1002 segs_out:4 segs_in:3 data_segs_out:1 bbr:(bw:35328000000bps,mrtt:0.008,\
+             pacing_gain:2.88672,cwnd_gain:2.88672) send 657010461bps lastsnd:1504 lastrcv:1504 \
+             lastack:1460 pacing_rate 277241207144bps delivery_rate 6872480bps delivered:3 busy:44ms \
+             rcv_space:65495 rcv_ssthresh:65495 minrtt:0.008 snd_wnd:70656"
+        );
+        assert_eq!(shutdown_text(2), " <--");
+        assert_eq!(shutdown_text(0), " <->");
+        // struct inet_diag_sockopt, low byte first: what ss 6.1 prints for a TCP v4
+        // socket, then every flag in ss's order.
+        assert_eq!(sockopt_text(0x52), " is_icsk mc_loop mc_all");
+        assert_eq!(
+            sockopt_text(0x07ff),
+            " recverr is_icsk freebind hdrincl mc_loop transparent mc_all nodefrag bind_addr_no_port \
+             recverr_rfc4884 defer_connect"
+        );
+        assert_eq!(sockopt_text(0xf800), "");
+    }
+}
