@@ -5,11 +5,11 @@ use std::io::{self, Write};
 
 use crate::model::socket::InetSocket;
 use crate::names::system::{Names, PortKind};
-use crate::render::format::netid_name;
 use crate::render::grid::{
     COL_EXT, COL_MAX, COL_NETID, COL_PROC, COL_STATE, header_row, measure_row, widths, write_rows,
 };
 use crate::render::inet::inet_row;
+use crate::render::labels::netid_name;
 use crate::render::style::Style;
 
 /// `-E`: ss's renderer as `handle_follow_request` drives it, one notification at a time.

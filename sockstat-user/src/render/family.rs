@@ -5,11 +5,11 @@
 use crate::model::socket::{NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 use crate::names::system::Names;
 use crate::render::addr::queue_text;
-use crate::render::format::state_name;
 use crate::render::grid::{
     COL_ADDR, COL_EXT, COL_MAX, COL_NETID, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV, COL_STATE,
 };
 use crate::render::inet::shutdown_text;
+use crate::render::labels::state_name;
 use crate::render::style::Style;
 use crate::render::tcpinfo::skmem_text;
 

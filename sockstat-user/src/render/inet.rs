@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use crate::model::socket::{InetSocket, PROTO_MPTCP_TABLE};
 use crate::names::system::{Names, PortKind};
 use crate::render::addr::{push_addr, push_port_numeric, push_queue, resolved_addr_text};
-use crate::render::format::state_name;
 use crate::render::grid::{
     COL_ADDR, COL_EXT, COL_MAX, COL_NETID, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV, COL_STATE,
 };
+use crate::render::labels::state_name;
 use crate::render::style::Style;
 use crate::render::tcpinfo::{mptcp_show_info, tcp_show_info};
 

@@ -39,7 +39,8 @@ use std::net::IpAddr;
 use serde_json::{Map, Value, json};
 
 use crate::model::socket::{InetSocket, Snapshot, UnixSocket};
-use crate::render::format::{Names, state_name};
+use crate::render::format::Names;
+use crate::render::labels::{netid_name, state_name};
 use crate::render::style::Style;
 use crate::sys::owners::Owner;
 
@@ -186,7 +187,7 @@ pub fn render(
 /// # Errors
 /// Any error writing to `out`.
 pub fn write_inet_event(opts: &Style, s: &InetSocket, names: &Names, out: &mut dyn Write) -> io::Result<()> {
-    let mut obj = inet(opts, s, names, crate::render::format::netid_name(s.protocol));
+    let mut obj = inet(opts, s, names, netid_name(s.protocol));
     if s.ext.as_ref().is_none_or(|d| d.v6only.is_none()) {
         obj.remove("v6only");
     }

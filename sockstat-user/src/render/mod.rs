@@ -14,6 +14,7 @@ pub mod format;
 mod grid;
 mod inet;
 pub mod json;
+pub mod labels;
 pub mod style;
 pub mod summary;
 mod tcpinfo;

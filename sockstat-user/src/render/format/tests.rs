@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use crate::cli::parse_ss_args;
 use crate::model::socket::Source;
 use crate::query::{check_supported, select};
-use sockstat_ebpf::AF_INET;
+use sockstat_ebpf::{AF_INET, TcpState};
 use std::ffi::OsString;
 
 /// A stand-in for /etc/services: the real names for the fixture's ports, plus
