@@ -30,6 +30,8 @@
 use std::ffi::CString;
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::names::lookup;
+
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, Source, VsockSocket, XdpSocket};
 use sockstat_ebpf::TcpState;
 use sockstat_ebpf::{AF_INET, AF_INET6};
@@ -563,102 +565,39 @@ pub trait Resolver {
     fn netlink_protocol(&self, name: &str) -> Option<u8>;
 }
 
-/// The machine's own answers: /etc/services, the system resolver (getaddrinfo), the
-/// kernel's interface table, the cgroup2 mount, /proc/sys.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemResolver;
+// The system look-ups live in names::lookup; their old paths stay valid for callers.
+pub use crate::names::lookup::{SystemResolver, services_lookup};
 
 impl Resolver for SystemResolver {
     fn service_port(&self, name: &str, proto: &str) -> Option<u16> {
-        // glibc's getservbyname reads /etc/services ("files" is the only services source
-        // in Debian's nsswitch.conf): first line whose name or alias matches, for `proto`.
-        let text = std::fs::read_to_string("/etc/services").ok()?;
-        services_lookup(&text, name, proto)
+        lookup::service_port(name, proto)
     }
 
     fn host_addrs(&self, name: &str, family: u16) -> Vec<IpAddr> {
-        use std::net::ToSocketAddrs;
-        if name.contains('\0') {
-            return Vec::new();
-        }
-        // getaddrinfo rather than gethostbyname2: same files and DNS sources; the order of
-        // several addresses of one family may differ (RFC 6724 sorting).
-        (name, 0u16)
-            .to_socket_addrs()
-            .map(|it| {
-                it.map(|sa| sa.ip())
-                    .filter(|ip| match ip {
-                        IpAddr::V4(_) => family == AF_INET,
-                        IpAddr::V6(_) => family == AF_INET6,
-                    })
-                    .collect()
+        lookup::host_addrs(name)
+            .into_iter()
+            .filter(|ip| match ip {
+                IpAddr::V4(_) => family == AF_INET,
+                IpAddr::V6(_) => family == AF_INET6,
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     fn ifindex(&self, name: &str) -> Option<u32> {
-        let c = CString::new(name).ok()?;
-        // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
-        // if_nametoindex only reads it.
-        let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-        (idx != 0).then_some(idx)
+        lookup::ifindex(name)
     }
 
     fn cgroup_id(&self, path: &str) -> Option<u64> {
-        use std::os::unix::fs::MetadataExt;
-        // A cgroup v2 id is the kernfs node id, which the cgroup2 filesystem also reports
-        // as the directory's inode number (64-bit kernels), so stat() gives what ss's
-        // name_to_handle_at() does. ss tries the path as given, then under the mount.
-        let mount = cgroup2_mount();
-        let mut candidates = Vec::new();
-        if path.starts_with('/') {
-            candidates.push(std::path::PathBuf::from(path));
-        }
-        if let Some(m) = mount {
-            candidates.push(m.join(path.trim_start_matches('/')));
-        }
-        candidates.into_iter().find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino())).filter(|&id| id != 0)
+        lookup::cgroup_id(path)
     }
 
     fn netlink_protocol(&self, name: &str) -> Option<u8> {
-        crate::names::system::nl_proto_id(&crate::names::system::system_nl_protos(), name)
+        lookup::netlink_protocol(name)
     }
 
     fn ephemeral_ports(&self) -> Option<(i32, i32)> {
-        let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-        let mut it = text.split_whitespace().map(str::parse::<i32>);
-        match (it.next(), it.next()) {
-            (Some(Ok(a)), Some(Ok(b))) => Some((a, b)),
-            _ => None,
-        }
+        lookup::ephemeral_ports().map(|(low, high)| (i32::from(low), i32::from(high)))
     }
-}
-
-/// The cgroup2 mount point from /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<std::path::PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        (right.split_whitespace().next() == Some("cgroup2"))
-            .then(|| left.split_whitespace().nth(4).map(std::path::PathBuf::from))
-            .flatten()
-    })
-}
-
-/// getservbyname over the text of an /etc/services file.
-#[must_use]
-pub fn services_lookup(text: &str, name: &str, proto: &str) -> Option<u16> {
-    text.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or_default();
-        let mut fields = line.split_whitespace();
-        let official = fields.next()?;
-        let (port, p) = fields.next()?.split_once('/')?;
-        if p != proto {
-            return None;
-        }
-        let named = official == name || fields.any(|alias| alias == name);
-        named.then(|| port.parse().ok()).flatten()
-    })
 }
 
 /// What ss knows when it parses the filter, besides the words.
