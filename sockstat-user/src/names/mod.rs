@@ -4,4 +4,5 @@
 //! from here. May import `model`.
 
 pub mod hosts;
+pub mod lookup;
 pub mod system;

@@ -1,0 +1,139 @@
+//! Forward look-ups on this machine, the ones ss makes while parsing a filter: a service
+//! name to its port (/etc/services), a host name to its addresses (the system resolver),
+//! an interface name to its index, a cgroup v2 path to its id (under the cgroup2 mount),
+//! a netlink protocol name to its number, and the local port range (/proc/sys).
+//!
+//! Plain functions over the system. [`SystemResolver`] names them as one resolver; the
+//! filter's `Resolver` trait is implemented for it in `filter/resolver.rs`, since `names`
+//! sits below `filter` and does not import it. May import `model`.
+
+use std::ffi::CString;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::system::{nl_proto_id, parse_port_range, system_nl_protos};
+
+/// The machine's own answers: /etc/services, the system resolver (getaddrinfo), the
+/// kernel's interface table, the cgroup2 mount, /proc/sys.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemResolver;
+
+/// `getservbyname(name, proto)`: the port of a service name for "tcp" or "udp".
+#[must_use]
+pub fn service_port(name: &str, proto: &str) -> Option<u16> {
+    // glibc's getservbyname reads /etc/services ("files" is the only services source
+    // in Debian's nsswitch.conf): first line whose name or alias matches, for `proto`.
+    let text = std::fs::read_to_string("/etc/services").ok()?;
+    services_lookup(&text, name, proto)
+}
+
+/// getservbyname over the text of an /etc/services file.
+///
+/// Not `system::parse_services`, which answers the other question (`getservbyport`: port
+/// to official name, aliases ignored); this one matches aliases too and stops at the
+/// first line that names the service.
+#[must_use]
+pub fn services_lookup(text: &str, name: &str, proto: &str) -> Option<u16> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        let official = fields.next()?;
+        let (port, p) = fields.next()?.split_once('/')?;
+        if p != proto {
+            return None;
+        }
+        let named = official == name || fields.any(|alias| alias == name);
+        named.then(|| port.parse().ok()).flatten()
+    })
+}
+
+/// Every address the system resolver gives for a host name (IPv4 and IPv6, in resolver
+/// order); empty when it gives none.
+#[must_use]
+pub fn host_addrs(name: &str) -> Vec<IpAddr> {
+    use std::net::ToSocketAddrs;
+    if name.contains('\0') {
+        return Vec::new();
+    }
+    // getaddrinfo rather than gethostbyname2: same files and DNS sources; the order of
+    // several addresses of one family may differ (RFC 6724 sorting).
+    (name, 0u16).to_socket_addrs().map(|it| it.map(|sa| sa.ip()).collect()).unwrap_or_default()
+}
+
+/// The index of the interface called `name` in this network namespace.
+#[must_use]
+pub fn ifindex(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
+    // if_nametoindex only reads it.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (idx != 0).then_some(idx)
+}
+
+/// The cgroup v2 id of `path` (absolute, or relative to the cgroup2 mount).
+#[must_use]
+pub fn cgroup_id(path: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    // A cgroup v2 id is the kernfs node id, which the cgroup2 filesystem also reports
+    // as the directory's inode number (64-bit kernels), so stat() gives what ss's
+    // name_to_handle_at() does. ss tries the path as given, then under the mount.
+    let mount = cgroup2_mount();
+    let mut candidates = Vec::new();
+    if path.starts_with('/') {
+        candidates.push(PathBuf::from(path));
+    }
+    if let Some(m) = mount {
+        candidates.push(m.join(path.trim_start_matches('/')));
+    }
+    candidates.into_iter().find_map(|p| std::fs::metadata(p).ok().map(|m| m.ino())).filter(|&id| id != 0)
+}
+
+/// The cgroup2 mount point from /proc/self/mountinfo.
+///
+/// `system::system_cgroups` finds the mount its own way, inline, from /proc/mounts (and
+/// exposes no function for it). The two agree on an ordinary system; they could differ
+/// in a chroot or for a mount point with escaped characters, so each keeps the file it
+/// has always read.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split_whitespace().next() == Some("cgroup2"))
+            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))
+            .flatten()
+    })
+}
+
+/// iproute2's `nl_proto_a2n()` by name on this machine: the lowest netlink protocol
+/// number called `name` (case-sensitive) in its table (built in, overridden by
+/// `nl_protos`).
+#[must_use]
+pub fn netlink_protocol(name: &str) -> Option<u8> {
+    nl_proto_id(&system_nl_protos(), name)
+}
+
+/// `net.ipv4.ip_local_port_range`, `None` when unreadable.
+///
+/// Parsed as `u16`s with [`parse_port_range`] (the renderer's reading), where ss's
+/// `is_ephemeral()` reads C `int`s: the same answer for anything the file can hold, since
+/// the kernel's sysctl handler keeps both bounds within 1..=65535
+/// (net/ipv4/sysctl_net_ipv4.c, `ip_local_port_range_min`/`_max`).
+#[must_use]
+pub fn ephemeral_ports() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    parse_port_range(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_lookup_is_getservbyname() {
+        assert_eq!(
+            services_lookup("ssh 22/tcp # comment\nhttp 80/tcp www # WWW\nhttp 80/udp\n", "www", "tcp"),
+            Some(80)
+        );
+        assert_eq!(services_lookup("ssh 22/tcp\n", "ssh", "udp"), None);
+    }
+}
