@@ -1,6 +1,8 @@
 //! Helpers shared by the root integration tests: network namespaces made and removed by
 //! the test, the real `ss` and `sockstat` run inside them, an agent per namespace.
 //! Every prerequisite that is missing fails the test with what to run.
+//! `cargo xtask bench` makes its namespace with [`NetNs`] too, through the calls that
+//! return errors instead of panicking ([`NetNs::create`], [`NetNs::enter_current_thread`]).
 
 use std::{
     ffi::OsStr,

@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod fuzz;
 mod loadgen;
-mod plot;
 
 const BPF_TARGET: &str = "bpfel-unknown-none";
 const BPF_LINKER_VERSION: &str = "0.13.0";
