@@ -1,18 +1,23 @@
 //! Helpers shared by the root integration tests: network namespaces made and removed by
 //! the test, the real `ss` and `sockstat` run inside them, an agent per namespace.
 //! Every prerequisite that is missing fails the test with what to run.
+//! `cargo xtask bench` makes its namespace with [`NetNs`] too, through the calls that
+//! return errors instead of panicking ([`NetNs::create`], [`NetNs::enter_current_thread`]).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::{
     ffi::OsStr,
     fs::File,
-    os::fd::AsFd,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     thread,
     time::{Duration, Instant},
 };
+
+use anyhow::{Context, anyhow, bail};
+use nix::sys::socket::NetlinkAddr;
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
 /// Path of the sockstat binary under test (set by `cargo xtask test`).
 pub fn sockstat_bin() -> PathBuf {
@@ -26,23 +31,29 @@ pub fn sockstat_bin() -> PathBuf {
 }
 
 pub fn require_root() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         panic!("these tests load BPF programs and create network namespaces: run `cargo xtask test` as root");
     }
 }
 
+fn try_run(cmd: &mut Command) -> anyhow::Result<Output> {
+    cmd.output().map_err(|e| anyhow!("cannot run {cmd:?}: {e} (is iproute2 installed? `apt-get install iproute2`)"))
+}
+
+fn try_run_ok(cmd: &mut Command) -> anyhow::Result<Output> {
+    let out = try_run(cmd)?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out)
+}
+
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is iproute2 installed? `apt-get install iproute2`)"));
-    out
+    try_run(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
-    let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
+    try_run_ok(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -53,13 +64,27 @@ pub struct NetNs {
 }
 
 impl NetNs {
+    /// A namespace of its own for one test: the name carries the tag, the process and a
+    /// counter, so that tests and concurrent runs never share one.
     pub fn new(tag: &str) -> NetNs {
         require_root();
         let name = format!("sst-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = NetNs { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        NetNs::create(&name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A namespace of exactly this name, or why it could not be made: for callers that
+    /// report errors rather than panic (the bench).
+    pub fn create(name: &str) -> anyhow::Result<NetNs> {
+        try_run_ok(Command::new("ip").args(["netns", "add", name]))?;
+        // From here on, dropping `ns` removes the namespace again.
+        let ns = NetNs { name: name.to_string() };
+        try_run_ok(Command::new("ip").arg("-n").arg(name).args(["link", "set", "lo", "up"]))?;
+        Ok(ns)
+    }
+
+    /// The namespace's bind mount, made by `ip netns add`.
+    pub fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
     }
 
     /// `ip -n NS ARGS`.
@@ -100,15 +125,19 @@ impl NetNs {
     /// Runs `f` on a thread that has entered the namespace: sockets it creates live there
     /// (and stay open after it returns if it hands them back).
     pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.name);
+        let path = self.path();
         thread::spawn(move || {
-            let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("setns into the test namespace");
+            setns_net(&path).unwrap_or_else(|e| panic!("{e:#}"));
             f()
         })
         .join()
         .expect("namespace thread panicked")
+    }
+
+    /// Moves the calling thread into the namespace for good: every process it starts
+    /// afterwards starts there too, with no `ip netns exec` in between.
+    pub fn enter_current_thread(&self) -> anyhow::Result<()> {
+        setns_net(&self.path())
     }
 
     /// A black-holed address: 10.254.0.2 sits behind a veth whose peer drops every frame
@@ -128,6 +157,13 @@ impl Drop for NetNs {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
+}
+
+/// Moves the calling thread into the network namespace bound at `path`.
+fn setns_net(path: &Path) -> anyhow::Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("setns into {} (needs CAP_SYS_ADMIN)", path.display()))
 }
 
 /// A `sockstat agent` running in a namespace; SIGTERM on drop.
@@ -381,28 +417,22 @@ fn check_rc(rc: libc::c_int, what: &str) -> libc::c_int {
     rc
 }
 
-fn raw_socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> OwnedFd {
-    // SAFETY: socket() has no memory arguments; the fd is checked and then owned.
-    let fd = check_rc(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) }, "socket");
-    // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+/// socket(2) with any protocol number (nix takes only the protocols it names); close-on-exec.
+fn raw_socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> Socket {
+    Socket::new(Domain::from(domain), Type::from(ty), Some(Protocol::from(proto)))
+        .unwrap_or_else(|e| panic!("socket: {e}"))
 }
 
 /// A netlink socket bound (port id: the process's pid for the first, a negative
 /// kernel-chosen one after), optionally connected to the kernel.
 pub fn netlink_socket(proto: libc::c_int, groups: u32, connect: bool) -> OwnedFd {
-    let fd = raw_socket(libc::AF_NETLINK, libc::SOCK_RAW, proto);
-    // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    sa.nl_groups = groups;
-    let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-    // SAFETY: sa is a valid sockaddr_nl of `len` bytes for the duration of the call.
-    check_rc(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "bind netlink");
+    let fd = OwnedFd::from(raw_socket(libc::AF_NETLINK, libc::SOCK_RAW, proto));
+    nix::sys::socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups))
+        .unwrap_or_else(|e| panic!("bind netlink: {e}"));
     if connect {
-        sa.nl_groups = 0;
-        // SAFETY: as above; port 0 is the kernel.
-        check_rc(unsafe { libc::connect(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "connect netlink");
+        // Port 0 is the kernel.
+        nix::sys::socket::connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
+            .unwrap_or_else(|e| panic!("connect netlink: {e}"));
     }
     fd
 }
@@ -410,8 +440,9 @@ pub fn netlink_socket(proto: libc::c_int, groups: u32, connect: bool) -> OwnedFd
 /// A packet socket of `proto` (host order), bound to `ifindex` unless 0, with a classic
 /// BPF program attached if given (as tcpdump attaches one).
 pub fn packet_socket(ty: libc::c_int, proto: u16, ifindex: i32, filter: Option<&[(u16, u8, u8, u32)]>) -> OwnedFd {
-    let fd = raw_socket(libc::AF_PACKET, ty, i32::from(proto.to_be()));
+    let sock = raw_socket(libc::AF_PACKET, ty, i32::from(proto.to_be()));
     if ifindex != 0 {
+        // nix can read a sockaddr_ll (LinkAddr) but not build one: this bind stays raw.
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
         let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sa.sll_family = libc::AF_PACKET as u16;
@@ -419,25 +450,11 @@ pub fn packet_socket(ty: libc::c_int, proto: u16, ifindex: i32, filter: Option<&
         sa.sll_ifindex = ifindex;
         let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
         // SAFETY: sa is a valid sockaddr_ll of `len` bytes.
-        check_rc(unsafe { libc::bind(fd.as_raw_fd(), (&raw const sa).cast(), len) }, "bind packet");
+        check_rc(unsafe { libc::bind(sock.as_raw_fd(), (&raw const sa).cast(), len) }, "bind packet");
     }
     if let Some(prog) = filter {
-        let mut insns: Vec<libc::sock_filter> =
-            prog.iter().map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k }).collect();
-        let fprog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_mut_ptr() };
-        // SAFETY: fprog points at `insns`, alive for the call; the kernel copies it.
-        check_rc(
-            unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_ATTACH_FILTER,
-                    (&raw const fprog).cast(),
-                    std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-                )
-            },
-            "SO_ATTACH_FILTER",
-        );
+        let insns: Vec<SockFilter> = prog.iter().map(|&(code, jt, jf, k)| SockFilter::new(code, jt, jf, k)).collect();
+        sock.attach_filter(&insns).unwrap_or_else(|e| panic!("SO_ATTACH_FILTER: {e}"));
     }
-    fd
+    OwnedFd::from(sock)
 }

@@ -176,14 +176,9 @@ fn self_command() -> Result<Command> {
 /// Kills this process when the process that spawned it exits, so an interrupted bench or
 /// generator never leaves workers (and their sockets) behind.
 fn die_with_parent() -> Result<()> {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes integer arguments only and touches no memory.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_PDEATHSIG)");
-    }
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
     // The parent may have died between fork and prctl.
-    // SAFETY: getppid cannot fail.
-    if unsafe { libc::getppid() } == 1 {
+    if nix::unistd::getppid() == nix::unistd::Pid::from_raw(1) {
         bail!("parent exited before the worker started");
     }
     Ok(())

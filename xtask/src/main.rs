@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod fuzz;
 mod loadgen;
-mod plot;
 
 const BPF_TARGET: &str = "bpfel-unknown-none";
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -41,7 +40,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Build, then run every test: unit tests and the root integration tests.
+    /// Check formatting, build, run clippy, then run every test: unit tests and the root
+    /// integration tests.
     Test {
         /// Extra arguments passed to `cargo test` for the integration tests (e.g. a test name).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -245,8 +245,25 @@ fn build(root: &Path) -> Result<PathBuf> {
 }
 
 fn test(root: &Path, extra: &[OsString]) -> Result<()> {
+    // Formatting first: it needs no build and fails in seconds.
+    check(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
+        .context("the code is not formatted as rustfmt.toml says: run `cargo fmt --all`")?;
     let bin = build(root)?;
     let obj = ebpf_object(root);
+    // Lints of the default members, with the object set as the unit tests set it: build.rs
+    // embeds it either way, and the same value spares a rebuild between the two.
+    check(
+        cargo()
+            .current_dir(root)
+            .args(["clippy", "--all-targets", "--", "-D", "warnings"])
+            .env("SOCKSTAT_EBPF_OBJECT", &obj),
+    )
+    .with_context(|| {
+        format!(
+            "clippy warns: run `SOCKSTAT_EBPF_OBJECT={} cargo clippy --all-targets -- -D warnings` and fix what it says",
+            obj.display()
+        )
+    })?;
     // Unit tests (no root needed) of every host crate, including the shared event types.
     check(
         cargo()

@@ -1,0 +1,65 @@
+//! Section 3: agent memory and seed time, from a second agent started fresh at a key level
+//! and compared with the long-running one.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{
+    harness::{Agent, JsonExt, Log},
+    snapshot::Level,
+};
+
+pub(super) struct Memory {
+    pub(super) label: &'static str,
+    /// Sockets of the bench's namespace in the fresh agent's table after its seed.
+    pub(super) tracked: u64,
+    pub(super) fresh_rss_kb: u64,
+    pub(super) empty_rss_kb: u64,
+    pub(super) seed_ms: u64,
+    /// The long-running agent at the same level: grown by events, after queries.
+    pub(super) running_rss_kb: u64,
+    pub(super) running_tracked: u64,
+}
+
+impl Memory {
+    pub(super) fn bytes_per_socket(&self) -> f64 {
+        (self.fresh_rss_kb.saturating_sub(self.empty_rss_kb) * 1024) as f64 / self.tracked.max(1) as f64
+    }
+
+    pub(super) fn running_bytes_per_socket(&self) -> f64 {
+        (self.running_rss_kb.saturating_sub(self.empty_rss_kb) * 1024) as f64 / self.running_tracked.max(1) as f64
+    }
+}
+
+pub(super) fn memory(
+    log: &Log,
+    bin: &Path,
+    work: &Path,
+    running: &Agent,
+    empty_rss_kb: u64,
+    level: &Level,
+) -> Result<Memory> {
+    log.say(&format!("level {}: seeding a second, fresh agent", level.label));
+    let fresh = Agent::start(bin, &work.join("agent2.sock"), &work.join("agent2.log"))?;
+    let st = fresh.status()?;
+    let m = Memory {
+        label: level.label,
+        tracked: st.own_sockets()?,
+        fresh_rss_kb: fresh.rss_kb()?,
+        empty_rss_kb,
+        seed_ms: st.u64("seed_ms")?,
+        running_rss_kb: running.rss_kb()?,
+        running_tracked: running.status()?.own_sockets()?,
+    };
+    fresh.stop()?;
+    log.say(&format!(
+        "  fresh agent: {} sockets, RSS {} kB ({:.0} B/socket over the empty {} kB), seed {} ms",
+        m.tracked,
+        m.fresh_rss_kb,
+        m.bytes_per_socket(),
+        m.empty_rss_kb,
+        m.seed_ms
+    ));
+    Ok(m)
+}

@@ -1,0 +1,430 @@
+//! The results: the markdown of RESULTS.md (targets, one table per section, notes), the
+//! plot's series, the environment line, and writing the files. Reads what the sections
+//! measured; measures nothing itself.
+
+use std::{fmt::Write as _, fs, path::Path, process::Command, thread, time::Duration};
+
+use anyhow::{Context, Result};
+
+use super::{
+    churn::Churn,
+    memory::Memory,
+    plot,
+    snapshot::{Compared, SnapshotLevel},
+    stats::{fmt_ms, median_f, percentile},
+    visibility::Visibility,
+};
+use crate::loadgen::ChurnResult;
+
+/// What the run measured, section by section, filled in as the run goes.
+#[derive(Default)]
+pub(super) struct Report {
+    pub(super) env: String,
+    pub(super) quick: bool,
+    pub(super) empty_rss_kb: u64,
+    pub(super) empty_seed_ms: u64,
+    pub(super) snapshot: Vec<SnapshotLevel>,
+    pub(super) memory: Option<Memory>,
+    pub(super) visibility: Vec<Visibility>,
+    pub(super) hold_resyncs: u64,
+    pub(super) churn: Option<Churn>,
+    pub(super) end_load: String,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r.is_nan() { "n/a".into() } else { format!("{:.0}", r) }
+}
+
+impl Report {
+    /// The largest key level (100k in a full run).
+    fn top_key(&self) -> Option<&SnapshotLevel> {
+        self.snapshot.iter().rfind(|l| l.rows.len() > 1)
+    }
+
+    fn row<'a>(level: &'a SnapshotLevel, query: &str) -> Option<&'a Compared> {
+        level.rows.iter().find(|r| r.query == query)
+    }
+
+    fn targets(&self, s: &mut String) {
+        let _ = writeln!(s, "## Targets\n");
+        let _ = writeln!(s, "| target | measured | verdict |");
+        let _ = writeln!(s, "| --- | --- | --- |");
+        if let Some(top) = self.top_key() {
+            let l = top.label;
+            let ratio_target = |s: &mut String, q: &str, want: f64| {
+                if let Some(r) = Self::row(top, q) {
+                    let (measured, v) = match (r.ratio(), &r.sockstat) {
+                        (Some(x), _) => (
+                            format!("{x:.1}x ({} vs ss {})", r.sockstat.cell(), r.ss.cell()),
+                            verdict(x >= want).to_string(),
+                        ),
+                        (None, m) => (m.cell(), "not measurable".into()),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| `sockstat {q}` at {l} sockets at least {want}x faster than `ss {q}` | {measured} | {v} |"
+                    );
+                }
+            };
+            ratio_target(s, "-tan", 10.0);
+            ratio_target(s, "-tanp", 50.0);
+            if let Some(r) = top.rows.iter().find(|r| r.query.contains("dport")) {
+                let (m, v) = match r.sockstat.median() {
+                    Some(d) => (r.sockstat.cell(), verdict(d < Duration::from_millis(5)).to_string()),
+                    None => (r.sockstat.cell(), "not measurable".into()),
+                };
+                let _ = writeln!(s, "| filtered query (`{}`) at {l} sockets under 5 ms | {m} | {v} |", r.query);
+            }
+        }
+        if let Some(c) = &self.churn {
+            let lost: u64 = c.agent.iter().map(|a| a.lost + a.malformed).sum();
+            let dropped: u64 = c.agent.iter().map(|a| a.timeline_dropped).sum();
+            let resyncs: u64 = c.agent.iter().map(|a| a.resyncs).sum();
+            let _ = writeln!(
+                s,
+                "| zero lost events at the highest churn rate | {lost} lost, {resyncs} resyncs, {dropped} timeline records dropped over {} runs | {} |",
+                c.agent.len(),
+                verdict(lost == 0 && dropped == 0)
+            );
+            let core = median_f(c.agent.iter().map(|a| a.cpu_s / a.wall_s));
+            let _ = writeln!(
+                s,
+                "| agent under a quarter of one core at that rate | {:.1}% of one core | {} |",
+                core * 100.0,
+                verdict(core < 0.25)
+            );
+            let ratio =
+                median_f(c.agent.iter().map(|a| a.churn.rate())) / median_f(c.untraced.iter().map(ChurnResult::rate));
+            let _ = writeln!(
+                s,
+                "| churn rate with the agent >= 90% of untraced | {:.1}% | {} |",
+                ratio * 100.0,
+                verdict(ratio >= 0.9)
+            );
+        }
+        if let Some(m) = &self.memory {
+            let b = m.bytes_per_socket();
+            let _ = writeln!(
+                s,
+                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}: {} sockets) | {} |",
+                m.label,
+                m.tracked,
+                verdict(b <= 256.0)
+            );
+        }
+        s.push('\n');
+    }
+
+    pub(super) fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# sockstat benchmarks\n");
+        let _ = writeln!(
+            s,
+            "Generated by `cargo xtask bench`{}; nothing in this file is edited by hand.\n",
+            if self.quick { " --quick (smoke run: small loads)" } else { "" }
+        );
+        let _ = writeln!(s, "Measured: {}; load average at the end {}.\n", self.env, self.end_load);
+        let _ = writeln!(
+            s,
+            "Everything ran in one run, in a private network namespace, on loopback: `loadgen hold` keeps \
+             established connections open (both ends counted as sockets), `loadgen churn` opens, exchanges \
+             8 bytes and closes connections as fast as it can. Times are whole-command wall-clock medians \
+             (process start to exit, stdout to /dev/null), sockstat and ss runs alternating; the ratio is ss's \
+             median over sockstat's.\n"
+        );
+        self.targets(&mut s);
+
+        let _ = writeln!(s, "## 1. Snapshot latency\n");
+        let _ = writeln!(
+            s,
+            "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries and `-p` (its table, and owners from its owners iterator), and queries with `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag and walks /proc.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| query | sockets | sockstat (agent up) | ss | ss / sockstat | runs (sockstat/ss) | output lines (sockstat/ss) |"
+        );
+        let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for l in &self.snapshot {
+            for r in &l.rows {
+                let ratio = r.ratio().map_or_else(|| "n/a".into(), |x| format!("{x:.1}x"));
+                let lines = format!(
+                    "{}/{}",
+                    r.sockstat.lines().map_or_else(|| "-".into(), |n| n.to_string()),
+                    r.ss.lines().map_or_else(|| "-".into(), |n| n.to_string())
+                );
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} ({}) | {} | {} | {ratio} | {}/{} | {lines} |",
+                    r.query,
+                    l.label,
+                    l.sockets,
+                    r.sockstat.cell(),
+                    r.ss.cell(),
+                    r.sockstat.runs(),
+                    r.ss.runs()
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nFor context, sockstat without the agent (`--source kernel -tan`, its own sock_diag dump):\n"
+        );
+        let _ = writeln!(s, "| sockets | `sockstat --source kernel -tan` | `ss -tan` | ss / sockstat |");
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: |");
+        for l in &self.snapshot {
+            let ss = &l.rows[0].ss;
+            let ratio = match (ss.median(), l.kernel.median()) {
+                (Some(a), Some(b)) => format!("{:.1}x", a.as_secs_f64() / b.as_secs_f64()),
+                _ => "n/a".into(),
+            };
+            let _ = writeln!(s, "| {} ({}) | {} | {} | {ratio} |", l.label, l.sockets, l.kernel.cell(), ss.cell());
+        }
+        let _ = writeln!(s, "\n![snapshot latency against socket count](snapshot-latency.svg)\n");
+        if self.hold_resyncs > 0 {
+            let _ = writeln!(
+                s,
+                "The agent resynced {} times while the held connections were opened (ring buffer overflow).\n",
+                self.hold_resyncs
+            );
+        }
+
+        self.churn_md(&mut s);
+
+        let _ = writeln!(s, "## 3. Agent memory and start-up\n");
+        let _ = writeln!(s, "| | value |");
+        let _ = writeln!(s, "| --- | ---: |");
+        let _ = writeln!(s, "| agent RSS on an empty table (fresh agent, no load) | {} kB |", self.empty_rss_kb);
+        let _ = writeln!(s, "| seed time on an empty table | {} ms |", self.empty_seed_ms);
+        if let Some(m) = &self.memory {
+            let _ = writeln!(s, "| fresh agent seeded at {}: sockets tracked | {} |", m.label, m.tracked);
+            let _ = writeln!(s, "| fresh agent seeded at {}: RSS | {} kB |", m.label, m.fresh_rss_kb);
+            let _ = writeln!(
+                s,
+                "| **memory per tracked socket** (RSS delta / sockets) | **{:.0} B** |",
+                m.bytes_per_socket()
+            );
+            let _ = writeln!(
+                s,
+                "| **seed time at {}** (`seed_ms`: sock_diag dump into the table) | **{} ms** |",
+                m.label, m.seed_ms
+            );
+            let _ = writeln!(
+                s,
+                "| long-running agent at {} (grown by events, after serving the queries above): RSS, per socket | {} kB, {:.0} B |",
+                m.label,
+                m.running_rss_kb,
+                m.running_bytes_per_socket()
+            );
+        }
+        s.push('\n');
+
+        let _ = writeln!(s, "## 4. Event-to-visible latency\n");
+        let _ = writeln!(
+            s,
+            "Time from `connect()` (the client and server become ESTABLISHED) until a `sockstat --source agent -tan` \
+             run shows both ends, and from an abortive close until a run shows neither; each sample polls with whole \
+             CLI runs, so the numbers include one query's latency (section 1).\n"
+        );
+        let _ = writeln!(
+            s,
+            "| sockets | samples | appear p50 | appear p99 | disappear p50 | disappear p99 | queries that missed the change |"
+        );
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for v in &self.visibility {
+            let _ = writeln!(
+                s,
+                "| {} ({}) | {} | {} | {} | {} | {} | {} |",
+                v.label,
+                v.sockets,
+                v.samples,
+                fmt_ms(percentile(&v.appear, 50.0)),
+                fmt_ms(percentile(&v.appear, 99.0)),
+                fmt_ms(percentile(&v.gone, 50.0)),
+                fmt_ms(percentile(&v.gone, 99.0)),
+                v.extra_polls
+            );
+        }
+        s.push('\n');
+        let _ = writeln!(s, "## Notes\n");
+        let _ = writeln!(
+            s,
+            "- Rows marked n/a carry sockstat's own error message: the option is not implemented yet, so there is \
+               nothing to compare; ss was still measured.\n\
+             - The agent's CPU is its own process only (utime+stime from /proc); the eBPF program runs in the \
+               context of the processes that change socket state and shows up as a lower churn rate instead.\n\
+             - Agents run in their default configuration; one with a timeline writes it to its own SQLite file in \
+               a temporary directory.\n\
+             - bpftrace counts every namespace (the agent's `events_seen` does too); other traffic on the machine \
+               adds to both.\n\
+             - Memory per socket is the RSS of an agent seeded at that level minus the RSS of a fresh agent on an \
+               empty table, divided by the sockets it tracks."
+        );
+        s
+    }
+
+    fn churn_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## 2. Event capture at the highest churn rate\n");
+        let Some(c) = &self.churn else {
+            let _ = writeln!(s, "Not run.\n");
+            return;
+        };
+        let _ = writeln!(
+            s,
+            "`loadgen churn` with {} worker processes, {} s per run, {} rounds of (untraced, agent, bpftrace); medians \
+             over rounds. bpftrace runs `tracepoint:sock:inet_sock_set_state {{ @c = count(); }}`.\n",
+            c.workers,
+            c.seconds,
+            c.untraced.len()
+        );
+        let untraced = median_f(c.untraced.iter().map(ChurnResult::rate));
+        let with_agent = median_f(c.agent.iter().map(|a| a.churn.rate()));
+        let with_bt = median_f(c.bpftrace.iter().map(|b| b.churn.rate()));
+        let bt_cell = |v: String| {
+            if c.bpftrace.is_empty() {
+                format!("n/a: {}", c.bpftrace_missing.as_deref().unwrap_or("not run"))
+            } else {
+                v
+            }
+        };
+        let _ = writeln!(s, "| | untraced | sockstat agent | bpftrace |");
+        let _ = writeln!(s, "| --- | ---: | ---: | ---: |");
+        let _ = writeln!(
+            s,
+            "| connections/s | {} | {} | {} |",
+            fmt_rate(untraced),
+            fmt_rate(with_agent),
+            bt_cell(fmt_rate(with_bt))
+        );
+        let _ = writeln!(
+            s,
+            "| churn rate relative to untraced | 100% | {:.1}% | {} |",
+            with_agent / untraced * 100.0,
+            bt_cell(format!("{:.1}%", with_bt / untraced * 100.0))
+        );
+        let agent_tps = median_f(c.agent.iter().map(|a| a.seen as f64 / a.churn.seconds));
+        let bt_tps = median_f(c.bpftrace.iter().map(|b| b.count as f64 / b.churn.seconds));
+        let _ = writeln!(
+            s,
+            "| transitions/s (agent: kernel `events_seen`; bpftrace: `@c`) | - | {} | {} |",
+            fmt_rate(agent_tps),
+            bt_cell(fmt_rate(bt_tps))
+        );
+        let per_conn_a = median_f(c.agent.iter().map(|a| a.seen as f64 / a.churn.connections.max(1) as f64));
+        let per_conn_b = median_f(c.bpftrace.iter().map(|b| b.count as f64 / b.churn.connections.max(1) as f64));
+        let _ = writeln!(
+            s,
+            "| transitions per connection | - | {per_conn_a:.2} | {} |",
+            bt_cell(format!("{per_conn_b:.2}"))
+        );
+        let lost: u64 = c.agent.iter().map(|a| a.lost).sum();
+        let malformed: u64 = c.agent.iter().map(|a| a.malformed).sum();
+        let dropped: u64 = c.agent.iter().map(|a| a.timeline_dropped).sum();
+        let resyncs: u64 = c.agent.iter().map(|a| a.resyncs).sum();
+        let seen: u64 = c.agent.iter().map(|a| a.seen).sum();
+        let received: u64 = c.agent.iter().map(|a| a.received).sum();
+        let _ = writeln!(
+            s,
+            "| events lost (all runs) | - | {lost} lost in the kernel, {malformed} malformed, {resyncs} resyncs; {received} of {seen} seen were received; {dropped} timeline records dropped (writer behind) | {} |",
+            bt_cell("counts in a kernel map, cannot lose".into())
+        );
+        let cpu_per_100k = median_f(c.agent.iter().map(|a| a.cpu_s / a.received.max(1) as f64 * 1e5));
+        let core = median_f(c.agent.iter().map(|a| a.cpu_s / a.wall_s));
+        let bt_core = median_f(c.bpftrace.iter().map(|b| b.cpu_s / b.churn.seconds));
+        let _ = writeln!(
+            s,
+            "| tracer CPU, user+sys | - | {:.0} ms per 100k events; {:.1}% of one core | {} |",
+            cpu_per_100k * 1e3,
+            core * 100.0,
+            bt_cell(format!("{:.1}% of one core (user space only; counting is in the kernel)", bt_core * 100.0))
+        );
+        let errors: u64 = c
+            .untraced
+            .iter()
+            .chain(c.agent.iter().map(|a| &a.churn))
+            .chain(c.bpftrace.iter().map(|b| &b.churn))
+            .map(|r| r.errors)
+            .sum();
+        if errors > 0 {
+            let _ = writeln!(s, "\nThe churn saw {errors} failed connects in all (counted, not in the rates).");
+        }
+        s.push('\n');
+    }
+
+    pub(super) fn svg(&self) -> Option<String> {
+        let pick = |f: &dyn Fn(&SnapshotLevel) -> Option<Duration>| -> Vec<(f64, f64)> {
+            self.snapshot.iter().filter_map(|l| f(l).map(|d| (l.sockets as f64, d.as_secs_f64() * 1e3))).collect()
+        };
+        let series = vec![
+            plot::Series {
+                label: "sockstat -tan (agent)".into(),
+                color: "#1f77b4",
+                points: pick(&|l| l.rows[0].sockstat.median()),
+            },
+            plot::Series {
+                label: "sockstat -tan (kernel)".into(),
+                color: "#2ca02c",
+                points: pick(&|l| l.kernel.median()),
+            },
+            plot::Series { label: "ss -tan".into(), color: "#d62728", points: pick(&|l| l.rows[0].ss.median()) },
+        ];
+        plot::svg("Snapshot latency (whole command, median)", "TCP sockets", "milliseconds", &series)
+    }
+}
+
+pub(super) fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// What the results were measured on, for the header of the results.
+pub(super) fn environment(root: &Path) -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let cores = thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let rev = Command::new("git")
+        .current_dir(root)
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "{} UTC; kernel {}; {cores} cores ({cpu}); load average at start {}; {}; sockstat at {rev}",
+        command_output("date", &["-u", "+%Y-%m-%d %H:%M"]),
+        command_output("uname", &["-r"]),
+        loadavg(),
+        command_output("ss", &["-V"]),
+    )
+}
+
+/// The 1-minute load average: the machine may be shared, and the numbers mean less if
+/// something else was running.
+pub(super) fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
