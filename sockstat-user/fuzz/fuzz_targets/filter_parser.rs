@@ -33,6 +33,10 @@ impl Resolver for Fixed {
     fn cgroup_id(&self, path: &str) -> Option<u64> {
         path.starts_with("/sys").then_some(7)
     }
+    fn netlink_protocol(&self, _: &str) -> Option<u8> {
+        None
+    }
+
     fn ephemeral_ports(&self) -> Option<(i32, i32)> {
         Some((32768, 60999))
     }

@@ -766,7 +766,7 @@ fn apply_filter(m: &ArgMatches, sel: &mut Scan, file_words: Vec<String>) -> Resu
         preferred_family: sel.preferred_family.unwrap_or(0),
         tcp: after_defaults.dbs & Table::Tcp.bit() != 0,
         udp: after_defaults.dbs & Table::Udp.bit() != 0,
-        resolver: &filter::SystemResolver,
+        resolver: &crate::names::lookup::SystemResolver,
     };
     let parsed = filter::parse_with(&text, sel.state_filter, &ctx)?;
     sel.state_filter = parsed.state_filter;

@@ -54,9 +54,9 @@ pub use subject::{Endpoint, Subject};
 // The system look-ups moved to names::lookup; their old paths stay valid for callers.
 pub use crate::names::lookup::{SystemResolver, services_lookup};
 
+use crate::model::abi::{AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNIX, AF_UNSPEC, AF_VSOCK, AF_XDP};
 use crate::model::socket::InetSocket;
 use sockstat_ebpf::TcpState;
-use sockstat_ebpf::{AF_INET, AF_INET6};
 
 /// Number of states ss knows (`SS_MAX`): bits 0 (`SS_UNKNOWN`) to 11 (`SS_CLOSING`).
 pub const SS_MAX: u32 = 12;
@@ -114,14 +114,6 @@ pub fn scan_state(name: &str) -> Option<u32> {
         .map(|&(_, mask)| mask)
         .or_else(|| TABLE.iter().position(|n| n.eq_ignore_ascii_case(name)).map(|i| 1 << i))
 }
-
-// Address families ss's filter names (include/linux/socket.h) besides AF_INET/AF_INET6.
-const AF_UNSPEC: u16 = 0;
-const AF_UNIX: u16 = 1;
-const AF_NETLINK: u16 = 16;
-const AF_PACKET: u16 = 17;
-const AF_VSOCK: u16 = 40;
-const AF_XDP: u16 = 44;
 
 /// Deepest nesting of `(`/`not` and of alternating `and`/`or` chains accepted. bison's
 /// parser stack stops ss at 10000 states ("memory exhausted", exit 255); a tree that deep
