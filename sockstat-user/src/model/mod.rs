@@ -4,3 +4,4 @@
 
 pub mod owner;
 pub mod socket;
+pub mod tcp;
