@@ -1,5 +1,6 @@
 //! The agent's listening socket: one agent per path (an flock'd `.lock` file beside the
-//! socket), mode 0600, and every peer checked with SO_PEERCRED.
+//! socket), mode 0600, and every peer checked with SO_PEERCRED; and the connection
+//! tasks, which read one request, hand it to the event loop and write its answer.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -9,9 +10,17 @@ use std::{
         unix::fs::{FileTypeExt, OpenOptionsExt},
     },
     path::{Path, PathBuf},
+    time::Duration,
 };
 
-use tokio::net::{UnixListener, UnixStream};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{UnixListener, UnixStream},
+    sync::{mpsc, oneshot},
+};
+use tracing::warn;
+
+use crate::wire::protocol::{self, MAX_REQUEST, Request, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -109,4 +118,72 @@ pub fn peer_allowed(stream: &UnixStream) -> Result<bool, io::Error> {
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
     Ok(cred.uid() == 0 || cred.uid() == me)
+}
+
+/// A request, the pid of the process that sent it (SO_PEERCRED; a handle to its
+/// namespace), the inode of the agent's end of the connection it came on, and where the
+/// answer goes.
+pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
+
+/// Reads one request, forwards it to the event loop, writes the answer.
+pub(super) async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
+    match peer_allowed(&stream) {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = write(
+                &mut stream,
+                &Response::Error("permission denied: only root and the agent's user may query it".into()),
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            warn!(error = %e, "SO_PEERCRED failed; dropping connection");
+            return;
+        }
+    }
+    let req = match tokio::time::timeout(Duration::from_secs(5), read_request(&mut stream)).await {
+        Ok(Ok(req)) => req,
+        // A client of another build: it treats this as "no agent" and works alone.
+        Ok(Err(e @ protocol::ProtocolError::Version { .. })) => {
+            let _ = write(
+                &mut stream,
+                &Response::Unavailable { reason: format!("{e}; restart the agent with the same sockstat") },
+            )
+            .await;
+            return;
+        }
+        Ok(Err(e)) => {
+            let _ = write(&mut stream, &Response::Error(format!("bad request: {e}"))).await;
+            return;
+        }
+        Err(_) => return,
+    };
+    // The sender's pid, as a handle to the namespace it asks about.
+    let peer = stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0);
+    let (tx, rx) = oneshot::channel();
+    // The inode of this end of the connection: a dump the query asks for leaves the
+    // query's own connection out.
+    let conn = nix::sys::stat::fstat(&stream).map(|st| st.st_ino).unwrap_or(0);
+    if queries.send((req, peer, conn, tx)).await.is_err() {
+        return;
+    }
+    if let Ok(resp) = rx.await {
+        let _ = write(&mut stream, &resp).await;
+    }
+}
+
+async fn read_request(stream: &mut UnixStream) -> Result<Request, protocol::ProtocolError> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let mut body = vec![0u8; protocol::frame_len(header, MAX_REQUEST)?];
+    stream.read_exact(&mut body).await?;
+    protocol::decode(&body)
+}
+
+async fn write(stream: &mut UnixStream, resp: &Response) -> Result<(), protocol::ProtocolError> {
+    let bytes = protocol::encode(resp)?;
+    stream.write_all(&bytes).await?;
+    stream.shutdown().await?;
+    Ok(())
 }

@@ -19,14 +19,19 @@ use sockstat_ebpf::{AF_INET6, TcpState};
 
 use crate::{
     bpf::stream::Transition,
-    model::socket::{InetSocket, Source},
+    model::{
+        socket::{InetSocket, Source},
+        tcp::{self, Change},
+    },
 };
 
 /// States whose sockets the table answers for; the others come from the kernel.
 pub const TABLE_STATES: u32 = !KERNEL_STATES;
 
 /// The query-time dump also asks for FIN-WAIT-2, keeping only timewait sockets in that
-/// sub-state (`InetSocket::is_mini`): the table has the full FIN-WAIT-2 sockets.
+/// sub-state (`InetSocket::is_mini`): the table has the full FIN-WAIT-2 sockets. The
+/// timeline's replay, which cannot ask the kernel, guesses the same sub-state from the
+/// peer (`timeline::replay`).
 pub const TIMEWAIT_SUBSTATES: u32 = 1 << TcpState::FinWait2 as u32;
 
 /// States answered by a sock_diag dump at query time (plus CLOSE, which no dump has).
@@ -52,8 +57,9 @@ pub struct Entry {
 pub enum Applied {
     Inserted,
     Updated,
-    /// The full socket closed. `to_time_wait` when it closed from FIN-WAIT-2 or CLOSING,
-    /// the paths on which tcp_time_wait() hands the tuple to a timewait socket.
+    /// The full socket closed ([`Change::Closed`]). `to_time_wait` when it closed from
+    /// FIN-WAIT-2 or CLOSING, the paths on which tcp_time_wait() hands the tuple to a
+    /// timewait socket.
     Removed {
         to_time_wait: bool,
     },
@@ -110,36 +116,33 @@ impl Table {
         }
     }
 
+    /// Applies one event, by the rules of [`tcp`] (shared with the timeline's replay).
     pub fn apply(&mut self, t: &Transition) -> Applied {
         if t.accept || !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
             return Applied::Foreign;
         }
-        if t.new == TcpState::Close as u8 {
-            self.order = None;
+        self.order = None;
+        if let Change::Closed { to_time_wait } = tcp::change(t.old, t.new) {
+            // A timewait socket that takes the tuple over is the kernel's to report (see
+            // `TIMEWAIT_SUBSTATES`); the replay, which has no kernel, models it instead.
             return match self.sockets.remove(&t.cookie) {
-                Some(_) => Applied::Removed {
-                    to_time_wait: t.old == TcpState::FinWait2 as u8 || t.old == TcpState::Closing as u8,
-                },
+                Some(_) => Applied::Removed { to_time_wait },
                 None => Applied::Unknown,
             };
         }
-        let sock = t.as_socket();
-        self.order = None;
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
-                // Owner uid and inode do not change with the state and the event does
-                // not carry them; keep what the dump said.
-                let keep = (e.sock.uid, e.sock.inode);
-                e.sock = sock;
-                (e.sock.uid, e.sock.inode) = keep;
+                e.sock = tcp::moved(Some(&e.sock), t.as_socket());
                 e.last_pid = t.pid;
                 e.last_comm.clone_from(&t.comm);
                 e.since_ns = t.ts_ns;
                 Applied::Updated
             }
             None => {
-                self.sockets
-                    .insert(t.cookie, Entry { sock, last_pid: t.pid, last_comm: t.comm.clone(), since_ns: t.ts_ns });
+                self.sockets.insert(
+                    t.cookie,
+                    Entry { sock: t.as_socket(), last_pid: t.pid, last_comm: t.comm.clone(), since_ns: t.ts_ns },
+                );
                 Applied::Inserted
             }
         }

@@ -5,3 +5,4 @@
 pub mod abi;
 pub mod owner;
 pub mod socket;
+pub mod tcp;

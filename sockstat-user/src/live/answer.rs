@@ -1,0 +1,329 @@
+//! Answering queries: from the table on the event loop (status, TCP sockets), or by work
+//! handed off the loop (a dump of every table, the owners iterator).
+
+use std::time::Instant;
+
+use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
+use tracing::info;
+
+use crate::{
+    diag::SockDiag,
+    filter::Filter,
+    live::{
+        agent::{ALL_STATES, AgentError, State, error_text, monotonic_ns},
+        table::{self, KERNEL_STATES},
+    },
+    model::socket::InetSocket,
+    sys::netns::{self, HandleError},
+    wire::protocol::{Request, Response, Status},
+};
+
+/// What a request gets: an answer now, or work to run off the event loop that makes it.
+pub(super) enum Answer {
+    /// Boxed: a Response is large, a job is a pointer.
+    Now(Box<Response>),
+    Later(Box<dyn FnOnce() -> Response + Send>),
+}
+
+impl Answer {
+    fn now(r: Response) -> Answer {
+        Answer::Now(Box::new(r))
+    }
+}
+
+/// What answers say about the agent itself.
+pub(super) struct AgentInfo {
+    /// Inode of the agent's listening socket: its query connections are left out of the
+    /// UNIX rows it dumps for a query.
+    pub(super) listener_inode: u64,
+    /// Inode of the agent's pid namespace (`/proc/self/ns/pid`).
+    pub(super) pidns: u64,
+    pub(super) started: Instant,
+    pub(super) seed_ms: u64,
+}
+
+impl State {
+    pub(super) fn answer(&mut self, req: Request, peer: Option<u32>, conn: u64) -> Answer {
+        match req {
+            Request::Dump { netns, spec } => {
+                let listener = self.info.listener_inode;
+                // One socket of the agent's in the namespace dumped (besides its own
+                // long-lived one at home), as ss has one of its own there.
+                let dump = move || crate::query::fetch::dump_tables(&mut crate::query::fetch::open_for(&spec)?, &spec);
+                let finish = move |dumped: Result<crate::model::socket::Snapshot, AgentError>| match dumped {
+                    Ok(mut snap) => {
+                        without_query_connections(&mut snap.unix, listener, conn);
+                        Response::Dump(snap)
+                    }
+                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
+                    Err(e) => Response::Error(error_text(&e)),
+                };
+                if netns == self.spaces.own {
+                    return Answer::Later(Box::new(move || finish(dump().map_err(AgentError::from))));
+                }
+                match self.spaces.handle(netns, peer) {
+                    Ok((path, file)) => Answer::Later(Box::new(move || {
+                        finish(
+                            netns::run_in(netns, (&path, &file), dump)
+                                .map_err(AgentError::from)
+                                .and_then(|r| r.map_err(AgentError::from)),
+                        )
+                    })),
+                    Err(e) => Answer::now(finish(Err(e.into()))),
+                }
+            }
+            // The records carry pids of the initial pid namespace, as seen by an agent
+            // that walks every task: a client that sees other pids walks /proc itself.
+            Request::Owners { pidns } if pidns != self.info.pidns => Answer::now(Response::Unavailable {
+                reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.info.pidns),
+            }),
+            Request::Owners { .. } => match self.kernel.tracer.owners_reader() {
+                Ok(reader) => Answer::Later(Box::new(move || match crate::bpf::loader::read_owners(reader) {
+                    Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
+                    Err(e) => Response::Unavailable { reason: error_text(&e) },
+                })),
+                Err(e) => Answer::now(Response::Unavailable { reason: error_text(&e) }),
+            },
+            other => Answer::now(self.answer_now(other, peer)),
+        }
+    }
+
+    /// The requests answered from the table, on the event loop.
+    fn answer_now(&mut self, req: Request, peer: Option<u32>) -> Response {
+        match req {
+            Request::Status => {
+                let c = self.kernel.counters();
+                Response::Status(Status {
+                    pid: std::process::id(),
+                    netns: self.spaces.own,
+                    uptime_ms: u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    events_seen: c.seen,
+                    events_received: self.kernel.stream.received,
+                    events_lost_kernel: c.lost,
+                    events_malformed: self.kernel.stream.malformed,
+                    read_errors: c.read_errors,
+                    resyncs: self.loss.resyncs,
+                    table_size: self.spaces.tables.len() as u64,
+                    namespaces: self.spaces.status(),
+                    seed_ms: self.info.seed_ms,
+                    timeline_committed: self.sink.committed(),
+                    timeline_dropped: self.sink.dropped(),
+                    accept_hook: self.kernel.tracer.accept_hook,
+                    owners_iter: self.kernel.tracer.owners_iter,
+                })
+            }
+            Request::Tcp { netns, families, states, filter } => {
+                // First query from a namespace not tracked (yet): track it from now on.
+                if !self.spaces.tables.is_tracked(netns) {
+                    match self.spaces.in_namespace(netns, peer, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                        Ok(dump) => {
+                            info!(netns, sockets = dump.len(), handle = ?self.spaces.known_handle(netns), "tracking a network namespace first seen in a query");
+                            self.spaces.tables.seed(netns, dump, &[]);
+                            // What happened during the dump is in the ring: apply it.
+                            self.drain_all();
+                        }
+                        Err(e) => return Response::NotTracked { netns, reason: error_text(&e) },
+                    }
+                }
+                match self.tcp(netns, peer, &families, states, filter.as_ref()) {
+                    Ok(s) => Response::Sockets(s),
+                    // No way into the namespace for its mini-sockets: the client asks the
+                    // kernel itself (auto) or reports why (agent).
+                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
+                    Err(e) => Response::Error(error_text(&e)),
+                }
+            }
+            Request::Owners { .. } | Request::Dump { .. } => {
+                Response::Error("internal: answered off the event loop".into())
+            }
+        }
+    }
+
+    /// The TCP sockets of namespace `ns` (tracked) for a query: the table's, plus the
+    /// states only a dump of that namespace lists, made there.
+    fn tcp(
+        &mut self,
+        ns: u32,
+        peer: Option<u32>,
+        families: &[u16],
+        states: u32,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<InetSocket>, AgentError> {
+        let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
+        // Mini-sockets and sockets whose identity events cannot give: from the kernel.
+        let mask = states & (KERNEL_STATES | table::TIMEWAIT_SUBSTATES);
+        let walk_start = monotonic_ns();
+        let mut dumped = if mask == 0 {
+            Vec::new()
+        } else {
+            let fams = families.to_vec();
+            self.spaces.in_namespace(ns, peer, move |d| {
+                if fams.len() < 2 {
+                    return fams.iter().map(|&family| d.dump_inet(IPPROTO_TCP, family, mask)).collect();
+                }
+                // Each family's dump walks the whole established hash in the kernel (it
+                // is shared by both families): walk it for both at once, one thread
+                // and one sock_diag socket each. Threads start in their creator's
+                // namespace, which is the one asked about.
+                std::thread::scope(|scope| {
+                    let walks: Vec<_> = fams
+                        .iter()
+                        .map(|&family| scope.spawn(move || SockDiag::open()?.dump_inet(IPPROTO_TCP, family, mask)))
+                        .collect();
+                    walks
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                        .collect()
+                })
+            })?
+        }
+        .into_iter();
+        let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
+        let mut out = Vec::new();
+        for &family in families {
+            let mut part = table.snapshot_where(family, states, wanted);
+            if mask != 0 {
+                // Full FIN-WAIT-2 sockets are the table's; timewait ones in that sub-state
+                // are not.
+                let kernel: Vec<InetSocket> = dumped
+                    .next()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| (s.state != TcpState::FinWait2 as u8 || s.is_mini()) && wanted(s))
+                    .collect();
+                merge_dumped(&mut part, kernel, |s| table.get(s.cookie).is_some_and(|e| e.since_ns >= walk_start));
+                table::sort_like_dump(&mut part);
+            }
+            out.extend(part);
+        }
+        Ok(out)
+    }
+}
+
+/// Adds the query-time dump's sockets to the table's. A tuple in both (a full socket in
+/// the table, a mini socket in the dump) was moved by the kernel between the drain before
+/// the query and the walk (a close handing it to a timewait socket, a connect
+/// completing): the newer wins, the table's row if `after_walk_began` says its last
+/// transition came after the walk began, else the dump's, so no socket shows twice.
+fn merge_dumped(
+    table_rows: &mut Vec<InetSocket>,
+    dumped: Vec<InetSocket>,
+    after_walk_began: impl Fn(&InetSocket) -> bool,
+) {
+    let tuple = |s: &InetSocket| (s.src, s.sport, s.dst, s.dport);
+    let newer: std::collections::HashSet<_> = table_rows.iter().filter(|s| after_walk_began(s)).map(tuple).collect();
+    let dumped_tuples: std::collections::HashSet<_> = dumped.iter().map(tuple).collect();
+    table_rows.retain(|s| !dumped_tuples.contains(&tuple(s)) || newer.contains(&tuple(s)));
+    table_rows.extend(dumped.into_iter().filter(|s| !newer.contains(&tuple(s))));
+}
+
+/// Leaves out the agent's query connections: the one this query came on (the agent's
+/// end, inode `conn`, and the client's, its peer), and any other accepted on the agent's
+/// socket (`listener`: an accepted end carries its listener's name), such as the
+/// agent's end of a query that just finished and is being closed. They exist only
+/// because questions are being asked; ss, which asks the kernel directly, has none.
+fn without_query_connections(unix: &mut Vec<crate::model::socket::UnixSocket>, listener: u64, conn: u64) {
+    let name = unix.iter().find(|s| listener != 0 && u64::from(s.inode) == listener).and_then(|s| s.name.clone());
+    let accepted: std::collections::HashSet<u32> = unix
+        .iter()
+        .filter(|s| u64::from(s.inode) == conn || (u64::from(s.inode) != listener && name.is_some() && s.name == name))
+        .map(|s| s.inode)
+        .collect();
+    unix.retain(|s| !accepted.contains(&s.inode) && !accepted.contains(&s.peer) && u64::from(s.peer) != conn);
+}
+
+fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> crate::model::owner::OwnerEntry {
+    // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL, and ss reads it
+    // from there with `%[^)]`: up to the first `)`, nothing if it starts with one.
+    let len = r.comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(r.comm.len());
+    crate::model::owner::OwnerEntry {
+        pid: r.pid,
+        fd: r.fd,
+        comm: String::from_utf8_lossy(&r.comm[..len]).into_owned(),
+        inode: r.inode,
+        cookie: r.cookie,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::socket::UnixSocket;
+
+    fn unix(inode: u32, peer: u32, name: Option<&str>, state: u8) -> UnixSocket {
+        UnixSocket {
+            kind: 1,
+            state,
+            inode,
+            peer,
+            name: name.map(|n| n.as_bytes().to_vec()),
+            rqueue: 0,
+            wqueue: 0,
+            ext: None,
+        }
+    }
+
+    #[test]
+    fn a_tuple_moved_during_the_walk_shows_once() {
+        let lo = "127.0.0.1".parse().unwrap();
+        let sock = |cookie: u64, state: TcpState, sport: u16| InetSocket {
+            cookie,
+            ..InetSocket::tcp(2, state as u8, (lo, sport), (lo, 7004), 0)
+        };
+        // The table still has the full socket in FIN-WAIT-1 (its close is not drained
+        // yet); the walk found the timewait socket that took its tuple over.
+        let mut rows = vec![sock(1, TcpState::FinWait1, 57432), sock(2, TcpState::Established, 50000)];
+        merge_dumped(&mut rows, vec![sock(9, TcpState::FinWait2, 57432)], |_| false);
+        assert_eq!(
+            rows.iter().map(|s| (s.cookie, s.state)).collect::<Vec<_>>(),
+            [(2, TcpState::Established as u8), (9, TcpState::FinWait2 as u8)]
+        );
+        // A new connection on a timewait's tuple, seen after the walk: the table's wins.
+        let mut rows = vec![sock(3, TcpState::Established, 57432)];
+        merge_dumped(&mut rows, vec![sock(9, TcpState::TimeWait, 57432), sock(8, TcpState::TimeWait, 1)], |s| {
+            s.cookie == 3
+        });
+        assert_eq!(rows.iter().map(|s| s.cookie).collect::<Vec<_>>(), [3, 8]);
+    }
+
+    #[test]
+    fn owner_names_read_as_ss_reads_them() {
+        let name = |comm: &[u8]| {
+            let mut c = [0u8; 16];
+            c[..comm.len()].copy_from_slice(comm);
+            owner_entry(&sockstat_ebpf::OwnerRecord { pid: 1, fd: 3, inode: 7, cookie: 9, comm: c }).comm
+        };
+        assert_eq!(name(b"nginx"), "nginx");
+        // /proc/PID/stat reads `1 ((sd-pam)) S`: ss's `%[^)]` stops at the first `)`.
+        assert_eq!(name(b"(sd-pam)"), "(sd-pam");
+        assert_eq!(name(b")x"), "");
+        assert_eq!(name(b"exactly16bytes!!"), "exactly16bytes!!");
+    }
+
+    #[test]
+    fn query_connections_are_left_out_and_nothing_else() {
+        let (listen, estab) = (TcpState::Listen as u8, TcpState::Established as u8);
+        let mut socks = vec![
+            unix(10, 0, Some("/run/a.sock"), listen),
+            // This query's connection: the agent's end and the client's.
+            unix(11, 12, Some("/run/a.sock"), estab),
+            unix(12, 11, None, estab),
+            // The agent's end of a finished query, its client gone.
+            unix(13, 0, Some("/run/a.sock"), estab),
+            // Everything else stays, a connection to another listener included.
+            unix(20, 0, Some("/run/b.sock"), listen),
+            unix(21, 22, Some("/run/b.sock"), estab),
+            unix(22, 21, None, estab),
+        ];
+        without_query_connections(&mut socks, 10, 11);
+        assert_eq!(socks.iter().map(|s| s.inode).collect::<Vec<_>>(), [10, 20, 21, 22]);
+        // Without a known listener, only this query's connection goes.
+        let mut socks = vec![
+            unix(11, 12, Some("/run/a.sock"), estab),
+            unix(12, 11, None, estab),
+            unix(13, 0, Some("/run/a.sock"), estab),
+        ];
+        without_query_connections(&mut socks, 0, 11);
+        assert_eq!(socks.iter().map(|s| s.inode).collect::<Vec<_>>(), [13]);
+    }
+}

@@ -1,0 +1,164 @@
+//! Where the agent's own namespace's transitions go besides the table: the lifetime
+//! tracker, and the timeline writer with its batches, gap markers and kernel snapshots
+//! (at seed, after a loss, and every [`CHECKPOINT_EVERY`]).
+
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use sockstat_ebpf::{AF_INET, AF_INET6};
+use tracing::warn;
+
+use crate::{
+    bpf::stream::Transition,
+    live::agent::{ALL_STATES, AgentError, State, monotonic_ns},
+    model::socket::InetSocket,
+    timeline::{Gap, Record, Writer, lifetime::Tracker},
+};
+
+/// A kernel snapshot goes into the timeline this often, so `--at` needs to replay at
+/// most this much and retention can cut at a snapshot.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+/// After a loss the timeline gets a fresh snapshot, but not more often than this: under
+/// a sustained storm, writing one per loss would feed the overload that caused it. Until
+/// then the gap stays open, and answers over it say they may be incomplete.
+const SNAPSHOT_AFTER_LOSS_EVERY: Duration = Duration::from_secs(10);
+
+/// A batch goes to the timeline writer when this many records are pending (or at the
+/// next 100 ms tick).
+const BATCH_ROWS: usize = 4096;
+
+pub(super) struct Sink {
+    /// `None`: no timeline.
+    timeline: Option<Writer>,
+    lifetimes: Tracker,
+    last_checkpoint: Instant,
+    /// A loss happened since the last snapshot the timeline got.
+    snapshot_owed: bool,
+}
+
+impl Sink {
+    pub(super) fn new(timeline: Option<Writer>) -> Sink {
+        Sink { timeline, lifetimes: Tracker::new(), last_checkpoint: Instant::now(), snapshot_owed: false }
+    }
+
+    /// Feeds one transition of the own namespace to the lifetimes and the timeline.
+    pub(super) fn record(&mut self, t: Transition) {
+        let done = self.lifetimes.observe(&t);
+        if let Some(w) = self.timeline.as_mut() {
+            w.push(Record::Transition(t));
+            if let Some(l) = done {
+                w.push(Record::Lifetime(l));
+            }
+        }
+    }
+
+    /// Enough records wait for a batch.
+    pub(super) fn batch_full(&self) -> bool {
+        self.timeline.as_ref().is_some_and(|w| w.pending() >= BATCH_ROWS)
+    }
+
+    pub(super) fn flush(&mut self) {
+        if let Some(w) = self.timeline.as_mut()
+            && let Err(n) = w.flush()
+        {
+            warn!(records = n, "timeline writer is behind; records dropped (a gap and a resync follow)");
+        }
+    }
+
+    /// Marks the time since an earlier agent last wrote the file, up to `now_mono_ns`, as
+    /// a gap: nothing was recorded then.
+    pub(super) fn mark_downtime(&mut self, now_mono_ns: u64) {
+        if let Some(w) = self.timeline.as_mut()
+            && let Some(prev) = w.previous_end_ns
+        {
+            let end = w.wall_ns(now_mono_ns);
+            w.push(Record::Gap(Gap {
+                start_ns: prev,
+                end_ns: end,
+                lost_kernel: 0,
+                lost_userspace: 0,
+                reason: "agent not running".into(),
+            }));
+        }
+    }
+
+    /// Marks a gap from `start_mono_ns` to `end_mono_ns` (CLOCK_MONOTONIC).
+    pub(super) fn mark_gap(&mut self, start_mono_ns: u64, end_mono_ns: u64, lost_kernel: u64, lost_userspace: u64) {
+        if let Some(w) = self.timeline.as_mut() {
+            let gap = Gap {
+                start_ns: w.wall_ns(start_mono_ns),
+                end_ns: w.wall_ns(end_mono_ns),
+                lost_kernel,
+                lost_userspace,
+                reason: if lost_kernel > 0 { "kernel ring buffer full".into() } else { "userspace".into() },
+            };
+            w.push(Record::Gap(gap));
+        }
+    }
+
+    /// Records a seed's dump as a snapshot of `kind`; the next checkpoint is due
+    /// CHECKPOINT_EVERY from now.
+    pub(super) fn snapshot_of_seed(&mut self, mono_ns: u64, kind: &'static str, dump: &[InetSocket]) {
+        if let Some(w) = self.timeline.as_mut() {
+            w.push(Record::Snapshot { mono_ns, kind, sockets: dump.to_vec() });
+            self.last_checkpoint = Instant::now();
+            self.snapshot_owed = false;
+        }
+    }
+
+    /// Records a dump made after a loss that left the table right (only timeline records
+    /// were dropped).
+    pub(super) fn snapshot_after_drop(&mut self, mono_ns: u64, dump: Vec<InetSocket>) {
+        if let Some(w) = self.timeline.as_mut() {
+            w.push(Record::Snapshot { mono_ns, kind: "resync", sockets: dump });
+        }
+        self.last_checkpoint = Instant::now();
+    }
+
+    /// After a loss: whether the timeline gets its snapshot now, or (it got one lately)
+    /// it is owed, and [`State::checkpoint`] writes it when due.
+    pub(super) fn snapshot_now_after_loss(&mut self) -> bool {
+        let now = self.last_checkpoint.elapsed() >= SNAPSHOT_AFTER_LOSS_EVERY;
+        self.snapshot_owed = !now;
+        now
+    }
+
+    /// Keeps only the connections in progress that `keep` says still exist.
+    pub(super) fn keep_lifetimes(&mut self, keep: impl FnMut(u64) -> bool) {
+        self.lifetimes.retain(keep);
+    }
+
+    /// Rows the writer committed; `None` without a timeline.
+    pub(super) fn committed(&self) -> Option<u64> {
+        self.timeline.as_ref().map(|w| w.committed.load(Ordering::Relaxed))
+    }
+
+    /// Records dropped because the writer fell behind; `None` without a timeline.
+    pub(super) fn dropped(&self) -> Option<u64> {
+        self.timeline.as_ref().map(|w| w.dropped.load(Ordering::Relaxed))
+    }
+}
+
+impl State {
+    /// A kernel snapshot in the timeline every CHECKPOINT_EVERY (not applied to the
+    /// table, which is current).
+    pub(super) fn checkpoint(&mut self) -> Result<(), AgentError> {
+        let sink = &mut self.sink;
+        let due = if sink.snapshot_owed { SNAPSHOT_AFTER_LOSS_EVERY } else { CHECKPOINT_EVERY };
+        if sink.timeline.is_none() || sink.last_checkpoint.elapsed() < due {
+            return Ok(());
+        }
+        let kind = if sink.snapshot_owed { "resync" } else { "checkpoint" };
+        sink.snapshot_owed = false;
+        sink.last_checkpoint = Instant::now();
+        let mono_ns = monotonic_ns();
+        let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+        if let Some(w) = self.sink.timeline.as_mut() {
+            w.push(Record::Snapshot { mono_ns, kind, sockets: dump });
+        }
+        self.sink.flush();
+        Ok(())
+    }
+}
