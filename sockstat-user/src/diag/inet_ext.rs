@@ -3,8 +3,14 @@
 //! (include/uapi/linux/tcp.h), whose size grows with kernel versions: every read is
 //! length-checked, fields past what the kernel sent are 0 (ss zero-fills the same way),
 //! and bytes past what sockstat knows are ignored. No I/O here.
+//!
+//! Sits between the framing (`nlmsg`, whose attribute walk it uses; `mptcp`, whose
+//! `mptcp_info` an MPTCP socket's `INET_DIAG_INFO` holds) and the inet decoder (`inet`),
+//! which calls it; it never imports `inet`.
 
-use super::parse::{Attr, MalformedKind, attributes};
+use super::error::MalformedKind;
+use super::mptcp::parse_mptcp_info;
+use super::nlmsg::{Attr, attributes, meminfo_words};
 use crate::model::socket::{InetDetails, TcpInfo};
 
 /// `enum { INET_DIAG_NONE, INET_DIAG_MEMINFO, ... }` (include/uapi/linux/inet_diag.h).
@@ -78,9 +84,9 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
             }
             INET_DIAG_SHUTDOWN => d.shutdown = Some(a.array::<1>("INET_DIAG_SHUTDOWN")?[0]),
             INET_DIAG_SKV6ONLY => d.v6only = Some(a.array::<1>("INET_DIAG_SKV6ONLY")?[0]),
-            INET_DIAG_SKMEMINFO => d.skmem = Some(super::parse::meminfo_words(&a, "INET_DIAG_SKMEMINFO")?),
+            INET_DIAG_SKMEMINFO => d.skmem = Some(meminfo_words(&a, "INET_DIAG_SKMEMINFO")?),
             INET_DIAG_MEMINFO => d.meminfo = Some(fixed_words::<4>(&a, "INET_DIAG_MEMINFO")?),
-            INET_DIAG_INFO if mptcp => d.mptcp_info = Some(super::mptcp::parse_mptcp_info(a.data)),
+            INET_DIAG_INFO if mptcp => d.mptcp_info = Some(parse_mptcp_info(a.data)),
             INET_DIAG_INFO => {
                 d.tcp_info = Some(parse_tcp_info(a.data));
                 d.tcp_info_len = u32::try_from(a.data.len()).unwrap_or(u32::MAX);
@@ -276,7 +282,7 @@ pub fn parse_tcp_info(data: &[u8]) -> TcpInfo {
 mod tests {
     use super::*;
 
-    use super::super::parse::test_rtattr as attr;
+    use super::super::nlmsg::test_rtattr as attr;
 
     /// A tcp_info of `len` bytes whose every u32 slot holds its offset (so a field read at
     /// the wrong offset shows), with the byte fields set apart.

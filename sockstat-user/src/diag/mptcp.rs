@@ -1,5 +1,6 @@
 //! MPTCP (IPPROTO_MPTCP = 262) over inet_diag, as iproute2 6.1's ss asks for it: the
-//! request and the decoding of `struct mptcp_info`. No I/O here.
+//! protocol byte and the attribute its request carries, and the decoding of
+//! `struct mptcp_info`. No I/O here.
 //!
 //! The protocol does not fit `inet_diag_req_v2.sdiag_protocol` (a u8), so ss's
 //! `sockdiag_send` appends an `INET_DIAG_REQ_PROTOCOL` attribute holding 262 as a u32
@@ -8,8 +9,12 @@
 //! truncates it to 6; the request here carries the same 6. Replies are ordinary
 //! `inet_diag_msg`s (net/mptcp/mptcp_diag.c fills them with `inet_sk_diag_fill`), except
 //! that their `INET_DIAG_INFO` is a `struct mptcp_info` rather than a `tcp_info`.
+//!
+//! Sits just above the framing (`nlmsg`), below the inet decoder: `inet_ext` decodes an
+//! MPTCP socket's `INET_DIAG_INFO` with [`parse_mptcp_info`], and `inet::mptcp_request`
+//! builds the whole request from the `inet_diag_req_v2` and [`add_protocol_attr`].
 
-use super::DiagError;
+use super::nlmsg::push_attr;
 use crate::model::socket::MptcpInfo;
 
 /// IPPROTO_MPTCP (include/uapi/linux/in.h).
@@ -26,26 +31,8 @@ pub(crate) const REQUEST_PROTOCOL_BYTE: u8 = (IPPROTO_MPTCP & 0xff) as u8;
 /// request (header included) and fixes `nlmsg_len`, as ss's `sockdiag_send` does for a
 /// protocol above 255.
 pub(crate) fn add_protocol_attr(request: &mut Vec<u8>) {
-    // struct rtattr: u16 rta_len (header included), u16 rta_type; then the u32 (no padding).
-    request.extend_from_slice(&8u16.to_ne_bytes());
-    request.extend_from_slice(&INET_DIAG_REQ_PROTOCOL.to_ne_bytes());
-    request.extend_from_slice(&IPPROTO_MPTCP.to_ne_bytes());
-    let len = u32::try_from(request.len()).unwrap_or(u32::MAX);
-    if let Some(head) = request.get_mut(0..4) {
-        head.copy_from_slice(&len.to_ne_bytes());
-    }
-}
-
-/// The whole dump request for the MPTCP sockets of `family` whose state bit is in
-/// `states`, with the `idiag_ext` bits `ext`: the `inet_diag_req_v2` ss sends, then
-/// `INET_DIAG_REQ_PROTOCOL`.
-///
-/// # Errors
-/// [`DiagError::UnsupportedFamily`] for a family other than AF_INET/AF_INET6.
-pub(crate) fn request(family: u16, states: u32, seq: u32, ext: u8) -> Result<Vec<u8>, DiagError> {
-    let mut req = super::build_request(REQUEST_PROTOCOL_BYTE, family, states, seq, ext)?;
-    add_protocol_attr(&mut req);
-    Ok(req)
+    // A u32 payload: rta_len 8, no padding.
+    push_attr(request, INET_DIAG_REQ_PROTOCOL, &IPPROTO_MPTCP.to_ne_bytes());
 }
 
 /// Decodes `struct mptcp_info` of any length (include/uapi/linux/mptcp.h):
@@ -135,23 +122,5 @@ mod tests {
         assert_eq!(u16::from_ne_bytes(req[74..76].try_into().expect("2")), 3, "INET_DIAG_REQ_PROTOCOL");
         assert_eq!(u32::from_ne_bytes(req[76..80].try_into().expect("4")), 262);
         assert_eq!(REQUEST_PROTOCOL_BYTE, 6, "ss's (__u8)262");
-    }
-
-    #[test]
-    fn whole_request_is_inet_diag_req_v2_then_protocol() {
-        // AF_INET6, every state, -m -i extension bits, sequence 9.
-        let req = request(10, 0x1fff, 9, 0x4f).expect("inet family");
-        // nlmsghdr (16) + inet_diag_req_v2 (56) + rtattr (4) + u32 (4).
-        assert_eq!(req.len(), 80);
-        assert_eq!(u32::from_ne_bytes(req[0..4].try_into().expect("4")), 80);
-        assert_eq!(u16::from_ne_bytes(req[4..6].try_into().expect("2")), 20, "SOCK_DIAG_BY_FAMILY");
-        assert_eq!(u16::from_ne_bytes(req[6..8].try_into().expect("2")), 0x301, "REQUEST|DUMP");
-        assert_eq!(u32::from_ne_bytes(req[8..12].try_into().expect("4")), 9);
-        assert_eq!(&req[16..20], &[10, 6, 0x4f, 0], "family, (u8)262, ext, pad");
-        assert_eq!(u32::from_ne_bytes(req[20..24].try_into().expect("4")), 0x1fff);
-        assert!(req[24..72].iter().all(|&b| b == 0), "wildcard socket id");
-        assert_eq!(&req[72..76], &[8, 0, 3, 0][..], "rta_len 8, INET_DIAG_REQ_PROTOCOL (little-endian)");
-        assert_eq!(u32::from_ne_bytes(req[76..80].try_into().expect("4")), 262);
-        assert!(matches!(request(1, 0, 1, 0), Err(DiagError::UnsupportedFamily { family: 1 })));
     }
 }

@@ -1,8 +1,10 @@
 //! NETLINK_DIAG (include/uapi/linux/netlink_diag.h): the request ss's
 //! `netlink_show_netlink` sends and the decoding of `struct netlink_diag_msg`.
+//!
+//! Above the framing only: imports `nlmsg`, `error` and `model`, no other family.
 
-use super::parse::{MalformedKind, attributes, head, ne_u32};
-use super::request::dump_request;
+use super::error::MalformedKind;
+use super::nlmsg::{attributes, dump_request, head, meminfo_words, ne_u32};
 use crate::model::socket::NetlinkSocket;
 
 const AF_NETLINK: u8 = 16;
@@ -53,7 +55,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<NetlinkSocket, MalformedKind> {
                 s.rqueue = a.u32_index(0, "NETLINK_DIAG_MEMINFO")?;
                 s.wqueue = a.u32_index(2, "NETLINK_DIAG_MEMINFO")?;
                 // Only `-m` needs the whole array; a short one leaves rq/wq readable.
-                s.skmem = super::parse::meminfo_words(&a, "NETLINK_DIAG_MEMINFO").ok();
+                s.skmem = meminfo_words(&a, "NETLINK_DIAG_MEMINFO").ok();
             }
             NETLINK_DIAG_GROUPS if !a.data.is_empty() => {
                 // An array of unsigned long; ss reads the first one.

@@ -1,9 +1,11 @@
 //! PACKET_DIAG (include/uapi/linux/packet_diag.h): the request ss's `packet_show_netlink`
 //! sends and the decoding of `struct packet_diag_msg` with the attributes ss reads,
 //! including the attached classic BPF program (`PACKET_DIAG_FILTER`, for `-b`).
+//!
+//! Above the framing only: imports `nlmsg`, `error` and `model`, no other family.
 
-use super::parse::{MalformedKind, attributes, head, ne_u16, ne_u32};
-use super::request::dump_request;
+use super::error::MalformedKind;
+use super::nlmsg::{attributes, dump_request, head, meminfo_words, ne_u16, ne_u32};
 use crate::model::socket::{BpfInsn, PacketSocket};
 
 const AF_PACKET: u8 = 17;
@@ -80,7 +82,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<PacketSocket, MalformedKind> {
             PACKET_DIAG_MEMINFO => {
                 s.rqueue = a.u32_index(0, "PACKET_DIAG_MEMINFO")?;
                 // Only `-m` needs the whole array; a short one leaves Recv-Q readable.
-                s.skmem = super::parse::meminfo_words(&a, "PACKET_DIAG_MEMINFO").ok();
+                s.skmem = meminfo_words(&a, "PACKET_DIAG_MEMINFO").ok();
             }
             PACKET_DIAG_FILTER => {
                 // ss prints payload / sizeof(struct sock_filter) instructions: a partial
@@ -107,7 +109,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<PacketSocket, MalformedKind> {
 mod tests {
     use super::*;
 
-    use super::super::parse::test_rtattr as attr;
+    use super::super::nlmsg::test_rtattr as attr;
 
     #[test]
     fn decodes_info_meminfo_and_filter() {

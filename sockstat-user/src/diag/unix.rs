@@ -1,8 +1,10 @@
 //! UNIX_DIAG (include/uapi/linux/unix_diag.h): the request ss's `unix_show_netlink` sends
 //! and the decoding of `struct unix_diag_msg` with the attributes ss reads.
+//!
+//! Above the framing only: imports `nlmsg`, `error` and `model`, no other family.
 
-use super::parse::{MalformedKind, attributes, head, ne_u32};
-use super::request::dump_request;
+use super::error::MalformedKind;
+use super::nlmsg::{attributes, dump_request, head, meminfo_words, ne_u32};
 use crate::model::socket::{UnixDetails, UnixSocket};
 
 const AF_UNIX: u8 = 1;
@@ -69,7 +71,7 @@ pub(crate) fn parse(payload: &[u8], details: bool) -> Result<UnixSocket, Malform
             UNIX_DIAG_ICONS => {
                 d.icons = Some(a.data.chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect());
             }
-            UNIX_DIAG_MEMINFO => d.skmem = Some(super::parse::meminfo_words(&a, "UNIX_DIAG_MEMINFO")?),
+            UNIX_DIAG_MEMINFO => d.skmem = Some(meminfo_words(&a, "UNIX_DIAG_MEMINFO")?),
             _ => {}
         }
     }
@@ -83,7 +85,7 @@ pub(crate) fn parse(payload: &[u8], details: bool) -> Result<UnixSocket, Malform
 mod tests {
     use super::*;
 
-    use super::super::parse::test_rtattr as attr;
+    use super::super::nlmsg::test_rtattr as attr;
 
     #[test]
     fn request_layout() {

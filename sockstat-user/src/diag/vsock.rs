@@ -2,9 +2,11 @@
 //! and the decoding of `struct vsock_diag_msg`. This kernel has no vsock_diag module (the
 //! dump answers ENOENT and shows nothing, as ss shows nothing); the code serves kernels
 //! that have it.
+//!
+//! Above the framing only: imports `nlmsg`, `error` and `model`, no other family.
 
-use super::parse::{MalformedKind, head, ne_u32};
-use super::request::dump_request;
+use super::error::MalformedKind;
+use super::nlmsg::{dump_request, head, ne_u32};
 use crate::model::socket::VsockSocket;
 
 const AF_VSOCK: u8 = 40;

@@ -1,9 +1,11 @@
 //! XDP_DIAG (include/uapi/linux/xdp_diag.h, answered by net/xdp/xsk_diag.c when the kernel
 //! has `CONFIG_XDP_SOCKETS_DIAG`): the request ss's `xdp_show` sends and the decoding of
 //! `struct xdp_diag_msg` with every attribute ss's `xdp_show_sock` reads.
+//!
+//! Above the framing only: imports `nlmsg`, `error` and `model`, no other family.
 
-use super::parse::{MalformedKind, attributes, head, ne_u32};
-use super::request::dump_request;
+use super::error::MalformedKind;
+use super::nlmsg::{attributes, dump_request, head, meminfo_words, ne_u32};
 use crate::model::socket::{XdpSocket, XdpUmem};
 
 const AF_XDP: u8 = 44;
@@ -86,7 +88,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<XdpSocket, MalformedKind> {
             XDP_DIAG_MEMINFO => {
                 s.rqueue = a.u32_index(0, "XDP_DIAG_MEMINFO")?;
                 // Only `-m` needs the whole array; a short one leaves Recv-Q readable.
-                s.skmem = super::parse::meminfo_words(&a, "XDP_DIAG_MEMINFO").ok();
+                s.skmem = meminfo_words(&a, "XDP_DIAG_MEMINFO").ok();
             }
             XDP_DIAG_STATS => {
                 let b = a.array::<STATS_LEN>("XDP_DIAG_STATS")?;
@@ -102,7 +104,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<XdpSocket, MalformedKind> {
 mod tests {
     use super::*;
 
-    use super::super::parse::test_rtattr as attr;
+    use super::super::nlmsg::test_rtattr as attr;
 
     fn msg(inode: u32, cookie: [u32; 2]) -> Vec<u8> {
         let mut p = vec![44, 3, 0, 0];

@@ -5,58 +5,12 @@
 //! setns); fails with what to run otherwise.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsFd;
-use std::process::Command;
 
 use sockstat::diag::SockDiag;
 use sockstat::filter;
 use sockstat::model::socket::InetSocket;
-
-/// A network namespace with loopback up, deleted on drop.
-struct NetNs(String);
-
-impl NetNs {
-    fn new(tag: &str) -> NetNs {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
-        assert!(
-            root,
-            "this test creates a network namespace: run it as root (sudo -E cargo test -p sockstat --test filter_vs_ss)"
-        );
-        let name = format!("sst-filter-{tag}-{}", std::process::id());
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = NetNs(name);
-        run(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
-        ns
-    }
-
-    /// Runs `f` on a thread inside the namespace.
-    fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .expect("setns into the test namespace");
-            f()
-        })
-        .join()
-        .expect("namespace thread panicked")
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (apt-get install iproute2)"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
+use sockstat_tests::NetNs;
 
 /// Sockets kept open for the test: listeners, both ends of connections.
 struct Sockets {
@@ -99,11 +53,7 @@ fn port_of(col: &str) -> &str {
 }
 
 fn ss_ports(ns: &NetNs, words: &[&str]) -> Result<BTreeMap<String, usize>, String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "ss", "-tanH"])
-        .args(words)
-        .output()
-        .map_err(|e| format!("cannot run ss: {e}"))?;
+    let out = ns.command("ss").arg("-tanH").args(words).output().map_err(|e| format!("cannot run ss: {e}"))?;
     if !out.status.success() {
         return Err(format!("ss exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
     }
@@ -183,7 +133,7 @@ const FILTERS: &[&str] = &[
 
 #[test]
 fn filters_select_what_ss_selects() {
-    let ns = NetNs::new("match");
+    let ns = NetNs::new("filter-match");
     let (sockets, dumped, parsed) = ns.enter(|| {
         let sockets = make_sockets();
         let dumped =
@@ -211,7 +161,7 @@ fn filters_select_what_ss_selects() {
 /// Filters ss rejects: sockstat rejects them too, with ss's exit status.
 #[test]
 fn rejected_filters_fail_with_ss_status() {
-    let ns = NetNs::new("reject");
+    let ns = NetNs::new("filter-reject");
     for text in [
         "frob",
         "src 1.2.3.4 frob",
@@ -227,8 +177,7 @@ fn rejected_filters_fail_with_ss_status() {
         "src [::]/0",
     ] {
         let words: Vec<&str> = text.split(' ').collect();
-        let out =
-            Command::new("ip").args(["netns", "exec", &ns.0, "ss", "-tanH"]).args(&words).output().expect("run ss");
+        let out = ns.command("ss").arg("-tanH").args(&words).output().expect("run ss");
         let ours = ns.enter(move || filter::parse(&text.split(' ').collect::<Vec<_>>(), 0).map(|_| ()));
         let code = ours.as_ref().err().map(filter::FilterError::exit_code);
         assert_eq!(
