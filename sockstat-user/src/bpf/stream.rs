@@ -3,7 +3,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::{Duration, SystemTime},
+    time::SystemTime,
 };
 
 use aya::maps::{MapData, RingBuf};
@@ -140,15 +140,6 @@ pub fn kernel_state_number(name: &str) -> Option<u8> {
     (1..=13).find(|&n| kernel_state_name(n) == name)
 }
 
-/// Converts a CLOCK_MONOTONIC timestamp to wall-clock time, using the current offset
-/// between the two clocks (exact unless the wall clock was stepped since).
-pub fn monotonic_to_system(ts_ns: u64) -> SystemTime {
-    let mono_now = monotonic_now();
-    let now = SystemTime::now();
-    let event = Duration::from_nanos(ts_ns);
-    if event <= mono_now { now - (mono_now - event) } else { now + (event - mono_now) }
-}
-
 /// `CLOCK_REALTIME - CLOCK_MONOTONIC` in ns, read once: converting every event with
 /// one offset keeps their order and spacing (a fresh offset per event would jitter by
 /// the time between the two clock reads). A wall-clock step after it was taken is not
@@ -158,16 +149,7 @@ pub fn realtime_offset_ns() -> i64 {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(_) => 0,
     };
-    real - i64::try_from(monotonic_now().as_nanos()).unwrap_or(0)
-}
-
-/// CLOCK_MONOTONIC now, the clock `bpf_ktime_get_ns` reads.
-pub fn monotonic_now() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec to the valid pointer; CLOCK_MONOTONIC is
-    // always supported on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    Duration::new(ts.tv_sec.unsigned_abs(), u32::try_from(ts.tv_nsec).unwrap_or(0))
+    real - i64::try_from(crate::model::clock::monotonic_now().as_nanos()).unwrap_or(0)
 }
 
 /// Most events one `EventStream::drain` call hands out.

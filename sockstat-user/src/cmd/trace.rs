@@ -15,8 +15,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::loader::{EbpfError, LoadOptions, Tracer},
-    bpf::stream::{EventStream, StreamError, Transition, kernel_state_name, monotonic_to_system},
+    bpf::stream::{EventStream, StreamError, Transition, kernel_state_name},
     live::agent::own_netns,
+    model::clock::monotonic_to_system,
     model::socket::endpoint,
     query::EventFilter,
     timeline::lifetime::{Lifetime, Tracker},
@@ -31,7 +32,7 @@ pub enum TraceError {
     #[error("{0}")]
     Io(&'static str, #[source] io::Error),
     #[error(transparent)]
-    Agent(#[from] crate::live::agent::AgentError),
+    Agent(#[from] crate::live::error::AgentError),
 }
 
 #[derive(Clone, Debug, Default)]

@@ -38,45 +38,22 @@ use tokio::{
 use tracing::{info, warn};
 
 use crate::{
-    bpf::loader::{EbpfError, KernelCounters, LoadOptions, Tracer},
-    bpf::stream::{EventStream, StreamError},
-    diag::{DiagError, SockDiag},
+    bpf::loader::{EbpfError, LoadOptions, Tracer},
+    bpf::stream::EventStream,
+    diag::SockDiag,
     live::{
-        answer::{AgentInfo, Answer},
+        answer::Answer,
+        error::AgentError,
         loss::Loss,
         namespaces::NamespaceSet,
-        server::{self, AgentSocket, Query, ServerError},
+        server::{self, AgentSocket, Query},
         sink::Sink,
+        state::{AgentInfo, Kernel, State},
+        table::ALL_STATES,
     },
-    model::socket::InetSocket,
-    sys::netns::HandleError,
-    timeline::{TimelineError, Writer, WriterConfig},
+    model::clock::monotonic_ns,
+    timeline::{Writer, WriterConfig},
 };
-
-pub(super) fn monotonic_ns() -> u64 {
-    u64::try_from(crate::bpf::stream::monotonic_now().as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Every TCP state, as an inet_diag state mask.
-pub const ALL_STATES: u32 = 0xffff_ffff;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error(transparent)]
-    Server(#[from] ServerError),
-    #[error(transparent)]
-    Ebpf(#[from] EbpfError),
-    #[error(transparent)]
-    Stream(#[from] StreamError),
-    #[error("sock_diag dump")]
-    Diag(#[from] DiagError),
-    #[error(transparent)]
-    Timeline(#[from] TimelineError),
-    #[error("{0}")]
-    Io(&'static str, #[source] std::io::Error),
-    #[error(transparent)]
-    Namespace(#[from] HandleError),
-}
 
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -97,51 +74,6 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
 /// Inode of this process's network namespace: events carry the same number.
 pub fn own_netns() -> Result<u32, AgentError> {
     crate::sys::netns::own_netns().map_err(|e| AgentError::Io("reading /proc/self/ns/net", e))
-}
-
-/// An error and its sources, on one line.
-pub(super) fn error_text(e: &dyn std::error::Error) -> String {
-    let chain = error_chain(e);
-    if chain.is_empty() { e.to_string() } else { format!("{e}: {chain}") }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
-}
-
-/// The loaded program and the ring buffer it fills.
-pub(super) struct Kernel {
-    pub(super) stream: EventStream,
-    pub(super) tracer: Tracer,
-}
-
-impl Kernel {
-    pub(super) fn counters(&self) -> KernelCounters {
-        self.tracer.counters().unwrap_or_default()
-    }
-
-    /// (kernel ring-buffer losses, undecodable records).
-    pub(super) fn losses(&self) -> Result<(u64, u64), AgentError> {
-        Ok((self.tracer.counters()?.lost, self.stream.malformed))
-    }
-}
-
-/// Everything the event loop holds, by concern.
-pub(super) struct State {
-    /// The tracked namespaces: their tables, handles, and sock_diag at home.
-    pub(super) spaces: NamespaceSet,
-    pub(super) kernel: Kernel,
-    /// Where the own namespace's transitions go besides the table.
-    pub(super) sink: Sink,
-    pub(super) loss: Loss,
-    /// What answers say about the agent itself.
-    pub(super) info: AgentInfo,
 }
 
 async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
@@ -252,46 +184,4 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     drop(st);
     drop(sock);
     Ok(())
-}
-
-impl State {
-    /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
-    pub(super) fn drain(&mut self) -> usize {
-        let State { spaces, kernel, sink, .. } = self;
-        let own = spaces.own;
-        let now = monotonic_ns();
-        let n = kernel.stream.drain(|t| {
-            spaces.tables.apply(&t, now);
-            // Lifetimes and the timeline are the agent's own namespace's.
-            if t.netns != own {
-                return;
-            }
-            sink.record(t);
-        });
-        if self.sink.batch_full() {
-            self.sink.flush();
-        }
-        self.spaces.seed_waiting();
-        n
-    }
-
-    /// Applies everything the ring holds now.
-    pub(super) fn drain_all(&mut self) {
-        while self.drain() >= crate::bpf::stream::DRAIN_MAX {}
-    }
-
-    /// Replaces the own namespace's table with a dump; records the dump in the timeline
-    /// when `kind` is given.
-    pub(super) fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: Option<&'static str>) {
-        if let Some(kind) = kind {
-            self.sink.snapshot_of_seed(mono_ns, kind, &dump);
-        }
-        let own = self.spaces.own;
-        self.spaces.tables.seed(own, dump, &[]);
-        // Connections whose close was lost would stay open in the tracker forever.
-        if let Some(table) = self.spaces.tables.get(own) {
-            self.sink.keep_lifetimes(|cookie| table.get(cookie).is_some());
-        }
-        self.sink.flush();
-    }
 }

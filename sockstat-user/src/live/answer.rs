@@ -1,8 +1,6 @@
 //! Answering queries: from the table on the event loop (status, TCP sockets), or by work
 //! handed off the loop (a dump of every table, the owners iterator).
 
-use std::time::Instant;
-
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 use tracing::info;
 
@@ -10,9 +8,11 @@ use crate::{
     diag::SockDiag,
     filter::Filter,
     live::{
-        agent::{ALL_STATES, AgentError, State, error_text, monotonic_ns},
-        table::{self, KERNEL_STATES},
+        error::{AgentError, error_text},
+        state::State,
+        table::{self, ALL_STATES, KERNEL_STATES},
     },
+    model::clock::monotonic_ns,
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
     wire::protocol::{Request, Response, Status},
@@ -29,17 +29,6 @@ impl Answer {
     fn now(r: Response) -> Answer {
         Answer::Now(Box::new(r))
     }
-}
-
-/// What answers say about the agent itself.
-pub(super) struct AgentInfo {
-    /// Inode of the agent's listening socket: its query connections are left out of the
-    /// UNIX rows it dumps for a query.
-    pub(super) listener_inode: u64,
-    /// Inode of the agent's pid namespace (`/proc/self/ns/pid`).
-    pub(super) pidns: u64,
-    pub(super) started: Instant,
-    pub(super) seed_ms: u64,
 }
 
 impl State {

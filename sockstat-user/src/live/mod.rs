@@ -2,15 +2,18 @@
 //! resync), the live socket table of every tracked network namespace, and the server
 //! that answers queries on its unix socket. May import every layer below `render`.
 //!
-//! `agent` is the entry point (configuration, start-up, the event loop); the state it
-//! holds is split by concern into `namespaces`, `sink` (lifetimes and the timeline),
-//! `loss` and `answer`; `table` is the table itself, with no I/O; `server` the socket
-//! and its connections.
+//! `agent` is the entry point (configuration, start-up, the event loop) and `answer`
+//! answers queries; both work on `state`, which holds the pieces below it, each in its
+//! own file: `namespaces`, `sink` (lifetimes and the timeline), `loss`; `table` is the
+//! table itself, with no I/O; `server` the socket and its connections; `error` the
+//! agent's error type. Files import only those listed after them here.
 
 pub mod agent;
 mod answer;
+pub mod error;
 mod loss;
 mod namespaces;
 pub mod server;
 mod sink;
+mod state;
 pub mod table;

@@ -15,9 +15,11 @@ use tracing::info;
 use crate::{
     diag::{DiagError, SockDiag},
     live::{
-        agent::{ALL_STATES, AgentError, error_text, monotonic_ns},
+        error::{AgentError, error_text},
+        table::ALL_STATES,
         table::Namespaces,
     },
+    model::clock::monotonic_ns,
     sys::netns::{self, HandleError},
     wire::protocol::NamespaceStatus,
 };

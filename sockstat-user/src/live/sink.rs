@@ -7,23 +7,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sockstat_ebpf::{AF_INET, AF_INET6};
 use tracing::warn;
 
 use crate::{
     bpf::stream::Transition,
-    live::agent::{ALL_STATES, AgentError, State, monotonic_ns},
     model::socket::InetSocket,
     timeline::{Gap, Record, Writer, lifetime::Tracker},
 };
 
 /// A kernel snapshot goes into the timeline this often, so `--at` needs to replay at
 /// most this much and retention can cut at a snapshot.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
 /// After a loss the timeline gets a fresh snapshot, but not more often than this: under
 /// a sustained storm, writing one per loss would feed the overload that caused it. Until
 /// then the gap stays open, and answers over it say they may be incomplete.
-const SNAPSHOT_AFTER_LOSS_EVERY: Duration = Duration::from_secs(10);
+pub(super) const SNAPSHOT_AFTER_LOSS_EVERY: Duration = Duration::from_secs(10);
 
 /// A batch goes to the timeline writer when this many records are pending (or at the
 /// next 100 ms tick).
@@ -31,11 +29,11 @@ const BATCH_ROWS: usize = 4096;
 
 pub(super) struct Sink {
     /// `None`: no timeline.
-    timeline: Option<Writer>,
+    pub(super) timeline: Option<Writer>,
     lifetimes: Tracker,
-    last_checkpoint: Instant,
+    pub(super) last_checkpoint: Instant,
     /// A loss happened since the last snapshot the timeline got.
-    snapshot_owed: bool,
+    pub(super) snapshot_owed: bool,
 }
 
 impl Sink {
@@ -138,27 +136,5 @@ impl Sink {
     /// Records dropped because the writer fell behind; `None` without a timeline.
     pub(super) fn dropped(&self) -> Option<u64> {
         self.timeline.as_ref().map(|w| w.dropped.load(Ordering::Relaxed))
-    }
-}
-
-impl State {
-    /// A kernel snapshot in the timeline every CHECKPOINT_EVERY (not applied to the
-    /// table, which is current).
-    pub(super) fn checkpoint(&mut self) -> Result<(), AgentError> {
-        let sink = &mut self.sink;
-        let due = if sink.snapshot_owed { SNAPSHOT_AFTER_LOSS_EVERY } else { CHECKPOINT_EVERY };
-        if sink.timeline.is_none() || sink.last_checkpoint.elapsed() < due {
-            return Ok(());
-        }
-        let kind = if sink.snapshot_owed { "resync" } else { "checkpoint" };
-        sink.snapshot_owed = false;
-        sink.last_checkpoint = Instant::now();
-        let mono_ns = monotonic_ns();
-        let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
-        if let Some(w) = self.sink.timeline.as_mut() {
-            w.push(Record::Snapshot { mono_ns, kind, sockets: dump });
-        }
-        self.sink.flush();
-        Ok(())
     }
 }

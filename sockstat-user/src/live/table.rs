@@ -25,6 +25,9 @@ use crate::{
     },
 };
 
+/// Every TCP state, as an inet_diag state mask.
+pub const ALL_STATES: u32 = 0xffff_ffff;
+
 /// States whose sockets the table answers for; the others come from the kernel.
 pub const TABLE_STATES: u32 = !KERNEL_STATES;
 

@@ -3,6 +3,7 @@
 //! of `sockstat-ebpf`.
 
 pub mod abi;
+pub mod clock;
 pub mod owner;
 pub mod socket;
 pub mod tcp;

@@ -218,7 +218,7 @@ mod tests {
     fn replays_snapshot_and_transitions_to_a_moment() {
         use TcpState::*;
         let path = temp_db("replay");
-        let now = crate::bpf::stream::monotonic_now().as_nanos() as u64;
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
         let offset;
         {
             let mut w = writer(&path);

@@ -395,7 +395,7 @@ mod tests {
     #[test]
     fn retention_cuts_at_a_snapshot_and_keeps_what_it_needs() {
         let path = temp_db("retain");
-        let now = crate::bpf::stream::monotonic_now().as_nanos() as u64;
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
         // Time since boot, in quarters: the test's "hours" (the machine may be young).
         let hour = now / 4;
         {

@@ -1,0 +1,172 @@
+//! What the agent's event loop holds, split by concern (the program and its ring, the
+//! tracked namespaces, the timeline sink, loss accounting, what answers say about the
+//! agent), and the work that spans several of them: draining the ring into the tables
+//! and the sink, seeding, the loss check and resync, the timeline's checkpoints.
+
+use std::time::Instant;
+
+use sockstat_ebpf::{AF_INET, AF_INET6};
+use tracing::warn;
+
+use crate::{
+    bpf::loader::{KernelCounters, Tracer},
+    bpf::stream::EventStream,
+    live::{
+        error::AgentError,
+        loss::Loss,
+        namespaces::NamespaceSet,
+        sink::{CHECKPOINT_EVERY, SNAPSHOT_AFTER_LOSS_EVERY, Sink},
+        table::ALL_STATES,
+    },
+    model::{clock::monotonic_ns, socket::InetSocket},
+    timeline::Record,
+};
+
+/// The loaded program and the ring buffer it fills.
+pub(super) struct Kernel {
+    pub(super) stream: EventStream,
+    pub(super) tracer: Tracer,
+}
+
+impl Kernel {
+    pub(super) fn counters(&self) -> KernelCounters {
+        self.tracer.counters().unwrap_or_default()
+    }
+
+    /// (kernel ring-buffer losses, undecodable records).
+    pub(super) fn losses(&self) -> Result<(u64, u64), AgentError> {
+        Ok((self.tracer.counters()?.lost, self.stream.malformed))
+    }
+}
+
+/// What answers say about the agent itself.
+pub(super) struct AgentInfo {
+    /// Inode of the agent's listening socket: its query connections are left out of the
+    /// UNIX rows it dumps for a query.
+    pub(super) listener_inode: u64,
+    /// Inode of the agent's pid namespace (`/proc/self/ns/pid`).
+    pub(super) pidns: u64,
+    pub(super) started: Instant,
+    pub(super) seed_ms: u64,
+}
+
+/// Everything the event loop holds, by concern.
+pub(super) struct State {
+    /// The tracked namespaces: their tables, handles, and sock_diag at home.
+    pub(super) spaces: NamespaceSet,
+    pub(super) kernel: Kernel,
+    /// Where the own namespace's transitions go besides the table.
+    pub(super) sink: Sink,
+    pub(super) loss: Loss,
+    /// What answers say about the agent itself.
+    pub(super) info: AgentInfo,
+}
+
+impl State {
+    /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
+    pub(super) fn drain(&mut self) -> usize {
+        let State { spaces, kernel, sink, .. } = self;
+        let own = spaces.own;
+        let now = monotonic_ns();
+        let n = kernel.stream.drain(|t| {
+            spaces.tables.apply(&t, now);
+            // Lifetimes and the timeline are the agent's own namespace's.
+            if t.netns != own {
+                return;
+            }
+            sink.record(t);
+        });
+        if self.sink.batch_full() {
+            self.sink.flush();
+        }
+        self.spaces.seed_waiting();
+        n
+    }
+
+    /// Applies everything the ring holds now.
+    pub(super) fn drain_all(&mut self) {
+        while self.drain() >= crate::bpf::stream::DRAIN_MAX {}
+    }
+
+    /// Replaces the own namespace's table with a dump; records the dump in the timeline
+    /// when `kind` is given.
+    pub(super) fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: Option<&'static str>) {
+        if let Some(kind) = kind {
+            self.sink.snapshot_of_seed(mono_ns, kind, &dump);
+        }
+        let own = self.spaces.own;
+        self.spaces.tables.seed(own, dump, &[]);
+        // Connections whose close was lost would stay open in the tracker forever.
+        if let Some(table) = self.spaces.tables.get(own) {
+            self.sink.keep_lifetimes(|cookie| table.get(cookie).is_some());
+        }
+        self.sink.flush();
+    }
+}
+impl State {
+    /// After a loss the table (or the timeline) may be wrong in ways no later event
+    /// repairs: mark the gap, re-dump, and record the dump.
+    pub(super) fn check_loss(&mut self) -> Result<(), AgentError> {
+        let now = self.kernel.losses()?;
+        let dropped = self.sink.dropped().unwrap_or(0);
+        if now == self.loss.seen_lost && dropped == self.loss.seen_dropped {
+            self.loss.clean_until_ns = monotonic_ns();
+            return Ok(());
+        }
+        // Events still in the ring from before the loss belong before the new dump:
+        // applied after it, a lost close would let them bring a closed socket back.
+        self.drain_all();
+        let seen = &self.loss;
+        let (lost_kernel, malformed) = (now.0 - seen.seen_lost.0, now.1 - seen.seen_lost.1);
+        let lost_timeline = dropped - seen.seen_dropped;
+        let gap_end = monotonic_ns();
+        self.sink.mark_gap(seen.clean_until_ns, gap_end, lost_kernel, malformed + lost_timeline);
+        // The timeline gets a snapshot now unless it got one lately (then it is owed,
+        // and `checkpoint` writes it when due).
+        let snapshot_now = self.sink.snapshot_now_after_loss();
+        let kind = snapshot_now.then_some("resync");
+        if now != self.loss.seen_lost {
+            warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
+            // Events still in the ring are newer than the loss; they are applied after
+            // the new seed, in order, exactly as at start-up.
+            let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+            self.seed(dump, gap_end, kind);
+            self.spaces.reseed_others();
+            self.loss.resyncs += 1;
+        } else {
+            // Only timeline records were dropped: the table is right; the timeline has a
+            // gap, closed by the next snapshot.
+            warn!(lost_timeline, "timeline writer behind; records dropped, gap marked");
+            if snapshot_now {
+                let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+                self.sink.snapshot_after_drop(gap_end, dump);
+            }
+        }
+        self.loss.seen_lost = now;
+        self.loss.seen_dropped = dropped;
+        self.loss.clean_until_ns = gap_end;
+        self.drain_all();
+        Ok(())
+    }
+}
+impl State {
+    /// A kernel snapshot in the timeline every CHECKPOINT_EVERY (not applied to the
+    /// table, which is current).
+    pub(super) fn checkpoint(&mut self) -> Result<(), AgentError> {
+        let sink = &mut self.sink;
+        let due = if sink.snapshot_owed { SNAPSHOT_AFTER_LOSS_EVERY } else { CHECKPOINT_EVERY };
+        if sink.timeline.is_none() || sink.last_checkpoint.elapsed() < due {
+            return Ok(());
+        }
+        let kind = if sink.snapshot_owed { "resync" } else { "checkpoint" };
+        sink.snapshot_owed = false;
+        sink.last_checkpoint = Instant::now();
+        let mono_ns = monotonic_ns();
+        let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+        if let Some(w) = self.sink.timeline.as_mut() {
+            w.push(Record::Snapshot { mono_ns, kind, sockets: dump });
+        }
+        self.sink.flush();
+        Ok(())
+    }
+}
