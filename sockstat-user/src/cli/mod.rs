@@ -111,7 +111,7 @@ pub struct Options {
     pub selection: Selection,
     pub style: Style,
     /// `-E`/`--events`: follow the kernel's socket-destroy notifications instead of
-    /// dumping the tables (see [`crate::cmd::events`]).
+    /// dumping the tables (see the `-E` command, `cmd::events`).
     pub follow_events: bool,
     /// `-s`: print the summary (/proc/net/sockstat and sockstat6) first.
     pub summary: bool,

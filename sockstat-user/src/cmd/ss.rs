@@ -163,10 +163,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&format::snapshot_inodes(&snapshot)));
     let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.style.numeric)
-        .with_owners(users.iter().map(|(&i, l)| (i, owners::users_text(l))).collect());
+        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text(l))).collect());
     let mut out = io::BufWriter::new(io::stdout().lock());
     if opts.style.json {
-        json::render(&opts.style, &snapshot, &names, &owners, &mut out)?;
+        json::render(&opts.style, &snapshot, &names, users, &mut out)?;
     } else {
         format::render_with(&opts.style, &snapshot, &names, &mut out)?;
     }

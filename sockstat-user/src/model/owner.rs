@@ -14,3 +14,15 @@ pub struct OwnerEntry {
     pub inode: u64,
     pub cookie: u64,
 }
+
+/// One descriptor of one process that refers to a socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// The process name (`comm`), as /proc/PID/stat gives it.
+    pub comm: String,
+    pub pid: i32,
+    /// `-T`: the thread (task) id; `None` without `-T`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tid: Option<i32>,
+    pub fd: i32,
+}

@@ -109,7 +109,7 @@ impl Names {
         self
     }
 
-    /// The owners `-p` prints, by socket inode (see [`crate::sys::owners`]).
+    /// The owners `-p` prints, by socket inode (found by `sys::owners`).
     #[must_use]
     pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
         self.owners = owners;

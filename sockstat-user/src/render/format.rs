@@ -35,6 +35,19 @@ pub use crate::render::labels::{netid_name, state_name};
 use crate::render::style::Style;
 pub use crate::render::tcpinfo::c_g;
 
+/// The text inside ss's `users:(...)`: `("comm",pid=N,fd=N)` joined by commas.
+#[must_use]
+pub fn users_text(owners: &[crate::model::owner::Owner]) -> String {
+    owners
+        .iter()
+        .map(|o| match o.tid {
+            Some(tid) => format!("(\"{}\",pid={},tid={tid},fd={})", o.comm, o.pid, o.fd),
+            None => format!("(\"{}\",pid={},fd={})", o.comm, o.pid, o.fd),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The inodes of every socket of `snap` (0 left out): those whose owners `-p`/`-T` print.
 #[must_use]
 pub fn snapshot_inodes(s: &Snapshot) -> std::collections::HashSet<u32> {

@@ -38,11 +38,11 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value, json};
 
+use crate::model::owner::Owner;
 use crate::model::socket::{InetSocket, Snapshot, UnixSocket};
 use crate::render::format::Names;
 use crate::render::labels::{netid_name, state_name};
 use crate::render::style::Style;
-use crate::sys::owners::Owner;
 
 const TIMERS: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
 
@@ -57,14 +57,6 @@ pub fn render(
     owners: &HashMap<u32, Vec<Owner>>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    // -T: owners per thread (each with its `tid`).
-    let threaded;
-    let owners = if opts.show_threads {
-        threaded = crate::sys::owners::owners_with_threads(&crate::render::format::snapshot_inodes(snap));
-        &threaded
-    } else {
-        owners
-    };
     let mut emit = |mut obj: Map<String, Value>, inode: u32| -> io::Result<()> {
         if (opts.show_processes > 0 || opts.show_threads)
             && let Some(list) = owners.get(&inode)

@@ -19,17 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-/// One descriptor of one process that refers to a socket.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Owner {
-    /// The process name (`comm`), as /proc/PID/stat gives it.
-    pub comm: String,
-    pub pid: i32,
-    /// `-T`: the thread (task) id; `None` without `-T`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tid: Option<i32>,
-    pub fd: i32,
-}
+use crate::model::owner::Owner;
 
 /// Owners of each wanted inode, in ss's order, reading the proc tree at `proc_root`.
 /// Processes that exit or refuse access during the walk are skipped, as ss skips them.
@@ -120,19 +110,6 @@ pub fn from_entries(entries: &[crate::model::owner::OwnerEntry], wanted: &HashSe
     found
 }
 
-/// The text inside ss's `users:(...)`: `("comm",pid=N,fd=N)` joined by commas.
-#[must_use]
-pub fn users_text(owners: &[Owner]) -> String {
-    owners
-        .iter()
-        .map(|o| match o.tid {
-            Some(tid) => format!("(\"{}\",pid={},tid={tid},fd={})", o.comm, o.pid, o.fd),
-            None => format!("(\"{}\",pid={},fd={})", o.comm, o.pid, o.fd),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// sscanf's `%d` of a directory name: its leading decimal digits (ss's `%d%*c`).
 fn leading_int(s: &str) -> Option<i32> {
     let end = s.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
@@ -154,6 +131,7 @@ fn stat_comm(stat: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::format::users_text;
     use std::os::unix::fs::symlink;
 
     #[test]
