@@ -5,14 +5,16 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Seek, Write},
-    os::{
-        fd::AsRawFd,
-        unix::fs::{FileTypeExt, OpenOptionsExt},
-    },
+    os::unix::fs::{FileTypeExt, OpenOptionsExt},
     path::{Path, PathBuf},
     time::Duration,
 };
 
+use nix::{
+    errno::Errno,
+    fcntl::{Flock, FlockArg},
+    sys::stat::{Mode, umask},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{UnixListener, UnixStream},
@@ -45,7 +47,7 @@ pub struct AgentSocket {
     pub listener: UnixListener,
     path: PathBuf,
     /// Held for the agent's lifetime: the flock is the one-agent-per-path guarantee.
-    _lock: File,
+    _lock: Flock<File>,
 }
 
 impl AgentSocket {
@@ -56,7 +58,7 @@ impl AgentSocket {
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
-        let mut lock = OpenOptions::new()
+        let lock = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -64,16 +66,15 @@ impl AgentSocket {
             .mode(0o600)
             .open(&lock_path)
             .map_err(io_err("opening lock file", &lock_path))?;
-        // SAFETY: flock on a valid, owned descriptor.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        let mut lock = match Flock::lock(lock, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => locked,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
                 let mut pid = String::new();
-                let _ = lock.read_to_string(&mut pid);
+                let _ = file.read_to_string(&mut pid);
                 return Err(ServerError::AlreadyRunning { path: path.to_path_buf(), pid: pid.trim().to_string() });
             }
-            return Err(ServerError::Io { what: "locking", path: lock_path, source: err });
-        }
+            Err((_, errno)) => return Err(ServerError::Io { what: "locking", path: lock_path, source: errno.into() }),
+        };
         lock.set_len(0).map_err(io_err("writing lock file", &lock_path))?;
         lock.rewind().map_err(io_err("writing lock file", &lock_path))?;
         writeln!(lock, "{}", std::process::id()).map_err(io_err("writing lock file", &lock_path))?;
@@ -89,11 +90,9 @@ impl AgentSocket {
             Err(e) => return Err(ServerError::Io { what: "inspecting", path: path.to_path_buf(), source: e }),
         }
         // Created 0600 from the start (no window in which others could connect).
-        // SAFETY: umask only changes this process's file creation mask; restored below.
-        let old = unsafe { libc::umask(0o177) };
+        let old = umask(Mode::from_bits_truncate(0o177));
         let bound = std::os::unix::net::UnixListener::bind(path);
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
+        umask(old);
         let std_listener = bound.map_err(io_err("binding", path))?;
         std_listener.set_nonblocking(true).map_err(io_err("configuring", path))?;
         let listener = UnixListener::from_std(std_listener).map_err(io_err("registering", path))?;
@@ -115,8 +114,7 @@ impl Drop for AgentSocket {
 /// also covers a socket reached through a bind mount or a changed mode).
 pub fn peer_allowed(stream: &UnixStream) -> Result<bool, io::Error> {
     let cred = stream.peer_cred()?;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     Ok(cred.uid() == 0 || cred.uid() == me)
 }
 

@@ -7,7 +7,6 @@
 //! filter's `Resolver` trait is implemented for it in `filter/resolver.rs`, since `names`
 //! sits below `filter` and does not import it. May import `model`.
 
-use std::ffi::CString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -63,11 +62,7 @@ pub fn host_addrs(name: &str) -> Vec<IpAddr> {
 /// The index of the interface called `name` in this network namespace.
 #[must_use]
 pub fn ifindex(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
-    // if_nametoindex only reads it.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (idx != 0).then_some(idx)
+    nix::net::if_::if_nametoindex(name).ok().filter(|&idx| idx != 0)
 }
 
 /// The cgroup v2 id of `path` (absolute, or relative to the cgroup2 mount).
