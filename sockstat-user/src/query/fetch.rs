@@ -15,23 +15,19 @@ use std::path::Path;
 
 use sockstat_ebpf::IPPROTO_TCP;
 
-use crate::model::abi::{
-    AF_INET, AF_NETLINK, AF_PACKET, AF_TIPC, AF_UNIX, AF_VSOCK, AF_XDP, IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_UDP,
-};
+use crate::model::abi::{AF_INET, AF_TIPC, IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_UDP};
 use crate::{
     diag::{DiagError, SockDiag},
     model::owner::OwnerEntry,
     model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
     query,
+    query::plan::Plan,
     query::selection::{Selection, SourceChoice, Table},
     sys::netns::{own_netns, own_pidns},
     sys::procnet,
     wire::client::{Client, ClientError},
     wire::protocol::DumpSpec,
 };
-
-/// TCP_CLOSE: packet, netlink and XDP sockets are only shown when it is selected.
-const CLOSE: u32 = 1 << 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -83,13 +79,13 @@ pub enum FetchError {
 }
 
 /// A sock_diag socket asking for what `sel` prints (`-e`, `-m`, `-i`).
-fn open_diag(sel: &Selection) -> Result<SockDiag, DiagError> {
+fn open_diag(plan: &Plan) -> Result<SockDiag, DiagError> {
     // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
     // -e asks for (UNIX VFS and ICONS) is only printed with -e.
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
     // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
     // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
-    open_for(&dump_spec(sel))
+    open_for(&plan.spec)
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `sel` selects (AF_INET, then
@@ -100,9 +96,10 @@ fn open_diag(sel: &Selection) -> Result<SockDiag, DiagError> {
 /// # Errors
 /// The dump's.
 pub fn record_tcp(sel: &Selection) -> Result<Vec<u8>, FetchError> {
-    let mut diag = open_diag(sel)?;
+    let plan = Plan::new(sel);
+    let mut diag = open_diag(&plan)?;
     diag.record();
-    diag.dump_tcp(&query::families(sel), query::state_mask(sel))?;
+    diag.dump_tcp(&plan.families, plan.states)?;
     Ok(diag.take_recording())
 }
 
@@ -181,8 +178,8 @@ pub fn tcp(
 /// The first fetch that fails; a table the kernel has no diag module for is empty.
 pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
     let mut snap = Snapshot::default();
-    let states = query::state_mask(sel);
-    let tcp_source = query::tcp_source(sel);
+    let plan = Plan::new(sel);
+    let (states, tcp_source) = (plan.states, plan.tcp_source);
     // A recorded TCP dump (`TCPDIAG_FILE`, as ss reads it) stands in for the kernel's.
     let recorded = std::env::var_os("TCPDIAG_FILE");
     if sel.kill && !has_net_admin() {
@@ -191,7 +188,7 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
     // bytecode without it): without it every mark of an inet dump would read as 0. UNIX
     // sockets and a recorded TCP dump need no capability (their marks are 0 as in ss).
-    let inet_dump = (query::inet_table(sel, Table::Tcp) && recorded.is_none())
+    let inet_dump = (plan.tcp && recorded.is_none())
         || [Table::Udp, Table::Dccp, Table::Sctp, Table::Mptcp].into_iter().any(|t| query::inet_table(sel, t));
     if inet_dump && sel.filter.expr.as_ref().is_some_and(crate::filter::Expr::has_mark) && !has_net_admin() {
         return Err(FetchError::MarkNeedsCapability);
@@ -202,14 +199,14 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     let want_agent_owners =
         sel.needs.owners && !sel.needs.threads && sel.source != SourceChoice::Kernel && recorded.is_none();
     let mut agent_owners = None;
-    if query::inet_table(sel, Table::Tcp) {
-        let families = query::families(sel);
+    if plan.tcp {
+        let families = &plan.families;
         let tcp = match &recorded {
             Some(path) => tcp_from_file(path)?,
-            None if tcp_source == SourceChoice::Kernel => open_diag(sel)?.dump_tcp(&families, states)?,
-            None => tcp(tcp_source, &sel.agent_socket, &families, states, Some(&sel.filter))?,
+            None if tcp_source == SourceChoice::Kernel => open_diag(&plan)?.dump_tcp(families, states)?,
+            None => tcp(tcp_source, &sel.agent_socket, families, states, Some(&sel.filter))?,
         };
-        snap.tcp = query::select(sel, tcp);
+        snap.tcp = query::select_planned(sel, &plan, tcp);
         let from_table = snap.tcp.iter().any(|s| s.source == crate::model::socket::Source::Table);
         if want_agent_owners {
             match Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {
@@ -222,7 +219,7 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
                 Err(e) if sel.source == SourceChoice::Auto || !from_table => {
                     tracing::debug!(error = %e, "no owners from the agent; -p walks /proc");
                     if from_table {
-                        snap.tcp = query::select(sel, open_diag(sel)?.dump_tcp(&families, states)?);
+                        snap.tcp = query::select_planned(sel, &plan, open_diag(&plan)?.dump_tcp(families, states)?);
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -237,17 +234,17 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     // UDP, UNIX, packet, netlink, DCCP, SCTP, vsock: dumped at query time, by the agent
     // in the namespace asked about when one answers, else here. -K kills through a
     // dump of its own, never through the agent.
-    let spec = dump_spec(sel);
+    let spec = &plan.spec;
     let local = sel.source == SourceChoice::Kernel || sel.kill || recorded.is_some();
     let dumped = match (spec.is_empty(), local) {
         (true, _) => Snapshot::default(),
-        (false, true) => dump_tables(&mut open_diag(sel)?, &spec)?,
+        (false, true) => dump_tables(&mut open_diag(&plan)?, spec)?,
         (false, false) => match Client::connect(&sel.agent_socket)
-            .and_then(|c| c.dump(own_netns().map_err(ClientError::Netns)?, &spec))
+            .and_then(|c| c.dump(own_netns().map_err(ClientError::Netns)?, spec))
         {
             Ok(s) => s,
             Err(e) if sel.source == SourceChoice::Auto && e.is_unavailable() => {
-                dump_tables(&mut open_diag(sel)?, &spec)?
+                dump_tables(&mut open_diag(&plan)?, spec)?
             }
             Err(e) => return Err(e.into()),
         },
@@ -255,11 +252,11 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     snap.netlink = query::select_netlink(sel, dumped.netlink);
     snap.packet = query::select_packet(sel, dumped.packet);
     snap.unix = query::select_unix(sel, dumped.unix);
-    if query::inet_table(sel, Table::Raw) {
+    if plan.raw {
         snap.raw = query::select_raw(sel, raw(sel)?);
     }
     for (protocol, got) in [(IPPROTO_UDP, dumped.udp), (IPPROTO_DCCP, dumped.dccp), (IPPROTO_SCTP, dumped.sctp)] {
-        let mut got = query::select_inet(sel, protocol, got);
+        let mut got = query::select_inet(sel, &plan, protocol, got);
         if sel.kill {
             got = kill(&mut SockDiag::open()?, got)?;
         }
@@ -270,12 +267,12 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
         }
     }
     snap.vsock = query::select_vsock(sel, dumped.vsock);
-    if want_agent_owners && !query::inet_table(sel, Table::Tcp) {
+    if want_agent_owners && !plan.tcp {
         // No table rows to complete: the iterator if the agent has one, else /proc.
         agent_owners =
             Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)).ok();
     }
-    let mut diag = open_diag(sel)?;
+    let mut diag = open_diag(&plan)?;
     if sel.has_table(Table::Tipc) && sel.has_family(AF_TIPC) {
         // struct tipc_sock_diag_req: family, protocol, pad, tidiag_states.
         let mut body = vec![30, 0, 0, 0];
@@ -283,8 +280,8 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
         undecoded(&mut diag, AF_TIPC, &body, "tipc")?;
     }
     snap.xdp = query::select_xdp(sel, dumped.xdp);
-    if query::inet_table(sel, Table::Mptcp) {
-        let mut got = query::select_inet(sel, PROTO_MPTCP_TABLE, dumped.mptcp);
+    if plan.mptcp {
+        let mut got = query::select_inet(sel, &plan, PROTO_MPTCP_TABLE, dumped.mptcp);
         if sel.kill {
             got = kill(&mut SockDiag::open()?, got)?;
         }
@@ -299,36 +296,6 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
 /// Opening the socket.
 pub fn open_for(spec: &DumpSpec) -> Result<SockDiag, DiagError> {
     Ok(SockDiag::open()?.with_details(spec.details, spec.mem, spec.info).with_inet_attrs(spec.tos, spec.attrs))
-}
-
-/// What `sel` dumps besides TCP, in ss's order.
-#[must_use]
-pub fn dump_spec(sel: &Selection) -> DumpSpec {
-    let states = query::state_mask(sel);
-    let unix = [Table::UnixStream, Table::UnixDgram, Table::UnixSeqpacket];
-    DumpSpec {
-        netlink: sel.has_table(Table::Netlink) && sel.has_family(AF_NETLINK) && sel.states & CLOSE != 0,
-        // ss's netlink path shows every packet socket once either packet table is
-        // selected (packet_show_sock does not check the socket type), and so does sockstat.
-        packet: (sel.has_table(Table::PacketRaw) || sel.has_table(Table::PacketDgram))
-            && sel.has_family(AF_PACKET)
-            && sel.states & CLOSE != 0,
-        unix: (unix.iter().any(|&t| sel.has_table(t)) && sel.has_family(AF_UNIX)).then_some(sel.states),
-        inet: [(Table::Udp, IPPROTO_UDP), (Table::Dccp, IPPROTO_DCCP), (Table::Sctp, IPPROTO_SCTP)]
-            .into_iter()
-            .filter(|&(table, _)| query::inet_table(sel, table))
-            .map(|(_, protocol)| (protocol, query::families(sel), states))
-            .collect(),
-        vsock: ((sel.has_table(Table::VsockStream) || sel.has_table(Table::VsockDgram)) && sel.has_family(AF_VSOCK))
-            .then_some(sel.states),
-        mptcp: query::inet_table(sel, Table::Mptcp).then(|| (query::families(sel), states)),
-        xdp: sel.has_table(Table::Xdp) && sel.has_family(AF_XDP) && sel.states & CLOSE != 0,
-        details: sel.needs.details || sel.needs.cgroup,
-        mem: sel.needs.mem,
-        info: sel.needs.info,
-        tos: sel.needs.tos,
-        attrs: sel.needs.sockopt || sel.filter.needs_diag_attrs(),
-    }
 }
 
 /// Runs the dumps `spec` asks for on `diag`, unselected. A table whose diag module the

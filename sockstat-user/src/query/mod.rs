@@ -3,12 +3,14 @@
 //! it returns what ss would print. No I/O here.
 
 pub mod fetch;
+pub mod plan;
 pub mod selection;
 
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
 use crate::model::abi::{SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
+use crate::query::plan::Plan;
 use crate::query::selection::{Selection, SourceChoice, Table};
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 
@@ -207,24 +209,28 @@ pub fn inet_table(sel: &Selection, t: Table) -> bool {
 /// an AF_INET6 socket is shown by `-6`, not `-4`.
 #[must_use]
 pub fn select(sel: &Selection, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
-    if !sel.has_table(Table::Tcp) {
+    select_planned(sel, &Plan::new(sel), sockets)
+}
+
+/// [`select`] with the query's plan.
+#[must_use]
+pub fn select_planned(sel: &Selection, plan: &Plan, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
+    if !plan.tcp {
         return Vec::new();
     }
-    select_inet(sel, IPPROTO_TCP, sockets)
+    select_inet(sel, plan, IPPROTO_TCP, sockets)
 }
 
 /// Keeps the inet sockets of `protocol` whose family and state ss would print, in order.
 #[must_use]
-pub fn select_inet(sel: &Selection, protocol: u8, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
-    let mask = state_mask(sel);
-    let fams = families(sel);
+pub fn select_inet(sel: &Selection, plan: &Plan, protocol: u8, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
     sockets
         .into_iter()
         .filter(|s| {
             s.protocol == protocol
-                && fams.contains(&s.family)
+                && plan.families.contains(&s.family)
                 && u32::from(s.state) < u32::BITS
-                && mask & (1 << s.state) != 0
+                && plan.states & (1 << s.state) != 0
                 && sel.filter.matches(s)
         })
         .collect()
