@@ -406,7 +406,17 @@ fn nl_protos(text: &str) -> HashMap<u8, String> {
 }
 
 fn system_ifname(ifindex: u32) -> Option<String> {
-    nix::net::if_::if_indextoname(ifindex).ok().map(|name| name.to_string_lossy().into_owned())
+    // Not nix's if_indextoname: it checks the result against nix's pointer sentinel
+    // (-1), not NULL, so an index with no device comes back as an empty name.
+    let mut buf = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: if_indextoname writes at most IF_NAMESIZE bytes, NUL included, into the
+    // buffer, which is that long; it returns NULL (and writes nothing usable) on failure.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
 }
 
 /// /etc/services lines are `name port/proto [aliases] [# comment]`; glibc's
