@@ -4,9 +4,10 @@
 //! what `ss` run in the same place would list; `--all-netns` shows every namespace.
 
 use std::{
+    fmt::Write as _,
     io::{self, Write},
     net::IpAddr,
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde::Serialize;
@@ -17,8 +18,7 @@ use crate::{
     bpf::loader::{EbpfError, LoadOptions, Tracer},
     bpf::stream::{EventStream, StreamError, Transition, kernel_state_name},
     live::agent::own_netns,
-    model::clock::monotonic_to_system,
-    model::socket::endpoint,
+    model::clock::monotonic_now,
     query::EventFilter,
     timeline::lifetime::{Lifetime, Tracker},
 };
@@ -47,9 +47,66 @@ pub struct TraceOptions {
     pub filter: EventFilter,
 }
 
+/// UTC text for the program's CLOCK_MONOTONIC stamps. Both clocks are read once per
+/// batch of events ([`Stamps::refresh`]), not per event, and the date of the current day
+/// is kept as text, so formatting a line allocates nothing.
+pub struct Stamps {
+    /// Wall-clock nanoseconds minus monotonic nanoseconds at the last refresh.
+    offset_ns: i128,
+    /// Day number since the epoch and its `YYYY-MM-DDT` text.
+    day: (i128, String),
+}
+
+impl Default for Stamps {
+    fn default() -> Self {
+        let mut s = Stamps { offset_ns: 0, day: (i128::MIN, String::new()) };
+        s.refresh();
+        s
+    }
+}
+
+impl Stamps {
+    /// Reads both clocks: exact unless the wall clock is stepped before the next refresh.
+    pub fn refresh(&mut self) {
+        let mono = i128::try_from(monotonic_now().as_nanos()).unwrap_or(0);
+        let wall =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(0));
+        self.offset_ns = wall - mono;
+    }
+
+    /// (seconds since the epoch, nanoseconds) of a monotonic stamp.
+    fn wall(&self, mono_ns: u64) -> (i128, u32) {
+        let ns = (i128::from(mono_ns) + self.offset_ns).max(0);
+        (ns / 1_000_000_000, u32::try_from(ns % 1_000_000_000).unwrap_or(0))
+    }
+
+    /// `HH:MM:SS.micro` (UTC), truncated as the RFC 3339 text's first 15 characters of
+    /// time are.
+    pub fn push_clock(&self, out: &mut String, mono_ns: u64) {
+        let (secs, sub) = self.wall(mono_ns);
+        let sod = secs.rem_euclid(86_400);
+        let _ = write!(out, "{:02}:{:02}:{:02}.{:06}", sod / 3600, sod / 60 % 60, sod % 60, sub / 1000);
+    }
+
+    /// RFC 3339 with nanoseconds (`2026-11-25T12:03:05.123456789Z`), as
+    /// `humantime::format_rfc3339_nanos` prints it.
+    pub fn push_rfc3339(&mut self, out: &mut String, mono_ns: u64) {
+        let (secs, sub) = self.wall(mono_ns);
+        let day = secs.div_euclid(86_400);
+        if self.day.0 != day {
+            let midnight = UNIX_EPOCH + Duration::from_secs(u64::try_from(day * 86_400).unwrap_or(0));
+            let text = humantime::format_rfc3339_seconds(midnight).to_string();
+            self.day = (day, text.get(..11).unwrap_or_default().to_owned());
+        }
+        out.push_str(&self.day.1);
+        let sod = secs.rem_euclid(86_400);
+        let _ = write!(out, "{:02}:{:02}:{:02}.{sub:09}Z", sod / 3600, sod / 60 % 60, sod % 60);
+    }
+}
+
 #[derive(Serialize)]
 struct JsonTransition<'a> {
-    time: String,
+    time: &'a str,
     ts_ns: u64,
     pid: u32,
     tid: u32,
@@ -69,13 +126,20 @@ struct JsonTransition<'a> {
     bytes_received: u64,
 }
 
-/// Writes one transition. Time is UTC, RFC 3339 with nanoseconds in JSON and
-/// HH:MM:SS.micro in text.
-pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io::Result<()> {
-    let time = humantime::format_rfc3339_nanos(monotonic_to_system(t.ts_ns)).to_string();
+/// Writes one transition through the reused `line`. Time is UTC, RFC 3339 with
+/// nanoseconds in JSON and HH:MM:SS.micro in text.
+pub fn write_transition(
+    out: &mut impl Write,
+    line: &mut String,
+    stamps: &mut Stamps,
+    t: &Transition,
+    json: bool,
+) -> io::Result<()> {
+    line.clear();
     if json {
+        stamps.push_rfc3339(line, t.ts_ns);
         let j = JsonTransition {
-            time,
+            time: line,
             ts_ns: t.ts_ns,
             pid: t.pid,
             tid: t.tid,
@@ -95,29 +159,52 @@ pub fn write_transition(out: &mut impl Write, t: &Transition, json: bool) -> io:
             bytes_received: t.bytes_received,
         };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
-        writeln!(out)
-    } else {
-        // "2026-11-25T12:03:05.123456789Z" -> "12:03:05.123456"
-        let clock = time.get(11..26).unwrap_or(&time);
-        writeln!(
-            out,
-            "{clock} {}",
-            transition_columns(t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new)
-        )
+        return out.write_all(b"\n");
+    }
+    stamps.push_clock(line, t.ts_ns);
+    line.push(' ');
+    push_transition_columns(line, t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// `ADDR:PORT` (`[ADDR]:PORT` for IPv6) left-aligned in `width` columns.
+fn push_endpoint(out: &mut String, (addr, port): (IpAddr, u16), width: usize) {
+    let start = out.len();
+    let _ = match addr {
+        IpAddr::V4(a) => write!(out, "{a}:{port}"),
+        IpAddr::V6(a) => write!(out, "[{a}]:{port}"),
+    };
+    // ASCII only: bytes are columns.
+    for _ in out.len() - start..width {
+        out.push(' ');
     }
 }
 
 /// The columns of a transition line after its time (`trace` and `history --transitions`):
 /// `PID COMM LOCAL PEER OLD -> NEW`.
+fn push_transition_columns(
+    out: &mut String,
+    pid: u32,
+    comm: &str,
+    local: (IpAddr, u16),
+    peer: (IpAddr, u16),
+    old: u8,
+    new: u8,
+) {
+    let _ = write!(out, "{pid:<7} {comm:<16} ");
+    push_endpoint(out, local, 47);
+    out.push(' ');
+    push_endpoint(out, peer, 47);
+    let _ = write!(out, " {} -> {}", kernel_state_name(old), kernel_state_name(new));
+}
+
+/// [`push_transition_columns`] as a new string.
 #[must_use]
 pub fn transition_columns(pid: u32, comm: &str, local: (IpAddr, u16), peer: (IpAddr, u16), old: u8, new: u8) -> String {
-    format!(
-        "{pid:<7} {comm:<16} {:<47} {:<47} {} -> {}",
-        endpoint(local.0, local.1),
-        endpoint(peer.0, peer.1),
-        kernel_state_name(old),
-        kernel_state_name(new)
-    )
+    let mut s = String::with_capacity(160);
+    push_transition_columns(&mut s, pid, comm, local, peer, old, new);
+    s
 }
 
 pub fn write_header(out: &mut impl Write) -> io::Result<()> {
@@ -136,31 +223,51 @@ pub fn write_lifetime_header(out: &mut impl Write) -> io::Result<()> {
 struct JsonLifetime<'a> {
     #[serde(flatten)]
     life: &'a Lifetime,
-    start: Option<String>,
-    end: String,
+    start: Option<&'a str>,
+    end: &'a str,
     duration_ns: Option<u64>,
     path_names: String,
 }
 
-/// Writes one finished connection. Start and duration are `-` for a connection that
-/// began before tracing did.
-pub fn write_lifetime(out: &mut impl Write, l: &Lifetime, json: bool) -> io::Result<()> {
-    let rfc = |ns| humantime::format_rfc3339_nanos(monotonic_to_system(ns)).to_string();
-    let start = l.start_ns.map(rfc);
+/// Writes one finished connection through the reused `line`. Start and duration are `-`
+/// for a connection that began before tracing did.
+pub fn write_lifetime(
+    out: &mut impl Write,
+    line: &mut String,
+    stamps: &mut Stamps,
+    l: &Lifetime,
+    json: bool,
+) -> io::Result<()> {
+    line.clear();
     if json {
+        // One buffer holds both times: the end, then the start.
+        stamps.push_rfc3339(line, l.end_ns);
+        let end_len = line.len();
+        if let Some(start) = l.start_ns {
+            stamps.push_rfc3339(line, start);
+        }
+        let (end, start) = line.split_at(end_len);
         let j = JsonLifetime {
             life: l,
-            start,
-            end: rfc(l.end_ns),
+            start: l.start_ns.map(|_| start),
+            end,
             duration_ns: l.duration_ns(),
             path_names: l.path_text(),
         };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
-        return writeln!(out);
+        return out.write_all(b"\n");
     }
-    let clock = start.as_deref().and_then(|s| s.get(11..26)).unwrap_or("-");
+    match l.start_ns {
+        Some(start) => stamps.push_clock(line, start),
+        None => line.push('-'),
+    }
+    for _ in line.len()..15 {
+        line.push(' ');
+    }
+    line.push(' ');
     let duration = l.duration_ns().map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
-    let columns = lifetime_columns(
+    push_lifetime_columns(
+        line,
         l.pid,
         &l.comm,
         (l.src, l.sport),
@@ -169,13 +276,15 @@ pub fn write_lifetime(out: &mut impl Write, l: &Lifetime, json: bool) -> io::Res
         &duration,
         &l.path_text(),
     );
-    writeln!(out, "{clock:<15} {columns}")
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 /// The columns of a lifetime line after its start time (`trace --lifetimes` and
 /// `history`): `PID COMM LOCAL PEER TX_BYTES RX_BYTES DURATION_MS PATH`.
-#[must_use]
-pub fn lifetime_columns(
+#[expect(clippy::too_many_arguments, reason = "one argument per column")]
+fn push_lifetime_columns(
+    out: &mut String,
     pid: u32,
     comm: &str,
     local: (IpAddr, u16),
@@ -183,12 +292,28 @@ pub fn lifetime_columns(
     (sent, received): (impl std::fmt::Display, impl std::fmt::Display),
     duration_ms: &str,
     path: &str,
+) {
+    let _ = write!(out, "{pid:<7} {comm:<16} ");
+    push_endpoint(out, local, 47);
+    out.push(' ');
+    push_endpoint(out, peer, 47);
+    let _ = write!(out, " {sent:>10} {received:>10} {duration_ms:>12} {path}");
+}
+
+/// [`push_lifetime_columns`] as a new string.
+#[must_use]
+pub fn lifetime_columns(
+    pid: u32,
+    comm: &str,
+    local: (IpAddr, u16),
+    peer: (IpAddr, u16),
+    bytes: (impl std::fmt::Display, impl std::fmt::Display),
+    duration_ms: &str,
+    path: &str,
 ) -> String {
-    format!(
-        "{pid:<7} {comm:<16} {:<47} {:<47} {sent:>10} {received:>10} {duration_ms:>12} {path}",
-        endpoint(local.0, local.1),
-        endpoint(peer.0, peer.1),
-    )
+    let mut s = String::with_capacity(200);
+    push_lifetime_columns(&mut s, pid, comm, local, peer, bytes, duration_ms, path);
+    s
 }
 
 /// Last complete tuple of each live socket, by cookie. tcp_set_state() releases the
@@ -240,6 +365,8 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     }
     eprintln!("sockstat trace: attached to sock:inet_sock_set_state; Ctrl-C to stop");
     let mut printed = 0u64;
+    let mut line = String::with_capacity(256);
+    let mut stamps = Stamps::default();
     let mut tuples = Tuples::default();
     let mut lifetimes = Tracker::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -250,6 +377,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                     out: &mut io::BufWriter<io::StdoutLock<'_>>|
      -> Result<(bool, bool), TraceError> {
         let mut result = Ok(());
+        stamps.refresh();
         let taken = stream.drain(|mut t| {
             if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
                 return;
@@ -259,7 +387,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                     && opts.filter.accepts(&l.as_socket(), &l.path)
                 {
                     printed += 1;
-                    result = write_lifetime(out, &l, opts.json);
+                    result = write_lifetime(out, &mut line, &mut stamps, &l, opts.json);
                 }
                 return;
             }
@@ -271,7 +399,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                 return;
             }
             printed += 1;
-            result = write_transition(out, &t, opts.json);
+            result = write_transition(out, &mut line, &mut stamps, &t, opts.json);
         });
         let more = taken >= crate::bpf::stream::DRAIN_MAX;
         match result.and_then(|()| out.flush()) {
@@ -313,4 +441,60 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
         eprintln!("sockstat trace: {lost} events lost in the kernel ring buffer, {} malformed", stream.malformed);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_print_what_humantime_prints() {
+        // Wall-clock times across days, leap years and the end of a second.
+        let walls: [u128; 6] = [
+            0,
+            1_700_000_000_123_456_789,
+            1_764_374_400_000_000_000,
+            1_764_460_799_999_999_999,
+            951_782_400_000_000_001,
+            4_102_444_800_500_000_000,
+        ];
+        for mono in [0u64, 5_000_000_000, 123_456_789_012] {
+            for wall in walls {
+                let mut stamps = Stamps {
+                    offset_ns: i128::try_from(wall).unwrap() - i128::from(mono),
+                    day: (i128::MIN, String::new()),
+                };
+                let want =
+                    humantime::format_rfc3339_nanos(UNIX_EPOCH + Duration::from_nanos(u64::try_from(wall).unwrap()))
+                        .to_string();
+                let mut got = String::new();
+                stamps.push_rfc3339(&mut got, mono);
+                assert_eq!(got, want);
+                let mut clock = String::new();
+                stamps.push_clock(&mut clock, mono);
+                assert_eq!(clock, want[11..26]);
+            }
+        }
+    }
+
+    #[test]
+    fn columns_are_padded_as_before() {
+        let v4 = (IpAddr::from([127, 0, 0, 1]), 8080);
+        let v6 = ("::1".parse::<IpAddr>().unwrap(), 443);
+        let want = format!(
+            "{:<7} {:<16} {:<47} {:<47} {} -> {}",
+            42,
+            "curl",
+            "127.0.0.1:8080",
+            "[::1]:443",
+            kernel_state_name(2),
+            kernel_state_name(1)
+        );
+        assert_eq!(transition_columns(42, "curl", v4, v6, 2, 1), want);
+        let want = format!(
+            "{:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} {}",
+            1, "a", "[::1]:443", "127.0.0.1:8080", 5, 6, "0.125", "SYN_SENT"
+        );
+        assert_eq!(lifetime_columns(1, "a", v6, v4, (5, 6), "0.125", "SYN_SENT"), want);
+    }
 }
