@@ -369,3 +369,33 @@ fn other_tables_are_dumped_by_the_agent() {
     drop((keep, keep_other));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Clients that connect and then send nothing (or never read) hold a place among the
+/// agent's concurrent clients only until their timeout: meanwhile a further client is told
+/// the agent is busy and `--source auto` answers from the kernel; afterwards the agent
+/// answers again. The event loop is never blocked by them.
+#[test]
+fn stalled_clients_are_limited_and_dropped() {
+    let ns = NetNs::new("stall");
+    let _socks = ns.enter(|| pair("127.0.0.1:7101"));
+    let agent = Agent::start(&ns, &[]);
+    // 64 is the agent's limit (live::server::MAX_CLIENTS).
+    let stalled: Vec<std::os::unix::net::UnixStream> = (0..64)
+        .map(|_| std::os::unix::net::UnixStream::connect(&agent.socket).expect("connect to the agent"))
+        .collect();
+    // The agent accepts the stalled connections from its event loop: wait until it has.
+    let busy = sockstat_tests::wait_for(Duration::from_secs(5), || {
+        let out = ns.sockstat(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
+        (!out.status.success()).then_some(out)
+    })
+    .expect("a 65th client was served while 64 were stalled");
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(err.contains("busy"), "the refusal does not say the agent is busy: {err}");
+    // auto falls back to the kernel and still prints the same rows as ss.
+    let auto = ns.sockstat_ok(&["--socket", agent.socket_arg(), "-tan"]);
+    assert_eq!(header_and_sorted_rows(&auto), header_and_sorted_rows(&ns.ss(&["-tan"])));
+    // The stalled clients never sent a request: dropped after the request timeout (5 s).
+    thread::sleep(Duration::from_secs(6));
+    assert_matches_ss(&ns, &agent, &["-tan"], "after the stalled clients were dropped");
+    drop(stalled);
+}

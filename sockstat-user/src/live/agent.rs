@@ -123,6 +123,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     );
 
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
+    let clients = std::sync::Arc::new(tokio::sync::Semaphore::new(server::MAX_CLIENTS));
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| AgentError::Io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| AgentError::Io("installing SIGTERM handler", e))?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -139,7 +140,8 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
             }
             conn = sock.listener.accept() => match conn {
                 Ok((stream, _)) => {
-                    tokio::spawn(server::connection(stream, query_tx.clone()));
+                    let permit = clients.clone().try_acquire_owned().ok();
+                    tokio::spawn(server::connection(stream, query_tx.clone(), permit));
                 }
                 Err(e) => warn!(error = %e, "accept on the agent socket failed"),
             },

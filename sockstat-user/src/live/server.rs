@@ -123,8 +123,33 @@ pub fn peer_allowed(stream: &UnixStream) -> Result<bool, io::Error> {
 /// answer goes.
 pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
 
-/// Reads one request, forwards it to the event loop, writes the answer.
-pub(super) async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Query>) {
+/// Queries served at once; a client beyond this is told the agent is busy (and answers
+/// itself from the kernel), so clients cannot pile up memory or tasks in the agent.
+pub const MAX_CLIENTS: usize = 64;
+
+/// How long a client may take to send its request (a few bytes).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a client may take to read its answer: a client that stops reading (stopped,
+/// or never reading its socket) is dropped then, with the answer it held. A client reads
+/// the whole answer before it prints anything, so this is only ever reached by one that
+/// does not read at all.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads one request, forwards it to the event loop, writes the answer. `permit` is this
+/// connection's place among the [`MAX_CLIENTS`]; `None`: there is none left.
+pub(super) async fn connection(
+    mut stream: UnixStream,
+    queries: mpsc::Sender<Query>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
+    if permit.is_none() {
+        // Read the request first: a client still writing it would otherwise see EPIPE.
+        let _ = tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await;
+        let busy = format!("agent busy: {MAX_CLIENTS} queries in progress");
+        let _ = tokio::time::timeout(CLIENT_TIMEOUT, write(&mut stream, &Response::Unavailable { reason: busy })).await;
+        return;
+    }
     match peer_allowed(&stream) {
         Ok(true) => {}
         Ok(false) => {
@@ -140,7 +165,7 @@ pub(super) async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Que
             return;
         }
     }
-    let req = match tokio::time::timeout(Duration::from_secs(5), read_request(&mut stream)).await {
+    let req = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
         Ok(Ok(req)) => req,
         // A client of another build: it treats this as "no agent" and works alone.
         Ok(Err(e @ protocol::ProtocolError::Version { .. })) => {
@@ -166,8 +191,10 @@ pub(super) async fn connection(mut stream: UnixStream, queries: mpsc::Sender<Que
     if queries.send((req, peer, conn, tx)).await.is_err() {
         return;
     }
-    if let Ok(resp) = rx.await {
-        let _ = write(&mut stream, &resp).await;
+    if let Ok(resp) = rx.await
+        && tokio::time::timeout(CLIENT_TIMEOUT, write(&mut stream, &resp)).await.is_err()
+    {
+        warn!(timeout = ?CLIENT_TIMEOUT, "a client did not read its answer in time; dropping it");
     }
 }
 

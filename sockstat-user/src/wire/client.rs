@@ -89,7 +89,16 @@ impl Client {
 
     fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
-        protocol::write_frame(&mut self.stream, req).map_err(wrap)?;
+        if let Err(e) = protocol::write_frame(&mut self.stream, req) {
+            // An agent that refuses the query (busy) may answer and close before it has
+            // read the request: its answer is still there to read. Any other write error
+            // is the query's.
+            let answered_first = matches!(&e, ProtocolError::Io(io)
+                if matches!(io.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset));
+            if !answered_first {
+                return Err(wrap(e));
+            }
+        }
         let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE).map_err(|source| match source {
             // An agent of another sockstat build: its answer is of another version, or
             // (from before versions) does not decode here.
