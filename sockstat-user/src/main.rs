@@ -4,12 +4,14 @@
 
 use std::{ffi::OsString, io, process::ExitCode};
 
-use sockstat::{cli::commands::COMMANDS, cmd};
+use sockstat::{cli::commands::own_command_line, cmd};
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let own = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| COMMANDS.contains(&a));
-    let result = if own { cmd::own(&args) } else { cmd::ss::run(&args[1..]) };
+    let result = match own_command_line(&args) {
+        Some(line) => cmd::own(&line),
+        None => cmd::ss::run(&args),
+    };
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -32,3 +32,23 @@ fn unknown_options_and_bad_state_filters() {
         assert_eq!(ours.lines().next(), theirs.lines().next(), "first stderr line for {args:?}");
     }
 }
+
+/// `--help` lists sockstat's commands; a command name in the wrong place, or `help`, gets
+/// an error that says what to type; the options the commands share work before the
+/// command name.
+#[test]
+fn commands_are_discoverable() {
+    let ns = NetNs::new("clihelp");
+    let help = ns.sockstat_ok(&["--help"]);
+    for line in ["       agent ", "       status ", "       trace ", "       history ", "--at=TIME"] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+    fails_with(&ns, &["help"], "`sockstat --help` lists");
+    fails_with(&ns, &["-tan", "status"], "give it first, as `sockstat status");
+    fails_with(&ns, &["-n", "history"], "give it first, as `sockstat history");
+    // A later word stays the filter's: `help` as a host name.
+    fails_with(&ns, &["-tan", "dst", "help"], "filter error at column");
+    // Shared options before the command name reach the command.
+    fails_with(&ns, &["--socket", "/nonexistent/agent.sock", "status"], "no sockstat agent is running at /nonexistent");
+    fails_with(&ns, &["--json", "--socket=/nonexistent/agent.sock", "status"], "no sockstat agent is running");
+}

@@ -1,13 +1,59 @@
 //! sockstat's own commands (`agent`, `history`, `status`, `trace`), parsed with clap's
 //! derive API. ss command lines are parsed by the parent module.
 
-use std::path::PathBuf;
+use std::{ffi::OsString, path::PathBuf};
 
 use clap::{Parser, Subcommand};
 
 /// The words that name sockstat's own commands; any other first word starts an ss
 /// command line.
 pub const COMMANDS: [&str; 4] = ["agent", "status", "trace", "history"];
+
+/// The command line of one of sockstat's own commands, with the options the commands
+/// share (`--socket PATH`, `--json`) moved after the command name when they came before
+/// it (`sockstat --socket PATH status`); `None`: an ss command line.
+#[must_use]
+pub fn own_command_line(args: &[OsString]) -> Option<Vec<OsString>> {
+    let mut shared = Vec::new();
+    let mut i = 1;
+    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
+        match word {
+            "--json" => shared.push(args[i].clone()),
+            "--socket" => {
+                shared.extend(args.get(i..=i + 1)?.iter().cloned());
+                i += 1;
+            }
+            w if w.starts_with("--socket=") => shared.push(args[i].clone()),
+            w if COMMANDS.contains(&w) => {
+                let mut line = vec![args[0].clone(), args[i].clone()];
+                line.extend(shared);
+                line.extend(args[i + 1..].iter().cloned());
+                return Some(line);
+            }
+            _ => return None,
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What to say when the FILTER of an ss command line failed and its first word is `help`
+/// or a command's name (`sockstat -tan status`, `sockstat help`). A later word is the
+/// filter's (`dst help` names a host), and keeps the filter's own error.
+#[must_use]
+pub fn misplaced_command(args: &[OsString]) -> Option<String> {
+    let first = args.iter().skip(1).filter_map(|a| a.to_str()).find(|w| !w.starts_with('-'))?;
+    let word = (first == "help" || COMMANDS.contains(&first)).then_some(first)?;
+    Some(if word == "help" {
+        "there is no `help` command: `sockstat --help` lists ss's options and sockstat's commands, \
+         `sockstat COMMAND --help` explains one"
+            .to_owned()
+    } else {
+        format!(
+            "`{word}` is a sockstat command: give it first, as `sockstat {word} [OPTIONS]` (`sockstat {word} --help`)"
+        )
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -95,4 +141,34 @@ pub enum OwnCommand {
 fn ringbuf_size(s: &str) -> Result<u32, String> {
     let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
     if n.is_power_of_two() && n >= 4096 { Ok(n) } else { Err(format!("{n} is not a power of two of at least 4096")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn shared_options_move_after_the_command() {
+        let line = |l: &str| own_command_line(&words(l)).map(|v| v.join(std::ffi::OsStr::new(" ")));
+        assert_eq!(line("sockstat status --json"), Some("sockstat status --json".into()));
+        assert_eq!(line("sockstat --socket /s status"), Some("sockstat status --socket /s".into()));
+        assert_eq!(line("sockstat --json --socket=/s status -x"), Some("sockstat status --json --socket=/s -x".into()));
+        assert_eq!(line("sockstat -tan"), None);
+        assert_eq!(line("sockstat --json -tan"), None);
+        assert_eq!(line("sockstat --socket /s"), None);
+        assert_eq!(line("sockstat --socket"), None);
+        assert_eq!(line("sockstat -tan status"), None);
+    }
+
+    #[test]
+    fn a_misplaced_command_is_named() {
+        assert!(misplaced_command(&words("sockstat -tan status")).is_some_and(|m| m.contains("`sockstat status")));
+        assert!(misplaced_command(&words("sockstat help")).is_some_and(|m| m.contains("--help")));
+        assert_eq!(misplaced_command(&words("sockstat -tan dst help")), None);
+        assert_eq!(misplaced_command(&words("sockstat -tan dst 10.0.0.1")), None);
+    }
 }

@@ -198,6 +198,8 @@ impl CliError {
 /// ss's usage text (iproute2 6.1) with sockstat's name, followed by sockstat's own options.
 #[must_use]
 pub fn usage() -> String {
+    let timeline = crate::timeline::DEFAULT_PATH;
+    let commands = commands_text();
     format!(
         "Usage: {PROG} [ OPTIONS ]
        {PROG} [ OPTIONS ] [ FILTER ]
@@ -264,8 +266,25 @@ pub fn usage() -> String {
        --json          one JSON object per socket and line, typed
        --bpf-disasm    with -b: also disassemble each packet socket's classic BPF
                        filter, as `tcpdump -d` prints it (implies -b)
-"
+       --at=TIME       the TCP table as it was at TIME (RFC 3339, or relative: -5m),
+                       replayed from the agent's timeline
+       --timeline=PATH the timeline --at reads (default {timeline})
+
+ sockstat's commands ({PROG} COMMAND --help for each):
+{commands}"
     )
+}
+
+/// One line per command of [`commands::Own`], from its clap definition.
+fn commands_text() -> String {
+    use clap::CommandFactory;
+    let own = commands::Own::command();
+    let mut text = String::new();
+    for c in own.get_subcommands() {
+        let about = c.get_about().map(ToString::to_string).unwrap_or_default();
+        text.push_str(&format!("       {:<15} {about}\n", c.get_name()));
+    }
+    text
 }
 
 /// The `-V` text.

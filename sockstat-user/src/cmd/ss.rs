@@ -74,10 +74,18 @@ fn run_events(opts: &cli::Options) -> Result<ExitCode> {
     }
 }
 
+/// Runs an ss command line (`args` is the whole command line, program name first).
+///
+/// # Errors
+/// What stops the query, with context.
 pub fn run(args: &[OsString]) -> Result<ExitCode> {
-    let (args, at, timeline) = take_time_travel(args)?;
-    let mut opts = match cli::parse_ss_args(args.iter().cloned()) {
+    let (words, at, timeline) = take_time_travel(args.get(1..).unwrap_or_default())?;
+    let mut opts = match cli::parse_ss_args(words.iter().cloned()) {
         Ok(o) => o,
+        Err(cli::CliError::Filter(_)) if let Some(hint) = cli::commands::misplaced_command(args) => {
+            eprintln!("{}: {hint}", cli::PROG);
+            return Ok(ExitCode::from(1));
+        }
         Err(e) => {
             let text = e.rendered();
             if e.to_stdout() {
