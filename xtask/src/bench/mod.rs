@@ -100,7 +100,14 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let bin = work.join("sockstat");
     fs::copy(&built, &bin).with_context(|| format!("copying {} to {}", built.display(), bin.display()))?;
     require_tool("ss", &["-V"], "apt-get install -y iproute2")?;
-    let env = environment(root);
+    let others = programs::loaded_named(sockstat_ebpf::PROGRAM_NAME);
+    let env =
+        format!("{}; sockstat transition programs of other processes loaded at start: {others}", environment(root));
+    if others > 0 {
+        log.say(&format!(
+            "{others} other sockstat agents or traces are running: they trace the bench's connections too"
+        ));
+    }
 
     // Every process of the bench (agent, generators, ss, sockstat) inherits this namespace:
     // our sockets only, and no `ip netns exec` start-up cost in the timed commands.

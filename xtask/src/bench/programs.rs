@@ -88,6 +88,15 @@ pub(super) fn programs_of(pid: u32) -> Result<Vec<ProgramCounters>> {
         .collect())
 }
 
+/// How many programs named `full` are loaded on the machine: other agents and traces run
+/// on the same events as the bench's and weigh on every churn rate.
+pub(super) fn loaded_named(full: &str) -> usize {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter(|p| same_name(&String::from_utf8_lossy(p.name()), full))
+        .count()
+}
+
 /// Whether the kernel's (truncated) name of a program is `full`.
 fn same_name(kernel: &str, full: &str) -> bool {
     let n = full.len().min(KERNEL_NAME_LEN - 1);
