@@ -5,15 +5,11 @@
 
 use std::{
     fs::{self, File},
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader},
     net::Ipv4Addr,
     path::Path,
-    process::{Child, ChildStdout, Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-        mpsc,
-    },
+    process::{Child, Command, Stdio},
+    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
@@ -286,35 +282,18 @@ fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<BpftraceRun> {
     Ok(BpftraceRun { churn, count, cpu_s: cpu1 - cpu0 })
 }
 
-/// Counts the lines of a child's stdout as it reads them; the bytes read so far are in
-/// `bytes` (trace has written everything once they stop growing).
-fn count_lines(mut out: ChildStdout, bytes: Arc<AtomicU64>) -> thread::JoinHandle<u64> {
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut lines = 0u64;
-        loop {
-            match out.read(&mut buf) {
-                Ok(0) | Err(_) => return lines,
-                Ok(n) => {
-                    lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-                    bytes.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            }
-        }
-    })
+/// `wc -l`'s count: the first number of its output.
+fn wc_count(out: &[u8]) -> Result<u64> {
+    let text = String::from_utf8_lossy(out);
+    text.split_whitespace().next().and_then(|n| n.parse().ok()).with_context(|| format!("wc -l printed {text:?}"))
 }
 
-fn file_lines(path: &Path) -> Result<u64> {
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut lines = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(lines);
-        }
-        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-    }
+/// Bytes process `pid` has read so far (`rchar` in /proc/PID/io); 0 once it is gone.
+fn bytes_read(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| io.lines().find_map(|l| l.strip_prefix("rchar:").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(0)
 }
 
 /// The number just before `word` in `line` ("12 events lost" -> 12).
@@ -395,10 +374,22 @@ fn churn_with_trace(bin: &Path, work: &Path, ca: &ChurnArgs, mode: TraceMode) ->
     };
     let (mut child, stderr) = start_trace(bin, mode, stdout)?;
     let guard = KillOnDrop(&mut child);
-    let piped = Arc::new(AtomicU64::new(0));
-    let reader = guard.0.stdout.take().map(|out| count_lines(out, Arc::clone(&piped)));
-    let written = || {
-        if mode.pipe { piped.load(Ordering::Relaxed) } else { fs::metadata(&out_path).map_or(0, |m| m.len()) }
+    // The reader at the other end of the pipe: `wc -l`, as fast a consumer as any, and it
+    // counts the records. It ends when trace does (end of file).
+    let counter = match guard.0.stdout.take() {
+        Some(out) => Some(
+            Command::new("wc")
+                .arg("-l")
+                .stdin(out)
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting wc -l to read trace's output")?,
+        ),
+        None => None,
+    };
+    let written = || match &counter {
+        Some(wc) => bytes_read(wc.id()),
+        None => fs::metadata(&out_path).map_or(0, |m| m.len()),
     };
     let pid = guard.0.id();
     let cpu0 = cpu_seconds(pid)?;
@@ -427,10 +418,10 @@ fn churn_with_trace(bin: &Path, work: &Path, ca: &ChurnArgs, mode: TraceMode) ->
     if !status.success() {
         said.push(format!("exited with {status}"));
     }
-    let lines = match reader {
-        Some(r) => r.join().map_err(|_| anyhow::anyhow!("the pipe reader panicked"))?,
+    let lines = match counter {
+        Some(wc) => wc_count(&wc.wait_with_output().context("waiting for wc -l")?.stdout)?,
         None => {
-            let n = file_lines(&out_path)?;
+            let n = wc_count(run_ok(Command::new("wc").arg("-l").arg(&out_path))?.as_bytes())?;
             fs::remove_file(&out_path).with_context(|| format!("removing {}", out_path.display()))?;
             n
         }
@@ -462,6 +453,13 @@ mod tests {
             (Some(29811), 2)
         );
         assert_eq!(trace_losses(&said(&["sockstat trace: lost some"])), (None, 0));
+    }
+
+    #[test]
+    fn wc_counts_are_read() {
+        assert_eq!(wc_count(b"1234\n").expect("count"), 1234);
+        assert_eq!(wc_count(b"  77 /tmp/trace.txt\n").expect("count"), 77);
+        assert!(wc_count(b"").is_err());
     }
 
     #[test]

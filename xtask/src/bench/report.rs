@@ -52,8 +52,8 @@ const DISK_PER_CONNECTION_TARGET: f64 = 64.0;
 const RETENTION_RATE: f64 = 1000.0;
 const RETENTION_TARGET_HOURS: f64 = 24.0;
 
-fn mb(kb: u64) -> String {
-    format!("{:.1} MB", kb as f64 / 1024.0)
+fn mib(kb: u64) -> String {
+    format!("{:.1} MiB", kb as f64 / 1024.0)
 }
 
 /// Per-round costs of one program: the median ns per run, and the runs of every round.
@@ -205,10 +205,10 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| idle agent (empty table, default configuration) at most {} RSS | {} ({} anonymous, {} file pages) | {} |",
-                mb(IDLE_RSS_TARGET_KB),
-                mb(i.total_kb),
-                mb(i.anon_kb),
-                mb(i.file_kb),
+                mib(IDLE_RSS_TARGET_KB),
+                mib(i.total_kb),
+                mib(i.anon_kb),
+                mib(i.file_kb),
                 verdict(i.total_kb <= IDLE_RSS_TARGET_KB)
             );
         }
@@ -527,8 +527,9 @@ impl Report {
         let _ = writeln!(
             s,
             "`sockstat trace` under the same churn, its stdout to a file in the bench's temporary directory or to \
-             a pipe the bench reads (counting lines, then throwing them away). trace shows the bench's namespace \
-             (its default); it reports its losses on stderr when it stops.\n"
+             a pipe read by `wc -l` (which counts the records). trace shows the bench's namespace (its default); \
+             it reports its losses on stderr when it stops. Its CPU is over the churn and until its output stopped \
+             growing.\n"
         );
         let head: Vec<String> = modes.iter().map(|(m, _)| format!("`{}` to {}", m.command(), m.sink())).collect();
         let _ = writeln!(s, "| | {} |", head.join(" | "));
