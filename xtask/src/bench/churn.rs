@@ -1,12 +1,14 @@
-//! Section 2: event capture under `loadgen churn`: untraced, with a fresh sockstat agent,
-//! with bpftrace counting the same tracepoint; rounds of the three in turn.
+//! Section 2: event capture under `loadgen churn`: untraced, with a fresh sockstat agent
+//! (its programs' kernel cost measured with BPF statistics on, its timeline's size on disk
+//! after it stopped), with bpftrace counting the same tracepoint, and with `sockstat trace`
+//! (text and JSON, to a file and to a pipe); rounds of them in turn.
 
 use std::{
-    fs,
+    fs::{self, File},
     io::{BufRead, BufReader},
     net::Ipv4Addr,
     path::Path,
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -19,7 +21,10 @@ use nix::{
 };
 use serde_json::Value;
 
-use super::harness::{Agent, JsonExt, KillOnDrop, Log, cpu_seconds, run_ok};
+use super::{
+    harness::{Agent, JsonExt, KillOnDrop, Log, cpu_seconds, remove_sqlite_files, run_ok, sqlite_files},
+    programs::{ProgramCost, StatsOn, cost, programs_of},
+};
 use crate::loadgen::{self, ChurnArgs, ChurnResult};
 
 const CHURN_PORT_BASE: u16 = 21000;
@@ -40,6 +45,19 @@ pub(super) struct AgentRun {
     pub(super) cpu_s: f64,
     /// Wall time from the start of the churn to the agent having drained.
     pub(super) wall_s: f64,
+    /// Kernel BPF statistics over the churn: the transition program and the accept hook
+    /// (None: the agent holds no program of that name).
+    pub(super) set_state: Option<ProgramCost>,
+    pub(super) accept: Option<ProgramCost>,
+    /// Size of the timeline file and its write-ahead log once the agent stopped (None:
+    /// this sockstat keeps no timeline).
+    pub(super) timeline_bytes: Option<u64>,
+}
+
+impl AgentRun {
+    pub(super) fn timeline_bytes_per_connection(&self) -> Option<f64> {
+        self.timeline_bytes.map(|b| b as f64 / self.churn.connections.max(1) as f64)
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +76,53 @@ pub(super) struct Churn {
     pub(super) bpftrace: Vec<BpftraceRun>,
     /// Why there are no bpftrace runs, if there are none.
     pub(super) bpftrace_missing: Option<String>,
+    /// Every `sockstat trace` run, all modes, all rounds.
+    pub(super) trace: Vec<TraceRun>,
+    /// The agent's defaults, from `sockstat agent --help`.
+    pub(super) retain_bytes: Option<u64>,
+    pub(super) retain_age: Option<String>,
+}
+
+/// Where `sockstat trace` writes, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TraceMode {
+    pub(super) json: bool,
+    /// To a pipe read by the bench (lines counted, then thrown away) instead of a file.
+    pub(super) pipe: bool,
+}
+
+pub(super) const TRACE_MODES: [TraceMode; 4] = [
+    TraceMode { json: false, pipe: false },
+    TraceMode { json: false, pipe: true },
+    TraceMode { json: true, pipe: false },
+    TraceMode { json: true, pipe: true },
+];
+
+impl TraceMode {
+    pub(super) fn command(self) -> &'static str {
+        if self.json { "sockstat trace --json" } else { "sockstat trace" }
+    }
+
+    pub(super) fn sink(self) -> &'static str {
+        if self.pipe { "a pipe" } else { "a file" }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct TraceRun {
+    pub(super) mode: Option<TraceMode>,
+    pub(super) churn: ChurnResult,
+    /// Events lost in the kernel ring buffer, as trace reports them on stderr (None: it
+    /// reported a loss in words the bench could not read; `said` has them).
+    pub(super) lost: Option<u64>,
+    pub(super) malformed: u64,
+    /// Records written (lines, the text header not counted).
+    pub(super) records: u64,
+    pub(super) cpu_s: f64,
+    /// Wall time from the start of the churn to trace having written everything.
+    pub(super) wall_s: f64,
+    /// What trace printed on stderr besides its start-up line, and how it exited if not 0.
+    pub(super) said: Vec<String>,
 }
 
 pub(super) fn churn_args(seconds: f64, workers: u16) -> ChurnArgs {
@@ -81,8 +146,26 @@ fn ensure_tracefs() -> Result<()> {
     Ok(())
 }
 
+/// The default of `option` as `--help` prints it (`[default: VALUE]`).
+fn option_default(help: &str, option: &str) -> Option<String> {
+    let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with(option));
+    let first = lines.next()?;
+    let block: Vec<&str> =
+        std::iter::once(first).chain(lines.take_while(|l| !l.trim_start().starts_with('-'))).collect();
+    let block = block.join(" ");
+    let v = &block[block.find("[default: ")? + "[default: ".len()..];
+    Some(v[..v.find(']')?].to_string())
+}
+
 pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, rounds: u32) -> Result<Churn> {
-    let mut c = Churn { workers: ca.workers, seconds: ca.seconds, ..Churn::default() };
+    let help = run_ok(Command::new(bin).args(["agent", "--help"]))?;
+    let mut c = Churn {
+        workers: ca.workers,
+        seconds: ca.seconds,
+        retain_bytes: option_default(&help, "--retain-bytes").and_then(|v| v.parse().ok()),
+        retain_age: option_default(&help, "--retain-age"),
+        ..Churn::default()
+    };
     let have_bpftrace = Command::new("bpftrace").arg("--version").output().is_ok_and(|o| o.status.success());
     if have_bpftrace {
         ensure_tracefs()?;
@@ -103,6 +186,11 @@ pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, 
             log.say(&format!("churn round {round}/{rounds}: with bpftrace counting the tracepoint"));
             c.bpftrace.push(churn_with_bpftrace(ca)?);
         }
+
+        for mode in TRACE_MODES {
+            log.say(&format!("churn round {round}/{rounds}: with `{}` writing to {}", mode.command(), mode.sink()));
+            c.trace.push(churn_with_trace(bin, work, ca, mode)?);
+        }
     }
     Ok(c)
 }
@@ -110,9 +198,14 @@ pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, 
 fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun> {
     let agent = Agent::start(bin, &work.join("agent-churn.sock"), &work.join("agent-churn.log"))?;
     let s0 = agent.status()?;
+    // On for the churn only: the statistics cost every program run two clock reads.
+    let stats = StatsOn::enable()?;
+    let p0 = programs_of(agent.pid())?;
     let cpu0 = agent.cpu_seconds()?;
     let t0 = Instant::now();
     let churn = loadgen::churn(ca)?;
+    let p1 = programs_of(agent.pid())?;
+    drop(stats);
     let s1 = agent.wait_drained(Duration::from_secs(30))?;
     let wall_s = t0.elapsed().as_secs_f64();
     let cpu1 = agent.cpu_seconds()?;
@@ -132,9 +225,19 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun>
         resyncs: d("resyncs")?,
         cpu_s: cpu1 - cpu0,
         wall_s,
+        set_state: cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME),
+        accept: cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM),
+        timeline_bytes: None,
     };
+    let timeline = agent.timeline().map(Path::to_path_buf);
     agent.stop()?;
-    Ok(run)
+    let Some(db) = timeline else { return Ok(run) };
+    // What stays on disk: the database and its write-ahead log (the -shm index is not data).
+    let [file, wal, _] = sqlite_files(&db);
+    let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+    let bytes = size(&file) + size(&wal);
+    remove_sqlite_files(&db)?;
+    Ok(AgentRun { timeline_bytes: Some(bytes), ..run })
 }
 
 fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<BpftraceRun> {
@@ -179,9 +282,193 @@ fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<BpftraceRun> {
     Ok(BpftraceRun { churn, count, cpu_s: cpu1 - cpu0 })
 }
 
+/// `wc -l`'s count: the first number of its output.
+fn wc_count(out: &[u8]) -> Result<u64> {
+    let text = String::from_utf8_lossy(out);
+    text.split_whitespace().next().and_then(|n| n.parse().ok()).with_context(|| format!("wc -l printed {text:?}"))
+}
+
+/// Bytes process `pid` has read so far (`rchar` in /proc/PID/io); 0 once it is gone.
+fn bytes_read(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| io.lines().find_map(|l| l.strip_prefix("rchar:").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(0)
+}
+
+/// The number just before `word` in `line` ("12 events lost" -> 12).
+fn number_before(line: &str, word: &str) -> Option<u64> {
+    let head = &line[..line.find(word)?];
+    head.split_whitespace().last()?.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+}
+
+/// Reads trace's stderr: losses (`N events lost ..., M malformed`) and anything else it said.
+fn trace_losses(said: &[String]) -> (Option<u64>, u64) {
+    let mut lost = Some(0);
+    let mut malformed = 0;
+    for line in said.iter().filter(|l| l.contains("lost")) {
+        lost = lost.and_then(|n| number_before(line, " events lost").map(|m| n + m));
+        malformed += number_before(line, " malformed").unwrap_or(0);
+    }
+    (lost, malformed)
+}
+
+/// Waits until `size` stops growing (trace has written what the churn made), at most `timeout`.
+fn wait_still(size: impl Fn() -> u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut last = size();
+    let mut still = 0;
+    while still < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+        let now = size();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+}
+
+/// Starts `sockstat trace` and returns once it says it is attached, with a channel of the
+/// rest of its stderr.
+fn start_trace(bin: &Path, mode: TraceMode, stdout: Stdio) -> Result<(Child, mpsc::Receiver<String>)> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("trace");
+    if mode.json {
+        cmd.arg("--json");
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", mode.command()))?;
+    let err = child.stderr.take().context("trace stderr")?;
+    let (tx, rx) = mpsc::channel::<String>();
+    thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut said = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains("attached") => return Ok((child, rx)),
+            Ok(line) => said.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+            Err(_) => {
+                drop(KillOnDrop(&mut child));
+                bail!("{} did not attach within 60 s: {}", mode.command(), said.join(" | "));
+            }
+        }
+    }
+}
+
+fn churn_with_trace(bin: &Path, work: &Path, ca: &ChurnArgs, mode: TraceMode) -> Result<TraceRun> {
+    let out_path = work.join(if mode.json { "trace.json" } else { "trace.txt" });
+    let stdout = if mode.pipe {
+        Stdio::piped()
+    } else {
+        Stdio::from(File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?)
+    };
+    let (mut child, stderr) = start_trace(bin, mode, stdout)?;
+    let guard = KillOnDrop(&mut child);
+    // The reader at the other end of the pipe: `wc -l`, as fast a consumer as any, and it
+    // counts the records. It ends when trace does (end of file).
+    let counter = match guard.0.stdout.take() {
+        Some(out) => Some(
+            Command::new("wc")
+                .arg("-l")
+                .stdin(out)
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting wc -l to read trace's output")?,
+        ),
+        None => None,
+    };
+    let written = || match &counter {
+        Some(wc) => bytes_read(wc.id()),
+        None => fs::metadata(&out_path).map_or(0, |m| m.len()),
+    };
+    let pid = guard.0.id();
+    let cpu0 = cpu_seconds(pid)?;
+    let t0 = Instant::now();
+    let churn = loadgen::churn(ca)?;
+    wait_still(written, Duration::from_secs(30));
+    let wall_s = t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds(pid)? - cpu0;
+    kill(Pid::from_raw(i32::try_from(pid)?), Signal::SIGINT).context("SIGINT to trace")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = guard.0.try_wait()? {
+            break st;
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not stop within 30 s of SIGINT", mode.command());
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    drop(guard);
+    let mut said: Vec<String> = stderr.try_iter().collect();
+    // The stderr reader ends with trace; what it still had is in the channel by now or soon.
+    while let Ok(line) = stderr.recv_timeout(Duration::from_millis(500)) {
+        said.push(line);
+    }
+    if !status.success() {
+        said.push(format!("exited with {status}"));
+    }
+    let lines = match counter {
+        Some(wc) => wc_count(&wc.wait_with_output().context("waiting for wc -l")?.stdout)?,
+        None => {
+            let n = wc_count(run_ok(Command::new("wc").arg("-l").arg(&out_path))?.as_bytes())?;
+            fs::remove_file(&out_path).with_context(|| format!("removing {}", out_path.display()))?;
+            n
+        }
+    };
+    let (lost, malformed) = trace_losses(&said);
+    Ok(TraceRun {
+        mode: Some(mode),
+        churn,
+        lost,
+        malformed,
+        // The text output starts with a header line.
+        records: if mode.json { lines } else { lines.saturating_sub(1) },
+        cpu_s,
+        wall_s,
+        said,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_losses_are_read_from_its_stderr() {
+        let said = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert_eq!(trace_losses(&said(&[])), (Some(0), 0));
+        assert_eq!(
+            trace_losses(&said(&["sockstat trace: 29811 events lost in the kernel ring buffer, 2 malformed"])),
+            (Some(29811), 2)
+        );
+        assert_eq!(trace_losses(&said(&["sockstat trace: lost some"])), (None, 0));
+    }
+
+    #[test]
+    fn wc_counts_are_read() {
+        assert_eq!(wc_count(b"1234\n").expect("count"), 1234);
+        assert_eq!(wc_count(b"  77 /tmp/trace.txt\n").expect("count"), 77);
+        assert!(wc_count(b"").is_err());
+    }
+
+    #[test]
+    fn option_defaults_come_from_help() {
+        let help = "Options:\n      --timeline <TIMELINE>    The timeline [default: /var/lib/x.db]\n                          --retain-bytes <RETAIN_BYTES>\n          Delete the oldest rows while the file is larger\n                              [default: 1073741824]\n  -h, --help    Print help\n";
+        assert_eq!(option_default(help, "--retain-bytes").as_deref(), Some("1073741824"));
+        assert_eq!(option_default(help, "--timeline").as_deref(), Some("/var/lib/x.db"));
+        assert_eq!(option_default(help, "--retain-age"), None);
+    }
 
     #[test]
     fn churn_summary_round_trips() {

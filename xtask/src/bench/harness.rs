@@ -80,11 +80,32 @@ pub(super) fn cpu_seconds(pid: u32) -> Result<f64> {
     Ok(ticks as f64 / clock_ticks())
 }
 
-pub(super) fn rss_kb(pid: u32) -> Result<u64> {
+/// Resident memory of a process (/proc/PID/status), in kB.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Rss {
+    /// VmRSS.
+    pub(super) total_kb: u64,
+    /// RssAnon: heap, stacks, anonymous mappings (the ring buffer's pages included).
+    pub(super) anon_kb: u64,
+    /// RssFile: pages of mapped files, the binary's own first.
+    pub(super) file_kb: u64,
+}
+
+pub(super) fn rss(pid: u32) -> Result<Rss> {
     let status =
         fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS in /proc/PID/status")?;
-    Ok(line.split_whitespace().nth(1).context("malformed VmRSS")?.parse()?)
+    let field = |name: &str| -> Result<u64> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+        Ok(line.split_whitespace().next().with_context(|| format!("malformed {name}"))?.parse()?)
+    };
+    Ok(Rss { total_kb: field("VmRSS")?, anon_kb: field("RssAnon")?, file_kb: field("RssFile")? })
+}
+
+pub(super) fn rss_kb(pid: u32) -> Result<u64> {
+    Ok(rss(pid)?.total_kb)
 }
 
 pub(super) trait JsonExt {
@@ -116,6 +137,8 @@ pub(super) struct Agent {
     bin: PathBuf,
     pub(super) socket: PathBuf,
     log: PathBuf,
+    /// Its timeline file, if this sockstat keeps one.
+    timeline: Option<PathBuf>,
 }
 
 impl Agent {
@@ -124,10 +147,14 @@ impl Agent {
         let mut cmd = Command::new(bin);
         cmd.arg("agent").arg("--socket").arg(socket);
         // Agents that keep a timeline keep it (the default configuration is what is
-        // measured), but each in its own file: two agents run at once here.
+        // measured), but each in its own file: two agents run at once here. Every agent
+        // of the bench starts fresh, on a new file.
         let help = Command::new(bin).args(["agent", "--help"]).output().context("running sockstat agent --help")?;
-        if String::from_utf8_lossy(&help.stdout).contains("--timeline") {
-            cmd.arg("--timeline").arg(socket.with_extension("timeline.db"));
+        let timeline =
+            String::from_utf8_lossy(&help.stdout).contains("--timeline").then(|| socket.with_extension("timeline.db"));
+        if let Some(t) = &timeline {
+            remove_sqlite_files(t)?;
+            cmd.arg("--timeline").arg(t);
         }
         let child = cmd
             .stdin(Stdio::null())
@@ -135,7 +162,8 @@ impl Agent {
             .stderr(err)
             .spawn()
             .with_context(|| format!("starting {} agent", bin.display()))?;
-        let mut a = Agent { child, bin: bin.to_path_buf(), socket: socket.to_path_buf(), log: log.to_path_buf() };
+        let mut a =
+            Agent { child, bin: bin.to_path_buf(), socket: socket.to_path_buf(), log: log.to_path_buf(), timeline };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(st) = a.child.try_wait()? {
@@ -170,6 +198,14 @@ impl Agent {
 
     pub(super) fn rss_kb(&self) -> Result<u64> {
         rss_kb(self.pid())
+    }
+
+    pub(super) fn rss(&self) -> Result<Rss> {
+        rss(self.pid())
+    }
+
+    pub(super) fn timeline(&self) -> Option<&Path> {
+        self.timeline.as_deref()
     }
 
     pub(super) fn cpu_seconds(&self) -> Result<f64> {
@@ -245,6 +281,28 @@ impl Drop for Agent {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A SQLite database and its write-ahead log and shared-memory index, if present.
+pub(super) fn sqlite_files(db: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    [db.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+pub(super) fn remove_sqlite_files(db: &Path) -> Result<()> {
+    for f in sqlite_files(db) {
+        match fs::remove_file(&f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", f.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A `loadgen hold` child holding connections until dropped (its workers die with it).

@@ -6,14 +6,16 @@
 //! 1. snapshot latency at growing socket counts held by `loadgen hold`, whole command;
 //! 3. agent memory and seed time at the 100k level (a fresh agent, seeded there);
 //! 4. event-to-visible latency, measured with the CLI only;
-//! 2. event capture under `loadgen churn`: untraced, with the agent, with bpftrace.
+//! 2. event capture under `loadgen churn`: untraced, with the agent (its programs' kernel
+//!    cost and its timeline's size on disk too), with bpftrace, with `sockstat trace`.
 //!
 //! The markdown table goes to stdout and to xtask/bench/RESULTS.md, the plot to
 //! xtask/bench/snapshot-latency.svg. Nothing here is asserted: a missed target is reported.
 //!
 //! This file holds the arguments and the order of the run. Below it: one file per section
 //! (`snapshot`, `churn`, `memory`, `visibility`), which build on `harness` (processes and
-//! timing) and `stats`; `report` and `plot` turn what the sections measured into the
+//! timing), `programs` (kernel BPF statistics) and `stats`; `report` and `plot` turn what
+//! the sections measured into the
 //! results. The sections never import this file or each other, except for the snapshot
 //! levels, at which the others measure.
 
@@ -21,6 +23,7 @@ mod churn;
 mod harness;
 mod memory;
 mod plot;
+mod programs;
 mod report;
 mod snapshot;
 mod stats;
@@ -30,6 +33,7 @@ use std::{
     fs,
     net::{Ipv4Addr, TcpListener, TcpStream},
     path::{Path, PathBuf},
+    thread,
     time::{Duration, Instant},
 };
 
@@ -62,10 +66,11 @@ pub struct BenchArgs {
     /// The plot [default: xtask/bench/snapshot-latency.svg; none with --quick].
     #[arg(long)]
     svg: Option<PathBuf>,
-    /// Seconds per churn run.
-    #[arg(long, default_value_t = 5.0)]
-    churn_seconds: f64,
-    /// Rounds of (untraced, agent, bpftrace) churn runs; medians are reported.
+    /// Seconds per churn run [default: 5; 2 with --quick].
+    #[arg(long)]
+    churn_seconds: Option<f64>,
+    /// Rounds of (untraced, agent, bpftrace, four `sockstat trace`) churn runs; medians are
+    /// reported.
     #[arg(long, default_value_t = 3)]
     churn_rounds: u32,
     /// Churn worker processes.
@@ -75,6 +80,8 @@ pub struct BenchArgs {
 
 /// Hold generator i of the snapshot levels listens on HOLD_PORT_BASE + 100 i + worker.
 const HOLD_PORT_BASE: u16 = 20000;
+/// How long the first agent idles before its memory is read.
+const IDLE_SETTLE: Duration = Duration::from_secs(1);
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
@@ -93,7 +100,14 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let bin = work.join("sockstat");
     fs::copy(&built, &bin).with_context(|| format!("copying {} to {}", built.display(), bin.display()))?;
     require_tool("ss", &["-V"], "apt-get install -y iproute2")?;
-    let env = environment(root);
+    let others = programs::loaded_named(sockstat_ebpf::PROGRAM_NAME);
+    let env =
+        format!("{}; sockstat transition programs of other processes loaded at start: {others}", environment(root));
+    if others > 0 {
+        log.say(&format!(
+            "{others} other sockstat agents or traces are running: they trace the bench's connections too"
+        ));
+    }
 
     // Every process of the bench (agent, generators, ss, sockstat) inherits this namespace:
     // our sockets only, and no `ip netns exec` start-up cost in the timed commands.
@@ -111,9 +125,18 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
 
     let agent_socket = work.join("agent.sock");
     let agent = Agent::start(&bin, &agent_socket, &work.join("agent.log"))?;
-    report.empty_rss_kb = agent.rss_kb()?;
+    // Idle: an empty table in a fresh namespace, once whatever start-up left behind settled.
+    thread::sleep(IDLE_SETTLE);
+    report.idle = agent.rss()?;
+    report.empty_rss_kb = report.idle.total_kb;
     report.empty_seed_ms = agent.status()?.u64("seed_ms")?;
-    log.say(&format!("agent ready (pid {}, RSS {} kB on an empty table)", agent.pid(), report.empty_rss_kb));
+    log.say(&format!(
+        "agent ready (pid {}, RSS {} kB on an empty table: {} kB anonymous, {} kB file)",
+        agent.pid(),
+        report.idle.total_kb,
+        report.idle.anon_kb,
+        report.idle.file_kb
+    ));
 
     // One connection to MARKER_PORT: the filtered query selects it among all the others.
     let marker = TcpListener::bind((Ipv4Addr::LOCALHOST, MARKER_PORT)).context("binding the marker listener")?;
@@ -158,7 +181,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
 
     // Section 2.
     let rounds = if args.quick { 1 } else { args.churn_rounds.max(1) };
-    report.churn = Some(churn_section(&log, &bin, &work, &churn_args(args.churn_seconds, args.churn_workers), rounds)?);
+    let seconds = args.churn_seconds.unwrap_or(if args.quick { 2.0 } else { 5.0 });
+    report.churn = Some(churn_section(&log, &bin, &work, &churn_args(seconds, args.churn_workers), rounds)?);
 
     // Deletes the namespace: processes still in it are gone by then (every generator dies
     // with its parent or at its deadline).

@@ -7,9 +7,11 @@ use std::{fmt::Write as _, fs, path::Path, process::Command, thread, time::Durat
 use anyhow::{Context, Result};
 
 use super::{
-    churn::Churn,
+    churn::{AgentRun, Churn, TRACE_MODES, TraceMode, TraceRun},
+    harness::Rss,
     memory::Memory,
     plot,
+    programs::ProgramCost,
     snapshot::{Compared, SnapshotLevel},
     stats::{fmt_ms, median_f, percentile},
     visibility::Visibility,
@@ -21,6 +23,8 @@ use crate::loadgen::ChurnResult;
 pub(super) struct Report {
     pub(super) env: String,
     pub(super) quick: bool,
+    /// The first agent, idle: empty table, fresh namespace.
+    pub(super) idle: Rss,
     pub(super) empty_rss_kb: u64,
     pub(super) empty_seed_ms: u64,
     pub(super) snapshot: Vec<SnapshotLevel>,
@@ -37,6 +41,57 @@ fn verdict(ok: bool) -> &'static str {
 
 fn fmt_rate(r: f64) -> String {
     if r.is_nan() { "n/a".into() } else { format!("{:.0}", r) }
+}
+
+/// The program cost targets, in ns per run.
+const PROGRAM_NS_TARGET: f64 = 300.0;
+/// The idle agent's RSS target.
+const IDLE_RSS_TARGET_KB: u64 = 32 * 1024;
+/// The timeline's target on disk per finished connection, and the retention it must give.
+const DISK_PER_CONNECTION_TARGET: f64 = 64.0;
+const RETENTION_RATE: f64 = 1000.0;
+const RETENTION_TARGET_HOURS: f64 = 24.0;
+
+fn mib(kb: u64) -> String {
+    format!("{:.1} MiB", kb as f64 / 1024.0)
+}
+
+/// Per-round costs of one program: the median ns per run, and the runs of every round.
+fn program_costs(c: &Churn, pick: impl Fn(&AgentRun) -> Option<ProgramCost>) -> Option<(f64, u64, usize)> {
+    let costs: Vec<ProgramCost> = c.agent.iter().filter_map(pick).collect();
+    if costs.is_empty() || costs.iter().all(|p| p.runs == 0) {
+        return None;
+    }
+    let ns = median_f(costs.iter().filter(|p| p.runs > 0).map(ProgramCost::ns_per_run));
+    Some((ns, costs.iter().map(|p| p.runs).sum(), costs.len()))
+}
+
+/// Median bytes on disk per connection over the agent runs.
+fn disk_per_connection(c: &Churn) -> Option<f64> {
+    let v: Vec<f64> = c.agent.iter().filter_map(AgentRun::timeline_bytes_per_connection).collect();
+    (!v.is_empty()).then(|| median_f(v))
+}
+
+/// Hours of `RETENTION_RATE` connections/s that `retain_bytes` holds at `per_connection`.
+fn retention_hours(retain_bytes: u64, per_connection: f64) -> f64 {
+    retain_bytes as f64 / (per_connection * RETENTION_RATE * 3600.0)
+}
+
+fn trace_runs(c: &Churn, mode: TraceMode) -> Vec<&TraceRun> {
+    c.trace.iter().filter(|t| t.mode == Some(mode)).collect()
+}
+
+/// A mode's losses over all its runs: events lost (None if trace said so in words the
+/// bench could not read), malformed, and runs that did not exit cleanly.
+fn trace_losses(runs: &[&TraceRun]) -> (Option<u64>, u64, usize) {
+    let lost = runs.iter().try_fold(0u64, |acc, t| t.lost.map(|n| acc + n));
+    let malformed = runs.iter().map(|t| t.malformed).sum();
+    let failed = runs.iter().filter(|t| t.said.iter().any(|l| l.starts_with("exited with"))).count();
+    (lost, malformed, failed)
+}
+
+fn fmt_lost(lost: Option<u64>) -> String {
+    lost.map_or_else(|| "? (see below)".into(), |n| n.to_string())
 }
 
 impl Report {
@@ -81,29 +136,80 @@ impl Report {
             }
         }
         if let Some(c) = &self.churn {
-            let lost: u64 = c.agent.iter().map(|a| a.lost + a.malformed).sum();
-            let dropped: u64 = c.agent.iter().map(|a| a.timeline_dropped).sum();
-            let resyncs: u64 = c.agent.iter().map(|a| a.resyncs).sum();
-            let _ = writeln!(
-                s,
-                "| zero lost events at the highest churn rate | {lost} lost, {resyncs} resyncs, {dropped} timeline records dropped over {} runs | {} |",
-                c.agent.len(),
-                verdict(lost == 0 && dropped == 0)
-            );
-            let core = median_f(c.agent.iter().map(|a| a.cpu_s / a.wall_s));
-            let _ = writeln!(
-                s,
-                "| agent under a quarter of one core at that rate | {:.1}% of one core | {} |",
-                core * 100.0,
-                verdict(core < 0.25)
-            );
-            let ratio =
-                median_f(c.agent.iter().map(|a| a.churn.rate())) / median_f(c.untraced.iter().map(ChurnResult::rate));
+            let untraced = median_f(c.untraced.iter().map(ChurnResult::rate));
+            let ratio = median_f(c.agent.iter().map(|a| a.churn.rate())) / untraced;
             let _ = writeln!(
                 s,
                 "| churn rate with the agent >= 90% of untraced | {:.1}% | {} |",
                 ratio * 100.0,
                 verdict(ratio >= 0.9)
+            );
+            let core = median_f(c.agent.iter().map(|a| a.cpu_s / a.wall_s));
+            let _ = writeln!(
+                s,
+                "| agent at most 25% of one core at that rate (user+sys of its process) | {:.1}% of one core | {} |",
+                core * 100.0,
+                verdict(core <= 0.25)
+            );
+            for (what, name, pick) in [
+                (
+                    "transition program",
+                    sockstat_ebpf::PROGRAM_NAME,
+                    (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>,
+                ),
+                ("accept hook", sockstat_ebpf::ACCEPT_PROGRAM, |a: &AgentRun| a.accept),
+            ] {
+                let (m, v) = match program_costs(c, pick) {
+                    Some((ns, runs, rounds)) => (
+                        format!("{ns:.0} ns per run (median of {rounds} runs; {runs} program runs in all)"),
+                        verdict(ns <= PROGRAM_NS_TARGET).to_string(),
+                    ),
+                    None => (format!("no runs of a program named `{name}` among the agent's"), "not measured".into()),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {what} (`{name}`) at most {PROGRAM_NS_TARGET:.0} ns per run (kernel BPF statistics) | {m} | {v} |"
+                );
+            }
+            let lost: u64 = c.agent.iter().map(|a| a.lost + a.malformed).sum();
+            let dropped: u64 = c.agent.iter().map(|a| a.timeline_dropped).sum();
+            let resyncs: u64 = c.agent.iter().map(|a| a.resyncs).sum();
+            let _ = writeln!(
+                s,
+                "| zero lost events at the highest churn rate (agent) | {lost} lost, {resyncs} resyncs, {dropped} timeline records dropped over {} runs | {} |",
+                c.agent.len(),
+                verdict(lost == 0 && dropped == 0)
+            );
+            for mode in TRACE_MODES {
+                let runs = trace_runs(c, mode);
+                if runs.is_empty() {
+                    continue;
+                }
+                let (lost, malformed, failed) = trace_losses(&runs);
+                let ratio = median_f(runs.iter().map(|t| t.churn.rate())) / untraced;
+                let failed_note = if failed > 0 { format!("; {failed} runs failed") } else { String::new() };
+                let _ = writeln!(
+                    s,
+                    "| `{}` to {}: 0 lost, churn >= 90% of untraced | {} lost, {malformed} malformed over {} runs{failed_note}; churn {:.1}% | {} |",
+                    mode.command(),
+                    mode.sink(),
+                    fmt_lost(lost),
+                    runs.len(),
+                    ratio * 100.0,
+                    verdict(lost == Some(0) && malformed == 0 && failed == 0 && ratio >= 0.9)
+                );
+            }
+        }
+        if self.idle.total_kb > 0 {
+            let i = &self.idle;
+            let _ = writeln!(
+                s,
+                "| idle agent (empty table, default configuration) at most {} RSS | {} ({} anonymous, {} file pages) | {} |",
+                mib(IDLE_RSS_TARGET_KB),
+                mib(i.total_kb),
+                mib(i.anon_kb),
+                mib(i.file_kb),
+                verdict(i.total_kb <= IDLE_RSS_TARGET_KB)
             );
         }
         if let Some(m) = &self.memory {
@@ -115,6 +221,33 @@ impl Report {
                 m.tracked,
                 verdict(b <= 256.0)
             );
+        }
+        if let Some(c) = &self.churn {
+            match disk_per_connection(c) {
+                Some(b) => {
+                    let _ = writeln!(
+                        s,
+                        "| at most {DISK_PER_CONNECTION_TARGET:.0} bytes on disk per finished connection (timeline) | {b:.0} B (file and WAL after the agent stopped, over the connections of its churn run; median of {} runs) | {} |",
+                        c.agent.len(),
+                        verdict(b <= DISK_PER_CONNECTION_TARGET)
+                    );
+                    if let Some(retain) = c.retain_bytes {
+                        let h = retention_hours(retain, b);
+                        let age = c.retain_age.as_deref().map_or_else(String::new, |a| format!(", `--retain-age` {a}"));
+                        let _ = writeln!(
+                            s,
+                            "| the default retention holds at least a day of 1k connections/s | {h:.1} h at {b:.0} B per connection (`--retain-bytes` {retain}{age}) | {} |",
+                            verdict(h >= RETENTION_TARGET_HOURS)
+                        );
+                    }
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "| at most {DISK_PER_CONNECTION_TARGET:.0} bytes on disk per finished connection (timeline) | the agent keeps no timeline | not measured |"
+                    );
+                }
+            }
         }
         s.push('\n');
     }
@@ -198,6 +331,8 @@ impl Report {
         let _ = writeln!(s, "| | value |");
         let _ = writeln!(s, "| --- | ---: |");
         let _ = writeln!(s, "| agent RSS on an empty table (fresh agent, no load) | {} kB |", self.empty_rss_kb);
+        let _ = writeln!(s, "| of which anonymous (`RssAnon`: heap, stacks, ring buffer) | {} kB |", self.idle.anon_kb);
+        let _ = writeln!(s, "| of which file pages (`RssFile`: the binary, libraries) | {} kB |", self.idle.file_kb);
         let _ = writeln!(s, "| seed time on an empty table | {} ms |", self.empty_seed_ms);
         if let Some(m) = &self.memory {
             let _ = writeln!(s, "| fresh agent seeded at {}: sockets tracked | {} |", m.label, m.tracked);
@@ -261,7 +396,13 @@ impl Report {
              - bpftrace counts every namespace (the agent's `events_seen` does too); other traffic on the machine \
                adds to both.\n\
              - Memory per socket is the RSS of an agent seeded at that level minus the RSS of a fresh agent on an \
-               empty table, divided by the sockets it tracks."
+               empty table, divided by the sockets it tracks.\n\
+             - Program costs are the kernel's BPF statistics (`kernel.bpf_stats_enabled`, on during the agent's \
+               churn runs only, its old value restored after): `run_time_ns / run_cnt` of the programs the agent \
+               holds, found by name. The statistics add two clock reads to every run, so they weigh on that \
+               churn rate too. Both programs run for every namespace of the machine.\n\
+             - The timeline records every namespace of the machine: other traffic during a churn run adds to its \
+               size on disk, which is divided by the bench's connections only."
         );
         s
     }
@@ -274,8 +415,9 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "`loadgen churn` with {} worker processes, {} s per run, {} rounds of (untraced, agent, bpftrace); medians \
-             over rounds. bpftrace runs `tracepoint:sock:inet_sock_set_state {{ @c = count(); }}`.\n",
+            "`loadgen churn` with {} worker processes, {} s per run, {} rounds of (untraced, agent, bpftrace, \
+             `sockstat trace` four ways); medians over rounds. bpftrace runs \
+             `tracepoint:sock:inet_sock_set_state {{ @c = count(); }}`.\n",
             c.workers,
             c.seconds,
             c.untraced.len()
@@ -341,15 +483,84 @@ impl Report {
             core * 100.0,
             bt_cell(format!("{:.1}% of one core (user space only; counting is in the kernel)", bt_core * 100.0))
         );
+        for (what, pick) in [
+            ("transition program", (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>),
+            ("accept hook", |a: &AgentRun| a.accept),
+        ] {
+            let cell = program_costs(c, pick).map_or_else(
+                || "not measured".into(),
+                |(ns, runs, rounds)| {
+                    format!("{ns:.0} ns per run; {:.0} runs/s", runs as f64 / rounds as f64 / c.seconds)
+                },
+            );
+            let _ = writeln!(s, "| {what}, kernel time per run (BPF statistics) | - | {cell} | - |");
+        }
+        let disk = match disk_per_connection(c) {
+            Some(b) => {
+                let bytes = median_f(c.agent.iter().filter_map(|a| a.timeline_bytes.map(|x| x as f64)));
+                format!("{:.1} MB per run; {b:.0} B per connection", bytes / 1e6)
+            }
+            None => "no timeline".into(),
+        };
+        let _ = writeln!(s, "| timeline on disk after the agent stopped (file + WAL) | - | {disk} | - |");
         let errors: u64 = c
             .untraced
             .iter()
             .chain(c.agent.iter().map(|a| &a.churn))
             .chain(c.bpftrace.iter().map(|b| &b.churn))
+            .chain(c.trace.iter().map(|t| &t.churn))
             .map(|r| r.errors)
             .sum();
         if errors > 0 {
             let _ = writeln!(s, "\nThe churn saw {errors} failed connects in all (counted, not in the rates).");
+        }
+        s.push('\n');
+        self.trace_md(s, c, untraced);
+    }
+
+    fn trace_md(&self, s: &mut String, c: &Churn, untraced: f64) {
+        let modes: Vec<(TraceMode, Vec<&TraceRun>)> =
+            TRACE_MODES.iter().map(|&m| (m, trace_runs(c, m))).filter(|(_, r)| !r.is_empty()).collect();
+        if modes.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "`sockstat trace` under the same churn, its stdout to a file in the bench's temporary directory or to \
+             a pipe read by `wc -l` (which counts the records). trace shows the bench's namespace (its default); \
+             it reports its losses on stderr when it stops. Its CPU is over the churn and until its output stopped \
+             growing.\n"
+        );
+        let head: Vec<String> = modes.iter().map(|(m, _)| format!("`{}` to {}", m.command(), m.sink())).collect();
+        let _ = writeln!(s, "| | {} |", head.join(" | "));
+        let _ = writeln!(s, "| --- |{}", " ---: |".repeat(modes.len()));
+        let row = |s: &mut String, what: &str, cell: &dyn Fn(&[&TraceRun]) -> String| {
+            let cells: Vec<String> = modes.iter().map(|(_, r)| cell(r)).collect();
+            let _ = writeln!(s, "| {what} | {} |", cells.join(" | "));
+        };
+        row(s, "connections/s", &|r| fmt_rate(median_f(r.iter().map(|t| t.churn.rate()))));
+        row(s, "churn rate relative to untraced", &|r| {
+            format!("{:.1}%", median_f(r.iter().map(|t| t.churn.rate())) / untraced * 100.0)
+        });
+        row(s, "records written per connection", &|r| {
+            format!("{:.2}", median_f(r.iter().map(|t| t.records as f64 / t.churn.connections.max(1) as f64)))
+        });
+        row(s, "events lost (all runs)", &|r| {
+            let (lost, malformed, failed) = trace_losses(r);
+            let failed = if failed > 0 { format!(", {failed} runs failed") } else { String::new() };
+            format!("{} lost, {malformed} malformed{failed}", fmt_lost(lost))
+        });
+        row(s, "trace CPU, user+sys", &|r| {
+            format!("{:.1}% of one core", median_f(r.iter().map(|t| t.cpu_s / t.wall_s)) * 100.0)
+        });
+        let mut said: Vec<String> = c.trace.iter().flat_map(|t| t.said.iter().cloned()).collect();
+        said.sort();
+        said.dedup();
+        if !said.is_empty() {
+            let _ = writeln!(s, "\ntrace said on stderr (besides its start-up line):\n");
+            for l in said.iter().take(12) {
+                let _ = writeln!(s, "- `{}`", l.replace('`', "'"));
+            }
         }
         s.push('\n');
     }
