@@ -231,7 +231,7 @@ impl Reader {
     }
 
     /// The `connections` rows with rowids in `lo..=hi`.
-    fn rows_between(&self, lo: i64, hi: i64) -> Result<Vec<Row>, TimelineError> {
+    pub(super) fn rows_between(&self, lo: i64, hi: i64) -> Result<Vec<Row>, TimelineError> {
         let e = sql(&self.path);
         if lo > hi {
             return Ok(Vec::new());
@@ -277,15 +277,18 @@ impl Reader {
         st.query_map([], Row::read).and_then(Iterator::collect).map_err(&e)
     }
 
+    /// The first rowid of the first batch that wrote a row ending at or after `from`.
+    pub(super) fn first_row_ending_from(&self, from: i64) -> Result<Option<i64>, TimelineError> {
+        self.conn
+            .query_row("SELECT MIN(first_conn) FROM batches WHERE max_end_ns >= ?1", [from], |r| r.get(0))
+            .map_err(sql(&self.path))
+    }
+
     /// Every row with a transition in `[from, to]`, and some more: those written from
     /// the first batch that ends at or after `from` up to the first snapshot after `to`,
     /// those crossing that snapshot, and (with `open`) the open ones.
     pub(super) fn rows_around(&self, from: i64, to: i64, open: bool) -> Result<Vec<Row>, TimelineError> {
-        let e = sql(&self.path);
-        let lo: Option<i64> = self
-            .conn
-            .query_row("SELECT MIN(first_conn) FROM batches WHERE max_end_ns >= ?1", [from], |r| r.get(0))
-            .map_err(&e)?;
+        let lo = self.first_row_ending_from(from)?;
         let next = if to == i64::MAX { None } else { self.snapshot_after(to)? };
         let hi = next.map_or(i64::MAX, |n| n.2 - 1);
         let mut rows = match lo {

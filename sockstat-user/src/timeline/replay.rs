@@ -48,8 +48,13 @@ impl Reader {
                 None => TimelineError::Empty { path: self.path.clone() },
             });
         };
-        let (snap_id, snap_ns, _) = snap;
+        let (snap_id, snap_ns, first_conn) = snap;
         let mut model = Model::default();
+        let timewait: bool =
+            self.conn.query_row("SELECT timewait FROM snapshots WHERE id = ?1", [snap_id], |r| r.get(0)).map_err(&e)?;
+        if !timewait {
+            self.rebuild_timewait(&mut model, snap_ns, first_conn)?;
+        }
         let mut st = self
             .conn
             .prepare(
@@ -107,6 +112,37 @@ impl Reader {
         }
         Ok(AtState { sockets: model.sockets_at(at_ns), gaps: self.gaps_between(snap_ns, at_ns)?, snapshot_ns: snap_ns })
     }
+
+    /// The TIME-WAIT sockets at `snap_ns`, of a snapshot that left them out: replayed
+    /// from the rows that closed in the TIME-WAIT lifetime before it, the closes that
+    /// made them and the connections that took their tuples over, by the rules of the
+    /// replay itself. Those rows were written before the snapshot (its rows start at
+    /// `first_conn`), or just after, for a close still in the ring at the dump.
+    fn rebuild_timewait(&self, model: &mut Model, snap_ns: i64, first_conn: i64) -> Result<(), TimelineError> {
+        let from = snap_ns - TIME_WAIT_NS - 1_000_000_000;
+        let Some(lo) = self.first_row_ending_from(from)? else { return Ok(()) };
+        let late: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(last_conn) FROM batches WHERE min_ts_ns <= ?1", [snap_ns], |r| r.get(0))
+            .map_err(sql(&self.path))?;
+        let rows = self.rows_between(lo, late.unwrap_or(0).max(first_conn - 1))?;
+        let mut steps = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
+            for (i, t) in row.transitions().into_iter().enumerate() {
+                if t.ts_ns > from && t.ts_ns <= snap_ns {
+                    steps.push((t.ts_ns, r, i, t));
+                }
+            }
+        }
+        steps.sort_by_key(|(ts, r, i, _)| (*ts, *r, *i));
+        let mut before = Model::default();
+        for (ts, r, _, t) in &steps {
+            let row = &rows[*r];
+            before.apply(*ts, row.cookie, t.old, t.new, row.socket(t));
+        }
+        model.timewait.extend(before.timewait.into_iter().filter(|(_, (_, expires))| *expires > snap_ns));
+        Ok(())
+    }
 }
 
 type Tuple = (u16, IpAddr, u16, IpAddr, u16);
@@ -130,6 +166,8 @@ impl Model {
         if sock.is_mini() {
             self.timewait.insert(tuple(&sock), (sock, expires_ns));
         } else {
+            // A connection on the tuple of a rebuilt timewait socket took it over.
+            self.timewait.remove(&tuple(&sock));
             self.full.insert(sock.cookie, sock);
         }
     }
@@ -186,9 +224,11 @@ impl Model {
 
 #[cfg(test)]
 mod tests {
+    use rusqlite::Connection;
+
     use super::*;
     use crate::timeline::{
-        Record,
+        Record, Writer,
         fixtures::{temp_db, tr, writer},
     };
 
@@ -284,5 +324,80 @@ mod tests {
         assert_eq!(states(now + 260 * US), vec![(0, Listen as u8), (81, SynSent as u8)]);
         // The listener's queue sizes come from the snapshot.
         assert_eq!(r.state_at(wall(now + 50 * US)).unwrap().sockets.iter().find(|s| s.dport == 0).unwrap().wqueue, 128);
+    }
+
+    #[test]
+    fn a_checkpoint_leaves_time_wait_to_the_closes_it_came_from() {
+        use TcpState::*;
+        const S: u64 = 1_000_000_000;
+        let path = temp_db("timewait");
+        let t0 = crate::model::clock::monotonic_now().as_nanos() as u64 - 600 * S;
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let listener = InetSocket { wqueue: 128, ..InetSocket::tcp(2, Listen as u8, (lo, 80), (lo, 0), 1) };
+        let close = |w: &mut Writer, cookie, at: u64, sport| {
+            for t in [
+                tr(cookie, at, Close, SynSent, 0, 80),
+                tr(cookie, at + 10 * US, SynSent, Established, sport, 80),
+                tr(cookie, at + 20 * US, Established, FinWait1, sport, 80),
+                tr(cookie, at + 30 * US, FinWait1, FinWait2, sport, 80),
+                tr(cookie, at + 40 * US, FinWait2, Close, sport, 80),
+            ] {
+                w.push(Record::Transition(t));
+            }
+            w.flush().unwrap();
+        };
+        let offset;
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            w.push(Record::Snapshot { mono_ns: t0, kind: "seed", sockets: vec![listener.clone()] });
+            w.flush().unwrap();
+            close(&mut w, 2, t0 + 100 * S, 5000);
+            close(&mut w, 3, t0 + 130 * S, 5001);
+            // A new connection takes the second one's tuple over.
+            w.push(Record::Transition(tr(5, t0 + 140 * S, Close, SynSent, 0, 80)));
+            w.push(Record::Transition(tr(5, t0 + 140 * S + 10 * US, SynSent, Established, 5001, 80)));
+            w.flush().unwrap();
+            // The kernel's dump: the listener, the new connection, the first's TIME-WAIT.
+            let tw = InetSocket {
+                timer: 3,
+                expires_ms: 10_000,
+                ..InetSocket::tcp(2, TimeWait as u8, (lo, 5000), (lo, 80), 2)
+            };
+            let sockets = vec![listener.clone(), InetSocket::tcp(2, Established as u8, (lo, 5001), (lo, 80), 5), tw];
+            w.push(Record::Snapshot { mono_ns: t0 + 150 * S, kind: "checkpoint", sockets });
+            w.flush().unwrap();
+            // After trouble, a checkpoint keeps them.
+            w.push(Record::Gap(Gap {
+                start_ns: 1,
+                end_ns: 2,
+                lost_kernel: 1,
+                lost_userspace: 0,
+                reason: "test".into(),
+            }));
+            w.flush().unwrap();
+            let tw = InetSocket { timer: 3, ..InetSocket::tcp(2, TimeWait as u8, (lo, 5000), (lo, 80), 2) };
+            w.push(Record::Snapshot { mono_ns: t0 + 155 * S, kind: "checkpoint", sockets: vec![tw] });
+            w.flush().unwrap();
+        }
+        let stored = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT timewait, (SELECT COUNT(*) FROM snapshot_sockets WHERE snapshot = s.id) FROM snapshots s ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(stored, [(true, 1), (false, 2), (true, 1)]);
+        let wall = |mono: u64| mono as i64 + offset;
+        let r = Reader::open(&path).unwrap();
+        let states = |at: u64| -> Vec<(u16, u8)> {
+            let mut v: Vec<_> = r.state_at(wall(at)).unwrap().sockets.iter().map(|s| (s.sport, s.state)).collect();
+            v.sort_unstable();
+            v
+        };
+        // From the checkpoint: the first connection's TIME-WAIT, rebuilt from its close;
+        // none for the second's tuple, which the new connection holds.
+        assert_eq!(states(t0 + 151 * S), vec![(80, Listen as u8), (5000, TimeWait as u8), (5001, Established as u8)]);
     }
 }

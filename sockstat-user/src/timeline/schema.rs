@@ -50,11 +50,13 @@
 //!   marks an accept() notice (states 0).
 //! - `gaps(id, batch, start_ns, end_ns, lost_kernel, lost_userspace, reason)`: events
 //!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
-//! - `snapshots(id, batch, ts_ns, kind, first_conn)` and `snapshot_sockets(snapshot,
-//!   cookie, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode,
-//!   expires_ms, timer)`: the kernel's TCP sockets at seed (`seed`), after a loss
-//!   (`resync`) and periodically (`checkpoint`), mini-sockets (TIME-WAIT) included;
-//!   `first_conn` is the rowid the next `connections` row got.
+//! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait)` and
+//!   `snapshot_sockets(snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
+//!   v6only, ifindex, uid, inode, expires_ms, timer)`: the kernel's TCP sockets at seed
+//!   (`seed`), after a loss (`resync`) and periodically (`checkpoint`); `first_conn` is
+//!   the rowid the next `connections` row got. `timewait` = 0: the TIME-WAIT sockets were
+//!   left out (a checkpoint with every close of the minute before it recorded: a replay
+//!   rebuilds them from those closes), else they are in.
 //! - the view `lifetimes(id, batch, cookie, netns, family, src, sport, dst, dport,
 //!   start_ns, end_ns, duration_ns, pid, comm, owner, active, bytes_sent,
 //!   bytes_received, path, cgroup, error, retrans, srtt_us)`: the finished connections
@@ -106,7 +108,7 @@ CREATE TABLE IF NOT EXISTS gaps (
     lost_kernel INTEGER NOT NULL, lost_userspace INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY, batch INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,
-    first_conn INTEGER NOT NULL);
+    first_conn INTEGER NOT NULL, timewait INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots(ts_ns);
 CREATE TABLE IF NOT EXISTS snapshot_sockets (
     snapshot INTEGER NOT NULL, cookie INTEGER NOT NULL, state INTEGER NOT NULL, src BLOB NOT NULL,

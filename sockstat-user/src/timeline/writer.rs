@@ -17,6 +17,7 @@ use std::{
 
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 use rustc_hash::FxHashMap;
+use sockstat_ebpf::TcpState;
 
 use crate::{
     bpf::stream::Transition,
@@ -216,9 +217,16 @@ fn write_loop(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Vec<Record>>, 
         tracing::debug!("timeline writer keeps the default priority");
     }
     let mut last_retention = Instant::now();
+    let mut dropped = 0;
     let mut open = true;
     while open {
         let Ok(first) = rx.recv() else { break };
+        // The agent dropped a chunk: records are missing (its gap marker follows).
+        let now_dropped = counters.dropped.load(Ordering::Relaxed);
+        if now_dropped != dropped {
+            dropped = now_dropped;
+            store.trouble();
+        }
         let started = Instant::now();
         let mut records = first.len() as u64;
         // Transitions wait for more to share their transaction; a gap, a snapshot or
@@ -291,7 +299,16 @@ struct Store {
     /// The rowid the next `connections` row gets.
     next_conn: i64,
     batch: Batch,
+    /// CLOCK_MONOTONIC ns of the first snapshot this writer stored (the seed's).
+    seeded_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the last trouble: the end of a gap, a batch not written, a
+    /// chunk the agent dropped.
+    trouble_ns: u64,
 }
+
+/// How far back a checkpoint needs every close recorded to leave its TIME-WAIT sockets
+/// out: their lifetime (TCP_TIMEWAIT_LEN), and a second.
+const TIMEWAIT_REBUILT_FROM_NS: u64 = crate::model::tcp::TIME_WAIT_NS as u64 + 1_000_000_000;
 
 const INSERT_CONNECTION: &str = "INSERT INTO connections (cookie_offset, src, sport, dst, dport, end_offset_ns,
     duration_ns, path, steps, process, owner, bytes_sent, bytes_received, netns)
@@ -338,7 +355,24 @@ impl Store {
             netns: FxHashMap::default(),
             next_conn,
             batch: Batch::default(),
+            seeded_ns: None,
+            trouble_ns: 0,
         })
+    }
+
+    /// Something went missing now: checkpoints keep their TIME-WAIT sockets for a while.
+    fn trouble(&mut self) {
+        let now = u64::try_from(crate::model::clock::monotonic_now().as_nanos()).unwrap_or(u64::MAX);
+        self.trouble_ns = self.trouble_ns.max(now);
+    }
+
+    /// Whether a checkpoint dumped at `mono_ns` may leave its TIME-WAIT sockets out: the
+    /// timeline holds every close of the TIME-WAIT lifetime before it (this writer has
+    /// stored a snapshot that long ago and seen no trouble since), and a replay rebuilds
+    /// them from those closes.
+    fn timewait_recorded(&self, mono_ns: u64) -> bool {
+        let since = mono_ns.saturating_sub(TIMEWAIT_REBUILT_FROM_NS);
+        self.seeded_ns.is_some_and(|s| s <= since) && self.trouble_ns <= since
     }
 
     /// Moves what an earlier agent left in `open_connections` to `connections`, as rows
@@ -404,7 +438,10 @@ impl Store {
                     self.asm.observe(&t);
                     continue;
                 }
-                Record::Gap(g) => self.gap(&g)?,
+                Record::Gap(g) => {
+                    self.trouble();
+                    self.gap(&g)?;
+                }
                 Record::Snapshot { mono_ns, kind, sockets } => self.snapshot(mono_ns, kind, &sockets)?,
                 Record::Forget(cookies) => self.asm.forget(&cookies),
             }
@@ -452,6 +489,7 @@ impl Store {
 
     /// After a failed batch: roll back, and forget what the rollback took back.
     fn abort(&mut self) {
+        self.trouble();
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
@@ -547,11 +585,19 @@ impl Store {
         // Rows of the sockets that closed before the dump come before the snapshot's
         // `first_conn`; every open one crosses it.
         self.write_done()?;
+        // TIME-WAIT sockets are most of a dump under churn; a periodic one leaves them
+        // to the replay when the timeline has the closes that made them.
+        let timewait = kind != "checkpoint" || !self.timewait_recorded(mono_ns);
+        self.seeded_ns.get_or_insert(mono_ns);
         self.conn.execute(
-            "INSERT INTO snapshots (batch, ts_ns, kind, first_conn) VALUES (?1, ?2, ?3, ?4)",
-            params![self.batch.id, wall(mono_ns, self.offset_ns), kind, self.next_conn],
+            "INSERT INTO snapshots (batch, ts_ns, kind, first_conn, timewait) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.batch.id, wall(mono_ns, self.offset_ns), kind, self.next_conn, timewait],
         )?;
         let id = self.conn.last_insert_rowid();
+        // In key order: appended, the B-tree's pages fill up.
+        let mut sockets: Vec<&InetSocket> =
+            sockets.iter().filter(|s| timewait || !(s.timer == 3 || s.state == TcpState::TimeWait as u8)).collect();
+        sockets.sort_unstable_by_key(|s| s.cookie);
         let mut st = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO snapshot_sockets (snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
                 v6only, ifindex, uid, inode, expires_ms, timer)
@@ -678,15 +724,25 @@ fn used_bytes(conn: &Connection, path: &Path) -> rusqlite::Result<u64> {
 
 /// Deletes whole batches older than the batch of the newest snapshot at or before
 /// `cut`: a replay from that snapshot needs only rows written after it, the rows that
-/// cross later snapshots (written later still) and the open ones. Returns whether
+/// cross later snapshots (written later still) and the open ones, and, if it left its
+/// TIME-WAIT sockets out, the rows of the closes that made them. Returns whether
 /// anything was deleted.
 fn cut_before(conn: &Connection, cut: i64) -> rusqlite::Result<bool> {
-    let keep: Option<i64> = conn
-        .query_row("SELECT batch FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1", [cut], |r| {
-            r.get(0)
-        })
+    let keep: Option<(i64, i64, bool)> = conn
+        .query_row(
+            "SELECT batch, ts_ns, timewait FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1",
+            [cut],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    let Some(keep) = keep else { return Ok(false) };
+    let Some((mut keep, ts, timewait)) = keep else { return Ok(false) };
+    if !timewait {
+        // Its TIME-WAIT sockets are rebuilt from the closes of the minute before it.
+        let from = ts - i64::try_from(TIMEWAIT_REBUILT_FROM_NS).unwrap_or(i64::MAX);
+        let first: Option<i64> =
+            conn.query_row("SELECT MIN(id) FROM batches WHERE max_end_ns >= ?1", [from], |r| r.get(0))?;
+        keep = keep.min(first.unwrap_or(keep));
+    }
     let conn_cut: Option<i64> =
         conn.query_row("SELECT MAX(last_conn) FROM batches WHERE id < ?1", [keep], |r| r.get(0))?;
     let transition_cut: Option<i64> =
