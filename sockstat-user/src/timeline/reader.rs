@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row as SqlRow};
+use rustc_hash::FxHashMap;
 use sockstat_ebpf::TcpState;
 
 use crate::{
@@ -30,16 +31,32 @@ pub struct Reader {
 }
 
 /// The columns [`Row::read`] reads, in its order, from `connections` (aliased `c`, its
-/// batch `b`), with `processes` as `p` and `netns` as `n`.
-const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, n.inode, c.src, c.sport, c.dst, c.dport, \
-     b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, p.pid, p.comm, c.owner, c.bytes_sent, \
+/// batch `b`).
+const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
+     b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, c.process, c.owner, c.bytes_sent, \
      c.bytes_received, c.rowid";
 
 /// The same from `open_connections` (aliased `c`).
-const OPEN_COLUMNS: &str = "c.cookie, n.inode, c.src, c.sport, c.dst, c.dport, c.end_ns, c.duration_ns, c.path, \
-     c.steps, p.pid, p.comm, c.owner, c.bytes_sent, c.bytes_received, NULL";
+const OPEN_COLUMNS: &str = "c.cookie, c.netns, c.src, c.sport, c.dst, c.dport, c.end_ns, c.duration_ns, c.path, \
+     c.steps, c.process, c.owner, c.bytes_sent, c.bytes_received, NULL";
 
-const JOINS: &str = "LEFT JOIN processes p ON p.id = c.process LEFT JOIN netns n ON n.id = c.netns";
+/// The dictionaries rows point into, read whole (they hold a row per process and
+/// namespace, not per connection): pid and name by `processes.id`, inode by `netns.id`.
+pub(super) struct Names {
+    processes: FxHashMap<i64, (u32, String)>,
+    netns: FxHashMap<i64, u32>,
+}
+
+impl Names {
+    /// Owner pid and name of `row` (0 and empty when unknown).
+    fn owner(&self, row: &Row) -> (u32, &str) {
+        row.process.and_then(|p| self.processes.get(&p)).map_or((0, ""), |(pid, comm)| (*pid, comm.as_str()))
+    }
+
+    fn netns(&self, row: &Row) -> u32 {
+        row.netns.and_then(|n| self.netns.get(&n)).copied().unwrap_or(0)
+    }
+}
 
 /// A socket's row (`connections` or `open_connections`), unpacked.
 #[derive(Clone, Debug)]
@@ -47,7 +64,8 @@ pub(super) struct Row {
     /// The `connections` rowid; `None` for a socket still open.
     pub rowid: Option<i64>,
     pub cookie: u64,
-    pub netns: u32,
+    /// `netns.id`.
+    netns: Option<i64>,
     pub family: u16,
     pub src: IpAddr,
     pub sport: u16,
@@ -57,10 +75,10 @@ pub(super) struct Row {
     pub first_ns: i64,
     pub end_ns: i64,
     pub path: StatePath,
-    steps: Vec<Step>,
-    trailer: Trailer,
-    pub pid: u32,
-    pub comm: String,
+    /// The `steps` column, unpacked only when the transitions are asked for.
+    steps: Option<Vec<u8>>,
+    /// `processes.id`.
+    process: Option<i64>,
     pub owner: Option<u8>,
     pub bytes_sent: i64,
     pub bytes_received: i64,
@@ -73,6 +91,8 @@ pub(super) struct RowTransition {
     pub old: u8,
     pub new: u8,
     pub queues: (u32, u32),
+    pub v6only: bool,
+    pub ifindex: u32,
 }
 
 impl Row {
@@ -80,13 +100,10 @@ impl Row {
         let src: Vec<u8> = r.get(2)?;
         let dst: Vec<u8> = r.get(4)?;
         let end_ns: i64 = r.get(6)?;
-        let path = StatePath::from_i64(r.get(8)?);
-        let blob: Option<Vec<u8>> = r.get(9)?;
-        let (steps, trailer) = codec::steps(blob.as_deref(), path.len().saturating_sub(3));
         Ok(Row {
-            rowid: r.get(15)?,
+            rowid: r.get(14)?,
             cookie: r.get::<_, i64>(0)? as u64,
-            netns: r.get::<_, Option<u32>>(1)?.unwrap_or(0),
+            netns: r.get(1)?,
             family: codec::family_of(&src),
             src: codec::addr_from(&src),
             sport: r.get(3)?,
@@ -94,14 +111,12 @@ impl Row {
             dport: r.get(5)?,
             first_ns: end_ns - r.get::<_, i64>(7)?,
             end_ns,
-            path,
-            steps,
-            trailer,
-            pid: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
-            comm: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
-            owner: r.get(12)?,
-            bytes_sent: r.get(13)?,
-            bytes_received: r.get(14)?,
+            path: StatePath::from_i64(r.get(8)?),
+            steps: r.get(9)?,
+            process: r.get(10)?,
+            owner: r.get(11)?,
+            bytes_sent: r.get(12)?,
+            bytes_received: r.get(13)?,
         })
     }
 
@@ -110,18 +125,20 @@ impl Row {
     pub fn transitions(&self) -> Vec<RowTransition> {
         let states: Vec<u8> = self.path.states().collect();
         let n = states.len().saturating_sub(1);
+        let (steps, trailer): (Vec<Step>, Trailer) = codec::steps(self.steps.as_deref(), n.saturating_sub(2));
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let (ts_ns, queues) = if i == 0 {
-                (self.first_ns, self.trailer.first_queues)
+                (self.first_ns, trailer.first_queues)
             } else if i + 1 == n {
-                (self.end_ns, self.trailer.last_queues)
+                (self.end_ns, trailer.last_queues)
             } else {
-                let s = self.steps.get(i - 1).copied().unwrap_or_default();
+                let s = steps.get(i - 1).copied().unwrap_or_default();
                 let offset = i64::try_from(s.offset_ns).unwrap_or(i64::MAX);
                 (self.first_ns.saturating_add(offset).min(self.end_ns), s.queues)
             };
-            out.push(RowTransition { ts_ns, old: states[i], new: states[i + 1], queues });
+            let (v6only, ifindex) = (trailer.v6only, trailer.ifindex);
+            out.push(RowTransition { ts_ns, old: states[i], new: states[i + 1], queues, v6only, ifindex });
         }
         out
     }
@@ -129,8 +146,8 @@ impl Row {
     /// The socket as transition `t` left it.
     pub fn socket(&self, t: &RowTransition) -> InetSocket {
         InetSocket {
-            v6only: self.trailer.v6only,
-            ifindex: self.trailer.ifindex,
+            v6only: t.v6only,
+            ifindex: t.ifindex,
             rqueue: t.queues.0,
             wqueue: t.queues.1,
             ..InetSocket::tcp(self.family, t.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
@@ -142,7 +159,7 @@ impl Row {
     }
 
     /// The finished connection this row records, if it is one.
-    fn lifetime(&self) -> Option<StoredLifetime> {
+    fn lifetime(&self, names: &Names) -> Option<StoredLifetime> {
         let owner = owner_source(self.owner?);
         let active = match self.opened() {
             Opened::Active => Some(true),
@@ -150,12 +167,13 @@ impl Row {
             Opened::Before => None,
         };
         let start_ns = active.map(|_| self.first_ns);
+        let (pid, comm) = names.owner(self);
         Some(StoredLifetime {
             start_ns,
             end_ns: self.end_ns,
             duration_ns: start_ns.map(|s| self.end_ns - s),
-            pid: self.pid,
-            comm: self.comm.clone(),
+            pid,
+            comm: comm.to_string(),
             owner: owner_text(owner).to_string(),
             active,
             family: self.family,
@@ -183,6 +201,9 @@ fn owner_text(o: OwnerSource) -> &'static str {
 /// A snapshot: (id, wall ns, the rowid the next connection row got).
 pub(super) type Snapshot = (i64, i64, i64);
 
+/// What the row fetchers call on each row.
+pub(super) type Visit<'a> = &'a mut dyn FnMut(Row);
+
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, TimelineError> {
         let conn =
@@ -204,6 +225,17 @@ impl Reader {
             .optional()
             .map_err(sql(&self.path))?;
         Ok(v.and_then(|v| v.parse().ok()))
+    }
+
+    /// The dictionaries, read whole.
+    pub(super) fn names(&self) -> Result<Names, TimelineError> {
+        let e = sql(&self.path);
+        let mut st = self.conn.prepare("SELECT id, pid, comm FROM processes").map_err(&e)?;
+        let processes =
+            st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).and_then(Iterator::collect).map_err(&e)?;
+        let mut st = self.conn.prepare("SELECT id, inode FROM netns").map_err(&e)?;
+        let netns = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(&e)?;
+        Ok(Names { processes, netns })
     }
 
     /// The newest snapshot at or before `at_ns`.
@@ -230,14 +262,14 @@ impl Reader {
             .map_err(sql(&self.path))
     }
 
-    /// The `connections` rows with rowids in `lo..=hi`.
-    pub(super) fn rows_between(&self, lo: i64, hi: i64) -> Result<Vec<Row>, TimelineError> {
+    /// Calls `f` on each `connections` row with a rowid in `lo..=hi`, in rowid order.
+    pub(super) fn rows_between(&self, lo: i64, hi: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
         if lo > hi {
-            return Ok(Vec::new());
+            return Ok(());
         }
         // The batch holding `lo`: batches are walked from there, each row read with
-        // its batch's base time.
+        // its batch's base time and cookie.
         let from: Option<i64> = self
             .conn
             .query_row("SELECT MAX(first_conn) FROM batches WHERE first_conn <= ?1", [lo], |r| r.get(0))
@@ -245,36 +277,45 @@ impl Reader {
         let mut st = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM batches b CROSS JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn {JOINS}
+                "SELECT {CONNECTION_COLUMNS} FROM batches b CROSS JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn
                  WHERE b.first_conn BETWEEN ?1 AND ?3 AND c.rowid BETWEEN ?2 AND ?3 ORDER BY c.rowid"
             ))
             .map_err(&e)?;
-        st.query_map([from.unwrap_or(lo), lo, hi], Row::read).and_then(Iterator::collect).map_err(&e)
+        for row in st.query_map([from.unwrap_or(lo), lo, hi], Row::read).map_err(&e)? {
+            f(row.map_err(&e)?);
+        }
+        Ok(())
     }
 
-    /// The `connections` rows at or after rowid `from` of sockets that were open at
-    /// snapshot `snapshot` or an earlier one.
-    fn crossing_rows(&self, from: i64, snapshot: i64) -> Result<Vec<Row>, TimelineError> {
+    /// Calls `f` on each `connections` row at or after rowid `from` of a socket that
+    /// was open at snapshot `snapshot` or an earlier one.
+    fn crossing_rows(&self, from: i64, snapshot: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
         let mut st = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {CONNECTION_COLUMNS} FROM crossings x CROSS JOIN connections c ON c.rowid = x.conn
                  CROSS JOIN batches b ON b.first_conn = (SELECT MAX(first_conn) FROM batches WHERE first_conn <= x.conn)
-                 {JOINS} WHERE x.conn >= ?1 AND x.snapshot <= ?2 ORDER BY x.conn"
+                 WHERE x.conn >= ?1 AND x.snapshot <= ?2 ORDER BY x.conn"
             ))
             .map_err(&e)?;
-        st.query_map([from, snapshot], Row::read).and_then(Iterator::collect).map_err(&e)
+        for row in st.query_map([from, snapshot], Row::read).map_err(&e)? {
+            f(row.map_err(&e)?);
+        }
+        Ok(())
     }
 
-    /// The sockets open at the end of the agent's last batch.
-    fn open_rows(&self) -> Result<Vec<Row>, TimelineError> {
+    /// Calls `f` on each socket open at the end of the agent's last batch.
+    fn open_rows(&self, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {OPEN_COLUMNS} FROM open_connections c {JOINS} ORDER BY c.end_ns"))
+            .prepare_cached(&format!("SELECT {OPEN_COLUMNS} FROM open_connections c ORDER BY c.end_ns"))
             .map_err(&e)?;
-        st.query_map([], Row::read).and_then(Iterator::collect).map_err(&e)
+        for row in st.query_map([], Row::read).map_err(&e)? {
+            f(row.map_err(&e)?);
+        }
+        Ok(())
     }
 
     /// The first rowid of the first batch that wrote a row ending at or after `from`.
@@ -284,37 +325,35 @@ impl Reader {
             .map_err(sql(&self.path))
     }
 
-    /// Every row with a transition in `[from, to]`, and some more: those written from
-    /// the first batch that ends at or after `from` up to the first snapshot after `to`,
-    /// those crossing that snapshot, and (with `open`) the open ones.
-    pub(super) fn rows_around(&self, from: i64, to: i64, open: bool) -> Result<Vec<Row>, TimelineError> {
-        let lo = self.first_row_ending_from(from)?;
+    /// Calls `f` on every row with a transition in `[from, to]`, and some more: those
+    /// written from the first batch that ends at or after `from` up to the first
+    /// snapshot after `to`, those crossing that snapshot, and (with `open`) the open
+    /// ones.
+    pub(super) fn rows_around(&self, from: i64, to: i64, open: bool, f: Visit<'_>) -> Result<(), TimelineError> {
         let next = if to == i64::MAX { None } else { self.snapshot_after(to)? };
         let hi = next.map_or(i64::MAX, |n| n.2 - 1);
-        let mut rows = match lo {
-            Some(lo) => self.rows_between(lo, hi)?,
-            None => Vec::new(),
-        };
+        if let Some(lo) = self.first_row_ending_from(from)? {
+            self.rows_between(lo, hi, f)?;
+        }
         if let Some((id, _, first_conn)) = next {
-            rows.extend(self.crossing_rows(first_conn, id)?);
+            self.crossing_rows(first_conn, id, f)?;
         }
         if open {
-            rows.extend(self.open_rows()?);
+            self.open_rows(f)?;
         }
-        Ok(rows)
+        Ok(())
     }
 
-    /// The rows a replay from snapshot `snap` up to `at_ns` needs: written after the
-    /// snapshot up to the next one, crossing that one, and open.
-    pub(super) fn rows_for_replay(&self, snap: Snapshot, at_ns: i64) -> Result<Vec<Row>, TimelineError> {
+    /// Calls `f` on the rows a replay from snapshot `snap` up to `at_ns` needs: written
+    /// after the snapshot up to the next one, crossing that one, and open.
+    pub(super) fn rows_for_replay(&self, snap: Snapshot, at_ns: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let next = self.snapshot_after(at_ns)?;
         let hi = next.map_or(i64::MAX, |n| n.2 - 1);
-        let mut rows = self.rows_between(snap.2, hi)?;
+        self.rows_between(snap.2, hi, f)?;
         if let Some((id, _, first_conn)) = next {
-            rows.extend(self.crossing_rows(first_conn, id)?);
+            self.crossing_rows(first_conn, id, f)?;
         }
-        rows.extend(self.open_rows()?);
-        Ok(rows)
+        self.open_rows(f)
     }
 
     pub(super) fn gaps_between(&self, from: i64, to: i64) -> Result<Vec<Gap>, TimelineError> {
@@ -338,12 +377,16 @@ impl Reader {
     /// Finished connections that were open at some time in `[since, until]` (begun
     /// before the agent: ended in it), by end time.
     pub fn lifetimes(&self, since: i64, until: i64) -> Result<Vec<StoredLifetime>, TimelineError> {
-        let mut rows: Vec<(i64, StoredLifetime)> = self
-            .rows_around(since, until, false)?
-            .iter()
-            .filter_map(|r| Some((r.rowid.unwrap_or(i64::MAX), r.lifetime()?)))
-            .filter(|(_, l)| l.end_ns >= since && l.start_ns.unwrap_or(l.end_ns) <= until)
-            .collect();
+        let names = self.names()?;
+        let mut rows: Vec<(i64, StoredLifetime)> = Vec::new();
+        self.rows_around(since, until, false, &mut |r| {
+            if let Some(l) = r.lifetime(&names)
+                && l.end_ns >= since
+                && l.start_ns.unwrap_or(l.end_ns) <= until
+            {
+                rows.push((r.rowid.unwrap_or(i64::MAX), l));
+            }
+        })?;
         rows.sort_by_key(|(id, l)| (l.end_ns, *id));
         Ok(rows.into_iter().map(|(_, l)| l).collect())
     }
@@ -405,8 +448,13 @@ impl Reader {
                 out.push((t.ts_ns, id.unsigned_abs(), t));
             }
         }
+        let names = self.names()?;
         let mut seq = 0u64;
-        for row in self.rows_around(since, until, true)? {
+        self.rows_around(since, until, true, &mut |row| {
+            if row.end_ns < since || row.first_ns > until {
+                return;
+            }
+            let (pid, comm) = names.owner(&row);
             for t in row.transitions() {
                 seq += 1;
                 if t.ts_ns < since || t.ts_ns > until || covered(t.ts_ns) {
@@ -414,8 +462,8 @@ impl Reader {
                 }
                 let stored = StoredTransition {
                     ts_ns: t.ts_ns,
-                    pid: row.pid,
-                    comm: row.comm.clone(),
+                    pid,
+                    comm: comm.to_string(),
                     family: row.family,
                     src: row.src,
                     sport: row.sport,
@@ -424,11 +472,11 @@ impl Reader {
                     old: t.old,
                     new: t.new,
                     cookie: row.cookie,
-                    netns: row.netns,
+                    netns: names.netns(&row),
                 };
                 out.push((t.ts_ns, u64::MAX / 2 + seq, stored));
             }
-        }
+        })?;
         out.sort_by_key(|(ts, seq, _)| (*ts, *seq));
         Ok(out.into_iter().map(|(_, _, t)| t).collect())
     }

@@ -93,12 +93,14 @@ impl Reader {
         }
         // Every transition after the snapshot up to the moment, from every row that
         // may hold one, in time order (a socket's own in its order).
-        let rows = self.rows_for_replay(snap, at_ns)?;
+        let mut rows = Vec::new();
+        self.rows_for_replay(snap, at_ns, &mut |row| {
+            if row.end_ns > snap_ns && row.first_ns <= at_ns {
+                rows.push(row);
+            }
+        })?;
         let mut steps = Vec::new();
         for (r, row) in rows.iter().enumerate() {
-            if row.end_ns <= snap_ns || row.first_ns > at_ns {
-                continue;
-            }
             for (i, t) in row.transitions().into_iter().enumerate() {
                 if t.ts_ns > snap_ns && t.ts_ns <= at_ns {
                     steps.push((t.ts_ns, r, i, t));
@@ -125,7 +127,12 @@ impl Reader {
             .conn
             .query_row("SELECT MAX(last_conn) FROM batches WHERE min_ts_ns <= ?1", [snap_ns], |r| r.get(0))
             .map_err(sql(&self.path))?;
-        let rows = self.rows_between(lo, late.unwrap_or(0).max(first_conn - 1))?;
+        let mut rows = Vec::new();
+        self.rows_between(lo, late.unwrap_or(0).max(first_conn - 1), &mut |row| {
+            if row.end_ns > from && row.first_ns <= snap_ns {
+                rows.push(row);
+            }
+        })?;
         let mut steps = Vec::new();
         for (r, row) in rows.iter().enumerate() {
             for (i, t) in row.transitions().into_iter().enumerate() {
