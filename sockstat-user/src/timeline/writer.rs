@@ -1,8 +1,13 @@
-//! The timeline's writer: the agent's side buffers records and hands them, in chunks, to
-//! a thread that folds each socket's transitions into its one row (`assemble`) and
-//! writes what it has every [`COMMIT_EVERY`] as one SQLite transaction (a batch): the
-//! connections that closed, the ones still open that changed, gap markers, snapshots,
-//! and, when asked, one row per transition. The thread also applies the retention limits.
+//! The timeline's writer, in three stages so that the disk never holds up the event
+//! loop: the agent's side buffers records and hands them, in chunks, to the aggregator
+//! thread, which folds each socket's transitions into its one row (`assemble`) in memory
+//! and, every [`COMMIT_EVERY`], hands what it has as one batch to the SQL thread, which
+//! writes each batch as one SQLite transaction (the connections that closed, the ones
+//! still open that changed, gap markers, snapshots, and, when asked, one row per
+//! transition), checkpoints the write-ahead log between batches and applies the
+//! retention limits. A batch is a few bytes per connection where the chunks it comes
+//! from held a few records each: behind a disk that stalls for seconds, the batches
+//! queue where the chunks would have overflowed.
 
 use std::{
     path::{Path, PathBuf},
@@ -68,11 +73,21 @@ pub struct Writer {
     pub previous_end_ns: Option<i64>,
 }
 
-/// Nice value of the writer thread (see `write_loop`).
+/// Nice value of the writer's threads (see `aggregate`).
 const WRITER_NICE: i32 = -5;
 
-/// Chunks queued for the writer before the agent starts dropping (and marking a gap).
-const QUEUE_BATCHES: usize = 256;
+/// Chunks queued for the aggregator before the agent starts dropping (and marking a
+/// gap): it does no I/O, so it falls behind only if it lacks CPU.
+const QUEUE_CHUNKS: usize = 256;
+
+/// Batches queued for the SQL thread before the aggregator starts dropping them (and the
+/// agent marks a gap): a minute of batches, enough for a disk that stalls for a while.
+const QUEUE_BATCHES: usize = 600;
+
+/// Pages of write-ahead log after which the SQL thread copies it into the database, at
+/// the end of a batch (SQLite's default is 1000: 4 MiB, an fsync every few batches
+/// under churn).
+const CHECKPOINT_PAGES: i64 = 8_192;
 
 /// How long the writer gathers records into one transaction. A crash loses at most
 /// this much (and what is queued); a connection that opens and closes within it costs
@@ -92,22 +107,29 @@ impl Writer {
         if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| TimelineError::Dir { path: dir.to_path_buf(), source })?;
         }
-        let conn = Connection::open(&cfg.path).map_err(sql(&cfg.path))?;
-        schema::prepare(&conn, &cfg.path, netns)?;
+        let path = cfg.path.clone();
+        let e = sql(&path);
+        let conn = Connection::open(&path).map_err(&e)?;
+        schema::prepare(&conn, &path, netns)?;
+        conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES).map_err(&e)?;
         let previous_end_ns: Option<i64> = conn
             .query_row("SELECT MAX(COALESCE(max_ts_ns, committed_ns)) FROM batches", [], |r| r.get(0))
-            .map_err(sql(&cfg.path))?;
+            .map_err(&e)?;
         let offset_ns = crate::bpf::stream::realtime_offset_ns();
-        let mut store = Store::new(conn, cfg.transitions, offset_ns).map_err(sql(&cfg.path))?;
-        store.adopt_open().map_err(sql(&cfg.path))?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE_BATCHES);
+        let mut store = Store::new(conn, offset_ns);
+        store.adopt_open().map_err(&e)?;
+        let next_conn = next_rowid(&store.conn).map_err(&e)?;
+        let next_snapshot: i64 =
+            store.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots", [], |r| r.get(0)).map_err(&e)?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
         let committed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let counters = Counters { committed: committed.clone(), failed: failed.clone(), dropped: dropped.clone() };
+        let agg = Aggregator::new(cfg.transitions, offset_ns, next_conn, next_snapshot);
         let thread = std::thread::Builder::new()
             .name("sockstat-timeline".into())
-            .spawn(move || write_loop(store, &cfg, &rx, &counters))
+            .spawn(move || aggregate(agg, store, &cfg, &rx, &counters))
             .map_err(TimelineError::Thread)?;
         Ok(Writer {
             pending: Vec::new(),
@@ -150,7 +172,8 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         let _ = self.flush();
-        // Closing the channel ends the thread once it has written what it holds.
+        // Closing the channel ends the aggregator once it has handed on what it holds,
+        // and the SQL thread once it has written that.
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -166,48 +189,11 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-struct Counters {
-    committed: Arc<AtomicU64>,
-    failed: Arc<AtomicU64>,
-    dropped: Arc<AtomicU64>,
+fn monotonic_ns() -> u64 {
+    u64::try_from(crate::model::clock::monotonic_now().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// How often the checkpointer copies the write-ahead log into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`] on its own
-/// connection, until `stop` is dropped. A checkpoint waits for the disk (fsync); run
-/// by the writer at a commit (SQLite's default), it held the writer for up to a second
-/// under load while the agent's queue filled. A passive checkpoint never blocks the
-/// writer, which keeps appending to the log meanwhile.
-fn checkpointer(path: PathBuf, stop: &Receiver<()>) {
-    let conn = match Connection::open(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, path = %path.display(), "timeline checkpointer not started");
-            return;
-        }
-    };
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!(error = %e, "timeline checkpoint failed; retrying");
-        }
-    }
-}
-
-fn write_loop(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Vec<Record>>, counters: &Counters) {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let path = cfg.path.clone();
-    let checkpoints = std::thread::Builder::new()
-        .name("sockstat-tl-ckpt".into())
-        .spawn(move || checkpointer(path, &stopped))
-        .map_err(|e| tracing::warn!(error = %e, "timeline checkpointer not started; the writer checkpoints"))
-        .ok();
-    if checkpoints.is_some()
-        && let Err(e) = store.conn.pragma_update(None, "wal_autocheckpoint", 0)
-    {
-        tracing::warn!(error = %e, "timeline writer keeps checkpointing itself");
-    }
+fn nice_thread() {
     // Under a connection storm the traced processes compete for every core; a writer
     // with only its fair share falls behind and records are dropped (as gaps). Losing
     // the record costs more than the CPU, so the writer runs at a higher priority.
@@ -216,29 +202,205 @@ fn write_loop(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Vec<Record>>, 
     if unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid().cast_unsigned(), WRITER_NICE) } != 0 {
         tracing::debug!("timeline writer keeps the default priority");
     }
-    let mut last_retention = Instant::now();
-    let mut dropped = 0;
+}
+
+struct Counters {
+    committed: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// What a batch writes, in order.
+enum Op {
+    /// A socket that closed (or was given up), with the rowid it gets.
+    Row(Box<Sock>, i64),
+    /// A socket still open that changed: its `open_connections` row.
+    Store(Box<Sock>),
+    Gap(Gap),
+    Snapshot {
+        id: i64,
+        mono_ns: u64,
+        kind: &'static str,
+        first_conn: i64,
+        timewait: bool,
+        sockets: Vec<InetSocket>,
+    },
+    Transition(Box<Transition>),
+}
+
+/// One transaction's worth, from the aggregator to the SQL thread.
+#[derive(Default)]
+struct Batch {
+    ops: Vec<Op>,
+    /// Records it came from (counted as dropped if it is not written).
+    records: u64,
+    /// Time range of the events it took in (wall ns).
+    events: Option<(i64, i64)>,
+}
+
+fn widen(range: &mut Option<(i64, i64)>, v: i64) {
+    *range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+}
+
+/// How far back a checkpoint needs every close recorded to leave its TIME-WAIT sockets
+/// out: their lifetime (TCP_TIMEWAIT_LEN), and a second.
+const TIMEWAIT_REBUILT_FROM_NS: u64 = crate::model::tcp::TIME_WAIT_NS as u64 + 1_000_000_000;
+
+/// The aggregator's state: the sockets in progress and the batch being gathered. It
+/// assigns the rowids and snapshot ids the SQL thread writes, so a batch holds all a
+/// replay needs (which rows come before a snapshot, which cross it) before it is written.
+struct Aggregator {
+    asm: Assembler,
+    transitions: bool,
+    offset_ns: i64,
+    next_conn: i64,
+    next_snapshot: i64,
+    batch: Batch,
+    /// CLOCK_MONOTONIC ns of the first snapshot taken (the seed's).
+    seeded_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the last trouble: a gap, a batch not written, a chunk
+    /// dropped.
+    trouble_ns: u64,
+}
+
+impl Aggregator {
+    fn new(transitions: bool, offset_ns: i64, next_conn: i64, next_snapshot: i64) -> Aggregator {
+        Aggregator {
+            asm: Assembler::default(),
+            transitions,
+            offset_ns,
+            next_conn,
+            next_snapshot,
+            batch: Batch::default(),
+            seeded_ns: None,
+            trouble_ns: 0,
+        }
+    }
+
+    /// Something went missing now: checkpoints keep their TIME-WAIT sockets for a while.
+    fn trouble(&mut self) {
+        self.trouble_ns = self.trouble_ns.max(monotonic_ns());
+    }
+
+    /// Whether a checkpoint dumped at `mono_ns` may leave its TIME-WAIT sockets out: the
+    /// timeline holds every close of the TIME-WAIT lifetime before it (a snapshot was
+    /// taken that long ago and no trouble came since), and a replay rebuilds them from
+    /// those closes.
+    fn timewait_recorded(&self, mono_ns: u64) -> bool {
+        let since = mono_ns.saturating_sub(TIMEWAIT_REBUILT_FROM_NS);
+        self.seeded_ns.is_some_and(|s| s <= since) && self.trouble_ns <= since
+    }
+
+    /// Takes records in; returns whether there was one other than a transition.
+    fn take(&mut self, records: Vec<Record>) -> bool {
+        self.batch.records += records.len() as u64;
+        let mut other = false;
+        for r in records {
+            match r {
+                Record::Transition(t) => {
+                    widen(&mut self.batch.events, wall(t.ts_ns, self.offset_ns));
+                    self.asm.observe(&t);
+                    if self.transitions {
+                        self.batch.ops.push(Op::Transition(Box::new(t)));
+                    }
+                    continue;
+                }
+                Record::Gap(g) => {
+                    self.trouble();
+                    self.batch.ops.push(Op::Gap(g));
+                }
+                Record::Snapshot { mono_ns, kind, sockets } => self.snapshot(mono_ns, kind, sockets),
+                Record::Forget(cookies) => self.asm.forget(&cookies),
+            }
+            other = true;
+        }
+        other
+    }
+
+    fn snapshot(&mut self, mono_ns: u64, kind: &'static str, sockets: Vec<InetSocket>) {
+        // Rows of the sockets that closed before the dump come before the snapshot's
+        // `first_conn`; every open one crosses it.
+        self.take_done();
+        // TIME-WAIT sockets are most of a dump under churn; a periodic one leaves them
+        // to the replay when the timeline has the closes that made them.
+        let timewait = kind != "checkpoint" || !self.timewait_recorded(mono_ns);
+        self.seeded_ns.get_or_insert(mono_ns);
+        let mut sockets: Vec<InetSocket> = if timewait {
+            sockets
+        } else {
+            sockets.into_iter().filter(|s| !(s.timer == 3 || s.state == TcpState::TimeWait as u8)).collect()
+        };
+        // In key order: appended, the B-tree's pages fill up.
+        sockets.sort_unstable_by_key(|s| s.cookie);
+        let id = self.next_snapshot;
+        self.next_snapshot += 1;
+        self.batch.ops.push(Op::Snapshot { id, mono_ns, kind, first_conn: self.next_conn, timewait, sockets });
+        self.asm.snapshot_taken(id, mono_ns);
+    }
+
+    /// Moves the sockets that closed (or were given up) into the batch, with rowids.
+    fn take_done(&mut self) {
+        for s in self.asm.take_done() {
+            self.batch.ops.push(Op::Row(Box::new(s), self.next_conn));
+            self.next_conn += 1;
+        }
+    }
+
+    /// The batch gathered: the closed sockets, then the open ones that changed.
+    fn finish(&mut self) -> Batch {
+        self.take_done();
+        let ops = &mut self.batch.ops;
+        let _ = self.asm.store_dirty(|s| {
+            ops.push(Op::Store(Box::new(s.clone())));
+            Ok::<(), ()>(())
+        });
+        std::mem::take(&mut self.batch)
+    }
+}
+
+/// The aggregator thread: gathers chunks into batches, [`COMMIT_EVERY`] (a gap, a
+/// snapshot or a forgotten socket at once: they mark what answers must say), and hands
+/// them to the SQL thread it runs.
+fn aggregate(mut agg: Aggregator, store: Store, cfg: &WriterConfig, rx: &Receiver<Vec<Record>>, counters: &Counters) {
+    nice_thread();
+    let (btx, brx) = mpsc::sync_channel::<Batch>(QUEUE_BATCHES);
+    let sql_cfg = cfg.clone();
+    let sql_counters = Counters {
+        committed: counters.committed.clone(),
+        failed: counters.failed.clone(),
+        dropped: counters.dropped.clone(),
+    };
+    let writer = match std::thread::Builder::new()
+        .name("sockstat-tl-sql".into())
+        .spawn(move || write_batches(store, &sql_cfg, &brx, &sql_counters))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "timeline SQL thread not started: nothing is recorded");
+            return;
+        }
+    };
+    let (mut dropped, mut failed) = (0, 0);
     let mut open = true;
     while open {
         let Ok(first) = rx.recv() else { break };
-        // The agent dropped a chunk: records are missing (its gap marker follows).
-        let now_dropped = counters.dropped.load(Ordering::Relaxed);
-        if now_dropped != dropped {
-            dropped = now_dropped;
-            store.trouble();
-        }
         let started = Instant::now();
-        let mut records = first.len() as u64;
-        // Transitions wait for more to share their transaction; a gap, a snapshot or
-        // a forgotten socket goes out at once (they mark what answers must say).
-        let mut result = store.begin().and_then(|()| store.take(first));
-        while let Ok(false) = result {
+        // Chunks dropped or batches not written since: records are missing (the agent's
+        // gap marker follows), and open rows may be stale.
+        let (now_dropped, now_failed) =
+            (counters.dropped.load(Ordering::Relaxed), counters.failed.load(Ordering::Relaxed));
+        if (now_dropped, now_failed) != (dropped, failed) {
+            if now_failed != failed {
+                agg.asm.restore_all();
+            }
+            (dropped, failed) = (now_dropped, now_failed);
+            agg.trouble();
+        }
+        let mut other = agg.take(first);
+        while !other {
             let Some(left) = cfg.commit_every.checked_sub(started.elapsed()) else { break };
             match rx.recv_timeout(left) {
-                Ok(more) => {
-                    records += more.len() as u64;
-                    result = store.take(more);
-                }
+                Ok(more) => other = agg.take(more),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
                     open = false;
@@ -246,7 +408,25 @@ fn write_loop(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Vec<Record>>, 
                 }
             }
         }
-        match result.and_then(|_| store.commit()) {
+        let batch = agg.finish();
+        if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = btx.try_send(batch) {
+            counters.dropped.fetch_add(b.records, Ordering::Relaxed);
+            dropped = counters.dropped.load(Ordering::Relaxed);
+            agg.asm.restore_all();
+            agg.trouble();
+        }
+    }
+    drop(btx);
+    let _ = writer.join();
+}
+
+/// The SQL thread: one transaction per batch; retention every 10 s.
+fn write_batches(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Batch>, counters: &Counters) {
+    nice_thread();
+    let mut last_retention = Instant::now();
+    while let Ok(batch) = rx.recv() {
+        let records = batch.records;
+        match store.write(batch) {
             Ok(rows) => {
                 counters.committed.fetch_add(rows, Ordering::Relaxed);
             }
@@ -265,54 +445,32 @@ fn write_loop(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Vec<Record>>, 
             }
         }
     }
-    drop(stop);
-    if let Some(t) = checkpoints {
-        let _ = t.join();
-    }
 }
 
-/// The batch being written.
+/// The batch row being written.
 #[derive(Default)]
-struct Batch {
+struct BatchRow {
     id: i64,
     rows: u64,
     base_ns: Option<i64>,
     cookie_base: Option<i64>,
     conns: Option<(i64, i64)>,
     max_end_ns: Option<i64>,
-    events: Option<(i64, i64)>,
     transitions: Option<(i64, i64)>,
 }
 
-fn widen(range: &mut Option<(i64, i64)>, v: i64) {
-    *range = Some(range.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
-}
-
-/// The writer thread's state: the file, the sockets in progress, the dictionaries.
+/// The SQL thread's state: the file and the dictionaries.
 struct Store {
     conn: Connection,
-    transitions: bool,
     offset_ns: i64,
-    asm: Assembler,
     processes: FxHashMap<Task, i64>,
     netns: FxHashMap<u32, i64>,
-    /// The rowid the next `connections` row gets.
-    next_conn: i64,
-    batch: Batch,
-    /// CLOCK_MONOTONIC ns of the first snapshot this writer stored (the seed's).
-    seeded_ns: Option<u64>,
-    /// CLOCK_MONOTONIC ns of the last trouble: the end of a gap, a batch not written, a
-    /// chunk the agent dropped.
-    trouble_ns: u64,
+    batch: BatchRow,
 }
 
-/// How far back a checkpoint needs every close recorded to leave its TIME-WAIT sockets
-/// out: their lifetime (TCP_TIMEWAIT_LEN), and a second.
-const TIMEWAIT_REBUILT_FROM_NS: u64 = crate::model::tcp::TIME_WAIT_NS as u64 + 1_000_000_000;
-
-const INSERT_CONNECTION: &str = "INSERT INTO connections (cookie_offset, src, sport, dst, dport, end_offset_ns,
+const INSERT_CONNECTION: &str = "INSERT INTO connections (rowid, cookie_offset, src, sport, dst, dport, end_offset_ns,
     duration_ns, path, steps, process, owner, bytes_sent, bytes_received, netns)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    VALUES (?15, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 const STORE_OPEN: &str = "INSERT OR REPLACE INTO open_connections (cookie, src, sport, dst, dport, end_ns, duration_ns,
     path, steps, process, owner, bytes_sent, bytes_received, netns, crossing)
@@ -344,35 +502,14 @@ fn bind_sock(
 }
 
 impl Store {
-    fn new(conn: Connection, transitions: bool, offset_ns: i64) -> rusqlite::Result<Store> {
-        let next_conn = next_rowid(&conn)?;
-        Ok(Store {
+    fn new(conn: Connection, offset_ns: i64) -> Store {
+        Store {
             conn,
-            transitions,
             offset_ns,
-            asm: Assembler::default(),
             processes: FxHashMap::default(),
             netns: FxHashMap::default(),
-            next_conn,
-            batch: Batch::default(),
-            seeded_ns: None,
-            trouble_ns: 0,
-        })
-    }
-
-    /// Something went missing now: checkpoints keep their TIME-WAIT sockets for a while.
-    fn trouble(&mut self) {
-        let now = u64::try_from(crate::model::clock::monotonic_now().as_nanos()).unwrap_or(u64::MAX);
-        self.trouble_ns = self.trouble_ns.max(now);
-    }
-
-    /// Whether a checkpoint dumped at `mono_ns` may leave its TIME-WAIT sockets out: the
-    /// timeline holds every close of the TIME-WAIT lifetime before it (this writer has
-    /// stored a snapshot that long ago and seen no trouble since), and a replay rebuilds
-    /// them from those closes.
-    fn timewait_recorded(&self, mono_ns: u64) -> bool {
-        let since = mono_ns.saturating_sub(TIMEWAIT_REBUILT_FROM_NS);
-        self.seeded_ns.is_some_and(|s| s <= since) && self.trouble_ns <= since
+            batch: BatchRow::default(),
+        }
     }
 
     /// Moves what an earlier agent left in `open_connections` to `connections`, as rows
@@ -383,7 +520,7 @@ impl Store {
             return Ok(());
         }
         self.begin()?;
-        let first = self.next_conn;
+        let first = next_rowid(&self.conn)?;
         let (base, cookie_base): (i64, i64) =
             self.conn.query_row("SELECT MIN(end_ns), MIN(cookie) FROM open_connections", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -406,64 +543,42 @@ impl Store {
             [first, cookie_base],
         )?;
         self.conn.execute("DELETE FROM open_connections", [])?;
-        self.next_conn = next_rowid(&self.conn)?;
         self.batch.base_ns = Some(base);
         self.batch.cookie_base = Some(cookie_base);
-        self.batch.conns = Some((first, self.next_conn - 1));
+        self.batch.conns = Some((first, next_rowid(&self.conn)? - 1));
         self.batch.max_end_ns = self.conn.query_row(
             "SELECT MAX(end_offset_ns) + ?1 FROM connections WHERE rowid >= ?2",
             [base, first],
             |r| r.get(0),
         )?;
-        self.commit().map(drop)
+        self.commit(None).map(drop)
     }
 
     fn begin(&mut self) -> rusqlite::Result<()> {
         self.conn.execute_batch("BEGIN")?;
         self.conn.execute("INSERT INTO batches (committed_ns, rows) VALUES (?1, 0)", [unix_ns(SystemTime::now())])?;
-        self.batch = Batch { id: self.conn.last_insert_rowid(), ..Batch::default() };
+        self.batch = BatchRow { id: self.conn.last_insert_rowid(), ..BatchRow::default() };
         Ok(())
     }
 
-    /// Takes records in; returns whether there was one other than a transition.
-    fn take(&mut self, records: Vec<Record>) -> rusqlite::Result<bool> {
-        let mut other = false;
-        for r in records {
-            match r {
-                Record::Transition(t) => {
-                    widen(&mut self.batch.events, wall(t.ts_ns, self.offset_ns));
-                    if self.transitions {
-                        self.transition_row(&t)?;
-                    }
-                    self.asm.observe(&t);
-                    continue;
+    /// Writes one batch as one transaction; returns the rows committed (`batches.rows`).
+    fn write(&mut self, batch: Batch) -> rusqlite::Result<u64> {
+        self.begin()?;
+        for op in batch.ops {
+            match op {
+                Op::Row(s, rowid) => self.row(&s, rowid)?,
+                Op::Store(s) => self.store_open(&s)?,
+                Op::Gap(g) => self.gap(&g)?,
+                Op::Snapshot { id, mono_ns, kind, first_conn, timewait, sockets } => {
+                    self.snapshot(id, (mono_ns, kind, first_conn, timewait), &sockets)?;
                 }
-                Record::Gap(g) => {
-                    self.trouble();
-                    self.gap(&g)?;
-                }
-                Record::Snapshot { mono_ns, kind, sockets } => self.snapshot(mono_ns, kind, &sockets)?,
-                Record::Forget(cookies) => self.asm.forget(&cookies),
+                Op::Transition(t) => self.transition_row(&t)?,
             }
-            other = true;
         }
-        Ok(other)
+        self.commit(batch.events)
     }
 
-    /// Writes the batch's closed sockets and open ones that changed, then commits.
-    /// Returns the rows committed (`batches.rows`).
-    fn commit(&mut self) -> rusqlite::Result<u64> {
-        self.write_done()?;
-        let (conn, offset_ns) = (&self.conn, self.offset_ns);
-        let (processes, netns) = (&mut self.processes, &mut self.netns);
-        let mut st = conn.prepare_cached(STORE_OPEN)?;
-        self.asm.store_dirty(|s| {
-            let ids = (process_id(conn, processes, &s.owner)?, netns_id(conn, netns, s.netns)?);
-            bind_sock(&mut st, s, (int(s.cookie), wall(s.last_ns, offset_ns)), ids)?;
-            st.raw_bind_parameter(15, s.crossing)?;
-            st.raw_execute().map(drop)
-        })?;
-        drop(st);
+    fn commit(&mut self, events: Option<(i64, i64)>) -> rusqlite::Result<u64> {
         let b = &self.batch;
         self.conn.execute(
             "UPDATE batches SET rows = ?1, base_ns = ?2, cookie_base = ?11, first_conn = ?3, last_conn = ?4,
@@ -475,8 +590,8 @@ impl Store {
                 b.conns.map(|c| c.0),
                 b.conns.map(|c| c.1),
                 b.max_end_ns,
-                b.events.map(|e| e.0),
-                b.events.map(|e| e.1),
+                events.map(|e| e.0),
+                events.map(|e| e.1),
                 b.transitions.map(|t| t.0),
                 b.transitions.map(|t| t.1),
                 b.id,
@@ -489,53 +604,47 @@ impl Store {
 
     /// After a failed batch: roll back, and forget what the rollback took back.
     fn abort(&mut self) {
-        self.trouble();
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         self.processes.clear();
         self.netns.clear();
-        self.asm.restore_all();
-        let _ = self.asm.take_done();
-        if let Ok(n) = next_rowid(&self.conn) {
-            self.next_conn = n;
-        }
     }
 
-    /// Writes the sockets that closed (or were given up) since the last call.
-    fn write_done(&mut self) -> rusqlite::Result<()> {
-        let done = self.asm.take_done();
-        if done.is_empty() {
-            return Ok(());
-        }
+    /// A socket that closed (or was given up), as row `rowid`.
+    fn row(&mut self, s: &Sock, rowid: i64) -> rusqlite::Result<()> {
+        let (cookie, end) = (int(s.cookie), wall(s.last_ns, self.offset_ns));
+        let base = *self.batch.base_ns.get_or_insert(end);
+        let cookie_base = *self.batch.cookie_base.get_or_insert(cookie);
+        let ids =
+            (process_id(&self.conn, &mut self.processes, &s.owner)?, netns_id(&self.conn, &mut self.netns, s.netns)?);
         let mut ins = self.conn.prepare_cached(INSERT_CONNECTION)?;
-        let mut cross = self.conn.prepare_cached("INSERT INTO crossings (conn, snapshot) VALUES (?1, ?2)")?;
-        let mut unstore = self.conn.prepare_cached("DELETE FROM open_connections WHERE cookie = ?1")?;
-        for s in &done {
-            let (cookie, end) = (int(s.cookie), wall(s.last_ns, self.offset_ns));
-            let base = *self.batch.base_ns.get_or_insert(end);
-            let cookie_base = *self.batch.cookie_base.get_or_insert(cookie);
-            let ids = (
-                process_id(&self.conn, &mut self.processes, &s.owner)?,
-                netns_id(&self.conn, &mut self.netns, s.netns)?,
-            );
-            bind_sock(&mut ins, s, (cookie.wrapping_sub(cookie_base), end - base), ids)?;
-            ins.raw_execute()?;
-            let rowid = self.conn.last_insert_rowid();
-            self.next_conn = rowid + 1;
-            widen(&mut self.batch.conns, rowid);
-            self.batch.max_end_ns = Some(self.batch.max_end_ns.map_or(end, |m| m.max(end)));
-            if let Some(snapshot) = s.crossing {
-                cross.execute(params![rowid, snapshot])?;
-            }
-            if s.stored {
-                unstore.execute([int(s.cookie)])?;
-            }
-            if s.owner_code().is_some() {
-                self.batch.rows += 1;
-            }
+        bind_sock(&mut ins, s, (cookie.wrapping_sub(cookie_base), end - base), ids)?;
+        ins.raw_bind_parameter(15, rowid)?;
+        ins.raw_execute()?;
+        widen(&mut self.batch.conns, rowid);
+        self.batch.max_end_ns = Some(self.batch.max_end_ns.map_or(end, |m| m.max(end)));
+        if let Some(snapshot) = s.crossing {
+            self.conn
+                .prepare_cached("INSERT INTO crossings (conn, snapshot) VALUES (?1, ?2)")?
+                .execute(params![rowid, snapshot])?;
+        }
+        if s.stored {
+            self.conn.prepare_cached("DELETE FROM open_connections WHERE cookie = ?1")?.execute([cookie])?;
+        }
+        if s.owner_code().is_some() {
+            self.batch.rows += 1;
         }
         Ok(())
+    }
+
+    fn store_open(&mut self, s: &Sock) -> rusqlite::Result<()> {
+        let ids =
+            (process_id(&self.conn, &mut self.processes, &s.owner)?, netns_id(&self.conn, &mut self.netns, s.netns)?);
+        let mut st = self.conn.prepare_cached(STORE_OPEN)?;
+        bind_sock(&mut st, s, (int(s.cookie), wall(s.last_ns, self.offset_ns)), ids)?;
+        st.raw_bind_parameter(15, s.crossing)?;
+        st.raw_execute().map(drop)
     }
 
     fn transition_row(&mut self, t: &Transition) -> rusqlite::Result<()> {
@@ -581,23 +690,18 @@ impl Store {
         Ok(())
     }
 
-    fn snapshot(&mut self, mono_ns: u64, kind: &str, sockets: &[InetSocket]) -> rusqlite::Result<()> {
-        // Rows of the sockets that closed before the dump come before the snapshot's
-        // `first_conn`; every open one crosses it.
-        self.write_done()?;
-        // TIME-WAIT sockets are most of a dump under churn; a periodic one leaves them
-        // to the replay when the timeline has the closes that made them.
-        let timewait = kind != "checkpoint" || !self.timewait_recorded(mono_ns);
-        self.seeded_ns.get_or_insert(mono_ns);
+    /// Snapshot `id`: (dump time, kind, first rowid after it, TIME-WAIT kept) and its
+    /// sockets, in key order.
+    fn snapshot(
+        &mut self,
+        id: i64,
+        (mono_ns, kind, first_conn, timewait): (u64, &str, i64, bool),
+        sockets: &[InetSocket],
+    ) -> rusqlite::Result<()> {
         self.conn.execute(
-            "INSERT INTO snapshots (batch, ts_ns, kind, first_conn, timewait) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![self.batch.id, wall(mono_ns, self.offset_ns), kind, self.next_conn, timewait],
+            "INSERT INTO snapshots (id, batch, ts_ns, kind, first_conn, timewait) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, self.batch.id, wall(mono_ns, self.offset_ns), kind, first_conn, timewait],
         )?;
-        let id = self.conn.last_insert_rowid();
-        // In key order: appended, the B-tree's pages fill up.
-        let mut sockets: Vec<&InetSocket> =
-            sockets.iter().filter(|s| timewait || !(s.timer == 3 || s.state == TcpState::TimeWait as u8)).collect();
-        sockets.sort_unstable_by_key(|s| s.cookie);
         let mut st = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO snapshot_sockets (snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
                 v6only, ifindex, uid, inode, expires_ms, timer)
@@ -623,7 +727,6 @@ impl Store {
                 s.timer,
             ])?;
         }
-        self.asm.snapshot_taken(id, mono_ns);
         self.batch.rows += 1;
         Ok(())
     }
