@@ -1,11 +1,11 @@
 //! The forensic timeline: every socket's transitions, folded into one row per socket
 //! (both ends, owner, times, bytes, the state path), every loss (as a gap marker) and
 //! every table snapshot, in one SQLite file that `sqlite3` opens; one row per
-//! transition too when asked. The agent hands records to a writer thread in chunks, so
-//! disk I/O stays off the event loop; the writer commits what it has every 100 ms as one
-//! transaction (WAL journal), so a crash loses at most the batch in flight and never
-//! leaves a torn one. Readers (`--at`, `history`) open the file read-only while the
-//! agent writes.
+//! transition too when asked. The agent hands records to the writer's threads in chunks,
+//! so disk I/O stays off the event loop; the writer commits what it has every 100 ms as
+//! one transaction (WAL journal), so a crash loses at most the batches in flight and
+//! never leaves a torn one. Readers (`--at`, `history`) open the file read-only while
+//! the agent writes.
 //!
 //! Owns the schema (`schema`) and the packed columns (`codec`), the writer with its
 //! batching and retention (`writer`) and the folding of transitions into rows
