@@ -81,8 +81,11 @@ const WRITER_NICE: i32 = -5;
 const QUEUE_CHUNKS: usize = 256;
 
 /// Batches queued for the SQL thread before the aggregator starts dropping them (and the
-/// agent marks a gap): a minute of batches, enough for a disk that stalls for a while.
+/// agent marks a gap): a minute of batches, enough for a disk that stalls for a while,
+/// and at most [`QUEUE_ROWS`] rows in them (about 250 bytes each in memory: 10 s of the
+/// highest churn these 2 cores make, as much memory as the agent's chunk queue).
 const QUEUE_BATCHES: usize = 600;
+const QUEUE_ROWS: u64 = 500_000;
 
 /// Pages of write-ahead log after which the SQL thread copies it into the database, at
 /// the end of a batch (SQLite's default is 1000: 4 MiB, an fsync every few batches
@@ -125,7 +128,12 @@ impl Writer {
         let committed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
-        let counters = Counters { committed: committed.clone(), failed: failed.clone(), dropped: dropped.clone() };
+        let counters = Counters {
+            committed: committed.clone(),
+            failed: failed.clone(),
+            dropped: dropped.clone(),
+            queued: Arc::new(AtomicU64::new(0)),
+        };
         let agg = Aggregator::new(cfg.transitions, offset_ns, next_conn, next_snapshot);
         let thread = std::thread::Builder::new()
             .name("sockstat-timeline".into())
@@ -204,10 +212,13 @@ fn nice_thread() {
     }
 }
 
+#[derive(Clone)]
 struct Counters {
     committed: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
+    /// Rows (and snapshot sockets) in batches handed to the SQL thread, not yet written.
+    queued: Arc<AtomicU64>,
 }
 
 /// What a batch writes, in order.
@@ -232,6 +243,8 @@ enum Op {
 #[derive(Default)]
 struct Batch {
     ops: Vec<Op>,
+    /// Rows it writes, snapshot sockets included.
+    rows: u64,
     /// Records it came from (counted as dropped if it is not written).
     records: u64,
     /// Time range of the events it took in (wall ns).
@@ -334,6 +347,7 @@ impl Aggregator {
         sockets.sort_unstable_by_key(|s| s.cookie);
         let id = self.next_snapshot;
         self.next_snapshot += 1;
+        self.batch.rows += sockets.len() as u64 + 1;
         self.batch.ops.push(Op::Snapshot { id, mono_ns, kind, first_conn: self.next_conn, timewait, sockets });
         self.asm.snapshot_taken(id, mono_ns);
     }
@@ -354,7 +368,9 @@ impl Aggregator {
             ops.push(Op::Store(Box::new(s.clone())));
             Ok::<(), ()>(())
         });
-        std::mem::take(&mut self.batch)
+        let mut b = std::mem::take(&mut self.batch);
+        b.rows += b.ops.len() as u64;
+        b
     }
 }
 
@@ -365,11 +381,7 @@ fn aggregate(mut agg: Aggregator, store: Store, cfg: &WriterConfig, rx: &Receive
     nice_thread();
     let (btx, brx) = mpsc::sync_channel::<Batch>(QUEUE_BATCHES);
     let sql_cfg = cfg.clone();
-    let sql_counters = Counters {
-        committed: counters.committed.clone(),
-        failed: counters.failed.clone(),
-        dropped: counters.dropped.clone(),
-    };
+    let sql_counters = counters.clone();
     let writer = match std::thread::Builder::new()
         .name("sockstat-tl-sql".into())
         .spawn(move || write_batches(store, &sql_cfg, &brx, &sql_counters))
@@ -409,7 +421,19 @@ fn aggregate(mut agg: Aggregator, store: Store, cfg: &WriterConfig, rx: &Receive
             }
         }
         let batch = agg.finish();
-        if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = btx.try_send(batch) {
+        let rows = batch.rows;
+        let sent = if counters.queued.load(Ordering::Relaxed) + rows > QUEUE_ROWS {
+            Err(batch)
+        } else {
+            counters.queued.fetch_add(rows, Ordering::Relaxed);
+            btx.try_send(batch).map_err(|e| {
+                counters.queued.fetch_sub(rows, Ordering::Relaxed);
+                match e {
+                    TrySendError::Full(b) | TrySendError::Disconnected(b) => b,
+                }
+            })
+        };
+        if let Err(b) = sent {
             counters.dropped.fetch_add(b.records, Ordering::Relaxed);
             dropped = counters.dropped.load(Ordering::Relaxed);
             agg.asm.restore_all();
@@ -425,8 +449,10 @@ fn write_batches(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Batch>, cou
     nice_thread();
     let mut last_retention = Instant::now();
     while let Ok(batch) = rx.recv() {
-        let records = batch.records;
-        match store.write(batch) {
+        let (records, rows) = (batch.records, batch.rows);
+        let result = store.write(batch);
+        counters.queued.fetch_sub(rows, Ordering::Relaxed);
+        match result {
             Ok(rows) => {
                 counters.committed.fetch_add(rows, Ordering::Relaxed);
             }
