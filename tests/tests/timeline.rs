@@ -244,3 +244,125 @@ fn time_without_an_agent_is_a_gap_in_the_timeline() {
     let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stderr).contains("agent not running"));
 }
+
+/// `sqlite3 DB SQL`, asserting success; its output, trimmed.
+fn sqlite3(db: &std::path::Path, sql: &str) -> String {
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3 (apt-get install sqlite3)");
+    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn one_row_per_connection_readable_with_sqlite3_and_transitions_from_the_rows() {
+    const N: usize = 50;
+    let ns = NetNs::new("rows");
+    let agent = Agent::start(&ns, &[]);
+    let (server_pid, client_pid) = burst(&ns, 7450, N);
+    let timeline = agent.timeline.to_str().unwrap();
+    wait_for(Duration::from_secs(5), || {
+        let h = ns.sockstat_ok(&["history", "--json", "--timeline", timeline]);
+        (h.lines().filter(|l| l.contains("\"dport\":7450")).count() == N).then_some(())
+    })
+    .expect("every client connection in the timeline within 5 s");
+    // One row per socket, none per transition; the view reads them back as text.
+    assert_eq!(sqlite3(&agent.timeline, "SELECT COUNT(*) FROM transitions"), "0");
+    assert_eq!(
+        sqlite3(&agent.timeline, "SELECT COUNT(*) FROM lifetimes WHERE dport = 7450 OR sport = 7450"),
+        (2 * N).to_string()
+    );
+    let client = sqlite3(
+        &agent.timeline,
+        "SELECT DISTINCT src || ' ' || dst || ' ' || pid || ' ' || owner || ' ' || (start_ns < end_ns) FROM lifetimes WHERE dport = 7450",
+    );
+    assert_eq!(client, format!("127.0.0.1 127.0.0.1 {client_pid} connect 1"));
+    let paths = sqlite3(&agent.timeline, "SELECT DISTINCT substr(path, 1, 21) FROM lifetimes WHERE dport = 7450");
+    assert_eq!(paths, "SYN_SENT>ESTABLISHED>");
+
+    // Transitions, as the rows tell them: each socket's with its owner and its tuple.
+    let h = ns.sockstat_ok(&["history", "--transitions", "--json", "--timeline", timeline]);
+    let rows: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let opens: Vec<_> = rows.iter().filter(|r| r["dport"] == 7450 && r["new_name"] == "SYN_SENT").collect();
+    assert_eq!(opens.len(), N, "one CLOSE -> SYN_SENT per client connection");
+    assert!(opens.iter().all(|r| r["pid"] == client_pid && r["sport"] != 0), "{:?}", opens[0]);
+    let passive: Vec<_> = rows.iter().filter(|r| r["sport"] == 7450 && r["new_name"] == "SYN_RECV").collect();
+    assert_eq!(passive.len(), N);
+    assert!(passive.iter().all(|r| r["pid"] == server_pid), "the accepting owner, not the softirq's task");
+    let times: Vec<&str> = rows.iter().map(|r| r["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+}
+
+#[test]
+fn per_transition_rows_when_the_agent_keeps_them() {
+    const N: usize = 20;
+    let ns = NetNs::new("pertr");
+    let agent = Agent::start(&ns, &["--timeline-transitions"]);
+    let (server_pid, client_pid) = burst(&ns, 7460, N);
+    let timeline = agent.timeline.to_str().unwrap();
+    let rows = wait_for(Duration::from_secs(5), || {
+        let h = ns.sockstat_ok(&["history", "--transitions", "--json", "--timeline", timeline]);
+        let rows: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (rows.iter().filter(|r| r["dport"] == 7460 && r["new_name"] == "CLOSE").count() == N).then_some(rows)
+    })
+    .expect("every client close within 5 s");
+    let stored: u64 = sqlite3(&agent.timeline, "SELECT COUNT(*) FROM transitions WHERE dport = 7460 OR sport = 7460")
+        .parse()
+        .unwrap();
+    assert!(stored >= 8 * N as u64, "{stored} transition rows for {N} connections");
+    // Stored transitions name the task each ran in: on loopback, the server side's
+    // SYN_RECV runs in the client's softirq context.
+    let passive: Vec<_> = rows.iter().filter(|r| r["sport"] == 7460 && r["new_name"] == "SYN_RECV").collect();
+    assert_eq!(passive.len(), N, "each once");
+    assert!(passive.iter().all(|r| r["pid"] == client_pid && r["pid"] != server_pid), "{:?}", passive[0]);
+    // The lifetimes are the same as without them.
+    let h = ns.sockstat_ok(&["history", "--json", "--timeline", timeline]);
+    assert_eq!(h.lines().filter(|l| l.contains("\"sport\":7460") && l.contains("\"owner\":\"accept\"")).count(), N);
+}
+
+#[test]
+fn a_connection_open_across_an_agent_restart_answers_for_both_times() {
+    let ns = NetNs::new("reopen");
+    let mut agent = Agent::start(&ns, &[]);
+    let timeline = agent.timeline.clone();
+    let keep = ns.enter(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:7470").unwrap();
+        let c = std::net::TcpStream::connect("127.0.0.1:7470").unwrap();
+        let (a, _) = l.accept().unwrap();
+        (l, c, a)
+    });
+    thread::sleep(Duration::from_millis(300));
+    let then = ns.ss(&["-tan"]);
+    let at = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+    thread::sleep(Duration::from_millis(100));
+    assert!(agent.stop().success());
+    let agent = Agent::start_on(&ns, &timeline, &[]);
+    let t = agent.timeline.to_str().unwrap();
+    // Before the restart: from the rows the first agent left open.
+    let past = ns.sockstat_ok(&["--at", &at, "--timeline", t, "-tan"]);
+    assert_eq!(header_and_sorted_rows(&past), header_and_sorted_rows(&then), "--at {at}");
+    // Their rows were not seen to close: no finished connection on that port.
+    let h = ns.sockstat_ok(&["history", "--json", "--timeline", t]);
+    assert!(!h.lines().any(|l| l.contains("7470")), "{h}");
+    drop(keep);
+}
+
+#[test]
+fn a_timeline_of_the_old_schema_is_refused_with_what_to_do() {
+    let ns = NetNs::new("v1");
+    let dir = std::env::temp_dir().join(format!("{}-v1", ns.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("timeline.db");
+    sqlite3(
+        &db,
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');",
+    );
+    let sock = dir.join("agent.sock");
+    let out = ns.sockstat(&["agent", "--socket", sock.to_str().unwrap(), "--timeline", db.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the agent took a version 1 file");
+    assert!(err.contains("schema version 1") && err.contains("move the file away"), "{err}");
+    let out = ns.sockstat(&["history", "--timeline", db.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("schema version 1"), "{err}");
+    assert_eq!(sqlite3(&db, "SELECT value FROM meta WHERE key = 'schema_version'"), "1", "left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,8 +86,12 @@ pub enum OwnCommand {
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         retain_age: std::time::Duration,
         /// Delete the oldest timeline rows while the file is larger than this many bytes.
-        #[arg(long, default_value_t = 1 << 30)]
+        #[arg(long, default_value_t = crate::timeline::DEFAULT_RETAIN_BYTES)]
         retain_bytes: u64,
+        /// Also record one timeline row per transition (each with the task it ran in and
+        /// the tuple it saw), besides the one row per connection: ten times the size.
+        #[arg(long, conflicts_with = "no_timeline")]
+        timeline_transitions: bool,
     },
     /// Finished connections (or transitions) recorded in the timeline, with its gaps.
     History {
@@ -97,7 +101,8 @@ pub enum OwnCommand {
         /// End of the window: RFC 3339 or relative (-5m).
         #[arg(long, allow_hyphen_values = true)]
         until: Option<String>,
-        /// List transitions instead of finished connections.
+        /// List transitions instead of finished connections (as each connection's row
+        /// tells them, with its owner, unless the agent kept one row per transition).
         #[arg(long)]
         transitions: bool,
         /// One JSON object per line, gaps included (`"type": "gap"`).

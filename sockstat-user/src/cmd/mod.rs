@@ -26,9 +26,17 @@ use crate::query::EventFilter;
 /// The command's failure, with context.
 pub fn own(args: &[OsString]) -> Result<ExitCode> {
     match Own::parse_from(args).command {
-        OwnCommand::Agent { socket, ringbuf_bytes, timeline, no_timeline, retain_age, retain_bytes } => {
-            let timeline =
-                (!no_timeline).then_some(crate::timeline::WriterConfig { path: timeline, retain_age, retain_bytes });
+        OwnCommand::Agent {
+            socket,
+            ringbuf_bytes,
+            timeline,
+            no_timeline,
+            retain_age,
+            retain_bytes,
+            timeline_transitions,
+        } => {
+            let timeline = (!no_timeline)
+                .then(|| crate::timeline::WriterConfig::new(timeline, retain_age, retain_bytes, timeline_transitions));
             agent::run(crate::live::agent::AgentConfig { socket, ringbuf_bytes, timeline })?;
         }
         OwnCommand::History { since, until, transitions, json, timeline, filter } => {

@@ -1,18 +1,20 @@
-//! Where the agent's own namespace's transitions go besides the table: the lifetime
-//! tracker, and the timeline writer with its batches, gap markers and kernel snapshots
-//! (at seed, after a loss, and every [`CHECKPOINT_EVERY`]).
+//! Where the agent's own namespace's transitions go besides the table: the timeline
+//! writer (which folds them into connection rows on its own thread), with its gap
+//! markers and kernel snapshots (at seed, after a loss, and every [`CHECKPOINT_EVERY`]).
 
 use std::{
     sync::atomic::Ordering,
     time::{Duration, Instant},
 };
 
+use rustc_hash::FxHashSet;
+use sockstat_ebpf::TcpState;
 use tracing::warn;
 
 use crate::{
     bpf::stream::Transition,
     model::socket::InetSocket,
-    timeline::{Gap, Record, Writer, lifetime::Tracker},
+    timeline::{Gap, Record, Writer},
 };
 
 /// A kernel snapshot goes into the timeline this often, so `--at` needs to replay at
@@ -30,7 +32,9 @@ const BATCH_ROWS: usize = 4096;
 pub(super) struct Sink {
     /// `None`: no timeline.
     pub(super) timeline: Option<Writer>,
-    lifetimes: Tracker,
+    /// Cookies of the sockets the writer has open (seen, not yet closed): after a
+    /// resync, those no longer in the table lost their close, and the writer is told.
+    open: FxHashSet<u64>,
     pub(super) last_checkpoint: Instant,
     /// A loss happened since the last snapshot the timeline got.
     pub(super) snapshot_owed: bool,
@@ -38,17 +42,20 @@ pub(super) struct Sink {
 
 impl Sink {
     pub(super) fn new(timeline: Option<Writer>) -> Sink {
-        Sink { timeline, lifetimes: Tracker::new(), last_checkpoint: Instant::now(), snapshot_owed: false }
+        Sink { timeline, open: FxHashSet::default(), last_checkpoint: Instant::now(), snapshot_owed: false }
     }
 
-    /// Feeds one transition of the own namespace to the lifetimes and the timeline.
+    /// Feeds one transition of the own namespace to the timeline.
     pub(super) fn record(&mut self, t: Transition) {
-        let done = self.lifetimes.observe(&t);
         if let Some(w) = self.timeline.as_mut() {
-            w.push(Record::Transition(t));
-            if let Some(l) = done {
-                w.push(Record::Lifetime(l));
+            if !t.accept {
+                if t.new == TcpState::Close as u8 {
+                    self.open.remove(&t.cookie);
+                } else {
+                    self.open.insert(t.cookie);
+                }
             }
+            w.push(Record::Transition(t));
         }
     }
 
@@ -123,9 +130,19 @@ impl Sink {
         now
     }
 
-    /// Keeps only the connections in progress that `keep` says still exist.
-    pub(super) fn keep_lifetimes(&mut self, keep: impl FnMut(u64) -> bool) {
-        self.lifetimes.retain(keep);
+    /// Keeps only the connections in progress that `keep` says still exist: the writer
+    /// ends the rows of the others where they are (their closes were lost).
+    pub(super) fn keep_lifetimes(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        let gone: Vec<u64> = self.open.iter().copied().filter(|&c| !keep(c)).collect();
+        if gone.is_empty() {
+            return;
+        }
+        for c in &gone {
+            self.open.remove(c);
+        }
+        if let Some(w) = self.timeline.as_mut() {
+            w.push(Record::Forget(gone));
+        }
     }
 
     /// Rows the writer committed; `None` without a timeline.

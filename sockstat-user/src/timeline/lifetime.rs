@@ -80,27 +80,44 @@ struct Open {
     life: Lifetime,
 }
 
-/// A listening socket: (cookie, local address, owner pid, owner comm).
-type Listener = (u64, IpAddr, u32, String);
-
-/// Follows every socket by cookie from its first transition to CLOSE.
-#[derive(Debug, Default)]
-pub struct Tracker {
-    open: HashMap<u64, Open>,
-    /// (netns, port) -> the listeners there (several: v4 and v6, other addresses,
-    /// SO_REUSEPORT groups).
-    listeners: HashMap<(u32, u16), Vec<Listener>>,
+/// Listening sockets by (netns, port), each with the owner (`O`: a pid and a name, as
+/// the caller keeps them) of the connections it passes on until accept() names theirs.
+/// Several per port: v4 and v6, other addresses, SO_REUSEPORT groups.
+#[derive(Debug)]
+pub(crate) struct Listeners<O> {
+    at: HashMap<(u32, u16), Vec<Listener<O>>>,
 }
 
-impl Tracker {
-    pub fn new() -> Tracker {
-        Tracker::default()
+/// A listening socket: (cookie, local address, owner).
+type Listener<O> = (u64, IpAddr, O);
+
+impl<O> Default for Listeners<O> {
+    fn default() -> Listeners<O> {
+        Listeners { at: HashMap::new() }
+    }
+}
+
+impl<O: Clone> Listeners<O> {
+    /// Socket `cookie` listens on `addr:port` in `netns`, for `owner`.
+    pub(crate) fn listen(&mut self, netns: u32, port: u16, cookie: u64, addr: IpAddr, owner: O) {
+        let at = self.at.entry((netns, port)).or_default();
+        at.retain(|l| l.0 != cookie);
+        at.push((cookie, addr, owner));
+    }
+
+    /// Listener `cookie` closed. Its CLOSE transition has port 0 (see `Tuples` in
+    /// trace): found by cookie.
+    pub(crate) fn close(&mut self, cookie: u64) {
+        for at in self.at.values_mut() {
+            at.retain(|l| l.0 != cookie);
+        }
+        self.at.retain(|_, at| !at.is_empty());
     }
 
     /// The owner of the listener a passive open on `local:port` came from: one bound to
     /// that address, else to the any address of its family, else a dual-stack `::`.
-    fn listener_owner(&self, netns: u32, local: IpAddr, port: u16) -> Option<(u32, String)> {
-        let at = self.listeners.get(&(netns, port))?;
+    pub(crate) fn owner(&self, netns: u32, local: IpAddr, port: u16) -> Option<O> {
+        let at = self.at.get(&(netns, port))?;
         let mapped = match local {
             IpAddr::V6(a) => a.to_ipv4_mapped().map(IpAddr::V4),
             IpAddr::V4(_) => None,
@@ -116,7 +133,48 @@ impl Tracker {
                 3
             }
         };
-        at.iter().filter(|l| rank(&l.1) < 3).min_by_key(|l| rank(&l.1)).map(|l| (l.2, l.3.clone()))
+        at.iter().filter(|l| rank(&l.1) < 3).min_by_key(|l| rank(&l.1)).map(|l| l.2.clone())
+    }
+}
+
+/// How the first transition seen of a connection opened it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opened {
+    /// CLOSE -> SYN_SENT: connect(), in the caller's context.
+    Active,
+    /// LISTEN -> ...: a child of a listener, in softirq context.
+    Passive,
+    /// Anything else: the connection began before tracing did.
+    Before,
+}
+
+pub(crate) fn opened(old: u8, new: u8) -> Opened {
+    if old == TcpState::Close as u8 && new == TcpState::SynSent as u8 {
+        Opened::Active
+    } else if old == TcpState::Listen as u8 {
+        Opened::Passive
+    } else {
+        Opened::Before
+    }
+}
+
+/// Whether a transition belongs to a listening socket rather than a connection: it
+/// enters LISTEN, or leaves it for CLOSE (a passive child leaves it for SYN_RECV).
+pub(crate) fn is_listener_transition(old: u8, new: u8) -> bool {
+    new == TcpState::Listen as u8 || (old == TcpState::Listen as u8 && new == TcpState::Close as u8)
+}
+
+/// Follows every socket by cookie from its first transition to CLOSE.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    open: HashMap<u64, Open>,
+    /// Listeners: (pid, comm) of their owners.
+    listeners: Listeners<(u32, String)>,
+}
+
+impl Tracker {
+    pub fn new() -> Tracker {
+        Tracker::default()
     }
 
     /// Keeps only the connections `keep` says still exist (after a resync).
@@ -140,54 +198,49 @@ impl Tracker {
             return None;
         }
         let (old, new) = (t.old, t.new);
-        let listen = TcpState::Listen as u8;
         let close = TcpState::Close as u8;
-        if new == listen {
-            let at = self.listeners.entry((t.netns, t.sport)).or_default();
-            at.retain(|l| l.0 != t.cookie);
-            at.push((t.cookie, t.src, t.pid, t.comm.clone()));
+        if new == TcpState::Listen as u8 {
+            self.listeners.listen(t.netns, t.sport, t.cookie, t.src, (t.pid, t.comm.clone()));
             return None;
         }
-        if old == listen && new == close {
-            // The CLOSE event has port 0 (see `Tuples` in trace): find it by cookie.
-            for at in self.listeners.values_mut() {
-                at.retain(|l| l.0 != t.cookie);
-            }
-            self.listeners.retain(|_, at| !at.is_empty());
+        if is_listener_transition(old, new) {
+            self.listeners.close(t.cookie);
             return None;
         }
-        let listener_owner = if old == listen { self.listener_owner(t.netns, t.src, t.sport) } else { None };
-        let entry = self.open.entry(t.cookie).or_insert_with(|| {
-            let (start_ns, pid, comm, owner, active) = if old == close && new == TcpState::SynSent as u8 {
-                (Some(t.ts_ns), t.pid, t.comm.clone(), OwnerSource::Connect, Some(true))
-            } else if old == listen {
-                let (pid, comm) = listener_owner.unwrap_or_default();
-                let owner = if pid == 0 { OwnerSource::Unknown } else { OwnerSource::Listener };
-                (Some(t.ts_ns), pid, comm, owner, Some(false))
-            } else {
-                (None, 0, String::new(), OwnerSource::Unknown, None)
-            };
-            Open {
-                life: Lifetime {
-                    cookie: t.cookie,
-                    netns: t.netns,
-                    family: t.family,
-                    src: t.src,
-                    sport: t.sport,
-                    dst: t.dst,
-                    dport: t.dport,
-                    start_ns,
-                    end_ns: 0,
-                    pid,
-                    comm,
-                    owner,
-                    active,
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                    path: Vec::new(),
-                },
+        let entry = match self.open.entry(t.cookie) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (start_ns, pid, comm, owner, active) = match opened(old, new) {
+                    Opened::Active => (Some(t.ts_ns), t.pid, t.comm.clone(), OwnerSource::Connect, Some(true)),
+                    Opened::Passive => {
+                        let (pid, comm) = self.listeners.owner(t.netns, t.src, t.sport).unwrap_or_default();
+                        let owner = if pid == 0 { OwnerSource::Unknown } else { OwnerSource::Listener };
+                        (Some(t.ts_ns), pid, comm, owner, Some(false))
+                    }
+                    Opened::Before => (None, 0, String::new(), OwnerSource::Unknown, None),
+                };
+                v.insert(Open {
+                    life: Lifetime {
+                        cookie: t.cookie,
+                        netns: t.netns,
+                        family: t.family,
+                        src: t.src,
+                        sport: t.sport,
+                        dst: t.dst,
+                        dport: t.dport,
+                        start_ns,
+                        end_ns: 0,
+                        pid,
+                        comm,
+                        owner,
+                        active,
+                        bytes_sent: 0,
+                        bytes_received: 0,
+                        path: Vec::new(),
+                    },
+                })
             }
-        });
+        };
         let life = &mut entry.life;
         life.path.push(new);
         // The first transition can come before the kernel filled in the tuple, and CLOSE

@@ -1,15 +1,21 @@
-//! The forensic timeline: every transition, every finished connection, every loss (as a
-//! gap marker) and every table snapshot, in one SQLite file that `sqlite3` opens. The
-//! agent hands records to a writer thread in batches, so disk I/O stays off the event
-//! loop; each batch is one transaction (WAL journal), so a crash loses at most the batch
-//! in flight and never leaves a torn one. Readers (`--at`, `history`) open the file
-//! read-only while the agent writes.
+//! The forensic timeline: every socket's transitions, folded into one row per socket
+//! (both ends, owner, times, bytes, the state path), every loss (as a gap marker) and
+//! every table snapshot, in one SQLite file that `sqlite3` opens; one row per
+//! transition too when asked. The agent hands records to the writer's threads in chunks,
+//! so disk I/O stays off the event loop; the writer commits what it has every 100 ms as
+//! one transaction (WAL journal), so a crash loses at most the batches in flight and
+//! never leaves a torn one. Readers (`--at`, `history`) open the file read-only while
+//! the agent writes.
 //!
-//! Owns the schema (`schema`), the writer with its batching and retention (`writer`),
-//! the readers for `history` (`reader`) and `--at` (`replay`), and connection lifetimes
-//! (`lifetime`); here, the types they share. Imports `model` and `bpf` (the stream's
-//! [`Transition`] is what the writer stores and the readers give back).
+//! Owns the schema (`schema`) and the packed columns (`codec`), the writer with its
+//! batching and retention (`writer`) and the folding of transitions into rows
+//! (`assemble`), the readers for `history` (`reader`) and `--at` (`replay`), and
+//! connection lifetimes (`lifetime`, shared with `trace --lifetimes`); here, the types
+//! they share. Imports `model` and `bpf` (the stream's [`Transition`] is what the writer
+//! takes in).
 
+pub mod assemble;
+pub mod codec;
 pub mod lifetime;
 pub mod reader;
 pub mod replay;
@@ -22,13 +28,16 @@ use std::{
 };
 
 pub use crate::model::tcp::TIME_WAIT_NS;
-use crate::{bpf::stream::Transition, model::socket::InetSocket, timeline::lifetime::Lifetime};
+use crate::{bpf::stream::Transition, model::socket::InetSocket};
 pub use reader::{Reader, StoredLifetime, StoredTransition};
 pub use replay::AtState;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Writer, WriterConfig};
 
 pub const DEFAULT_PATH: &str = "/var/lib/sockstat/timeline.db";
+
+/// The default `--retain-bytes`: 8 GiB.
+pub const DEFAULT_RETAIN_BYTES: u64 = 8 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TimelineError {
@@ -44,7 +53,10 @@ pub enum TimelineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} has timeline schema version {found}; this sockstat reads version {SCHEMA_VERSION}")]
+    #[error(
+        "{path} has timeline schema version {found}; this sockstat reads and writes version {SCHEMA_VERSION} only: \
+         move the file away (or delete it) to start a new timeline there, and read it with the sockstat that wrote it"
+    )]
     Version { path: PathBuf, found: i64 },
     #[error("the timeline in {path} has no snapshot at or before {at}: it starts at {first}")]
     BeforeStart { path: PathBuf, at: String, first: String },
@@ -80,8 +92,10 @@ pub struct Gap {
 #[derive(Clone, Debug)]
 pub enum Record {
     Transition(Transition),
-    Lifetime(Lifetime),
     Gap(Gap),
+    /// The sockets with these cookies are gone though no close was seen (a resync found
+    /// them missing): their rows end where they are.
+    Forget(Vec<u64>),
     /// `mono_ns`: CLOCK_MONOTONIC when the dump was made.
     Snapshot {
         mono_ns: u64,
@@ -124,10 +138,11 @@ mod fixtures {
     }
 
     pub(super) fn writer(path: &Path) -> Writer {
-        Writer::start(
-            WriterConfig { path: path.to_path_buf(), retain_age: Duration::from_secs(3600), retain_bytes: 1 << 30 },
-            1,
-        )
-        .unwrap()
+        // Every flush its own batch, so tests know where batches end.
+        let cfg = WriterConfig {
+            commit_every: Duration::ZERO,
+            ..WriterConfig::new(path.to_path_buf(), Duration::from_secs(3600), 1 << 30, false)
+        };
+        Writer::start(cfg, 1).unwrap()
     }
 }

@@ -1,19 +1,27 @@
 //! The timeline read back for `history`: lifetimes, transitions and gaps in a window,
-//! from a file opened read-only while the agent writes it. Rebuilding the table at a
-//! moment (`--at`) is `replay`'s, on the same [`Reader`].
+//! from a file opened read-only while the agent writes it. Connection rows are found by
+//! position (rowids follow the order of the closes; `batches` maps times to them, and
+//! `crossings` names the rows that reach back past a snapshot) and unpacked (`codec`)
+//! here; rebuilding the table at a moment (`--at`) is `replay`'s, on the same
+//! [`Reader`].
 
-use std::{
-    net::IpAddr,
-    path::{Path, PathBuf},
-};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row as SqlRow};
+use rustc_hash::FxHashMap;
 use sockstat_ebpf::TcpState;
 
 use crate::{
-    bpf::stream::Transition,
+    bpf::stream::kernel_state_name,
     model::socket::InetSocket,
-    timeline::{Gap, TimelineError, schema, sql},
+    timeline::{
+        Gap, TimelineError,
+        assemble::owner_source,
+        codec::{self, Path as StatePath, Step, Trailer},
+        lifetime::{Opened, OwnerSource, opened},
+        schema, sql,
+    },
 };
 
 /// Read-only access for `--at` and `history`.
@@ -22,43 +30,179 @@ pub struct Reader {
     pub(super) path: PathBuf,
 }
 
-pub(super) fn addr(text: &str) -> IpAddr {
-    text.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+/// The columns [`Row::read`] reads, in its order, from `connections` (aliased `c`, its
+/// batch `b`).
+const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
+     b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, c.process, c.owner, c.bytes_sent, \
+     c.bytes_received, c.rowid";
+
+/// The same from `open_connections` (aliased `c`).
+const OPEN_COLUMNS: &str = "c.cookie, c.netns, c.src, c.sport, c.dst, c.dport, c.end_ns, c.duration_ns, c.path, \
+     c.steps, c.process, c.owner, c.bytes_sent, c.bytes_received, NULL";
+
+/// The dictionaries rows point into, read whole (they hold a row per process and
+/// namespace, not per connection): pid and name by `processes.id`, inode by `netns.id`.
+pub(super) struct Names {
+    processes: FxHashMap<i64, (u32, String)>,
+    netns: FxHashMap<i64, u32>,
 }
 
-/// The `transitions` columns [`transition_row`] reads, in its order.
-pub(super) const TRANSITION_COLUMNS: &str = "ts_ns, mono_ns, cookie, netns, pid, tid, comm, family, src, sport, dst, \
-     dport, old_state, new_state, rqueue, wqueue, bytes_acked, bytes_received, v6only, ifindex, accept";
+impl Names {
+    /// Owner pid and name of `row` (0 and empty when unknown).
+    fn owner(&self, row: &Row) -> (u32, &str) {
+        row.process.and_then(|p| self.processes.get(&p)).map_or((0, ""), |(pid, comm)| (*pid, comm.as_str()))
+    }
 
-/// A stored transition read back ([`TRANSITION_COLUMNS`]): the wall-clock time it was
-/// stored under, and the event as the stream gave it (`ts_ns` CLOCK_MONOTONIC, as then).
-pub(super) fn transition_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Transition)> {
-    Ok((
-        r.get(0)?,
-        Transition {
-            ts_ns: r.get::<_, i64>(1)? as u64,
-            cookie: r.get::<_, i64>(2)? as u64,
-            netns: r.get(3)?,
-            pid: r.get(4)?,
-            tid: r.get(5)?,
-            comm: r.get(6)?,
-            family: r.get(7)?,
-            src: addr(&r.get::<_, String>(8)?),
-            sport: r.get(9)?,
-            dst: addr(&r.get::<_, String>(10)?),
-            dport: r.get(11)?,
-            old: r.get(12)?,
-            new: r.get(13)?,
-            rqueue: r.get(14)?,
-            wqueue: r.get(15)?,
-            bytes_acked: r.get::<_, i64>(16)? as u64,
-            bytes_received: r.get::<_, i64>(17)? as u64,
-            v6only: r.get(18)?,
-            ifindex: r.get(19)?,
-            accept: r.get(20)?,
-        },
-    ))
+    fn netns(&self, row: &Row) -> u32 {
+        row.netns.and_then(|n| self.netns.get(&n)).copied().unwrap_or(0)
+    }
 }
+
+/// A socket's row (`connections` or `open_connections`), unpacked.
+#[derive(Clone, Debug)]
+pub(super) struct Row {
+    /// The `connections` rowid; `None` for a socket still open.
+    pub rowid: Option<i64>,
+    pub cookie: u64,
+    /// `netns.id`.
+    netns: Option<i64>,
+    pub family: u16,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    /// Wall-clock ns of the first and the last transition.
+    pub first_ns: i64,
+    pub end_ns: i64,
+    pub path: StatePath,
+    /// The `steps` column, unpacked only when the transitions are asked for.
+    steps: Option<Vec<u8>>,
+    /// `processes.id`.
+    process: Option<i64>,
+    pub owner: Option<u8>,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
+}
+
+/// One transition of a row, as the row tells it.
+#[derive(Clone, Debug)]
+pub(super) struct RowTransition {
+    pub ts_ns: i64,
+    pub old: u8,
+    pub new: u8,
+    pub queues: (u32, u32),
+    pub v6only: bool,
+    pub ifindex: u32,
+}
+
+impl Row {
+    fn read(r: &SqlRow<'_>) -> rusqlite::Result<Row> {
+        let src: Vec<u8> = r.get(2)?;
+        let dst: Vec<u8> = r.get(4)?;
+        let end_ns: i64 = r.get(6)?;
+        Ok(Row {
+            rowid: r.get(14)?,
+            cookie: r.get::<_, i64>(0)? as u64,
+            netns: r.get(1)?,
+            family: codec::family_of(&src),
+            src: codec::addr_from(&src),
+            sport: r.get(3)?,
+            dst: codec::addr_from(&dst),
+            dport: r.get(5)?,
+            first_ns: end_ns - r.get::<_, i64>(7)?,
+            end_ns,
+            path: StatePath::from_i64(r.get(8)?),
+            steps: r.get(9)?,
+            process: r.get(10)?,
+            owner: r.get(11)?,
+            bytes_sent: r.get(12)?,
+            bytes_received: r.get(13)?,
+        })
+    }
+
+    /// Its transitions, in order: the first at the row's start, the last at its end,
+    /// those between from `steps`.
+    pub fn transitions(&self) -> Vec<RowTransition> {
+        let states: Vec<u8> = self.path.states().collect();
+        let n = states.len().saturating_sub(1);
+        let (steps, trailer): (Vec<Step>, Trailer) = codec::steps(self.steps.as_deref(), n.saturating_sub(2));
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let (ts_ns, queues) = if i == 0 {
+                (self.first_ns, trailer.first_queues)
+            } else if i + 1 == n {
+                (self.end_ns, trailer.last_queues)
+            } else {
+                let s = steps.get(i - 1).copied().unwrap_or_default();
+                let offset = i64::try_from(s.offset_ns).unwrap_or(i64::MAX);
+                (self.first_ns.saturating_add(offset).min(self.end_ns), s.queues)
+            };
+            let (v6only, ifindex) = (trailer.v6only, trailer.ifindex);
+            out.push(RowTransition { ts_ns, old: states[i], new: states[i + 1], queues, v6only, ifindex });
+        }
+        out
+    }
+
+    /// The socket as transition `t` left it.
+    pub fn socket(&self, t: &RowTransition) -> InetSocket {
+        InetSocket {
+            v6only: t.v6only,
+            ifindex: t.ifindex,
+            rqueue: t.queues.0,
+            wqueue: t.queues.1,
+            ..InetSocket::tcp(self.family, t.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+        }
+    }
+
+    fn opened(&self) -> Opened {
+        opened(self.path.get(0), self.path.get(1))
+    }
+
+    /// The finished connection this row records, if it is one.
+    fn lifetime(&self, names: &Names) -> Option<StoredLifetime> {
+        let owner = owner_source(self.owner?);
+        let active = match self.opened() {
+            Opened::Active => Some(true),
+            Opened::Passive => Some(false),
+            Opened::Before => None,
+        };
+        let start_ns = active.map(|_| self.first_ns);
+        let (pid, comm) = names.owner(self);
+        Some(StoredLifetime {
+            start_ns,
+            end_ns: self.end_ns,
+            duration_ns: start_ns.map(|s| self.end_ns - s),
+            pid,
+            comm: comm.to_string(),
+            owner: owner_text(owner).to_string(),
+            active,
+            family: self.family,
+            src: self.src,
+            sport: self.sport,
+            dst: self.dst,
+            dport: self.dport,
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            path: self.path.states().skip(1).map(kernel_state_name).collect::<Vec<_>>().join(">"),
+            cookie: self.cookie,
+        })
+    }
+}
+
+fn owner_text(o: OwnerSource) -> &'static str {
+    match o {
+        OwnerSource::Connect => "connect",
+        OwnerSource::Accept => "accept",
+        OwnerSource::Listener => "listener",
+        OwnerSource::Unknown => "unknown",
+    }
+}
+
+/// A snapshot: (id, wall ns, the rowid the next connection row got).
+pub(super) type Snapshot = (i64, i64, i64);
+
+/// What the row fetchers call on each row.
+pub(super) type Visit<'a> = &'a mut dyn FnMut(Row);
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, TimelineError> {
@@ -83,19 +227,133 @@ impl Reader {
         Ok(v.and_then(|v| v.parse().ok()))
     }
 
-    /// The id range holding every transition with a time in `[from, to]`: from the
-    /// first batch that ends at or after `from` to the last that starts at or before `to`.
-    pub(super) fn transition_ids(&self, from: i64, to: i64) -> Result<(i64, i64), TimelineError> {
+    /// The dictionaries, read whole.
+    pub(super) fn names(&self) -> Result<Names, TimelineError> {
         let e = sql(&self.path);
-        let lo: Option<i64> = self
+        let mut st = self.conn.prepare("SELECT id, pid, comm FROM processes").map_err(&e)?;
+        let processes =
+            st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).and_then(Iterator::collect).map_err(&e)?;
+        let mut st = self.conn.prepare("SELECT id, inode FROM netns").map_err(&e)?;
+        let netns = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(&e)?;
+        Ok(Names { processes, netns })
+    }
+
+    /// The newest snapshot at or before `at_ns`.
+    pub(super) fn snapshot_at(&self, at_ns: i64) -> Result<Option<Snapshot>, TimelineError> {
+        self.conn
+            .query_row(
+                "SELECT id, ts_ns, first_conn FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1",
+                [at_ns],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql(&self.path))
+    }
+
+    /// The oldest snapshot after `at_ns`.
+    pub(super) fn snapshot_after(&self, at_ns: i64) -> Result<Option<Snapshot>, TimelineError> {
+        self.conn
+            .query_row(
+                "SELECT id, ts_ns, first_conn FROM snapshots WHERE ts_ns > ?1 ORDER BY ts_ns, id LIMIT 1",
+                [at_ns],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(sql(&self.path))
+    }
+
+    /// Calls `f` on each `connections` row with a rowid in `lo..=hi`, in rowid order.
+    pub(super) fn rows_between(&self, lo: i64, hi: i64, f: Visit<'_>) -> Result<(), TimelineError> {
+        let e = sql(&self.path);
+        if lo > hi {
+            return Ok(());
+        }
+        // The batch holding `lo`: batches are walked from there, each row read with
+        // its batch's base time and cookie.
+        let from: Option<i64> = self
             .conn
-            .query_row("SELECT MIN(first_transition) FROM batches WHERE max_ts_ns >= ?1", [from], |r| r.get(0))
+            .query_row("SELECT MAX(first_conn) FROM batches WHERE first_conn <= ?1", [lo], |r| r.get(0))
             .map_err(&e)?;
-        let hi: Option<i64> = self
+        let mut st = self
             .conn
-            .query_row("SELECT MAX(last_transition) FROM batches WHERE min_ts_ns <= ?1", [to], |r| r.get(0))
+            .prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM batches b CROSS JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn
+                 WHERE b.first_conn BETWEEN ?1 AND ?3 AND c.rowid BETWEEN ?2 AND ?3 ORDER BY c.rowid"
+            ))
             .map_err(&e)?;
-        Ok((lo.unwrap_or(i64::MAX), hi.unwrap_or(i64::MIN)))
+        for row in st.query_map([from.unwrap_or(lo), lo, hi], Row::read).map_err(&e)? {
+            f(row.map_err(&e)?);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on each `connections` row at or after rowid `from` of a socket that
+    /// was open at snapshot `snapshot` or an earlier one.
+    fn crossing_rows(&self, from: i64, snapshot: i64, f: Visit<'_>) -> Result<(), TimelineError> {
+        let e = sql(&self.path);
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM crossings x CROSS JOIN connections c ON c.rowid = x.conn
+                 CROSS JOIN batches b ON b.first_conn = (SELECT MAX(first_conn) FROM batches WHERE first_conn <= x.conn)
+                 WHERE x.conn >= ?1 AND x.snapshot <= ?2 ORDER BY x.conn"
+            ))
+            .map_err(&e)?;
+        for row in st.query_map([from, snapshot], Row::read).map_err(&e)? {
+            f(row.map_err(&e)?);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on each socket open at the end of the agent's last batch.
+    fn open_rows(&self, f: Visit<'_>) -> Result<(), TimelineError> {
+        let e = sql(&self.path);
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT {OPEN_COLUMNS} FROM open_connections c ORDER BY c.end_ns"))
+            .map_err(&e)?;
+        for row in st.query_map([], Row::read).map_err(&e)? {
+            f(row.map_err(&e)?);
+        }
+        Ok(())
+    }
+
+    /// The first rowid of the first batch that wrote a row ending at or after `from`.
+    pub(super) fn first_row_ending_from(&self, from: i64) -> Result<Option<i64>, TimelineError> {
+        self.conn
+            .query_row("SELECT MIN(first_conn) FROM batches WHERE max_end_ns >= ?1", [from], |r| r.get(0))
+            .map_err(sql(&self.path))
+    }
+
+    /// Calls `f` on every row with a transition in `[from, to]`, and some more: those
+    /// written from the first batch that ends at or after `from` up to the first
+    /// snapshot after `to`, those crossing that snapshot, and (with `open`) the open
+    /// ones.
+    pub(super) fn rows_around(&self, from: i64, to: i64, open: bool, f: Visit<'_>) -> Result<(), TimelineError> {
+        let next = if to == i64::MAX { None } else { self.snapshot_after(to)? };
+        let hi = next.map_or(i64::MAX, |n| n.2 - 1);
+        if let Some(lo) = self.first_row_ending_from(from)? {
+            self.rows_between(lo, hi, f)?;
+        }
+        if let Some((id, _, first_conn)) = next {
+            self.crossing_rows(first_conn, id, f)?;
+        }
+        if open {
+            self.open_rows(f)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on the rows a replay from snapshot `snap` up to `at_ns` needs: written
+    /// after the snapshot up to the next one, crossing that one, and open.
+    pub(super) fn rows_for_replay(&self, snap: Snapshot, at_ns: i64, f: Visit<'_>) -> Result<(), TimelineError> {
+        let next = self.snapshot_after(at_ns)?;
+        let hi = next.map_or(i64::MAX, |n| n.2 - 1);
+        self.rows_between(snap.2, hi, f)?;
+        if let Some((id, _, first_conn)) = next {
+            self.crossing_rows(first_conn, id, f)?;
+        }
+        self.open_rows(f)
     }
 
     pub(super) fn gaps_between(&self, from: i64, to: i64) -> Result<Vec<Gap>, TimelineError> {
@@ -116,51 +374,111 @@ impl Reader {
         .map_err(sql(&self.path))
     }
 
+    /// Finished connections that were open at some time in `[since, until]` (begun
+    /// before the agent: ended in it), by end time.
     pub fn lifetimes(&self, since: i64, until: i64) -> Result<Vec<StoredLifetime>, TimelineError> {
+        let names = self.names()?;
+        let mut rows: Vec<(i64, StoredLifetime)> = Vec::new();
+        self.rows_around(since, until, false, &mut |r| {
+            if let Some(l) = r.lifetime(&names)
+                && l.end_ns >= since
+                && l.start_ns.unwrap_or(l.end_ns) <= until
+            {
+                rows.push((r.rowid.unwrap_or(i64::MAX), l));
+            }
+        })?;
+        rows.sort_by_key(|(id, l)| (l.end_ns, *id));
+        Ok(rows.into_iter().map(|(_, l)| l).collect())
+    }
+
+    /// Transitions in `[since, until]`: the stored ones where the agent kept one row per
+    /// transition, else as each socket's row tells them (with its owner, and its last
+    /// complete tuple), in time order.
+    pub fn transitions(&self, since: i64, until: i64) -> Result<Vec<StoredTransition>, TimelineError> {
+        let e = sql(&self.path);
+        // Batches that kept one row per transition cover these times.
         let mut st = self
             .conn
             .prepare(
-                "SELECT start_ns, end_ns, duration_ns, pid, comm, owner, active, family, src, sport, dst, dport,
-                 bytes_sent, bytes_received, path, cookie FROM lifetimes WHERE end_ns >= ?1 AND COALESCE(start_ns, end_ns) <= ?2
-                 ORDER BY end_ns, id",
+                "SELECT min_ts_ns, max_ts_ns, first_transition, last_transition FROM batches
+                 WHERE first_transition IS NOT NULL AND max_ts_ns >= ?1 AND min_ts_ns <= ?2 ORDER BY min_ts_ns",
             )
-            .map_err(sql(&self.path))?;
-        st.query_map([since, until], |r| {
-            Ok(StoredLifetime {
-                start_ns: r.get(0)?,
-                end_ns: r.get(1)?,
-                duration_ns: r.get(2)?,
-                pid: r.get(3)?,
-                comm: r.get(4)?,
-                owner: r.get(5)?,
-                active: r.get(6)?,
-                family: r.get(7)?,
-                src: addr(&r.get::<_, String>(8)?),
-                sport: r.get(9)?,
-                dst: addr(&r.get::<_, String>(10)?),
-                dport: r.get(11)?,
-                bytes_sent: r.get(12)?,
-                bytes_received: r.get(13)?,
-                path: r.get(14)?,
-                cookie: r.get::<_, i64>(15)? as u64,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(sql(&self.path))
-    }
-
-    pub fn transitions(&self, since: i64, until: i64) -> Result<Vec<StoredTransition>, TimelineError> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT {TRANSITION_COLUMNS}
-                 FROM transitions WHERE id BETWEEN ?3 AND ?4 AND ts_ns >= ?1 AND ts_ns <= ?2 AND accept = 0 ORDER BY id"
-            ))
-            .map_err(sql(&self.path))?;
-        let (lo, hi) = self.transition_ids(since, until)?;
-        st.query_map([since, until, lo, hi], |r| transition_row(r).map(|(ts_ns, t)| StoredTransition::new(ts_ns, t)))
+            .map_err(&e)?;
+        let kept: Vec<(i64, i64, i64, i64)> = st
+            .query_map([since, until], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .and_then(Iterator::collect)
-            .map_err(sql(&self.path))
+            .map_err(&e)?;
+        let covered = |ts: i64| kept.iter().any(|k| k.0 <= ts && ts <= k.1);
+        let mut out: Vec<(i64, u64, StoredTransition)> = Vec::new();
+        if let (Some(lo), Some(hi)) = (kept.iter().map(|k| k.2).min(), kept.iter().map(|k| k.3).max()) {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT t.ts_ns, p.pid, p.comm, t.src, t.sport, t.dst, t.dport, t.old_state, t.new_state, t.cookie,
+                        n.inode, t.id
+                     FROM transitions t LEFT JOIN processes p ON p.id = t.process LEFT JOIN netns n ON n.id = t.netns
+                     WHERE t.id BETWEEN ?3 AND ?4 AND t.ts_ns >= ?1 AND t.ts_ns <= ?2 AND t.accept = 0 ORDER BY t.id",
+                )
+                .map_err(&e)?;
+            let rows = st
+                .query_map([since, until, lo, hi], |r| {
+                    let src: Vec<u8> = r.get(3)?;
+                    let dst: Vec<u8> = r.get(5)?;
+                    Ok((
+                        r.get::<_, i64>(11)?,
+                        StoredTransition {
+                            ts_ns: r.get(0)?,
+                            pid: r.get::<_, Option<u32>>(1)?.unwrap_or(0),
+                            comm: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                            family: codec::family_of(&src),
+                            src: codec::addr_from(&src),
+                            sport: r.get(4)?,
+                            dst: codec::addr_from(&dst),
+                            dport: r.get(6)?,
+                            old: r.get(7)?,
+                            new: r.get(8)?,
+                            cookie: r.get::<_, i64>(9)? as u64,
+                            netns: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
+                        },
+                    ))
+                })
+                .map_err(&e)?;
+            for row in rows {
+                let (id, t) = row.map_err(&e)?;
+                out.push((t.ts_ns, id.unsigned_abs(), t));
+            }
+        }
+        let names = self.names()?;
+        let mut seq = 0u64;
+        self.rows_around(since, until, true, &mut |row| {
+            if row.end_ns < since || row.first_ns > until {
+                return;
+            }
+            let (pid, comm) = names.owner(&row);
+            for t in row.transitions() {
+                seq += 1;
+                if t.ts_ns < since || t.ts_ns > until || covered(t.ts_ns) {
+                    continue;
+                }
+                let stored = StoredTransition {
+                    ts_ns: t.ts_ns,
+                    pid,
+                    comm: comm.to_string(),
+                    family: row.family,
+                    src: row.src,
+                    sport: row.sport,
+                    dst: row.dst,
+                    dport: row.dport,
+                    old: t.old,
+                    new: t.new,
+                    cookie: row.cookie,
+                    netns: names.netns(&row),
+                };
+                out.push((t.ts_ns, u64::MAX / 2 + seq, stored));
+            }
+        })?;
+        out.sort_by_key(|(ts, seq, _)| (*ts, *seq));
+        Ok(out.into_iter().map(|(_, _, t)| t).collect())
     }
 
     pub fn gaps(&self, since: i64, until: i64) -> Result<Vec<Gap>, TimelineError> {
@@ -199,8 +517,7 @@ impl StoredLifetime {
     }
 }
 
-/// A transition as `history` prints it (its JSON fields are this struct's): the stored
-/// [`Transition`] with its wall-clock time, less what `history` does not show.
+/// A transition as `history` prints it (its JSON fields are this struct's).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StoredTransition {
     pub ts_ns: i64,
@@ -218,23 +535,6 @@ pub struct StoredTransition {
 }
 
 impl StoredTransition {
-    fn new(ts_ns: i64, t: Transition) -> StoredTransition {
-        StoredTransition {
-            ts_ns,
-            pid: t.pid,
-            comm: t.comm,
-            family: t.family,
-            src: t.src,
-            sport: t.sport,
-            dst: t.dst,
-            dport: t.dport,
-            old: t.old,
-            new: t.new,
-            cookie: t.cookie,
-            netns: t.netns,
-        }
-    }
-
     pub fn as_socket(&self) -> InetSocket {
         InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
     }
@@ -242,13 +542,95 @@ impl StoredTransition {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::timeline::fixtures::{temp_db, writer};
+    use crate::timeline::{
+        Record, Writer, WriterConfig,
+        fixtures::{temp_db, tr, writer},
+    };
+    use TcpState::*;
 
     #[test]
     fn the_recorded_namespace_is_read_back() {
         let path = temp_db("netns");
         drop(writer(&path));
         assert_eq!(Reader::open(&path).unwrap().netns().unwrap(), Some(1));
+    }
+
+    /// A client and a server connection over loopback, as the stream reports them
+    /// (times between the first and the last of each on whole microseconds).
+    fn pair(w: &mut Writer, t0: u64) {
+        let mut listen = tr(1, t0, Close, Listen, 80, 0);
+        (listen.pid, listen.comm, listen.wqueue) = (100, "server".into(), 128);
+        for t in [
+            listen,
+            tr(2, t0 + 1_007, Close, SynSent, 0, 80),
+            tr(2, t0 + 3_007, SynSent, Established, 5000, 80),
+            tr(3, t0 + 3_100, Listen, SynRecv, 80, 5000),
+            tr(3, t0 + 3_200, SynRecv, Established, 80, 5000),
+            tr(2, t0 + 40_007, Established, FinWait1, 5000, 80),
+            Transition { rqueue: 1, ..tr(3, t0 + 41_100, Established, CloseWait, 80, 5000) },
+            tr(2, t0 + 42_007, FinWait1, FinWait2, 5000, 80),
+            tr(3, t0 + 43_100, CloseWait, LastAck, 80, 5000),
+            tr(2, t0 + 44_003, FinWait2, Close, 5000, 80),
+            tr(3, t0 + 45_000, LastAck, Close, 80, 5000),
+        ] {
+            w.push(Record::Transition(t));
+        }
+    }
+
+    use crate::bpf::stream::Transition;
+
+    #[test]
+    fn lifetimes_and_transitions_come_back_from_the_rows() {
+        let path = temp_db("lifetimes");
+        let offset;
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            pair(&mut w, 1_000_000);
+        }
+        let r = Reader::open(&path).unwrap();
+        let lives = r.lifetimes(i64::MIN, i64::MAX).unwrap();
+        assert_eq!(lives.len(), 2, "the listener is not a connection");
+        let c = &lives[0];
+        assert_eq!((c.sport, c.dport, c.pid, c.owner.as_str(), c.active), (5000, 80, 10, "connect", Some(true)));
+        assert_eq!(c.path, "SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE");
+        assert_eq!((c.start_ns, c.end_ns), (Some(1_001_007 + offset), 1_044_003 + offset), "to the nanosecond");
+        let s = &lives[1];
+        assert_eq!((s.pid, s.comm.as_str(), s.owner.as_str()), (100, "server", "listener"), "its listener's owner");
+        assert_eq!(s.path, "SYN_RECV>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE");
+        // Transitions, from the rows: the listener's too, in time order.
+        let ts = r.transitions(i64::MIN, i64::MAX).unwrap();
+        let seen: Vec<(u64, u8, u8)> = ts.iter().map(|t| (t.cookie, t.old, t.new)).collect();
+        assert_eq!(seen.len(), 11);
+        assert_eq!(seen[0], (1, Close as u8, Listen as u8));
+        assert_eq!(seen[10], (3, LastAck as u8, Close as u8));
+        assert!(ts.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+        // The client's SYN_SENT names its port, from the row's complete tuple.
+        assert_eq!(ts[1].sport, 5000);
+        // A window: only what happened in it.
+        let mid = r.transitions(1_040_000 + offset, 1_042_500 + offset).unwrap();
+        assert_eq!(mid.iter().map(|t| t.new).collect::<Vec<_>>(), [FinWait1 as u8, CloseWait as u8, FinWait2 as u8]);
+        assert_eq!(r.lifetimes(1_044_500 + offset, i64::MAX).unwrap().len(), 1, "only the server ends after");
+    }
+
+    #[test]
+    fn stored_transitions_are_used_where_the_agent_kept_them() {
+        let path = temp_db("kept");
+        {
+            let cfg = WriterConfig {
+                commit_every: Duration::ZERO,
+                ..WriterConfig::new(path.clone(), Duration::from_secs(3600), 1 << 30, true)
+            };
+            let mut w = Writer::start(cfg, 1).unwrap();
+            pair(&mut w, 1_000_000);
+        }
+        let r = Reader::open(&path).unwrap();
+        let ts = r.transitions(i64::MIN, i64::MAX).unwrap();
+        assert_eq!(ts.len(), 11, "each once");
+        // The stored one keeps the tuple the event had.
+        assert_eq!(ts.iter().find(|t| t.new == SynSent as u8).unwrap().sport, 0);
     }
 }
