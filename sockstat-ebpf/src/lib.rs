@@ -40,6 +40,12 @@ pub const DEFAULT_RINGBUF_BYTES: u32 = 1 << 24;
 /// `KernelOffsets::wakeup_bytes`): the most an event waits before userspace sees it.
 pub const DRAIN_INTERVAL_MS: u64 = 5;
 
+/// The helper id the programs call in place of the kernel function (kfunc)
+/// `bpf_rdonly_cast(ptr, btf_id)`, which aya cannot link. The loader rewrites each such
+/// call in the object into a call of the kfunc (whose BTF id it reads from the kernel's
+/// BTF) before loading it, and sets [`KernelOffsets::casts`]. No helper has this id.
+pub const RDONLY_CAST_CALL: u32 = 0x5ca7_0001;
+
 /// Index into the per-CPU counters map.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +107,8 @@ pub struct KernelOffsets {
     /// `sock_common.skc_bound_dev_if` (int): SO_BINDTODEVICE's ifindex.
     pub skc_bound_dev_if: u32,
     /// `sock.sk_cookie` (atomic64_t): the cookie bpf_get_socket_cookie() generated and
-    /// cached, read directly where that helper is not available (tracepoints).
+    /// cached (the first value stored stays), read directly where that helper is not
+    /// available (tracepoints) and, once set, instead of calling it.
     pub sk_cookie: u32,
     /// From the current task to the socket behind an fd: `task_struct.files`,
     /// `files_struct.fdt`, `fdtable.fd`, `fdtable.max_fds`, `file.private_data`
@@ -121,16 +128,36 @@ pub struct KernelOffsets {
     pub wakeup_bytes: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
-    /// How many leading bytes of `struct sock_common` hold every `skc_*` field above
-    /// (at most [`SOCK_COMMON_BYTES`]): the program copies them with one read instead of
-    /// one read per field.
-    pub common_len: u32,
+    /// `task_struct.pid` and `task_struct.tgid` (pid_t) and `task_struct.comm` (char[16]),
+    /// read from the current task instead of calling bpf_get_current_pid_tgid and
+    /// bpf_get_current_comm.
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_comm: u32,
+    /// Each CPU compares what is waiting with `wakeup_bytes` once every
+    /// `wakeup_check_mask + 1` events (a power of two): the comparison costs a helper call.
+    pub wakeup_check_mask: u32,
+    /// How many leading bytes of a `struct tcp_sock` hold every socket field above (at
+    /// most [`SOCK_COPY_BYTES`]; 0 if they do not fit): the accept hook, which reaches the
+    /// socket through an untyped pointer, copies them with one read instead of one read
+    /// per field.
+    pub sock_copy_len: u32,
+    /// BTF type ids (in `/sys/kernel/btf/vmlinux`) of `struct file`, `struct socket` and
+    /// `struct tcp_sock`, for the casts (see [`RDONLY_CAST_CALL`]).
+    pub btf_file: u32,
+    pub btf_socket: u32,
+    pub btf_tcp_sock: u32,
+    /// 1 if the loader turned the programs' [`RDONLY_CAST_CALL`] calls into calls of the
+    /// kernel's `bpf_rdonly_cast`; 0 and the programs take their other path (helper
+    /// calls and copies), which the verifier then checks instead.
+    pub casts: u32,
 }
 
-/// The most of `struct sock_common` the program copies at once (the `skc_*` fields it
-/// reads sit in its first 96 bytes on every kernel since 4.x; the loader checks).
-pub const SOCK_COMMON_BYTES: u32 = 96;
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 128);
+/// The most of a socket the accept hook copies at once without casts (per-CPU scratch).
+/// The fields it reads end at byte 1832 on Linux 6.18 (tcp_sock.bytes_acked is the last);
+/// the loader checks.
+pub const SOCK_COPY_BYTES: u32 = 4096;
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 160);
 
 /// Byte offsets the owners iterator reads (include/linux/sched.h, include/linux/fs.h,
 /// include/linux/net.h, include/net/sock.h), resolved from BTF like [`KernelOffsets`].

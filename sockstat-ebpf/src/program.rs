@@ -1,13 +1,33 @@
-//! The tp_btf program. Kernel structure fields are read with `bpf_probe_read_kernel`
-//! at offsets userspace resolved from BTF (see `KernelOffsets`): Rust eBPF has no CO-RE.
+//! The transition program (tp_btf) and the accept hook (a classic tracepoint). Kernel
+//! structure fields sit at offsets userspace resolved from BTF (see `KernelOffsets`): Rust
+//! eBPF has no CO-RE. They reach the programs through a read-only global that the loader
+//! freezes, so the verifier knows each offset as a constant.
+//!
+//! What an event costs is mostly its helper calls (each one a few tens of ns on our
+//! machines), so the programs make as few as they can (see docs/agent.md, "What the
+//! programs cost"):
+//! - Through a pointer the verifier types from BTF (the tp_btf argument, the current task,
+//!   a pointer field loaded through one, what `bpf_rdonly_cast` returns), a field is one
+//!   load: the verifier checks the offset against the type's layout when the program
+//!   loads, and the JIT guards the load (a bad address reads zero). No helper call.
+//! - `bpf_rdonly_cast` types an address for free (the verifier turns the call into a
+//!   register move): it reaches `tcp_sock` from the `sock` argument, and the accept hook's
+//!   file, socket and sock from the one number its walk reads. Without it (the loader says
+//!   so in `casts`), a `bpf_skc_to_tcp_sock` call and, in the accept hook, helper reads.
+//! - pid, tid and comm are loads from the BTF-typed current task (one helper call instead
+//!   of two); the socket's cookie is a load once the socket has one.
+//! - The event is written field by field straight into its ring-buffer slot: no zeroing
+//!   first (every byte is written once), no copy through the stack. Whether to wake the
+//!   reader is asked of the ring every few dozen events, not on each.
 
-use core::ffi::c_void;
+use core::{ffi::c_void, mem::MaybeUninit};
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_buf,
+        bpf_ktime_get_ns,
+        generated::{bpf_get_current_task_btf, bpf_get_socket_cookie, bpf_probe_read_kernel, bpf_skc_to_tcp_sock},
     },
     macros::{btf_tracepoint, map, tracepoint},
     maps::{PerCpuArray, RingBuf},
@@ -15,7 +35,7 @@ use aya_ebpf::{
 };
 use sockstat_ebpf::{
     AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_TRANSITION, IPPROTO_TCP,
-    KernelOffsets, SOCK_COMMON_BYTES, StateEvent, TcpState,
+    KernelOffsets, RDONLY_CAST_CALL, SOCK_COPY_BYTES, StateEvent, TcpState,
 };
 
 #[map(name = "EVENTS")]
@@ -24,7 +44,7 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RINGBUF_BYTES, 0);
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
-/// Filled by the loader (`EbpfLoader::set_global`) before the program is loaded.
+/// Filled by the loader (`EbpfLoader::override_global`) before the program is loaded.
 #[unsafe(no_mangle)]
 static OFFSETS: KernelOffsets = KernelOffsets {
     skc_daddr: 0,
@@ -58,37 +78,274 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     tp_exit_ret: 0,
     wakeup_bytes: 0,
     valid: 0,
-    common_len: 0,
+    task_pid: 0,
+    task_tgid: 0,
+    task_comm: 0,
+    wakeup_check_mask: 0,
+    sock_copy_len: 0,
+    btf_file: 0,
+    btf_socket: 0,
+    btf_tcp_sock: 0,
+    casts: 0,
 };
 
-#[inline(always)]
-fn bump(counter: Counter) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
-        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
-        unsafe { *slot += 1 };
-    }
-}
+/// Offset of `long ret` in the records of the syscall exit tracepoints on every kernel
+/// with them (after the 8-byte common header and `int __syscall_nr`, padded). A context
+/// field is read with a load at a constant offset in the instruction (the verifier refuses
+/// a context pointer moved by a register): another offset than this one takes a helper.
+const SYS_EXIT_RET: usize = 16;
 
-/// Reads a `T` at `base + off` in kernel memory; counts failures and yields zero.
+// The event's addresses are written as two u64 each: they must be 8-aligned in the slot
+// (the ring buffer's slots are).
+const _: () = assert!(core::mem::offset_of!(StateEvent, saddr) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(StateEvent, daddr) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(StateEvent, comm) % 8 == 0);
+
+/// Counts one `counter` on this CPU; returns this CPU's new count. (The verifier inlines
+/// the per-CPU array lookup: no helper call.)
 #[inline(always)]
-fn read<T: Copy + Default>(base: *const u8, off: u32) -> T {
-    // SAFETY: bpf_probe_read_kernel validates the address; a fault returns an error.
-    match unsafe { bpf_probe_read_kernel(base.wrapping_add(off as usize).cast::<T>()) } {
-        Ok(v) => v,
-        Err(_) => {
-            bump(Counter::ReadErrors);
-            T::default()
-        }
+fn bump(counter: Counter) -> u64 {
+    match COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        Some(slot) => unsafe {
+            *slot += 1;
+            *slot
+        },
+        None => 0,
     }
 }
 
 /// Reads one field of OFFSETS. Volatile so the compiler does not fold the zero
-/// initialiser above; field by field to keep the 512-byte BPF stack free.
+/// initialiser above; the verifier knows the value (the map is frozen), which it needs
+/// for the typed loads below.
 macro_rules! offset {
     ($field:ident) => {
         // SAFETY: OFFSETS is a read-only global the loader writes before load.
         unsafe { core::ptr::read_volatile(&raw const OFFSETS.$field) }
     };
+}
+
+/// Writes one field of the event being built in its ring-buffer slot.
+macro_rules! put {
+    ($ev:ident . $field:ident = $value:expr) => {{
+        let value = $value;
+        // SAFETY: `$ev` points at a reserved ring-buffer slot of size_of::<StateEvent>()
+        // bytes, exclusively ours until submit; a raw write never reads the memory.
+        unsafe { (&raw mut (*$ev).$field).write(value) }
+    }};
+}
+
+/// A field at `base + off` of a kernel object the verifier types from BTF: one load,
+/// checked against the type's layout at load time (`off` must be an OFFSETS field, which
+/// the verifier sees as a constant), a fault reading as zero.
+///
+/// # Safety
+/// `base` comes from the verifier's typed pointers (a tp_btf argument, a helper returning
+/// a BTF pointer, or a pointer field loaded through one) and `off` is the offset of a
+/// `T`-sized field of that type.
+#[inline(always)]
+unsafe fn load<T: Copy>(base: *const u8, off: u32) -> T {
+    // SAFETY: see above; the JIT guards the load (BPF_PROBE_MEM).
+    unsafe { core::ptr::read_volatile(base.wrapping_add(off as usize).cast::<T>()) }
+}
+
+/// `bpf_rdonly_cast(ptr, btf_id)`: `ptr` typed as a pointer to the kernel struct whose BTF
+/// id is `btf_id` (a constant: an OFFSETS field), untrusted and read-only, so its fields
+/// are plain guarded loads. The verifier replaces the call with a register move. The
+/// program calls the placeholder helper id RDONLY_CAST_CALL, which the loader rewrites
+/// into the kfunc call; only call this where `casts` is set.
+///
+/// # Safety
+/// `offset!(casts)` is 1 (else the placeholder stays and the program does not load).
+#[inline(always)]
+unsafe fn rdonly_cast(ptr: u64, btf_id: u32) -> *const u8 {
+    // SAFETY: as aya's helpers call theirs: a call to a constant the loader resolves.
+    unsafe {
+        let kfunc: unsafe extern "C" fn(u64, u32) -> *const u8 = core::mem::transmute(RDONLY_CAST_CALL as usize);
+        kfunc(ptr, btf_id)
+    }
+}
+
+/// A `T` at `base + off` in kernel memory through `bpf_probe_read_kernel`, for untyped
+/// addresses; counts failures and yields zero.
+#[inline(always)]
+fn read<T: Copy + Default>(base: u64, off: u32) -> T {
+    let mut out = MaybeUninit::<T>::uninit();
+    // SAFETY: the helper validates the source address and writes all of `out`, zeros on
+    // failure.
+    let ret = unsafe {
+        bpf_probe_read_kernel(
+            out.as_mut_ptr().cast::<c_void>(),
+            core::mem::size_of::<T>() as u32,
+            base.wrapping_add(u64::from(off)) as *const c_void,
+        )
+    };
+    if ret < 0 {
+        bump(Counter::ReadErrors);
+        return T::default();
+    }
+    // SAFETY: written by the helper above.
+    unsafe { out.assume_init() }
+}
+
+/// The `tcp_sock` fields an event carries.
+#[derive(Clone, Copy, Default)]
+struct TcpFields {
+    rcv_nxt: u32,
+    copied_seq: u32,
+    write_seq: u32,
+    snd_una: u32,
+    bytes_acked: u64,
+    bytes_received: u64,
+}
+
+/// Where an event's socket fields come from: a BTF-typed socket, or a socket at an
+/// untyped address.
+trait Sock {
+    /// A `T` at `off` in `struct sock_common`.
+    fn common<T: Copy + Default>(&self, off: u32) -> T;
+    /// A `T` at `off` in `struct sock`, beyond its `sock_common`.
+    fn sock<T: Copy + Default>(&self, off: u32) -> T;
+    fn tcp(&self) -> TcpFields;
+    /// `sk->__sk_common.skc_net.net->ns.inum`.
+    fn netns(&self) -> u32;
+}
+
+/// A BTF-typed socket (the tp_btf argument, or the accept hook's cast one): every field a
+/// plain load.
+struct Typed(*const u8);
+
+impl Sock for Typed {
+    #[inline(always)]
+    fn common<T: Copy + Default>(&self, off: u32) -> T {
+        // SAFETY: a typed `struct sock *`; the offsets are sock_common's.
+        unsafe { load(self.0, off) }
+    }
+
+    #[inline(always)]
+    fn sock<T: Copy + Default>(&self, off: u32) -> T {
+        // SAFETY: as above, offsets of struct sock.
+        unsafe { load(self.0, off) }
+    }
+
+    #[inline(always)]
+    fn tcp(&self) -> TcpFields {
+        // tcp_sock's fields lie beyond struct sock, which is all the verifier lets a sock
+        // pointer reach: the same address typed as a tcp_sock (the program checked the
+        // protocol), by a free cast, or by a helper that checks it is one (null if not).
+        let tp = if offset!(casts) != 0 {
+            let id = offset!(btf_tcp_sock);
+            // SAFETY: casts are on.
+            unsafe { rdonly_cast(self.0 as u64, id) }
+        } else {
+            // SAFETY: the helper takes any BTF-typed socket.
+            unsafe { bpf_skc_to_tcp_sock(self.0 as *mut c_void) as *const u8 }
+        };
+        if tp.is_null() {
+            return TcpFields::default();
+        }
+        let field = |off: u32| tp.wrapping_add(off as usize);
+        let (rcv_nxt, copied_seq) = (field(offset!(tcp_rcv_nxt)), field(offset!(tcp_copied_seq)));
+        let (write_seq, snd_una) = (field(offset!(tcp_write_seq)), field(offset!(tcp_snd_una)));
+        let (acked, received) = (field(offset!(tcp_bytes_acked)), field(offset!(tcp_bytes_received)));
+        // SAFETY: a BTF-typed tcp_sock; the offsets are tcp_sock's.
+        unsafe {
+            TcpFields {
+                rcv_nxt: load(rcv_nxt, 0),
+                copied_seq: load(copied_seq, 0),
+                write_seq: load(write_seq, 0),
+                snd_una: load(snd_una, 0),
+                bytes_acked: load(acked, 0),
+                bytes_received: load(received, 0),
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn netns(&self) -> u32 {
+        // `skc_net` (possible_net_t) holds one `struct net *`: loaded through a typed
+        // pointer it is typed too.
+        let (skc_net, inum) = (offset!(skc_net), offset!(net_ns_inum));
+        // SAFETY: a typed sock; skc_net's offset; then a typed struct net.
+        unsafe {
+            let net: *const u8 = load(self.0, skc_net);
+            if net.is_null() { 0 } else { load(net, inum) }
+        }
+    }
+}
+
+/// Scratch space for the accept hook's copy of a socket: too large for the 512-byte BPF
+/// stack. Per CPU, so concurrent runs on other CPUs do not share it (a program run is not
+/// preempted on its CPU).
+#[map(name = "SOCK_COPY")]
+static SOCK_COPY: PerCpuArray<[u8; SOCK_COPY_BYTES as usize]> = PerCpuArray::with_max_entries(1, 0);
+
+/// Without casts, the accept hook's socket at an untyped address, copied with one read:
+/// from its start to the end of the last field an event needs (`sock_copy_len`),
+/// sock_common, sock and tcp_sock fields alike. One call copying a couple of KiB costs
+/// less than a call per field.
+struct Copied {
+    copy: *const u8,
+    len: usize,
+}
+
+impl Copied {
+    #[inline(always)]
+    fn new(sk: u64) -> Option<Copied> {
+        let copy = SOCK_COPY.get_ptr_mut(0)?.cast::<u8>();
+        let len = offset!(sock_copy_len).min(SOCK_COPY_BYTES);
+        // SAFETY: the helper validates the source and writes `len` bytes of the per-CPU
+        // scratch (no larger), zeros on failure. The loader computed `len` from fields of
+        // struct tcp_sock, so the copy stays inside the socket.
+        let ret = unsafe { bpf_probe_read_kernel(copy.cast::<c_void>(), len, sk as *const c_void) };
+        if ret < 0 {
+            bump(Counter::ReadErrors);
+        }
+        Some(Copied { copy, len: len as usize })
+    }
+
+    /// A `T` at `off` in the copy; zero beyond it (the loader sized the copy to hold every
+    /// field, and the verifier, seeing constants, drops the test).
+    #[inline(always)]
+    fn at<T: Copy + Default>(&self, off: u32) -> T {
+        let off = off as usize;
+        if off + core::mem::size_of::<T>() > self.len {
+            return T::default();
+        }
+        // SAFETY: in bounds (above); the field is naturally aligned in the socket, and
+        // so in the 8-aligned copy.
+        unsafe { self.copy.add(off).cast::<T>().read() }
+    }
+}
+
+impl Sock for Copied {
+    #[inline(always)]
+    fn common<T: Copy + Default>(&self, off: u32) -> T {
+        self.at(off)
+    }
+
+    #[inline(always)]
+    fn sock<T: Copy + Default>(&self, off: u32) -> T {
+        self.at(off)
+    }
+
+    #[inline(always)]
+    fn tcp(&self) -> TcpFields {
+        TcpFields {
+            rcv_nxt: self.at(offset!(tcp_rcv_nxt)),
+            copied_seq: self.at(offset!(tcp_copied_seq)),
+            write_seq: self.at(offset!(tcp_write_seq)),
+            snd_una: self.at(offset!(tcp_snd_una)),
+            bytes_acked: self.at(offset!(tcp_bytes_acked)),
+            bytes_received: self.at(offset!(tcp_bytes_received)),
+        }
+    }
+
+    #[inline(always)]
+    fn netns(&self) -> u32 {
+        let net: u64 = self.common(offset!(skc_net));
+        if net == 0 { 0 } else { read(net, offset!(net_ns_inum)) }
+    }
 }
 
 #[btf_tracepoint(function = "inet_sock_set_state")]
@@ -102,10 +359,27 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
         aya_log_ebpf::error!(&ctx, "sockstat: offsets not set or null sock; event dropped");
         return 0;
     }
-    // SAFETY: tp_btf programs may call bpf_get_socket_cookie on the traced sock.
-    let cookie = unsafe { aya_ebpf::helpers::generated::bpf_get_socket_cookie(sk as *mut c_void) };
-    emit(sk, cookie, EVENT_TRANSITION, oldstate as u8, newstate as u8);
+    let sock = Typed(sk);
+    if sock.sock::<u16>(offset!(sk_protocol)) != u16::from(IPPROTO_TCP) {
+        return 0;
+    }
+    // The cookie bpf_get_socket_cookie generated is cached in the socket (the first
+    // value stored wins): read it, and call the helper only for a socket without one yet.
+    let mut cookie: u64 = sock.common(offset!(sk_cookie));
+    if cookie == 0 {
+        // SAFETY: tp_btf programs may call bpf_get_socket_cookie on the traced sock.
+        cookie = unsafe { bpf_get_socket_cookie(sk as *mut c_void) };
+    }
+    emit(&sock, current_task(), cookie, EVENT_TRANSITION, oldstate as u8, newstate as u8);
     0
+}
+
+/// The current task, BTF-typed: its pid, tgid and comm are plain loads, one helper call
+/// for all three.
+#[inline(always)]
+fn current_task() -> *const u8 {
+    // SAFETY: no preconditions; never null in a tracing program.
+    unsafe { bpf_get_current_task_btf() as *const u8 }
 }
 
 #[tracepoint]
@@ -113,134 +387,176 @@ pub fn sockstat_accept(ctx: TracePointContext) -> u32 {
     if offset!(valid) == 0 {
         return 0;
     }
-    // SAFETY: the loader read the offset of `long ret` from this tracepoint's format.
-    let ret_offset = offset!(tp_exit_ret) as usize;
-    let Ok(fd) = (unsafe { ctx.read_at::<i64>(ret_offset) }) else {
-        return 0;
+    let record = ctx.as_ptr() as *const u8;
+    let ret_offset = offset!(tp_exit_ret);
+    let fd: i64 = if ret_offset as usize == SYS_EXIT_RET {
+        // SAFETY: the record is at least SYS_EXIT_RET + 8 bytes long (its format says so,
+        // the loader read the offset there); a constant offset, as the verifier requires.
+        unsafe { core::ptr::read_volatile(record.wrapping_add(SYS_EXIT_RET).cast::<i64>()) }
+    } else {
+        read(record as u64, ret_offset)
     };
     if fd < 0 {
         return 0;
     }
     // current->files->fdt->fd[fd]->private_data->sk (include/linux/fdtable.h,
-    // include/linux/net.h): the socket accept() just installed in the fd table.
-    // SAFETY: bpf_get_current_task has no preconditions; every dereference below goes
-    // through bpf_probe_read_kernel.
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    let files: u64 = read(task, offset!(task_files));
-    let fdt: u64 = read(files as *const u8, offset!(files_fdt));
-    let max_fds: u32 = read(fdt as *const u8, offset!(fdt_max_fds));
-    if fdt == 0 || fd as u64 >= u64::from(max_fds) {
+    // include/linux/net.h): the socket accept() just installed in the fd table. The task,
+    // its files and its fd table are BTF-typed (plain loads).
+    // SAFETY: bpf_get_current_task_btf has no preconditions and returns a typed task;
+    // `files` and `fdt` are pointer fields loaded through typed pointers, so typed too.
+    let (task_files, files_fdt) = (offset!(task_files), offset!(files_fdt));
+    let (fdt_max_fds, fdt_fd) = (offset!(fdt_max_fds), offset!(fdt_fd));
+    let task = current_task();
+    let (max_fds, fd_array) = unsafe {
+        let files: *const u8 = load(task, task_files);
+        if files.is_null() {
+            return 0;
+        }
+        let fdt: *const u8 = load(files, files_fdt);
+        if fdt.is_null() {
+            return 0;
+        }
+        (load::<u32>(fdt, fdt_max_fds), load::<u64>(fdt, fdt_fd))
+    };
+    if fd as u64 >= u64::from(max_fds) {
         return 0;
     }
-    let fd_array: u64 = read(fdt as *const u8, offset!(fdt_fd));
-    let file: u64 = read(fd_array as *const u8, (fd as u32).wrapping_mul(8));
-    let socket: u64 = read(file as *const u8, offset!(file_private_data));
-    let sk: u64 = read(socket as *const u8, offset!(socket_sk));
-    if sk == 0 {
+    // The fd array is an array of pointers, which BTF does not type: one helper read.
+    let file: u64 = read(fd_array, (fd as u32).wrapping_mul(8));
+    if file == 0 {
         return 0;
     }
-    let sk = sk as *const u8;
-    // The socket's transitions were traced, which generated and cached its cookie.
-    let cookie: u64 = read(sk, offset!(sk_cookie));
-    emit(sk, cookie, EVENT_ACCEPT, 0, 0);
+    if offset!(casts) != 0 {
+        let (private_data, socket_sk) = (offset!(file_private_data), offset!(socket_sk));
+        let (btf_file, btf_socket) = (offset!(btf_file), offset!(btf_socket));
+        // SAFETY: casts are on. `file` is the fd's struct file, and an fd accept() returns
+        // is a socket's, so its private_data is a struct socket and `sk` a struct sock *
+        // (should another thread have replaced the fd meanwhile, the loads are guarded
+        // and the protocol test drops what is not a TCP socket).
+        let sk: *const u8 = unsafe {
+            let file = rdonly_cast(file, btf_file);
+            let socket: u64 = load(file, private_data);
+            load(rdonly_cast(socket, btf_socket), socket_sk)
+        };
+        if !sk.is_null() {
+            accepted(&Typed(sk), task);
+        }
+    } else {
+        let socket: u64 = read(file, offset!(file_private_data));
+        let sk: u64 = read(socket, offset!(socket_sk));
+        if sk != 0
+            && let Some(sock) = Copied::new(sk)
+        {
+            accepted(&sock, task);
+        }
+    }
     0
 }
 
-/// Writes one event for `sk`, in place in the ring buffer.
+/// The event of a socket accept() returned to `task`.
 #[inline(always)]
-fn emit(sk: *const u8, cookie: u64, kind: u8, oldstate: u8, newstate: u8) {
-    let protocol: u16 = read(sk, offset!(sk_protocol));
-    if protocol != IPPROTO_TCP as u16 {
+fn accepted<S: Sock>(sock: &S, task: *const u8) {
+    if sock.sock::<u16>(offset!(sk_protocol)) != u16::from(IPPROTO_TCP) {
         return;
     }
-    bump(Counter::Seen);
+    // The socket's transitions were traced, which generated and cached its cookie.
+    let cookie: u64 = sock.common(offset!(sk_cookie));
+    emit(sock, task, cookie, EVENT_ACCEPT, 0, 0);
+}
 
+/// Writes one event for `s`, in place in the ring buffer: every byte once.
+#[inline(always)]
+fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, newstate: u8) {
+    let seen = bump(Counter::Seen);
     let Some(mut entry) = EVENTS.reserve::<StateEvent>(0) else {
         bump(Counter::Lost);
         return;
     };
-    // The event is built in place in the ring buffer: a StateEvent on the stack next to
-    // the helpers' frames would overflow the 512-byte BPF stack.
-    let slot: *mut StateEvent = entry.as_mut_ptr();
-    // SAFETY: `slot` points at a reserved, exclusively owned ring-buffer slot of
-    // size_of::<StateEvent>() bytes; after zeroing it holds a valid StateEvent (every bit
-    // pattern is), so a unique reference to it is sound until submit.
-    let ev: &mut StateEvent = unsafe {
-        core::ptr::write_bytes(slot, 0, 1);
-        &mut *slot
-    };
-    // One copy of the head of sock_common holds every skc_* field read below.
-    let mut common = [0u8; SOCK_COMMON_BYTES as usize];
-    let len = (offset!(common_len) as usize).min(common.len());
-    read_into(sk, 0, &mut common[..len]);
-    let family = u16::from_ne_bytes(field(&common, offset!(skc_family)));
-    ev.ts_ns = unsafe { bpf_ktime_get_ns() };
-    ev.cookie = cookie;
-    ev.kind = kind;
-    ev.family = family;
-    ev.sport = u16::from_ne_bytes(field(&common, offset!(skc_num)));
-    ev.dport = u16::from_be_bytes(field(&common, offset!(skc_dport)));
-    ev.oldstate = oldstate;
-    ev.newstate = newstate;
-    ev.protocol = IPPROTO_TCP;
-    ev.bound_dev_if = u32::from_ne_bytes(field(&common, offset!(skc_bound_dev_if)));
+    let ev: *mut StateEvent = entry.as_mut_ptr();
+    let family: u16 = s.common(offset!(skc_family));
+    // SAFETY: no preconditions.
+    put!(ev.ts_ns = unsafe { bpf_ktime_get_ns() });
+    put!(ev.cookie = cookie);
+    put!(ev.kind = kind);
+    put!(ev._pad = 0);
+    put!(ev.family = family);
+    put!(ev.sport = s.common(offset!(skc_num)));
+    put!(ev.dport = u16::from_be(s.common(offset!(skc_dport))));
+    put!(ev.oldstate = oldstate);
+    put!(ev.newstate = newstate);
+    put!(ev.protocol = IPPROTO_TCP);
+    put!(ev.bound_dev_if = s.common(offset!(skc_bound_dev_if)));
+    put!(ev._pad1 = 0);
     // Only what the state makes meaningful: a listener's queues are its accept queue
     // and backlog, a connection's are differences of its sequence numbers.
-    if newstate == TcpState::Listen as u8 {
-        ev.ack_backlog = read(sk, offset!(sk_ack_backlog));
-        ev.max_ack_backlog = read(sk, offset!(sk_max_ack_backlog));
+    let (backlog, max_backlog, tcp) = if newstate == TcpState::Listen as u8 {
+        (s.sock(offset!(sk_ack_backlog)), s.sock(offset!(sk_max_ack_backlog)), TcpFields::default())
     } else {
-        ev.rcv_nxt = read(sk, offset!(tcp_rcv_nxt));
-        ev.copied_seq = read(sk, offset!(tcp_copied_seq));
-        ev.write_seq = read(sk, offset!(tcp_write_seq));
-        ev.snd_una = read(sk, offset!(tcp_snd_una));
-        ev.bytes_acked = read(sk, offset!(tcp_bytes_acked));
-        ev.bytes_received = read(sk, offset!(tcp_bytes_received));
+        (0, 0, s.tcp())
+    };
+    put!(ev.ack_backlog = backlog);
+    put!(ev.max_ack_backlog = max_backlog);
+    put!(ev.rcv_nxt = tcp.rcv_nxt);
+    put!(ev.copied_seq = tcp.copied_seq);
+    put!(ev.write_seq = tcp.write_seq);
+    put!(ev.snd_una = tcp.snd_una);
+    put!(ev.bytes_acked = tcp.bytes_acked);
+    put!(ev.bytes_received = tcp.bytes_received);
+    // What bpf_get_current_pid_tgid and bpf_get_current_comm return, read from the task
+    // (the kernel keeps comm NUL-terminated and pads it with NULs when it sets it).
+    let (tgid, pid, comm) = (offset!(task_tgid), offset!(task_pid), offset!(task_comm));
+    // SAFETY: a typed task; the offsets are task_struct's (comm: char[16]).
+    let (tgid, pid, comm) = unsafe {
+        let comm = if comm % 8 == 0 {
+            (load::<u64>(task, comm), load::<u64>(task, comm + 8))
+        } else {
+            let b = |i: u32| u64::from(load::<u8>(task, comm + i));
+            let half = |at: u32| (0..8).fold(0u64, |acc, i| acc | (b(at + i) << (8 * i)));
+            (half(0), half(8))
+        };
+        (load::<u32>(task, tgid), load::<u32>(task, pid), comm)
+    };
+    put!(ev.pid = tgid);
+    put!(ev.tid = pid);
+    // SAFETY: as put!; comm is 16 bytes at an 8-aligned offset of the slot (asserted).
+    unsafe {
+        let c = (&raw mut (*ev).comm).cast::<u64>();
+        c.write(comm.0);
+        c.add(1).write(comm.1);
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    ev.pid = (pid_tgid >> 32) as u32;
-    ev.tid = pid_tgid as u32;
-    if let Ok(comm) = bpf_get_current_comm() {
-        ev.comm = comm;
-    }
-    let net = u64::from_ne_bytes(field(&common, offset!(skc_net)));
-    if net != 0 {
-        ev.netns = read(net as *const u8, offset!(net_ns_inum));
-    }
-    if family == AF_INET {
-        ev.saddr[..4].copy_from_slice(&field::<4>(&common, offset!(skc_rcv_saddr)));
-        ev.daddr[..4].copy_from_slice(&field::<4>(&common, offset!(skc_daddr)));
+    put!(ev.netns = s.netns());
+    // Addresses as two u64 halves each (8-aligned in the slot, asserted above).
+    let (saddr, daddr, v6only) = if family == AF_INET {
+        let v4 = |off: u32| u64::from(s.common::<u32>(off));
+        // Little-endian: the u32's bytes come first, as the address's first 4 bytes.
+        ((v4(offset!(skc_rcv_saddr)), 0), (v4(offset!(skc_daddr)), 0), 0)
     } else if family == AF_INET6 {
-        ev.saddr = field(&common, offset!(skc_v6_rcv_saddr));
-        ev.daddr = field(&common, offset!(skc_v6_daddr));
-        let flags: [u8; 1] = field(&common, offset!(skc_ipv6only_byte));
-        ev.v6only = (flags[0] >> (offset!(skc_ipv6only_bit) & 7)) & 1;
+        let v6 = |off: u32| (s.common::<u64>(off), s.common::<u64>(off + 8));
+        let flags: u8 = s.common(offset!(skc_ipv6only_byte));
+        (v6(offset!(skc_v6_rcv_saddr)), v6(offset!(skc_v6_daddr)), (flags >> (offset!(skc_ipv6only_bit) & 7)) & 1)
+    } else {
+        ((0, 0), (0, 0), 0)
+    };
+    // SAFETY: as put!; both arrays are 16 bytes at 8-aligned offsets of the slot.
+    unsafe {
+        let sa = (&raw mut (*ev).saddr).cast::<u64>();
+        sa.write(saddr.0);
+        sa.add(1).write(saddr.1);
+        let da = (&raw mut (*ev).daddr).cast::<u64>();
+        da.write(daddr.0);
+        da.add(1).write(daddr.1);
     }
-    // Wake the reader only once enough is waiting (it also drains on a timer).
-    let waiting = EVENTS.query(u64::from(BPF_RB_AVAIL_DATA));
-    let flags = if waiting < u64::from(offset!(wakeup_bytes)) { BPF_RB_NO_WAKEUP } else { BPF_RB_FORCE_WAKEUP };
-    entry.submit(flags as u64);
-}
-
-/// `N` bytes at `off` of the copied head of sock_common; zeros if out of range (the
-/// loader checked the offsets, the verifier wants the bound).
-#[inline(always)]
-fn field<const N: usize>(common: &[u8; SOCK_COMMON_BYTES as usize], off: u32) -> [u8; N] {
-    let off = off as usize;
-    let mut out = [0u8; N];
-    if off + N <= common.len() {
-        out.copy_from_slice(&common[off..off + N]);
-    }
-    out
-}
-
-/// Copies `dst.len()` bytes of kernel memory at `base + off` into `dst`.
-#[inline(always)]
-fn read_into(base: *const u8, off: u32, dst: &mut [u8]) {
-    // SAFETY: bpf_probe_read_kernel_buf validates the source address.
-    if unsafe { bpf_probe_read_kernel_buf(base.wrapping_add(off as usize), dst) }.is_err() {
-        bump(Counter::ReadErrors);
-    }
+    put!(ev.v6only = v6only);
+    // Wake the reader only once enough is waiting (it also drains on a timer). Asking
+    // the ring is a helper call: each CPU asks every `wakeup_check_mask + 1` events.
+    let wakeup = offset!(wakeup_bytes);
+    let check = seen & u64::from(offset!(wakeup_check_mask)) == 0;
+    let flags = if wakeup == 0 || (check && EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(wakeup)) {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(u64::from(flags));
 }
 
 #[cfg(not(test))]

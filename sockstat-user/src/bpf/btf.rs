@@ -1,10 +1,11 @@
 //! Kernel structure offsets for the eBPF program, resolved from the running kernel's
 //! BTF (`/sys/kernel/btf/vmlinux`). Rust eBPF has no CO-RE relocations, so the loader
-//! hands these to the program through a global instead.
+//! hands these to the program through a global instead. Also the BTF ids the programs'
+//! casts name: of the structs they cast to, and of the kfunc `bpf_rdonly_cast`.
 
 use std::path::Path;
 
-use btfparse::{Offset, Readable, TypeInformation};
+use btfparse::{Offset, Readable, TypeInformation, TypeVariant};
 use sockstat_ebpf::{KernelOffsets, OwnerOffsets};
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -25,8 +26,6 @@ pub enum BtfError {
     Member { ty: &'static str, path: &'static str, message: String },
     #[error("kernel BTF: `{ty}.{path}` is a bitfield; sockstat reads whole bytes")]
     Bitfield { ty: &'static str, path: &'static str },
-    #[error("kernel BTF: the sock_common fields sockstat reads span {needed} bytes; this build copies at most {max}")]
-    Layout { needed: u32, max: u32 },
     #[error("kernel BTF: `{ty}.{path}` is not a one-bit bitfield")]
     NotOneBit { ty: &'static str, path: &'static str },
 }
@@ -63,6 +62,26 @@ impl Resolver {
         }
     }
 
+    /// The id of `struct name` (its name may also be another kind's).
+    fn struct_id(&self, name: &'static str) -> Result<u32, BtfError> {
+        self.id_of_kind(name, |t| matches!(t, TypeVariant::Struct(_))).ok_or(BtfError::MissingType(name))
+    }
+
+    /// The id of the function `name`, if the kernel has one.
+    fn func_id(&self, name: &str) -> Option<u32> {
+        self.id_of_kind(name, |t| matches!(t, TypeVariant::Func(_)))
+    }
+
+    fn id_of_kind(&self, name: &str, kind: impl Fn(&TypeVariant) -> bool) -> Option<u32> {
+        // The name index keeps one id per name: check its kind, else look through all.
+        let named =
+            |(id, t): (u32, &TypeVariant)| (kind(t) && self.types.name_of(id).as_deref() == Some(name)).then_some(id);
+        match self.types.id_of(name) {
+            Some(id) if self.types.from_id(id).is_some_and(|t| kind(&t)) => Some(id),
+            _ => self.types.get().iter().find_map(|(&id, t)| named((id, t))),
+        }
+    }
+
     fn byte_offset(&self, ty: &'static str, path: &'static str) -> Result<u32, BtfError> {
         let id = self.types.id_of(ty).ok_or(BtfError::MissingType(ty))?;
         match self.types.offset_of(id, path) {
@@ -79,11 +98,23 @@ pub fn kernel_offsets() -> Result<KernelOffsets, BtfError> {
     offsets_from_file(Path::new(VMLINUX_BTF))
 }
 
-/// [`kernel_offsets`] and the owners iterator's [`OwnerOffsets`], from one parse. The
-/// latter may fail alone: the iterator is optional, the tracer is not.
-pub fn kernel_and_owner_offsets() -> Result<(KernelOffsets, Result<OwnerOffsets, BtfError>), BtfError> {
+/// What the loader needs from the kernel's BTF, from one parse.
+#[derive(Debug)]
+pub struct Resolved {
+    /// [`kernel_offsets`].
+    pub kernel: KernelOffsets,
+    /// The owners iterator's offsets: may fail alone (the iterator is optional, the
+    /// tracer is not).
+    pub owners: Result<OwnerOffsets, BtfError>,
+    /// The BTF id of the kfunc `bpf_rdonly_cast` (kernels since 6.2), which the programs'
+    /// casts call (see `sockstat_ebpf::RDONLY_CAST_CALL`); `None` without it.
+    pub rdonly_cast: Option<u32>,
+}
+
+/// [`Resolved`] from the running kernel's BTF.
+pub fn kernel_and_owner_offsets() -> Result<Resolved, BtfError> {
     let r = resolver(read(Path::new(VMLINUX_BTF))?)?;
-    Ok((offsets(&r)?, owner_offsets(&r)))
+    Ok(Resolved { kernel: offsets(&r)?, owners: owner_offsets(&r), rdonly_cast: r.func_id("bpf_rdonly_cast") })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
@@ -123,7 +154,7 @@ fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
     // struct sock embeds struct sock_common as its first member `__sk_common`
     // (include/net/sock.h); the skc_* names are members of that struct, some inside
     // anonymous unions, which btfparse resolves.
-    Ok(KernelOffsets {
+    Ok(with_sock_copy_len(KernelOffsets {
         skc_daddr: r.byte_offset("sock_common", "skc_daddr")?,
         skc_rcv_saddr: r.byte_offset("sock_common", "skc_rcv_saddr")?,
         skc_dport: r.byte_offset("sock_common", "skc_dport")?,
@@ -160,14 +191,22 @@ fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
         tp_exit_ret: 0,
         wakeup_bytes: 0,
         valid: 1,
-        common_len: 0,
-    })
-    .and_then(with_common_len)
+        task_pid: r.byte_offset("task_struct", "pid")?,
+        task_tgid: r.byte_offset("task_struct", "tgid")?,
+        task_comm: r.byte_offset("task_struct", "comm")?,
+        wakeup_check_mask: 0,
+        sock_copy_len: 0,
+        btf_file: r.struct_id("file")?,
+        btf_socket: r.struct_id("socket")?,
+        btf_tcp_sock: r.struct_id("tcp_sock")?,
+        casts: 0,
+    }))
 }
 
-/// Sets `common_len` to the end of the last `skc_*` field the program reads, and checks
-/// that it fits the program's one-copy buffer.
-fn with_common_len(mut off: KernelOffsets) -> Result<KernelOffsets, BtfError> {
+/// Sets `sock_copy_len` to the end of the last socket field an event carries: the accept
+/// hook copies the socket up to there with one read. 0 (no accept hook) if that does not
+/// fit its buffer.
+fn with_sock_copy_len(mut off: KernelOffsets) -> KernelOffsets {
     let ends = [
         off.skc_daddr + 4,
         off.skc_rcv_saddr + 4,
@@ -179,13 +218,20 @@ fn with_common_len(mut off: KernelOffsets) -> Result<KernelOffsets, BtfError> {
         off.skc_v6_rcv_saddr + 16,
         off.skc_ipv6only_byte + 1,
         off.skc_bound_dev_if + 4,
+        off.sk_cookie + 8,
+        off.sk_protocol + 2,
+        off.sk_ack_backlog + 4,
+        off.sk_max_ack_backlog + 4,
+        off.tcp_bytes_acked + 8,
+        off.tcp_bytes_received + 8,
+        off.tcp_rcv_nxt + 4,
+        off.tcp_copied_seq + 4,
+        off.tcp_write_seq + 4,
+        off.tcp_snd_una + 4,
     ];
-    let len = ends.into_iter().max().unwrap_or(0);
-    if len > sockstat_ebpf::SOCK_COMMON_BYTES {
-        return Err(BtfError::Layout { needed: len, max: sockstat_ebpf::SOCK_COMMON_BYTES });
-    }
-    off.common_len = len;
-    Ok(off)
+    let len = ends.into_iter().max().unwrap_or(0).next_multiple_of(8);
+    off.sock_copy_len = if len <= sockstat_ebpf::SOCK_COPY_BYTES { len } else { 0 };
+    off
 }
 
 #[cfg(test)]
@@ -206,7 +252,9 @@ mod tests {
         assert!(off.skc_v6_daddr > off.skc_family && off.skc_v6_rcv_saddr == off.skc_v6_daddr + 16);
         assert!(off.tcp_bytes_received > off.sk_protocol && off.tcp_bytes_acked > off.sk_protocol);
         assert_eq!(off.valid, 1);
-        assert!(off.common_len >= off.skc_v6_rcv_saddr + 16 && off.common_len <= sockstat_ebpf::SOCK_COMMON_BYTES);
+        assert!(off.sock_copy_len >= off.tcp_bytes_acked + 8 && off.sock_copy_len <= sockstat_ebpf::SOCK_COPY_BYTES);
+        assert!(off.sock_copy_len > off.sk_protocol && off.sock_copy_len.is_multiple_of(8));
+        assert_eq!(off.task_tgid, off.task_pid + 4, "task_struct.tgid follows pid");
         // skc_cookie is an atomic64_t inside sock_common, after the address/port pairs.
         assert!(off.sk_cookie > off.skc_family && off.sk_cookie.is_multiple_of(8), "skc_cookie at {}", off.sk_cookie);
         assert!(off.task_files > 0 && off.file_private_data > 0 && off.fdt_fd != off.fdt_max_fds);
@@ -216,8 +264,12 @@ mod tests {
 
     #[test]
     fn resolves_owner_offsets_from_the_running_kernel() {
-        let (kernel, owners) = kernel_and_owner_offsets().expect("kernel BTF");
+        let Resolved { kernel, owners, rdonly_cast } = kernel_and_owner_offsets().expect("kernel BTF");
         let owners = owners.expect("owner offsets");
+        // Our kernels are newer than 6.2, which added the kfunc; the struct ids differ.
+        assert!(rdonly_cast.is_some_and(|id| id > 0));
+        let ids = [kernel.btf_file, kernel.btf_socket, kernel.btf_tcp_sock];
+        assert!(ids.iter().all(|&id| id > 0) && ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
         assert_eq!(kernel, kernel_offsets().expect("kernel BTF"));
         assert_eq!(owners.valid, 1);
         assert_eq!(owners.task_tgid, owners.task_pid + 4, "task_struct.tgid follows pid");

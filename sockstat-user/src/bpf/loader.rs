@@ -2,8 +2,12 @@
 //! the kernel offsets from BTF, and attaches it as tp_btf to `sock:inet_sock_set_state`.
 //! A tp_btf attach goes through bpf_raw_tracepoint_open, so the core program needs
 //! neither tracefs nor kprobes (both absent on a fresh machine of ours). The accept hook
-//! is a classic tracepoint: tracefs is mounted for it when missing. Dropping the
-//! [`Tracer`] detaches everything.
+//! is a classic tracepoint: tracefs is mounted for it when missing. Before loading, the
+//! object's placeholder calls become calls of the kfunc `bpf_rdonly_cast` (aya 0.14 does
+//! not link kfuncs: see [`kfunc`]). Dropping the [`Tracer`] detaches everything. It also
+//! reads the programs' run statistics for `status`.
+
+use std::os::fd::AsFd;
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -16,6 +20,9 @@ use sockstat_ebpf::{
 };
 
 use crate::bpf::btf::{self, BtfError};
+
+/// The records of the ring buffer [`Tracer::take_events`] hands out.
+pub use sockstat_ebpf::StateEvent;
 
 /// The eBPF object; empty when the crate was built without `cargo xtask build`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sockstat-ebpf.o"));
@@ -53,6 +60,14 @@ pub enum EbpfError {
     },
     #[error("the owners iterator gave {len} bytes: not whole records (the last starts at offset {offset})")]
     TornOwners { len: usize, offset: usize },
+    #[error("the kernel has no bpf_rdonly_cast (Linux 6.2 added it)")]
+    NoCasts,
+    #[error("reading the statistics of program `{program}`")]
+    Info {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("eBPF map `{map}`")]
     Map {
         map: &'static str,
@@ -88,7 +103,282 @@ pub struct Tracer {
     pub accept_hook: bool,
     /// Whether the owners iterator loaded ([`Tracer::owners`]).
     pub owners_iter: bool,
+    casts: bool,
     ebpf: Ebpf,
+}
+
+/// What a program does for sockstat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The tp_btf program on `sock:inet_sock_set_state`.
+    Transition,
+    /// The tracepoint program on the exits of accept(2) and accept4(2).
+    AcceptHook,
+    /// The owners iterator (`-p`).
+    OwnersIterator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Transition => "transition",
+            Role::AcceptHook => "accept hook",
+            Role::OwnersIterator => "owners iterator",
+        }
+    }
+}
+
+/// A program's statistics as the kernel keeps them (`bpf_prog_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub role: Role,
+    /// Its name in the object (the kernel keeps the first 15 bytes).
+    pub name: &'static str,
+    /// The kernel's program id (`bpftool prog show id ID`).
+    pub id: u32,
+    /// Runs and nanoseconds in the program, counted while stats are on.
+    pub run_count: u64,
+    pub run_time_ns: u64,
+}
+
+/// Whether the kernel counts program runs and time now (`kernel.bpf_stats_enabled`, also
+/// on while any process holds a BPF_ENABLE_STATS file descriptor); `None` if unreadable.
+pub fn stats_enabled() -> Option<bool> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").ok()?;
+    Some(text.trim() != "0")
+}
+
+/// The fields of `struct bpf_prog_info` (include/uapi/linux/bpf.h) sockstat reads.
+#[derive(Clone, Copy, Debug, Default)]
+struct ProgInfo {
+    id: u32,
+    run_time_ns: u64,
+    run_cnt: u64,
+}
+
+/// `bpf(BPF_OBJ_GET_INFO_BY_FD)` on a program: aya 0.14's `ProgramInfo` has no run
+/// statistics.
+fn prog_info(fd: std::os::fd::BorrowedFd<'_>) -> Result<ProgInfo, std::io::Error> {
+    use std::os::fd::AsRawFd;
+    // struct bpf_prog_info: id at 4, run_time_ns at 192, run_cnt at 200 (since 5.1); the
+    // kernel fills what fits in info_len and zeroes the rest of it.
+    const INFO_LEN: usize = 208;
+    /// enum bpf_cmd (include/uapi/linux/bpf.h).
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
+    #[repr(C, align(8))]
+    struct Info([u8; INFO_LEN]);
+    #[repr(C)]
+    struct GetInfo {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    let mut info = Info([0; INFO_LEN]);
+    let mut attr = [0u8; 128];
+    let get = GetInfo { bpf_fd: fd.as_raw_fd() as u32, info_len: INFO_LEN as u32, info: info.0.as_mut_ptr() as u64 };
+    // SAFETY: GetInfo is the `info` member of union bpf_attr (three plain integers); it is
+    // copied into a zeroed buffer larger than that member.
+    unsafe { std::ptr::write_unaligned(attr.as_mut_ptr().cast::<GetInfo>(), get) };
+    // SAFETY: BPF_OBJ_GET_INFO_BY_FD reads `attr` (size passed) and writes at most
+    // INFO_LEN bytes to `info`, which outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, attr.as_mut_ptr(), attr.len()) };
+    if ret < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let b = &info.0;
+    let u32_at = |i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap_or_default());
+    let u64_at = |i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    Ok(ProgInfo { id: u32_at(4), run_time_ns: u64_at(192), run_cnt: u64_at(200) })
+}
+
+/// What every load attempt starts from: the offsets and ids from BTF, tracefs's answer.
+struct Prepared {
+    opts: LoadOptions,
+    offsets: sockstat_ebpf::KernelOffsets,
+    owner_offsets: sockstat_ebpf::OwnerOffsets,
+    rdonly_cast: Option<u32>,
+    accept_ret: bool,
+}
+
+impl Prepared {
+    fn new(opts: LoadOptions) -> Result<Prepared, EbpfError> {
+        if OBJECT.is_empty() {
+            return Err(EbpfError::NotEmbedded);
+        }
+        let btf::Resolved { kernel: mut offsets, owners, rdonly_cast } = btf::kernel_and_owner_offsets()?;
+        // The owners iterator is optional: without its offsets it stays unloaded.
+        let owner_offsets = owners.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
+            sockstat_ebpf::OwnerOffsets::default()
+        });
+        // Readers drain every DRAIN_INTERVAL_MS; wake them early at an eighth full.
+        offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
+        offsets.wakeup_check_mask = wakeup_check_mask(offsets.wakeup_bytes);
+        // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
+        // not) and the offset of `ret` in its record, read from the format file.
+        let accept_ret = tracefs::ensure_mounted()
+            .and_then(|dir| tracefs::field_offset(&dir, "syscalls", sockstat_ebpf::ACCEPT_TRACEPOINTS[0], "ret"));
+        match &accept_ret {
+            Ok(off) => offsets.tp_exit_ret = *off,
+            Err(e) => {
+                tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner")
+            }
+        }
+        if offsets.sock_copy_len == 0 {
+            tracing::warn!(
+                max = sockstat_ebpf::SOCK_COPY_BYTES,
+                "the socket fields the accept hook copies end beyond its buffer on this kernel: \
+                 it loads only with casts"
+            );
+        }
+        Ok(Prepared { opts, offsets, owner_offsets, rdonly_cast, accept_ret: accept_ret.is_ok() })
+    }
+
+    /// Whether the accept hook can be loaded at all: without casts it needs its copy.
+    fn accept_possible(&self) -> bool {
+        self.accept_ret && (self.rdonly_cast.is_some() || self.offsets.sock_copy_len != 0)
+    }
+}
+
+/// The eBPF object, copied to be patched (aya reads it in place: 8-aligned).
+struct Object(Vec<u64>);
+
+impl Object {
+    fn copy(elf: &[u8]) -> Object {
+        let mut words = vec![0u64; elf.len().div_ceil(8)];
+        Object::bytes_mut(&mut words)[..elf.len()].copy_from_slice(elf);
+        Object(words)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: u64s viewed as their bytes (alignment 1 <= 8, same length in bytes).
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>(), self.0.len() * 8) }
+    }
+
+    fn bytes_mut(words: &mut [u64]) -> &mut [u8] {
+        // SAFETY: as `bytes`; the borrow is unique.
+        unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
+    }
+
+    /// `elf` with each call of helper `placeholder` in its code sections turned into a call
+    /// of the kernel function whose BTF id (in vmlinux) is `btf_id`.
+    fn with_kfunc_calls(elf: &[u8], placeholder: u32, btf_id: u32) -> Object {
+        let mut object = Object::copy(elf);
+        let n = kfunc::patch(Object::bytes_mut(&mut object.0), placeholder, btf_id);
+        tracing::debug!(calls = n, btf_id, "kfunc calls linked");
+        object
+    }
+}
+
+/// Linking kfunc calls, which aya 0.14 cannot do: a BPF call instruction (opcode 0x85) whose
+/// source register field is BPF_PSEUDO_KFUNC_CALL (2) calls the kernel function whose BTF
+/// id is its immediate (include/uapi/linux/bpf.h; `off` 0: in vmlinux's BTF). The program
+/// calls a placeholder helper id instead, which this rewrites.
+mod kfunc {
+    const CALL: u8 = 0x85;
+    const PSEUDO_KFUNC_CALL: u8 = 2;
+    /// `SHF_EXECINSTR` (include/uapi/linux/elf.h).
+    const EXEC: u64 = 0x4;
+
+    /// Rewrites the calls of helper `placeholder` in the code sections of the ELF object
+    /// `elf` (64-bit, little-endian, as BPF objects are); returns how many. A malformed
+    /// object is left as it is (aya reports it).
+    pub fn patch(elf: &mut [u8], placeholder: u32, btf_id: u32) -> usize {
+        let Some(sections) = code_sections(elf) else { return 0 };
+        let mut n = 0;
+        for (start, len) in sections {
+            for insn in elf[start..start + len].chunks_exact_mut(8) {
+                // code, dst_reg:4 | src_reg:4, off: i16, imm: i32.
+                if insn[0] == CALL && insn[1] == 0 && insn[2..4] == [0, 0] && insn[4..8] == placeholder.to_le_bytes() {
+                    insn[1] = PSEUDO_KFUNC_CALL << 4;
+                    insn[4..8].copy_from_slice(&btf_id.to_le_bytes());
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// (offset, size) of each SHF_EXECINSTR section, from the ELF64 section headers.
+    fn code_sections(elf: &[u8]) -> Option<Vec<(usize, usize)>> {
+        let u16_at = |i: usize| Some(u16::from_le_bytes(elf.get(i..i + 2)?.try_into().ok()?) as usize);
+        let u64_at = |i: usize| usize::try_from(u64::from_le_bytes(elf.get(i..i + 8)?.try_into().ok()?)).ok();
+        // ELFCLASS64, ELFDATA2LSB.
+        if elf.get(..6)? != b"\x7fELF\x02\x01" {
+            return None;
+        }
+        let (shoff, shentsize, shnum) = (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?);
+        (0..shnum)
+            .filter_map(|i| {
+                let h = shoff.checked_add(i.checked_mul(shentsize)?)?;
+                let flags = u64::from_le_bytes(elf.get(h + 8..h + 16)?.try_into().ok()?);
+                let (start, len) = (u64_at(h + 24)?, u64_at(h + 32)?);
+                let whole = start.checked_add(len).is_some_and(|end| end <= elf.len()) && len % 8 == 0;
+                (flags & EXEC != 0).then_some(whole.then_some((start, len)))
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// A minimal ELF64 with one code section holding `code` and one data section.
+        fn elf(code: &[u8], data: &[u8]) -> Vec<u8> {
+            let mut e = vec![0u8; 64];
+            e[..6].copy_from_slice(b"\x7fELF\x02\x01");
+            let code_at = e.len();
+            e.extend_from_slice(code);
+            let data_at = e.len();
+            e.extend_from_slice(data);
+            let shoff = e.len();
+            e[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+            e[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+            e[0x3c..0x3e].copy_from_slice(&2u16.to_le_bytes());
+            for (flags, at, len) in [(0x6u64, code_at, code.len()), (0x2, data_at, data.len())] {
+                let mut h = [0u8; 64];
+                h[8..16].copy_from_slice(&flags.to_le_bytes());
+                h[24..32].copy_from_slice(&(at as u64).to_le_bytes());
+                h[32..40].copy_from_slice(&(len as u64).to_le_bytes());
+                e.extend_from_slice(&h);
+            }
+            e
+        }
+
+        const PLACEHOLDER: u32 = 0x5ca7_0001;
+
+        fn call(helper: u32) -> [u8; 8] {
+            let mut i = [0x85, 0, 0, 0, 0, 0, 0, 0];
+            i[4..].copy_from_slice(&helper.to_le_bytes());
+            i
+        }
+
+        #[test]
+        fn rewrites_placeholder_calls_in_code_only() {
+            let mov = [0xbf, 0x10, 0, 0, 0, 0, 0, 0];
+            let code = [call(PLACEHOLDER), mov, call(113), call(PLACEHOLDER)].concat();
+            // The same bytes in a data section stay as they are.
+            let data = call(PLACEHOLDER);
+            let mut e = elf(&code, &data);
+            assert_eq!(super::patch(&mut e, PLACEHOLDER, 65504), 2);
+            let kfunc = [0x85, 0x20, 0, 0, 0xe0, 0xff, 0, 0];
+            assert_eq!(&e[64..96], [kfunc, mov, call(113), kfunc].concat().as_slice());
+            assert_eq!(&e[96..104], &call(PLACEHOLDER));
+            // Nothing left to rewrite the second time.
+            assert_eq!(super::patch(&mut e, PLACEHOLDER, 65504), 0);
+        }
+
+        #[test]
+        fn malformed_objects_are_left_alone() {
+            let mut short = b"\x7fELF\x02\x01".to_vec();
+            assert_eq!(super::patch(&mut short, PLACEHOLDER, 1), 0);
+            let mut e = elf(&call(PLACEHOLDER), &[]);
+            // The code section's header (after the header and the code) points past the end.
+            let code_header = 64 + 8;
+            e[code_header + 24..code_header + 32].copy_from_slice(&u64::MAX.to_le_bytes());
+            let before = e.clone();
+            assert_eq!(super::patch(&mut e, PLACEHOLDER, 1), 0);
+            assert_eq!(e, before);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -104,33 +394,60 @@ impl Default for LoadOptions {
 }
 
 impl Tracer {
+    /// Loads and attaches the programs, with the casts (see
+    /// [`sockstat_ebpf::RDONLY_CAST_CALL`]) if the kernel has `bpf_rdonly_cast`; if the
+    /// kernel refuses them, again without.
+    ///
+    /// # Errors
+    /// No embedded object, no kernel BTF, or the kernel refused the transition program.
     pub fn load(opts: LoadOptions) -> Result<Tracer, EbpfError> {
-        if OBJECT.is_empty() {
-            return Err(EbpfError::NotEmbedded);
+        let prepared = Prepared::new(opts)?;
+        if prepared.rdonly_cast.is_none() {
+            tracing::info!("no bpf_rdonly_cast in the kernel: the programs read through helpers (slower)");
+            return Tracer::load_prepared(&prepared, false);
         }
-        let (mut offsets, owner_offsets) = btf::kernel_and_owner_offsets()?;
-        // The owners iterator is optional: without its offsets it stays unloaded.
-        let owner_offsets = owner_offsets.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
-            sockstat_ebpf::OwnerOffsets::default()
-        });
-        // Readers drain every DRAIN_INTERVAL_MS; wake them early at an eighth full.
-        offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
-        // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
-        // not) and the offset of `ret` in its record, read from the format file.
-        let accept_ret = tracefs::ensure_mounted()
-            .and_then(|dir| tracefs::field_offset(&dir, "syscalls", sockstat_ebpf::ACCEPT_TRACEPOINTS[0], "ret"));
-        match &accept_ret {
-            Ok(off) => offsets.tp_exit_ret = *off,
+        match Tracer::load_prepared(&prepared, true) {
+            // An accept hook that did not load with casts may load without.
+            Ok(t) if t.accept_hook || !prepared.accept_possible() => Ok(t),
+            Ok(t) => {
+                drop(t);
+                tracing::warn!("the accept hook did not load with casts: loading the programs without them");
+                Tracer::load_prepared(&prepared, false)
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner")
+                tracing::warn!(error = %e, "the programs did not load with casts: loading them without");
+                Tracer::load_prepared(&prepared, false)
             }
         }
+    }
+
+    /// [`Tracer::load`] with the casts on or off (off: the programs' path for kernels
+    /// without `bpf_rdonly_cast`, which tests compare with the other).
+    ///
+    /// # Errors
+    /// As [`Tracer::load`]; also when `casts` is asked of a kernel without the kfunc.
+    pub fn load_with_casts(opts: LoadOptions, casts: bool) -> Result<Tracer, EbpfError> {
+        let prepared = Prepared::new(opts)?;
+        if casts && prepared.rdonly_cast.is_none() {
+            return Err(EbpfError::NoCasts);
+        }
+        Tracer::load_prepared(&prepared, casts)
+    }
+
+    fn load_prepared(p: &Prepared, casts: bool) -> Result<Tracer, EbpfError> {
+        let mut offsets = p.offsets;
+        let object = match p.rdonly_cast.filter(|_| casts) {
+            Some(id) => {
+                offsets.casts = 1;
+                Object::with_kfunc_calls(OBJECT, sockstat_ebpf::RDONLY_CAST_CALL, id)
+            }
+            None => Object::copy(OBJECT),
+        };
         let mut ebpf = EbpfLoader::new()
             .override_global(OFFSETS_GLOBAL, &offsets, true)
-            .override_global(OWNER_OFFSETS_GLOBAL, &owner_offsets, true)
-            .map_max_entries(EVENTS_MAP, opts.ringbuf_bytes)
-            .load(OBJECT)
+            .override_global(OWNER_OFFSETS_GLOBAL, &p.owner_offsets, true)
+            .map_max_entries(EVENTS_MAP, p.opts.ringbuf_bytes)
+            .load(object.bytes())
             .map_err(|source| {
                 let hint = match &source {
                     aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) => hint_for(io_error),
@@ -164,16 +481,16 @@ impl Tracer {
         })?;
         // Passive opens are attributed to the accepting process through this hook.
         // Without it sockstat still works: the owner falls back to the listener's.
-        let accept_hook = accept_ret.is_ok()
+        let accept_hook = p.accept_possible()
             && match attach_accept_hook(&mut ebpf) {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::warn!(error = %e, "no accept hook: accepted sockets are attributed to their listener's owner");
+                    tracing::warn!(error = %e, casts, "no accept hook: accepted sockets are attributed to their listener's owner");
                     false
                 }
             };
         // -p through the agent: without the iterator, owners come from a /proc walk.
-        let owners_iter = owner_offsets.valid == 1
+        let owners_iter = p.owner_offsets.valid == 1
             && match load_owners_iter(&mut ebpf, &kernel_btf) {
                 Ok(()) => true,
                 Err(e) => {
@@ -185,7 +502,40 @@ impl Tracer {
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, ebpf })
+        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, casts, ebpf })
+    }
+
+    /// Whether the programs read kernel structures through `bpf_rdonly_cast` (see
+    /// [`Tracer::load`]).
+    pub fn casts(&self) -> bool {
+        self.casts
+    }
+
+    /// Each loaded program's kernel statistics: run count and time (counted only while
+    /// `kernel.bpf_stats_enabled` is 1, see [`stats_enabled`]).
+    ///
+    /// # Errors
+    /// Asking the kernel about a program failed.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>, EbpfError> {
+        let loaded = [
+            (Role::Transition, PROGRAM_NAME, true),
+            (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
+            (Role::OwnersIterator, OWNERS_PROGRAM, self.owners_iter),
+        ];
+        loaded
+            .into_iter()
+            .filter(|&(_, _, loaded)| loaded)
+            .map(|(role, name, _)| {
+                let program = self.ebpf.program(name).ok_or(EbpfError::MissingProgram(name))?;
+                let fd = program.fd().map_err(|e| EbpfError::Program {
+                    what: "program fd",
+                    hint: "",
+                    source: Box::new(e),
+                })?;
+                let info = prog_info(fd.as_fd()).map_err(|source| EbpfError::Info { program: name, source })?;
+                Ok(ProgramStats { role, name, id: info.id, run_count: info.run_cnt, run_time_ns: info.run_time_ns })
+            })
+            .collect()
     }
 
     /// A fresh walk of the owners iterator, to be read with [`read_owners`] (on any
@@ -236,6 +586,19 @@ impl Tracer {
             read_errors: sum(Counter::ReadErrors)?,
         })
     }
+}
+
+/// How often (in events, minus one: a power of two minus one) each CPU's program asks
+/// the ring buffer how much is waiting: at most 64 events apart, and so that every CPU
+/// together adds at most an eighth of `wakeup_bytes` between two checks (a small ring is
+/// checked on every event).
+fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
+    // Every possible CPU may run the program, whatever this process's affinity.
+    let cpus = aya::util::nr_cpus().map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let record = sockstat_ebpf::StateEvent::SIZE as u32 + 8;
+    let every = (wakeup_bytes / 8 / record / cpus.max(1)).clamp(1, 64);
+    // The largest power of two not above `every`.
+    (1u32 << (31 - every.leading_zeros())) - 1
 }
 
 /// Reads a walk of the owners iterator ([`Tracer::owners_reader`]) to its end.
