@@ -110,6 +110,10 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     st.loss.counted_from_zero();
     // Replay what arrived during the dump, in ring order, over the seed.
     st.drain_all();
+    // Start-up parsed the kernel's BTF (twice: for the offsets and for the loader) and
+    // made the seed dumps: freed now, but glibc keeps freed heap until told otherwise.
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe { libc::malloc_trim(0) };
     info!(
         socket = %sock.path().display(),
         netns,
