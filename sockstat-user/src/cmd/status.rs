@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::wire::client;
+use crate::wire::{client, protocol::Status};
 
 /// Asks the agent at `socket` for its status and prints it.
 ///
@@ -51,6 +51,101 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
             (Some(c), Some(d)) => writeln!(out, "timeline:         {c} rows committed, {d} dropped")?,
             _ => writeln!(out, "timeline:         off")?,
         }
+        write_programs(&mut out, &s)?;
     }
     Ok(())
+}
+
+/// The programs' cost as the kernel counts it: per run, and runs per second.
+fn write_programs(out: &mut impl Write, s: &Status) -> io::Result<()> {
+    let state = match s.bpf_stats {
+        Some(true) => "stats on (kernel.bpf_stats_enabled=1)",
+        Some(false) => STATS_OFF,
+        None => "unknown: cannot read /proc/sys/kernel/bpf_stats_enabled",
+    };
+    writeln!(out, "program cost:     {state}")?;
+    for p in &s.programs {
+        let label = format!("{}:", p.role);
+        match p.ns_per_run {
+            Some(ns) => writeln!(
+                out,
+                "  {label:<17} {ns} ns per run, {} runs/s since start ({} runs counted; {} id {})",
+                p.runs_per_sec, p.run_count, p.name, p.id
+            )?,
+            None => writeln!(out, "  {label:<17} no runs counted ({} id {})", p.name, p.id)?,
+        }
+    }
+    Ok(())
+}
+
+/// What `status` says when the kernel does not count program runs.
+const STATS_OFF: &str = "stats off: run `sysctl kernel.bpf_stats_enabled=1`";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::protocol::ProgramStatus;
+
+    fn status(bpf_stats: Option<bool>, programs: Vec<ProgramStatus>) -> Status {
+        Status {
+            pid: 1,
+            netns: 2,
+            uptime_ms: 3,
+            events_seen: 0,
+            events_received: 0,
+            events_lost_kernel: 0,
+            events_malformed: 0,
+            read_errors: 0,
+            resyncs: 0,
+            table_size: 0,
+            namespaces: Vec::new(),
+            seed_ms: 0,
+            timeline_committed: None,
+            timeline_dropped: None,
+            accept_hook: true,
+            owners_iter: true,
+            bpf_stats,
+            programs,
+        }
+    }
+
+    fn program(role: &str, name: &str, id: u32, run_count: u64, ns_per_run: Option<u64>) -> ProgramStatus {
+        ProgramStatus {
+            role: role.into(),
+            name: name.into(),
+            id,
+            run_count,
+            run_time_ns: run_count * ns_per_run.unwrap_or(0),
+            ns_per_run,
+            runs_per_sec: run_count / 10,
+        }
+    }
+
+    fn text(s: &Status) -> String {
+        let mut out = Vec::new();
+        write_programs(&mut out, s).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn program_cost_per_program_or_how_to_turn_stats_on() {
+        let programs = vec![
+            program("transition", "sockstat_set_state", 11, 1500, Some(205)),
+            program("accept hook", "sockstat_accept", 12, 150, Some(290)),
+            program("owners iterator", "sockstat_owners", 13, 0, None),
+        ];
+        assert_eq!(
+            text(&status(Some(true), programs.clone())),
+            "program cost:     stats on (kernel.bpf_stats_enabled=1)\n\
+             \x20 transition:       205 ns per run, 150 runs/s since start (1500 runs counted; sockstat_set_state id 11)\n\
+             \x20 accept hook:      290 ns per run, 15 runs/s since start (150 runs counted; sockstat_accept id 12)\n\
+             \x20 owners iterator:  no runs counted (sockstat_owners id 13)\n"
+        );
+        let off = text(&status(Some(false), programs[2..].to_vec()));
+        assert_eq!(
+            off,
+            "program cost:     stats off: run `sysctl kernel.bpf_stats_enabled=1`\n\
+             \x20 owners iterator:  no runs counted (sockstat_owners id 13)\n"
+        );
+    }
 }

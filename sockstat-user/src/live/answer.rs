@@ -2,7 +2,7 @@
 //! handed off the loop (a dump of every table, the owners iterator).
 
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     diag::SockDiag,
@@ -15,7 +15,7 @@ use crate::{
     model::clock::monotonic_ns,
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
-    wire::protocol::{Request, Response, Status},
+    wire::protocol::{ProgramStatus, Request, Response, Status},
 };
 
 /// What a request gets: an answer now, or work to run off the event loop that makes it.
@@ -82,10 +82,18 @@ impl State {
         match req {
             Request::Status => {
                 let c = self.kernel.counters();
+                let uptime_ms = u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let programs = match self.kernel.tracer.program_stats() {
+                    Ok(stats) => stats.iter().map(|p| program_status(p, uptime_ms)).collect(),
+                    Err(e) => {
+                        warn!(error = %error_text(&e), "reading the BPF programs' statistics");
+                        Vec::new()
+                    }
+                };
                 Response::Status(Status {
                     pid: std::process::id(),
                     netns: self.spaces.own,
-                    uptime_ms: u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    uptime_ms,
                     events_seen: c.seen,
                     events_received: self.kernel.stream.received,
                     events_lost_kernel: c.lost,
@@ -99,6 +107,8 @@ impl State {
                     timeline_dropped: self.sink.dropped(),
                     accept_hook: self.kernel.tracer.accept_hook,
                     owners_iter: self.kernel.tracer.owners_iter,
+                    bpf_stats: crate::bpf::loader::stats_enabled(),
+                    programs,
                 })
             }
             Request::Tcp { netns, families, states, filter } => {
@@ -189,6 +199,21 @@ impl State {
     }
 }
 
+/// A program's statistics for `status`: the cost per run and the rate over `uptime_ms`.
+fn program_status(p: &crate::bpf::loader::ProgramStats, uptime_ms: u64) -> ProgramStatus {
+    let ns_per_run = (p.run_count > 0).then(|| (p.run_time_ns + p.run_count / 2) / p.run_count);
+    let runs_per_sec = p.run_count.saturating_mul(1000).checked_div(uptime_ms).unwrap_or(0);
+    ProgramStatus {
+        role: p.role.as_str().to_string(),
+        name: p.name.to_string(),
+        id: p.id,
+        run_count: p.run_count,
+        run_time_ns: p.run_time_ns,
+        ns_per_run,
+        runs_per_sec,
+    }
+}
+
 /// Adds the query-time dump's sockets to the table's. A tuple in both (a full socket in
 /// the table, a mini socket in the dump) was moved by the kernel between the drain before
 /// the query and the walk (a close handing it to a timewait socket, a connect
@@ -273,6 +298,26 @@ mod tests {
             s.cookie == 3
         });
         assert_eq!(rows.iter().map(|s| s.cookie).collect::<Vec<_>>(), [3, 8]);
+    }
+
+    #[test]
+    fn program_cost_is_time_per_run_and_rate_over_uptime() {
+        use crate::bpf::loader::{ProgramStats, Role};
+        let stats = |run_count, run_time_ns| ProgramStats {
+            role: Role::AcceptHook,
+            name: sockstat_ebpf::ACCEPT_PROGRAM,
+            id: 7,
+            run_count,
+            run_time_ns,
+        };
+        let p = program_status(&stats(3, 1000), 2000);
+        assert_eq!((p.role.as_str(), p.name.as_str(), p.id), ("accept hook", "sockstat_accept", 7));
+        // 333.3 rounds down, 1.5 runs/s truncates.
+        assert_eq!((p.ns_per_run, p.runs_per_sec), (Some(333), 1));
+        assert_eq!(program_status(&stats(2, 1001), 1000).ns_per_run, Some(501));
+        // Stats never on: no cost; an agent started this millisecond: no rate.
+        assert_eq!(program_status(&stats(0, 0), 5000).ns_per_run, None);
+        assert_eq!(program_status(&stats(10, 10), 0).runs_per_sec, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::model::socket::InetSocket;
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 100;
+pub const VERSION: u32 = 101;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -81,6 +81,29 @@ pub struct Status {
     pub accept_hook: bool,
     /// Whether the agent can answer [`Request::Owners`] (its owners iterator loaded).
     pub owners_iter: bool,
+    /// Whether the kernel counts BPF program runs and their time now
+    /// (`kernel.bpf_stats_enabled`); `None` if the agent could not tell.
+    pub bpf_stats: Option<bool>,
+    /// The agent's BPF programs with what the kernel counted of them.
+    pub programs: Vec<ProgramStatus>,
+}
+
+/// One of the agent's BPF programs, with the kernel's statistics (`bpftool prog show`'s
+/// `run_time_ns` and `run_cnt`), which count only while `kernel.bpf_stats_enabled` is 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramStatus {
+    /// What it does: `transition`, `accept hook`, `owners iterator`.
+    pub role: String,
+    /// Its name in the object (the kernel shows the first 15 bytes) and its kernel id.
+    pub name: String,
+    pub id: u32,
+    /// Runs and nanoseconds spent in the program, counted while stats were on.
+    pub run_count: u64,
+    pub run_time_ns: u64,
+    /// `run_time_ns / run_count`, rounded; `None` before any counted run.
+    pub ns_per_run: Option<u64>,
+    /// `run_count` over the agent's uptime.
+    pub runs_per_sec: u64,
 }
 
 /// One network namespace of the agent's table.
@@ -241,7 +264,8 @@ mod tests {
         let mut short = bytes.clone();
         short[0] += 3;
         assert!(matches!(read_frame::<Request>(&mut &short[..], MAX_REQUEST), Err(ProtocolError::Io(_))));
-        let garbage = [3u8, 0, 0, 0, 100, 0xff, 0xff];
+        // This version (one varint byte), then no valid request.
+        let garbage = [3u8, 0, 0, 0, u8::try_from(VERSION).unwrap(), 0xff, 0xff];
         assert!(matches!(read_frame::<Request>(&mut &garbage[..], MAX_REQUEST), Err(ProtocolError::Decode(_))));
         // Another build's frame: named by its version, not decoded.
         let mut other = bytes.clone();
