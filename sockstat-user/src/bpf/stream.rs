@@ -115,7 +115,7 @@ impl Transition {
     }
 }
 
-/// Kernel state name as the tracepoint prints it (TCP_ESTABLISHED ...), for traces.
+/// Kernel state name without its `TCP_` prefix (`ESTABLISHED`, `TIME_WAIT` ...), for traces.
 pub fn kernel_state_name(state: u8) -> &'static str {
     match TcpState::try_from(state) {
         Ok(TcpState::Established) => "ESTABLISHED",
