@@ -4,7 +4,7 @@
 //! events, replays the timeline, or fetches the snapshot and renders it.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     ffi::OsString,
     io::{self, Write},
     path::PathBuf,
@@ -149,17 +149,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     // -p: owners of exactly the sockets about to be printed: from the agent's owners
     // iterator when it gave them, else from one /proc walk.
     let owners = if opts.style.show_processes > 0 {
-        let s = &snapshot;
-        let wanted: HashSet<u32> = s
-            .packet
-            .iter()
-            .map(|p| p.inode)
-            .chain(s.unix.iter().map(|u| u.inode))
-            .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
-            .chain(s.vsock.iter().map(|v| v.inode))
-            .chain(s.xdp.iter().map(|x| x.inode))
-            .filter(|&i| i != 0)
-            .collect();
+        let wanted = snapshot.inodes();
         match &agent_owners {
             Some(entries) => owners::from_entries(entries, &wanted),
             None => owners::owners(&wanted),
@@ -168,7 +158,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         HashMap::new()
     };
     // -T: the text lists owners per thread, as ss walks /proc/PID/task.
-    let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&format::snapshot_inodes(&snapshot)));
+    let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&snapshot.inodes()));
     let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.style.numeric)
         .with_owners(users.iter().map(|(&i, l)| (i, format::users_text(l))).collect());

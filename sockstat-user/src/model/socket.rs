@@ -452,6 +452,27 @@ pub struct Snapshot {
     pub xdp: Vec<XdpSocket>,
 }
 
+impl Snapshot {
+    /// The inodes of every socket (0 left out): those whose owners `-p`/`-T` print.
+    #[must_use]
+    pub fn inodes(&self) -> std::collections::HashSet<u32> {
+        self.packet
+            .iter()
+            .map(|p| p.inode)
+            .chain(self.unix.iter().map(|u| u.inode))
+            .chain(
+                [&self.raw, &self.udp, &self.tcp, &self.dccp, &self.sctp, &self.mptcp]
+                    .into_iter()
+                    .flatten()
+                    .map(|i| i.inode),
+            )
+            .chain(self.vsock.iter().map(|v| v.inode))
+            .chain(self.xdp.iter().map(|x| x.inode))
+            .filter(|&i| i != 0)
+            .collect()
+    }
+}
+
 /// `1.2.3.4:80` or `[::1]:80`: an endpoint as sockstat's own outputs (trace, history)
 /// print it.
 pub fn endpoint(addr: IpAddr, port: u16) -> String {

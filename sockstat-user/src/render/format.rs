@@ -48,20 +48,6 @@ pub fn users_text(owners: &[crate::model::owner::Owner]) -> String {
         .join(",")
 }
 
-/// The inodes of every socket of `snap` (0 left out): those whose owners `-p`/`-T` print.
-#[must_use]
-pub fn snapshot_inodes(s: &Snapshot) -> std::collections::HashSet<u32> {
-    s.packet
-        .iter()
-        .map(|p| p.inode)
-        .chain(s.unix.iter().map(|u| u.inode))
-        .chain([&s.raw, &s.udp, &s.tcp, &s.dccp, &s.sctp, &s.mptcp].into_iter().flatten().map(|i| i.inode))
-        .chain(s.vsock.iter().map(|v| v.inode))
-        .chain(s.xdp.iter().map(|x| x.inode))
-        .filter(|&i| i != 0)
-        .collect()
-}
-
 /// Prints `sockets` as `ss -t` does for `opts` (header, Netid/State columns as selected,
 /// service names unless `-n`), with names from the system. The sockets are printed in the
 /// order given: select and order them first (`query::select`).
