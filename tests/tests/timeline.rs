@@ -366,3 +366,51 @@ fn a_timeline_of_the_old_schema_is_refused_with_what_to_do() {
     assert_eq!(sqlite3(&db, "SELECT value FROM meta WHERE key = 'schema_version'"), "1", "left as it was");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The timeline records every connection with its process: it is created 0600 (its log
+/// and shared-memory files too), a file found looser is restricted with a log line, and a
+/// user who cannot read it is told why and what to run, rather than SQLite's "unable to
+/// open database file".
+#[test]
+fn the_timeline_is_readable_by_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = NetNs::new("perm");
+    let dir = std::env::temp_dir().join(format!("sockstat-perm-{}", std::process::id()));
+    let timeline = dir.join("state").join("timeline.db");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).ok();
+
+    // A new file in a new directory: both created private.
+    let mut agent = Agent::start_on(&ns, &timeline, &[]);
+    burst(&ns, 7900, 5);
+    thread::sleep(Duration::from_millis(400));
+    assert_eq!(mode(timeline.parent().unwrap()), Some(0o700), "the directory the agent made");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", timeline.display()));
+        if let Some(m) = mode(&p) {
+            assert_eq!(m & 0o077, 0, "{} is mode {m:o}", p.display());
+        }
+    }
+    assert_eq!(mode(&timeline), Some(0o600));
+    assert!(agent.stop().success());
+
+    // Found world-readable: restricted at start, and the log says so.
+    std::fs::set_permissions(&timeline, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut agent = Agent::start_on(&ns, &timeline, &[]);
+    assert_eq!(mode(&timeline), Some(0o600), "a 0644 timeline was left readable by everyone");
+    assert!(agent.log_text().contains("permissions were too open"), "no log line: {}", agent.log_text());
+    assert!(agent.stop().success());
+
+    // Another user: a clear refusal, naming the file and what to run.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(timeline.parent().unwrap(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(sockstat_bin())
+        .args(["history", "--timeline", timeline.to_str().unwrap()])
+        .output()
+        .expect("setpriv (apt-get install util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "nobody read the timeline");
+    assert!(err.contains("readable by root only") && err.contains(timeline.to_str().unwrap()), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

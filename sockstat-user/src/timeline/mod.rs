@@ -54,6 +54,21 @@ pub enum TimelineError {
         source: std::io::Error,
     },
     #[error(
+        "cannot read the timeline {path}: it records every connection with its process, so it is \
+         readable by root only (mode 0600); run this as root (e.g. `sudo sockstat ...`)"
+    )]
+    NoAccess {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("restricting the permissions of {path}")]
+    Mode {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
         "{path} has timeline schema version {found}; this sockstat reads and writes version {SCHEMA_VERSION} only: \
          move the file away (or delete it) to start a new timeline there, and read it with the sockstat that wrote it"
     )]
@@ -102,6 +117,57 @@ pub enum Record {
         kind: &'static str,
         sockets: Vec<InetSocket>,
     },
+}
+
+/// The agent's own state directory (the default timeline's): made 0700, and tightened to
+/// 0700 when found looser. A directory named by `--timeline` elsewhere (`/tmp`, a
+/// shared directory) is not ours to change; the files in it are 0600 all the same.
+pub const STATE_DIR: &str = "/var/lib/sockstat";
+
+/// Makes the timeline's directory (0700 when it is created here or is [`STATE_DIR`])
+/// and the file itself 0600 before SQLite opens it: SQLite creates its database 0644 and
+/// gives the write-ahead log and shared-memory files the database's mode. Files (or the
+/// state directory) found looser are tightened, with a log line.
+///
+/// # Errors
+/// Creating the directory or the file, or changing a mode.
+pub(crate) fn restrict(path: &Path) -> Result<(), TimelineError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let tighten = |p: &Path, mode: u32| -> Result<(), TimelineError> {
+        let mode_err = |source| TimelineError::Mode { path: p.to_path_buf(), source };
+        let Ok(meta) = std::fs::metadata(p) else { return Ok(()) };
+        let old = meta.permissions().mode() & 0o7777;
+        if old & 0o077 != 0 {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(mode_err)?;
+            tracing::warn!(path = %p.display(), old = format!("{old:o}"), new = format!("{mode:o}"), "timeline permissions were too open; restricted");
+        }
+        Ok(())
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if dir.exists() {
+            if dir == Path::new(STATE_DIR) {
+                tighten(dir, 0o700)?;
+            }
+        } else {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| TimelineError::Dir { path: dir.to_path_buf(), source })?;
+        }
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| TimelineError::Dir { path: path.to_path_buf(), source })?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        tighten(Path::new(&p), 0o600)?;
+    }
+    Ok(())
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> TimelineError + '_ {

@@ -206,6 +206,12 @@ pub(super) type Visit<'a> = &'a mut dyn FnMut(Row);
 
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader, TimelineError> {
+        // Say why a user cannot read it before SQLite says "unable to open database file".
+        if let Err(source) = std::fs::File::open(path)
+            && source.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Err(TimelineError::NoAccess { path: path.to_path_buf(), source });
+        }
         let conn =
             Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(sql(path))?;

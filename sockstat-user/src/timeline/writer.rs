@@ -107,9 +107,7 @@ impl Writer {
     }
 
     pub fn start(cfg: WriterConfig, netns: u32) -> Result<Writer, TimelineError> {
-        if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| TimelineError::Dir { path: dir.to_path_buf(), source })?;
-        }
+        super::restrict(&cfg.path)?;
         let path = cfg.path.clone();
         let e = sql(&path);
         let conn = Connection::open(&path).map_err(&e)?;
