@@ -8,7 +8,7 @@ use crate::render::addr::queue_text;
 use crate::render::grid::{
     COL_ADDR, COL_EXT, COL_MAX, COL_NETID, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV, COL_STATE,
 };
-use crate::render::inet::shutdown_text;
+use crate::render::inet::{push_sock_details, shutdown_text};
 use crate::render::labels::state_name;
 use crate::render::style::Style;
 use crate::render::tcpinfo::skmem_text;
@@ -84,10 +84,7 @@ pub(super) fn packet_row(opts: &Style, s: &PacketSocket, names: &Names) -> [Stri
     // info, rings and fanout, then `-b`, then `-m`.
     let mut out = names.users(s.inode);
     if opts.show_details > 0 {
-        if s.uid != 0 {
-            out.push_str(&format!(" uid:{}", s.uid));
-        }
-        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        push_sock_details(&mut out, s.uid, s.inode, s.cookie);
         let nl = if opts.oneline { " " } else { "\n\t" };
         if let Some([version, copy_thresh, flags]) = s.info {
             out.push_str(&format!("{nl}ver:{version} cpy_thresh:{copy_thresh} flags( "));
@@ -217,10 +214,7 @@ pub(super) fn xdp_row(opts: &Style, s: &XdpSocket, names: &Names) -> [String; CO
     let mut out = names.users(s.inode);
     if opts.show_details > 0 {
         // sock_details_print(): no mark or cgroup for XDP sockets.
-        if s.uid != 0 {
-            out.push_str(&format!(" uid:{}", s.uid));
-        }
-        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        push_sock_details(&mut out, s.uid, s.inode, s.cookie);
         let nl = if opts.oneline { " " } else { "\n\t" };
         let ring = |out: &mut String, name: &str, entries: Option<u32>| {
             if let Some(e) = entries {

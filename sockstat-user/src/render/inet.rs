@@ -126,16 +126,22 @@ pub(super) fn inet_row_into(
     ext.push_str(&inet_details_text(opts, s, names));
 }
 
+/// The head of ss's `sock_details_print()` (`-e`), shared by every family that prints
+/// it: ` uid:N` unless root's, then ` ino:N sk:COOKIE`.
+pub(super) fn push_sock_details(out: &mut String, uid: u32, inode: u32, cookie: u64) {
+    if uid != 0 {
+        out.push_str(&format!(" uid:{uid}"));
+    }
+    out.push_str(&format!(" ino:{inode} sk:{cookie:x}"));
+}
+
 /// What `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
 /// and shutdown, then (`-m`, or `-i` for other than UDP) `tcp_show_info()` on a new line.
 pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> String {
     let mut out = String::new();
     let d = s.ext.as_deref();
     if opts.show_details > 0 {
-        if s.uid != 0 {
-            out.push_str(&format!(" uid:{}", s.uid));
-        }
-        out.push_str(&format!(" ino:{} sk:{:x}", s.inode, s.cookie));
+        push_sock_details(&mut out, s.uid, s.inode, s.cookie);
         if let Some(d) = d {
             if d.mark != 0 {
                 out.push_str(&format!(" fwmark:0x{:x}", d.mark));
