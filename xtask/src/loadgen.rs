@@ -7,6 +7,9 @@
 //! - `churn`: opens a connection, exchanges a few bytes, closes it, as fast as it can, in
 //!   several worker processes (one listener port each, so the ephemeral port space is per
 //!   worker), until a connection count or a time limit is reached.
+//! - `time-wait`: opens and closes N connections, the client closing first, so that N
+//!   client sockets stay in TIME-WAIT (for the kernel's 60 s) after it exits: the sockets
+//!   of a server with short-lived clients.
 //!
 //! The workers are this same binary re-executed with a hidden subcommand, so no other
 //! binary is needed. Each worker asks the kernel to kill it when its parent dies
@@ -40,6 +43,10 @@ pub enum Loadgen {
     /// Open, exchange a few bytes and close TCP connections on loopback as fast as possible;
     /// stops after MAX connections or SECONDS. Prints a one-line summary on stdout.
     Churn(ChurnArgs),
+    /// Open and close N TCP connections on loopback, the client closing first, spread over
+    /// PORTS listener ports: N client sockets stay in TIME-WAIT for 60 s after it exits.
+    /// Prints `ready N` on stdout once every connection is closed.
+    TimeWait(TimeWaitArgs),
     #[command(hide = true)]
     HoldWorker(HoldWorkerArgs),
     #[command(hide = true)]
@@ -81,6 +88,25 @@ pub struct ChurnArgs {
     pub port_base: u16,
     #[arg(long, default_value = "127.0.0.1")]
     pub addr: Ipv4Addr,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct TimeWaitArgs {
+    /// Connections to open and close (each leaves one TIME-WAIT socket).
+    #[arg(long)]
+    pub connections: u32,
+    /// Listener ports (one thread each): the kernel's ephemeral ports are unique per
+    /// destination, so each port takes at most a few thousand connections.
+    #[arg(long, default_value_t = 16)]
+    pub ports: u16,
+    /// Listener i is on PORT_BASE + i.
+    #[arg(long, default_value_t = 23000)]
+    pub port_base: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub addr: Ipv4Addr,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -159,6 +185,12 @@ pub fn run(cmd: Loadgen) -> Result<()> {
         Loadgen::Churn(a) => {
             let r = churn(&a)?;
             println!("{}", r.line());
+            Ok(())
+        }
+        Loadgen::TimeWait(a) => {
+            let n = time_wait(&a)?;
+            println!("ready {n}");
+            std::io::stdout().flush()?;
             Ok(())
         }
         Loadgen::HoldWorker(a) => hold_worker(&a),
@@ -304,6 +336,75 @@ fn hold_worker(a: &HoldWorkerArgs) -> Result<()> {
     }
     drop(socks);
     Ok(())
+}
+
+/// Connections per port that keep clear of the ephemeral range (32768..60999 by default,
+/// 28k ports per destination) with room to spare.
+const MAX_TIME_WAIT_PER_PORT: u32 = 12_000;
+
+/// Opens and closes `a.connections` connections, client first; returns how many.
+pub fn time_wait(a: &TimeWaitArgs) -> Result<u64> {
+    if !a.addr.is_loopback() {
+        bail!("{} is not a loopback address: load goes to loopback only", a.addr);
+    }
+    if a.ports == 0 || a.connections.div_ceil(u32::from(a.ports)) > MAX_TIME_WAIT_PER_PORT {
+        bail!("--ports must be at least 1 and give each port at most {MAX_TIME_WAIT_PER_PORT} connections");
+    }
+    if !(a.seconds > 0.0 && a.seconds <= 3600.0) {
+        bail!("need 0 < --seconds <= 3600");
+    }
+    a.port_base.checked_add(a.ports - 1).context("--port-base too high for the number of ports")?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(a.seconds);
+    let per = a.connections / u32::from(a.ports);
+    let extra = a.connections % u32::from(a.ports);
+    let threads: Vec<_> = (0..a.ports)
+        .map(|i| {
+            let n = per + u32::from(u32::from(i) < extra);
+            let addr = SocketAddr::from((a.addr, a.port_base + i));
+            thread::spawn(move || time_wait_port(addr, n, deadline))
+        })
+        .collect();
+    let mut done = 0u64;
+    for t in threads {
+        done += u64::from(t.join().map_err(|_| anyhow::anyhow!("a time-wait thread panicked"))??);
+    }
+    eprintln!(
+        "loadgen time-wait: {done} connections closed client first on {}:{}..{} in {:.1}s",
+        a.addr,
+        a.port_base,
+        u32::from(a.port_base) + u32::from(a.ports) - 1,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(done)
+}
+
+fn time_wait_port(addr: SocketAddr, n: u32, deadline: Instant) -> Result<u32> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    // In batches smaller than the accept backlog, as `hold` does: a full backlog drops the
+    // SYN and the connect waits a second for the retransmission.
+    let batch = 64;
+    let mut done = 0;
+    let mut buf = [0u8; 1];
+    while done < n {
+        if Instant::now() >= deadline {
+            bail!("deadline reached after {done} of {n} connections on {addr}");
+        }
+        let k = batch.min(n - done);
+        let clients = (0..k)
+            .map(|_| TcpStream::connect(addr).with_context(|| format!("connect to {addr}")))
+            .collect::<Result<Vec<_>>>()?;
+        let servers =
+            (0..k).map(|_| listener.accept().map(|(s, _)| s).context("accept")).collect::<Result<Vec<_>>>()?;
+        // The client closes first (FIN-WAIT), the server reads that FIN and closes (its
+        // side ends in LAST-ACK, then CLOSED), the client's last ACK leaves it in TIME-WAIT.
+        drop(clients);
+        for mut s in servers {
+            while matches!(s.read(&mut buf), Ok(m) if m > 0) {}
+        }
+        done += k;
+    }
+    Ok(done)
 }
 
 /// Runs a churn with `a.workers` processes and sums what they did.

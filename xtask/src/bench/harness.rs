@@ -5,6 +5,8 @@
 use std::{
     fs::{self, File},
     io::{BufRead, BufReader},
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream},
+    os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -14,7 +16,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use nix::{
-    sys::signal::{Signal, kill},
+    sys::{
+        signal::{Signal, kill},
+        socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket},
+    },
     unistd::Pid,
 };
 use serde_json::Value;
@@ -342,6 +347,15 @@ fn read_line_timeout(r: impl std::io::Read + Send + 'static, timeout: Duration) 
         let _ = tx.send(line);
     });
     rx.recv_timeout(timeout).context("timed out waiting for a child's output")
+}
+
+/// A connection to `to` from the address `from` (port chosen by the kernel).
+pub(super) fn connect_from(from: Ipv4Addr, to: SocketAddr) -> Result<std::net::TcpStream> {
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).context("socket")?;
+    bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(from, 0))).with_context(|| format!("binding {from}"))?;
+    let SocketAddr::V4(to4) = to else { bail!("{to} is not IPv4") };
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to4)).with_context(|| format!("connecting to {to}"))?;
+    Ok(TcpStream::from(fd))
 }
 
 // ---------------------------------------------------------------------------------------
