@@ -227,7 +227,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     // An agent that keeps TIME-WAIT rows until they expire may still list those `ss -K`
     // destroyed.
     agent.wait_table_at_most(16 + time_wait_left as u64, Duration::from_secs(60))?;
-    report.hold_resyncs = agent.status()?.u64("resyncs")?;
+    let tw_resyncs = report.time_wait.as_ref().map_or(0, |t| t.resyncs);
+    report.hold_resyncs = agent.status()?.u64("resyncs")?.saturating_sub(tw_resyncs);
     agent.stop()?;
 
     // Section 2.

@@ -72,7 +72,8 @@ pub(super) fn time_wait_md(s: &mut String, tw: Option<&TimeWaitScene>) {
         s,
         "Back at the {} level ({} established sockets, by `ss -Htan state established`), `loadgen time-wait` closed \
          {} connections client first right before the measurements, leaving their client sockets in TIME-WAIT for \
-         60 s. TIME-WAIT sockets counted by `ss -Htan state time-wait` once made: {}. No query started on a set older than {} s; a new set was made only once the old one had expired. The \
+         60 s. TIME-WAIT sockets counted by `ss -Htan state time-wait` once made: {}. No query started on a set older than {} s; a new set was made only once the old one had expired. Pairs \
+         run fewer times than in section 1 (the runs column), so that the queries fit in one set's life. The \
          TIME-WAIT count before and after each query is in the last column. The agent resynced {} times during \
          the scene.\n",
         tw.label,

@@ -9,6 +9,7 @@
 //! during which the count fell is said so and measured again on a new set.
 
 use std::{
+    fs,
     path::Path,
     process::{Command, Stdio},
     thread,
@@ -76,8 +77,31 @@ pub(super) fn count_state(state: &str) -> Result<usize> {
     Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
 }
 
+/// The bench namespace's `tcp_tw_reuse`, restored on drop.
+struct TwReuse(String);
+
+const TW_REUSE: &str = "/proc/sys/net/ipv4/tcp_tw_reuse";
+
+impl TwReuse {
+    /// Turns TIME-WAIT reuse off: on loopback (the default, 2) `connect()` may pick a port
+    /// whose TIME-WAIT socket to the same listener is over a second old and recycle it,
+    /// which ate about 5% of a 48k set. The churn, later, runs with the default again.
+    fn off() -> Result<TwReuse> {
+        let old = fs::read_to_string(TW_REUSE).with_context(|| format!("reading {TW_REUSE}"))?;
+        fs::write(TW_REUSE, "0").with_context(|| format!("writing 0 to {TW_REUSE}"))?;
+        Ok(TwReuse(old.trim().to_string()))
+    }
+}
+
+impl Drop for TwReuse {
+    fn drop(&mut self) {
+        let _ = fs::write(TW_REUSE, &self.0);
+    }
+}
+
 fn make_set(log: &Log, asked: u32) -> Result<TimeWaitSet> {
     log.say(&format!("time-wait scene: closing {asked} connections client first"));
+    let reuse = TwReuse::off()?;
     let made = Instant::now();
     let out = Command::new(std::env::current_exe()?)
         .args(["loadgen", "time-wait", "--connections", &asked.to_string(), "--ports", &PORTS.to_string()])
@@ -89,6 +113,7 @@ fn make_set(log: &Log, asked: u32) -> Result<TimeWaitSet> {
         bail!("loadgen time-wait failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     let seconds = made.elapsed().as_secs_f64();
+    drop(reuse);
     let counted = count_state("time-wait")?;
     log.say(&format!("  {counted} TIME-WAIT sockets, made in {seconds:.1} s"));
     // A set that came out far short means the kernel refused them (`tcp_max_tw_buckets`)
