@@ -45,7 +45,9 @@ pub enum Loadgen {
     Churn(ChurnArgs),
     /// Open and close N TCP connections on loopback, the client closing first, spread over
     /// PORTS listener ports: N client sockets stay in TIME-WAIT for 60 s after it exits.
-    /// Prints `ready N` on stdout once every connection is closed.
+    /// Prints `ready N` on stdout once every connection is closed. With the default
+    /// net.ipv4.tcp_tw_reuse (2: on for loopback) connect() recycles a few of them: set it
+    /// to 0 in the namespace for all N.
     TimeWait(TimeWaitArgs),
     #[command(hide = true)]
     HoldWorker(HoldWorkerArgs),
@@ -95,8 +97,8 @@ pub struct TimeWaitArgs {
     /// Connections to open and close (each leaves one TIME-WAIT socket).
     #[arg(long)]
     pub connections: u32,
-    /// Listener ports (one thread each): the kernel's ephemeral ports are unique per
-    /// destination, so each port takes at most a few thousand connections.
+    /// Listener ports (one thread each): ephemeral ports are unique per destination, so
+    /// each port takes at most 12000 connections.
     #[arg(long, default_value_t = 16)]
     pub ports: u16,
     /// Listener i is on PORT_BASE + i.
