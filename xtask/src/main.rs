@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod fuzz;
+mod install;
 mod loadgen;
 
 const BPF_TARGET: &str = "bpfel-unknown-none";
@@ -57,6 +58,9 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Build, then install the binary, the agent's systemd unit, man pages and bash, zsh
+    /// and fish completions under DESTDIR (default `/`) and PREFIX (default /usr/local).
+    Install(install::InstallArgs),
     /// Load generators used by the benchmarks (loopback only, bounded in count and time).
     #[command(subcommand)]
     Loadgen(loadgen::Loadgen),
@@ -95,6 +99,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bench::run(&root, &args)?;
         }
         Task::Loadgen(cmd) => loadgen::run(cmd)?,
+        Task::Install(args) => {
+            let bin = match &args.bin {
+                Some(bin) => bin.clone(),
+                None => build(&root)?,
+            };
+            for f in install::run(&args, &bin)? {
+                println!("installed {}", f.display());
+            }
+            if args.destdir == Path::new("/") && Path::new("/run/systemd/system").exists() {
+                // systemd reads unit files at start and on reload only.
+                check(Command::new("systemctl").arg("daemon-reload"))?;
+                println!("start the agent with `systemctl enable --now {}`", install::UNIT_NAME);
+            }
+        }
         Task::Fuzz { seconds } => {
             setup()?;
             fuzz::run(&root, seconds)?;
@@ -166,22 +184,27 @@ fn setup() -> Result<()> {
     }
 
     // What the integration tests run beside sockstat: the real ss and ip, sqlite3 (to
-    // check the timeline file), python3 (test processes), util-linux's setpriv.
-    let tools: [(&str, &[&str], &str); 5] = [
+    // check the timeline file), python3 (test processes), util-linux's setpriv, and
+    // Prometheus with its promtool (to scrape the agent's metrics and check them).
+    let tools: [(&str, &[&str], &str); 7] = [
         ("ss", &["-V"], "iproute2"),
         ("ip", &["-V"], "iproute2"),
         ("sqlite3", &["-version"], "sqlite3"),
         ("python3", &["--version"], "python3"),
         ("setpriv", &["--version"], "util-linux"),
+        ("prometheus", &["--version"], "prometheus"),
+        ("promtool", &["--version"], "prometheus"),
     ];
-    let missing: Vec<&str> =
+    let mut missing: Vec<&str> =
         tools.iter().filter(|(tool, args, _)| !succeeds(Command::new(tool).args(*args))).map(|t| t.2).collect();
+    missing.dedup();
     if !missing.is_empty() {
         eprintln!("xtask setup: installing {}", missing.join(" "));
         check(Command::new("apt-get").args(["update", "-q"]))?;
         check(
             Command::new("apt-get")
-                .args(["install", "-y", "-q"])
+                // Recommends would add services the tests do not use (prometheus's node exporter).
+                .args(["install", "-y", "-q", "--no-install-recommends"])
                 .args(&missing)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
@@ -285,7 +308,9 @@ fn test(root: &Path, extra: &[OsString]) -> Result<()> {
             .args(extra)
             .args(["--", "--test-threads=1"])
             .env("SOCKSTAT_BIN", &bin)
-            .env("SOCKSTAT_EBPF_OBJECT", &obj),
+            .env("SOCKSTAT_EBPF_OBJECT", &obj)
+            // The install test runs this xtask's `install`.
+            .env("XTASK_BIN", env::current_exe().context("locating the xtask binary")?),
     )
     .context("integration tests failed")?;
     Ok(())

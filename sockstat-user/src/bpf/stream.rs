@@ -171,6 +171,11 @@ impl EventStream {
         Ok(EventStream { ring, malformed: 0, received: 0 })
     }
 
+    /// The ring buffer map's fd, for [`RingFill`](crate::bpf::ringfill::RingFill).
+    pub fn ring_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(self.ring.get_ref())
+    }
+
     /// Waits until the ring buffer has data.
     pub async fn readable(&mut self) -> Result<(), StreamError> {
         let mut guard = self.ring.readable_mut().await.map_err(StreamError::Wait)?;

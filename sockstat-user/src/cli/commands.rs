@@ -98,6 +98,10 @@ pub enum OwnCommand {
         /// the tuple it saw), besides the one row per connection: ten times the size.
         #[arg(long, conflicts_with = "no_timeline")]
         timeline_transitions: bool,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9924;
+        /// port 0 picks a free one, logged at start).
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Finished connections (or transitions) recorded in the timeline, with its gaps.
     History {

@@ -12,6 +12,7 @@
 //! silently different answer.
 
 pub mod commands;
+pub mod manual;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

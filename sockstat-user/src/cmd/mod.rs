@@ -34,10 +34,11 @@ pub fn own(args: &[OsString]) -> Result<ExitCode> {
             retain_age,
             retain_bytes,
             timeline_transitions,
+            metrics,
         } => {
             let timeline = (!no_timeline)
                 .then(|| crate::timeline::WriterConfig::new(timeline, retain_age, retain_bytes, timeline_transitions));
-            agent::run(crate::live::agent::AgentConfig { socket, ringbuf_bytes, timeline })?;
+            agent::run(crate::live::agent::AgentConfig { socket, ringbuf_bytes, timeline, metrics })?;
         }
         OwnCommand::History { since, until, transitions, json, timeline, filter } => {
             let filter = match EventFilter::parse(&filter) {

@@ -44,7 +44,9 @@ use crate::{
     live::{
         answer::Answer,
         error::AgentError,
+        exporter::{Exporter, ScrapeRequest},
         loss::Loss,
+        metrics::{Connections, Shared, Sources},
         namespaces::NamespaceSet,
         server::{self, AgentSocket, Query},
         sink::Sink,
@@ -61,6 +63,8 @@ pub struct AgentConfig {
     pub ringbuf_bytes: u32,
     /// Where to record the timeline; `None`: no timeline.
     pub timeline: Option<WriterConfig>,
+    /// Where to serve Prometheus metrics (`/metrics`); `None`: nowhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
@@ -85,6 +89,21 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
     // The stream is live from here: events queue in the ring while we dump.
     let stream = EventStream::new(ring)?;
+    // The metrics server binds before the seed, so a taken port stops the agent here;
+    // scrapes wait for the event loop's snapshot, which it answers once it runs.
+    let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(4);
+    let metrics = match cfg.metrics {
+        Some(addr) => {
+            let shared = Shared::new();
+            let sources = Sources {
+                shared: shared.clone(),
+                ring: crate::bpf::ringfill::RingFill::new(stream.ring_fd(), cfg.ringbuf_bytes)?,
+                timeline: cfg.timeline.as_ref().map(|t| t.path.clone()),
+            };
+            Some((Exporter::start(addr, scrape_tx.clone(), sources)?, shared))
+        }
+        None => None,
+    };
     let mut diag = SockDiag::open()?;
     let started = Instant::now();
     let dump_ns = monotonic_ns();
@@ -97,6 +116,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         sink: Sink::new(timeline),
         loss: Loss::new(dump_ns),
         info: AgentInfo { listener_inode, pidns: crate::sys::netns::own_pidns().unwrap_or(0), started, seed_ms },
+        conns: metrics.as_ref().map(|(_, shared)| Connections::new(shared.clone())),
     };
     // The time the timeline's file went unwritten (no agent ran) is a gap too: what
     // happened then is unknown, and answers about it must say so.
@@ -123,8 +143,10 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         seeded = st.spaces.tables.len(),
         namespaces = st.spaces.tables.counts().len(),
         seed_ms,
+        metrics = ?metrics.as_ref().map(|(e, _)| format!("http://{}/metrics", e.addr)),
         "sockstat agent ready"
     );
+    let query_metrics = metrics.as_ref().map(|(_, shared)| shared.clone());
 
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let clients = std::sync::Arc::new(tokio::sync::Semaphore::new(server::MAX_CLIENTS));
@@ -145,7 +167,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
             conn = sock.listener.accept() => match conn {
                 Ok((stream, _)) => {
                     let permit = clients.clone().try_acquire_owned().ok();
-                    tokio::spawn(server::connection(stream, query_tx.clone(), permit));
+                    tokio::spawn(server::connection(stream, query_tx.clone(), permit, query_metrics.clone()));
                 }
                 Err(e) => warn!(error = %e, "accept on the agent socket failed"),
             },
@@ -165,6 +187,11 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                         });
                     }
                 }
+            }
+            Some(reply) = scrape_rx.recv() => {
+                // As for a status query: what the ring holds is counted first.
+                st.drain_all();
+                let _ = reply.try_send(st.metrics_snapshot());
             }
             _ = drain_tick.tick() => {
                 st.drain();
@@ -189,5 +216,10 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     // Dropping `st` detaches the program and closes the maps; `sock` removes the socket.
     drop(st);
     drop(sock);
+    // Stops the metrics server (its scrapes now get 503: the receiver is gone). The
+    // loop's sender, kept until here, left the receiver waiting when no server runs.
+    drop(scrape_rx);
+    drop(metrics);
+    drop(scrape_tx);
     Ok(())
 }

@@ -80,37 +80,7 @@ impl State {
     /// The requests answered from the table, on the event loop.
     fn answer_now(&mut self, req: Request, peer: Option<u32>) -> Response {
         match req {
-            Request::Status => {
-                let c = self.kernel.counters();
-                let uptime_ms = u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let programs = match self.kernel.tracer.program_stats() {
-                    Ok(stats) => stats.iter().map(|p| program_status(p, uptime_ms)).collect(),
-                    Err(e) => {
-                        warn!(error = %error_text(&e), "reading the BPF programs' statistics");
-                        Vec::new()
-                    }
-                };
-                Response::Status(Status {
-                    pid: std::process::id(),
-                    netns: self.spaces.own,
-                    uptime_ms,
-                    events_seen: c.seen,
-                    events_received: self.kernel.stream.received,
-                    events_lost_kernel: c.lost,
-                    events_malformed: self.kernel.stream.malformed,
-                    read_errors: c.read_errors,
-                    resyncs: self.loss.resyncs,
-                    table_size: self.spaces.tables.len() as u64,
-                    namespaces: self.spaces.status(),
-                    seed_ms: self.info.seed_ms,
-                    timeline_committed: self.sink.committed(),
-                    timeline_dropped: self.sink.dropped(),
-                    accept_hook: self.kernel.tracer.accept_hook,
-                    owners_iter: self.kernel.tracer.owners_iter,
-                    bpf_stats: crate::bpf::loader::stats_enabled(),
-                    programs,
-                })
-            }
+            Request::Status => Response::Status(self.status()),
             Request::Tcp { netns, families, states, filter } => {
                 // First query from a namespace not tracked (yet): track it from now on.
                 if !self.spaces.tables.is_tracked(netns) {
@@ -136,6 +106,44 @@ impl State {
                 Response::Error("internal: answered off the event loop".into())
             }
         }
+    }
+
+    /// The counters `sockstat status` prints.
+    pub(super) fn status(&self) -> Status {
+        let c = self.kernel.counters();
+        let uptime_ms = u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let programs = match self.kernel.tracer.program_stats() {
+            Ok(stats) => stats.iter().map(|p| program_status(p, uptime_ms)).collect(),
+            Err(e) => {
+                warn!(error = %error_text(&e), "reading the BPF programs' statistics");
+                Vec::new()
+            }
+        };
+        Status {
+            pid: std::process::id(),
+            netns: self.spaces.own,
+            uptime_ms,
+            events_seen: c.seen,
+            events_received: self.kernel.stream.received,
+            events_lost_kernel: c.lost,
+            events_malformed: self.kernel.stream.malformed,
+            read_errors: c.read_errors,
+            resyncs: self.loss.resyncs,
+            table_size: self.spaces.tables.len() as u64,
+            namespaces: self.spaces.status(),
+            seed_ms: self.info.seed_ms,
+            timeline_committed: self.sink.committed(),
+            timeline_dropped: self.sink.dropped(),
+            accept_hook: self.kernel.tracer.accept_hook,
+            owners_iter: self.kernel.tracer.owners_iter,
+            bpf_stats: crate::bpf::loader::stats_enabled(),
+            programs,
+        }
+    }
+
+    /// What a `--metrics` scrape gets from the event loop.
+    pub(super) fn metrics_snapshot(&self) -> crate::live::metrics::Snapshot {
+        crate::live::metrics::Snapshot { status: self.status(), by_state: self.spaces.tables.count_by_state() }
     }
 
     /// The TCP sockets of namespace `ns` (tracked) for a query: the table's, plus the

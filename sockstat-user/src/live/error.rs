@@ -1,8 +1,8 @@
 //! The agent's error type, and the one-line form of an error chain that answers carry.
 
 use crate::{
-    bpf::loader::EbpfError, bpf::stream::StreamError, diag::DiagError, live::server::ServerError,
-    sys::netns::HandleError, timeline::TimelineError,
+    bpf::loader::EbpfError, bpf::ringfill::RingFillError, bpf::stream::StreamError, diag::DiagError,
+    live::exporter::ExporterError, live::server::ServerError, sys::netns::HandleError, timeline::TimelineError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,10 @@ pub enum AgentError {
     Io(&'static str, #[source] std::io::Error),
     #[error(transparent)]
     Namespace(#[from] HandleError),
+    #[error(transparent)]
+    Exporter(#[from] ExporterError),
+    #[error(transparent)]
+    RingFill(#[from] RingFillError),
 }
 
 /// An error and its sources, on one line.

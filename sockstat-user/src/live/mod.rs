@@ -5,13 +5,16 @@
 //! `agent` is the entry point (configuration, start-up, the event loop) and `answer`
 //! answers queries; both work on `state`, which holds the pieces below it, each in its
 //! own file: `namespaces`, `sink` (lifetimes and the timeline), `loss`; `table` is the
-//! table itself, with no I/O; `server` the socket and its connections; `error` the
-//! agent's error type. Files import only those listed after them here.
+//! table itself, with no I/O; `server` the socket and its connections; `exporter` the
+//! `--metrics` HTTP server and `metrics` what it serves; `error` the agent's error type.
+//! Files import only those listed after them here.
 
 pub mod agent;
 mod answer;
 pub mod error;
+pub mod exporter;
 mod loss;
+pub mod metrics;
 mod namespaces;
 pub mod server;
 mod sink;

@@ -142,6 +142,7 @@ pub(super) async fn connection(
     mut stream: UnixStream,
     queries: mpsc::Sender<Query>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    metrics: Option<std::sync::Arc<crate::live::metrics::Shared>>,
 ) {
     if permit.is_none() {
         // Read the request first: a client still writing it would otherwise see EPIPE.
@@ -182,6 +183,7 @@ pub(super) async fn connection(
         }
         Err(_) => return,
     };
+    let (kind, asked) = (crate::live::metrics::query_kind(&req), std::time::Instant::now());
     // The sender's pid, as a handle to the namespace it asks about.
     let peer = stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0);
     let (tx, rx) = oneshot::channel();
@@ -191,10 +193,12 @@ pub(super) async fn connection(
     if queries.send((req, peer, conn, tx)).await.is_err() {
         return;
     }
-    if let Ok(resp) = rx.await
-        && tokio::time::timeout(CLIENT_TIMEOUT, write(&mut stream, &resp)).await.is_err()
-    {
-        warn!(timeout = ?CLIENT_TIMEOUT, "a client did not read its answer in time; dropping it");
+    if let Ok(resp) = rx.await {
+        if tokio::time::timeout(CLIENT_TIMEOUT, write(&mut stream, &resp)).await.is_err() {
+            warn!(timeout = ?CLIENT_TIMEOUT, "a client did not read its answer in time; dropping it");
+        } else if let Some(m) = metrics {
+            m.query_done(kind, u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use crate::{
     live::{
         error::AgentError,
         loss::Loss,
+        metrics::Connections,
         namespaces::NamespaceSet,
         sink::{CHECKPOINT_EVERY, SNAPSHOT_AFTER_LOSS_EVERY, Sink},
         table::ALL_STATES,
@@ -60,16 +61,21 @@ pub(super) struct State {
     pub(super) loss: Loss,
     /// What answers say about the agent itself.
     pub(super) info: AgentInfo,
+    /// Connections seen opening and closing, for `--metrics`; `None` without.
+    pub(super) conns: Option<Connections>,
 }
 
 impl State {
     /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
     pub(super) fn drain(&mut self) -> usize {
-        let State { spaces, kernel, sink, .. } = self;
+        let State { spaces, kernel, sink, conns, .. } = self;
         let own = spaces.own;
         let now = monotonic_ns();
         let n = kernel.stream.drain(|t| {
             spaces.tables.apply(&t, now);
+            if let Some(c) = conns.as_mut() {
+                c.observe(&t);
+            }
             // Lifetimes and the timeline are the agent's own namespace's.
             if t.netns != own {
                 return;
@@ -133,6 +139,11 @@ impl State {
             self.seed(dump, gap_end, kind);
             self.spaces.reseed_others();
             self.loss.resyncs += 1;
+            // A connection whose close was lost is no longer in its (tracked) table.
+            let (spaces, conns) = (&self.spaces, &mut self.conns);
+            if let Some(c) = conns.as_mut() {
+                c.forget(|ns, cookie| spaces.tables.get(ns).is_some_and(|t| t.get(cookie).is_none()));
+            }
         } else {
             // Only timeline records were dropped: the table is right; the timeline has a
             // gap, closed by the next snapshot.

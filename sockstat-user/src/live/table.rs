@@ -104,6 +104,13 @@ impl Table {
         self.sockets.get(&cookie)
     }
 
+    /// Adds the number of sockets in each state (kernel state number) to `counts`.
+    pub fn count_by_state(&self, counts: &mut [u64; 16]) {
+        for e in self.sockets.values() {
+            counts[usize::from(e.sock.state & 15)] += 1;
+        }
+    }
+
     /// Replaces the contents with a dump of the namespace. Mini-sockets in the dump
     /// (TIME-WAIT, SYN-RECV request socks) are not full sockets and are skipped.
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
@@ -260,6 +267,16 @@ impl Namespaces {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Sockets of every table by state (kernel state number).
+    #[must_use]
+    pub fn count_by_state(&self) -> [u64; 16] {
+        let mut counts = [0; 16];
+        for t in self.tables.values() {
+            t.count_by_state(&mut counts);
+        }
+        counts
     }
 
     /// (namespace, sockets) of every tracked namespace, by namespace.
