@@ -62,6 +62,14 @@ pub enum EbpfError {
     TornOwners { len: usize, offset: usize },
     #[error("the kernel has no bpf_rdonly_cast (Linux 6.2 added it)")]
     NoCasts,
+    #[error("no cgroup v2 hierarchy is mounted (/proc/self/mountinfo lists no cgroup2 file system)")]
+    NoCgroup2,
+    #[error("opening the cgroup v2 root {path}")]
+    Cgroup {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading the statistics of program `{program}`")]
     Info {
         program: &'static str,
@@ -103,6 +111,9 @@ pub struct Tracer {
     pub accept_hook: bool,
     /// Whether the owners iterator loaded ([`Tracer::owners`]).
     pub owners_iter: bool,
+    /// Whether the sock_ops program is attached (to the cgroup v2 root): SYN-SENT
+    /// transitions carry their local port, and request sockets (SYN-RECV) are reported.
+    pub sock_ops: bool,
     casts: bool,
     ebpf: Ebpf,
 }
@@ -116,6 +127,8 @@ pub enum Role {
     AcceptHook,
     /// The owners iterator (`-p`).
     OwnersIterator,
+    /// The cgroup sock_ops program (active opens with their port, request sockets).
+    SockOps,
 }
 
 impl Role {
@@ -124,6 +137,7 @@ impl Role {
             Role::Transition => "transition",
             Role::AcceptHook => "accept hook",
             Role::OwnersIterator => "owners iterator",
+            Role::SockOps => "sock_ops",
         }
     }
 }
@@ -498,11 +512,20 @@ impl Tracer {
                     false
                 }
             };
+        // SYN-SENT with its port and SYN-RECV request sockets: without the program the
+        // table lacks both, and queries ask the kernel for them.
+        let sock_ops = match attach_sock_ops(&mut ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "no sock_ops program: SYN-SENT and SYN-RECV rows come from a sock_diag dump at query time");
+                false
+            }
+        };
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, casts, ebpf })
+        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, sock_ops, casts, ebpf })
     }
 
     /// Whether the programs read kernel structures through `bpf_rdonly_cast` (see
@@ -521,6 +544,7 @@ impl Tracer {
             (Role::Transition, PROGRAM_NAME, true),
             (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
             (Role::OwnersIterator, OWNERS_PROGRAM, self.owners_iter),
+            (Role::SockOps, sockstat_ebpf::SOCK_OPS_PROGRAM, self.sock_ops),
         ];
         loaded
             .into_iter()
@@ -657,6 +681,45 @@ pub fn parse_owner_records(bytes: &[u8]) -> Result<Vec<OwnerRecord>, EbpfError> 
             }
         })
         .collect())
+}
+
+/// Loads the sock_ops program, attaches it to the cgroup v2 root (every socket's
+/// cgroup descends from it), then tells the transition program so (`CONFIG`).
+fn attach_sock_ops(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let program = |what, e: aya::programs::ProgramError| EbpfError::Program { what, hint: "", source: Box::new(e) };
+    let root = cgroup2_root().ok_or(EbpfError::NoCgroup2)?;
+    let cgroup = std::fs::File::open(&root).map_err(|source| EbpfError::Cgroup { path: root.clone(), source })?;
+    let prog: &mut aya::programs::SockOps = ebpf
+        .program_mut(sockstat_ebpf::SOCK_OPS_PROGRAM)
+        .ok_or(EbpfError::MissingProgram(sockstat_ebpf::SOCK_OPS_PROGRAM))?
+        .try_into()
+        .map_err(|e| program("program type check", e))?;
+    prog.load().map_err(|e| program("loading the sock_ops program", e))?;
+    // A bpf_link (what aya makes where the kernel has them) shares the cgroup with every
+    // other program and takes no flags: "single" asks for none.
+    prog.attach(&cgroup, aya::programs::CgroupAttachMode::Single)
+        .map_err(|e| program("attaching the sock_ops program to the cgroup v2 root", e))?;
+    let mut config: aya::maps::Array<_, u32> = aya::maps::Array::try_from(
+        ebpf.map_mut(sockstat_ebpf::CONFIG_MAP).ok_or(EbpfError::MissingMap(sockstat_ebpf::CONFIG_MAP))?,
+    )
+    .map_err(|e| EbpfError::Map { map: sockstat_ebpf::CONFIG_MAP, source: Box::new(e) })?;
+    config
+        .set(0, sockstat_ebpf::CONFIG_SOCK_OPS, 0)
+        .map_err(|e| EbpfError::Map { map: sockstat_ebpf::CONFIG_MAP, source: Box::new(e) })
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or
+/// `/sys/fs/cgroup/unified` on a hybrid system), from /proc/self/mountinfo.
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        let (left, right) = line.split_once(" - ")?;
+        let fstype = right.split_whitespace().next()?;
+        let mut fields = left.split_whitespace().skip(3);
+        let (root, mountpoint) = (fields.next()?, fields.next()?);
+        (fstype == "cgroup2" && root == "/").then(|| std::path::PathBuf::from(mountpoint.replace("\\040", " ")))
+    })
 }
 
 fn attach_accept_hook(ebpf: &mut Ebpf) -> Result<(), EbpfError> {

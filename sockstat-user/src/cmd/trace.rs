@@ -382,6 +382,11 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
             if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
                 return;
             }
+            // Request sockets are no transition (a full socket's follow if the handshake
+            // completes).
+            if t.request {
+                return;
+            }
             if opts.lifetimes {
                 if let Some(l) = lifetimes.observe(&t)
                     && opts.filter.accepts(&l.as_socket(), &l.path)

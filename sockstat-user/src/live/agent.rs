@@ -96,7 +96,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         kernel: Kernel { stream, tracer },
         sink: Sink::new(timeline),
         loss: Loss::new(dump_ns),
-        info: AgentInfo { listener_inode, pidns: crate::sys::netns::own_pidns().unwrap_or(0), started, seed_ms },
+        info: AgentInfo {
+            listener_inode,
+            pidns: crate::sys::netns::own_pidns().unwrap_or(0),
+            started,
+            seed_ms,
+            checks: Default::default(),
+        },
     };
     // The time the timeline's file went unwritten (no agent ran) is a gap too: what
     // happened then is unknown, and answers about it must say so.

@@ -12,6 +12,7 @@ pub mod agent;
 mod answer;
 pub mod error;
 mod loss;
+pub mod minis;
 mod namespaces;
 pub mod server;
 mod sink;

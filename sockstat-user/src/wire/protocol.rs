@@ -13,7 +13,7 @@ use crate::model::socket::InetSocket;
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 101;
+pub const VERSION: u32 = 102;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -81,6 +81,14 @@ pub struct Status {
     pub accept_hook: bool,
     /// Whether the agent can answer [`Request::Owners`] (its owners iterator loaded).
     pub owners_iter: bool,
+    /// Whether the sock_ops program is attached: then TCP answers come from the table
+    /// alone (SYN-SENT with its port, SYN-RECV and timewait sockets modelled and checked).
+    pub sock_ops: bool,
+    /// Checks of the modelled mini sockets: exact lookups, dumps, timewait count
+    /// mismatches.
+    pub mini_lookups: u64,
+    pub mini_dumps: u64,
+    pub mini_count_mismatches: u64,
     /// Whether the kernel counts BPF program runs and their time now
     /// (`kernel.bpf_stats_enabled`); `None` if the agent could not tell.
     pub bpf_stats: Option<bool>,
