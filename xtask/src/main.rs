@@ -166,13 +166,15 @@ fn setup() -> Result<()> {
     }
 
     // What the integration tests run beside sockstat: the real ss and ip, sqlite3 (to
-    // check the timeline file), python3 (test processes), util-linux's setpriv.
-    let tools: [(&str, &[&str], &str); 5] = [
+    // check the timeline file), python3 (test processes), util-linux's setpriv, nftables
+    // (a rule that drops handshakes' last ACK leaves SYN-RECV request sockets).
+    let tools: [(&str, &[&str], &str); 6] = [
         ("ss", &["-V"], "iproute2"),
         ("ip", &["-V"], "iproute2"),
         ("sqlite3", &["-version"], "sqlite3"),
         ("python3", &["--version"], "python3"),
         ("setpriv", &["--version"], "util-linux"),
+        ("nft", &["--version"], "nftables"),
     ];
     let missing: Vec<&str> =
         tools.iter().filter(|(tool, args, _)| !succeeds(Command::new(tool).args(*args))).map(|t| t.2).collect();

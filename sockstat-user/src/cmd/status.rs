@@ -25,8 +25,8 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
         writeln!(out, "events received:  {}", s.events_received)?;
         writeln!(
             out,
-            "events lost:      {} (kernel ring buffer) + {} (malformed)",
-            s.events_lost_kernel, s.events_malformed
+            "events lost:      {} (kernel ring buffer) + {} (program runs the kernel skipped) + {} (malformed)",
+            s.events_lost_kernel, s.events_missed, s.events_malformed
         )?;
         writeln!(out, "read errors:      {}", s.read_errors)?;
         writeln!(out, "resyncs:          {}", s.resyncs)?;
@@ -103,6 +103,7 @@ mod tests {
             events_seen: 0,
             events_received: 0,
             events_lost_kernel: 0,
+            events_missed: 0,
             events_malformed: 0,
             read_errors: 0,
             resyncs: 0,

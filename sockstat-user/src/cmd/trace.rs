@@ -441,9 +441,13 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
             break;
         }
     }
-    let lost = tracer.counters()?.lost;
-    if lost > 0 || stream.malformed > 0 {
-        eprintln!("sockstat trace: {lost} events lost in the kernel ring buffer, {} malformed", stream.malformed);
+    let c = tracer.counters()?;
+    if c.lost > 0 || c.missed > 0 || stream.malformed > 0 {
+        eprintln!(
+            "sockstat trace: {} events lost in the kernel ring buffer, {} transitions not traced (the kernel skipped \
+             the program: nested on a CPU), {} malformed",
+            c.lost, c.missed, stream.malformed
+        );
     }
     Ok(())
 }

@@ -98,6 +98,7 @@ impl State {
                     events_seen: c.seen,
                     events_received: self.kernel.stream.received,
                     events_lost_kernel: c.lost,
+                    events_missed: c.missed,
                     events_malformed: self.kernel.stream.malformed,
                     read_errors: c.read_errors,
                     resyncs: self.loss.resyncs,
@@ -159,7 +160,9 @@ impl State {
             return self.tcp_with_dump(ns, peer, families, states, filter);
         }
         let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
-        // Every event emitted before the query is applied first.
+        // Every event emitted before the query is applied first, and a loss since the
+        // last check is repaired (a resync) before the table answers.
+        self.check_loss()?;
         self.drain_all();
         if states & MINI_STATES != 0 {
             self.check_minis(ns, peer, states)?;

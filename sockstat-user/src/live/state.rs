@@ -33,9 +33,11 @@ impl Kernel {
         self.tracer.counters().unwrap_or_default()
     }
 
-    /// (kernel ring-buffer losses, undecodable records).
+    /// (events the kernel lost: ring buffer full, or program runs it skipped;
+    /// undecodable records).
     pub(super) fn losses(&self) -> Result<(u64, u64), AgentError> {
-        Ok((self.tracer.counters()?.lost, self.stream.malformed))
+        let c = self.tracer.counters()?;
+        Ok((c.lost + c.missed, self.stream.malformed))
     }
 }
 

@@ -160,7 +160,7 @@ impl Table {
                 None => Applied::Unknown,
             };
         }
-        let tuple = (t.sport != 0).then(|| (t.src, t.sport, t.dst, t.dport));
+        let tuple = (t.sport != 0).then_some((t.src, t.sport, t.dst, t.dport));
         self.minis.full_socket(t.cookie, tuple);
         if t.old == TcpState::CloseWait as u8 && t.new == TcpState::LastAck as u8 {
             self.minis.peer_sent_fin(&t.as_socket(), t.ts_ns);

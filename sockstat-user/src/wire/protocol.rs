@@ -61,6 +61,10 @@ pub struct Status {
     pub events_received: u64,
     /// Ring-buffer reservations that failed in the kernel.
     pub events_lost_kernel: u64,
+    /// Transitions the kernel did not run the program for (a softirq that interrupted
+    /// the program on its CPU: `recursion_misses`). Lost like the others (a resync follows).
+    #[serde(default)]
+    pub events_missed: u64,
     /// Records the agent could not decode.
     pub events_malformed: u64,
     /// Kernel field reads that failed (those events had zeroed fields).
