@@ -22,10 +22,27 @@ pub const OWNERS_ITER: &str = "task_file";
 /// Global (`.rodata`) holding [`OwnerOffsets`], set by the loader before load.
 pub const OWNER_OFFSETS_GLOBAL: &str = "OWNER_OFFSETS";
 
+/// Name of the cgroup `sock_ops` program (attached to the cgroup v2 root, so it sees
+/// every TCP socket): it reports an active open once connect() picked the local port
+/// (the transition to SYN-SENT fires before that), and each request socket a listener
+/// creates for an incoming SYN (SYN-RECV, which no state transition announces).
+pub const SOCK_OPS_PROGRAM: &str = "sockstat_sock_ops";
+/// Array of one `u32` of [`CONFIG_SOCK_OPS`]-style flags, written by userspace after it
+/// attached the programs.
+pub const CONFIG_MAP: &str = "CONFIG";
+/// Set in `CONFIG[0]` once [`SOCK_OPS_PROGRAM`] is attached: the transition program
+/// then leaves CLOSE -> SYN-SENT to it, which reports that transition with the port.
+pub const CONFIG_SOCK_OPS: u32 = 1;
+
 /// [`StateEvent::kind`] values.
 pub const EVENT_TRANSITION: u8 = 0;
 /// A socket was returned by accept(): `pid`/`comm` are its owner; states are 0.
 pub const EVENT_ACCEPT: u8 = 1;
+/// A listener created a request socket for an incoming SYN (state NEW_SYN_RECV, shown
+/// as SYN-RECV): its tuple and cookie; `netns` is 0 and `netns_cookie` names the
+/// namespace; pid, comm and queues are 0. No event says when a request goes: it becomes
+/// a full socket (whose transitions follow), or the kernel drops it silently.
+pub const EVENT_REQUEST: u8 = 2;
 /// Kernel tracepoint the program attaches to (`sock:inet_sock_set_state`).
 pub const TRACEPOINT: &str = "inet_sock_set_state";
 /// Ring buffer carrying [`StateEvent`]s.
@@ -255,8 +272,11 @@ pub struct StateEvent {
     /// Interface the socket is bound to (0: none).
     pub bound_dev_if: u32,
     pub _pad1: u32,
+    /// The network namespace's cookie (`bpf_get_netns_cookie`, SO_NETNS_COOKIE) for
+    /// [`EVENT_REQUEST`], whose program cannot read the namespace's inode; 0 otherwise.
+    pub netns_cookie: u64,
 }
-const _: () = assert!(core::mem::size_of::<StateEvent>() == 136);
+const _: () = assert!(core::mem::size_of::<StateEvent>() == 144);
 
 impl StateEvent {
     pub const SIZE: usize = core::mem::size_of::<StateEvent>();
@@ -370,9 +390,11 @@ mod tests {
             snd_una: 0xffff_fff0,
             bound_dev_if: 7,
             _pad1: 0,
+            netns_cookie: 0x0a0b_0c0d,
         };
         let bytes = ev.as_bytes().to_vec();
-        assert_eq!(bytes.len(), 136);
+        assert_eq!(bytes.len(), 144);
+        assert_eq!(&bytes[136..144], &0x0a0b_0c0du64.to_ne_bytes());
         assert_eq!(&bytes[128..132], &7u32.to_ne_bytes());
         assert_eq!(&bytes[124..128], &0xffff_fff0u32.to_ne_bytes());
         // Field offsets the kernel side writes to, fixed by repr(C).
@@ -384,7 +406,7 @@ mod tests {
         assert_eq!(bytes[62], EVENT_ACCEPT);
         assert_eq!(&bytes[96..100], b"curl");
         assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
-        assert_eq!(StateEvent::from_bytes(&bytes[..135]), None);
+        assert_eq!(StateEvent::from_bytes(&bytes[..143]), None);
     }
 
     #[test]

@@ -27,15 +27,18 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_ktime_get_ns,
-        generated::{bpf_get_current_task_btf, bpf_get_socket_cookie, bpf_probe_read_kernel, bpf_skc_to_tcp_sock},
+        generated::{
+            bpf_get_current_task_btf, bpf_get_netns_cookie, bpf_get_socket_cookie, bpf_probe_read_kernel,
+            bpf_skc_to_tcp_sock,
+        },
     },
-    macros::{btf_tracepoint, map, tracepoint},
-    maps::{PerCpuArray, RingBuf},
-    programs::{BtfTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, map, sock_ops, tracepoint},
+    maps::{Array, PerCpuArray, RingBuf},
+    programs::{BtfTracePointContext, SockOpsContext, TracePointContext},
 };
 use sockstat_ebpf::{
-    AF_INET, AF_INET6, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_TRANSITION, IPPROTO_TCP,
-    KernelOffsets, RDONLY_CAST_CALL, SOCK_COPY_BYTES, StateEvent, TcpState,
+    AF_INET, AF_INET6, CONFIG_SOCK_OPS, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_REQUEST,
+    EVENT_TRANSITION, IPPROTO_TCP, KernelOffsets, RDONLY_CAST_CALL, SOCK_COPY_BYTES, StateEvent, TcpState,
 };
 
 #[map(name = "EVENTS")]
@@ -43,6 +46,10 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RINGBUF_BYTES, 0);
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// Flags userspace sets after attaching ([`CONFIG_SOCK_OPS`]).
+#[map(name = "CONFIG")]
+static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Filled by the loader (`EbpfLoader::override_global`) before the program is loaded.
 #[unsafe(no_mangle)]
@@ -363,6 +370,11 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     if sock.sock::<u16>(offset!(sk_protocol)) != u16::from(IPPROTO_TCP) {
         return 0;
     }
+    // connect() sets SYN-SENT before it picks the local port; the sock_ops program,
+    // called once the port is there, reports this transition instead when attached.
+    if newstate == TcpState::SynSent as i32 && CONFIG.get(0).is_some_and(|c| c & CONFIG_SOCK_OPS != 0) {
+        return 0;
+    }
     // The cookie bpf_get_socket_cookie generated is cached in the socket (the first
     // value stored wins): read it, and call the helper only for a socket without one yet.
     let mut cookie: u64 = sock.common(offset!(sk_cookie));
@@ -372,6 +384,138 @@ pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
     }
     emit(&sock, current_task(), cookie, EVENT_TRANSITION, oldstate as u8, newstate as u8);
     0
+}
+
+/// The cgroup sock_ops program. Its return value is the callback's success; the reply
+/// (a timeout or window for the INIT callbacks) is left 0, which keeps the kernel's
+/// defaults.
+#[sock_ops]
+pub fn sockstat_sock_ops(ctx: SockOpsContext) -> u32 {
+    if offset!(valid) == 0 {
+        return 1;
+    }
+    let op = ctx.op();
+    // SAFETY: the context's fields are readable in every callback.
+    let full = unsafe { (*ctx.ops).is_fullsock } != 0;
+    if op == aya_ebpf::bindings::BPF_SOCK_OPS_TCP_CONNECT_CB && full {
+        // connect() has hashed the socket with its local port: the transition to
+        // SYN-SENT, with the whole tuple.
+        // SAFETY: the context's socket field; null for no full socket.
+        let sk = unsafe { (*ctx.ops).__bindgen_anon_2.sk };
+        if sk.is_null() {
+            return 1;
+        }
+        // SAFETY: a non-null context socket, which the helper types for direct loads.
+        let tp = unsafe { bpf_skc_to_tcp_sock(sk.cast::<c_void>()) } as *const u8;
+        if tp.is_null() {
+            return 1;
+        }
+        let sock = Typed(tp);
+        let mut cookie: u64 = sock.common(offset!(sk_cookie));
+        if cookie == 0 {
+            // SAFETY: a sock_ops context is a valid argument.
+            cookie = unsafe { bpf_get_socket_cookie(ctx.ops.cast::<c_void>()) };
+        }
+        emit(&sock, current_task(), cookie, EVENT_TRANSITION, TcpState::Close as u8, TcpState::SynSent as u8);
+    } else if op == aya_ebpf::bindings::BPF_SOCK_OPS_TIMEOUT_INIT && !full {
+        request(&ctx);
+    }
+    1
+}
+
+/// The event of a request socket: its tuple from the context (the socket is no full
+/// one: no typed loads), its namespace by cookie.
+#[inline(always)]
+fn request(ctx: &SockOpsContext) {
+    let seen = bump(Counter::Seen);
+    let Some(mut entry) = EVENTS.reserve::<StateEvent>(0) else {
+        bump(Counter::Lost);
+        return;
+    };
+    let ev: *mut StateEvent = entry.as_mut_ptr();
+    let ops = ctx.ops.cast::<c_void>();
+    let family = ctx.family() as u16;
+    // SAFETY: no preconditions; a sock_ops context is a valid argument to both.
+    let (ts, cookie, netns_cookie) =
+        unsafe { (bpf_ktime_get_ns(), bpf_get_socket_cookie(ops), bpf_get_netns_cookie(ops)) };
+    put!(ev.ts_ns = ts);
+    put!(ev.cookie = cookie);
+    put!(ev.netns_cookie = netns_cookie);
+    put!(ev.bytes_acked = 0);
+    put!(ev.bytes_received = 0);
+    put!(ev.netns = 0);
+    put!(ev.pid = 0);
+    put!(ev.tid = 0);
+    put!(ev.ack_backlog = 0);
+    put!(ev.max_ack_backlog = 0);
+    put!(ev.family = family);
+    put!(ev.sport = ctx.local_port() as u16);
+    // remote_port holds the port in network order in its upper 16 bits on little-endian
+    // machines (the kernel shifts `skc_dport` there), in its lower 16 on big-endian.
+    let rp = ctx.remote_port();
+    let dport = if cfg!(target_endian = "little") { (rp >> 16) as u16 } else { rp as u16 };
+    put!(ev.dport = u16::from_be(dport));
+    put!(ev.oldstate = 0);
+    put!(ev.newstate = TcpState::NewSynRecv as u8);
+    put!(ev.protocol = IPPROTO_TCP);
+    put!(ev.v6only = 0);
+    put!(ev.kind = EVENT_REQUEST);
+    put!(ev._pad = 0);
+    put!(ev.rcv_nxt = 0);
+    put!(ev.copied_seq = 0);
+    put!(ev.write_seq = 0);
+    put!(ev.snd_una = 0);
+    put!(ev.bound_dev_if = 0);
+    put!(ev._pad1 = 0);
+    // Context fields are read one u32 at a constant offset each: the verifier refuses a
+    // load through a context pointer the program moved.
+    let o = ctx.ops;
+    // SAFETY: fields of the context, readable in every callback.
+    let (saddr, daddr) = unsafe {
+        if family == AF_INET {
+            (
+                [core::ptr::read_volatile(&raw const (*o).local_ip4), 0, 0, 0],
+                [core::ptr::read_volatile(&raw const (*o).remote_ip4), 0, 0, 0],
+            )
+        } else {
+            let l = &raw const (*o).local_ip6;
+            let r = &raw const (*o).remote_ip6;
+            (
+                [
+                    core::ptr::read_volatile(&raw const (*l)[0]),
+                    core::ptr::read_volatile(&raw const (*l)[1]),
+                    core::ptr::read_volatile(&raw const (*l)[2]),
+                    core::ptr::read_volatile(&raw const (*l)[3]),
+                ],
+                [
+                    core::ptr::read_volatile(&raw const (*r)[0]),
+                    core::ptr::read_volatile(&raw const (*r)[1]),
+                    core::ptr::read_volatile(&raw const (*r)[2]),
+                    core::ptr::read_volatile(&raw const (*r)[3]),
+                ],
+            )
+        }
+    };
+    put!(ev.saddr = words_to_bytes(saddr));
+    put!(ev.daddr = words_to_bytes(daddr));
+    put!(ev.comm = [0; 16]);
+    submit(entry, seen);
+}
+
+/// Four u32 words holding an address in network order, as bytes.
+#[inline(always)]
+fn words_to_bytes(w: [u32; 4]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    let mut i = 0;
+    while i < 4 {
+        let bytes = w[i].to_ne_bytes();
+        b[i * 4] = bytes[0];
+        b[i * 4 + 1] = bytes[1];
+        b[i * 4 + 2] = bytes[2];
+        b[i * 4 + 3] = bytes[3];
+        i += 1;
+    }
+    b
 }
 
 /// The current task, BTF-typed: its pid, tgid and comm are plain loads, one helper call
@@ -487,10 +631,15 @@ fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, ne
     put!(ev.protocol = IPPROTO_TCP);
     put!(ev.bound_dev_if = s.common(offset!(skc_bound_dev_if)));
     put!(ev._pad1 = 0);
+    put!(ev.netns_cookie = 0);
     // Only what the state makes meaningful: a listener's queues are its accept queue
     // and backlog, a connection's are differences of its sequence numbers.
     let (backlog, max_backlog, tcp) = if newstate == TcpState::Listen as u8 {
         (s.sock(offset!(sk_ack_backlog)), s.sock(offset!(sk_max_ack_backlog)), TcpFields::default())
+    } else if newstate == TcpState::SynSent as u8 {
+        // Reported from tcp_connect() before it sets the send sequence up (snd_una is
+        // not set yet): the queue is the SYN it queues next, as inet_diag then shows it.
+        (0, 0, TcpFields { write_seq: 1, ..TcpFields::default() })
     } else {
         (0, 0, s.tcp())
     };
@@ -547,8 +696,14 @@ fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, ne
         da.add(1).write(daddr.1);
     }
     put!(ev.v6only = v6only);
-    // Wake the reader only once enough is waiting (it also drains on a timer). Asking
-    // the ring is a helper call: each CPU asks every `wakeup_check_mask + 1` events.
+    submit(entry, seen);
+}
+
+/// Submits a reserved event. Wakes the reader only once enough is waiting (it also
+/// drains on a timer). Asking the ring is a helper call: each CPU asks every
+/// `wakeup_check_mask + 1` events.
+#[inline(always)]
+fn submit(entry: aya_ebpf::maps::ring_buf::RingBufEntry<StateEvent>, seen: u64) {
     let wakeup = offset!(wakeup_bytes);
     let check = seen & u64::from(offset!(wakeup_check_mask)) == 0;
     let flags = if wakeup == 0 || (check && EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(wakeup)) {

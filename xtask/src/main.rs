@@ -184,14 +184,16 @@ fn setup() -> Result<()> {
     }
 
     // What the integration tests run beside sockstat: the real ss and ip, sqlite3 (to
-    // check the timeline file), python3 (test processes), util-linux's setpriv, and
+    // check the timeline file), python3 (test processes), util-linux's setpriv, nftables
+    // (a rule that drops handshakes' last ACK leaves SYN-RECV request sockets), and
     // Prometheus with its promtool (to scrape the agent's metrics and check them).
-    let tools: [(&str, &[&str], &str); 7] = [
+    let tools: [(&str, &[&str], &str); 8] = [
         ("ss", &["-V"], "iproute2"),
         ("ip", &["-V"], "iproute2"),
         ("sqlite3", &["-version"], "sqlite3"),
         ("python3", &["--version"], "python3"),
         ("setpriv", &["--version"], "util-linux"),
+        ("nft", &["--version"], "nftables"),
         ("prometheus", &["--version"], "prometheus"),
         ("promtool", &["--version"], "prometheus"),
     ];

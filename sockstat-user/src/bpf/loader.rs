@@ -62,6 +62,19 @@ pub enum EbpfError {
     TornOwners { len: usize, offset: usize },
     #[error("the kernel has no bpf_rdonly_cast (Linux 6.2 added it)")]
     NoCasts,
+    #[error(
+        "no cgroup v2 hierarchy is mounted (/proc/self/mountinfo lists no cgroup2 file system), and mounting one failed"
+    )]
+    NoCgroup2 {
+        #[source]
+        mount: Option<std::io::Error>,
+    },
+    #[error("opening the cgroup v2 root {path}")]
+    Cgroup {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading the statistics of program `{program}`")]
     Info {
         program: &'static str,
@@ -91,6 +104,10 @@ pub struct KernelCounters {
     pub seen: u64,
     pub lost: u64,
     pub read_errors: u64,
+    /// Runs of the tracing programs the kernel skipped (`recursion_misses` of
+    /// `bpf_prog_info`): a transition in a softirq that interrupted the same program on
+    /// its CPU is not traced. Events lost like any other.
+    pub missed: u64,
 }
 
 /// A loaded and attached program. Fields drop in declaration order; `ebpf` last, which
@@ -103,6 +120,9 @@ pub struct Tracer {
     pub accept_hook: bool,
     /// Whether the owners iterator loaded ([`Tracer::owners`]).
     pub owners_iter: bool,
+    /// Whether the sock_ops program is attached (to the cgroup v2 root): SYN-SENT
+    /// transitions carry their local port, and request sockets (SYN-RECV) are reported.
+    pub sock_ops: bool,
     casts: bool,
     ebpf: Ebpf,
 }
@@ -116,6 +136,8 @@ pub enum Role {
     AcceptHook,
     /// The owners iterator (`-p`).
     OwnersIterator,
+    /// The cgroup sock_ops program (active opens with their port, request sockets).
+    SockOps,
 }
 
 impl Role {
@@ -124,6 +146,7 @@ impl Role {
             Role::Transition => "transition",
             Role::AcceptHook => "accept hook",
             Role::OwnersIterator => "owners iterator",
+            Role::SockOps => "sock_ops",
         }
     }
 }
@@ -154,15 +177,17 @@ struct ProgInfo {
     id: u32,
     run_time_ns: u64,
     run_cnt: u64,
+    recursion_misses: u64,
 }
 
 /// `bpf(BPF_OBJ_GET_INFO_BY_FD)` on a program: aya 0.14's `ProgramInfo` has no run
 /// statistics.
 fn prog_info(fd: std::os::fd::BorrowedFd<'_>) -> Result<ProgInfo, std::io::Error> {
     use std::os::fd::AsRawFd;
-    // struct bpf_prog_info: id at 4, run_time_ns at 192, run_cnt at 200 (since 5.1); the
-    // kernel fills what fits in info_len and zeroes the rest of it.
-    const INFO_LEN: usize = 208;
+    // struct bpf_prog_info: id at 4, run_time_ns at 192, run_cnt at 200 (since 5.1),
+    // recursion_misses at 208 (since 5.12); the kernel fills what fits in info_len and
+    // zeroes the rest of it.
+    const INFO_LEN: usize = 216;
     /// enum bpf_cmd (include/uapi/linux/bpf.h).
     const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
     #[repr(C, align(8))]
@@ -188,7 +213,7 @@ fn prog_info(fd: std::os::fd::BorrowedFd<'_>) -> Result<ProgInfo, std::io::Error
     let b = &info.0;
     let u32_at = |i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap_or_default());
     let u64_at = |i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().unwrap_or_default());
-    Ok(ProgInfo { id: u32_at(4), run_time_ns: u64_at(192), run_cnt: u64_at(200) })
+    Ok(ProgInfo { id: u32_at(4), run_time_ns: u64_at(192), run_cnt: u64_at(200), recursion_misses: u64_at(208) })
 }
 
 /// What every load attempt starts from: the offsets and ids from BTF, tracefs's answer.
@@ -498,11 +523,20 @@ impl Tracer {
                     false
                 }
             };
+        // SYN-SENT with its port and SYN-RECV request sockets: without the program the
+        // table lacks both, and queries ask the kernel for them.
+        let sock_ops = match attach_sock_ops(&mut ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "no sock_ops program: SYN-SENT and SYN-RECV rows come from a sock_diag dump at query time");
+                false
+            }
+        };
         let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, casts, ebpf })
+        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, sock_ops, casts, ebpf })
     }
 
     /// Whether the programs read kernel structures through `bpf_rdonly_cast` (see
@@ -521,6 +555,7 @@ impl Tracer {
             (Role::Transition, PROGRAM_NAME, true),
             (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
             (Role::OwnersIterator, OWNERS_PROGRAM, self.owners_iter),
+            (Role::SockOps, sockstat_ebpf::SOCK_OPS_PROGRAM, self.sock_ops),
         ];
         loaded
             .into_iter()
@@ -580,10 +615,25 @@ impl Tracer {
                 .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
             Ok(values.iter().copied().sum())
         };
+        let mut missed = 0;
+        for (name, loaded) in [(PROGRAM_NAME, true), (ACCEPT_PROGRAM, self.accept_hook)] {
+            if !loaded {
+                continue;
+            }
+            let fd = self
+                .ebpf
+                .program(name)
+                .ok_or(EbpfError::MissingProgram(name))?
+                .fd()
+                .map_err(|e| EbpfError::Program { what: "program fd", hint: "", source: Box::new(e) })?;
+            missed +=
+                prog_info(fd.as_fd()).map_err(|source| EbpfError::Info { program: name, source })?.recursion_misses;
+        }
         Ok(KernelCounters {
             seen: sum(Counter::Seen)?,
             lost: sum(Counter::Lost)?,
             read_errors: sum(Counter::ReadErrors)?,
+            missed,
         })
     }
 }
@@ -657,6 +707,68 @@ pub fn parse_owner_records(bytes: &[u8]) -> Result<Vec<OwnerRecord>, EbpfError> 
             }
         })
         .collect())
+}
+
+/// Loads the sock_ops program, attaches it to the cgroup v2 root (every socket's
+/// cgroup descends from it), then tells the transition program so (`CONFIG`).
+fn attach_sock_ops(ebpf: &mut Ebpf) -> Result<(), EbpfError> {
+    let program = |what, e: aya::programs::ProgramError| EbpfError::Program { what, hint: "", source: Box::new(e) };
+    let cgroup = open_cgroup2_root()?;
+    let prog: &mut aya::programs::SockOps = ebpf
+        .program_mut(sockstat_ebpf::SOCK_OPS_PROGRAM)
+        .ok_or(EbpfError::MissingProgram(sockstat_ebpf::SOCK_OPS_PROGRAM))?
+        .try_into()
+        .map_err(|e| program("program type check", e))?;
+    prog.load().map_err(|e| program("loading the sock_ops program", e))?;
+    // A bpf_link (what aya makes where the kernel has them) shares the cgroup with every
+    // other program and takes no flags: "single" asks for none.
+    prog.attach(&cgroup, aya::programs::CgroupAttachMode::Single)
+        .map_err(|e| program("attaching the sock_ops program to the cgroup v2 root", e))?;
+    let mut config: aya::maps::Array<_, u32> = aya::maps::Array::try_from(
+        ebpf.map_mut(sockstat_ebpf::CONFIG_MAP).ok_or(EbpfError::MissingMap(sockstat_ebpf::CONFIG_MAP))?,
+    )
+    .map_err(|e| EbpfError::Map { map: sockstat_ebpf::CONFIG_MAP, source: Box::new(e) })?;
+    config
+        .set(0, sockstat_ebpf::CONFIG_SOCK_OPS, 0)
+        .map_err(|e| EbpfError::Map { map: sockstat_ebpf::CONFIG_MAP, source: Box::new(e) })
+}
+
+/// The cgroup v2 root directory, opened. Where this mount namespace has no cgroup2 mount
+/// (`ip netns exec` mounts a fresh /sys, hiding the host's), the agent mounts one on a
+/// directory of its own, opens it, and unmounts it again: the open directory is all the
+/// attach needs.
+fn open_cgroup2_root() -> Result<std::fs::File, EbpfError> {
+    let cgroup_err = |path: &std::path::Path, source| EbpfError::Cgroup { path: path.to_path_buf(), source };
+    if let Some(root) = cgroup2_root() {
+        return std::fs::File::open(&root).map_err(|e| cgroup_err(&root, e));
+    }
+    let dir = std::env::temp_dir().join(format!("sockstat-cgroup2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| cgroup_err(&dir, e))?;
+    let mounted = nix::mount::mount(Some("cgroup2"), &dir, Some("cgroup2"), nix::mount::MsFlags::empty(), None::<&str>);
+    let opened = match mounted {
+        Ok(()) => {
+            let f = std::fs::File::open(&dir).map_err(|e| cgroup_err(&dir, e));
+            let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
+            f
+        }
+        Err(errno) => Err(EbpfError::NoCgroup2 { mount: Some(std::io::Error::from(errno)) }),
+    };
+    let _ = std::fs::remove_dir(&dir);
+    opened
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or
+/// `/sys/fs/cgroup/unified` on a hybrid system), from /proc/self/mountinfo.
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        let (left, right) = line.split_once(" - ")?;
+        let fstype = right.split_whitespace().next()?;
+        let mut fields = left.split_whitespace().skip(3);
+        let (root, mountpoint) = (fields.next()?, fields.next()?);
+        (fstype == "cgroup2" && root == "/").then(|| std::path::PathBuf::from(mountpoint.replace("\\040", " ")))
+    })
 }
 
 fn attach_accept_hook(ebpf: &mut Ebpf) -> Result<(), EbpfError> {

@@ -38,6 +38,10 @@ pub struct Transition {
     pub new: u8,
     /// An accept() return, not a transition: `pid`/`comm` own the socket.
     pub accept: bool,
+    /// A request socket a listener made for an incoming SYN (state NEW_SYN_RECV), not a
+    /// transition: its namespace is `netns_cookie`'s (`netns` is 0).
+    pub request: bool,
+    pub netns_cookie: u64,
     pub v6only: bool,
     /// SO_BINDTODEVICE interface index (0: none).
     pub ifindex: u32,
@@ -84,6 +88,8 @@ impl Transition {
             old: ev.oldstate,
             new: ev.newstate,
             accept: ev.kind == sockstat_ebpf::EVENT_ACCEPT,
+            request: ev.kind == sockstat_ebpf::EVENT_REQUEST,
+            netns_cookie: ev.netns_cookie,
             v6only: ev.v6only != 0,
             ifindex: ev.bound_dev_if,
             rqueue,
@@ -108,6 +114,11 @@ impl Transition {
                 self.cookie,
             )
         }
+    }
+
+    /// A state transition (not an accept notice or a request socket).
+    pub fn is_transition(&self) -> bool {
+        !self.accept && !self.request
     }
 
     pub fn is_inet(&self) -> bool {
@@ -232,6 +243,8 @@ impl Transition {
             old: old as u8,
             new: new as u8,
             accept: false,
+            request: false,
+            netns_cookie: 0,
             v6only: false,
             ifindex: 0,
             rqueue: 0,

@@ -25,8 +25,8 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
         writeln!(out, "events received:  {}", s.events_received)?;
         writeln!(
             out,
-            "events lost:      {} (kernel ring buffer) + {} (malformed)",
-            s.events_lost_kernel, s.events_malformed
+            "events lost:      {} (kernel ring buffer) + {} (program runs the kernel skipped) + {} (malformed)",
+            s.events_lost_kernel, s.events_missed, s.events_malformed
         )?;
         writeln!(out, "read errors:      {}", s.read_errors)?;
         writeln!(out, "resyncs:          {}", s.resyncs)?;
@@ -47,6 +47,15 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
             "owners iterator:  {}",
             if s.owners_iter { "loaded (-p reads owners through the agent)" } else { "absent (-p walks /proc)" }
         )?;
+        if s.sock_ops {
+            writeln!(
+                out,
+                "sock_ops:         attached (TCP answers from the table; mini sockets checked by {} lookups, {} dumps, {} timewait count mismatches)",
+                s.mini_lookups, s.mini_dumps, s.mini_count_mismatches
+            )?;
+        } else {
+            writeln!(out, "sock_ops:         absent (SYN-SENT, SYN-RECV and timewait rows dumped at query time)")?;
+        }
         match (s.timeline_committed, s.timeline_dropped) {
             (Some(c), Some(d)) => writeln!(out, "timeline:         {c} rows committed, {d} dropped")?,
             _ => writeln!(out, "timeline:         off")?,
@@ -94,6 +103,7 @@ mod tests {
             events_seen: 0,
             events_received: 0,
             events_lost_kernel: 0,
+            events_missed: 0,
             events_malformed: 0,
             read_errors: 0,
             resyncs: 0,
@@ -104,6 +114,10 @@ mod tests {
             timeline_dropped: None,
             accept_hook: true,
             owners_iter: true,
+            sock_ops: true,
+            mini_lookups: 0,
+            mini_dumps: 0,
+            mini_count_mismatches: 0,
             bpf_stats,
             programs,
         }

@@ -382,6 +382,11 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
             if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
                 return;
             }
+            // Request sockets are no transition (a full socket's follow if the handshake
+            // completes).
+            if t.request {
+                return;
+            }
             if opts.lifetimes {
                 if let Some(l) = lifetimes.observe(&t)
                     && opts.filter.accepts(&l.as_socket(), &l.path)
@@ -436,9 +441,13 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
             break;
         }
     }
-    let lost = tracer.counters()?.lost;
-    if lost > 0 || stream.malformed > 0 {
-        eprintln!("sockstat trace: {lost} events lost in the kernel ring buffer, {} malformed", stream.malformed);
+    let c = tracer.counters()?;
+    if c.lost > 0 || c.missed > 0 || stream.malformed > 0 {
+        eprintln!(
+            "sockstat trace: {} events lost in the kernel ring buffer, {} transitions not traced (the kernel skipped \
+             the program: nested on a CPU), {} malformed",
+            c.lost, c.missed, stream.malformed
+        );
     }
     Ok(())
 }

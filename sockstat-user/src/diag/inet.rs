@@ -104,6 +104,18 @@ pub(crate) fn mptcp_request(family: u16, states: u32, seq: u32, ext: u8) -> Resu
 /// an `inet_diag_req_v2` naming the socket: family, protocol, ext, pad, states, then
 /// `struct inet_diag_sockid` (ports and addresses in network order, `idiag_if`, cookie).
 pub(crate) fn destroy_request(s: &InetSocket, seq: u32) -> Vec<u8> {
+    by_id(s, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq)
+}
+
+/// An exact lookup (`SOCK_DIAG_BY_FAMILY` without `NLM_F_DUMP`): the one socket with
+/// `s`'s tuple, interface and cookie, or an error (ENOENT: none; ESTALE: another socket
+/// holds the tuple now). The kernel finds full, timewait and request sockets alike.
+pub(crate) fn lookup_request(s: &InetSocket, seq: u32) -> Vec<u8> {
+    by_id(s, netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, seq)
+}
+
+/// A request of `kind` naming one socket by its `struct inet_diag_sockid`.
+fn by_id(s: &InetSocket, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
     let addr = |a: &IpAddr| match a {
         IpAddr::V4(v4) => {
             let mut b = [0u8; 16];
@@ -126,7 +138,7 @@ pub(crate) fn destroy_request(s: &InetSocket, seq: u32) -> Vec<u8> {
     id[40..44].copy_from_slice(&((s.cookie & 0xffff_ffff) as u32).to_ne_bytes());
     id[44..48].copy_from_slice(&((s.cookie >> 32) as u32).to_ne_bytes());
     let body = req_v2(u8::try_from(s.family).unwrap_or(0), protocol, 0, 0, &id);
-    request(SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq, &body)
+    request(kind, flags, seq, &body)
 }
 
 /// Everything a complete reply stream says, in stream order.

@@ -154,6 +154,69 @@ impl SockDiag {
         }
     }
 
+    /// The cookie of the network namespace this socket lives in (SO_NETNS_COOKIE), the
+    /// name the sock_ops program's request events give a namespace.
+    ///
+    /// # Errors
+    /// The kernel refused the option (Linux 5.14 added it).
+    pub fn netns_cookie(&self) -> io::Result<u64> {
+        use std::os::fd::AsRawFd;
+        // include/uapi/asm-generic/socket.h (every architecture but alpha, mips, parisc
+        // and sparc).
+        const SO_NETNS_COOKIE: libc::c_int = 71;
+        let mut cookie = 0u64;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: a valid socket fd; `cookie` and `len` are valid for writes of the sizes
+        // given.
+        let ret = unsafe {
+            libc::getsockopt(
+                self.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&raw mut cookie).cast(),
+                &raw mut len,
+            )
+        };
+        if ret == 0 { Ok(cookie) } else { Err(io::Error::last_os_error()) }
+    }
+
+    /// The socket with `s`'s tuple, interface and cookie as the kernel has it now (an
+    /// exact lookup, no walk of its tables); `None` if it is gone (or its tuple now
+    /// belongs to another socket).
+    ///
+    /// # Errors
+    /// I/O, kernel errors other than "not found", and undecodable replies.
+    pub fn lookup_inet(&mut self, s: &InetSocket) -> Result<Option<InetSocket>, DiagError> {
+        if self.poisoned {
+            self.socket = open_socket()?;
+            self.poisoned = false;
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        self.send(&inet::lookup_request(s, seq))?;
+        loop {
+            self.recv()?;
+            if let Some(errno) = nlmsg::ack_errno(&self.recv_buf, seq)? {
+                return match errno {
+                    libc::ENOENT | libc::ESTALE => Ok(None),
+                    _ => Err(DiagError::Kernel { offset: 0, errno, source: io::Error::from_raw_os_error(errno) }),
+                };
+            }
+            // The answer is one inet_diag_msg with this request's sequence number.
+            let mut found = None;
+            let mut decoder = Decoder::new(Some(seq));
+            let details = self.details;
+            let mut take = |p: &[u8]| -> Result<(), error::MalformedKind> {
+                found = Some(parse_inet_diag_msg_with(p, s.protocol, details)?);
+                Ok(())
+            };
+            decoder.feed(&self.recv_buf, &mut take)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+    }
+
     /// Dump the `protocol` sockets of one address family whose state bit is set in `states`
     /// (bit n = kernel TCP state n, as ss's `idiag_states`), in kernel order.
     ///

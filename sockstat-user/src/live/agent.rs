@@ -115,7 +115,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         kernel: Kernel { stream, tracer },
         sink: Sink::new(timeline),
         loss: Loss::new(dump_ns),
-        info: AgentInfo { listener_inode, pidns: crate::sys::netns::own_pidns().unwrap_or(0), started, seed_ms },
+        info: AgentInfo {
+            listener_inode,
+            pidns: crate::sys::netns::own_pidns().unwrap_or(0),
+            started,
+            seed_ms,
+            checks: Default::default(),
+        },
         conns: metrics.as_ref().map(|(_, shared)| Connections::new(shared.clone())),
     };
     // The time the timeline's file went unwritten (no agent ran) is a gap too: what

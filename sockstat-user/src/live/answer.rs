@@ -2,15 +2,16 @@
 //! handed off the loop (a dump of every table, the owners iterator).
 
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::{
-    diag::SockDiag,
+    diag::{DiagError, SockDiag},
     filter::Filter,
     live::{
         error::{AgentError, error_text},
+        minis,
         state::State,
-        table::{self, ALL_STATES, KERNEL_STATES},
+        table::{self, KERNEL_STATES},
     },
     model::clock::monotonic_ns,
     model::socket::InetSocket,
@@ -84,7 +85,7 @@ impl State {
             Request::Tcp { netns, families, states, filter } => {
                 // First query from a namespace not tracked (yet): track it from now on.
                 if !self.spaces.tables.is_tracked(netns) {
-                    match self.spaces.in_namespace(netns, peer, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                    match self.spaces.dump_for_seed(netns, peer) {
                         Ok(dump) => {
                             info!(netns, sockets = dump.len(), handle = ?self.spaces.known_handle(netns), "tracking a network namespace first seen in a query");
                             self.spaces.tables.seed(netns, dump, &[]);
@@ -126,6 +127,7 @@ impl State {
             events_seen: c.seen,
             events_received: self.kernel.stream.received,
             events_lost_kernel: c.lost,
+            events_missed: c.missed,
             events_malformed: self.kernel.stream.malformed,
             read_errors: c.read_errors,
             resyncs: self.loss.resyncs,
@@ -136,6 +138,10 @@ impl State {
             timeline_dropped: self.sink.dropped(),
             accept_hook: self.kernel.tracer.accept_hook,
             owners_iter: self.kernel.tracer.owners_iter,
+            sock_ops: self.kernel.tracer.sock_ops,
+            mini_lookups: self.info.checks.lookups,
+            mini_dumps: self.info.checks.dumps,
+            mini_count_mismatches: self.info.checks.count_mismatches,
             bpf_stats: crate::bpf::loader::stats_enabled(),
             programs,
         }
@@ -146,9 +152,136 @@ impl State {
         crate::live::metrics::Snapshot { status: self.status(), by_state: self.spaces.tables.count_by_state() }
     }
 
-    /// The TCP sockets of namespace `ns` (tracked) for a query: the table's, plus the
-    /// states only a dump of that namespace lists, made there.
+    /// The TCP sockets of namespace `ns` (tracked) for a query. With the sock_ops program,
+    /// from the table alone: its full sockets, and its mini sockets once checked with the
+    /// kernel where the model can be wrong ([`State::check_minis`]). Without it, SYN-SENT,
+    /// SYN-RECV and timewait rows come from a dump of those states made now.
     fn tcp(
+        &mut self,
+        ns: u32,
+        peer: Option<u32>,
+        families: &[u16],
+        states: u32,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<InetSocket>, AgentError> {
+        if !self.kernel.tracer.sock_ops {
+            return self.tcp_with_dump(ns, peer, families, states, filter);
+        }
+        let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
+        // Every event emitted before the query is applied first, and a loss since the
+        // last check is repaired (a resync) before the table answers.
+        self.check_loss()?;
+        self.drain_all();
+        if states & MINI_STATES != 0 {
+            self.check_minis(ns, peer, states)?;
+        }
+        let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
+        let mut out = Vec::new();
+        for &family in families {
+            let mut part = table.full_where(family, states & !(1 << TcpState::TimeWait as u32), wanted);
+            let before = part.len();
+            part.extend(
+                table
+                    .minis
+                    .iter()
+                    .map(|m| &m.sock)
+                    .filter(|s| s.family == family && states & (1 << s.state) != 0 && wanted(s))
+                    .cloned(),
+            );
+            if part.len() > before {
+                table::sort_like_dump(&mut part);
+            }
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    /// Makes namespace `ns`'s mini sockets right before they are shown: requests, and
+    /// timewait sockets the model cannot place or whose expiry it does not know, are
+    /// looked up one by one (or, when there are many, replaced by a dump of their
+    /// states); then the kernel's count of timewait sockets must equal the model's, or
+    /// the timewait sockets are dumped again.
+    fn check_minis(&mut self, ns: u32, peer: Option<u32>, states: u32) -> Result<(), AgentError> {
+        let now = monotonic_ns();
+        let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
+        table.minis.expire(now);
+        debug!(
+            netns = ns,
+            minis = table.minis.len(),
+            to_check = table.minis.to_check(now).len(),
+            "checking mini sockets"
+        );
+        let check: Vec<InetSocket> = table
+            .minis
+            .to_check(now)
+            .into_iter()
+            .filter(|s| states & (1 << s.state) != 0 || s.state == TcpState::SynRecv as u8)
+            .collect();
+        let many = check.len() > LOOKUP_BUDGET;
+        // One trip into the namespace: the lookups (or the dump), then the kernel's count.
+        let (looked, looked_at, count) = self.spaces.in_namespace(ns, peer, move |d| {
+            let looked_at = monotonic_ns();
+            let looked = if many {
+                Looked::Dump(d.dump_tcp(&[AF_INET, AF_INET6], MINI_STATES)?)
+            } else {
+                Looked::Each(
+                    check.into_iter().map(|s| Ok((d.lookup_inet(&s)?, s.cookie))).collect::<Result<_, DiagError>>()?,
+                )
+            };
+            let at = monotonic_ns();
+            Ok((looked, looked_at, crate::sys::procnet::timewait_count().map(|n| (n, at))))
+        })?;
+        // What the count read may already include is in the ring.
+        self.drain_all();
+        let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
+        // What the kernel said holds from when it was asked, before its count was read.
+        let checked_at = looked_at;
+        match looked {
+            Looked::Dump(dump) => {
+                self.info.checks.dumps += 1;
+                table.minis.reseed(&dump, &[minis::Kind::Timewait, minis::Kind::Request], checked_at);
+            }
+            Looked::Each(results) => {
+                self.info.checks.lookups += results.len() as u64;
+                for (found, cookie) in results {
+                    match found.and_then(|s| minis::mini_kind(&s).map(|k| (s, k))) {
+                        Some((s, kind)) => table.minis.confirmed(s, kind, checked_at),
+                        None => {
+                            table.minis.remove(cookie);
+                        }
+                    }
+                }
+            }
+        }
+        let (kernel, at) = match count {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(netns = ns, error = %e, "cannot read the kernel's timewait count; timewait rows not checked");
+                return Ok(());
+            }
+        };
+        let model = table.minis.timewait_count(at) as u64;
+        if kernel != model {
+            self.info.checks.count_mismatches += 1;
+            debug!(
+                netns = ns,
+                kernel, model, "timewait sockets: the model and the kernel's count differ; dumping them"
+            );
+            let dump = self.spaces.in_namespace(ns, peer, |d| {
+                d.dump_tcp(&[AF_INET, AF_INET6], (1 << TcpState::TimeWait as u32) | table::TIMEWAIT_SUBSTATES)
+            })?;
+            self.info.checks.dumps += 1;
+            let now = monotonic_ns();
+            if let Some(table) = self.spaces.tables.get_mut(ns) {
+                table.minis.reseed(&dump, &[minis::Kind::Timewait], now);
+            }
+        }
+        Ok(())
+    }
+
+    /// The TCP sockets of namespace `ns` without the sock_ops program: the table's full
+    /// sockets, plus the states only a dump of that namespace lists, made there.
+    fn tcp_with_dump(
         &mut self,
         ns: u32,
         peer: Option<u32>,
@@ -206,6 +339,26 @@ impl State {
         Ok(out)
     }
 }
+
+/// What the mini-socket check got from the kernel.
+enum Looked {
+    /// A dump of the mini sockets' states.
+    Dump(Vec<InetSocket>),
+    /// Each looked-up socket as the kernel has it (`None`: gone), with the cookie asked.
+    Each(Vec<(Option<InetSocket>, u64)>),
+}
+
+/// At most this many mini sockets are looked up one by one for a query; more are
+/// replaced by a dump (an exact lookup costs a few microseconds, a dump walks the
+/// kernel's whole established hash).
+const LOOKUP_BUDGET: usize = 1024;
+
+/// The states mini sockets are shown in: TIME-WAIT, FIN-WAIT-2 (a timewait socket's
+/// sub-state) and SYN-RECV (request sockets, state 12 in the kernel).
+const MINI_STATES: u32 = (1 << TcpState::TimeWait as u32)
+    | (1 << TcpState::FinWait2 as u32)
+    | (1 << TcpState::SynRecv as u32)
+    | (1 << TcpState::NewSynRecv as u32);
 
 /// A program's statistics for `status`: the cost per run and the rate over `uptime_ms`.
 fn program_status(p: &crate::bpf::loader::ProgramStats, uptime_ms: u64) -> ProgramStatus {

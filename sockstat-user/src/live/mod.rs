@@ -15,6 +15,7 @@ pub mod error;
 pub mod exporter;
 mod loss;
 pub mod metrics;
+pub mod minis;
 mod namespaces;
 pub mod server;
 mod sink;

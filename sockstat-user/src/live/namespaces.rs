@@ -20,6 +20,7 @@ use crate::{
         table::Namespaces,
     },
     model::clock::monotonic_ns,
+    model::socket::InetSocket,
     sys::netns::{self, HandleError},
     wire::protocol::NamespaceStatus,
 };
@@ -50,7 +51,21 @@ pub(super) struct NamespaceSet {
 impl NamespaceSet {
     /// The namespaces of an agent in namespace `own`, whose sock_diag socket is `diag`.
     pub(super) fn new(own: u32, diag: SockDiag) -> NamespaceSet {
-        NamespaceSet { own, tables: Namespaces::new(own), handles: HashMap::new(), last_liveness: Instant::now(), diag }
+        let mut tables = Namespaces::new(own);
+        if let Ok(cookie) = diag.netns_cookie() {
+            tables.learn_cookie(own, cookie);
+        }
+        NamespaceSet { own, tables, handles: HashMap::new(), last_liveness: Instant::now(), diag }
+    }
+
+    /// Dumps namespace `ns`'s TCP sockets to seed its table, and learns its cookie.
+    pub(super) fn dump_for_seed(&mut self, ns: u32, peer: Option<u32>) -> Result<Vec<InetSocket>, AgentError> {
+        let (dump, cookie) = self
+            .in_namespace(ns, peer, |d| Ok((d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?, d.netns_cookie().ok())))?;
+        if let Some(cookie) = cookie {
+            self.tables.learn_cookie(ns, cookie);
+        }
+        Ok(dump)
     }
 
     /// The last handle known for `ns`, for logs.
@@ -62,7 +77,7 @@ impl NamespaceSet {
     /// events held for it replayed over the dump (later ones are still in the ring).
     pub(super) fn seed_waiting(&mut self) {
         for (ns, held) in self.tables.take_waiting() {
-            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+            match self.dump_for_seed(ns, None) {
                 Ok(dump) => {
                     info!(netns = ns, sockets = dump.len(), handle = ?self.handles.get(&ns), "tracking a network namespace first seen in an event");
                     self.tables.seed(ns, dump, &held);
@@ -81,7 +96,7 @@ impl NamespaceSet {
         let mut found: Vec<u32> = self.handles.keys().copied().filter(|&ns| ns != self.own).collect();
         found.sort_unstable();
         for ns in found {
-            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+            match self.dump_for_seed(ns, None) {
                 Ok(dump) => {
                     info!(netns = ns, sockets = dump.len(), handle = ?self.handles.get(&ns), "tracking a network namespace");
                     self.tables.seed(ns, dump, &[]);
@@ -98,7 +113,7 @@ impl NamespaceSet {
     /// tracked (its table may be wrong, and nothing would repair it).
     pub(super) fn reseed_others(&mut self) {
         for ns in self.tables.others() {
-            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+            match self.dump_for_seed(ns, None) {
                 Ok(dump) => self.tables.seed(ns, dump, &[]),
                 Err(e) => {
                     info!(netns = ns, error = %error_text(&e), "cannot resync a network namespace; no longer tracked");

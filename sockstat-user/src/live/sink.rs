@@ -47,6 +47,11 @@ impl Sink {
 
     /// Feeds one transition of the own namespace to the timeline.
     pub(super) fn record(&mut self, t: Transition) {
+        // Request sockets are the live table's (SYN-RECV rows); the timeline records a
+        // passive open from its full socket's transitions.
+        if t.request {
+            return;
+        }
         if let Some(w) = self.timeline.as_mut() {
             if !t.accept {
                 if t.new == TcpState::Close as u8 {

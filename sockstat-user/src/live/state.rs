@@ -34,9 +34,11 @@ impl Kernel {
         self.tracer.counters().unwrap_or_default()
     }
 
-    /// (kernel ring-buffer losses, undecodable records).
+    /// (events the kernel lost: ring buffer full, or program runs it skipped;
+    /// undecodable records).
     pub(super) fn losses(&self) -> Result<(u64, u64), AgentError> {
-        Ok((self.tracer.counters()?.lost, self.stream.malformed))
+        let c = self.tracer.counters()?;
+        Ok((c.lost + c.missed, self.stream.malformed))
     }
 }
 
@@ -49,6 +51,20 @@ pub(super) struct AgentInfo {
     pub(super) pidns: u64,
     pub(super) started: Instant,
     pub(super) seed_ms: u64,
+    /// How queries checked the modelled mini sockets with the kernel.
+    pub(super) checks: MiniChecks,
+}
+
+/// What queries asked the kernel to check the mini sockets (timewait, request) the
+/// table models, since start.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct MiniChecks {
+    /// Exact sock_diag lookups of one socket.
+    pub(super) lookups: u64,
+    /// Dumps of the mini sockets' states (too many to look up, or a count that differed).
+    pub(super) dumps: u64,
+    /// Times the kernel's timewait count differed from the model's.
+    pub(super) count_mismatches: u64,
 }
 
 /// Everything the event loop holds, by concern.

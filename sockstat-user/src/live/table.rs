@@ -19,6 +19,7 @@ use sockstat_ebpf::{AF_INET6, TcpState};
 
 use crate::{
     bpf::stream::Transition,
+    live::minis::{self, Minis},
     model::{
         socket::{InetSocket, Source},
         tcp::{self, Change},
@@ -72,6 +73,8 @@ pub enum Applied {
     /// Not for this table: another network namespace, not an inet socket, or an accept
     /// notice (owner information, not a state change).
     Foreign,
+    /// A request socket, added to the mini sockets.
+    Request,
 }
 
 #[derive(Debug, Default)]
@@ -85,11 +88,13 @@ pub struct Table {
     order: Option<[Vec<u64>; 2]>,
     /// Only events of this network namespace are applied (None: all).
     netns: Option<u32>,
+    /// Timewait and request sockets, modelled (see `minis`).
+    pub minis: Minis,
 }
 
 impl Table {
     pub fn new(netns: Option<u32>) -> Table {
-        Table { sockets: FxHashMap::default(), order: None, netns }
+        Table { sockets: FxHashMap::default(), order: None, netns, minis: Minis::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -116,6 +121,8 @@ impl Table {
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
         self.sockets.clear();
         self.order = None;
+        self.minis.clear();
+        self.minis.reseed(&dump, &[minis::Kind::Timewait, minis::Kind::Request], crate::model::clock::monotonic_ns());
         for mut sock in dump {
             // Full sockets only (a SYN-RECV child enters the table with its first event).
             if sock.is_mini() {
@@ -128,17 +135,42 @@ impl Table {
 
     /// Applies one event, by the rules of [`tcp`] (shared with the timeline's replay).
     pub fn apply(&mut self, t: &Transition) -> Applied {
+        if t.request && t.is_inet() {
+            self.minis.request(t.as_socket(), t.ts_ns);
+            return Applied::Request;
+        }
         if t.accept || !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
             return Applied::Foreign;
         }
         self.order = None;
         if let Change::Closed { to_time_wait } = tcp::change(t.old, t.new) {
-            // A timewait socket that takes the tuple over is the kernel's to report (see
-            // `TIMEWAIT_SUBSTATES`); the replay, which has no kernel, models it instead.
-            return match self.sockets.remove(&t.cookie) {
+            let removed = self.sockets.remove(&t.cookie);
+            // A close can come after the kernel released the local port (its event then
+            // says port 0): the tuple is the one the table knew.
+            let mut closed = t.as_socket();
+            if closed.sport == 0
+                && let Some(e) = &removed
+            {
+                (closed.src, closed.sport, closed.dst, closed.dport) =
+                    (e.sock.src, e.sock.sport, e.sock.dst, e.sock.dport);
+            }
+            if t.old == TcpState::LastAck as u8 {
+                self.minis.fin_sender_closed(&closed);
+            }
+            // A timewait socket takes the tuple and the cookie over (see `minis`); without
+            // a port it cannot be placed, and the kernel's count says so at the next query.
+            if to_time_wait && closed.sport != 0 {
+                self.minis.timewait_from_close(&closed, t.old, t.ts_ns);
+            }
+            return match removed {
                 Some(_) => Applied::Removed { to_time_wait },
                 None => Applied::Unknown,
             };
+        }
+        let tuple = (t.sport != 0).then_some((t.src, t.sport, t.dst, t.dport));
+        self.minis.full_socket(t.cookie, tuple);
+        if t.old == TcpState::CloseWait as u8 && t.new == TcpState::LastAck as u8 {
+            self.minis.peer_sent_fin(&t.as_socket(), t.ts_ns);
         }
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
@@ -173,7 +205,12 @@ impl Table {
         states: u32,
         wanted: impl Fn(&InetSocket) -> bool,
     ) -> Vec<InetSocket> {
-        let mask = states & TABLE_STATES;
+        self.full_where(family, states & TABLE_STATES, wanted)
+    }
+
+    /// The full sockets of `family` whose state is in `mask` and that `wanted` accepts,
+    /// in answer order (mini sockets are [`Table::minis`]).
+    pub fn full_where(&mut self, family: u16, mask: u32, wanted: impl Fn(&InetSocket) -> bool) -> Vec<InetSocket> {
         let sockets = &self.sockets;
         let order = self.order.get_or_insert_with(|| {
             let mut all: Vec<&InetSocket> = sockets.values().map(|e| &e.sock).collect();
@@ -218,6 +255,9 @@ pub struct Namespaces {
     waiting: BTreeMap<u32, Vec<Transition>>,
     /// Namespace -> CLOCK_MONOTONIC ns until which its events are dropped.
     unreachable: HashMap<u32, u64>,
+    /// Network namespace cookie -> inode, for request events (which name their
+    /// namespace by cookie).
+    cookies: HashMap<u64, u32>,
 }
 
 impl Namespaces {
@@ -230,7 +270,13 @@ impl Namespaces {
             tables: HashMap::from([(own, Table::new(Some(own)))]),
             waiting: BTreeMap::new(),
             unreachable: HashMap::new(),
+            cookies: HashMap::new(),
         }
+    }
+
+    /// Namespace `netns`'s cookie is `cookie` (SO_NETNS_COOKIE of a socket in it).
+    pub fn learn_cookie(&mut self, netns: u32, cookie: u64) {
+        self.cookies.insert(cookie, netns);
     }
 
     /// The agent's own namespace.
@@ -298,6 +344,13 @@ impl Namespaces {
     /// Applies `t` to its namespace's table, or holds it until that namespace is
     /// seeded. `now_ns`: CLOCK_MONOTONIC, for the unreachable marks.
     pub fn apply(&mut self, t: &Transition, now_ns: u64) -> Routed {
+        if t.request {
+            // A namespace not tracked yet gets its requests from its seed dump.
+            return match self.cookies.get(&t.netns_cookie).and_then(|ns| self.tables.get_mut(ns)) {
+                Some(table) => Routed::Applied(table.apply(t)),
+                None => Routed::Dropped,
+            };
+        }
         if let Some(table) = self.tables.get_mut(&t.netns) {
             return Routed::Applied(table.apply(t));
         }
@@ -347,6 +400,7 @@ impl Namespaces {
 
     /// Stops tracking `netns` (it is gone). Not the agent's own namespace.
     pub fn forget(&mut self, netns: u32) -> bool {
+        self.cookies.retain(|_, ns| *ns != netns);
         netns != self.own && self.tables.remove(&netns).is_some()
     }
 
@@ -595,5 +649,33 @@ mod tests {
         assert!(n.forget(OTHER));
         assert!(!n.forget(OTHER));
         assert_eq!(n.counts(), vec![(NS, 0)]);
+    }
+}
+#[cfg(test)]
+mod mini_tests {
+    use super::*;
+    use sockstat_ebpf::TcpState::*;
+
+    fn ev(cookie: u64, old: TcpState, new: TcpState, sport: u16, dport: u16) -> Transition {
+        Transition { netns: 9, ..Transition::fixture(cookie, cookie * 10, old, new, (sport, dport)) }
+    }
+
+    #[test]
+    fn closes_make_timewait_minis() {
+        let mut t = Table::new(Some(9));
+        t.apply(&ev(1, Close, Listen, 7000, 0));
+        t.apply(&ev(2, Close, SynSent, 5000, 7000));
+        t.apply(&ev(2, SynSent, Established, 5000, 7000));
+        t.apply(&ev(3, Listen, SynRecv, 7000, 5000));
+        t.apply(&ev(3, SynRecv, Established, 7000, 5000));
+        t.apply(&ev(2, Established, FinWait1, 5000, 7000));
+        t.apply(&ev(3, Established, CloseWait, 7000, 5000));
+        t.apply(&ev(2, FinWait1, FinWait2, 5000, 7000));
+        t.apply(&ev(2, FinWait2, Close, 5000, 7000));
+        assert_eq!(t.minis.len(), 1);
+        t.apply(&ev(3, CloseWait, LastAck, 7000, 5000));
+        t.apply(&ev(3, LastAck, Close, 7000, 5000));
+        assert_eq!(t.minis.len(), 1);
+        assert_eq!(t.minis.iter().next().unwrap().sock.state, TimeWait as u8);
     }
 }

@@ -104,6 +104,44 @@ fn endpoint(s: &str, family: u16) -> Result<(IpAddr, u16), String> {
     Ok((ip, port))
 }
 
+/// The `tw` count of /proc/net/sockstat's `TCP:` line: the timewait sockets of the
+/// reader's network namespace (`tcp_death_row.tw_refcount - 1`, net/ipv4/proc.c), IPv4
+/// and IPv6 together.
+///
+/// # Errors
+/// [`ProcNetError`] when no `TCP:` line with a `tw` field is there.
+pub fn parse_sockstat_tw(text: &str) -> Result<u64, ProcNetError> {
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let start = offset;
+        offset += line.len();
+        let Some(rest) = line.strip_prefix("TCP:") else { continue };
+        let mut words = rest.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "tw" {
+                return words.next().and_then(|n| n.parse().ok()).ok_or_else(|| ProcNetError {
+                    line: i + 1,
+                    offset: start,
+                    what: "`tw` is not followed by a count".to_owned(),
+                });
+            }
+        }
+        return Err(ProcNetError { line: i + 1, offset: start, what: "the TCP line has no `tw` field".to_owned() });
+    }
+    Err(ProcNetError { line: 0, offset: 0, what: "no `TCP:` line".to_owned() })
+}
+
+/// How many timewait sockets the kernel holds in the calling thread's network namespace.
+///
+/// # Errors
+/// Reading /proc/thread-self/net/sockstat, or a text [`parse_sockstat_tw`] refuses.
+pub fn timewait_count() -> std::io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/sockstat")?;
+    parse_sockstat_tw(&text).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("/proc/thread-self/net/sockstat: {e}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +179,13 @@ mod tests {
         assert_eq!((e.line, e.offset), (2, 7));
         let text = "header\n   1: 00000000:0001\n";
         assert!(parse_raw(text, 2, u32::MAX).is_err());
+    }
+
+    #[test]
+    fn timewait_count_from_sockstat() {
+        let text = "sockets: used 36\nTCP: inuse 1 orphan 0 tw 1234 alloc 1 mem 345\nUDP: inuse 0 mem 0\n";
+        assert_eq!(parse_sockstat_tw(text), Ok(1234));
+        assert_eq!(parse_sockstat_tw("sockets: used 1\nTCP: inuse 1 tw\n").unwrap_err().line, 2);
+        assert!(parse_sockstat_tw("UDP: inuse 0\n").is_err());
     }
 }

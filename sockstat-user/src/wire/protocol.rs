@@ -13,7 +13,7 @@ use crate::model::socket::InetSocket;
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 101;
+pub const VERSION: u32 = 102;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -61,6 +61,10 @@ pub struct Status {
     pub events_received: u64,
     /// Ring-buffer reservations that failed in the kernel.
     pub events_lost_kernel: u64,
+    /// Transitions the kernel did not run the program for (a softirq that interrupted
+    /// the program on its CPU: `recursion_misses`). Lost like the others (a resync follows).
+    #[serde(default)]
+    pub events_missed: u64,
     /// Records the agent could not decode.
     pub events_malformed: u64,
     /// Kernel field reads that failed (those events had zeroed fields).
@@ -81,6 +85,14 @@ pub struct Status {
     pub accept_hook: bool,
     /// Whether the agent can answer [`Request::Owners`] (its owners iterator loaded).
     pub owners_iter: bool,
+    /// Whether the sock_ops program is attached: then TCP answers come from the table
+    /// alone (SYN-SENT with its port, SYN-RECV and timewait sockets modelled and checked).
+    pub sock_ops: bool,
+    /// Checks of the modelled mini sockets: exact lookups, dumps, timewait count
+    /// mismatches.
+    pub mini_lookups: u64,
+    pub mini_dumps: u64,
+    pub mini_count_mismatches: u64,
     /// Whether the kernel counts BPF program runs and their time now
     /// (`kernel.bpf_stats_enabled`); `None` if the agent could not tell.
     pub bpf_stats: Option<bool>,

@@ -214,7 +214,8 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun>
         churn,
         seen: d("events_seen")?,
         received: d("events_received")?,
-        lost: d("events_lost_kernel")?,
+        // Ring-buffer losses and transitions the kernel did not run the program for.
+        lost: d("events_lost_kernel")? + d("events_missed")?,
         malformed: d("events_malformed")?,
         // null when the agent keeps no timeline.
         timeline_dropped: s1
@@ -307,7 +308,8 @@ fn trace_losses(said: &[String]) -> (Option<u64>, u64) {
     let mut lost = Some(0);
     let mut malformed = 0;
     for line in said.iter().filter(|l| l.contains("lost")) {
-        lost = lost.and_then(|n| number_before(line, " events lost").map(|m| n + m));
+        let missed = number_before(line, " transitions not traced").unwrap_or(0);
+        lost = lost.and_then(|n| number_before(line, " events lost").map(|m| n + m + missed));
         malformed += number_before(line, " malformed").unwrap_or(0);
     }
     (lost, malformed)
@@ -451,6 +453,13 @@ mod tests {
         assert_eq!(
             trace_losses(&said(&["sockstat trace: 29811 events lost in the kernel ring buffer, 2 malformed"])),
             (Some(29811), 2)
+        );
+        assert_eq!(
+            trace_losses(&said(&[
+                "sockstat trace: 10 events lost in the kernel ring buffer, 5 transitions not traced (the kernel \
+                 skipped the program: nested on a CPU), 0 malformed"
+            ])),
+            (Some(15), 0)
         );
         assert_eq!(trace_losses(&said(&["sockstat trace: lost some"])), (None, 0));
     }

@@ -1,0 +1,334 @@
+//! The mini sockets of one namespace's table: timewait sockets (TIME-WAIT, and
+//! FIN-WAIT-2 in its timewait sub-state) and request sockets (SYN-RECV), which no state
+//! transition announces. They are modelled from what the kernel does say, and checked
+//! where the model can be wrong (see `answer`, and docs/columns.md):
+//!
+//! - A full socket that closes from FIN-WAIT-2 or CLOSING hands its tuple and cookie to a
+//!   timewait socket (tcp_time_wait()), which the kernel keeps for 60 s (its timer wheel
+//!   may fire a few seconds late). Its sub-state: TIME-WAIT once the peer's FIN came,
+//!   else FIN-WAIT-2 (an orphan that closed first). A local peer's FIN is seen (its
+//!   CLOSE-WAIT -> LAST-ACK); a remote one's is not, so such a socket is checked with
+//!   the kernel until it has confirmed it.
+//! - The sock_ops program reports each request socket a listener makes for a SYN; the
+//!   request ends as a full socket on the same tuple (whose events follow) or silently
+//!   (timeout, reset, listener closed), so requests are always checked by an exact
+//!   lookup before they are shown.
+//! - A new socket on a tuple retires the mini socket that held it (timewait reuse, a SYN
+//!   that recycles a timewait socket).
+//!
+//! No I/O here: the checks are the caller's, who hands back what the kernel said.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+use sockstat_ebpf::TcpState;
+
+use crate::model::socket::{InetSocket, Source};
+
+/// How long the kernel keeps a timewait socket (TCP_TIMEWAIT_LEN).
+pub const TIMEWAIT_NS: u64 = 60_000_000_000;
+
+/// (local address, local port, peer address, peer port).
+pub type Tuple = (IpAddr, u16, IpAddr, u16);
+
+pub fn tuple(s: &InetSocket) -> Tuple {
+    (s.src, s.sport, s.dst, s.dport)
+}
+
+fn reversed(t: &Tuple) -> Tuple {
+    (t.2, t.3, t.0, t.1)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Timewait,
+    Request,
+}
+
+#[derive(Clone, Debug)]
+pub struct Mini {
+    /// The row as ss prints it: TIME-WAIT or FIN-WAIT-2 for a timewait socket, SYN-RECV
+    /// for a request.
+    pub sock: InetSocket,
+    pub kind: Kind,
+    /// CLOCK_MONOTONIC ns when the model learnt of it (the close, the request event) or
+    /// when the kernel last confirmed it.
+    pub since_ns: u64,
+    /// CLOCK_MONOTONIC ns of its timer's expiry, when the kernel said it (a dump or a
+    /// lookup); `None`: modelled from an event, expiry not known to the nanosecond.
+    pub expires_ns: Option<u64>,
+    /// The model cannot tell this one's state alone: ask the kernel before showing it.
+    pub unsure: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Minis {
+    by_cookie: FxHashMap<u64, Mini>,
+    by_tuple: FxHashMap<Tuple, u64>,
+    /// Tuples of full sockets whose local peer sent its FIN (went LAST-ACK) before they
+    /// closed: their close makes a TIME-WAIT socket. Gone with the peer's close.
+    fin_received: rustc_hash::FxHashSet<Tuple>,
+}
+
+impl Minis {
+    pub fn len(&self) -> usize {
+        self.by_cookie.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_cookie.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Mini> {
+        self.by_cookie.values()
+    }
+
+    pub fn clear(&mut self) {
+        self.by_cookie.clear();
+        self.by_tuple.clear();
+        self.fin_received.clear();
+    }
+
+    /// Timewait sockets the model holds that existed at `at_ns` (for the comparison with
+    /// the kernel's count).
+    pub fn timewait_count(&self, at_ns: u64) -> usize {
+        self.by_cookie.values().filter(|m| m.kind == Kind::Timewait && m.since_ns <= at_ns).count()
+    }
+
+    fn insert(&mut self, mini: Mini) {
+        let (cookie, t) = (mini.sock.cookie, tuple(&mini.sock));
+        if let Some(old) = self.by_tuple.insert(t, cookie)
+            && old != cookie
+        {
+            self.by_cookie.remove(&old);
+        }
+        if let Some(prev) = self.by_cookie.insert(cookie, mini) {
+            let pt = tuple(&prev.sock);
+            if pt != t && self.by_tuple.get(&pt) == Some(&cookie) {
+                self.by_tuple.remove(&pt);
+            }
+        }
+    }
+
+    pub fn remove(&mut self, cookie: u64) -> Option<Mini> {
+        let m = self.by_cookie.remove(&cookie)?;
+        let t = tuple(&m.sock);
+        if self.by_tuple.get(&t) == Some(&cookie) {
+            self.by_tuple.remove(&t);
+        }
+        Some(m)
+    }
+
+    /// A full socket with `cookie` now holds tuple `t` (`None`: its port is not known
+    /// yet): a mini socket of the same cookie (a request that completed) or on the same
+    /// tuple (reused) is gone.
+    pub fn full_socket(&mut self, cookie: u64, t: Option<Tuple>) {
+        self.remove(cookie);
+        if let Some(t) = t
+            && let Some(&other) = self.by_tuple.get(&t)
+        {
+            self.remove(other);
+        }
+    }
+
+    /// The full socket `closed` (its last state `old`) handed its tuple to a timewait
+    /// socket at `now_ns`.
+    pub fn timewait_from_close(&mut self, closed: &InetSocket, old: u8, now_ns: u64) {
+        // CLOSING: both FINs were sent, ours is acked now: TIME-WAIT. FIN-WAIT-2: TIME-WAIT
+        // if the peer's FIN came, which a local peer's LAST-ACK said; else most likely
+        // FIN-WAIT-2 (an orphan closed before the peer), which only the kernel can say.
+        let t = tuple(closed);
+        let (state, unsure) = if old == TcpState::Closing as u8 || self.fin_received.remove(&t) {
+            (TcpState::TimeWait, false)
+        } else {
+            (TcpState::FinWait2, true)
+        };
+        let sock = InetSocket {
+            state: state as u8,
+            rqueue: 0,
+            wqueue: 0,
+            uid: 0,
+            inode: 0,
+            timer: 3,
+            retrans: 0,
+            expires_ms: 0,
+            source: Source::Table,
+            ext: None,
+            ..closed.clone()
+        };
+        self.insert(Mini { sock, kind: Kind::Timewait, since_ns: now_ns, expires_ns: None, unsure });
+    }
+
+    /// The full socket `s` sent its FIN from CLOSE-WAIT (now LAST-ACK): a timewait socket
+    /// of its peer in the FIN-WAIT-2 sub-state moves to TIME-WAIT, its timer restarted;
+    /// a peer still open will close into TIME-WAIT.
+    pub fn peer_sent_fin(&mut self, s: &InetSocket, now_ns: u64) {
+        let t = reversed(&tuple(s));
+        match self.by_tuple.get(&t).and_then(|c| self.by_cookie.get_mut(c)) {
+            Some(m) if m.kind == Kind::Timewait && m.sock.state == TcpState::FinWait2 as u8 => {
+                m.sock.state = TcpState::TimeWait as u8;
+                m.since_ns = now_ns;
+                m.expires_ns = None;
+                m.unsure = false;
+            }
+            Some(_) => {}
+            None => {
+                self.fin_received.insert(t);
+            }
+        }
+    }
+
+    /// The full socket `s`, which had sent its FIN, closed: its peer has closed too.
+    pub fn fin_sender_closed(&mut self, s: &InetSocket) {
+        self.fin_received.remove(&reversed(&tuple(s)));
+    }
+
+    /// A request socket reported by the sock_ops program.
+    pub fn request(&mut self, mut sock: InetSocket, now_ns: u64) {
+        sock.state = TcpState::SynRecv as u8;
+        sock.source = Source::Table;
+        sock.timer = 1;
+        self.insert(Mini { sock, kind: Kind::Request, since_ns: now_ns, expires_ns: None, unsure: true });
+    }
+
+    /// Mini sockets from a dump made at `now_ns` (its TIME-WAIT, timewait FIN-WAIT-2 and
+    /// SYN-RECV rows; full sockets are skipped), replacing those of the kinds `kinds`
+    /// covers.
+    pub fn reseed(&mut self, dump: &[InetSocket], kinds: &[Kind], now_ns: u64) {
+        let stale: Vec<u64> =
+            self.by_cookie.values().filter(|m| kinds.contains(&m.kind)).map(|m| m.sock.cookie).collect();
+        for cookie in stale {
+            self.remove(cookie);
+        }
+        for s in dump {
+            let Some(kind) = mini_kind(s) else { continue };
+            if kinds.contains(&kind) {
+                self.confirmed(s.clone(), kind, now_ns);
+            }
+        }
+    }
+
+    /// What an exact lookup (or a dump) at `now_ns` said of a mini socket: it exists as
+    /// `s`.
+    pub fn confirmed(&mut self, mut s: InetSocket, kind: Kind, now_ns: u64) {
+        let expires_ns = now_ns + u64::from(s.expires_ms) * 1_000_000;
+        s.source = Source::Table;
+        self.insert(Mini { sock: s, kind, since_ns: now_ns, expires_ns: Some(expires_ns), unsure: false });
+    }
+
+    /// Drops what the kernel has expired by `now_ns` (known expiries only).
+    pub fn expire(&mut self, now_ns: u64) {
+        let gone: Vec<u64> = self
+            .by_cookie
+            .values()
+            .filter(|m| m.expires_ns.is_some_and(|e| e < now_ns) && m.kind == Kind::Timewait)
+            .map(|m| m.sock.cookie)
+            .collect();
+        for cookie in gone {
+            self.remove(cookie);
+        }
+    }
+
+    /// The mini sockets to confirm with the kernel before answering at `now_ns`: every
+    /// request, every timewait socket the model cannot place, and those past 60 s whose
+    /// expiry the kernel never said.
+    pub fn to_check(&self, now_ns: u64) -> Vec<InetSocket> {
+        self.by_cookie
+            .values()
+            .filter(|m| {
+                m.unsure
+                    || m.kind == Kind::Request
+                    || (m.expires_ns.is_none() && now_ns.saturating_sub(m.since_ns) >= TIMEWAIT_NS)
+            })
+            .map(|m| m.sock.clone())
+            .collect()
+    }
+}
+
+/// Which kind of mini socket a dumped row is, if it is one: TIME-WAIT, a timewait socket
+/// in FIN-WAIT-2 (its timer is the timewait one), or SYN-RECV without an inode (a request
+/// socket, or a full child not yet accepted: whose next event then removes it).
+pub fn mini_kind(s: &InetSocket) -> Option<Kind> {
+    if s.state == TcpState::TimeWait as u8 || (s.state == TcpState::FinWait2 as u8 && s.timer == 3) {
+        Some(Kind::Timewait)
+    } else if s.state == TcpState::SynRecv as u8 || s.state == TcpState::NewSynRecv as u8 {
+        Some(Kind::Request)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock(cookie: u64, state: TcpState, sport: u16, dport: u16) -> InetSocket {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        InetSocket::tcp(2, state as u8, (lo, sport), (lo, dport), cookie)
+    }
+
+    #[test]
+    fn a_close_makes_a_timewait_socket_that_reuse_retires() {
+        let mut m = Minis::default();
+        // The client closed first: its peer is still in CLOSE-WAIT, so FIN-WAIT-2.
+        m.timewait_from_close(&sock(1, TcpState::FinWait2, 5000, 80), TcpState::FinWait2 as u8, 10);
+        assert_eq!(m.iter().next().map(|x| x.sock.state), Some(TcpState::FinWait2 as u8));
+        // The server sends its FIN: TIME-WAIT, timer restarted.
+        m.peer_sent_fin(&sock(2, TcpState::LastAck, 80, 5000), 20);
+        let x = m.iter().next().unwrap();
+        assert_eq!((x.sock.state, x.since_ns, x.unsure), (TcpState::TimeWait as u8, 20, false));
+        assert_eq!(m.timewait_count(20), 1);
+        assert_eq!(m.timewait_count(19), 0);
+        // A new connection on the same tuple retires it.
+        m.full_socket(3, Some(tuple(&sock(3, TcpState::Established, 5000, 80))));
+        assert!(m.is_empty());
+        // The server sent its FIN before the client closed: TIME-WAIT at once.
+        m.peer_sent_fin(&sock(5, TcpState::LastAck, 80, 5001), 30);
+        m.timewait_from_close(&sock(4, TcpState::FinWait2, 5001, 80), TcpState::FinWait2 as u8, 31);
+        let x = m.iter().next().unwrap();
+        assert_eq!((x.sock.state, x.unsure), (TcpState::TimeWait as u8, false));
+        m.fin_sender_closed(&sock(5, TcpState::LastAck, 80, 5001));
+        assert!(m.fin_received.is_empty());
+    }
+
+    #[test]
+    fn remote_peers_and_requests_are_checked() {
+        let mut m = Minis::default();
+        m.timewait_from_close(&sock(1, TcpState::FinWait2, 5000, 80), TcpState::FinWait2 as u8, 10);
+        m.timewait_from_close(&sock(2, TcpState::Closing, 5001, 80), TcpState::Closing as u8, 10);
+        m.request(sock(3, TcpState::NewSynRecv, 80, 6000), 10);
+        let mut check: Vec<u64> = m.to_check(11).iter().map(|s| s.cookie).collect();
+        check.sort_unstable();
+        assert_eq!(check, [1, 3]);
+        // Past 60 s, the timewait socket from CLOSING is checked too.
+        assert_eq!(m.to_check(10 + TIMEWAIT_NS).len(), 3);
+        // The request completes: its child's events carry its cookie.
+        m.full_socket(3, Some(tuple(&sock(3, TcpState::Established, 80, 6000))));
+        assert_eq!(m.len(), 2);
+        // The kernel confirmed one with 30 s left, and the other is gone.
+        let mut confirmed = sock(2, TcpState::TimeWait, 5001, 80);
+        confirmed.expires_ms = 30_000;
+        m.confirmed(confirmed, Kind::Timewait, 100);
+        m.remove(1);
+        assert!(m.to_check(200).is_empty());
+        m.expire(100 + 30_000_000_001);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn a_dump_replaces_the_kinds_it_covers() {
+        let mut m = Minis::default();
+        m.request(sock(3, TcpState::NewSynRecv, 80, 6000), 10);
+        m.timewait_from_close(&sock(1, TcpState::Closing, 5000, 80), TcpState::Closing as u8, 10);
+        let mut fw2 = sock(9, TcpState::FinWait2, 5002, 80);
+        fw2.timer = 3;
+        m.reseed(
+            &[sock(7, TcpState::TimeWait, 5001, 80), fw2, sock(8, TcpState::Established, 1, 2)],
+            &[Kind::Timewait],
+            50,
+        );
+        let mut cookies: Vec<u64> = m.iter().map(|x| x.sock.cookie).collect();
+        cookies.sort_unstable();
+        assert_eq!(cookies, [3, 7, 9]);
+    }
+}
