@@ -6,11 +6,12 @@
 //! answers queries; both work on `state`, which holds the pieces below it, each in its
 //! own file: `namespaces`, `sink` (lifetimes and the timeline), `loss`; `table` is the
 //! table itself, with no I/O; `server` the socket and its connections; `error` the
-//! agent's error type. Files import only those listed after them here.
+//! agent's error type; `labels` the names and paths the timeline's dictionaries keep. Files import only those listed after them here.
 
 pub mod agent;
 mod answer;
 pub mod error;
+mod labels;
 mod loss;
 mod namespaces;
 pub mod server;
