@@ -12,6 +12,7 @@
 //! silently different answer.
 
 pub mod commands;
+pub mod netns_arg;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
