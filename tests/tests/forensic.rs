@@ -213,11 +213,7 @@ fn another_namespace_and_a_child_cgroup_are_recorded_with_errors_and_health() {
     let at = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
     thread::sleep(Duration::from_millis(200));
     let then_after = there.ss(&["-tan"]);
-    assert_eq!(
-        header_and_sorted_rows(&then),
-        header_and_sorted_rows(&then_after),
-        "nothing changed around the moment"
-    );
+    assert_eq!(header_and_sorted_rows(&then), header_and_sorted_rows(&then_after), "nothing changed around the moment");
     assert!(then.contains("127.0.0.1:7610") && then.contains("ESTAB"), "{then}");
     assert!(then_cgroup.contains("ESTAB") && then_cgroup.contains("LISTEN"), "{then_cgroup}");
     fx.say("close");
@@ -278,8 +274,11 @@ fn another_namespace_and_a_child_cgroup_are_recorded_with_errors_and_health() {
     // The agent's own namespace has none of them; the cgroup condition selects them.
     let own = home.sockstat_ok(&["history", "--json", "--netns", &home.name, "--timeline", &timeline]);
     assert!(json_lines(&own).iter().all(|r| r["dport"] != 7611 && r["dport"] != 7610), "{own}");
-    let by_cgroup =
-        json_lines(&in_net(&home, &sockstat_bin(), &["history", "--json", "--timeline", &timeline, "cgroup", &cgroup.path]));
+    let by_cgroup = json_lines(&in_net(
+        &home,
+        &sockstat_bin(),
+        &["history", "--json", "--timeline", &timeline, "cgroup", &cgroup.path],
+    ));
     let by_cgroup: Vec<_> = by_cgroup.iter().filter(|r| r["type"] == "lifetime").collect();
     assert!(by_cgroup.len() >= 3 && by_cgroup.iter().all(|r| r["netns"] == inode), "{by_cgroup:?}");
     let transitions = json_lines(&home.sockstat_ok(&[
@@ -304,7 +303,8 @@ fn another_namespace_and_a_child_cgroup_are_recorded_with_errors_and_health() {
     assert_eq!(header_and_sorted_rows(&past), header_and_sorted_rows(&then), "--at {at} in {name}");
     let past_n = home.sockstat_ok(&["-N", name, "--at", &at, "--timeline", &timeline, "-tan"]);
     assert_eq!(header_and_sorted_rows(&past_n), header_and_sorted_rows(&then), "-N {name} --at {at}");
-    let past_cgroup = in_net(&there, &sockstat_bin(), &["--at", &at, "--timeline", &timeline, "-tan", "cgroup", &cgroup.path]);
+    let past_cgroup =
+        in_net(&there, &sockstat_bin(), &["--at", &at, "--timeline", &timeline, "-tan", "cgroup", &cgroup.path]);
     assert_eq!(header_and_sorted_rows(&past_cgroup), header_and_sorted_rows(&then_cgroup), "--at {at} cgroup");
     // The agent's namespace at that moment had none of those sockets.
     let home_past = home.sockstat_ok(&["--at", &at, "--timeline", &timeline, "-tan"]);

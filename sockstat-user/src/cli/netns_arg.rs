@@ -19,7 +19,10 @@ impl FromStr for NetnsArg {
             return Err("a network namespace: an inode number or an `ip netns` name".into());
         }
         if s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse().map(NetnsArg::Inode).map_err(|_| format!("{s} is not a namespace inode (a 32-bit number)"));
+            return s
+                .parse()
+                .map(NetnsArg::Inode)
+                .map_err(|_| format!("{s} is not a namespace inode (a 32-bit number)"));
         }
         if s.contains('/') || s == "." || s == ".." {
             return Err(format!("{s:?} is not an `ip netns` name (a file name under {NAMED_DIR})"));

@@ -179,11 +179,7 @@ fn close_fields(closing: bool, error: u32, retrans: u32, srtt_us: u32) -> (Optio
     if !closing {
         return (None, None, None);
     }
-    (
-        (error != 0).then(|| crate::model::abi::errno_name(error)),
-        Some(retrans),
-        (srtt_us != 0).then_some(srtt_us),
-    )
+    ((error != 0).then(|| crate::model::abi::errno_name(error)), Some(retrans), (srtt_us != 0).then_some(srtt_us))
 }
 
 /// Writes one transition through the reused `line`. Time is UTC, RFC 3339 with

@@ -112,7 +112,9 @@ impl NamespaceSet {
         for ns in busy {
             match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
                 Ok(dump) => out.push((ns, dump)),
-                Err(e) => info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace for the timeline"),
+                Err(e) => {
+                    info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace for the timeline")
+                }
             }
         }
         Ok(out)

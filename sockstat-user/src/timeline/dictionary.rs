@@ -15,7 +15,11 @@ fn int(v: u64) -> i64 {
 }
 
 /// The `processes` id of `task`, added if new; `None` for an unknown owner.
-pub(super) fn process_id(conn: &Connection, cache: &mut FxHashMap<Task, i64>, task: &Task) -> rusqlite::Result<Option<i64>> {
+pub(super) fn process_id(
+    conn: &Connection,
+    cache: &mut FxHashMap<Task, i64>,
+    task: &Task,
+) -> rusqlite::Result<Option<i64>> {
     if task.is_unknown() {
         return Ok(None);
     }

@@ -291,10 +291,8 @@ impl Reader {
         let processes =
             st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).and_then(Iterator::collect).map_err(&e)?;
         let mut st = self.conn.prepare("SELECT id, inode, name FROM netns").map_err(&e)?;
-        let netns = st
-            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-            .and_then(Iterator::collect)
-            .map_err(&e)?;
+        let netns =
+            st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).and_then(Iterator::collect).map_err(&e)?;
         let mut st = self.conn.prepare("SELECT id, cgroup_id, path FROM cgroups").map_err(&e)?;
         let cgroups = st
             .query_map([], |r| Ok((r.get(0)?, (r.get::<_, i64>(1)?.cast_unsigned(), r.get(2)?))))

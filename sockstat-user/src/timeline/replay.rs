@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(states(now + 170 * US), vec![(0, Listen as u8), (80, FinWait1 as u8), (81, SynSent as u8)]);
         assert_eq!(states(now + 260 * US), vec![(0, Listen as u8), (81, SynSent as u8)]);
         // The listener's queue sizes come from the snapshot.
-        assert_eq!(r.state_at(wall(now + 50 * US), 1).unwrap().sockets.iter().find(|s| s.dport == 0).unwrap().wqueue, 128);
+        assert_eq!(
+            r.state_at(wall(now + 50 * US), 1).unwrap().sockets.iter().find(|s| s.dport == 0).unwrap().wqueue,
+            128
+        );
     }
 
     #[test]

@@ -129,11 +129,10 @@ CREATE TABLE IF NOT EXISTS snapshot_sockets (
 /// Whether `snapshot_sockets` has its `netns` column (files written before the
 /// timeline recorded every namespace lack it: their snapshots are `meta.netns`'s).
 pub(super) fn snapshot_netns(conn: &Connection) -> rusqlite::Result<bool> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('snapshot_sockets') WHERE name = 'netns'",
-        [],
-        |r| r.get(0),
-    )?;
+    let n: i64 =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('snapshot_sockets') WHERE name = 'netns'", [], |r| {
+            r.get(0)
+        })?;
     Ok(n > 0)
 }
 

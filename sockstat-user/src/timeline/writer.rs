@@ -54,7 +54,14 @@ pub struct WriterConfig {
 impl WriterConfig {
     /// The agent's configuration: one transaction every [`COMMIT_EVERY`].
     pub fn new(path: PathBuf, retain_age: Duration, retain_bytes: u64, transitions: bool) -> WriterConfig {
-        WriterConfig { path, retain_age, retain_bytes, transitions, commit_every: COMMIT_EVERY, labels: LabelSource(None) }
+        WriterConfig {
+            path,
+            retain_age,
+            retain_bytes,
+            transitions,
+            commit_every: COMMIT_EVERY,
+            labels: LabelSource(None),
+        }
     }
 }
 
