@@ -377,6 +377,23 @@ mod tests {
     }
 
     #[test]
+    fn the_cgroup_is_kept_and_health_is_the_closes() {
+        let mut a = Assembler::default();
+        // The cgroup from whichever transition carried it; the error, retransmits and
+        // RTT from the CLOSE transition only.
+        a.observe(&ev(4, 10, Close, SynSent, (0, 80), 5));
+        a.observe(&Transition { cgroup_id: 42, retrans: 9, ..ev(4, 20, SynSent, Established, (6000, 80), 5) });
+        a.observe(&Transition { error: 104, retrans: 3, srtt_us: 80, ..ev(4, 30, Established, Close, (0, 80), 5) });
+        let done = a.take_done();
+        assert_eq!(done[0].cgroup_id, 42);
+        assert_eq!(done[0].health(), (Some(104), Some(3), Some(80)));
+        // A socket given up (its close lost) says nothing of its health.
+        a.observe(&Transition { cgroup_id: 42, ..ev(5, 10, Close, SynSent, (0, 80), 5) });
+        a.forget(&[5]);
+        assert_eq!(a.take_done()[0].health(), (None, None, None));
+    }
+
+    #[test]
     fn a_connection_becomes_one_row_with_its_owner_times_and_queues() {
         let mut a = Assembler::default();
         a.observe(&Transition { rqueue: 0, wqueue: 128, ..ev(1, 10, Close, Listen, (80, 0), 100) });

@@ -684,6 +684,64 @@ mod tests {
 
     use crate::bpf::stream::Transition;
 
+    /// Fixed names and paths, as the agent's labels would give them.
+    struct Fixed;
+
+    impl crate::timeline::Labels for Fixed {
+        fn netns_name(&self, inode: u32) -> Option<String> {
+            (inode == 2).then(|| "blue".to_owned())
+        }
+
+        fn cgroup_path(&self, id: u64) -> Option<String> {
+            (id == 77).then(|| "/system.slice/nginx.service".to_owned())
+        }
+    }
+
+    #[test]
+    fn namespace_cgroup_error_and_health_come_back_with_their_names() {
+        let path = temp_db("health");
+        {
+            let cfg = WriterConfig {
+                commit_every: Duration::ZERO,
+                labels: crate::timeline::LabelSource(Some(std::sync::Arc::new(Fixed))),
+                ..WriterConfig::new(path.clone(), Duration::from_secs(3600), 1 << 30, false)
+            };
+            let mut w = Writer::start(cfg, 1).unwrap();
+            let ns2 = |t: Transition| Transition { netns: 2, cgroup_id: 77, ..t };
+            // A refused connect in namespace 2, in a cgroup.
+            w.push(Record::Transition(ns2(tr(5, 1_000, Close, SynSent, 0, 81))));
+            w.push(Record::Transition(Transition { error: 111, ..ns2(tr(5, 2_000, SynSent, Close, 0, 81)) }));
+            // A connection that worked, in namespace 1, without a cgroup.
+            w.push(Record::Transition(tr(6, 3_000, Close, SynSent, 0, 80)));
+            w.push(Record::Transition(tr(6, 4_000, SynSent, Established, 5001, 80)));
+            w.push(Record::Transition(Transition {
+                retrans: 2,
+                srtt_us: 350,
+                ..tr(6, 5_000, Established, Close, 5001, 80)
+            }));
+        }
+        let r = Reader::open(&path).unwrap();
+        let lives = r.lifetimes(i64::MIN, i64::MAX).unwrap();
+        let refused = lives.iter().find(|l| l.dport == 81).unwrap();
+        assert_eq!((refused.netns, refused.netns_name.as_deref()), (2, Some("blue")));
+        assert_eq!((refused.cgroup.as_deref(), refused.cgroup_id), (Some("/system.slice/nginx.service"), Some(77)));
+        assert_eq!((refused.error.as_deref(), refused.retrans, refused.srtt_us), (Some("ECONNREFUSED"), Some(0), None));
+        assert!(refused.failed());
+        let ok = lives.iter().find(|l| l.dport == 80).unwrap();
+        assert_eq!((ok.netns, ok.netns_name.as_deref(), ok.cgroup.as_deref()), (1, None, None));
+        assert_eq!((ok.error.as_deref(), ok.retrans, ok.srtt_us), (None, Some(2), Some(350)));
+        assert!(!ok.failed());
+        // JSON: absent, not null, where there is nothing to say.
+        let j = serde_json::to_value(ok).unwrap();
+        assert!(j.get("error").is_none() && j.get("cgroup").is_none() && j["srtt_us"] == 350, "{j}");
+        // The cgroup goes to the filter's subject: `cgroup` conditions select on it.
+        assert_eq!(refused.as_socket().ext.map(|e| e.cgroup_id), Some(77));
+        let ts = r.transitions(i64::MIN, i64::MAX).unwrap();
+        assert!(
+            ts.iter().filter(|t| t.cookie == 5).all(|t| t.cgroup.as_deref() == Some("/system.slice/nginx.service"))
+        );
+    }
+
     #[test]
     fn lifetimes_and_transitions_come_back_from_the_rows() {
         let path = temp_db("lifetimes");

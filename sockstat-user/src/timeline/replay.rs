@@ -270,6 +270,89 @@ mod tests {
     const US: u64 = 1_000;
 
     #[test]
+    fn each_namespace_replays_its_own_sockets() {
+        use TcpState::*;
+        let path = temp_db("replay-netns");
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
+        let offset;
+        let listener = |ns: u32, port: u16| InetSocket {
+            cookie: u64::from(ns) * 100 + u64::from(port),
+            ..InetSocket::tcp(
+                sockstat_ebpf::AF_INET,
+                Listen as u8,
+                ("127.0.0.1".parse().unwrap(), port),
+                ("0.0.0.0".parse().unwrap(), 0),
+                u64::from(ns) * 100 + u64::from(port),
+            )
+        };
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            // Namespace 1 (the agent's) and 2 each have a listener in the seed.
+            let spaces = vec![(1, vec![listener(1, 80)]), (2, vec![listener(2, 81)])];
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces });
+            // Then a connection in namespace 2 only.
+            let in2 = |t: crate::bpf::stream::Transition| crate::bpf::stream::Transition { netns: 2, ..t };
+            w.push(Record::Transition(in2(tr(7, now + 10 * US, Close, SynSent, 0, 9))));
+            w.push(Record::Transition(in2(tr(7, now + 20 * US, SynSent, Established, 6000, 9))));
+            w.flush().unwrap();
+        }
+        let r = Reader::open(&path).unwrap();
+        let at = |ns: u32| -> Vec<(u16, u8)> {
+            let mut v: Vec<_> = r
+                .state_at(now as i64 + offset + 30 * US as i64, ns)
+                .unwrap()
+                .sockets
+                .iter()
+                .map(|s| (s.sport, s.state))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(at(1), vec![(80, Listen as u8)]);
+        assert_eq!(at(2), vec![(81, Listen as u8), (6000, Established as u8)]);
+        assert_eq!(at(3), vec![], "a namespace the timeline never saw is empty");
+    }
+
+    #[test]
+    fn a_file_whose_snapshots_named_no_namespace_is_read_as_the_agents() {
+        use TcpState::*;
+        let path = temp_db("replay-legacy");
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
+        let offset;
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            let l = InetSocket::tcp(
+                sockstat_ebpf::AF_INET,
+                Listen as u8,
+                ("127.0.0.1".parse().unwrap(), 80),
+                ("0.0.0.0".parse().unwrap(), 0),
+                9,
+            );
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: vec![(1, vec![l])] });
+        }
+        // As an agent of the version before wrote it: no `netns` in snapshot_sockets.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE snapshot_sockets DROP COLUMN netns; DELETE FROM meta WHERE key = 'netns_before';",
+        )
+        .unwrap();
+        drop(conn);
+        let at = now as i64 + offset + 1;
+        assert_eq!(Reader::open(&path).unwrap().state_at(at, 1).unwrap().sockets.len(), 1, "read-only, unmigrated");
+        // An agent opening it adds the column and says whose sockets the old rows are.
+        drop(writer(&path));
+        let conn = Connection::open(&path).unwrap();
+        let before: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'netns_before'", [], |r| r.get(0)).unwrap();
+        assert_eq!(before, "1");
+        let r = Reader::open(&path).unwrap();
+        assert_eq!(r.state_at(at, 1).unwrap().sockets.len(), 1);
+        assert_eq!(r.state_at(at, 2).unwrap().sockets.len(), 0);
+    }
+
+    #[test]
     fn replays_snapshot_and_transitions_to_a_moment() {
         use TcpState::*;
         let path = temp_db("replay");
