@@ -63,7 +63,8 @@ impl Drop for Cgroup {
 /// The fixture: waits for `go`, then (in its namespace, as whatever cgroup it is in by
 /// then) keeps a listener and an established pair open, makes and closes one more
 /// connection (TIME-WAIT on the client side), and has one connect refused; prints the
-/// refusal's errno name, then `ready`. `close` closes what it kept open (`closed`).
+/// refusal's errno name, then `ready`. `close` closes what it kept open (`closed`); the
+/// next line has one more connect refused (port 7612; its errno name).
 const FIXTURE: &str = r"
 import socket, sys
 sys.stdin.readline()
@@ -83,6 +84,11 @@ print('ready', flush=True)
 sys.stdin.readline()
 c1.close(); a1.close(); l.close()
 print('closed', flush=True)
+sys.stdin.readline()
+try:
+    socket.create_connection(('127.0.0.1', 7612))
+except OSError as e:
+    print(errno.errorcode[e.errno], flush=True)
 sys.stdin.readline()
 ";
 
@@ -309,4 +315,40 @@ fn another_namespace_and_a_child_cgroup_are_recorded_with_errors_and_health() {
     // The agent's namespace at that moment had none of those sockets.
     let home_past = home.sockstat_ok(&["--at", &at, "--timeline", &timeline, "-tan"]);
     assert!(!home_past.contains(":7610"), "{home_past}");
+
+    // trace, from home, of that namespace: the refused connect's transitions, with the
+    // namespace, the cgroup, and the error on its CLOSE.
+    let mut trace = Command::new("nsenter")
+        .arg(format!("--net={}", home.path().display()))
+        .arg(sockstat_bin())
+        .args(["trace", "--json", "--netns", name, "--count", "2", "dport", "=", ":7612"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nsenter (apt-get install util-linux)");
+    let mut attached = String::new();
+    BufReader::new(trace.stderr.take().expect("piped stderr")).read_line(&mut attached).expect("trace's stderr");
+    assert!(attached.contains("attached"), "{attached}");
+    fx.say("refuse");
+    assert_eq!(fx.line(), "ECONNREFUSED");
+    let out = wait_for(Duration::from_secs(10), || trace.try_wait().ok().flatten().map(|_| ()));
+    if out.is_none() {
+        let _ = trace.kill();
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut trace.stdout.take().expect("piped stdout"), &mut text).expect("trace output");
+    let _ = trace.wait();
+    let records = json_lines(&text);
+    assert_eq!(records.len(), 2, "{text}");
+    assert!(
+        records.iter().all(|r| r["netns"] == inode && r["cgroup"].as_str() == Some(cgroup.path.as_str())),
+        "{text}"
+    );
+    let close = records.iter().find(|r| r["new"] == "CLOSE").unwrap_or_else(|| panic!("no CLOSE: {text}"));
+    assert_eq!(
+        (&close["error"], &close["old"], &close["netns_name"]),
+        (&"ECONNREFUSED".into(), &"SYN_SENT".into(), &name.into()),
+        "{close}"
+    );
+    assert!(records.iter().find(|r| r["new"] == "SYN_SENT").is_some_and(|r| r.get("error").is_none()), "{text}");
 }
