@@ -110,15 +110,18 @@ pub struct HistoryOptions {
     pub failed: bool,
 }
 
-/// Whether a record of namespace `inode` (recorded as `name`) is one `want` asks for.
-fn in_netns(want: Option<&NetnsArg>, inode: u32, name: Option<&str>) -> bool {
-    want.is_none_or(|w| {
-        let named_now = match w {
-            NetnsArg::Name(_) => w.inode().ok(),
-            NetnsArg::Inode(_) => None,
-        };
-        w.matches(inode, name, named_now)
-    })
+/// `--netns`, resolved once: the namespace asked for, and the inode its name has now.
+struct NetnsWanted<'a>(Option<(&'a NetnsArg, Option<u32>)>);
+
+impl<'a> NetnsWanted<'a> {
+    fn new(arg: Option<&'a NetnsArg>) -> NetnsWanted<'a> {
+        NetnsWanted(arg.map(|w| (w, matches!(w, NetnsArg::Name(_)).then(|| w.inode().ok()).flatten())))
+    }
+
+    /// Whether a record of namespace `inode` (recorded as `name`) is one asked for.
+    fn accepts(&self, inode: u32, name: Option<&str>) -> bool {
+        self.0.is_none_or(|(w, named_now)| w.matches(inode, name, named_now))
+    }
 }
 
 /// The cgroup as text output shows it: its last component, shortened to `width`
@@ -200,10 +203,10 @@ pub fn print_history(
                 "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER"
             )?;
         }
-        let netns = opts.netns.as_ref();
+        let netns = NetnsWanted::new(opts.netns.as_ref());
         for t in rows
             .iter()
-            .filter(|t| in_netns(netns, t.netns, t.netns_name.as_deref()))
+            .filter(|t| netns.accepts(t.netns, t.netns_name.as_deref()))
             .filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new]))
         {
             if opts.json {
@@ -238,10 +241,10 @@ pub fn print_history(
             "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS"
         )?;
     }
-    let netns = opts.netns.as_ref();
+    let netns = NetnsWanted::new(opts.netns.as_ref());
     for l in rows
         .iter()
-        .filter(|l| in_netns(netns, l.netns, l.netns_name.as_deref()))
+        .filter(|l| netns.accepts(l.netns, l.netns_name.as_deref()))
         .filter(|l| !opts.failed || l.failed())
         .filter(|l| opts.filter.accepts(&l.as_socket(), &l.states()))
     {
@@ -287,6 +290,17 @@ fn health_columns(l: &StoredLifetime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroups_show_their_last_component_in_24_columns() {
+        assert_eq!(short_cgroup(Some("/system.slice/nginx.service"), 24), "nginx.service");
+        assert_eq!(short_cgroup(Some("/"), 24), "/");
+        assert_eq!(short_cgroup(None, 24), "-");
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(short_cgroup(Some(&format!("/kubepods/pod1/{id}")), 24), "0123456789abcdef0123456~");
+        assert_eq!(netns_text(7, Some("blue")), "blue");
+        assert_eq!(netns_text(7, None), "7");
+    }
 
     #[test]
     fn times_absolute_relative_and_bad() {
