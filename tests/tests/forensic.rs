@@ -62,7 +62,8 @@ impl Drop for Cgroup {
 
 /// The fixture: waits for `go`, then (in its namespace, as whatever cgroup it is in by
 /// then) keeps a listener and an established pair open, makes and closes one more
-/// connection (TIME-WAIT on the client side), and has one connect refused; prints the
+/// connection (TIME-WAIT on the client side), has one more reset by its peer (an abortive
+/// close: SO_LINGER 0), and has one connect refused; prints the
 /// refusal's errno name, then `ready`. `close` closes what it kept open (`closed`); the
 /// next line has one more connect refused (port 7612; its errno name).
 const FIXTURE: &str = r"
@@ -75,6 +76,14 @@ c1.sendall(b'hello'); a1.recv(5)
 c2 = socket.create_connection(('127.0.0.1', 7610)); a2, _ = l.accept()
 c2.sendall(b'x' * 1000); a2.recv(1000); a2.sendall(b'y'); c2.recv(1)
 c2.close(); a2.recv(1); a2.close()
+import struct
+c3 = socket.create_connection(('127.0.0.1', 7610)); a3, _ = l.accept()
+a3.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); a3.close()
+try:
+    c3.recv(1)
+except ConnectionResetError:
+    pass
+c3.close()
 try:
     socket.create_connection(('127.0.0.1', 7611))
     print('connected', flush=True)
@@ -271,8 +280,11 @@ fn another_namespace_and_a_child_cgroup_are_recorded_with_errors_and_health() {
         &timeline,
     ]));
     let failed: Vec<_> = failed.iter().filter(|r| r["type"] == "lifetime").collect();
-    assert!(!failed.is_empty() && failed.iter().all(|r| r["error"] == "ECONNREFUSED"), "{failed:?}");
-    assert!(failed.iter().any(|r| r["dport"] == 7611), "{failed:?}");
+    assert_eq!(failed.len(), 2, "the refused connect and the reset one: {failed:?}");
+    assert!(failed.iter().any(|r| r["dport"] == 7611 && r["error"] == "ECONNREFUSED"), "{failed:?}");
+    let reset = failed.iter().find(|r| r["dport"] == 7610).unwrap_or_else(|| panic!("no reset: {failed:?}"));
+    assert_eq!(reset["error"], "ECONNRESET", "{reset}");
+    assert!(reset["path"].as_str().is_some_and(|p| p.starts_with("SYN_SENT>ESTABLISHED>")), "{reset}");
     // Text: the short cgroup and the error in the columns.
     let text = home.sockstat_ok(&["history", "--failed", "--netns", name, "--timeline", &timeline]);
     let short = cgroup.path.trim_start_matches('/');
