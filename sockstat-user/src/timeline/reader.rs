@@ -600,10 +600,11 @@ impl StoredLifetime {
             .with_cgroup(self.cgroup_id)
     }
 
-    /// A connection that failed: it ended with an error, or never reached ESTABLISHED
-    /// (a connect that got no answer, a handshake the peer abandoned).
+    /// A connection that failed: it ended with an error, or, seen from its start, never
+    /// reached ESTABLISHED (a connect that got no answer, a handshake the peer
+    /// abandoned). One begun before the agent may have been established before.
     pub fn failed(&self) -> bool {
-        self.error.is_some() || !self.path.split('>').any(|s| s == "ESTABLISHED")
+        self.error.is_some() || (self.active.is_some() && !self.path.split('>').any(|s| s == "ESTABLISHED"))
     }
 
     /// The state numbers of `path`.
@@ -731,6 +732,11 @@ mod tests {
         assert_eq!((ok.netns, ok.netns_name.as_deref(), ok.cgroup.as_deref()), (1, None, None));
         assert_eq!((ok.error.as_deref(), ok.retrans, ok.srtt_us), (None, Some(2), Some(350)));
         assert!(!ok.failed());
+        // Begun before the agent: its path shows no ESTABLISHED, and says nothing of a
+        // failure.
+        let before = StoredLifetime { active: None, path: "FIN_WAIT1>FIN_WAIT2>CLOSE".into(), ..ok.clone() };
+        assert!(!before.failed());
+        assert!(StoredLifetime { active: Some(true), path: "SYN_SENT>CLOSE".into(), ..ok.clone() }.failed());
         // JSON: absent, not null, where there is nothing to say.
         let j = serde_json::to_value(ok).unwrap();
         assert!(j.get("error").is_none() && j.get("cgroup").is_none() && j["srtt_us"] == 350, "{j}");
