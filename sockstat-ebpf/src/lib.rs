@@ -168,13 +168,27 @@ pub struct KernelOffsets {
     /// kernel's `bpf_rdonly_cast`; 0 and the programs take their other path (helper
     /// calls and copies), which the verifier then checks instead.
     pub casts: u32,
+    /// `sock.sk_err` (int): the error the kernel set on the socket (tcp_done_with_error()
+    /// sets it before the CLOSE transition: ECONNREFUSED, ETIMEDOUT, ECONNRESET ...).
+    pub sk_err: u32,
+    /// `tcp_sock.total_retrans` (u32) and `tcp_sock.srtt_us` (u32, smoothed RTT in
+    /// microseconds, shifted left by 3): read at CLOSE transitions only.
+    pub tcp_total_retrans: u32,
+    pub tcp_srtt_us: u32,
+    /// `sock.sk_cgrp_data.cgroup` (a `struct cgroup *`, CONFIG_SOCK_CGROUP_DATA; 0: the
+    /// kernel has none, and events carry no cgroup), `cgroup.kn` (a `struct kernfs_node
+    /// *`) and `kernfs_node.id` (u64): the cgroup v2 id, as `cgroup_id()` in
+    /// include/linux/cgroup.h computes it.
+    pub sk_cgrp_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
 }
 
 /// The most of a socket the accept hook copies at once without casts (per-CPU scratch).
 /// The fields it reads end at byte 1832 on Linux 6.18 (tcp_sock.bytes_acked is the last);
 /// the loader checks.
 pub const SOCK_COPY_BYTES: u32 = 4096;
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 160);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 184);
 
 /// Byte offsets the owners iterator reads (include/linux/sched.h, include/linux/fs.h,
 /// include/linux/net.h, include/net/sock.h), resolved from BTF like [`KernelOffsets`].
@@ -271,12 +285,21 @@ pub struct StateEvent {
     pub snd_una: u32,
     /// Interface the socket is bound to (0: none).
     pub bound_dev_if: u32,
-    pub _pad1: u32,
+    /// `sk_err` at a transition to CLOSE (an errno; 0: none, and at every other
+    /// transition).
+    pub error: u32,
+    /// The socket's cgroup v2 id (`sk->sk_cgrp_data`); 0 when unknown (accept notices,
+    /// kernels without CONFIG_SOCK_CGROUP_DATA).
+    pub cgroup_id: u64,
+    /// `tcp_sock.total_retrans` and `srtt_us >> 3` at a transition to CLOSE; 0 at every
+    /// other transition.
+    pub retrans: u32,
+    pub srtt_us: u32,
     /// The network namespace's cookie (`bpf_get_netns_cookie`, SO_NETNS_COOKIE) for
     /// [`EVENT_REQUEST`], whose program cannot read the namespace's inode; 0 otherwise.
     pub netns_cookie: u64,
 }
-const _: () = assert!(core::mem::size_of::<StateEvent>() == 144);
+const _: () = assert!(core::mem::size_of::<StateEvent>() == 160);
 
 impl StateEvent {
     pub const SIZE: usize = core::mem::size_of::<StateEvent>();
@@ -389,12 +412,18 @@ mod tests {
             write_seq: 3,
             snd_una: 0xffff_fff0,
             bound_dev_if: 7,
-            _pad1: 0,
+            error: 111,
+            cgroup_id: 0x1234_5678_9abc,
+            retrans: 3,
+            srtt_us: 250,
             netns_cookie: 0x0a0b_0c0d,
         };
         let bytes = ev.as_bytes().to_vec();
-        assert_eq!(bytes.len(), 144);
-        assert_eq!(&bytes[136..144], &0x0a0b_0c0du64.to_ne_bytes());
+        assert_eq!(bytes.len(), 160);
+        assert_eq!(&bytes[132..136], &111u32.to_ne_bytes());
+        assert_eq!(&bytes[136..144], &0x1234_5678_9abcu64.to_ne_bytes());
+        assert_eq!(&bytes[148..152], &250u32.to_ne_bytes());
+        assert_eq!(&bytes[152..160], &0x0a0b_0c0du64.to_ne_bytes());
         assert_eq!(&bytes[128..132], &7u32.to_ne_bytes());
         assert_eq!(&bytes[124..128], &0xffff_fff0u32.to_ne_bytes());
         // Field offsets the kernel side writes to, fixed by repr(C).
@@ -406,7 +435,7 @@ mod tests {
         assert_eq!(bytes[62], EVENT_ACCEPT);
         assert_eq!(&bytes[96..100], b"curl");
         assert_eq!(StateEvent::from_bytes(&bytes), Some(ev));
-        assert_eq!(StateEvent::from_bytes(&bytes[..143]), None);
+        assert_eq!(StateEvent::from_bytes(&bytes[..159]), None);
     }
 
     #[test]

@@ -94,6 +94,12 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     btf_socket: 0,
     btf_tcp_sock: 0,
     casts: 0,
+    sk_err: 0,
+    tcp_total_retrans: 0,
+    tcp_srtt_us: 0,
+    sk_cgrp_cgroup: 0,
+    cgroup_kn: 0,
+    kernfs_node_id: 0,
 };
 
 /// Offset of `long ret` in the records of the syscall exit tracepoints on every kernel
@@ -204,6 +210,10 @@ struct TcpFields {
     snd_una: u32,
     bytes_acked: u64,
     bytes_received: u64,
+    /// Read at a transition to CLOSE only (0 otherwise): the connection's health at its
+    /// end.
+    total_retrans: u32,
+    srtt_us: u32,
 }
 
 /// Where an event's socket fields come from: a BTF-typed socket, or a socket at an
@@ -213,9 +223,12 @@ trait Sock {
     fn common<T: Copy + Default>(&self, off: u32) -> T;
     /// A `T` at `off` in `struct sock`, beyond its `sock_common`.
     fn sock<T: Copy + Default>(&self, off: u32) -> T;
-    fn tcp(&self) -> TcpFields;
+    /// The `tcp_sock` fields; with `closing`, the health counters too.
+    fn tcp(&self, closing: bool) -> TcpFields;
     /// `sk->__sk_common.skc_net.net->ns.inum`.
     fn netns(&self) -> u32;
+    /// `sk->sk_cgrp_data.cgroup->kn->id`: the cgroup v2 id; 0 if not known.
+    fn cgroup(&self) -> u64;
 }
 
 /// A BTF-typed socket (the tp_btf argument, or the accept hook's cast one): every field a
@@ -236,7 +249,7 @@ impl Sock for Typed {
     }
 
     #[inline(always)]
-    fn tcp(&self) -> TcpFields {
+    fn tcp(&self, closing: bool) -> TcpFields {
         // tcp_sock's fields lie beyond struct sock, which is all the verifier lets a sock
         // pointer reach: the same address typed as a tcp_sock (the program checked the
         // protocol), by a free cast, or by a helper that checks it is one (null if not).
@@ -255,6 +268,14 @@ impl Sock for Typed {
         let (rcv_nxt, copied_seq) = (field(offset!(tcp_rcv_nxt)), field(offset!(tcp_copied_seq)));
         let (write_seq, snd_una) = (field(offset!(tcp_write_seq)), field(offset!(tcp_snd_una)));
         let (acked, received) = (field(offset!(tcp_bytes_acked)), field(offset!(tcp_bytes_received)));
+        // Two more loads, at the one transition a connection's health is recorded.
+        let (total_retrans, srtt_us) = if closing {
+            let (retrans, srtt) = (field(offset!(tcp_total_retrans)), field(offset!(tcp_srtt_us)));
+            // SAFETY: a BTF-typed tcp_sock; the offsets are tcp_sock's (both u32).
+            unsafe { (load::<u32>(retrans, 0), load::<u32>(srtt, 0) >> 3) }
+        } else {
+            (0, 0)
+        };
         // SAFETY: a BTF-typed tcp_sock; the offsets are tcp_sock's.
         unsafe {
             TcpFields {
@@ -264,6 +285,8 @@ impl Sock for Typed {
                 snd_una: load(snd_una, 0),
                 bytes_acked: load(acked, 0),
                 bytes_received: load(received, 0),
+                total_retrans,
+                srtt_us,
             }
         }
     }
@@ -277,6 +300,26 @@ impl Sock for Typed {
         unsafe {
             let net: *const u8 = load(self.0, skc_net);
             if net.is_null() { 0 } else { load(net, inum) }
+        }
+    }
+
+    #[inline(always)]
+    fn cgroup(&self) -> u64 {
+        // Three loads through typed pointers (sock -> cgroup -> kernfs_node): what
+        // bpf_sk_cgroup_id() returns, without a helper (which tracing programs lack).
+        let (cgrp, kn, id) = (offset!(sk_cgrp_cgroup), offset!(cgroup_kn), offset!(kernfs_node_id));
+        if cgrp == 0 {
+            return 0;
+        }
+        // SAFETY: a typed sock; `sk_cgrp_data.cgroup` is a struct cgroup pointer, its
+        // `kn` a struct kernfs_node pointer, both typed when loaded through typed ones.
+        unsafe {
+            let cgroup: *const u8 = load(self.0, cgrp);
+            if cgroup.is_null() {
+                return 0;
+            }
+            let node: *const u8 = load(cgroup, kn);
+            if node.is_null() { 0 } else { load(node, id) }
         }
     }
 }
@@ -336,8 +379,9 @@ impl Sock for Copied {
         self.at(off)
     }
 
+    /// Only accept notices come this way: they carry no health counters.
     #[inline(always)]
-    fn tcp(&self) -> TcpFields {
+    fn tcp(&self, _closing: bool) -> TcpFields {
         TcpFields {
             rcv_nxt: self.at(offset!(tcp_rcv_nxt)),
             copied_seq: self.at(offset!(tcp_copied_seq)),
@@ -345,6 +389,8 @@ impl Sock for Copied {
             snd_una: self.at(offset!(tcp_snd_una)),
             bytes_acked: self.at(offset!(tcp_bytes_acked)),
             bytes_received: self.at(offset!(tcp_bytes_received)),
+            total_retrans: 0,
+            srtt_us: 0,
         }
     }
 
@@ -352,6 +398,12 @@ impl Sock for Copied {
     fn netns(&self) -> u32 {
         let net: u64 = self.common(offset!(skc_net));
         if net == 0 { 0 } else { read(net, offset!(net_ns_inum)) }
+    }
+
+    /// Accept notices need no cgroup: the socket's transitions carried it.
+    #[inline(always)]
+    fn cgroup(&self) -> u64 {
+        0
     }
 }
 
@@ -466,7 +518,10 @@ fn request(ctx: &SockOpsContext) {
     put!(ev.write_seq = 0);
     put!(ev.snd_una = 0);
     put!(ev.bound_dev_if = 0);
-    put!(ev._pad1 = 0);
+    put!(ev.error = 0);
+    put!(ev.cgroup_id = 0);
+    put!(ev.retrans = 0);
+    put!(ev.srtt_us = 0);
     // Context fields are read one u32 at a constant offset each: the verifier refuses a
     // load through a context pointer the program moved.
     let o = ctx.ops;
@@ -630,7 +685,14 @@ fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, ne
     put!(ev.newstate = newstate);
     put!(ev.protocol = IPPROTO_TCP);
     put!(ev.bound_dev_if = s.common(offset!(skc_bound_dev_if)));
-    put!(ev._pad1 = 0);
+    // What a post-mortem asks, read at the one transition that ends a socket: why it
+    // ended (sk_err: tcp_done_with_error() sets it before tcp_done() moves it to CLOSE)
+    // and how it went (retransmits, smoothed RTT).
+    let closing = kind == EVENT_TRANSITION && newstate == TcpState::Close as u8;
+    let error: i32 = if closing { s.sock(offset!(sk_err)) } else { 0 };
+    put!(ev.error = error.unsigned_abs());
+    // An accept notice's socket had its cgroup carried by its transitions.
+    put!(ev.cgroup_id = if kind == EVENT_TRANSITION { s.cgroup() } else { 0 });
     put!(ev.netns_cookie = 0);
     // Only what the state makes meaningful: a listener's queues are its accept queue
     // and backlog, a connection's are differences of its sequence numbers.
@@ -641,8 +703,10 @@ fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, ne
         // not set yet): the queue is the SYN it queues next, as inet_diag then shows it.
         (0, 0, TcpFields { write_seq: 1, ..TcpFields::default() })
     } else {
-        (0, 0, s.tcp())
+        (0, 0, s.tcp(closing))
     };
+    put!(ev.retrans = tcp.total_retrans);
+    put!(ev.srtt_us = tcp.srtt_us);
     put!(ev.ack_backlog = backlog);
     put!(ev.max_ack_backlog = max_backlog);
     put!(ev.rcv_nxt = tcp.rcv_nxt);

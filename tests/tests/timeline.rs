@@ -1,5 +1,7 @@
 //! Short-lived connections and the forensic timeline: lifetimes with the right owners,
 //! time travel against what ss said at the time, crash safety, and loss made visible.
+//! The agent records every namespace: `history` is asked for the test's own (`--netns`),
+//! so that concurrent traffic elsewhere on the machine cannot change what it counts.
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -92,7 +94,8 @@ fn burst_of_short_connections_in_lifetimes_and_timeline() {
 
     // The same lifetimes, durably, in the agent's timeline.
     let hist = wait_for(Duration::from_secs(5), || {
-        let h = ns.sockstat_ok(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+        let h =
+            ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", agent.timeline.to_str().unwrap()]);
         let rows: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         (rows.iter().filter(|r| r["type"] == "lifetime" && r["dport"] == 7400).count() == N).then_some(rows)
     })
@@ -201,7 +204,8 @@ fn overflow_makes_a_gap_and_a_resync_and_the_table_matches_ss() {
     thread::sleep(Duration::from_millis(300));
     let ours = ns.sockstat_ok(&["--source", "agent", "--socket", agent.socket_arg(), "-tan"]);
     assert_eq!(header_and_sorted_rows(&ours), header_and_sorted_rows(&ns.ss(&["-tan"])));
-    let hist = ns.sockstat_ok(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+    let hist =
+        ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", agent.timeline.to_str().unwrap()]);
     let gaps: Vec<serde_json::Value> = hist
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -210,7 +214,7 @@ fn overflow_makes_a_gap_and_a_resync_and_the_table_matches_ss() {
     assert!(!gaps.is_empty(), "no gap marker in the timeline");
     assert!(gaps[0]["lost_kernel"].as_u64().unwrap() > 0);
     // A question about a window with a gap says it may be incomplete.
-    let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
+    let text = ns.sockstat(&["history", "--netns", &ns.name, "--timeline", agent.timeline.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&text.stderr).contains("this answer may be incomplete"),
         "history over a gap must say so"
@@ -231,7 +235,7 @@ fn time_without_an_agent_is_a_gap_in_the_timeline() {
         drop((l.accept().unwrap(), c));
     });
     let agent = Agent::start_on(&ns, &timeline, &[]);
-    let hist = ns.sockstat(&["history", "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+    let hist = ns.sockstat(&["history", "--netns", &ns.name, "--json", "--timeline", agent.timeline.to_str().unwrap()]);
     let rows: Vec<serde_json::Value> =
         String::from_utf8_lossy(&hist.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let gap = rows.iter().find(|r| r["type"] == "gap").unwrap_or_else(|| panic!("no gap: {rows:?}"));
@@ -241,7 +245,7 @@ fn time_without_an_agent_is_a_gap_in_the_timeline() {
         "a connection nobody saw is in the timeline"
     );
     // Text output says the window is incomplete.
-    let text = ns.sockstat(&["history", "--timeline", agent.timeline.to_str().unwrap()]);
+    let text = ns.sockstat(&["history", "--netns", &ns.name, "--timeline", agent.timeline.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stderr).contains("agent not running"));
 }
 
@@ -260,7 +264,7 @@ fn one_row_per_connection_readable_with_sqlite3_and_transitions_from_the_rows() 
     let (server_pid, client_pid) = burst(&ns, 7450, N);
     let timeline = agent.timeline.to_str().unwrap();
     wait_for(Duration::from_secs(5), || {
-        let h = ns.sockstat_ok(&["history", "--json", "--timeline", timeline]);
+        let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", timeline]);
         (h.lines().filter(|l| l.contains("\"dport\":7450")).count() == N).then_some(())
     })
     .expect("every client connection in the timeline within 5 s");
@@ -279,7 +283,7 @@ fn one_row_per_connection_readable_with_sqlite3_and_transitions_from_the_rows() 
     assert_eq!(paths, "SYN_SENT>ESTABLISHED>");
 
     // Transitions, as the rows tell them: each socket's with its owner and its tuple.
-    let h = ns.sockstat_ok(&["history", "--transitions", "--json", "--timeline", timeline]);
+    let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--transitions", "--json", "--timeline", timeline]);
     let rows: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let opens: Vec<_> = rows.iter().filter(|r| r["dport"] == 7450 && r["new_name"] == "SYN_SENT").collect();
     assert_eq!(opens.len(), N, "one CLOSE -> SYN_SENT per client connection");
@@ -299,7 +303,7 @@ fn per_transition_rows_when_the_agent_keeps_them() {
     let (server_pid, client_pid) = burst(&ns, 7460, N);
     let timeline = agent.timeline.to_str().unwrap();
     let rows = wait_for(Duration::from_secs(5), || {
-        let h = ns.sockstat_ok(&["history", "--transitions", "--json", "--timeline", timeline]);
+        let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--transitions", "--json", "--timeline", timeline]);
         let rows: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         (rows.iter().filter(|r| r["dport"] == 7460 && r["new_name"] == "CLOSE").count() == N).then_some(rows)
     })
@@ -314,7 +318,7 @@ fn per_transition_rows_when_the_agent_keeps_them() {
     assert_eq!(passive.len(), N, "each once");
     assert!(passive.iter().all(|r| r["pid"] == client_pid && r["pid"] != server_pid), "{:?}", passive[0]);
     // The lifetimes are the same as without them.
-    let h = ns.sockstat_ok(&["history", "--json", "--timeline", timeline]);
+    let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", timeline]);
     assert_eq!(h.lines().filter(|l| l.contains("\"sport\":7460") && l.contains("\"owner\":\"accept\"")).count(), N);
 }
 
@@ -340,7 +344,7 @@ fn a_connection_open_across_an_agent_restart_answers_for_both_times() {
     let past = ns.sockstat_ok(&["--at", &at, "--timeline", t, "-tan"]);
     assert_eq!(header_and_sorted_rows(&past), header_and_sorted_rows(&then), "--at {at}");
     // Their rows were not seen to close: no finished connection on that port.
-    let h = ns.sockstat_ok(&["history", "--json", "--timeline", t]);
+    let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", t]);
     assert!(!h.lines().any(|l| l.contains("7470")), "{h}");
     drop(keep);
 }

@@ -200,6 +200,18 @@ fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
         btf_socket: r.struct_id("socket")?,
         btf_tcp_sock: r.struct_id("tcp_sock")?,
         casts: 0,
+        // include/net/sock.h (int sk_err), include/linux/tcp.h (u32 total_retrans,
+        // u32 srtt_us).
+        sk_err: r.byte_offset("sock", "sk_err")?,
+        tcp_total_retrans: r.byte_offset("tcp_sock", "total_retrans")?,
+        tcp_srtt_us: r.byte_offset("tcp_sock", "srtt_us")?,
+        // include/net/sock.h (struct sock_cgroup_data sk_cgrp_data, whose `cgroup` is a
+        // struct cgroup *), include/linux/cgroup-defs.h (cgroup.kn), include/linux/
+        // kernfs.h (u64 kernfs_node.id). A kernel without CONFIG_SOCK_CGROUP_DATA has no
+        // sk_cgrp_data: 0, and events carry no cgroup.
+        sk_cgrp_cgroup: r.byte_offset("sock", "sk_cgrp_data.cgroup").unwrap_or(0),
+        cgroup_kn: r.byte_offset("cgroup", "kn").unwrap_or(0),
+        kernfs_node_id: r.byte_offset("kernfs_node", "id").unwrap_or(0),
     }))
 }
 
@@ -260,6 +272,9 @@ mod tests {
         assert!(off.task_files > 0 && off.file_private_data > 0 && off.fdt_fd != off.fdt_max_fds);
         // skc_ipv6only shares a byte with skc_reuse:4 and skc_reuseport:1.
         assert!(off.skc_ipv6only_byte > off.skc_family && off.skc_ipv6only_bit < 8);
+        // This kernel has CONFIG_SOCK_CGROUP_DATA (cgroup v2 is in use here).
+        assert!(off.sk_cgrp_cgroup > 0 && off.cgroup_kn > 0 && off.kernfs_node_id > 0, "{off:?}");
+        assert!(off.tcp_total_retrans > off.sk_err && off.tcp_srtt_us > off.sk_err);
     }
 
     #[test]

@@ -52,6 +52,14 @@ pub struct Transition {
     pub wqueue: u32,
     pub bytes_acked: u64,
     pub bytes_received: u64,
+    /// The socket's cgroup v2 id (0: unknown).
+    pub cgroup_id: u64,
+    /// At a transition to CLOSE: the errno the kernel left on the socket (`sk_err`; 0:
+    /// none), its retransmits (`total_retrans`) and smoothed RTT in microseconds; 0 at
+    /// every other transition.
+    pub error: u32,
+    pub retrans: u32,
+    pub srtt_us: u32,
 }
 
 fn addr(family: u16, raw: &[u8; 16]) -> IpAddr {
@@ -96,6 +104,10 @@ impl Transition {
             wqueue,
             bytes_acked: ev.bytes_acked,
             bytes_received: ev.bytes_received,
+            cgroup_id: ev.cgroup_id,
+            error: ev.error,
+            retrans: ev.retrans,
+            srtt_us: ev.srtt_us,
         }
     }
 
@@ -114,6 +126,7 @@ impl Transition {
                 self.cookie,
             )
         }
+        .with_cgroup((self.cgroup_id != 0).then_some(self.cgroup_id))
     }
 
     /// A state transition (not an accept notice or a request socket).
@@ -251,6 +264,10 @@ impl Transition {
             wqueue: 0,
             bytes_acked: 0,
             bytes_received: 0,
+            cgroup_id: 0,
+            error: 0,
+            retrans: 0,
+            srtt_us: 0,
         }
     }
 }

@@ -120,6 +120,14 @@ pub enum OwnCommand {
         json: bool,
         #[arg(long, default_value = crate::timeline::DEFAULT_PATH)]
         timeline: PathBuf,
+        /// Only this network namespace: its inode number, or its `ip netns` name (as
+        /// recorded, or as /run/netns names it now). Default: every namespace.
+        #[arg(long, value_name = "INODE|NAME")]
+        netns: Option<crate::cli::netns_arg::NetnsArg>,
+        /// Only connections that failed: never reached ESTABLISHED, or ended with an
+        /// error (refused, timed out, reset).
+        #[arg(long, conflicts_with = "transitions")]
+        failed: bool,
         /// An ss FILTER: `[ state STATE-FILTER ] [ EXPRESSION ]`, e.g. `dport = :443`.
         #[arg(trailing_var_arg = true)]
         filter: Vec<String>,
@@ -138,8 +146,12 @@ pub enum OwnCommand {
         #[arg(long)]
         json: bool,
         /// Show every network namespace, not only the one sockstat runs in.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "netns")]
         all_netns: bool,
+        /// Show this network namespace instead of the one sockstat runs in: its inode
+        /// number, or its `ip netns` name.
+        #[arg(long, value_name = "INODE|NAME")]
+        netns: Option<crate::cli::netns_arg::NetnsArg>,
         /// Stop after N records.
         #[arg(long, default_value_t = 0)]
         count: u64,

@@ -13,6 +13,7 @@
 
 pub mod commands;
 pub mod manual;
+pub mod netns_arg;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

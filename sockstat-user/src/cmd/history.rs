@@ -1,6 +1,7 @@
 //! Questions to the past, answered from the timeline: `sockstat --at TIME [ss options]`
-//! (the TCP table as it was, in ss's format) and `sockstat history` (lifetimes,
-//! transitions and gaps in a window). An answer that spans a gap says so on stderr.
+//! (the TCP table as it was, in ss's format, in the namespace sockstat runs in or `-N`
+//! names) and `sockstat history` (lifetimes, transitions and gaps in a window, of every
+//! namespace or the one `--netns` names). An answer that spans a gap says so on stderr.
 
 use std::{
     io::{self, Write},
@@ -12,11 +13,11 @@ use serde::Serialize;
 
 use crate::{
     bpf::stream::kernel_state_name,
-    cli::Options,
+    cli::{Options, netns_arg::NetnsArg},
     live::table,
     query::{self, EventFilter},
     render::format,
-    timeline::{Gap, Reader, TimelineError, format_ns, unix_ns},
+    timeline::{Gap, Reader, StoredLifetime, TimelineError, format_ns, unix_ns},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +30,6 @@ pub enum HistoryError {
     Timeline(#[from] TimelineError),
     #[error("writing the answer")]
     Io(#[from] io::Error),
-    #[error(
-        "the timeline {path} records network namespace {recorded} (its agent's), not this one ({here}): \
-         --at answers only in the namespace the agent runs in"
-    )]
-    OtherNamespace { path: String, recorded: u32, here: u32 },
     #[error("reading this process's network namespace")]
     Netns(#[source] io::Error),
 }
@@ -78,15 +74,10 @@ pub fn print_at(
 ) -> Result<(), HistoryError> {
     let at_ns = parse_time(at, SystemTime::now())?;
     let reader = Reader::open(timeline)?;
-    // The timeline holds the agent's own namespace only (see `agent`): printed in
-    // another namespace, its sockets would pass for that namespace's.
+    // The timeline holds every namespace the agent tracked: the answer is this one's
+    // (the one sockstat runs in, which `-N` entered before this), as ss's would be.
     let here = crate::sys::netns::own_netns().map_err(HistoryError::Netns)?;
-    if let Some(recorded) = reader.netns()?
-        && recorded != here
-    {
-        return Err(HistoryError::OtherNamespace { path: timeline.display().to_string(), recorded, here });
-    }
-    let state = reader.state_at(at_ns)?;
+    let state = reader.state_at(at_ns, here)?;
     warn_gaps(&state.gaps, err)?;
     let states = query::state_mask(&opts.selection);
     let mut rows = Vec::new();
@@ -96,7 +87,12 @@ pub fn print_at(
         table::sort_like_dump(&mut part);
         rows.extend(part);
     }
-    let rows = query::select(&opts.selection, rows);
+    let mut rows = query::select(&opts.selection, rows);
+    // The cgroups were there for the `cgroup` condition only: the rows print as the
+    // agent's do (ss's `--cgroup` column takes a kernel dump, not the timeline).
+    for r in &mut rows {
+        r.ext = None;
+    }
     format::render_inet(&opts.style, &rows, out)?;
     Ok(())
 }
@@ -108,6 +104,42 @@ pub struct HistoryOptions {
     pub transitions: bool,
     pub json: bool,
     pub filter: EventFilter,
+    /// Only this network namespace (default: every one).
+    pub netns: Option<NetnsArg>,
+    /// Only connections that failed ([`StoredLifetime::failed`]).
+    pub failed: bool,
+}
+
+/// `--netns`, resolved once: the namespace asked for, and the inode its name has now.
+struct NetnsWanted<'a>(Option<(&'a NetnsArg, Option<u32>)>);
+
+impl<'a> NetnsWanted<'a> {
+    fn new(arg: Option<&'a NetnsArg>) -> NetnsWanted<'a> {
+        NetnsWanted(arg.map(|w| (w, matches!(w, NetnsArg::Name(_)).then(|| w.inode().ok()).flatten())))
+    }
+
+    /// Whether a record of namespace `inode` (recorded as `name`) is one asked for.
+    fn accepts(&self, inode: u32, name: Option<&str>) -> bool {
+        self.0.is_none_or(|(w, named_now)| w.matches(inode, name, named_now))
+    }
+}
+
+/// The cgroup as text output shows it: its last component, shortened to `width`
+/// columns from the left (a container id's first characters stay); `-` when unknown.
+fn short_cgroup(path: Option<&str>, width: usize) -> String {
+    let Some(path) = path else { return "-".into() };
+    let last = path.rsplit('/').find(|c| !c.is_empty()).unwrap_or("/");
+    let mut s: String = last.chars().take(width).collect();
+    if last.chars().count() > width {
+        s.pop();
+        s.push('~');
+    }
+    s
+}
+
+/// The namespace as text output shows it: its name, else its inode.
+fn netns_text(inode: u32, name: Option<&str>) -> String {
+    name.map_or_else(|| inode.to_string(), str::to_owned)
 }
 
 #[derive(Serialize)]
@@ -165,9 +197,18 @@ pub fn print_history(
     if opts.transitions {
         let rows = reader.transitions(since, until)?;
         if !opts.json {
-            writeln!(out, "{:<30} {:<7} {:<16} {:<47} {:<47} OLD -> NEW", "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER")?;
+            writeln!(
+                out,
+                "{:<30} {:<7} {:<16} {:<47} {:<47} OLD -> NEW NETNS CGROUP",
+                "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER"
+            )?;
         }
-        for t in rows.iter().filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new])) {
+        let netns = NetnsWanted::new(opts.netns.as_ref());
+        for t in rows
+            .iter()
+            .filter(|t| netns.accepts(t.netns, t.netns_name.as_deref()))
+            .filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new]))
+        {
             if opts.json {
                 let line = Line::Transition {
                     time: format_ns(t.ts_ns),
@@ -186,7 +227,8 @@ pub fn print_history(
                     t.old,
                     t.new,
                 );
-                writeln!(out, "{:<30} {columns}", format_ns(t.ts_ns))?;
+                let ns = netns_text(t.netns, t.netns_name.as_deref());
+                writeln!(out, "{:<30} {columns} {ns} {}", format_ns(t.ts_ns), short_cgroup(t.cgroup.as_deref(), 24))?;
             }
         }
         return Ok(());
@@ -195,11 +237,17 @@ pub fn print_history(
     if !opts.json {
         writeln!(
             out,
-            "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH",
+            "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH {HEALTH_HEADER}",
             "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS"
         )?;
     }
-    for l in rows.iter().filter(|l| opts.filter.accepts(&l.as_socket(), &l.states())) {
+    let netns = NetnsWanted::new(opts.netns.as_ref());
+    for l in rows
+        .iter()
+        .filter(|l| netns.accepts(l.netns, l.netns_name.as_deref()))
+        .filter(|l| !opts.failed || l.failed())
+        .filter(|l| opts.filter.accepts(&l.as_socket(), &l.states()))
+    {
         let start = l.start_ns.map(format_ns);
         if opts.json {
             let line = Line::Lifetime { start, end: format_ns(l.end_ns), life: l };
@@ -216,15 +264,43 @@ pub fn print_history(
                 &dur,
                 &l.path,
             );
-            writeln!(out, "{:<30} {columns}", start.as_deref().unwrap_or("-"))?;
+            writeln!(out, "{:<30} {columns} {}", start.as_deref().unwrap_or("-"), health_columns(l))?;
         }
     }
     Ok(())
 }
 
+/// The header of [`health_columns`].
+const HEALTH_HEADER: &str = "NETNS CGROUP ERROR RETRANS SRTT_US";
+
+/// What a lifetime line says after its path: namespace, cgroup (short form), the error
+/// at close, retransmits and smoothed RTT (`-` where unknown), space-separated.
+fn health_columns(l: &StoredLifetime) -> String {
+    let opt = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    format!(
+        "{} {} {} {} {}",
+        netns_text(l.netns, l.netns_name.as_deref()),
+        short_cgroup(l.cgroup.as_deref(), 24),
+        l.error.as_deref().unwrap_or("-"),
+        opt(l.retrans),
+        opt(l.srtt_us)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroups_show_their_last_component_in_24_columns() {
+        assert_eq!(short_cgroup(Some("/system.slice/nginx.service"), 24), "nginx.service");
+        assert_eq!(short_cgroup(Some("/"), 24), "/");
+        assert_eq!(short_cgroup(None, 24), "-");
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(short_cgroup(Some(&format!("/kubepods/pod1/{id}")), 24), "0123456789abcdef0123456~");
+        assert_eq!(netns_text(7, Some("blue")), "blue");
+        assert_eq!(netns_text(7, None), "7");
+    }
 
     #[test]
     fn times_absolute_relative_and_bad() {

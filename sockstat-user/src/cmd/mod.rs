@@ -40,23 +40,23 @@ pub fn own(args: &[OsString]) -> Result<ExitCode> {
                 .then(|| crate::timeline::WriterConfig::new(timeline, retain_age, retain_bytes, timeline_transitions));
             agent::run(crate::live::agent::AgentConfig { socket, ringbuf_bytes, timeline, metrics })?;
         }
-        OwnCommand::History { since, until, transitions, json, timeline, filter } => {
+        OwnCommand::History { since, until, transitions, json, timeline, netns, failed, filter } => {
             let filter = match EventFilter::parse(&filter) {
                 Ok(f) => f,
                 Err(e) => return Ok(filter_error(&e)),
             };
-            let opts = history::HistoryOptions { since, until, transitions, json, filter };
+            let opts = history::HistoryOptions { since, until, transitions, json, filter, netns, failed };
             let mut out = io::BufWriter::new(io::stdout().lock());
             history::print_history(&timeline, &opts, &mut out, &mut io::stderr()).context("history")?;
             out.flush()?;
         }
         OwnCommand::Status { socket, json } => status::run(&socket, json)?,
-        OwnCommand::Trace { json, all_netns, count, lifetimes, filter } => {
+        OwnCommand::Trace { json, all_netns, netns, count, lifetimes, filter } => {
             let filter = match EventFilter::parse(&filter) {
                 Ok(f) => f,
                 Err(e) => return Ok(filter_error(&e)),
             };
-            trace::run(&trace::TraceOptions { json, all_netns, count, lifetimes, filter }).context("trace")?;
+            trace::run(&trace::TraceOptions { json, all_netns, netns, count, lifetimes, filter }).context("trace")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,8 @@
 //! `sockstat trace`: every TCP state transition, live, one line each (or one JSON object
 //! per line). Loads its own instance of the program, so it works with or without an agent.
 //! By default only transitions of the network namespace it runs in are shown, matching
-//! what `ss` run in the same place would list; `--all-netns` shows every namespace.
+//! what `ss` run in the same place would list; `--all-netns` shows every namespace,
+//! `--netns INODE|NAME` one other.
 
 use std::{
     fmt::Write as _,
@@ -39,6 +40,8 @@ pub enum TraceError {
 pub struct TraceOptions {
     pub json: bool,
     pub all_netns: bool,
+    /// Only this network namespace (`--netns`), instead of the one sockstat runs in.
+    pub netns: Option<crate::cli::netns_arg::NetnsArg>,
     /// Stop after this many records (0: until SIGINT/SIGTERM).
     pub count: u64,
     /// One record per finished connection instead of one per transition.
@@ -124,6 +127,59 @@ struct JsonTransition<'a> {
     wqueue: u32,
     bytes_acked: u64,
     bytes_received: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retrans: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srtt_us: Option<u32>,
+}
+
+/// Names and paths for the numbers events carry, looked up once each: a network
+/// namespace's `ip netns` name, a cgroup's path under the cgroup2 mount (a cgroup not
+/// met before walks the mount again: it is usually new).
+#[derive(Default)]
+pub struct Labels {
+    netns: std::collections::HashMap<u32, Option<String>>,
+    cgroups: std::collections::HashMap<u64, Option<String>>,
+    tree: std::collections::HashMap<u64, String>,
+}
+
+impl Labels {
+    pub fn netns_name(&mut self, inode: u32) -> Option<&str> {
+        self.netns.entry(inode).or_insert_with(|| crate::sys::netns::names().remove(&inode)).as_deref()
+    }
+
+    pub fn cgroup_path(&mut self, id: u64) -> Option<&str> {
+        if id == 0 {
+            return None;
+        }
+        let tree = &mut self.tree;
+        self.cgroups
+            .entry(id)
+            .or_insert_with(|| {
+                if !tree.contains_key(&id) {
+                    *tree = crate::names::system::system_cgroups();
+                }
+                tree.get(&id).cloned()
+            })
+            .as_deref()
+    }
+}
+
+/// The close-time fields of JSON records: the errno's name, retransmits, and the
+/// smoothed RTT when one was measured.
+fn close_fields(closing: bool, error: u32, retrans: u32, srtt_us: u32) -> (Option<String>, Option<u32>, Option<u32>) {
+    if !closing {
+        return (None, None, None);
+    }
+    ((error != 0).then(|| crate::model::abi::errno_name(error)), Some(retrans), (srtt_us != 0).then_some(srtt_us))
 }
 
 /// Writes one transition through the reused `line`. Time is UTC, RFC 3339 with
@@ -131,13 +187,16 @@ struct JsonTransition<'a> {
 pub fn write_transition(
     out: &mut impl Write,
     line: &mut String,
-    stamps: &mut Stamps,
+    (stamps, labels): (&mut Stamps, &mut Labels),
     t: &Transition,
     json: bool,
 ) -> io::Result<()> {
     line.clear();
     if json {
         stamps.push_rfc3339(line, t.ts_ns);
+        let (error, retrans, srtt_us) =
+            close_fields(t.new == sockstat_ebpf::TcpState::Close as u8, t.error, t.retrans, t.srtt_us);
+        let netns_name = labels.netns_name(t.netns).map(str::to_owned);
         let j = JsonTransition {
             time: line,
             ts_ns: t.ts_ns,
@@ -157,6 +216,12 @@ pub fn write_transition(
             wqueue: t.wqueue,
             bytes_acked: t.bytes_acked,
             bytes_received: t.bytes_received,
+            netns_name: netns_name.as_deref(),
+            cgroup: labels.cgroup_path(t.cgroup_id),
+            cgroup_id: (t.cgroup_id != 0).then_some(t.cgroup_id),
+            error,
+            retrans,
+            srtt_us,
         };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
         return out.write_all(b"\n");
@@ -227,6 +292,18 @@ struct JsonLifetime<'a> {
     end: &'a str,
     duration_ns: Option<u64>,
     path_names: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retrans: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srtt_us: Option<u32>,
 }
 
 /// Writes one finished connection through the reused `line`. Start and duration are `-`
@@ -234,7 +311,7 @@ struct JsonLifetime<'a> {
 pub fn write_lifetime(
     out: &mut impl Write,
     line: &mut String,
-    stamps: &mut Stamps,
+    (stamps, labels): (&mut Stamps, &mut Labels),
     l: &Lifetime,
     json: bool,
 ) -> io::Result<()> {
@@ -247,12 +324,20 @@ pub fn write_lifetime(
             stamps.push_rfc3339(line, start);
         }
         let (end, start) = line.split_at(end_len);
+        let (error, retrans, srtt_us) = close_fields(true, l.error, l.retrans, l.srtt_us);
+        let netns_name = labels.netns_name(l.netns).map(str::to_owned);
         let j = JsonLifetime {
             life: l,
             start: l.start_ns.map(|_| start),
             end,
             duration_ns: l.duration_ns(),
             path_names: l.path_text(),
+            netns_name: netns_name.as_deref(),
+            cgroup: labels.cgroup_path(l.cgroup_id),
+            cgroup_id: (l.cgroup_id != 0).then_some(l.cgroup_id),
+            error,
+            retrans,
+            srtt_us,
         };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
         return out.write_all(b"\n");
@@ -350,7 +435,11 @@ pub fn run(opts: &TraceOptions) -> Result<(), TraceError> {
 }
 
 async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
-    let netns = if opts.all_netns { None } else { Some(own_netns()?) };
+    let netns = match &opts.netns {
+        Some(arg) => Some(arg.inode().map_err(|e| TraceError::Io("--netns", e))?),
+        None if opts.all_netns => None,
+        None => Some(own_netns()?),
+    };
     let mut tracer = Tracer::load(LoadOptions::default())?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
     let mut stream = EventStream::new(ring)?;
@@ -367,6 +456,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let mut printed = 0u64;
     let mut line = String::with_capacity(256);
     let mut stamps = Stamps::default();
+    let mut labels = Labels::default();
     let mut tuples = Tuples::default();
     let mut lifetimes = Tracker::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -392,7 +482,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                     && opts.filter.accepts(&l.as_socket(), &l.path)
                 {
                     printed += 1;
-                    result = write_lifetime(out, &mut line, &mut stamps, &l, opts.json);
+                    result = write_lifetime(out, &mut line, (&mut stamps, &mut labels), &l, opts.json);
                 }
                 return;
             }
@@ -404,7 +494,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                 return;
             }
             printed += 1;
-            result = write_transition(out, &mut line, &mut stamps, &t, opts.json);
+            result = write_transition(out, &mut line, (&mut stamps, &mut labels), &t, opts.json);
         });
         let more = taken >= crate::bpf::stream::DRAIN_MAX;
         match result.and_then(|()| out.flush()) {

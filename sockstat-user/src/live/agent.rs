@@ -13,8 +13,9 @@
 //! namespace's table, with its SYN-SENT/SYN-RECV/TIME-WAIT rows dumped in that
 //! namespace; a namespace queried but not tracked yet is seeded first (the client's
 //! /proc/PID/ns/net is a handle to it). A namespace without a handle and without sockets
-//! is gone and forgotten. The timeline and lifetimes record the agent's own namespace
-//! only.
+//! is gone and forgotten. The timeline records every namespace: each connection row
+//! names its namespace, and each snapshot holds the dumps of every tracked namespace
+//! with sockets.
 //!
 //! One thread, one event loop: the ring buffer, the query channel, a loss check and the
 //! signals are all `select!`ed here, so the table needs no lock. Connection tasks
@@ -84,7 +85,11 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     // Claim the socket path before touching BPF, so a second agent stops right here.
     let sock = AgentSocket::bind(&cfg.socket)?;
     let netns = own_netns()?;
-    let timeline = cfg.timeline.clone().map(|t| Writer::start(t, netns)).transpose()?;
+    let timeline = cfg
+        .timeline
+        .clone()
+        .map(|t| Writer::start(WriterConfig { labels: crate::live::labels::system(), ..t }, netns))
+        .transpose()?;
     let mut tracer = Tracer::load(LoadOptions { ringbuf_bytes: cfg.ringbuf_bytes })?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
     // The stream is live from here: events queue in the ring while we dump.
@@ -127,10 +132,12 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     // The time the timeline's file went unwritten (no agent ran) is a gap too: what
     // happened then is unknown, and answers about it must say so.
     st.sink.mark_downtime(dump_ns);
-    st.seed(dump, dump_ns, Some("seed"));
     // Every other namespace there is a handle to, each from its own dump; their events
-    // wait in the ring meanwhile, like the own namespace's.
-    st.spaces.seed_others();
+    // wait in the ring meanwhile, like the own namespace's. The timeline's first
+    // snapshot holds them all.
+    let others = st.spaces.seed_others();
+    st.spaces.tables.seed(netns, dump.clone(), &[]);
+    st.seeded(Some(dump), others, dump_ns, Some("seed"));
     // Loss counters start at zero with the program; a loss during the dump above is a
     // loss like any other (the first check resyncs).
     st.loss.counted_from_zero();

@@ -163,7 +163,7 @@ impl Connections {
     }
 
     pub(super) fn observe(&mut self, t: &Transition) {
-        if t.accept || !t.is_inet() {
+        if !t.is_transition() || !t.is_inet() {
             return;
         }
         let close = t.new == TcpState::Close as u8;

@@ -6,13 +6,15 @@
 //! answers queries; both work on `state`, which holds the pieces below it, each in its
 //! own file: `namespaces`, `sink` (lifetimes and the timeline), `loss`; `table` is the
 //! table itself, with no I/O; `server` the socket and its connections; `exporter` the
-//! `--metrics` HTTP server and `metrics` what it serves; `error` the agent's error type.
-//! Files import only those listed after them here.
+//! `--metrics` HTTP server and `metrics` what it serves; `error` the agent's error type;
+//! `labels` the names and paths the timeline's dictionaries keep. Files import only those
+//! listed after them here.
 
 pub mod agent;
 mod answer;
 pub mod error;
 pub mod exporter;
+mod labels;
 mod loss;
 pub mod metrics;
 pub mod minis;

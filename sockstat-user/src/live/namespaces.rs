@@ -19,8 +19,7 @@ use crate::{
         table::ALL_STATES,
         table::Namespaces,
     },
-    model::clock::monotonic_ns,
-    model::socket::InetSocket,
+    model::{clock::monotonic_ns, socket::InetSocket},
     sys::netns::{self, HandleError},
     wire::protocol::NamespaceStatus,
 };
@@ -90,8 +89,10 @@ impl NamespaceSet {
         }
     }
 
-    /// Seeds every namespace with a handle other than the agent's own (at start).
-    pub(super) fn seed_others(&mut self) {
+    /// Seeds every namespace with a handle other than the agent's own (at start);
+    /// returns the dumps, by namespace.
+    pub(super) fn seed_others(&mut self) -> Vec<(u32, Vec<InetSocket>)> {
+        let mut dumps = Vec::new();
         self.handles = netns::discover().into_iter().collect();
         let mut found: Vec<u32> = self.handles.keys().copied().filter(|&ns| ns != self.own).collect();
         found.sort_unstable();
@@ -99,6 +100,7 @@ impl NamespaceSet {
             match self.dump_for_seed(ns, None) {
                 Ok(dump) => {
                     info!(netns = ns, sockets = dump.len(), handle = ?self.handles.get(&ns), "tracking a network namespace");
+                    dumps.push((ns, dump.clone()));
                     self.tables.seed(ns, dump, &[]);
                 }
                 // It may have gone since it was found; its next event tries again.
@@ -107,20 +109,49 @@ impl NamespaceSet {
                 }
             }
         }
+        dumps
+    }
+
+    /// A dump of the agent's own namespace and of every other tracked namespace that
+    /// has sockets (an empty one is left out: the snapshot says nothing of it, and its
+    /// later sockets all have events), by namespace, for a timeline snapshot. One that
+    /// cannot be dumped is left out too (logged).
+    ///
+    /// # Errors
+    /// The own namespace's dump.
+    pub(super) fn dump_all(&mut self) -> Result<Vec<(u32, Vec<InetSocket>)>, AgentError> {
+        let mut out = vec![(self.own, self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?)];
+        let busy: Vec<u32> =
+            self.tables.counts().into_iter().filter(|&(ns, n)| n > 0 && ns != self.own).map(|(ns, _)| ns).collect();
+        for ns in busy {
+            match self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)) {
+                Ok(dump) => out.push((ns, dump)),
+                Err(e) => {
+                    info!(netns = ns, error = %error_text(&e), "cannot dump a network namespace for the timeline")
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// After a loss every namespace is dumped again; one that cannot be is no longer
-    /// tracked (its table may be wrong, and nothing would repair it).
-    pub(super) fn reseed_others(&mut self) {
+    /// tracked (its table may be wrong, and nothing would repair it). Returns the dumps,
+    /// by namespace.
+    pub(super) fn reseed_others(&mut self) -> Vec<(u32, Vec<InetSocket>)> {
+        let mut dumps = Vec::new();
         for ns in self.tables.others() {
             match self.dump_for_seed(ns, None) {
-                Ok(dump) => self.tables.seed(ns, dump, &[]),
+                Ok(dump) => {
+                    dumps.push((ns, dump.clone()));
+                    self.tables.seed(ns, dump, &[]);
+                }
                 Err(e) => {
                     info!(netns = ns, error = %error_text(&e), "cannot resync a network namespace; no longer tracked");
                     self.tables.mark_unreachable(ns, monotonic_ns() + duration_ns(UNREACHABLE_FOR));
                 }
             }
         }
+        dumps
     }
 
     /// A handle to namespace `ns`: the querying process's (`peer`), the last one known,

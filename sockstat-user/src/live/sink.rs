@@ -1,6 +1,7 @@
-//! Where the agent's own namespace's transitions go besides the table: the timeline
-//! writer (which folds them into connection rows on its own thread), with its gap
-//! markers and kernel snapshots (at seed, after a loss, and every [`CHECKPOINT_EVERY`]).
+//! Where the transitions of every namespace go besides the tables: the timeline writer
+//! (which folds them into connection rows on its own thread), with its gap markers and
+//! kernel snapshots of every tracked namespace with sockets (at seed, after a loss, and
+//! every [`CHECKPOINT_EVERY`]).
 
 use std::{
     sync::atomic::Ordering,
@@ -45,7 +46,7 @@ impl Sink {
         Sink { timeline, open: FxHashSet::default(), last_checkpoint: Instant::now(), snapshot_owed: false }
     }
 
-    /// Feeds one transition of the own namespace to the timeline.
+    /// Feeds one transition (of any namespace) to the timeline.
     pub(super) fn record(&mut self, t: Transition) {
         // Request sockets are the live table's (SYN-RECV rows); the timeline records a
         // passive open from its full socket's transitions.
@@ -108,11 +109,11 @@ impl Sink {
         }
     }
 
-    /// Records a seed's dump as a snapshot of `kind`; the next checkpoint is due
-    /// CHECKPOINT_EVERY from now.
-    pub(super) fn snapshot_of_seed(&mut self, mono_ns: u64, kind: &'static str, dump: &[InetSocket]) {
+    /// Records a seed's dumps (by namespace) as a snapshot of `kind`; the next
+    /// checkpoint is due CHECKPOINT_EVERY from now.
+    pub(super) fn snapshot_of_seed(&mut self, mono_ns: u64, kind: &'static str, spaces: Vec<(u32, Vec<InetSocket>)>) {
         if let Some(w) = self.timeline.as_mut() {
-            w.push(Record::Snapshot { mono_ns, kind, sockets: dump.to_vec() });
+            w.push(Record::Snapshot { mono_ns, kind, spaces });
             self.last_checkpoint = Instant::now();
             self.snapshot_owed = false;
         }
@@ -120,9 +121,9 @@ impl Sink {
 
     /// Records a dump made after a loss that left the table right (only timeline records
     /// were dropped).
-    pub(super) fn snapshot_after_drop(&mut self, mono_ns: u64, dump: Vec<InetSocket>) {
+    pub(super) fn snapshot_after_drop(&mut self, mono_ns: u64, spaces: Vec<(u32, Vec<InetSocket>)>) {
         if let Some(w) = self.timeline.as_mut() {
-            w.push(Record::Snapshot { mono_ns, kind: "resync", sockets: dump });
+            w.push(Record::Snapshot { mono_ns, kind: "resync", spaces });
         }
         self.last_checkpoint = Instant::now();
     }

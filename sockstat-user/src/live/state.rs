@@ -85,17 +85,14 @@ impl State {
     /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
     pub(super) fn drain(&mut self) -> usize {
         let State { spaces, kernel, sink, conns, .. } = self;
-        let own = spaces.own;
         let now = monotonic_ns();
         let n = kernel.stream.drain(|t| {
             spaces.tables.apply(&t, now);
             if let Some(c) = conns.as_mut() {
                 c.observe(&t);
             }
-            // Lifetimes and the timeline are the agent's own namespace's.
-            if t.netns != own {
-                return;
-            }
+            // The timeline records every namespace (a namespace not tracked yet
+            // included: its sockets' rows begin with their first event).
             sink.record(t);
         });
         if self.sink.batch_full() {
@@ -110,18 +107,36 @@ impl State {
         while self.drain() >= crate::bpf::stream::DRAIN_MAX {}
     }
 
-    /// Replaces the own namespace's table with a dump; records the dump in the timeline
-    /// when `kind` is given.
+    /// Replaces the own namespace's table with `dump` and every other tracked
+    /// namespace's with a fresh dump of it; records them all, as one snapshot, in the
+    /// timeline when `kind` is given.
     pub(super) fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: Option<&'static str>) {
-        if let Some(kind) = kind {
-            self.sink.snapshot_of_seed(mono_ns, kind, &dump);
-        }
         let own = self.spaces.own;
+        let own_dump = kind.map(|_| dump.clone());
         self.spaces.tables.seed(own, dump, &[]);
-        // Connections whose close was lost would stay open in the tracker forever.
-        if let Some(table) = self.spaces.tables.get(own) {
-            self.sink.keep_lifetimes(|cookie| table.get(cookie).is_some());
+        let others = self.spaces.reseed_others();
+        self.seeded(own_dump, others, mono_ns, kind);
+    }
+
+    /// The own namespace seeded from `own_dump` (given when it is to be recorded), the
+    /// others from `others`: the timeline's snapshot of `kind`, and the lifetimes of
+    /// sockets no table has any more ended.
+    pub(super) fn seeded(
+        &mut self,
+        own_dump: Option<Vec<InetSocket>>,
+        others: Vec<(u32, Vec<InetSocket>)>,
+        mono_ns: u64,
+        kind: Option<&'static str>,
+    ) {
+        let own = self.spaces.own;
+        if let (Some(kind), Some(own_dump)) = (kind, own_dump) {
+            let mut spaces = vec![(own, own_dump)];
+            spaces.extend(others.into_iter().filter(|(_, d)| !d.is_empty()));
+            self.sink.snapshot_of_seed(mono_ns, kind, spaces);
         }
+        // Connections whose close was lost would stay open in the tracker forever.
+        let tables = &self.spaces.tables;
+        self.sink.keep_lifetimes(|cookie| tables.contains(cookie));
         self.sink.flush();
     }
 }
@@ -153,7 +168,6 @@ impl State {
             // the new seed, in order, exactly as at start-up.
             let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
             self.seed(dump, gap_end, kind);
-            self.spaces.reseed_others();
             self.loss.resyncs += 1;
             // A connection whose close was lost is no longer in its (tracked) table.
             let (spaces, conns) = (&self.spaces, &mut self.conns);
@@ -165,8 +179,8 @@ impl State {
             // gap, closed by the next snapshot.
             warn!(lost_timeline, "timeline writer behind; records dropped, gap marked");
             if snapshot_now {
-                let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
-                self.sink.snapshot_after_drop(gap_end, dump);
+                let spaces = self.spaces.dump_all()?;
+                self.sink.snapshot_after_drop(gap_end, spaces);
             }
         }
         self.loss.seen_lost = now;
@@ -189,9 +203,9 @@ impl State {
         sink.snapshot_owed = false;
         sink.last_checkpoint = Instant::now();
         let mono_ns = monotonic_ns();
-        let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
+        let spaces = self.spaces.dump_all()?;
         if let Some(w) = self.sink.timeline.as_mut() {
-            w.push(Record::Snapshot { mono_ns, kind, sockets: dump });
+            w.push(Record::Snapshot { mono_ns, kind, spaces });
         }
         self.sink.flush();
         Ok(())

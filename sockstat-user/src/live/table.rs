@@ -304,6 +304,13 @@ impl Namespaces {
         self.tables.contains_key(&netns)
     }
 
+    /// Whether any tracked namespace's table has the socket `cookie` (cookies are
+    /// unique across namespaces).
+    #[must_use]
+    pub fn contains(&self, cookie: u64) -> bool {
+        self.tables.values().any(|t| t.get(cookie).is_some())
+    }
+
     /// Sockets in every table.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -22,3 +22,25 @@ pub const IPPROTO_MPTCP: u32 = 262;
 pub const SOCK_STREAM: u8 = 1;
 pub const SOCK_DGRAM: u8 = 2;
 pub const SOCK_SEQPACKET: u8 = 5;
+
+/// The symbolic name of errno `n` (`ECONNREFUSED`), as `strerrorname_np(3)` gives it;
+/// `E<n>` for a number the C library does not name.
+#[must_use]
+pub fn errno_name(n: u32) -> String {
+    let raw = i32::try_from(n).unwrap_or(i32::MAX);
+    match nix::errno::Errno::from_raw(raw) {
+        nix::errno::Errno::UnknownErrno => format!("E{n}"),
+        e => format!("{e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod errno_tests {
+    #[test]
+    fn errno_names_are_the_c_names() {
+        assert_eq!(super::errno_name(111), "ECONNREFUSED");
+        assert_eq!(super::errno_name(110), "ETIMEDOUT");
+        assert_eq!(super::errno_name(104), "ECONNRESET");
+        assert_eq!(super::errno_name(4000), "E4000");
+    }
+}

@@ -483,6 +483,16 @@ pub fn endpoint(addr: IpAddr, port: u16) -> String {
 }
 
 impl InetSocket {
+    /// The socket with its cgroup v2 id known (from the event stream or the timeline,
+    /// not from sock_diag), for the `cgroup` filter condition; no other detail is set.
+    #[must_use]
+    pub fn with_cgroup(mut self, cgroup_id: Option<u64>) -> InetSocket {
+        if let Some(cgroup_id) = cgroup_id {
+            self.ext = Some(Box::new(InetDetails { cgroup_id, ..InetDetails::default() }));
+        }
+        self
+    }
+
     /// Whether sock_diag reported a mini-socket rather than a full socket: a timewait
     /// socket (timer 3, "timewait", whatever its sub-state: TIME-WAIT, or FIN-WAIT-2 for
     /// a socket closed before the peer's FIN; net/ipv4/inet_diag.c, inet_twsk_diag_fill)

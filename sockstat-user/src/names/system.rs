@@ -242,7 +242,8 @@ impl Names {
 /// is its cgroup id (kernfs: `kernfs_ino` is the node id on 64-bit), which is what ss's
 /// `get_cgroup2_id()` reads through `name_to_handle_at`. The walk stays on the mount
 /// (`FTW_MOUNT`); unreadable directories are skipped.
-fn system_cgroups() -> HashMap<u64, String> {
+#[must_use]
+pub fn system_cgroups() -> HashMap<u64, String> {
     use std::os::unix::fs::MetadataExt;
     let mut map = HashMap::new();
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();

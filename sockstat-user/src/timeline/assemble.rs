@@ -65,6 +65,14 @@ pub struct Sock {
     pub trailer: Trailer,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// The socket's cgroup v2 id (0: unknown): the same at every transition, kept from
+    /// the first that carried one.
+    pub cgroup_id: u64,
+    /// From its CLOSE transition: the errno the kernel left (0: none), retransmits and
+    /// smoothed RTT (microseconds).
+    pub error: u32,
+    pub retrans: u32,
+    pub srtt_us: u32,
     pub owner: Task,
     pub source: OwnerSource,
     /// A listening socket, not a connection.
@@ -105,6 +113,10 @@ impl Sock {
             trailer: Trailer { v6only: t.v6only, ifindex: t.ifindex, first_queues: queues(t), last_queues: queues(t) },
             bytes_sent: t.bytes_acked,
             bytes_received: t.bytes_received,
+            cgroup_id: t.cgroup_id,
+            error: t.error,
+            retrans: t.retrans,
+            srtt_us: t.srtt_us,
             owner,
             source,
             listener,
@@ -139,8 +151,22 @@ impl Sock {
         }
         self.bytes_sent = t.bytes_acked;
         self.bytes_received = t.bytes_received;
+        if self.cgroup_id == 0 {
+            self.cgroup_id = t.cgroup_id;
+        }
+        (self.error, self.retrans, self.srtt_us) = (t.error, t.retrans, t.srtt_us);
         self.dirty = true;
         true
+    }
+
+    /// The `error`, `retrans` and `srtt_us` columns: what its CLOSE transition read, for
+    /// a socket seen to close (NULL otherwise, and NULL for an error of 0 and for an
+    /// RTT never measured).
+    pub fn health(&self) -> (Option<u32>, Option<u32>, Option<u32>) {
+        if !self.finished || self.listener {
+            return (None, None, None);
+        }
+        ((self.error != 0).then_some(self.error), Some(self.retrans), (self.srtt_us != 0).then_some(self.srtt_us))
     }
 
     /// The `steps` column: the entries, then the trailer if it says anything.
@@ -348,6 +374,23 @@ mod tests {
             comm: format!("p{pid}"),
             ..Transition::fixture(cookie, ts, old, new, ports)
         }
+    }
+
+    #[test]
+    fn the_cgroup_is_kept_and_health_is_the_closes() {
+        let mut a = Assembler::default();
+        // The cgroup from whichever transition carried it; the error, retransmits and
+        // RTT from the CLOSE transition only.
+        a.observe(&ev(4, 10, Close, SynSent, (0, 80), 5));
+        a.observe(&Transition { cgroup_id: 42, retrans: 9, ..ev(4, 20, SynSent, Established, (6000, 80), 5) });
+        a.observe(&Transition { error: 104, retrans: 3, srtt_us: 80, ..ev(4, 30, Established, Close, (0, 80), 5) });
+        let done = a.take_done();
+        assert_eq!(done[0].cgroup_id, 42);
+        assert_eq!(done[0].health(), (Some(104), Some(3), Some(80)));
+        // A socket given up (its close lost) says nothing of its health.
+        a.observe(&Transition { cgroup_id: 42, ..ev(5, 10, Close, SynSent, (0, 80), 5) });
+        a.forget(&[5]);
+        assert_eq!(a.take_done()[0].health(), (None, None, None));
     }
 
     #[test]

@@ -50,6 +50,17 @@ pub struct Lifetime {
     pub bytes_received: u64,
     /// Kernel state numbers, in order, from the first state entered to CLOSE.
     pub path: Vec<u8>,
+    /// The socket's cgroup v2 id (0: unknown); from its CLOSE transition, the errno the
+    /// kernel left on it (0: none), its retransmits and smoothed RTT (microseconds; 0:
+    /// never measured). Printed by their users (names, not numbers).
+    #[serde(skip)]
+    pub cgroup_id: u64,
+    #[serde(skip)]
+    pub error: u32,
+    #[serde(skip)]
+    pub retrans: u32,
+    #[serde(skip)]
+    pub srtt_us: u32,
 }
 
 impl Lifetime {
@@ -67,6 +78,7 @@ impl Lifetime {
             (self.dst, self.dport),
             self.cookie,
         )
+        .with_cgroup((self.cgroup_id != 0).then_some(self.cgroup_id))
     }
 
     /// `SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE`.
@@ -237,6 +249,10 @@ impl Tracker {
                         bytes_sent: 0,
                         bytes_received: 0,
                         path: Vec::new(),
+                        cgroup_id: 0,
+                        error: 0,
+                        retrans: 0,
+                        srtt_us: 0,
                     },
                 })
             }
@@ -250,9 +266,13 @@ impl Tracker {
         }
         life.bytes_sent = t.bytes_acked;
         life.bytes_received = t.bytes_received;
+        if life.cgroup_id == 0 {
+            life.cgroup_id = t.cgroup_id;
+        }
         if new != close {
             return None;
         }
+        (life.error, life.retrans, life.srtt_us) = (t.error, t.retrans, t.srtt_us);
         let mut done = self.open.remove(&t.cookie)?.life;
         done.end_ns = t.ts_ns;
         Some(done)

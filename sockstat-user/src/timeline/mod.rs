@@ -8,7 +8,7 @@
 //! the agent writes.
 //!
 //! Owns the schema (`schema`) and the packed columns (`codec`), the writer with its
-//! batching and retention (`writer`) and the folding of transitions into rows
+//! batching and retention (`writer`) with its dictionaries (`dictionary`) and the folding of transitions into rows
 //! (`assemble`), the readers for `history` (`reader`) and `--at` (`replay`), and
 //! connection lifetimes (`lifetime`, shared with `trace --lifetimes`); here, the types
 //! they share. Imports `model` and `bpf` (the stream's [`Transition`] is what the writer
@@ -16,6 +16,7 @@
 
 pub mod assemble;
 pub mod codec;
+mod dictionary;
 pub mod lifetime;
 pub mod reader;
 pub mod replay;
@@ -111,12 +112,34 @@ pub enum Record {
     /// The sockets with these cookies are gone though no close was seen (a resync found
     /// them missing): their rows end where they are.
     Forget(Vec<u64>),
-    /// `mono_ns`: CLOCK_MONOTONIC when the dump was made.
+    /// `mono_ns`: CLOCK_MONOTONIC when the dumps were made (one after the other, from
+    /// then); `spaces`: each network namespace's dump, by inode.
     Snapshot {
         mono_ns: u64,
         kind: &'static str,
-        sockets: Vec<InetSocket>,
+        spaces: Vec<(u32, Vec<InetSocket>)>,
     },
+}
+
+/// What the timeline's dictionaries say besides the numbers the event stream carries: a
+/// network namespace's name (`/run/netns`) and a cgroup's path. Asked once per namespace
+/// or cgroup the writer meets (from its SQL thread), so an answer may take a walk of the
+/// cgroup tree. The agent provides it (this layer reads neither /run/netns nor the
+/// cgroup2 mount).
+pub trait Labels: Send + Sync {
+    fn netns_name(&self, inode: u32) -> Option<String>;
+    /// The cgroup's path under the cgroup2 mount (`/system.slice/nginx.service`).
+    fn cgroup_path(&self, id: u64) -> Option<String>;
+}
+
+/// A shared [`Labels`], or none (names and paths stay NULL).
+#[derive(Clone, Default)]
+pub struct LabelSource(pub Option<std::sync::Arc<dyn Labels>>);
+
+impl std::fmt::Debug for LabelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "LabelSource(some)" } else { "LabelSource(none)" })
+    }
 }
 
 /// The agent's own state directory (the default timeline's): made 0700, and tightened to

@@ -14,7 +14,7 @@ use sockstat_ebpf::TcpState;
 
 use crate::{
     bpf::stream::kernel_state_name,
-    model::socket::InetSocket,
+    model::{abi::errno_name, socket::InetSocket},
     timeline::{
         Gap, TimelineError,
         assemble::owner_source,
@@ -34,17 +34,19 @@ pub struct Reader {
 /// batch `b`).
 const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
      b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, c.process, c.owner, c.bytes_sent, \
-     c.bytes_received, c.rowid";
+     c.bytes_received, c.rowid, c.cgroup, c.error, c.retrans, c.srtt_us";
 
 /// The same from `open_connections` (aliased `c`).
 const OPEN_COLUMNS: &str = "c.cookie, c.netns, c.src, c.sport, c.dst, c.dport, c.end_ns, c.duration_ns, c.path, \
-     c.steps, c.process, c.owner, c.bytes_sent, c.bytes_received, NULL";
+     c.steps, c.process, c.owner, c.bytes_sent, c.bytes_received, NULL, c.cgroup, c.error, c.retrans, c.srtt_us";
 
-/// The dictionaries rows point into, read whole (they hold a row per process and
-/// namespace, not per connection): pid and name by `processes.id`, inode by `netns.id`.
+/// The dictionaries rows point into, read whole (they hold a row per process,
+/// namespace and cgroup, not per connection): pid and name by `processes.id`, inode and
+/// name by `netns.id`, id and path by `cgroups.id`.
 pub(super) struct Names {
     processes: FxHashMap<i64, (u32, String)>,
-    netns: FxHashMap<i64, u32>,
+    netns: FxHashMap<i64, (u32, Option<String>)>,
+    cgroups: FxHashMap<i64, (u64, Option<String>)>,
 }
 
 impl Names {
@@ -53,8 +55,25 @@ impl Names {
         row.process.and_then(|p| self.processes.get(&p)).map_or((0, ""), |(pid, comm)| (*pid, comm.as_str()))
     }
 
-    fn netns(&self, row: &Row) -> u32 {
-        row.netns.and_then(|n| self.netns.get(&n)).copied().unwrap_or(0)
+    pub(super) fn netns(&self, row: &Row) -> u32 {
+        self.netns_inode(row.netns)
+    }
+
+    /// The inode of `netns.id` `id` (0: unknown).
+    pub(super) fn netns_inode(&self, id: Option<i64>) -> u32 {
+        id.and_then(|n| self.netns.get(&n)).map_or(0, |(inode, _)| *inode)
+    }
+
+    fn netns_name(&self, row: &Row) -> Option<String> {
+        row.netns.and_then(|n| self.netns.get(&n)).and_then(|(_, name)| name.clone())
+    }
+
+    /// The cgroup v2 id and path of `row`'s socket, if known.
+    pub(super) fn cgroup(&self, row: &Row) -> (Option<u64>, Option<String>) {
+        match row.cgroup.and_then(|c| self.cgroups.get(&c)) {
+            Some((id, path)) => (Some(*id), path.clone()),
+            None => (None, None),
+        }
     }
 }
 
@@ -82,6 +101,11 @@ pub(super) struct Row {
     pub owner: Option<u8>,
     pub bytes_sent: i64,
     pub bytes_received: i64,
+    /// `cgroups.id`.
+    cgroup: Option<i64>,
+    error: Option<u32>,
+    retrans: Option<u32>,
+    srtt_us: Option<u32>,
 }
 
 /// One transition of a row, as the row tells it.
@@ -117,6 +141,10 @@ impl Row {
             owner: r.get(11)?,
             bytes_sent: r.get(12)?,
             bytes_received: r.get(13)?,
+            cgroup: r.get(15)?,
+            error: r.get(16)?,
+            retrans: r.get(17)?,
+            srtt_us: r.get(18)?,
         })
     }
 
@@ -168,6 +196,7 @@ impl Row {
         };
         let start_ns = active.map(|_| self.first_ns);
         let (pid, comm) = names.owner(self);
+        let (cgroup_id, cgroup) = names.cgroup(self);
         Some(StoredLifetime {
             start_ns,
             end_ns: self.end_ns,
@@ -185,6 +214,13 @@ impl Row {
             bytes_received: self.bytes_received,
             path: self.path.states().skip(1).map(kernel_state_name).collect::<Vec<_>>().join(">"),
             cookie: self.cookie,
+            netns: names.netns(self),
+            netns_name: names.netns_name(self),
+            cgroup,
+            cgroup_id,
+            error: self.error.map(errno_name),
+            retrans: self.retrans,
+            srtt_us: self.srtt_us,
         })
     }
 }
@@ -233,15 +269,36 @@ impl Reader {
         Ok(v.and_then(|v| v.parse().ok()))
     }
 
+    /// The namespace of the snapshot sockets without one (see `schema`: `netns_before`):
+    /// the agent's, in a file written when only its namespace was recorded.
+    pub(super) fn legacy_netns(&self) -> Result<Option<u32>, TimelineError> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key IN ('netns_before', 'netns') ORDER BY key = 'netns' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql(&self.path))?;
+        Ok(v.and_then(|v| v.parse().ok()))
+    }
+
     /// The dictionaries, read whole.
     pub(super) fn names(&self) -> Result<Names, TimelineError> {
         let e = sql(&self.path);
         let mut st = self.conn.prepare("SELECT id, pid, comm FROM processes").map_err(&e)?;
         let processes =
             st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).and_then(Iterator::collect).map_err(&e)?;
-        let mut st = self.conn.prepare("SELECT id, inode FROM netns").map_err(&e)?;
-        let netns = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(&e)?;
-        Ok(Names { processes, netns })
+        let mut st = self.conn.prepare("SELECT id, inode, name FROM netns").map_err(&e)?;
+        let netns =
+            st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))).and_then(Iterator::collect).map_err(&e)?;
+        let mut st = self.conn.prepare("SELECT id, cgroup_id, path FROM cgroups").map_err(&e)?;
+        let cgroups = st
+            .query_map([], |r| Ok((r.get(0)?, (r.get::<_, i64>(1)?.cast_unsigned(), r.get(2)?))))
+            .and_then(Iterator::collect)
+            .map_err(&e)?;
+        Ok(Names { processes, netns, cgroups })
     }
 
     /// The newest snapshot at or before `at_ns`.
@@ -421,7 +478,7 @@ impl Reader {
                 .conn
                 .prepare(
                     "SELECT t.ts_ns, p.pid, p.comm, t.src, t.sport, t.dst, t.dport, t.old_state, t.new_state, t.cookie,
-                        n.inode, t.id
+                        n.inode, t.id, n.name
                      FROM transitions t LEFT JOIN processes p ON p.id = t.process LEFT JOIN netns n ON n.id = t.netns
                      WHERE t.id BETWEEN ?3 AND ?4 AND t.ts_ns >= ?1 AND t.ts_ns <= ?2 AND t.accept = 0 ORDER BY t.id",
                 )
@@ -445,6 +502,9 @@ impl Reader {
                             new: r.get(8)?,
                             cookie: r.get::<_, i64>(9)? as u64,
                             netns: r.get::<_, Option<u32>>(10)?.unwrap_or(0),
+                            netns_name: r.get(12)?,
+                            cgroup: None,
+                            cgroup_id: None,
                         },
                     ))
                 })
@@ -461,6 +521,7 @@ impl Reader {
                 return;
             }
             let (pid, comm) = names.owner(&row);
+            let (cgroup_id, cgroup) = names.cgroup(&row);
             for t in row.transitions() {
                 seq += 1;
                 if t.ts_ns < since || t.ts_ns > until || covered(t.ts_ns) {
@@ -479,6 +540,9 @@ impl Reader {
                     new: t.new,
                     cookie: row.cookie,
                     netns: names.netns(&row),
+                    netns_name: names.netns_name(&row),
+                    cgroup: cgroup.clone(),
+                    cgroup_id,
                 };
                 out.push((t.ts_ns, u64::MAX / 2 + seq, stored));
             }
@@ -510,11 +574,37 @@ pub struct StoredLifetime {
     pub bytes_received: i64,
     pub path: String,
     pub cookie: u64,
+    /// The network namespace's inode, and its name in /run/netns when it had one.
+    pub netns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns_name: Option<String>,
+    /// The socket's cgroup: its path under the cgroup2 mount, and its v2 id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_id: Option<u64>,
+    /// The errno the kernel left on the socket at its close (`ECONNREFUSED`); absent
+    /// when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Retransmits and smoothed RTT (microseconds) at its close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrans: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srtt_us: Option<u32>,
 }
 
 impl StoredLifetime {
     pub fn as_socket(&self) -> InetSocket {
         InetSocket::tcp(self.family, TcpState::Close as u8, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+            .with_cgroup(self.cgroup_id)
+    }
+
+    /// A connection that failed: it ended with an error, or, seen from its start, never
+    /// reached ESTABLISHED (a connect that got no answer, a handshake the peer
+    /// abandoned). One begun before the agent may have been established before.
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || (self.active.is_some() && !self.path.split('>').any(|s| s == "ESTABLISHED"))
     }
 
     /// The state numbers of `path`.
@@ -538,11 +628,18 @@ pub struct StoredTransition {
     pub new: u8,
     pub cookie: u64,
     pub netns: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_id: Option<u64>,
 }
 
 impl StoredTransition {
     pub fn as_socket(&self) -> InetSocket {
         InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
+            .with_cgroup(self.cgroup_id)
     }
 }
 
@@ -587,6 +684,69 @@ mod tests {
     }
 
     use crate::bpf::stream::Transition;
+
+    /// Fixed names and paths, as the agent's labels would give them.
+    struct Fixed;
+
+    impl crate::timeline::Labels for Fixed {
+        fn netns_name(&self, inode: u32) -> Option<String> {
+            (inode == 2).then(|| "blue".to_owned())
+        }
+
+        fn cgroup_path(&self, id: u64) -> Option<String> {
+            (id == 77).then(|| "/system.slice/nginx.service".to_owned())
+        }
+    }
+
+    #[test]
+    fn namespace_cgroup_error_and_health_come_back_with_their_names() {
+        let path = temp_db("health");
+        {
+            let cfg = WriterConfig {
+                commit_every: Duration::ZERO,
+                labels: crate::timeline::LabelSource(Some(std::sync::Arc::new(Fixed))),
+                ..WriterConfig::new(path.clone(), Duration::from_secs(3600), 1 << 30, false)
+            };
+            let mut w = Writer::start(cfg, 1).unwrap();
+            let ns2 = |t: Transition| Transition { netns: 2, cgroup_id: 77, ..t };
+            // A refused connect in namespace 2, in a cgroup.
+            w.push(Record::Transition(ns2(tr(5, 1_000, Close, SynSent, 0, 81))));
+            w.push(Record::Transition(Transition { error: 111, ..ns2(tr(5, 2_000, SynSent, Close, 0, 81)) }));
+            // A connection that worked, in namespace 1, without a cgroup.
+            w.push(Record::Transition(tr(6, 3_000, Close, SynSent, 0, 80)));
+            w.push(Record::Transition(tr(6, 4_000, SynSent, Established, 5001, 80)));
+            w.push(Record::Transition(Transition {
+                retrans: 2,
+                srtt_us: 350,
+                ..tr(6, 5_000, Established, Close, 5001, 80)
+            }));
+        }
+        let r = Reader::open(&path).unwrap();
+        let lives = r.lifetimes(i64::MIN, i64::MAX).unwrap();
+        let refused = lives.iter().find(|l| l.dport == 81).unwrap();
+        assert_eq!((refused.netns, refused.netns_name.as_deref()), (2, Some("blue")));
+        assert_eq!((refused.cgroup.as_deref(), refused.cgroup_id), (Some("/system.slice/nginx.service"), Some(77)));
+        assert_eq!((refused.error.as_deref(), refused.retrans, refused.srtt_us), (Some("ECONNREFUSED"), Some(0), None));
+        assert!(refused.failed());
+        let ok = lives.iter().find(|l| l.dport == 80).unwrap();
+        assert_eq!((ok.netns, ok.netns_name.as_deref(), ok.cgroup.as_deref()), (1, None, None));
+        assert_eq!((ok.error.as_deref(), ok.retrans, ok.srtt_us), (None, Some(2), Some(350)));
+        assert!(!ok.failed());
+        // Begun before the agent: its path shows no ESTABLISHED, and says nothing of a
+        // failure.
+        let before = StoredLifetime { active: None, path: "FIN_WAIT1>FIN_WAIT2>CLOSE".into(), ..ok.clone() };
+        assert!(!before.failed());
+        assert!(StoredLifetime { active: Some(true), path: "SYN_SENT>CLOSE".into(), ..ok.clone() }.failed());
+        // JSON: absent, not null, where there is nothing to say.
+        let j = serde_json::to_value(ok).unwrap();
+        assert!(j.get("error").is_none() && j.get("cgroup").is_none() && j["srtt_us"] == 350, "{j}");
+        // The cgroup goes to the filter's subject: `cgroup` conditions select on it.
+        assert_eq!(refused.as_socket().ext.map(|e| e.cgroup_id), Some(77));
+        let ts = r.transitions(i64::MIN, i64::MAX).unwrap();
+        assert!(
+            ts.iter().filter(|t| t.cookie == 5).all(|t| t.cgroup.as_deref() == Some("/system.slice/nginx.service"))
+        );
+    }
 
     #[test]
     fn lifetimes_and_transitions_come_back_from_the_rows() {

@@ -33,8 +33,9 @@ impl Reader {
     /// transition after it up to `at_ns`, in time order. TIME-WAIT sockets come from the
     /// snapshot (with the expiry sock_diag gave) and from FIN-WAIT-2/CLOSING -> CLOSE
     /// transitions, which hand the tuple to a timewait socket that lives
-    /// TCP_TIMEWAIT_LEN (60 s) unless reused.
-    pub fn state_at(&self, at_ns: i64) -> Result<AtState, TimelineError> {
+    /// TCP_TIMEWAIT_LEN (60 s) unless reused. Only the sockets of network namespace
+    /// `netns` (its inode): the timeline holds every namespace the agent tracked.
+    pub fn state_at(&self, at_ns: i64, netns: u32) -> Result<AtState, TimelineError> {
         let e = sql(&self.path);
         let Some(snap) = self.snapshot_at(at_ns)? else {
             let first: Option<i64> =
@@ -49,20 +50,36 @@ impl Reader {
             });
         };
         let (snap_id, snap_ns, first_conn) = snap;
+        let names = self.names()?;
         let mut model = Model::default();
         let timewait: bool =
             self.conn.query_row("SELECT timewait FROM snapshots WHERE id = ?1", [snap_id], |r| r.get(0)).map_err(&e)?;
         if !timewait {
-            self.rebuild_timewait(&mut model, snap_ns, first_conn)?;
+            self.rebuild_timewait(&mut model, snap_ns, first_conn, netns)?;
         }
+        // Every transition after the snapshot up to the moment, from every row that
+        // may hold one, in time order (a socket's own in its order); their cgroups are
+        // those of the snapshot's sockets too.
+        let mut rows = Vec::new();
+        self.rows_for_replay(snap, at_ns, &mut |row| {
+            if row.end_ns > snap_ns && row.first_ns <= at_ns && names.netns(&row) == netns {
+                rows.push(row);
+            }
+        })?;
+        let cgroups: HashMap<u64, Option<u64>> = rows.iter().map(|r| (r.cookie, names.cgroup(r).0)).collect();
+        // The snapshot's sockets of `netns`: `netns` names them (a `netns.id`), or is
+        // NULL in a file first written when only the agent's namespace was recorded.
+        let legacy = self.legacy_netns()?;
+        let has_column = crate::timeline::schema::snapshot_netns(&self.conn).map_err(&e)?;
+        let ns_column = if has_column { "netns" } else { "NULL" };
         let mut st = self
             .conn
-            .prepare(
-                "SELECT cookie, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode, expires_ms, timer
-                 FROM snapshot_sockets WHERE snapshot = ?1",
-            )
+            .prepare(&format!(
+                "SELECT cookie, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode, expires_ms, timer,
+                    {ns_column} FROM snapshot_sockets WHERE snapshot = ?1"
+            ))
             .map_err(&e)?;
-        let rows = st
+        let rows_of_snapshot = st
             .query_map([snap_id], |r| {
                 let src: Vec<u8> = r.get(2)?;
                 let dst: Vec<u8> = r.get(4)?;
@@ -84,21 +101,21 @@ impl Reader {
                         )
                     },
                     r.get::<_, i64>(12)?,
+                    r.get::<_, Option<i64>>(14)?,
                 ))
             })
             .map_err(&e)?;
-        for row in rows {
-            let (sock, expires_ms) = row.map_err(&e)?;
-            model.seed(sock, snap_ns + expires_ms * 1_000_000);
-        }
-        // Every transition after the snapshot up to the moment, from every row that
-        // may hold one, in time order (a socket's own in its order).
-        let mut rows = Vec::new();
-        self.rows_for_replay(snap, at_ns, &mut |row| {
-            if row.end_ns > snap_ns && row.first_ns <= at_ns {
-                rows.push(row);
+        for row in rows_of_snapshot {
+            let (sock, expires_ms, ns) = row.map_err(&e)?;
+            let inode = if ns.is_some() { names.netns_inode(ns) } else { legacy.unwrap_or(0) };
+            if inode != netns {
+                continue;
             }
-        })?;
+            // sock_diag gives no cgroup for a timewait or request socket (ss filters
+            // them as cgroup 0); a full socket has its row's.
+            let cgroup = if sock.is_mini() { None } else { cgroups.get(&sock.cookie).copied().flatten() };
+            model.seed(sock.with_cgroup(cgroup), snap_ns + expires_ms * 1_000_000);
+        }
         let mut steps = Vec::new();
         for (r, row) in rows.iter().enumerate() {
             for (i, t) in row.transitions().into_iter().enumerate() {
@@ -110,7 +127,7 @@ impl Reader {
         steps.sort_by_key(|(ts, r, i, _)| (*ts, *r, *i));
         for (ts, r, _, t) in &steps {
             let row = &rows[*r];
-            model.apply(*ts, row.cookie, t.old, t.new, row.socket(t));
+            model.apply(*ts, row.cookie, t.old, t.new, row.socket(t).with_cgroup(names.cgroup(row).0));
         }
         Ok(AtState { sockets: model.sockets_at(at_ns), gaps: self.gaps_between(snap_ns, at_ns)?, snapshot_ns: snap_ns })
     }
@@ -120,7 +137,14 @@ impl Reader {
     /// made them and the connections that took their tuples over, by the rules of the
     /// replay itself. Those rows were written before the snapshot (its rows start at
     /// `first_conn`), or just after, for a close still in the ring at the dump.
-    fn rebuild_timewait(&self, model: &mut Model, snap_ns: i64, first_conn: i64) -> Result<(), TimelineError> {
+    fn rebuild_timewait(
+        &self,
+        model: &mut Model,
+        snap_ns: i64,
+        first_conn: i64,
+        netns: u32,
+    ) -> Result<(), TimelineError> {
+        let names = self.names()?;
         let from = snap_ns - TIME_WAIT_NS - 1_000_000_000;
         let Some(lo) = self.first_row_ending_from(from)? else { return Ok(()) };
         let late: Option<i64> = self
@@ -129,7 +153,7 @@ impl Reader {
             .map_err(sql(&self.path))?;
         let mut rows = Vec::new();
         self.rows_between(lo, late.unwrap_or(0).max(first_conn - 1), &mut |row| {
-            if row.end_ns > from && row.first_ns <= snap_ns {
+            if row.end_ns > from && row.first_ns <= snap_ns && names.netns(&row) == netns {
                 rows.push(row);
             }
         })?;
@@ -186,9 +210,11 @@ impl Model {
     fn apply(&mut self, wall_ns: i64, cookie: u64, old: u8, new: u8, event: InetSocket) {
         match tcp::change(old, new) {
             Change::Closed { to_time_wait } => {
-                if let Some(gone) = self.full.remove(&cookie)
+                if let Some(mut gone) = self.full.remove(&cookie)
                     && to_time_wait
                 {
+                    // A timewait socket has no cgroup (sock_diag sends none for it).
+                    gone.ext = None;
                     self.timewait.insert(tuple(&gone), (tcp::time_wait_row(gone), wall_ns + TIME_WAIT_NS));
                 }
             }
@@ -244,6 +270,89 @@ mod tests {
     const US: u64 = 1_000;
 
     #[test]
+    fn each_namespace_replays_its_own_sockets() {
+        use TcpState::*;
+        let path = temp_db("replay-netns");
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
+        let offset;
+        let listener = |ns: u32, port: u16| InetSocket {
+            cookie: u64::from(ns) * 100 + u64::from(port),
+            ..InetSocket::tcp(
+                sockstat_ebpf::AF_INET,
+                Listen as u8,
+                ("127.0.0.1".parse().unwrap(), port),
+                ("0.0.0.0".parse().unwrap(), 0),
+                u64::from(ns) * 100 + u64::from(port),
+            )
+        };
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            // Namespace 1 (the agent's) and 2 each have a listener in the seed.
+            let spaces = vec![(1, vec![listener(1, 80)]), (2, vec![listener(2, 81)])];
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces });
+            // Then a connection in namespace 2 only.
+            let in2 = |t: crate::bpf::stream::Transition| crate::bpf::stream::Transition { netns: 2, ..t };
+            w.push(Record::Transition(in2(tr(7, now + 10 * US, Close, SynSent, 0, 9))));
+            w.push(Record::Transition(in2(tr(7, now + 20 * US, SynSent, Established, 6000, 9))));
+            w.flush().unwrap();
+        }
+        let r = Reader::open(&path).unwrap();
+        let at = |ns: u32| -> Vec<(u16, u8)> {
+            let mut v: Vec<_> = r
+                .state_at(now as i64 + offset + 30 * US as i64, ns)
+                .unwrap()
+                .sockets
+                .iter()
+                .map(|s| (s.sport, s.state))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(at(1), vec![(80, Listen as u8)]);
+        assert_eq!(at(2), vec![(81, Listen as u8), (6000, Established as u8)]);
+        assert_eq!(at(3), vec![], "a namespace the timeline never saw is empty");
+    }
+
+    #[test]
+    fn a_file_whose_snapshots_named_no_namespace_is_read_as_the_agents() {
+        use TcpState::*;
+        let path = temp_db("replay-legacy");
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
+        let offset;
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            let l = InetSocket::tcp(
+                sockstat_ebpf::AF_INET,
+                Listen as u8,
+                ("127.0.0.1".parse().unwrap(), 80),
+                ("0.0.0.0".parse().unwrap(), 0),
+                9,
+            );
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: vec![(1, vec![l])] });
+        }
+        // As an agent of the version before wrote it: no `netns` in snapshot_sockets.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE snapshot_sockets DROP COLUMN netns; DELETE FROM meta WHERE key = 'netns_before';",
+        )
+        .unwrap();
+        drop(conn);
+        let at = now as i64 + offset + 1;
+        assert_eq!(Reader::open(&path).unwrap().state_at(at, 1).unwrap().sockets.len(), 1, "read-only, unmigrated");
+        // An agent opening it adds the column and says whose sockets the old rows are.
+        drop(writer(&path));
+        let conn = Connection::open(&path).unwrap();
+        let before: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'netns_before'", [], |r| r.get(0)).unwrap();
+        assert_eq!(before, "1");
+        let r = Reader::open(&path).unwrap();
+        assert_eq!(r.state_at(at, 1).unwrap().sockets.len(), 1);
+        assert_eq!(r.state_at(at, 2).unwrap().sockets.len(), 0);
+    }
+
+    #[test]
     fn replays_snapshot_and_transitions_to_a_moment() {
         use TcpState::*;
         let path = temp_db("replay");
@@ -252,7 +361,7 @@ mod tests {
         {
             let mut w = writer(&path);
             offset = w.offset_ns;
-            w.push(Record::Snapshot { mono_ns: now, kind: "seed", sockets: Vec::new() });
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: Vec::new() });
             for t in [
                 tr(1, now + 10 * US, Close, Listen, 80, 0),
                 tr(2, now + 20 * US, Close, SynSent, 0, 80),
@@ -273,7 +382,7 @@ mod tests {
         let r = Reader::open(&path).unwrap();
         let states = |at: u64| -> Vec<(u16, u16, u8)> {
             let mut v: Vec<_> =
-                r.state_at(wall(at)).unwrap().sockets.iter().map(|s| (s.sport, s.dport, s.state)).collect();
+                r.state_at(wall(at), 1).unwrap().sockets.iter().map(|s| (s.sport, s.dport, s.state)).collect();
             v.sort_unstable();
             v
         };
@@ -285,7 +394,7 @@ mod tests {
         assert_eq!(states(now + 50 * US), vec![(80, 0, Listen as u8), (5000, 80, TimeWait as u8)]);
         // ... which lives 60 s.
         assert_eq!(states(now + 50 * US + TIME_WAIT_NS as u64), vec![(80, 0, Listen as u8)]);
-        let err = r.state_at(wall(now) - 1_000_000_000).unwrap_err();
+        let err = r.state_at(wall(now) - 1_000_000_000, 1).unwrap_err();
         assert!(matches!(err, TimelineError::BeforeStart { .. }), "{err}");
     }
 
@@ -303,26 +412,26 @@ mod tests {
         {
             let mut w = writer(&path);
             offset = w.offset_ns;
-            w.push(Record::Snapshot { mono_ns: now, kind: "seed", sockets: vec![listener.clone()] });
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: vec![(1, vec![listener.clone()])] });
             w.push(Record::Transition(tr(2, now + 10 * US, Close, SynSent, 0, 80)));
             w.push(Record::Transition(tr(2, now + 20 * US, SynSent, Established, 5000, 80)));
             w.flush().unwrap();
             // A checkpoint while the connection is open, then more batches; it closes
             // after a second checkpoint, and another one stays open.
             let sockets = vec![listener.clone(), conn(2, Established, (5000, 80))];
-            w.push(Record::Snapshot { mono_ns: now + 100 * US, kind: "checkpoint", sockets });
+            w.push(Record::Snapshot { mono_ns: now + 100 * US, kind: "checkpoint", spaces: vec![(1, sockets)] });
             w.push(Record::Transition(tr(2, now + 150 * US, Established, FinWait1, 5000, 80)));
             w.push(Record::Transition(tr(4, now + 160 * US, Close, SynSent, 0, 81)));
             w.flush().unwrap();
             let sockets = vec![listener.clone(), conn(2, FinWait1, (5000, 80)), conn(4, SynSent, (5001, 81))];
-            w.push(Record::Snapshot { mono_ns: now + 200 * US, kind: "checkpoint", sockets });
+            w.push(Record::Snapshot { mono_ns: now + 200 * US, kind: "checkpoint", spaces: vec![(1, sockets)] });
             w.push(Record::Transition(tr(2, now + 250 * US, FinWait1, Close, 5000, 80)));
             w.flush().unwrap();
         }
         let wall = |mono: u64| mono as i64 + offset;
         let r = Reader::open(&path).unwrap();
         let states = |at: u64| -> Vec<(u16, u8)> {
-            let mut v: Vec<_> = r.state_at(wall(at)).unwrap().sockets.iter().map(|s| (s.dport, s.state)).collect();
+            let mut v: Vec<_> = r.state_at(wall(at), 1).unwrap().sockets.iter().map(|s| (s.dport, s.state)).collect();
             v.sort_unstable();
             v
         };
@@ -330,7 +439,10 @@ mod tests {
         assert_eq!(states(now + 170 * US), vec![(0, Listen as u8), (80, FinWait1 as u8), (81, SynSent as u8)]);
         assert_eq!(states(now + 260 * US), vec![(0, Listen as u8), (81, SynSent as u8)]);
         // The listener's queue sizes come from the snapshot.
-        assert_eq!(r.state_at(wall(now + 50 * US)).unwrap().sockets.iter().find(|s| s.dport == 0).unwrap().wqueue, 128);
+        assert_eq!(
+            r.state_at(wall(now + 50 * US), 1).unwrap().sockets.iter().find(|s| s.dport == 0).unwrap().wqueue,
+            128
+        );
     }
 
     #[test]
@@ -357,7 +469,7 @@ mod tests {
         {
             let mut w = writer(&path);
             offset = w.offset_ns;
-            w.push(Record::Snapshot { mono_ns: t0, kind: "seed", sockets: vec![listener.clone()] });
+            w.push(Record::Snapshot { mono_ns: t0, kind: "seed", spaces: vec![(1, vec![listener.clone()])] });
             w.flush().unwrap();
             close(&mut w, 2, t0 + 100 * S, 5000);
             close(&mut w, 3, t0 + 130 * S, 5001);
@@ -372,7 +484,7 @@ mod tests {
                 ..InetSocket::tcp(2, TimeWait as u8, (lo, 5000), (lo, 80), 2)
             };
             let sockets = vec![listener.clone(), InetSocket::tcp(2, Established as u8, (lo, 5001), (lo, 80), 5), tw];
-            w.push(Record::Snapshot { mono_ns: t0 + 150 * S, kind: "checkpoint", sockets });
+            w.push(Record::Snapshot { mono_ns: t0 + 150 * S, kind: "checkpoint", spaces: vec![(1, sockets)] });
             w.flush().unwrap();
             // After trouble, a checkpoint keeps them.
             w.push(Record::Gap(Gap {
@@ -384,7 +496,7 @@ mod tests {
             }));
             w.flush().unwrap();
             let tw = InetSocket { timer: 3, ..InetSocket::tcp(2, TimeWait as u8, (lo, 5000), (lo, 80), 2) };
-            w.push(Record::Snapshot { mono_ns: t0 + 155 * S, kind: "checkpoint", sockets: vec![tw] });
+            w.push(Record::Snapshot { mono_ns: t0 + 155 * S, kind: "checkpoint", spaces: vec![(1, vec![tw])] });
             w.flush().unwrap();
         }
         let stored = Connection::open(&path)
@@ -399,7 +511,7 @@ mod tests {
         let wall = |mono: u64| mono as i64 + offset;
         let r = Reader::open(&path).unwrap();
         let states = |at: u64| -> Vec<(u16, u8)> {
-            let mut v: Vec<_> = r.state_at(wall(at)).unwrap().sockets.iter().map(|s| (s.sport, s.state)).collect();
+            let mut v: Vec<_> = r.state_at(wall(at), 1).unwrap().sockets.iter().map(|s| (s.sport, s.state)).collect();
             v.sort_unstable();
             v
         };

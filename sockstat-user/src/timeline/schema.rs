@@ -9,7 +9,9 @@
 //! or 16 (IPv6), which give the family. The packed columns (`path`, `steps`) are
 //! described in `codec`.
 //!
-//! - `meta(key, value)`: `schema_version`, `netns` (the agent's network namespace).
+//! - `meta(key, value)`: `schema_version`, `netns` (the agent's network namespace);
+//!   `netns_before`, in a file first written before snapshots named their namespaces:
+//!   the namespace of the snapshot sockets whose `netns` is NULL.
 //! - `batches(id, committed_ns, rows, base_ns, cookie_base, first_conn, last_conn,
 //!   max_end_ns, min_ts_ns, max_ts_ns, first_transition, last_transition)`: one row per
 //!   committed transaction. `rows` counts its transitions, finished connections, gaps
@@ -31,9 +33,12 @@
 //!   close (the agent stopped or lost its close first; a socket going through more than
 //!   15 states continues in another row). `process`: `processes.id`, NULL when unknown.
 //!   `bytes_sent`/`bytes_received`: `tcp_sock.bytes_acked`/`bytes_received` at the last
-//!   transition. `netns`: `netns.id`. `cgroup` (`cgroups.id`), `error` (errno at
-//!   close), `retrans` and `srtt_us` (at the last transition): NULL until the stream
-//!   carries them.
+//!   transition. `netns`: `netns.id`. `cgroup`: `cgroups.id` (NULL: unknown). For a
+//!   connection seen to close, from its CLOSE transition: `error`, the errno the
+//!   kernel left on the socket (`sk_err`: 111 ECONNREFUSED, 110 ETIMEDOUT, 104
+//!   ECONNRESET; NULL: none), `retrans` (`tcp_sock.total_retrans`) and `srtt_us` (the
+//!   smoothed RTT; NULL if never measured); all three NULL for a socket not seen to
+//!   close and for a listener.
 //! - `open_connections(cookie, ..., end_ns, ..., crossing)`: the sockets open at the end
 //!   of the agent's last batch, as far as they got: the columns of `connections`, with
 //!   the cookie and `end_ns` (the time of the last transition so far) absolute. A socket moves to `connections`
@@ -43,7 +48,9 @@
 //!   replay from snapshot S finds the rows it needs among those written after S, those
 //!   that cross the next snapshot, and `open_connections`.
 //! - `processes(id, pid, comm)`, `netns(id, inode, name)`, `cgroups(id, cgroup_id,
-//!   path)`: the dictionaries those columns point into.
+//!   path)`: the dictionaries those columns point into; `name` is the namespace's name
+//!   in /run/netns (NULL: none), `path` the cgroup's under the cgroup2 mount (NULL: gone
+//!   before the agent met it), both read once, when the agent first met them.
 //! - `transitions(id, batch, ts_ns, cookie, netns, process, tid, src, sport, dst, dport,
 //!   old_state, new_state, rqueue, wqueue, bytes_acked, bytes_received, accept)`: one
 //!   row per event, only when the agent runs with `--timeline-transitions`; `accept` = 1
@@ -52,7 +59,8 @@
 //!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
 //! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait)` and
 //!   `snapshot_sockets(snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
-//!   v6only, ifindex, uid, inode, expires_ms, timer)`: the kernel's TCP sockets at seed
+//!   v6only, ifindex, uid, inode, expires_ms, timer, netns)`: the kernel's TCP sockets of
+//!   every tracked network namespace with sockets (`netns`: `netns.id`) at seed
 //!   (`seed`), after a loss (`resync`) and periodically (`checkpoint`); `first_conn` is
 //!   the rowid the next `connections` row got. `timewait` = 0: the TIME-WAIT sockets were
 //!   left out (a checkpoint with every close of the minute before it recorded: a replay
@@ -114,9 +122,19 @@ CREATE TABLE IF NOT EXISTS snapshot_sockets (
     snapshot INTEGER NOT NULL, cookie INTEGER NOT NULL, state INTEGER NOT NULL, src BLOB NOT NULL,
     sport INTEGER NOT NULL, dst BLOB NOT NULL, dport INTEGER NOT NULL, rqueue INTEGER NOT NULL,
     wqueue INTEGER NOT NULL, v6only INTEGER NOT NULL, ifindex INTEGER NOT NULL, uid INTEGER NOT NULL,
-    inode INTEGER NOT NULL, expires_ms INTEGER NOT NULL, timer INTEGER NOT NULL,
+    inode INTEGER NOT NULL, expires_ms INTEGER NOT NULL, timer INTEGER NOT NULL, netns INTEGER,
     PRIMARY KEY (snapshot, cookie)) WITHOUT ROWID;
 ";
+
+/// Whether `snapshot_sockets` has its `netns` column (files written before the
+/// timeline recorded every namespace lack it: their snapshots are `meta.netns`'s).
+pub(super) fn snapshot_netns(conn: &Connection) -> rusqlite::Result<bool> {
+    let n: i64 =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('snapshot_sockets') WHERE name = 'netns'", [], |r| {
+            r.get(0)
+        })?;
+    Ok(n > 0)
+}
 
 /// SQL for the value of byte `i` (1-based) of blob `col`, through its hex digits.
 fn byte_sql(col: &str, i: usize) -> String {
@@ -218,6 +236,14 @@ pub(super) fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), 
     // hold every page it touches.
     conn.pragma_update(None, "cache_size", -8_192).map_err(&e)?;
     conn.execute_batch(TABLES).map_err(&e)?;
+    // A file of this version written before snapshots named their namespace: its
+    // sockets (NULL there) are the namespace `meta.netns` named then, kept as
+    // `netns_before` (the line below replaces `netns`).
+    if !snapshot_netns(conn).map_err(&e)? {
+        conn.execute_batch("ALTER TABLE snapshot_sockets ADD COLUMN netns INTEGER").map_err(&e)?;
+        conn.execute("INSERT OR IGNORE INTO meta SELECT 'netns_before', value FROM meta WHERE key = 'netns'", [])
+            .map_err(&e)?;
+    }
     conn.execute_batch(&lifetimes_view()).map_err(&e)?;
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
         .map_err(&e)?;

@@ -28,9 +28,11 @@ use crate::{
     bpf::stream::Transition,
     model::socket::InetSocket,
     timeline::{
-        Gap, Record, TimelineError,
+        Gap, LabelSource, Record, TimelineError,
         assemble::{Assembler, Sock, Task},
-        codec, schema, sql, unix_ns,
+        codec,
+        dictionary::{cgroup_id, netns_id, process_id},
+        schema, sql, unix_ns,
     },
 };
 
@@ -45,12 +47,21 @@ pub struct WriterConfig {
     pub transitions: bool,
     /// How long the writer gathers records into one transaction ([`COMMIT_EVERY`]).
     pub commit_every: Duration,
+    /// Names of namespaces and paths of cgroups, for the dictionaries.
+    pub labels: LabelSource,
 }
 
 impl WriterConfig {
     /// The agent's configuration: one transaction every [`COMMIT_EVERY`].
     pub fn new(path: PathBuf, retain_age: Duration, retain_bytes: u64, transitions: bool) -> WriterConfig {
-        WriterConfig { path, retain_age, retain_bytes, transitions, commit_every: COMMIT_EVERY }
+        WriterConfig {
+            path,
+            retain_age,
+            retain_bytes,
+            transitions,
+            commit_every: COMMIT_EVERY,
+            labels: LabelSource(None),
+        }
     }
 }
 
@@ -97,9 +108,6 @@ const CHECKPOINT_PAGES: i64 = 8_192;
 /// one row, written once.
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
-/// Process dictionary entries the writer keeps in memory (it asks the file beyond).
-const PROCESS_CACHE: usize = 65_536;
-
 impl Writer {
     /// Wall-clock ns for a CLOCK_MONOTONIC timestamp, as this writer stores it.
     pub fn wall_ns(&self, mono_ns: u64) -> i64 {
@@ -117,7 +125,7 @@ impl Writer {
             .query_row("SELECT MAX(COALESCE(max_ts_ns, committed_ns)) FROM batches", [], |r| r.get(0))
             .map_err(&e)?;
         let offset_ns = crate::bpf::stream::realtime_offset_ns();
-        let mut store = Store::new(conn, offset_ns);
+        let mut store = Store::new(conn, offset_ns, cfg.labels.clone());
         store.adopt_open().map_err(&e)?;
         let next_conn = next_rowid(&store.conn).map_err(&e)?;
         let next_snapshot: i64 =
@@ -232,7 +240,8 @@ enum Op {
         kind: &'static str,
         first_conn: i64,
         timewait: bool,
-        sockets: Vec<InetSocket>,
+        /// (network namespace inode, socket), in cookie order.
+        sockets: Vec<(u32, InetSocket)>,
     },
     Transition(Box<Transition>),
 }
@@ -320,7 +329,7 @@ impl Aggregator {
                     self.trouble();
                     self.batch.ops.push(Op::Gap(g));
                 }
-                Record::Snapshot { mono_ns, kind, sockets } => self.snapshot(mono_ns, kind, sockets),
+                Record::Snapshot { mono_ns, kind, spaces } => self.snapshot(mono_ns, kind, spaces),
                 Record::Forget(cookies) => self.asm.forget(&cookies),
             }
             other = true;
@@ -328,7 +337,7 @@ impl Aggregator {
         other
     }
 
-    fn snapshot(&mut self, mono_ns: u64, kind: &'static str, sockets: Vec<InetSocket>) {
+    fn snapshot(&mut self, mono_ns: u64, kind: &'static str, spaces: Vec<(u32, Vec<InetSocket>)>) {
         // Rows of the sockets that closed before the dump come before the snapshot's
         // `first_conn`; every open one crosses it.
         self.take_done();
@@ -336,13 +345,13 @@ impl Aggregator {
         // to the replay when the timeline has the closes that made them.
         let timewait = kind != "checkpoint" || !self.timewait_recorded(mono_ns);
         self.seeded_ns.get_or_insert(mono_ns);
-        let mut sockets: Vec<InetSocket> = if timewait {
-            sockets
-        } else {
-            sockets.into_iter().filter(|s| !(s.timer == 3 || s.state == TcpState::TimeWait as u8)).collect()
-        };
+        let mut sockets: Vec<(u32, InetSocket)> = spaces
+            .into_iter()
+            .flat_map(|(ns, socks)| socks.into_iter().map(move |s| (ns, s)))
+            .filter(|(_, s)| timewait || !(s.timer == 3 || s.state == TcpState::TimeWait as u8))
+            .collect();
         // In key order: appended, the B-tree's pages fill up.
-        sockets.sort_unstable_by_key(|s| s.cookie);
+        sockets.sort_unstable_by_key(|(_, s)| s.cookie);
         let id = self.next_snapshot;
         self.next_snapshot += 1;
         self.batch.rows += sockets.len() as u64 + 1;
@@ -489,25 +498,25 @@ struct Store {
     offset_ns: i64,
     processes: FxHashMap<Task, i64>,
     netns: FxHashMap<u32, i64>,
+    cgroups: FxHashMap<u64, i64>,
+    labels: LabelSource,
     batch: BatchRow,
 }
 
 const INSERT_CONNECTION: &str = "INSERT INTO connections (rowid, cookie_offset, src, sport, dst, dport, end_offset_ns,
-    duration_ns, path, steps, process, owner, bytes_sent, bytes_received, netns)
-    VALUES (?15, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    duration_ns, path, steps, process, owner, bytes_sent, bytes_received, netns, cgroup, error, retrans, srtt_us)
+    VALUES (?19, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 const STORE_OPEN: &str = "INSERT OR REPLACE INTO open_connections (cookie, src, sport, dst, dport, end_ns, duration_ns,
-    path, steps, process, owner, bytes_sent, bytes_received, netns, crossing)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    path, steps, process, owner, bytes_sent, bytes_received, netns, cgroup, error, retrans, srtt_us, crossing)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
-/// Binds the columns `connections` and `open_connections` share, as ?1..?14; `cookie`
+/// Dictionary ids of a row: `processes.id`, `netns.id`, `cgroups.id`.
+type Ids = (Option<i64>, Option<i64>, Option<i64>);
+
+/// Binds the columns `connections` and `open_connections` share, as ?1..?18; `cookie`
 /// and `end` as the table keeps them (offsets, or absolute).
-fn bind_sock(
-    st: &mut Statement<'_>,
-    s: &Sock,
-    (cookie, end): (i64, i64),
-    ids: (Option<i64>, Option<i64>),
-) -> rusqlite::Result<()> {
+fn bind_sock(st: &mut Statement<'_>, s: &Sock, (cookie, end): (i64, i64), ids: Ids) -> rusqlite::Result<()> {
     let (src, dst) = (codec::addr_bytes(&s.src), codec::addr_bytes(&s.dst));
     st.raw_bind_parameter(1, cookie)?;
     st.raw_bind_parameter(2, src.as_ref())?;
@@ -522,18 +531,34 @@ fn bind_sock(
     st.raw_bind_parameter(11, s.owner_code())?;
     st.raw_bind_parameter(12, int(s.bytes_sent))?;
     st.raw_bind_parameter(13, int(s.bytes_received))?;
-    st.raw_bind_parameter(14, ids.1)
+    st.raw_bind_parameter(14, ids.1)?;
+    st.raw_bind_parameter(15, ids.2)?;
+    let (error, retrans, srtt_us) = s.health();
+    st.raw_bind_parameter(16, error)?;
+    st.raw_bind_parameter(17, retrans)?;
+    st.raw_bind_parameter(18, srtt_us)
 }
 
 impl Store {
-    fn new(conn: Connection, offset_ns: i64) -> Store {
+    fn new(conn: Connection, offset_ns: i64, labels: LabelSource) -> Store {
         Store {
             conn,
             offset_ns,
             processes: FxHashMap::default(),
             netns: FxHashMap::default(),
+            cgroups: FxHashMap::default(),
+            labels,
             batch: BatchRow::default(),
         }
+    }
+
+    /// The dictionary ids of `s`'s owner, namespace and cgroup, added if new.
+    fn ids(&mut self, s: &Sock) -> rusqlite::Result<Ids> {
+        Ok((
+            process_id(&self.conn, &mut self.processes, &s.owner)?,
+            netns_id(&self.conn, &mut self.netns, &self.labels, s.netns)?,
+            cgroup_id(&self.conn, &mut self.cgroups, &self.labels, s.cgroup_id)?,
+        ))
     }
 
     /// Moves what an earlier agent left in `open_connections` to `connections`, as rows
@@ -633,6 +658,7 @@ impl Store {
         }
         self.processes.clear();
         self.netns.clear();
+        self.cgroups.clear();
     }
 
     /// A socket that closed (or was given up), as row `rowid`.
@@ -640,11 +666,10 @@ impl Store {
         let (cookie, end) = (int(s.cookie), wall(s.last_ns, self.offset_ns));
         let base = *self.batch.base_ns.get_or_insert(end);
         let cookie_base = *self.batch.cookie_base.get_or_insert(cookie);
-        let ids =
-            (process_id(&self.conn, &mut self.processes, &s.owner)?, netns_id(&self.conn, &mut self.netns, s.netns)?);
+        let ids = self.ids(s)?;
         let mut ins = self.conn.prepare_cached(INSERT_CONNECTION)?;
         bind_sock(&mut ins, s, (cookie.wrapping_sub(cookie_base), end - base), ids)?;
-        ins.raw_bind_parameter(15, rowid)?;
+        ins.raw_bind_parameter(19, rowid)?;
         ins.raw_execute()?;
         widen(&mut self.batch.conns, rowid);
         self.batch.max_end_ns = Some(self.batch.max_end_ns.map_or(end, |m| m.max(end)));
@@ -663,18 +688,17 @@ impl Store {
     }
 
     fn store_open(&mut self, s: &Sock) -> rusqlite::Result<()> {
-        let ids =
-            (process_id(&self.conn, &mut self.processes, &s.owner)?, netns_id(&self.conn, &mut self.netns, s.netns)?);
+        let ids = self.ids(s)?;
         let mut st = self.conn.prepare_cached(STORE_OPEN)?;
         bind_sock(&mut st, s, (int(s.cookie), wall(s.last_ns, self.offset_ns)), ids)?;
-        st.raw_bind_parameter(15, s.crossing)?;
+        st.raw_bind_parameter(19, s.crossing)?;
         st.raw_execute().map(drop)
     }
 
     fn transition_row(&mut self, t: &Transition) -> rusqlite::Result<()> {
         let task = Task { pid: t.pid, comm: task_comm(&t.comm) };
         let process = process_id(&self.conn, &mut self.processes, &task)?;
-        let netns = netns_id(&self.conn, &mut self.netns, t.netns)?;
+        let netns = netns_id(&self.conn, &mut self.netns, &self.labels, t.netns)?;
         let (src, dst) = (codec::addr_bytes(&t.src), codec::addr_bytes(&t.dst));
         let mut st = self.conn.prepare_cached(
             "INSERT INTO transitions (batch, ts_ns, cookie, netns, process, tid, src, sport, dst, dport, old_state,
@@ -720,7 +744,7 @@ impl Store {
         &mut self,
         id: i64,
         (mono_ns, kind, first_conn, timewait): (u64, &str, i64, bool),
-        sockets: &[InetSocket],
+        sockets: &[(u32, InetSocket)],
     ) -> rusqlite::Result<()> {
         self.conn.execute(
             "INSERT INTO snapshots (id, batch, ts_ns, kind, first_conn, timewait) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -728,11 +752,12 @@ impl Store {
         )?;
         let mut st = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO snapshot_sockets (snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
-                v6only, ifindex, uid, inode, expires_ms, timer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                v6only, ifindex, uid, inode, expires_ms, timer, netns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
-        for s in sockets {
+        for (ns, s) in sockets {
             let (src, dst) = (codec::addr_bytes(&s.src), codec::addr_bytes(&s.dst));
+            let netns = netns_id(&self.conn, &mut self.netns, &self.labels, *ns)?;
             st.execute(params![
                 id,
                 int(s.cookie),
@@ -749,6 +774,7 @@ impl Store {
                 s.inode,
                 s.expires_ms,
                 s.timer,
+                netns,
             ])?;
         }
         self.batch.rows += 1;
@@ -765,52 +791,6 @@ fn task_comm(comm: &str) -> [u8; 16] {
     let n = comm.len().min(16);
     out[..n].copy_from_slice(&comm.as_bytes()[..n]);
     out
-}
-
-/// The `processes` id of `task`, added if new; `None` for an unknown owner.
-fn process_id(conn: &Connection, cache: &mut FxHashMap<Task, i64>, task: &Task) -> rusqlite::Result<Option<i64>> {
-    if task.is_unknown() {
-        return Ok(None);
-    }
-    if let Some(&id) = cache.get(task) {
-        return Ok(Some(id));
-    }
-    let comm = task.comm_str();
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT id FROM processes WHERE pid = ?1 AND comm = ?2")?
-        .query_row(params![task.pid, comm], |r| r.get(0))
-        .optional()?;
-    let id = match found {
-        Some(id) => id,
-        None => {
-            conn.prepare_cached("INSERT INTO processes (pid, comm) VALUES (?1, ?2)")?
-                .execute(params![task.pid, comm])?;
-            conn.last_insert_rowid()
-        }
-    };
-    if cache.len() >= PROCESS_CACHE {
-        cache.clear();
-    }
-    cache.insert(*task, id);
-    Ok(Some(id))
-}
-
-/// The `netns` id of namespace `inode`, added if new.
-fn netns_id(conn: &Connection, cache: &mut FxHashMap<u32, i64>, inode: u32) -> rusqlite::Result<Option<i64>> {
-    if let Some(&id) = cache.get(&inode) {
-        return Ok(Some(id));
-    }
-    let found: Option<i64> =
-        conn.prepare_cached("SELECT id FROM netns WHERE inode = ?1")?.query_row([inode], |r| r.get(0)).optional()?;
-    let id = match found {
-        Some(id) => id,
-        None => {
-            conn.prepare_cached("INSERT INTO netns (inode) VALUES (?1)")?.execute([inode])?;
-            conn.last_insert_rowid()
-        }
-    };
-    cache.insert(inode, id);
-    Ok(Some(id))
 }
 
 /// Deletes what is older than the age limit, then the oldest rows while the file is over
@@ -972,10 +952,10 @@ mod tests {
             let mut w = writer(&path);
             // An old snapshot, an old connection, a newer snapshot, recent connections,
             // each era its own batch (retention removes whole batches).
-            w.push(Record::Snapshot { mono_ns: now - 3 * hour, kind: "seed", sockets: Vec::new() });
+            w.push(Record::Snapshot { mono_ns: now - 3 * hour, kind: "seed", spaces: Vec::new() });
             connection(&mut w, 1, now - 3 * hour + 1);
             w.flush().unwrap();
-            w.push(Record::Snapshot { mono_ns: now - 2 * hour, kind: "checkpoint", sockets: Vec::new() });
+            w.push(Record::Snapshot { mono_ns: now - 2 * hour, kind: "checkpoint", spaces: Vec::new() });
             connection(&mut w, 2, now - 2 * hour + 1);
             w.flush().unwrap();
             connection(&mut w, 3, now - 100);
