@@ -145,7 +145,9 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let started = std::time::Instant::now();
     let (snapshot, agent_owners) = fetch::snapshot(&opts.selection)?;
+    let fetched = std::time::Instant::now();
     // -p: owners of exactly the sockets about to be printed: from the agent's owners
     // iterator when it gave them, else from one /proc walk.
     let owners = if opts.style.show_processes > 0 {
@@ -162,6 +164,37 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.style.numeric)
         .with_owners(users.iter().map(|(&i, l)| (i, format::users_text(l))).collect());
+    if crate::wire::profile::enabled() {
+        // Rendered into memory, then written, so the two are timed apart.
+        let mut text = Vec::new();
+        let formatting = std::time::Instant::now();
+        if opts.style.json {
+            json::render(&opts.style, &snapshot, &names, users, &mut text)?;
+        } else {
+            format::render_with(&opts.style, &snapshot, &names, &mut text)?;
+        }
+        let format_us = crate::wire::profile::us_since(formatting);
+        let writing = std::time::Instant::now();
+        let mut out = io::stdout().lock();
+        out.write_all(&text)?;
+        out.flush()?;
+        let write_us = crate::wire::profile::us_since(writing);
+        let p = crate::wire::profile::last().unwrap_or_default();
+        eprintln!(
+            "sockstat profile: connect_us={} request_us={} answer_us={} transfer_us={} decode_us={} fetch_us={} \
+             format_us={format_us} write_us={write_us} total_us={} rows={} bytes={}",
+            p.connect_us,
+            p.request_us,
+            p.answer_us,
+            p.transfer_us,
+            p.decode_us,
+            u64::try_from(fetched.duration_since(started).as_micros()).unwrap_or(u64::MAX),
+            crate::wire::profile::us_since(started),
+            snapshot.tcp.len(),
+            p.bytes,
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     if opts.style.json {
         json::render(&opts.style, &snapshot, &names, users, &mut out)?;

@@ -9,7 +9,10 @@ use std::{
 
 use crate::{
     model::socket::InetSocket,
-    wire::protocol::{self, MAX_RESPONSE, ProtocolError, Request, Response, Status},
+    wire::{
+        profile,
+        protocol::{self, MAX_RESPONSE, ProtocolError, Request, Response, Status},
+    },
 };
 
 /// Where `sockstat agent` listens unless told otherwise.
@@ -69,10 +72,13 @@ impl ClientError {
 pub struct Client {
     stream: UnixStream,
     path: PathBuf,
+    /// How long connect() took, for the profile line.
+    connect_us: u64,
 }
 
 impl Client {
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let started = std::time::Instant::now();
         let stream = UnixStream::connect(path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning(path.to_path_buf()),
             io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(path.to_path_buf()),
@@ -84,11 +90,12 @@ impl Client {
             .set_read_timeout(timeout)
             .and_then(|()| stream.set_write_timeout(timeout))
             .map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
-        Ok(Client { stream, path: path.to_path_buf() })
+        Ok(Client { stream, path: path.to_path_buf(), connect_us: profile::us_since(started) })
     }
 
     fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
+        let sent = std::time::Instant::now();
         if let Err(e) = protocol::write_frame(&mut self.stream, req) {
             // An agent that refuses the query (busy) may answer and close before it has
             // read the request: its answer is still there to read. Any other write error
@@ -99,7 +106,9 @@ impl Client {
                 return Err(wrap(e));
             }
         }
-        let resp = protocol::read_frame(&mut self.stream, MAX_RESPONSE).map_err(|source| match source {
+        let mut phases =
+            profile::Phases { connect_us: self.connect_us, request_us: profile::us_since(sent), ..Default::default() };
+        let resp = self.read_answer(&mut phases).map_err(|source| match source {
             // An agent of another sockstat build: its answer is of another version, or
             // (from before versions) does not decode here.
             ProtocolError::Decode(_) | ProtocolError::Version { .. } => {
@@ -107,6 +116,7 @@ impl Client {
             }
             source => ClientError::Protocol { path: self.path.clone(), source },
         })?;
+        profile::record(phases);
         match resp {
             // An agent of another version cannot decode what this client asks.
             Response::Error(msg) if msg.starts_with("bad request") => {
@@ -119,6 +129,24 @@ impl Client {
             }
             other => Ok(other),
         }
+    }
+
+    /// One frame, as `protocol::read_frame` reads it, timed phase by phase.
+    fn read_answer(&mut self, phases: &mut profile::Phases) -> Result<Response, ProtocolError> {
+        use std::io::Read;
+        let waiting = std::time::Instant::now();
+        let mut header = [0u8; 4];
+        self.stream.read_exact(&mut header)?;
+        phases.answer_us = profile::us_since(waiting);
+        let reading = std::time::Instant::now();
+        let mut body = vec![0u8; protocol::frame_len(header, MAX_RESPONSE)?];
+        self.stream.read_exact(&mut body)?;
+        phases.transfer_us = profile::us_since(reading);
+        phases.bytes = body.len() as u64 + 4;
+        let decoding = std::time::Instant::now();
+        let resp = protocol::decode(&body);
+        phases.decode_us = profile::us_since(decoding);
+        resp
     }
 
     pub fn tcp(self, netns: u32, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {

@@ -3,4 +3,5 @@
 //! parsed FILTER).
 
 pub mod client;
+pub mod profile;
 pub mod protocol;
