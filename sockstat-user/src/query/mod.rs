@@ -229,11 +229,21 @@ pub fn select_inet(sel: &Selection, plan: &Plan, protocol: u8, sockets: Vec<Inet
         .filter(|s| {
             s.protocol == protocol
                 && plan.families.contains(&s.family)
-                && u32::from(s.state) < u32::BITS
-                && plan.states & (1 << s.state) != 0
+                && state_selected(plan.states, protocol, s.state)
                 && sel.filter.matches(s)
         })
         .collect()
+}
+
+/// Whether a socket the kernel reports in `state` is one `states` asks for. A TCP socket
+/// in CLOSE is also one of `SS_BOUND_INACTIVE` (bit 13): the kernel dumps bound but
+/// inactive sockets for that bit only, and reports them as CLOSE (net/ipv4/inet_diag.c,
+/// `inet_diag_dump_icsk`'s bhash2 walk), which ss prints `UNCONN`.
+#[must_use]
+pub fn state_selected(states: u32, protocol: u8, state: u8) -> bool {
+    let close = u8::try_from(TcpState::Close as u32).unwrap_or(7);
+    (u32::from(state) < u32::BITS && states & (1 << state) != 0)
+        || (protocol == IPPROTO_TCP && state == close && states & crate::filter::SS_BOUND_INACTIVE != 0)
 }
 
 /// Applies the FILTER expression to raw sockets read from /proc (ss runs `run_ssfilter`
