@@ -14,8 +14,9 @@
 //!   sockets are quiescent, so the kernel's values do not move.
 //! - `--json`: one object per row of `ss -tan`, with the same values, typed.
 //! - `-D`: `ss -D` read back by sockstat, `sockstat -D` read back by ss and by sockstat:
-//!   the same output as a live `ss` (an IPv4-only selection: ss reads only the first dump
-//!   of a file, see docs/compatibility.md). A truncated file is an error naming the byte offset.
+//!   the same output as a live `ss` (an IPv4-only selection). A dual-stack recording read
+//!   as ss reads it (first dump, FILTER only) and, with `--tcpdiag-all`, whole and
+//!   selected like a live dump. A truncated file is an error naming the byte offset.
 //! - `-K`: the lines printed by ss and sockstat killing the same kind of connection on
 //!   two ports, with the port masked; and the refusal without CAP_NET_ADMIN.
 
@@ -370,13 +371,26 @@ fn diag_dump_round_trips_with_ss() {
             assert_eq!(String::from_utf8_lossy(&out.stdout), live, "{tool:?} reading {file:?}");
         }
     }
-    // Every option and filter applies to a recorded dump.
-    let out = Command::new(sockstat_bin())
-        .args(["-tn", "dport", "=", ":8080"])
-        .env("TCPDIAG_FILE", &ss_file)
-        .output()
-        .expect("run");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), ns.ss(&["-tn", "dport", "=", ":8080"]));
+    // As ss reads a recording: its first dump only (the IPv4 half of a `-ta` recording),
+    // every record of it through the FILTER expression, whatever the state options say.
+    let both = dir.join("both.dump");
+    assert!(ns.ss(&["-ta", "-D", both.to_str().expect("utf-8")]).is_empty());
+    let read = |tool: &std::path::Path, args: &[&str]| {
+        let out = Command::new(tool).args(args).env("TCPDIAG_FILE", &both).output().expect("run");
+        assert!(out.status.success(), "{tool:?} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let ss = std::path::Path::new("ss");
+    for args in [&["-tn"][..], &["-tln"], &["-tn", "dport", "=", ":8080"], &["-tn", "sport", "=", ":9090"]] {
+        assert_eq!(read(&sockstat_bin(), args), read(ss, args), "{args:?} from a recording");
+    }
+    assert!(!read(ss, &["-tn"]).contains("[::1]"), "ss reads the IPv4 dump only");
+    // --tcpdiag-all: every dump, selected as a live dump is (the IPv6 listener included).
+    assert_eq!(read(&sockstat_bin(), &["-tln", "--tcpdiag-all"]), ns.ss(&["-tln"]));
+    assert_eq!(
+        read(&sockstat_bin(), &["-tn", "--tcpdiag-all", "dport", "=", ":8080"]),
+        ns.ss(&["-tn", "dport", "=", ":8080"])
+    );
     // Truncated: an error naming the byte offset, never a panic.
     let bytes = std::fs::read(&ss_file).expect("dump");
     let cut = dir.join("cut.dump");
