@@ -430,11 +430,14 @@ pub fn without_self(text: &str) -> String {
 }
 
 /// Masks the values (not the names) of the `-i` fields that count milliseconds since the
-/// last packet (`lastsnd:`, `lastrcv:`, `lastack:`), which grow between two runs.
+/// last packet (`lastsnd:`, `lastrcv:`, `lastack:`, and ss 7.1's MPTCP `last_data_sent:`,
+/// `last_data_recv:`, `last_ack_recv:`), which grow between two runs.
 pub fn mask_idle(text: &str) -> String {
+    const IDLE: [&str; 6] =
+        ["lastsnd:", "lastrcv:", "lastack:", "last_data_sent:", "last_data_recv:", "last_ack_recv:"];
     let mut out = String::with_capacity(text.len());
     for word in text.split_inclusive([' ', '\n']) {
-        match ["lastsnd:", "lastrcv:", "lastack:"].iter().find(|p| word.starts_with(**p)) {
+        match IDLE.iter().find(|p| word.starts_with(**p)) {
             Some(p) => {
                 out.push_str(p);
                 out.push('#');
