@@ -2,7 +2,7 @@
 //! test` from ../shared/oracles), on what only 7.1 prints or has: the Process column only
 //! with `-p`, no padding of the last column, `$COLUMNS`, timers of a few seconds in
 //! seconds, escaped process names, bound-but-inactive sockets (`-B`, and in `SS_CONN`),
-//! `-Q`, the `-i` fields 7.1 added; and the default: the installed ss's version, found
+//! `-Q`, the `-i` fields 7.1 added, the `cfm` packet protocol; and the default: the installed ss's version, found
 //! once and cached.
 //!
 //! Compared byte for byte, each case as ss, sockstat, ss (sockstat must equal one of the
@@ -59,6 +59,8 @@ fn populate(ns: &NetNs) -> Fixture {
             keep.push(Box::new(b));
         }
         keep.push(Box::new(std::net::UdpSocket::bind("127.0.0.1:7103").expect("udp")));
+        // ETH_P_CFM, which ss 7.1 names `cfm`.
+        keep.push(Box::new(sockstat_tests::packet_socket(libc::SOCK_DGRAM, 0x8902, 0, None)));
         keep
     });
     // prctl(PR_SET_NAME) with a tab and "é": ss 7.1 prints "sst.n??".
@@ -178,6 +180,7 @@ fn output_matches_ss_7_1() {
         &["-A", "netlink", "-a", "-enp"],
         &["-A", "netlink", "-a", "-mn"],
         &["-0an"],
+        &["-0a"],
     ];
     let mut failures = compare(&ns, cases, &[]);
     // ss 7.1 takes the width from $COLUMNS when stdout is not a terminal.
@@ -200,6 +203,9 @@ fn seven_one_output_differs_where_ss_does() {
     let head71 = String::from_utf8(ns.sockstat_as("7.1", &["-tn"]).stdout).expect("UTF-8");
     assert!(head61.lines().next().is_some_and(|h| h.ends_with("Process")), "{head61}");
     assert!(head71.lines().next().is_some_and(|h| h.ends_with("Port")), "{head71}");
+    let packet61 = String::from_utf8(ns.sockstat_as("6.1", &["-0a"]).stdout).expect("UTF-8");
+    let packet71 = String::from_utf8(ns.sockstat_as("7.1", &["-0a"]).stdout).expect("UTF-8");
+    assert!(packet61.contains("[35074]:") && packet71.contains("cfm:"), "{packet61}\n{packet71}");
     // Bound but inactive sockets: in ss 7.1's SS_CONN, not in 6.1's.
     assert!(head71.contains("127.0.0.1:7101") && !head61.contains("127.0.0.1:7101"), "{head61}\n{head71}");
 }

@@ -80,7 +80,12 @@ pub(super) fn packet_row(opts: &Style, s: &PacketSocket, names: &Names) -> [Stri
     let netid = if s.kind == 3 { "p_raw" } else { "p_dgr" };
     // Packet sockets are always UNCONN for ss; Send-Q is never filled in.
     state_fields(&mut row, netid, 7, s.rqueue, 0);
-    let addr = if s.protocol == 3 { "*".to_owned() } else { names.ll_proto(s.protocol) };
+    // ETH_P_CFM (0x8902) has a name from ss 7.1 on (iproute2's llproto_names gained it).
+    let addr = match s.protocol {
+        3 => "*".to_owned(),
+        0x8902 if opts.compat.v7() && !opts.numeric => "cfm".to_owned(),
+        p => names.ll_proto(p),
+    };
     row[COL_ADDR] = addr + ":";
     row[COL_SERV] = if s.ifindex == 0 { "*".to_owned() } else { names.ifname(s.ifindex) };
     row[COL_RADDR] = "*".to_owned();
