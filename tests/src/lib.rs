@@ -30,6 +30,32 @@ pub fn sockstat_bin() -> PathBuf {
     }
 }
 
+/// Whose ss the comparisons of this run are made with: `6.1` (the system's `ss`), or
+/// `7.1` in the second pass of `cargo xtask test`, which puts ss 7.1 first on `PATH` (so
+/// every `ss` the tests run, in any namespace, is 7.1's) and sets `SOCKSTAT_SS_COMPAT=7.1`
+/// (so every sockstat they run reproduces it). Tests that expect something of one version
+/// only ask this.
+pub fn reference() -> &'static str {
+    match std::env::var("SOCKSTAT_SS_COMPAT").as_deref() {
+        Ok("7.1") => "7.1",
+        _ => "6.1",
+    }
+}
+
+/// The ss 7.1 binary (`SS_7_1`), which the 7.1 comparisons need.
+pub fn ss71_bin() -> PathBuf {
+    match std::env::var_os("SS_7_1").filter(|v| !v.is_empty()) {
+        Some(p) if Path::new(&p).is_file() => PathBuf::from(p),
+        Some(p) => {
+            panic!("SS_7_1={} is not a file: build it with ../shared/oracles/build-ss.sh", Path::new(&p).display())
+        }
+        None => panic!(
+            "SS_7_1 is not set: these tests compare with iproute2 7.1's ss; run `cargo xtask test` (it builds \
+             the binary from ../shared/oracles) or `SS_7_1=$(../shared/oracles/build-ss.sh) cargo test ...`"
+        ),
+    }
+}
+
 pub fn require_root() {
     if !nix::unistd::geteuid().is_root() {
         panic!("these tests load BPF programs and create network namespaces: run `cargo xtask test` as root");
@@ -99,15 +125,25 @@ impl NetNs {
         c
     }
 
-    /// The real ss, in the namespace.
+    /// The real ss (the first on PATH: see [`reference`]), in the namespace.
     pub fn ss(&self, args: &[&str]) -> String {
-        let out = run_ok(self.command("ss").args(args));
+        self.ss_bin(Path::new("ss"), args)
+    }
+
+    /// The ss at `bin`, in the namespace.
+    pub fn ss_bin(&self, bin: &Path, args: &[&str]) -> String {
+        let out = run_ok(self.command(bin).args(args));
         String::from_utf8(out.stdout).expect("ss prints UTF-8")
     }
 
     /// sockstat, in the namespace; the full output (the caller checks the status).
     pub fn sockstat(&self, args: &[&str]) -> Output {
         run(self.command(sockstat_bin()).args(args))
+    }
+
+    /// sockstat reproducing ss `compat` (`6.1`, `7.1`).
+    pub fn sockstat_as(&self, compat: &str, args: &[&str]) -> Output {
+        run(self.command(sockstat_bin()).env("SOCKSTAT_SS_COMPAT", compat).args(args))
     }
 
     /// sockstat's stdout, asserting success.
@@ -394,11 +430,14 @@ pub fn without_self(text: &str) -> String {
 }
 
 /// Masks the values (not the names) of the `-i` fields that count milliseconds since the
-/// last packet (`lastsnd:`, `lastrcv:`, `lastack:`), which grow between two runs.
+/// last packet (`lastsnd:`, `lastrcv:`, `lastack:`, and ss 7.1's MPTCP `last_data_sent:`,
+/// `last_data_recv:`, `last_ack_recv:`), which grow between two runs.
 pub fn mask_idle(text: &str) -> String {
+    const IDLE: [&str; 6] =
+        ["lastsnd:", "lastrcv:", "lastack:", "last_data_sent:", "last_data_recv:", "last_ack_recv:"];
     let mut out = String::with_capacity(text.len());
     for word in text.split_inclusive([' ', '\n']) {
-        match ["lastsnd:", "lastrcv:", "lastack:"].iter().find(|p| word.starts_with(**p)) {
+        match IDLE.iter().find(|p| word.starts_with(**p)) {
             Some(p) => {
                 out.push_str(p);
                 out.push('#');

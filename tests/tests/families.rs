@@ -255,6 +255,19 @@ fn every_table_is_byte_identical_to_ss() {
         assert!(all.contains(needle), "fixture lacks {needle}:\n{all}");
     }
     assert!(ns.ss(&["-0b"]).contains("bpf filter (12):  0x28 0 0 12,"), "no filter shown by ss -b");
+    // --json carries the filter -b prints: the same instructions, typed.
+    let json = ns.sockstat_ok(&["-0b", "--json"]);
+    let with_filter: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|o| o.get("bpf_filter").is_some())
+        .collect();
+    assert!(
+        with_filter.iter().any(|o| o["bpf_filter"]
+            .as_array()
+            .is_some_and(|f| f.len() == 12 && f[0] == serde_json::json!({"code": 0x28, "jt": 0, "jf": 0, "k": 12}))),
+        "{json}"
+    );
     for q in QUERIES {
         compare(&ns, q);
     }

@@ -108,7 +108,8 @@ fn agent_answers_for_every_namespace_like_ss_there() {
         }
         let rows = assert_agent_equals_ss(&agent, ns, &["-tan"]);
         for port in ports {
-            let shown = rows.iter().any(|r| r.contains(&format!(":{port} ")));
+            // ss 7.1 does not pad the peer port at the end of a line.
+            let shown = rows.iter().any(|r| r.contains(&format!(":{port} ")) || r.ends_with(&format!(":{port}")));
             assert_eq!(shown, mine.contains(&port), "{}: port {port} in {rows:?}", ns.name);
         }
     }

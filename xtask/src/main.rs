@@ -15,6 +15,7 @@ mod bench;
 mod fuzz;
 mod install;
 mod loadgen;
+mod oracle;
 
 const BPF_TARGET: &str = "bpfel-unknown-none";
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -302,18 +303,64 @@ fn test(root: &Path, extra: &[OsString]) -> Result<()> {
     )
     .context("unit tests failed")?;
     // Root integration tests: they share the kernel (BPF programs, namespaces, ports), so
-    // they run one at a time.
-    check(
-        cargo()
-            .current_dir(root)
-            .args(["test", "--package", "sockstat-tests", "--release"])
-            .args(extra)
-            .args(["--", "--test-threads=1"])
-            .env("SOCKSTAT_BIN", &bin)
-            .env("SOCKSTAT_EBPF_OBJECT", &obj)
-            // The install test runs this xtask's `install`.
-            .env("XTASK_BIN", env::current_exe().context("locating the xtask binary")?),
-    )
-    .context("integration tests failed")?;
+    // they run one at a time. The tests of ss 7.1's own options run when its ss is at hand.
+    let ss71 = oracle::ss71(root)?;
+    let targets = |names: &[String]| -> Vec<OsString> {
+        if !extra.is_empty() {
+            return extra.to_vec();
+        }
+        names.iter().flat_map(|n| [OsString::from("--test"), OsString::from(n)]).collect()
+    };
+    let mut first = test_targets(root)?;
+    if ss71.is_none() {
+        first.retain(|t| *t != oracle::SS71_ONLY);
+    }
+    let mut pass = cargo();
+    pass.current_dir(root)
+        .args(["test", "--package", "sockstat-tests", "--release"])
+        .args(targets(&first))
+        .args(["--", "--test-threads=1"])
+        .env("SOCKSTAT_BIN", &bin)
+        .env("SOCKSTAT_EBPF_OBJECT", &obj)
+        // The install test runs this xtask's `install`.
+        .env("XTASK_BIN", env::current_exe().context("locating the xtask binary")?)
+        .env_remove("SOCKSTAT_SS_COMPAT");
+    if let Some(ss) = &ss71 {
+        pass.env("SS_7_1", ss);
+    }
+    check(&mut pass).context("integration tests failed")?;
+    // The same comparisons against ss 7.1: its ss first on PATH, sockstat reproducing it.
+    if let Some(ss) = &ss71 {
+        eprintln!("xtask test: the comparisons again, against ss 7.1 ({})", ss.display());
+        check(
+            cargo()
+                .current_dir(root)
+                .args(["test", "--package", "sockstat-tests", "--release"])
+                .args(targets(&oracle::COMPARISONS.iter().map(|&t| t.to_owned()).collect::<Vec<_>>()))
+                .args(["--", "--test-threads=1"])
+                .env("SOCKSTAT_BIN", &bin)
+                .env("SOCKSTAT_EBPF_OBJECT", &obj)
+                .env("SS_7_1", ss)
+                .env("SOCKSTAT_SS_COMPAT", "7.1")
+                .env("PATH", oracle::path_with(root, ss)?),
+        )
+        .context("integration tests against ss 7.1 failed")?;
+    }
     Ok(())
+}
+
+/// The integration test targets: the files of tests/tests.
+fn test_targets(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("tests").join("tests");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            names.push(stem.to_owned());
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
 }

@@ -67,6 +67,8 @@ fuzz_target!(|data: &[u8]| {
         tcp: sel & 8 == 0 || sel & 16 != 0,
         udp: sel & 16 != 0,
         resolver: &Fixed,
+        // Either ss's STATE-FILTER masks (6.1's, or 7.1's with states 12 and 13).
+        ss_all: filter::ss_all(sel & 32 != 0),
     };
     let Ok(f) = filter::parse_with(&words, u32::from(sel >> 5), &ctx) else {
         return;

@@ -12,8 +12,11 @@
 //! silently different answer.
 
 pub mod commands;
+mod compat;
 pub mod manual;
 pub mod netns_arg;
+
+pub use compat::{BpfMaps, stdout_screen_width};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,10 +24,10 @@ use std::path::PathBuf;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::filter::{self, FilterError, SS_ALL, SS_CONN, SS_LISTENING};
+use crate::filter::{self, FilterError, SS_CONN, SS_LISTENING};
 use crate::model::abi::{AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_TIPC, AF_UNIX, AF_VSOCK, AF_XDP};
 use crate::query::selection::{Needs, Selection, SourceChoice, Table, fam};
-use crate::render::style::Style;
+use crate::render::style::{SsCompat, Style};
 use crate::wire::client::DEFAULT_SOCKET;
 
 /// Program name used in messages where ss prints "ss".
@@ -127,6 +130,12 @@ pub struct Options {
     pub diag_file: Option<PathBuf>,
     /// `-N NAME`: run the query in the network namespace /run/netns/NAME.
     pub netns: Option<OsString>,
+    /// `--notes`: sockstat's own notes on stderr (the diag modules this kernel lacks, with
+    /// `-s`). Off by default, so stderr carries what ss's does.
+    pub notes: bool,
+    /// `--bpf-maps` (every BPF socket-local storage map) or `--bpf-map-id=ID` (those
+    /// maps): the sk_storage values to print with each inet socket.
+    pub bpf_maps: Option<BpfMaps>,
 }
 
 /// Why parsing stopped. Some variants are not failures: [`CliError::Help`] and
@@ -162,6 +171,13 @@ pub enum CliError {
     /// `-F FILE` could not be read, or was given twice (ss: exit 255, no usage).
     #[error("{message}")]
     FilterFile { message: String },
+    /// `--ss-compat` or `SOCKSTAT_SS_COMPAT` names no ss version sockstat reproduces.
+    #[error("{source_name}: unknown ss version {value:?}: expected 6.1 or 7.1")]
+    Compat { source_name: &'static str, value: String },
+    /// `--bpf-maps` with `--bpf-map-id`, or a map id that is not a number: ss 7.1's
+    /// wording and exit status (1, or 255 when `--bpf-maps` follows an id).
+    #[error("{message}")]
+    BpfMapOption { message: String, status: u8 },
 }
 
 impl CliError {
@@ -173,7 +189,11 @@ impl CliError {
             Self::Usage { message } => format!("{PROG}: {message}\n{}", usage()),
             Self::Nothing { message } => format!("{PROG}: {message}\n"),
             Self::Filter(e) => e.ss_message(PROG),
-            Self::NotUtf8 { .. } | Self::NoSelinux | Self::SelinuxUnsupported { .. } => format!("{PROG}: {self}\n"),
+            Self::NotUtf8 { .. }
+            | Self::NoSelinux
+            | Self::SelinuxUnsupported { .. }
+            | Self::Compat { .. }
+            | Self::BpfMapOption { .. } => format!("{PROG}: {self}\n"),
             // ss prints these bare (perror / fprintf without the program name).
             Self::FilterFile { message } => format!("{message}\n"),
         }
@@ -190,8 +210,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Help(_) | Self::Version(_) | Self::Nothing { .. } => 0,
-            Self::Usage { .. } | Self::NotUtf8 { .. } | Self::FilterFile { .. } => 255,
+            Self::Usage { .. } | Self::NotUtf8 { .. } | Self::FilterFile { .. } | Self::Compat { .. } => 255,
             Self::NoSelinux | Self::SelinuxUnsupported { .. } => 1,
+            Self::BpfMapOption { status, .. } => *status,
             Self::Filter(e) => e.exit_code(),
         }
     }
@@ -211,6 +232,7 @@ pub fn usage() -> String {
    -r, --resolve       resolve host names
    -a, --all           display all sockets
    -l, --listening     display listening sockets
+   -B, --bound-inactive display TCP bound but inactive sockets
    -o, --options       show timer information
    -e, --extended      show detailed socket information
    -m, --memory        show socket memory usage
@@ -222,6 +244,8 @@ pub fn usage() -> String {
        --tos           show tos and priority information
        --cgroup        show cgroup information
    -b, --bpf           show bpf filter socket information
+       --bpf-maps      show all BPF socket-local storage maps
+       --bpf-map-id=MAP-ID    show a BPF socket-local storage map
    -E, --events        continually display sockets as they are destroyed
    -Z, --context       display task SELinux security contexts
    -z, --contexts      display task and socket SELinux security contexts
@@ -245,6 +269,7 @@ pub fn usage() -> String {
 
    -K, --kill          forcibly close sockets, display what was closed
    -H, --no-header     Suppress header line
+   -Q, --no-queues     Suppress sending and receiving queue columns
    -O, --oneline       socket's data printed on a single line
        --inet-sockopt  show various inet socket options
 
@@ -262,6 +287,12 @@ pub fn usage() -> String {
                 big := {{established|syn-sent|fin-wait-{{1,2}}|closed|close-wait|last-ack|listening|closing}}
 
  sockstat's own options:
+       --ss-compat=VERSION whose output to reproduce: 6.1 or 7.1 (default: the
+                       version of the ss installed here, else 7.1; also
+                       SOCKSTAT_SS_COMPAT)
+       --notes         sockstat's notes on stderr (diag modules missing, with -s)
+       --tcpdiag-all   read every dump of $TCPDIAG_FILE and select it like a live
+                       dump (default: as ss, up to the first NLMSG_DONE)
        --source=SOURCE where answers come from: agent, kernel or auto (default auto)
        --socket=PATH   the agent's query socket (default {DEFAULT_SOCKET});
                        unlike ss, where --socket is an alias of --query
@@ -293,21 +324,6 @@ fn commands_text() -> String {
 #[must_use]
 pub fn version() -> String {
     format!("{PROG} utility, sockstat-{}\n", env!("CARGO_PKG_VERSION"))
-}
-
-/// What the terminal on stdout is wide, as ss's `render_screen_width()`: `None` when
-/// stdout is not a terminal or its size is unknown (ss then prints compact columns).
-#[must_use]
-pub fn stdout_screen_width() -> Option<usize> {
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() {
-        return None;
-    }
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer, which points to
-    // a live, properly aligned local of that type; fd 1 stays open for the call.
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &raw mut ws) };
-    (rc != -1 && ws.ws_col > 0).then_some(usize::from(ws.ws_col))
 }
 
 /// A flag of ss that takes no value: (id, short, long).
@@ -352,6 +368,11 @@ const FLAGS: &[(&str, Option<char>, Option<&str>)] = &[
     ("inet-sockopt", None, Some("inet-sockopt")),
     ("json", None, Some("json")),
     ("bpf-disasm", None, Some("bpf-disasm")),
+    ("bound-inactive", Some('B'), Some("bound-inactive")),
+    ("no-queues", Some('Q'), Some("no-queues")),
+    ("bpf-maps", None, Some("bpf-maps")),
+    ("notes", None, Some("notes")),
+    ("tcpdiag-all", None, Some("tcpdiag-all")),
 ];
 
 /// An ss option that takes a value: (id, short, long).
@@ -363,6 +384,8 @@ const VALUED: &[(&str, Option<char>, &str)] = &[
     ("net", Some('N'), "net"),
     ("source", None, "source"),
     ("socket", None, "socket"),
+    ("bpf-map-id", None, "bpf-map-id"),
+    ("ss-compat", None, "ss-compat"),
 ];
 
 fn command() -> Command {
@@ -458,12 +481,19 @@ struct Scan {
     state_filter: u32,
     saw_query: bool,
     preferred_family: Option<u16>,
+    /// ss's `SS_CONN` of the version reproduced ([`filter::ss_conn`]).
+    conn: u32,
 }
 
 impl Scan {
+    /// A table's or family's default states, with this version's `SS_CONN`.
+    fn versioned(&self, states: u32) -> u32 {
+        if states == SS_CONN { self.conn } else { states }
+    }
+
     fn db_set(&mut self, t: Table, enable: bool) {
         if enable {
-            self.states |= t.defaults().0;
+            self.states |= self.versioned(t.defaults().0);
             self.dbs |= t.bit();
         } else {
             self.dbs &= !t.bit();
@@ -473,7 +503,7 @@ impl Scan {
 
     fn af_set(&mut self, af: u16) {
         if let Some((_, states)) = family_defaults(af) {
-            self.states |= states;
+            self.states |= self.versioned(states);
         }
         self.families |= fam(af);
         self.do_default = false;
@@ -545,6 +575,21 @@ fn lossy(v: &OsString) -> String {
 /// empty selection, or a bad FILTER; [`CliError::rendered`] and [`CliError::exit_code`]
 /// say what ss would print and return.
 pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Options, CliError> {
+    parse_ss_args_with(args, || Ok(SsCompat::V6_1))
+}
+
+/// [`parse_ss_args`], with `default_compat` deciding whose output is reproduced when
+/// `--ss-compat` is not given (the binary passes the environment variable and the
+/// installed ss's version; called only then, and after help and version requests).
+///
+/// # Errors
+/// As [`parse_ss_args`]; [`CliError::Compat`] for an unknown `--ss-compat` value, and
+/// whatever `default_compat` returns.
+pub fn parse_ss_args_with<I, F>(args: I, default_compat: F) -> Result<Options, CliError>
+where
+    I: IntoIterator<Item = OsString>,
+    F: FnOnce() -> Result<SsCompat, CliError>,
+{
     let args: Vec<OsString> = args.into_iter().collect();
     let m = command().try_get_matches_from(&args).map_err(|e| usage_error(&e, args.last()))?;
 
@@ -569,9 +614,15 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
     {
         return Err(if selinux_enabled() { CliError::SelinuxUnsupported { option } } else { CliError::NoSelinux });
     }
+    let bpf_maps = compat::bpf_map_options(&m)?;
     let file_words = filter_file_words(&m)?;
+    let compat = match m.get_many::<OsString>("ss-compat").and_then(Iterator::last) {
+        Some(v) => SsCompat::parse(&lossy(v))
+            .ok_or_else(|| CliError::Compat { source_name: "--ss-compat", value: lossy(v) })?,
+        None => default_compat()?,
+    };
 
-    let mut sel = replay_selection(&m)?;
+    let mut sel = replay_selection(&m, compat)?;
     // Before apply_filter: its `filter_db_parse("all")` clears do_default, as in ss.
     let do_default = sel.do_default;
     let parsed = apply_filter(&m, &mut sel, file_words)?;
@@ -585,6 +636,8 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
     let no_words = m.get_many::<OsString>("words").is_none_or(|w| w.len() == 0);
     let show_options = count(&m, "options") > 0 || show_details > 0 || show_bpf;
     let style = Style {
+        compat,
+        hide_queues: count(&m, "no-queues") > 0,
         numeric: count(&m, "numeric") > 0,
         resolve_hosts: count(&m, "resolve") > 0,
         show_header: count(&m, "no-header") == 0,
@@ -630,6 +683,7 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
             agent_socket,
             kill: count(&m, "kill") > 0,
             needs,
+            recorded_all_dumps: count(&m, "tcpdiag-all") > 0,
         },
         style,
         follow_events: count(&m, "events") > 0,
@@ -638,6 +692,8 @@ pub fn parse_ss_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Option
         unsupported,
         diag_file: m.get_many::<OsString>("diag").and_then(Iterator::last).map(PathBuf::from),
         netns: m.get_many::<OsString>("net").and_then(Iterator::last).cloned(),
+        notes: count(&m, "notes") > 0,
+        bpf_maps,
     })
 }
 
@@ -678,7 +734,7 @@ fn filter_file_words(m: &ArgMatches) -> Result<Vec<String>, CliError> {
 
 /// Replays the table, family and `-a`/`-l` options in command-line order, as ss's getopt
 /// loop does.
-fn replay_selection(m: &ArgMatches) -> Result<Scan, CliError> {
+fn replay_selection(m: &ArgMatches, compat: SsCompat) -> Result<Scan, CliError> {
     let mut ops: Vec<(usize, SelectOp)> = Vec::new();
     let table_flags = [
         ("dccp", Table::Dccp),
@@ -703,8 +759,12 @@ fn replay_selection(m: &ArgMatches) -> Result<Scan, CliError> {
     for (id, af) in family_flags {
         ops.extend(flag_positions(m, id).into_iter().map(|i| (i, SelectOp::Family(af))));
     }
-    ops.extend(flag_positions(m, "all").into_iter().map(|i| (i, SelectOp::States(SS_ALL))));
+    let all = filter::ss_all(compat.v7());
+    ops.extend(flag_positions(m, "all").into_iter().map(|i| (i, SelectOp::States(all))));
     ops.extend(flag_positions(m, "listening").into_iter().map(|i| (i, SelectOp::States(SS_LISTENING))));
+    ops.extend(
+        flag_positions(m, "bound-inactive").into_iter().map(|i| (i, SelectOp::States(filter::SS_BOUND_INACTIVE))),
+    );
     for (i, v) in values_with_positions(m, "family") {
         let af = match v.to_str() {
             Some("inet") => AF_INET,
@@ -734,6 +794,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Scan, CliError> {
         state_filter: 0,
         saw_query: false,
         preferred_family: None,
+        conn: filter::ss_conn(compat.v7()),
     };
     for (_, op) in ops {
         match op {
@@ -744,7 +805,7 @@ fn replay_selection(m: &ArgMatches) -> Result<Scan, CliError> {
                 if !sel.saw_query {
                     sel.dbs = 0;
                     if sel.state_filter == 0 {
-                        sel.state_filter = SS_CONN;
+                        sel.state_filter = sel.conn;
                     }
                     sel.saw_query = true;
                     sel.do_default = false;
@@ -788,13 +849,14 @@ fn apply_filter(m: &ArgMatches, sel: &mut Scan, file_words: Vec<String>) -> Resu
         tcp: after_defaults.dbs & Table::Tcp.bit() != 0,
         udp: after_defaults.dbs & Table::Udp.bit() != 0,
         resolver: &crate::names::lookup::SystemResolver,
+        ss_all: filter::ss_all(sel.conn != SS_CONN),
     };
     let parsed = filter::parse_with(&text, sel.state_filter, &ctx)?;
     sel.state_filter = parsed.state_filter;
 
     if sel.do_default {
         if sel.state_filter == 0 {
-            sel.state_filter = SS_CONN;
+            sel.state_filter = sel.conn;
         }
         sel.db_parse("all");
     }
@@ -850,6 +912,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
         let supported = matches!(
             id,
             "numeric" | "resolve" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
+                | "bound-inactive" | "no-queues" | "notes" | "tcpdiag-all"
                 | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
                 | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
                 | "threads" | "cgroup" | "tos" | "inet-sockopt" | "events"
@@ -863,6 +926,9 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
         let spelling = short.map_or_else(|| format!("--{}", long.unwrap_or(id)), |c| format!("-{c}"));
         unsupported.extend(flag_positions(m, id).into_iter().map(|i| (i, spelling.clone())));
     }
+    // Printing BPF socket-local storage needs the maps' BTF formatted as libbpf's
+    // btf_dump does: parsed (and checked) above, refused here until then.
+    unsupported.extend(values_with_positions(m, "bpf-map-id").into_iter().map(|(i, _)| (i, "--bpf-map-id".to_owned())));
     unsupported.sort();
     // Name each option once, where it first appears.
     let mut seen = std::collections::HashSet::new();
@@ -872,6 +938,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::SS_ALL;
     use crate::filter::bit;
     use sockstat_ebpf::TcpState::*;
 
@@ -979,6 +1046,44 @@ mod tests {
         assert!(ok("--ev -u").follow_events && !ok("-t").follow_events);
         let o = ok("-tT --cgroup");
         assert!(o.style.show_threads && o.style.show_cgroup && o.style.show_processes == 0 && o.unsupported.is_empty());
+    }
+
+    #[test]
+    fn ss_7_1_states_and_options() {
+        let v7 = |line: &str| {
+            parse_ss_args_with(line.split_whitespace().map(OsString::from), || Ok(SsCompat::V7_1))
+                .unwrap_or_else(|e| panic!("{line:?}: {}", e.rendered()))
+        };
+        let bi = filter::SS_BOUND_INACTIVE;
+        // ss 7.1's SS_ALL and SS_CONN carry NEW_SYN_RECV and BOUND_INACTIVE.
+        assert_eq!(v7("-ta").selection.states, SS_ALL | 1 << 12 | bi);
+        assert_eq!(v7("-t").selection.states, SS_CONN | 1 << 12 | bi);
+        assert_eq!(ok("-t").selection.states, SS_CONN);
+        assert_eq!(v7("-tB").selection.states, bi);
+        assert_eq!(ok("-tB").selection.states, bi);
+        assert_eq!(v7("-tl").selection.states, SS_LISTENING);
+        assert_eq!(v7("-t state bound-inactive").selection.states, bi);
+        assert_eq!(v7("-t exclude listening").selection.states, (SS_ALL | 1 << 12 | bi) & !bit(Listen));
+        assert!(!v7("-tB").style.show_state);
+        assert_eq!(v7("-t").style.compat, SsCompat::V7_1);
+        assert_eq!(ok("-t --ss-compat 7.1").style.compat, SsCompat::V7_1);
+        assert_eq!(v7("-t --ss-compat=6.1").style.compat, SsCompat::V6_1);
+        assert!(v7("-tQ").style.hide_queues && v7("--no-queues -t").style.hide_queues);
+        let e = parse("-t --ss-compat 8.0").expect_err("unknown version");
+        assert_eq!(e.rendered(), "sockstat: --ss-compat: unknown ss version \"8.0\": expected 6.1 or 7.1\n");
+        assert_eq!(e.exit_code(), 255);
+        // --bpf-maps / --bpf-map-id, as ss 7.1 takes them.
+        assert_eq!(ok("-t --bpf-maps").bpf_maps, Some(BpfMaps::All));
+        assert_eq!(ok("-t --bpf-map-id 0x10 --bpf-map-id=3").bpf_maps, Some(BpfMaps::Ids(vec![16, 3])));
+        let e = parse("-t --bpf-map-id 4x").expect_err("bad id");
+        assert_eq!((e.rendered().as_str(), e.exit_code()), ("sockstat: invalid BPF map ID 4x\n", 1));
+        assert_eq!(parse("-t --bpf-map-id 0").expect_err("id 0").exit_code(), 1);
+        assert_eq!(parse("-t --bpf-maps --bpf-map-id 3").expect_err("mixed").exit_code(), 1);
+        assert_eq!(parse("-t --bpf-map-id 3 --bpf-maps").expect_err("mixed").exit_code(), 255);
+        // Parsed as ss parses them, then refused as not supported yet (never ignored).
+        assert_eq!(ok("-t --bpf-maps").unsupported, ["--bpf-maps"]);
+        assert_eq!(ok("-t --bpf-map-id 7").unsupported, ["--bpf-map-id"]);
+        assert!(ok("-tBQ --notes --tcpdiag-all").unsupported.is_empty());
     }
 
     #[test]

@@ -17,8 +17,8 @@ use super::{events, history};
 use crate::{
     cli,
     query::{self, fetch, selection::Table},
-    render::{format, json, summary},
-    sys::{netns, owners},
+    render::{format, json, style::SsCompat, summary},
+    sys::{netns, owners, ss_version},
 };
 
 /// Takes sockstat's time-travel options out of an ss command line:
@@ -74,13 +74,23 @@ fn run_events(opts: &cli::Options) -> Result<ExitCode> {
     }
 }
 
+/// Whose output to reproduce when `--ss-compat` is not given: `SOCKSTAT_SS_COMPAT`, else
+/// the version of the ss installed here (cached, see `sys::ss_version`), else the newest.
+fn default_compat() -> Result<SsCompat, cli::CliError> {
+    if let Some(value) = std::env::var_os("SOCKSTAT_SS_COMPAT").filter(|v| !v.is_empty()) {
+        let value = value.to_string_lossy().into_owned();
+        return SsCompat::parse(&value).ok_or(cli::CliError::Compat { source_name: "SOCKSTAT_SS_COMPAT", value });
+    }
+    Ok(ss_version::installed().map_or(SsCompat::NEWEST, |(major, minor)| SsCompat::for_version(major, minor)))
+}
+
 /// Runs an ss command line (`args` is the whole command line, program name first).
 ///
 /// # Errors
 /// What stops the query, with context.
 pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let (words, at, timeline) = take_time_travel(args.get(1..).unwrap_or_default())?;
-    let mut opts = match cli::parse_ss_args(words.iter().cloned()) {
+    let mut opts = match cli::parse_ss_args_with(words.iter().cloned(), default_compat) {
         Ok(o) => o,
         Err(cli::CliError::Filter(_)) if let Some(hint) = cli::commands::misplaced_command(args) => {
             eprintln!("{}: {hint}", cli::PROG);
@@ -96,7 +106,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code()));
         }
     };
-    opts.style.screen_width = cli::stdout_screen_width();
+    opts.style.screen_width = cli::stdout_screen_width(opts.style.compat, std::env::var_os("COLUMNS").as_deref());
     // -N: ss switches namespace while parsing options, before it opens any socket or reads
     // /proc/net; every thread-free step below then runs in the namespace.
     if let Some(name) = &opts.netns
@@ -110,7 +120,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         let mut out = io::stdout().lock();
         summary::read_system(cli::PROG, &mut out, &mut io::stderr().lock())?;
         out.flush()?;
-        io::stderr().lock().write_all(summary::missing_diag_note(cli::PROG, &fetch::missing_diag()).as_bytes())?;
+        // ss says nothing on stderr about a missing diag module: the note is asked for.
+        if opts.notes {
+            io::stderr().lock().write_all(summary::missing_diag_note(cli::PROG, &fetch::missing_diag()).as_bytes())?;
+        }
         if opts.summary_only {
             return Ok(ExitCode::SUCCESS);
         }
@@ -163,7 +176,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&snapshot.inodes()));
     let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.style.numeric)
-        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text(l))).collect());
+        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect());
     if crate::wire::profile::enabled() {
         // Rendered into memory, then written, so the two are timed apart.
         let mut text = Vec::new();

@@ -171,6 +171,20 @@ pub fn parse_inet_replies(buf: &[u8], protocol: u8) -> Result<InetDump, DiagErro
 /// # Errors
 /// As [`parse_inet_replies`]; a malformed attribute too.
 pub fn parse_inet_replies_with(buf: &[u8], protocol: u8, details: bool) -> Result<InetDump, DiagError> {
+    parse_replies(buf, protocol, details, false)
+}
+
+/// The first dump of a reply stream only, as ss reads a `TCPDIAG_FILE`
+/// (`tcp_show_netlink_file`: "the only legal exit point" is the first `NLMSG_DONE`; what
+/// follows it is never read).
+///
+/// # Errors
+/// As [`parse_inet_replies_with`], for the bytes up to that `NLMSG_DONE`.
+pub fn parse_first_inet_dump(buf: &[u8], protocol: u8, details: bool) -> Result<InetDump, DiagError> {
+    parse_replies(buf, protocol, details, true)
+}
+
+fn parse_replies(buf: &[u8], protocol: u8, details: bool, first_only: bool) -> Result<InetDump, DiagError> {
     let mut decoder = Decoder::new(None);
     let mut sockets = Vec::with_capacity(buf.len() / (NLMSG_HDRLEN + INET_DIAG_MSG_LEN));
     let mut dumps = 0;
@@ -184,6 +198,9 @@ pub fn parse_inet_replies_with(buf: &[u8], protocol: u8, details: bool) -> Resul
             Step::Done { consumed } => {
                 dumps += 1;
                 rest = rest.get(consumed..).unwrap_or_default();
+                if first_only {
+                    rest = &[];
+                }
             }
             Step::More => break,
         }

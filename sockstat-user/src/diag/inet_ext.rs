@@ -164,6 +164,9 @@ fn parse_ulp(a: &Attr<'_>) -> Result<crate::model::socket::UlpInfo, MalformedKin
                         2 => t.cipher = Some(v()?),
                         3 => t.txconf = Some(v()?),
                         4 => t.rxconf = Some(v()?),
+                        // TLS_INFO_ZC_RO_TX, TLS_INFO_RX_NO_PAD: flag attributes.
+                        5 => t.zc_ro_tx = true,
+                        6 => t.rx_no_pad = true,
                         _ => {}
                     }
                 }
@@ -275,6 +278,8 @@ pub fn parse_tcp_info(data: &[u8]) -> TcpInfo {
         reord_seen: u32_at(220),
         rcv_ooopack: u32_at(224),
         snd_wnd: u32_at(228),
+        rcv_wnd: u32_at(232),
+        rehash: u32_at(236),
     }
 }
 
@@ -328,11 +333,19 @@ mod tests {
             attr(2, &51u16.to_ne_bytes()),
             attr(3, &2u16.to_ne_bytes()),
             attr(4, &1u16.to_ne_bytes()),
+            attr(6, &[]),
         ]
         .concat();
         let ulp = [attr(1, b"tls\0"), attr(2, &tls)].concat();
         let d = parse_details(&attr(INET_DIAG_ULP_INFO, &ulp), 0).expect("well formed");
-        let want = TlsInfo { version: Some(0x0303), cipher: Some(51), txconf: Some(2), rxconf: Some(1) };
+        let want = TlsInfo {
+            version: Some(0x0303),
+            cipher: Some(51),
+            txconf: Some(2),
+            rxconf: Some(1),
+            zc_ro_tx: false,
+            rx_no_pad: true,
+        };
         assert_eq!(d.ulp, Some(UlpInfo { name: Some("tls".into()), tls: Some(want), mptcp: None }));
         let sf = [
             attr(8, &0xc3u32.to_ne_bytes()),

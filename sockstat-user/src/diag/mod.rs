@@ -48,7 +48,7 @@ pub use self::destroy::{DestroyGroups, DestroyListener};
 pub use self::error::{DiagError, MalformedKind};
 use self::error::{classify_io, classify_kernel};
 use self::inet::parse_inet_diag_msg_with;
-pub use self::inet::{INET_DIAG_MSG_LEN, InetDump, parse_inet_replies, parse_inet_replies_with};
+pub use self::inet::{INET_DIAG_MSG_LEN, InetDump, parse_first_inet_dump, parse_inet_replies, parse_inet_replies_with};
 pub use self::nlmsg::NLMSG_HDRLEN;
 use self::nlmsg::{Decoder, Step};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};

@@ -39,8 +39,11 @@ pub(crate) fn add_protocol_attr(request: &mut Vec<u8>) {
 /// `__u8 subflows` @0, `add_addr_signal` @1, `add_addr_accepted` @2, `subflows_max` @3,
 /// `add_addr_signal_max` @4, `add_addr_accepted_max` @5, (2 bytes padding),
 /// `__u32 flags` @8, `token` @12, `__u64 write_seq` @16, `snd_una` @24, `rcv_nxt` @32;
-/// later fields (`local_addr_used`, ...) are not printed by ss 6.1. As ss does for a
-/// shorter attribute (older kernels), a field the kernel did not send whole is 0.
+/// then (printed by ss 7.1 only) `__u8 local_addr_used` @40, `local_addr_max` @41,
+/// `csum_enabled` @42, `__u32 retransmits` @44, `__u64 bytes_retrans` @48, `bytes_sent` @56,
+/// `bytes_received` @64, `bytes_acked` @72, `__u8 subflows_total` @80, `endp_laminar_max`
+/// @81, `__u32 last_data_sent` @84, `last_data_recv` @88, `last_ack_recv` @92. As ss does
+/// for a shorter attribute (older kernels), a field the kernel did not send whole is 0.
 #[must_use]
 pub fn parse_mptcp_info(data: &[u8]) -> MptcpInfo {
     let u8_at = |o: usize| data.get(o).copied().unwrap_or(0);
@@ -58,6 +61,21 @@ pub fn parse_mptcp_info(data: &[u8]) -> MptcpInfo {
         write_seq: u64_at(16),
         snd_una: u64_at(24),
         rcv_nxt: u64_at(32),
+        ext: crate::model::socket::MptcpInfoExt {
+            local_addr_used: u8_at(40),
+            local_addr_max: u8_at(41),
+            csum_enabled: u8_at(42),
+            retransmits: u32_at(44),
+            bytes_retrans: u64_at(48),
+            bytes_sent: u64_at(56),
+            bytes_received: u64_at(64),
+            bytes_acked: u64_at(72),
+            subflows_total: u8_at(80),
+            endp_laminar_max: u8_at(81),
+            last_data_sent: u32_at(84),
+            last_data_recv: u32_at(88),
+            last_ack_recv: u32_at(92),
+        },
     }
 }
 
@@ -65,7 +83,7 @@ pub fn parse_mptcp_info(data: &[u8]) -> MptcpInfo {
 mod tests {
     use super::*;
 
-    /// A 6.18-sized mptcp_info (the kernel's struct has grown past ss 6.1's 48 bytes).
+    /// A 6.18-sized mptcp_info (96 bytes; ss 6.1 read 40 of them).
     fn info() -> Vec<u8> {
         let mut b = vec![2u8, 1, 3, 8, 4, 5, 0xee, 0xee];
         b.extend_from_slice(&0b11u32.to_ne_bytes());
@@ -73,7 +91,18 @@ mod tests {
         b.extend_from_slice(&0x1122_3344_5566_7788u64.to_ne_bytes());
         b.extend_from_slice(&0x10u64.to_ne_bytes());
         b.extend_from_slice(&0x0102_0304_0506_0708u64.to_ne_bytes());
-        b.extend_from_slice(&[9; 40]);
+        // local_addr_used, local_addr_max, csum_enabled, a hole; retransmits.
+        b.extend_from_slice(&[1, 2, 1, 0xee]);
+        b.extend_from_slice(&3u32.to_ne_bytes());
+        // bytes_retrans, bytes_sent, bytes_received, bytes_acked.
+        for v in [4u64, 5, 6, 7] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        // subflows_total, endp_laminar_max, endp_fullmesh_max, reserved; the last times.
+        b.extend_from_slice(&[2, 1, 0xee, 0xee]);
+        for v in [8u32, 9, 10] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
         b
     }
 
@@ -94,6 +123,21 @@ mod tests {
                 write_seq: 0x1122_3344_5566_7788,
                 snd_una: 0x10,
                 rcv_nxt: 0x0102_0304_0506_0708,
+                ext: crate::model::socket::MptcpInfoExt {
+                    local_addr_used: 1,
+                    local_addr_max: 2,
+                    csum_enabled: 1,
+                    retransmits: 3,
+                    bytes_retrans: 4,
+                    bytes_sent: 5,
+                    bytes_received: 6,
+                    bytes_acked: 7,
+                    subflows_total: 2,
+                    endp_laminar_max: 1,
+                    last_data_sent: 8,
+                    last_data_recv: 9,
+                    last_ack_recv: 10,
+                },
             }
         );
     }

@@ -67,6 +67,40 @@ pub const SS_CONN: u32 =
     SS_ALL & !(bit(TcpState::Listen) | bit(TcpState::Close) | bit(TcpState::TimeWait) | bit(TcpState::SynRecv));
 /// What `-l` selects: listeners, and unconnected sockets (CLOSE) for the datagram tables.
 pub const SS_LISTENING: u32 = bit(TcpState::Listen) | bit(TcpState::Close);
+/// ss 7.1's `SS_BOUND_INACTIVE` (13, the kernel's `TCP_BOUND_INACTIVE`, a request-only
+/// state): TCP sockets bound but neither listening nor connected, which the kernel dumps
+/// (as CLOSE) only when this bit is asked for. `-B` selects it alone.
+pub const SS_BOUND_INACTIVE: u32 = 1 << 13;
+/// Bit 12 (`TCP_NEW_SYN_RECV`), part of ss 7.1's `SS_ALL`.
+const SS_NEW_SYN_RECV: u32 = 1 << 12;
+
+/// ss's `SS_ALL` of the version reproduced: ss 7.1's `SS_MAX` is 14, so its masks built
+/// from `SS_ALL` (`-a`, `SS_CONN`, `all`, `connected`, `synchronized`, `big`, `exclude`)
+/// also carry `TCP_NEW_SYN_RECV` and `SS_BOUND_INACTIVE`.
+#[must_use]
+pub const fn ss_all(v7: bool) -> u32 {
+    if v7 { SS_ALL | SS_NEW_SYN_RECV | SS_BOUND_INACTIVE } else { SS_ALL }
+}
+
+/// ss's `SS_CONN` of the version reproduced ([`ss_all`]).
+#[must_use]
+pub const fn ss_conn(v7: bool) -> u32 {
+    ss_all(v7) & !(bit(TcpState::Listen) | bit(TcpState::Close) | bit(TcpState::TimeWait) | bit(TcpState::SynRecv))
+}
+
+/// C's `strtoul(text, &end, 0)` over the whole text: `None` when anything follows the
+/// number (or there is none), or it overflows.
+#[must_use]
+pub fn c_strtoul(text: &str) -> Option<u64> {
+    let n = cnum::c_scan(text, 0);
+    if n.consumed == 0 || n.consumed != text.len() {
+        return None;
+    }
+    match cnum::c_strtoul(&n) {
+        (_, true) => None,
+        (v, false) => Some(v),
+    }
+}
 
 /// The mask bit of one state.
 #[must_use]
@@ -81,17 +115,25 @@ pub const fn bit(state: TcpState) -> u32 {
 /// and `unknown` (bit 0). `listen` is *not* accepted (ss says "wrong state name").
 #[must_use]
 pub fn scan_state(name: &str) -> Option<u32> {
+    scan_state_in(name, SS_ALL)
+}
+
+/// [`scan_state`] with the `SS_ALL` of the version reproduced ([`ss_all`]). ss 7.1's
+/// `bound-inactive` is accepted whatever the version (`new-syn-recv` never is).
+#[must_use]
+pub fn scan_state_in(name: &str, all: u32) -> Option<u32> {
     // Special names first, in ss's order (it checks them before the table).
     let special: &[(&str, u32)] = &[
         ("close", bit(TcpState::Close)),
         ("closed", bit(TcpState::Close)),
         ("syn-rcv", bit(TcpState::SynRecv)),
         ("established", bit(TcpState::Established)),
-        ("all", SS_ALL),
-        ("connected", SS_ALL & !(bit(TcpState::Close) | bit(TcpState::Listen))),
-        ("synchronized", SS_ALL & !(bit(TcpState::Close) | bit(TcpState::Listen) | bit(TcpState::SynSent))),
+        ("all", all),
+        ("connected", all & !(bit(TcpState::Close) | bit(TcpState::Listen))),
+        ("synchronized", all & !(bit(TcpState::Close) | bit(TcpState::Listen) | bit(TcpState::SynSent))),
         ("bucket", bit(TcpState::SynRecv) | bit(TcpState::TimeWait)),
-        ("big", SS_ALL & !(bit(TcpState::SynRecv) | bit(TcpState::TimeWait))),
+        ("big", all & !(bit(TcpState::SynRecv) | bit(TcpState::TimeWait))),
+        ("bound-inactive", SS_BOUND_INACTIVE),
     ];
     // ss.c `sstate_namel[]`, indexed by state number.
     const TABLE: [&str; SS_MAX as usize] = [
@@ -208,10 +250,10 @@ pub fn parse_with<S: AsRef<str>>(words: &[S], initial: u32, ctx: &ParseContext<'
             return Err(FilterError::MissingStateName { keyword: word.to_owned(), position: i + 1 });
         };
         let name = name.as_ref();
-        let mask =
-            scan_state(name).ok_or_else(|| FilterError::WrongStateName { name: name.to_owned(), position: i + 2 })?;
+        let mask = scan_state_in(name, ctx.ss_all)
+            .ok_or_else(|| FilterError::WrongStateName { name: name.to_owned(), position: i + 2 })?;
         if !filter.saw_states {
-            filter.state_filter = if include { 0 } else { SS_ALL };
+            filter.state_filter = if include { 0 } else { ctx.ss_all };
         }
         if include {
             filter.state_filter |= mask;

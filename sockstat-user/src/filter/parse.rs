@@ -29,6 +29,9 @@ pub struct ParseContext<'r> {
     /// whose tcp and udp ports differ is then ambiguous, as in ss).
     pub udp: bool,
     pub resolver: &'r dyn Resolver,
+    /// ss's `SS_ALL` for the STATE-FILTER words ([`super::ss_all`] of the version
+    /// reproduced).
+    pub ss_all: u32,
 }
 
 impl std::fmt::Debug for ParseContext<'_> {
@@ -45,7 +48,13 @@ impl ParseContext<'static> {
     /// `ss -t` with no family option, resolving on this machine.
     #[must_use]
     pub fn tcp() -> Self {
-        ParseContext { preferred_family: AF_UNSPEC, tcp: true, udp: false, resolver: &SystemResolver }
+        ParseContext {
+            preferred_family: AF_UNSPEC,
+            tcp: true,
+            udp: false,
+            resolver: &SystemResolver,
+            ss_all: super::SS_ALL,
+        }
     }
 }
 

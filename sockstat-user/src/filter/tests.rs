@@ -166,7 +166,7 @@ impl Resolver for Fake {
 }
 
 pub(super) fn ctx() -> ParseContext<'static> {
-    ParseContext { preferred_family: AF_UNSPEC, tcp: true, udp: false, resolver: &Fake }
+    ParseContext { preferred_family: AF_UNSPEC, tcp: true, udp: false, resolver: &Fake, ss_all: super::SS_ALL }
 }
 
 pub(super) fn words(text: &str) -> Vec<&str> {

@@ -158,6 +158,11 @@ pub struct TlsInfo {
     pub cipher: Option<u16>,
     pub txconf: Option<u16>,
     pub rxconf: Option<u16>,
+    /// `TLS_INFO_ZC_RO_TX` (zerocopy sendfile) and `TLS_INFO_RX_NO_PAD`: flags, present or not.
+    #[serde(default)]
+    pub zc_ro_tx: bool,
+    #[serde(default)]
+    pub rx_no_pad: bool,
 }
 
 /// An MPTCP subflow's `MPTCP_SUBFLOW_ATTR_*` (include/uapi/linux/mptcp.h).
@@ -191,6 +196,28 @@ pub struct MptcpInfo {
     pub write_seq: u64,
     pub snd_una: u64,
     pub rcv_nxt: u64,
+    /// The fields after `rcv_nxt`, which ss 7.1 prints (each only when not 0).
+    #[serde(default)]
+    pub ext: MptcpInfoExt,
+}
+
+/// `struct mptcp_info` after `mptcpi_rcv_nxt` (kernel 5.12 to 6.x): what ss 7.1's
+/// `mptcp_stats_print` adds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MptcpInfoExt {
+    pub local_addr_used: u8,
+    pub local_addr_max: u8,
+    pub csum_enabled: u8,
+    pub retransmits: u32,
+    pub bytes_retrans: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub bytes_acked: u64,
+    pub subflows_total: u8,
+    pub endp_laminar_max: u8,
+    pub last_data_sent: u32,
+    pub last_data_recv: u32,
+    pub last_ack_recv: u32,
 }
 
 /// `struct tcp_info` (include/uapi/linux/tcp.h) up to `tcpi_snd_wnd`, the fields iproute2
@@ -252,6 +279,11 @@ pub struct TcpInfo {
     pub reord_seen: u32,
     pub rcv_ooopack: u32,
     pub snd_wnd: u32,
+    /// `tcpi_rcv_wnd` and `tcpi_rehash` (kernel 6.2+), printed by ss 7.1 only.
+    #[serde(default)]
+    pub rcv_wnd: u32,
+    #[serde(default)]
+    pub rehash: u32,
 }
 
 /// IPPROTO_RAW: the `protocol` of an [`InetSocket`] read from /proc/net/raw(6). Its

@@ -103,16 +103,18 @@ pub fn record_tcp(sel: &Selection) -> Result<Vec<u8>, FetchError> {
     Ok(diag.take_recording())
 }
 
-/// TCP from a recorded reply stream (`TCPDIAG_FILE`, as ss reads it), decoded with every
-/// attribute it holds. Unlike ss, which stops at the first `NLMSG_DONE` (so a `-D` of
-/// `-t` shows only its IPv4 half) and applies only the FILTER expression, every dump in
-/// the file is read and then selected like a live dump (family, state, expression).
-fn tcp_from_file(path: &std::ffi::OsStr) -> Result<Vec<InetSocket>, FetchError> {
+/// TCP from a recorded reply stream (`TCPDIAG_FILE`), decoded with every attribute it
+/// holds. By default as ss reads it: up to the first `NLMSG_DONE` (so a `-D` of `-t`
+/// shows only its IPv4 half); with `all_dumps` (`--tcpdiag-all`), every dump in the file.
+fn tcp_from_file(path: &std::ffi::OsStr, all_dumps: bool) -> Result<Vec<InetSocket>, FetchError> {
     let shown = path.to_string_lossy().into_owned();
     let buf = std::fs::read(path).map_err(|source| FetchError::DiagFile { path: shown.clone(), source })?;
-    let dump = crate::diag::parse_inet_replies_with(&buf, IPPROTO_TCP, true)
-        .map_err(|source| FetchError::DiagFileParse { path: shown, source })?;
-    Ok(dump.sockets)
+    let dump = if all_dumps {
+        crate::diag::parse_inet_replies_with(&buf, IPPROTO_TCP, true)
+    } else {
+        crate::diag::parse_first_inet_dump(&buf, IPPROTO_TCP, true)
+    };
+    Ok(dump.map_err(|source| FetchError::DiagFileParse { path: shown, source })?.sockets)
 }
 
 /// Whether this process has CAP_NET_ADMIN in its effective set (/proc/self/status
@@ -160,7 +162,15 @@ pub fn tcp(
             let netns = own_netns().map_err(ClientError::Netns)?;
             c.tcp_filtered(netns, families, states, filter)
         }) {
-            Ok(s) => return Ok(s),
+            Ok(mut s) => {
+                // Bound but inactive sockets never change state, so no event tells the
+                // agent of them: the kernel lists them (for this bit alone, a walk of its
+                // bind table only), after the agent's rows.
+                if states & crate::filter::SS_BOUND_INACTIVE != 0 {
+                    s.extend(SockDiag::open()?.dump_tcp(families, crate::filter::SS_BOUND_INACTIVE)?);
+                }
+                return Ok(s);
+            }
             Err(e) if source == SourceChoice::Auto && e.is_unavailable() => {}
             Err(e) => return Err(e.into()),
         }
@@ -201,12 +211,22 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     let mut agent_owners = None;
     if plan.tcp {
         let families = &plan.families;
-        let tcp = match &recorded {
-            Some(path) => tcp_from_file(path)?,
-            None if tcp_source == SourceChoice::Kernel => open_diag(&plan)?.dump_tcp(families, states)?,
-            None => tcp(tcp_source, &sel.agent_socket, families, states, Some(&sel.filter))?,
+        snap.tcp = match &recorded {
+            // ss's tcp_show_netlink_file() runs the FILTER expression alone: the recording
+            // was selected (states, family) when it was made.
+            Some(path) if !sel.recorded_all_dumps => {
+                tcp_from_file(path, false)?.into_iter().filter(|s| sel.filter.matches(s)).collect()
+            }
+            Some(path) => query::select_planned(sel, &plan, tcp_from_file(path, true)?),
+            None if tcp_source == SourceChoice::Kernel => {
+                query::select_planned(sel, &plan, open_diag(&plan)?.dump_tcp(families, states)?)
+            }
+            None => query::select_planned(
+                sel,
+                &plan,
+                tcp(tcp_source, &sel.agent_socket, families, states, Some(&sel.filter))?,
+            ),
         };
-        snap.tcp = query::select_planned(sel, &plan, tcp);
         let from_table = snap.tcp.iter().any(|s| s.source == crate::model::socket::Source::Table);
         if want_agent_owners {
             match Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {

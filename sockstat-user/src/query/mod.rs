@@ -229,11 +229,25 @@ pub fn select_inet(sel: &Selection, plan: &Plan, protocol: u8, sockets: Vec<Inet
         .filter(|s| {
             s.protocol == protocol
                 && plan.families.contains(&s.family)
-                && u32::from(s.state) < u32::BITS
-                && plan.states & (1 << s.state) != 0
+                && state_selected(plan.states, protocol, s.state)
                 && sel.filter.matches(s)
         })
         .collect()
+}
+
+/// Whether a socket the kernel reports in `state` is one `states` asks for. A TCP socket
+/// in CLOSE is also one of `SS_BOUND_INACTIVE` (bit 13): the kernel dumps bound but
+/// inactive sockets for that bit only, and reports them as CLOSE (net/ipv4/inet_diag.c,
+/// `inet_diag_dump_icsk`'s bhash2 walk), which ss prints `UNCONN`. A SYN-RECV is also one
+/// of `TCP_NEW_SYN_RECV` (bit 12, in ss 7.1's `SS_CONN`): request sockets are dumped for
+/// that bit and reported as SYN-RECV.
+#[must_use]
+pub fn state_selected(states: u32, protocol: u8, state: u8) -> bool {
+    let close = TcpState::Close as u8;
+    let syn_recv = TcpState::SynRecv as u8;
+    (u32::from(state) < u32::BITS && states & (1 << state) != 0)
+        || (protocol == IPPROTO_TCP && state == close && states & crate::filter::SS_BOUND_INACTIVE != 0)
+        || (state == syn_recv && states & bit(TcpState::NewSynRecv) != 0)
 }
 
 /// Applies the FILTER expression to raw sockets read from /proc (ss runs `run_ssfilter`
@@ -527,5 +541,20 @@ mod tests {
         let sport = opts("-E -t sport = :8080");
         assert!(select_event(&sport, &v4) && select_event(&sport, &v6) && !select_event(&sport, &estab));
         assert!(!select_event(&opts("-E -t dport = :53"), &v4));
+    }
+
+    #[test]
+    fn request_only_states_select_what_the_kernel_dumps_for_them() {
+        use crate::filter::{SS_BOUND_INACTIVE, SS_CONN, ss_conn};
+        let (close, syn_recv) = (TcpState::Close as u8, TcpState::SynRecv as u8);
+        // ss 6.1's SS_CONN: neither bound-inactive sockets nor request sockets.
+        assert!(!state_selected(SS_CONN, IPPROTO_TCP, close) && !state_selected(SS_CONN, IPPROTO_TCP, syn_recv));
+        // ss 7.1's: both, as the kernel reports them (CLOSE, SYN-RECV).
+        assert!(
+            state_selected(ss_conn(true), IPPROTO_TCP, close) && state_selected(ss_conn(true), IPPROTO_TCP, syn_recv)
+        );
+        assert!(state_selected(SS_BOUND_INACTIVE, IPPROTO_TCP, close));
+        // A UDP socket in CLOSE is unconnected, not bound-inactive.
+        assert!(!state_selected(SS_BOUND_INACTIVE, 17, close));
     }
 }

@@ -139,6 +139,10 @@ pub struct Selection {
     pub kill: bool,
     /// What the printed rows must carry.
     pub needs: Needs,
+    /// `--tcpdiag-all`: a recorded `TCPDIAG_FILE` is read whole and selected like a live
+    /// dump, where ss (and sockstat by default) reads it up to its first `NLMSG_DONE` and
+    /// applies only the FILTER expression.
+    pub recorded_all_dumps: bool,
 }
 
 /// What the printed rows must carry beyond the tuple, state and queues, by the option

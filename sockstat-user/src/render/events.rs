@@ -5,8 +5,9 @@ use std::io::{self, Write};
 
 use crate::model::socket::InetSocket;
 use crate::names::system::{Names, PortKind};
+use crate::render::format::disabled_columns;
 use crate::render::grid::{
-    COL_EXT, COL_MAX, COL_NETID, COL_PROC, COL_STATE, header_row, measure_row, widths, write_rows,
+    COL_LAST, COL_MAX, fold_row, header_row, measure_row, unflushed_after_row, unpadded_column, widths, write_rows,
 };
 use crate::render::inet::inet_row;
 use crate::render::labels::netid_name;
@@ -29,22 +30,22 @@ pub struct EventRenderer {
     /// The header line, buffered until the first render.
     header: Option<[String; COL_MAX]>,
     screen_width: Option<usize>,
+    /// ss 7.1's grid rules rather than 6.1's.
+    v7: bool,
 }
 
 impl EventRenderer {
     /// The renderer for `opts` (columns, header, terminal width), header not yet printed.
     #[must_use]
     pub fn new(opts: &Style) -> Self {
-        let mut disabled = [false; COL_MAX];
-        disabled[COL_NETID] = !opts.show_netid;
-        disabled[COL_STATE] = !opts.show_state;
+        let disabled = disabled_columns(opts);
         let mut max_len = [0; COL_MAX];
         let header = opts.show_header.then(header_row);
         if let Some(h) = &header {
-            // print_header() flushes every header field but the last (COL_PROC).
-            measure_row(&mut max_len, h, &disabled, COL_PROC);
+            // print_header() flushes every header field but the last.
+            measure_row(&mut max_len, h, &disabled, COL_LAST);
         }
-        EventRenderer { disabled, max_len, header, screen_width: opts.screen_width }
+        EventRenderer { disabled, max_len, header, screen_width: opts.screen_width, v7: opts.compat.v7() }
     }
 
     /// What ss prints for one notification: the pending header (if any), then `sock`'s
@@ -65,14 +66,16 @@ impl EventRenderer {
         let mut rows = Vec::with_capacity(2);
         rows.extend(self.header.take());
         if let Some(s) = sock {
-            let row = inet_row(opts, s, names, netid_name(s.protocol), PortKind::Any);
-            measure_row(&mut self.max_len, &row, &self.disabled, COL_EXT);
+            let mut row = inet_row(opts, s, names, netid_name(s.protocol), PortKind::Any);
+            fold_row(&mut row, self.v7);
+            measure_row(&mut self.max_len, &row, &self.disabled, unflushed_after_row(self.v7, false));
             rows.push(row);
         }
         if rows.is_empty() {
             return Ok(());
         }
         let width = widths(&self.max_len, &self.disabled, self.screen_width);
-        write_rows(rows.len(), |r, c| rows[r][c].as_bytes(), &self.disabled, &width, out)
+        let unpadded = unpadded_column(self.v7, &self.disabled, self.screen_width);
+        write_rows(rows.len(), |r, c| rows[r][c].as_bytes(), &self.disabled, &width, unpadded, out)
     }
 }

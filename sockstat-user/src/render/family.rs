@@ -6,7 +6,8 @@ use crate::model::socket::{NetlinkSocket, PacketSocket, UnixSocket, VsockSocket,
 use crate::names::system::Names;
 use crate::render::addr::queue_text;
 use crate::render::grid::{
-    COL_ADDR, COL_EXT, COL_MAX, COL_NETID, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV, COL_STATE,
+    COL_ADDR, COL_LAST, COL_MAX, COL_NETID, COL_PROCESS, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV,
+    COL_STATE,
 };
 use crate::render::inet::{push_sock_details, shutdown_text};
 use crate::render::labels::state_name;
@@ -34,13 +35,16 @@ pub(super) fn unix_row(opts: &Style, s: &UnixSocket, names: &Names) -> [String; 
     state_fields(&mut row, netid, s.state, s.rqueue, s.wqueue);
     // Abstract names print with '@' for each NUL, paths up to their first NUL (%s).
     row[COL_ADDR] = s.display_name().unwrap_or_else(|| "*".to_owned()) + " ";
-    row[COL_SERV] = s.inode.to_string();
+    // ss 6.1 prints the inodes with int_to_str(), ss 7.1 with uint_to_str().
+    let inode = |ino: u32| if opts.compat.v7() { ino.to_string() } else { ino.cast_signed().to_string() };
+    row[COL_SERV] = inode(s.inode);
     // The netlink path never resolves the peer's name (only ss's /proc/net/unix path does).
     row[COL_RADDR] = "* ".to_owned();
-    row[COL_RSERV] = s.peer.to_string();
+    row[COL_RSERV] = inode(s.peer);
     // unix_show_sock(): owners, then `-m`'s skmem (no line break), then `-e`'s shutdown,
     // bound path inode/device and pending connections.
-    let mut ext = names.users(s.inode);
+    row[COL_PROCESS] = names.users(s.inode);
+    let mut ext = String::new();
     if let Some(d) = s.ext.as_deref() {
         if opts.show_mem
             && let Some(m) = &d.skmem
@@ -65,7 +69,7 @@ pub(super) fn unix_row(opts: &Style, s: &UnixSocket, names: &Names) -> [String; 
             }
         }
     }
-    row[COL_EXT] = ext;
+    row[COL_LAST] = ext;
     row
 }
 
@@ -76,13 +80,19 @@ pub(super) fn packet_row(opts: &Style, s: &PacketSocket, names: &Names) -> [Stri
     let netid = if s.kind == 3 { "p_raw" } else { "p_dgr" };
     // Packet sockets are always UNCONN for ss; Send-Q is never filled in.
     state_fields(&mut row, netid, 7, s.rqueue, 0);
-    let addr = if s.protocol == 3 { "*".to_owned() } else { names.ll_proto(s.protocol) };
+    // ETH_P_CFM (0x8902) has a name from ss 7.1 on (iproute2's llproto_names gained it).
+    let addr = match s.protocol {
+        3 => "*".to_owned(),
+        0x8902 if opts.compat.v7() && !opts.numeric => "cfm".to_owned(),
+        p => names.ll_proto(p),
+    };
     row[COL_ADDR] = addr + ":";
     row[COL_SERV] = if s.ifindex == 0 { "*".to_owned() } else { names.ifname(s.ifindex) };
     row[COL_RADDR] = "*".to_owned();
     // packet_stats_print(): owners, `-e`'s sock_details_print(); packet_show_sock(): the
     // info, rings and fanout, then `-b`, then `-m`.
-    let mut out = names.users(s.inode);
+    row[COL_PROCESS] = names.users(s.inode);
+    let mut out = String::new();
     if opts.show_details > 0 {
         push_sock_details(&mut out, s.uid, s.inode, s.cookie);
         let nl = if opts.oneline { " " } else { "\n\t" };
@@ -124,7 +134,7 @@ pub(super) fn packet_row(opts: &Style, s: &PacketSocket, names: &Names) -> [Stri
             out.push_str(&format!("{nl}fanout(id:{},type:{name})", fanout & 0xffff));
         }
     }
-    row[COL_EXT] = out;
+    row[COL_LAST] = out;
     if opts.show_bpf
         && let Some(filter) = &s.filter
     {
@@ -142,12 +152,12 @@ pub(super) fn packet_row(opts: &Style, s: &PacketSocket, names: &Names) -> [Stri
                 }
             }
         }
-        row[COL_EXT].push_str(&ext);
+        row[COL_LAST].push_str(&ext);
     }
     if opts.show_mem
         && let Some(m) = &s.skmem
     {
-        row[COL_EXT].push_str(&skmem_text(m));
+        row[COL_LAST].push_str(&skmem_text(m));
     }
     row
 }
@@ -165,16 +175,17 @@ pub(super) fn netlink_row(opts: &Style, s: &NetlinkSocket, names: &Names) -> [St
     } else {
         row[COL_RADDR] = "*".to_owned();
     }
-    // No owners here: ss's netlink printer never calls proc_ctx_print(). Its netlink
-    // path passes sk = cb = 0; `groups` is an unsigned int there.
+    // No owners here: ss's netlink printer never calls proc_ctx_print(), so its details
+    // stay in the Process field (dropped by ss 7.1 without -p). Its netlink path passes
+    // sk = cb = 0; `groups` is an unsigned int there.
     if opts.show_details > 0 {
-        row[COL_EXT] = format!(" sk=0 cb=0 groups=0x{:08x}", s.groups & 0xffff_ffff);
+        row[COL_PROCESS] = format!(" sk=0 cb=0 groups=0x{:08x}", s.groups & 0xffff_ffff);
     }
     if opts.show_mem
         && let Some(m) = &s.skmem
     {
-        row[COL_EXT].push('\t');
-        row[COL_EXT].push_str(&skmem_text(m));
+        row[COL_PROCESS].push('\t');
+        row[COL_PROCESS].push_str(&skmem_text(m));
     }
     row
 }
@@ -194,7 +205,7 @@ pub(super) fn vsock_row(s: &VsockSocket, names: &Names) -> [String; COL_MAX] {
     row[COL_SERV] = any(s.src_port);
     row[COL_RADDR] = any(s.dst_cid) + ":";
     row[COL_RSERV] = any(s.dst_port);
-    row[COL_EXT] = names.users(s.inode);
+    row[COL_PROCESS] = names.users(s.inode);
     row
 }
 
@@ -211,7 +222,8 @@ pub(super) fn xdp_row(opts: &Style, s: &XdpSocket, names: &Names) -> [String; CO
         row[COL_SERV] = format!("q{}", s.queue_id.cast_signed());
     }
     row[COL_RADDR] = "*".to_owned();
-    let mut out = names.users(s.inode);
+    row[COL_PROCESS] = names.users(s.inode);
+    let mut out = String::new();
     if opts.show_details > 0 {
         // sock_details_print(): no mark or cgroup for XDP sockets.
         push_sock_details(&mut out, s.uid, s.inode, s.cookie);
@@ -253,6 +265,6 @@ pub(super) fn xdp_row(opts: &Style, s: &XdpSocket, names: &Names) -> [String; CO
     {
         out.push_str(&skmem_text(m));
     }
-    row[COL_EXT] = out;
+    row[COL_LAST] = out;
     row
 }

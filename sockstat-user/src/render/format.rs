@@ -28,24 +28,60 @@ pub use crate::names::system::{Names, PortKind};
 pub use crate::render::addr::{addr_text, inet6_ntop};
 pub use crate::render::events::EventRenderer;
 use crate::render::family::{netlink_row, packet_row, unix_row, vsock_row, xdp_row};
-use crate::render::grid::{COL_MAX, COL_NETID, COL_STATE, Grid};
+use crate::render::grid::{COL_MAX, COL_NETID, COL_PROCESS, COL_RECVQ, COL_SENDQ, COL_STATE, Grid};
 use crate::render::inet::inet_row_into;
 pub use crate::render::inet::sockopt_text;
 pub use crate::render::labels::{netid_name, state_name};
-use crate::render::style::Style;
+use crate::render::style::{SsCompat, Style};
 pub use crate::render::tcpinfo::c_g;
 
 /// The text inside ss's `users:(...)`: `("comm",pid=N,fd=N)` joined by commas.
 #[must_use]
 pub fn users_text(owners: &[crate::model::owner::Owner]) -> String {
+    users_text_for(owners, SsCompat::V6_1)
+}
+
+/// [`users_text`] as the given ss prints it: ss 7.1 escapes each name ([`escaped_comm`]).
+#[must_use]
+pub fn users_text_for(owners: &[crate::model::owner::Owner], compat: SsCompat) -> String {
     owners
         .iter()
-        .map(|o| match o.tid {
-            Some(tid) => format!("(\"{}\",pid={},tid={tid},fd={})", o.comm, o.pid, o.fd),
-            None => format!("(\"{}\",pid={},fd={})", o.comm, o.pid, o.fd),
+        .map(|o| {
+            let comm = if compat.v7() { escaped_comm(&o.comm) } else { o.comm.clone() };
+            match o.tid {
+                Some(tid) => format!("(\"{comm}\",pid={},tid={tid},fd={})", o.pid, o.fd),
+                None => format!("(\"{comm}\",pid={},fd={})", o.pid, o.fd),
+            }
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A process name as ss 7.1 prints it: iproute2's `escape_str()` (procps' escaping) in
+/// the C locale ss runs in (it never calls setlocale(), so the codeset is not UTF-8):
+/// `esc_all()` makes each control byte and DEL a `.` and each byte above 0x7f a `?`.
+#[must_use]
+pub fn escaped_comm(comm: &str) -> String {
+    comm.bytes()
+        .map(|b| match b {
+            0 => '@',
+            0x01..=0x1f | 0x7f => '.',
+            0x80..=0xff => '?',
+            _ => char::from(b),
+        })
+        .collect()
+}
+
+/// The columns ss hides for `opts`: Netid with one table, State with one state, the
+/// queues with `-Q`, and (ss 7.1) Process without `-p`.
+pub(super) fn disabled_columns(opts: &Style) -> [bool; COL_MAX] {
+    let mut disabled = [false; COL_MAX];
+    disabled[COL_NETID] = !opts.show_netid;
+    disabled[COL_STATE] = !opts.show_state;
+    disabled[COL_RECVQ] = opts.hide_queues;
+    disabled[COL_SENDQ] = opts.hide_queues;
+    disabled[COL_PROCESS] = opts.compat.v7() && opts.show_processes == 0;
+    disabled
 }
 
 /// Prints `sockets` as `ss -t` does for `opts` (header, Netid/State columns as selected,
@@ -82,14 +118,11 @@ pub fn render(opts: &Style, snap: &Snapshot, out: &mut dyn Write) -> io::Result<
 /// # Errors
 /// Any error writing to `out`.
 pub fn render_with(opts: &Style, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
-    let mut disabled = [false; COL_MAX];
-    disabled[COL_NETID] = !opts.show_netid;
-    disabled[COL_STATE] = !opts.show_state;
-    let mut grid = Grid::new(disabled, opts.show_header);
+    let mut grid = Grid::new(disabled_columns(opts), opts.show_header, opts.compat.v7());
     // One row's fields, reused: inet rows (the bulk of a big query) are written into it.
     let mut row: [String; COL_MAX] = Default::default();
     for s in &snap.netlink {
-        grid.push(&netlink_row(opts, s, names));
+        grid.push_netlink(&netlink_row(opts, s, names));
     }
     for s in &snap.packet {
         grid.push(&packet_row(opts, s, names));

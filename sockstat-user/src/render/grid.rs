@@ -2,6 +2,14 @@
 //! field, measures each column (`field_flush()`), computes the widths
 //! (`render_calc_width()`, spreading spare width on a terminal) and prints (`render()`).
 //! Knows nothing of sockets: rows come in as text. May import only std.
+//!
+//! Rows are built once for both ss versions: `-p`'s `users:(...)` in [`COL_PROCESS`], the
+//! details after them (`-o -e -m -i ...`) in [`COL_LAST`]. ss 6.1 writes both into its
+//! "Process" column and leaves the last one empty; ss 7.1 (which swapped `COL_EXT` and
+//! `COL_PROC`) keeps them apart, shows the Process column only with `-p` (text written to
+//! a hidden column is dropped, as its `out()` drops it) and, when the width is unknown,
+//! does not pad the last shown column before the details. [`Grid`] and [`fold_row`] apply
+//! the version's rule.
 
 use std::io::{self, Write};
 
@@ -34,11 +42,14 @@ pub(super) const COL_RADDR: usize = 6;
 
 pub(super) const COL_RSERV: usize = 7;
 
-/// Extra per-socket text (`-o`, `-e`, `-p` ...). Its header is "Process".
-pub(super) const COL_EXT: usize = 8;
+/// Header "Process": `-p`'s `users:(...)` (with ss 6.1, every detail after them too).
+/// A netlink row writes its details here in both versions (ss never calls
+/// `proc_ctx_print()` for netlink sockets).
+pub(super) const COL_PROCESS: usize = 8;
 
-/// Always empty for inet sockets; it closes every line.
-pub(super) const COL_PROC: usize = 9;
+/// The last column, without header: the details after the owners (`-o`, `-e`, `-m`, `-i`
+/// ...) as rows are built; ss 6.1 leaves it empty (see [`fold_row`]).
+pub(super) const COL_LAST: usize = 9;
 
 pub(super) const COL_MAX: usize = 10;
 
@@ -57,7 +68,33 @@ pub(super) const COLUMNS: [ColumnSpec; COL_MAX] = [
 
 /// print_header(): every enabled column but the last gets its header.
 pub(super) fn header_row() -> [String; COL_MAX] {
-    std::array::from_fn(|c| if c == COL_PROC { String::new() } else { COLUMNS[c].header.to_owned() })
+    std::array::from_fn(|c| if c == COL_LAST { String::new() } else { COLUMNS[c].header.to_owned() })
+}
+
+/// The field of a data row that ss has not flushed when it renders (and so never
+/// measures): the one it was writing. ss 6.1 writes a row's tail into its Process column;
+/// ss 7.1 moves on to the last column after the owners, except for netlink rows
+/// (`ends_in_process`), which never call `proc_ctx_print()`.
+pub(super) fn unflushed_after_row(v7: bool, ends_in_process: bool) -> usize {
+    if v7 && !ends_in_process { COL_LAST } else { COL_PROCESS }
+}
+
+/// A row as ss of that version buffers it: ss 6.1 has the details in the Process field,
+/// after the owners, and an empty last field.
+pub(super) fn fold_row(row: &mut [String; COL_MAX], v7: bool) {
+    if !v7 && !row[COL_LAST].is_empty() {
+        let tail = std::mem::take(&mut row[COL_LAST]);
+        row[COL_PROCESS].push_str(&tail);
+    }
+}
+
+/// ss 7.1's `render()`: with no known width (compact output) the last shown column before
+/// the details gets no right padding. `None` for ss 6.1 or a known width.
+pub(super) fn unpadded_column(v7: bool, disabled: &[bool; COL_MAX], screen_width: Option<usize>) -> Option<usize> {
+    if !v7 || screen_width.is_some() {
+        return None;
+    }
+    (0..COL_LAST).rfind(|&c| !disabled[c])
 }
 
 /// Pass one of ss's renderer: every line's fields, kept until the widths are known.
@@ -67,6 +104,10 @@ pub(super) fn header_row() -> [String; COL_MAX] {
 /// page faults the largest cost of printing them.
 pub(super) struct Grid {
     disabled: [bool; COL_MAX],
+    /// ss 7.1's rules rather than 6.1's.
+    v7: bool,
+    /// [`unflushed_after_row`] of the last row pushed.
+    last_unflushed: usize,
     text: Vec<u8>,
     /// `COL_MAX` end offsets into `text` per row.
     ends: Vec<usize>,
@@ -76,8 +117,9 @@ pub(super) struct Grid {
 }
 
 impl Grid {
-    pub(super) fn new(disabled: [bool; COL_MAX], header: bool) -> Self {
-        let mut grid = Grid { disabled, text: Vec::new(), ends: Vec::new(), last_is_data: false };
+    pub(super) fn new(disabled: [bool; COL_MAX], header: bool, v7: bool) -> Self {
+        let mut grid =
+            Grid { disabled, v7, last_unflushed: COL_PROCESS, text: Vec::new(), ends: Vec::new(), last_is_data: false };
         if header {
             grid.append(&header_row());
         }
@@ -85,15 +127,34 @@ impl Grid {
     }
 
     fn append(&mut self, row: &[String; COL_MAX]) {
-        for field in row {
-            self.text.extend_from_slice(field.as_bytes());
+        for (c, field) in row.iter().enumerate() {
+            // ss 6.1: the details follow the owners in the Process field and the last
+            // field stays empty ([`fold_row`], without copying the row).
+            match (self.v7, c) {
+                (false, COL_LAST) => {}
+                (false, COL_PROCESS) => {
+                    self.text.extend_from_slice(field.as_bytes());
+                    self.text.extend_from_slice(row[COL_LAST].as_bytes());
+                }
+                _ => self.text.extend_from_slice(field.as_bytes()),
+            }
             self.ends.push(self.text.len());
         }
     }
 
+    /// A row of a family whose ss code prints the owners (`proc_ctx_print()`): every
+    /// family but netlink.
     pub(super) fn push(&mut self, row: &[String; COL_MAX]) {
         self.append(row);
         self.last_is_data = true;
+        self.last_unflushed = unflushed_after_row(self.v7, false);
+    }
+
+    /// A netlink row: its details are in [`COL_PROCESS`].
+    pub(super) fn push_netlink(&mut self, row: &[String; COL_MAX]) {
+        self.append(row);
+        self.last_is_data = true;
+        self.last_unflushed = unflushed_after_row(self.v7, true);
     }
 
     fn rows(&self) -> usize {
@@ -113,14 +174,14 @@ impl Grid {
         let last = self.rows().saturating_sub(1);
         for r in 0..self.rows() {
             // field_flush() measures a field when the next one starts; the field being
-            // written when render() runs is never measured (COL_EXT after a socket,
-            // COL_PROC after the header).
+            // written when render() runs is never measured (the Process field or the last
+            // one after a socket, the last one after the header).
             let unflushed = if r != last {
                 COL_MAX
             } else if self.last_is_data {
-                COL_EXT
+                self.last_unflushed
             } else {
-                COL_PROC
+                COL_LAST
             };
             measure_fields(&mut max_len, |c| self.field(r, c).len(), &self.disabled, unflushed);
         }
@@ -133,7 +194,8 @@ impl Grid {
             return Ok(());
         }
         let width = widths(&self.measure(), &self.disabled, screen_width);
-        write_rows(self.rows(), |r, c| self.field(r, c), &self.disabled, &width, out)
+        let unpadded = unpadded_column(self.v7, &self.disabled, screen_width);
+        write_rows(self.rows(), |r, c| self.field(r, c), &self.disabled, &width, unpadded, out)
     }
 }
 
@@ -183,12 +245,13 @@ pub(super) fn widths(
 }
 
 /// `render()`'s printing loop: `rows` rows, field `(row, column)` given by `field`, each
-/// enabled field padded to its width.
+/// enabled field padded to its width but column `unpadded` ([`unpadded_column`]).
 pub(super) fn write_rows<'a>(
     rows: usize,
     field: impl Fn(usize, usize) -> &'a [u8],
     disabled: &[bool; COL_MAX],
     width: &[usize; COL_MAX],
+    unpadded: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut text = Vec::new();
@@ -211,7 +274,7 @@ pub(super) fn write_rows<'a>(
             }
             text.extend_from_slice(field);
             printed += field.len();
-            if width[c] > 0 && spec.align == Align::Left {
+            if width[c] > 0 && spec.align == Align::Left && unpadded != Some(c) {
                 text.resize(text.len() + width[c].saturating_sub(printed), b' ');
             }
         }

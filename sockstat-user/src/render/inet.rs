@@ -9,7 +9,8 @@ use crate::model::socket::{InetSocket, PROTO_MPTCP_TABLE};
 use crate::names::system::{Names, PortKind};
 use crate::render::addr::{push_addr, push_port_numeric, push_queue, resolved_addr_text};
 use crate::render::grid::{
-    COL_ADDR, COL_EXT, COL_MAX, COL_NETID, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV, COL_STATE,
+    COL_ADDR, COL_LAST, COL_MAX, COL_NETID, COL_PROCESS, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV,
+    COL_STATE,
 };
 use crate::render::labels::state_name;
 use crate::render::style::Style;
@@ -21,8 +22,9 @@ pub(super) fn v6only(s: &InetSocket) -> bool {
     s.v6only
 }
 
-/// ss's `print_ms_timer()`.
-pub(super) fn ms_timer(timeout: u32) -> String {
+/// ss's `print_ms_timer()`. ss 7.1 ends the milliseconds of a time of 1-9 s with `sec`
+/// (`5.123sec`), where 6.1 wrote `5.123ms`.
+pub(super) fn ms_timer(timeout: u32, v7: bool) -> String {
     let mut secs = timeout / 1000;
     let minutes = secs / 60;
     secs %= 60;
@@ -42,19 +44,23 @@ pub(super) fn ms_timer(timeout: u32) -> String {
         buf.push_str(&format!("{secs}{}", if msecs != 0 { "." } else { "sec" }));
     }
     if msecs != 0 {
-        buf.push_str(&format!("{msecs:03}ms"));
+        buf.push_str(&format!("{msecs:03}{}", if v7 && secs != 0 { "sec" } else { "ms" }));
     }
     buf
 }
 
-/// ss's `tcp_timer_print()` for `-o` (inet sockets from sock_diag).
-pub(super) fn timer_text(s: &InetSocket) -> String {
-    const NAMES: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "unknown"];
+/// ss's `tcp_timer_print()` for `-o` (inet sockets from sock_diag). ss 6.1 names the
+/// timers 5 and up `unknown`; ss 7.1 names 5 (`IDIAG_TIMER_DELACK`) `delack`.
+pub(super) fn timer_text(s: &InetSocket, v7: bool) -> String {
+    const NAMES: [&str; 6] = ["off", "on", "keepalive", "timewait", "persist", "delack"];
     if s.timer == 0 {
         return String::new();
     }
-    let t = usize::from(s.timer.min(5));
-    format!(" timer:({},{},{})", NAMES[t], ms_timer(s.expires_ms), s.retrans)
+    let name = match usize::from(s.timer) {
+        5 if !v7 => "unknown",
+        t => NAMES.get(t).copied().unwrap_or("unknown"),
+    };
+    format!(" timer:({name},{},{})", ms_timer(s.expires_ms, v7), s.retrans)
 }
 
 /// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
@@ -107,8 +113,8 @@ pub(super) fn inet_row_into(
     host(&mut row[COL_RADDR], &s.dst);
     row[COL_RADDR].push(':');
     port(&mut row[COL_RSERV], s.dport);
-    let ext = &mut row[COL_EXT];
-    ext.push_str(&names.users(s.inode));
+    row[COL_PROCESS].push_str(&names.users(s.inode));
+    let ext = &mut row[COL_LAST];
     if kind == PortKind::Raw {
         // dgram_show_line (the /proc path): no timers, and `-e` adds only the text after
         // the pointer column.
@@ -121,7 +127,7 @@ pub(super) fn inet_row_into(
         return;
     }
     if opts.show_options {
-        ext.push_str(&timer_text(s));
+        ext.push_str(&timer_text(s, opts.compat.v7()));
     }
     ext.push_str(&inet_details_text(opts, s, names));
 }
@@ -194,7 +200,7 @@ pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> 
         }
         if let Some(d) = d {
             if s.protocol == PROTO_MPTCP_TABLE {
-                out.push_str(&mptcp_show_info(d));
+                out.push_str(&mptcp_show_info(d, opts.compat.v7()));
             } else {
                 out.push_str(&tcp_show_info(opts, s.state, d, names));
             }

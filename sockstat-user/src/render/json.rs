@@ -30,7 +30,9 @@
 //! sockets: `mptcp_info`, the fields of `struct mptcp_info` ss reads, instead); `-p`
 //! `users` [{`comm`, `pid`, `fd`}] (`-T`: every thread, with `tid`); `--cgroup` `cgroup`;
 //! `--tos` `tos`, `tclass`, `class_id` (numbers, when sent); `--inet-sockopt`
-//! `inet_sockopt` (the names ss prints, an array).
+//! `inet_sockopt` (the names ss prints, an array); `-b` on packet sockets `bpf_filter`,
+//! the classic BPF program attached, [{`code`, `jt`, `jf`, `k`}] (numbers, as `-b` prints
+//! them).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -96,6 +98,13 @@ pub fn render(
         }
         if opts.show_mem {
             insert_skmem(&mut o, s.skmem.as_deref());
+        }
+        if opts.show_bpf
+            && let Some(filter) = &s.filter
+        {
+            let insns: Vec<Value> =
+                filter.iter().map(|i| json!({"code": i.code, "jt": i.jt, "jf": i.jf, "k": i.k})).collect();
+            o.insert("bpf_filter".into(), Value::Array(insns));
         }
         emit(o, s.inode)?;
     }

@@ -1,9 +1,60 @@
 //! How rows are printed: the display flags of the command line, resolved once. The
 //! renderer sees only this, never the command line (ripgrep's printer config).
 
+/// Whose output is reproduced: iproute2 6.1's ss or 7.1's (`--ss-compat`). The two print
+/// the same sockets differently (the Process column, timers, padding, escaping, the `-i`
+/// fields 7.1 added): see docs/compatibility.md. The command line resolves the default
+/// (the installed ss's version); a `Style` built in code prints as 6.1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SsCompat {
+    #[default]
+    V6_1,
+    V7_1,
+}
+
+impl SsCompat {
+    /// The newest output sockstat knows, used when no ss is installed to ask.
+    pub const NEWEST: SsCompat = SsCompat::V7_1;
+
+    /// `6.1` or `7.1`, as `--ss-compat` takes it.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<SsCompat> {
+        match text.trim() {
+            "6.1" => Some(SsCompat::V6_1),
+            "7.1" => Some(SsCompat::V7_1),
+            _ => None,
+        }
+    }
+
+    /// The output reproduced for an installed ss of version `major.minor`: 7.0 and newer
+    /// print as 7.1, older ones as 6.1 (the changes sockstat follows landed between them).
+    #[must_use]
+    pub fn for_version(major: u32, _minor: u32) -> SsCompat {
+        if major >= 7 { SsCompat::V7_1 } else { SsCompat::V6_1 }
+    }
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SsCompat::V6_1 => "6.1",
+            SsCompat::V7_1 => "7.1",
+        }
+    }
+
+    /// Whether the output is 7.1's.
+    #[must_use]
+    pub fn v7(self) -> bool {
+        self >= SsCompat::V7_1
+    }
+}
+
 /// Display flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Style {
+    /// Whose ss output to reproduce (`--ss-compat`).
+    pub compat: SsCompat,
+    /// `-Q`/`--no-queues` (ss 7.1's): no Recv-Q and Send-Q columns.
+    pub hide_queues: bool,
     /// `-n`: print port numbers instead of /etc/services names.
     pub numeric: bool,
     /// `-r`: print host names for addresses, as ss's `format_host()` finds them (see

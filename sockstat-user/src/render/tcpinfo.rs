@@ -11,7 +11,9 @@ use sockstat_ebpf::TcpState;
 
 /// ss's `mptcp_show_info()`: the memory, as for TCP, then `mptcp_stats_print()` on the
 /// `struct mptcp_info`: each field only when it is not 0.
-pub(super) fn mptcp_show_info(d: &crate::model::socket::InetDetails) -> String {
+/// ss 7.1 prints the sequence numbers in decimal (6.1: hexadecimal) and the fields the
+/// kernel added after `rcv_nxt`.
+pub(super) fn mptcp_show_info(d: &crate::model::socket::InetDetails, v7: bool) -> String {
     let mut out = String::new();
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
@@ -43,7 +45,29 @@ pub(super) fn mptcp_show_info(d: &crate::model::socket::InetDetails) -> String {
     }
     for (v, name) in [(i.write_seq, "write_seq"), (i.snd_una, "snd_una"), (i.rcv_nxt, "rcv_nxt")] {
         if v != 0 {
-            out.push_str(&format!(" {name}:{v:x}"));
+            out.push_str(&if v7 { format!(" {name}:{v}") } else { format!(" {name}:{v:x}") });
+        }
+    }
+    if v7 {
+        let e = &i.ext;
+        for (v, name) in [
+            (u64::from(e.local_addr_used), "local_addr_used"),
+            (u64::from(e.local_addr_max), "local_addr_max"),
+            (u64::from(e.csum_enabled), "csum_enabled"),
+            (u64::from(e.retransmits), "retransmits"),
+            (e.bytes_retrans, "bytes_retrans"),
+            (e.bytes_sent, "bytes_sent"),
+            (e.bytes_received, "bytes_received"),
+            (e.bytes_acked, "bytes_acked"),
+            (u64::from(e.subflows_total), "subflows_total"),
+            (u64::from(e.endp_laminar_max), "endp_laminar_max"),
+            (u64::from(e.last_data_sent), "last_data_sent"),
+            (u64::from(e.last_data_recv), "last_data_recv"),
+            (u64::from(e.last_ack_recv), "last_ack_recv"),
+        ] {
+            if v != 0 {
+                out.push_str(&format!(" {name}:{v}"));
+            }
         }
     }
     out
@@ -77,7 +101,7 @@ pub(super) fn tcp_show_info(opts: &Style, state: u8, d: &crate::model::socket::I
         }
     }
     if let Some(u) = &d.ulp {
-        out.push_str(&ulp_text(u));
+        out.push_str(&ulp_text(u, opts.compat.v7()));
     }
     out
 }
@@ -119,8 +143,11 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     use std::fmt::Write as _;
     let has = |bit: u8| i.options & bit != 0;
     if opts.show_options {
-        // TCPI_OPT_TIMESTAMPS, SACK, ECN, ECN_SEEN, SYN_DATA.
-        for (bit, name) in [(1, " ts"), (2, " sack"), (8, " ecn"), (16, " ecnseen"), (32, " fastopen")] {
+        // TCPI_OPT_TIMESTAMPS, USEC_TS (ss 7.1 only), SACK, ECN, ECN_SEEN, SYN_DATA.
+        let usec_ts = if opts.compat.v7() { 64 } else { 0 };
+        for (bit, name) in
+            [(1, " ts"), (usec_ts, " usec_ts"), (2, " sack"), (8, " ecn"), (16, " ecnseen"), (32, " fastopen")]
+        {
             if has(bit) {
                 out.push_str(name);
             }
@@ -298,13 +325,22 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     if i.snd_wnd != 0 {
         let _ = write!(out, " snd_wnd:{}", i.snd_wnd);
     }
+    if opts.compat.v7() {
+        if i.rcv_wnd != 0 {
+            let _ = write!(out, " rcv_wnd:{}", i.rcv_wnd);
+        }
+        if i.rehash != 0 {
+            let _ = write!(out, " rehash:{}", i.rehash);
+        }
+    }
     out
 }
 
-/// ss 6.1's `INET_DIAG_ULP_INFO` text at the end of `tcp_show_info()`: ` tcp-ulp-NAME`, then
-/// kTLS's version, cipher and configurations, or an MPTCP subflow's flags, tokens and
-/// mapping (`mptcp_subflow_info()`, hexadecimal as 6.1 prints them).
-pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo) -> String {
+/// ss's `INET_DIAG_ULP_INFO` text at the end of `tcp_show_info()`: ` tcp-ulp-NAME`, then
+/// kTLS's version, cipher, configurations and flags (`no_pad_rx` from ss 7.1 on), or an
+/// MPTCP subflow's flags, tokens and mapping (`mptcp_subflow_info()`: hexadecimal in 6.1,
+/// decimal in 7.1).
+pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo, v7: bool) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     if let Some(name) = &u.name {
@@ -334,6 +370,12 @@ pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo) -> String {
                 v => write!(out, " {name}: unknown({v})"),
             };
         }
+        if t.zc_ro_tx {
+            out.push_str(" zc_ro_tx");
+        }
+        if v7 && t.rx_no_pad {
+            out.push_str(" no_pad_rx");
+        }
     }
     if let Some(m) = &u.mptcp {
         if let Some(flags) = m.flags.filter(|&f| f != 0) {
@@ -348,17 +390,20 @@ pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo) -> String {
         if let (Some(tr), Some(tl), Some(ir), Some(il)) = (m.token_rem, m.token_loc, m.id_rem, m.id_loc) {
             let _ = write!(out, " token:{tr:04x}(id:{ir})/{tl:04x}(id:{il})");
         }
+        let num = |out: &mut String, name: &str, v: u64| {
+            let _ = if v7 { write!(out, " {name}:{v}") } else { write!(out, " {name}:{v:x}") };
+        };
         if let Some(v) = m.map_seq {
-            let _ = write!(out, " seq:{v:x}");
+            num(&mut out, "seq", v);
         }
         if let Some(v) = m.map_sfseq {
-            let _ = write!(out, " sfseq:{v:x}");
+            num(&mut out, "sfseq", v.into());
         }
         if let Some(v) = m.ssn_offset {
-            let _ = write!(out, " ssnoff:{v:x}");
+            num(&mut out, "ssnoff", v.into());
         }
         if let Some(v) = m.map_datalen {
-            let _ = write!(out, " maplen:{v:x}");
+            num(&mut out, "maplen", v.into());
         }
     }
     out
@@ -490,12 +535,31 @@ mod tests {
         };
         let u = UlpInfo { name: Some("mptcp".into()), tls: None, mptcp: Some(sf) };
         assert_eq!(
-            ulp_text(&u),
+            ulp_text(&u, false),
             " tcp-ulp-mptcp flags:Mmec token:0000(id:0)/1a20b94a(id:0) seq:ea766b8b1837e988 sfseq:1 ssnoff:15d8235e maplen:0"
         );
-        let tls = TlsInfo { version: Some(0x0304), cipher: Some(52), txconf: Some(3), rxconf: Some(9) };
+        // ss 7.1 prints the mapping in decimal.
+        assert_eq!(
+            ulp_text(&u, true),
+            " tcp-ulp-mptcp flags:Mmec token:0000(id:0)/1a20b94a(id:0) seq:16894809297277938056 sfseq:1 ssnoff:366486366 maplen:0"
+        );
+        let tls = TlsInfo {
+            version: Some(0x0304),
+            cipher: Some(52),
+            txconf: Some(3),
+            rxconf: Some(9),
+            zc_ro_tx: true,
+            rx_no_pad: true,
+        };
         let u = UlpInfo { name: Some("tls".into()), tls: Some(tls), mptcp: None };
-        assert_eq!(ulp_text(&u), " tcp-ulp-tls version: 1.3 cipher: aes-gcm-256 rxconf: unknown(9) txconf: hw");
+        assert_eq!(
+            ulp_text(&u, false),
+            " tcp-ulp-tls version: 1.3 cipher: aes-gcm-256 rxconf: unknown(9) txconf: hw zc_ro_tx"
+        );
+        assert_eq!(
+            ulp_text(&u, true),
+            " tcp-ulp-tls version: 1.3 cipher: aes-gcm-256 rxconf: unknown(9) txconf: hw zc_ro_tx no_pad_rx"
+        );
     }
 
     #[test]

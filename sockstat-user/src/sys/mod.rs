@@ -5,3 +5,4 @@
 pub mod netns;
 pub mod owners;
 pub mod procnet;
+pub mod ss_version;

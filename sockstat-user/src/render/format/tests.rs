@@ -876,3 +876,65 @@ const TTY_SNAPSHOTS: &[(usize, &str, &[&str])] = &[
         ],
     ),
 ];
+
+/// ss 7.1's rules on three sockets, its output of `-tan` and `-tano` into a pipe for
+/// them: no Process header without `-p`, the peer port unpadded, the details in the last
+/// column padded to the width measured over every row but the last.
+#[test]
+fn ss_7_1_columns_timers_and_names() {
+    let rows = || {
+        let tw = |port| {
+            let mut s = sock(TcpState::TimeWait, "192.0.2.2", port, "203.0.113.80", 80, 0, 0, 0);
+            s.timer = 3;
+            s.expires_ms = if port == 59902 { 31_000 } else { 32_000 };
+            s
+        };
+        vec![sock(TcpState::Listen, "0.0.0.0", 2024, "0.0.0.0", 0, 0, 128, 0), tw(59902), tw(59912)]
+    };
+    let render7 = |args: &str| render(&opts(&format!("{args} --ss-compat 7.1")), rows());
+    assert_eq!(
+        render7("-tan"),
+        expected(&[
+            "State     Recv-Q Send-Q Local Address:Port  Peer Address:Port",
+            "LISTEN    0      128          0.0.0.0:2024       0.0.0.0:*",
+            "TIME-WAIT 0      0          192.0.2.2:59902 203.0.113.80:80",
+            "TIME-WAIT 0      0          192.0.2.2:59912 203.0.113.80:80",
+        ])
+    );
+    assert_eq!(
+        render7("-tano"),
+        expected(&[
+            "State     Recv-Q Send-Q Local Address:Port  Peer Address:Port                         ",
+            "LISTEN    0      128          0.0.0.0:2024       0.0.0.0:*                         ",
+            "TIME-WAIT 0      0          192.0.2.2:59902 203.0.113.80:80 timer:(timewait,31sec,0)",
+            "TIME-WAIT 0      0          192.0.2.2:59912 203.0.113.80:80 timer:(timewait,32sec,0)",
+        ])
+    );
+    // ss 6.1 for the same: the Process header, every column padded.
+    assert_eq!(
+        render(&opts("-tan"), rows()),
+        expected(&[
+            "State     Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess",
+            "LISTEN    0      128          0.0.0.0:2024       0.0.0.0:*          ",
+            "TIME-WAIT 0      0          192.0.2.2:59902 203.0.113.80:80         ",
+            "TIME-WAIT 0      0          192.0.2.2:59912 203.0.113.80:80         ",
+        ])
+    );
+    // print_ms_timer(): 7.1 ends a time of 1-9 s with milliseconds in "sec".
+    for (ms, v6, v7) in [
+        (4876, "4.876ms", "4.876sec"),
+        (876, "876ms", "876ms"),
+        (31_000, "31sec", "31sec"),
+        (61_500, "1min1sec", "1min1sec"),
+    ] {
+        assert_eq!((ms_timer(ms, false).as_str(), ms_timer(ms, true).as_str()), (v6, v7), "{ms}");
+    }
+    let mut delack = rows().remove(1);
+    delack.timer = 5;
+    assert!(timer_text(&delack, false).starts_with(" timer:(unknown,"));
+    assert!(timer_text(&delack, true).starts_with(" timer:(delack,"));
+    delack.timer = 6;
+    assert!(timer_text(&delack, true).starts_with(" timer:(unknown,"));
+    // escape_str() in the C locale.
+    assert_eq!(escaped_comm("sst\tn\u{e9}\u{7f}"), "sst.n??.");
+}

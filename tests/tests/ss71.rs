@@ -1,0 +1,257 @@
+//! sockstat `--ss-compat 7.1` against iproute2 7.1's ss (`SS_7_1`, built by `cargo xtask
+//! test` from ../shared/oracles), on what only 7.1 prints or has: the Process column only
+//! with `-p`, no padding of the last column, `$COLUMNS`, timers of a few seconds in
+//! seconds, escaped process names, bound-but-inactive sockets (`-B`, and in `SS_CONN`),
+//! `-Q`, the `-i` fields 7.1 added, the `cfm` packet protocol; and the default: the installed ss's version, found
+//! once and cached.
+//!
+//! Compared byte for byte, each case as ss, sockstat, ss (sockstat must equal one of the
+//! two), after masking what moves between runs: the idle times of `-i` and the digits of
+//! running timers (their units stay: `4.876sec` becomes `#.###sec`).
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Stdio},
+    thread,
+    time::Duration,
+};
+
+use socket2::{Domain, Socket, Type};
+use sockstat_tests::{NetNs, mask_idle, sockstat_bin, spawn_ready, ss71_bin, without_self};
+
+/// The sockets every case looks at, kept open by the fixture.
+struct Fixture {
+    _keep: Vec<Box<dyn Send>>,
+    child: Child,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // Closing stdin ends the child (it waits on it).
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// A listener with an established pair, a pair whose client keeps a keepalive timer of a
+/// few seconds, bound-but-inactive TCP sockets (v4 and v6), a UDP socket, and a process
+/// whose name has a control character and non-ASCII bytes, holding a listener of its own.
+fn populate(ns: &NetNs) -> Fixture {
+    let keep = ns.enter(|| {
+        let mut keep: Vec<Box<dyn Send>> = Vec::new();
+        let l = TcpListener::bind("127.0.0.1:7100").expect("listen");
+        let c = TcpStream::connect("127.0.0.1:7100").expect("connect");
+        let (a, _) = l.accept().expect("accept");
+        let ka = Socket::from(c.try_clone().expect("clone"));
+        ka.set_keepalive(true).expect("keepalive");
+        // A keepalive timer that stays between 1 and 9 seconds for a while: 9 s idle,
+        // then probes every 9 s.
+        ka.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new().with_time(Duration::from_secs(9)).with_interval(Duration::from_secs(9)),
+        )
+        .expect("keepidle");
+        keep.push(Box::new((l, c, a)));
+        for addr in ["127.0.0.1:7101", "[::1]:7102"] {
+            let addr: SocketAddr = addr.parse().expect("addr");
+            let b = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+            b.bind(&addr.into()).expect("bind");
+            keep.push(Box::new(b));
+        }
+        keep.push(Box::new(std::net::UdpSocket::bind("127.0.0.1:7103").expect("udp")));
+        // ETH_P_CFM, which ss 7.1 names `cfm`.
+        keep.push(Box::new(sockstat_tests::packet_socket(libc::SOCK_DGRAM, 0x8902, 0, None)));
+        keep
+    });
+    // prctl(PR_SET_NAME) with a tab and "é": ss 7.1 prints "sst.n??".
+    let script = r#"
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, b"sst\tn\xc3\xa9", 0, 0, 0)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 7104)); s.listen()
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+    let child = spawn_ready(ns, "python3", &["-c", script]);
+    Fixture { _keep: keep, child }
+}
+
+/// Digits of running timers masked, units kept; `-i`'s idle times masked.
+fn mask(text: &str) -> String {
+    let text = mask_idle(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("timer:(") {
+        let (head, tail) = rest.split_at(at);
+        out.push_str(head);
+        let end = tail.find(')').map_or(tail.len(), |e| e + 1);
+        let (timer, after) = tail.split_at(end);
+        // timer:(NAME,VALUE,RETRANS): only VALUE moves.
+        let mut parts: Vec<String> = timer.splitn(3, ',').map(str::to_owned).collect();
+        if let Some(v) = parts.get_mut(1) {
+            *v = v.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+        }
+        out.push_str(&parts.join(","));
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// ss 7.1 and `sockstat --ss-compat 7.1` (through the environment variable) with `args`
+/// and `env`, ss / sockstat / ss; the mismatching cases.
+fn compare(ns: &NetNs, cases: &[&[&str]], env: &[(&str, &str)]) -> Vec<String> {
+    let ss = ss71_bin();
+    let run_ss = |args: &[&str]| {
+        let out = ns.command(&ss).args(args).envs(env.iter().copied()).output().expect("run ss 7.1");
+        assert!(out.status.success(), "ss 7.1 {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        mask(&without_self(&String::from_utf8(out.stdout).expect("UTF-8")))
+    };
+    let mut failures = Vec::new();
+    for args in cases {
+        let mut last = String::new();
+        let mut matched = false;
+        for _ in 0..4 {
+            let before = run_ss(args);
+            let out = ns
+                .command(sockstat_bin())
+                .args(*args)
+                .env("SOCKSTAT_SS_COMPAT", "7.1")
+                .envs(env.iter().copied())
+                .output()
+                .expect("run sockstat");
+            assert!(out.status.success(), "sockstat {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            let ours = mask(&without_self(&String::from_utf8(out.stdout).expect("UTF-8")));
+            let after = run_ss(args);
+            if ours == before || ours == after {
+                matched = true;
+                break;
+            }
+            last = format!("{args:?} {env:?}\n--- ss 7.1:\n{before}\n--- sockstat:\n{ours}");
+            thread::sleep(Duration::from_millis(150));
+        }
+        if !matched {
+            failures.push(last);
+        }
+    }
+    failures
+}
+
+#[test]
+fn output_matches_ss_7_1() {
+    let ns = NetNs::new("ss71");
+    let _f = populate(&ns);
+    // Let the keepalive timer leave its first second, so it prints in seconds.
+    thread::sleep(Duration::from_millis(1200));
+    let cases: &[&[&str]] = &[
+        &["-tan"],
+        &["-ta"],
+        &["-t"],
+        &["-tn"],
+        &["-tln"],
+        &["-tB"],
+        &["-tBn"],
+        &["-Bn"],
+        &["-tn", "state", "bound-inactive"],
+        &["-tan", "exclude", "bound-inactive"],
+        &["-tan", "state", "connected"],
+        &["-tanQ"],
+        &["-tQn"],
+        &["-uanQ"],
+        &["-tanp"],
+        &["-tanpQ"],
+        &["-tanT"],
+        &["-tanpT"],
+        &["-tano"],
+        &["-tanoe"],
+        &["-tanop"],
+        &["-tanm"],
+        &["-tani"],
+        &["-taniO"],
+        &["-tanHQ"],
+        &["-xan"],
+        &["-xanp"],
+        &["-xane"],
+        &["-uan"],
+        &["-uanp"],
+        &["-an"],
+        &["-anp"],
+        &["-A", "netlink", "-a", "-en"],
+        &["-A", "netlink", "-a", "-enp"],
+        &["-A", "netlink", "-a", "-mn"],
+        &["-0an"],
+        &["-0a"],
+    ];
+    let mut failures = compare(&ns, cases, &[]);
+    // ss 7.1 takes the width from $COLUMNS when stdout is not a terminal.
+    failures.extend(compare(&ns, &[&["-tan"], &["-tanp"], &["-tano"], &["-an"]], &[("COLUMNS", "132")]));
+    failures.extend(compare(&ns, &[&["-tanp"]], &[("COLUMNS", "60")]));
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn seven_one_output_differs_where_ss_does() {
+    // The differences the comparison above relies on are really there: the same sockets
+    // printed for 6.1 and for 7.1 differ as the two ss do.
+    let ns = NetNs::new("ss71d");
+    let _f = populate(&ns);
+    let v61 = String::from_utf8(ns.sockstat_as("6.1", &["-tanp"]).stdout).expect("UTF-8");
+    let v71 = String::from_utf8(ns.sockstat_as("7.1", &["-tanp"]).stdout).expect("UTF-8");
+    assert!(v61.contains("users:((\"sst\tn\u{e9}\""), "{v61}");
+    assert!(v71.contains("users:((\"sst.n??\""), "{v71}");
+    let head61 = String::from_utf8(ns.sockstat_as("6.1", &["-tn"]).stdout).expect("UTF-8");
+    let head71 = String::from_utf8(ns.sockstat_as("7.1", &["-tn"]).stdout).expect("UTF-8");
+    assert!(head61.lines().next().is_some_and(|h| h.ends_with("Process")), "{head61}");
+    assert!(head71.lines().next().is_some_and(|h| h.ends_with("Port")), "{head71}");
+    let packet61 = String::from_utf8(ns.sockstat_as("6.1", &["-0a"]).stdout).expect("UTF-8");
+    let packet71 = String::from_utf8(ns.sockstat_as("7.1", &["-0a"]).stdout).expect("UTF-8");
+    assert!(packet61.contains("[35074]:") && packet71.contains("cfm:"), "{packet61}\n{packet71}");
+    // Bound but inactive sockets: in ss 7.1's SS_CONN, not in 6.1's.
+    assert!(head71.contains("127.0.0.1:7101") && !head61.contains("127.0.0.1:7101"), "{head61}\n{head71}");
+}
+
+#[test]
+fn default_is_the_installed_ss_version_cached() {
+    let ns = NetNs::new("ss71v");
+    let _f = populate(&ns);
+    // A PATH whose ss is 7.1's, then one whose ss is the system's 6.1.
+    let dir = std::env::temp_dir().join(format!("sockstat-ssver-{}", ns.name));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::os::unix::fs::symlink(ss71_bin(), dir.join("ss")).expect("symlink");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    let run = |path: &str, tool: &Path| {
+        let out = ns
+            .command(tool)
+            .arg("-tn")
+            .env_remove("SOCKSTAT_SS_COMPAT")
+            .env("PATH", path)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{tool:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let system_path = std::env::var("PATH").unwrap_or_default();
+    let with71 = format!("{}:{system_path}", dir.display());
+    let ours = run(&with71, &sockstat_bin());
+    assert_eq!(ours, run(&with71, &ss71_bin()), "with ss 7.1 installed");
+    let head = ours.lines().next().unwrap_or_default();
+    assert!(head.ends_with("Port"), "7.1's header: {head}");
+    // The system's ss (6.1 on these machines) once 7.1's is off the PATH.
+    let without: Vec<_> = std::env::split_paths(&system_path)
+        .filter(|p| !p.starts_with(std::env::temp_dir()) && !p.ends_with("ss71-path"))
+        .collect();
+    let without = std::env::join_paths(without).expect("PATH").into_string().expect("UTF-8 PATH");
+    let sys_ss = run(&without, Path::new("ss"));
+    assert_eq!(run(&without, &sockstat_bin()), sys_ss, "with the system's ss");
+    // The version is asked once per ss binary: the cache names each, with its version.
+    let cache = ["/run/sockstat/ss-version", &format!("{}/sockstat/ss-version", runtime.display())]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .expect("the version cache is written");
+    assert!(cache.lines().count() == 1 && cache.contains("\t"), "{cache}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
