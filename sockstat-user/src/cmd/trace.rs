@@ -445,8 +445,8 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     let mut stream = EventStream::new(ring)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| TraceError::Io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| TraceError::Io("installing SIGTERM handler", e))?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out =
+        super::queued_stdout::QueuedStdout::start().map_err(|e| TraceError::Io("starting the stdout writer", e))?;
     if !opts.json {
         if opts.lifetimes { write_lifetime_header(&mut out) } else { write_header(&mut out) }
             .map_err(|e| TraceError::Io("writing to stdout", e))?;
@@ -464,7 +464,7 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Returns whether to stop, and whether the ring may hold more than one drain took.
     let mut emit = |stream: &mut EventStream,
-                    out: &mut io::BufWriter<io::StdoutLock<'_>>|
+                    out: &mut super::queued_stdout::QueuedStdout|
      -> Result<(bool, bool), TraceError> {
         let mut result = Ok(());
         stamps.refresh();
@@ -530,6 +530,11 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
         if stop || !more {
             break;
         }
+    }
+    match out.finish() {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(TraceError::Io("writing to stdout", e)),
     }
     let c = tracer.counters()?;
     if c.lost > 0 || c.missed > 0 || stream.malformed > 0 {
