@@ -48,10 +48,6 @@ pub const KERNEL_STATES: u32 = (1 << TcpState::SynSent as u32)
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub sock: InetSocket,
-    /// Process current at the socket's last transition (softirq context for passive
-    /// opens: then it is whatever task the CPU was running).
-    pub last_pid: u32,
-    pub last_comm: String,
     /// CLOCK_MONOTONIC ns of the last transition; 0 for sockets known only from a dump.
     pub since_ns: u64,
 }
@@ -129,7 +125,7 @@ impl Table {
                 continue;
             }
             sock.source = Source::Table;
-            self.sockets.insert(sock.cookie, Entry { sock, last_pid: 0, last_comm: String::new(), since_ns: 0 });
+            self.sockets.insert(sock.cookie, Entry { sock, since_ns: 0 });
         }
     }
 
@@ -175,15 +171,13 @@ impl Table {
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
                 e.sock = tcp::moved(Some(&e.sock), t.as_socket());
-                e.last_pid = t.pid;
-                e.last_comm.clone_from(&t.comm);
                 e.since_ns = t.ts_ns;
                 Applied::Updated
             }
             None => {
                 self.sockets.insert(
                     t.cookie,
-                    Entry { sock: t.as_socket(), last_pid: t.pid, last_comm: t.comm.clone(), since_ns: t.ts_ns },
+                    Entry { sock: t.as_socket(), since_ns: t.ts_ns },
                 );
                 Applied::Inserted
             }
