@@ -107,7 +107,12 @@ fn show(
 ) -> Result<(), EventsError> {
     let mut shown = query::select_event(&opts.selection, s);
     if shown && let Some(diag) = killer {
-        match diag.destroy_inet(s) {
+        // ss names the protocol of a notification's SOCK_DESTROY as `(__u8)IPPROTO_MAX`,
+        // i.e. 0, which the kernel answers ENOENT: under -E, -K kills nothing and shows
+        // nothing (else a timewait socket that took over the notified socket's tuple and
+        // cookie would be killed here but not by ss). The same request, the same answer.
+        let named_as_ss = InetSocket { protocol: 0, ext: None, ..s.clone() };
+        match diag.destroy_inet(&named_as_ss) {
             Ok(()) => {}
             Err(DiagError::NotSupported { .. }) => shown = false,
             Err(e) => return Err(EventsError::Kill(e)),

@@ -175,10 +175,7 @@ impl Table {
                 Applied::Updated
             }
             None => {
-                self.sockets.insert(
-                    t.cookie,
-                    Entry { sock: t.as_socket(), since_ns: t.ts_ns },
-                );
+                self.sockets.insert(t.cookie, Entry { sock: t.as_socket(), since_ns: t.ts_ns });
                 Applied::Inserted
             }
         }
