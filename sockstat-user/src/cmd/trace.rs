@@ -127,18 +127,8 @@ struct JsonTransition<'a> {
     wqueue: u32,
     bytes_acked: u64,
     bytes_received: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    netns_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup_id: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retrans: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    srtt_us: Option<u32>,
+    #[serde(flatten)]
+    context: Context<'a>,
 }
 
 /// Names and paths for the numbers events carry, looked up once each: a network
@@ -173,13 +163,42 @@ impl Labels {
     }
 }
 
-/// The close-time fields of JSON records: the errno's name, retransmits, and the
-/// smoothed RTT when one was measured.
-fn close_fields(closing: bool, error: u32, retrans: u32, srtt_us: u32) -> (Option<String>, Option<u32>, Option<u32>) {
-    if !closing {
-        return (None, None, None);
+/// What JSON transitions and lifetimes say of where a socket lived and how it ended: its
+/// namespace's name and its cgroup (when known), and at its close the errno's name,
+/// retransmits, and the smoothed RTT when one was measured.
+#[derive(Serialize)]
+struct Context<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retrans: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srtt_us: Option<u32>,
+}
+
+impl<'a> Context<'a> {
+    fn new(
+        labels: &'a mut Labels,
+        netns_name: Option<&'a str>,
+        cgroup_id: u64,
+        closing: bool,
+        (error, retrans, srtt_us): (u32, u32, u32),
+    ) -> Context<'a> {
+        Context {
+            netns_name,
+            cgroup: labels.cgroup_path(cgroup_id),
+            cgroup_id: (cgroup_id != 0).then_some(cgroup_id),
+            error: (closing && error != 0).then(|| crate::model::abi::errno_name(error)),
+            retrans: closing.then_some(retrans),
+            srtt_us: (closing && srtt_us != 0).then_some(srtt_us),
+        }
     }
-    ((error != 0).then(|| crate::model::abi::errno_name(error)), Some(retrans), (srtt_us != 0).then_some(srtt_us))
 }
 
 /// Writes one transition through the reused `line`. Time is UTC, RFC 3339 with
@@ -194,9 +213,8 @@ pub fn write_transition(
     line.clear();
     if json {
         stamps.push_rfc3339(line, t.ts_ns);
-        let (error, retrans, srtt_us) =
-            close_fields(t.new == sockstat_ebpf::TcpState::Close as u8, t.error, t.retrans, t.srtt_us);
         let netns_name = labels.netns_name(t.netns).map(str::to_owned);
+        let closing = t.new == sockstat_ebpf::TcpState::Close as u8;
         let j = JsonTransition {
             time: line,
             ts_ns: t.ts_ns,
@@ -216,12 +234,7 @@ pub fn write_transition(
             wqueue: t.wqueue,
             bytes_acked: t.bytes_acked,
             bytes_received: t.bytes_received,
-            netns_name: netns_name.as_deref(),
-            cgroup: labels.cgroup_path(t.cgroup_id),
-            cgroup_id: (t.cgroup_id != 0).then_some(t.cgroup_id),
-            error,
-            retrans,
-            srtt_us,
+            context: Context::new(labels, netns_name.as_deref(), t.cgroup_id, closing, (t.error, t.retrans, t.srtt_us)),
         };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
         return out.write_all(b"\n");
@@ -292,18 +305,8 @@ struct JsonLifetime<'a> {
     end: &'a str,
     duration_ns: Option<u64>,
     path_names: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    netns_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup_id: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retrans: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    srtt_us: Option<u32>,
+    #[serde(flatten)]
+    context: Context<'a>,
 }
 
 /// Writes one finished connection through the reused `line`. Start and duration are `-`
@@ -324,7 +327,6 @@ pub fn write_lifetime(
             stamps.push_rfc3339(line, start);
         }
         let (end, start) = line.split_at(end_len);
-        let (error, retrans, srtt_us) = close_fields(true, l.error, l.retrans, l.srtt_us);
         let netns_name = labels.netns_name(l.netns).map(str::to_owned);
         let j = JsonLifetime {
             life: l,
@@ -332,12 +334,7 @@ pub fn write_lifetime(
             end,
             duration_ns: l.duration_ns(),
             path_names: l.path_text(),
-            netns_name: netns_name.as_deref(),
-            cgroup: labels.cgroup_path(l.cgroup_id),
-            cgroup_id: (l.cgroup_id != 0).then_some(l.cgroup_id),
-            error,
-            retrans,
-            srtt_us,
+            context: Context::new(labels, netns_name.as_deref(), l.cgroup_id, true, (l.error, l.retrans, l.srtt_us)),
         };
         serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
         return out.write_all(b"\n");
