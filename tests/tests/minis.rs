@@ -27,11 +27,13 @@ fn mini_dumps(agent: &Agent, ns: &NetNs) -> u64 {
     status["mini_dumps"].as_u64().expect("status has mini_dumps")
 }
 
-/// Waits until the agent received every event the program saw, so a query sees them.
+/// Waits until the agent took every event the program saw (received, or lost in the
+/// kernel and repaired by a resync), so a query sees them.
 fn settle(agent: &Agent, ns: &NetNs) {
     let caught_up = wait_for(Duration::from_secs(20), || {
         let s = agent.status(ns);
-        (s["events_received"] == s["events_seen"]).then_some(())
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        (n("events_received") + n("events_lost_kernel") >= n("events_seen")).then_some(())
     });
     assert!(caught_up.is_some(), "agent did not catch up: {}", agent.log_text());
 }

@@ -111,8 +111,15 @@ impl Transition {
         }
     }
 
-    /// The socket as this transition saw it, for filters.
+    /// The socket as this transition saw it, for filters: with its cgroup (a boxed
+    /// detail) when the program read one; see [`Transition::as_row`].
     pub fn as_socket(&self) -> crate::model::socket::InetSocket {
+        self.as_row().with_cgroup((self.cgroup_id != 0).then_some(self.cgroup_id))
+    }
+
+    /// The socket as this transition saw it, without details: a table row, and what a
+    /// filter without a `cgroup` (or `fwmark`) condition looks at.
+    pub fn as_row(&self) -> crate::model::socket::InetSocket {
         crate::model::socket::InetSocket {
             v6only: self.v6only,
             ifindex: self.ifindex,
@@ -126,7 +133,6 @@ impl Transition {
                 self.cookie,
             )
         }
-        .with_cgroup((self.cgroup_id != 0).then_some(self.cgroup_id))
     }
 
     /// A state transition (not an accept notice or a request socket).

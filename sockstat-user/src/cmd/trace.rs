@@ -487,7 +487,9 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                 return;
             }
             tuples.complete(&mut t);
-            if !opts.filter.accepts(&t.as_socket(), &[t.new]) {
+            // The cgroup is a boxed detail: attached only for a filter that asks for it.
+            let sock = if opts.filter.needs_details() { t.as_socket() } else { t.as_row() };
+            if !opts.filter.accepts(&sock, &[t.new]) {
                 return;
             }
             printed += 1;

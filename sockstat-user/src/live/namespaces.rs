@@ -134,24 +134,11 @@ impl NamespaceSet {
         Ok(out)
     }
 
-    /// After a loss every namespace is dumped again; one that cannot be is no longer
-    /// tracked (its table may be wrong, and nothing would repair it). Returns the dumps,
-    /// by namespace.
-    pub(super) fn reseed_others(&mut self) -> Vec<(u32, Vec<InetSocket>)> {
-        let mut dumps = Vec::new();
-        for ns in self.tables.others() {
-            match self.dump_for_seed(ns, None) {
-                Ok(dump) => {
-                    dumps.push((ns, dump.clone()));
-                    self.tables.seed(ns, dump, &[]);
-                }
-                Err(e) => {
-                    info!(netns = ns, error = %error_text(&e), "cannot resync a network namespace; no longer tracked");
-                    self.tables.mark_unreachable(ns, monotonic_ns() + duration_ns(UNREACHABLE_FOR));
-                }
-            }
-        }
-        dumps
+    /// Namespace `ns` could not be dumped again after a loss: it is no longer tracked
+    /// (its table could be wrong, and nothing would repair it), and tried again later.
+    pub(super) fn give_up(&mut self, ns: u32, e: &AgentError) {
+        info!(netns = ns, error = %error_text(e), "cannot resync a network namespace; no longer tracked");
+        self.tables.mark_unreachable(ns, monotonic_ns() + duration_ns(UNREACHABLE_FOR));
     }
 
     /// A handle to namespace `ns`: the querying process's (`peer`), the last one known,

@@ -102,20 +102,66 @@ impl State {
         n
     }
 
+    /// Applies one event taken from the ring earlier, as [`State::drain`] does.
+    fn apply_event(&mut self, t: crate::bpf::stream::Transition, now_ns: u64) {
+        self.spaces.tables.apply(&t, now_ns);
+        if let Some(c) = self.conns.as_mut() {
+            c.observe(&t);
+        }
+        self.sink.record(t);
+    }
+
+    /// A dump of the own namespace and of every other tracked one, made by another
+    /// thread while this one takes what the ring receives meanwhile (returned, in ring
+    /// order, to be applied after the seeds).
+    #[expect(clippy::type_complexity, reason = "the dumps, each namespace's own result, and the events held")]
+    fn dump_all_while_draining(
+        &mut self,
+    ) -> Result<
+        (
+            Vec<InetSocket>,
+            Vec<(u32, Result<(Vec<InetSocket>, Option<u64>), AgentError>)>,
+            Vec<crate::bpf::stream::Transition>,
+        ),
+        AgentError,
+    > {
+        let handles: Vec<(u32, Result<(std::path::PathBuf, std::fs::File), crate::sys::netns::HandleError>)> =
+            self.spaces.tables.others().into_iter().map(|ns| (ns, self.spaces.handle(ns, None))).collect();
+        let mut held = Vec::new();
+        let stream = &mut self.kernel.stream;
+        let (own, others) = std::thread::scope(|scope| {
+            let dumps = scope.spawn(move || {
+                let dump = |d: &mut crate::diag::SockDiag| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES);
+                let own = crate::diag::SockDiag::open().and_then(|mut d| dump(&mut d)).map_err(AgentError::from);
+                let others: Vec<_> = handles
+                    .into_iter()
+                    .map(|(ns, handle)| {
+                        let result = handle.map_err(AgentError::from).and_then(|(path, file)| {
+                            crate::sys::netns::run_in(ns, (&path, &file), || {
+                                crate::diag::SockDiag::open()
+                                    .and_then(|mut d| Ok((dump(&mut d)?, d.netns_cookie().ok())))
+                            })
+                            .map_err(AgentError::from)
+                            .and_then(|r| r.map_err(AgentError::from))
+                        });
+                        (ns, result)
+                    })
+                    .collect();
+                (own, others)
+            });
+            while !dumps.is_finished() {
+                if stream.drain(|t| held.push(t)) == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            dumps.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        Ok((own?, others, held))
+    }
+
     /// Applies everything the ring holds now.
     pub(super) fn drain_all(&mut self) {
         while self.drain() >= crate::bpf::stream::DRAIN_MAX {}
-    }
-
-    /// Replaces the own namespace's table with `dump` and every other tracked
-    /// namespace's with a fresh dump of it; records them all, as one snapshot, in the
-    /// timeline when `kind` is given.
-    pub(super) fn seed(&mut self, dump: Vec<InetSocket>, mono_ns: u64, kind: Option<&'static str>) {
-        let own = self.spaces.own;
-        let own_dump = kind.map(|_| dump.clone());
-        self.spaces.tables.seed(own, dump, &[]);
-        let others = self.spaces.reseed_others();
-        self.seeded(own_dump, others, mono_ns, kind);
     }
 
     /// The own namespace seeded from `own_dump` (given when it is to be recorded), the
@@ -165,9 +211,31 @@ impl State {
         if now != self.loss.seen_lost {
             warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
             // Events still in the ring are newer than the loss; they are applied after
-            // the new seed, in order, exactly as at start-up.
-            let dump = self.spaces.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
-            self.seed(dump, gap_end, kind);
+            // the new seed, in order, exactly as at start-up. The dumps run on another
+            // thread while this one keeps the ring drained (into memory): a resync that
+            // let the ring fill would lose events again, and resync again.
+            let (dump, others, held) = self.dump_all_while_draining()?;
+            let own = self.spaces.own;
+            let own_dump = kind.map(|_| dump.clone());
+            self.spaces.tables.seed(own, dump, &[]);
+            let mut seeded = Vec::new();
+            for (ns, result) in others {
+                match result {
+                    Ok((dump, cookie)) => {
+                        if let Some(cookie) = cookie {
+                            self.spaces.tables.learn_cookie(ns, cookie);
+                        }
+                        seeded.push((ns, dump.clone()));
+                        self.spaces.tables.seed(ns, dump, &[]);
+                    }
+                    Err(e) => self.spaces.give_up(ns, &e),
+                }
+            }
+            self.seeded(own_dump, seeded, gap_end, kind);
+            let now_ns = monotonic_ns();
+            for t in held {
+                self.apply_event(t, now_ns);
+            }
             self.loss.resyncs += 1;
             // A connection whose close was lost is no longer in its (tracked) table.
             let (spaces, conns) = (&self.spaces, &mut self.conns);

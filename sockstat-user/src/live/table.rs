@@ -132,7 +132,7 @@ impl Table {
     /// Applies one event, by the rules of [`tcp`] (shared with the timeline's replay).
     pub fn apply(&mut self, t: &Transition) -> Applied {
         if t.request && t.is_inet() {
-            self.minis.request(t.as_socket(), t.ts_ns);
+            self.minis.request(t.as_row(), t.ts_ns);
             return Applied::Request;
         }
         if t.accept || !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
@@ -143,7 +143,7 @@ impl Table {
             let removed = self.sockets.remove(&t.cookie);
             // A close can come after the kernel released the local port (its event then
             // says port 0): the tuple is the one the table knew.
-            let mut closed = t.as_socket();
+            let mut closed = t.as_row();
             if closed.sport == 0
                 && let Some(e) = &removed
             {
@@ -166,16 +166,16 @@ impl Table {
         let tuple = (t.sport != 0).then_some((t.src, t.sport, t.dst, t.dport));
         self.minis.full_socket(t.cookie, tuple);
         if t.old == TcpState::CloseWait as u8 && t.new == TcpState::LastAck as u8 {
-            self.minis.peer_sent_fin(&t.as_socket(), t.ts_ns);
+            self.minis.peer_sent_fin(&t.as_row(), t.ts_ns);
         }
         match self.sockets.get_mut(&t.cookie) {
             Some(e) => {
-                e.sock = tcp::moved(Some(&e.sock), t.as_socket());
+                e.sock = tcp::moved(Some(&e.sock), t.as_row());
                 e.since_ns = t.ts_ns;
                 Applied::Updated
             }
             None => {
-                self.sockets.insert(t.cookie, Entry { sock: t.as_socket(), since_ns: t.ts_ns });
+                self.sockets.insert(t.cookie, Entry { sock: t.as_row(), since_ns: t.ts_ns });
                 Applied::Inserted
             }
         }

@@ -63,6 +63,13 @@ impl EventFilter {
         Ok(EventFilter { filter: crate::filter::parse(words, 0)? })
     }
 
+    /// Whether the expression looks at a socket's details (`cgroup`, `fwmark`): the
+    /// subject must then carry them.
+    #[must_use]
+    pub fn needs_details(&self) -> bool {
+        self.filter.needs_diag_attrs()
+    }
+
     #[must_use]
     pub fn accepts(&self, sock: &InetSocket, states: &[u8]) -> bool {
         let f = &self.filter;
