@@ -7,7 +7,8 @@
 //! never leaves a torn one. Readers (`--at`, `history`) open the file read-only while
 //! the agent writes.
 //!
-//! Owns the schema (`schema`) and the packed columns (`codec`), the writer with its
+//! Owns the schema (`schema`) and the packed columns (`codec`), the start-up check that
+//! moves a corrupt file aside (`integrity`), the writer with its
 //! batching and retention (`writer`) and the folding of transitions into rows
 //! (`assemble`), the readers for `history` (`reader`) and `--at` (`replay`), and
 //! connection lifetimes (`lifetime`, shared with `trace --lifetimes`); here, the types
@@ -16,6 +17,7 @@
 
 pub mod assemble;
 pub mod codec;
+pub mod integrity;
 pub mod lifetime;
 pub mod reader;
 pub mod replay;
@@ -59,6 +61,13 @@ pub enum TimelineError {
     )]
     NoAccess {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("moving the corrupt timeline {path} aside to {to}")]
+    MoveAside {
+        path: PathBuf,
+        to: PathBuf,
         #[source]
         source: std::io::Error,
     },
