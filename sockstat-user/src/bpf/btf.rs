@@ -22,7 +22,10 @@ pub enum BtfError {
     Parse(String),
     #[error("kernel BTF has no type `struct {0}`")]
     MissingType(&'static str),
-    #[error("kernel BTF: cannot resolve `{ty}.{path}`: {message}")]
+    #[error(
+        "kernel BTF: cannot resolve `{ty}.{path}`: {message}; the eBPF program reads that field, and this kernel \
+         does not have it under that name (sockstat does not support this kernel's layout)"
+    )]
     Member { ty: &'static str, path: &'static str, message: String },
     #[error("kernel BTF: `{ty}.{path}` is a bitfield; sockstat reads whole bytes")]
     Bitfield { ty: &'static str, path: &'static str },
@@ -278,6 +281,31 @@ mod tests {
             (kernel.file_private_data, kernel.socket_sk, kernel.sk_cookie)
         );
         assert!(owners.task_comm > owners.task_tgid && owners.inode_i_ino > owners.inode_i_mode);
+    }
+
+    /// The running kernel's BTF with the name string `name` spelled otherwise: every
+    /// member of that name disappears (BTF keeps each string once, so the members that
+    /// use it all point at the one changed).
+    fn kernel_btf_without(name: &str) -> Vec<u8> {
+        let mut bytes = std::fs::read(VMLINUX_BTF).expect("kernel BTF (CONFIG_DEBUG_INFO_BTF)");
+        let needle = format!("\0{name}\0").into_bytes();
+        let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("no string {name}"));
+        // The last letter, uppercased: a name no kernel member has.
+        bytes[at + needle.len() - 2].make_ascii_uppercase();
+        bytes
+    }
+
+    /// A kernel whose `struct sock_common` lacks a field the program reads: the error at
+    /// start names the struct and the field, not just "BTF failed".
+    #[test]
+    fn a_missing_field_is_named() {
+        let err = offsets_from_bytes(kernel_btf_without("skc_cookie")).expect_err("resolved a field that is gone");
+        assert!(matches!(err, BtfError::Member { ty: "sock_common", path: "skc_cookie", .. }), "{err:?}");
+        let text = crate::bpf::loader::EbpfError::from(err).to_string();
+        assert!(text.contains("`sock_common.skc_cookie`") && text.contains("this kernel"), "{text}");
+        // A field of another struct, read further down the list, is named the same way.
+        let err = offsets_from_bytes(kernel_btf_without("bytes_received")).expect_err("resolved a field that is gone");
+        assert!(err.to_string().contains("`tcp_sock.bytes_received`"), "{err}");
     }
 
     #[test]
