@@ -26,10 +26,9 @@ fn clients() -> usize {
     std::env::var("SOCKSTAT_DRILL_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(32)
 }
 
-/// The agent's resident memory may not exceed this during the drill. What it holds: the
-/// churn's TIME-WAIT sockets (the namespace's tcp_max_tw_buckets caps them) at about
-/// 300 bytes each, the owners index, the timeline writer's queues (bounded: QUEUE_ROWS),
-/// and at most 64 answers in flight (one per client, a few MiB each at most).
+/// The agent's resident memory may not exceed this during the drill: ten times an idle
+/// agent's (25 MiB). Churn alone keeps it near 50 MiB; what queries add is the answers
+/// in flight, each held whole until its client has read it.
 const RSS_BOUND_MIB: u64 = 256;
 
 /// The port of the sockets every filtered query must find, all of them.
