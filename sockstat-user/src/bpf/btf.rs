@@ -126,7 +126,40 @@ fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
 
 fn resolver(bytes: Vec<u8>) -> Result<Resolver, BtfError> {
     let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
+    check_indirections(&types)?;
     Ok(Resolver { types })
+}
+
+/// Longest chain of typedef/const/volatile/restrict/fwd a BTF may have (a kernel's are a
+/// few links long).
+const MAX_INDIRECTIONS: usize = 64;
+
+/// btfparse follows typedef, const, volatile, restrict and fwd links until it reaches
+/// another kind, with no limit: a crafted BTF whose chain loops back (found by the
+/// `btf_offsets` fuzz target) would hang `offset_of`. Refused here instead.
+fn check_indirections(types: &TypeInformation) -> Result<(), BtfError> {
+    let all = types.get();
+    for &start in all.keys() {
+        let mut tid = start;
+        let mut hops = 0;
+        while let Some(next) = all.get(&tid).and_then(|t| match t {
+            TypeVariant::Fwd(t) => Some(*t.tid()),
+            TypeVariant::Typedef(t) => Some(*t.tid()),
+            TypeVariant::Const(t) => Some(*t.tid()),
+            TypeVariant::Volatile(t) => Some(*t.tid()),
+            TypeVariant::Restrict(t) => Some(*t.tid()),
+            _ => None,
+        }) {
+            hops += 1;
+            if hops > MAX_INDIRECTIONS {
+                return Err(BtfError::Parse(format!(
+                    "type {start}: more than {MAX_INDIRECTIONS} typedef/const/volatile/restrict links (a cycle?)"
+                )));
+            }
+            tid = next;
+        }
+    }
+    Ok(())
 }
 
 fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
@@ -306,6 +339,19 @@ mod tests {
         // A field of another struct, read further down the list, is named the same way.
         let err = offsets_from_bytes(kernel_btf_without("bytes_received")).expect_err("resolved a field that is gone");
         assert!(err.to_string().contains("`tcp_sock.bytes_received`"), "{err}");
+    }
+
+    /// Found by the `btf_offsets` fuzz target: a type whose typedef chain loops back made
+    /// btfparse's `offset_of` spin forever. Now an error, at once.
+    #[test]
+    fn a_typedef_cycle_is_an_error_not_a_hang() {
+        let bytes = include_bytes!("testdata/btf-typedef-cycle.bin").to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(offsets_from_bytes(bytes).map_err(|e| e.to_string())));
+        let result =
+            rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the resolver hangs on a typedef cycle");
+        let err = result.expect_err("offsets resolved from a BTF with a cycle");
+        assert!(err.contains("cycle"), "{err}");
     }
 
     #[test]
