@@ -347,7 +347,9 @@ mod tests {
     fn a_typedef_cycle_is_an_error_not_a_hang() {
         let bytes = include_bytes!("testdata/btf-typedef-cycle.bin").to_vec();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || tx.send(offsets_from_bytes(bytes).map_err(|e| e.to_string())));
+        std::thread::spawn(move || {
+            let _ = tx.send(offsets_from_bytes(bytes).map_err(|e| e.to_string()));
+        });
         let result =
             rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the resolver hangs on a typedef cycle");
         let err = result.expect_err("offsets resolved from a BTF with a cycle");
