@@ -3,7 +3,7 @@
 //! hands these to the program through a global instead. Also the BTF ids the programs'
 //! casts name: of the structs they cast to, and of the kfunc `bpf_rdonly_cast`.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use btfparse::{Offset, Readable, TypeInformation, TypeVariant};
 use sockstat_ebpf::{KernelOffsets, OwnerOffsets};
@@ -127,7 +127,61 @@ fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
 fn resolver(bytes: Vec<u8>) -> Result<Resolver, BtfError> {
     let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
     check_indirections(&types)?;
+    let (mut stack, mut done) = (Vec::new(), std::collections::HashSet::new());
+    for &id in types.get().keys() {
+        check_anonymous_members(types.get(), id, &mut stack, &mut done)?;
+    }
     Ok(Resolver { types })
+}
+
+/// Deepest nesting of anonymous struct/union members a BTF may have (a kernel's is a few).
+const MAX_ANONYMOUS_NESTING: usize = 64;
+
+/// The type `tid` resolves to through typedef/const/volatile/restrict/fwd links (which
+/// [`check_indirections`] has bounded).
+fn through_indirections(all: &BTreeMap<u32, TypeVariant>, mut tid: u32) -> u32 {
+    loop {
+        tid = match all.get(&tid) {
+            Some(TypeVariant::Fwd(t)) => *t.tid(),
+            Some(TypeVariant::Typedef(t)) => *t.tid(),
+            Some(TypeVariant::Const(t)) => *t.tid(),
+            Some(TypeVariant::Volatile(t)) => *t.tid(),
+            Some(TypeVariant::Restrict(t)) => *t.tid(),
+            _ => return tid,
+        };
+    }
+}
+
+/// btfparse looks for a member name inside every anonymous member, recursively, with no
+/// limit: a crafted BTF whose anonymous member contains its own struct (found by the
+/// `btf_offsets` fuzz target) overflowed the stack. Refused here instead, as is nesting
+/// deeper than [`MAX_ANONYMOUS_NESTING`].
+fn check_anonymous_members(
+    all: &BTreeMap<u32, TypeVariant>,
+    id: u32,
+    stack: &mut Vec<u32>,
+    done: &mut std::collections::HashSet<u32>,
+) -> Result<(), BtfError> {
+    if done.contains(&id) {
+        return Ok(());
+    }
+    let members = match all.get(&id) {
+        Some(TypeVariant::Struct(s)) => s.member_list(),
+        Some(TypeVariant::Union(u)) => u.member_list(),
+        _ => return Ok(()),
+    };
+    if stack.contains(&id) || stack.len() >= MAX_ANONYMOUS_NESTING {
+        return Err(BtfError::Parse(format!(
+            "type {id}: anonymous members nested in a cycle (or deeper than {MAX_ANONYMOUS_NESTING})"
+        )));
+    }
+    stack.push(id);
+    for m in members.iter().filter(|m| m.name().is_none()) {
+        check_anonymous_members(all, through_indirections(all, m.tid()), stack, done)?;
+    }
+    stack.pop();
+    done.insert(id);
+    Ok(())
 }
 
 /// Longest chain of typedef/const/volatile/restrict/fwd a BTF may have (a kernel's are a
@@ -354,6 +408,15 @@ mod tests {
             rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the resolver hangs on a typedef cycle");
         let err = result.expect_err("offsets resolved from a BTF with a cycle");
         assert!(err.contains("cycle"), "{err}");
+    }
+
+    /// Found by the `btf_offsets` fuzz target: an anonymous member containing its own
+    /// struct made btfparse's `offset_of` recurse until the stack overflowed.
+    #[test]
+    fn an_anonymous_member_cycle_is_an_error_not_a_stack_overflow() {
+        let err = offsets_from_bytes(include_bytes!("testdata/btf-anonymous-member-cycle.bin").to_vec())
+            .expect_err("offsets resolved from a BTF with a cycle");
+        assert!(err.to_string().contains("cycle"), "{err}");
     }
 
     #[test]
