@@ -8,7 +8,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// The fuzz targets, in the order they run (names of `[[bin]]`s in sockstat-user/fuzz).
-pub const TARGETS: [&str; 5] = ["filter_parser", "diag_parser", "recorded_dump", "protocol_decode", "btf_offsets"];
+pub const TARGETS: [&str; 6] =
+    ["filter_parser", "diag_parser", "recorded_dump", "protocol_decode", "btf_offsets", "timeline_reader"];
 
 /// Runs each target for `seconds_per_target` seconds (libFuzzer's `-max_total_time`) from
 /// the repository root `root`. A crash stops here with an error naming the target; the

@@ -52,8 +52,8 @@ enum Task {
     /// Build, then benchmark sockstat against ss and bpftrace on loopback load; writes
     /// xtask/bench/RESULTS.md and xtask/bench/snapshot-latency.svg.
     Bench(bench::BenchArgs),
-    /// Fuzz the filter parser and the sock_diag reply parser (cargo fuzz, nightly), each
-    /// for a bounded time.
+    /// Fuzz everything sockstat reads from outside the process (cargo fuzz, nightly): every
+    /// target of sockstat-user/fuzz, each for a bounded time.
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
@@ -62,9 +62,23 @@ enum Task {
     /// Build, then install the binary, the agent's systemd unit, man pages and bash, zsh
     /// and fish completions under DESTDIR (default `/`) and PREFIX (default /usr/local).
     Install(install::InstallArgs),
+    /// Drills too long for `test`, which print their figures (docs/reliability.md).
+    #[command(subcommand)]
+    Drill(Drill),
     /// Load generators used by the benchmarks (loopback only, bounded in count and time).
     #[command(subcommand)]
     Loadgen(loadgen::Loadgen),
+}
+
+#[derive(Subcommand)]
+enum Drill {
+    /// 32 clients query the agent in a loop while `loadgen churn` runs: every query
+    /// right, no event lost, the agent's RSS bounded (tests/tests/load.rs).
+    Load {
+        /// How long the clients and the churn run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -114,6 +128,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("start the agent with `systemctl enable --now {}`", install::UNIT_NAME);
             }
         }
+        Task::Drill(Drill::Load { seconds }) => drill_load(&root, seconds)?,
         Task::Fuzz { seconds } => {
             setup()?;
             fuzz::run(&root, seconds)?;
@@ -363,4 +378,22 @@ fn test_targets(root: &Path) -> Result<Vec<String>> {
     }
     names.sort_unstable();
     Ok(names)
+}
+
+/// Runs the load drill (an ignored test of the integration tests, too long for `test`)
+/// with its figures printed.
+fn drill_load(root: &Path, seconds: u64) -> Result<()> {
+    let bin = build(root)?;
+    check(
+        cargo()
+            .current_dir(root)
+            .args(["test", "--package", "sockstat-tests", "--release", "--test", "load"])
+            .args(["--", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("SOCKSTAT_BIN", &bin)
+            .env("SOCKSTAT_EBPF_OBJECT", ebpf_object(root))
+            // The drill makes its churn with `xtask loadgen churn`: this binary.
+            .env("SOCKSTAT_XTASK", env::current_exe().context("locating the xtask binary")?)
+            .env("SOCKSTAT_DRILL_SECONDS", seconds.to_string()),
+    )
+    .context("the load drill failed (its figures are above)")
 }

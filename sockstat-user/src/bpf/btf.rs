@@ -3,7 +3,7 @@
 //! hands these to the program through a global instead. Also the BTF ids the programs'
 //! casts name: of the structs they cast to, and of the kfunc `bpf_rdonly_cast`.
 
-use std::path::Path;
+use std::{collections::BTreeMap, path::Path};
 
 use btfparse::{Offset, Readable, TypeInformation, TypeVariant};
 use sockstat_ebpf::{KernelOffsets, OwnerOffsets};
@@ -22,7 +22,10 @@ pub enum BtfError {
     Parse(String),
     #[error("kernel BTF has no type `struct {0}`")]
     MissingType(&'static str),
-    #[error("kernel BTF: cannot resolve `{ty}.{path}`: {message}")]
+    #[error(
+        "kernel BTF: cannot resolve `{ty}.{path}`: {message}; the eBPF program reads that field, and this kernel \
+         does not have it under that name (sockstat does not support this kernel's layout)"
+    )]
     Member { ty: &'static str, path: &'static str, message: String },
     #[error("kernel BTF: `{ty}.{path}` is a bitfield; sockstat reads whole bytes")]
     Bitfield { ty: &'static str, path: &'static str },
@@ -123,7 +126,94 @@ fn read(path: &Path) -> Result<Vec<u8>, BtfError> {
 
 fn resolver(bytes: Vec<u8>) -> Result<Resolver, BtfError> {
     let types = TypeInformation::new(&Blob(bytes)).map_err(|e| BtfError::Parse(e.message().to_string()))?;
+    check_indirections(&types)?;
+    let (mut stack, mut done) = (Vec::new(), std::collections::HashSet::new());
+    for &id in types.get().keys() {
+        check_anonymous_members(types.get(), id, &mut stack, &mut done)?;
+    }
     Ok(Resolver { types })
+}
+
+/// Deepest nesting of anonymous struct/union members a BTF may have (a kernel's is a few).
+const MAX_ANONYMOUS_NESTING: usize = 64;
+
+/// The type `tid` resolves to through typedef/const/volatile/restrict/fwd links (which
+/// [`check_indirections`] has bounded).
+fn through_indirections(all: &BTreeMap<u32, TypeVariant>, mut tid: u32) -> u32 {
+    loop {
+        tid = match all.get(&tid) {
+            Some(TypeVariant::Fwd(t)) => *t.tid(),
+            Some(TypeVariant::Typedef(t)) => *t.tid(),
+            Some(TypeVariant::Const(t)) => *t.tid(),
+            Some(TypeVariant::Volatile(t)) => *t.tid(),
+            Some(TypeVariant::Restrict(t)) => *t.tid(),
+            _ => return tid,
+        };
+    }
+}
+
+/// btfparse looks for a member name inside every anonymous member, recursively, with no
+/// limit: a crafted BTF whose anonymous member contains its own struct (found by the
+/// `btf_offsets` fuzz target) overflowed the stack. Refused here instead, as is nesting
+/// deeper than [`MAX_ANONYMOUS_NESTING`].
+fn check_anonymous_members(
+    all: &BTreeMap<u32, TypeVariant>,
+    id: u32,
+    stack: &mut Vec<u32>,
+    done: &mut std::collections::HashSet<u32>,
+) -> Result<(), BtfError> {
+    if done.contains(&id) {
+        return Ok(());
+    }
+    let members = match all.get(&id) {
+        Some(TypeVariant::Struct(s)) => s.member_list(),
+        Some(TypeVariant::Union(u)) => u.member_list(),
+        _ => return Ok(()),
+    };
+    if stack.contains(&id) || stack.len() >= MAX_ANONYMOUS_NESTING {
+        return Err(BtfError::Parse(format!(
+            "type {id}: anonymous members nested in a cycle (or deeper than {MAX_ANONYMOUS_NESTING})"
+        )));
+    }
+    stack.push(id);
+    for m in members.iter().filter(|m| m.name().is_none()) {
+        check_anonymous_members(all, through_indirections(all, m.tid()), stack, done)?;
+    }
+    stack.pop();
+    done.insert(id);
+    Ok(())
+}
+
+/// Longest chain of typedef/const/volatile/restrict/fwd a BTF may have (a kernel's are a
+/// few links long).
+const MAX_INDIRECTIONS: usize = 64;
+
+/// btfparse follows typedef, const, volatile, restrict and fwd links until it reaches
+/// another kind, with no limit: a crafted BTF whose chain loops back (found by the
+/// `btf_offsets` fuzz target) would hang `offset_of`. Refused here instead.
+fn check_indirections(types: &TypeInformation) -> Result<(), BtfError> {
+    let all = types.get();
+    for &start in all.keys() {
+        let mut tid = start;
+        let mut hops = 0;
+        while let Some(next) = all.get(&tid).and_then(|t| match t {
+            TypeVariant::Fwd(t) => Some(*t.tid()),
+            TypeVariant::Typedef(t) => Some(*t.tid()),
+            TypeVariant::Const(t) => Some(*t.tid()),
+            TypeVariant::Volatile(t) => Some(*t.tid()),
+            TypeVariant::Restrict(t) => Some(*t.tid()),
+            _ => None,
+        }) {
+            hops += 1;
+            if hops > MAX_INDIRECTIONS {
+                return Err(BtfError::Parse(format!(
+                    "type {start}: more than {MAX_INDIRECTIONS} typedef/const/volatile/restrict links (a cycle?)"
+                )));
+            }
+            tid = next;
+        }
+    }
+    Ok(())
 }
 
 fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
@@ -293,6 +383,55 @@ mod tests {
             (kernel.file_private_data, kernel.socket_sk, kernel.sk_cookie)
         );
         assert!(owners.task_comm > owners.task_tgid && owners.inode_i_ino > owners.inode_i_mode);
+    }
+
+    /// The running kernel's BTF with the name string `name` spelled otherwise: every
+    /// member of that name disappears (BTF keeps each string once, so the members that
+    /// use it all point at the one changed).
+    fn kernel_btf_without(name: &str) -> Vec<u8> {
+        let mut bytes = std::fs::read(VMLINUX_BTF).expect("kernel BTF (CONFIG_DEBUG_INFO_BTF)");
+        let needle = format!("\0{name}\0").into_bytes();
+        let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("no string {name}"));
+        // The last letter, uppercased: a name no kernel member has.
+        bytes[at + needle.len() - 2].make_ascii_uppercase();
+        bytes
+    }
+
+    /// A kernel whose `struct sock_common` lacks a field the program reads: the error at
+    /// start names the struct and the field, not just "BTF failed".
+    #[test]
+    fn a_missing_field_is_named() {
+        let err = offsets_from_bytes(kernel_btf_without("skc_cookie")).expect_err("resolved a field that is gone");
+        assert!(matches!(err, BtfError::Member { ty: "sock_common", path: "skc_cookie", .. }), "{err:?}");
+        let text = crate::bpf::loader::EbpfError::from(err).to_string();
+        assert!(text.contains("`sock_common.skc_cookie`") && text.contains("this kernel"), "{text}");
+        // A field of another struct, read further down the list, is named the same way.
+        let err = offsets_from_bytes(kernel_btf_without("bytes_received")).expect_err("resolved a field that is gone");
+        assert!(err.to_string().contains("`tcp_sock.bytes_received`"), "{err}");
+    }
+
+    /// Found by the `btf_offsets` fuzz target: a type whose typedef chain loops back made
+    /// btfparse's `offset_of` spin forever. Now an error, at once.
+    #[test]
+    fn a_typedef_cycle_is_an_error_not_a_hang() {
+        let bytes = include_bytes!("testdata/btf-typedef-cycle.bin").to_vec();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(offsets_from_bytes(bytes).map_err(|e| e.to_string()));
+        });
+        let result =
+            rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the resolver hangs on a typedef cycle");
+        let err = result.expect_err("offsets resolved from a BTF with a cycle");
+        assert!(err.contains("cycle"), "{err}");
+    }
+
+    /// Found by the `btf_offsets` fuzz target: an anonymous member containing its own
+    /// struct made btfparse's `offset_of` recurse until the stack overflowed.
+    #[test]
+    fn an_anonymous_member_cycle_is_an_error_not_a_stack_overflow() {
+        let err = offsets_from_bytes(include_bytes!("testdata/btf-anonymous-member-cycle.bin").to_vec())
+            .expect_err("offsets resolved from a BTF with a cycle");
+        assert!(err.to_string().contains("cycle"), "{err}");
     }
 
     #[test]

@@ -154,11 +154,10 @@ pub(super) async fn connection(
     match peer_allowed(&stream) {
         Ok(true) => {}
         Ok(false) => {
-            let _ = write(
-                &mut stream,
-                &Response::Error("permission denied: only root and the agent's user may query it".into()),
-            )
-            .await;
+            // "Unavailable", not an error: under `--source auto` the client answers from
+            // the kernel, which shows this user what ss would (docs/security.md).
+            let reason = "permission denied: only root and the agent's user may query it".to_string();
+            let _ = tokio::time::timeout(CLIENT_TIMEOUT, write(&mut stream, &Response::Unavailable { reason })).await;
             return;
         }
         Err(e) => {

@@ -7,8 +7,9 @@
 //! never leaves a torn one. Readers (`--at`, `history`) open the file read-only while
 //! the agent writes.
 //!
-//! Owns the schema (`schema`) and the packed columns (`codec`), the writer with its
-//! batching and retention (`writer`) with its dictionaries (`dictionary`) and the folding of transitions into rows
+//! Owns the schema (`schema`) and the packed columns (`codec`), the start-up check that
+//! moves a corrupt file aside (`integrity`), the writer with its batching and retention
+//! (`writer`) with its dictionaries (`dictionary`) and the folding of transitions into rows
 //! (`assemble`), the readers for `history` (`reader`) and `--at` (`replay`), and
 //! connection lifetimes (`lifetime`, shared with `trace --lifetimes`); here, the types
 //! they share. Imports `model` and `bpf` (the stream's [`Transition`] is what the writer
@@ -17,6 +18,7 @@
 pub mod assemble;
 pub mod codec;
 mod dictionary;
+pub mod integrity;
 pub mod lifetime;
 pub mod reader;
 pub mod replay;
@@ -60,6 +62,13 @@ pub enum TimelineError {
     )]
     NoAccess {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("moving the corrupt timeline {path} aside to {to}")]
+    MoveAside {
+        path: PathBuf,
+        to: PathBuf,
         #[source]
         source: std::io::Error,
     },

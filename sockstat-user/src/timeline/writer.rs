@@ -116,6 +116,11 @@ impl Writer {
 
     pub fn start(cfg: WriterConfig, netns: u32) -> Result<Writer, TimelineError> {
         super::restrict(&cfg.path)?;
+        // A corrupt file would fail every batch (or every read) later: found now, it is
+        // moved aside and a new one made in its place.
+        if super::integrity::move_aside_if_corrupt(&cfg.path)?.is_some() {
+            super::restrict(&cfg.path)?;
+        }
         let path = cfg.path.clone();
         let e = sql(&path);
         let conn = Connection::open(&path).map_err(&e)?;
@@ -455,20 +460,55 @@ fn aggregate(mut agg: Aggregator, store: Store, cfg: &WriterConfig, rx: &Receive
 fn write_batches(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Batch>, counters: &Counters) {
     nice_thread();
     let mut last_retention = Instant::now();
-    while let Ok(batch) = rx.recv() {
+    // The gap markers of batches that failed (merged into one): written with the next
+    // batch that can be, so that every record lost is in a gap once there is room.
+    let mut unwritten: Option<Gap> = None;
+    // Records of failed batches that no gap written since counts (the agent's gap
+    // markers come later than the failures they count), and why the last one failed:
+    // the gaps that count them say so.
+    let mut unexplained = 0u64;
+    let mut last_error = String::new();
+    // Batches failed in a row.
+    let mut failing = 0u64;
+    while let Ok(mut batch) = rx.recv() {
         let (records, rows) = (batch.records, batch.rows);
+        if let Some(g) = unwritten.take() {
+            batch.ops.insert(0, Op::Gap(g));
+        }
+        let mut gaps = Vec::new();
+        for op in &mut batch.ops {
+            if let Op::Gap(g) = op {
+                if unexplained > 0 && !g.reason.contains(NOT_WRITTEN) {
+                    g.reason = format!("{}; {NOT_WRITTEN}: {last_error}", g.reason);
+                }
+                gaps.push(g.clone());
+            }
+        }
         let result = store.write(batch);
         counters.queued.fetch_sub(rows, Ordering::Relaxed);
         match result {
             Ok(rows) => {
                 counters.committed.fetch_add(rows, Ordering::Relaxed);
+                unexplained = unexplained.saturating_sub(gaps.iter().map(|g| g.lost_userspace).sum());
+                if failing > 0 {
+                    tracing::warn!(failed = failing, "timeline batches written again; what was lost is a gap");
+                    failing = 0;
+                }
             }
             Err(e) => {
                 store.abort();
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 // Lost records: counted like a full queue, so the agent marks a gap.
                 counters.dropped.fetch_add(records, Ordering::Relaxed);
-                tracing::error!(error = %e, path = %cfg.path.display(), "timeline batch not written");
+                unwritten = merge_gaps(gaps);
+                // A full disk fails every batch (ten a second) until it has room again:
+                // the first failure is logged, the rest are counted (`status`).
+                if failing == 0 {
+                    tracing::error!(error = %e, path = %cfg.path.display(), "timeline batch not written");
+                }
+                failing += 1;
+                unexplained += records;
+                last_error = e.to_string();
             }
         }
         if last_retention.elapsed() > Duration::from_secs(10) {
@@ -478,6 +518,21 @@ fn write_batches(mut store: Store, cfg: &WriterConfig, rx: &Receiver<Batch>, cou
             }
         }
     }
+}
+
+/// How a gap's reason says that records were lost because a batch failed.
+const NOT_WRITTEN: &str = "timeline not written";
+
+/// One gap over `gaps` (the markers of a batch that was not written), with the counts of
+/// all and the first one's reason.
+fn merge_gaps(gaps: Vec<Gap>) -> Option<Gap> {
+    gaps.into_iter().reduce(|a, b| Gap {
+        start_ns: a.start_ns.min(b.start_ns),
+        end_ns: a.end_ns.max(b.end_ns),
+        lost_kernel: a.lost_kernel + b.lost_kernel,
+        lost_userspace: a.lost_userspace + b.lost_userspace,
+        reason: a.reason,
+    })
 }
 
 /// The batch row being written.
