@@ -64,12 +64,18 @@ fn transition(
         old: old as u8,
         new: new as u8,
         accept: false,
+        request: false,
+        netns_cookie: 0,
         v6only: false,
         ifindex: 0,
         rqueue: 0,
         wqueue: 0,
         bytes_acked: cookie * 10,
         bytes_received: cookie * 20,
+        cgroup_id: cookie % 3,
+        error: if cookie % 5 == 0 { 111 } else { 0 },
+        retrans: u32::try_from(cookie % 4).unwrap_or(0),
+        srtt_us: 50,
     }
 }
 
@@ -88,7 +94,7 @@ fn build_template() -> Template {
     let t0: u64 = 1_000_000_000_000;
     let listener = InetSocket { wqueue: 128, ..InetSocket::tcp(2, Listen as u8, (v4, 80), (v4, 0), 1000) };
     let tw = InetSocket::tcp(2, TimeWait as u8, (v4, 4999), (v4, 80), 0);
-    w.push(Record::Snapshot { mono_ns: t0, kind: "seed", sockets: vec![listener.clone(), tw] });
+    w.push(Record::Snapshot { mono_ns: t0, kind: "seed", spaces: vec![(1, vec![listener.clone(), tw])] });
     for i in 0..24u64 {
         let ts = t0 + 1_000 + i * 1_000_000;
         let (addr, port) = if i % 5 == 0 { (v6, 6000 + i as u16) } else { (v4, 5000 + i as u16) };
@@ -105,7 +111,7 @@ fn build_template() -> Template {
         if i == 12 {
             let open: Vec<InetSocket> =
                 vec![listener.clone(), InetSocket::tcp(2, Established as u8, (v4, 5003), (v4, 80), 4)];
-            w.push(Record::Snapshot { mono_ns: ts + 50, kind: "checkpoint", sockets: open });
+            w.push(Record::Snapshot { mono_ns: ts + 50, kind: "checkpoint", spaces: vec![(1, open)] });
             w.push(Record::Gap(Gap {
                 start_ns: w.wall_ns(ts),
                 end_ns: w.wall_ns(ts + 60),
@@ -252,7 +258,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = reader.lifetimes(i64::MIN, i64::MAX);
         let _ = reader.transitions(i64::MIN, i64::MAX);
         for at in moments {
-            let _ = reader.state_at(at);
+            let _ = reader.state_at(at, 1);
         }
     }
     remove(&path);
