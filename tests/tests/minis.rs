@@ -51,9 +51,12 @@ fn same_as_ss(agent: &Agent, ns: &NetNs, args: &[&str]) {
         let only_ours: Vec<_> = gs.iter().filter(|r| !ws.contains(r)).take(5).collect();
         let only_ss: Vec<_> = ws.iter().filter(|r| !gs.contains(r)).take(5).collect();
         panic!(
-            "{args:?}: {} rows from sockstat, {} from ss; only sockstat's (first 5): {only_ours:#?}; only ss's: {only_ss:#?}",
+            "{args:?}: {} rows from sockstat, {} from ss; only sockstat's (first 5): {only_ours:#?}; only ss's: {only_ss:#?}\n\
+             status: {}\nagent log: {}",
             gs.len(),
-            ws.len()
+            ws.len(),
+            agent.status(ns),
+            agent.log_text()
         );
     }
     assert_eq!(gh, wh, "header of {args:?}");

@@ -8,7 +8,7 @@
 //!   may fire a few seconds late). Its sub-state: TIME-WAIT once the peer's FIN came,
 //!   else FIN-WAIT-2 (an orphan that closed first). A local peer's FIN is seen (its
 //!   CLOSE-WAIT -> LAST-ACK); a remote one's is not, so such a socket is checked with
-//!   the kernel until it has confirmed it.
+//!   the kernel at each query (a remote peer's FIN turns it TIME-WAIT silently).
 //! - The sock_ops program reports each request socket a listener makes for a SYN; the
 //!   request ends as a full socket on the same tuple (whose events follow) or silently
 //!   (timeout, reset, listener closed), so requests are always checked by an exact
@@ -213,7 +213,11 @@ impl Minis {
     pub fn confirmed(&mut self, mut s: InetSocket, kind: Kind, now_ns: u64) {
         let expires_ns = now_ns + u64::from(s.expires_ms) * 1_000_000;
         s.source = Source::Table;
-        self.insert(Mini { sock: s, kind, since_ns: now_ns, expires_ns: Some(expires_ns), unsure: false });
+        // A timewait socket in the FIN-WAIT-2 sub-state turns TIME-WAIT when the peer's
+        // FIN comes, which no event says for a remote peer (and a local peer's LAST-ACK
+        // may have come just before the kernel was asked): asked again at each query.
+        let unsure = s.state == TcpState::FinWait2 as u8;
+        self.insert(Mini { sock: s, kind, since_ns: now_ns, expires_ns: Some(expires_ns), unsure });
     }
 
     /// Drops what the kernel has expired by `now_ns` (known expiries only).

@@ -102,9 +102,11 @@ impl State {
         n
     }
 
-    /// Applies one event taken from the ring earlier, as [`State::drain`] does.
+    /// Applies one event taken from the ring while the tables were dumped, as
+    /// [`State::drain`] does but for sockets the dump does not have
+    /// ([`crate::live::table::Table::apply_replayed`]).
     fn apply_event(&mut self, t: crate::bpf::stream::Transition, now_ns: u64) {
-        self.spaces.tables.apply(&t, now_ns);
+        self.spaces.tables.apply_replayed(&t, now_ns);
         if let Some(c) = self.conns.as_mut() {
             c.observe(&t);
         }

@@ -129,6 +129,20 @@ impl Table {
         }
     }
 
+    /// Applies an event taken from the ring while the dump that seeded this table was
+    /// made: it may be older than the dump. A socket the dump does not have either opened
+    /// after it (its opening transition comes first) or was gone by then: a later
+    /// transition of an unknown socket is not taken as a new socket (its close may have
+    /// been lost, which is what the dump repaired).
+    pub fn apply_replayed(&mut self, t: &Transition) -> Applied {
+        let opening =
+            t.old == TcpState::Close as u8 || t.old == TcpState::Listen as u8 || t.new == TcpState::Listen as u8;
+        if t.is_transition() && !opening && !self.sockets.contains_key(&t.cookie) {
+            return Applied::Unknown;
+        }
+        self.apply(t)
+    }
+
     /// Applies one event, by the rules of [`tcp`] (shared with the timeline's replay).
     pub fn apply(&mut self, t: &Transition) -> Applied {
         if t.request && t.is_inet() {
@@ -341,6 +355,15 @@ impl Namespaces {
 
     /// Applies `t` to its namespace's table, or holds it until that namespace is
     /// seeded. `now_ns`: CLOCK_MONOTONIC, for the unreachable marks.
+    /// [`Namespaces::apply`] for an event taken from the ring while the tables were
+    /// dumped ([`Table::apply_replayed`]).
+    pub fn apply_replayed(&mut self, t: &Transition, now_ns: u64) -> Routed {
+        match self.tables.get_mut(&t.netns) {
+            Some(table) if !t.request => Routed::Applied(table.apply_replayed(t)),
+            _ => self.apply(t, now_ns),
+        }
+    }
+
     pub fn apply(&mut self, t: &Transition, now_ns: u64) -> Routed {
         if t.request {
             // A namespace not tracked yet gets its requests from its seed dump.
@@ -380,7 +403,7 @@ impl Namespaces {
         let table = self.tables.entry(netns).or_insert_with(|| Table::new(Some(netns)));
         table.seed(dump);
         for t in replay {
-            table.apply(t);
+            table.apply_replayed(t);
         }
     }
 
@@ -579,8 +602,9 @@ mod tests {
         let waiting = n.take_waiting();
         assert_eq!(waiting.keys().copied().collect::<Vec<_>>(), vec![OTHER]);
         assert!(n.take_waiting().is_empty(), "taken once");
-        // The dump (made after the held events) has the listener and a socket closed
-        // since; the held events replay over it.
+        // The dump (made after the held events) has the listener; socket 3 closed
+        // before it (its close is still in the ring). The held events replay over the
+        // dump, and do not bring socket 3 back.
         let dumped = InetSocket {
             source: Source::Kernel,
             ..InetSocket::tcp(
@@ -593,15 +617,13 @@ mod tests {
         };
         n.seed(OTHER, vec![dumped], &waiting[&OTHER]);
         assert!(n.is_tracked(OTHER));
-        assert_eq!(ports(n.get_mut(OTHER).unwrap()), vec![(80, Listen as u8), (5000, Established as u8)]);
+        assert_eq!(ports(n.get_mut(OTHER).unwrap()), vec![(80, Listen as u8)]);
         assert_eq!(ports(n.own_table()), vec![(80, Listen as u8)], "the own table is untouched");
-        assert_eq!(n.counts(), vec![(NS, 1), (OTHER, 2)]);
-        assert_eq!(n.len(), 3);
+        assert_eq!(n.counts(), vec![(NS, 1), (OTHER, 1)]);
+        assert_eq!(n.len(), 2);
         // Later events go straight to the table.
-        assert_eq!(
-            n.apply(&in_ns(OTHER, ev(3, Established, Close, 5000, 80)), 0),
-            Routed::Applied(Applied::Removed { to_time_wait: false })
-        );
+        assert_eq!(n.apply(&in_ns(OTHER, ev(3, Established, Close, 5000, 80)), 0), Routed::Applied(Applied::Unknown));
+        assert_eq!(n.apply(&in_ns(OTHER, ev(4, Close, SynSent, 5001, 80)), 0), Routed::Applied(Applied::Inserted));
         assert_eq!(n.others(), vec![OTHER]);
     }
 
@@ -675,5 +697,28 @@ mod mini_tests {
         t.apply(&ev(3, LastAck, Close, 7000, 5000));
         assert_eq!(t.minis.len(), 1);
         assert_eq!(t.minis.iter().next().unwrap().sock.state, TimeWait as u8);
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+    use sockstat_ebpf::TcpState::*;
+
+    fn ev(cookie: u64, old: TcpState, new: TcpState, sport: u16, dport: u16) -> Transition {
+        Transition { netns: 9, ..Transition::fixture(cookie, cookie * 10, old, new, (sport, dport)) }
+    }
+
+    #[test]
+    fn replayed_events_open_sockets_but_do_not_bring_closed_ones_back() {
+        let mut t = Table::new(Some(9));
+        t.seed(Vec::new());
+        // Closed before the dump, its close lost: its FIN-WAIT-1 must not bring it back.
+        assert_eq!(t.apply_replayed(&ev(1, Established, FinWait1, 5000, 80)), Applied::Unknown);
+        // Opened after the dump.
+        assert_eq!(t.apply_replayed(&ev(2, Close, SynSent, 5001, 80)), Applied::Inserted);
+        assert_eq!(t.apply_replayed(&ev(2, SynSent, Established, 5001, 80)), Applied::Updated);
+        assert_eq!(t.apply_replayed(&ev(3, Listen, SynRecv, 80, 5001)), Applied::Inserted);
+        assert_eq!(t.len(), 2);
     }
 }
