@@ -497,3 +497,31 @@ pub fn packet_socket(ty: libc::c_int, proto: u16, ifindex: i32, filter: Option<&
     }
     OwnedFd::from(sock)
 }
+
+const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+/// Kernel BPF statistics on for the test: `kernel.bpf_stats_enabled` set to 1 (what
+/// `status` reports) and put back on drop, plus a BPF_ENABLE_STATS descriptor that keeps
+/// the kernel counting even if something else sets the sysctl back to 0 meanwhile.
+pub struct StatsOn {
+    previous: String,
+    _counting: std::os::fd::OwnedFd,
+}
+
+impl StatsOn {
+    #[must_use]
+    pub fn enable() -> StatsOn {
+        let previous = std::fs::read_to_string(STATS_SYSCTL)
+            .unwrap_or_else(|e| panic!("reading {STATS_SYSCTL}: {e} (the kernel needs CONFIG_BPF_SYSCALL)"));
+        std::fs::write(STATS_SYSCTL, "1").unwrap_or_else(|e| panic!("`sysctl kernel.bpf_stats_enabled=1`: {e}"));
+        let counting =
+            aya::sys::enable_stats(aya::sys::Stats::RunTime).unwrap_or_else(|e| panic!("BPF_ENABLE_STATS: {e}"));
+        StatsOn { previous, _counting: counting }
+    }
+}
+
+impl Drop for StatsOn {
+    fn drop(&mut self) {
+        let _ = std::fs::write(STATS_SYSCTL, self.previous.trim());
+    }
+}

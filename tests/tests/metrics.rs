@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use sockstat_tests::{Agent, NetNs, wait_for};
+use sockstat_tests::{Agent, NetNs, StatsOn, wait_for};
 
 /// One scrape: `name{labels}` -> value, as the sample lines print them.
 type Samples = HashMap<String, f64>;
@@ -92,32 +92,6 @@ fn connections(ns: &NetNs, n: usize, hold: Duration) {
             let _ = server.read(&mut buf);
         }
     });
-}
-
-const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
-/// Kernel BPF statistics on (`kernel.bpf_stats_enabled=1`, what the agent reports),
-/// put back on drop; a BPF_ENABLE_STATS descriptor keeps the kernel counting even if
-/// something else sets the sysctl back meanwhile.
-struct StatsOn {
-    previous: String,
-    _counting: std::os::fd::OwnedFd,
-}
-
-impl StatsOn {
-    fn new() -> StatsOn {
-        let previous = std::fs::read_to_string(STATS_SYSCTL).unwrap_or_else(|e| panic!("reading {STATS_SYSCTL}: {e}"));
-        std::fs::write(STATS_SYSCTL, "1").unwrap_or_else(|e| panic!("`sysctl kernel.bpf_stats_enabled=1`: {e}"));
-        let counting =
-            aya::sys::enable_stats(aya::sys::Stats::RunTime).unwrap_or_else(|e| panic!("BPF_ENABLE_STATS: {e}"));
-        StatsOn { previous, _counting: counting }
-    }
-}
-
-impl Drop for StatsOn {
-    fn drop(&mut self) {
-        let _ = std::fs::write(STATS_SYSCTL, self.previous.trim());
-    }
 }
 
 /// A Prometheus server run by the test in its namespace; killed on drop, its storage
@@ -317,7 +291,7 @@ fn metrics_count_what_the_test_did_and_prometheus_scrapes_them() {
 
     // The programs' cost, present while the kernel counts it.
     {
-        let _stats = StatsOn::new();
+        let _stats = StatsOn::enable();
         connections(&ns, 2, Duration::ZERO);
         let runs = "sockstat_bpf_program_runs_total{program=\"sockstat_set_state\",role=\"transition\"}";
         let time = "sockstat_bpf_program_run_time_seconds_total{program=\"sockstat_set_state\",role=\"transition\"}";

@@ -6,7 +6,7 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    os::{fd::OwnedFd, unix::fs::MetadataExt},
+    os::unix::fs::MetadataExt,
     time::Duration,
 };
 
@@ -14,34 +14,7 @@ use sockstat::bpf::{
     loader::{LoadOptions, StateEvent, Tracer},
     stream::{Transition, kernel_state_name},
 };
-use sockstat_tests::{Agent, NetNs, wait_for};
-
-const STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
-
-/// Kernel BPF statistics on for the test: `kernel.bpf_stats_enabled` set to 1 (what
-/// `status` reports) and put back on drop, plus a BPF_ENABLE_STATS descriptor that keeps
-/// the kernel counting even if something else sets the sysctl back to 0 meanwhile.
-struct StatsOn {
-    previous: String,
-    _counting: OwnedFd,
-}
-
-impl StatsOn {
-    fn new() -> StatsOn {
-        let previous = std::fs::read_to_string(STATS_SYSCTL)
-            .unwrap_or_else(|e| panic!("reading {STATS_SYSCTL}: {e} (the kernel needs CONFIG_BPF_SYSCALL)"));
-        std::fs::write(STATS_SYSCTL, "1").unwrap_or_else(|e| panic!("`sysctl kernel.bpf_stats_enabled=1`: {e}"));
-        let counting =
-            aya::sys::enable_stats(aya::sys::Stats::RunTime).unwrap_or_else(|e| panic!("BPF_ENABLE_STATS: {e}"));
-        StatsOn { previous, _counting: counting }
-    }
-}
-
-impl Drop for StatsOn {
-    fn drop(&mut self) {
-        let _ = std::fs::write(STATS_SYSCTL, self.previous.trim());
-    }
-}
+use sockstat_tests::{Agent, NetNs, StatsOn, wait_for};
 
 /// `n` loopback connections accepted in `ns`, each carrying a few bytes each way.
 fn connections(ns: &NetNs, n: usize) {
@@ -67,7 +40,7 @@ fn program<'a>(status: &'a serde_json::Value, role: &str) -> Option<&'a serde_js
 fn status_reports_each_programs_cost_while_stats_are_on() {
     let ns = NetNs::new("status");
     let agent = Agent::start(&ns, &[]);
-    let stats = StatsOn::new();
+    let stats = StatsOn::enable();
     connections(&ns, 20);
     let status = wait_for(Duration::from_secs(10), || {
         let s = agent.status(&ns);
