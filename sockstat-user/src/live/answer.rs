@@ -205,18 +205,13 @@ impl State {
         let now = monotonic_ns();
         let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
         table.minis.expire(now);
-        debug!(
-            netns = ns,
-            minis = table.minis.len(),
-            to_check = table.minis.to_check(now).len(),
-            "checking mini sockets"
-        );
         let check: Vec<InetSocket> = table
             .minis
             .to_check(now)
             .into_iter()
             .filter(|s| states & (1 << s.state) != 0 || s.state == TcpState::SynRecv as u8)
             .collect();
+        debug!(netns = ns, minis = table.minis.len(), to_check = check.len(), "checking mini sockets");
         let many = check.len() > LOOKUP_BUDGET;
         // One trip into the namespace: the lookups (or the dump), then the kernel's count.
         let (looked, looked_at, count) = self.spaces.in_namespace(ns, peer, move |d| {

@@ -59,8 +59,7 @@ impl NamespaceSet {
 
     /// Dumps namespace `ns`'s TCP sockets to seed its table, and learns its cookie.
     pub(super) fn dump_for_seed(&mut self, ns: u32, peer: Option<u32>) -> Result<Vec<InetSocket>, AgentError> {
-        let (dump, cookie) = self
-            .in_namespace(ns, peer, |d| Ok((d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?, d.netns_cookie().ok())))?;
+        let (dump, cookie) = self.in_namespace(ns, peer, seed_dump)?;
         if let Some(cookie) = cookie {
             self.tables.learn_cookie(ns, cookie);
         }
@@ -215,4 +214,10 @@ impl NamespaceSet {
             })
             .collect()
     }
+}
+
+/// What seeding a namespace's table takes from a sock_diag socket in it: every TCP socket,
+/// and the namespace's cookie (which request events name it by).
+pub(super) fn seed_dump(d: &mut SockDiag) -> Result<(Vec<InetSocket>, Option<u64>), DiagError> {
+    Ok((d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?, d.netns_cookie().ok()))
 }

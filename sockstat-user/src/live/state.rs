@@ -15,7 +15,7 @@ use crate::{
         error::AgentError,
         loss::Loss,
         metrics::Connections,
-        namespaces::NamespaceSet,
+        namespaces::{NamespaceSet, seed_dump},
         sink::{CHECKPOINT_EVERY, SNAPSHOT_AFTER_LOSS_EVERY, Sink},
         table::ALL_STATES,
     },
@@ -140,8 +140,7 @@ impl State {
                     .map(|(ns, handle)| {
                         let result = handle.map_err(AgentError::from).and_then(|(path, file)| {
                             crate::sys::netns::run_in(ns, (&path, &file), || {
-                                crate::diag::SockDiag::open()
-                                    .and_then(|mut d| Ok((dump(&mut d)?, d.netns_cookie().ok())))
+                                crate::diag::SockDiag::open().and_then(|mut d| seed_dump(&mut d))
                             })
                             .map_err(AgentError::from)
                             .and_then(|r| r.map_err(AgentError::from))
