@@ -399,3 +399,56 @@ fn stalled_clients_are_limited_and_dropped() {
     assert_matches_ss(&ns, &agent, &["-tan"], "after the stalled clients were dropped");
     drop(stalled);
 }
+
+/// Clients that send a request whose answer is larger than their socket's buffer and then
+/// never read it hold only their own answer, until the agent's client timeout: queries of
+/// other clients meanwhile are answered (more of the stalled ones than the agent makes
+/// answers at once, `live::server::ANSWERS_AT_ONCE`, so their turns are not held either).
+#[test]
+fn clients_that_never_read_their_answer_hold_no_one_up() {
+    use sockstat::wire::protocol::{MAX_RESPONSE, Request, Response, read_frame, write_frame};
+    let ns = NetNs::new("noread");
+    // About 10000 rows: an answer of several hundred KiB, more than a socket's send
+    // buffer holds, so the agent's write of it waits for a reader.
+    let socks: Vec<Socket> = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:7102").unwrap();
+        let mut all = Vec::new();
+        for _ in 0..5000 {
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (a, _) = l.accept().unwrap();
+            all.push(Socket::from(c));
+            all.push(Socket::from(a));
+        }
+        all.push(l.into());
+        all
+    });
+    let agent = Agent::start(&ns, &[]);
+    let netns = ns
+        .enter(|| std::fs::metadata("/proc/thread-self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m)))
+        .expect("netns inode") as u32;
+    let stalled: Vec<std::os::unix::net::UnixStream> = (0..4)
+        .map(|_| {
+            let mut s = std::os::unix::net::UnixStream::connect(&agent.socket).expect("connect to the agent");
+            let req = Request::Tcp { netns, families: vec![2, 10], states: 0xfff, filter: None };
+            write_frame(&mut s, &req).expect("send the request");
+            s
+        })
+        .collect();
+    // Each of the stalled clients' answers is made and waiting to be written; every other
+    // query still gets its answer, and it is right.
+    thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        assert_matches_ss(&ns, &agent, &["-tan"], "while four clients did not read their answers");
+    }
+    // Had those queries waited for the stalled clients' turns, the agent would have
+    // dropped the stalled clients by now (its client timeout): their answers are still
+    // there, whole.
+    for mut s in stalled {
+        match read_frame::<Response>(&mut s, MAX_RESPONSE) {
+            Ok(Response::Sockets(rows)) => assert!(rows.len() >= 10_000, "{} rows", rows.len()),
+            Ok(other) => panic!("a stalled client got {other:?}"),
+            Err(e) => panic!("a stalled client's answer was dropped before the others were served: {e}"),
+        }
+    }
+    drop(socks);
+}

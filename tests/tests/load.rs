@@ -219,7 +219,7 @@ fn thirty_two_clients_query_the_agent_during_churn() {
         "load drill: {seconds} s, {n_clients} clients; queries -tan {} -tanp {} filtered {} status {} (total {}); \
          failures {}; churn: {churn_line}; agent: events received {}, lost {} (kernel) + {} (malformed), \
          resyncs {}, timeline rows {} committed / {} dropped, table {} sockets; RSS start {} MiB, peak {} MiB, end {} MiB \
-         ({} samples)",
+         ({} samples); events queued at most {}; kernel-skipped runs {}, overflowed {}, closes unreported {}",
         queries[0],
         queries[1],
         queries[2],
@@ -237,6 +237,10 @@ fn thirty_two_clients_query_the_agent_during_churn() {
         rss_peak / 1024,
         rss_end / 1024,
         samples.len(),
+        status["events_queued_peak"],
+        status["events_missed"],
+        status["events_overflowed"],
+        status["closes_unreported"],
     );
     let failures = tally.first_failures.lock().unwrap().clone();
     assert_eq!(tally.failures.load(Ordering::Relaxed), 0, "queries failed: {failures:#?}");

@@ -72,8 +72,6 @@ fn same_as_ss(agent: &Agent, ns: &NetNs, args: &[&str]) {
 }
 
 #[test]
-#[ignore = "known bug: after a burst with transitions the kernel skipped (recursion_misses) and the \
-            resync they cause, the table can keep closed sockets in FIN-WAIT-1; run with --ignored"]
 fn forty_thousand_timewait_sockets_come_from_the_table() {
     require_root();
     const CONNECTIONS: usize = 40_000;
@@ -126,11 +124,16 @@ fn forty_thousand_timewait_sockets_come_from_the_table() {
     ] {
         same_as_ss(&agent, &ns, args);
     }
-    assert_eq!(
-        mini_dumps(&agent, &ns),
-        dumps,
-        "the agent dumped the kernel's sockets to answer: {}",
-        agent.status(&ns)
+    // Under load the kernel sometimes moves orphaned FIN-WAIT-1 sockets on to TIME-WAIT
+    // without the tracepoint seeing it (no counter says so). The timewait count then
+    // differs from the model's, one dump of the timewait sockets repairs both, and the
+    // agent counts the full sockets it found handed over. Otherwise nothing is dumped.
+    let status = agent.status(&ns);
+    let unreported = status["closes_unreported"].as_u64().expect("status has closes_unreported");
+    let allowed = if unreported > 0 { dumps + 1 } else { dumps };
+    assert!(
+        mini_dumps(&agent, &ns) <= allowed,
+        "the agent dumped the kernel's sockets to answer ({unreported} unreported closes): {status}"
     );
     drop(listeners);
 }

@@ -25,8 +25,13 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
         writeln!(out, "events received:  {}", s.events_received)?;
         writeln!(
             out,
-            "events lost:      {} (kernel ring buffer) + {} (program runs the kernel skipped) + {} (malformed)",
-            s.events_lost_kernel, s.events_missed, s.events_malformed
+            "events lost:      {} (kernel ring buffer) + {} (program runs the kernel skipped) + {} (malformed) + {} (agent queue full)",
+            s.events_lost_kernel, s.events_missed, s.events_malformed, s.events_overflowed
+        )?;
+        writeln!(
+            out,
+            "events queued:    {} at most (read from the ring, waiting for the event loop)",
+            s.events_queued_peak
         )?;
         writeln!(out, "read errors:      {}", s.read_errors)?;
         writeln!(out, "resyncs:          {}", s.resyncs)?;
@@ -50,8 +55,13 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
         if s.sock_ops {
             writeln!(
                 out,
-                "sock_ops:         attached (TCP answers from the table; mini sockets checked by {} lookups, {} dumps, {} timewait count mismatches)",
-                s.mini_lookups, s.mini_dumps, s.mini_count_mismatches
+                "sock_ops:         attached (TCP answers from the table; mini sockets checked by {} lookups, {} dumps, {} timewait count mismatches; {} dumps spared, one made < 250 ms before)",
+                s.mini_lookups, s.mini_dumps, s.mini_count_mismatches, s.mini_dumps_spared
+            )?;
+            writeln!(
+                out,
+                "closes unreported: {} (full sockets found handed to timewait sockets; removed)",
+                s.closes_unreported
             )?;
         } else {
             writeln!(out, "sock_ops:         absent (SYN-SENT, SYN-RECV and timewait rows dumped at query time)")?;
@@ -105,6 +115,10 @@ mod tests {
             events_lost_kernel: 0,
             events_missed: 0,
             events_malformed: 0,
+            events_overflowed: 0,
+            events_queued_peak: 0,
+            closes_unreported: 0,
+            mini_dumps_spared: 0,
             read_errors: 0,
             resyncs: 0,
             table_size: 0,

@@ -40,7 +40,7 @@ use tracing::{info, warn};
 
 use crate::{
     bpf::loader::{EbpfError, LoadOptions, Tracer},
-    bpf::stream::EventStream,
+    bpf::reader::RingReader,
     diag::SockDiag,
     live::{
         answer::Answer,
@@ -69,7 +69,21 @@ pub struct AgentConfig {
 }
 
 pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Answers are made on the loop's thread and freed on a worker's: with an arena per
+    // thread, glibc would keep each thread's freed answers as its own reserve. Two
+    // arenas, and freed memory handed back on the loop's tick (`trim_heap`).
+    // SAFETY: mallopt only sets an allocator parameter, before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // The event loop runs on this thread (`block_on`); two workers take the query
+    // connections (encoding and writing answers) and the metrics server, so a large
+    // answer on its way out does not hold up the loop.
+    // The event loop (this thread) ahead of the load it watches: starved of time slices
+    // on a busy machine, it would fall behind the reader and events would pile up in
+    // memory. Only root may raise it; it runs at the default priority otherwise.
+    // SAFETY: setpriority on this thread's own id; no memory is passed.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, LOOP_NICE) };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| AgentError::Io("starting the event loop", e))?;
@@ -92,22 +106,24 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         .transpose()?;
     let mut tracer = Tracer::load(LoadOptions { ringbuf_bytes: cfg.ringbuf_bytes })?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
-    // The stream is live from here: events queue in the ring while we dump.
-    let stream = EventStream::new(ring)?;
+    let ring_fill = match cfg.metrics {
+        Some(_) => Some(crate::bpf::ringfill::RingFill::new(std::os::fd::AsFd::as_fd(&ring), cfg.ringbuf_bytes)?),
+        None => None,
+    };
+    // The stream is live from here: the reader takes events out of the ring while we
+    // dump, and they wait for the loop in memory.
+    let stream = RingReader::start(ring, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
     // The metrics server binds before the seed, so a taken port stops the agent here;
     // scrapes wait for the event loop's snapshot, which it answers once it runs.
     let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(4);
-    let metrics = match cfg.metrics {
-        Some(addr) => {
+    let metrics = match (cfg.metrics, ring_fill) {
+        (Some(addr), Some(ring)) => {
             let shared = Shared::new();
-            let sources = Sources {
-                shared: shared.clone(),
-                ring: crate::bpf::ringfill::RingFill::new(stream.ring_fd(), cfg.ringbuf_bytes)?,
-                timeline: cfg.timeline.as_ref().map(|t| t.path.clone()),
-            };
+            let sources =
+                Sources { shared: shared.clone(), ring, timeline: cfg.timeline.as_ref().map(|t| t.path.clone()) };
             Some((Exporter::start(addr, scrape_tx.clone(), sources)?, shared))
         }
-        None => None,
+        _ => None,
     };
     let mut diag = SockDiag::open()?;
     let started = Instant::now();
@@ -141,12 +157,12 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     // Loss counters start at zero with the program; a loss during the dump above is a
     // loss like any other (the first check resyncs).
     st.loss.counted_from_zero();
-    // Replay what arrived during the dump, in ring order, over the seed.
-    st.drain_all();
+    // Replay what arrived during the dump, in ring order, over the seed (some of it may
+    // be older than the dump).
+    st.replay_held()?;
     // Start-up parsed the kernel's BTF (twice: for the offsets and for the loader) and
     // made the seed dumps: freed now, but glibc keeps freed heap until told otherwise.
-    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
-    unsafe { libc::malloc_trim(0) };
+    trim_heap();
     info!(
         socket = %sock.path().display(),
         netns,
@@ -163,31 +179,35 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
 
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let clients = std::sync::Arc::new(tokio::sync::Semaphore::new(server::MAX_CLIENTS));
+    let answers = std::sync::Arc::new(tokio::sync::Semaphore::new(server::ANSWERS_AT_ONCE));
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| AgentError::Io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| AgentError::Io("installing SIGTERM handler", e))?;
+    let mut last_trim = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The program wakes us only when the ring fills up (KernelOffsets::wakeup_bytes).
-    let mut drain_tick = tokio::time::interval(Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS));
-    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
-            r = st.kernel.stream.readable() => {
-                r?;
-                st.drain();
+            () = st.kernel.stream.readable() => {
+                st.drain()?;
             }
             conn = sock.listener.accept() => match conn {
                 Ok((stream, _)) => {
                     let permit = clients.clone().try_acquire_owned().ok();
-                    tokio::spawn(server::connection(stream, query_tx.clone(), permit, query_metrics.clone()));
+                    tokio::spawn(server::connection(
+                        stream,
+                        query_tx.clone(),
+                        permit,
+                        answers.clone(),
+                        query_metrics.clone(),
+                    ));
                 }
                 Err(e) => warn!(error = %e, "accept on the agent socket failed"),
             },
             Some((req, peer, conn, reply)) = query_rx.recv() => {
                 // Apply everything already in the ring first: a socket created before
                 // the query was sent is visible in its answer.
-                st.drain_all();
+                st.drain_all()?;
                 match st.answer(req, peer, conn) {
                     Answer::Now(resp) => {
                         let _ = reply.send(*resp);
@@ -203,13 +223,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
             }
             Some(reply) = scrape_rx.recv() => {
                 // As for a status query: what the ring holds is counted first.
-                st.drain_all();
+                st.drain_all()?;
                 let _ = reply.try_send(st.metrics_snapshot());
             }
-            _ = drain_tick.tick() => {
-                st.drain();
-            }
             _ = tick.tick() => {
+                if !st.kernel.stream.alive() {
+                    return Err(crate::bpf::reader::ReaderError::Stopped.into());
+                }
                 st.kernel.tracer.flush_log();
                 st.sink.flush();
                 // A failed dump (netlink hiccup, ENOMEM) must not end a long-running
@@ -221,6 +241,10 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                     warn!(error = %e, "timeline checkpoint failed; retrying at the next tick");
                 }
                 st.spaces.forget_gone();
+                if last_trim.elapsed() >= TRIM_EVERY {
+                    last_trim = Instant::now();
+                    trim_heap();
+                }
             }
             _ = sigint.recv() => { info!("SIGINT: detaching and exiting"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: detaching and exiting"); break; }
@@ -235,4 +259,17 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     drop(metrics);
     drop(scrape_tx);
     Ok(())
+}
+
+/// The event loop's nice value (the ring reader's is lower still).
+const LOOP_NICE: libc::c_int = -5;
+
+/// How often the loop hands freed heap back to the system.
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// Returns the allocator's free memory to the system: glibc keeps freed heap (answers
+/// already sent, the start-up's BTF parse and dumps) until told otherwise.
+fn trim_heap() {
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe { libc::malloc_trim(0) };
 }

@@ -90,7 +90,9 @@ impl State {
                             info!(netns, sockets = dump.len(), handle = ?self.spaces.known_handle(netns), "tracking a network namespace first seen in a query");
                             self.spaces.tables.seed(netns, dump, &[]);
                             // What happened during the dump is in the ring: apply it.
-                            self.drain_all();
+                            if let Err(e) = self.drain_all() {
+                                return Response::Error(error_text(&e));
+                            }
                         }
                         Err(e) => return Response::NotTracked { netns, reason: error_text(&e) },
                     }
@@ -125,10 +127,12 @@ impl State {
             netns: self.spaces.own,
             uptime_ms,
             events_seen: c.seen,
-            events_received: self.kernel.stream.received,
+            events_received: self.kernel.stream.received(),
             events_lost_kernel: c.lost,
             events_missed: c.missed,
-            events_malformed: self.kernel.stream.malformed,
+            events_malformed: self.kernel.stream.malformed(),
+            events_overflowed: self.kernel.stream.overflowed(),
+            events_queued_peak: self.kernel.stream.queued_peak() as u64,
             read_errors: c.read_errors,
             resyncs: self.loss.resyncs,
             table_size: self.spaces.tables.len() as u64,
@@ -142,6 +146,8 @@ impl State {
             mini_lookups: self.info.checks.lookups,
             mini_dumps: self.info.checks.dumps,
             mini_count_mismatches: self.info.checks.count_mismatches,
+            mini_dumps_spared: self.info.checks.dumps_spared,
+            closes_unreported: self.info.checks.taken_over,
             bpf_stats: crate::bpf::loader::stats_enabled(),
             programs,
         }
@@ -171,16 +177,20 @@ impl State {
         // Every event emitted before the query is applied first, and a loss since the
         // last check is repaired (a resync) before the table answers.
         self.check_loss()?;
-        self.drain_all();
+        self.drain_all()?;
         if states & MINI_STATES != 0 {
             self.check_minis(ns, peer, states)?;
         }
         let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
-        let mut out = Vec::new();
+        // One vector for the whole answer, sized once (an answer of a few hundred
+        // thousand rows is tens of MiB; copies of it are what several clients at once
+        // would make the agent hold).
+        let mut out = Vec::with_capacity(if filter.is_some() { 0 } else { table.len() + table.minis.len() });
         for &family in families {
-            let mut part = table.full_where(family, states & !(1 << TcpState::TimeWait as u32), wanted);
-            let before = part.len();
-            part.extend(
+            let start = out.len();
+            out.extend(table.full_where(family, states & !(1 << TcpState::TimeWait as u32), wanted));
+            let full = out.len();
+            out.extend(
                 table
                     .minis
                     .iter()
@@ -188,10 +198,9 @@ impl State {
                     .filter(|s| s.family == family && states & (1 << s.state) != 0 && wanted(s))
                     .cloned(),
             );
-            if part.len() > before {
-                table::sort_like_dump(&mut part);
+            if out.len() > full {
+                table::sort_like_dump(&mut out[start..]);
             }
-            out.extend(part);
         }
         Ok(out)
     }
@@ -213,6 +222,15 @@ impl State {
             .collect();
         debug!(netns = ns, minis = table.minis.len(), to_check = check.len(), "checking mini sockets");
         let many = check.len() > LOOKUP_BUDGET;
+        // A dump is due but one was made moments ago: the model is that dump plus every
+        // event since. Under heavy churn each query would otherwise dump (hundreds of
+        // thousands of timewait sockets, their expiry known only to the timer wheel's
+        // precision), and the queries together would keep the kernel walking.
+        let dumped_lately = now.saturating_sub(table.minis.dumped_ns) < DUMP_GAP_NS;
+        if many && dumped_lately {
+            self.info.checks.dumps_spared += 1;
+            return Ok(());
+        }
         // One trip into the namespace: the lookups (or the dump), then the kernel's count.
         let (looked, looked_at, count) = self.spaces.in_namespace(ns, peer, move |d| {
             let looked_at = monotonic_ns();
@@ -227,7 +245,7 @@ impl State {
             Ok((looked, looked_at, crate::sys::procnet::timewait_count().map(|n| (n, at))))
         })?;
         // What the count read may already include is in the ring.
-        self.drain_all();
+        self.drain_all()?;
         let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
         // What the kernel said holds from when it was asked, before its count was read.
         let checked_at = looked_at;
@@ -248,16 +266,23 @@ impl State {
                 }
             }
         }
-        let (kernel, at) = match count {
+        let gone = table.drop_taken_over();
+        let counted = count.map(|(kernel, at)| (kernel, table.minis.timewait_count(at) as u64));
+        self.closes_unreported(ns, gone);
+        let (kernel, model) = match counted {
             Ok(c) => c,
             Err(e) => {
                 warn!(netns = ns, error = %e, "cannot read the kernel's timewait count; timewait rows not checked");
                 return Ok(());
             }
         };
-        let model = table.minis.timewait_count(at) as u64;
         if kernel != model {
             self.info.checks.count_mismatches += 1;
+            let Some(table) = self.spaces.tables.get(ns) else { return Ok(()) };
+            if monotonic_ns().saturating_sub(table.minis.dumped_ns) < DUMP_GAP_NS {
+                self.info.checks.dumps_spared += 1;
+                return Ok(());
+            }
             debug!(
                 netns = ns,
                 kernel, model, "timewait sockets: the model and the kernel's count differ; dumping them"
@@ -269,9 +294,28 @@ impl State {
             let now = monotonic_ns();
             if let Some(table) = self.spaces.tables.get_mut(ns) {
                 table.minis.reseed(&dump, &[minis::Kind::Timewait], now);
+                let gone = table.drop_taken_over();
+                self.closes_unreported(ns, gone);
             }
         }
         Ok(())
+    }
+
+    /// Full sockets of `ns` the check found handed to timewait sockets, their close never
+    /// reported (removed from the table already): counted, logged, and their lifetimes
+    /// in the timeline ended where they are, as after a lost close.
+    fn closes_unreported(&mut self, ns: u32, gone: Vec<u64>) {
+        if gone.is_empty() {
+            return;
+        }
+        self.info.checks.taken_over += gone.len() as u64;
+        warn!(
+            netns = ns,
+            sockets = gone.len(),
+            "full sockets the kernel had handed to timewait sockets without reporting their close; removed"
+        );
+        let gone: std::collections::HashSet<u64> = gone.into_iter().collect();
+        self.sink.keep_lifetimes(|cookie| !gone.contains(&cookie));
     }
 
     /// The TCP sockets of namespace `ns` without the sock_ops program: the table's full
@@ -342,6 +386,12 @@ enum Looked {
     /// Each looked-up socket as the kernel has it (`None`: gone), with the cookie asked.
     Each(Vec<(Option<InetSocket>, u64)>),
 }
+
+/// The least time between two dumps of a namespace's mini sockets for queries: within
+/// it, answers use the last dump and the events since (the rows are then at most this
+/// much older than the query where the model cannot tell alone, about what one dump of
+/// 100k sockets takes).
+const DUMP_GAP_NS: u64 = 250_000_000;
 
 /// At most this many mini sockets are looked up one by one for a query; more are
 /// replaced by a dump (an exact lookup costs a few microseconds, a dump walks the

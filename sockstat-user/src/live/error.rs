@@ -1,8 +1,9 @@
 //! The agent's error type, and the one-line form of an error chain that answers carry.
 
 use crate::{
-    bpf::loader::EbpfError, bpf::ringfill::RingFillError, bpf::stream::StreamError, diag::DiagError,
-    live::exporter::ExporterError, live::server::ServerError, sys::netns::HandleError, timeline::TimelineError,
+    bpf::loader::EbpfError, bpf::reader::ReaderError, bpf::ringfill::RingFillError, bpf::stream::StreamError,
+    diag::DiagError, live::exporter::ExporterError, live::server::ServerError, sys::netns::HandleError,
+    timeline::TimelineError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +14,8 @@ pub enum AgentError {
     Ebpf(#[from] EbpfError),
     #[error(transparent)]
     Stream(#[from] StreamError),
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
     #[error("sock_diag dump")]
     Diag(#[from] DiagError),
     #[error(transparent)]

@@ -299,6 +299,13 @@ impl Collector for Scrape {
         counter(e, "events_received", "Events the agent read from the ring buffer", None, s.events_received)?;
         counter(e, "events_lost", "Events lost in the kernel: the ring buffer was full", None, s.events_lost_kernel)?;
         counter(e, "events_malformed", "Ring-buffer records of the wrong size, dropped", None, s.events_malformed)?;
+        counter(
+            e,
+            "events_overflowed",
+            "Events the agent read but dropped: too many waited for its event loop",
+            None,
+            s.events_overflowed,
+        )?;
         counter(e, "event_read_errors", "Kernel reads the eBPF program could not make", None, s.read_errors)?;
         counter(e, "resyncs", "Re-dumps of the tables from sock_diag after a loss", None, s.resyncs)?;
         gauge(e, "ringbuf_used", "Bytes in the event ring buffer not yet read", Some(&Unit::Bytes), int(self.ring.0))?;

@@ -68,6 +68,8 @@ pub struct Minis {
     /// Tuples of full sockets whose local peer sent its FIN (went LAST-ACK) before they
     /// closed: their close makes a TIME-WAIT socket. Gone with the peer's close.
     fin_received: rustc_hash::FxHashSet<Tuple>,
+    /// CLOCK_MONOTONIC ns when the last dump that reseeded them began (0: never).
+    pub dumped_ns: u64,
 }
 
 impl Minis {
@@ -87,6 +89,7 @@ impl Minis {
         self.by_cookie.clear();
         self.by_tuple.clear();
         self.fin_received.clear();
+        self.dumped_ns = 0;
     }
 
     /// Timewait sockets the model holds that existed at `at_ns` (for the comparison with
@@ -194,9 +197,17 @@ impl Minis {
     /// Mini sockets from a dump made at `now_ns` (its TIME-WAIT, timewait FIN-WAIT-2 and
     /// SYN-RECV rows; full sockets are skipped), replacing those of the kinds `kinds`
     /// covers.
+    ///
+    /// Those the model learnt of after the dump began stay: the dump may have walked
+    /// past their place before they were made (under churn, thousands of them).
     pub fn reseed(&mut self, dump: &[InetSocket], kinds: &[Kind], now_ns: u64) {
-        let stale: Vec<u64> =
-            self.by_cookie.values().filter(|m| kinds.contains(&m.kind)).map(|m| m.sock.cookie).collect();
+        self.dumped_ns = now_ns;
+        let stale: Vec<u64> = self
+            .by_cookie
+            .values()
+            .filter(|m| kinds.contains(&m.kind) && m.since_ns <= now_ns)
+            .map(|m| m.sock.cookie)
+            .collect();
         for cookie in stale {
             self.remove(cookie);
         }

@@ -127,14 +127,19 @@ pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
 /// itself from the kernel), so clients cannot pile up memory or tasks in the agent.
 pub const MAX_CLIENTS: usize = 64;
 
+/// Answers being made at once: each holds its rows, and then their encoding, in memory
+/// (tens of MiB for a table of 100k sockets), so this bounds what clients can make the
+/// agent hold. Others wait their turn, holding nothing.
+pub const ANSWERS_AT_ONCE: usize = 2;
+
 /// How long a client may take to send its request (a few bytes).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a client may take to read its answer: a client that stops reading (stopped,
 /// or never reading its socket) is dropped then, with the answer it held. A client reads
-/// the whole answer before it prints anything, so this is only ever reached by one that
-/// does not read at all.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// the whole answer before it prints anything (milliseconds for the largest), so this is
+/// only ever reached by one that does not read at all.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads one request, forwards it to the event loop, writes the answer. `permit` is this
 /// connection's place among the [`MAX_CLIENTS`]; `None`: there is none left.
@@ -142,6 +147,7 @@ pub(super) async fn connection(
     mut stream: UnixStream,
     queries: mpsc::Sender<Query>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    answers: std::sync::Arc<tokio::sync::Semaphore>,
     metrics: Option<std::sync::Arc<crate::live::metrics::Shared>>,
 ) {
     if permit.is_none() {
@@ -189,11 +195,18 @@ pub(super) async fn connection(
     // The inode of this end of the connection: a dump the query asks for leaves the
     // query's own connection out.
     let conn = nix::sys::stat::fstat(&stream).map(|st| st.st_ino).unwrap_or(0);
+    let Ok(answering) = answers.acquire_owned().await else { return };
     if queries.send((req, peer, conn, tx)).await.is_err() {
         return;
     }
     if let Ok(resp) = rx.await {
-        if tokio::time::timeout(CLIENT_TIMEOUT, write(&mut stream, &resp)).await.is_err() {
+        // Encoded, then the answer's rows freed before its bytes go out; its place among
+        // the answers at once is free from here: a client that does not read holds its
+        // bytes until CLIENT_TIMEOUT, and nobody else's turn.
+        let bytes = protocol::encode(&resp);
+        drop(resp);
+        drop(answering);
+        if tokio::time::timeout(CLIENT_TIMEOUT, write_bytes(&mut stream, bytes)).await.is_err() {
             warn!(timeout = ?CLIENT_TIMEOUT, "a client did not read its answer in time; dropping it");
         } else if let Some(m) = metrics {
             m.query_done(kind, u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX));
@@ -210,8 +223,14 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, protocol::Prot
 }
 
 async fn write(stream: &mut UnixStream, resp: &Response) -> Result<(), protocol::ProtocolError> {
-    let bytes = protocol::encode(resp)?;
-    stream.write_all(&bytes).await?;
+    write_bytes(stream, protocol::encode(resp)).await
+}
+
+async fn write_bytes(
+    stream: &mut UnixStream,
+    bytes: Result<Vec<u8>, protocol::ProtocolError>,
+) -> Result<(), protocol::ProtocolError> {
+    stream.write_all(&bytes?).await?;
     stream.shutdown().await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use tracing::warn;
 
 use crate::{
     bpf::loader::{KernelCounters, Tracer},
-    bpf::stream::EventStream,
+    bpf::reader::RingReader,
     live::{
         error::AgentError,
         loss::Loss,
@@ -23,9 +23,9 @@ use crate::{
     timeline::Record,
 };
 
-/// The loaded program and the ring buffer it fills.
+/// The loaded program and the reader of the ring buffer it fills.
 pub(super) struct Kernel {
-    pub(super) stream: EventStream,
+    pub(super) stream: RingReader,
     pub(super) tracer: Tracer,
 }
 
@@ -34,11 +34,11 @@ impl Kernel {
         self.tracer.counters().unwrap_or_default()
     }
 
-    /// (events the kernel lost: ring buffer full, or program runs it skipped;
-    /// undecodable records).
+    /// (events lost: ring buffer full, program runs the kernel skipped, or more waiting
+    /// for the loop than the reader keeps; undecodable records).
     pub(super) fn losses(&self) -> Result<(u64, u64), AgentError> {
         let c = self.tracer.counters()?;
-        Ok((c.lost + c.missed, self.stream.malformed))
+        Ok((c.lost + c.missed + self.stream.overflowed(), self.stream.malformed()))
     }
 }
 
@@ -65,6 +65,10 @@ pub(super) struct MiniChecks {
     pub(super) dumps: u64,
     /// Times the kernel's timewait count differed from the model's.
     pub(super) count_mismatches: u64,
+    /// Full sockets found handed to a timewait socket without a reported close.
+    pub(super) taken_over: u64,
+    /// Dumps not made because one was made moments before.
+    pub(super) dumps_spared: u64,
 }
 
 /// Everything the event loop holds, by concern.
@@ -82,30 +86,49 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Applies what the ring holds, up to `DRAIN_MAX` events; returns how many.
-    pub(super) fn drain(&mut self) -> usize {
+    /// Applies what the reader has taken from the ring, up to `DRAIN_MAX` events;
+    /// returns how many.
+    pub(super) fn drain(&mut self) -> Result<usize, AgentError> {
         let State { spaces, kernel, sink, conns, .. } = self;
         let now = monotonic_ns();
-        let n = kernel.stream.drain(|t| {
-            spaces.tables.apply(&t, now);
-            if let Some(c) = conns.as_mut() {
-                c.observe(&t);
-            }
-            // The timeline records every namespace (a namespace not tracked yet
-            // included: its sockets' rows begin with their first event).
-            sink.record(t);
-        });
+        let n = kernel.stream.drain(|t| take(spaces, sink, conns, t, now))?;
+        self.after_taking();
+        Ok(n)
+    }
+
+    /// Applies everything the ring holds now (and all that came before it).
+    pub(super) fn drain_all(&mut self) -> Result<(), AgentError> {
+        let State { spaces, kernel, sink, conns, .. } = self;
+        let now = monotonic_ns();
+        kernel.stream.flush(|t| take(spaces, sink, conns, t, now))?;
+        self.after_taking();
+        Ok(())
+    }
+
+    /// Applies what the reader took from the ring while the seed was dumped: by the
+    /// replay rules ([`State::apply_event`]), as some of it may be older than the dump.
+    pub(super) fn replay_held(&mut self) -> Result<(), AgentError> {
+        let mut held = Vec::new();
+        self.kernel.stream.flush(|t| held.push(t))?;
+        let now_ns = monotonic_ns();
+        for t in held {
+            self.apply_event(t, now_ns);
+        }
+        self.after_taking();
+        Ok(())
+    }
+
+    fn after_taking(&mut self) {
         if self.sink.batch_full() {
             self.sink.flush();
         }
         self.spaces.seed_waiting();
-        n
     }
 
     /// Applies one event taken from the ring while the tables were dumped, as
     /// [`State::drain`] does but for sockets the dump does not have
     /// ([`crate::live::table::Table::apply_replayed`]).
-    fn apply_event(&mut self, t: crate::bpf::stream::Transition, now_ns: u64) {
+    pub(super) fn apply_event(&mut self, t: crate::bpf::stream::Transition, now_ns: u64) {
         self.spaces.tables.apply_replayed(&t, now_ns);
         if let Some(c) = self.conns.as_mut() {
             c.observe(&t);
@@ -113,11 +136,11 @@ impl State {
         self.sink.record(t);
     }
 
-    /// A dump of the own namespace and of every other tracked one, made by another
-    /// thread while this one takes what the ring receives meanwhile (returned, in ring
-    /// order, to be applied after the seeds).
+    /// A dump of the own namespace and of every other tracked one, and the events the
+    /// reader took from the ring meanwhile (in ring order, to be applied after the
+    /// seeds: some may be older than the dump).
     #[expect(clippy::type_complexity, reason = "the dumps, each namespace's own result, and the events held")]
-    fn dump_all_while_draining(
+    fn dump_all_and_held(
         &mut self,
     ) -> Result<
         (
@@ -129,40 +152,34 @@ impl State {
     > {
         let handles: Vec<(u32, Result<(std::path::PathBuf, std::fs::File), crate::sys::netns::HandleError>)> =
             self.spaces.tables.others().into_iter().map(|ns| (ns, self.spaces.handle(ns, None))).collect();
-        let mut held = Vec::new();
-        let stream = &mut self.kernel.stream;
+        // On a thread of its own: entering the other namespaces must not move this one.
         let (own, others) = std::thread::scope(|scope| {
-            let dumps = scope.spawn(move || {
-                let dump = |d: &mut crate::diag::SockDiag| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES);
-                let own = crate::diag::SockDiag::open().and_then(|mut d| dump(&mut d)).map_err(AgentError::from);
-                let others: Vec<_> = handles
-                    .into_iter()
-                    .map(|(ns, handle)| {
-                        let result = handle.map_err(AgentError::from).and_then(|(path, file)| {
-                            crate::sys::netns::run_in(ns, (&path, &file), || {
-                                crate::diag::SockDiag::open().and_then(|mut d| seed_dump(&mut d))
-                            })
-                            .map_err(AgentError::from)
-                            .and_then(|r| r.map_err(AgentError::from))
-                        });
-                        (ns, result)
-                    })
-                    .collect();
-                (own, others)
-            });
-            while !dumps.is_finished() {
-                if stream.drain(|t| held.push(t)) == 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-            }
-            dumps.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            scope
+                .spawn(move || {
+                    let own = crate::diag::SockDiag::open()
+                        .and_then(|mut d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES))
+                        .map_err(AgentError::from);
+                    let others: Vec<_> = handles
+                        .into_iter()
+                        .map(|(ns, handle)| {
+                            let result = handle.map_err(AgentError::from).and_then(|(path, file)| {
+                                crate::sys::netns::run_in(ns, (&path, &file), || {
+                                    crate::diag::SockDiag::open().and_then(|mut d| seed_dump(&mut d))
+                                })
+                                .map_err(AgentError::from)
+                                .and_then(|r| r.map_err(AgentError::from))
+                            });
+                            (ns, result)
+                        })
+                        .collect();
+                    (own, others)
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
+        let mut held = Vec::new();
+        self.kernel.stream.flush(|t| held.push(t))?;
         Ok((own?, others, held))
-    }
-
-    /// Applies everything the ring holds now.
-    pub(super) fn drain_all(&mut self) {
-        while self.drain() >= crate::bpf::stream::DRAIN_MAX {}
     }
 
     /// The own namespace seeded from `own_dump` (given when it is to be recorded), the
@@ -199,7 +216,7 @@ impl State {
         }
         // Events still in the ring from before the loss belong before the new dump:
         // applied after it, a lost close would let them bring a closed socket back.
-        self.drain_all();
+        self.drain_all()?;
         let seen = &self.loss;
         let (lost_kernel, malformed) = (now.0 - seen.seen_lost.0, now.1 - seen.seen_lost.1);
         let lost_timeline = dropped - seen.seen_dropped;
@@ -211,11 +228,12 @@ impl State {
         let kind = snapshot_now.then_some("resync");
         if now != self.loss.seen_lost {
             warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
-            // Events still in the ring are newer than the loss; they are applied after
-            // the new seed, in order, exactly as at start-up. The dumps run on another
-            // thread while this one keeps the ring drained (into memory): a resync that
-            // let the ring fill would lose events again, and resync again.
-            let (dump, others, held) = self.dump_all_while_draining()?;
+            // Events that come during the dumps are newer than the loss; they are applied
+            // after the new seed, in order, exactly as at start-up (the reader keeps
+            // the ring empty meanwhile).
+            let t0 = monotonic_ns();
+            let (dump, others, held) = self.dump_all_and_held()?;
+            tracing::warn!(t0, dump = dump.len(), held = held.len(), "DEBUG resync");
             let own = self.spaces.own;
             let own_dump = kind.map(|_| dump.clone());
             self.spaces.tables.seed(own, dump, &[]);
@@ -255,8 +273,7 @@ impl State {
         self.loss.seen_lost = now;
         self.loss.seen_dropped = dropped;
         self.loss.clean_until_ns = gap_end;
-        self.drain_all();
-        Ok(())
+        self.drain_all()
     }
 }
 impl State {
@@ -279,4 +296,21 @@ impl State {
         self.sink.flush();
         Ok(())
     }
+}
+
+/// One event taken from the ring: applied to its table, counted, recorded. The timeline
+/// records every namespace (a namespace not tracked yet included: its sockets' rows begin
+/// with their first event).
+fn take(
+    spaces: &mut NamespaceSet,
+    sink: &mut Sink,
+    conns: &mut Option<Connections>,
+    t: crate::bpf::stream::Transition,
+    now: u64,
+) {
+    spaces.tables.apply(&t, now);
+    if let Some(c) = conns.as_mut() {
+        c.observe(&t);
+    }
+    sink.record(t);
 }

@@ -13,7 +13,7 @@ use crate::model::socket::InetSocket;
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 102;
+pub const VERSION: u32 = 103;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -67,6 +67,14 @@ pub struct Status {
     pub events_missed: u64,
     /// Records the agent could not decode.
     pub events_malformed: u64,
+    /// Events the agent's ring reader took but dropped: too many were waiting for its
+    /// event loop. Lost like the others (a resync follows).
+    #[serde(default)]
+    pub events_overflowed: u64,
+    /// The most events that have waited at once between the agent's ring reader and its
+    /// event loop (they wait there while the loop answers a query or dumps).
+    #[serde(default)]
+    pub events_queued_peak: u64,
     /// Kernel field reads that failed (those events had zeroed fields).
     pub read_errors: u64,
     /// Full re-dumps of the table after a loss (the initial seed is not counted).
@@ -93,6 +101,14 @@ pub struct Status {
     pub mini_lookups: u64,
     pub mini_dumps: u64,
     pub mini_count_mismatches: u64,
+    /// Full sockets the checks found already handed to a timewait socket, their close
+    /// never reported by the kernel's tracepoint; removed from the table.
+    #[serde(default)]
+    pub closes_unreported: u64,
+    /// Dumps of the mini sockets a query would have made but did not: one was made less
+    /// than 250 ms before (the answer used it and the events since).
+    #[serde(default)]
+    pub mini_dumps_spared: u64,
     /// Whether the kernel counts BPF program runs and their time now
     /// (`kernel.bpf_stats_enabled`); `None` if the agent could not tell.
     pub bpf_stats: Option<bool>,

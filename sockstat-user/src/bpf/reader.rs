@@ -1,0 +1,280 @@
+//! The agent's ring-buffer reader: a thread of its own that takes every record out of the
+//! ring as it comes and hands the decoded transitions to the event loop in batches.
+//!
+//! The ring holds a fraction of a second of heavy churn. When the event loop itself read
+//! it, every long piece of work there (an answer of 100k rows, a resync's dump, a query
+//! that had to dump the kernel) let it fill, and the kernel dropped events. The reader
+//! does nothing but empty the ring, so the loop may take its time: what arrives meanwhile
+//! waits in memory, in ring order, up to [`MAX_QUEUED`] events (beyond that it is
+//! dropped, counted, and repaired by a resync like a loss in the kernel).
+
+use std::{
+    os::{fd::AsFd, unix::net::UnixDatagram},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use aya::maps::{MapData, RingBuf};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use sockstat_ebpf::StateEvent;
+use tokio::sync::Notify;
+
+use crate::bpf::stream::{DRAIN_MAX, Transition};
+
+/// Events at most waiting for the event loop (about 150 bytes each once decoded).
+pub const MAX_QUEUED: usize = 1 << 19;
+
+/// The reader thread's nice value.
+const READER_NICE: libc::c_int = -10;
+
+/// Events per batch handed to the loop.
+const BATCH: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    #[error("starting the ring buffer's reader thread")]
+    Start(#[source] std::io::Error),
+    #[error("the ring buffer's reader thread stopped")]
+    Stopped,
+}
+
+/// What the reader sends the loop, in this order: every batch taken before a flush was
+/// answered comes before its answer.
+enum Delivery {
+    Batch(Vec<Transition>),
+    /// Everything the ring held when flush `n` was asked for has been sent.
+    Flushed(u64),
+}
+
+/// Counters the reader keeps and the loop reads.
+#[derive(Debug, Default)]
+struct Counts {
+    received: AtomicU64,
+    malformed: AtomicU64,
+    /// Events taken from the ring but dropped: [`MAX_QUEUED`] were waiting.
+    overflowed: AtomicU64,
+    /// Events sent and not yet taken by the loop.
+    queued: AtomicUsize,
+    /// The most [`Counts::queued`] has been.
+    queued_peak: AtomicUsize,
+}
+
+/// The event loop's end of the reader.
+pub struct RingReader {
+    deliveries: mpsc::Receiver<Delivery>,
+    /// Events of the last batch not handed out yet (a drain stops at [`DRAIN_MAX`]).
+    pending: std::collections::VecDeque<Transition>,
+    counts: Arc<Counts>,
+    ready: Arc<Notify>,
+    /// Flushes asked for; the reader answers the latest it saw.
+    asked: Arc<AtomicU64>,
+    wake: UnixDatagram,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RingReader {
+    /// Starts reading `ring`. Between wake-ups of the program (which wakes readers only
+    /// when the ring fills up) the ring is read every `interval`.
+    pub fn start(ring: RingBuf<MapData>, interval: Duration) -> Result<RingReader, ReaderError> {
+        let (tx, deliveries) = mpsc::channel();
+        let (wake, wake_rx) = UnixDatagram::pair().map_err(ReaderError::Start)?;
+        wake.set_nonblocking(true).map_err(ReaderError::Start)?;
+        wake_rx.set_nonblocking(true).map_err(ReaderError::Start)?;
+        let counts = Arc::new(Counts::default());
+        let ready = Arc::new(Notify::new());
+        let asked = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (counts, ready, asked, stop) = (counts.clone(), ready.clone(), asked.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("ring-reader".into())
+                .spawn(move || read_loop(ring, wake_rx, interval, &tx, &counts, &ready, &asked, &stop))
+                .map_err(ReaderError::Start)?
+        };
+        Ok(RingReader {
+            deliveries,
+            pending: Default::default(),
+            counts,
+            ready,
+            asked,
+            wake,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits until the reader has sent something.
+    pub async fn readable(&self) {
+        self.ready.notified().await;
+    }
+
+    /// Hands what the reader has sent so far to `f`, in ring order, at most
+    /// [`DRAIN_MAX`] events (the rest waits for the next call). Returns how many.
+    pub fn drain(&mut self, mut f: impl FnMut(Transition)) -> Result<usize, ReaderError> {
+        let mut n = 0;
+        while n < DRAIN_MAX {
+            if let Some(t) = self.pending.pop_front() {
+                f(t);
+                n += 1;
+                continue;
+            }
+            match self.deliveries.try_recv() {
+                Ok(Delivery::Batch(b)) => self.take(b),
+                Ok(Delivery::Flushed(_)) => {}
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return Err(ReaderError::Stopped),
+            }
+        }
+        if n == DRAIN_MAX {
+            // More is waiting: come back for it after the loop's other work.
+            self.ready.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// Hands `f` every event the ring held when called (and whatever came before them),
+    /// waiting for the reader to take them out. Returns how many.
+    pub fn flush(&mut self, mut f: impl FnMut(Transition)) -> Result<usize, ReaderError> {
+        let n = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        // A full wake socket already holds a wake-up: the reader reads `asked` after it.
+        let _ = self.wake.send(&[1]);
+        let mut handed = self.pending.len();
+        self.pending.drain(..).for_each(&mut f);
+        loop {
+            match self.deliveries.recv() {
+                Ok(Delivery::Batch(b)) => {
+                    self.counts.queued.fetch_sub(b.len(), Ordering::Relaxed);
+                    handed += b.len();
+                    b.into_iter().for_each(&mut f);
+                }
+                Ok(Delivery::Flushed(done)) if done >= n => return Ok(handed),
+                Ok(Delivery::Flushed(_)) => {}
+                Err(mpsc::RecvError) => return Err(ReaderError::Stopped),
+            }
+        }
+    }
+
+    fn take(&mut self, batch: Vec<Transition>) {
+        self.counts.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.pending.extend(batch);
+    }
+
+    /// Records read from the ring and decoded.
+    pub fn received(&self) -> u64 {
+        self.counts.received.load(Ordering::Relaxed)
+    }
+
+    /// Records of the wrong size.
+    pub fn malformed(&self) -> u64 {
+        self.counts.malformed.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped because the loop had [`MAX_QUEUED`] waiting.
+    pub fn overflowed(&self) -> u64 {
+        self.counts.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting for the loop.
+    pub fn queued(&self) -> usize {
+        self.counts.queued.load(Ordering::Relaxed) + self.pending.len()
+    }
+
+    /// The most events that have waited for the loop at once.
+    pub fn queued_peak(&self) -> usize {
+        self.counts.queued_peak.load(Ordering::Relaxed)
+    }
+
+    /// Whether the reader thread still runs.
+    pub fn alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for RingReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(&[1]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the thread's share of the reader, passed once at its start")]
+fn read_loop(
+    mut ring: RingBuf<MapData>,
+    wake: UnixDatagram,
+    interval: Duration,
+    tx: &mpsc::Sender<Delivery>,
+    counts: &Counts,
+    ready: &Notify,
+    asked: &AtomicU64,
+    stop: &AtomicBool,
+) {
+    // Above the agent's other threads (and the load it watches): a reader that waits
+    // for a time slice while the ring fills loses events. Only root may raise it; the
+    // reader works at the default priority otherwise.
+    // SAFETY: setpriority on this thread's own id; no memory is passed.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, READER_NICE) };
+    let timeout = PollTimeout::try_from(interval).unwrap_or(PollTimeout::MAX);
+    let mut answered = 0;
+    while !stop.load(Ordering::SeqCst) {
+        {
+            let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
+            // EINTR and the like: read the ring anyway, as after a timeout.
+            let _ = poll(&mut fds, timeout);
+        }
+        let mut sink = [0u8; 64];
+        while matches!(wake.recv(&mut sink), Ok(n) if n > 0) {}
+        // Read before the ring is emptied: everything the ring held when the flush was
+        // asked for is taken below.
+        let flush = asked.load(Ordering::SeqCst);
+        let mut sent = false;
+        loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            while batch.len() < BATCH {
+                let Some(item) = ring.next() else { break };
+                match StateEvent::from_bytes(&item) {
+                    Some(ev) => batch.push(Transition::from_event(&ev)),
+                    None => {
+                        counts.malformed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let full = batch.len() == BATCH;
+            counts.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if counts.queued.load(Ordering::Relaxed) + batch.len() > MAX_QUEUED {
+                counts.overflowed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            } else {
+                let queued = counts.queued.fetch_add(batch.len(), Ordering::Relaxed) + batch.len();
+                counts.queued_peak.fetch_max(queued, Ordering::Relaxed);
+                if tx.send(Delivery::Batch(batch)).is_err() {
+                    return;
+                }
+                sent = true;
+            }
+            if !full {
+                break;
+            }
+        }
+        if flush > answered {
+            answered = flush;
+            if tx.send(Delivery::Flushed(flush)).is_err() {
+                return;
+            }
+            sent = true;
+        }
+        if sent {
+            ready.notify_one();
+        }
+    }
+}
