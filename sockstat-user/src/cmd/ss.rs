@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use super::{events, history};
 use crate::{
     cli,
-    query::{self, fetch, selection::Table},
+    query::{self, fetch, selection::Table, storages::StorageMaps},
     render::{format, json, style::SsCompat, summary},
     sys::{netns, owners, ss_version},
 };
@@ -106,6 +106,15 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code()));
         }
     };
+    // --bpf-map-id: ss looks each map up while it parses its options, and exits on the
+    // first it cannot use.
+    let mut storage_maps = match opts.selection.bpf_maps.as_ref().map(StorageMaps::open).transpose() {
+        Ok(maps) => maps,
+        Err(e) => {
+            eprintln!("{}: {e}", cli::PROG);
+            return Ok(ExitCode::from(1));
+        }
+    };
     opts.style.screen_width = cli::stdout_screen_width(opts.style.compat, std::env::var_os("COLUMNS").as_deref());
     // -N: ss switches namespace while parsing options, before it opens any socket or reads
     // /proc/net; every thread-free step below then runs in the namespace.
@@ -159,7 +168,16 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let (snapshot, agent_owners) = fetch::snapshot(&opts.selection)?;
+    let (snapshot, agent_owners) = fetch::snapshot(&opts.selection, storage_maps.as_ref())?;
+    // --bpf-maps: look up the maps the values came from (as ss does when it prints them).
+    let bpf_maps = match &mut storage_maps {
+        Some(maps) => {
+            maps.resolve(&snapshot, cli::PROG);
+            io::stderr().lock().write_all(maps.warnings().concat().as_bytes())?;
+            maps.infos()
+        }
+        None => HashMap::new(),
+    };
     let fetched = std::time::Instant::now();
     // -p: owners of exactly the sockets about to be printed: from the agent's owners
     // iterator when it gave them, else from one /proc walk.
@@ -176,7 +194,8 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&snapshot.inodes()));
     let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.style.numeric)
-        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect());
+        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect())
+        .with_bpf_maps(bpf_maps);
     if crate::wire::profile::enabled() {
         // Rendered into memory, then written, so the two are timed apart.
         let mut text = Vec::new();

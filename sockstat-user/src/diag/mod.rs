@@ -48,7 +48,9 @@ pub use self::destroy::{DestroyGroups, DestroyListener};
 pub use self::error::{DiagError, MalformedKind};
 use self::error::{classify_io, classify_kernel};
 use self::inet::parse_inet_diag_msg_with;
-pub use self::inet::{INET_DIAG_MSG_LEN, InetDump, parse_first_inet_dump, parse_inet_replies, parse_inet_replies_with};
+pub use self::inet::{
+    INET_DIAG_MSG_LEN, InetDump, StorageRequest, parse_first_inet_dump, parse_inet_replies, parse_inet_replies_with,
+};
 pub use self::nlmsg::NLMSG_HDRLEN;
 use self::nlmsg::{Decoder, Step};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
@@ -73,6 +75,8 @@ pub struct SockDiag {
     unix_show: u32,
     /// Every reply datagram received, back to back, when recording (`-D FILE`).
     recording: Option<Vec<u8>>,
+    /// The BPF socket-local storages inet requests ask for.
+    storages: Option<StorageRequest>,
 }
 
 impl SockDiag {
@@ -91,6 +95,7 @@ impl SockDiag {
             details: false,
             unix_show: 0,
             recording: None,
+            storages: None,
         })
     }
 
@@ -112,6 +117,15 @@ impl SockDiag {
             self.ext |= inet_ext::tos_extension_bits();
         }
         self.details |= tos || sockopt;
+        self
+    }
+
+    /// Also ask inet dumps for the sockets' BPF local storages (`--bpf-maps`,
+    /// `--bpf-map-id`), decoded into each record's details.
+    #[must_use]
+    pub fn with_storages(mut self, storages: Option<StorageRequest>) -> Self {
+        self.details |= storages.is_some();
+        self.storages = storages;
         self
     }
 
@@ -226,7 +240,10 @@ impl SockDiag {
     /// EOPNOTSUPP); I/O, kernel and decoding errors otherwise.
     pub fn dump_inet(&mut self, protocol: u8, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
         let seq = self.seq.wrapping_add(1);
-        let request = inet::dump_request_v2(protocol, family, states, seq, self.ext)?;
+        let mut request = inet::dump_request_v2(protocol, family, states, seq, self.ext)?;
+        if let Some(r) = &self.storages {
+            inet::add_storage_attr(&mut request, r);
+        }
         let details = self.details;
         self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg_with(p, protocol, details))
     }
@@ -239,7 +256,10 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without MPTCP diag.
     pub fn dump_mptcp(&mut self, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
         use crate::model::socket::PROTO_MPTCP_TABLE;
-        let request = inet::mptcp_request(family, states, self.seq.wrapping_add(1), self.ext)?;
+        let mut request = inet::mptcp_request(family, states, self.seq.wrapping_add(1), self.ext)?;
+        if let Some(r) = &self.storages {
+            inet::add_storage_attr(&mut request, r);
+        }
         let details = self.details;
         self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p| parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details))
     }

@@ -23,6 +23,7 @@ use crate::{
     query,
     query::plan::Plan,
     query::selection::{Selection, SourceChoice, Table},
+    query::storages::StorageMaps,
     sys::netns::{own_netns, own_pidns},
     sys::procnet,
     wire::client::{Client, ClientError},
@@ -78,14 +79,14 @@ pub enum FetchError {
     Kill(#[source] DiagError),
 }
 
-/// A sock_diag socket asking for what `sel` prints (`-e`, `-m`, `-i`).
+/// A sock_diag socket asking for what `sel` prints (`-e`, `-m`, `-i`, `--bpf-maps`).
 fn open_diag(plan: &Plan) -> Result<SockDiag, DiagError> {
     // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
     // -e asks for (UNIX VFS and ICONS) is only printed with -e.
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
     // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
     // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
-    open_for(&plan.spec)
+    Ok(open_for(&plan.spec)?.with_storages(plan.storages.clone()))
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `sel` selects (AF_INET, then
@@ -184,11 +185,19 @@ pub fn tcp(
 /// dump shows exactly one querying socket, as ss's shows its own. With `-p`, also the
 /// agent's owner records (`None`: walk /proc).
 ///
+/// `storages`: the socket-local storage maps of `--bpf-maps`/`--bpf-map-id`, whose values
+/// every inet dump then asks for; those dumps are made here, never by the agent (the
+/// request names maps by this process's fds).
+///
 /// # Errors
 /// The first fetch that fails; a table the kernel has no diag module for is empty.
-pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
+pub fn snapshot(
+    sel: &Selection,
+    storages: Option<&StorageMaps>,
+) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
     let mut snap = Snapshot::default();
-    let plan = Plan::new(sel);
+    let mut plan = Plan::new(sel);
+    plan.storages = storages.map(StorageMaps::request);
     let (states, tcp_source) = (plan.states, plan.tcp_source);
     // A recorded TCP dump (`TCPDIAG_FILE`, as ss reads it) stands in for the kernel's.
     let recorded = std::env::var_os("TCPDIAG_FILE");
@@ -255,7 +264,7 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     // in the namespace asked about when one answers, else here. -K kills through a
     // dump of its own, never through the agent.
     let spec = &plan.spec;
-    let local = sel.source == SourceChoice::Kernel || sel.kill || recorded.is_some();
+    let local = sel.source == SourceChoice::Kernel || sel.kill || recorded.is_some() || plan.storages.is_some();
     let dumped = match (spec.is_empty(), local) {
         (true, _) => Snapshot::default(),
         (false, true) => dump_tables(&mut open_diag(&plan)?, spec)?,

@@ -5,6 +5,7 @@
 pub mod fetch;
 pub mod plan;
 pub mod selection;
+pub mod storages;
 
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
@@ -92,6 +93,13 @@ pub fn check_supported(sel: &Selection, unsupported: &[String], follow_events: b
     if follow_events && sel.source == SourceChoice::Agent {
         return Err(QueryError::EventsFromAgent);
     }
+    // The storage request names maps by this process's fds: never relayed to the agent,
+    // whatever the tables.
+    if sel.source == SourceChoice::Agent
+        && let Some(option) = bpf_maps_option(sel)
+    {
+        return Err(QueryError::DetailsFromAgent { option });
+    }
     if sel.source == SourceChoice::Agent
         && sel.has_table(Table::Tcp)
         && !sel.kill
@@ -125,6 +133,15 @@ fn agent_detail(sel: &Selection) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(on, name)| on.then_some(name))
+    .or_else(|| bpf_maps_option(sel))
+}
+
+/// `--bpf-maps` or `--bpf-map-id`, if the query has one.
+fn bpf_maps_option(sel: &Selection) -> Option<&'static str> {
+    sel.bpf_maps.as_ref().map(|m| match m {
+        selection::BpfMaps::All => "--bpf-maps",
+        selection::BpfMaps::Ids(_) => "--bpf-map-id",
+    })
 }
 
 /// Where TCP comes from: `-e`, `-m`, `-i`, `-o`/`-b` and `-T` print values the agent's

@@ -1,6 +1,7 @@
 //! One inet socket's row (`inet_stats_print()`, `inet_show_sock()`): addresses and ports,
 //! `-o` timers, `-e` details (`sock_details_print()`, shutdown, v6only), `--tos`,
-//! `--cgroup`, `--inet-sockopt`, then the `-m`/`-i` text of [`super::tcpinfo`]. May import
+//! `--cgroup`, `--inet-sockopt`, then the `-m`/`-i` text of [`super::tcpinfo`], then the
+//! BPF socket-local storages (`--bpf-maps`, through [`super::btf_dump`]). May import
 //! `model`, `names` and the rest of `render`.
 
 use std::net::IpAddr;
@@ -206,7 +207,52 @@ pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> 
             }
         }
     }
+    if let Some(d) = d {
+        for stg in &d.bpf_storages {
+            push_sk_storage(&mut out, opts.oneline, stg, names);
+        }
+    }
     out
+}
+
+/// ss 7.1's `out_bpf_sk_storage()`: one socket-local storage value, dumped from its map's
+/// BTF (on its own lines, or compact with `-O`). A map that could not be looked up prints
+/// ss's "failed to fetch info" line; a value of the wrong size prints nothing (ss says so
+/// on stderr, as sockstat's fetch does).
+fn push_sk_storage(out: &mut String, oneline: bool, stg: &crate::model::socket::SkStorageValue, names: &Names) {
+    use super::btf_dump::{DumpOpts, dump_type_data};
+    let Some(map) = names.bpf_map(stg.map_id) else {
+        out.push_str(&format!("\n\tmap_id: {} failed to fetch info, skipping\n", stg.map_id));
+        return;
+    };
+    if map.value_size as usize != stg.value.len() {
+        return;
+    }
+    let opts = if oneline {
+        DumpOpts { indent_level: 0, compact: true }
+    } else {
+        DumpOpts { indent_level: 2, compact: false }
+    };
+    let (text, result) = match &map.btf {
+        Some(btf) => dump_type_data(btf, map.value_type_id, &stg.value, opts),
+        // A map without BTF: btf_dump has no type to look the value up in.
+        None => (String::new(), Err(-2)),
+    };
+    let id = stg.map_id.cast_signed();
+    if oneline {
+        out.push_str(&format!(" map_id:{id}"));
+        out.push_str(&text);
+        if let Err(e) = result {
+            out.push_str(&format!("failed to dump data: {e}"));
+        }
+    } else {
+        out.push_str(&format!("\n\tmap_id:{id} [\n"));
+        out.push_str(&text);
+        if let Err(e) = result {
+            out.push_str(&format!("\t\tfailed to dump data: {e}"));
+        }
+        out.push_str("\n\t]");
+    }
 }
 
 pub(super) const IPPROTO_UDP: u8 = 17;
