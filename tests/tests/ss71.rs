@@ -298,6 +298,69 @@ fn storage_btf() -> (Vec<u8>, u32, u32, u32) {
     (b.build(), int, val, pair)
 }
 
+/// The BTF of a third value, of the kinds `struct sock_val` lacks: `struct more { int
+/// m[2][3]; unsigned __int128 big; _Bool flag; signed char sc; const volatile unsigned
+/// short cv; enum big_e e; struct dup d1; struct dup d2 /* another `dup` */; dup_t td;
+/// enum sign e3:3; double dbl; }` (88 bytes). Returns the blob, the key's id, the value's.
+fn more_btf() -> (Vec<u8>, u32, u32) {
+    use sockstat::model::btf::{BtfBuilder, INT_BOOL, INT_SIGNED, kind};
+    let mut b = BtfBuilder::new();
+    let int = b.int("int", 4, INT_SIGNED);
+    let row = b.array(int, int, 3);
+    let m = b.array(row, int, 2);
+    let big = b.int("unsigned __int128", 16, 0);
+    let flag = b.int("_Bool", 1, INT_BOOL);
+    let sc = b.int("signed char", 1, INT_SIGNED);
+    let us = b.int("short unsigned int", 2, 0);
+    let c = b.raw("", kind::CONST, false, 0, us, &[]);
+    let cv = b.raw("", kind::VOLATILE, false, 0, c, &[]);
+    let (huge, small) = (b.string("HUGE"), b.string("SMALL"));
+    let e = b.raw("big_e", kind::ENUM64, false, 2, 8, &[huge, 0, 1 << 8, small, 1, 0]);
+    let d1 = b.composite(false, "dup", 4, &[("x", int, 0, 0)]);
+    let d2 = b.composite(false, "dup", 4, &[("y", int, 0, 0)]);
+    let td = b.typedef("dup_t", d1);
+    let sign = b.enumeration("sign", 4, true, &[("NEG", -1), ("ONE", 1)]);
+    let dbl = b.raw("double", kind::FLOAT, false, 0, 8, &[]);
+    let more = b.composite(
+        false,
+        "more",
+        88,
+        &[
+            ("m", m, 0, 0),
+            ("big", big, 256, 0),
+            ("flag", flag, 384, 0),
+            ("sc", sc, 392, 0),
+            ("cv", cv, 400, 0),
+            ("e", e, 448, 0),
+            ("d1", d1, 512, 0),
+            ("d2", d2, 544, 0),
+            ("td", td, 576, 0),
+            ("e3", sign, 608, 3),
+            ("dbl", dbl, 640, 0),
+        ],
+    );
+    (b.build(), int, more)
+}
+
+/// A `struct more` (see [`more_btf`]).
+fn more(big: u128, flag: u8, e: u64, e3: u8, dbl: f64) -> Vec<u8> {
+    let mut v = vec![0u8; 88];
+    for (i, n) in [1i32, 2, 3, 4, 5, -6].iter().enumerate() {
+        v[4 * i..4 * i + 4].copy_from_slice(&n.to_le_bytes());
+    }
+    v[32..48].copy_from_slice(&big.to_le_bytes());
+    v[48] = flag;
+    v[49] = 0xfd;
+    v[50..52].copy_from_slice(&u16::MAX.to_le_bytes());
+    v[56..64].copy_from_slice(&e.to_le_bytes());
+    v[64..68].copy_from_slice(&9i32.to_le_bytes());
+    v[68..72].copy_from_slice(&(-9i32).to_le_bytes());
+    v[72..76].copy_from_slice(&11i32.to_le_bytes());
+    v[76] = e3;
+    v[80..88].copy_from_slice(&dbl.to_le_bytes());
+    v
+}
+
 /// A `struct sock_val`: `a`, `b`, `name` (NUL-padded), `arr`, `c`, `in.x`, `in.y`, `f`, `g`.
 #[expect(clippy::too_many_arguments, reason = "one argument per member")]
 fn sock_val(a: u32, b: u64, name: &[u8], arr: [i32; 3], c: u32, x: u16, y: u8, fg: u8) -> Vec<u8> {
@@ -337,6 +400,8 @@ fn bpf_maps_match_ss_7_1() {
     let a = sk_storage::sk_storage_map(&blob, key, val, 48, "sst_val").expect("sk_storage map");
     let b = sk_storage::sk_storage_map(&blob, key, pair_id, 16, "sst_pair").expect("sk_storage map");
     let array = sk_storage::array_map("sst_array").expect("array map");
+    let (more_blob, more_key, more_id) = more_btf();
+    let mo = sk_storage::sk_storage_map(&more_blob, more_key, more_id, 88, "sst_more").expect("sk_storage map");
     let socks = ns.enter(|| {
         let l = TcpListener::bind("127.0.0.1:7200").expect("listen");
         let c = TcpStream::connect("127.0.0.1:7200").expect("connect");
@@ -354,7 +419,10 @@ fn bpf_maps_match_ss_7_1() {
     set(&b, c.as_raw_fd(), &pair(-5, *b"AB\0\x7f", 1.5));
     set(&b, u.as_raw_fd(), &pair(i64::MAX, [0xff, 0, 0, 0], -0.25));
     set(&a, l6.as_raw_fd(), &sock_val(0, 0, b"", [0; 3], 2, 1, 1, 0));
+    set(&mo, l6.as_raw_fd(), &more((1 << 64) + 5, 1, 1 << 40, 5, 2.5e10));
+    set(&mo, l.as_raw_fd(), &more(0, 0, 3, 7, -0.0));
     let (ida, idb) = (format!("--bpf-map-id={}", a.id), format!("--bpf-map-id={}", b.id));
+    let idm = format!("--bpf-map-id={:#x}", mo.id);
     let cases: Vec<Vec<&str>> = vec![
         vec!["-tan", "--bpf-maps"],
         vec!["-tanO", "--bpf-maps"],
@@ -362,6 +430,8 @@ fn bpf_maps_match_ss_7_1() {
         vec!["-tan", &ida],
         vec!["-tan", &idb, &ida],
         vec!["-tanO", &idb],
+        vec!["-tan", &idm],
+        vec!["-tanO", &idm, &ida],
         vec!["-uan", "--bpf-maps"],
         vec!["-tuane", "--bpf-maps"],
         vec!["-tanm", "--bpf-maps"],

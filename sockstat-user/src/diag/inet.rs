@@ -221,7 +221,7 @@ fn parse_replies(buf: &[u8], protocol: u8, details: bool, first_only: bool) -> R
     let mut rest = buf;
     while !rest.is_empty() {
         let mut push = |payload: &[u8]| -> Result<(), MalformedKind> {
-            sockets.push(parse_inet_diag_msg_with(payload, protocol, details)?);
+            sockets.push(parse_inet_diag_msg_with(payload, protocol, details, 0)?);
             Ok(())
         };
         match decoder.feed(rest, &mut push)? {
@@ -273,14 +273,16 @@ fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
 /// sockstat reads from what follows it.
 #[cfg(test)]
 pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
-    parse_inet_diag_msg_with(payload, protocol, false)
+    parse_inet_diag_msg_with(payload, protocol, false, 0)
 }
 
 /// [`parse_inet_diag_msg`], plus the attributes `-e -m -i` print when `details` is set.
+/// `datagram_at`: the payload's offset in its datagram (0 when unknown).
 pub(crate) fn parse_inet_diag_msg_with(
     payload: &[u8],
     protocol: u8,
     details: bool,
+    datagram_at: usize,
 ) -> Result<InetSocket, MalformedKind> {
     let msg = payload.first_chunk::<INET_DIAG_MSG_LEN>().ok_or(MalformedKind::TruncatedPayload {
         what: "inet_diag_msg",
@@ -324,7 +326,7 @@ pub(crate) fn parse_inet_diag_msg_with(
         ext: if details {
             let attrs = payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]);
             let mptcp = protocol == crate::model::socket::PROTO_MPTCP_TABLE;
-            Some(Box::new(inet_ext::parse_details_of(attrs, INET_DIAG_MSG_LEN, mptcp)?))
+            Some(Box::new(inet_ext::parse_details_of(attrs, INET_DIAG_MSG_LEN, mptcp, datagram_at)?))
         } else {
             None
         },

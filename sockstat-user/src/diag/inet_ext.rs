@@ -65,16 +65,22 @@ pub fn tos_extension_bits() -> u8 {
 /// The TCP decoding of [`parse_details_of`], for the tests.
 #[cfg(test)]
 pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, MalformedKind> {
-    parse_details_of(attrs, base, false)
+    parse_details_of(attrs, base, false, 0)
 }
 
 /// Decodes the attributes that follow the fixed `inet_diag_msg` (`base` is their offset in
 /// the message payload, for error messages). `mptcp`: the socket is an MPTCP one, whose
 /// `INET_DIAG_INFO` is a `struct mptcp_info` (net/mptcp/mptcp_diag.c), not a `tcp_info`.
+/// `datagram_at`: the message payload's offset in its datagram (0 when unknown).
 ///
 /// # Errors
 /// A malformed attribute, or one of a fixed-size type that is too short.
-pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result<InetDetails, MalformedKind> {
+pub(crate) fn parse_details_of(
+    attrs: &[u8],
+    base: usize,
+    mptcp: bool,
+    datagram_at: usize,
+) -> Result<InetDetails, MalformedKind> {
     let mut d = InetDetails::default();
     for a in attributes(attrs, base)? {
         match a.kind {
@@ -114,7 +120,7 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
             }
             INET_DIAG_ULP_INFO => d.ulp = Some(parse_ulp(&a)?),
             INET_DIAG_MD5SIG => d.md5 = Some(parse_md5(&a)?),
-            INET_DIAG_SK_BPF_STORAGES => d.bpf_storages = parse_bpf_storages(&a)?,
+            INET_DIAG_SK_BPF_STORAGES => d.bpf_storages = parse_bpf_storages(&a, datagram_at)?,
             INET_DIAG_BBRINFO => {
                 // ss copies min(payload, sizeof(struct tcp_bbr_info)) into a zeroed struct.
                 let mut w = [0u32; 5];
@@ -132,7 +138,7 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
 /// `INET_DIAG_SK_BPF_STORAGES`: each `SK_DIAG_BPF_STORAGE` nest with a map id, as ss's
 /// `show_sk_bpf_storages` reads them (a nest without a map id is skipped, as there; one
 /// without a value, which ss would dereference, is an error).
-fn parse_bpf_storages(a: &Attr<'_>) -> Result<Vec<SkStorageValue>, MalformedKind> {
+fn parse_bpf_storages(a: &Attr<'_>, datagram_at: usize) -> Result<Vec<SkStorageValue>, MalformedKind> {
     let mut out = Vec::new();
     for stg in attributes(a.data, a.at)? {
         if stg.kind != SK_DIAG_BPF_STORAGE {
@@ -143,13 +149,16 @@ fn parse_bpf_storages(a: &Attr<'_>) -> Result<Vec<SkStorageValue>, MalformedKind
         for f in attributes(stg.data, stg.at)? {
             match f.kind {
                 SK_DIAG_BPF_STORAGE_MAP_ID => id = Some(f.u32("SK_DIAG_BPF_STORAGE_MAP_ID")?),
-                SK_DIAG_BPF_STORAGE_MAP_VALUE => value = Some(f.data.to_vec()),
+                // `f.at` counts from the message payload, which starts `datagram_at` into
+                // the datagram.
+                SK_DIAG_BPF_STORAGE_MAP_VALUE => value = Some((f.data.to_vec(), ((datagram_at + f.at) % 8) as u8)),
                 _ => {}
             }
         }
         if let Some(map_id) = id {
-            let value = value.ok_or(MalformedKind::MissingAttribute { what: "SK_DIAG_BPF_STORAGE_MAP_VALUE" })?;
-            out.push(SkStorageValue { map_id, value });
+            let (value, misalign) =
+                value.ok_or(MalformedKind::MissingAttribute { what: "SK_DIAG_BPF_STORAGE_MAP_VALUE" })?;
+            out.push(SkStorageValue { map_id, value, misalign });
         }
     }
     Ok(out)
@@ -519,8 +528,14 @@ mod tests {
         let d = parse_details(&a, 72).expect("valid");
         assert_eq!(
             d.bpf_storages,
-            [SkStorageValue { map_id: 9, value: vec![1, 2, 3] }, SkStorageValue { map_id: 4, value: vec![5; 8] }]
+            [
+                SkStorageValue { map_id: 9, value: vec![1, 2, 3], misalign: 4 },
+                SkStorageValue { map_id: 4, value: vec![5; 8], misalign: 4 }
+            ]
         );
+        // Each value's address modulo 8 counts the payload's offset in its datagram.
+        let shifted = parse_details_of(&a, 72, false, 4).expect("valid");
+        assert_eq!(shifted.bpf_storages[1].misalign, 0);
         let a = attr(INET_DIAG_SK_BPF_STORAGES, &storage(Some(9), None));
         assert_eq!(
             parse_details(&a, 72),

@@ -221,7 +221,7 @@ impl SockDiag {
             let mut decoder = Decoder::new(Some(seq));
             let details = self.details;
             let mut take = |p: &[u8]| -> Result<(), error::MalformedKind> {
-                found = Some(parse_inet_diag_msg_with(p, s.protocol, details)?);
+                found = Some(parse_inet_diag_msg_with(p, s.protocol, details, 0)?);
                 Ok(())
             };
             decoder.feed(&self.recv_buf, &mut take)?;
@@ -245,7 +245,7 @@ impl SockDiag {
             inet::add_storage_attr(&mut request, r);
         }
         let details = self.details;
-        self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg_with(p, protocol, details))
+        self.dump(&request, family, protocol, &mut |p, at| parse_inet_diag_msg_with(p, protocol, details, at))
     }
 
     /// Dump the MPTCP sockets of one address family whose state bit is in `states`, in
@@ -261,7 +261,9 @@ impl SockDiag {
             inet::add_storage_attr(&mut request, r);
         }
         let details = self.details;
-        self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p| parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details))
+        self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p, at| {
+            parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details, at)
+        })
     }
 
     /// Dump UNIX sockets whose state bit is in `states`, with name, peer and queues.
@@ -271,7 +273,7 @@ impl SockDiag {
     pub fn dump_unix(&mut self, states: u32) -> Result<Vec<UnixSocket>, DiagError> {
         let request = unix::request(self.seq.wrapping_add(1), states, self.unix_show);
         let details = self.details;
-        self.dump(&request, 1, 0, &mut |p| unix::parse(p, details))
+        self.dump(&request, 1, 0, &mut |p, _| unix::parse(p, details))
     }
 
     /// Dump every packet socket, with its interface, receive queue and filter.
@@ -280,7 +282,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`].
     pub fn dump_packet(&mut self) -> Result<Vec<PacketSocket>, DiagError> {
         let request = packet::request(self.seq.wrapping_add(1));
-        self.dump(&request, 17, 0, &mut packet::parse)
+        self.dump(&request, 17, 0, &mut |p, _| packet::parse(p))
     }
 
     /// Dump every netlink socket of every netlink protocol.
@@ -289,7 +291,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`].
     pub fn dump_netlink(&mut self) -> Result<Vec<NetlinkSocket>, DiagError> {
         let request = netlink::request(self.seq.wrapping_add(1));
-        self.dump(&request, 16, 0, &mut netlink::parse)
+        self.dump(&request, 16, 0, &mut |p, _| netlink::parse(p))
     }
 
     /// Dump vsock sockets whose state bit is in `states`.
@@ -298,7 +300,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without vsock_diag.
     pub fn dump_vsock(&mut self, states: u32) -> Result<Vec<VsockSocket>, DiagError> {
         let request = vsock::request(self.seq.wrapping_add(1), states);
-        self.dump(&request, 40, 0, &mut vsock::parse)
+        self.dump(&request, 40, 0, &mut |p, _| vsock::parse(p))
     }
 
     /// Dump every AF_XDP socket, with what ss's `xdp_show` asks for (info, rings, umem,
@@ -309,7 +311,7 @@ impl SockDiag {
     /// (`CONFIG_XDP_SOCKETS_DIAG`).
     pub fn dump_xdp(&mut self) -> Result<Vec<XdpSocket>, DiagError> {
         let request = xdp::request(self.seq.wrapping_add(1));
-        self.dump(&request, 44, 0, &mut xdp::parse)
+        self.dump(&request, 44, 0, &mut |p, _| xdp::parse(p))
     }
 
     /// Count the replies of a dump of a family sockstat does not decode (TIPC), with
@@ -320,7 +322,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without the diag module.
     pub fn count_replies(&mut self, family: u16, body: &[u8]) -> Result<usize, DiagError> {
         let request = nlmsg::dump_request(self.seq.wrapping_add(1), body);
-        Ok(self.dump(&request, family, 0, &mut |_| Ok(()))?.len())
+        Ok(self.dump(&request, family, 0, &mut |_, _| Ok(()))?.len())
     }
 
     /// Send `request` (whose sequence number is `self.seq + 1`) and decode every reply
@@ -330,7 +332,7 @@ impl SockDiag {
         request: &[u8],
         family: u16,
         protocol: u8,
-        parse: &mut dyn FnMut(&[u8]) -> Result<T, MalformedKind>,
+        parse: &mut dyn FnMut(&[u8], usize) -> Result<T, MalformedKind>,
     ) -> Result<Vec<T>, DiagError> {
         if self.poisoned {
             self.socket = open_socket()?;
@@ -348,8 +350,12 @@ impl SockDiag {
             if let Some(rec) = &mut self.recording {
                 rec.extend_from_slice(&self.recv_buf);
             }
+            // Each payload's offset in its datagram: where ss, which receives a datagram
+            // into a fresh malloc'd buffer, finds it (btf_dump prints some misaligned
+            // socket-local storage values differently).
+            let base = self.recv_buf.as_ptr() as usize;
             let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
-                records.push(parse(p)?);
+                records.push(parse(p, p.as_ptr() as usize - base)?);
                 Ok(())
             };
             match decoder.feed(&self.recv_buf, &mut push) {

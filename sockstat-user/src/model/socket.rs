@@ -139,6 +139,10 @@ pub struct InetDetails {
 pub struct SkStorageValue {
     pub map_id: u32,
     pub value: Vec<u8>,
+    /// The value's address modulo 8 in ss's receive buffer (a fresh malloc'd one per
+    /// datagram, so its offset in the datagram): libbpf's btf_dump reads a misaligned
+    /// 8-byte enum or pointer differently.
+    pub misalign: u8,
 }
 
 /// One `struct tcp_diag_md5sig` (include/uapi/linux/tcp.h).

@@ -9,7 +9,8 @@
 //! char array has been seen in the value (libbpf never clears its `is_array_char`); a
 //! char array's NUL ends it, prints nothing but its indentation, and ends every later
 //! array and one-byte int of the value too (libbpf 1.1 never clears its
-//! `is_array_terminated`; later versions print the NUL as `'\0'` and clear it); a member
+//! `is_array_terminated`; later versions print the NUL as `'\0'` and clear it); a signed
+//! enum's value that names no enumerator printed with no delimiter after it; a member
 //! that cannot be printed ends the dump with a negative errno, after what was printed
 //! before it.
 
@@ -24,11 +25,15 @@ const E2BIG: i32 = 7;
 const EINVAL: i32 = 22;
 const ENOTSUP: i32 = 95;
 
-/// `struct btf_dump_type_data_opts` as ss fills it (`emit_zeroes` is always set).
+/// `struct btf_dump_type_data_opts` as ss fills it (`emit_zeroes` is always set), and
+/// where the value lies.
 #[derive(Clone, Copy, Debug)]
 pub struct DumpOpts {
     pub indent_level: usize,
     pub compact: bool,
+    /// The value's address modulo 8 in ss's buffer
+    /// ([`crate::model::socket::SkStorageValue::misalign`]).
+    pub misalign: u8,
 }
 
 /// libbpf's `struct btf_dump_data`: the state of one dump.
@@ -285,10 +290,10 @@ impl Dumper<'_> {
         self.out.push(')');
     }
 
+    /// libbpf's `ptr_is_aligned`, on the address the value had in ss's buffer.
     fn aligned(&self, id: u32, off: usize) -> bool {
-        // The value is taken to start 8-aligned, as in a fresh allocation.
         let a = self.btf.align_of(id) as usize;
-        a != 0 && off.is_multiple_of(a)
+        a != 0 && (usize::from(self.opts.misalign) + off).is_multiple_of(a)
     }
 
     /// `btf_dump_dump_type_data`: the size dumped, or `-errno`.
@@ -345,6 +350,13 @@ impl Dumper<'_> {
                     // libbpf reads the enum's size of bytes from a local __s64.
                     let bytes = v.to_le_bytes();
                     enum_value(&t, &bytes)?
+                } else if !self.aligned(sid, off) {
+                    // libbpf reads a misaligned enum as a bitfield of 0 bits at offset 0,
+                    // shifting a u64 by 64 both ways: the ss 7.1 built here prints 0.
+                    if self.data.len() < off + t.size_or_type as usize {
+                        return Err(-E2BIG);
+                    }
+                    0
                 } else {
                     enum_value(&t, &self.data[off..])?
                 };
@@ -482,13 +494,15 @@ impl Dumper<'_> {
             return;
         }
         #[expect(clippy::cast_possible_truncation, reason = "C's %d/%u of the value take its low 32 bits")]
-        let text = match (t.kind == kind::ENUM64, signed) {
-            (false, true) => (value as i32).to_string(),
-            (false, false) => (value as u32).to_string(),
-            (true, true) => format!("{value}LL"),
-            (true, false) => format!("{}ULL", value.cast_unsigned()),
-        };
-        self.value(&text);
+        // libbpf passes `is_signed ? "%d" : "%u"` to a macro that appends "%s%s" (the
+        // delimiter and newline) to its format: the literals join with "%u" alone, so a
+        // signed value is printed with neither.
+        match (t.kind == kind::ENUM64, signed) {
+            (false, true) => self.out.push_str(&(value as i32).to_string()),
+            (false, false) => self.value(&(value as u32).to_string()),
+            (true, true) => self.out.push_str(&format!("{value}LL")),
+            (true, false) => self.value(&format!("{}ULL", value.cast_unsigned())),
+        }
     }
 }
 
@@ -665,7 +679,7 @@ mod tests {
     #[test]
     fn multiline_as_ss_prints_it() {
         let (btf, id, data) = fixture();
-        let (text, r) = dump_type_data(&btf, id, &data, DumpOpts { indent_level: 2, compact: false });
+        let (text, r) = dump_type_data(&btf, id, &data, DumpOpts { indent_level: 2, compact: false, misalign: 0 });
         assert_eq!(r, Ok(()));
         let want = "\t\t(struct sock_val){\n\
                     \t\t\t.a = (__u32)7,\n\
@@ -683,7 +697,7 @@ mod tests {
     #[test]
     fn compact_as_ss_oneline_prints_it() {
         let (btf, id, data) = fixture();
-        let (text, r) = dump_type_data(&btf, id, &data, DumpOpts { indent_level: 0, compact: true });
+        let (text, r) = dump_type_data(&btf, id, &data, DumpOpts { indent_level: 0, compact: true, misalign: 0 });
         assert_eq!(r, Ok(()));
         assert_eq!(
             text,
@@ -698,9 +712,31 @@ mod tests {
     fn short_data_and_unknown_types_fail_as_libbpf_does() {
         let (btf, id, data) = fixture();
         // Cut inside `b`: `a` is printed, then `b` fails its size check (-E2BIG).
-        let (text, r) = dump_type_data(&btf, id, &data[..10], DumpOpts { indent_level: 0, compact: true });
+        let (text, r) = dump_type_data(&btf, id, &data[..10], DumpOpts { indent_level: 0, compact: true, misalign: 0 });
         assert_eq!((text.as_str(), r), ("(struct sock_val){.a = (__u32)7,", Err(-E2BIG)));
-        assert_eq!(dump_type_data(&btf, 999, &data, DumpOpts { indent_level: 0, compact: true }).1, Err(-ENOENT));
+        assert_eq!(
+            dump_type_data(&btf, 999, &data, DumpOpts { indent_level: 0, compact: true, misalign: 0 }).1,
+            Err(-ENOENT)
+        );
+    }
+
+    #[test]
+    fn unnamed_signed_enum_values_lose_their_delimiter() {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, INT_SIGNED);
+        let signed = b.enumeration("sign", 4, true, &[("NEG", -1)]);
+        let unsigned = b.enumeration("plain", 4, false, &[("ONE", 1)]);
+        let s = b.composite(false, "s", 12, &[("a", signed, 0, 0), ("b", unsigned, 32, 0), ("c", int, 64, 0)]);
+        let btf = Btf::parse(&b.build()).expect("btf");
+        let mut data = Vec::new();
+        for v in [5i32, 6, -1] {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        let (text, r) = dump_type_data(&btf, s, &data, DumpOpts { indent_level: 0, compact: true, misalign: 0 });
+        assert_eq!((text.as_str(), r), ("(struct s){.a = (enum sign)5.b = (enum plain)6,.c = (int)-1,}", Ok(())));
+        data[..4].copy_from_slice(&(-1i32).to_le_bytes());
+        let (text, _) = dump_type_data(&btf, s, &data, DumpOpts { indent_level: 0, compact: true, misalign: 0 });
+        assert!(text.starts_with("(struct s){.a = (enum sign)NEG,"), "{text}");
     }
 
     #[test]

@@ -228,11 +228,7 @@ fn push_sk_storage(out: &mut String, oneline: bool, stg: &crate::model::socket::
     if map.value_size as usize != stg.value.len() {
         return;
     }
-    let opts = if oneline {
-        DumpOpts { indent_level: 0, compact: true }
-    } else {
-        DumpOpts { indent_level: 2, compact: false }
-    };
+    let opts = DumpOpts { indent_level: if oneline { 0 } else { 2 }, compact: oneline, misalign: stg.misalign };
     let (text, result) = match &map.btf {
         Some(btf) => dump_type_data(btf, map.value_type_id, &stg.value, opts),
         // A map without BTF: btf_dump has no type to look the value up in.

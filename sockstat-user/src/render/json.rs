@@ -374,7 +374,12 @@ fn sk_storage(v: &crate::model::socket::SkStorageValue, names: &Names) -> Value 
         return Value::Object(o);
     };
     o.insert("value".into(), json_value(btf, map.value_type_id, &v.value));
-    let (text, r) = dump_type_data(btf, map.value_type_id, &v.value, DumpOpts { indent_level: 0, compact: true });
+    let (text, r) = dump_type_data(
+        btf,
+        map.value_type_id,
+        &v.value,
+        DumpOpts { indent_level: 0, compact: true, misalign: v.misalign },
+    );
     o.insert("text".into(), json!(text));
     if let Err(e) = r {
         o.insert("error".into(), json!(format!("failed to dump data: {e}")));
