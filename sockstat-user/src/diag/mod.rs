@@ -55,6 +55,9 @@ pub use self::nlmsg::NLMSG_HDRLEN;
 use self::nlmsg::{Decoder, Step};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
 
+/// A family's decoder of one reply payload, given the payload's offset in its datagram.
+type ParsePayload<'a, T> = dyn FnMut(&[u8], usize) -> Result<T, MalformedKind> + 'a;
+
 /// One `NETLINK_SOCK_DIAG` socket, opened once and reused for many dumps.
 #[derive(Debug)]
 pub struct SockDiag {
@@ -332,7 +335,7 @@ impl SockDiag {
         request: &[u8],
         family: u16,
         protocol: u8,
-        parse: &mut dyn FnMut(&[u8], usize) -> Result<T, MalformedKind>,
+        parse: &mut ParsePayload<'_, T>,
     ) -> Result<Vec<T>, DiagError> {
         if self.poisoned {
             self.socket = open_socket()?;

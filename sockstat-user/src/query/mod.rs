@@ -440,6 +440,14 @@ mod tests {
         assert_eq!(tcp_source(&opts("-t sport = :22")), SourceChoice::Auto);
         assert_eq!(tcp_source(&opts("-t --tos")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t --inet-sockopt")), SourceChoice::Kernel);
+        // Socket-local storage requests name maps by this process's fds: never the agent.
+        assert_eq!(tcp_source(&opts("-t --bpf-maps")), SourceChoice::Kernel);
+        assert_eq!(check_supported(&options("-t --bpf-map-id 3")), Ok(()));
+        for (line, option) in
+            [("-t --bpf-maps --source agent", "--bpf-maps"), ("-u --bpf-map-id 3 --source agent", "--bpf-map-id")]
+        {
+            assert_eq!(check_supported(&options(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
+        }
         assert_eq!(check_supported(&options("-tm --source agent")), Err(QueryError::DetailsFromAgent { option: "-m" }));
         assert_eq!(check_supported(&options("-tK --source agent")), Ok(()));
         assert_eq!(tcp_source(&opts("-tK --source agent")), SourceChoice::Kernel);

@@ -632,7 +632,7 @@ fn json_at(btf: &Btf, id: u32, data: &[u8], off: usize, bits: u8, bit_sz: u8, de
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::btf::{BtfBuilder, INT_SIGNED};
+    use crate::model::btf::{BtfBuilder, INT_SIGNED, kind};
 
     /// struct sock_val { __u32 a; unsigned long long b; char name[8]; int arr[3];
     /// enum color c; struct { unsigned short x; char y; } in; unsigned int f:3, g:5; }
@@ -737,6 +737,21 @@ mod tests {
         data[..4].copy_from_slice(&(-1i32).to_le_bytes());
         let (text, _) = dump_type_data(&btf, s, &data, DumpOpts { indent_level: 0, compact: true, misalign: 0 });
         assert!(text.starts_with("(struct s){.a = (enum sign)NEG,"), "{text}");
+    }
+
+    #[test]
+    fn misaligned_eight_byte_enums_and_pointers_as_libbpf_reads_them() {
+        let mut b = BtfBuilder::new();
+        let big = b.string("BIG");
+        let e = b.raw("e", kind::ENUM64, false, 1, 8, &[big, 0, 1]);
+        let ptr = b.ptr(0);
+        let s = b.composite(false, "s", 16, &[("e", e, 0, 0), ("p", ptr, 64, 0)]);
+        let btf = Btf::parse(&b.build()).expect("btf");
+        let mut data = vec![0u8; 16];
+        data[4] = 1; // e = 1 << 32
+        let dump = |misalign| dump_type_data(&btf, s, &data, DumpOpts { indent_level: 0, compact: true, misalign }).0;
+        assert_eq!(dump(0), "(struct s){.e = (enum e)BIG,.p = (void *)(nil),}");
+        assert_eq!(dump(4), "(struct s){.e = (enum e)0ULL,.p = (void *)0x0,}");
     }
 
     #[test]

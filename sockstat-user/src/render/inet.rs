@@ -278,3 +278,45 @@ pub fn sockopt_text(flags: u16) -> String {
 pub(super) fn shutdown_text(mask: u8) -> String {
     format!(" {}-{}", if mask & 1 != 0 { '-' } else { '<' }, if mask & 2 != 0 { '-' } else { '>' })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::btf::{Btf, BtfBuilder, INT_SIGNED, StorageMapInfo};
+    use crate::model::socket::SkStorageValue;
+
+    fn names() -> Names {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, INT_SIGNED);
+        let s = b.composite(false, "v", 8, &[("a", int, 0, 0), ("b", int, 32, 0)]);
+        let btf = Arc::new(Btf::parse(&b.build()).expect("btf"));
+        let info =
+            |value_type_id| Arc::new(StorageMapInfo { value_size: 8, value_type_id, btf: Some(Arc::clone(&btf)) });
+        // Map 5 is well-formed; map 6 names a type its BTF lacks, which btf_dump refuses.
+        Names::fixed(None, (32768, 60999), &[]).with_bpf_maps(HashMap::from([(5, info(s)), (6, info(99))]))
+    }
+
+    fn text(oneline: bool, map_id: u32, value: &[u8]) -> String {
+        let mut out = String::new();
+        push_sk_storage(&mut out, oneline, &SkStorageValue { map_id, value: value.to_vec(), misalign: 0 }, &names());
+        out
+    }
+
+    #[test]
+    fn storages_print_as_ss_7_1_prints_them() {
+        let v = [1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff];
+        assert_eq!(
+            text(false, 5, &v),
+            "\n\tmap_id:5 [\n\t\t(struct v){\n\t\t\t.a = (int)1,\n\t\t\t.b = (int)-2,\n\t\t}\n\t]"
+        );
+        assert_eq!(text(true, 5, &v), " map_id:5(struct v){.a = (int)1,.b = (int)-2,}");
+        // A map not looked up, a value of another size, a type btf_dump cannot find.
+        assert_eq!(text(false, 7, &v), "\n\tmap_id: 7 failed to fetch info, skipping\n");
+        assert_eq!(text(false, 5, &v[..4]), "");
+        assert_eq!(text(false, 6, &v), "\n\tmap_id:6 [\n\t\tfailed to dump data: -2\n\t]");
+        assert_eq!(text(true, 6, &v), " map_id:6failed to dump data: -2");
+    }
+}
