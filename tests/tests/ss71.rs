@@ -459,6 +459,25 @@ fn bpf_maps_match_ss_7_1() {
         assert_eq!(ours.stdout, ss.stdout, "{args:?} stdout");
     }
 
+    // Without privileges: a given id fails as in ss; --bpf-maps names the capability
+    // (ss falls back to /proc/net/tcp there and prints no values).
+    let unprivileged = |bin: &Path, args: &[&str]| {
+        let mut c = ns.command("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(bin).args(args);
+        c.env("SOCKSTAT_SS_COMPAT", "7.1").output().expect("setpriv (util-linux)")
+    };
+    let (ss, ours) = (unprivileged(&ss71_bin(), &["-tan", &ida]), unprivileged(&sockstat_bin(), &["-tan", &ida]));
+    assert_eq!((ours.status.code(), ss.status.code()), (Some(1), Some(1)));
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&ss.stderr).replace("ss: ", "sockstat: ")
+    );
+    let ours = unprivileged(&sockstat_bin(), &["-tan", "--bpf-maps"]);
+    assert!(
+        ours.status.code() == Some(1) && String::from_utf8_lossy(&ours.stderr).contains("CAP_BPF or CAP_SYS_ADMIN"),
+        "{ours:?}"
+    );
+
     // --json carries each value typed, and btf_dump's text as -O prints it.
     let json = String::from_utf8(ns.sockstat_as("7.1", &["-tan", "--json", "--bpf-maps"]).stdout).expect("UTF-8");
     let rows: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();

@@ -75,6 +75,12 @@ pub enum FetchError {
          CAP_NET_ADMIN only: run as root or grant it (`setcap cap_net_admin+ep` the binary)"
     )]
     MarkNeedsCapability,
+    #[error(
+        "--bpf-maps and --bpf-map-id read BPF socket-local storage, which the kernel's sock_diag \
+         shows only to CAP_BPF or CAP_SYS_ADMIN: run as root or grant one (`setcap cap_bpf+ep` \
+         the binary)"
+    )]
+    StoragesNeedCapability,
     #[error("SOCK_DESTROY answers")]
     Kill(#[source] DiagError),
 }
@@ -118,15 +124,21 @@ fn tcp_from_file(path: &std::ffi::OsStr, all_dumps: bool) -> Result<Vec<InetSock
     Ok(dump.map_err(|source| FetchError::DiagFileParse { path: shown, source })?.sockets)
 }
 
-/// Whether this process has CAP_NET_ADMIN in its effective set (/proc/self/status
-/// `CapEff`, bit 12), which SOCK_DESTROY requires.
+/// Whether this process has CAP_NET_ADMIN in its effective set, which SOCK_DESTROY
+/// requires.
 fn has_net_admin() -> bool {
     const CAP_NET_ADMIN: u32 = 12;
+    has_capability(CAP_NET_ADMIN)
+}
+
+/// Whether this process has capability `bit` in its effective set (/proc/self/status
+/// `CapEff`).
+fn has_capability(bit: u32) -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("CapEff:"))
             .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+            .is_some_and(|caps| caps & (1 << bit) != 0)
     })
 }
 
@@ -203,6 +215,13 @@ pub fn snapshot(
     let recorded = std::env::var_os("TCPDIAG_FILE");
     if sel.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
+    }
+    // bpf_sk_storage_diag_alloc() refuses the request without bpf_capable(); ss then falls
+    // back to /proc/net/tcp and prints no values.
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    if plan.storages.is_some() && !has_capability(CAP_BPF) && !has_capability(CAP_SYS_ADMIN) {
+        return Err(FetchError::StoragesNeedCapability);
     }
     // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
     // bytecode without it): without it every mark of an inet dump would read as 0. UNIX
