@@ -459,6 +459,16 @@ fn bpf_maps_match_ss_7_1() {
         assert_eq!(ours.stdout, ss.stdout, "{args:?} stdout");
     }
 
+    // A dump recorded with the values (-D): read back by ss and by sockstat, which print
+    // them with or without the options.
+    let file = std::env::temp_dir().join(format!("sockstat-bpf-maps-{}.diag", std::process::id()));
+    let recorded = ns.command(ss71_bin()).args(["-tan", "--bpf-maps", "-D"]).arg(&file).output().expect("ss -D");
+    assert!(recorded.status.success(), "ss -D: {}", String::from_utf8_lossy(&recorded.stderr));
+    let env = [("TCPDIAG_FILE", file.to_str().expect("UTF-8 path"))];
+    let failures = compare(&ns, &[&["-tan"], &["-tanO", "--bpf-maps"]], &env);
+    let _ = std::fs::remove_file(&file);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+
     // Without privileges: a given id fails as in ss; --bpf-maps names the capability
     // (ss falls back to /proc/net/tcp there and prints no values).
     let unprivileged = |bin: &Path, args: &[&str]| {

@@ -143,7 +143,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             eprintln!("{}: tcpdiag dump requested and no tcp in filter.", cli::PROG);
             return Ok(ExitCode::SUCCESS);
         }
-        let bytes = fetch::record_tcp(&opts.selection).context("-D")?;
+        let bytes = fetch::record_tcp(&opts.selection, storage_maps.as_ref()).context("-D")?;
         if file.as_os_str().to_string_lossy().starts_with('-') {
             let mut out = io::stdout().lock();
             out.write_all(&bytes)?;
@@ -169,7 +169,11 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     }
     let started = std::time::Instant::now();
     let (snapshot, agent_owners) = fetch::snapshot(&opts.selection, storage_maps.as_ref())?;
-    // --bpf-maps: look up the maps the values came from (as ss does when it prints them).
+    // --bpf-maps: look up the maps the values came from (as ss does when it prints them,
+    // also for values a recorded dump holds without the options).
+    if storage_maps.is_none() && StorageMaps::any_in(&snapshot) {
+        storage_maps = Some(StorageMaps::lazy());
+    }
     let bpf_maps = match &mut storage_maps {
         Some(maps) => {
             maps.resolve(&snapshot, cli::PROG);

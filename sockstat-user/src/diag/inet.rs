@@ -221,7 +221,9 @@ fn parse_replies(buf: &[u8], protocol: u8, details: bool, first_only: bool) -> R
     let mut rest = buf;
     while !rest.is_empty() {
         let mut push = |payload: &[u8]| -> Result<(), MalformedKind> {
-            sockets.push(parse_inet_diag_msg_with(payload, protocol, details, 0)?);
+            // ss reads each recorded message into the start of one buffer: its payload
+            // sits just after the header there.
+            sockets.push(parse_inet_diag_msg_with(payload, protocol, details, NLMSG_HDRLEN)?);
             Ok(())
         };
         match decoder.feed(rest, &mut push)? {

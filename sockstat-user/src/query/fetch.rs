@@ -98,12 +98,14 @@ fn open_diag(plan: &Plan) -> Result<SockDiag, DiagError> {
 /// `-D FILE`: the raw reply datagrams of the TCP dump `sel` selects (AF_INET, then
 /// AF_INET6, as ss's `inet_show_netlink` asks), back to back, `NLMSG_DONE`s included:
 /// exactly what `ss -D` writes. No FILTER expression is applied (ss parses it after the
-/// dump), the `-m`/`-i` attributes are asked for as ss asks.
+/// dump), the `-m`/`-i` attributes and the socket-local storages of `storages` are asked
+/// for as ss asks.
 ///
 /// # Errors
 /// The dump's.
-pub fn record_tcp(sel: &Selection) -> Result<Vec<u8>, FetchError> {
-    let plan = Plan::new(sel);
+pub fn record_tcp(sel: &Selection, storages: Option<&StorageMaps>) -> Result<Vec<u8>, FetchError> {
+    let mut plan = Plan::new(sel);
+    plan.storages = storages.map(StorageMaps::request);
     let mut diag = open_diag(&plan)?;
     diag.record();
     diag.dump_tcp(&plan.families, plan.states)?;

@@ -40,6 +40,22 @@ impl StorageMaps {
         Ok(maps)
     }
 
+    /// No map yet, each looked up as its values are met: for values that come without
+    /// the options (a recorded dump holding them, which ss prints too).
+    #[must_use]
+    pub fn lazy() -> StorageMaps {
+        StorageMaps { all: true, opened: Vec::new(), warnings: Vec::new() }
+    }
+
+    /// Whether any inet socket of `snap` carries a socket-local storage value.
+    #[must_use]
+    pub fn any_in(snap: &Snapshot) -> bool {
+        [&snap.raw, &snap.udp, &snap.tcp, &snap.dccp, &snap.sctp, &snap.mptcp]
+            .into_iter()
+            .flatten()
+            .any(|s| s.ext.as_deref().is_some_and(|d| !d.bpf_storages.is_empty()))
+    }
+
     /// What the inet dumps ask for: every map's values, or those of the maps given.
     #[must_use]
     pub fn request(&self) -> StorageRequest {
