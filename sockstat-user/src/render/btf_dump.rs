@@ -54,7 +54,13 @@ struct Dumper<'a> {
     /// (`ident_names`): a second type of the same name prints as `name___2`.
     names: [HashMap<String, usize>; 2],
     cached: HashMap<u32, String>,
+    /// Nesting of type declarations: a function prototype taking a pointer to itself
+    /// would otherwise recurse forever.
+    decl_depth: usize,
 }
+
+/// Deeper nesting than any real type has: BTF with a cycle ends there, not in a crash.
+const MAX_NESTING: usize = 64;
 
 /// The text of `data` as a `type_id` value, and btf_dump's result: `Err(-errno)` after
 /// the part it printed when a member cannot be printed (ss then adds `failed to dump
@@ -68,6 +74,7 @@ pub fn dump_type_data(btf: &Btf, type_id: u32, data: &[u8], opts: DumpOpts) -> (
         out: String::new(),
         names: [HashMap::new(), HashMap::new()],
         cached: HashMap::new(),
+        decl_depth: 0,
     };
     let r = if btf.get(type_id).is_none() { Err(-ENOENT) } else { d.dump(None, type_id, 0, 0, 0).map(|_| ()) };
     (d.out, r)
@@ -157,6 +164,10 @@ impl Dumper<'_> {
     /// `btf_dump_emit_type_decl` with modifiers stripped and anonymous types not
     /// expanded, as `btf_dump_emit_type_cast` calls it.
     fn type_decl(&mut self, mut id: u32, fname: &str) {
+        if self.decl_depth > MAX_NESTING {
+            return;
+        }
+        self.decl_depth += 1;
         let mut stack = Vec::new();
         for _ in 0..=self.btf.type_cnt() {
             let t = self.ty(id);
@@ -178,6 +189,7 @@ impl Dumper<'_> {
             }
         }
         self.type_chain(&mut stack, fname);
+        self.decl_depth -= 1;
     }
 
     fn emit_name(&mut self, name: &str, last_was_ptr: bool) {
@@ -298,6 +310,9 @@ impl Dumper<'_> {
 
     /// `btf_dump_dump_type_data`: the size dumped, or `-errno`.
     fn dump(&mut self, fname: Option<&str>, id: u32, off: usize, bits_offset: u8, bit_sz: u8) -> Result<usize, i32> {
+        if self.st.depth > MAX_NESTING {
+            return Err(-EINVAL);
+        }
         let end = self.data.len();
         let size = if bit_sz != 0 {
             let nr = (usize::from(bits_offset) + usize::from(bit_sz)).div_ceil(8);
@@ -380,7 +395,7 @@ impl Dumper<'_> {
         let num = le_u64(self.data.get(off..(off + n).min(self.data.len())).unwrap_or_default());
         let copied = u32::from(bit_sz) + u32::from(bits_offset);
         // C shifts by 64 act as shifts by 0 on x86, as wrapping shifts do.
-        Ok(num.wrapping_shl(64u32.wrapping_sub(copied)).wrapping_shr(64 - u32::from(bit_sz)))
+        Ok(num.wrapping_shl(64u32.wrapping_sub(copied)).wrapping_shr(64u32.wrapping_sub(u32::from(bit_sz))))
     }
 
     fn int_data(&mut self, t: &Type, off: usize) -> Result<(), i32> {
@@ -549,7 +564,7 @@ fn json_at(btf: &Btf, id: u32, data: &[u8], off: usize, bits: u8, bit_sz: u8, de
         let Some(b) = bytes(nr.max(size.min(8))).or_else(|| bytes(nr)) else { return Value::Null };
         let v = le_u64(b)
             .wrapping_shl(64u32.wrapping_sub(u32::from(bit_sz) + u32::from(bits)))
-            .wrapping_shr(64 - u32::from(bit_sz));
+            .wrapping_shr(64u32.wrapping_sub(u32::from(bit_sz)));
         return Value::from(v);
     }
     match t.kind {
@@ -752,6 +767,54 @@ mod tests {
         let dump = |misalign| dump_type_data(&btf, s, &data, DumpOpts { indent_level: 0, compact: true, misalign }).0;
         assert_eq!(dump(0), "(struct s){.e = (enum e)BIG,.p = (void *)(nil),}");
         assert_eq!(dump(4), "(struct s){.e = (enum e)0ULL,.p = (void *)0x0,}");
+    }
+
+    #[test]
+    fn cyclic_btf_ends_in_an_error_not_a_crash() {
+        let mut b = BtfBuilder::new();
+        // struct loop { struct loop inner; }: id 1 names itself.
+        let s = b.composite(false, "loop", 4, &[("inner", 1, 0, 0)]);
+        let btf = Btf::parse(&b.build()).expect("btf");
+        let (_, r) = dump_type_data(&btf, s, &[0; 4], DumpOpts { indent_level: 0, compact: true, misalign: 0 });
+        assert_eq!(r, Err(-EINVAL));
+        assert!(json_value(&btf, s, &[0; 4]).is_object());
+    }
+
+    /// Mutated blobs and values: every outcome is text or an error, never a panic.
+    #[test]
+    fn mutated_btf_and_values_never_panic() {
+        let (_, _, data) = fixture();
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, INT_SIGNED);
+        let ch = b.int("char", 1, INT_SIGNED);
+        let name = b.array(ch, int, 8);
+        let e = b.enumeration("e", 4, true, &[("A", 1)]);
+        b.composite(false, "s", 24, &[("a", int, 0, 0), ("n", name, 32, 0), ("e", e, 96, 3), ("f", int, 128, 0)]);
+        let blob = b.build();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let mut m = blob.clone();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() % m.len() as u64) as usize;
+                m[i] = next() as u8;
+            }
+            let Ok(btf) = Btf::parse(&m) else { continue };
+            let len = (next() % 40) as usize;
+            let value: Vec<u8> = data.iter().copied().cycle().take(len).collect();
+            for id in 0..btf.type_cnt() as u32 + 1 {
+                for compact in [false, true] {
+                    let misalign = (next() % 8) as u8;
+                    let _ = dump_type_data(&btf, id, &value, DumpOpts { indent_level: 2, compact, misalign });
+                }
+                let _ = json_value(&btf, id, &value);
+            }
+        }
     }
 
     #[test]
