@@ -162,6 +162,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         return run_events(&opts);
     }
     if let Some(at) = at {
+        anyhow::ensure!(
+            opts.selection.bpf_maps.is_none(),
+            "--at replays the timeline, which keeps no BPF socket-local storage values: drop --bpf-maps/--bpf-map-id"
+        );
         let mut out = io::BufWriter::new(io::stdout().lock());
         history::print_at(&timeline, &at, &opts, &mut out, &mut io::stderr()).context("--at")?;
         out.flush()?;
