@@ -4,6 +4,8 @@
 //! `cargo xtask bench` makes its namespace with [`NetNs`] too, through the calls that
 //! return errors instead of panicking ([`NetNs::create`], [`NetNs::enter_current_thread`]).
 
+pub mod sk_storage;
+
 use std::{
     ffi::OsStr,
     fs::File,

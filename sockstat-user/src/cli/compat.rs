@@ -8,12 +8,7 @@ use clap::ArgMatches;
 use super::{CliError, flag_positions, lossy, values_with_positions};
 use crate::render::style::SsCompat;
 
-/// Which BPF socket-local storage maps to show (ss 7.1's `--bpf-maps`, `--bpf-map-id`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BpfMaps {
-    All,
-    Ids(Vec<u32>),
-}
+pub use crate::query::selection::BpfMaps;
 
 /// What the terminal on stdout is wide, as ss's `render_screen_width()`: `None` when
 /// stdout is not a terminal or its size is unknown (ss then prints compact columns).
@@ -82,8 +77,8 @@ pub(super) fn bpf_map_options(m: &ArgMatches) -> Result<Option<BpfMaps>, CliErro
         let Some(id) = id.and_then(|id| u32::try_from(id).ok()) else {
             return Err(CliError::BpfMapOption { message: format!("invalid BPF map ID {text}"), status: 1 });
         };
-        if !list.contains(&id) {
-            list.push(id);
+        if !list.iter().any(|(known, _)| *known == id) {
+            list.push((id, text));
         }
     }
     Ok(Some(BpfMaps::Ids(list)))

@@ -133,9 +133,6 @@ pub struct Options {
     /// `--notes`: sockstat's own notes on stderr (the diag modules this kernel lacks, with
     /// `-s`). Off by default, so stderr carries what ss's does.
     pub notes: bool,
-    /// `--bpf-maps` (every BPF socket-local storage map) or `--bpf-map-id=ID` (those
-    /// maps): the sk_storage values to print with each inet socket.
-    pub bpf_maps: Option<BpfMaps>,
 }
 
 /// Why parsing stopped. Some variants are not failures: [`CliError::Help`] and
@@ -684,6 +681,7 @@ where
             kill: count(&m, "kill") > 0,
             needs,
             recorded_all_dumps: count(&m, "tcpdiag-all") > 0,
+            bpf_maps,
         },
         style,
         follow_events: count(&m, "events") > 0,
@@ -693,7 +691,6 @@ where
         diag_file: m.get_many::<OsString>("diag").and_then(Iterator::last).map(PathBuf::from),
         netns: m.get_many::<OsString>("net").and_then(Iterator::last).cloned(),
         notes: count(&m, "notes") > 0,
-        bpf_maps,
     })
 }
 
@@ -913,7 +910,7 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
             id,
             "numeric" | "resolve" | "all" | "listening" | "ipv4" | "ipv6" | "no-header" | "oneline" | "help" | "version"
                 | "bound-inactive" | "no-queues" | "notes" | "tcpdiag-all"
-                | "version_v" | "bpf" | "bpf-disasm" | "summary" | "options"
+                | "version_v" | "bpf" | "bpf-disasm" | "bpf-maps" | "summary" | "options"
                 | "extended" | "memory" | "info" | "processes" | "json" | "kill" | "context" | "contexts"
                 | "threads" | "cgroup" | "tos" | "inet-sockopt" | "events"
                 // Table and family flags: whether sockstat can show the selected tables is
@@ -926,9 +923,6 @@ fn unsupported_options(m: &ArgMatches) -> Vec<String> {
         let spelling = short.map_or_else(|| format!("--{}", long.unwrap_or(id)), |c| format!("-{c}"));
         unsupported.extend(flag_positions(m, id).into_iter().map(|i| (i, spelling.clone())));
     }
-    // Printing BPF socket-local storage needs the maps' BTF formatted as libbpf's
-    // btf_dump does: parsed (and checked) above, refused here until then.
-    unsupported.extend(values_with_positions(m, "bpf-map-id").into_iter().map(|(i, _)| (i, "--bpf-map-id".to_owned())));
     unsupported.sort();
     // Name each option once, where it first appears.
     let mut seen = std::collections::HashSet::new();
@@ -1073,16 +1067,18 @@ mod tests {
         assert_eq!(e.rendered(), "sockstat: --ss-compat: unknown ss version \"8.0\": expected 6.1 or 7.1\n");
         assert_eq!(e.exit_code(), 255);
         // --bpf-maps / --bpf-map-id, as ss 7.1 takes them.
-        assert_eq!(ok("-t --bpf-maps").bpf_maps, Some(BpfMaps::All));
-        assert_eq!(ok("-t --bpf-map-id 0x10 --bpf-map-id=3").bpf_maps, Some(BpfMaps::Ids(vec![16, 3])));
+        assert_eq!(ok("-t --bpf-maps").selection.bpf_maps, Some(BpfMaps::All));
+        assert_eq!(
+            ok("-t --bpf-map-id 0x10 --bpf-map-id=3 --bpf-map-id 16").selection.bpf_maps,
+            Some(BpfMaps::Ids(vec![(16, "0x10".to_owned()), (3, "3".to_owned())]))
+        );
         let e = parse("-t --bpf-map-id 4x").expect_err("bad id");
         assert_eq!((e.rendered().as_str(), e.exit_code()), ("sockstat: invalid BPF map ID 4x\n", 1));
         assert_eq!(parse("-t --bpf-map-id 0").expect_err("id 0").exit_code(), 1);
         assert_eq!(parse("-t --bpf-maps --bpf-map-id 3").expect_err("mixed").exit_code(), 1);
         assert_eq!(parse("-t --bpf-map-id 3 --bpf-maps").expect_err("mixed").exit_code(), 255);
-        // Parsed as ss parses them, then refused as not supported yet (never ignored).
-        assert_eq!(ok("-t --bpf-maps").unsupported, ["--bpf-maps"]);
-        assert_eq!(ok("-t --bpf-map-id 7").unsupported, ["--bpf-map-id"]);
+        assert!(ok("-t --bpf-maps").unsupported.is_empty());
+        assert!(ok("-t --bpf-map-id 7").unsupported.is_empty());
         assert!(ok("-tBQ --notes --tcpdiag-all").unsupported.is_empty());
     }
 

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use super::{events, history};
 use crate::{
     cli,
-    query::{self, fetch, selection::Table},
+    query::{self, fetch, selection::Table, storages::StorageMaps},
     render::{format, json, style::SsCompat, summary},
     sys::{netns, owners, ss_version},
 };
@@ -106,6 +106,15 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code()));
         }
     };
+    // --bpf-map-id: ss looks each map up while it parses its options, and exits on the
+    // first it cannot use.
+    let mut storage_maps = match opts.selection.bpf_maps.as_ref().map(StorageMaps::open).transpose() {
+        Ok(maps) => maps,
+        Err(e) => {
+            eprintln!("{}: {e}", cli::PROG);
+            return Ok(ExitCode::from(1));
+        }
+    };
     opts.style.screen_width = cli::stdout_screen_width(opts.style.compat, std::env::var_os("COLUMNS").as_deref());
     // -N: ss switches namespace while parsing options, before it opens any socket or reads
     // /proc/net; every thread-free step below then runs in the namespace.
@@ -134,7 +143,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             eprintln!("{}: tcpdiag dump requested and no tcp in filter.", cli::PROG);
             return Ok(ExitCode::SUCCESS);
         }
-        let bytes = fetch::record_tcp(&opts.selection).context("-D")?;
+        let bytes = fetch::record_tcp(&opts.selection, storage_maps.as_ref()).context("-D")?;
         if file.as_os_str().to_string_lossy().starts_with('-') {
             let mut out = io::stdout().lock();
             out.write_all(&bytes)?;
@@ -153,13 +162,30 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         return run_events(&opts);
     }
     if let Some(at) = at {
+        anyhow::ensure!(
+            opts.selection.bpf_maps.is_none(),
+            "--at replays the timeline, which keeps no BPF socket-local storage values: drop --bpf-maps/--bpf-map-id"
+        );
         let mut out = io::BufWriter::new(io::stdout().lock());
         history::print_at(&timeline, &at, &opts, &mut out, &mut io::stderr()).context("--at")?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let (snapshot, agent_owners) = fetch::snapshot(&opts.selection)?;
+    let (snapshot, agent_owners) = fetch::snapshot(&opts.selection, storage_maps.as_ref())?;
+    // --bpf-maps: look up the maps the values came from (as ss does when it prints them,
+    // also for values a recorded dump holds without the options).
+    if storage_maps.is_none() && StorageMaps::any_in(&snapshot) {
+        storage_maps = Some(StorageMaps::lazy());
+    }
+    let bpf_maps = match &mut storage_maps {
+        Some(maps) => {
+            maps.resolve(&snapshot, cli::PROG);
+            io::stderr().lock().write_all(maps.warnings().concat().as_bytes())?;
+            maps.infos()
+        }
+        None => HashMap::new(),
+    };
     let fetched = std::time::Instant::now();
     // -p: owners of exactly the sockets about to be printed: from the agent's owners
     // iterator when it gave them, else from one /proc walk.
@@ -176,7 +202,8 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&snapshot.inodes()));
     let users = threaded.as_ref().unwrap_or(&owners);
     let names = format::Names::system(opts.style.numeric)
-        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect());
+        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect())
+        .with_bpf_maps(bpf_maps);
     if crate::wire::profile::enabled() {
         // Rendered into memory, then written, so the two are timed apart.
         let mut text = Vec::new();

@@ -162,7 +162,7 @@ pub(crate) fn parse_destroy_notification(payload: &[u8]) -> Result<InetSocket, M
         }
     }
     let protocol = protocol.ok_or(MalformedKind::MissingAttribute { what: "INET_DIAG_PROTOCOL" })?;
-    parse_inet_diag_msg_with(payload, protocol, true)
+    parse_inet_diag_msg_with(payload, protocol, true, 0)
 }
 
 #[cfg(test)]

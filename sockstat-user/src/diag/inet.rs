@@ -100,6 +100,36 @@ pub(crate) fn mptcp_request(family: u16, states: u32, seq: u32, ext: u8) -> Resu
     Ok(req)
 }
 
+/// Which socket-local storages a dump asks for (`--bpf-maps`, `--bpf-map-id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageRequest {
+    /// Every map's: an empty `INET_DIAG_REQ_SK_BPF_STORAGES`.
+    All,
+    /// Those of the maps open as these fds, in this order (`SK_DIAG_BPF_STORAGE_REQ_MAP_FD`
+    /// each).
+    MapFds(Vec<i32>),
+}
+
+/// `INET_DIAG_REQ_SK_BPF_STORAGES` (include/uapi/linux/inet_diag.h), nested.
+const INET_DIAG_REQ_SK_BPF_STORAGES: u16 = 2;
+const NLA_F_NESTED: u16 = 0x8000;
+/// `SK_DIAG_BPF_STORAGE_REQ_MAP_FD` (include/uapi/linux/sock_diag.h).
+const SK_DIAG_BPF_STORAGE_REQ_MAP_FD: u16 = 1;
+
+/// Appends the storage request to a whole dump request, after any other attribute, as
+/// ss's `sockdiag_send` does.
+pub(crate) fn add_storage_attr(req: &mut Vec<u8>, r: &StorageRequest) {
+    let mut nest = Vec::new();
+    if let StorageRequest::MapFds(fds) = r {
+        for fd in fds {
+            nest.extend_from_slice(&8u16.to_ne_bytes());
+            nest.extend_from_slice(&SK_DIAG_BPF_STORAGE_REQ_MAP_FD.to_ne_bytes());
+            nest.extend_from_slice(&fd.to_ne_bytes());
+        }
+    }
+    super::nlmsg::push_attr(req, INET_DIAG_REQ_SK_BPF_STORAGES | NLA_F_NESTED, &nest);
+}
+
 /// `SOCK_DESTROY` (include/uapi/linux/sock_diag.h) with `NLM_F_REQUEST | NLM_F_ACK`, and
 /// an `inet_diag_req_v2` naming the socket: family, protocol, ext, pad, states, then
 /// `struct inet_diag_sockid` (ports and addresses in network order, `idiag_if`, cookie).
@@ -191,7 +221,9 @@ fn parse_replies(buf: &[u8], protocol: u8, details: bool, first_only: bool) -> R
     let mut rest = buf;
     while !rest.is_empty() {
         let mut push = |payload: &[u8]| -> Result<(), MalformedKind> {
-            sockets.push(parse_inet_diag_msg_with(payload, protocol, details)?);
+            // ss reads each recorded message into the start of one buffer: its payload
+            // sits just after the header there.
+            sockets.push(parse_inet_diag_msg_with(payload, protocol, details, NLMSG_HDRLEN)?);
             Ok(())
         };
         match decoder.feed(rest, &mut push)? {
@@ -243,14 +275,16 @@ fn v6only_attr(attrs: &[u8]) -> Result<bool, MalformedKind> {
 /// sockstat reads from what follows it.
 #[cfg(test)]
 pub(crate) fn parse_inet_diag_msg(payload: &[u8], protocol: u8) -> Result<InetSocket, MalformedKind> {
-    parse_inet_diag_msg_with(payload, protocol, false)
+    parse_inet_diag_msg_with(payload, protocol, false, 0)
 }
 
 /// [`parse_inet_diag_msg`], plus the attributes `-e -m -i` print when `details` is set.
+/// `datagram_at`: the payload's offset in its datagram (0 when unknown).
 pub(crate) fn parse_inet_diag_msg_with(
     payload: &[u8],
     protocol: u8,
     details: bool,
+    datagram_at: usize,
 ) -> Result<InetSocket, MalformedKind> {
     let msg = payload.first_chunk::<INET_DIAG_MSG_LEN>().ok_or(MalformedKind::TruncatedPayload {
         what: "inet_diag_msg",
@@ -294,7 +328,7 @@ pub(crate) fn parse_inet_diag_msg_with(
         ext: if details {
             let attrs = payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]);
             let mptcp = protocol == crate::model::socket::PROTO_MPTCP_TABLE;
-            Some(Box::new(inet_ext::parse_details_of(attrs, INET_DIAG_MSG_LEN, mptcp)?))
+            Some(Box::new(inet_ext::parse_details_of(attrs, INET_DIAG_MSG_LEN, mptcp, datagram_at)?))
         } else {
             None
         },
@@ -835,6 +869,18 @@ mod tests {
         // An MPTCP row is named by ss's (__u8)262.
         let mptcp_row = InetSocket { protocol: PROTO_MPTCP_TABLE, ..s };
         assert_eq!(destroy_request(&mptcp_row, 3)[17], 6);
+    }
+
+    #[test]
+    fn storage_request_is_a_nest_of_map_fds() {
+        let mut req = dump_request_v2(6, 2, 0xfff, 1, 0).expect("request");
+        add_storage_attr(&mut req, &StorageRequest::All);
+        assert_eq!(&req[72..], &[4, 0, 2, 0x80][..], "empty INET_DIAG_REQ_SK_BPF_STORAGES, nested");
+        assert_eq!(u32::from_ne_bytes([req[0], req[1], req[2], req[3]]), 76);
+        let mut req = dump_request_v2(6, 2, 0xfff, 1, 0).expect("request");
+        add_storage_attr(&mut req, &StorageRequest::MapFds(vec![5, 7]));
+        assert_eq!(&req[72..76], &[20, 0, 2, 0x80][..]);
+        assert_eq!(&req[76..], &[8, 0, 1, 0, 5, 0, 0, 0, 8, 0, 1, 0, 7, 0, 0, 0][..]);
     }
 
     #[test]

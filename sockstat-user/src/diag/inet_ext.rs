@@ -11,7 +11,7 @@
 use super::error::MalformedKind;
 use super::mptcp::parse_mptcp_info;
 use super::nlmsg::{Attr, attributes, meminfo_words};
-use crate::model::socket::{InetDetails, TcpInfo};
+use crate::model::socket::{InetDetails, SkStorageValue, TcpInfo};
 
 /// `enum { INET_DIAG_NONE, INET_DIAG_MEMINFO, ... }` (include/uapi/linux/inet_diag.h).
 pub(crate) const INET_DIAG_MEMINFO: u16 = 1;
@@ -31,6 +31,12 @@ const INET_DIAG_CGROUP_ID: u16 = 21;
 const INET_DIAG_SOCKOPT: u16 = 22;
 const INET_DIAG_ULP_INFO: u16 = 19;
 const INET_DIAG_MD5SIG: u16 = 18;
+pub(crate) const INET_DIAG_SK_BPF_STORAGES: u16 = 20;
+/// `SK_DIAG_BPF_STORAGE` and its nested `SK_DIAG_BPF_STORAGE_MAP_ID`, `_MAP_VALUE`
+/// (include/uapi/linux/sock_diag.h).
+const SK_DIAG_BPF_STORAGE: u16 = 1;
+const SK_DIAG_BPF_STORAGE_MAP_ID: u16 = 2;
+const SK_DIAG_BPF_STORAGE_MAP_VALUE: u16 = 3;
 /// `sizeof(struct tcp_diag_md5sig)`: family, prefixlen, keylen (u16), addr[4] (u32), key[80].
 const MD5SIG_LEN: usize = 100;
 
@@ -59,16 +65,22 @@ pub fn tos_extension_bits() -> u8 {
 /// The TCP decoding of [`parse_details_of`], for the tests.
 #[cfg(test)]
 pub(crate) fn parse_details(attrs: &[u8], base: usize) -> Result<InetDetails, MalformedKind> {
-    parse_details_of(attrs, base, false)
+    parse_details_of(attrs, base, false, 0)
 }
 
 /// Decodes the attributes that follow the fixed `inet_diag_msg` (`base` is their offset in
 /// the message payload, for error messages). `mptcp`: the socket is an MPTCP one, whose
 /// `INET_DIAG_INFO` is a `struct mptcp_info` (net/mptcp/mptcp_diag.c), not a `tcp_info`.
+/// `datagram_at`: the message payload's offset in its datagram (0 when unknown).
 ///
 /// # Errors
 /// A malformed attribute, or one of a fixed-size type that is too short.
-pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result<InetDetails, MalformedKind> {
+pub(crate) fn parse_details_of(
+    attrs: &[u8],
+    base: usize,
+    mptcp: bool,
+    datagram_at: usize,
+) -> Result<InetDetails, MalformedKind> {
     let mut d = InetDetails::default();
     for a in attributes(attrs, base)? {
         match a.kind {
@@ -108,6 +120,7 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
             }
             INET_DIAG_ULP_INFO => d.ulp = Some(parse_ulp(&a)?),
             INET_DIAG_MD5SIG => d.md5 = Some(parse_md5(&a)?),
+            INET_DIAG_SK_BPF_STORAGES => d.bpf_storages = parse_bpf_storages(&a, datagram_at)?,
             INET_DIAG_BBRINFO => {
                 // ss copies min(payload, sizeof(struct tcp_bbr_info)) into a zeroed struct.
                 let mut w = [0u32; 5];
@@ -120,6 +133,35 @@ pub(crate) fn parse_details_of(attrs: &[u8], base: usize, mptcp: bool) -> Result
         }
     }
     Ok(d)
+}
+
+/// `INET_DIAG_SK_BPF_STORAGES`: each `SK_DIAG_BPF_STORAGE` nest with a map id, as ss's
+/// `show_sk_bpf_storages` reads them (a nest without a map id is skipped, as there; one
+/// without a value, which ss would dereference, is an error).
+fn parse_bpf_storages(a: &Attr<'_>, datagram_at: usize) -> Result<Vec<SkStorageValue>, MalformedKind> {
+    let mut out = Vec::new();
+    for stg in attributes(a.data, a.at)? {
+        if stg.kind != SK_DIAG_BPF_STORAGE {
+            continue;
+        }
+        let mut id = None;
+        let mut value = None;
+        for f in attributes(stg.data, stg.at)? {
+            match f.kind {
+                SK_DIAG_BPF_STORAGE_MAP_ID => id = Some(f.u32("SK_DIAG_BPF_STORAGE_MAP_ID")?),
+                // `f.at` counts from the message payload, which starts `datagram_at` into
+                // the datagram.
+                SK_DIAG_BPF_STORAGE_MAP_VALUE => value = Some((f.data.to_vec(), ((datagram_at + f.at) % 8) as u8)),
+                _ => {}
+            }
+        }
+        if let Some(map_id) = id {
+            let (value, misalign) =
+                value.ok_or(MalformedKind::MissingAttribute { what: "SK_DIAG_BPF_STORAGE_MAP_VALUE" })?;
+            out.push(SkStorageValue { map_id, value, misalign });
+        }
+    }
+    Ok(out)
 }
 
 /// `INET_DIAG_MD5SIG`: whole `struct tcp_diag_md5sig`s (a partial one is an error).
@@ -465,6 +507,49 @@ mod tests {
         ));
         // 1 << (TOS - 1) | 1 << (TCLASS - 1), as ss sets for --tos.
         assert_eq!(tos_extension_bits(), 0x10 | 0x20);
+    }
+
+    #[test]
+    fn bpf_storages_decoded_in_order_and_checked() {
+        let storage = |id: Option<u32>, value: Option<&[u8]>| {
+            let mut inner = Vec::new();
+            if let Some(id) = id {
+                inner.extend(attr(SK_DIAG_BPF_STORAGE_MAP_ID, &id.to_ne_bytes()));
+            }
+            if let Some(v) = value {
+                inner.extend(attr(SK_DIAG_BPF_STORAGE_MAP_VALUE, v));
+            }
+            attr(SK_DIAG_BPF_STORAGE | 0x8000, &inner)
+        };
+        let mut nest = storage(Some(9), Some(&[1, 2, 3]));
+        nest.extend(storage(None, Some(&[4])));
+        nest.extend(storage(Some(4), Some(&[5; 8])));
+        let a = attr(INET_DIAG_SK_BPF_STORAGES | 0x8000, &nest);
+        let d = parse_details(&a, 72).expect("valid");
+        assert_eq!(
+            d.bpf_storages,
+            [
+                SkStorageValue { map_id: 9, value: vec![1, 2, 3], misalign: 4 },
+                SkStorageValue { map_id: 4, value: vec![5; 8], misalign: 4 }
+            ]
+        );
+        // Each value's address modulo 8 counts the payload's offset in its datagram.
+        let shifted = parse_details_of(&a, 72, false, 4).expect("valid");
+        assert_eq!(shifted.bpf_storages[1].misalign, 0);
+        let a = attr(INET_DIAG_SK_BPF_STORAGES, &storage(Some(9), None));
+        assert_eq!(
+            parse_details(&a, 72),
+            Err(MalformedKind::MissingAttribute { what: "SK_DIAG_BPF_STORAGE_MAP_VALUE" })
+        );
+        let a = attr(INET_DIAG_SK_BPF_STORAGES, &attr(SK_DIAG_BPF_STORAGE, &attr(SK_DIAG_BPF_STORAGE_MAP_ID, &[1])));
+        assert!(matches!(
+            parse_details(&a, 72),
+            Err(MalformedKind::ShortAttribute { what: "SK_DIAG_BPF_STORAGE_MAP_ID", .. })
+        ));
+        // A nest whose length runs past its parent.
+        let mut a = attr(INET_DIAG_SK_BPF_STORAGES, &storage(Some(9), Some(&[1])));
+        a[4] = 0xff;
+        assert!(matches!(parse_details(&a, 72), Err(MalformedKind::BadAttribute { .. })));
     }
 
     #[test]

@@ -48,10 +48,15 @@ pub use self::destroy::{DestroyGroups, DestroyListener};
 pub use self::error::{DiagError, MalformedKind};
 use self::error::{classify_io, classify_kernel};
 use self::inet::parse_inet_diag_msg_with;
-pub use self::inet::{INET_DIAG_MSG_LEN, InetDump, parse_first_inet_dump, parse_inet_replies, parse_inet_replies_with};
+pub use self::inet::{
+    INET_DIAG_MSG_LEN, InetDump, StorageRequest, parse_first_inet_dump, parse_inet_replies, parse_inet_replies_with,
+};
 pub use self::nlmsg::NLMSG_HDRLEN;
 use self::nlmsg::{Decoder, Step};
 use crate::model::socket::{InetSocket, NetlinkSocket, PacketSocket, UnixSocket, VsockSocket, XdpSocket};
+
+/// A family's decoder of one reply payload, given the payload's offset in its datagram.
+type ParsePayload<'a, T> = dyn FnMut(&[u8], usize) -> Result<T, MalformedKind> + 'a;
 
 /// One `NETLINK_SOCK_DIAG` socket, opened once and reused for many dumps.
 #[derive(Debug)]
@@ -73,6 +78,8 @@ pub struct SockDiag {
     unix_show: u32,
     /// Every reply datagram received, back to back, when recording (`-D FILE`).
     recording: Option<Vec<u8>>,
+    /// The BPF socket-local storages inet requests ask for.
+    storages: Option<StorageRequest>,
 }
 
 impl SockDiag {
@@ -91,6 +98,7 @@ impl SockDiag {
             details: false,
             unix_show: 0,
             recording: None,
+            storages: None,
         })
     }
 
@@ -112,6 +120,15 @@ impl SockDiag {
             self.ext |= inet_ext::tos_extension_bits();
         }
         self.details |= tos || sockopt;
+        self
+    }
+
+    /// Also ask inet dumps for the sockets' BPF local storages (`--bpf-maps`,
+    /// `--bpf-map-id`), decoded into each record's details.
+    #[must_use]
+    pub fn with_storages(mut self, storages: Option<StorageRequest>) -> Self {
+        self.details |= storages.is_some();
+        self.storages = storages;
         self
     }
 
@@ -207,7 +224,7 @@ impl SockDiag {
             let mut decoder = Decoder::new(Some(seq));
             let details = self.details;
             let mut take = |p: &[u8]| -> Result<(), error::MalformedKind> {
-                found = Some(parse_inet_diag_msg_with(p, s.protocol, details)?);
+                found = Some(parse_inet_diag_msg_with(p, s.protocol, details, 0)?);
                 Ok(())
             };
             decoder.feed(&self.recv_buf, &mut take)?;
@@ -226,9 +243,12 @@ impl SockDiag {
     /// EOPNOTSUPP); I/O, kernel and decoding errors otherwise.
     pub fn dump_inet(&mut self, protocol: u8, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
         let seq = self.seq.wrapping_add(1);
-        let request = inet::dump_request_v2(protocol, family, states, seq, self.ext)?;
+        let mut request = inet::dump_request_v2(protocol, family, states, seq, self.ext)?;
+        if let Some(r) = &self.storages {
+            inet::add_storage_attr(&mut request, r);
+        }
         let details = self.details;
-        self.dump(&request, family, protocol, &mut |p| parse_inet_diag_msg_with(p, protocol, details))
+        self.dump(&request, family, protocol, &mut |p, at| parse_inet_diag_msg_with(p, protocol, details, at))
     }
 
     /// Dump the MPTCP sockets of one address family whose state bit is in `states`, in
@@ -239,9 +259,14 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without MPTCP diag.
     pub fn dump_mptcp(&mut self, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
         use crate::model::socket::PROTO_MPTCP_TABLE;
-        let request = inet::mptcp_request(family, states, self.seq.wrapping_add(1), self.ext)?;
+        let mut request = inet::mptcp_request(family, states, self.seq.wrapping_add(1), self.ext)?;
+        if let Some(r) = &self.storages {
+            inet::add_storage_attr(&mut request, r);
+        }
         let details = self.details;
-        self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p| parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details))
+        self.dump(&request, family, PROTO_MPTCP_TABLE, &mut |p, at| {
+            parse_inet_diag_msg_with(p, PROTO_MPTCP_TABLE, details, at)
+        })
     }
 
     /// Dump UNIX sockets whose state bit is in `states`, with name, peer and queues.
@@ -251,7 +276,7 @@ impl SockDiag {
     pub fn dump_unix(&mut self, states: u32) -> Result<Vec<UnixSocket>, DiagError> {
         let request = unix::request(self.seq.wrapping_add(1), states, self.unix_show);
         let details = self.details;
-        self.dump(&request, 1, 0, &mut |p| unix::parse(p, details))
+        self.dump(&request, 1, 0, &mut |p, _| unix::parse(p, details))
     }
 
     /// Dump every packet socket, with its interface, receive queue and filter.
@@ -260,7 +285,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`].
     pub fn dump_packet(&mut self) -> Result<Vec<PacketSocket>, DiagError> {
         let request = packet::request(self.seq.wrapping_add(1));
-        self.dump(&request, 17, 0, &mut packet::parse)
+        self.dump(&request, 17, 0, &mut |p, _| packet::parse(p))
     }
 
     /// Dump every netlink socket of every netlink protocol.
@@ -269,7 +294,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`].
     pub fn dump_netlink(&mut self) -> Result<Vec<NetlinkSocket>, DiagError> {
         let request = netlink::request(self.seq.wrapping_add(1));
-        self.dump(&request, 16, 0, &mut netlink::parse)
+        self.dump(&request, 16, 0, &mut |p, _| netlink::parse(p))
     }
 
     /// Dump vsock sockets whose state bit is in `states`.
@@ -278,7 +303,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without vsock_diag.
     pub fn dump_vsock(&mut self, states: u32) -> Result<Vec<VsockSocket>, DiagError> {
         let request = vsock::request(self.seq.wrapping_add(1), states);
-        self.dump(&request, 40, 0, &mut vsock::parse)
+        self.dump(&request, 40, 0, &mut |p, _| vsock::parse(p))
     }
 
     /// Dump every AF_XDP socket, with what ss's `xdp_show` asks for (info, rings, umem,
@@ -289,7 +314,7 @@ impl SockDiag {
     /// (`CONFIG_XDP_SOCKETS_DIAG`).
     pub fn dump_xdp(&mut self) -> Result<Vec<XdpSocket>, DiagError> {
         let request = xdp::request(self.seq.wrapping_add(1));
-        self.dump(&request, 44, 0, &mut xdp::parse)
+        self.dump(&request, 44, 0, &mut |p, _| xdp::parse(p))
     }
 
     /// Count the replies of a dump of a family sockstat does not decode (TIPC), with
@@ -300,7 +325,7 @@ impl SockDiag {
     /// As [`SockDiag::dump_inet`]; [`DiagError::NotSupported`] without the diag module.
     pub fn count_replies(&mut self, family: u16, body: &[u8]) -> Result<usize, DiagError> {
         let request = nlmsg::dump_request(self.seq.wrapping_add(1), body);
-        Ok(self.dump(&request, family, 0, &mut |_| Ok(()))?.len())
+        Ok(self.dump(&request, family, 0, &mut |_, _| Ok(()))?.len())
     }
 
     /// Send `request` (whose sequence number is `self.seq + 1`) and decode every reply
@@ -310,7 +335,7 @@ impl SockDiag {
         request: &[u8],
         family: u16,
         protocol: u8,
-        parse: &mut dyn FnMut(&[u8]) -> Result<T, MalformedKind>,
+        parse: &mut ParsePayload<'_, T>,
     ) -> Result<Vec<T>, DiagError> {
         if self.poisoned {
             self.socket = open_socket()?;
@@ -328,8 +353,12 @@ impl SockDiag {
             if let Some(rec) = &mut self.recording {
                 rec.extend_from_slice(&self.recv_buf);
             }
+            // Each payload's offset in its datagram: where ss, which receives a datagram
+            // into a fresh malloc'd buffer, finds it (btf_dump prints some misaligned
+            // socket-local storage values differently).
+            let base = self.recv_buf.as_ptr() as usize;
             let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
-                records.push(parse(p)?);
+                records.push(parse(p, p.as_ptr() as usize - base)?);
                 Ok(())
             };
             match decoder.feed(&self.recv_buf, &mut push) {

@@ -3,6 +3,7 @@
 //! of `sockstat-ebpf`.
 
 pub mod abi;
+pub mod btf;
 pub mod clock;
 pub mod owner;
 pub mod socket;

@@ -127,6 +127,22 @@ pub struct InetDetails {
     /// keys, as ss prints them.
     #[serde(default)]
     pub md5: Option<Vec<Md5Key>>,
+    /// `INET_DIAG_SK_BPF_STORAGES` (sent when the request asked for it: `--bpf-maps`,
+    /// `--bpf-map-id`): the socket's BPF local storage values, in the kernel's order.
+    #[serde(default)]
+    pub bpf_storages: Vec<SkStorageValue>,
+}
+
+/// One `SK_DIAG_BPF_STORAGE` (include/uapi/linux/sock_diag.h): a socket-local storage
+/// map's id and the socket's value in it, as raw bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkStorageValue {
+    pub map_id: u32,
+    pub value: Vec<u8>,
+    /// The value's address modulo 8 in ss's receive buffer (a fresh malloc'd one per
+    /// datagram, so its offset in the datagram): libbpf's btf_dump reads a misaligned
+    /// 8-byte enum or pointer differently.
+    pub misalign: u8,
 }
 
 /// One `struct tcp_diag_md5sig` (include/uapi/linux/tcp.h).

@@ -36,6 +36,9 @@ pub struct Names {
     owners: HashMap<u32, String>,
     /// `-r`: host names, looked up on first use and cached for the run.
     pub hosts: HostNames,
+    /// `--bpf-maps`, `--bpf-map-id`: the socket-local storage maps whose values can be
+    /// printed, by id (a map missing here prints as ss's "failed to fetch info").
+    bpf_maps: HashMap<u32, std::sync::Arc<crate::model::btf::StorageMapInfo>>,
 }
 
 /// Which /etc/services protocol, or /etc/protocols, names a port (ss's `dg_proto`).
@@ -77,6 +80,7 @@ impl Names {
             cgroups: std::cell::OnceCell::new(),
             owners: HashMap::new(),
             hosts: HostNames::system(),
+            bpf_maps: HashMap::new(),
         }
     }
 
@@ -96,6 +100,7 @@ impl Names {
             cgroups: std::cell::OnceCell::from(HashMap::new()),
             owners: HashMap::new(),
             hosts: HostNames::fixed(&[]),
+            bpf_maps: HashMap::new(),
         }
     }
 
@@ -114,6 +119,19 @@ impl Names {
     pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
         self.owners = owners;
         self
+    }
+
+    /// The socket-local storage maps whose values `--bpf-maps` prints, by id.
+    #[must_use]
+    pub fn with_bpf_maps(mut self, maps: HashMap<u32, std::sync::Arc<crate::model::btf::StorageMapInfo>>) -> Self {
+        self.bpf_maps = maps;
+        self
+    }
+
+    /// A socket-local storage map's value size and BTF, if it could be looked up.
+    #[must_use]
+    pub fn bpf_map(&self, id: u32) -> Option<&crate::model::btf::StorageMapInfo> {
+        self.bpf_maps.get(&id).map(std::sync::Arc::as_ref)
     }
 
     /// Fixed host names for `-r` (tests); other addresses have none.

@@ -23,6 +23,7 @@ use crate::{
     query,
     query::plan::Plan,
     query::selection::{Selection, SourceChoice, Table},
+    query::storages::StorageMaps,
     sys::netns::{own_netns, own_pidns},
     sys::procnet,
     wire::client::{Client, ClientError},
@@ -74,29 +75,37 @@ pub enum FetchError {
          CAP_NET_ADMIN only: run as root or grant it (`setcap cap_net_admin+ep` the binary)"
     )]
     MarkNeedsCapability,
+    #[error(
+        "--bpf-maps and --bpf-map-id read BPF socket-local storage, which the kernel's sock_diag \
+         shows only to CAP_BPF or CAP_SYS_ADMIN: run as root or grant one (`setcap cap_bpf+ep` \
+         the binary)"
+    )]
+    StoragesNeedCapability,
     #[error("SOCK_DESTROY answers")]
     Kill(#[source] DiagError),
 }
 
-/// A sock_diag socket asking for what `sel` prints (`-e`, `-m`, `-i`).
+/// A sock_diag socket asking for what `sel` prints (`-e`, `-m`, `-i`, `--bpf-maps`).
 fn open_diag(plan: &Plan) -> Result<SockDiag, DiagError> {
     // --cgroup needs the decoded attributes (INET_DIAG_CGROUP_ID) as -e does; what else
     // -e asks for (UNIX VFS and ICONS) is only printed with -e.
     // --tos and --inet-sockopt need the decoded attributes too, not -e's UNIX extras.
     // A fwmark/cgroup condition is evaluated on the decoded INET_DIAG_MARK and
     // INET_DIAG_CGROUP_ID, so it needs the decoding too (and nothing that -e prints).
-    open_for(&plan.spec)
+    Ok(open_for(&plan.spec)?.with_storages(plan.storages.clone()))
 }
 
 /// `-D FILE`: the raw reply datagrams of the TCP dump `sel` selects (AF_INET, then
 /// AF_INET6, as ss's `inet_show_netlink` asks), back to back, `NLMSG_DONE`s included:
 /// exactly what `ss -D` writes. No FILTER expression is applied (ss parses it after the
-/// dump), the `-m`/`-i` attributes are asked for as ss asks.
+/// dump), the `-m`/`-i` attributes and the socket-local storages of `storages` are asked
+/// for as ss asks.
 ///
 /// # Errors
 /// The dump's.
-pub fn record_tcp(sel: &Selection) -> Result<Vec<u8>, FetchError> {
-    let plan = Plan::new(sel);
+pub fn record_tcp(sel: &Selection, storages: Option<&StorageMaps>) -> Result<Vec<u8>, FetchError> {
+    let mut plan = Plan::new(sel);
+    plan.storages = storages.map(StorageMaps::request);
     let mut diag = open_diag(&plan)?;
     diag.record();
     diag.dump_tcp(&plan.families, plan.states)?;
@@ -117,15 +126,21 @@ fn tcp_from_file(path: &std::ffi::OsStr, all_dumps: bool) -> Result<Vec<InetSock
     Ok(dump.map_err(|source| FetchError::DiagFileParse { path: shown, source })?.sockets)
 }
 
-/// Whether this process has CAP_NET_ADMIN in its effective set (/proc/self/status
-/// `CapEff`, bit 12), which SOCK_DESTROY requires.
+/// Whether this process has CAP_NET_ADMIN in its effective set, which SOCK_DESTROY
+/// requires.
 fn has_net_admin() -> bool {
     const CAP_NET_ADMIN: u32 = 12;
+    has_capability(CAP_NET_ADMIN)
+}
+
+/// Whether this process has capability `bit` in its effective set (/proc/self/status
+/// `CapEff`).
+fn has_capability(bit: u32) -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|t| {
         t.lines()
             .find_map(|l| l.strip_prefix("CapEff:"))
             .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+            .is_some_and(|caps| caps & (1 << bit) != 0)
     })
 }
 
@@ -184,16 +199,31 @@ pub fn tcp(
 /// dump shows exactly one querying socket, as ss's shows its own. With `-p`, also the
 /// agent's owner records (`None`: walk /proc).
 ///
+/// `storages`: the socket-local storage maps of `--bpf-maps`/`--bpf-map-id`, whose values
+/// every inet dump then asks for; those dumps are made here, never by the agent (the
+/// request names maps by this process's fds).
+///
 /// # Errors
 /// The first fetch that fails; a table the kernel has no diag module for is empty.
-pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
+pub fn snapshot(
+    sel: &Selection,
+    storages: Option<&StorageMaps>,
+) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
     let mut snap = Snapshot::default();
-    let plan = Plan::new(sel);
+    let mut plan = Plan::new(sel);
+    plan.storages = storages.map(StorageMaps::request);
     let (states, tcp_source) = (plan.states, plan.tcp_source);
     // A recorded TCP dump (`TCPDIAG_FILE`, as ss reads it) stands in for the kernel's.
     let recorded = std::env::var_os("TCPDIAG_FILE");
     if sel.kill && !has_net_admin() {
         return Err(FetchError::KillNeedsCapability);
+    }
+    // bpf_sk_storage_diag_alloc() refuses the request without bpf_capable(); ss then falls
+    // back to /proc/net/tcp and prints no values.
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    if plan.storages.is_some() && !has_capability(CAP_BPF) && !has_capability(CAP_SYS_ADMIN) {
+        return Err(FetchError::StoragesNeedCapability);
     }
     // The kernel sends INET_DIAG_MARK to CAP_NET_ADMIN only (and refuses ss's mark
     // bytecode without it): without it every mark of an inet dump would read as 0. UNIX
@@ -255,7 +285,7 @@ pub fn snapshot(sel: &Selection) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), 
     // in the namespace asked about when one answers, else here. -K kills through a
     // dump of its own, never through the agent.
     let spec = &plan.spec;
-    let local = sel.source == SourceChoice::Kernel || sel.kill || recorded.is_some();
+    let local = sel.source == SourceChoice::Kernel || sel.kill || recorded.is_some() || plan.storages.is_some();
     let dumped = match (spec.is_empty(), local) {
         (true, _) => Snapshot::default(),
         (false, true) => dump_tables(&mut open_diag(&plan)?, spec)?,

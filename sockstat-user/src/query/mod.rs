@@ -5,6 +5,7 @@
 pub mod fetch;
 pub mod plan;
 pub mod selection;
+pub mod storages;
 
 use crate::diag::DestroyGroups;
 use crate::filter::{Subject, bit};
@@ -92,6 +93,13 @@ pub fn check_supported(sel: &Selection, unsupported: &[String], follow_events: b
     if follow_events && sel.source == SourceChoice::Agent {
         return Err(QueryError::EventsFromAgent);
     }
+    // The storage request names maps by this process's fds: never relayed to the agent,
+    // whatever the tables.
+    if sel.source == SourceChoice::Agent
+        && let Some(option) = bpf_maps_option(sel)
+    {
+        return Err(QueryError::DetailsFromAgent { option });
+    }
     if sel.source == SourceChoice::Agent
         && sel.has_table(Table::Tcp)
         && !sel.kill
@@ -125,6 +133,15 @@ fn agent_detail(sel: &Selection) -> Option<&'static str> {
     ]
     .into_iter()
     .find_map(|(on, name)| on.then_some(name))
+    .or_else(|| bpf_maps_option(sel))
+}
+
+/// `--bpf-maps` or `--bpf-map-id`, if the query has one.
+fn bpf_maps_option(sel: &Selection) -> Option<&'static str> {
+    sel.bpf_maps.as_ref().map(|m| match m {
+        selection::BpfMaps::All => "--bpf-maps",
+        selection::BpfMaps::Ids(_) => "--bpf-map-id",
+    })
 }
 
 /// Where TCP comes from: `-e`, `-m`, `-i`, `-o`/`-b` and `-T` print values the agent's
@@ -423,6 +440,14 @@ mod tests {
         assert_eq!(tcp_source(&opts("-t sport = :22")), SourceChoice::Auto);
         assert_eq!(tcp_source(&opts("-t --tos")), SourceChoice::Kernel);
         assert_eq!(tcp_source(&opts("-t --inet-sockopt")), SourceChoice::Kernel);
+        // Socket-local storage requests name maps by this process's fds: never the agent.
+        assert_eq!(tcp_source(&opts("-t --bpf-maps")), SourceChoice::Kernel);
+        assert_eq!(check_supported(&options("-t --bpf-map-id 3")), Ok(()));
+        for (line, option) in
+            [("-t --bpf-maps --source agent", "--bpf-maps"), ("-u --bpf-map-id 3 --source agent", "--bpf-map-id")]
+        {
+            assert_eq!(check_supported(&options(line)), Err(QueryError::DetailsFromAgent { option }), "{line}");
+        }
         assert_eq!(check_supported(&options("-tm --source agent")), Err(QueryError::DetailsFromAgent { option: "-m" }));
         assert_eq!(check_supported(&options("-tK --source agent")), Ok(()));
         assert_eq!(tcp_source(&opts("-tK --source agent")), SourceChoice::Kernel);

@@ -2,6 +2,7 @@
 //! once (the state mask, the families in dump order, where TCP comes from, which tables
 //! are looked at, the dump of the other tables) and read by every step of the fetch.
 
+use crate::diag::StorageRequest;
 use crate::model::abi::{AF_NETLINK, AF_PACKET, AF_UNIX, AF_VSOCK, AF_XDP, IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_UDP};
 use crate::query::selection::{Selection, SourceChoice, Table};
 use crate::query::{families, inet_table, state_mask, tcp_source};
@@ -25,6 +26,9 @@ pub struct Plan {
     pub mptcp: bool,
     /// The sock_diag dumps besides TCP, in ss's order.
     pub spec: DumpSpec,
+    /// The BPF socket-local storages inet dumps ask for (set by the fetch, which opens
+    /// the maps).
+    pub storages: Option<StorageRequest>,
 }
 
 impl Plan {
@@ -41,6 +45,7 @@ impl Plan {
             mptcp: inet_table(sel, Table::Mptcp),
             families,
             spec,
+            storages: None,
         }
     }
 }

@@ -143,6 +143,18 @@ pub struct Selection {
     /// dump, where ss (and sockstat by default) reads it up to its first `NLMSG_DONE` and
     /// applies only the FILTER expression.
     pub recorded_all_dumps: bool,
+    /// `--bpf-maps` (every BPF socket-local storage map) or `--bpf-map-id=ID` (those
+    /// maps): the sk_storage values to print with each inet socket.
+    pub bpf_maps: Option<BpfMaps>,
+}
+
+/// Which BPF socket-local storage maps to show (ss 7.1's `--bpf-maps`, `--bpf-map-id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BpfMaps {
+    All,
+    /// Each id once, in the order first given, with its text as given (ss names a map of
+    /// the wrong type by it).
+    Ids(Vec<(u32, String)>),
 }
 
 /// What the printed rows must carry beyond the tuple, state and queues, by the option

@@ -1,6 +1,7 @@
 //! One inet socket's row (`inet_stats_print()`, `inet_show_sock()`): addresses and ports,
 //! `-o` timers, `-e` details (`sock_details_print()`, shutdown, v6only), `--tos`,
-//! `--cgroup`, `--inet-sockopt`, then the `-m`/`-i` text of [`super::tcpinfo`]. May import
+//! `--cgroup`, `--inet-sockopt`, then the `-m`/`-i` text of [`super::tcpinfo`], then the
+//! BPF socket-local storages (`--bpf-maps`, through [`super::btf_dump`]). May import
 //! `model`, `names` and the rest of `render`.
 
 use std::net::IpAddr;
@@ -206,7 +207,48 @@ pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> 
             }
         }
     }
+    if let Some(d) = d {
+        for stg in &d.bpf_storages {
+            push_sk_storage(&mut out, opts.oneline, stg, names);
+        }
+    }
     out
+}
+
+/// ss 7.1's `out_bpf_sk_storage()`: one socket-local storage value, dumped from its map's
+/// BTF (on its own lines, or compact with `-O`). A map that could not be looked up prints
+/// ss's "failed to fetch info" line; a value of the wrong size prints nothing (ss says so
+/// on stderr, as sockstat's fetch does).
+fn push_sk_storage(out: &mut String, oneline: bool, stg: &crate::model::socket::SkStorageValue, names: &Names) {
+    use super::btf_dump::{DumpOpts, dump_type_data};
+    let Some(map) = names.bpf_map(stg.map_id) else {
+        out.push_str(&format!("\n\tmap_id: {} failed to fetch info, skipping\n", stg.map_id));
+        return;
+    };
+    if map.value_size as usize != stg.value.len() {
+        return;
+    }
+    let opts = DumpOpts { indent_level: if oneline { 0 } else { 2 }, compact: oneline, misalign: stg.misalign };
+    let (text, result) = match &map.btf {
+        Some(btf) => dump_type_data(btf, map.value_type_id, &stg.value, opts),
+        // A map without BTF: btf_dump has no type to look the value up in.
+        None => (String::new(), Err(-2)),
+    };
+    let id = stg.map_id.cast_signed();
+    if oneline {
+        out.push_str(&format!(" map_id:{id}"));
+        out.push_str(&text);
+        if let Err(e) = result {
+            out.push_str(&format!("failed to dump data: {e}"));
+        }
+    } else {
+        out.push_str(&format!("\n\tmap_id:{id} [\n"));
+        out.push_str(&text);
+        if let Err(e) = result {
+            out.push_str(&format!("\t\tfailed to dump data: {e}"));
+        }
+        out.push_str("\n\t]");
+    }
 }
 
 pub(super) const IPPROTO_UDP: u8 = 17;
@@ -235,4 +277,46 @@ pub fn sockopt_text(flags: u16) -> String {
 /// ` <->`, `-->`...: ss's `%c-%c` of the shutdown mask.
 pub(super) fn shutdown_text(mask: u8) -> String {
     format!(" {}-{}", if mask & 1 != 0 { '-' } else { '<' }, if mask & 2 != 0 { '-' } else { '>' })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::btf::{Btf, BtfBuilder, INT_SIGNED, StorageMapInfo};
+    use crate::model::socket::SkStorageValue;
+
+    fn names() -> Names {
+        let mut b = BtfBuilder::new();
+        let int = b.int("int", 4, INT_SIGNED);
+        let s = b.composite(false, "v", 8, &[("a", int, 0, 0), ("b", int, 32, 0)]);
+        let btf = Arc::new(Btf::parse(&b.build()).expect("btf"));
+        let info =
+            |value_type_id| Arc::new(StorageMapInfo { value_size: 8, value_type_id, btf: Some(Arc::clone(&btf)) });
+        // Map 5 is well-formed; map 6 names a type its BTF lacks, which btf_dump refuses.
+        Names::fixed(None, (32768, 60999), &[]).with_bpf_maps(HashMap::from([(5, info(s)), (6, info(99))]))
+    }
+
+    fn text(oneline: bool, map_id: u32, value: &[u8]) -> String {
+        let mut out = String::new();
+        push_sk_storage(&mut out, oneline, &SkStorageValue { map_id, value: value.to_vec(), misalign: 0 }, &names());
+        out
+    }
+
+    #[test]
+    fn storages_print_as_ss_7_1_prints_them() {
+        let v = [1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff];
+        assert_eq!(
+            text(false, 5, &v),
+            "\n\tmap_id:5 [\n\t\t(struct v){\n\t\t\t.a = (int)1,\n\t\t\t.b = (int)-2,\n\t\t}\n\t]"
+        );
+        assert_eq!(text(true, 5, &v), " map_id:5(struct v){.a = (int)1,.b = (int)-2,}");
+        // A map not looked up, a value of another size, a type btf_dump cannot find.
+        assert_eq!(text(false, 7, &v), "\n\tmap_id: 7 failed to fetch info, skipping\n");
+        assert_eq!(text(false, 5, &v[..4]), "");
+        assert_eq!(text(false, 6, &v), "\n\tmap_id:6 [\n\t\tfailed to dump data: -2\n\t]");
+        assert_eq!(text(true, 6, &v), " map_id:6failed to dump data: -2");
+    }
 }

@@ -32,7 +32,10 @@
 //! `--tos` `tos`, `tclass`, `class_id` (numbers, when sent); `--inet-sockopt`
 //! `inet_sockopt` (the names ss prints, an array); `-b` on packet sockets `bpf_filter`,
 //! the classic BPF program attached, [{`code`, `jt`, `jf`, `k`}] (numbers, as `-b` prints
-//! them).
+//! them); `--bpf-maps`/`--bpf-map-id` on inet sockets that have any, `bpf_maps`
+//! [{`map_id`, `value` (typed from the map's BTF: objects, arrays, numbers, strings for
+//! char arrays, enumerator names), `text` (btf_dump's text, as `-O` prints it)}], or
+//! `error` where ss prints a failure (ss 7.1 has no JSON output).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -342,6 +345,44 @@ fn inet(opts: &Style, s: &InetSocket, names: &Names, netid: &str) -> Map<String,
                 }
             }
         }
+        if !d.bpf_storages.is_empty() {
+            o.insert("bpf_maps".into(), Value::Array(d.bpf_storages.iter().map(|v| sk_storage(v, names)).collect()));
+        }
     }
     o
+}
+
+/// One socket-local storage value (`--bpf-maps`): `map_id`, `value` typed from the map's
+/// BTF ([`crate::render::btf_dump::json_value`]) and `text`, what `-O` prints for it;
+/// `error` (ss's words) in place of them when the map could not be looked up or the value
+/// is not its map's size, and beside a `text` cut short where btf_dump stops.
+fn sk_storage(v: &crate::model::socket::SkStorageValue, names: &Names) -> Value {
+    use crate::render::btf_dump::{DumpOpts, dump_type_data, json_value};
+    let mut o = Map::new();
+    o.insert("map_id".into(), json!(v.map_id));
+    let Some(map) = names.bpf_map(v.map_id) else {
+        o.insert("error".into(), json!("failed to fetch info"));
+        return Value::Object(o);
+    };
+    if map.value_size as usize != v.value.len() {
+        let e = format!("invalid value size, expecting {}, got {}", map.value_size, v.value.len());
+        o.insert("error".into(), json!(e));
+        return Value::Object(o);
+    }
+    let Some(btf) = &map.btf else {
+        o.insert("error".into(), json!("the map has no BTF"));
+        return Value::Object(o);
+    };
+    o.insert("value".into(), json_value(btf, map.value_type_id, &v.value));
+    let (text, r) = dump_type_data(
+        btf,
+        map.value_type_id,
+        &v.value,
+        DumpOpts { indent_level: 0, compact: true, misalign: v.misalign },
+    );
+    o.insert("text".into(), json!(text));
+    if let Err(e) = r {
+        o.insert("error".into(), json!(format!("failed to dump data: {e}")));
+    }
+    Value::Object(o)
 }

@@ -7,6 +7,7 @@
 //! port text, `inet` and `family` the rows, `tcpinfo` the `-i`/`-m` text, `events` `-E`.
 
 mod addr;
+pub mod btf_dump;
 pub mod cbpf;
 mod events;
 mod family;
