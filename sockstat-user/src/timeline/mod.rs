@@ -65,7 +65,7 @@ pub enum TimelineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("moving the corrupt timeline {path} aside to {to}")]
+    #[error("moving the timeline {path} aside to {to}")]
     MoveAside {
         path: PathBuf,
         to: PathBuf,
@@ -80,13 +80,21 @@ pub enum TimelineError {
     },
     #[error(
         "{path} has timeline schema version {found}; this sockstat reads and writes version {SCHEMA_VERSION} only: \
-         move the file away (or delete it) to start a new timeline there, and read it with the sockstat that wrote it"
+         read it with the sockstat that wrote it (the agent moves a file of an older version aside and starts a new one; \
+         one of a newer version it leaves alone: move the file away, or delete it, to start a new timeline there)"
     )]
     Version { path: PathBuf, found: i64 },
     #[error("the timeline in {path} has no snapshot at or before {at}: it starts at {first}")]
     BeforeStart { path: PathBuf, at: String, first: String },
     #[error("the timeline in {path} is empty (has an agent with --timeline run yet?)")]
     Empty { path: PathBuf },
+    #[error("timeline {path}: connection rows of batch {first}")]
+    Block {
+        path: PathBuf,
+        first: i64,
+        #[source]
+        source: codec::BlockError,
+    },
     #[error("starting the timeline writer thread")]
     Thread(#[source] std::io::Error),
 }

@@ -18,7 +18,7 @@ use crate::{
     timeline::{
         Gap, TimelineError,
         assemble::owner_source,
-        codec::{self, Path as StatePath, Step, Trailer},
+        codec::{self, ConnRow, Path as StatePath, Step, Trailer},
         lifetime::{Opened, OwnerSource, opened},
         schema, sql,
     },
@@ -30,13 +30,7 @@ pub struct Reader {
     pub(super) path: PathBuf,
 }
 
-/// The columns [`Row::read`] reads, in its order, from `connections` (aliased `c`, its
-/// batch `b`).
-const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
-     b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, c.process, c.owner, c.bytes_sent, \
-     c.bytes_received, c.rowid, c.cgroup, c.error, c.retrans, c.srtt_us";
-
-/// The same from `open_connections` (aliased `c`).
+/// The columns [`Row::read`] reads, in its order, from `open_connections` (aliased `c`).
 const OPEN_COLUMNS: &str = "c.cookie, c.netns, c.src, c.sport, c.dst, c.dport, c.end_ns, c.duration_ns, c.path, \
      c.steps, c.process, c.owner, c.bytes_sent, c.bytes_received, NULL, c.cgroup, c.error, c.retrans, c.srtt_us";
 
@@ -120,6 +114,32 @@ pub(super) struct RowTransition {
 }
 
 impl Row {
+    /// Row `rowid` of a block.
+    fn from_block(r: ConnRow, rowid: i64) -> Row {
+        Row {
+            rowid: Some(rowid),
+            cookie: r.cookie,
+            netns: r.netns,
+            family: codec::family_of(codec::addr_bytes(&r.src).as_ref()),
+            src: r.src,
+            sport: r.sport,
+            dst: r.dst,
+            dport: r.dport,
+            first_ns: r.end_ns.saturating_sub(i64::try_from(r.duration_ns).unwrap_or(i64::MAX)),
+            end_ns: r.end_ns,
+            path: r.path,
+            steps: r.steps,
+            process: r.process,
+            owner: r.owner,
+            bytes_sent: i64::try_from(r.bytes_sent).unwrap_or(i64::MAX),
+            bytes_received: i64::try_from(r.bytes_received).unwrap_or(i64::MAX),
+            cgroup: r.cgroup,
+            error: r.error,
+            retrans: r.retrans,
+            srtt_us: r.srtt_us,
+        }
+    }
+
     fn read(r: &SqlRow<'_>) -> rusqlite::Result<Row> {
         let src: Vec<u8> = r.get(2)?;
         let dst: Vec<u8> = r.get(4)?;
@@ -325,27 +345,66 @@ impl Reader {
             .map_err(sql(&self.path))
     }
 
+    /// The block holding connection row `conn`, if any: its first row number and its
+    /// rows.
+    fn block_at(&self, conn: i64) -> Result<Option<(i64, Vec<ConnRow>)>, TimelineError> {
+        let e = sql(&self.path);
+        let found: Option<(i64, Vec<u8>, Option<i64>, Option<i64>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.first, c.data, b.base_ns, b.cookie_base FROM connections c
+                 LEFT JOIN batches b ON b.first_conn = c.first
+                 WHERE c.first = (SELECT MAX(first) FROM connections WHERE first <= ?1)",
+            )
+            .map_err(&e)?
+            .query_row([conn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()
+            .map_err(&e)?;
+        found.map(|(first, data, base, cookie)| Ok((first, self.decode(first, &data, base, cookie)?))).transpose()
+    }
+
+    /// The rows of the block that starts at row `first`, from its blob and its batch's
+    /// bases.
+    fn decode(
+        &self,
+        first: i64,
+        data: &[u8],
+        base_ns: Option<i64>,
+        cookie_base: Option<i64>,
+    ) -> Result<Vec<ConnRow>, TimelineError> {
+        codec::read_block(data, cookie_base.unwrap_or(0).cast_unsigned(), base_ns.unwrap_or(0))
+            .map_err(|source| TimelineError::Block { path: self.path.clone(), first, source })
+    }
+
     /// Calls `f` on each `connections` row with a rowid in `lo..=hi`, in rowid order.
     pub(super) fn rows_between(&self, lo: i64, hi: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
         if lo > hi {
             return Ok(());
         }
-        // The batch holding `lo`: batches are walked from there, each row read with
-        // its batch's base time and cookie.
+        // The block holding `lo`, then those after it up to `hi`.
         let from: Option<i64> = self
             .conn
-            .query_row("SELECT MAX(first_conn) FROM batches WHERE first_conn <= ?1", [lo], |r| r.get(0))
+            .query_row("SELECT MAX(first) FROM connections WHERE first <= ?1", [lo], |r| r.get(0))
             .map_err(&e)?;
         let mut st = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM batches b CROSS JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn
-                 WHERE b.first_conn BETWEEN ?1 AND ?3 AND c.rowid BETWEEN ?2 AND ?3 ORDER BY c.rowid"
-            ))
+            .prepare_cached(
+                "SELECT c.first, c.data, b.base_ns, b.cookie_base FROM connections c
+                 LEFT JOIN batches b ON b.first_conn = c.first
+                 WHERE c.first BETWEEN ?1 AND ?2 ORDER BY c.first",
+            )
             .map_err(&e)?;
-        for row in st.query_map([from.unwrap_or(lo), lo, hi], Row::read).map_err(&e)? {
-            f(row.map_err(&e)?);
+        let mut rows = st.query([from.unwrap_or(lo), hi]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let first: i64 = r.get(0).map_err(&e)?;
+            let data: Vec<u8> = r.get(1).map_err(&e)?;
+            let block = self.decode(first, &data, r.get(2).map_err(&e)?, r.get(3).map_err(&e)?)?;
+            for (rowid, row) in (first..).zip(block) {
+                if (lo..=hi).contains(&rowid) {
+                    f(Row::from_block(row, rowid));
+                }
+            }
         }
         Ok(())
     }
@@ -354,16 +413,25 @@ impl Reader {
     /// was open at snapshot `snapshot` or an earlier one.
     fn crossing_rows(&self, from: i64, snapshot: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
-        let mut st = self
+        let conns: Vec<i64> = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM crossings x CROSS JOIN connections c ON c.rowid = x.conn
-                 CROSS JOIN batches b ON b.first_conn = (SELECT MAX(first_conn) FROM batches WHERE first_conn <= x.conn)
-                 WHERE x.conn >= ?1 AND x.snapshot <= ?2 ORDER BY x.conn"
-            ))
+            .prepare_cached("SELECT conn FROM crossings WHERE conn >= ?1 AND snapshot <= ?2 ORDER BY conn")
+            .map_err(&e)?
+            .query_map([from, snapshot], |r| r.get(0))
+            .and_then(Iterator::collect)
             .map_err(&e)?;
-        for row in st.query_map([from, snapshot], Row::read).map_err(&e)? {
-            f(row.map_err(&e)?);
+        // Rows of one block come together: it is decoded once.
+        let mut block: Option<(i64, Vec<ConnRow>)> = None;
+        for conn in conns {
+            let held = |b: &(i64, Vec<ConnRow>)| conn >= b.0 && conn - b.0 < i64::try_from(b.1.len()).unwrap_or(0);
+            if !block.as_ref().is_some_and(held) {
+                block = self.block_at(conn)?;
+            }
+            if let Some((first, rows)) = &block
+                && let Some(row) = usize::try_from(conn - first).ok().and_then(|i| rows.get(i))
+            {
+                f(Row::from_block(row.clone(), conn));
+            }
         }
         Ok(())
     }

@@ -71,13 +71,13 @@
 //!   with every column readable (addresses and the path as text, times absolute),
 //!   `start_ns`/`duration_ns` NULL when the connection began before the agent did.
 
-use std::{fmt::Write as _, path::Path};
+use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::timeline::{TimelineError, sql};
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The tables and indexes of a new file.
 const TABLES: &str = "
@@ -92,12 +92,7 @@ CREATE TABLE IF NOT EXISTS processes (
     id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, comm TEXT NOT NULL, UNIQUE (pid, comm));
 CREATE TABLE IF NOT EXISTS netns (id INTEGER PRIMARY KEY, inode INTEGER NOT NULL UNIQUE, name TEXT);
 CREATE TABLE IF NOT EXISTS cgroups (id INTEGER PRIMARY KEY, cgroup_id INTEGER NOT NULL UNIQUE, path TEXT);
-CREATE TABLE IF NOT EXISTS connections (
-    cookie_offset INTEGER NOT NULL, src BLOB NOT NULL, sport INTEGER NOT NULL, dst BLOB NOT NULL,
-    dport INTEGER NOT NULL, end_offset_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
-    path INTEGER NOT NULL, steps BLOB, process INTEGER, owner INTEGER,
-    bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, netns INTEGER, cgroup INTEGER,
-    error INTEGER, retrans INTEGER, srtt_us INTEGER);
+CREATE TABLE IF NOT EXISTS connections (first INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS open_connections (
     cookie INTEGER PRIMARY KEY, src BLOB NOT NULL, sport INTEGER NOT NULL, dst BLOB NOT NULL,
     dport INTEGER NOT NULL, end_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
@@ -136,73 +131,7 @@ pub(super) fn snapshot_netns(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
-/// SQL for the value of byte `i` (1-based) of blob `col`, through its hex digits.
-fn byte_sql(col: &str, i: usize) -> String {
-    let digit = |k: usize| format!("(instr('0123456789ABCDEF', substr(hex({col}), {k}, 1)) - 1)");
-    format!("({} * 16 + {})", digit(2 * i - 1), digit(2 * i))
-}
-
-/// SQL for an address blob as text: dotted IPv4, or IPv6 as eight groups of hex digits
-/// (not shortened).
-fn addr_sql(col: &str) -> String {
-    let v4 = (1..=4).map(|i| byte_sql(col, i)).collect::<Vec<_>>().join(" || '.' || ");
-    let v6 =
-        (0..8).map(|g| format!("substr(lower(hex({col})), {}, 4)", 4 * g + 1)).collect::<Vec<_>>().join(" || ':' || ");
-    format!("CASE length({col}) WHEN 4 THEN {v4} ELSE {v6} END")
-}
-
-/// SQL for a packed path as `SYN_SENT>ESTABLISHED>...` (the states entered; the first,
-/// the old state of the first transition, is left out as in `trace --lifetimes`).
-fn path_sql(col: &str) -> String {
-    const WIDTH: usize = 14;
-    let names: String = (0u8..16)
-        .map(|s| {
-            let n = if s == 0 { "" } else { crate::bpf::stream::kernel_state_name(s) };
-            format!("{n:<WIDTH$}")
-        })
-        .collect();
-    let mut out = String::from("(''");
-    for i in 1..crate::timeline::codec::MAX_STATES {
-        let nib = format!("(({col} >> {}) & 15)", 4 * i);
-        let sep = if i > 1 { "'>' || " } else { "" };
-        let _ = write!(
-            out,
-            " || CASE {nib} WHEN 0 THEN '' ELSE {sep}rtrim(substr('{names}', {nib} * {WIDTH} + 1, {WIDTH})) END"
-        );
-    }
-    out.push(')');
-    out
-}
-
-/// The `lifetimes` view: finished connections, every column readable.
-fn lifetimes_view() -> String {
-    // Opened by connect() (CLOSE -> SYN_SENT) or from a listener: the start is known.
-    let opened = "((c.path & 15) = 10 OR ((c.path & 255) = 39))";
-    format!(
-        "CREATE VIEW IF NOT EXISTS lifetimes AS SELECT
-            c.rowid AS id, b.id AS batch, b.cookie_base + c.cookie_offset AS cookie, n.inode AS netns,
-            CASE length(c.src) WHEN 16 THEN 10 ELSE 2 END AS family,
-            {src} AS src, c.sport, {dst} AS dst, c.dport,
-            CASE WHEN {opened} THEN b.base_ns + c.end_offset_ns - c.duration_ns END AS start_ns,
-            b.base_ns + c.end_offset_ns AS end_ns,
-            CASE WHEN {opened} THEN c.duration_ns END AS duration_ns,
-            COALESCE(p.pid, 0) AS pid, COALESCE(p.comm, '') AS comm,
-            CASE c.owner WHEN 0 THEN 'connect' WHEN 1 THEN 'accept' WHEN 2 THEN 'listener' ELSE 'unknown' END AS owner,
-            CASE WHEN (c.path & 15) = 10 THEN 0 WHEN (c.path & 255) = 39 THEN 1 END AS active,
-            c.bytes_sent, c.bytes_received, {path} AS path,
-            g.path AS cgroup, c.error, c.retrans, c.srtt_us
-         FROM batches b JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn
-         LEFT JOIN processes p ON p.id = c.process
-         LEFT JOIN netns n ON n.id = c.netns
-         LEFT JOIN cgroups g ON g.id = c.cgroup
-         WHERE c.owner IS NOT NULL;",
-        src = addr_sql("c.src"),
-        dst = addr_sql("c.dst"),
-        path = path_sql("c.path"),
-    )
-}
-
-fn version(conn: &Connection, path: &Path) -> Result<Option<i64>, TimelineError> {
+pub(super) fn version(conn: &Connection, path: &Path) -> Result<Option<i64>, TimelineError> {
     let e = sql(path);
     let has_meta: Option<String> = conn
         .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| r.get(0))
@@ -244,7 +173,6 @@ pub(super) fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), 
         conn.execute("INSERT OR IGNORE INTO meta SELECT 'netns_before', value FROM meta WHERE key = 'netns'", [])
             .map_err(&e)?;
     }
-    conn.execute_batch(&lifetimes_view()).map_err(&e)?;
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
         .map_err(&e)?;
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('netns', ?1)", [netns.to_string()]).map_err(&e)?;
@@ -291,26 +219,50 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_file_is_refused_with_what_to_do() {
-        let path = temp_db("v1");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             INSERT INTO meta VALUES ('schema_version', '1');
-             CREATE TABLE transitions (id INTEGER PRIMARY KEY, batch INTEGER NOT NULL);",
-        )
-        .unwrap();
-        drop(conn);
-        let cfg = crate::timeline::WriterConfig::new(path.clone(), std::time::Duration::from_secs(60), 1 << 30, false);
-        let Err(e) = crate::timeline::Writer::start(cfg, 1) else { panic!("a version 1 file was taken") };
-        assert!(matches!(e, TimelineError::Version { found: 1, .. }), "{e}");
-        assert!(e.to_string().contains("move the file away"), "{e}");
-        assert!(matches!(Reader::open(&path), Err(TimelineError::Version { found: 1, .. })));
-        // Untouched: no table of version 2 was added.
-        let n: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'connections'", [], |r| r.get(0))
+    fn an_older_file_is_moved_aside_by_the_writer_and_refused_by_readers() {
+        for old in [1, 2] {
+            let path = temp_db(&format!("v{old}"));
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '{old}');
+                 CREATE TABLE transitions (id INTEGER PRIMARY KEY, batch INTEGER NOT NULL);"
+            ))
             .unwrap();
-        assert_eq!(n, 0);
+            drop(conn);
+            let Err(e) = Reader::open(&path) else { panic!("a version {old} file was read") };
+            assert!(matches!(e, TimelineError::Version { found, .. } if found == old), "{e}");
+            assert!(e.to_string().contains("read it with the sockstat that wrote it"), "{e}");
+            drop(writer(&path));
+            assert!(Reader::open(&path).is_ok(), "a new file in its place");
+            let dir = path.parent().unwrap();
+            let prefix = format!("{}.v{old}-", path.file_name().unwrap().to_str().unwrap());
+            let aside: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&prefix))
+                .collect();
+            assert_eq!(aside.len(), 1, "{aside:?}");
+            // Kept as it was: no table of this version was added.
+            let v: String = Connection::open(&aside[0])
+                .unwrap()
+                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, old.to_string());
+            let _ = std::fs::remove_file(&aside[0]);
+        }
+    }
+
+    #[test]
+    fn a_newer_file_is_left_alone_by_the_writer() {
+        let path = temp_db("newer");
+        drop(writer(&path));
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+            .unwrap();
+        let cfg = crate::timeline::WriterConfig::new(path.clone(), std::time::Duration::from_secs(60), 1 << 30, false);
+        let Err(e) = crate::timeline::Writer::start(cfg, 1) else { panic!("a version 99 file was taken") };
+        assert!(matches!(e, TimelineError::Version { found: 99, .. }), "{e}");
     }
 }
