@@ -182,10 +182,13 @@ fn kill_9_during_a_write_burst_leaves_every_committed_batch() {
     );
     assert_eq!(torn, "0", "a batch was torn");
     let rows: u64 = check("SELECT COALESCE(SUM(rows), 0) FROM batches").parse().unwrap();
-    let finished = ns.sockstat_ok(&["history", "--json", "--timeline", db]).lines().filter(|l| l.contains("\"lifetime\"")).count();
-    let others: u64 = check("SELECT (SELECT COUNT(*) FROM transitions) + (SELECT COUNT(*) FROM gaps) + (SELECT COUNT(*) FROM snapshots)")
-        .parse()
-        .unwrap();
+    let finished =
+        ns.sockstat_ok(&["history", "--json", "--timeline", db]).lines().filter(|l| l.contains("\"lifetime\"")).count();
+    let others: u64 = check(
+        "SELECT (SELECT COUNT(*) FROM transitions) + (SELECT COUNT(*) FROM gaps) + (SELECT COUNT(*) FROM snapshots)",
+    )
+    .parse()
+    .unwrap();
     assert_eq!(rows, finished as u64 + others, "the batches count rows the file does not hold");
     assert!(rows >= committed_before, "{rows} rows on disk, but {committed_before} were committed before the kill");
     assert!(committed_before > 0, "nothing was committed before the kill: the test proves nothing");

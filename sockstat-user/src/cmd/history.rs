@@ -195,9 +195,16 @@ pub fn print_history(
         warn_gaps(&gaps, err)?;
     }
     let netns = NetnsWanted::new(opts.netns.as_ref());
+    // Text shows where a socket was in one column: its cgroup, after its namespace
+    // when that is not the agent's own (where most are).
+    let own = reader.netns()?;
+    let place = |inode: u32, name: Option<&str>, cgroup: Option<&str>| {
+        let cgroup = short_cgroup(cgroup, CGROUP_WIDTH);
+        if own == Some(inode) { cgroup } else { format!("{}:{cgroup}", netns_text(inode, name)) }
+    };
     if opts.transitions {
         let rows = reader.transitions(since, until)?;
-        let mut table = Table::new(&["TIME(UTC)", "PID/COMM", "LOCAL", "PEER", "OLD>NEW", "NETNS", "CGROUP"], &[]);
+        let mut table = Table::new(&["TIME(UTC)", "PID/COMM", "LOCAL", "PEER", "OLD>NEW", "CGROUP"], &[]);
         for t in rows
             .iter()
             .filter(|t| netns.accepts(t.netns, t.netns_name.as_deref()))
@@ -221,8 +228,7 @@ pub fn print_history(
                         endpoint(t.src, t.sport),
                         endpoint(t.dst, t.dport),
                         format!("{}>{}", ss_state(t.old), ss_state(t.new)),
-                        netns_text(t.netns, t.netns_name.as_deref()),
-                        short_cgroup(t.cgroup.as_deref(), CGROUP_WIDTH),
+                        place(t.netns, t.netns_name.as_deref(), t.cgroup.as_deref()),
                     ],
                 );
             }
@@ -230,10 +236,8 @@ pub fn print_history(
         return table.write(out);
     }
     let rows = reader.lifetimes(since, until)?;
-    let mut table = Table::new(
-        &["START(UTC)", "MS", "PID/COMM", "LOCAL", "PEER", "PATH", "TX/RX", "NETNS", "CGROUP", "HEALTH"],
-        &[1, 6],
-    );
+    let mut table =
+        Table::new(&["START(UTC)", "DUR", "PID/COMM", "LOCAL", "PEER", "PATH", "TX/RX", "CGROUP", "HEALTH"], &[1, 6]);
     for l in rows
         .iter()
         .filter(|l| netns.accepts(l.netns, l.netns_name.as_deref()))
@@ -245,7 +249,7 @@ pub fn print_history(
             serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
             writeln!(out)?;
         } else {
-            let dur = l.duration_ns.map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
+            let dur = l.duration_ns.map_or_else(|| "-".to_string(), duration);
             table.push(
                 l.start_ns,
                 vec![
@@ -256,8 +260,7 @@ pub fn print_history(
                     endpoint(l.dst, l.dport),
                     short_path(&l.path),
                     format!("{}/{}", bytes(l.bytes_sent), bytes(l.bytes_received)),
-                    netns_text(l.netns, l.netns_name.as_deref()),
-                    short_cgroup(l.cgroup.as_deref(), CGROUP_WIDTH),
+                    place(l.netns, l.netns_name.as_deref(), l.cgroup.as_deref()),
                     health(l),
                 ],
             );
@@ -267,7 +270,26 @@ pub fn print_history(
 }
 
 /// Columns a cgroup takes at most in text output.
-const CGROUP_WIDTH: usize = 24;
+const CGROUP_WIDTH: usize = 16;
+
+/// A duration in at most 5 columns: `149us`, `1.2ms`, `35ms`, `3.4s`, `12m`, `5h`, `3d`.
+fn duration(ns: i64) -> String {
+    let ns = ns.max(0) as f64;
+    let short = |v: f64, unit: &str| if v < 10.0 { format!("{v:.1}{unit}") } else { format!("{v:.0}{unit}") };
+    if ns < 1e6 {
+        format!("{:.0}us", ns / 1e3)
+    } else if ns < 1e9 {
+        short(ns / 1e6, "ms")
+    } else if ns < 60e9 {
+        short(ns / 1e9, "s")
+    } else if ns < 3600e9 {
+        format!("{:.0}m", ns / 60e9)
+    } else if ns < 86_400e9 {
+        format!("{:.0}h", ns / 3600e9)
+    } else {
+        format!("{:.0}d", ns / 86_400e9)
+    }
+}
 
 /// Text output: columns as wide as their widest cell (so that a line of IPv4
 /// connections stays within 100 columns), a `# DATE (UTC)` line before the first row
@@ -340,13 +362,13 @@ fn clock(ns: i64, digits: usize) -> String {
     t[..cut].to_string()
 }
 
-/// `PID/COMM`, the name cut to 10 characters (`~` where cut); `-` when unknown.
+/// `PID/COMM`, the name cut to 8 characters (`~` where cut); `-` when unknown.
 fn process(pid: u32, comm: &str) -> String {
     if pid == 0 && comm.is_empty() {
         return "-".into();
     }
-    let mut c: String = comm.chars().take(10).collect();
-    if comm.chars().count() > 10 {
+    let mut c: String = comm.chars().take(8).collect();
+    if comm.chars().count() > 8 {
         c.pop();
         c.push('~');
     }
@@ -416,7 +438,8 @@ fn bytes(n: i64) -> String {
 }
 
 /// The error, retransmits and smoothed RTT at close, as short as they go: the errno name
-/// (`ECONNREFUSED`), `rtx=N` when there were retransmits, the RTT (`25us`, `1.2ms`);
+/// (`ECONNREFUSED`), `rtxN` when there were retransmits, the RTT (`25us`, `1.2ms`)
+/// when there was no error;
 /// comma-separated, `-` when none is known.
 fn health(l: &StoredLifetime) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -424,9 +447,10 @@ fn health(l: &StoredLifetime) -> String {
         parts.push(e.clone());
     }
     if let Some(r) = l.retrans.filter(|r| *r > 0) {
-        parts.push(format!("rtx={r}"));
+        parts.push(format!("rtx{r}"));
     }
-    if let Some(us) = l.srtt_us {
+    // A connection that failed: its RTT says little.
+    if let Some(us) = l.srtt_us.filter(|_| l.error.is_none()) {
         parts.push(if us < 1000 { format!("{us}us") } else { format!("{:.1}ms", f64::from(us) / 1000.0) });
     }
     if parts.is_empty() { "-".into() } else { parts.join(",") }
@@ -475,7 +499,14 @@ mod tests {
             t(2, 9_000, FinWait2, Close, (60_999, 5432)),
             t(3, 10_000, LastAck, Close, (5432, 60_999)),
             t(4, 11_000, Close, SynSent, (0, 81)),
-            Transition { error: 111, ..t(4, 12_000, SynSent, Close, (60_998, 81)) },
+            Transition {
+                error: 111,
+                bytes_acked: 0,
+                bytes_received: 0,
+                retrans: 0,
+                srtt_us: 0,
+                ..t(4, 12_000, SynSent, Close, (60_998, 81))
+            },
         ] {
             w.push(Record::Transition(tr));
         }
@@ -499,7 +530,7 @@ mod tests {
             }
             if !transitions {
                 let client = lines.iter().find(|l| l.contains(":60999 ") && l.contains("SE12C")).expect(&text);
-                for part in ["123456/postgres-w~", "127.0.0.1:5432", "121K/9.5M", "4026531840", "rtx=2,1.2ms"] {
+                for part in ["123456/postgre~", "127.0.0.1:5432", "121K/9.5M", " -      rtx2,1.2ms", "7us"] {
                     assert!(client.contains(part), "{part} in {client}");
                 }
                 assert!(lines.iter().any(|l| l.contains("SC") && l.contains("ECONNREFUSED")), "{text}");
