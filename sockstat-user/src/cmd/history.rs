@@ -233,7 +233,7 @@ pub fn print_history(
                 );
             }
         }
-        return table.write(out);
+        return if opts.json { Ok(()) } else { table.write(out) };
     }
     let rows = reader.lifetimes(since, until)?;
     let mut table =
@@ -266,7 +266,7 @@ pub fn print_history(
             );
         }
     }
-    table.write(out)
+    if opts.json { Ok(()) } else { table.write(out) }
 }
 
 /// Columns a cgroup takes at most in text output.
@@ -311,9 +311,6 @@ impl Table {
     }
 
     fn write(&self, out: &mut dyn Write) -> Result<(), HistoryError> {
-        if self.rows.is_empty() && self.header.is_empty() {
-            return Ok(());
-        }
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for (_, cells) in &self.rows {
             for (w, c) in widths.iter_mut().zip(cells) {
@@ -539,6 +536,12 @@ mod tests {
                 assert!(lines.iter().any(|l| l.contains("ESTAB>FIN-WAIT-1")), "{text}");
             }
         }
+        // JSON: one object a line, and nothing else.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_history(&path, &HistoryOptions { json: true, ..HistoryOptions::default() }, &mut out, &mut err).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{text}");
         let _ = std::fs::remove_file(&path);
     }
 

@@ -1,48 +1,45 @@
 //! The timeline's SQLite schema: creating it in a new file, and checking the version of
 //! an existing one. A file of another version is refused, by the writer and the readers
-//! alike, with what to do about it (there is no migration: version 1 kept one row per
-//! transition, and rebuilding rows per connection from it is `history`'s job for that
-//! sockstat, not this one's).
+//! alike, with what to do about it; the writer moves a file of an older version aside
+//! (`integrity::move_aside`) and starts a new one. There is no migration: version 1 kept
+//! one row per transition, version 2 one SQLite row per socket, and reading them is the
+//! job of the sockstat that wrote them.
 //!
-//! Schema (version 2). Times are UTC nanoseconds since the Unix epoch; states are kernel
-//! TCP state numbers (include/net/tcp_states.h); addresses are blobs of 4 bytes (IPv4)
-//! or 16 (IPv6), which give the family. The packed columns (`path`, `steps`) are
-//! described in `codec`.
+//! Schema (version 3; docs/timeline.md has it in full). Times are UTC nanoseconds
+//! since the Unix epoch; states are kernel TCP state numbers
+//! (include/net/tcp_states.h); addresses are blobs of 4 bytes (IPv4) or 16 (IPv6),
+//! which give the family. The packed columns (`path`, `steps`, and the connection
+//! blocks) are described in `codec`.
 //!
-//! - `meta(key, value)`: `schema_version`, `netns` (the agent's network namespace);
-//!   `netns_before`, in a file first written before snapshots named their namespaces:
-//!   the namespace of the snapshot sockets whose `netns` is NULL.
+//! - `meta(key, value)`: `schema_version`, `netns` (the agent's network namespace).
 //! - `batches(id, committed_ns, rows, base_ns, cookie_base, first_conn, last_conn,
 //!   max_end_ns, min_ts_ns, max_ts_ns, first_transition, last_transition)`: one row per
 //!   committed transaction. `rows` counts its transitions, finished connections, gaps
-//!   and snapshots; `first_conn..last_conn` is the rowid range of the `connections` rows
-//!   it wrote, whose `end_offset_ns` count from `base_ns` and `cookie_offset` from
-//!   `cookie_base`, and `max_end_ns` is their latest end; `min_ts_ns..max_ts_ns` is the
-//!   time range of the events it took in;
-//!   `first_transition..last_transition` the ids of its `transitions` rows, if the agent
-//!   records them. Indexes on `first_conn` and `max_end_ns`.
-//! - `connections(cookie_offset, src, sport, dst, dport, end_offset_ns, duration_ns,
-//!   path, steps, process, owner, bytes_sent, bytes_received, netns, cgroup, error,
-//!   retrans, srtt_us)`: one row per socket, written once, when it closes, so rowids
-//!   follow the order of the closes. Its socket cookie is the batch's `cookie_base +
-//!   cookie_offset`; its last transition is at the batch's `base_ns + end_offset_ns`,
-//!   the first `duration_ns` before it (offsets keep both small: a cookie past 2^31
-//!   takes 6 bytes, a time 8). `owner`: how `process` came to
-//!   own it (0 connect, 1 accept, 2 its listener's owner, not accepted, 3 unknown) for a
-//!   finished connection; NULL for a listening socket, and for a socket not seen to
-//!   close (the agent stopped or lost its close first; a socket going through more than
-//!   15 states continues in another row). `process`: `processes.id`, NULL when unknown.
-//!   `bytes_sent`/`bytes_received`: `tcp_sock.bytes_acked`/`bytes_received` at the last
-//!   transition. `netns`: `netns.id`. `cgroup`: `cgroups.id` (NULL: unknown). For a
-//!   connection seen to close, from its CLOSE transition: `error`, the errno the
-//!   kernel left on the socket (`sk_err`: 111 ECONNREFUSED, 110 ETIMEDOUT, 104
-//!   ECONNRESET; NULL: none), `retrans` (`tcp_sock.total_retrans`) and `srtt_us` (the
-//!   smoothed RTT; NULL if never measured); all three NULL for a socket not seen to
-//!   close and for a listener.
+//!   and snapshots; `first_conn..last_conn` numbers the connection rows it wrote (its
+//!   block), whose times count from `base_ns` and cookies from `cookie_base`, and
+//!   `max_end_ns` is their latest end; `min_ts_ns..max_ts_ns` is the time range of the
+//!   events it took in; `first_transition..last_transition` the ids of its
+//!   `transitions` rows, if the agent records them. Indexes on `first_conn` and
+//!   `max_end_ns`.
+//! - `connections(first, data)`: the rows of the sockets one batch wrote, in the order
+//!   they closed (row `first + i` is the i-th), packed in one blob (`codec::BlockWriter`):
+//!   SQLite's own cost of a row (about 15 bytes) was more than half of a socket's. A
+//!   row: cookie, time of the last transition, duration, both ends, the state path and
+//!   the times between (`steps`), `process` (`processes.id`, none when unknown), `owner`
+//!   (how `process` came to own it: 0 connect, 1 accept, 2 its listener's owner, 3
+//!   unknown, for a finished connection; none for a listening socket and for a socket
+//!   not seen to close: the agent stopped or lost its close first; a socket going
+//!   through more than 15 states continues in another row), `bytes_sent`/
+//!   `bytes_received` (`tcp_sock.bytes_acked`/`bytes_received` at the last transition),
+//!   `netns` (`netns.id`), `cgroup` (`cgroups.id`), and for a connection seen to close,
+//!   from its CLOSE transition, `error` (the errno the kernel left on the socket,
+//!   `sk_err`), `retrans` (`tcp_sock.total_retrans`) and `srtt_us` (none if never
+//!   measured).
 //! - `open_connections(cookie, ..., end_ns, ..., crossing)`: the sockets open at the end
-//!   of the agent's last batch, as far as they got: the columns of `connections`, with
-//!   the cookie and `end_ns` (the time of the last transition so far) absolute. A socket moves to `connections`
-//!   when it closes; what an agent leaves here moves there when the next one starts.
+//!   of the agent's last batch, as far as they got: the fields of a `connections` row, a
+//!   column each, with the cookie and `end_ns` (the time of the last transition so far)
+//!   absolute. A socket moves to `connections` when it closes; what an agent leaves here
+//!   moves there (as a block of its own) when the next one starts.
 //! - `crossings(conn, snapshot)`: `connections` rows of sockets that were open at a
 //!   snapshot (`snapshot`: the first such), or in its dump before the agent saw them: a
 //!   replay from snapshot S finds the rows it needs among those written after S, those
@@ -62,14 +59,9 @@
 //!   v6only, ifindex, uid, inode, expires_ms, timer, netns)`: the kernel's TCP sockets of
 //!   every tracked network namespace with sockets (`netns`: `netns.id`) at seed
 //!   (`seed`), after a loss (`resync`) and periodically (`checkpoint`); `first_conn` is
-//!   the rowid the next `connections` row got. `timewait` = 0: the TIME-WAIT sockets were
+//!   the number the next connection row got. `timewait` = 0: the TIME-WAIT sockets were
 //!   left out (a checkpoint with every close of the minute before it recorded: a replay
 //!   rebuilds them from those closes), else they are in.
-//! - the view `lifetimes(id, batch, cookie, netns, family, src, sport, dst, dport,
-//!   start_ns, end_ns, duration_ns, pid, comm, owner, active, bytes_sent,
-//!   bytes_received, path, cgroup, error, retrans, srtt_us)`: the finished connections
-//!   with every column readable (addresses and the path as text, times absolute),
-//!   `start_ns`/`duration_ns` NULL when the connection began before the agent did.
 
 use std::path::Path;
 
