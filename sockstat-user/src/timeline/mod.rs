@@ -32,7 +32,7 @@ use std::{
 
 pub use crate::model::tcp::TIME_WAIT_NS;
 use crate::{bpf::stream::Transition, model::socket::InetSocket};
-pub use reader::{Reader, StoredLifetime, StoredTransition};
+pub use reader::{Committed, Reader, StoredLifetime, StoredTransition};
 pub use replay::AtState;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Writer, WriterConfig};

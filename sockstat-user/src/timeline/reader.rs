@@ -1,9 +1,10 @@
-//! The timeline read back for `history`: lifetimes, transitions and gaps in a window,
-//! from a file opened read-only while the agent writes it. Connection rows are found by
-//! position (rowids follow the order of the closes; `batches` maps times to them, and
-//! `crossings` names the rows that reach back past a snapshot) and unpacked (`codec`)
-//! here; rebuilding the table at a moment (`--at`) is `replay`'s, on the same
-//! [`Reader`].
+//! The timeline read back for `history` (lifetimes, transitions and gaps in a window)
+//! and for a consumer that takes what each batch committed, in order, after a cursor
+//! ([`Reader::committed_after`]), from a file opened read-only while the agent writes
+//! it. Connection rows are found by number (they follow the order of the closes;
+//! `batches` maps times to them, and `crossings` names the rows that reach back past a
+//! snapshot) in the blocks that hold them, and unpacked (`codec`) here, only here;
+//! rebuilding the table at a moment (`--at`) is `replay`'s, on the same [`Reader`].
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -622,6 +623,71 @@ impl Reader {
     pub fn gaps(&self, since: i64, until: i64) -> Result<Vec<Gap>, TimelineError> {
         self.gaps_between(since, until)
     }
+
+    /// What the batches after batch `after` committed, in commit order, at most `max`
+    /// batches: each batch's gaps, then its finished connections in the order they
+    /// closed. A consumer that reads the timeline as an outbox keeps the last batch id it
+    /// took as its cursor: a batch is one transaction, so it is seen whole or not at all.
+    /// Retention may have deleted batches after a stale cursor: the first batch returned
+    /// says where reading went on.
+    ///
+    /// # Errors
+    /// The queries', or a connection block that does not decode.
+    pub fn committed_after(&self, after: i64, max: u32) -> Result<Vec<Committed>, TimelineError> {
+        let e = sql(&self.path);
+        let batches: Vec<(i64, Option<i64>, Option<i64>)> = self
+            .conn
+            .prepare_cached("SELECT id, first_conn, last_conn FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(&e)?
+            .query_map([after, i64::from(max)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(&e)?;
+        let names = self.names()?;
+        let mut out = Vec::new();
+        for (batch, first, last) in batches {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, start_ns, end_ns, lost_kernel, lost_userspace, reason FROM gaps WHERE batch = ?1 ORDER BY id",
+                )
+                .map_err(&e)?;
+            let gaps = st
+                .query_map([batch], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Gap {
+                            start_ns: r.get(1)?,
+                            end_ns: r.get(2)?,
+                            lost_kernel: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            lost_userspace: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                            reason: r.get(5)?,
+                        },
+                    ))
+                })
+                .map_err(&e)?;
+            for g in gaps {
+                let (id, gap) = g.map_err(&e)?;
+                out.push(Committed::Gap { batch, id, gap });
+            }
+            if let (Some(first), Some(last)) = (first, last) {
+                self.rows_between(first, last, &mut |row| {
+                    if let (Some(life), Some(row)) = (row.lifetime(&names), row.rowid) {
+                        out.push(Committed::Lifetime { batch, row, life });
+                    }
+                })?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A record as a batch committed it ([`Reader::committed_after`]).
+#[derive(Clone, Debug)]
+pub enum Committed {
+    /// Events were lost (gap `id`).
+    Gap { batch: i64, id: i64, gap: Gap },
+    /// A connection finished (connection row `row`).
+    Lifetime { batch: i64, row: i64, life: StoredLifetime },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -848,6 +914,41 @@ mod tests {
         let mid = r.transitions(1_040_000 + offset, 1_042_500 + offset).unwrap();
         assert_eq!(mid.iter().map(|t| t.new).collect::<Vec<_>>(), [FinWait1 as u8, CloseWait as u8, FinWait2 as u8]);
         assert_eq!(r.lifetimes(1_044_500 + offset, i64::MAX).unwrap().len(), 1, "only the server ends after");
+    }
+
+    #[test]
+    fn what_batches_committed_comes_back_in_order_after_a_cursor() {
+        let path = temp_db("committed");
+        {
+            let mut w = writer(&path);
+            pair(&mut w, 1_000_000);
+            w.flush().unwrap();
+            w.push(Record::Gap(Gap { start_ns: 1, end_ns: 2, lost_kernel: 3, lost_userspace: 0, reason: "t".into() }));
+            w.flush().unwrap();
+            pair(&mut w, 2_000_000);
+        }
+        let r = Reader::open(&path).unwrap();
+        let all = r.committed_after(0, 100).unwrap();
+        let kinds: Vec<&str> = all
+            .iter()
+            .map(|c| match c {
+                Committed::Gap { .. } => "gap",
+                Committed::Lifetime { .. } => "life",
+            })
+            .collect();
+        assert_eq!(kinds, ["life", "life", "gap", "life", "life"]);
+        let batch_of = |c: &Committed| match c {
+            Committed::Gap { batch, .. } | Committed::Lifetime { batch, .. } => *batch,
+        };
+        assert!(all.windows(2).all(|w| batch_of(&w[0]) <= batch_of(&w[1])));
+        // From a cursor: only what came after it, one batch at a time.
+        let cursor = batch_of(&all[1]);
+        let next = r.committed_after(cursor, 1).unwrap();
+        assert_eq!(next.len(), 1);
+        assert!(matches!(&next[0], Committed::Gap { gap, .. } if gap.lost_kernel == 3));
+        let rest = r.committed_after(batch_of(&next[0]), 100).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(r.committed_after(batch_of(&all[4]), 100).unwrap().is_empty());
     }
 
     #[test]
