@@ -136,6 +136,21 @@ pub enum Record {
         kind: &'static str,
         spaces: Vec<(u32, Vec<InetSocket>)>,
     },
+    /// The start of a periodic checkpoint spread over its interval: the dumps made now
+    /// (`spaces`, by inode), and the namespaces (`deferred`) whose dumps follow one at a
+    /// time, each as a [`Record::CheckpointPart`]. Every other namespace had no socket.
+    Checkpoint {
+        mono_ns: u64,
+        spaces: Vec<(u32, Vec<InetSocket>)>,
+        deferred: Vec<u32>,
+    },
+    /// The dump of namespace `netns`, deferred by the last [`Record::Checkpoint`], made at
+    /// `mono_ns`.
+    CheckpointPart {
+        mono_ns: u64,
+        netns: u32,
+        sockets: Vec<InetSocket>,
+    },
 }
 
 /// What the timeline's dictionaries say besides the numbers the event stream carries: a

@@ -255,6 +255,10 @@ fn owner_text(o: OwnerSource) -> &'static str {
     }
 }
 
+/// A `connections` block as stored: its first row number, its blob, and its batch's
+/// `base_ns` and `cookie_base`.
+type StoredBlock = (i64, Vec<u8>, Option<i64>, Option<i64>);
+
 /// A snapshot: (id, wall ns, the rowid the next connection row got).
 pub(super) type Snapshot = (i64, i64, i64);
 
@@ -322,16 +326,28 @@ impl Reader {
         Ok(Names { processes, netns, cgroups })
     }
 
-    /// The newest snapshot at or before `at_ns`.
-    pub(super) fn snapshot_at(&self, at_ns: i64) -> Result<Option<Snapshot>, TimelineError> {
+    /// The newest snapshot at or before `at_ns` that stands for network namespace
+    /// `netns` (its inode): one of every namespace that did not defer it, or its own
+    /// part of a checkpoint spread over time.
+    pub(super) fn snapshot_for(&self, at_ns: i64, netns: u32) -> Result<Option<Snapshot>, TimelineError> {
+        let e = sql(&self.path);
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM netns WHERE inode = ?1", [netns], |r| r.get(0))
+            .optional()
+            .map_err(&e)?;
         self.conn
             .query_row(
-                "SELECT id, ts_ns, first_conn FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1",
-                [at_ns],
+                "SELECT s.id, s.ts_ns, s.first_conn FROM snapshots s WHERE s.ts_ns <= ?1
+                   AND ((s.netns IS NULL AND NOT EXISTS
+                          (SELECT 1 FROM snapshot_deferred d WHERE d.snapshot = s.id AND d.netns = ?2))
+                        OR s.netns = ?2)
+                 ORDER BY s.ts_ns DESC, s.id DESC LIMIT 1",
+                rusqlite::params![at_ns, id.unwrap_or(-1)],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
-            .map_err(sql(&self.path))
+            .map_err(&e)
     }
 
     /// The oldest snapshot after `at_ns`.
@@ -350,7 +366,7 @@ impl Reader {
     /// rows.
     fn block_at(&self, conn: i64) -> Result<Option<(i64, Vec<ConnRow>)>, TimelineError> {
         let e = sql(&self.path);
-        let found: Option<(i64, Vec<u8>, Option<i64>, Option<i64>)> = self
+        let found: Option<StoredBlock> = self
             .conn
             .prepare_cached(
                 "SELECT c.first, c.data, b.base_ns, b.cookie_base FROM connections c
@@ -672,7 +688,7 @@ impl Reader {
             if let (Some(first), Some(last)) = (first, last) {
                 self.rows_between(first, last, &mut |row| {
                     if let (Some(life), Some(row)) = (row.lifetime(&names), row.rowid) {
-                        out.push(Committed::Lifetime { batch, row, life });
+                        out.push(Committed::Lifetime { batch, row, life: Box::new(life) });
                     }
                 })?;
             }
@@ -687,7 +703,7 @@ pub enum Committed {
     /// Events were lost (gap `id`).
     Gap { batch: i64, id: i64, gap: Gap },
     /// A connection finished (connection row `row`).
-    Lifetime { batch: i64, row: i64, life: StoredLifetime },
+    Lifetime { batch: i64, row: i64, life: Box<StoredLifetime> },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]

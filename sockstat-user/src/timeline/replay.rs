@@ -37,7 +37,7 @@ impl Reader {
     /// `netns` (its inode): the timeline holds every namespace the agent tracked.
     pub fn state_at(&self, at_ns: i64, netns: u32) -> Result<AtState, TimelineError> {
         let e = sql(&self.path);
-        let Some(snap) = self.snapshot_at(at_ns)? else {
+        let Some(snap) = self.snapshot_for(at_ns, netns)? else {
             let first: Option<i64> =
                 self.conn.query_row("SELECT MIN(ts_ns) FROM snapshots", [], |r| r.get(0)).map_err(&e)?;
             return Err(match first {
@@ -312,6 +312,61 @@ mod tests {
         assert_eq!(at(1), vec![(80, Listen as u8)]);
         assert_eq!(at(2), vec![(81, Listen as u8), (6000, Established as u8)]);
         assert_eq!(at(3), vec![], "a namespace the timeline never saw is empty");
+    }
+
+    /// A checkpoint spread over its interval: the agent's namespace dumped at its
+    /// start, namespace 2 later in a part of its own; until then a replay of namespace 2
+    /// starts from the snapshot before, and retention keeps that one.
+    #[test]
+    fn a_spread_checkpoint_answers_each_namespace_from_its_own_dump() {
+        use TcpState::*;
+        let path = temp_db("replay-spread");
+        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
+        let offset;
+        let sock = |ns: u32, port: u16, state: TcpState, cookie: u64| InetSocket {
+            cookie,
+            ..InetSocket::tcp(
+                sockstat_ebpf::AF_INET,
+                state as u8,
+                ("127.0.0.1".parse().unwrap(), port),
+                ("127.0.0.1".parse().unwrap(), if state == Listen { 0 } else { 9 }),
+                cookie + u64::from(ns),
+            )
+        };
+        let in2 = |t: crate::bpf::stream::Transition| crate::bpf::stream::Transition { netns: 2, ..t };
+        {
+            let mut w = writer(&path);
+            offset = w.offset_ns;
+            let seed = vec![(1, vec![sock(1, 80, Listen, 180)]), (2, vec![sock(2, 81, Listen, 281)])];
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: seed });
+            w.push(Record::Transition(in2(tr(7, now + 10 * US, Close, SynSent, 0, 9))));
+            w.push(Record::Transition(in2(tr(7, now + 20 * US, SynSent, Established, 6000, 9))));
+            w.flush().unwrap();
+            let spaces = vec![(1, vec![sock(1, 80, Listen, 180)])];
+            w.push(Record::Checkpoint { mono_ns: now + 100 * US, spaces, deferred: vec![2] });
+            w.flush().unwrap();
+            let sockets = vec![sock(2, 81, Listen, 281), sock(2, 6000, Established, 7)];
+            w.push(Record::CheckpointPart { mono_ns: now + 300 * US, netns: 2, sockets });
+            w.flush().unwrap();
+            w.push(Record::Transition(in2(tr(7, now + 400 * US, Established, Close, 6000, 9))));
+        }
+        let r = Reader::open(&path).unwrap();
+        let t = |us: u64| now as i64 + offset + (us * US) as i64;
+        let at = |us: u64, ns: u32| -> (i64, Vec<(u16, u8)>) {
+            let st = r.state_at(t(us), ns).unwrap();
+            let mut v: Vec<_> = st.sockets.iter().map(|s| (s.sport, s.state)).collect();
+            v.sort_unstable();
+            (st.snapshot_ns, v)
+        };
+        let open2 = vec![(81, Listen as u8), (6000, Established as u8)];
+        assert_eq!(at(200, 2), (t(0), open2.clone()), "before its part: from the seed");
+        assert_eq!(at(350, 2), (t(300), open2), "from its part");
+        assert_eq!(at(450, 2), (t(300), vec![(81, Listen as u8)]));
+        assert_eq!(at(200, 1), (t(100), vec![(80, Listen as u8)]), "the agent's: from the checkpoint");
+        // Retention with the cut after the checkpoint: the seed stays, for namespace 2.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        assert!(!crate::timeline::writer::cut_before(&conn, t(200)).unwrap());
+        assert_eq!(at(200, 2).0, t(0));
     }
 
     #[test]

@@ -54,14 +54,21 @@
 //!   marks an accept() notice (states 0).
 //! - `gaps(id, batch, start_ns, end_ns, lost_kernel, lost_userspace, reason)`: events
 //!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
-//! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait)` and
+//! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait, netns, round)`,
+//!   `snapshot_deferred(snapshot, netns)` and
 //!   `snapshot_sockets(snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
 //!   v6only, ifindex, uid, inode, expires_ms, timer, netns)`: the kernel's TCP sockets of
 //!   every tracked network namespace with sockets (`netns`: `netns.id`) at seed
 //!   (`seed`), after a loss (`resync`) and periodically (`checkpoint`); `first_conn` is
 //!   the number the next connection row got. `timewait` = 0: the TIME-WAIT sockets were
 //!   left out (a checkpoint with every close of the minute before it recorded: a replay
-//!   rebuilds them from those closes), else they are in.
+//!   rebuilds them from those closes), else they are in. A periodic checkpoint with
+//!   more than one namespace to dump is spread over its interval: its first snapshot
+//!   (`netns` NULL, as every seed and resync) dumps the agent's namespace and lists the
+//!   others in `snapshot_deferred`; each of those gets a snapshot of its own later
+//!   (`netns`: its `netns.id`; `round`: the first one's id). A snapshot with `netns`
+//!   NULL stands for every namespace it does not defer (one absent from it had no
+//!   socket); a replay for namespace N starts from the newest that stands for N.
 
 use std::path::Path;
 
@@ -103,7 +110,9 @@ CREATE TABLE IF NOT EXISTS gaps (
     lost_kernel INTEGER NOT NULL, lost_userspace INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY, batch INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,
-    first_conn INTEGER NOT NULL, timewait INTEGER NOT NULL);
+    first_conn INTEGER NOT NULL, timewait INTEGER NOT NULL, netns INTEGER, round INTEGER);
+CREATE TABLE IF NOT EXISTS snapshot_deferred (
+    snapshot INTEGER NOT NULL, netns INTEGER NOT NULL, PRIMARY KEY (snapshot, netns)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots(ts_ns);
 CREATE TABLE IF NOT EXISTS snapshot_sockets (
     snapshot INTEGER NOT NULL, cookie INTEGER NOT NULL, state INTEGER NOT NULL, src BLOB NOT NULL,

@@ -262,8 +262,17 @@ enum Op {
         timewait: bool,
         /// (network namespace inode, socket), in cookie order.
         sockets: Vec<(u32, InetSocket)>,
+        scope: Scope,
     },
     Transition(Box<Transition>),
+}
+
+/// What namespaces a snapshot stands for.
+enum Scope {
+    /// Every one but those deferred to parts of their own (inodes).
+    All(Vec<u32>),
+    /// Only `netns` (inode), deferred by the checkpoint with id `round`.
+    Part { netns: u32, round: Option<i64> },
 }
 
 /// One transaction's worth, from the aggregator to the SQL thread.
@@ -301,6 +310,8 @@ struct Aggregator {
     /// CLOCK_MONOTONIC ns of the last trouble: a gap, a batch not written, a chunk
     /// dropped.
     trouble_ns: u64,
+    /// The id of the checkpoint whose deferred namespaces' parts are coming.
+    round: Option<i64>,
 }
 
 impl Aggregator {
@@ -314,6 +325,7 @@ impl Aggregator {
             batch: Batch::default(),
             seeded_ns: None,
             trouble_ns: 0,
+            round: None,
         }
     }
 
@@ -349,7 +361,18 @@ impl Aggregator {
                     self.trouble();
                     self.batch.ops.push(Op::Gap(g));
                 }
-                Record::Snapshot { mono_ns, kind, spaces } => self.snapshot(mono_ns, kind, spaces),
+                Record::Snapshot { mono_ns, kind, spaces } => {
+                    self.round = None;
+                    self.snapshot(mono_ns, kind, spaces, Scope::All(Vec::new()));
+                }
+                Record::Checkpoint { mono_ns, spaces, deferred } => {
+                    let id = self.snapshot(mono_ns, "checkpoint", spaces, Scope::All(deferred));
+                    self.round = Some(id);
+                }
+                Record::CheckpointPart { mono_ns, netns, sockets } => {
+                    let scope = Scope::Part { netns, round: self.round };
+                    self.snapshot(mono_ns, "checkpoint", vec![(netns, sockets)], scope);
+                }
                 Record::Forget(cookies) => self.asm.forget(&cookies),
             }
             other = true;
@@ -357,7 +380,8 @@ impl Aggregator {
         other
     }
 
-    fn snapshot(&mut self, mono_ns: u64, kind: &'static str, spaces: Vec<(u32, Vec<InetSocket>)>) {
+    /// Takes a snapshot in; returns its id.
+    fn snapshot(&mut self, mono_ns: u64, kind: &'static str, spaces: Vec<(u32, Vec<InetSocket>)>, scope: Scope) -> i64 {
         // Rows of the sockets that closed before the dump come before the snapshot's
         // `first_conn`; every open one crosses it.
         self.take_done();
@@ -375,8 +399,9 @@ impl Aggregator {
         let id = self.next_snapshot;
         self.next_snapshot += 1;
         self.batch.rows += sockets.len() as u64 + 1;
-        self.batch.ops.push(Op::Snapshot { id, mono_ns, kind, first_conn: self.next_conn, timewait, sockets });
+        self.batch.ops.push(Op::Snapshot { id, mono_ns, kind, first_conn: self.next_conn, timewait, sockets, scope });
         self.asm.snapshot_taken(id, mono_ns);
+        id
     }
 
     /// Moves the sockets that closed (or were given up) into the batch, with rowids.
@@ -709,8 +734,8 @@ impl Store {
                 Op::Row(s, rowid) => self.row(&s, rowid)?,
                 Op::Store(s) => self.store_open(&s)?,
                 Op::Gap(g) => self.gap(&g)?,
-                Op::Snapshot { id, mono_ns, kind, first_conn, timewait, sockets } => {
-                    self.snapshot(id, (mono_ns, kind, first_conn, timewait), &sockets)?;
+                Op::Snapshot { id, mono_ns, kind, first_conn, timewait, sockets, scope } => {
+                    self.snapshot(id, (mono_ns, kind, first_conn, timewait), &sockets, &scope)?;
                 }
                 Op::Transition(t) => self.transition_row(&t)?,
             }
@@ -867,11 +892,25 @@ impl Store {
         id: i64,
         (mono_ns, kind, first_conn, timewait): (u64, &str, i64, bool),
         sockets: &[(u32, InetSocket)],
+        scope: &Scope,
     ) -> rusqlite::Result<()> {
+        let (part, round) = match scope {
+            Scope::Part { netns, round } => (netns_id(&self.conn, &mut self.netns, &self.labels, *netns)?, *round),
+            Scope::All(_) => (None, None),
+        };
         self.conn.execute(
-            "INSERT INTO snapshots (id, batch, ts_ns, kind, first_conn, timewait) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, self.batch.id, wall(mono_ns, self.offset_ns), kind, first_conn, timewait],
+            "INSERT INTO snapshots (id, batch, ts_ns, kind, first_conn, timewait, netns, round)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, self.batch.id, wall(mono_ns, self.offset_ns), kind, first_conn, timewait, part, round],
         )?;
+        if let Scope::All(deferred) = scope {
+            for ns in deferred {
+                let netns = netns_id(&self.conn, &mut self.netns, &self.labels, *ns)?;
+                self.conn
+                    .prepare_cached("INSERT OR IGNORE INTO snapshot_deferred (snapshot, netns) VALUES (?1, ?2)")?
+                    .execute(params![id, netns])?;
+            }
+        }
         let mut st = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO snapshot_sockets (snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
                 v6only, ifindex, uid, inode, expires_ms, timer, netns)
@@ -958,15 +997,27 @@ fn used_bytes(conn: &Connection, path: &Path) -> rusqlite::Result<u64> {
 /// cross later snapshots (written later still) and the open ones, and, if it left its
 /// TIME-WAIT sockets out, the rows of the closes that made them. Returns whether
 /// anything was deleted.
-fn cut_before(conn: &Connection, cut: i64) -> rusqlite::Result<bool> {
-    let keep: Option<(i64, i64, bool)> = conn
-        .query_row(
-            "SELECT batch, ts_ns, timewait FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1",
-            [cut],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+pub(super) fn cut_before(conn: &Connection, cut: i64) -> rusqlite::Result<bool> {
+    // A snapshot that stands for every namespace; if it deferred some to parts of their
+    // own, those namespaces start from the one before it until their part.
+    // (id, batch, ts_ns, timewait, deferred some).
+    type Full = (i64, i64, i64, bool, bool);
+    let full = |before: i64| -> rusqlite::Result<Option<Full>> {
+        conn.query_row(
+            "SELECT id, batch, ts_ns, timewait, EXISTS (SELECT 1 FROM snapshot_deferred d WHERE d.snapshot = s.id)
+             FROM snapshots s WHERE ts_ns <= ?1 AND netns IS NULL ORDER BY ts_ns DESC, id DESC LIMIT 1",
+            [before],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
-        .optional()?;
-    let Some((mut keep, ts, timewait)) = keep else { return Ok(false) };
+        .optional()
+    };
+    let Some(mut found) = full(cut)? else { return Ok(false) };
+    if found.4
+        && let Some(earlier) = full(found.2 - 1)?
+    {
+        found = earlier;
+    }
+    let (_, mut keep, ts, timewait, _) = found;
     if !timewait {
         // Its TIME-WAIT sockets are rebuilt from the closes of the minute before it.
         let from = ts - i64::try_from(TIMEWAIT_REBUILT_FROM_NS).unwrap_or(i64::MAX);
@@ -989,6 +1040,10 @@ fn cut_before(conn: &Connection, cut: i64) -> rusqlite::Result<bool> {
     n += conn.execute("DELETE FROM gaps WHERE batch < ?1", [keep])?;
     n += conn.execute(
         "DELETE FROM snapshot_sockets WHERE snapshot IN (SELECT id FROM snapshots WHERE batch < ?1)",
+        [keep],
+    )?;
+    conn.execute(
+        "DELETE FROM snapshot_deferred WHERE snapshot IN (SELECT id FROM snapshots WHERE batch < ?1)",
         [keep],
     )?;
     n += conn.execute("DELETE FROM snapshots WHERE batch < ?1", [keep])?;
