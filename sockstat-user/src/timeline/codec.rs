@@ -577,6 +577,34 @@ mod tests {
     }
 
     #[test]
+    fn any_bytes_read_as_a_block_or_an_error() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut w = BlockWriter::new(10, 20);
+        w.push(&row(11, 25, Some(1)));
+        let valid = w.finish();
+        for _ in 0..20_000 {
+            let mut b = valid.clone();
+            // Flip a few bytes, cut or extend it.
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % b.len();
+                b[i] = next() as u8;
+            }
+            match next() % 3 {
+                0 => b.truncate((next() as usize) % (b.len() + 1)),
+                1 => b.extend((0..next() % 8).map(|_| next() as u8)),
+                _ => {}
+            }
+            let _ = read_block(&b, next(), next() as i64);
+        }
+    }
+
+    #[test]
     fn a_loopback_socket_takes_a_few_bytes_in_a_block() {
         let mut w = BlockWriter::new(1000, 0);
         for i in 0..1000u64 {
