@@ -188,7 +188,7 @@ pub fn print_history(
                 lost_userspace: g.lost_userspace,
                 reason: &g.reason,
             };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
             writeln!(out)?;
         }
     } else {
@@ -217,7 +217,7 @@ pub fn print_history(
                     old_name: kernel_state_name(t.old),
                     new_name: kernel_state_name(t.new),
                 };
-                serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+                serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
                 writeln!(out)?;
             } else {
                 table.push(
@@ -246,7 +246,7 @@ pub fn print_history(
     {
         if opts.json {
             let line = Line::Lifetime { start: l.start_ns.map(format_ns), end: format_ns(l.end_ns), life: l };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
             writeln!(out)?;
         } else {
             let dur = l.duration_ns.map_or_else(|| "-".to_string(), duration);
