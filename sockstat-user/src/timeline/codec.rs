@@ -522,6 +522,97 @@ pub fn read_block(buf: &[u8], cookie_base: u64, base_ns: i64) -> Result<Vec<Conn
     Ok(rows)
 }
 
+/// One namespace's sockets of a snapshot packed into one blob (the
+/// `snapshot_sockets.data` column), for the reason [`BlockWriter`] packs connection rows.
+/// `sockets` in cookie order.
+///
+/// Layout: varint count of distinct addresses, each a length byte (4 or 16) and the
+/// address; varint count of sockets; per socket: the cookie as the varint difference
+/// from the one before (the first from 0), a byte `state | timer << 4 | v6only << 7`,
+/// the varint indexes of its source and destination addresses, the source and
+/// destination ports (2 bytes each, little-endian), then varints: Recv-Q, Send-Q,
+/// ifindex, uid, inode, `expires_ms`.
+pub fn snapshot_blob(sockets: &[&crate::model::socket::InetSocket]) -> Vec<u8> {
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let mut rows = Vec::with_capacity(24 * sockets.len());
+    let mut at = |a: IpAddr, addrs: &mut Vec<IpAddr>| -> u64 {
+        *index.entry(a).or_insert_with(|| {
+            addrs.push(a);
+            addrs.len() as u64 - 1
+        })
+    };
+    let mut prev = 0u64;
+    for s in sockets {
+        put_varint(&mut rows, s.cookie.wrapping_sub(prev));
+        prev = s.cookie;
+        rows.push((s.state & 0xf) | (s.timer.min(7) << 4) | (u8::from(s.v6only) << 7));
+        let (src, dst) = (at(s.src, &mut addrs), at(s.dst, &mut addrs));
+        put_varint(&mut rows, src);
+        put_varint(&mut rows, dst);
+        rows.extend_from_slice(&s.sport.to_le_bytes());
+        rows.extend_from_slice(&s.dport.to_le_bytes());
+        for v in [s.rqueue, s.wqueue, s.ifindex, s.uid, s.inode, s.expires_ms] {
+            put_varint(&mut rows, u64::from(v));
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len() + 17 * addrs.len() + 8);
+    put_varint(&mut out, addrs.len() as u64);
+    for a in &addrs {
+        put_addr(&mut out, a);
+    }
+    put_varint(&mut out, sockets.len() as u64);
+    out.extend_from_slice(&rows);
+    out
+}
+
+/// The sockets of a [`snapshot_blob`], each with its `expires_ms`.
+///
+/// # Errors
+/// A blob that does not read to its end as [`snapshot_blob`] writes it.
+pub fn read_snapshot_blob(buf: &[u8]) -> Result<Vec<crate::model::socket::InetSocket>, BlockError> {
+    let at = &mut 0usize;
+    let bad = BlockError;
+    let n = get_varint(buf, at).ok_or(bad("snapshot address count"))?;
+    let mut addrs = Vec::new();
+    for _ in 0..n {
+        addrs.push(get_addr(buf, at).ok_or(bad("snapshot address"))?);
+    }
+    let count = get_varint(buf, at).ok_or(bad("snapshot socket count"))?;
+    let mut out = Vec::with_capacity(usize::try_from(count.min(65_536)).unwrap_or(0));
+    let mut cookie = 0u64;
+    for _ in 0..count {
+        cookie = cookie.wrapping_add(get_varint(buf, at).ok_or(bad("snapshot cookie"))?);
+        let bits = *buf.get(*at).ok_or(bad("snapshot state"))?;
+        *at += 1;
+        let mut addr = || -> Result<IpAddr, BlockError> {
+            let i = get_varint(buf, at).ok_or(bad("snapshot address index"))?;
+            usize::try_from(i).ok().and_then(|i| addrs.get(i)).copied().ok_or(bad("snapshot address out of the list"))
+        };
+        let (src, dst) = (addr()?, addr()?);
+        let sport = get_u16(buf, at).ok_or(bad("snapshot source port"))?;
+        let dport = get_u16(buf, at).ok_or(bad("snapshot destination port"))?;
+        let mut v = [0u32; 6];
+        for x in &mut v {
+            *x = u32::try_from(get_varint(buf, at).ok_or(bad("snapshot socket field"))?).unwrap_or(u32::MAX);
+        }
+        let [rqueue, wqueue, ifindex, uid, inode, expires_ms] = v;
+        let family = family_of(addr_bytes(&src).as_ref());
+        out.push(crate::model::socket::InetSocket {
+            v6only: bits & 0x80 != 0,
+            timer: (bits >> 4) & 7,
+            rqueue,
+            wqueue,
+            ifindex,
+            uid,
+            inode,
+            expires_ms,
+            ..crate::model::socket::InetSocket::tcp(family, bits & 0xf, (src, sport), (dst, dport), cookie)
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,6 +664,43 @@ mod tests {
         // Cut short anywhere: an error, never a panic or a made-up row.
         for n in 0..blob.len() {
             assert!(read_block(&blob[..n], base.0, base.1).is_err(), "cut at {n}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_blob_gives_back_its_sockets() {
+        use crate::model::socket::InetSocket;
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let six: IpAddr = "2001:db8::7".parse().unwrap();
+        let socks = [
+            InetSocket {
+                rqueue: 0,
+                wqueue: 128,
+                uid: 1000,
+                inode: 98_765,
+                ..InetSocket::tcp(2, 10, (lo, 80), (lo, 0), 5)
+            },
+            InetSocket {
+                timer: 3,
+                expires_ms: 59_000,
+                v6only: true,
+                ifindex: 2,
+                ..InetSocket::tcp(10, 6, (six, 443), (six, 50_000), 1 << 40)
+            },
+        ];
+        let refs: Vec<&InetSocket> = socks.iter().collect();
+        let blob = snapshot_blob(&refs);
+        let back = read_snapshot_blob(&blob).unwrap();
+        assert_eq!(back.len(), 2);
+        for (a, b) in socks.iter().zip(&back) {
+            let key = |s: &InetSocket| {
+                (s.cookie, s.family, s.state, s.src, s.sport, s.dst, s.dport, s.rqueue, s.wqueue, s.v6only, s.ifindex)
+            };
+            assert_eq!(key(a), key(b));
+            assert_eq!((a.uid, a.inode, a.timer, a.expires_ms), (b.uid, b.inode, b.timer, b.expires_ms));
+        }
+        for n in 0..blob.len() {
+            assert!(read_snapshot_blob(&blob[..n]).is_err(), "cut at {n}");
         }
     }
 

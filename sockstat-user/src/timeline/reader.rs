@@ -294,21 +294,6 @@ impl Reader {
         Ok(v.and_then(|v| v.parse().ok()))
     }
 
-    /// The namespace of the snapshot sockets without one (see `schema`: `netns_before`):
-    /// the agent's, in a file written when only its namespace was recorded.
-    pub(super) fn legacy_netns(&self) -> Result<Option<u32>, TimelineError> {
-        let v: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key IN ('netns_before', 'netns') ORDER BY key = 'netns' LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql(&self.path))?;
-        Ok(v.and_then(|v| v.parse().ok()))
-    }
-
     /// The dictionaries, read whole.
     pub(super) fn names(&self) -> Result<Names, TimelineError> {
         let e = sql(&self.path);

@@ -67,54 +67,27 @@ impl Reader {
             }
         })?;
         let cgroups: HashMap<u64, Option<u64>> = rows.iter().map(|r| (r.cookie, names.cgroup(r).0)).collect();
-        // The snapshot's sockets of `netns`: `netns` names them (a `netns.id`), or is
-        // NULL in a file first written when only the agent's namespace was recorded.
-        let legacy = self.legacy_netns()?;
-        let has_column = crate::timeline::schema::snapshot_netns(&self.conn).map_err(&e)?;
-        let ns_column = if has_column { "netns" } else { "NULL" };
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT cookie, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode, expires_ms, timer,
-                    {ns_column} FROM snapshot_sockets WHERE snapshot = ?1"
-            ))
-            .map_err(&e)?;
-        let rows_of_snapshot = st
-            .query_map([snap_id], |r| {
-                let src: Vec<u8> = r.get(2)?;
-                let dst: Vec<u8> = r.get(4)?;
-                Ok((
-                    InetSocket {
-                        rqueue: r.get(6)?,
-                        wqueue: r.get(7)?,
-                        v6only: r.get(8)?,
-                        ifindex: r.get(9)?,
-                        uid: r.get(10)?,
-                        inode: r.get(11)?,
-                        timer: r.get(13)?,
-                        ..InetSocket::tcp(
-                            codec::family_of(&src),
-                            r.get(1)?,
-                            (codec::addr_from(&src), r.get(3)?),
-                            (codec::addr_from(&dst), r.get(5)?),
-                            r.get::<_, i64>(0)? as u64,
-                        )
-                    },
-                    r.get::<_, i64>(12)?,
-                    r.get::<_, Option<i64>>(14)?,
-                ))
-            })
-            .map_err(&e)?;
-        for row in rows_of_snapshot {
-            let (sock, expires_ms, ns) = row.map_err(&e)?;
-            let inode = if ns.is_some() { names.netns_inode(ns) } else { legacy.unwrap_or(0) };
-            if inode != netns {
+        // The snapshot's sockets of `netns`, packed one row per namespace.
+        let mut st = self.conn.prepare("SELECT netns, data FROM snapshot_sockets WHERE snapshot = ?1").map_err(&e)?;
+        let packed =
+            st.query_map([snap_id], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(&e)?;
+        for row in packed {
+            let (ns, data) = row.map_err(&e)?;
+            if names.netns_inode(ns) != netns {
                 continue;
             }
-            // sock_diag gives no cgroup for a timewait or request socket (ss filters
-            // them as cgroup 0); a full socket has its row's.
-            let cgroup = if sock.is_mini() { None } else { cgroups.get(&sock.cookie).copied().flatten() };
-            model.seed(sock.with_cgroup(cgroup), snap_ns + expires_ms * 1_000_000);
+            let sockets = codec::read_snapshot_blob(&data).map_err(|source| TimelineError::Block {
+                path: self.path.clone(),
+                first: snap_id,
+                source,
+            })?;
+            for sock in sockets {
+                let expires_ms = i64::from(sock.expires_ms);
+                // sock_diag gives no cgroup for a timewait or request socket (ss filters
+                // them as cgroup 0); a full socket has its row's.
+                let cgroup = if sock.is_mini() { None } else { cgroups.get(&sock.cookie).copied().flatten() };
+                model.seed(InetSocket { expires_ms: 0, ..sock }.with_cgroup(cgroup), snap_ns + expires_ms * 1_000_000);
+            }
         }
         let mut steps = Vec::new();
         for (r, row) in rows.iter().enumerate() {
@@ -370,44 +343,6 @@ mod tests {
     }
 
     #[test]
-    fn a_file_whose_snapshots_named_no_namespace_is_read_as_the_agents() {
-        use TcpState::*;
-        let path = temp_db("replay-legacy");
-        let now = crate::model::clock::monotonic_now().as_nanos() as u64;
-        let offset;
-        {
-            let mut w = writer(&path);
-            offset = w.offset_ns;
-            let l = InetSocket::tcp(
-                sockstat_ebpf::AF_INET,
-                Listen as u8,
-                ("127.0.0.1".parse().unwrap(), 80),
-                ("0.0.0.0".parse().unwrap(), 0),
-                9,
-            );
-            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: vec![(1, vec![l])] });
-        }
-        // As an agent of the version before wrote it: no `netns` in snapshot_sockets.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "ALTER TABLE snapshot_sockets DROP COLUMN netns; DELETE FROM meta WHERE key = 'netns_before';",
-        )
-        .unwrap();
-        drop(conn);
-        let at = now as i64 + offset + 1;
-        assert_eq!(Reader::open(&path).unwrap().state_at(at, 1).unwrap().sockets.len(), 1, "read-only, unmigrated");
-        // An agent opening it adds the column and says whose sockets the old rows are.
-        drop(writer(&path));
-        let conn = Connection::open(&path).unwrap();
-        let before: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'netns_before'", [], |r| r.get(0)).unwrap();
-        assert_eq!(before, "1");
-        let r = Reader::open(&path).unwrap();
-        assert_eq!(r.state_at(at, 1).unwrap().sockets.len(), 1);
-        assert_eq!(r.state_at(at, 2).unwrap().sockets.len(), 0);
-    }
-
-    #[test]
     fn replays_snapshot_and_transitions_to_a_moment() {
         use TcpState::*;
         let path = temp_db("replay");
@@ -556,7 +491,7 @@ mod tests {
         }
         let stored = Connection::open(&path)
             .unwrap()
-            .prepare("SELECT timewait, (SELECT COUNT(*) FROM snapshot_sockets WHERE snapshot = s.id) FROM snapshots s ORDER BY id")
+            .prepare("SELECT timewait, (SELECT COALESCE(SUM(count), 0) FROM snapshot_sockets WHERE snapshot = s.id) FROM snapshots s ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))
             .unwrap()

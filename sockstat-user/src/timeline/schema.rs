@@ -56,9 +56,10 @@
 //!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
 //! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait, netns, round)`,
 //!   `snapshot_deferred(snapshot, netns)` and
-//!   `snapshot_sockets(snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
-//!   v6only, ifindex, uid, inode, expires_ms, timer, netns)`: the kernel's TCP sockets of
-//!   every tracked network namespace with sockets (`netns`: `netns.id`) at seed
+//!   `snapshot_sockets(snapshot, netns, count, data)`: the kernel's TCP sockets of every
+//!   tracked network namespace with sockets (`netns`: `netns.id`; `count` sockets packed
+//!   in `data`, see `codec::snapshot_blob`: cookie, state, both ends, queues, socket
+//!   options, uid, inode, timer and expiry) at seed
 //!   (`seed`), after a loss (`resync`) and periodically (`checkpoint`); `first_conn` is
 //!   the number the next connection row got. `timewait` = 0: the TIME-WAIT sockets were
 //!   left out (a checkpoint with every close of the minute before it recorded: a replay
@@ -115,22 +116,9 @@ CREATE TABLE IF NOT EXISTS snapshot_deferred (
     snapshot INTEGER NOT NULL, netns INTEGER NOT NULL, PRIMARY KEY (snapshot, netns)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots(ts_ns);
 CREATE TABLE IF NOT EXISTS snapshot_sockets (
-    snapshot INTEGER NOT NULL, cookie INTEGER NOT NULL, state INTEGER NOT NULL, src BLOB NOT NULL,
-    sport INTEGER NOT NULL, dst BLOB NOT NULL, dport INTEGER NOT NULL, rqueue INTEGER NOT NULL,
-    wqueue INTEGER NOT NULL, v6only INTEGER NOT NULL, ifindex INTEGER NOT NULL, uid INTEGER NOT NULL,
-    inode INTEGER NOT NULL, expires_ms INTEGER NOT NULL, timer INTEGER NOT NULL, netns INTEGER,
-    PRIMARY KEY (snapshot, cookie)) WITHOUT ROWID;
+    snapshot INTEGER NOT NULL, netns INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (snapshot, netns)) WITHOUT ROWID;
 ";
-
-/// Whether `snapshot_sockets` has its `netns` column (files written before the
-/// timeline recorded every namespace lack it: their snapshots are `meta.netns`'s).
-pub(super) fn snapshot_netns(conn: &Connection) -> rusqlite::Result<bool> {
-    let n: i64 =
-        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('snapshot_sockets') WHERE name = 'netns'", [], |r| {
-            r.get(0)
-        })?;
-    Ok(n > 0)
-}
 
 pub(super) fn version(conn: &Connection, path: &Path) -> Result<Option<i64>, TimelineError> {
     let e = sql(path);
@@ -166,14 +154,6 @@ pub(super) fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), 
     // hold every page it touches.
     conn.pragma_update(None, "cache_size", -8_192).map_err(&e)?;
     conn.execute_batch(TABLES).map_err(&e)?;
-    // A file of this version written before snapshots named their namespace: its
-    // sockets (NULL there) are the namespace `meta.netns` named then, kept as
-    // `netns_before` (the line below replaces `netns`).
-    if !snapshot_netns(conn).map_err(&e)? {
-        conn.execute_batch("ALTER TABLE snapshot_sockets ADD COLUMN netns INTEGER").map_err(&e)?;
-        conn.execute("INSERT OR IGNORE INTO meta SELECT 'netns_before', value FROM meta WHERE key = 'netns'", [])
-            .map_err(&e)?;
-    }
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
         .map_err(&e)?;
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('netns', ?1)", [netns.to_string()]).map_err(&e)?;

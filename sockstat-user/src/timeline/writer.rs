@@ -911,32 +911,21 @@ impl Store {
                     .execute(params![id, netns])?;
             }
         }
-        let mut st = self.conn.prepare_cached(
-            "INSERT OR REPLACE INTO snapshot_sockets (snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
-                v6only, ifindex, uid, inode, expires_ms, timer, netns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?;
-        for (ns, s) in sockets {
-            let (src, dst) = (codec::addr_bytes(&s.src), codec::addr_bytes(&s.dst));
-            let netns = netns_id(&self.conn, &mut self.netns, &self.labels, *ns)?;
-            st.execute(params![
-                id,
-                int(s.cookie),
-                s.state,
-                src.as_ref(),
-                s.sport,
-                dst.as_ref(),
-                s.dport,
-                s.rqueue,
-                s.wqueue,
-                s.v6only,
-                s.ifindex,
-                s.uid,
-                s.inode,
-                s.expires_ms,
-                s.timer,
-                netns,
-            ])?;
+        // One packed row per namespace, its sockets in cookie order.
+        let mut by_ns: Vec<(u32, Vec<&InetSocket>)> = Vec::new();
+        for (ns, sock) in sockets {
+            match by_ns.iter_mut().find(|(n, _)| n == ns) {
+                Some((_, v)) => v.push(sock),
+                None => by_ns.push((*ns, vec![sock])),
+            }
+        }
+        for (ns, socks) in by_ns {
+            let netns = netns_id(&self.conn, &mut self.netns, &self.labels, ns)?;
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO snapshot_sockets (snapshot, netns, count, data) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, netns, socks.len() as i64, codec::snapshot_blob(&socks)])?;
         }
         self.batch.rows += 1;
         Ok(())
