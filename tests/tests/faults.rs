@@ -184,9 +184,11 @@ fn a_full_file_system_costs_timeline_rows_only_and_leaves_a_gap() {
     let in_gaps = |rows: &[serde_json::Value]| -> u64 {
         rows.iter().filter(|r| r["type"] == "gap").map(|r| r["lost_userspace"].as_u64().unwrap()).sum()
     };
+    // (The batch the writer resumed with may commit before the one with the connections
+    // made after: wait for both.)
     let rows = wait_for(Duration::from_secs(10), || {
         let rows = history_json(&ns, &timeline);
-        (in_gaps(&rows) == dropped).then_some(rows)
+        (in_gaps(&rows) == dropped && rows.iter().any(|r| r["dport"] == 7641)).then_some(rows)
     })
     .unwrap_or_else(|| {
         let rows = history_json(&ns, &timeline);

@@ -173,14 +173,23 @@ fn kill_9_during_a_write_burst_leaves_every_committed_batch() {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     assert_eq!(check("PRAGMA integrity_check"), "ok");
-    // Every batch is whole: its recorded row count matches its rows.
+    // Every batch is whole: each that wrote connection rows has their block, and what
+    // the batches count is what the file holds (finished connections, as `history`
+    // reads them back, gaps and snapshots).
     let torn = check(
-        "SELECT COUNT(*) FROM batches b WHERE b.rows != (SELECT COUNT(*) FROM transitions t WHERE t.batch = b.id)
-           + (SELECT COUNT(*) FROM lifetimes l WHERE l.batch = b.id) + (SELECT COUNT(*) FROM gaps g WHERE g.batch = b.id)
-           + (SELECT COUNT(*) FROM snapshots s WHERE s.batch = b.id)",
+        "SELECT COUNT(*) FROM batches b WHERE b.first_conn IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.first = b.first_conn)",
     );
     assert_eq!(torn, "0", "a batch was torn");
     let rows: u64 = check("SELECT COALESCE(SUM(rows), 0) FROM batches").parse().unwrap();
+    let finished =
+        ns.sockstat_ok(&["history", "--json", "--timeline", db]).lines().filter(|l| l.contains("\"lifetime\"")).count();
+    let others: u64 = check(
+        "SELECT (SELECT COUNT(*) FROM transitions) + (SELECT COUNT(*) FROM gaps) + (SELECT COUNT(*) FROM snapshots)",
+    )
+    .parse()
+    .unwrap();
+    assert_eq!(rows, finished as u64 + others, "the batches count rows the file does not hold");
     assert!(rows >= committed_before, "{rows} rows on disk, but {committed_before} were committed before the kill");
     assert!(committed_before > 0, "nothing was committed before the kill: the test proves nothing");
 }
@@ -268,19 +277,21 @@ fn one_row_per_connection_readable_with_sqlite3_and_transitions_from_the_rows() 
         (h.lines().filter(|l| l.contains("\"dport\":7450")).count() == N).then_some(())
     })
     .expect("every client connection in the timeline within 5 s");
-    // One row per socket, none per transition; the view reads them back as text.
+    // One row per socket, packed in blocks, none per transition: `sqlite3` opens the
+    // file and finds the tables; `history --json` reads the rows back.
     assert_eq!(sqlite3(&agent.timeline, "SELECT COUNT(*) FROM transitions"), "0");
-    assert_eq!(
-        sqlite3(&agent.timeline, "SELECT COUNT(*) FROM lifetimes WHERE dport = 7450 OR sport = 7450"),
-        (2 * N).to_string()
-    );
-    let client = sqlite3(
-        &agent.timeline,
-        "SELECT DISTINCT src || ' ' || dst || ' ' || pid || ' ' || owner || ' ' || (start_ns < end_ns) FROM lifetimes WHERE dport = 7450",
-    );
-    assert_eq!(client, format!("127.0.0.1 127.0.0.1 {client_pid} connect 1"));
-    let paths = sqlite3(&agent.timeline, "SELECT DISTINCT substr(path, 1, 21) FROM lifetimes WHERE dport = 7450");
-    assert_eq!(paths, "SYN_SENT>ESTABLISHED>");
+    assert_eq!(sqlite3(&agent.timeline, "PRAGMA quick_check"), "ok");
+    assert!(sqlite3(&agent.timeline, "SELECT COUNT(*) FROM connections").parse::<u64>().unwrap() > 0);
+    let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", timeline]);
+    let lives: Vec<serde_json::Value> = h.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ours: Vec<_> = lives.iter().filter(|l| l["dport"] == 7450 || l["sport"] == 7450).collect();
+    assert_eq!(ours.len(), 2 * N, "both ends of every connection");
+    for c in ours.iter().filter(|l| l["dport"] == 7450) {
+        assert_eq!((c["src"].as_str(), c["dst"].as_str()), (Some("127.0.0.1"), Some("127.0.0.1")), "{c}");
+        assert_eq!((c["pid"].as_u64(), c["owner"].as_str()), (Some(u64::from(client_pid)), Some("connect")), "{c}");
+        assert!(c["start_ns"].as_i64() < c["end_ns"].as_i64(), "{c}");
+        assert!(c["path"].as_str().unwrap().starts_with("SYN_SENT>ESTABLISHED>"), "{c}");
+    }
 
     // Transitions, as the rows tell them: each socket's with its owner and its tuple.
     let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--transitions", "--json", "--timeline", timeline]);
@@ -349,8 +360,11 @@ fn a_connection_open_across_an_agent_restart_answers_for_both_times() {
     drop(keep);
 }
 
+/// A file of an older schema (version 1: one row per transition) is moved aside by the
+/// agent, kept as it was, with a log line, and a new timeline started in its place; a
+/// reader told to read it says what it is.
 #[test]
-fn a_timeline_of_the_old_schema_is_refused_with_what_to_do() {
+fn a_timeline_of_an_old_schema_is_moved_aside() {
     let ns = NetNs::new("v1");
     let dir = std::env::temp_dir().join(format!("{}-v1", ns.name));
     std::fs::create_dir_all(&dir).unwrap();
@@ -359,15 +373,20 @@ fn a_timeline_of_the_old_schema_is_refused_with_what_to_do() {
         &db,
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); INSERT INTO meta VALUES ('schema_version', '1');",
     );
-    let sock = dir.join("agent.sock");
-    let out = ns.sockstat(&["agent", "--socket", sock.to_str().unwrap(), "--timeline", db.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the agent took a version 1 file");
-    assert!(err.contains("schema version 1") && err.contains("move the file away"), "{err}");
     let out = ns.sockstat(&["history", "--timeline", db.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("schema version 1"), "{err}");
-    assert_eq!(sqlite3(&db, "SELECT value FROM meta WHERE key = 'schema_version'"), "1", "left as it was");
+    let mut agent = Agent::start_on(&ns, &db, &[]);
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("timeline.db.v1-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "moved aside as timeline.db.v1-TIME: {aside:?}");
+    assert_eq!(sqlite3(&aside[0], "SELECT value FROM meta WHERE key = 'schema_version'"), "1", "left as it was");
+    assert!(agent.log_text().contains("older schema version"), "no log line: {}", agent.log_text());
+    assert!(agent.stop().success());
+    ns.sockstat_ok(&["history", "--timeline", db.to_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -417,4 +436,48 @@ fn the_timeline_is_readable_by_root_only() {
     assert!(!out.status.success(), "nobody read the timeline");
     assert!(err.contains("readable by root only") && err.contains(timeline.to_str().unwrap()), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The timeline's size on disk, as the bench measures it: `xtask loadgen churn` (loopback
+/// connections opened and closed as fast as it can, 3 s), the agent stopped, then its file
+/// and write-ahead log over the connections the churn made: at most 64 bytes each (both
+/// sockets of a connection recorded).
+#[test]
+fn a_churn_run_takes_at_most_64_bytes_a_connection_on_disk() {
+    const SECONDS: &str = "3";
+    let xtask = std::env::var_os("XTASK_BIN")
+        .or_else(|| std::env::var_os("SOCKSTAT_XTASK"))
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/xtask"), Into::into);
+    assert!(xtask.exists(), "{} is missing: build it with `cargo build -p xtask` (or set XTASK_BIN)", xtask.display());
+    let ns = NetNs::new("size");
+    let mut agent = Agent::start(&ns, &[]);
+    let out = ns
+        .command(&xtask)
+        .args(["loadgen", "churn", "--max-connections", "400000", "--seconds", SECONDS])
+        .output()
+        .expect("xtask loadgen churn");
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "loadgen churn: {summary} {}", String::from_utf8_lossy(&out.stderr));
+    let connections: u64 = summary
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("connections="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {summary:?}"));
+    assert!(connections >= 10_000, "too few connections to measure: {summary}");
+    // Until the agent has received what the churn made, then stopped (it writes what it holds).
+    thread::sleep(Duration::from_secs(2));
+    assert!(agent.stop().success(), "{}", agent.log_text());
+    let size = |suffix: &str| std::fs::metadata(format!("{}{suffix}", agent.timeline.display())).map_or(0, |m| m.len());
+    let per_connection = (size("") + size("-wal")) as f64 / connections as f64;
+    // The connections are all there, both ends (other namespaces' traffic may add some).
+    let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", agent.timeline.to_str().unwrap()]);
+    let recorded = h.lines().filter(|l| l.contains("\"type\":\"lifetime\"")).count() as u64;
+    assert!(recorded >= 2 * connections, "{recorded} lifetimes for {connections} connections");
+    assert!(
+        per_connection <= 64.0,
+        "{per_connection:.1} bytes on disk per connection ({connections} connections, {} + {} bytes)",
+        size(""),
+        size("-wal")
+    );
+    eprintln!("{per_connection:.1} bytes on disk per connection ({connections} connections)");
 }

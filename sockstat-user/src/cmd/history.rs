@@ -188,22 +188,23 @@ pub fn print_history(
                 lost_userspace: g.lost_userspace,
                 reason: &g.reason,
             };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
             writeln!(out)?;
         }
     } else {
         warn_gaps(&gaps, err)?;
     }
+    let netns = NetnsWanted::new(opts.netns.as_ref());
+    // Text shows where a socket was in one column: its cgroup, after its namespace
+    // when that is not the agent's own (where most are).
+    let own = reader.netns()?;
+    let place = |inode: u32, name: Option<&str>, cgroup: Option<&str>| {
+        let cgroup = short_cgroup(cgroup, CGROUP_WIDTH);
+        if own == Some(inode) { cgroup } else { format!("{}:{cgroup}", netns_text(inode, name)) }
+    };
     if opts.transitions {
         let rows = reader.transitions(since, until)?;
-        if !opts.json {
-            writeln!(
-                out,
-                "{:<30} {:<7} {:<16} {:<47} {:<47} OLD -> NEW NETNS CGROUP",
-                "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER"
-            )?;
-        }
-        let netns = NetnsWanted::new(opts.netns.as_ref());
+        let mut table = Table::new(&["TIME(UTC)", "PID/COMM", "LOCAL", "PEER", "OLD>NEW", "CGROUP"], &[]);
         for t in rows
             .iter()
             .filter(|t| netns.accepts(t.netns, t.netns_name.as_deref()))
@@ -216,80 +217,333 @@ pub fn print_history(
                     old_name: kernel_state_name(t.old),
                     new_name: kernel_state_name(t.new),
                 };
-                serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+                serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
                 writeln!(out)?;
             } else {
-                let columns = crate::cmd::trace::transition_columns(
-                    t.pid,
-                    &t.comm,
-                    (t.src, t.sport),
-                    (t.dst, t.dport),
-                    t.old,
-                    t.new,
+                table.push(
+                    Some(t.ts_ns),
+                    vec![
+                        clock(t.ts_ns, 6),
+                        process(t.pid, &t.comm),
+                        endpoint(t.src, t.sport),
+                        endpoint(t.dst, t.dport),
+                        format!("{}>{}", ss_state(t.old), ss_state(t.new)),
+                        place(t.netns, t.netns_name.as_deref(), t.cgroup.as_deref()),
+                    ],
                 );
-                let ns = netns_text(t.netns, t.netns_name.as_deref());
-                writeln!(out, "{:<30} {columns} {ns} {}", format_ns(t.ts_ns), short_cgroup(t.cgroup.as_deref(), 24))?;
             }
         }
-        return Ok(());
+        return if opts.json { Ok(()) } else { table.write(out) };
     }
     let rows = reader.lifetimes(since, until)?;
-    if !opts.json {
-        writeln!(
-            out,
-            "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH {HEALTH_HEADER}",
-            "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS"
-        )?;
-    }
-    let netns = NetnsWanted::new(opts.netns.as_ref());
+    let mut table =
+        Table::new(&["START(UTC)", "DUR", "PID/COMM", "LOCAL", "PEER", "PATH", "TX/RX", "CGROUP", "HEALTH"], &[1, 6]);
     for l in rows
         .iter()
         .filter(|l| netns.accepts(l.netns, l.netns_name.as_deref()))
         .filter(|l| !opts.failed || l.failed())
         .filter(|l| opts.filter.accepts(&l.as_socket(), &l.states()))
     {
-        let start = l.start_ns.map(format_ns);
         if opts.json {
-            let line = Line::Lifetime { start, end: format_ns(l.end_ns), life: l };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            let line = Line::Lifetime { start: l.start_ns.map(format_ns), end: format_ns(l.end_ns), life: l };
+            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
             writeln!(out)?;
         } else {
-            let dur = l.duration_ns.map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
-            let columns = crate::cmd::trace::lifetime_columns(
-                l.pid,
-                &l.comm,
-                (l.src, l.sport),
-                (l.dst, l.dport),
-                (l.bytes_sent, l.bytes_received),
-                &dur,
-                &l.path,
+            let dur = l.duration_ns.map_or_else(|| "-".to_string(), duration);
+            table.push(
+                l.start_ns,
+                vec![
+                    l.start_ns.map_or_else(|| "-".to_string(), |s| clock(s, 3)),
+                    dur,
+                    process(l.pid, &l.comm),
+                    endpoint(l.src, l.sport),
+                    endpoint(l.dst, l.dport),
+                    short_path(&l.path),
+                    format!("{}/{}", bytes(l.bytes_sent), bytes(l.bytes_received)),
+                    place(l.netns, l.netns_name.as_deref(), l.cgroup.as_deref()),
+                    health(l),
+                ],
             );
-            writeln!(out, "{:<30} {columns} {}", start.as_deref().unwrap_or("-"), health_columns(l))?;
         }
     }
-    Ok(())
+    if opts.json { Ok(()) } else { table.write(out) }
 }
 
-/// The header of [`health_columns`].
-const HEALTH_HEADER: &str = "NETNS CGROUP ERROR RETRANS SRTT_US";
+/// Columns a cgroup takes at most in text output.
+const CGROUP_WIDTH: usize = 16;
 
-/// What a lifetime line says after its path: namespace, cgroup (short form), the error
-/// at close, retransmits and smoothed RTT (`-` where unknown), space-separated.
-fn health_columns(l: &StoredLifetime) -> String {
-    let opt = |v: Option<u32>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
-    format!(
-        "{} {} {} {} {}",
-        netns_text(l.netns, l.netns_name.as_deref()),
-        short_cgroup(l.cgroup.as_deref(), 24),
-        l.error.as_deref().unwrap_or("-"),
-        opt(l.retrans),
-        opt(l.srtt_us)
-    )
+/// A duration in at most 5 columns: `149us`, `1.2ms`, `35ms`, `3.4s`, `12m`, `5h`, `3d`.
+fn duration(ns: i64) -> String {
+    let ns = ns.max(0) as f64;
+    let short = |v: f64, unit: &str| if v < 10.0 { format!("{v:.1}{unit}") } else { format!("{v:.0}{unit}") };
+    if ns < 1e6 {
+        format!("{:.0}us", ns / 1e3)
+    } else if ns < 1e9 {
+        short(ns / 1e6, "ms")
+    } else if ns < 60e9 {
+        short(ns / 1e9, "s")
+    } else if ns < 3600e9 {
+        format!("{:.0}m", ns / 60e9)
+    } else if ns < 86_400e9 {
+        format!("{:.0}h", ns / 3600e9)
+    } else {
+        format!("{:.0}d", ns / 86_400e9)
+    }
+}
+
+/// Text output: columns as wide as their widest cell (so that a line of IPv4
+/// connections stays within 100 columns), a `# DATE (UTC)` line before the first row
+/// and wherever the date changes (rows show the time of day only).
+struct Table {
+    header: Vec<String>,
+    right: Vec<usize>,
+    rows: Vec<(Option<i64>, Vec<String>)>,
+}
+
+impl Table {
+    fn new(header: &[&str], right: &[usize]) -> Table {
+        Table { header: header.iter().map(|h| (*h).to_string()).collect(), right: right.to_vec(), rows: Vec::new() }
+    }
+
+    /// A row, at wall-clock ns `at` (for the date lines; `None`: unknown).
+    fn push(&mut self, at: Option<i64>, cells: Vec<String>) {
+        self.rows.push((at, cells));
+    }
+
+    fn write(&self, out: &mut dyn Write) -> Result<(), HistoryError> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for (_, cells) in &self.rows {
+            for (w, c) in widths.iter_mut().zip(cells) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| -> String {
+            let last = cells.len().saturating_sub(1);
+            let mut s = String::new();
+            for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+                let text = if self.right.contains(&i) {
+                    format!("{c:>w$}")
+                } else if i == last {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}")
+                };
+                s.push_str(&text);
+                if i != last {
+                    s.push(' ');
+                }
+            }
+            s
+        };
+        writeln!(out, "{}", line(&self.header))?;
+        let mut day = None;
+        for (at, cells) in &self.rows {
+            if let Some(d) = at.map(|t| format_ns(t)[..10].to_string())
+                && day.as_ref() != Some(&d)
+            {
+                writeln!(out, "# {d} (UTC)")?;
+                day = Some(d);
+            }
+            writeln!(out, "{}", line(cells))?;
+        }
+        Ok(())
+    }
+}
+
+/// The time of day of wall-clock ns `ns` (UTC), with `digits` decimals of the second.
+fn clock(ns: i64, digits: usize) -> String {
+    let full = format_ns(ns);
+    // 2026-11-29T21:07:26.640574277Z: the time of day, cut to the digits asked for.
+    let t = full.get(11..full.len().saturating_sub(1)).unwrap_or(&full);
+    let cut = t.find('.').map_or(t.len(), |dot| (dot + 1 + digits).min(t.len()));
+    t[..cut].to_string()
+}
+
+/// `PID/COMM`, the name cut to 8 characters (`~` where cut); `-` when unknown.
+fn process(pid: u32, comm: &str) -> String {
+    if pid == 0 && comm.is_empty() {
+        return "-".into();
+    }
+    let mut c: String = comm.chars().take(8).collect();
+    if comm.chars().count() > 8 {
+        c.pop();
+        c.push('~');
+    }
+    format!("{pid}/{c}")
+}
+
+/// `ADDR:PORT`, IPv6 in brackets (shortened as usual: `[::1]:80`).
+fn endpoint(a: std::net::IpAddr, port: u16) -> String {
+    match a {
+        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    }
+}
+
+/// A state as ss names it (`ESTAB`, `FIN-WAIT-1`), but CLOSE for CLOSE (ss's `UNCONN`
+/// is what a dump says of a closed socket, not a transition's end).
+fn ss_state(s: u8) -> &'static str {
+    if s == sockstat_ebpf::TcpState::Close as u8 { "CLOSE" } else { crate::render::labels::state_name(s) }
+}
+
+/// The one-letter code of a state in a text path (see [`short_path`]).
+fn state_letter(name: &str) -> char {
+    match name {
+        "ESTABLISHED" => 'E',
+        "SYN_SENT" => 'S',
+        "SYN_RECV" => 'R',
+        "FIN_WAIT1" => '1',
+        "FIN_WAIT2" => '2',
+        "TIME_WAIT" => 'T',
+        "CLOSE" => 'C',
+        "CLOSE_WAIT" => 'W',
+        "LAST_ACK" => 'A',
+        "LISTEN" => 'L',
+        "CLOSING" => 'G',
+        "NEW_SYN_RECV" => 'N',
+        _ => '?',
+    }
+}
+
+/// A lifetime's path in text output: one letter a state (`SE12C`: SYN_SENT ESTABLISHED
+/// FIN_WAIT1 FIN_WAIT2 CLOSE; `REWAC`: SYN_RECV ESTABLISHED CLOSE_WAIT LAST_ACK CLOSE;
+/// T TIME_WAIT, L LISTEN, G CLOSING, N NEW_SYN_RECV). JSON keeps the names.
+fn short_path(path: &str) -> String {
+    if path.is_empty() {
+        return "-".into();
+    }
+    path.split('>').map(state_letter).collect()
+}
+
+/// A byte count in at most 5 columns: `812`, `12K`, `3.4M`, `17G` (powers of 1024).
+fn bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    let mut v = n;
+    for unit in ["", "K", "M", "G", "T"] {
+        if v < 1024.0 {
+            return if unit.is_empty() {
+                format!("{v}")
+            } else if v < 10.0 {
+                format!("{v:.1}{unit}")
+            } else {
+                format!("{v:.0}{unit}")
+            };
+        }
+        v /= 1024.0;
+    }
+    format!("{v:.0}P")
+}
+
+/// The error, retransmits and smoothed RTT at close, as short as they go: the errno name
+/// (`ECONNREFUSED`), `rtxN` when there were retransmits, the RTT (`25us`, `1.2ms`)
+/// when there was no error;
+/// comma-separated, `-` when none is known.
+fn health(l: &StoredLifetime) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(e) = &l.error {
+        parts.push(e.clone());
+    }
+    if let Some(r) = l.retrans.filter(|r| *r > 0) {
+        parts.push(format!("rtx{r}"));
+    }
+    // A connection that failed: its RTT says little.
+    if let Some(us) = l.srtt_us.filter(|_| l.error.is_none()) {
+        parts.push(if us < 1000 { format!("{us}us") } else { format!("{:.1}ms", f64::from(us) / 1000.0) });
+    }
+    if parts.is_empty() { "-".into() } else { parts.join(",") }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file with a refused connect and a loopback connection (both ends), a listener.
+    fn recorded(name: &str) -> std::path::PathBuf {
+        use crate::{
+            bpf::stream::Transition,
+            timeline::{Record, Writer, WriterConfig},
+        };
+        use sockstat_ebpf::TcpState::*;
+        let path = std::env::temp_dir().join(format!("sockstat-history-{name}-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let cfg = WriterConfig {
+            commit_every: Duration::ZERO,
+            ..WriterConfig::new(path.clone(), Duration::from_secs(3600), 1 << 30, false)
+        };
+        let mut w = Writer::start(cfg, 4_026_531_840).unwrap();
+        let t = |cookie, ts, old, new, ports: (u16, u16)| Transition {
+            netns: 4_026_531_840,
+            pid: 123_456,
+            comm: "postgres-worker".into(),
+            bytes_acked: 123_456,
+            bytes_received: 9_999_999,
+            srtt_us: 1_234,
+            retrans: 2,
+            ..Transition::fixture(cookie, ts, old, new, ports)
+        };
+        for tr in [
+            t(1, 1_000, Close, Listen, (5432, 0)),
+            t(2, 2_000, Close, SynSent, (0, 5432)),
+            t(2, 3_000, SynSent, Established, (60_999, 5432)),
+            t(3, 3_500, Listen, SynRecv, (5432, 60_999)),
+            t(3, 4_000, SynRecv, Established, (5432, 60_999)),
+            t(2, 5_000, Established, FinWait1, (60_999, 5432)),
+            t(3, 6_000, Established, CloseWait, (5432, 60_999)),
+            t(2, 7_000, FinWait1, FinWait2, (60_999, 5432)),
+            t(3, 8_000, CloseWait, LastAck, (5432, 60_999)),
+            t(2, 9_000, FinWait2, Close, (60_999, 5432)),
+            t(3, 10_000, LastAck, Close, (5432, 60_999)),
+            t(4, 11_000, Close, SynSent, (0, 81)),
+            Transition {
+                error: 111,
+                bytes_acked: 0,
+                bytes_received: 0,
+                retrans: 0,
+                srtt_us: 0,
+                ..t(4, 12_000, SynSent, Close, (60_998, 81))
+            },
+        ] {
+            w.push(Record::Transition(tr));
+        }
+        drop(w);
+        path
+    }
+
+    #[test]
+    fn text_lines_of_ipv4_connections_fit_in_100_columns() {
+        let path = recorded("width");
+        for transitions in [false, true] {
+            let opts = HistoryOptions { transitions, ..HistoryOptions::default() };
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            print_history(&path, &opts, &mut out, &mut err).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), if transitions { 13 } else { 3 } + 2, "header, date, rows: {text}");
+            assert!(lines[1].starts_with("# ") && lines[1].ends_with(" (UTC)"), "{text}");
+            for l in &lines {
+                assert!(l.chars().count() <= 100, "{} columns: {l}", l.chars().count());
+            }
+            if !transitions {
+                let client = lines.iter().find(|l| l.contains(":60999 ") && l.contains("SE12C")).expect(&text);
+                for part in ["123456/postgre~", "127.0.0.1:5432", "121K/9.5M", " -      rtx2,1.2ms", "7us"] {
+                    assert!(client.contains(part), "{part} in {client}");
+                }
+                assert!(lines.iter().any(|l| l.contains("SC") && l.contains("ECONNREFUSED")), "{text}");
+                assert!(lines.iter().any(|l| l.contains("REWAC")), "{text}");
+            } else {
+                assert!(lines.iter().any(|l| l.contains("ESTAB>FIN-WAIT-1")), "{text}");
+            }
+        }
+        // JSON: one object a line, and nothing else.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_history(&path, &HistoryOptions { json: true, ..HistoryOptions::default() }, &mut out, &mut err).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{text}");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn cgroups_show_their_last_component_in_24_columns() {

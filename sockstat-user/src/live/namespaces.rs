@@ -118,6 +118,16 @@ impl NamespaceSet {
     ///
     /// # Errors
     /// The own namespace's dump.
+    /// The namespaces other than the agent's that have sockets now.
+    pub(super) fn busy_others(&self) -> Vec<u32> {
+        self.tables.counts().into_iter().filter(|&(ns, n)| n > 0 && ns != self.own).map(|(ns, _)| ns).collect()
+    }
+
+    /// The TCP sockets of namespace `ns`, from the kernel.
+    pub(super) fn dump(&mut self, ns: u32) -> Result<Vec<InetSocket>, AgentError> {
+        self.in_namespace(ns, None, |d| d.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES))
+    }
+
     pub(super) fn dump_all(&mut self) -> Result<Vec<(u32, Vec<InetSocket>)>, AgentError> {
         let mut out = vec![(self.own, self.diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?)];
         let busy: Vec<u32> =

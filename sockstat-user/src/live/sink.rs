@@ -26,6 +26,27 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
 /// then the gap stays open, and answers over it say they may be incomplete.
 pub(super) const SNAPSHOT_AFTER_LOSS_EVERY: Duration = Duration::from_secs(10);
 
+/// A periodic checkpoint with more namespaces with sockets than this besides the
+/// agent's is spread over its interval (one dump at a time) rather than made at once.
+pub(super) const SPREAD_FROM: usize = 1;
+
+/// The dumps a periodic checkpoint deferred: one namespace each, spread evenly over
+/// CHECKPOINT_EVERY, so that many namespaces cost a few dumps a tick, not a pause.
+pub(super) struct Round {
+    pub(super) pending: Vec<u32>,
+    pub(super) done: usize,
+    pub(super) started: Instant,
+}
+
+impl Round {
+    /// Dumps due by now: the i-th (from 0) at (i + 1) / (n + 1) of the interval.
+    pub(super) fn due(&self) -> usize {
+        let n = self.pending.len();
+        let elapsed = self.started.elapsed().as_secs_f64() / CHECKPOINT_EVERY.as_secs_f64();
+        ((elapsed * (n + 1) as f64) as usize).min(n)
+    }
+}
+
 /// A batch goes to the timeline writer when this many records are pending (or at the
 /// next 100 ms tick).
 const BATCH_ROWS: usize = 4096;
@@ -39,11 +60,19 @@ pub(super) struct Sink {
     pub(super) last_checkpoint: Instant,
     /// A loss happened since the last snapshot the timeline got.
     pub(super) snapshot_owed: bool,
+    /// The periodic checkpoint being spread over its interval, if any.
+    pub(super) round: Option<Round>,
 }
 
 impl Sink {
     pub(super) fn new(timeline: Option<Writer>) -> Sink {
-        Sink { timeline, open: FxHashSet::default(), last_checkpoint: Instant::now(), snapshot_owed: false }
+        Sink {
+            timeline,
+            open: FxHashSet::default(),
+            last_checkpoint: Instant::now(),
+            snapshot_owed: false,
+            round: None,
+        }
     }
 
     /// Feeds one transition (of any namespace) to the timeline.
@@ -116,6 +145,8 @@ impl Sink {
             w.push(Record::Snapshot { mono_ns, kind, spaces });
             self.last_checkpoint = Instant::now();
             self.snapshot_owed = false;
+            // It stands for every namespace: the dumps still owed are not needed.
+            self.round = None;
         }
     }
 
@@ -126,6 +157,7 @@ impl Sink {
             w.push(Record::Snapshot { mono_ns, kind: "resync", spaces });
         }
         self.last_checkpoint = Instant::now();
+        self.round = None;
     }
 
     /// After a loss: whether the timeline gets its snapshot now, or (it got one lately)
@@ -159,5 +191,24 @@ impl Sink {
     /// Records dropped because the writer fell behind; `None` without a timeline.
     pub(super) fn dropped(&self) -> Option<u64> {
         self.timeline.as_ref().map(|w| w.dropped.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_checkpoint_dumps_evenly_over_its_interval() {
+        let at = |fraction: f64| Round {
+            pending: vec![1, 2, 3],
+            done: 0,
+            started: Instant::now() - CHECKPOINT_EVERY.mul_f64(fraction),
+        };
+        assert_eq!(at(0.0).due(), 0);
+        assert_eq!(at(0.26).due(), 1, "the first at a quarter");
+        assert_eq!(at(0.51).due(), 2);
+        assert_eq!(at(0.76).due(), 3, "all before the next checkpoint");
+        assert_eq!(at(2.0).due(), 3);
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use sockstat_ebpf::{AF_INET, AF_INET6};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::{
     bpf::loader::{KernelCounters, Tracer},
@@ -16,7 +16,7 @@ use crate::{
         loss::Loss,
         metrics::Connections,
         namespaces::{NamespaceSet, seed_dump},
-        sink::{CHECKPOINT_EVERY, SNAPSHOT_AFTER_LOSS_EVERY, Sink},
+        sink::{CHECKPOINT_EVERY, Round, SNAPSHOT_AFTER_LOSS_EVERY, SPREAD_FROM, Sink},
         table::ALL_STATES,
     },
     model::{clock::monotonic_ns, socket::InetSocket},
@@ -278,23 +278,67 @@ impl State {
 }
 impl State {
     /// A kernel snapshot in the timeline every CHECKPOINT_EVERY (not applied to the
-    /// table, which is current).
+    /// table, which is current). With many namespaces with sockets, the agent's own is
+    /// dumped then and the others one at a time over the interval, each a snapshot of
+    /// its own (the dumps of a spread checkpoint that are due are made here too).
     pub(super) fn checkpoint(&mut self) -> Result<(), AgentError> {
+        if self.sink.timeline.is_none() {
+            return Ok(());
+        }
+        self.checkpoint_parts();
         let sink = &mut self.sink;
         let due = if sink.snapshot_owed { SNAPSHOT_AFTER_LOSS_EVERY } else { CHECKPOINT_EVERY };
-        if sink.timeline.is_none() || sink.last_checkpoint.elapsed() < due {
+        if sink.last_checkpoint.elapsed() < due {
             return Ok(());
         }
         let kind = if sink.snapshot_owed { "resync" } else { "checkpoint" };
         sink.snapshot_owed = false;
         sink.last_checkpoint = Instant::now();
+        // What a round left undone is deferred no more: this snapshot stands for all.
+        sink.round = None;
         let mono_ns = monotonic_ns();
-        let spaces = self.spaces.dump_all()?;
-        if let Some(w) = self.sink.timeline.as_mut() {
-            w.push(Record::Snapshot { mono_ns, kind, spaces });
+        let others = self.spaces.busy_others();
+        if kind == "resync" || others.len() <= SPREAD_FROM {
+            let spaces = self.spaces.dump_all()?;
+            if let Some(w) = self.sink.timeline.as_mut() {
+                w.push(Record::Snapshot { mono_ns, kind, spaces });
+            }
+        } else {
+            let own = self.spaces.own;
+            let spaces = vec![(own, self.spaces.dump(own)?)];
+            if let Some(w) = self.sink.timeline.as_mut() {
+                w.push(Record::Checkpoint { mono_ns, spaces, deferred: others.clone() });
+            }
+            self.sink.round = Some(Round { pending: others, done: 0, started: Instant::now() });
         }
         self.sink.flush();
         Ok(())
+    }
+
+    /// The dumps of the spread checkpoint that are due by now.
+    fn checkpoint_parts(&mut self) {
+        let Some(round) = self.sink.round.as_mut() else { return };
+        let (from, to) = (round.done, round.due());
+        round.done = to;
+        let todo: Vec<u32> = round.pending[from..to].to_vec();
+        if to == round.pending.len() {
+            self.sink.round = None;
+        }
+        for ns in todo {
+            let mono_ns = monotonic_ns();
+            match self.spaces.dump(ns) {
+                Ok(sockets) => {
+                    if let Some(w) = self.sink.timeline.as_mut() {
+                        w.push(Record::CheckpointPart { mono_ns, netns: ns, sockets });
+                    }
+                }
+                // Its replays start from its previous snapshot: longer, still right.
+                Err(e) => info!(netns = ns, error = %e, "cannot dump a network namespace for the timeline"),
+            }
+        }
+        if from != to {
+            self.sink.flush();
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! aside, with its write-ahead log, as `NAME.corrupt-TIME` (kept for whoever wants to
 //! dig in it: `sqlite3` opens what is left), and the writer starts a new file.
 //!
-//! Only corruption moves a file: a file the agent cannot open for another reason
+//! A file of an older schema version is moved aside the same way (`NAME.vN-TIME`, by the
+//! writer, which reads the version): its rows are not converted. Otherwise only corruption
+//! moves a file: a file the agent cannot open for another reason
 //! (permissions, a lock, a disk error) stays where it is and the error stops the agent.
 
 use std::{
@@ -61,12 +63,28 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
 /// The check's (other than corruption), or a rename that failed.
 pub fn move_aside_if_corrupt(path: &Path) -> Result<Option<PathBuf>, TimelineError> {
     let Some(problem) = check(path)? else { return Ok(None) };
+    let target = move_aside(path, "corrupt")?;
+    tracing::warn!(
+        path = %path.display(),
+        moved_to = %target.display(),
+        problem = %problem,
+        "timeline is corrupt: moved aside, starting a new one"
+    );
+    Ok(Some(target))
+}
+
+/// Moves the timeline at `path` (and its `-wal`, `-shm` files) to
+/// `PATH.TAG-TIME[-wal|-shm]`, kept as it was; returns where it went.
+///
+/// # Errors
+/// A rename that failed.
+pub fn move_aside(path: &Path, tag: &str) -> Result<PathBuf, TimelineError> {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-    let mut target = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    let mut target = PathBuf::from(format!("{}.{tag}-{stamp}", path.display()));
     let mut n = 1;
     while target.exists() {
         n += 1;
-        target = PathBuf::from(format!("{}.corrupt-{stamp}.{n}", path.display()));
+        target = PathBuf::from(format!("{}.{tag}-{stamp}.{n}", path.display()));
     }
     for suffix in ["", "-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -76,13 +94,7 @@ pub fn move_aside_if_corrupt(path: &Path) -> Result<Option<PathBuf>, TimelineErr
         let to = PathBuf::from(format!("{}{suffix}", target.display()));
         std::fs::rename(&from, &to).map_err(|source| TimelineError::MoveAside { path: from.clone(), to, source })?;
     }
-    tracing::warn!(
-        path = %path.display(),
-        moved_to = %target.display(),
-        problem = %problem,
-        "timeline is corrupt: moved aside, starting a new one"
-    );
-    Ok(Some(target))
+    Ok(target)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::{
 
 pub use crate::model::tcp::TIME_WAIT_NS;
 use crate::{bpf::stream::Transition, model::socket::InetSocket};
-pub use reader::{Reader, StoredLifetime, StoredTransition};
+pub use reader::{Committed, Reader, StoredLifetime, StoredTransition};
 pub use replay::AtState;
 pub use schema::SCHEMA_VERSION;
 pub use writer::{Writer, WriterConfig};
@@ -65,7 +65,7 @@ pub enum TimelineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("moving the corrupt timeline {path} aside to {to}")]
+    #[error("moving the timeline {path} aside to {to}")]
     MoveAside {
         path: PathBuf,
         to: PathBuf,
@@ -80,13 +80,21 @@ pub enum TimelineError {
     },
     #[error(
         "{path} has timeline schema version {found}; this sockstat reads and writes version {SCHEMA_VERSION} only: \
-         move the file away (or delete it) to start a new timeline there, and read it with the sockstat that wrote it"
+         read it with the sockstat that wrote it (the agent moves a file of an older version aside and starts a new one; \
+         one of a newer version it leaves alone: move the file away, or delete it, to start a new timeline there)"
     )]
     Version { path: PathBuf, found: i64 },
     #[error("the timeline in {path} has no snapshot at or before {at}: it starts at {first}")]
     BeforeStart { path: PathBuf, at: String, first: String },
     #[error("the timeline in {path} is empty (has an agent with --timeline run yet?)")]
     Empty { path: PathBuf },
+    #[error("timeline {path}: connection rows of batch {first}")]
+    Block {
+        path: PathBuf,
+        first: i64,
+        #[source]
+        source: codec::BlockError,
+    },
     #[error("starting the timeline writer thread")]
     Thread(#[source] std::io::Error),
 }
@@ -127,6 +135,21 @@ pub enum Record {
         mono_ns: u64,
         kind: &'static str,
         spaces: Vec<(u32, Vec<InetSocket>)>,
+    },
+    /// The start of a periodic checkpoint spread over its interval: the dumps made now
+    /// (`spaces`, by inode), and the namespaces (`deferred`) whose dumps follow one at a
+    /// time, each as a [`Record::CheckpointPart`]. Every other namespace had no socket.
+    Checkpoint {
+        mono_ns: u64,
+        spaces: Vec<(u32, Vec<InetSocket>)>,
+        deferred: Vec<u32>,
+    },
+    /// The dump of namespace `netns`, deferred by the last [`Record::Checkpoint`], made at
+    /// `mono_ns`.
+    CheckpointPart {
+        mono_ns: u64,
+        netns: u32,
+        sockets: Vec<InetSocket>,
     },
 }
 

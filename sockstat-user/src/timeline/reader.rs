@@ -1,9 +1,10 @@
-//! The timeline read back for `history`: lifetimes, transitions and gaps in a window,
-//! from a file opened read-only while the agent writes it. Connection rows are found by
-//! position (rowids follow the order of the closes; `batches` maps times to them, and
-//! `crossings` names the rows that reach back past a snapshot) and unpacked (`codec`)
-//! here; rebuilding the table at a moment (`--at`) is `replay`'s, on the same
-//! [`Reader`].
+//! The timeline read back for `history` (lifetimes, transitions and gaps in a window)
+//! and for a consumer that takes what each batch committed, in order, after a cursor
+//! ([`Reader::committed_after`]), from a file opened read-only while the agent writes
+//! it. Connection rows are found by number (they follow the order of the closes;
+//! `batches` maps times to them, and `crossings` names the rows that reach back past a
+//! snapshot) in the blocks that hold them, and unpacked (`codec`) here, only here;
+//! rebuilding the table at a moment (`--at`) is `replay`'s, on the same [`Reader`].
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use crate::{
     timeline::{
         Gap, TimelineError,
         assemble::owner_source,
-        codec::{self, Path as StatePath, Step, Trailer},
+        codec::{self, ConnRow, Path as StatePath, Step, Trailer},
         lifetime::{Opened, OwnerSource, opened},
         schema, sql,
     },
@@ -30,13 +31,7 @@ pub struct Reader {
     pub(super) path: PathBuf,
 }
 
-/// The columns [`Row::read`] reads, in its order, from `connections` (aliased `c`, its
-/// batch `b`).
-const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
-     b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, c.process, c.owner, c.bytes_sent, \
-     c.bytes_received, c.rowid, c.cgroup, c.error, c.retrans, c.srtt_us";
-
-/// The same from `open_connections` (aliased `c`).
+/// The columns [`Row::read`] reads, in its order, from `open_connections` (aliased `c`).
 const OPEN_COLUMNS: &str = "c.cookie, c.netns, c.src, c.sport, c.dst, c.dport, c.end_ns, c.duration_ns, c.path, \
      c.steps, c.process, c.owner, c.bytes_sent, c.bytes_received, NULL, c.cgroup, c.error, c.retrans, c.srtt_us";
 
@@ -120,6 +115,32 @@ pub(super) struct RowTransition {
 }
 
 impl Row {
+    /// Row `rowid` of a block.
+    fn from_block(r: ConnRow, rowid: i64) -> Row {
+        Row {
+            rowid: Some(rowid),
+            cookie: r.cookie,
+            netns: r.netns,
+            family: codec::family_of(codec::addr_bytes(&r.src).as_ref()),
+            src: r.src,
+            sport: r.sport,
+            dst: r.dst,
+            dport: r.dport,
+            first_ns: r.end_ns.saturating_sub(i64::try_from(r.duration_ns).unwrap_or(i64::MAX)),
+            end_ns: r.end_ns,
+            path: r.path,
+            steps: r.steps,
+            process: r.process,
+            owner: r.owner,
+            bytes_sent: i64::try_from(r.bytes_sent).unwrap_or(i64::MAX),
+            bytes_received: i64::try_from(r.bytes_received).unwrap_or(i64::MAX),
+            cgroup: r.cgroup,
+            error: r.error,
+            retrans: r.retrans,
+            srtt_us: r.srtt_us,
+        }
+    }
+
     fn read(r: &SqlRow<'_>) -> rusqlite::Result<Row> {
         let src: Vec<u8> = r.get(2)?;
         let dst: Vec<u8> = r.get(4)?;
@@ -234,6 +255,10 @@ fn owner_text(o: OwnerSource) -> &'static str {
     }
 }
 
+/// A `connections` block as stored: its first row number, its blob, and its batch's
+/// `base_ns` and `cookie_base`.
+type StoredBlock = (i64, Vec<u8>, Option<i64>, Option<i64>);
+
 /// A snapshot: (id, wall ns, the rowid the next connection row got).
 pub(super) type Snapshot = (i64, i64, i64);
 
@@ -269,21 +294,6 @@ impl Reader {
         Ok(v.and_then(|v| v.parse().ok()))
     }
 
-    /// The namespace of the snapshot sockets without one (see `schema`: `netns_before`):
-    /// the agent's, in a file written when only its namespace was recorded.
-    pub(super) fn legacy_netns(&self) -> Result<Option<u32>, TimelineError> {
-        let v: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key IN ('netns_before', 'netns') ORDER BY key = 'netns' LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql(&self.path))?;
-        Ok(v.and_then(|v| v.parse().ok()))
-    }
-
     /// The dictionaries, read whole.
     pub(super) fn names(&self) -> Result<Names, TimelineError> {
         let e = sql(&self.path);
@@ -301,16 +311,28 @@ impl Reader {
         Ok(Names { processes, netns, cgroups })
     }
 
-    /// The newest snapshot at or before `at_ns`.
-    pub(super) fn snapshot_at(&self, at_ns: i64) -> Result<Option<Snapshot>, TimelineError> {
+    /// The newest snapshot at or before `at_ns` that stands for network namespace
+    /// `netns` (its inode): one of every namespace that did not defer it, or its own
+    /// part of a checkpoint spread over time.
+    pub(super) fn snapshot_for(&self, at_ns: i64, netns: u32) -> Result<Option<Snapshot>, TimelineError> {
+        let e = sql(&self.path);
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM netns WHERE inode = ?1", [netns], |r| r.get(0))
+            .optional()
+            .map_err(&e)?;
         self.conn
             .query_row(
-                "SELECT id, ts_ns, first_conn FROM snapshots WHERE ts_ns <= ?1 ORDER BY ts_ns DESC, id DESC LIMIT 1",
-                [at_ns],
+                "SELECT s.id, s.ts_ns, s.first_conn FROM snapshots s WHERE s.ts_ns <= ?1
+                   AND ((s.netns IS NULL AND NOT EXISTS
+                          (SELECT 1 FROM snapshot_deferred d WHERE d.snapshot = s.id AND d.netns = ?2))
+                        OR s.netns = ?2)
+                 ORDER BY s.ts_ns DESC, s.id DESC LIMIT 1",
+                rusqlite::params![at_ns, id.unwrap_or(-1)],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
-            .map_err(sql(&self.path))
+            .map_err(&e)
     }
 
     /// The oldest snapshot after `at_ns`.
@@ -325,27 +347,66 @@ impl Reader {
             .map_err(sql(&self.path))
     }
 
+    /// The block holding connection row `conn`, if any: its first row number and its
+    /// rows.
+    fn block_at(&self, conn: i64) -> Result<Option<(i64, Vec<ConnRow>)>, TimelineError> {
+        let e = sql(&self.path);
+        let found: Option<StoredBlock> = self
+            .conn
+            .prepare_cached(
+                "SELECT c.first, c.data, b.base_ns, b.cookie_base FROM connections c
+                 LEFT JOIN batches b ON b.first_conn = c.first
+                 WHERE c.first = (SELECT MAX(first) FROM connections WHERE first <= ?1)",
+            )
+            .map_err(&e)?
+            .query_row([conn], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()
+            .map_err(&e)?;
+        found.map(|(first, data, base, cookie)| Ok((first, self.decode(first, &data, base, cookie)?))).transpose()
+    }
+
+    /// The rows of the block that starts at row `first`, from its blob and its batch's
+    /// bases.
+    fn decode(
+        &self,
+        first: i64,
+        data: &[u8],
+        base_ns: Option<i64>,
+        cookie_base: Option<i64>,
+    ) -> Result<Vec<ConnRow>, TimelineError> {
+        codec::read_block(data, cookie_base.unwrap_or(0).cast_unsigned(), base_ns.unwrap_or(0))
+            .map_err(|source| TimelineError::Block { path: self.path.clone(), first, source })
+    }
+
     /// Calls `f` on each `connections` row with a rowid in `lo..=hi`, in rowid order.
     pub(super) fn rows_between(&self, lo: i64, hi: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
         if lo > hi {
             return Ok(());
         }
-        // The batch holding `lo`: batches are walked from there, each row read with
-        // its batch's base time and cookie.
+        // The block holding `lo`, then those after it up to `hi`.
         let from: Option<i64> = self
             .conn
-            .query_row("SELECT MAX(first_conn) FROM batches WHERE first_conn <= ?1", [lo], |r| r.get(0))
+            .query_row("SELECT MAX(first) FROM connections WHERE first <= ?1", [lo], |r| r.get(0))
             .map_err(&e)?;
         let mut st = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM batches b CROSS JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn
-                 WHERE b.first_conn BETWEEN ?1 AND ?3 AND c.rowid BETWEEN ?2 AND ?3 ORDER BY c.rowid"
-            ))
+            .prepare_cached(
+                "SELECT c.first, c.data, b.base_ns, b.cookie_base FROM connections c
+                 LEFT JOIN batches b ON b.first_conn = c.first
+                 WHERE c.first BETWEEN ?1 AND ?2 ORDER BY c.first",
+            )
             .map_err(&e)?;
-        for row in st.query_map([from.unwrap_or(lo), lo, hi], Row::read).map_err(&e)? {
-            f(row.map_err(&e)?);
+        let mut rows = st.query([from.unwrap_or(lo), hi]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let first: i64 = r.get(0).map_err(&e)?;
+            let data: Vec<u8> = r.get(1).map_err(&e)?;
+            let block = self.decode(first, &data, r.get(2).map_err(&e)?, r.get(3).map_err(&e)?)?;
+            for (rowid, row) in (first..).zip(block) {
+                if (lo..=hi).contains(&rowid) {
+                    f(Row::from_block(row, rowid));
+                }
+            }
         }
         Ok(())
     }
@@ -354,16 +415,25 @@ impl Reader {
     /// was open at snapshot `snapshot` or an earlier one.
     fn crossing_rows(&self, from: i64, snapshot: i64, f: Visit<'_>) -> Result<(), TimelineError> {
         let e = sql(&self.path);
-        let mut st = self
+        let conns: Vec<i64> = self
             .conn
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM crossings x CROSS JOIN connections c ON c.rowid = x.conn
-                 CROSS JOIN batches b ON b.first_conn = (SELECT MAX(first_conn) FROM batches WHERE first_conn <= x.conn)
-                 WHERE x.conn >= ?1 AND x.snapshot <= ?2 ORDER BY x.conn"
-            ))
+            .prepare_cached("SELECT conn FROM crossings WHERE conn >= ?1 AND snapshot <= ?2 ORDER BY conn")
+            .map_err(&e)?
+            .query_map([from, snapshot], |r| r.get(0))
+            .and_then(Iterator::collect)
             .map_err(&e)?;
-        for row in st.query_map([from, snapshot], Row::read).map_err(&e)? {
-            f(row.map_err(&e)?);
+        // Rows of one block come together: it is decoded once.
+        let mut block: Option<(i64, Vec<ConnRow>)> = None;
+        for conn in conns {
+            let held = |b: &(i64, Vec<ConnRow>)| conn >= b.0 && conn - b.0 < i64::try_from(b.1.len()).unwrap_or(0);
+            if !block.as_ref().is_some_and(held) {
+                block = self.block_at(conn)?;
+            }
+            if let Some((first, rows)) = &block
+                && let Some(row) = usize::try_from(conn - first).ok().and_then(|i| rows.get(i))
+            {
+                f(Row::from_block(row.clone(), conn));
+            }
         }
         Ok(())
     }
@@ -554,6 +624,71 @@ impl Reader {
     pub fn gaps(&self, since: i64, until: i64) -> Result<Vec<Gap>, TimelineError> {
         self.gaps_between(since, until)
     }
+
+    /// What the batches after batch `after` committed, in commit order, at most `max`
+    /// batches: each batch's gaps, then its finished connections in the order they
+    /// closed. A consumer that reads the timeline as an outbox keeps the last batch id it
+    /// took as its cursor: a batch is one transaction, so it is seen whole or not at all.
+    /// Retention may have deleted batches after a stale cursor: the first batch returned
+    /// says where reading went on.
+    ///
+    /// # Errors
+    /// The queries', or a connection block that does not decode.
+    pub fn committed_after(&self, after: i64, max: u32) -> Result<Vec<Committed>, TimelineError> {
+        let e = sql(&self.path);
+        let batches: Vec<(i64, Option<i64>, Option<i64>)> = self
+            .conn
+            .prepare_cached("SELECT id, first_conn, last_conn FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(&e)?
+            .query_map([after, i64::from(max)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(&e)?;
+        let names = self.names()?;
+        let mut out = Vec::new();
+        for (batch, first, last) in batches {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, start_ns, end_ns, lost_kernel, lost_userspace, reason FROM gaps WHERE batch = ?1 ORDER BY id",
+                )
+                .map_err(&e)?;
+            let gaps = st
+                .query_map([batch], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Gap {
+                            start_ns: r.get(1)?,
+                            end_ns: r.get(2)?,
+                            lost_kernel: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                            lost_userspace: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                            reason: r.get(5)?,
+                        },
+                    ))
+                })
+                .map_err(&e)?;
+            for g in gaps {
+                let (id, gap) = g.map_err(&e)?;
+                out.push(Committed::Gap { batch, id, gap });
+            }
+            if let (Some(first), Some(last)) = (first, last) {
+                self.rows_between(first, last, &mut |row| {
+                    if let (Some(life), Some(row)) = (row.lifetime(&names), row.rowid) {
+                        out.push(Committed::Lifetime { batch, row, life: Box::new(life) });
+                    }
+                })?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A record as a batch committed it ([`Reader::committed_after`]).
+#[derive(Clone, Debug)]
+pub enum Committed {
+    /// Events were lost (gap `id`).
+    Gap { batch: i64, id: i64, gap: Gap },
+    /// A connection finished (connection row `row`).
+    Lifetime { batch: i64, row: i64, life: Box<StoredLifetime> },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -780,6 +915,41 @@ mod tests {
         let mid = r.transitions(1_040_000 + offset, 1_042_500 + offset).unwrap();
         assert_eq!(mid.iter().map(|t| t.new).collect::<Vec<_>>(), [FinWait1 as u8, CloseWait as u8, FinWait2 as u8]);
         assert_eq!(r.lifetimes(1_044_500 + offset, i64::MAX).unwrap().len(), 1, "only the server ends after");
+    }
+
+    #[test]
+    fn what_batches_committed_comes_back_in_order_after_a_cursor() {
+        let path = temp_db("committed");
+        {
+            let mut w = writer(&path);
+            pair(&mut w, 1_000_000);
+            w.flush().unwrap();
+            w.push(Record::Gap(Gap { start_ns: 1, end_ns: 2, lost_kernel: 3, lost_userspace: 0, reason: "t".into() }));
+            w.flush().unwrap();
+            pair(&mut w, 2_000_000);
+        }
+        let r = Reader::open(&path).unwrap();
+        let all = r.committed_after(0, 100).unwrap();
+        let kinds: Vec<&str> = all
+            .iter()
+            .map(|c| match c {
+                Committed::Gap { .. } => "gap",
+                Committed::Lifetime { .. } => "life",
+            })
+            .collect();
+        assert_eq!(kinds, ["life", "life", "gap", "life", "life"]);
+        let batch_of = |c: &Committed| match c {
+            Committed::Gap { batch, .. } | Committed::Lifetime { batch, .. } => *batch,
+        };
+        assert!(all.windows(2).all(|w| batch_of(&w[0]) <= batch_of(&w[1])));
+        // From a cursor: only what came after it, one batch at a time.
+        let cursor = batch_of(&all[1]);
+        let next = r.committed_after(cursor, 1).unwrap();
+        assert_eq!(next.len(), 1);
+        assert!(matches!(&next[0], Committed::Gap { gap, .. } if gap.lost_kernel == 3));
+        let rest = r.committed_after(batch_of(&next[0]), 100).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert!(r.committed_after(batch_of(&all[4]), 100).unwrap().is_empty());
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Reader {
     /// `netns` (its inode): the timeline holds every namespace the agent tracked.
     pub fn state_at(&self, at_ns: i64, netns: u32) -> Result<AtState, TimelineError> {
         let e = sql(&self.path);
-        let Some(snap) = self.snapshot_at(at_ns)? else {
+        let Some(snap) = self.snapshot_for(at_ns, netns)? else {
             let first: Option<i64> =
                 self.conn.query_row("SELECT MIN(ts_ns) FROM snapshots", [], |r| r.get(0)).map_err(&e)?;
             return Err(match first {
@@ -67,54 +67,27 @@ impl Reader {
             }
         })?;
         let cgroups: HashMap<u64, Option<u64>> = rows.iter().map(|r| (r.cookie, names.cgroup(r).0)).collect();
-        // The snapshot's sockets of `netns`: `netns` names them (a `netns.id`), or is
-        // NULL in a file first written when only the agent's namespace was recorded.
-        let legacy = self.legacy_netns()?;
-        let has_column = crate::timeline::schema::snapshot_netns(&self.conn).map_err(&e)?;
-        let ns_column = if has_column { "netns" } else { "NULL" };
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT cookie, state, src, sport, dst, dport, rqueue, wqueue, v6only, ifindex, uid, inode, expires_ms, timer,
-                    {ns_column} FROM snapshot_sockets WHERE snapshot = ?1"
-            ))
-            .map_err(&e)?;
-        let rows_of_snapshot = st
-            .query_map([snap_id], |r| {
-                let src: Vec<u8> = r.get(2)?;
-                let dst: Vec<u8> = r.get(4)?;
-                Ok((
-                    InetSocket {
-                        rqueue: r.get(6)?,
-                        wqueue: r.get(7)?,
-                        v6only: r.get(8)?,
-                        ifindex: r.get(9)?,
-                        uid: r.get(10)?,
-                        inode: r.get(11)?,
-                        timer: r.get(13)?,
-                        ..InetSocket::tcp(
-                            codec::family_of(&src),
-                            r.get(1)?,
-                            (codec::addr_from(&src), r.get(3)?),
-                            (codec::addr_from(&dst), r.get(5)?),
-                            r.get::<_, i64>(0)? as u64,
-                        )
-                    },
-                    r.get::<_, i64>(12)?,
-                    r.get::<_, Option<i64>>(14)?,
-                ))
-            })
-            .map_err(&e)?;
-        for row in rows_of_snapshot {
-            let (sock, expires_ms, ns) = row.map_err(&e)?;
-            let inode = if ns.is_some() { names.netns_inode(ns) } else { legacy.unwrap_or(0) };
-            if inode != netns {
+        // The snapshot's sockets of `netns`, packed one row per namespace.
+        let mut st = self.conn.prepare("SELECT netns, data FROM snapshot_sockets WHERE snapshot = ?1").map_err(&e)?;
+        let packed =
+            st.query_map([snap_id], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(&e)?;
+        for row in packed {
+            let (ns, data) = row.map_err(&e)?;
+            if names.netns_inode(ns) != netns {
                 continue;
             }
-            // sock_diag gives no cgroup for a timewait or request socket (ss filters
-            // them as cgroup 0); a full socket has its row's.
-            let cgroup = if sock.is_mini() { None } else { cgroups.get(&sock.cookie).copied().flatten() };
-            model.seed(sock.with_cgroup(cgroup), snap_ns + expires_ms * 1_000_000);
+            let sockets = codec::read_snapshot_blob(&data).map_err(|source| TimelineError::Block {
+                path: self.path.clone(),
+                first: snap_id,
+                source,
+            })?;
+            for sock in sockets {
+                let expires_ms = i64::from(sock.expires_ms);
+                // sock_diag gives no cgroup for a timewait or request socket (ss filters
+                // them as cgroup 0); a full socket has its row's.
+                let cgroup = if sock.is_mini() { None } else { cgroups.get(&sock.cookie).copied().flatten() };
+                model.seed(InetSocket { expires_ms: 0, ..sock }.with_cgroup(cgroup), snap_ns + expires_ms * 1_000_000);
+            }
         }
         let mut steps = Vec::new();
         for (r, row) in rows.iter().enumerate() {
@@ -314,42 +287,59 @@ mod tests {
         assert_eq!(at(3), vec![], "a namespace the timeline never saw is empty");
     }
 
+    /// A checkpoint spread over its interval: the agent's namespace dumped at its
+    /// start, namespace 2 later in a part of its own; until then a replay of namespace 2
+    /// starts from the snapshot before, and retention keeps that one.
     #[test]
-    fn a_file_whose_snapshots_named_no_namespace_is_read_as_the_agents() {
+    fn a_spread_checkpoint_answers_each_namespace_from_its_own_dump() {
         use TcpState::*;
-        let path = temp_db("replay-legacy");
+        let path = temp_db("replay-spread");
         let now = crate::model::clock::monotonic_now().as_nanos() as u64;
         let offset;
+        let sock = |ns: u32, port: u16, state: TcpState, cookie: u64| InetSocket {
+            cookie,
+            ..InetSocket::tcp(
+                sockstat_ebpf::AF_INET,
+                state as u8,
+                ("127.0.0.1".parse().unwrap(), port),
+                ("127.0.0.1".parse().unwrap(), if state == Listen { 0 } else { 9 }),
+                cookie + u64::from(ns),
+            )
+        };
+        let in2 = |t: crate::bpf::stream::Transition| crate::bpf::stream::Transition { netns: 2, ..t };
         {
             let mut w = writer(&path);
             offset = w.offset_ns;
-            let l = InetSocket::tcp(
-                sockstat_ebpf::AF_INET,
-                Listen as u8,
-                ("127.0.0.1".parse().unwrap(), 80),
-                ("0.0.0.0".parse().unwrap(), 0),
-                9,
-            );
-            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: vec![(1, vec![l])] });
+            let seed = vec![(1, vec![sock(1, 80, Listen, 180)]), (2, vec![sock(2, 81, Listen, 281)])];
+            w.push(Record::Snapshot { mono_ns: now, kind: "seed", spaces: seed });
+            w.push(Record::Transition(in2(tr(7, now + 10 * US, Close, SynSent, 0, 9))));
+            w.push(Record::Transition(in2(tr(7, now + 20 * US, SynSent, Established, 6000, 9))));
+            w.flush().unwrap();
+            let spaces = vec![(1, vec![sock(1, 80, Listen, 180)])];
+            w.push(Record::Checkpoint { mono_ns: now + 100 * US, spaces, deferred: vec![2] });
+            w.flush().unwrap();
+            let sockets = vec![sock(2, 81, Listen, 281), sock(2, 6000, Established, 7)];
+            w.push(Record::CheckpointPart { mono_ns: now + 300 * US, netns: 2, sockets });
+            w.flush().unwrap();
+            w.push(Record::Transition(in2(tr(7, now + 400 * US, Established, Close, 6000, 9))));
         }
-        // As an agent of the version before wrote it: no `netns` in snapshot_sockets.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "ALTER TABLE snapshot_sockets DROP COLUMN netns; DELETE FROM meta WHERE key = 'netns_before';",
-        )
-        .unwrap();
-        drop(conn);
-        let at = now as i64 + offset + 1;
-        assert_eq!(Reader::open(&path).unwrap().state_at(at, 1).unwrap().sockets.len(), 1, "read-only, unmigrated");
-        // An agent opening it adds the column and says whose sockets the old rows are.
-        drop(writer(&path));
-        let conn = Connection::open(&path).unwrap();
-        let before: String =
-            conn.query_row("SELECT value FROM meta WHERE key = 'netns_before'", [], |r| r.get(0)).unwrap();
-        assert_eq!(before, "1");
         let r = Reader::open(&path).unwrap();
-        assert_eq!(r.state_at(at, 1).unwrap().sockets.len(), 1);
-        assert_eq!(r.state_at(at, 2).unwrap().sockets.len(), 0);
+        let t = |us: u64| now as i64 + offset + (us * US) as i64;
+        let at = |us: u64, ns: u32| -> (i64, Vec<(u16, u8)>) {
+            let st = r.state_at(t(us), ns).unwrap();
+            let mut v: Vec<_> = st.sockets.iter().map(|s| (s.sport, s.state)).collect();
+            v.sort_unstable();
+            (st.snapshot_ns, v)
+        };
+        let open2 = vec![(81, Listen as u8), (6000, Established as u8)];
+        assert_eq!(at(200, 2), (t(0), open2.clone()), "before its part: from the seed");
+        assert_eq!(at(350, 2), (t(300), open2), "from its part");
+        assert_eq!(at(450, 2), (t(300), vec![(81, Listen as u8)]));
+        assert_eq!(at(200, 1), (t(100), vec![(80, Listen as u8)]), "the agent's: from the checkpoint");
+        // Retention with the cut after the checkpoint: the seed stays, for namespace 2.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        assert!(!crate::timeline::writer::cut_before(&conn, t(200)).unwrap());
+        assert_eq!(at(200, 2).0, t(0));
     }
 
     #[test]
@@ -501,7 +491,7 @@ mod tests {
         }
         let stored = Connection::open(&path)
             .unwrap()
-            .prepare("SELECT timewait, (SELECT COUNT(*) FROM snapshot_sockets WHERE snapshot = s.id) FROM snapshots s ORDER BY id")
+            .prepare("SELECT timewait, (SELECT COALESCE(SUM(count), 0) FROM snapshot_sockets WHERE snapshot = s.id) FROM snapshots s ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))
             .unwrap()

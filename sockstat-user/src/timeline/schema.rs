@@ -1,48 +1,45 @@
 //! The timeline's SQLite schema: creating it in a new file, and checking the version of
 //! an existing one. A file of another version is refused, by the writer and the readers
-//! alike, with what to do about it (there is no migration: version 1 kept one row per
-//! transition, and rebuilding rows per connection from it is `history`'s job for that
-//! sockstat, not this one's).
+//! alike, with what to do about it; the writer moves a file of an older version aside
+//! (`integrity::move_aside`) and starts a new one. There is no migration: version 1 kept
+//! one row per transition, version 2 one SQLite row per socket, and reading them is the
+//! job of the sockstat that wrote them.
 //!
-//! Schema (version 2). Times are UTC nanoseconds since the Unix epoch; states are kernel
-//! TCP state numbers (include/net/tcp_states.h); addresses are blobs of 4 bytes (IPv4)
-//! or 16 (IPv6), which give the family. The packed columns (`path`, `steps`) are
-//! described in `codec`.
+//! Schema (version 3; docs/timeline.md has it in full). Times are UTC nanoseconds
+//! since the Unix epoch; states are kernel TCP state numbers
+//! (include/net/tcp_states.h); addresses are blobs of 4 bytes (IPv4) or 16 (IPv6),
+//! which give the family. The packed columns (`path`, `steps`, and the connection
+//! blocks) are described in `codec`.
 //!
-//! - `meta(key, value)`: `schema_version`, `netns` (the agent's network namespace);
-//!   `netns_before`, in a file first written before snapshots named their namespaces:
-//!   the namespace of the snapshot sockets whose `netns` is NULL.
+//! - `meta(key, value)`: `schema_version`, `netns` (the agent's network namespace).
 //! - `batches(id, committed_ns, rows, base_ns, cookie_base, first_conn, last_conn,
 //!   max_end_ns, min_ts_ns, max_ts_ns, first_transition, last_transition)`: one row per
 //!   committed transaction. `rows` counts its transitions, finished connections, gaps
-//!   and snapshots; `first_conn..last_conn` is the rowid range of the `connections` rows
-//!   it wrote, whose `end_offset_ns` count from `base_ns` and `cookie_offset` from
-//!   `cookie_base`, and `max_end_ns` is their latest end; `min_ts_ns..max_ts_ns` is the
-//!   time range of the events it took in;
-//!   `first_transition..last_transition` the ids of its `transitions` rows, if the agent
-//!   records them. Indexes on `first_conn` and `max_end_ns`.
-//! - `connections(cookie_offset, src, sport, dst, dport, end_offset_ns, duration_ns,
-//!   path, steps, process, owner, bytes_sent, bytes_received, netns, cgroup, error,
-//!   retrans, srtt_us)`: one row per socket, written once, when it closes, so rowids
-//!   follow the order of the closes. Its socket cookie is the batch's `cookie_base +
-//!   cookie_offset`; its last transition is at the batch's `base_ns + end_offset_ns`,
-//!   the first `duration_ns` before it (offsets keep both small: a cookie past 2^31
-//!   takes 6 bytes, a time 8). `owner`: how `process` came to
-//!   own it (0 connect, 1 accept, 2 its listener's owner, not accepted, 3 unknown) for a
-//!   finished connection; NULL for a listening socket, and for a socket not seen to
-//!   close (the agent stopped or lost its close first; a socket going through more than
-//!   15 states continues in another row). `process`: `processes.id`, NULL when unknown.
-//!   `bytes_sent`/`bytes_received`: `tcp_sock.bytes_acked`/`bytes_received` at the last
-//!   transition. `netns`: `netns.id`. `cgroup`: `cgroups.id` (NULL: unknown). For a
-//!   connection seen to close, from its CLOSE transition: `error`, the errno the
-//!   kernel left on the socket (`sk_err`: 111 ECONNREFUSED, 110 ETIMEDOUT, 104
-//!   ECONNRESET; NULL: none), `retrans` (`tcp_sock.total_retrans`) and `srtt_us` (the
-//!   smoothed RTT; NULL if never measured); all three NULL for a socket not seen to
-//!   close and for a listener.
+//!   and snapshots; `first_conn..last_conn` numbers the connection rows it wrote (its
+//!   block), whose times count from `base_ns` and cookies from `cookie_base`, and
+//!   `max_end_ns` is their latest end; `min_ts_ns..max_ts_ns` is the time range of the
+//!   events it took in; `first_transition..last_transition` the ids of its
+//!   `transitions` rows, if the agent records them. Indexes on `first_conn` and
+//!   `max_end_ns`.
+//! - `connections(first, data)`: the rows of the sockets one batch wrote, in the order
+//!   they closed (row `first + i` is the i-th), packed in one blob (`codec::BlockWriter`):
+//!   SQLite's own cost of a row (about 15 bytes) was more than half of a socket's. A
+//!   row: cookie, time of the last transition, duration, both ends, the state path and
+//!   the times between (`steps`), `process` (`processes.id`, none when unknown), `owner`
+//!   (how `process` came to own it: 0 connect, 1 accept, 2 its listener's owner, 3
+//!   unknown, for a finished connection; none for a listening socket and for a socket
+//!   not seen to close: the agent stopped or lost its close first; a socket going
+//!   through more than 15 states continues in another row), `bytes_sent`/
+//!   `bytes_received` (`tcp_sock.bytes_acked`/`bytes_received` at the last transition),
+//!   `netns` (`netns.id`), `cgroup` (`cgroups.id`), and for a connection seen to close,
+//!   from its CLOSE transition, `error` (the errno the kernel left on the socket,
+//!   `sk_err`), `retrans` (`tcp_sock.total_retrans`) and `srtt_us` (none if never
+//!   measured).
 //! - `open_connections(cookie, ..., end_ns, ..., crossing)`: the sockets open at the end
-//!   of the agent's last batch, as far as they got: the columns of `connections`, with
-//!   the cookie and `end_ns` (the time of the last transition so far) absolute. A socket moves to `connections`
-//!   when it closes; what an agent leaves here moves there when the next one starts.
+//!   of the agent's last batch, as far as they got: the fields of a `connections` row, a
+//!   column each, with the cookie and `end_ns` (the time of the last transition so far)
+//!   absolute. A socket moves to `connections` when it closes; what an agent leaves here
+//!   moves there (as a block of its own) when the next one starts.
 //! - `crossings(conn, snapshot)`: `connections` rows of sockets that were open at a
 //!   snapshot (`snapshot`: the first such), or in its dump before the agent saw them: a
 //!   replay from snapshot S finds the rows it needs among those written after S, those
@@ -57,27 +54,30 @@
 //!   marks an accept() notice (states 0).
 //! - `gaps(id, batch, start_ns, end_ns, lost_kernel, lost_userspace, reason)`: events
 //!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
-//! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait)` and
-//!   `snapshot_sockets(snapshot, cookie, state, src, sport, dst, dport, rqueue, wqueue,
-//!   v6only, ifindex, uid, inode, expires_ms, timer, netns)`: the kernel's TCP sockets of
-//!   every tracked network namespace with sockets (`netns`: `netns.id`) at seed
+//! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait, netns, round)`,
+//!   `snapshot_deferred(snapshot, netns)` and
+//!   `snapshot_sockets(snapshot, netns, count, data)`: the kernel's TCP sockets of every
+//!   tracked network namespace with sockets (`netns`: `netns.id`; `count` sockets packed
+//!   in `data`, see `codec::snapshot_blob`: cookie, state, both ends, queues, socket
+//!   options, uid, inode, timer and expiry) at seed
 //!   (`seed`), after a loss (`resync`) and periodically (`checkpoint`); `first_conn` is
-//!   the rowid the next `connections` row got. `timewait` = 0: the TIME-WAIT sockets were
+//!   the number the next connection row got. `timewait` = 0: the TIME-WAIT sockets were
 //!   left out (a checkpoint with every close of the minute before it recorded: a replay
-//!   rebuilds them from those closes), else they are in.
-//! - the view `lifetimes(id, batch, cookie, netns, family, src, sport, dst, dport,
-//!   start_ns, end_ns, duration_ns, pid, comm, owner, active, bytes_sent,
-//!   bytes_received, path, cgroup, error, retrans, srtt_us)`: the finished connections
-//!   with every column readable (addresses and the path as text, times absolute),
-//!   `start_ns`/`duration_ns` NULL when the connection began before the agent did.
+//!   rebuilds them from those closes), else they are in. A periodic checkpoint with
+//!   more than one namespace to dump is spread over its interval: its first snapshot
+//!   (`netns` NULL, as every seed and resync) dumps the agent's namespace and lists the
+//!   others in `snapshot_deferred`; each of those gets a snapshot of its own later
+//!   (`netns`: its `netns.id`; `round`: the first one's id). A snapshot with `netns`
+//!   NULL stands for every namespace it does not defer (one absent from it had no
+//!   socket); a replay for namespace N starts from the newest that stands for N.
 
-use std::{fmt::Write as _, path::Path};
+use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::timeline::{TimelineError, sql};
 
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The tables and indexes of a new file.
 const TABLES: &str = "
@@ -92,12 +92,7 @@ CREATE TABLE IF NOT EXISTS processes (
     id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, comm TEXT NOT NULL, UNIQUE (pid, comm));
 CREATE TABLE IF NOT EXISTS netns (id INTEGER PRIMARY KEY, inode INTEGER NOT NULL UNIQUE, name TEXT);
 CREATE TABLE IF NOT EXISTS cgroups (id INTEGER PRIMARY KEY, cgroup_id INTEGER NOT NULL UNIQUE, path TEXT);
-CREATE TABLE IF NOT EXISTS connections (
-    cookie_offset INTEGER NOT NULL, src BLOB NOT NULL, sport INTEGER NOT NULL, dst BLOB NOT NULL,
-    dport INTEGER NOT NULL, end_offset_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
-    path INTEGER NOT NULL, steps BLOB, process INTEGER, owner INTEGER,
-    bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, netns INTEGER, cgroup INTEGER,
-    error INTEGER, retrans INTEGER, srtt_us INTEGER);
+CREATE TABLE IF NOT EXISTS connections (first INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS open_connections (
     cookie INTEGER PRIMARY KEY, src BLOB NOT NULL, sport INTEGER NOT NULL, dst BLOB NOT NULL,
     dport INTEGER NOT NULL, end_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
@@ -116,93 +111,16 @@ CREATE TABLE IF NOT EXISTS gaps (
     lost_kernel INTEGER NOT NULL, lost_userspace INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY, batch INTEGER NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,
-    first_conn INTEGER NOT NULL, timewait INTEGER NOT NULL);
+    first_conn INTEGER NOT NULL, timewait INTEGER NOT NULL, netns INTEGER, round INTEGER);
+CREATE TABLE IF NOT EXISTS snapshot_deferred (
+    snapshot INTEGER NOT NULL, netns INTEGER NOT NULL, PRIMARY KEY (snapshot, netns)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots(ts_ns);
 CREATE TABLE IF NOT EXISTS snapshot_sockets (
-    snapshot INTEGER NOT NULL, cookie INTEGER NOT NULL, state INTEGER NOT NULL, src BLOB NOT NULL,
-    sport INTEGER NOT NULL, dst BLOB NOT NULL, dport INTEGER NOT NULL, rqueue INTEGER NOT NULL,
-    wqueue INTEGER NOT NULL, v6only INTEGER NOT NULL, ifindex INTEGER NOT NULL, uid INTEGER NOT NULL,
-    inode INTEGER NOT NULL, expires_ms INTEGER NOT NULL, timer INTEGER NOT NULL, netns INTEGER,
-    PRIMARY KEY (snapshot, cookie)) WITHOUT ROWID;
+    snapshot INTEGER NOT NULL, netns INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (snapshot, netns)) WITHOUT ROWID;
 ";
 
-/// Whether `snapshot_sockets` has its `netns` column (files written before the
-/// timeline recorded every namespace lack it: their snapshots are `meta.netns`'s).
-pub(super) fn snapshot_netns(conn: &Connection) -> rusqlite::Result<bool> {
-    let n: i64 =
-        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('snapshot_sockets') WHERE name = 'netns'", [], |r| {
-            r.get(0)
-        })?;
-    Ok(n > 0)
-}
-
-/// SQL for the value of byte `i` (1-based) of blob `col`, through its hex digits.
-fn byte_sql(col: &str, i: usize) -> String {
-    let digit = |k: usize| format!("(instr('0123456789ABCDEF', substr(hex({col}), {k}, 1)) - 1)");
-    format!("({} * 16 + {})", digit(2 * i - 1), digit(2 * i))
-}
-
-/// SQL for an address blob as text: dotted IPv4, or IPv6 as eight groups of hex digits
-/// (not shortened).
-fn addr_sql(col: &str) -> String {
-    let v4 = (1..=4).map(|i| byte_sql(col, i)).collect::<Vec<_>>().join(" || '.' || ");
-    let v6 =
-        (0..8).map(|g| format!("substr(lower(hex({col})), {}, 4)", 4 * g + 1)).collect::<Vec<_>>().join(" || ':' || ");
-    format!("CASE length({col}) WHEN 4 THEN {v4} ELSE {v6} END")
-}
-
-/// SQL for a packed path as `SYN_SENT>ESTABLISHED>...` (the states entered; the first,
-/// the old state of the first transition, is left out as in `trace --lifetimes`).
-fn path_sql(col: &str) -> String {
-    const WIDTH: usize = 14;
-    let names: String = (0u8..16)
-        .map(|s| {
-            let n = if s == 0 { "" } else { crate::bpf::stream::kernel_state_name(s) };
-            format!("{n:<WIDTH$}")
-        })
-        .collect();
-    let mut out = String::from("(''");
-    for i in 1..crate::timeline::codec::MAX_STATES {
-        let nib = format!("(({col} >> {}) & 15)", 4 * i);
-        let sep = if i > 1 { "'>' || " } else { "" };
-        let _ = write!(
-            out,
-            " || CASE {nib} WHEN 0 THEN '' ELSE {sep}rtrim(substr('{names}', {nib} * {WIDTH} + 1, {WIDTH})) END"
-        );
-    }
-    out.push(')');
-    out
-}
-
-/// The `lifetimes` view: finished connections, every column readable.
-fn lifetimes_view() -> String {
-    // Opened by connect() (CLOSE -> SYN_SENT) or from a listener: the start is known.
-    let opened = "((c.path & 15) = 10 OR ((c.path & 255) = 39))";
-    format!(
-        "CREATE VIEW IF NOT EXISTS lifetimes AS SELECT
-            c.rowid AS id, b.id AS batch, b.cookie_base + c.cookie_offset AS cookie, n.inode AS netns,
-            CASE length(c.src) WHEN 16 THEN 10 ELSE 2 END AS family,
-            {src} AS src, c.sport, {dst} AS dst, c.dport,
-            CASE WHEN {opened} THEN b.base_ns + c.end_offset_ns - c.duration_ns END AS start_ns,
-            b.base_ns + c.end_offset_ns AS end_ns,
-            CASE WHEN {opened} THEN c.duration_ns END AS duration_ns,
-            COALESCE(p.pid, 0) AS pid, COALESCE(p.comm, '') AS comm,
-            CASE c.owner WHEN 0 THEN 'connect' WHEN 1 THEN 'accept' WHEN 2 THEN 'listener' ELSE 'unknown' END AS owner,
-            CASE WHEN (c.path & 15) = 10 THEN 0 WHEN (c.path & 255) = 39 THEN 1 END AS active,
-            c.bytes_sent, c.bytes_received, {path} AS path,
-            g.path AS cgroup, c.error, c.retrans, c.srtt_us
-         FROM batches b JOIN connections c ON c.rowid BETWEEN b.first_conn AND b.last_conn
-         LEFT JOIN processes p ON p.id = c.process
-         LEFT JOIN netns n ON n.id = c.netns
-         LEFT JOIN cgroups g ON g.id = c.cgroup
-         WHERE c.owner IS NOT NULL;",
-        src = addr_sql("c.src"),
-        dst = addr_sql("c.dst"),
-        path = path_sql("c.path"),
-    )
-}
-
-fn version(conn: &Connection, path: &Path) -> Result<Option<i64>, TimelineError> {
+pub(super) fn version(conn: &Connection, path: &Path) -> Result<Option<i64>, TimelineError> {
     let e = sql(path);
     let has_meta: Option<String> = conn
         .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| r.get(0))
@@ -236,15 +154,6 @@ pub(super) fn prepare(conn: &Connection, path: &Path, netns: u32) -> Result<(), 
     // hold every page it touches.
     conn.pragma_update(None, "cache_size", -8_192).map_err(&e)?;
     conn.execute_batch(TABLES).map_err(&e)?;
-    // A file of this version written before snapshots named their namespace: its
-    // sockets (NULL there) are the namespace `meta.netns` named then, kept as
-    // `netns_before` (the line below replaces `netns`).
-    if !snapshot_netns(conn).map_err(&e)? {
-        conn.execute_batch("ALTER TABLE snapshot_sockets ADD COLUMN netns INTEGER").map_err(&e)?;
-        conn.execute("INSERT OR IGNORE INTO meta SELECT 'netns_before', value FROM meta WHERE key = 'netns'", [])
-            .map_err(&e)?;
-    }
-    conn.execute_batch(&lifetimes_view()).map_err(&e)?;
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])
         .map_err(&e)?;
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('netns', ?1)", [netns.to_string()]).map_err(&e)?;
@@ -291,26 +200,50 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_file_is_refused_with_what_to_do() {
-        let path = temp_db("v1");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             INSERT INTO meta VALUES ('schema_version', '1');
-             CREATE TABLE transitions (id INTEGER PRIMARY KEY, batch INTEGER NOT NULL);",
-        )
-        .unwrap();
-        drop(conn);
-        let cfg = crate::timeline::WriterConfig::new(path.clone(), std::time::Duration::from_secs(60), 1 << 30, false);
-        let Err(e) = crate::timeline::Writer::start(cfg, 1) else { panic!("a version 1 file was taken") };
-        assert!(matches!(e, TimelineError::Version { found: 1, .. }), "{e}");
-        assert!(e.to_string().contains("move the file away"), "{e}");
-        assert!(matches!(Reader::open(&path), Err(TimelineError::Version { found: 1, .. })));
-        // Untouched: no table of version 2 was added.
-        let n: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'connections'", [], |r| r.get(0))
+    fn an_older_file_is_moved_aside_by_the_writer_and_refused_by_readers() {
+        for old in [1, 2] {
+            let path = temp_db(&format!("v{old}"));
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '{old}');
+                 CREATE TABLE transitions (id INTEGER PRIMARY KEY, batch INTEGER NOT NULL);"
+            ))
             .unwrap();
-        assert_eq!(n, 0);
+            drop(conn);
+            let Err(e) = Reader::open(&path) else { panic!("a version {old} file was read") };
+            assert!(matches!(e, TimelineError::Version { found, .. } if found == old), "{e}");
+            assert!(e.to_string().contains("read it with the sockstat that wrote it"), "{e}");
+            drop(writer(&path));
+            assert!(Reader::open(&path).is_ok(), "a new file in its place");
+            let dir = path.parent().unwrap();
+            let prefix = format!("{}.v{old}-", path.file_name().unwrap().to_str().unwrap());
+            let aside: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with(&prefix))
+                .collect();
+            assert_eq!(aside.len(), 1, "{aside:?}");
+            // Kept as it was: no table of this version was added.
+            let v: String = Connection::open(&aside[0])
+                .unwrap()
+                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, old.to_string());
+            let _ = std::fs::remove_file(&aside[0]);
+        }
+    }
+
+    #[test]
+    fn a_newer_file_is_left_alone_by_the_writer() {
+        let path = temp_db("newer");
+        drop(writer(&path));
+        Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+            .unwrap();
+        let cfg = crate::timeline::WriterConfig::new(path.clone(), std::time::Duration::from_secs(60), 1 << 30, false);
+        let Err(e) = crate::timeline::Writer::start(cfg, 1) else { panic!("a version 99 file was taken") };
+        assert!(matches!(e, TimelineError::Version { found: 99, .. }), "{e}");
     }
 }
