@@ -214,8 +214,9 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun>
         churn,
         seen: d("events_seen")?,
         received: d("events_received")?,
-        // Ring-buffer losses and transitions the kernel did not run the program for.
-        lost: d("events_lost_kernel")? + d("events_missed")?,
+        // Ring-buffer losses, transitions the kernel did not run the program for, and
+        // events the agent's reader dropped because its queue was full.
+        lost: d("events_lost_kernel")? + d("events_missed")? + d("events_overflowed")?,
         malformed: d("events_malformed")?,
         // null when the agent keeps no timeline.
         timeline_dropped: s1
