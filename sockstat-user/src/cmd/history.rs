@@ -1,23 +1,23 @@
 //! Questions to the past, answered from the timeline: `sockstat --at TIME [ss options]`
 //! (the TCP table as it was, in ss's format, in the namespace sockstat runs in or `-N`
 //! names) and `sockstat history` (lifetimes, transitions and gaps in a window, of every
-//! namespace or the one `--netns` names). An answer that spans a gap says so on stderr.
+//! namespace or the one `--netns` names), from the local timeline or, with `--nats`, from
+//! the fleet's stream (`fleet::fetch`: the same records, each with its host). An answer
+//! that spans a gap says so on stderr.
 
 use std::{
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
 
-use serde::Serialize;
-
 use crate::{
-    bpf::stream::kernel_state_name,
     cli::{Options, netns_arg::NetnsArg},
+    fleet::{FleetError, fetch, payload::Line},
     live::table,
     query::{self, EventFilter},
     render::format,
-    timeline::{Gap, Reader, StoredLifetime, TimelineError, format_ns, unix_ns},
+    timeline::{Gap, Reader, StoredLifetime, StoredTransition, TimelineError, format_ns, unix_ns},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub enum HistoryError {
     Timeline(#[from] TimelineError),
     #[error("writing the answer")]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
     #[error("reading this process's network namespace")]
     Netns(#[source] io::Error),
 }
@@ -49,11 +51,12 @@ pub fn parse_time(input: &str, now: SystemTime) -> Result<i64, HistoryError> {
     humantime::parse_rfc3339_weak(s).map(unix_ns).map_err(|_| bad())
 }
 
-fn warn_gaps(gaps: &[Gap], err: &mut dyn Write) -> io::Result<()> {
-    for g in gaps {
+fn warn_gaps(gaps: &[(Option<String>, Gap, Option<u64>)], err: &mut dyn Write) -> io::Result<()> {
+    for (host, g, _) in gaps {
+        let whose = host.as_ref().map_or_else(|| "the timeline".to_string(), |h| format!("host {h}'s timeline"));
         writeln!(
             err,
-            "sockstat: warning: the timeline has a gap from {} to {} ({} events lost in the kernel, {} in userspace: {}); this answer may be incomplete",
+            "sockstat: warning: {whose} has a gap from {} to {} ({} events lost in the kernel, {} in userspace: {}); this answer may be incomplete",
             format_ns(g.start_ns),
             format_ns(g.end_ns),
             g.lost_kernel,
@@ -78,7 +81,8 @@ pub fn print_at(
     // (the one sockstat runs in, which `-N` entered before this), as ss's would be.
     let here = crate::sys::netns::own_netns().map_err(HistoryError::Netns)?;
     let state = reader.state_at(at_ns, here)?;
-    warn_gaps(&state.gaps, err)?;
+    let gaps: Vec<_> = state.gaps.iter().map(|g| (None, g.clone(), None)).collect();
+    warn_gaps(&gaps, err)?;
     let states = query::state_mask(&opts.selection);
     let mut rows = Vec::new();
     for family in query::families(&opts.selection) {
@@ -142,34 +146,79 @@ fn netns_text(inode: u32, name: Option<&str>) -> String {
     name.map_or_else(|| inode.to_string(), str::to_owned)
 }
 
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Line<'a> {
-    Lifetime {
-        start: Option<String>,
-        end: String,
-        #[serde(flatten)]
-        life: &'a crate::timeline::StoredLifetime,
-    },
-    Transition {
-        time: String,
-        #[serde(flatten)]
-        t: &'a crate::timeline::StoredTransition,
-        old_name: &'static str,
-        new_name: &'static str,
-    },
-    Gap {
-        start: String,
-        end: String,
-        lost_kernel: u64,
-        lost_userspace: u64,
-        reason: &'a str,
+/// Where `history` reads: the local timeline, or the fleet's stream.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Timeline(PathBuf),
+    /// `--nats URL [--host NAME]`.
+    Fleet {
+        url: String,
+        host: Option<String>,
     },
 }
 
-/// `sockstat history`: lifetimes (or transitions) ending in the window, and its gaps.
+/// The records of an answer, each with its host when they come from the fleet.
+#[derive(Default)]
+struct Answer {
+    fleet: bool,
+    gaps: Vec<(Option<String>, Gap, Option<u64>)>,
+    lifetimes: Vec<(Option<String>, StoredLifetime)>,
+    transitions: Vec<(Option<String>, StoredTransition)>,
+}
+
+/// The window's records from `source`.
+fn answer(source: &Source, opts: &HistoryOptions, since: i64, until: i64) -> Result<Answer, HistoryError> {
+    match source {
+        Source::Timeline(path) => {
+            let reader = Reader::open(path)?;
+            let mut a = Answer {
+                gaps: reader.gaps(since, until)?.into_iter().map(|g| (None, g, None)).collect(),
+                ..Answer::default()
+            };
+            if opts.transitions {
+                a.transitions = reader.transitions(since, until)?.into_iter().map(|t| (None, t)).collect();
+            } else {
+                a.lifetimes = reader.lifetimes(since, until)?.into_iter().map(|l| (None, l)).collect();
+            }
+            Ok(a)
+        }
+        Source::Fleet { url, host } => {
+            let f = fetch::fetch(&fetch::FetchOptions {
+                url: url.clone(),
+                host: host.clone(),
+                transitions: opts.transitions,
+                since,
+                until,
+            })?;
+            // As the local timeline orders them (by time), hosts after.
+            let mut a = Answer {
+                fleet: true,
+                gaps: f.gaps.into_iter().map(|(h, g, u)| (Some(h), g, u)).collect(),
+                lifetimes: f.lifetimes.into_iter().map(|(h, l)| (Some(h), l)).collect(),
+                transitions: f.transitions.into_iter().map(|(h, t)| (Some(h), t)).collect(),
+            };
+            a.gaps.sort_by(|x, y| (x.1.start_ns, &x.0).cmp(&(y.1.start_ns, &y.0)));
+            a.lifetimes.sort_by(|x, y| (x.1.end_ns, &x.0).cmp(&(y.1.end_ns, &y.0)));
+            a.transitions.sort_by(|x, y| (x.1.ts_ns, &x.0).cmp(&(y.1.ts_ns, &y.0)));
+            Ok(a)
+        }
+    }
+}
+
+fn write_json(out: &mut dyn Write, line: &Line<'_>) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// The host column of fleet answers (empty for the local timeline).
+fn host_cell(fleet: bool, host: Option<&str>) -> String {
+    if fleet { format!("{:<20} ", host.unwrap_or("-")) } else { String::new() }
+}
+
+/// `sockstat history`: lifetimes (or transitions) ending in the window, and its gaps,
+/// from the local timeline or the fleet's stream.
 pub fn print_history(
-    timeline: &Path,
+    source: &Source,
     opts: &HistoryOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -177,47 +226,32 @@ pub fn print_history(
     let now = SystemTime::now();
     let since = opts.since.as_deref().map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MIN);
     let until = opts.until.as_deref().map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MAX);
-    let reader = Reader::open(timeline)?;
-    let gaps = reader.gaps(since, until)?;
+    let a = answer(source, opts, since, until)?;
     if opts.json {
-        for g in &gaps {
-            let line = Line::Gap {
-                start: format_ns(g.start_ns),
-                end: format_ns(g.end_ns),
-                lost_kernel: g.lost_kernel,
-                lost_userspace: g.lost_userspace,
-                reason: &g.reason,
-            };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
-            writeln!(out)?;
+        for (host, g, unpublished) in &a.gaps {
+            write_json(out, &Line::gap(host.as_deref(), g, *unpublished))?;
         }
     } else {
-        warn_gaps(&gaps, err)?;
+        warn_gaps(&a.gaps, err)?;
     }
+    let hosts_header = host_cell(a.fleet, Some("HOST"));
+    let netns = NetnsWanted::new(opts.netns.as_ref());
     if opts.transitions {
-        let rows = reader.transitions(since, until)?;
         if !opts.json {
             writeln!(
                 out,
-                "{:<30} {:<7} {:<16} {:<47} {:<47} OLD -> NEW NETNS CGROUP",
+                "{hosts_header}{:<30} {:<7} {:<16} {:<47} {:<47} OLD -> NEW NETNS CGROUP",
                 "TIME(UTC)", "PID", "COMM", "LOCAL", "PEER"
             )?;
         }
-        let netns = NetnsWanted::new(opts.netns.as_ref());
-        for t in rows
+        for (host, t) in a
+            .transitions
             .iter()
-            .filter(|t| netns.accepts(t.netns, t.netns_name.as_deref()))
-            .filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new]))
+            .filter(|(_, t)| netns.accepts(t.netns, t.netns_name.as_deref()))
+            .filter(|(_, t)| opts.filter.accepts(&t.as_socket(), &[t.new]))
         {
             if opts.json {
-                let line = Line::Transition {
-                    time: format_ns(t.ts_ns),
-                    t,
-                    old_name: kernel_state_name(t.old),
-                    new_name: kernel_state_name(t.new),
-                };
-                serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
-                writeln!(out)?;
+                write_json(out, &Line::transition(host.as_deref(), t))?;
             } else {
                 let columns = crate::cmd::trace::transition_columns(
                     t.pid,
@@ -228,31 +262,33 @@ pub fn print_history(
                     t.new,
                 );
                 let ns = netns_text(t.netns, t.netns_name.as_deref());
-                writeln!(out, "{:<30} {columns} {ns} {}", format_ns(t.ts_ns), short_cgroup(t.cgroup.as_deref(), 24))?;
+                writeln!(
+                    out,
+                    "{}{:<30} {columns} {ns} {}",
+                    host_cell(a.fleet, host.as_deref()),
+                    format_ns(t.ts_ns),
+                    short_cgroup(t.cgroup.as_deref(), 24)
+                )?;
             }
         }
         return Ok(());
     }
-    let rows = reader.lifetimes(since, until)?;
     if !opts.json {
         writeln!(
             out,
-            "{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH {HEALTH_HEADER}",
+            "{hosts_header}{:<30} {:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} PATH {HEALTH_HEADER}",
             "START(UTC)", "PID", "COMM", "LOCAL", "PEER", "TX_BYTES", "RX_BYTES", "DURATION_MS"
         )?;
     }
-    let netns = NetnsWanted::new(opts.netns.as_ref());
-    for l in rows
+    for (host, l) in a
+        .lifetimes
         .iter()
-        .filter(|l| netns.accepts(l.netns, l.netns_name.as_deref()))
-        .filter(|l| !opts.failed || l.failed())
-        .filter(|l| opts.filter.accepts(&l.as_socket(), &l.states()))
+        .filter(|(_, l)| netns.accepts(l.netns, l.netns_name.as_deref()))
+        .filter(|(_, l)| !opts.failed || l.failed())
+        .filter(|(_, l)| opts.filter.accepts(&l.as_socket(), &l.states()))
     {
-        let start = l.start_ns.map(format_ns);
         if opts.json {
-            let line = Line::Lifetime { start, end: format_ns(l.end_ns), life: l };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
-            writeln!(out)?;
+            write_json(out, &Line::lifetime(host.as_deref(), l))?;
         } else {
             let dur = l.duration_ns.map_or_else(|| "-".to_string(), |d| format!("{:.3}", d as f64 / 1e6));
             let columns = crate::cmd::trace::lifetime_columns(
@@ -264,7 +300,14 @@ pub fn print_history(
                 &dur,
                 &l.path,
             );
-            writeln!(out, "{:<30} {columns} {}", start.as_deref().unwrap_or("-"), health_columns(l))?;
+            let start = l.start_ns.map(format_ns);
+            writeln!(
+                out,
+                "{}{:<30} {columns} {}",
+                host_cell(a.fleet, host.as_deref()),
+                start.as_deref().unwrap_or("-"),
+                health_columns(l)
+            )?;
         }
     }
     Ok(())

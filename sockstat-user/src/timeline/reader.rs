@@ -32,7 +32,7 @@ pub struct Reader {
 
 /// The columns [`Row::read`] reads, in its order, from `connections` (aliased `c`, its
 /// batch `b`).
-const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
+pub(super) const CONNECTION_COLUMNS: &str = "b.cookie_base + c.cookie_offset, c.netns, c.src, c.sport, c.dst, c.dport, \
      b.base_ns + c.end_offset_ns, c.duration_ns, c.path, c.steps, c.process, c.owner, c.bytes_sent, \
      c.bytes_received, c.rowid, c.cgroup, c.error, c.retrans, c.srtt_us";
 
@@ -51,7 +51,7 @@ pub(super) struct Names {
 
 impl Names {
     /// Owner pid and name of `row` (0 and empty when unknown).
-    fn owner(&self, row: &Row) -> (u32, &str) {
+    pub(super) fn owner(&self, row: &Row) -> (u32, &str) {
         row.process.and_then(|p| self.processes.get(&p)).map_or((0, ""), |(pid, comm)| (*pid, comm.as_str()))
     }
 
@@ -64,7 +64,7 @@ impl Names {
         id.and_then(|n| self.netns.get(&n)).map_or(0, |(inode, _)| *inode)
     }
 
-    fn netns_name(&self, row: &Row) -> Option<String> {
+    pub(super) fn netns_name(&self, row: &Row) -> Option<String> {
         row.netns.and_then(|n| self.netns.get(&n)).and_then(|(_, name)| name.clone())
     }
 
@@ -120,7 +120,7 @@ pub(super) struct RowTransition {
 }
 
 impl Row {
-    fn read(r: &SqlRow<'_>) -> rusqlite::Result<Row> {
+    pub(super) fn read(r: &SqlRow<'_>) -> rusqlite::Result<Row> {
         let src: Vec<u8> = r.get(2)?;
         let dst: Vec<u8> = r.get(4)?;
         let end_ns: i64 = r.get(6)?;
@@ -187,7 +187,7 @@ impl Row {
     }
 
     /// The finished connection this row records, if it is one.
-    fn lifetime(&self, names: &Names) -> Option<StoredLifetime> {
+    pub(super) fn lifetime(&self, names: &Names) -> Option<StoredLifetime> {
         let owner = owner_source(self.owner?);
         let active = match self.opened() {
             Opened::Active => Some(true),
@@ -556,7 +556,7 @@ impl Reader {
     }
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredLifetime {
     pub start_ns: Option<i64>,
     pub end_ns: i64,
@@ -614,7 +614,7 @@ impl StoredLifetime {
 }
 
 /// A transition as `history` prints it (its JSON fields are this struct's).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredTransition {
     pub ts_ns: i64,
     pub pid: u32,

@@ -1,0 +1,360 @@
+//! The timeline as an outbox: what the fleet export (`agent --nats`) has still to
+//! publish, in the order it was committed, and the cursor of what it has published, kept
+//! in the same file (table `fleet_cursor`) so that an agent restart resumes where the
+//! last one stopped. Every read of the timeline the export makes is here.
+//!
+//! A record's [`Position`] is (batch, kind, id): the batch that committed it, its kind
+//! ([`KIND_GAP`], [`KIND_LIFETIME`]) and its row id in that kind's table. Batch ids only
+//! grow in a file (retention deletes the oldest, never the newest), so positions order
+//! every record of a file, even after the `connections` table emptied and SQLite handed
+//! out its row ids again.
+//!
+//! Retention deletes whole batches: those after the cursor that are gone went
+//! unpublished, and [`Outbox::lost`] says how many rows and which time range.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::timeline::{
+    Gap, StoredLifetime, StoredTransition, TimelineError,
+    reader::{CONNECTION_COLUMNS, Reader, Row},
+    schema, sql,
+};
+
+/// Kind of a gap marker's position (gaps sort before the connections of their batch).
+pub const KIND_GAP: u8 = 0;
+/// Kind of a finished connection's position.
+pub const KIND_LIFETIME: u8 = 1;
+/// Kind of a position past every record of its batch.
+pub const KIND_END: u8 = u8::MAX;
+
+/// Where a record is in the timeline; see the module header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub batch: i64,
+    pub kind: u8,
+    pub id: i64,
+}
+
+impl Position {
+    /// `batch.kind.id`, as the `Sockstat-Position` header carries it.
+    pub fn text(&self) -> String {
+        format!("{}.{}.{}", self.batch, self.kind, self.id)
+    }
+
+    pub fn parse(s: &str) -> Option<Position> {
+        let mut it = s.split('.');
+        let p =
+            Position { batch: it.next()?.parse().ok()?, kind: it.next()?.parse().ok()?, id: it.next()?.parse().ok()? };
+        it.next().is_none().then_some(p)
+    }
+}
+
+/// What has been published: the last record's position, the last connection row and
+/// gap id published (to count what retention deleted before it was published) and the
+/// time of the last record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub pos: Position,
+    pub last_conn: i64,
+    pub last_gap: i64,
+    pub end_ns: i64,
+}
+
+impl Cursor {
+    /// The cursor once `r` is published.
+    pub fn after(&self, r: &OutRecord) -> Cursor {
+        let mut c = *self;
+        c.pos = c.pos.max(r.pos());
+        match r {
+            OutRecord::Gap { pos, gap } => {
+                c.last_gap = pos.id;
+                c.end_ns = c.end_ns.max(gap.end_ns);
+            }
+            OutRecord::Lifetime { pos, life, .. } => {
+                c.last_conn = pos.id;
+                c.end_ns = c.end_ns.max(life.end_ns);
+            }
+        }
+        c
+    }
+}
+
+/// A record to publish.
+#[derive(Clone, Debug)]
+pub enum OutRecord {
+    Gap {
+        pos: Position,
+        gap: Gap,
+    },
+    /// A finished connection, and (when asked) its transitions as its row tells them.
+    Lifetime {
+        pos: Position,
+        life: Box<StoredLifetime>,
+        transitions: Vec<StoredTransition>,
+    },
+}
+
+impl OutRecord {
+    pub fn pos(&self) -> Position {
+        match self {
+            OutRecord::Gap { pos, .. } | OutRecord::Lifetime { pos, .. } => *pos,
+        }
+    }
+}
+
+/// Records retention deleted before they were published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lost {
+    /// `connections` rows (finished connections, and the rows of sockets not seen to
+    /// close) and gap markers.
+    pub connections: u64,
+    pub gaps: u64,
+    /// From the last published record's time to the first remaining batch's.
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// The cursor past them: the batch before the first that remains, done.
+    pub resume: Cursor,
+}
+
+/// One page of the outbox: records after a position, and where the next page starts.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub records: Vec<OutRecord>,
+    /// When the page holds every record committed so far: the position past them all
+    /// (the newest batch, done), so that batches without records are passed over too.
+    pub done_through: Option<Position>,
+}
+
+/// The outbox of one timeline file: reads, and the cursor's table.
+pub struct Outbox {
+    reader: Reader,
+}
+
+const CURSOR_TABLE: &str = "CREATE TABLE IF NOT EXISTS fleet_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, batch INTEGER NOT NULL, kind INTEGER NOT NULL,
+    pos_id INTEGER NOT NULL, last_conn INTEGER NOT NULL, last_gap INTEGER NOT NULL, end_ns INTEGER NOT NULL)";
+
+impl Outbox {
+    /// Opens the timeline at `path` (written by the agent, which made its schema) for
+    /// reading and for the cursor, and adds the cursor's table if it is missing.
+    ///
+    /// # Errors
+    /// Opening the file, a schema of another version, creating the table.
+    pub fn open(path: &Path) -> Result<Outbox, TimelineError> {
+        let e = sql(path);
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(&e)?;
+        // The writer commits every 100 ms; a cursor update waits for it.
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&e)?;
+        schema::check(&conn, path)?;
+        conn.execute_batch(CURSOR_TABLE).map_err(&e)?;
+        Ok(Outbox { reader: Reader { conn, path: PathBuf::from(path) } })
+    }
+
+    fn conn(&self) -> &Connection {
+        &self.reader.conn
+    }
+
+    /// The saved cursor and the origin (a random id made with the table: a new file is a
+    /// new origin, so the export tells its positions from an older file's); `None`
+    /// before the first publish.
+    ///
+    /// # Errors
+    /// The query's.
+    pub fn cursor(&self) -> Result<Option<(String, Cursor)>, TimelineError> {
+        self.conn()
+            .query_row(
+                "SELECT origin, batch, kind, pos_id, last_conn, last_gap, end_ns FROM fleet_cursor WHERE id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        Cursor {
+                            pos: Position { batch: r.get(1)?, kind: r.get(2)?, id: r.get(3)? },
+                            last_conn: r.get(4)?,
+                            last_gap: r.get(5)?,
+                            end_ns: r.get(6)?,
+                        },
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql(&self.reader.path))
+    }
+
+    /// Saves the cursor (and the origin, the first time).
+    ///
+    /// # Errors
+    /// The update's (a writer holding the file longer than the busy timeout).
+    pub fn save(&self, origin: &str, c: &Cursor) -> Result<(), TimelineError> {
+        self.conn()
+            .execute(
+                "INSERT INTO fleet_cursor (id, origin, batch, kind, pos_id, last_conn, last_gap, end_ns)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET batch = ?2, kind = ?3, pos_id = ?4, last_conn = ?5, last_gap = ?6, end_ns = ?7",
+                params![origin, c.pos.batch, c.pos.kind, c.pos.id, c.last_conn, c.last_gap, c.end_ns],
+            )
+            .map(drop)
+            .map_err(sql(&self.reader.path))
+    }
+
+    /// Records after `after`, at most `max`, in position order; with `transitions`,
+    /// each finished connection's transitions too. One read transaction: the page and
+    /// its `done_through` see the same commits.
+    ///
+    /// # Errors
+    /// The queries'.
+    pub fn page(&self, after: Position, max: usize, transitions: bool) -> Result<Page, TimelineError> {
+        let e = sql(&self.reader.path);
+        let tx = self.conn().unchecked_transaction().map_err(&e)?;
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut records: Vec<OutRecord> = Vec::new();
+        // `b.id >= ?1` first, so the scan starts at the cursor's batch.
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT batch, id, start_ns, end_ns, lost_kernel, lost_userspace, reason FROM gaps
+                 WHERE batch >= ?1 AND (batch > ?1 OR (?2 = 0 AND id > ?3)) ORDER BY batch, id LIMIT ?4",
+            )
+            .map_err(&e)?;
+        let gaps = st
+            .query_map(params![after.batch, after.kind, after.id, limit], |r| {
+                Ok(OutRecord::Gap {
+                    pos: Position { batch: r.get(0)?, kind: KIND_GAP, id: r.get(1)? },
+                    gap: Gap {
+                        start_ns: r.get(2)?,
+                        end_ns: r.get(3)?,
+                        lost_kernel: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        lost_userspace: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                        reason: r.get(6)?,
+                    },
+                })
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(&e)?;
+        records.extend(gaps);
+        let names = self.reader.names()?;
+        let mut st = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS}, b.id FROM batches b CROSS JOIN connections c
+                    ON c.rowid BETWEEN b.first_conn AND b.last_conn
+                 WHERE b.id >= ?1 AND (b.id > ?1 OR ?2 < 1 OR (?2 = 1 AND c.rowid > ?3))
+                 ORDER BY b.id, c.rowid LIMIT ?4"
+            ))
+            .map_err(&e)?;
+        // Rows that are no finished connection (a listener, a socket not seen to close)
+        // count towards the limit all the same: they move the cursor.
+        let rows = st
+            .query_map(params![after.batch, after.kind, after.id, limit], |r| Ok((r.get::<_, i64>(19)?, Row::read(r)?)))
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(&e)?;
+        let mut passed = Vec::new();
+        for (batch, row) in rows {
+            let pos = Position { batch, kind: KIND_LIFETIME, id: row.rowid.unwrap_or(0) };
+            match row.lifetime(&names) {
+                Some(life) => {
+                    let transitions = if transitions { row_transitions(&row, &names) } else { Vec::new() };
+                    records.push(OutRecord::Lifetime { pos, life: Box::new(life), transitions });
+                }
+                None => passed.push(pos),
+            }
+        }
+        records.sort_by_key(OutRecord::pos);
+        // The page ends at the `max`-th position of either kind; what lies beyond it may
+        // have records of the other kind not read yet.
+        let mut positions: Vec<Position> = records.iter().map(OutRecord::pos).chain(passed.iter().copied()).collect();
+        positions.sort_unstable();
+        let complete = positions.len() < max;
+        let last = if complete { None } else { positions.get(max - 1).copied() };
+        if let Some(last) = last {
+            records.retain(|r| r.pos() <= last);
+        }
+        let done_through = if complete {
+            let newest: Option<i64> =
+                self.conn().query_row("SELECT MAX(id) FROM batches", [], |r| r.get(0)).map_err(&e)?;
+            newest.map(|b| Position { batch: b, kind: KIND_END, id: 0 }).filter(|p| *p > after)
+        } else {
+            last
+        };
+        tx.finish().map_err(&e)?;
+        Ok(Page { records, done_through })
+    }
+
+    /// What retention deleted after `c` before it was published, if anything: the
+    /// batches between the cursor's and the oldest that remains.
+    ///
+    /// # Errors
+    /// The queries'.
+    pub fn lost(&self, c: &Cursor) -> Result<Option<Lost>, TimelineError> {
+        let e = sql(&self.reader.path);
+        let tx = self.conn().unchecked_transaction().map_err(&e)?;
+        let oldest: Option<(i64, i64)> = self
+            .conn()
+            .query_row("SELECT id, COALESCE(min_ts_ns, committed_ns) FROM batches ORDER BY id LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(&e)?;
+        let Some((oldest, oldest_ns)) = oldest else { return Ok(None) };
+        // Batches after the cursor's are gone, or the cursor's own, left mid-way.
+        let mid_way = c.pos.kind != KIND_END;
+        if oldest <= c.pos.batch + 1 && !(mid_way && oldest > c.pos.batch) {
+            return Ok(None);
+        }
+        let first_conn: Option<i64> = self
+            .conn()
+            .query_row("SELECT MIN(first_conn) FROM batches WHERE first_conn IS NOT NULL", [], |r| r.get(0))
+            .map_err(&e)?;
+        let first_gap: Option<i64> = self.conn().query_row("SELECT MIN(id) FROM gaps", [], |r| r.get(0)).map_err(&e)?;
+        let next_conn: i64 = self
+            .conn()
+            .query_row("SELECT COALESCE(MAX(rowid), 0) + 1 FROM connections", [], |r| r.get(0))
+            .map_err(&e)?;
+        let next_gap: i64 =
+            self.conn().query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM gaps", [], |r| r.get(0)).map_err(&e)?;
+        tx.finish().map_err(&e)?;
+        // Row ids are handed out in order: those between the last published and the
+        // first remaining (or the next to come, when none remains) are the deleted ones.
+        let between = |last: i64, first: i64| u64::try_from(first - last - 1).unwrap_or(0);
+        let connections = between(c.last_conn, first_conn.unwrap_or(next_conn));
+        let gaps = between(c.last_gap, first_gap.unwrap_or(next_gap));
+        let resume = Cursor {
+            pos: Position { batch: oldest - 1, kind: KIND_END, id: 0 },
+            last_conn: first_conn.unwrap_or(next_conn) - 1,
+            last_gap: first_gap.unwrap_or(next_gap) - 1,
+            end_ns: c.end_ns.max(oldest_ns),
+        };
+        Ok(Some(Lost { connections, gaps, start_ns: c.end_ns, end_ns: oldest_ns, resume }))
+    }
+}
+
+/// A finished connection's transitions, as its row tells them (`history --transitions`
+/// tells those of a row the same way).
+fn row_transitions(row: &Row, names: &super::reader::Names) -> Vec<StoredTransition> {
+    let (pid, comm) = names.owner(row);
+    let (cgroup_id, cgroup) = names.cgroup(row);
+    row.transitions()
+        .into_iter()
+        .map(|t| StoredTransition {
+            ts_ns: t.ts_ns,
+            pid,
+            comm: comm.to_string(),
+            family: row.family,
+            src: row.src,
+            sport: row.sport,
+            dst: row.dst,
+            dport: row.dport,
+            old: t.old,
+            new: t.new,
+            cookie: row.cookie,
+            netns: names.netns(row),
+            netns_name: names.netns_name(row),
+            cgroup: cgroup.clone(),
+            cgroup_id,
+        })
+        .collect()
+}
