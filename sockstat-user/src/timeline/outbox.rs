@@ -358,3 +358,134 @@ fn row_transitions(row: &Row, names: &super::reader::Names) -> Vec<StoredTransit
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use sockstat_ebpf::TcpState;
+
+    use super::*;
+    use crate::timeline::{
+        Record, Writer,
+        fixtures::{temp_db, tr, writer},
+    };
+
+    /// A connection opened at `ts` and closed 10 ns later: one finished row.
+    fn connection(w: &mut Writer, cookie: u64, ts: u64) {
+        w.push(Record::Transition(tr(cookie, ts, TcpState::Close, TcpState::SynSent, 0, 80)));
+        w.push(Record::Transition(tr(cookie, ts + 5, TcpState::SynSent, TcpState::Established, 4000, 80)));
+        w.push(Record::Transition(tr(cookie, ts + 10, TcpState::Established, TcpState::Close, 4000, 80)));
+    }
+
+    /// Batches of `sizes` connections each (cookies from 1 on), a gap after the first.
+    fn timeline(name: &str, sizes: &[u64]) -> PathBuf {
+        let path = temp_db(name);
+        let mut w = writer(&path);
+        let mut cookie = 1;
+        for (i, n) in sizes.iter().enumerate() {
+            for _ in 0..*n {
+                connection(&mut w, cookie, 1_000 * cookie);
+                cookie += 1;
+            }
+            if i == 0 {
+                w.push(Record::Gap(Gap {
+                    start_ns: 1,
+                    end_ns: 2,
+                    lost_kernel: 3,
+                    lost_userspace: 0,
+                    reason: "t".into(),
+                }));
+            }
+            w.flush().unwrap();
+        }
+        drop(w);
+        path
+    }
+
+    fn cookies(records: &[OutRecord]) -> Vec<u64> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                OutRecord::Lifetime { life, .. } => Some(life.cookie),
+                OutRecord::Gap { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_follow_the_cursor_in_order_and_the_cursor_persists() {
+        let path = timeline("outbox-pages", &[5, 4, 3]);
+        let outbox = Outbox::open(&path).unwrap();
+        assert_eq!(outbox.cursor().unwrap(), None);
+        let mut cursor = Cursor::default();
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = outbox.page(cursor.pos, 4, true).unwrap();
+            assert!(page.records.len() <= 4);
+            assert!(page.records.windows(2).all(|w| w[0].pos() < w[1].pos()), "in order");
+            for r in &page.records {
+                assert!(r.pos() > cursor.pos, "nothing at or before the cursor");
+                if let OutRecord::Lifetime { transitions, .. } = r {
+                    assert_eq!(transitions.len(), 3, "each connection's transitions from its row");
+                }
+                cursor = cursor.after(r);
+            }
+            seen.extend(page.records);
+            pages += 1;
+            match page.done_through {
+                Some(p) if p.kind == KIND_END => {
+                    cursor.pos = cursor.pos.max(p);
+                    break;
+                }
+                Some(p) => cursor.pos = cursor.pos.max(p),
+                None => break,
+            }
+            assert!(pages < 20, "the pages do not end");
+        }
+        assert_eq!(cookies(&seen), (1..=12).collect::<Vec<_>>(), "every connection once, in order");
+        assert_eq!(seen.iter().filter(|r| matches!(r, OutRecord::Gap { .. })).count(), 1);
+        // Nothing more after the end, and the saved cursor comes back.
+        assert!(outbox.page(cursor.pos, 4, false).unwrap().records.is_empty());
+        outbox.save("o1", &cursor).unwrap();
+        drop(outbox);
+        let again = Outbox::open(&path).unwrap();
+        assert_eq!(again.cursor().unwrap(), Some(("o1".to_string(), cursor)));
+        assert_eq!(again.lost(&cursor).unwrap(), None);
+    }
+
+    #[test]
+    fn retention_ahead_of_the_cursor_is_counted_once() {
+        let path = timeline("outbox-lost", &[3, 3, 2]);
+        let outbox = Outbox::open(&path).unwrap();
+        // Published: the first batch's gap (gaps come first) and its first connection.
+        let first = outbox.page(Position::default(), 2, false).unwrap();
+        assert_eq!(cookies(&first.records), vec![1]);
+        let cursor = first.records.iter().fold(Cursor::default(), |c, r| c.after(r));
+        assert_eq!(outbox.lost(&cursor).unwrap(), None, "nothing deleted yet");
+        // Retention deletes the first two batches, as it does: whole batches.
+        let conn = Connection::open(&path).unwrap();
+        let keep: i64 = conn.query_row("SELECT MAX(id) FROM batches", [], |r| r.get(0)).unwrap();
+        conn.execute_batch(&format!(
+            "DELETE FROM connections WHERE rowid <= (SELECT MAX(last_conn) FROM batches WHERE id < {keep});
+             DELETE FROM gaps WHERE batch < {keep}; DELETE FROM batches WHERE id < {keep};"
+        ))
+        .unwrap();
+        let lost = outbox.lost(&cursor).unwrap().expect("a loss");
+        assert_eq!((lost.connections, lost.gaps), (5, 0), "two of the first batch, three of the second");
+        assert_eq!(lost.start_ns, cursor.end_ns);
+        assert_eq!(lost.resume.pos, Position { batch: keep - 1, kind: KIND_END, id: 0 });
+        // Past the loss: the last batch, and no second report.
+        let rest = outbox.page(lost.resume.pos, 10, false).unwrap();
+        assert_eq!(cookies(&rest.records), vec![7, 8]);
+        assert_eq!(outbox.lost(&lost.resume).unwrap(), None);
+    }
+
+    #[test]
+    fn positions_round_trip_as_text() {
+        let p = Position { batch: 12, kind: KIND_LIFETIME, id: 345 };
+        assert_eq!(Position::parse(&p.text()), Some(p));
+        assert_eq!(Position::parse("1.2"), None);
+        assert_eq!(Position::parse("1.2.3.4"), None);
+    }
+}
