@@ -70,6 +70,8 @@
 //!   bytes_received, path, cgroup, error, retrans, srtt_us)`: the finished connections
 //!   with every column readable (addresses and the path as text, times absolute),
 //!   `start_ns`/`duration_ns` NULL when the connection began before the agent did.
+//! - `fleet_cursor`: made by `outbox` (not here) in a file an agent with `--nats` wrote;
+//!   the fleet export's cursor.
 
 use std::{fmt::Write as _, path::Path};
 
