@@ -12,13 +12,16 @@
 //! Retention deletes whole batches: those after the cursor that are gone went
 //! unpublished, and [`Outbox::lost`] says how many rows and which time range.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::timeline::{
     Gap, StoredLifetime, StoredTransition, TimelineError,
-    reader::{CONNECTION_COLUMNS, Reader, Row},
+    reader::{CONNECTION_COLUMNS, Names, Reader, Row},
     schema, sql,
 };
 
@@ -130,7 +133,15 @@ pub struct Page {
 /// The outbox of one timeline file: reads, and the cursor's table.
 pub struct Outbox {
     reader: Reader,
+    /// The dictionaries, read whole once and again when they grew (or a minute passed:
+    /// a namespace may get its name later), not for every page.
+    names: Option<(NamesKey, Names, Instant)>,
 }
+
+/// What tells that the dictionaries changed: their newest ids and named namespaces.
+type NamesKey = (Option<i64>, Option<i64>, Option<i64>, i64);
+
+const NAMES_FRESH: Duration = Duration::from_secs(60);
 
 const CURSOR_TABLE: &str = "CREATE TABLE IF NOT EXISTS fleet_cursor (
     id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, batch INTEGER NOT NULL, kind INTEGER NOT NULL,
@@ -151,7 +162,7 @@ impl Outbox {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&e)?;
         schema::check(&conn, path)?;
         conn.execute_batch(CURSOR_TABLE).map_err(&e)?;
-        Ok(Outbox { reader: Reader { conn, path: PathBuf::from(path) } })
+        Ok(Outbox { reader: Reader { conn, path: PathBuf::from(path) }, names: None })
     }
 
     fn conn(&self) -> &Connection {
@@ -207,14 +218,17 @@ impl Outbox {
     ///
     /// # Errors
     /// The queries'.
-    pub fn page(&self, after: Position, max: usize, transitions: bool) -> Result<Page, TimelineError> {
-        let e = sql(&self.reader.path);
-        let tx = self.conn().unchecked_transaction().map_err(&e)?;
+    pub fn page(&mut self, after: Position, max: usize, transitions: bool) -> Result<Page, TimelineError> {
+        let reader = &self.reader;
+        let e = sql(&reader.path);
+        let tx = reader.conn.unchecked_transaction().map_err(&e)?;
+        // In the page's transaction: every row read below finds its names.
+        refresh_names(reader, &mut self.names)?;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let mut records: Vec<OutRecord> = Vec::new();
         // `b.id >= ?1` first, so the scan starts at the cursor's batch.
-        let mut st = self
-            .conn()
+        let mut st = reader
+            .conn
             .prepare_cached(
                 "SELECT batch, id, start_ns, end_ns, lost_kernel, lost_userspace, reason FROM gaps
                  WHERE batch >= ?1 AND (batch > ?1 OR (?2 = 0 AND id > ?3)) ORDER BY batch, id LIMIT ?4",
@@ -236,9 +250,8 @@ impl Outbox {
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
             .map_err(&e)?;
         records.extend(gaps);
-        let names = self.reader.names()?;
-        let mut st = self
-            .conn()
+        let mut st = reader
+            .conn
             .prepare_cached(&format!(
                 "SELECT {CONNECTION_COLUMNS}, b.id FROM batches b CROSS JOIN connections c
                     ON c.rowid BETWEEN b.first_conn AND b.last_conn
@@ -253,11 +266,13 @@ impl Outbox {
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
             .map_err(&e)?;
         let mut passed = Vec::new();
+        let names = self.names.as_ref().map(|n| &n.1);
         for (batch, row) in rows {
+            let Some(names) = names else { break };
             let pos = Position { batch, kind: KIND_LIFETIME, id: row.rowid.unwrap_or(0) };
-            match row.lifetime(&names) {
+            match row.lifetime(names) {
                 Some(life) => {
-                    let transitions = if transitions { row_transitions(&row, &names) } else { Vec::new() };
+                    let transitions = if transitions { row_transitions(&row, names) } else { Vec::new() };
                     records.push(OutRecord::Lifetime { pos, life: Box::new(life), transitions });
                 }
                 None => passed.push(pos),
@@ -275,7 +290,7 @@ impl Outbox {
         }
         let done_through = if complete {
             let newest: Option<i64> =
-                self.conn().query_row("SELECT MAX(id) FROM batches", [], |r| r.get(0)).map_err(&e)?;
+                reader.conn.query_row("SELECT MAX(id) FROM batches", [], |r| r.get(0)).map_err(&e)?;
             newest.map(|b| Position { batch: b, kind: KIND_END, id: 0 }).filter(|p| *p > after)
         } else {
             last
@@ -332,9 +347,27 @@ impl Outbox {
     }
 }
 
+/// Reads the dictionaries into `cache` again if they changed since they were last read
+/// there (or a minute passed: a namespace may get its name later).
+fn refresh_names(reader: &Reader, cache: &mut Option<(NamesKey, Names, Instant)>) -> Result<(), TimelineError> {
+    let key: NamesKey = reader
+        .conn
+        .query_row(
+            "SELECT (SELECT MAX(id) FROM processes), (SELECT MAX(id) FROM netns), (SELECT MAX(id) FROM cgroups),
+                    (SELECT COUNT(name) FROM netns)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .map_err(sql(&reader.path))?;
+    if cache.as_ref().is_none_or(|(k, _, at)| *k != key || at.elapsed() > NAMES_FRESH) {
+        *cache = Some((key, reader.names()?, Instant::now()));
+    }
+    Ok(())
+}
+
 /// A finished connection's transitions, as its row tells them (`history --transitions`
 /// tells those of a row the same way).
-fn row_transitions(row: &Row, names: &super::reader::Names) -> Vec<StoredTransition> {
+fn row_transitions(row: &Row, names: &Names) -> Vec<StoredTransition> {
     let (pid, comm) = names.owner(row);
     let (cgroup_id, cgroup) = names.cgroup(row);
     row.transitions()
@@ -415,7 +448,7 @@ mod tests {
     #[test]
     fn pages_follow_the_cursor_in_order_and_the_cursor_persists() {
         let path = timeline("outbox-pages", &[5, 4, 3]);
-        let outbox = Outbox::open(&path).unwrap();
+        let mut outbox = Outbox::open(&path).unwrap();
         assert_eq!(outbox.cursor().unwrap(), None);
         let mut cursor = Cursor::default();
         let mut seen = Vec::new();
@@ -457,7 +490,7 @@ mod tests {
     #[test]
     fn retention_ahead_of_the_cursor_is_counted_once() {
         let path = timeline("outbox-lost", &[3, 3, 2]);
-        let outbox = Outbox::open(&path).unwrap();
+        let mut outbox = Outbox::open(&path).unwrap();
         // Published: the first batch's gap (gaps come first) and its first connection.
         let first = outbox.page(Position::default(), 2, false).unwrap();
         assert_eq!(cookies(&first.records), vec![1]);
