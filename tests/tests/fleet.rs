@@ -326,6 +326,14 @@ fn an_unreachable_server_is_an_error_for_history_and_a_retry_for_the_agent() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("bad NATS server address"), "{err}");
 
+    // An address that cannot parse: the agent runs all the same, and says why nothing
+    // goes out.
+    let bad = Agent::start(&ns, &["--nats", "nats://no port here:x"]);
+    wait_for(Duration::from_secs(20), || bad.log_text().contains("bad NATS server address").then_some(()))
+        .unwrap_or_else(|| panic!("no log line for the bad address: {}", bad.log_text()));
+    assert!(bad.status(&ns).is_object(), "the agent stopped answering");
+    drop(bad);
+
     // The agent runs on without its server, logs it, and publishes once it is there.
     let host = "sst-fleet-c";
     let agent = Agent::start(&ns, &["--nats", &url, "--nats-host", host]);
