@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cmd;
 pub mod diag;
 pub mod filter;
+pub mod fleet;
 pub mod live;
 pub mod model;
 pub mod names;

@@ -202,8 +202,9 @@ fn setup() -> Result<()> {
     // What the integration tests run beside sockstat: the real ss and ip, sqlite3 (to
     // check the timeline file), python3 (test processes), util-linux's setpriv, nftables
     // (a rule that drops handshakes' last ACK leaves SYN-RECV request sockets), and
-    // Prometheus with its promtool (to scrape the agent's metrics and check them).
-    let tools: [(&str, &[&str], &str); 8] = [
+    // Prometheus with its promtool (to scrape the agent's metrics and check them), and
+    // nats-server (with JetStream: the fleet export's server).
+    let tools: [(&str, &[&str], &str); 9] = [
         ("ss", &["-V"], "iproute2"),
         ("ip", &["-V"], "iproute2"),
         ("sqlite3", &["-version"], "sqlite3"),
@@ -212,6 +213,7 @@ fn setup() -> Result<()> {
         ("nft", &["--version"], "nftables"),
         ("prometheus", &["--version"], "prometheus"),
         ("promtool", &["--version"], "prometheus"),
+        ("nats-server", &["--version"], "nats-server"),
     ];
     let mut missing: Vec<&str> =
         tools.iter().filter(|(tool, args, _)| !succeeds(Command::new(tool).args(*args))).map(|t| t.2).collect();

@@ -102,6 +102,17 @@ pub enum OwnCommand {
         /// port 0 picks a free one, logged at start).
         #[arg(long, value_name = "ADDR:PORT")]
         metrics: Option<std::net::SocketAddr>,
+        /// Publish every finished connection and gap marker to NATS JetStream (stream
+        /// SOCKSTAT, subjects sockstat.HOST.KIND; see docs/fleet.md), from the timeline:
+        /// what the server misses while it is down is sent when it is back.
+        #[arg(long, value_name = "URL", conflicts_with = "no_timeline")]
+        nats: Option<String>,
+        /// This host's name in the fleet's subjects and records (default: the host name).
+        #[arg(long, value_name = "NAME", requires = "nats")]
+        nats_host: Option<String>,
+        /// Also publish each finished connection's transitions (sockstat.HOST.transition).
+        #[arg(long, requires = "nats")]
+        nats_transitions: bool,
     },
     /// Finished connections (or transitions) recorded in the timeline, with its gaps.
     History {
@@ -118,8 +129,15 @@ pub enum OwnCommand {
         /// One JSON object per line, gaps included (`"type": "gap"`).
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = crate::timeline::DEFAULT_PATH)]
+        #[arg(long, default_value = crate::timeline::DEFAULT_PATH, conflicts_with = "nats")]
         timeline: PathBuf,
+        /// Answer from the fleet's NATS JetStream stream (what `agent --nats` publishes)
+        /// instead of the local timeline; every record names its host.
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
+        /// With --nats: only this host.
+        #[arg(long, value_name = "NAME", requires = "nats")]
+        host: Option<String>,
         /// Only this network namespace: its inode number, or its `ip netns` name (as
         /// recorded, or as /run/netns names it now). Default: every namespace.
         #[arg(long, value_name = "INODE|NAME")]

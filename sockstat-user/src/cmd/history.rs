@@ -1,23 +1,23 @@
 //! Questions to the past, answered from the timeline: `sockstat --at TIME [ss options]`
 //! (the TCP table as it was, in ss's format, in the namespace sockstat runs in or `-N`
 //! names) and `sockstat history` (lifetimes, transitions and gaps in a window, of every
-//! namespace or the one `--netns` names). An answer that spans a gap says so on stderr.
+//! namespace or the one `--netns` names), from the local timeline or, with `--nats`, from
+//! the fleet's stream (`fleet::fetch`: the same records, each with its host). An answer
+//! that spans a gap says so on stderr.
 
 use std::{
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
 
-use serde::Serialize;
-
 use crate::{
-    bpf::stream::kernel_state_name,
     cli::{Options, netns_arg::NetnsArg},
+    fleet::{FleetError, fetch, payload::Line},
     live::table,
     query::{self, EventFilter},
     render::format,
-    timeline::{Gap, Reader, StoredLifetime, TimelineError, format_ns, unix_ns},
+    timeline::{Gap, Reader, StoredLifetime, StoredTransition, TimelineError, format_ns, unix_ns},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub enum HistoryError {
     Timeline(#[from] TimelineError),
     #[error("writing the answer")]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
     #[error("reading this process's network namespace")]
     Netns(#[source] io::Error),
 }
@@ -49,11 +51,12 @@ pub fn parse_time(input: &str, now: SystemTime) -> Result<i64, HistoryError> {
     humantime::parse_rfc3339_weak(s).map(unix_ns).map_err(|_| bad())
 }
 
-fn warn_gaps(gaps: &[Gap], err: &mut dyn Write) -> io::Result<()> {
-    for g in gaps {
+fn warn_gaps(gaps: &[(Option<String>, Gap, Option<u64>)], err: &mut dyn Write) -> io::Result<()> {
+    for (host, g, _) in gaps {
+        let whose = host.as_ref().map_or_else(|| "the timeline".to_string(), |h| format!("host {h}'s timeline"));
         writeln!(
             err,
-            "sockstat: warning: the timeline has a gap from {} to {} ({} events lost in the kernel, {} in userspace: {}); this answer may be incomplete",
+            "sockstat: warning: {whose} has a gap from {} to {} ({} events lost in the kernel, {} in userspace: {}); this answer may be incomplete",
             format_ns(g.start_ns),
             format_ns(g.end_ns),
             g.lost_kernel,
@@ -78,7 +81,8 @@ pub fn print_at(
     // (the one sockstat runs in, which `-N` entered before this), as ss's would be.
     let here = crate::sys::netns::own_netns().map_err(HistoryError::Netns)?;
     let state = reader.state_at(at_ns, here)?;
-    warn_gaps(&state.gaps, err)?;
+    let gaps: Vec<_> = state.gaps.iter().map(|g| (None, g.clone(), None)).collect();
+    warn_gaps(&gaps, err)?;
     let states = query::state_mask(&opts.selection);
     let mut rows = Vec::new();
     for family in query::families(&opts.selection) {
@@ -142,34 +146,78 @@ fn netns_text(inode: u32, name: Option<&str>) -> String {
     name.map_or_else(|| inode.to_string(), str::to_owned)
 }
 
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Line<'a> {
-    Lifetime {
-        start: Option<String>,
-        end: String,
-        #[serde(flatten)]
-        life: &'a crate::timeline::StoredLifetime,
-    },
-    Transition {
-        time: String,
-        #[serde(flatten)]
-        t: &'a crate::timeline::StoredTransition,
-        old_name: &'static str,
-        new_name: &'static str,
-    },
-    Gap {
-        start: String,
-        end: String,
-        lost_kernel: u64,
-        lost_userspace: u64,
-        reason: &'a str,
+/// Where `history` reads: the local timeline, or the fleet's stream.
+#[derive(Clone, Debug)]
+pub enum Source {
+    Timeline(PathBuf),
+    /// `--nats URL [--host NAME]`.
+    Fleet {
+        url: String,
+        host: Option<String>,
     },
 }
 
-/// `sockstat history`: lifetimes (or transitions) ending in the window, and its gaps.
+/// The records of an answer, each with its host when they come from the fleet.
+#[derive(Default)]
+struct Answer {
+    fleet: bool,
+    /// The namespace the timeline's agent ran in (local answers only).
+    own_netns: Option<u32>,
+    gaps: Vec<(Option<String>, Gap, Option<u64>)>,
+    lifetimes: Vec<(Option<String>, StoredLifetime)>,
+    transitions: Vec<(Option<String>, StoredTransition)>,
+}
+
+/// The window's records from `source`.
+fn answer(source: &Source, opts: &HistoryOptions, since: i64, until: i64) -> Result<Answer, HistoryError> {
+    match source {
+        Source::Timeline(path) => {
+            let reader = Reader::open(path)?;
+            let mut a = Answer {
+                own_netns: reader.netns()?,
+                gaps: reader.gaps(since, until)?.into_iter().map(|g| (None, g, None)).collect(),
+                ..Answer::default()
+            };
+            if opts.transitions {
+                a.transitions = reader.transitions(since, until)?.into_iter().map(|t| (None, t)).collect();
+            } else {
+                a.lifetimes = reader.lifetimes(since, until)?.into_iter().map(|l| (None, l)).collect();
+            }
+            Ok(a)
+        }
+        Source::Fleet { url, host } => {
+            let f = fetch::fetch(&fetch::FetchOptions {
+                url: url.clone(),
+                host: host.clone(),
+                transitions: opts.transitions,
+                since,
+                until,
+            })?;
+            // As the local timeline orders them (by time), hosts after.
+            let mut a = Answer {
+                fleet: true,
+                own_netns: None,
+                gaps: f.gaps.into_iter().map(|(h, g, u)| (Some(h), g, u)).collect(),
+                lifetimes: f.lifetimes.into_iter().map(|(h, l)| (Some(h), l)).collect(),
+                transitions: f.transitions.into_iter().map(|(h, t)| (Some(h), t)).collect(),
+            };
+            a.gaps.sort_by(|x, y| (x.1.start_ns, &x.0).cmp(&(y.1.start_ns, &y.0)));
+            a.lifetimes.sort_by(|x, y| (x.1.end_ns, &x.0).cmp(&(y.1.end_ns, &y.0)));
+            a.transitions.sort_by(|x, y| (x.1.ts_ns, &x.0).cmp(&(y.1.ts_ns, &y.0)));
+            Ok(a)
+        }
+    }
+}
+
+fn write_json(out: &mut dyn Write, line: &Line<'_>) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+/// `sockstat history`: lifetimes (or transitions) ending in the window, and its gaps,
+/// from the local timeline or the fleet's stream.
 pub fn print_history(
-    timeline: &Path,
+    source: &Source,
     opts: &HistoryOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -177,50 +225,36 @@ pub fn print_history(
     let now = SystemTime::now();
     let since = opts.since.as_deref().map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MIN);
     let until = opts.until.as_deref().map(|s| parse_time(s, now)).transpose()?.unwrap_or(i64::MAX);
-    let reader = Reader::open(timeline)?;
-    let gaps = reader.gaps(since, until)?;
+    let a = answer(source, opts, since, until)?;
     if opts.json {
-        for g in &gaps {
-            let line = Line::Gap {
-                start: format_ns(g.start_ns),
-                end: format_ns(g.end_ns),
-                lost_kernel: g.lost_kernel,
-                lost_userspace: g.lost_userspace,
-                reason: &g.reason,
-            };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
-            writeln!(out)?;
+        for (host, g, unpublished) in &a.gaps {
+            write_json(out, &Line::gap(host.as_deref(), g, *unpublished))?;
         }
     } else {
-        warn_gaps(&gaps, err)?;
+        warn_gaps(&a.gaps, err)?;
     }
     let netns = NetnsWanted::new(opts.netns.as_ref());
     // Text shows where a socket was in one column: its cgroup, after its namespace
-    // when that is not the agent's own (where most are).
-    let own = reader.netns()?;
+    // when that is not the agent's own (where most are; a fleet answer does not know
+    // each host's own, and names every namespace).
+    let own = a.own_netns;
     let place = |inode: u32, name: Option<&str>, cgroup: Option<&str>| {
         let cgroup = short_cgroup(cgroup, CGROUP_WIDTH);
         if own == Some(inode) { cgroup } else { format!("{}:{cgroup}", netns_text(inode, name)) }
     };
     if opts.transitions {
-        let rows = reader.transitions(since, until)?;
-        let mut table = Table::new(&["TIME(UTC)", "PID/COMM", "LOCAL", "PEER", "OLD>NEW", "CGROUP"], &[]);
-        for t in rows
+        let mut table = Table::new(a.fleet, &["TIME(UTC)", "PID/COMM", "LOCAL", "PEER", "OLD>NEW", "CGROUP"], &[]);
+        for (host, t) in a
+            .transitions
             .iter()
-            .filter(|t| netns.accepts(t.netns, t.netns_name.as_deref()))
-            .filter(|t| opts.filter.accepts(&t.as_socket(), &[t.new]))
+            .filter(|(_, t)| netns.accepts(t.netns, t.netns_name.as_deref()))
+            .filter(|(_, t)| opts.filter.accepts(&t.as_socket(), &[t.new]))
         {
             if opts.json {
-                let line = Line::Transition {
-                    time: format_ns(t.ts_ns),
-                    t,
-                    old_name: kernel_state_name(t.old),
-                    new_name: kernel_state_name(t.new),
-                };
-                serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
-                writeln!(out)?;
+                write_json(out, &Line::transition(host.as_deref(), t))?;
             } else {
                 table.push(
+                    host.as_deref(),
                     Some(t.ts_ns),
                     vec![
                         clock(t.ts_ns, 6),
@@ -235,22 +269,24 @@ pub fn print_history(
         }
         return if opts.json { Ok(()) } else { table.write(out) };
     }
-    let rows = reader.lifetimes(since, until)?;
-    let mut table =
-        Table::new(&["START(UTC)", "DUR", "PID/COMM", "LOCAL", "PEER", "PATH", "TX/RX", "CGROUP", "HEALTH"], &[1, 6]);
-    for l in rows
+    let mut table = Table::new(
+        a.fleet,
+        &["START(UTC)", "DUR", "PID/COMM", "LOCAL", "PEER", "PATH", "TX/RX", "CGROUP", "HEALTH"],
+        &[1, 6],
+    );
+    for (host, l) in a
+        .lifetimes
         .iter()
-        .filter(|l| netns.accepts(l.netns, l.netns_name.as_deref()))
-        .filter(|l| !opts.failed || l.failed())
-        .filter(|l| opts.filter.accepts(&l.as_socket(), &l.states()))
+        .filter(|(_, l)| netns.accepts(l.netns, l.netns_name.as_deref()))
+        .filter(|(_, l)| !opts.failed || l.failed())
+        .filter(|(_, l)| opts.filter.accepts(&l.as_socket(), &l.states()))
     {
         if opts.json {
-            let line = Line::Lifetime { start: l.start_ns.map(format_ns), end: format_ns(l.end_ns), life: l };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::from)?;
-            writeln!(out)?;
+            write_json(out, &Line::lifetime(host.as_deref(), l))?;
         } else {
             let dur = l.duration_ns.map_or_else(|| "-".to_string(), duration);
             table.push(
+                host.as_deref(),
                 l.start_ns,
                 vec![
                     l.start_ns.map_or_else(|| "-".to_string(), |s| clock(s, 3)),
@@ -293,21 +329,35 @@ fn duration(ns: i64) -> String {
 
 /// Text output: columns as wide as their widest cell (so that a line of IPv4
 /// connections stays within 100 columns), a `# DATE (UTC)` line before the first row
-/// and wherever the date changes (rows show the time of day only).
+/// and wherever the date changes (rows show the time of day only). A fleet answer's
+/// rows start with their host (column `HOST`).
 struct Table {
     header: Vec<String>,
     right: Vec<usize>,
     rows: Vec<(Option<i64>, Vec<String>)>,
+    fleet: bool,
 }
 
 impl Table {
-    fn new(header: &[&str], right: &[usize]) -> Table {
-        Table { header: header.iter().map(|h| (*h).to_string()).collect(), right: right.to_vec(), rows: Vec::new() }
+    fn new(fleet: bool, header: &[&str], right: &[usize]) -> Table {
+        let shift = usize::from(fleet);
+        Table {
+            header: fleet
+                .then(|| "HOST".to_string())
+                .into_iter()
+                .chain(header.iter().map(|h| (*h).to_string()))
+                .collect(),
+            right: right.iter().map(|r| r + shift).collect(),
+            rows: Vec::new(),
+            fleet,
+        }
     }
 
-    /// A row, at wall-clock ns `at` (for the date lines; `None`: unknown).
-    fn push(&mut self, at: Option<i64>, cells: Vec<String>) {
-        self.rows.push((at, cells));
+    /// A row of `host` (fleet answers), at wall-clock ns `at` (for the date lines;
+    /// `None`: unknown).
+    fn push(&mut self, host: Option<&str>, at: Option<i64>, cells: Vec<String>) {
+        let host = self.fleet.then(|| host.unwrap_or("-").to_string());
+        self.rows.push((at, host.into_iter().chain(cells).collect()));
     }
 
     fn write(&self, out: &mut dyn Write) -> Result<(), HistoryError> {
@@ -517,7 +567,7 @@ mod tests {
         for transitions in [false, true] {
             let opts = HistoryOptions { transitions, ..HistoryOptions::default() };
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            print_history(&path, &opts, &mut out, &mut err).unwrap();
+            print_history(&Source::Timeline(path.clone()), &opts, &mut out, &mut err).unwrap();
             let text = String::from_utf8(out).unwrap();
             let lines: Vec<&str> = text.lines().collect();
             assert_eq!(lines.len(), if transitions { 13 } else { 3 } + 2, "header, date, rows: {text}");
@@ -538,11 +588,36 @@ mod tests {
         }
         // JSON: one object a line, and nothing else.
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        print_history(&path, &HistoryOptions { json: true, ..HistoryOptions::default() }, &mut out, &mut err).unwrap();
+        print_history(
+            &Source::Timeline(path.clone()),
+            &HistoryOptions { json: true, ..HistoryOptions::default() },
+            &mut out,
+            &mut err,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(text.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "{text}");
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn fleet_tables_start_with_the_host() {
+        let mut t = Table::new(true, &["START(UTC)", "DUR", "PATH"], &[1]);
+        t.push(
+            Some("web-1"),
+            Some(1_764_450_000_000_000_000),
+            vec!["21:00:00.000".into(), "1.2ms".into(), "SEC".into()],
+        );
+        t.push(None, None, vec!["-".into(), "35ms".into(), "REWAC".into()]);
+        let mut out = Vec::new();
+        t.write(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "HOST  START(UTC)     DUR PATH", "{text}");
+        assert!(lines[1].starts_with("# ") && lines[1].ends_with(" (UTC)"), "{text}");
+        assert_eq!(lines[2], "web-1 21:00:00.000 1.2ms SEC", "{text}");
+        assert_eq!(lines[3], "-     -             35ms REWAC", "{text}");
     }
 
     #[test]

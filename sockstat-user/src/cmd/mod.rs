@@ -36,19 +36,31 @@ pub fn own(args: &[OsString]) -> Result<ExitCode> {
             retain_bytes,
             timeline_transitions,
             metrics,
+            nats,
+            nats_host,
+            nats_transitions,
         } => {
             let timeline = (!no_timeline)
                 .then(|| crate::timeline::WriterConfig::new(timeline, retain_age, retain_bytes, timeline_transitions));
-            agent::run(crate::live::agent::AgentConfig { socket, ringbuf_bytes, timeline, metrics })?;
+            let nats = nats.map(|url| crate::fleet::FleetConfig {
+                url,
+                host: nats_host.unwrap_or_else(crate::fleet::default_host),
+                transitions: nats_transitions,
+            });
+            agent::run(crate::live::agent::AgentConfig { socket, ringbuf_bytes, timeline, metrics, nats })?;
         }
-        OwnCommand::History { since, until, transitions, json, timeline, netns, failed, filter } => {
+        OwnCommand::History { since, until, transitions, json, timeline, nats, host, netns, failed, filter } => {
             let filter = match EventFilter::parse(&filter) {
                 Ok(f) => f,
                 Err(e) => return Ok(filter_error(&e)),
             };
             let opts = history::HistoryOptions { since, until, transitions, json, filter, netns, failed };
+            let source = match nats {
+                Some(url) => history::Source::Fleet { url, host },
+                None => history::Source::Timeline(timeline),
+            };
             let mut out = io::BufWriter::new(io::stdout().lock());
-            history::print_history(&timeline, &opts, &mut out, &mut io::stderr()).context("history")?;
+            history::print_history(&source, &opts, &mut out, &mut io::stderr()).context("history")?;
             out.flush()?;
         }
         OwnCommand::Status { socket, json } => status::run(&socket, json)?,

@@ -66,6 +66,8 @@ pub struct AgentConfig {
     pub timeline: Option<WriterConfig>,
     /// Where to serve Prometheus metrics (`/metrics`); `None`: nowhere.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where to publish the timeline's records (`--nats`); `None`: nowhere.
+    pub nats: Option<crate::fleet::FleetConfig>,
 }
 
 pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
@@ -104,6 +106,12 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         .clone()
         .map(|t| Writer::start(WriterConfig { labels: crate::live::labels::system(), ..t }, netns))
         .transpose()?;
+    // The export reads what the writer commits, on a thread of its own; it stops when
+    // this returns.
+    let _fleet = match (&cfg.nats, &cfg.timeline) {
+        (Some(n), Some(t)) => Some(crate::fleet::publish::Publisher::start(n.clone(), t.path.clone())?),
+        _ => None,
+    };
     let mut tracer = Tracer::load(LoadOptions { ringbuf_bytes: cfg.ringbuf_bytes })?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
     let ring_fill = match cfg.metrics {

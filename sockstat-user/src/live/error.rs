@@ -28,6 +28,8 @@ pub enum AgentError {
     Exporter(#[from] ExporterError),
     #[error(transparent)]
     RingFill(#[from] RingFillError),
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
 }
 
 /// An error and its sources, on one line.

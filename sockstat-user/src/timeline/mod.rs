@@ -11,7 +11,8 @@
 //! moves a corrupt file aside (`integrity`), the writer with its batching and retention
 //! (`writer`) with its dictionaries (`dictionary`) and the folding of transitions into rows
 //! (`assemble`), the readers for `history` (`reader`) and `--at` (`replay`), and
-//! connection lifetimes (`lifetime`, shared with `trace --lifetimes`); here, the types
+//! connection lifetimes (`lifetime`, shared with `trace --lifetimes`), the fleet export's
+//! reads and cursor (`outbox`); here, the types
 //! they share. Imports `model` and `bpf` (the stream's [`Transition`] is what the writer
 //! takes in).
 
@@ -20,6 +21,7 @@ pub mod codec;
 mod dictionary;
 pub mod integrity;
 pub mod lifetime;
+pub mod outbox;
 pub mod reader;
 pub mod replay;
 pub mod schema;

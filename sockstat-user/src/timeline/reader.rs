@@ -46,7 +46,7 @@ pub(super) struct Names {
 
 impl Names {
     /// Owner pid and name of `row` (0 and empty when unknown).
-    fn owner(&self, row: &Row) -> (u32, &str) {
+    pub(super) fn owner(&self, row: &Row) -> (u32, &str) {
         row.process.and_then(|p| self.processes.get(&p)).map_or((0, ""), |(pid, comm)| (*pid, comm.as_str()))
     }
 
@@ -59,7 +59,7 @@ impl Names {
         id.and_then(|n| self.netns.get(&n)).map_or(0, |(inode, _)| *inode)
     }
 
-    fn netns_name(&self, row: &Row) -> Option<String> {
+    pub(super) fn netns_name(&self, row: &Row) -> Option<String> {
         row.netns.and_then(|n| self.netns.get(&n)).and_then(|(_, name)| name.clone())
     }
 
@@ -208,7 +208,7 @@ impl Row {
     }
 
     /// The finished connection this row records, if it is one.
-    fn lifetime(&self, names: &Names) -> Option<StoredLifetime> {
+    pub(super) fn lifetime(&self, names: &Names) -> Option<StoredLifetime> {
         let owner = owner_source(self.owner?);
         let active = match self.opened() {
             Opened::Active => Some(true),
@@ -635,6 +635,36 @@ impl Reader {
     /// # Errors
     /// The queries', or a connection block that does not decode.
     pub fn committed_after(&self, after: i64, max: u32) -> Result<Vec<Committed>, TimelineError> {
+        let names = self.names()?;
+        let mut out = Vec::new();
+        self.visit_committed(after, max, &mut |batch, record| {
+            match record {
+                CommittedRow::Gap(id, gap) => out.push(Committed::Gap { batch, id, gap }),
+                CommittedRow::Row(row) => {
+                    if let (Some(life), Some(row)) = (row.lifetime(&names), row.rowid) {
+                        out.push(Committed::Lifetime { batch, row, life: Box::new(life) });
+                    }
+                }
+            }
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each record the batches after batch `after` committed (at most
+    /// `max` batches), in commit order: each batch's gaps by id, then every connection
+    /// row it wrote (finished or not) by number. `f` returning false stops the reading
+    /// at the end of that batch's block (what `f` is called with after that it may
+    /// ignore). Returns the id of the last batch read, if any.
+    ///
+    /// # Errors
+    /// The queries', or a connection block that does not decode.
+    pub(super) fn visit_committed(
+        &self,
+        after: i64,
+        max: u32,
+        f: &mut dyn FnMut(i64, CommittedRow) -> bool,
+    ) -> Result<Option<i64>, TimelineError> {
         let e = sql(&self.path);
         let batches: Vec<(i64, Option<i64>, Option<i64>)> = self
             .conn
@@ -643,9 +673,13 @@ impl Reader {
             .query_map([after, i64::from(max)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .and_then(Iterator::collect)
             .map_err(&e)?;
-        let names = self.names()?;
-        let mut out = Vec::new();
-        for (batch, first, last) in batches {
+        let mut last = None;
+        let mut go_on = true;
+        for (batch, first, last_conn) in batches {
+            if !go_on {
+                break;
+            }
+            last = Some(batch);
             let mut st = self
                 .conn
                 .prepare_cached(
@@ -668,18 +702,23 @@ impl Reader {
                 .map_err(&e)?;
             for g in gaps {
                 let (id, gap) = g.map_err(&e)?;
-                out.push(Committed::Gap { batch, id, gap });
+                go_on = go_on && f(batch, CommittedRow::Gap(id, gap));
             }
-            if let (Some(first), Some(last)) = (first, last) {
-                self.rows_between(first, last, &mut |row| {
-                    if let (Some(life), Some(row)) = (row.lifetime(&names), row.rowid) {
-                        out.push(Committed::Lifetime { batch, row, life: Box::new(life) });
-                    }
-                })?;
+            if let (Some(first), Some(last_conn)) = (first, last_conn)
+                && go_on
+            {
+                self.rows_between(first, last_conn, &mut |row| go_on = go_on && f(batch, CommittedRow::Row(row)))?;
             }
         }
-        Ok(out)
+        Ok(last)
     }
+}
+
+/// A record of a batch as [`Reader::visit_committed`] reads it: gap marker `id`, or a
+/// connection row (its number in `rowid`).
+pub(super) enum CommittedRow {
+    Gap(i64, Gap),
+    Row(Row),
 }
 
 /// A record as a batch committed it ([`Reader::committed_after`]).
@@ -691,7 +730,7 @@ pub enum Committed {
     Lifetime { batch: i64, row: i64, life: Box<StoredLifetime> },
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredLifetime {
     pub start_ns: Option<i64>,
     pub end_ns: i64,
@@ -749,7 +788,7 @@ impl StoredLifetime {
 }
 
 /// A transition as `history` prints it (its JSON fields are this struct's).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StoredTransition {
     pub ts_ns: i64,
     pub pid: u32,

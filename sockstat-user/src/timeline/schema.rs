@@ -70,6 +70,9 @@
 //!   (`netns`: its `netns.id`; `round`: the first one's id). A snapshot with `netns`
 //!   NULL stands for every namespace it does not defer (one absent from it had no
 //!   socket); a replay for namespace N starts from the newest that stands for N.
+//! - `fleet_cursor(id, origin, batch, kind, pos_id, last_conn, last_gap, end_ns)`: one
+//!   row once an agent with `--nats` published something (`outbox`): the position of the
+//!   last record the fleet export had acknowledged, and the file's random origin id.
 
 use std::path::Path;
 
@@ -118,6 +121,9 @@ CREATE INDEX IF NOT EXISTS snapshots_ts ON snapshots(ts_ns);
 CREATE TABLE IF NOT EXISTS snapshot_sockets (
     snapshot INTEGER NOT NULL, netns INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (snapshot, netns)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fleet_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL, batch INTEGER NOT NULL, kind INTEGER NOT NULL,
+    pos_id INTEGER NOT NULL, last_conn INTEGER NOT NULL, last_gap INTEGER NOT NULL, end_ns INTEGER NOT NULL);
 ";
 
 pub(super) fn version(conn: &Connection, path: &Path) -> Result<Option<i64>, TimelineError> {
