@@ -1,23 +1,13 @@
-//! The event stream: ring-buffer records -> typed [`Transition`]s, length-checked.
-//! Async readiness comes from the ring buffer's epoll fd through tokio's `AsyncFd`.
+//! The event stream's records: ring-buffer records -> typed [`Transition`]s,
+//! length-checked (read by [`crate::bpf::reader`]).
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::SystemTime,
 };
 
-use aya::maps::{MapData, RingBuf};
 use serde::{Deserialize, Serialize};
 use sockstat_ebpf::{AF_INET, AF_INET6, StateEvent, TcpState};
-use tokio::io::unix::AsyncFd;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StreamError {
-    #[error("registering the ring buffer with the event loop")]
-    Register(#[source] std::io::Error),
-    #[error("waiting for ring buffer readiness")]
-    Wait(#[source] std::io::Error),
-}
 
 /// One TCP state transition, decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,58 +172,9 @@ pub fn realtime_offset_ns() -> i64 {
     real - i64::try_from(crate::model::clock::monotonic_now().as_nanos()).unwrap_or(0)
 }
 
-/// Most events one `EventStream::drain` call hands out.
+/// Most events one [`RingReader::drain`](crate::bpf::reader::RingReader::drain) call
+/// hands out.
 pub const DRAIN_MAX: usize = 65_536;
-
-/// The ring buffer, registered with tokio.
-pub struct EventStream {
-    ring: AsyncFd<RingBuf<MapData>>,
-    /// Records whose length was not `size_of::<StateEvent>()`: counted as lost.
-    pub malformed: u64,
-    pub received: u64,
-}
-
-impl EventStream {
-    pub fn new(ring: RingBuf<MapData>) -> Result<EventStream, StreamError> {
-        // SAFETY: the fd belongs to the RingBuf, which the AsyncFd owns for its whole
-        // lifetime; RingBuf::as_raw_fd always returns its map's epoll fd.
-        let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| StreamError::Register(e.into_parts().1))?;
-        Ok(EventStream { ring, malformed: 0, received: 0 })
-    }
-
-    /// The ring buffer map's fd, for [`RingFill`](crate::bpf::ringfill::RingFill).
-    pub fn ring_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(self.ring.get_ref())
-    }
-
-    /// Waits until the ring buffer has data.
-    pub async fn readable(&mut self) -> Result<(), StreamError> {
-        let mut guard = self.ring.readable_mut().await.map_err(StreamError::Wait)?;
-        // Readiness is edge-like for epoll on a ring buffer: clear it, the caller drains.
-        guard.clear_ready();
-        Ok(())
-    }
-
-    /// Hands queued events to `f`, in ring order, at most [`DRAIN_MAX`] at a time (so a
-    /// producer as fast as the reader cannot keep the event loop from its other work; the
-    /// rest waits for the next call). Returns how many were handed to `f`.
-    pub fn drain(&mut self, mut f: impl FnMut(Transition)) -> usize {
-        let mut n = 0;
-        let ring = self.ring.get_mut();
-        for _ in 0..DRAIN_MAX {
-            let Some(item) = ring.next() else { break };
-            match StateEvent::from_bytes(&item) {
-                Some(ev) => {
-                    self.received += 1;
-                    n += 1;
-                    f(Transition::from_event(&ev));
-                }
-                None => self.malformed += 1,
-            }
-        }
-        n
-    }
-}
 
 #[cfg(test)]
 impl Transition {

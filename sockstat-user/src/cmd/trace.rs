@@ -17,7 +17,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::loader::{EbpfError, LoadOptions, Tracer},
-    bpf::stream::{EventStream, StreamError, Transition, kernel_state_name},
+    bpf::{
+        reader::{ReaderError, RingReader},
+        stream::{Transition, kernel_state_name},
+    },
     live::agent::own_netns,
     model::clock::monotonic_now,
     query::EventFilter,
@@ -29,7 +32,7 @@ pub enum TraceError {
     #[error(transparent)]
     Ebpf(#[from] EbpfError),
     #[error(transparent)]
-    Stream(#[from] StreamError),
+    Reader(#[from] ReaderError),
     #[error("{0}")]
     Io(&'static str, #[source] io::Error),
     #[error(transparent)]
@@ -439,7 +442,9 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     };
     let mut tracer = Tracer::load(LoadOptions::default())?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
-    let mut stream = EventStream::new(ring)?;
+    // Read by a thread of its own: formatting (JSON above all) can fall behind in a
+    // burst while the ring keeps being emptied; the events wait in memory meanwhile.
+    let mut stream = RingReader::start(ring, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| TraceError::Io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| TraceError::Io("installing SIGTERM handler", e))?;
     let mut out =
@@ -450,70 +455,73 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
         out.flush().map_err(|e| TraceError::Io("writing to stdout", e))?;
     }
     eprintln!("sockstat trace: attached to sock:inet_sock_set_state; Ctrl-C to stop");
-    let mut printed = 0u64;
+    // Shared by the closure that shows an event and the one that says when to stop.
+    let printed = std::cell::Cell::new(0u64);
     let mut line = String::with_capacity(256);
     let mut stamps = Stamps::default();
     let mut labels = Labels::default();
     let mut tuples = Tuples::default();
     let mut lifetimes = Tracker::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let mut drain_tick = tokio::time::interval(Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS));
-    drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Returns whether to stop, and whether the ring may hold more than one drain took.
-    let mut emit = |stream: &mut EventStream,
-                    out: &mut super::queued_stdout::QueuedStdout|
-     -> Result<(bool, bool), TraceError> {
+    // One event: shown if it passes the namespace, the count and the filter.
+    let mut show = |mut t: Transition, out: &mut super::queued_stdout::QueuedStdout| -> io::Result<()> {
+        if netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed.get() >= opts.count) {
+            return Ok(());
+        }
+        // Request sockets are no transition (a full socket's follow if the handshake
+        // completes).
+        if t.request {
+            return Ok(());
+        }
+        if opts.lifetimes {
+            if let Some(l) = lifetimes.observe(&t)
+                && opts.filter.accepts(&l.as_socket(), &l.path)
+            {
+                printed.set(printed.get() + 1);
+                return write_lifetime(out, &mut line, (&mut stamps, &mut labels), &l, opts.json);
+            }
+            return Ok(());
+        }
+        if t.accept {
+            return Ok(());
+        }
+        tuples.complete(&mut t);
+        // The cgroup is a boxed detail: attached only for a filter that asks for it.
+        let sock = if opts.filter.needs_details() { t.as_socket() } else { t.as_row() };
+        if !opts.filter.accepts(&sock, &[t.new]) {
+            return Ok(());
+        }
+        printed.set(printed.get() + 1);
+        write_transition(out, &mut line, (&mut stamps, &mut labels), &t, opts.json)
+    };
+    // Shows what the reader has taken (`all`: everything the ring holds now); returns
+    // whether to stop.
+    let mut emit = |stream: &mut RingReader,
+                    out: &mut super::queued_stdout::QueuedStdout,
+                    all: bool|
+     -> Result<bool, TraceError> {
         let mut result = Ok(());
-        stamps.refresh();
-        let taken = stream.drain(|mut t| {
-            if result.is_err() || netns.is_some_and(|ns| ns != t.netns) || (opts.count > 0 && printed >= opts.count) {
-                return;
+        let mut take = |t: Transition| {
+            if result.is_ok() {
+                result = show(t, out);
             }
-            // Request sockets are no transition (a full socket's follow if the handshake
-            // completes).
-            if t.request {
-                return;
-            }
-            if opts.lifetimes {
-                if let Some(l) = lifetimes.observe(&t)
-                    && opts.filter.accepts(&l.as_socket(), &l.path)
-                {
-                    printed += 1;
-                    result = write_lifetime(out, &mut line, (&mut stamps, &mut labels), &l, opts.json);
-                }
-                return;
-            }
-            if t.accept {
-                return;
-            }
-            tuples.complete(&mut t);
-            // The cgroup is a boxed detail: attached only for a filter that asks for it.
-            let sock = if opts.filter.needs_details() { t.as_socket() } else { t.as_row() };
-            if !opts.filter.accepts(&sock, &[t.new]) {
-                return;
-            }
-            printed += 1;
-            result = write_transition(out, &mut line, (&mut stamps, &mut labels), &t, opts.json);
-        });
-        let more = taken >= crate::bpf::stream::DRAIN_MAX;
+        };
+        if all {
+            stream.flush(&mut take)?;
+        } else {
+            stream.drain(&mut take)?;
+        }
         match result.and_then(|()| out.flush()) {
-            Ok(()) => Ok((opts.count > 0 && printed >= opts.count, more)),
+            Ok(()) => Ok(opts.count > 0 && printed.get() >= opts.count),
             // The reader went away (`| head`): stop quietly.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok((true, false)),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(true),
             Err(e) => Err(TraceError::Io("writing to stdout", e)),
         }
     };
     loop {
         tokio::select! {
-            r = stream.readable() => {
-                r?;
-                if emit(&mut stream, &mut out)?.0 {
-                    break;
-                }
-            }
-            // The program wakes us only when the ring fills up: drain on a short timer.
-            _ = drain_tick.tick() => {
-                if emit(&mut stream, &mut out)?.0 {
+            () = stream.readable() => {
+                if emit(&mut stream, &mut out, false)? {
                     break;
                 }
             }
@@ -524,23 +532,23 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
         }
     }
     // What the ring holds when we stop is shown too.
-    loop {
-        let (stop, more) = emit(&mut stream, &mut out)?;
-        if stop || !more {
-            break;
-        }
-    }
+    emit(&mut stream, &mut out, true)?;
     match out.finish() {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(TraceError::Io("writing to stdout", e)),
     }
     let c = tracer.counters()?;
-    if c.lost > 0 || c.missed > 0 || stream.malformed > 0 {
+    let (malformed, overflowed) = (stream.malformed(), stream.overflowed());
+    if c.lost > 0 || c.missed > 0 || malformed > 0 || overflowed > 0 {
         eprintln!(
             "sockstat trace: {} events lost in the kernel ring buffer, {} transitions not traced (the kernel skipped \
-             the program: nested on a CPU), {} malformed",
-            c.lost, c.missed, stream.malformed
+             the program: nested on a CPU), {} malformed, {} dropped (more than {} waited to be shown)",
+            c.lost,
+            c.missed,
+            malformed,
+            overflowed,
+            crate::bpf::reader::MAX_QUEUED
         );
     }
     Ok(())

@@ -1,9 +1,8 @@
 //! The agent's error type, and the one-line form of an error chain that answers carry.
 
 use crate::{
-    bpf::loader::EbpfError, bpf::reader::ReaderError, bpf::ringfill::RingFillError, bpf::stream::StreamError,
-    diag::DiagError, live::exporter::ExporterError, live::server::ServerError, sys::netns::HandleError,
-    timeline::TimelineError,
+    bpf::loader::EbpfError, bpf::reader::ReaderError, bpf::ringfill::RingFillError, diag::DiagError,
+    live::exporter::ExporterError, live::server::ServerError, sys::netns::HandleError, timeline::TimelineError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -12,8 +11,6 @@ pub enum AgentError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Ebpf(#[from] EbpfError),
-    #[error(transparent)]
-    Stream(#[from] StreamError),
     #[error(transparent)]
     Reader(#[from] ReaderError),
     #[error("sock_diag dump")]
