@@ -14,7 +14,12 @@ pub(super) struct Memory {
     pub(super) label: &'static str,
     /// Sockets of the bench's namespace in the fresh agent's table after its seed.
     pub(super) tracked: u64,
+    /// Its RSS once settled: the seed's snapshot written to the timeline and the freed
+    /// heap handed back (the agent trims it every second).
     pub(super) fresh_rss_kb: u64,
+    /// Its RSS the moment it said it was ready: the seed dump and the snapshot on its way
+    /// to the timeline still in memory.
+    pub(super) ready_rss_kb: u64,
     pub(super) empty_rss_kb: u64,
     pub(super) seed_ms: u64,
     /// The long-running agent at the same level: grown by events, after queries.
@@ -43,10 +48,24 @@ pub(super) fn memory(
     log.say(&format!("level {}: seeding a second, fresh agent", level.label));
     let fresh = Agent::start(bin, &work.join("agent2.sock"), &work.join("agent2.log"))?;
     let st = fresh.status()?;
+    let ready_rss_kb = fresh.rss_kb()?;
+    // Settled: the timeline's writer has the seed snapshot on disk (its committed rows
+    // stop growing), and a trim of the agent's heap has run since.
+    let mut committed = fresh.status()?.get("timeline_committed").and_then(serde_json::Value::as_u64);
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let now = fresh.status()?.get("timeline_committed").and_then(serde_json::Value::as_u64);
+        if now == committed {
+            break;
+        }
+        committed = now;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let m = Memory {
         label: level.label,
         tracked: st.own_sockets()?,
         fresh_rss_kb: fresh.rss_kb()?,
+        ready_rss_kb,
         empty_rss_kb,
         seed_ms: st.u64("seed_ms")?,
         running_rss_kb: running.rss_kb()?,
@@ -54,9 +73,10 @@ pub(super) fn memory(
     };
     fresh.stop()?;
     log.say(&format!(
-        "  fresh agent: {} sockets, RSS {} kB ({:.0} B/socket over the empty {} kB), seed {} ms",
+        "  fresh agent: {} sockets, RSS {} kB settled ({} kB when ready; {:.0} B/socket over the empty {} kB), seed {} ms",
         m.tracked,
         m.fresh_rss_kb,
+        m.ready_rss_kb,
         m.bytes_per_socket(),
         m.empty_rss_kb,
         m.seed_ms

@@ -194,7 +194,7 @@ impl Report {
             let b = m.bytes_per_socket();
             let _ = writeln!(
                 s,
-                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}: {} sockets) | {} |",
+                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}, settled: {} sockets) | {} |",
                 m.label,
                 m.tracked,
                 verdict(b <= 256.0)
@@ -325,10 +325,19 @@ impl Report {
         let _ = writeln!(s, "| seed time on an empty table | {} ms |", self.empty_seed_ms);
         if let Some(m) = &self.memory {
             let _ = writeln!(s, "| fresh agent seeded at {}: sockets tracked | {} |", m.label, m.tracked);
-            let _ = writeln!(s, "| fresh agent seeded at {}: RSS | {} kB |", m.label, m.fresh_rss_kb);
             let _ = writeln!(
                 s,
-                "| **memory per tracked socket** (RSS delta / sockets) | **{:.0} B** |",
+                "| fresh agent seeded at {}: RSS when it said it was ready (the seed dump and its snapshot still in memory) | {} kB |",
+                m.label, m.ready_rss_kb
+            );
+            let _ = writeln!(
+                s,
+                "| fresh agent seeded at {}: RSS settled (snapshot written, heap trimmed) | {} kB |",
+                m.label, m.fresh_rss_kb
+            );
+            let _ = writeln!(
+                s,
+                "| **memory per tracked socket** (settled RSS delta / sockets) | **{:.0} B** |",
                 m.bytes_per_socket()
             );
             let _ = writeln!(
