@@ -60,7 +60,7 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
             )?;
             writeln!(
                 out,
-                "closes unreported: {} (full sockets found handed to timewait sockets; removed)",
+                "closes unreported: {} (full sockets found closed or handed to timewait sockets; removed)",
                 s.closes_unreported
             )?;
         } else {

@@ -178,6 +178,7 @@ impl State {
         // last check is repaired (a resync) before the table answers.
         self.check_loss()?;
         self.drain_all()?;
+        self.check_closing(ns, peer)?;
         if states & MINI_STATES != 0 {
             self.check_minis(ns, peer, states)?;
         }
@@ -301,9 +302,39 @@ impl State {
         Ok(())
     }
 
-    /// Full sockets of `ns` the check found handed to timewait sockets, their close never
-    /// reported (removed from the table already): counted, logged, and their lifetimes
-    /// in the timeline ended where they are, as after a lost close.
+    /// Looks up the full sockets of `ns` long in a closing state
+    /// ([`crate::live::table::Table::closing_to_check`], at most [`CLOSING_BUDGET`] a
+    /// query): those the kernel no longer has, their close unreported, leave the table.
+    fn check_closing(&mut self, ns: u32, peer: Option<u32>) -> Result<(), AgentError> {
+        let now = monotonic_ns();
+        let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
+        let check = table.closing_to_check(now, CLOSING_BUDGET);
+        if check.is_empty() {
+            return Ok(());
+        }
+        let results = self.spaces.in_namespace(ns, peer, move |d| {
+            check.into_iter().map(|s| Ok((d.lookup_inet(&s)?, s))).collect::<Result<Vec<_>, DiagError>>()
+        })?;
+        self.info.checks.lookups += results.len() as u64;
+        // What happened meanwhile is in the ring, and newer than what the lookups said.
+        self.drain_all()?;
+        let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
+        let mut gone = Vec::new();
+        for (found, asked) in results {
+            if table.get(asked.cookie).is_some_and(|e| e.since_ns >= now) {
+                continue;
+            }
+            if table.closing_checked(&asked, found, now) {
+                gone.push(asked.cookie);
+            }
+        }
+        self.closes_unreported(ns, gone);
+        Ok(())
+    }
+
+    /// Full sockets of `ns` the checks found closed or handed to timewait sockets, their
+    /// close never reported (removed from the table already): counted, logged, and their
+    /// lifetimes in the timeline ended where they are, as after a lost close.
     fn closes_unreported(&mut self, ns: u32, gone: Vec<u64>) {
         if gone.is_empty() {
             return;
@@ -312,7 +343,7 @@ impl State {
         warn!(
             netns = ns,
             sockets = gone.len(),
-            "full sockets the kernel had handed to timewait sockets without reporting their close; removed"
+            "full sockets the kernel had closed or handed to timewait sockets without reporting it; removed"
         );
         let gone: std::collections::HashSet<u64> = gone.into_iter().collect();
         self.sink.keep_lifetimes(|cookie| !gone.contains(&cookie));
@@ -392,6 +423,10 @@ enum Looked {
 /// much older than the query where the model cannot tell alone, about what one dump of
 /// 100k sockets takes).
 const DUMP_GAP_NS: u64 = 250_000_000;
+
+/// At most this many full sockets long in a closing state are looked up for a query (the
+/// rest at the next).
+const CLOSING_BUDGET: usize = 256;
 
 /// At most this many mini sockets are looked up one by one for a query; more are
 /// replaced by a dump (an exact lookup costs a few microseconds, a dump walks the

@@ -26,6 +26,17 @@ use crate::{
     },
 };
 
+/// States a socket stays in without its process (the kernel moves it on by itself):
+/// FIN-WAIT-1, FIN-WAIT-2, CLOSING, LAST-ACK.
+const CLOSING_STATES: u32 = (1 << TcpState::FinWait1 as u32)
+    | (1 << TcpState::FinWait2 as u32)
+    | (1 << TcpState::Closing as u32)
+    | (1 << TcpState::LastAck as u32);
+
+/// How long a socket stays in a closing state before the kernel is asked about it, and
+/// how often again after that.
+pub const CLOSING_CHECK_NS: u64 = 10_000_000_000;
+
 /// Every TCP state, as an inet_diag state mask.
 pub const ALL_STATES: u32 = 0xffff_ffff;
 
@@ -86,11 +97,20 @@ pub struct Table {
     netns: Option<u32>,
     /// Timewait and request sockets, modelled (see `minis`).
     pub minis: Minis,
+    /// Cookie -> CLOCK_MONOTONIC ns of the last kernel check of a socket long in a
+    /// closing state ([`Table::closing_to_check`]).
+    closing_checked: FxHashMap<u64, u64>,
 }
 
 impl Table {
     pub fn new(netns: Option<u32>) -> Table {
-        Table { sockets: FxHashMap::default(), order: None, netns, minis: Minis::default() }
+        Table {
+            sockets: FxHashMap::default(),
+            order: None,
+            netns,
+            minis: Minis::default(),
+            closing_checked: FxHashMap::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -116,6 +136,7 @@ impl Table {
     /// (TIME-WAIT, SYN-RECV request socks) are not full sockets and are skipped.
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
         self.sockets.clear();
+        self.closing_checked.clear();
         self.order = None;
         self.minis.clear();
         self.minis.reseed(&dump, &[minis::Kind::Timewait, minis::Kind::Request], crate::model::clock::monotonic_ns());
@@ -126,6 +147,59 @@ impl Table {
             }
             sock.source = Source::Table;
             self.sockets.insert(sock.cookie, Entry { sock, since_ns: 0 });
+        }
+    }
+
+    /// Full sockets in a state the kernel leaves on its own (FIN-WAIT-1, FIN-WAIT-2,
+    /// CLOSING, LAST-ACK: their process may be gone) whose last transition is at least
+    /// [`CLOSING_CHECK_NS`] old and that were not checked within as long: at most `budget`,
+    /// the longest unchecked first. The kernel does not always report how such a socket
+    /// ends (see [`Table::drop_taken_over`]); an exact lookup says whether it is still
+    /// there.
+    pub fn closing_to_check(&mut self, now_ns: u64, budget: usize) -> Vec<InetSocket> {
+        let checked = &mut self.closing_checked;
+        checked.retain(|c, _| self.sockets.contains_key(c));
+        let mut due: Vec<(u64, &InetSocket)> = self
+            .sockets
+            .values()
+            .filter(|e| CLOSING_STATES & (1 << e.sock.state) != 0)
+            .filter(|e| now_ns.saturating_sub(e.since_ns) >= CLOSING_CHECK_NS)
+            .map(|e| (checked.get(&e.sock.cookie).copied().unwrap_or(0), &e.sock))
+            .filter(|&(at, _)| now_ns.saturating_sub(at) >= CLOSING_CHECK_NS)
+            .collect();
+        due.sort_unstable_by_key(|&(at, s)| (at, s.cookie));
+        due.truncate(budget);
+        due.into_iter().map(|(_, s)| s.clone()).collect()
+    }
+
+    /// What an exact lookup at `now_ns` said of `asked`, a socket [`Table::closing_to_check`]
+    /// gave: gone (`None`), a timewait socket, or still a full socket in some state (whose
+    /// state and queues the table then takes from the kernel). Returns
+    /// whether the table held a close the kernel never reported (the socket was removed).
+    pub fn closing_checked(&mut self, asked: &InetSocket, found: Option<InetSocket>, now_ns: u64) -> bool {
+        match found {
+            Some(s) if !s.is_mini() => {
+                self.closing_checked.insert(asked.cookie, now_ns);
+                if let Some(e) = self.sockets.get_mut(&asked.cookie) {
+                    if e.sock.state != s.state {
+                        // Transitions the kernel did not report: its state is the truth.
+                        e.sock.state = s.state;
+                        self.order = None;
+                    }
+                    // The queues as of this check (a FIN queued after the transition).
+                    (e.sock.rqueue, e.sock.wqueue) = (s.rqueue, s.wqueue);
+                }
+                false
+            }
+            // Gone, or handed to a timewait socket (which the mini-socket checks place).
+            _ => {
+                self.closing_checked.remove(&asked.cookie);
+                let removed = self.sockets.remove(&asked.cookie).is_some();
+                if removed {
+                    self.order = None;
+                }
+                removed
+            }
         }
     }
 
@@ -624,6 +698,38 @@ mod tests {
         // socket of its cookie is left to remove, and none other goes.
         assert!(t.drop_taken_over().is_empty());
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn sockets_long_in_a_closing_state_are_checked_and_the_gone_ones_leave() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        // ev(cookie, ...) stamps its transition at cookie * 10 ns.
+        t.apply(&ev(1, Close, Listen, 8080, 0));
+        t.apply(&ev(2, Established, FinWait1, 50000, 8080));
+        t.apply(&ev(3, Established, FinWait2, 50001, 8080));
+        t.apply(&ev(4, SynSent, Established, 50002, 8080));
+        t.apply(&ev(5, CloseWait, LastAck, 50003, 8080));
+        // Not yet long enough in their state: nothing to check.
+        assert!(t.closing_to_check(CLOSING_CHECK_NS, 10).is_empty());
+        let now = 100 + CLOSING_CHECK_NS;
+        let due: Vec<u64> = t.closing_to_check(now, 10).iter().map(|s| s.cookie).collect();
+        assert_eq!(due, [2, 3, 5], "listeners and established sockets are never asked about");
+        assert_eq!(t.closing_to_check(now, 2).len(), 2, "at most the budget");
+        // 2: gone without a word; 3: still there, in FIN-WAIT-2; 5: the kernel has it in
+        // CLOSING, not the LAST-ACK the table has: the kernel's state wins.
+        assert!(t.closing_checked(&t.get(2).unwrap().sock.clone(), None, now));
+        let three = t.get(3).unwrap().sock.clone();
+        assert!(!t.closing_checked(&three, Some(three.clone()), now));
+        let five = t.get(5).unwrap().sock.clone();
+        let closing = InetSocket { state: Closing as u8, ..five.clone() };
+        assert!(!t.closing_checked(&five, Some(closing), now));
+        assert!(t.get(2).is_none());
+        assert_eq!(t.get(5).unwrap().sock.state, Closing as u8);
+        // Checked ones wait another interval; the table's others are untouched.
+        assert!(t.closing_to_check(now + 1, 10).is_empty());
+        assert_eq!(t.closing_to_check(now + CLOSING_CHECK_NS, 10).len(), 2);
+        assert_eq!(t.len(), 4);
     }
 
     fn in_ns(netns: u32, t: Transition) -> Transition {

@@ -101,8 +101,8 @@ pub struct Status {
     pub mini_lookups: u64,
     pub mini_dumps: u64,
     pub mini_count_mismatches: u64,
-    /// Full sockets the checks found already handed to a timewait socket, their close
-    /// never reported by the kernel's tracepoint; removed from the table.
+    /// Full sockets the checks found already closed or handed to a timewait socket, their
+    /// close never reported by the kernel's tracepoint; removed from the table.
     #[serde(default)]
     pub closes_unreported: u64,
     /// Dumps of the mini sockets a query would have made but did not: one was made less
