@@ -162,6 +162,14 @@ fn drop_final_acks(ns: &NetNs, port: u16) {
     drop_outgoing(ns, &format!("tcp dport {port} tcp flags & (syn | ack) == ack"));
 }
 
+/// The tests that drop packets need nftables.
+fn require_nft() {
+    assert!(
+        Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success()),
+        "nft is missing: run `cargo xtask setup` (it installs nftables)"
+    );
+}
+
 /// Drops every packet leaving `ns` that `matching` (an nftables match) selects.
 fn drop_outgoing(ns: &NetNs, matching: &str) {
     let rules = format!(
@@ -183,10 +191,7 @@ fn drop_outgoing(ns: &NetNs, matching: &str) {
 #[test]
 fn syn_recv_request_sockets_match_ss_and_go_with_their_listener() {
     require_root();
-    assert!(
-        Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success()),
-        "nft is missing: run `cargo xtask setup` (it installs nftables)"
-    );
+    require_nft();
     let ns = NetNs::new("synrecv");
     // Without syncookies, the listener keeps a request socket for every SYN.
     sysctl(&ns, "net.ipv4.tcp_syncookies", "0");
@@ -225,10 +230,7 @@ fn syn_recv_request_sockets_match_ss_and_go_with_their_listener() {
 #[test]
 fn a_socket_long_in_fin_wait_1_is_checked_and_kept() {
     require_root();
-    assert!(
-        Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success()),
-        "nft is missing: run `cargo xtask setup` (it installs nftables)"
-    );
+    require_nft();
     let ns = NetNs::new("finwait");
     let agent = Agent::start(&ns, &[]);
     let (listener, client, server) = ns.enter(|| {

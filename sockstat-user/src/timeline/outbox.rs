@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::timeline::{
     Gap, StoredLifetime, StoredTransition, TimelineError,
-    reader::{CommittedRow, Names, Reader, Row},
+    reader::{CommittedRow, Names, Reader, row_transitions},
     schema, sql,
 };
 
@@ -339,33 +339,6 @@ fn refresh_names(reader: &Reader, cache: &mut Option<(NamesKey, Names, Instant)>
         *cache = Some((key, reader.names()?, Instant::now()));
     }
     Ok(())
-}
-
-/// A finished connection's transitions, as its row tells them (`history --transitions`
-/// tells those of a row the same way).
-fn row_transitions(row: &Row, names: &Names) -> Vec<StoredTransition> {
-    let (pid, comm) = names.owner(row);
-    let (cgroup_id, cgroup) = names.cgroup(row);
-    row.transitions()
-        .into_iter()
-        .map(|t| StoredTransition {
-            ts_ns: t.ts_ns,
-            pid,
-            comm: comm.to_string(),
-            family: row.family,
-            src: row.src,
-            sport: row.sport,
-            dst: row.dst,
-            dport: row.dport,
-            old: t.old,
-            new: t.new,
-            cookie: row.cookie,
-            netns: names.netns(row),
-            netns_name: names.netns_name(row),
-            cgroup: cgroup.clone(),
-            cgroup_id,
-        })
-        .collect()
 }
 
 #[cfg(test)]

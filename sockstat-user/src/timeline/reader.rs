@@ -590,31 +590,12 @@ impl Reader {
             if row.end_ns < since || row.first_ns > until {
                 return;
             }
-            let (pid, comm) = names.owner(&row);
-            let (cgroup_id, cgroup) = names.cgroup(&row);
-            for t in row.transitions() {
+            for stored in row_transitions(&row, &names) {
                 seq += 1;
-                if t.ts_ns < since || t.ts_ns > until || covered(t.ts_ns) {
+                if stored.ts_ns < since || stored.ts_ns > until || covered(stored.ts_ns) {
                     continue;
                 }
-                let stored = StoredTransition {
-                    ts_ns: t.ts_ns,
-                    pid,
-                    comm: comm.to_string(),
-                    family: row.family,
-                    src: row.src,
-                    sport: row.sport,
-                    dst: row.dst,
-                    dport: row.dport,
-                    old: t.old,
-                    new: t.new,
-                    cookie: row.cookie,
-                    netns: names.netns(&row),
-                    netns_name: names.netns_name(&row),
-                    cgroup: cgroup.clone(),
-                    cgroup_id,
-                };
-                out.push((t.ts_ns, u64::MAX / 2 + seq, stored));
+                out.push((stored.ts_ns, u64::MAX / 2 + seq, stored));
             }
         })?;
         out.sort_by_key(|(ts, seq, _)| (*ts, *seq));
@@ -815,6 +796,32 @@ impl StoredTransition {
         InetSocket::tcp(self.family, self.new, (self.src, self.sport), (self.dst, self.dport), self.cookie)
             .with_cgroup(self.cgroup_id)
     }
+}
+
+/// A finished connection's transitions, as its row tells them (`history --transitions` and the fleet export).
+pub(super) fn row_transitions(row: &Row, names: &Names) -> Vec<StoredTransition> {
+    let (pid, comm) = names.owner(row);
+    let (cgroup_id, cgroup) = names.cgroup(row);
+    row.transitions()
+        .into_iter()
+        .map(|t| StoredTransition {
+            ts_ns: t.ts_ns,
+            pid,
+            comm: comm.to_string(),
+            family: row.family,
+            src: row.src,
+            sport: row.sport,
+            dst: row.dst,
+            dport: row.dport,
+            old: t.old,
+            new: t.new,
+            cookie: row.cookie,
+            netns: names.netns(row),
+            netns_name: names.netns_name(row),
+            cgroup: cgroup.clone(),
+            cgroup_id,
+        })
+        .collect()
 }
 
 #[cfg(test)]
