@@ -91,7 +91,7 @@ impl State {
     pub(super) fn drain(&mut self) -> Result<usize, AgentError> {
         let State { spaces, kernel, sink, conns, .. } = self;
         let now = monotonic_ns();
-        let n = kernel.stream.drain(|t| take(spaces, sink, conns, t, now))?;
+        let n = kernel.stream.drain(|t| take(spaces, sink, conns, t, now, Rules::Live))?;
         self.after_taking();
         Ok(n)
     }
@@ -100,20 +100,17 @@ impl State {
     pub(super) fn drain_all(&mut self) -> Result<(), AgentError> {
         let State { spaces, kernel, sink, conns, .. } = self;
         let now = monotonic_ns();
-        kernel.stream.flush(|t| take(spaces, sink, conns, t, now))?;
+        kernel.stream.flush(|t| take(spaces, sink, conns, t, now, Rules::Live))?;
         self.after_taking();
         Ok(())
     }
 
     /// Applies what the reader took from the ring while the seed was dumped: by the
-    /// replay rules ([`State::apply_event`]), as some of it may be older than the dump.
+    /// replay rules ([`Rules::Replayed`]), as some of it may be older than the dump.
     pub(super) fn replay_held(&mut self) -> Result<(), AgentError> {
-        let mut held = Vec::new();
-        self.kernel.stream.flush(|t| held.push(t))?;
-        let now_ns = monotonic_ns();
-        for t in held {
-            self.apply_event(t, now_ns);
-        }
+        let State { spaces, kernel, sink, conns, .. } = self;
+        let now = monotonic_ns();
+        kernel.stream.flush(|t| take(spaces, sink, conns, t, now, Rules::Replayed))?;
         self.after_taking();
         Ok(())
     }
@@ -123,17 +120,6 @@ impl State {
             self.sink.flush();
         }
         self.spaces.seed_waiting();
-    }
-
-    /// Applies one event taken from the ring while the tables were dumped, as
-    /// [`State::drain`] does but for sockets the dump does not have
-    /// ([`crate::live::table::Table::apply_replayed`]).
-    pub(super) fn apply_event(&mut self, t: crate::bpf::stream::Transition, now_ns: u64) {
-        self.spaces.tables.apply_replayed(&t, now_ns);
-        if let Some(c) = self.conns.as_mut() {
-            c.observe(&t);
-        }
-        self.sink.record(t);
     }
 
     /// A dump of the own namespace and of every other tracked one, and the events the
@@ -253,7 +239,7 @@ impl State {
             self.seeded(own_dump, seeded, gap_end, kind);
             let now_ns = monotonic_ns();
             for t in held {
-                self.apply_event(t, now_ns);
+                take(&mut self.spaces, &mut self.sink, &mut self.conns, t, now_ns, Rules::Replayed);
             }
             self.loss.resyncs += 1;
             // A connection whose close was lost is no longer in its (tracked) table.
@@ -342,6 +328,17 @@ impl State {
     }
 }
 
+/// How an event taken from the ring is applied to its table.
+#[derive(Clone, Copy)]
+enum Rules {
+    /// As it comes.
+    Live,
+    /// Over a dump made while it waited: it may be older than the dump, and a socket the
+    /// dump does not have is not brought back by it
+    /// ([`crate::live::table::Table::apply_replayed`]).
+    Replayed,
+}
+
 /// One event taken from the ring: applied to its table, counted, recorded. The timeline
 /// records every namespace (a namespace not tracked yet included: its sockets' rows begin
 /// with their first event).
@@ -351,8 +348,12 @@ fn take(
     conns: &mut Option<Connections>,
     t: crate::bpf::stream::Transition,
     now: u64,
+    rules: Rules,
 ) {
-    spaces.tables.apply(&t, now);
+    match rules {
+        Rules::Live => spaces.tables.apply(&t, now),
+        Rules::Replayed => spaces.tables.apply_replayed(&t, now),
+    };
     if let Some(c) = conns.as_mut() {
         c.observe(&t);
     }
