@@ -40,6 +40,7 @@ mod cnum;
 mod error;
 mod eval;
 mod parse;
+mod required;
 mod resolver;
 mod subject;
 #[cfg(test)]
@@ -48,6 +49,7 @@ mod tests;
 pub use ast::{Expr, HostAddr, HostCond, Prefix};
 pub use error::{FilterError, ValueError};
 pub use parse::ParseContext;
+pub use required::Required;
 pub use resolver::Resolver;
 pub use subject::{Endpoint, Subject};
 

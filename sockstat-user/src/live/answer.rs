@@ -16,7 +16,10 @@ use crate::{
     model::clock::monotonic_ns,
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
-    wire::protocol::{ProgramStatus, Request, Response, Status},
+    wire::{
+        protocol::{ProgramStatus, Request, Response, Status},
+        rows::TcpRows,
+    },
 };
 
 /// What a request gets: an answer now, or work to run off the event loop that makes it.
@@ -98,7 +101,7 @@ impl State {
                     }
                 }
                 match self.tcp(netns, peer, &families, states, filter.as_ref()) {
-                    Ok(s) => Response::Sockets(s),
+                    Ok(r) => r,
                     // No way into the namespace for its mini-sockets: the client asks the
                     // kernel itself (auto) or reports why (agent).
                     Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
@@ -169,11 +172,10 @@ impl State {
         families: &[u16],
         states: u32,
         filter: Option<&Filter>,
-    ) -> Result<Vec<InetSocket>, AgentError> {
+    ) -> Result<Response, AgentError> {
         if !self.kernel.tracer.sock_ops {
-            return self.tcp_with_dump(ns, peer, families, states, filter);
+            return self.tcp_with_dump(ns, peer, families, states, filter).map(Response::Sockets);
         }
-        let wanted = |s: &InetSocket| filter.is_none_or(|f| f.matches(s));
         // Every event emitted before the query is applied first, and a loss since the
         // last check is repaired (a resync) before the table answers.
         self.check_loss()?;
@@ -183,27 +185,14 @@ impl State {
             self.check_minis(ns, peer, states)?;
         }
         let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
-        // One vector for the whole answer, sized once (an answer of a few hundred
-        // thousand rows is tens of MiB; copies of it are what several clients at once
-        // would make the agent hold).
-        let mut out = Vec::with_capacity(if filter.is_some() { 0 } else { table.len() + table.minis.len() });
+        let ready = table.ready();
+        // Sized once for an unfiltered answer (hundreds of thousands of rows are tens of
+        // MiB: copies of it are what several clients at once would make the agent hold).
+        let mut out = Vec::with_capacity(if filter.is_some() { 0 } else { ready.bytes() });
         for &family in families {
-            let start = out.len();
-            out.extend(table.full_where(family, states & !(1 << TcpState::TimeWait as u32), wanted));
-            let full = out.len();
-            out.extend(
-                table
-                    .minis
-                    .iter()
-                    .map(|m| &m.sock)
-                    .filter(|s| s.family == family && states & (1 << s.state) != 0 && wanted(s))
-                    .cloned(),
-            );
-            if out.len() > full {
-                table::sort_like_dump(&mut out[start..]);
-            }
+            ready.answer(family, states, filter, &mut out);
         }
-        Ok(out)
+        Ok(Response::Rows(TcpRows(out)))
     }
 
     /// Makes namespace `ns`'s mini sockets right before they are shown: requests, and

@@ -70,6 +70,8 @@ pub struct Minis {
     fin_received: rustc_hash::FxHashSet<Tuple>,
     /// CLOCK_MONOTONIC ns when the last dump that reseeded them began (0: never).
     pub dumped_ns: u64,
+    /// Changes to the rows so far (see [`Minis::changes`]).
+    changes: u64,
 }
 
 impl Minis {
@@ -85,7 +87,14 @@ impl Minis {
         self.by_cookie.values()
     }
 
+    /// How many times a row was added, removed or changed: an answer built from the rows
+    /// is current while this stays the same.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     pub fn clear(&mut self) {
+        self.changes += 1;
         self.by_cookie.clear();
         self.by_tuple.clear();
         self.fin_received.clear();
@@ -99,6 +108,7 @@ impl Minis {
     }
 
     fn insert(&mut self, mini: Mini) {
+        self.changes += 1;
         let (cookie, t) = (mini.sock.cookie, tuple(&mini.sock));
         if let Some(old) = self.by_tuple.insert(t, cookie)
             && old != cookie
@@ -115,6 +125,7 @@ impl Minis {
 
     pub fn remove(&mut self, cookie: u64) -> Option<Mini> {
         let m = self.by_cookie.remove(&cookie)?;
+        self.changes += 1;
         let t = tuple(&m.sock);
         if self.by_tuple.get(&t) == Some(&cookie) {
             self.by_tuple.remove(&t);
@@ -169,6 +180,7 @@ impl Minis {
         let t = reversed(&tuple(s));
         match self.by_tuple.get(&t).and_then(|c| self.by_cookie.get_mut(c)) {
             Some(m) if m.kind == Kind::Timewait && m.sock.state == TcpState::FinWait2 as u8 => {
+                self.changes += 1;
                 m.sock.state = TcpState::TimeWait as u8;
                 m.since_ns = now_ns;
                 m.expires_ns = None;

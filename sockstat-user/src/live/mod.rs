@@ -19,6 +19,7 @@ mod loss;
 pub mod metrics;
 pub mod minis;
 mod namespaces;
+pub mod ready;
 pub mod server;
 mod sink;
 mod state;

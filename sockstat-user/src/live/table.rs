@@ -19,7 +19,10 @@ use sockstat_ebpf::{AF_INET6, TcpState};
 
 use crate::{
     bpf::stream::Transition,
-    live::minis::{self, Minis},
+    live::{
+        minis::{self, Minis},
+        ready::{self, Ready},
+    },
     model::{
         socket::{InetSocket, Source},
         tcp::{self, Change},
@@ -100,6 +103,13 @@ pub struct Table {
     /// Cookie -> CLOCK_MONOTONIC ns of the last kernel check of a socket long in a
     /// closing state ([`Table::closing_to_check`]).
     closing_checked: FxHashMap<u64, u64>,
+    /// Changes to `sockets` so far: the ready answer is rebuilt when this (or the mini
+    /// sockets' count) moved since it was built.
+    changes: u64,
+    ready: Option<Ready>,
+    /// `changes` at the last [`Table::closing_to_check`] walk, and when the first socket it
+    /// saw but left becomes due.
+    closing_due: Option<(u64, u64)>,
 }
 
 impl Table {
@@ -110,7 +120,31 @@ impl Table {
             netns,
             minis: Minis::default(),
             closing_checked: FxHashMap::default(),
+            changes: 0,
+            ready: None,
+            closing_due: None,
         }
+    }
+
+    /// Every change to `sockets` goes through here: the cached order and ready answer
+    /// are out of date.
+    fn changed(&mut self) {
+        self.order = None;
+        self.changes += 1;
+    }
+
+    /// The answer kept ready (see `ready`), built again first if the table or its mini
+    /// sockets changed since. Full sockets in TIME-WAIT are left out: the mini sockets
+    /// have them.
+    pub fn ready(&mut self) -> &mut Ready {
+        let now = (self.changes, self.minis.changes());
+        if self.ready.as_ref().is_none_or(|r| r.built_at != now) {
+            // The old one goes first: two at once would double the memory it takes.
+            self.ready = None;
+            let full = self.sockets.values().map(|e| &e.sock).filter(|s| s.state != TcpState::TimeWait as u8);
+            self.ready = Some(Ready::build(full.chain(self.minis.iter().map(|m| &m.sock)), now));
+        }
+        self.ready.get_or_insert_with(|| Ready::build(std::iter::empty(), now))
     }
 
     pub fn len(&self) -> usize {
@@ -137,7 +171,7 @@ impl Table {
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
         self.sockets.clear();
         self.closing_checked.clear();
-        self.order = None;
+        self.changed();
         self.minis.clear();
         self.minis.reseed(&dump, &[minis::Kind::Timewait, minis::Kind::Request], crate::model::clock::monotonic_ns());
         for mut sock in dump {
@@ -157,19 +191,33 @@ impl Table {
     /// ends (see [`Table::drop_taken_over`]); an exact lookup says whether it is still
     /// there.
     pub fn closing_to_check(&mut self, now_ns: u64, budget: usize) -> Vec<InetSocket> {
+        // Nothing changed since the last walk, and nothing it saw is due yet: no walk
+        // (a query of a quiet table of 100k sockets would spend a millisecond here).
+        if self.closing_due.is_some_and(|(changes, due_ns)| changes == self.changes && now_ns < due_ns) {
+            return Vec::new();
+        }
         let checked = &mut self.closing_checked;
         checked.retain(|c, _| self.sockets.contains_key(c));
-        let mut due: Vec<(u64, &InetSocket)> = self
-            .sockets
-            .values()
-            .filter(|e| CLOSING_STATES & (1 << e.sock.state) != 0)
-            .filter(|e| now_ns.saturating_sub(e.since_ns) >= CLOSING_CHECK_NS)
-            .map(|e| (checked.get(&e.sock.cookie).copied().unwrap_or(0), &e.sock))
-            .filter(|&(at, _)| now_ns.saturating_sub(at) >= CLOSING_CHECK_NS)
-            .collect();
+        let mut next_due = u64::MAX;
+        let mut due: Vec<(u64, &InetSocket)> = Vec::new();
+        for e in self.sockets.values().filter(|e| CLOSING_STATES & (1 << e.sock.state) != 0) {
+            let at = checked.get(&e.sock.cookie).copied().unwrap_or(0);
+            let due_ns = e.since_ns.max(at).saturating_add(CLOSING_CHECK_NS);
+            if now_ns >= due_ns {
+                due.push((at, &e.sock));
+            } else {
+                next_due = next_due.min(due_ns);
+            }
+        }
         due.sort_unstable_by_key(|&(at, s)| (at, s.cookie));
         due.truncate(budget);
-        due.into_iter().map(|(_, s)| s.clone()).collect()
+        if !due.is_empty() {
+            // Due until the kernel was asked (which is a change), the ones past the budget too.
+            next_due = now_ns;
+        }
+        let due: Vec<InetSocket> = due.into_iter().map(|(_, s)| s.clone()).collect();
+        self.closing_due = Some((self.changes, next_due));
+        due
     }
 
     /// What an exact lookup at `now_ns` said of `asked`, a socket [`Table::closing_to_check`]
@@ -181,13 +229,10 @@ impl Table {
             Some(s) if !s.is_mini() => {
                 self.closing_checked.insert(asked.cookie, now_ns);
                 if let Some(e) = self.sockets.get_mut(&asked.cookie) {
-                    if e.sock.state != s.state {
-                        // Transitions the kernel did not report: its state is the truth.
-                        e.sock.state = s.state;
-                        self.order = None;
-                    }
-                    // The queues as of this check (a FIN queued after the transition).
-                    (e.sock.rqueue, e.sock.wqueue) = (s.rqueue, s.wqueue);
+                    // Transitions the kernel did not report: its state is the truth; and
+                    // the queues as of this check (a FIN queued after the transition).
+                    (e.sock.state, e.sock.rqueue, e.sock.wqueue) = (s.state, s.rqueue, s.wqueue);
+                    self.changed();
                 }
                 false
             }
@@ -196,7 +241,7 @@ impl Table {
                 self.closing_checked.remove(&asked.cookie);
                 let removed = self.sockets.remove(&asked.cookie).is_some();
                 if removed {
-                    self.order = None;
+                    self.changed();
                 }
                 removed
             }
@@ -222,7 +267,7 @@ impl Table {
             self.sockets.remove(c);
         }
         if !gone.is_empty() {
-            self.order = None;
+            self.changed();
         }
         gone
     }
@@ -250,7 +295,7 @@ impl Table {
         if t.accept || !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
             return Applied::Foreign;
         }
-        self.order = None;
+        self.changed();
         if let Change::Closed { to_time_wait } = tcp::change(t.old, t.new) {
             let removed = self.sockets.remove(&t.cookie);
             // A close can come after the kernel released the local port (its event then
@@ -317,7 +362,7 @@ impl Table {
         let sockets = &self.sockets;
         let order = self.order.get_or_insert_with(|| {
             let mut all: Vec<&InetSocket> = sockets.values().map(|e| &e.sock).collect();
-            all.sort_unstable_by(|a, b| dump_order(a, b));
+            all.sort_unstable_by(|a, b| ready::dump_order(a, b));
             let (v6, v4): (Vec<&InetSocket>, Vec<&InetSocket>) = all.into_iter().partition(|s| s.family == AF_INET6);
             [v4.iter().map(|s| s.cookie).collect(), v6.iter().map(|s| s.cookie).collect()]
         });
@@ -531,15 +576,7 @@ impl Namespaces {
 
 /// Listeners first, then everything else, each group by (local, peer).
 pub fn sort_like_dump(socks: &mut [InetSocket]) {
-    socks.sort_unstable_by(dump_order);
-}
-
-/// The order of [`sort_like_dump`]; total (the cookie breaks ties), so unstable sorting
-/// gives the same answer every time.
-fn dump_order(a: &InetSocket, b: &InetSocket) -> std::cmp::Ordering {
-    let la = a.state != TcpState::Listen as u8;
-    let lb = b.state != TcpState::Listen as u8;
-    (la, a.src, a.sport, a.dst, a.dport, a.cookie).cmp(&(lb, b.src, b.sport, b.dst, b.dport, b.cookie))
+    socks.sort_unstable_by(ready::dump_order);
 }
 
 #[cfg(test)]

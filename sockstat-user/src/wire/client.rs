@@ -164,6 +164,12 @@ impl Client {
         let filter = filter.filter(|f| f.expr.is_some()).cloned();
         match self.call(&Request::Tcp { netns, families: families.to_vec(), states, filter })? {
             Response::Sockets(s) => Ok(s),
+            Response::Rows(rows) => {
+                let decoding = std::time::Instant::now();
+                let decoded = crate::wire::rows::decode(&rows.0);
+                profile::add_decode(profile::us_since(decoding));
+                decoded.map_err(|e| ClientError::Protocol { path: self.path.clone(), source: e.into() })
+            }
             _ => Err(ClientError::Unexpected("a socket query")),
         }
     }

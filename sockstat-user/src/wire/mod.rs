@@ -5,3 +5,4 @@
 pub mod client;
 pub mod profile;
 pub mod protocol;
+pub mod rows;

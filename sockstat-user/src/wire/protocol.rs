@@ -13,7 +13,7 @@ use crate::model::socket::InetSocket;
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 103;
+pub const VERSION: u32 = 104;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -194,7 +194,10 @@ impl DumpSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
+    /// TCP sockets as records (answers the agent makes with a kernel dump).
     Sockets(Vec<InetSocket>),
+    /// TCP sockets from the agent's table, in the fixed row layout of `wire::rows`.
+    Rows(crate::wire::rows::TcpRows),
     Status(Status),
     Error(String),
     /// The agent does not track the namespace asked about and could not start to
@@ -222,6 +225,8 @@ pub enum ProtocolError {
     TooLarge { len: u32, max: u32 },
     #[error("malformed message")]
     Decode(#[from] postcard::Error),
+    #[error("malformed answer")]
+    Rows(#[from] crate::wire::rows::RowsError),
     #[error("the other side speaks protocol version {theirs}, this sockstat {VERSION}")]
     Version { theirs: u32 },
 }

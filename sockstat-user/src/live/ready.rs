@@ -1,0 +1,359 @@
+//! A table's TCP answer kept ready: every row it can show (full sockets and mini sockets)
+//! in answer order, already in the wire layout (`wire::rows`), per family; and, built
+//! the first time a filter asks for one, an index of those rows by local port, remote
+//! port, local address or remote address. A query copies rows (and reads the state
+//! byte), a filtered query finds its rows by binary search; neither walks the table.
+//!
+//! Built again at the first query after the table or its mini sockets changed (the
+//! [`crate::live::table::Table`] counts changes); kept while nothing changes, which on a
+//! server with long-lived connections is most of the time.
+
+use std::cmp::Ordering;
+
+use sockstat_ebpf::{AF_INET, AF_INET6, TcpState};
+
+use crate::{
+    filter::{Filter, Required},
+    model::socket::InetSocket,
+    wire::rows::{self, Row},
+};
+
+/// Listeners first (the kernel dumps its listening hash before the established hash),
+/// then by (local, peer), the cookie last: a total order, so the answer is the same every
+/// time.
+pub fn dump_order(a: &InetSocket, b: &InetSocket) -> Ordering {
+    let la = a.state != TcpState::Listen as u8;
+    let lb = b.state != TcpState::Listen as u8;
+    (la, a.src, a.sport, a.dst, a.dport, a.cookie).cmp(&(lb, b.src, b.sport, b.dst, b.dport, b.cookie))
+}
+
+/// Which field an index orders rows by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Sport,
+    Dport,
+    Src,
+    Dst,
+}
+
+impl Key {
+    fn of(local: bool, port: bool) -> Key {
+        match (local, port) {
+            (true, true) => Key::Sport,
+            (false, true) => Key::Dport,
+            (true, false) => Key::Src,
+            (false, false) => Key::Dst,
+        }
+    }
+}
+
+/// One family's rows.
+#[derive(Debug)]
+struct Family {
+    /// Bytes per row.
+    len: usize,
+    bytes: Vec<u8>,
+    /// Row numbers ordered by each [`Key`] (then by row number), built when first asked.
+    indexes: [Option<Vec<u32>>; 4],
+}
+
+impl Family {
+    fn rows(&self) -> usize {
+        self.bytes.len() / self.len
+    }
+
+    fn row(&self, i: usize) -> Row<'_> {
+        Row(&self.bytes[i * self.len..(i + 1) * self.len])
+    }
+
+    /// A row's key as 16 bytes: ports big-endian in the first two, an IPv4 address in the
+    /// first four (as the filter compares addresses: iproute2's `inet_prefix` data).
+    fn key(&self, i: usize, k: Key) -> [u8; 16] {
+        let r = self.row(i);
+        let mut out = [0u8; 16];
+        match k {
+            Key::Sport => out[..2].copy_from_slice(&r.sport().to_be_bytes()),
+            Key::Dport => out[..2].copy_from_slice(&r.dport().to_be_bytes()),
+            Key::Src => out[..r.src().len()].copy_from_slice(r.src()),
+            Key::Dst => out[..r.dst().len()].copy_from_slice(r.dst()),
+        }
+        out
+    }
+
+    fn index(&mut self, k: Key) -> &[u32] {
+        let slot = k as usize;
+        if self.indexes[slot].is_none() {
+            let n = u32::try_from(self.rows()).unwrap_or(u32::MAX);
+            let mut keyed: Vec<([u8; 16], u32)> = (0..n).map(|i| (self.key(i as usize, k), i)).collect();
+            keyed.sort_unstable();
+            let mut index = Vec::with_capacity(keyed.len());
+            index.extend(keyed.into_iter().map(|(_, i)| i));
+            self.indexes[slot] = Some(index);
+        }
+        self.indexes[slot].as_deref().unwrap_or_default()
+    }
+
+    /// Row numbers whose key is within `lo..=hi`, appended to `out`.
+    fn range(&mut self, k: Key, lo: [u8; 16], hi: [u8; 16], out: &mut Vec<u32>) {
+        self.index(k);
+        let index = self.indexes[k as usize].as_deref().unwrap_or_default();
+        let start = index.partition_point(|&i| self.key(i as usize, k) < lo);
+        let end = index.partition_point(|&i| self.key(i as usize, k) <= hi);
+        if start < end {
+            out.extend_from_slice(&index[start..end]);
+        }
+    }
+
+    /// Row numbers that may satisfy `req` (every row that does, in row order).
+    fn candidates(&mut self, family: u16, req: &Required) -> Vec<u32> {
+        let mut out = Vec::new();
+        match req {
+            Required::Port { local, port } => {
+                let mut key = [0u8; 16];
+                key[..2].copy_from_slice(&port.to_be_bytes());
+                self.range(Key::of(*local, true), key, key, &mut out);
+            }
+            Required::Addr { local, prefixes } => {
+                let k = Key::of(*local, false);
+                for p in prefixes {
+                    let (lo, hi) = p.range();
+                    self.range(k, lo, hi, &mut out);
+                    // ss also tries an IPv4 prefix on the IPv4 part of a v4-mapped
+                    // IPv6 address.
+                    if family == AF_INET6
+                        && let Some((lo, hi)) = p.v4_mapped_range()
+                    {
+                        self.range(k, lo, hi, &mut out);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Ready {
+    /// The table's and its mini sockets' change counts this was built at.
+    pub(super) built_at: (u64, u64),
+    families: [Family; 2],
+}
+
+fn slot(family: u16) -> Option<usize> {
+    match family {
+        AF_INET => Some(0),
+        AF_INET6 => Some(1),
+        _ => None,
+    }
+}
+
+impl Ready {
+    /// Every row of `socks` (any order), per family in [`dump_order`].
+    pub fn build<'a>(socks: impl Iterator<Item = &'a InetSocket>, built_at: (u64, u64)) -> Ready {
+        let mut by_family: [Vec<&InetSocket>; 2] = [Vec::new(), Vec::new()];
+        for s in socks {
+            if let Some(i) = slot(s.family) {
+                by_family[i].push(s);
+            }
+        }
+        let families = [AF_INET, AF_INET6].map(|family| {
+            let list = &mut by_family[usize::from(family == AF_INET6)];
+            list.sort_unstable_by(|a, b| dump_order(a, b));
+            let len = rows::row_len(family).unwrap_or(rows::ROW_V6);
+            let mut bytes = Vec::with_capacity(list.len() * len);
+            for s in list.iter() {
+                rows::push_row(&mut bytes, s);
+            }
+            Family { len, bytes, indexes: [None, None, None, None] }
+        });
+        Ready { built_at, families }
+    }
+
+    /// Rows held, both families.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.families.iter().map(Family::rows).sum()
+    }
+
+    /// Bytes of rows held, both families.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.families.iter().map(|f| f.bytes.len()).sum()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends to `out` the rows of `family` whose state is in `states` and that `filter`
+    /// accepts, in answer order. A filter with a condition every match must meet
+    /// ([`Filter::required`]) is answered from an index: only the rows meeting it are
+    /// looked at.
+    pub fn answer(&mut self, family: u16, states: u32, filter: Option<&Filter>, out: &mut Vec<u8>) {
+        let Some(f) = slot(family) else { return };
+        let fam = &mut self.families[f];
+        let shown = |r: Row<'_>| states & (1u32 << (r.state() & 31)) != 0;
+        let Some(filter) = filter.filter(|f| f.expr.is_some()) else {
+            // No filter: the rows in the states asked, copied in runs.
+            let mut run: Option<usize> = None;
+            for i in 0..fam.rows() {
+                match (shown(fam.row(i)), run) {
+                    (true, None) => run = Some(i),
+                    (false, Some(start)) => {
+                        out.extend_from_slice(&fam.bytes[start * fam.len..i * fam.len]);
+                        run = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(start) = run {
+                out.extend_from_slice(&fam.bytes[start * fam.len..]);
+            }
+            return;
+        };
+        let mut keep = |r: Row<'_>| {
+            if shown(r) && filter.matches(&r.socket()) {
+                out.extend_from_slice(r.0);
+            }
+        };
+        match filter.required() {
+            Some(req) => {
+                for i in fam.candidates(family, &req) {
+                    keep(fam.row(i as usize));
+                }
+            }
+            None => {
+                for i in 0..fam.rows() {
+                    keep(fam.row(i));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+    use crate::model::socket::Source;
+
+    fn sock(cookie: u64, state: TcpState, src: &str, sport: u16, dst: &str, dport: u16) -> InetSocket {
+        let src: IpAddr = src.parse().unwrap();
+        InetSocket {
+            family: if src.is_ipv4() { AF_INET } else { AF_INET6 },
+            protocol: 6,
+            state: state as u8,
+            src,
+            sport,
+            dst: dst.parse().unwrap(),
+            dport,
+            v6only: false,
+            ifindex: 0,
+            rqueue: 0,
+            wqueue: 0,
+            cookie,
+            uid: 0,
+            inode: u32::try_from(cookie).unwrap(),
+            timer: 0,
+            retrans: 0,
+            expires_ms: 0,
+            source: Source::Table,
+            ext: None,
+        }
+    }
+
+    /// A few thousand sockets of both families, every state the table shows.
+    fn world() -> Vec<InetSocket> {
+        let states =
+            [TcpState::Established, TcpState::Listen, TcpState::TimeWait, TcpState::SynRecv, TcpState::FinWait1];
+        let mut out = Vec::new();
+        for i in 0..3000u64 {
+            let st = states[usize::try_from(i).unwrap() % states.len()];
+            let a = u8::try_from(i % 7).unwrap();
+            let b = u8::try_from(i % 5).unwrap();
+            let (src, dst) = if i % 4 == 0 {
+                (format!("::ffff:10.0.{a}.{b}"), format!("2001:db8::{b}"))
+            } else if i % 4 == 1 {
+                (format!("fe80::{a}"), format!("::ffff:127.0.{b}.{a}"))
+            } else {
+                (format!("127.0.{a}.{b}"), format!("10.{b}.{a}.9"))
+            };
+            let sport = [80, 443, 9999, 20_000][usize::try_from(i % 4).unwrap()];
+            out.push(sock(i + 1, st, &src, sport, &dst, u16::try_from(30_000 + i % 97).unwrap()));
+        }
+        out
+    }
+
+    /// The answer as the table gave it before: a scan in dump order.
+    fn scanned(world: &[InetSocket], family: u16, states: u32, filter: Option<&Filter>) -> Vec<InetSocket> {
+        let mut v: Vec<InetSocket> = world
+            .iter()
+            .filter(|s| s.family == family && states & (1 << s.state) != 0 && filter.is_none_or(|f| f.matches(s)))
+            .cloned()
+            .collect();
+        v.sort_unstable_by(dump_order);
+        v
+    }
+
+    #[test]
+    fn answers_equal_a_scan_with_and_without_indexes() {
+        let world = world();
+        let mut ready = Ready::build(world.iter(), (0, 0));
+        assert_eq!(ready.len(), world.len());
+        let filters = [
+            "",
+            "dport = :30005",
+            "sport = :443",
+            "sport = :9999 and dst 10.0.0.0/8",
+            "dst 127.0.1.2",
+            "src 127.0.1.0/24",
+            "src 10.0.3.0/24",
+            "dst ::ffff:127.0.2.0/120",
+            "src fe80::/16",
+            "src 0.0.0.0/8",
+            "dport = :30005 or dport = :30006",
+            "not sport = :80",
+            "dport > :30090",
+            "( src 127.0.0.0/16 and sport = :80 ) and dport = :30001",
+        ];
+        for text in filters {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let filter = crate::filter::parse(&words, 0).unwrap();
+            for family in [AF_INET, AF_INET6] {
+                for states in [!0u32, 1 << TcpState::Established as u32, (1 << TcpState::TimeWait as u32) | 1 << 10] {
+                    let mut out = Vec::new();
+                    ready.answer(family, states, Some(&filter), &mut out);
+                    let got = rows::decode(&out).unwrap();
+                    let want = scanned(&world, family, states, Some(&filter));
+                    assert_eq!(got, want, "filter {text:?}, family {family}, states {states:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn indexes_serve_the_filters_ss_users_type() {
+        let required = |text: &str| {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let f = crate::filter::parse(&words, 0).unwrap();
+            f.required().map(|r| match r {
+                Required::Port { local, port } => format!("port local={local} {port}"),
+                Required::Addr { local, prefixes } => format!("addr local={local} {}", prefixes.len()),
+            })
+        };
+        assert_eq!(required("dport = :443").as_deref(), Some("port local=false 443"));
+        // In a conjunction, the port is taken over the address.
+        assert_eq!(required("dst 10.0.0.1 and sport = :22").as_deref(), Some("port local=true 22"));
+        assert_eq!(required("dst 10.0.0.1").as_deref(), Some("addr local=false 1"));
+        assert_eq!(required("src 127.0.1.0/24").as_deref(), Some("addr local=true 1"));
+        // Nothing every match must have: a scan.
+        assert_eq!(required("dport = :1 or sport = :2"), None);
+        assert_eq!(required("not dport = :1"), None);
+        assert_eq!(required("src *"), None);
+    }
+}

@@ -1,0 +1,302 @@
+//! TCP rows as the agent sends them: a fixed little-endian layout per row, written once
+//! when the agent's ready answer is built and decoded by the client without a field-by-
+//! field parser. A query of 100k rows is the agent copying bytes and the client reading
+//! them at fixed offsets.
+//!
+//! Layout (`ROW_HEAD` bytes, then the two addresses: 4 bytes each for AF_INET, 16 for
+//! AF_INET6, network order):
+//!
+//! | offset | field |
+//! | ---: | --- |
+//! | 0 | family u16 |
+//! | 2 | state u8 |
+//! | 3 | flags u8: bit 0 v6only, bit 1 read from the kernel at query time |
+//! | 4 | timer u8, retrans u8, protocol u8, 0 |
+//! | 8 | cookie u64 |
+//! | 16 | sport u16, dport u16 |
+//! | 20 | ifindex, rqueue, wqueue, uid, inode, expires_ms: u32 each |
+//! | 44 | src, dst |
+//!
+//! Rows carry what the table keeps: no `-e -m -i` details (`ext`), which a table answer
+//! never has.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sockstat_ebpf::{AF_INET, AF_INET6};
+
+use crate::model::socket::{InetSocket, Source};
+
+/// Bytes before the addresses.
+pub const ROW_HEAD: usize = 44;
+/// A whole AF_INET row.
+pub const ROW_V4: usize = ROW_HEAD + 8;
+/// A whole AF_INET6 row.
+pub const ROW_V6: usize = ROW_HEAD + 32;
+
+const FLAG_V6ONLY: u8 = 1;
+const FLAG_KERNEL: u8 = 2;
+
+/// Offsets of the fields an index or a state mask reads straight from a row.
+pub const OFF_STATE: usize = 2;
+pub const OFF_SPORT: usize = 16;
+pub const OFF_DPORT: usize = 18;
+pub const OFF_ADDRS: usize = ROW_HEAD;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RowsError {
+    #[error("TCP rows: row at byte {offset} has family {family}, not AF_INET or AF_INET6")]
+    Family { offset: usize, family: u16 },
+    #[error("TCP rows: row at byte {offset} is cut short ({have} of {need} bytes)")]
+    Truncated { offset: usize, have: usize, need: usize },
+}
+
+/// The size of a row of `family`; `None` for a family rows cannot hold.
+#[must_use]
+pub fn row_len(family: u16) -> Option<usize> {
+    match family {
+        AF_INET => Some(ROW_V4),
+        AF_INET6 => Some(ROW_V6),
+        _ => None,
+    }
+}
+
+fn push_addr(out: &mut Vec<u8>, family: u16, a: &IpAddr) {
+    match (family, a) {
+        (AF_INET, IpAddr::V4(v4)) => out.extend_from_slice(&v4.octets()),
+        (AF_INET, IpAddr::V6(v6)) => {
+            out.extend_from_slice(&v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED).octets())
+        }
+        (_, IpAddr::V6(v6)) => out.extend_from_slice(&v6.octets()),
+        (_, IpAddr::V4(v4)) => out.extend_from_slice(&v4.to_ipv6_mapped().octets()),
+    }
+}
+
+/// Appends `s` as one row. An inet socket of another family than AF_INET/AF_INET6 is not
+/// a TCP row and is skipped (returns false).
+pub fn push_row(out: &mut Vec<u8>, s: &InetSocket) -> bool {
+    if row_len(s.family).is_none() {
+        return false;
+    }
+    out.extend_from_slice(&s.family.to_le_bytes());
+    let flags = if s.v6only { FLAG_V6ONLY } else { 0 } | if s.source == Source::Kernel { FLAG_KERNEL } else { 0 };
+    out.extend_from_slice(&[s.state, flags, s.timer, s.retrans, s.protocol, 0]);
+    out.extend_from_slice(&s.cookie.to_le_bytes());
+    out.extend_from_slice(&s.sport.to_le_bytes());
+    out.extend_from_slice(&s.dport.to_le_bytes());
+    for v in [s.ifindex, s.rqueue, s.wqueue, s.uid, s.inode, s.expires_ms] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    push_addr(out, s.family, &s.src);
+    push_addr(out, s.family, &s.dst);
+    true
+}
+
+/// A row's bytes, read at fixed offsets (the caller checked its length).
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a>(pub &'a [u8]);
+
+impl<'a> Row<'a> {
+    fn u16_at(self, o: usize) -> u16 {
+        u16::from_le_bytes([self.0[o], self.0[o + 1]])
+    }
+
+    fn u32_at(self, o: usize) -> u32 {
+        u32::from_le_bytes(self.0[o..o + 4].try_into().unwrap_or_default())
+    }
+
+    #[must_use]
+    pub fn family(self) -> u16 {
+        self.u16_at(0)
+    }
+
+    #[must_use]
+    pub fn state(self) -> u8 {
+        self.0[OFF_STATE]
+    }
+
+    #[must_use]
+    pub fn sport(self) -> u16 {
+        self.u16_at(OFF_SPORT)
+    }
+
+    #[must_use]
+    pub fn dport(self) -> u16 {
+        self.u16_at(OFF_DPORT)
+    }
+
+    /// The local address's bytes (4 or 16, network order).
+    #[must_use]
+    pub fn src(self) -> &'a [u8] {
+        let n = (self.0.len() - ROW_HEAD) / 2;
+        &self.0[ROW_HEAD..ROW_HEAD + n]
+    }
+
+    /// The remote address's bytes.
+    #[must_use]
+    pub fn dst(self) -> &'a [u8] {
+        let n = (self.0.len() - ROW_HEAD) / 2;
+        &self.0[ROW_HEAD + n..]
+    }
+
+    fn ip(b: &[u8]) -> IpAddr {
+        match <[u8; 4]>::try_from(b) {
+            Ok(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
+            Err(_) => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default())),
+        }
+    }
+
+    #[must_use]
+    pub fn socket(self) -> InetSocket {
+        let b = self.0;
+        InetSocket {
+            family: self.family(),
+            protocol: b[6],
+            state: b[OFF_STATE],
+            src: Self::ip(self.src()),
+            sport: self.sport(),
+            dst: Self::ip(self.dst()),
+            dport: self.dport(),
+            v6only: b[3] & FLAG_V6ONLY != 0,
+            ifindex: self.u32_at(20),
+            rqueue: self.u32_at(24),
+            wqueue: self.u32_at(28),
+            cookie: u64::from_le_bytes(b[8..16].try_into().unwrap_or_default()),
+            uid: self.u32_at(32),
+            inode: self.u32_at(36),
+            timer: b[4],
+            retrans: b[5],
+            expires_ms: self.u32_at(40),
+            source: if b[3] & FLAG_KERNEL != 0 { Source::Kernel } else { Source::Table },
+            ext: None,
+        }
+    }
+}
+
+/// Splits `bytes` into rows, checking every row's family and length.
+///
+/// # Errors
+/// A row of an unknown family or cut short, with its byte offset.
+pub fn rows(bytes: &[u8]) -> Result<Vec<Row<'_>>, RowsError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let rest = &bytes[offset..];
+        if rest.len() < 2 {
+            return Err(RowsError::Truncated { offset, have: rest.len(), need: ROW_V4 });
+        }
+        let family = u16::from_le_bytes([rest[0], rest[1]]);
+        let need = row_len(family).ok_or(RowsError::Family { offset, family })?;
+        let Some(row) = rest.get(..need) else {
+            return Err(RowsError::Truncated { offset, have: rest.len(), need });
+        };
+        out.push(Row(row));
+        offset += need;
+    }
+    Ok(out)
+}
+
+/// Decodes every row.
+///
+/// # Errors
+/// As [`rows`].
+pub fn decode(bytes: &[u8]) -> Result<Vec<InetSocket>, RowsError> {
+    Ok(rows(bytes)?.into_iter().map(Row::socket).collect())
+}
+
+/// TCP rows in the layout above, back to back: what [`crate::wire::protocol::Response::Rows`]
+/// carries (serialized as one byte string).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpRows(pub Vec<u8>);
+
+impl Serialize for TcpRows {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TcpRows {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl serde::de::Visitor<'_> for Bytes {
+            type Value = TcpRows;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte string of TCP rows")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<TcpRows, E> {
+                Ok(TcpRows(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<TcpRows, E> {
+                Ok(TcpRows(v))
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock(src: &str, dst: &str) -> InetSocket {
+        let src: IpAddr = src.parse().unwrap();
+        InetSocket {
+            family: if src.is_ipv4() { AF_INET } else { AF_INET6 },
+            protocol: 6,
+            state: 1,
+            src,
+            sport: 443,
+            dst: dst.parse().unwrap(),
+            dport: 50_123,
+            v6only: !src.is_ipv4(),
+            ifindex: 3,
+            rqueue: 7,
+            wqueue: u32::MAX,
+            cookie: 0x1234_5678_9abc,
+            uid: 1000,
+            inode: 99,
+            timer: 2,
+            retrans: 1,
+            expires_ms: 400,
+            source: Source::Table,
+            ext: None,
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_both_families() {
+        let socks = vec![sock("10.1.2.3", "192.168.0.9"), sock("fe80::1", "2001:db8::7"), sock("0.0.0.0", "0.0.0.0")];
+        let mut bytes = Vec::new();
+        for s in &socks {
+            assert!(push_row(&mut bytes, s));
+        }
+        assert_eq!(bytes.len(), 2 * ROW_V4 + ROW_V6);
+        assert_eq!(decode(&bytes).unwrap(), socks);
+        let r = rows(&bytes).unwrap();
+        assert_eq!((r[1].sport(), r[1].dport(), r[1].state()), (443, 50_123, 1));
+        assert_eq!(r[0].dst(), &[192, 168, 0, 9]);
+    }
+
+    #[test]
+    fn bad_rows_name_their_offset() {
+        let mut bytes = Vec::new();
+        push_row(&mut bytes, &sock("10.1.2.3", "10.1.2.4"));
+        let cut = &bytes[..ROW_V4 - 1];
+        assert_eq!(rows(cut).unwrap_err(), RowsError::Truncated { offset: 0, have: ROW_V4 - 1, need: ROW_V4 });
+        let mut two = bytes.clone();
+        two.extend_from_slice(&[7, 0, 0]);
+        assert_eq!(rows(&two).unwrap_err(), RowsError::Family { offset: ROW_V4, family: 7 });
+        two.truncate(ROW_V4 + 1);
+        assert!(matches!(rows(&two).unwrap_err(), RowsError::Truncated { offset: ROW_V4, have: 1, .. }));
+    }
+
+    #[test]
+    fn rows_travel_as_one_byte_string() {
+        let mut bytes = Vec::new();
+        push_row(&mut bytes, &sock("10.1.2.3", "10.1.2.4"));
+        let encoded = postcard::to_allocvec(&TcpRows(bytes.clone())).unwrap();
+        // A varint length, then the bytes as they are.
+        assert_eq!(&encoded[1..], &bytes[..]);
+        assert_eq!(postcard::from_bytes::<TcpRows>(&encoded).unwrap(), TcpRows(bytes));
+    }
+}
