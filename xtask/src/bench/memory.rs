@@ -14,8 +14,9 @@ pub(super) struct Memory {
     pub(super) label: &'static str,
     /// Sockets of the bench's namespace in the fresh agent's table after its seed.
     pub(super) tracked: u64,
-    /// Its RSS once settled: the seed's snapshot written to the timeline and the freed
-    /// heap handed back (the agent trims it every second).
+    /// Its RSS once settled: the seed's snapshot written to the timeline, a `-tan` and a
+    /// `dport` query answered (its ready answer and a port index held), and the freed heap
+    /// handed back (the agent trims it every second).
     pub(super) fresh_rss_kb: u64,
     /// Its RSS the moment it said it was ready: the seed dump and the snapshot on its way
     /// to the timeline still in memory.
@@ -59,6 +60,17 @@ pub(super) fn memory(
             break;
         }
         committed = now;
+    }
+    // What queries make it keep counts too: its ready answer (built by the first query)
+    // and a port index (built by the first filter on a port).
+    for q in [&["-tan"][..], &["-tan", "dport", "=", ":9999"]] {
+        let out = std::process::Command::new(bin)
+            .args(["--source", "agent", "--socket"])
+            .arg(&fresh.socket)
+            .args(q)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(out.success(), "sockstat {q:?} against the fresh agent failed ({out})");
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let m = Memory {

@@ -194,7 +194,7 @@ impl Report {
             let b = m.bytes_per_socket();
             let _ = writeln!(
                 s,
-                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}, settled: {} sockets) | {} |",
+                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}, settled, ready answer and a port index included: {} sockets) | {} |",
                 m.label,
                 m.tracked,
                 verdict(b <= 256.0)
@@ -332,7 +332,7 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| fresh agent seeded at {}: RSS settled (snapshot written, heap trimmed) | {} kB |",
+                "| fresh agent seeded at {}: RSS settled (snapshot written, a `-tan` and a `dport` query answered: its ready answer and a port index held, heap trimmed) | {} kB |",
                 m.label, m.fresh_rss_kb
             );
             let _ = writeln!(
