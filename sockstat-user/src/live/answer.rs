@@ -1,6 +1,8 @@
 //! Answering queries: from the table on the event loop (status, TCP sockets), or by work
 //! handed off the loop (a dump of every table, the owners iterator).
 
+use std::sync::Arc;
+
 use sockstat_ebpf::{AF_INET, AF_INET6, IPPROTO_TCP, TcpState};
 use tracing::{debug, info, warn};
 
@@ -10,6 +12,7 @@ use crate::{
     live::{
         error::{AgentError, error_text},
         minis,
+        ready::Ready,
         state::State,
         table::{self, KERNEL_STATES},
     },
@@ -33,6 +36,25 @@ impl Answer {
     fn now(r: Response) -> Answer {
         Answer::Now(Box::new(r))
     }
+}
+
+/// What the table side of a TCP query gives.
+enum Tcp {
+    /// The table's ready answer: the rows are copied from it off the event loop.
+    Ready(Arc<Ready>),
+    /// Rows the agent dumped (without its sock_ops program).
+    Dumped(Vec<InetSocket>),
+}
+
+/// The rows of `ready` a query asks for, in its families' order.
+fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -> Response {
+    // Sized once for an unfiltered answer (hundreds of thousands of rows are tens of
+    // MiB: copies of it are what several clients at once would make the agent hold).
+    let mut out = Vec::with_capacity(if filter.is_some_and(|f| f.expr.is_some()) { 0 } else { ready.bytes() });
+    for &family in families {
+        ready.answer(family, states, filter, &mut out);
+    }
+    Response::Rows(TcpRows(out))
 }
 
 impl State {
@@ -77,40 +99,43 @@ impl State {
                 })),
                 Err(e) => Answer::now(Response::Unavailable { reason: error_text(&e) }),
             },
-            other => Answer::now(self.answer_now(other, peer)),
+            Request::Tcp { netns, families, states, filter } => {
+                if let Err(r) = self.track(netns, peer) {
+                    return Answer::Now(r);
+                }
+                match self.tcp(netns, peer, &families, states, filter.as_ref()) {
+                    // Copying (and filtering) rows is the part of an answer that grows with
+                    // the table: done off the event loop, several answers at once.
+                    Ok(Tcp::Ready(ready)) => {
+                        Answer::Later(Box::new(move || rows(&ready, &families, states, filter.as_ref())))
+                    }
+                    Ok(Tcp::Dumped(s)) => Answer::now(Response::Sockets(s)),
+                    // No way into the namespace for its mini-sockets: the client asks the
+                    // kernel itself (auto) or reports why (agent).
+                    Err(e @ AgentError::Namespace(_)) => {
+                        Answer::now(Response::NotTracked { netns, reason: error_text(&e) })
+                    }
+                    Err(e) => Answer::now(Response::Error(error_text(&e))),
+                }
+            }
+            Request::Status => Answer::now(Response::Status(self.status())),
         }
     }
 
-    /// The requests answered from the table, on the event loop.
-    fn answer_now(&mut self, req: Request, peer: Option<u32>) -> Response {
-        match req {
-            Request::Status => Response::Status(self.status()),
-            Request::Tcp { netns, families, states, filter } => {
-                // First query from a namespace not tracked (yet): track it from now on.
-                if !self.spaces.tables.is_tracked(netns) {
-                    match self.spaces.dump_for_seed(netns, peer) {
-                        Ok(dump) => {
-                            info!(netns, sockets = dump.len(), handle = ?self.spaces.known_handle(netns), "tracking a network namespace first seen in a query");
-                            self.spaces.tables.seed(netns, dump, &[]);
-                            // What happened during the dump is in the ring: apply it.
-                            if let Err(e) = self.drain_all() {
-                                return Response::Error(error_text(&e));
-                            }
-                        }
-                        Err(e) => return Response::NotTracked { netns, reason: error_text(&e) },
-                    }
-                }
-                match self.tcp(netns, peer, &families, states, filter.as_ref()) {
-                    Ok(r) => r,
-                    // No way into the namespace for its mini-sockets: the client asks the
-                    // kernel itself (auto) or reports why (agent).
-                    Err(e @ AgentError::Namespace(_)) => Response::NotTracked { netns, reason: error_text(&e) },
-                    Err(e) => Response::Error(error_text(&e)),
-                }
+    /// Starts tracking namespace `netns` if this is the first query from it (a dump seeds
+    /// its table). `Err`: the response that says why it cannot be.
+    fn track(&mut self, netns: u32, peer: Option<u32>) -> Result<(), Box<Response>> {
+        if self.spaces.tables.is_tracked(netns) {
+            return Ok(());
+        }
+        match self.spaces.dump_for_seed(netns, peer) {
+            Ok(dump) => {
+                info!(netns, sockets = dump.len(), handle = ?self.spaces.known_handle(netns), "tracking a network namespace first seen in a query");
+                self.spaces.tables.seed(netns, dump, &[]);
+                // What happened during the dump is in the ring: apply it.
+                self.drain_all().map_err(|e| Box::new(Response::Error(error_text(&e))))
             }
-            Request::Owners { .. } | Request::Dump { .. } => {
-                Response::Error("internal: answered off the event loop".into())
-            }
+            Err(e) => Err(Box::new(Response::NotTracked { netns, reason: error_text(&e) })),
         }
     }
 
@@ -172,9 +197,9 @@ impl State {
         families: &[u16],
         states: u32,
         filter: Option<&Filter>,
-    ) -> Result<Response, AgentError> {
+    ) -> Result<Tcp, AgentError> {
         if !self.kernel.tracer.sock_ops {
-            return self.tcp_with_dump(ns, peer, families, states, filter).map(Response::Sockets);
+            return self.tcp_with_dump(ns, peer, families, states, filter).map(Tcp::Dumped);
         }
         // Every event emitted before the query is applied first, and a loss since the
         // last check is repaired (a resync) before the table answers.
@@ -185,14 +210,7 @@ impl State {
             self.check_minis(ns, peer, states)?;
         }
         let Some(table) = self.spaces.tables.get_mut(ns) else { return Err(HandleError::NotFound(ns).into()) };
-        let ready = table.ready();
-        // Sized once for an unfiltered answer (hundreds of thousands of rows are tens of
-        // MiB: copies of it are what several clients at once would make the agent hold).
-        let mut out = Vec::with_capacity(if filter.is_some() { 0 } else { ready.bytes() });
-        for &family in families {
-            ready.answer(family, states, filter, &mut out);
-        }
-        Ok(Response::Rows(TcpRows(out)))
+        Ok(Tcp::Ready(table.ready()))
     }
 
     /// Makes namespace `ns`'s mini sockets right before they are shown: requests, and

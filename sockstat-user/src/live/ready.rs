@@ -8,7 +8,7 @@
 //! [`crate::live::table::Table`] counts changes); kept while nothing changes, which on a
 //! server with long-lived connections is most of the time.
 
-use std::cmp::Ordering;
+use std::{cmp::Ordering, sync::OnceLock};
 
 use sockstat_ebpf::{AF_INET, AF_INET6, TcpState};
 
@@ -53,8 +53,9 @@ struct Family {
     /// Bytes per row.
     len: usize,
     bytes: Vec<u8>,
-    /// Row numbers ordered by each [`Key`] (then by row number), built when first asked.
-    indexes: [Option<Vec<u32>>; 4],
+    /// Row numbers ordered by each [`Key`] (then by row number), built when first asked
+    /// (by whichever answer asks first: answers are made on several threads at once).
+    indexes: [OnceLock<Vec<u32>>; 4],
 }
 
 impl Family {
@@ -80,23 +81,20 @@ impl Family {
         out
     }
 
-    fn index(&mut self, k: Key) -> &[u32] {
-        let slot = k as usize;
-        if self.indexes[slot].is_none() {
+    fn index(&self, k: Key) -> &[u32] {
+        self.indexes[k as usize].get_or_init(|| {
             let n = u32::try_from(self.rows()).unwrap_or(u32::MAX);
             let mut keyed: Vec<([u8; 16], u32)> = (0..n).map(|i| (self.key(i as usize, k), i)).collect();
             keyed.sort_unstable();
             let mut index = Vec::with_capacity(keyed.len());
             index.extend(keyed.into_iter().map(|(_, i)| i));
-            self.indexes[slot] = Some(index);
-        }
-        self.indexes[slot].as_deref().unwrap_or_default()
+            index
+        })
     }
 
     /// Row numbers whose key is within `lo..=hi`, appended to `out`.
-    fn range(&mut self, k: Key, lo: [u8; 16], hi: [u8; 16], out: &mut Vec<u32>) {
-        self.index(k);
-        let index = self.indexes[k as usize].as_deref().unwrap_or_default();
+    fn range(&self, k: Key, lo: [u8; 16], hi: [u8; 16], out: &mut Vec<u32>) {
+        let index = self.index(k);
         let start = index.partition_point(|&i| self.key(i as usize, k) < lo);
         let end = index.partition_point(|&i| self.key(i as usize, k) <= hi);
         if start < end {
@@ -105,7 +103,7 @@ impl Family {
     }
 
     /// Row numbers that may satisfy `req` (every row that does, in row order).
-    fn candidates(&mut self, family: u16, req: &Required) -> Vec<u32> {
+    fn candidates(&self, family: u16, req: &Required) -> Vec<u32> {
         let mut out = Vec::new();
         match req {
             Required::Port { local, port } => {
@@ -167,7 +165,7 @@ impl Ready {
             for s in list.iter() {
                 rows::push_row(&mut bytes, s);
             }
-            Family { len, bytes, indexes: [None, None, None, None] }
+            Family { len, bytes, indexes: Default::default() }
         });
         Ready { built_at, families }
     }
@@ -193,9 +191,9 @@ impl Ready {
     /// accepts, in answer order. A filter with a condition every match must meet
     /// ([`Filter::required`]) is answered from an index: only the rows meeting it are
     /// looked at.
-    pub fn answer(&mut self, family: u16, states: u32, filter: Option<&Filter>, out: &mut Vec<u8>) {
+    pub fn answer(&self, family: u16, states: u32, filter: Option<&Filter>, out: &mut Vec<u8>) {
         let Some(f) = slot(family) else { return };
-        let fam = &mut self.families[f];
+        let fam = &self.families[f];
         let shown = |r: Row<'_>| states & (1u32 << (r.state() & 31)) != 0;
         let Some(filter) = filter.filter(|f| f.expr.is_some()) else {
             // No filter: the rows in the states asked, copied in runs.
@@ -303,7 +301,7 @@ mod tests {
     #[test]
     fn answers_equal_a_scan_with_and_without_indexes() {
         let world = world();
-        let mut ready = Ready::build(world.iter(), (0, 0));
+        let ready = Ready::build(world.iter(), (0, 0));
         assert_eq!(ready.len(), world.len());
         let filters = [
             "",
@@ -333,6 +331,30 @@ mod tests {
                     assert_eq!(got, want, "filter {text:?}, family {family}, states {states:#x}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn answers_made_at_once_on_several_threads_agree() {
+        let world = world();
+        let ready = std::sync::Arc::new(Ready::build(world.iter(), (0, 0)));
+        let filter = crate::filter::parse(&["sport", "=", ":443"], 0).unwrap();
+        let want = scanned(&world, AF_INET, !0, Some(&filter));
+        // Four answers race to build the same index; each gets the whole answer.
+        let answers: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut out = Vec::new();
+                        ready.answer(AF_INET, !0, Some(&filter), &mut out);
+                        out
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for a in answers {
+            assert_eq!(rows::decode(&a).unwrap(), want);
         }
     }
 

@@ -106,7 +106,7 @@ pub struct Table {
     /// Changes to `sockets` so far: the ready answer is rebuilt when this (or the mini
     /// sockets' count) moved since it was built.
     changes: u64,
-    ready: Option<Ready>,
+    ready: Option<std::sync::Arc<Ready>>,
     /// `changes` at the last [`Table::closing_to_check`] walk, and when the first socket it
     /// saw but left becomes due.
     closing_due: Option<(u64, u64)>,
@@ -136,15 +136,24 @@ impl Table {
     /// The answer kept ready (see `ready`), built again first if the table or its mini
     /// sockets changed since. Full sockets in TIME-WAIT are left out: the mini sockets
     /// have them.
-    pub fn ready(&mut self) -> &mut Ready {
+    ///
+    /// Shared: answers are made from it off the event loop, several at once, while the
+    /// table goes on changing (a later change makes a new one; answers in the making keep
+    /// the one they started with).
+    pub fn ready(&mut self) -> std::sync::Arc<Ready> {
         let now = (self.changes, self.minis.changes());
-        if self.ready.as_ref().is_none_or(|r| r.built_at != now) {
-            // The old one goes first: two at once would double the memory it takes.
-            self.ready = None;
-            let full = self.sockets.values().map(|e| &e.sock).filter(|s| s.state != TcpState::TimeWait as u8);
-            self.ready = Some(Ready::build(full.chain(self.minis.iter().map(|m| &m.sock)), now));
+        match &self.ready {
+            Some(r) if r.built_at == now => r.clone(),
+            _ => {
+                // The old one goes first: unless an answer still holds it, two at once
+                // would double the memory they take.
+                self.ready = None;
+                let full = self.sockets.values().map(|e| &e.sock).filter(|s| s.state != TcpState::TimeWait as u8);
+                let r = std::sync::Arc::new(Ready::build(full.chain(self.minis.iter().map(|m| &m.sock)), now));
+                self.ready = Some(r.clone());
+                r
+            }
         }
-        self.ready.get_or_insert_with(|| Ready::build(std::iter::empty(), now))
     }
 
     pub fn len(&self) -> usize {
