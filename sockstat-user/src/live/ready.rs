@@ -238,31 +238,12 @@ mod tests {
     use std::net::IpAddr;
 
     use super::*;
-    use crate::model::socket::Source;
 
     fn sock(cookie: u64, state: TcpState, src: &str, sport: u16, dst: &str, dport: u16) -> InetSocket {
         let src: IpAddr = src.parse().unwrap();
-        InetSocket {
-            family: if src.is_ipv4() { AF_INET } else { AF_INET6 },
-            protocol: 6,
-            state: state as u8,
-            src,
-            sport,
-            dst: dst.parse().unwrap(),
-            dport,
-            v6only: false,
-            ifindex: 0,
-            rqueue: 0,
-            wqueue: 0,
-            cookie,
-            uid: 0,
-            inode: u32::try_from(cookie).unwrap(),
-            timer: 0,
-            retrans: 0,
-            expires_ms: 0,
-            source: Source::Table,
-            ext: None,
-        }
+        let family = if src.is_ipv4() { AF_INET } else { AF_INET6 };
+        let s = InetSocket::tcp(family, state as u8, (src, sport), (dst.parse().unwrap(), dport), cookie);
+        InetSocket { inode: u32::try_from(cookie).unwrap(), ..s }
     }
 
     /// A few thousand sockets of both families, every state the table shows.
