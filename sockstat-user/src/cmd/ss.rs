@@ -89,6 +89,14 @@ fn default_compat() -> Result<SsCompat, cli::CliError> {
 /// # Errors
 /// What stops the query, with context.
 pub fn run(args: &[OsString]) -> Result<ExitCode> {
+    // A query lives for milliseconds and its big buffers (the answer, its rows, the text)
+    // come and go: kept on the heap rather than mapped and unmapped one by one, a freed
+    // one's pages serve the next, and a growing one is often extended where it lies.
+    // SAFETY: mallopt only sets allocator parameters, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
     let (words, at, timeline) = take_time_travel(args.get(1..).unwrap_or_default())?;
     let mut opts = match cli::parse_ss_args_with(words.iter().cloned(), default_compat) {
         Ok(o) => o,
