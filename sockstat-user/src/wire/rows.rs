@@ -173,35 +173,53 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Splits `bytes` into rows, checking every row's family and length.
-///
-/// # Errors
-/// A row of an unknown family or cut short, with its byte offset.
-pub fn rows(bytes: &[u8]) -> Result<Vec<Row<'_>>, RowsError> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    while offset < bytes.len() {
-        let rest = &bytes[offset..];
-        if rest.len() < 2 {
-            return Err(RowsError::Truncated { offset, have: rest.len(), need: ROW_V4 });
-        }
-        let family = u16::from_le_bytes([rest[0], rest[1]]);
-        let need = row_len(family).ok_or(RowsError::Family { offset, family })?;
-        let Some(row) = rest.get(..need) else {
-            return Err(RowsError::Truncated { offset, have: rest.len(), need });
+/// The rows of `bytes` in order, each checked for its family and length.
+#[derive(Clone)]
+pub struct Rows<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Iterator for Rows<'a> {
+    type Item = Result<Row<'a>, RowsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let offset = self.offset;
+        let rest = self.bytes.get(offset..).filter(|r| !r.is_empty())?;
+        let row = match rest {
+            [a, b, ..] => {
+                let family = u16::from_le_bytes([*a, *b]);
+                match row_len(family) {
+                    None => Err(RowsError::Family { offset, family }),
+                    Some(need) => {
+                        rest.get(..need).map(Row).ok_or(RowsError::Truncated { offset, have: rest.len(), need })
+                    }
+                }
+            }
+            _ => Err(RowsError::Truncated { offset, have: rest.len(), need: ROW_V4 }),
         };
-        out.push(Row(row));
-        offset += need;
+        // After an error, nothing more.
+        self.offset = row.as_ref().map_or(self.bytes.len(), |r| offset + r.0.len());
+        Some(row)
     }
-    Ok(out)
+}
+
+/// Splits `bytes` into rows (see [`Rows`]).
+#[must_use]
+pub fn rows(bytes: &[u8]) -> Rows<'_> {
+    Rows { bytes, offset: 0 }
 }
 
 /// Decodes every row.
 ///
 /// # Errors
-/// As [`rows`].
+/// A row of an unknown family or cut short, with its byte offset.
 pub fn decode(bytes: &[u8]) -> Result<Vec<InetSocket>, RowsError> {
-    Ok(rows(bytes)?.into_iter().map(Row::socket).collect())
+    // Checked and counted first: the records are then written once, into their place.
+    let n = rows(bytes).try_fold(0usize, |n, r| r.map(|_| n + 1))?;
+    let mut out = Vec::with_capacity(n);
+    out.extend(rows(bytes).map_while(Result::ok).map(Row::socket));
+    Ok(out)
 }
 
 /// TCP rows in the layout above, back to back: what [`crate::wire::protocol::Response::Rows`]
@@ -272,7 +290,7 @@ mod tests {
         }
         assert_eq!(bytes.len(), 2 * ROW_V4 + ROW_V6);
         assert_eq!(decode(&bytes).unwrap(), socks);
-        let r = rows(&bytes).unwrap();
+        let r: Vec<Row> = rows(&bytes).collect::<Result<_, _>>().unwrap();
         assert_eq!((r[1].sport(), r[1].dport(), r[1].state()), (443, 50_123, 1));
         assert_eq!(r[0].dst(), &[192, 168, 0, 9]);
     }
@@ -282,12 +300,15 @@ mod tests {
         let mut bytes = Vec::new();
         push_row(&mut bytes, &sock("10.1.2.3", "10.1.2.4"));
         let cut = &bytes[..ROW_V4 - 1];
-        assert_eq!(rows(cut).unwrap_err(), RowsError::Truncated { offset: 0, have: ROW_V4 - 1, need: ROW_V4 });
+        assert_eq!(decode(cut).unwrap_err(), RowsError::Truncated { offset: 0, have: ROW_V4 - 1, need: ROW_V4 });
         let mut two = bytes.clone();
         two.extend_from_slice(&[7, 0, 0]);
-        assert_eq!(rows(&two).unwrap_err(), RowsError::Family { offset: ROW_V4, family: 7 });
+        assert_eq!(decode(&two).unwrap_err(), RowsError::Family { offset: ROW_V4, family: 7 });
+        // An error ends the rows.
+        assert_eq!(rows(&two).count(), 2);
         two.truncate(ROW_V4 + 1);
-        assert!(matches!(rows(&two).unwrap_err(), RowsError::Truncated { offset: ROW_V4, have: 1, .. }));
+        assert!(matches!(decode(&two).unwrap_err(), RowsError::Truncated { offset: ROW_V4, have: 1, .. }));
+        assert_eq!(decode(&[]).unwrap(), []);
     }
 
     #[test]
