@@ -31,7 +31,7 @@ pub struct Names {
     comms: Option<HashMap<i32, String>>,
     /// cgroup v2 id -> path, built on first use by walking the cgroup2 mount, as ss's
     /// `cg_id_to_path()` does. A fixed (test) `Names` starts with an empty map.
-    cgroups: std::cell::OnceCell<HashMap<u64, String>>,
+    cgroups: std::sync::OnceLock<HashMap<u64, String>>,
     /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
     owners: HashMap<u32, String>,
     /// `-r`: host names, looked up on first use and cached for the run.
@@ -77,7 +77,7 @@ impl Names {
             ephemeral,
             ifnames: None,
             comms: None,
-            cgroups: std::cell::OnceCell::new(),
+            cgroups: std::sync::OnceLock::new(),
             owners: HashMap::new(),
             hosts: HostNames::system(),
             bpf_maps: HashMap::new(),
@@ -97,7 +97,7 @@ impl Names {
             ephemeral,
             ifnames: Some(ifnames.iter().map(|&(i, n)| (i, n.to_owned())).collect()),
             comms: Some(HashMap::new()),
-            cgroups: std::cell::OnceCell::from(HashMap::new()),
+            cgroups: std::sync::OnceLock::from(HashMap::new()),
             owners: HashMap::new(),
             hosts: HostNames::fixed(&[]),
             bpf_maps: HashMap::new(),
@@ -144,7 +144,7 @@ impl Names {
     #[must_use]
     pub fn with_cgroups(self, cgroups: &[(u64, &str)]) -> Self {
         let map: HashMap<u64, String> = cgroups.iter().map(|&(i, p)| (i, p.to_owned())).collect();
-        Names { cgroups: std::cell::OnceCell::from(map), ..self }
+        Names { cgroups: std::sync::OnceLock::from(map), ..self }
     }
 
     /// ss's `cg_id_to_path()`: the cgroup's path under the cgroup2 mount (`/` for the

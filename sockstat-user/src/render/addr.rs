@@ -93,13 +93,36 @@ pub(super) fn ipv4_text(a: std::net::Ipv4Addr) -> String {
 
 /// Appends [`ipv4_text`].
 pub(super) fn push_ipv4(s: &mut String, a: std::net::Ipv4Addr) {
+    let mut buf = [0u8; 15];
+    let mut len = 0;
     for (i, octet) in a.octets().into_iter().enumerate() {
         if i > 0 {
-            s.push('.');
+            buf[len] = b'.';
+            len += 1;
         }
-        push_decimal(s, u64::from(octet));
+        let (digits, n) = OCTETS[usize::from(octet)];
+        buf[len..len + 3].copy_from_slice(&digits);
+        len += usize::from(n);
     }
+    push_ascii(s, &buf[..len]);
 }
+
+/// Each byte value's decimal digits (padded to 3 bytes) and their count.
+const OCTETS: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut v = 0;
+    while v < 256 {
+        // Lossless: v < 256.
+        let (h, t, o) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        table[v] = match v {
+            0..10 => ([b'0' + o, 0, 0], 1),
+            10..100 => ([b'0' + t, b'0' + o, 0], 2),
+            _ => ([b'0' + h, b'0' + t, b'0' + o], 3),
+        };
+        v += 1;
+    }
+    table
+};
 
 /// Appends `n` in decimal (the digits `n.to_string()` would give).
 pub(super) fn push_decimal(s: &mut String, n: u64) {
@@ -108,14 +131,24 @@ pub(super) fn push_decimal(s: &mut String, n: u64) {
     let mut n = n;
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        let digit = (n % 10) as u8;
+        digits[i] = b'0' + digit;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    push_ascii(s, &digits[i..]);
+}
+
+/// Appends ASCII bytes to `s` without checking them again as UTF-8 (a check that cost
+/// more than the digits themselves).
+fn push_ascii(s: &mut String, bytes: &[u8]) {
+    debug_assert!(bytes.is_ascii());
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8 on their own, so `s` stays UTF-8.
+        unsafe { s.as_mut_vec() }.extend_from_slice(bytes);
+    }
 }
 
 /// ss's `"%-6d"` for a queue size held in an `int`.

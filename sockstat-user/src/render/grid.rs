@@ -97,29 +97,81 @@ pub(super) fn unpadded_column(v7: bool, disabled: &[bool; COL_MAX], screen_width
     (0..COL_LAST).rfind(|&c| !disabled[c])
 }
 
+/// Where a row's text goes, field by field in column order: a [`Grid`] being filled
+/// ([`Grid::row`]) or one row's fields ([`FieldsRow`]).
+pub(super) trait RowSink {
+    /// The text of the field being written (appended to).
+    fn field(&mut self) -> &mut String;
+    /// Ends the field being written; the next column's starts.
+    fn next_field(&mut self);
+}
+
+/// A row as `[String; COL_MAX]` written through [`RowSink`] (`-E`'s rows, tests).
+pub(super) struct FieldsRow<'a> {
+    row: &'a mut [String; COL_MAX],
+    col: usize,
+}
+
+impl<'a> FieldsRow<'a> {
+    /// Clears `row` and starts writing its first field.
+    pub(super) fn new(row: &'a mut [String; COL_MAX]) -> Self {
+        for field in row.iter_mut() {
+            field.clear();
+        }
+        FieldsRow { row, col: 0 }
+    }
+}
+
+impl RowSink for FieldsRow<'_> {
+    fn field(&mut self) -> &mut String {
+        &mut self.row[self.col.min(COL_MAX - 1)]
+    }
+
+    fn next_field(&mut self) {
+        self.col += 1;
+    }
+}
+
 /// Pass one of ss's renderer: every line's fields, kept until the widths are known.
 ///
-/// The fields live back to back in one buffer (`text`), each row's ends in `ends`: a
+/// The fields live back to back in one buffer (`text`), each one's length in `lens`: a
 /// query prints 100k rows and more, and a `String` per field made the allocator and the
-/// page faults the largest cost of printing them.
+/// page faults the largest cost of printing them. A big grid is built in parts, one per
+/// thread ([`Grid::part`]), measured and printed part by part ([`GridParts`]).
 pub(super) struct Grid {
     disabled: [bool; COL_MAX],
     /// ss 7.1's rules rather than 6.1's.
     v7: bool,
     /// [`unflushed_after_row`] of the last row pushed.
     last_unflushed: usize,
-    text: Vec<u8>,
-    /// `COL_MAX` end offsets into `text` per row.
-    ends: Vec<usize>,
+    text: String,
+    /// `COL_MAX` field lengths per row. A field is one socket's text, far below 4 GiB.
+    lens: Vec<u32>,
     /// Whether the last row is a socket (not the header). ss never flushes the last
     /// field it writes, so that row's Process field is not measured: see [`Grid::measure`].
     last_is_data: bool,
+    /// Whether this grid's last row is the last one printed: not so for a part that other
+    /// parts follow, whose every field ss flushed.
+    ends_output: bool,
 }
 
+/// Bytes of text a row is expected to take before any is written, to size buffers once.
+const ROW_BYTES_GUESS: usize = 64;
+
 impl Grid {
-    pub(super) fn new(disabled: [bool; COL_MAX], header: bool, v7: bool) -> Self {
-        let mut grid =
-            Grid { disabled, v7, last_unflushed: COL_PROCESS, text: Vec::new(), ends: Vec::new(), last_is_data: false };
+    /// A grid (or a part of one) sized for `rows` rows; `ends_output` if its last row is
+    /// the last printed.
+    pub(super) fn part(disabled: [bool; COL_MAX], header: bool, v7: bool, rows: usize, ends_output: bool) -> Self {
+        let rows = rows + usize::from(header);
+        let mut grid = Grid {
+            disabled,
+            v7,
+            last_unflushed: COL_PROCESS,
+            text: String::with_capacity(rows * ROW_BYTES_GUESS),
+            lens: Vec::with_capacity(rows * COL_MAX),
+            last_is_data: false,
+            ends_output,
+        };
         if header {
             grid.append(&header_row());
         }
@@ -127,75 +179,265 @@ impl Grid {
     }
 
     fn append(&mut self, row: &[String; COL_MAX]) {
-        for (c, field) in row.iter().enumerate() {
-            // ss 6.1: the details follow the owners in the Process field and the last
-            // field stays empty ([`fold_row`], without copying the row).
-            match (self.v7, c) {
-                (false, COL_LAST) => {}
-                (false, COL_PROCESS) => {
-                    self.text.extend_from_slice(field.as_bytes());
-                    self.text.extend_from_slice(row[COL_LAST].as_bytes());
-                }
-                _ => self.text.extend_from_slice(field.as_bytes()),
-            }
-            self.ends.push(self.text.len());
+        let mut sink = self.row();
+        for field in row {
+            sink.field().push_str(field);
+            sink.next_field();
         }
+    }
+
+    /// Starts a row, written field by field through the [`RowSink`]; the row ends when the
+    /// writer is dropped (fields not ended are empty). Call [`Grid::end_row`] after.
+    pub(super) fn row(&mut self) -> GridRow<'_> {
+        let start = self.text.len();
+        GridRow { grid: self, start, col: 0 }
+    }
+
+    /// Marks the row just written as a socket's: `ends_in_process` for a netlink row, whose
+    /// details are in [`COL_PROCESS`] (its ss code never calls `proc_ctx_print()`).
+    pub(super) fn end_row(&mut self, ends_in_process: bool) {
+        self.last_is_data = true;
+        self.last_unflushed = unflushed_after_row(self.v7, ends_in_process);
     }
 
     /// A row of a family whose ss code prints the owners (`proc_ctx_print()`): every
     /// family but netlink.
     pub(super) fn push(&mut self, row: &[String; COL_MAX]) {
         self.append(row);
-        self.last_is_data = true;
-        self.last_unflushed = unflushed_after_row(self.v7, false);
+        self.end_row(false);
     }
 
     /// A netlink row: its details are in [`COL_PROCESS`].
     pub(super) fn push_netlink(&mut self, row: &[String; COL_MAX]) {
         self.append(row);
-        self.last_is_data = true;
-        self.last_unflushed = unflushed_after_row(self.v7, true);
+        self.end_row(true);
     }
 
     fn rows(&self) -> usize {
-        self.ends.len() / COL_MAX
-    }
-
-    /// Field `c` of row `r`.
-    fn field(&self, r: usize, c: usize) -> &[u8] {
-        let i = r * COL_MAX + c;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        self.lens.len() / COL_MAX
     }
 
     /// What ss's `field_flush()` measured: each enabled column's longest field.
     fn measure(&self) -> [usize; COL_MAX] {
         let mut max_len = [0usize; COL_MAX];
-        let last = self.rows().saturating_sub(1);
-        for r in 0..self.rows() {
-            // field_flush() measures a field when the next one starts; the field being
-            // written when render() runs is never measured (the Process field or the last
-            // one after a socket, the last one after the header).
-            let unflushed = if r != last {
-                COL_MAX
-            } else if self.last_is_data {
-                self.last_unflushed
-            } else {
-                COL_LAST
-            };
-            measure_fields(&mut max_len, |c| self.field(r, c).len(), &self.disabled, unflushed);
+        if self.rows() == 0 {
+            return max_len;
+        }
+        // field_flush() measures a field when the next one starts; the field being
+        // written when render() runs is never measured (the Process field or the last
+        // one after a socket, the last one after the header).
+        let (body, last) =
+            if self.ends_output { self.lens.split_at(self.lens.len() - COL_MAX) } else { (&self.lens[..], &[][..]) };
+        let mut max = [0u32; COL_MAX];
+        for row in body.chunks_exact(COL_MAX) {
+            for (m, &len) in max.iter_mut().zip(row) {
+                *m = (*m).max(len);
+            }
+        }
+        measure_fields(&mut max_len, |c| max[c] as usize, &self.disabled, COL_MAX);
+        if !last.is_empty() {
+            let unflushed = if self.last_is_data { self.last_unflushed } else { COL_LAST };
+            measure_fields(&mut max_len, |c| last[c] as usize, &self.disabled, unflushed);
         }
         max_len
     }
 
-    /// `render()`: pass two.
+    /// Pass two for this grid's rows, with the widths of the whole output, into `text`
+    /// (`flush` called whenever `text` holds at least [`CHUNK`] bytes).
+    fn write_into(
+        &self,
+        layout: &Layout,
+        text: &mut Vec<u8>,
+        mut flush: impl FnMut(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for lens in self.lens.chunks_exact(COL_MAX) {
+            if text.len() >= CHUNK {
+                flush(text)?;
+            }
+            let mut fields = [&[][..]; COL_MAX];
+            for (field, &len) in fields.iter_mut().zip(lens) {
+                let end = start + len as usize;
+                *field = &self.text.as_bytes()[start..end];
+                start = end;
+            }
+            layout.line(text, |c| fields[c]);
+        }
+        Ok(())
+    }
+}
+
+/// The writer of one row of a [`Grid`] ([`Grid::row`]).
+pub(super) struct GridRow<'a> {
+    grid: &'a mut Grid,
+    /// Where the field being written starts in the grid's text.
+    start: usize,
+    col: usize,
+}
+
+impl RowSink for GridRow<'_> {
+    fn field(&mut self) -> &mut String {
+        &mut self.grid.text
+    }
+
+    fn next_field(&mut self) {
+        let grid = &mut *self.grid;
+        match (grid.v7, self.col) {
+            (_, COL_MAX..) => return,
+            // ss 6.1: the details follow the owners in the Process field and the last
+            // field stays empty ([`fold_row`], without copying anything).
+            (false, COL_PROCESS) => {
+                self.col += 1;
+                return;
+            }
+            (false, COL_LAST) => {
+                grid.lens.push(field_len(grid.text.len() - self.start));
+                grid.lens.push(0);
+            }
+            _ => grid.lens.push(field_len(grid.text.len() - self.start)),
+        }
+        self.start = grid.text.len();
+        self.col += 1;
+    }
+}
+
+impl Drop for GridRow<'_> {
+    fn drop(&mut self) {
+        while self.col < COL_MAX {
+            self.next_field();
+        }
+    }
+}
+
+fn field_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The output is handed to the writer in pieces of about this size: large writes, and a
+/// buffer that stays in the cache instead of one the size of the whole output.
+const CHUNK: usize = 256 * 1024;
+
+/// A grid built in parts (in order), measured and printed as one.
+pub(super) struct GridParts<'a> {
+    pub(super) parts: &'a [Grid],
+}
+
+impl GridParts<'_> {
+    /// `render()` over every part: the widths come from all of them; the first part is
+    /// printed on this thread while the others are printed into memory on their own.
     pub(super) fn write(&self, screen_width: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
-        if self.rows() == 0 {
+        let Some(first) = self.parts.first() else { return Ok(()) };
+        if self.parts.iter().all(|p| p.rows() == 0) {
             return Ok(());
         }
-        let width = widths(&self.measure(), &self.disabled, screen_width);
-        let unpadded = unpadded_column(self.v7, &self.disabled, screen_width);
-        write_rows(self.rows(), |r, c| self.field(r, c), &self.disabled, &width, unpadded, out)
+        let mut max_len = [0usize; COL_MAX];
+        for part in self.parts {
+            for (m, l) in max_len.iter_mut().zip(part.measure()) {
+                *m = (*m).max(l);
+            }
+        }
+        let width = widths(&max_len, &first.disabled, screen_width);
+        let unpadded = unpadded_column(first.v7, &first.disabled, screen_width);
+        let layout = Layout::new(&first.disabled, &width, unpadded);
+        let mut text = Vec::with_capacity(CHUNK + CHUNK / 4);
+        let write_out = |text: &mut Vec<u8>, out: &mut dyn Write| -> io::Result<()> {
+            out.write_all(text)?;
+            text.clear();
+            Ok(())
+        };
+        if self.parts.len() == 1 {
+            first.write_into(&layout, &mut text, |t| write_out(t, out))?;
+            return write_out(&mut text, out);
+        }
+        std::thread::scope(|scope| {
+            let rest: Vec<_> = self.parts[1..]
+                .iter()
+                .map(|part| {
+                    scope.spawn(|| {
+                        let mut text = Vec::with_capacity(part.text.len() + part.rows() * layout.padding_bound());
+                        // Into memory: nothing is written before the parts ahead of it.
+                        let _ = part.write_into(&layout, &mut text, |_| Ok(()));
+                        text
+                    })
+                })
+                .collect();
+            first.write_into(&layout, &mut text, |t| write_out(t, out))?;
+            write_out(&mut text, out)?;
+            for handle in rest {
+                let text = handle.join().map_err(|_| io::Error::other("a rendering thread panicked"))?;
+                out.write_all(&text)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The printing of a line: each enabled column's delimiter, width and padding.
+pub(super) struct Layout {
+    cols: Vec<LayoutColumn>,
+}
+
+struct LayoutColumn {
+    col: usize,
+    ldelim: &'static [u8],
+    width: usize,
+    /// Spaces before the field up to the width (right-aligned columns).
+    pad_before: bool,
+    /// Spaces after the field up to the width (left-aligned columns but an unpadded one).
+    pad_after: bool,
+}
+
+impl Layout {
+    /// The line layout for the columns not `disabled`, `width` wide, column `unpadded`
+    /// ([`unpadded_column`]) without right padding.
+    pub(super) fn new(disabled: &[bool; COL_MAX], width: &[usize; COL_MAX], unpadded: Option<usize>) -> Self {
+        let mut cols = Vec::with_capacity(COL_MAX);
+        for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
+            let spec = &COLUMNS[c];
+            cols.push(LayoutColumn {
+                col: c,
+                // The delimiter is printed even for a zero-width column, as ss does, but
+                // not before the first column.
+                ldelim: if cols.is_empty() { b"" } else { spec.ldelim.as_bytes() },
+                width: width[c],
+                pad_before: width[c] > 0 && spec.align == Align::Right,
+                pad_after: width[c] > 0 && spec.align == Align::Left && unpadded != Some(c),
+            });
+        }
+        Layout { cols }
+    }
+
+    /// The most bytes a line adds to its fields' text: delimiters, padding, newline.
+    fn padding_bound(&self) -> usize {
+        self.cols.iter().map(|c| c.ldelim.len() + c.width).sum::<usize>() + 1
+    }
+
+    /// Appends one line, field `(column)` given by `field`.
+    fn line<'f>(&self, text: &mut Vec<u8>, field: impl Fn(usize) -> &'f [u8]) {
+        for col in &self.cols {
+            let field = field(col.col);
+            text.extend_from_slice(col.ldelim);
+            let mut printed = col.ldelim.len();
+            if col.pad_before {
+                let pad = col.width.saturating_sub(field.len() + printed);
+                push_spaces(text, pad);
+                printed += pad;
+            }
+            text.extend_from_slice(field);
+            printed += field.len();
+            if col.pad_after {
+                push_spaces(text, col.width.saturating_sub(printed));
+            }
+        }
+        text.push(b'\n');
+    }
+}
+
+fn push_spaces(text: &mut Vec<u8>, n: usize) {
+    const SPACES: [u8; 64] = [b' '; 64];
+    match SPACES.get(..n) {
+        Some(s) => text.extend_from_slice(s),
+        None => text.resize(text.len() + n, b' '),
     }
 }
 
@@ -254,31 +496,10 @@ pub(super) fn write_rows<'a>(
     unpadded: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let layout = Layout::new(disabled, width, unpadded);
     let mut text = Vec::new();
     for r in 0..rows {
-        let mut line_started = false;
-        for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
-            let spec = &COLUMNS[c];
-            let field = field(r, c);
-            // The delimiter is printed even for a zero-width column, as ss does.
-            let mut printed = 0;
-            if line_started {
-                text.extend_from_slice(spec.ldelim.as_bytes());
-                printed = spec.ldelim.len();
-            }
-            line_started = true;
-            if width[c] > 0 && spec.align == Align::Right {
-                let pad = width[c].saturating_sub(field.len() + printed);
-                text.resize(text.len() + pad, b' ');
-                printed += pad;
-            }
-            text.extend_from_slice(field);
-            printed += field.len();
-            if width[c] > 0 && spec.align == Align::Left && unpadded != Some(c) {
-                text.resize(text.len() + width[c].saturating_sub(printed), b' ');
-            }
-        }
-        text.push(b'\n');
+        layout.line(&mut text, |c| field(r, c));
     }
     out.write_all(&text)
 }
