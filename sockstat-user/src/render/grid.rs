@@ -153,7 +153,12 @@ pub(super) struct Grid {
     /// Whether this grid's last row is the last one printed: not so for a part that other
     /// parts follow, whose every field ss flushed.
     ends_output: bool,
+    /// Where in `text` each block of [`BLOCK_ROWS`] rows starts, the first excepted.
+    block_starts: Vec<usize>,
 }
+
+/// Rows printed as one piece (about 150 KiB of `-tan` text), by one thread.
+const BLOCK_ROWS: usize = 2048;
 
 /// Bytes of text a row is expected to take before any is written, to size buffers once.
 const ROW_BYTES_GUESS: usize = 64;
@@ -171,6 +176,7 @@ impl Grid {
             lens: Vec::with_capacity(rows * COL_MAX),
             last_is_data: false,
             ends_output,
+            block_starts: Vec::with_capacity(rows / BLOCK_ROWS + 1),
         };
         if header {
             grid.append(&header_row());
@@ -190,7 +196,7 @@ impl Grid {
     /// writer is dropped (fields not ended are empty). Call [`Grid::end_row`] after.
     pub(super) fn row(&mut self) -> GridRow<'_> {
         let start = self.text.len();
-        GridRow { grid: self, start, col: 0 }
+        GridRow { grid: self, row_start: start, start, col: 0, lens: [0; COL_MAX] }
     }
 
     /// Marks the row just written as a socket's: `ends_in_process` for a netlink row, whose
@@ -242,61 +248,56 @@ impl Grid {
         max_len
     }
 
-    /// Pass two for this grid's rows, with the widths of the whole output, into `text`
-    /// (`flush` called whenever `text` holds at least [`CHUNK`] bytes).
-    fn write_into(
-        &self,
-        layout: &Layout,
-        text: &mut Vec<u8>,
-        mut flush: impl FnMut(&mut Vec<u8>) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let mut start = 0;
-        for lens in self.lens.chunks_exact(COL_MAX) {
-            if text.len() >= CHUNK {
-                flush(text)?;
-            }
-            let mut fields = [&[][..]; COL_MAX];
-            for (field, &len) in fields.iter_mut().zip(lens) {
-                let end = start + len as usize;
-                *field = &self.text.as_bytes()[start..end];
-                start = end;
-            }
-            layout.line(text, |c| fields[c]);
+    /// The blocks of rows printed as one piece: `(first row, its offset in the text)`.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once((0, 0))
+            .chain(self.block_starts.iter().enumerate().map(|(i, &at)| ((i + 1) * BLOCK_ROWS, at)))
+            .filter(|&(row, _)| row < self.rows())
+    }
+
+    /// Pass two for the block of rows starting at `row` (at `offset` in the text), with
+    /// the widths of the whole output, appended to `out`.
+    fn write_block(&self, layout: &Layout, (row, offset): (usize, usize), out: &mut Chunk) {
+        let text = self.text.as_bytes();
+        let rows = row..self.rows().min(row + BLOCK_ROWS);
+        let mut start = offset;
+        for lens in self.lens[rows.start * COL_MAX..rows.end * COL_MAX].chunks_exact(COL_MAX) {
+            let lens: &[u32; COL_MAX] = lens.try_into().unwrap_or(&[0; COL_MAX]);
+            layout.line_from(out, text, start, lens);
+            start += lens.iter().map(|&l| l as usize).sum::<usize>();
         }
-        Ok(())
     }
 }
 
 /// The writer of one row of a [`Grid`] ([`Grid::row`]).
 pub(super) struct GridRow<'a> {
     grid: &'a mut Grid,
+    row_start: usize,
     /// Where the field being written starts in the grid's text.
     start: usize,
     col: usize,
+    lens: [u32; COL_MAX],
 }
 
 impl RowSink for GridRow<'_> {
+    #[inline]
     fn field(&mut self) -> &mut String {
         &mut self.grid.text
     }
 
+    #[inline]
     fn next_field(&mut self) {
-        let grid = &mut *self.grid;
-        match (grid.v7, self.col) {
-            (_, COL_MAX..) => return,
-            // ss 6.1: the details follow the owners in the Process field and the last
-            // field stays empty ([`fold_row`], without copying anything).
-            (false, COL_PROCESS) => {
-                self.col += 1;
-                return;
-            }
-            (false, COL_LAST) => {
-                grid.lens.push(field_len(grid.text.len() - self.start));
-                grid.lens.push(0);
-            }
-            _ => grid.lens.push(field_len(grid.text.len() - self.start)),
+        // ss 6.1: the details follow the owners in the Process field and the last field
+        // stays empty ([`fold_row`], without copying anything).
+        if self.col >= COL_MAX || (self.col == COL_PROCESS && !self.grid.v7) {
+            self.col += 1;
+            return;
         }
-        self.start = grid.text.len();
+        let end = self.grid.text.len();
+        let field = if self.col == COL_LAST && !self.grid.v7 { COL_PROCESS } else { self.col };
+        // A field is one socket's text, far below 4 GiB.
+        self.lens[field] = u32::try_from(end - self.start).unwrap_or(u32::MAX);
+        self.start = end;
         self.col += 1;
     }
 }
@@ -306,11 +307,14 @@ impl Drop for GridRow<'_> {
         while self.col < COL_MAX {
             self.next_field();
         }
+        let grid = &mut *self.grid;
+        // Nothing is written after the last field.
+        grid.text.truncate(self.start);
+        if grid.lens.len().is_multiple_of(BLOCK_ROWS * COL_MAX) && !grid.lens.is_empty() {
+            grid.block_starts.push(self.row_start);
+        }
+        grid.lens.extend_from_slice(&self.lens);
     }
-}
-
-fn field_len(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 /// The output is handed to the writer in pieces of about this size: large writes, and a
@@ -323,8 +327,9 @@ pub(super) struct GridParts<'a> {
 }
 
 impl GridParts<'_> {
-    /// `render()` over every part: the widths come from all of them; the first part is
-    /// printed on this thread while the others are printed into memory on their own.
+    /// `render()` over every part: the widths come from all of them. The rows are printed
+    /// block by block, in order; with several parts, every other block is printed on a
+    /// second thread, a few blocks ahead at most.
     pub(super) fn write(&self, screen_width: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
         let Some(first) = self.parts.first() else { return Ok(()) };
         if self.parts.iter().all(|p| p.rows() == 0) {
@@ -339,47 +344,131 @@ impl GridParts<'_> {
         let width = widths(&max_len, &first.disabled, screen_width);
         let unpadded = unpadded_column(first.v7, &first.disabled, screen_width);
         let layout = Layout::new(&first.disabled, &width, unpadded);
-        let mut text = Vec::with_capacity(CHUNK + CHUNK / 4);
-        let write_out = |text: &mut Vec<u8>, out: &mut dyn Write| -> io::Result<()> {
-            out.write_all(text)?;
-            text.clear();
-            Ok(())
-        };
-        if self.parts.len() == 1 {
-            first.write_into(&layout, &mut text, |t| write_out(t, out))?;
-            return write_out(&mut text, out);
+        let blocks: Vec<(&Grid, (usize, usize))> =
+            self.parts.iter().flat_map(|part| part.blocks().map(move |b| (part, b))).collect();
+        let mut chunk = Chunk::new();
+        if self.parts.len() == 1 || blocks.len() < 2 {
+            for &(part, block) in &blocks {
+                part.write_block(&layout, block, &mut chunk);
+                if chunk.len >= CHUNK {
+                    chunk.drain_to(out)?;
+                }
+            }
+            return chunk.drain_to(out);
         }
         std::thread::scope(|scope| {
-            let rest: Vec<_> = self.parts[1..]
-                .iter()
-                .map(|part| {
-                    scope.spawn(|| {
-                        let mut text = Vec::with_capacity(part.text.len() + part.rows() * layout.padding_bound());
-                        // Into memory: nothing is written before the parts ahead of it.
-                        let _ = part.write_into(&layout, &mut text, |_| Ok(()));
-                        text
-                    })
-                })
-                .collect();
-            first.write_into(&layout, &mut text, |t| write_out(t, out))?;
-            write_out(&mut text, out)?;
-            for handle in rest {
-                let text = handle.join().map_err(|_| io::Error::other("a rendering thread panicked"))?;
-                out.write_all(&text)?;
+            // Blocks printed by the second thread, in order, and the buffers coming back.
+            let (done, printed) = std::sync::mpsc::sync_channel::<Chunk>(AHEAD);
+            let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
+            let (layout, blocks) = (&layout, &blocks);
+            scope.spawn(move || {
+                for &(part, block) in blocks.iter().skip(1).step_by(2) {
+                    let mut chunk = returned.try_recv().unwrap_or_else(|_| Chunk::new());
+                    chunk.len = 0;
+                    part.write_block(layout, block, &mut chunk);
+                    if done.send(chunk).is_err() {
+                        // The printing stopped (a write error).
+                        return;
+                    }
+                }
+            });
+            for (i, &(part, block)) in blocks.iter().enumerate() {
+                if i % 2 == 0 {
+                    part.write_block(layout, block, &mut chunk);
+                    chunk.drain_to(out)?;
+                } else {
+                    let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
+                    theirs.drain_to(out)?;
+                    // The thread may have finished: then the buffer is not needed.
+                    let _ = give_back.send(theirs);
+                }
             }
             Ok(())
         })
     }
 }
 
+/// Blocks the second thread may have printed before they are written.
+const AHEAD: usize = 3;
+
+/// A buffer of printed lines, kept initialised so that short fields and padding can be
+/// copied in fixed-size pieces (which compile to a few stores rather than a `memcpy`
+/// call each): a line is only written where [`SLACK`] bytes follow its longest form.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// The fixed size of the pieces [`Chunk`] copies.
+const PIECE: usize = 16;
+
+/// Bytes beyond a line's longest form that [`Chunk`] keeps writable.
+const SLACK: usize = 2 * SPACES.len();
+
+const SPACES: [u8; 32] = [b' '; 32];
+
+impl Chunk {
+    /// A buffer for a whole output's worth of [`CHUNK`]s.
+    fn new() -> Self {
+        Self::with_len(CHUNK + CHUNK / 4)
+    }
+
+    fn with_len(len: usize) -> Self {
+        Chunk { buf: vec![0; len], len: 0 }
+    }
+
+    /// Room for `n` more bytes and the slack.
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        if self.len + n + SLACK > self.buf.len() {
+            self.buf.resize(self.len + n + SLACK, 0);
+        }
+    }
+
+    /// Appends `text[start..start + len]`.
+    #[inline]
+    fn put(&mut self, text: &[u8], start: usize, len: usize) {
+        match (text.get(start..start + PIECE), self.buf.get_mut(self.len..self.len + PIECE)) {
+            (Some(src), Some(dst)) if len <= PIECE => dst.copy_from_slice(src),
+            _ => self.buf[self.len..self.len + len].copy_from_slice(&text[start..start + len]),
+        }
+        self.len += len;
+    }
+
+    /// Appends `n` spaces.
+    #[inline]
+    fn spaces(&mut self, n: usize) {
+        match self.buf.get_mut(self.len..self.len + SPACES.len()) {
+            Some(dst) if n <= SPACES.len() => dst.copy_from_slice(&SPACES),
+            _ => self.buf[self.len..self.len + n].fill(b' '),
+        }
+        self.len += n;
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn drain_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.buf[..self.len])?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
 /// The printing of a line: each enabled column's delimiter, width and padding.
 pub(super) struct Layout {
     cols: Vec<LayoutColumn>,
+    /// [`Layout::padding_bound`].
+    padding: usize,
 }
 
 struct LayoutColumn {
     col: usize,
-    ldelim: &'static [u8],
+    /// Whether a space comes first (every delimiter is one space or none).
+    ldelim: bool,
     width: usize,
     /// Spaces before the field up to the width (right-aligned columns).
     pad_before: bool,
@@ -398,46 +487,50 @@ impl Layout {
                 col: c,
                 // The delimiter is printed even for a zero-width column, as ss does, but
                 // not before the first column.
-                ldelim: if cols.is_empty() { b"" } else { spec.ldelim.as_bytes() },
+                ldelim: !cols.is_empty() && spec.ldelim == " ",
                 width: width[c],
                 pad_before: width[c] > 0 && spec.align == Align::Right,
                 pad_after: width[c] > 0 && spec.align == Align::Left && unpadded != Some(c),
             });
         }
-        Layout { cols }
+        let mut layout = Layout { cols, padding: 0 };
+        layout.padding = layout.padding_bound();
+        layout
     }
 
     /// The most bytes a line adds to its fields' text: delimiters, padding, newline.
     fn padding_bound(&self) -> usize {
-        self.cols.iter().map(|c| c.ldelim.len() + c.width).sum::<usize>() + 1
+        self.cols.iter().map(|c| usize::from(c.ldelim) + c.width).sum::<usize>() + 1
     }
 
-    /// Appends one line, field `(column)` given by `field`.
-    fn line<'f>(&self, text: &mut Vec<u8>, field: impl Fn(usize) -> &'f [u8]) {
+    /// Appends one line whose fields are `text` from `start` on, `lens` long.
+    #[inline]
+    fn line_from(&self, out: &mut Chunk, text: &[u8], start: usize, lens: &[u32; COL_MAX]) {
+        let mut starts = [0usize; COL_MAX];
+        let mut at = start;
+        for (s, &len) in starts.iter_mut().zip(lens) {
+            *s = at;
+            at += len as usize;
+        }
+        out.reserve(at - start + self.padding);
         for col in &self.cols {
-            let field = field(col.col);
-            text.extend_from_slice(col.ldelim);
-            let mut printed = col.ldelim.len();
+            let len = lens[col.col] as usize;
+            if col.ldelim {
+                out.byte(b' ');
+            }
+            let mut printed = usize::from(col.ldelim);
             if col.pad_before {
-                let pad = col.width.saturating_sub(field.len() + printed);
-                push_spaces(text, pad);
+                let pad = col.width.saturating_sub(len + printed);
+                out.spaces(pad);
                 printed += pad;
             }
-            text.extend_from_slice(field);
-            printed += field.len();
+            out.put(text, starts[col.col], len);
+            printed += len;
             if col.pad_after {
-                push_spaces(text, col.width.saturating_sub(printed));
+                out.spaces(col.width.saturating_sub(printed));
             }
         }
-        text.push(b'\n');
-    }
-}
-
-fn push_spaces(text: &mut Vec<u8>, n: usize) {
-    const SPACES: [u8; 64] = [b' '; 64];
-    match SPACES.get(..n) {
-        Some(s) => text.extend_from_slice(s),
-        None => text.resize(text.len() + n, b' '),
+        out.byte(b'\n');
     }
 }
 
@@ -497,11 +590,20 @@ pub(super) fn write_rows<'a>(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let layout = Layout::new(disabled, width, unpadded);
+    // A few lines (`-E` prints one at a time): grown as needed.
+    let mut chunk = Chunk::with_len(4096);
     let mut text = Vec::new();
     for r in 0..rows {
-        layout.line(&mut text, |c| field(r, c));
+        text.clear();
+        let mut lens = [0u32; COL_MAX];
+        for (c, len) in lens.iter_mut().enumerate() {
+            let field = field(r, c);
+            text.extend_from_slice(field);
+            *len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        }
+        layout.line_from(&mut chunk, &text, 0, &lens);
     }
-    out.write_all(&text)
+    chunk.drain_to(out)
 }
 
 /// The second pass of `render_calc_width()`, for a terminal `screen` columns wide: break

@@ -1062,3 +1062,30 @@ fn a_big_answer_prints_the_same_on_one_thread_or_several() {
     assert!(boundary_line.contains("bbbb"), "{boundary_line}");
     assert!(one.lines().next().is_some_and(|header| header.len() == boundary_line.len()), "{boundary_line}");
 }
+
+/// Not a check: the time to print 100k loopback rows as `-tan` (run with
+/// `cargo test --release -p sockstat --lib print_speed -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement"]
+fn print_speed() {
+    let tcp: Vec<InetSocket> = (0..100_000u32)
+        .map(|i| {
+            let port = u16::try_from(30_000 + i % 6).expect("small");
+            let eph = u16::try_from(32_768 + i % 28_000).expect("small");
+            sock(TcpState::Established, "127.0.0.1", eph, "127.0.0.1", port, 0, 0, 0)
+        })
+        .collect();
+    let snap = Snapshot { tcp, ..Snapshot::default() };
+    let names = Names::fixed(None, (32768, 60999), &[]);
+    let o = opts("-tan");
+    for parts in [1, 2] {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..30 {
+            let started = std::time::Instant::now();
+            let mut sink = io::sink();
+            render_in_parts(&o.style, &snap, &names, parts, &mut sink).expect("writing to a sink");
+            best = best.min(started.elapsed());
+        }
+        eprintln!("{parts} part(s): {best:?}");
+    }
+}
