@@ -151,15 +151,39 @@ impl Names {
     /// root), or `unreachable:ID` (hex).
     #[must_use]
     pub fn cgroup_path(&self, id: u64) -> String {
-        self.cgroups.get_or_init(system_cgroups).get(&id).cloned().unwrap_or_else(|| format!("unreachable:{id:x}"))
+        let mut out = String::new();
+        self.push_cgroup_path(&mut out, id);
+        out
+    }
+
+    /// Appends [`Names::cgroup_path`] to `out` (`-e` prints one per row).
+    pub fn push_cgroup_path(&self, out: &mut String, id: u64) {
+        match self.cgroups.get_or_init(system_cgroups).get(&id) {
+            Some(path) => out.push_str(path),
+            None => {
+                use std::fmt::Write as _;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "unreachable:{id:x}");
+            }
+        }
     }
 
     /// `users:(...)` for a socket inode, with its leading space; empty if no process
     /// holds it (or `-p` was not given).
     pub fn users(&self, inode: u32) -> String {
-        match self.owners.get(&inode) {
-            Some(list) if inode != 0 => format!(" users:({list})"),
-            _ => String::new(),
+        let mut out = String::new();
+        self.push_users(&mut out, inode);
+        out
+    }
+
+    /// Appends [`Names::users`] to `out` (a query prints one per row).
+    pub fn push_users(&self, out: &mut String, inode: u32) {
+        if inode != 0
+            && let Some(list) = self.owners.get(&inode)
+        {
+            out.push_str(" users:(");
+            out.push_str(list);
+            out.push(')');
         }
     }
 

@@ -116,7 +116,7 @@ pub(super) fn inet_row_into(
     row.next_field();
     port(row.field(), s.dport);
     row.next_field();
-    row.field().push_str(&names.users(s.inode));
+    names.push_users(row.field(), s.inode);
     row.next_field();
     let ext = row.field();
     if kind == PortKind::Raw {
@@ -159,7 +159,8 @@ pub(super) fn push_inet_details(out: &mut String, opts: &Style, s: &InetSocket, 
                 out.push_str(&format!(" fwmark:0x{:x}", d.mark));
             }
             if d.cgroup_id != 0 {
-                out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+                out.push_str(" cgroup:");
+                names.push_cgroup_path(out, d.cgroup_id);
             }
             if s.family == sockstat_ebpf::AF_INET6
                 && let Some(v) = d.v6only
@@ -167,7 +168,7 @@ pub(super) fn push_inet_details(out: &mut String, opts: &Style, s: &InetSocket, 
                 out.push_str(&format!(" v6only:{v}"));
             }
             if let Some(m) = d.shutdown {
-                out.push_str(&shutdown_text(m));
+                push_shutdown(out, m);
             }
         }
     }
@@ -191,7 +192,8 @@ pub(super) fn push_inet_details(out: &mut String, opts: &Style, s: &InetSocket, 
         && let Some(d) = d
         && d.cgroup_id != 0
     {
-        out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+        out.push_str(" cgroup:");
+        names.push_cgroup_path(out, d.cgroup_id);
     }
     if opts.show_inet_sockopt
         && let Some(flags) = d.and_then(|d| d.sockopt)
@@ -280,7 +282,17 @@ pub fn sockopt_text(flags: u16) -> String {
 
 /// ` <->`, `-->`...: ss's `%c-%c` of the shutdown mask.
 pub(super) fn shutdown_text(mask: u8) -> String {
-    format!(" {}-{}", if mask & 1 != 0 { '-' } else { '<' }, if mask & 2 != 0 { '-' } else { '>' })
+    let mut out = String::with_capacity(4);
+    push_shutdown(&mut out, mask);
+    out
+}
+
+/// Appends [`shutdown_text`].
+pub(super) fn push_shutdown(out: &mut String, mask: u8) {
+    out.push(' ');
+    out.push(if mask & 1 != 0 { '-' } else { '<' });
+    out.push('-');
+    out.push(if mask & 2 != 0 { '-' } else { '>' });
 }
 
 #[cfg(test)]
