@@ -119,9 +119,14 @@ pub fn render(opts: &Style, snap: &Snapshot, out: &mut dyn Write) -> io::Result<
 /// # Errors
 /// Any error writing to `out`.
 pub fn render_with(opts: &Style, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
-    // Two threads for a big answer (the rows' text is most of a query's client time);
-    // not with -r, whose lookups ss makes one by one, in order.
-    let parts = if row_count(snap) < PARALLEL_ROWS || opts.resolve_hosts { 1 } else { 2 };
+    // Two threads for a big answer (the rows' text is most of a query's client time)
+    // when there are two CPUs to run them; not with -r, whose lookups ss makes one by
+    // one, in order.
+    let parts = if row_count(snap) < PARALLEL_ROWS || opts.resolve_hosts {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+    };
     render_in_parts(opts, snap, names, parts, out)
 }
 

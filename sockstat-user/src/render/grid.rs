@@ -137,7 +137,7 @@ impl RowSink for FieldsRow<'_> {
 /// The fields live back to back in one buffer (`text`), each one's length in `lens`: a
 /// query prints 100k rows and more, and a `String` per field made the allocator and the
 /// page faults the largest cost of printing them. A big grid is built in parts, one per
-/// thread ([`Grid::part`]), measured and printed part by part ([`GridParts`]).
+/// thread ([`Grid::part`]), measured and printed as one ([`GridParts`]).
 pub(super) struct Grid {
     disabled: [bool; COL_MAX],
     /// ss 7.1's rules rather than 6.1's.
