@@ -1089,3 +1089,33 @@ fn print_speed() {
         eprintln!("{parts} part(s): {best:?}");
     }
 }
+
+/// A write error part way through a big answer stops the printing on both threads and is
+/// returned, whichever thread printed the block being written.
+#[test]
+fn a_big_answer_returns_a_write_error_part_way() {
+    /// Takes `left` bytes, then fails.
+    struct FailsAfter {
+        left: usize,
+    }
+    impl Write for FailsAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.left {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.left -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let (snap, names) = big_snapshot();
+    let o = opts("-tan");
+    let mut whole = Vec::new();
+    render_in_parts(&o.style, &snap, &names, 2, &mut whole).expect("writing to a Vec");
+    for left in [0, 100, whole.len() / 3, whole.len() / 2, whole.len() - 1] {
+        let err = render_in_parts(&o.style, &snap, &names, 2, &mut FailsAfter { left }).expect_err("broken pipe");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "after {left} bytes");
+    }
+}
