@@ -9,6 +9,7 @@ use std::{
     io::{self, Write},
     path::PathBuf,
     process::ExitCode,
+    time::Duration,
 };
 
 use anyhow::{Context, Result};
@@ -212,21 +213,19 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     let names = format::Names::system(opts.style.numeric)
         .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect())
         .with_bpf_maps(bpf_maps);
+    // The time spent in the writes to stdout is counted apart for SOCKSTAT_PROFILE.
+    let formatting = std::time::Instant::now();
+    let mut out = io::BufWriter::new(TimedWriter { inner: io::stdout().lock(), spent: Duration::ZERO });
+    if opts.style.json {
+        json::render(&opts.style, &snapshot, &names, users, &mut out)?;
+    } else {
+        format::render_with(&opts.style, &snapshot, &names, &mut out)?;
+    }
+    out.flush()?;
     if crate::wire::profile::enabled() {
-        // Rendered into memory, then written, so the two are timed apart.
-        let mut text = Vec::new();
-        let formatting = std::time::Instant::now();
-        if opts.style.json {
-            json::render(&opts.style, &snapshot, &names, users, &mut text)?;
-        } else {
-            format::render_with(&opts.style, &snapshot, &names, &mut text)?;
-        }
-        let format_us = crate::wire::profile::us_since(formatting);
-        let writing = std::time::Instant::now();
-        let mut out = io::stdout().lock();
-        out.write_all(&text)?;
-        out.flush()?;
-        let write_us = crate::wire::profile::us_since(writing);
+        let spent = out.get_ref().spent;
+        let format_us = u64::try_from(formatting.elapsed().saturating_sub(spent).as_micros()).unwrap_or(u64::MAX);
+        let write_us = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
         let p = crate::wire::profile::last().unwrap_or_default();
         eprintln!(
             "sockstat profile: connect_us={} request_us={} answer_us={} transfer_us={} decode_us={} fetch_us={} \
@@ -241,14 +240,28 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             snapshot.tcp.len(),
             p.bytes,
         );
-        return Ok(ExitCode::SUCCESS);
     }
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    if opts.style.json {
-        json::render(&opts.style, &snapshot, &names, users, &mut out)?;
-    } else {
-        format::render_with(&opts.style, &snapshot, &names, &mut out)?;
-    }
-    out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A writer that adds up the time its writes take (`SOCKSTAT_PROFILE`'s `write_us`).
+struct TimedWriter<W> {
+    inner: W,
+    spent: Duration,
+}
+
+impl<W: Write> Write for TimedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let started = std::time::Instant::now();
+        let written = self.inner.write(buf);
+        self.spent += started.elapsed();
+        written
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let started = std::time::Instant::now();
+        let flushed = self.inner.flush();
+        self.spent += started.elapsed();
+        flushed
+    }
 }

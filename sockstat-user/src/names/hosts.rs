@@ -8,16 +8,18 @@
 //! matching /etc/hosts line) give exactly ss's answers; `getnameinfo()` would differ (it
 //! falls back to numeric text, and treats v4-mapped addresses and `NI_NOFQDN` its own way).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 
 /// Host names by address, looked up once per address per run (ss's `nht` cache).
-#[derive(Clone, Debug)]
+///
+/// Shared between the threads that render a big answer.
+#[derive(Debug)]
 pub struct HostNames {
     /// Answers so far; `None` = no name (ss remembers "negative" entries too).
-    cache: RefCell<HashMap<IpAddr, Option<String>>>,
+    cache: Mutex<HashMap<IpAddr, Option<String>>>,
     /// Fixed names (tests): no system lookups, anything absent has no name.
     fixed: bool,
 }
@@ -26,26 +28,37 @@ impl HostNames {
     /// Names from the system resolver (glibc `gethostbyaddr_r`).
     #[must_use]
     pub fn system() -> Self {
-        HostNames { cache: RefCell::new(HashMap::new()), fixed: false }
+        HostNames { cache: Mutex::new(HashMap::new()), fixed: false }
     }
 
     /// Names from a fixed table; addresses not in it have no name.
     #[must_use]
     pub fn fixed(names: &[(IpAddr, &str)]) -> Self {
         let map = names.iter().map(|&(a, n)| (unmap(a), Some(n.to_owned()))).collect();
-        HostNames { cache: RefCell::new(map), fixed: true }
+        HostNames { cache: Mutex::new(map), fixed: true }
     }
 
     /// The name ss prints for `addr` with `-r`, or `None` if it prints the number.
     #[must_use]
     pub fn name(&self, addr: IpAddr) -> Option<String> {
         let addr = unmap(addr);
-        if let Some(known) = self.cache.borrow().get(&addr) {
+        if let Some(known) = self.cache().get(&addr) {
             return known.clone();
         }
         let found = if self.fixed { None } else { gethostbyaddr(addr) };
-        self.cache.borrow_mut().insert(addr, found.clone());
+        self.cache().insert(addr, found.clone());
         found
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Option<String>>> {
+        // A panic while holding the lock left at worst an answer out: the map is whole.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Clone for HostNames {
+    fn clone(&self) -> Self {
+        HostNames { cache: Mutex::new(self.cache().clone()), fixed: self.fixed }
     }
 }
 
@@ -136,7 +149,7 @@ mod tests {
     fn system_answers_are_cached() {
         let h = HostNames::system();
         let first = h.name(ip("127.0.0.1"));
-        assert_eq!(h.cache.borrow().get(&ip("127.0.0.1")), Some(&first));
+        assert_eq!(h.cache().get(&ip("127.0.0.1")), Some(&first));
         assert_eq!(h.name(ip("::ffff:127.0.0.1")), first);
     }
 }

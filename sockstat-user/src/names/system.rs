@@ -31,7 +31,7 @@ pub struct Names {
     comms: Option<HashMap<i32, String>>,
     /// cgroup v2 id -> path, built on first use by walking the cgroup2 mount, as ss's
     /// `cg_id_to_path()` does. A fixed (test) `Names` starts with an empty map.
-    cgroups: std::cell::OnceCell<HashMap<u64, String>>,
+    cgroups: std::sync::OnceLock<HashMap<u64, String>>,
     /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
     owners: HashMap<u32, String>,
     /// `-r`: host names, looked up on first use and cached for the run.
@@ -77,7 +77,7 @@ impl Names {
             ephemeral,
             ifnames: None,
             comms: None,
-            cgroups: std::cell::OnceCell::new(),
+            cgroups: std::sync::OnceLock::new(),
             owners: HashMap::new(),
             hosts: HostNames::system(),
             bpf_maps: HashMap::new(),
@@ -97,7 +97,7 @@ impl Names {
             ephemeral,
             ifnames: Some(ifnames.iter().map(|&(i, n)| (i, n.to_owned())).collect()),
             comms: Some(HashMap::new()),
-            cgroups: std::cell::OnceCell::from(HashMap::new()),
+            cgroups: std::sync::OnceLock::from(HashMap::new()),
             owners: HashMap::new(),
             hosts: HostNames::fixed(&[]),
             bpf_maps: HashMap::new(),
@@ -144,22 +144,46 @@ impl Names {
     #[must_use]
     pub fn with_cgroups(self, cgroups: &[(u64, &str)]) -> Self {
         let map: HashMap<u64, String> = cgroups.iter().map(|&(i, p)| (i, p.to_owned())).collect();
-        Names { cgroups: std::cell::OnceCell::from(map), ..self }
+        Names { cgroups: std::sync::OnceLock::from(map), ..self }
     }
 
     /// ss's `cg_id_to_path()`: the cgroup's path under the cgroup2 mount (`/` for the
     /// root), or `unreachable:ID` (hex).
     #[must_use]
     pub fn cgroup_path(&self, id: u64) -> String {
-        self.cgroups.get_or_init(system_cgroups).get(&id).cloned().unwrap_or_else(|| format!("unreachable:{id:x}"))
+        let mut out = String::new();
+        self.push_cgroup_path(&mut out, id);
+        out
+    }
+
+    /// Appends [`Names::cgroup_path`] to `out` (`-e` prints one per row).
+    pub fn push_cgroup_path(&self, out: &mut String, id: u64) {
+        match self.cgroups.get_or_init(system_cgroups).get(&id) {
+            Some(path) => out.push_str(path),
+            None => {
+                use std::fmt::Write as _;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "unreachable:{id:x}");
+            }
+        }
     }
 
     /// `users:(...)` for a socket inode, with its leading space; empty if no process
     /// holds it (or `-p` was not given).
     pub fn users(&self, inode: u32) -> String {
-        match self.owners.get(&inode) {
-            Some(list) if inode != 0 => format!(" users:({list})"),
-            _ => String::new(),
+        let mut out = String::new();
+        self.push_users(&mut out, inode);
+        out
+    }
+
+    /// Appends [`Names::users`] to `out` (a query prints one per row).
+    pub fn push_users(&self, out: &mut String, inode: u32) {
+        if inode != 0
+            && let Some(list) = self.owners.get(&inode)
+        {
+            out.push_str(" users:(");
+            out.push_str(list);
+            out.push(')');
         }
     }
 

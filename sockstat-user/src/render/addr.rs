@@ -93,29 +93,84 @@ pub(super) fn ipv4_text(a: std::net::Ipv4Addr) -> String {
 
 /// Appends [`ipv4_text`].
 pub(super) fn push_ipv4(s: &mut String, a: std::net::Ipv4Addr) {
-    for (i, octet) in a.octets().into_iter().enumerate() {
-        if i > 0 {
-            s.push('.');
-        }
-        push_decimal(s, u64::from(octet));
+    // SAFETY: only bytes of OCTETS, which are ASCII, are written.
+    unsafe {
+        push_ascii_with(s, |buf: &mut [u8; 16]| {
+            // Each octet's digits and a dot, four bytes at a time; the last dot is dropped.
+            let mut len = 0;
+            for octet in a.octets() {
+                let (digits, n) = OCTETS[usize::from(octet)];
+                buf[len..len + 4].copy_from_slice(&digits);
+                len += usize::from(n);
+            }
+            len - 1
+        });
     }
 }
 
+/// Each byte value's decimal digits followed by a dot (padded to 4 bytes), and their
+/// count with the dot.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut table = [([0u8; 4], 0u8); 256];
+    let mut v = 0;
+    while v < 256 {
+        // Lossless: v < 256.
+        let (h, t, o) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        table[v] = match v {
+            0..10 => ([b'0' + o, b'.', 0, 0], 2),
+            10..100 => ([b'0' + t, b'0' + o, b'.', 0], 3),
+            _ => ([b'0' + h, b'0' + t, b'0' + o, b'.'], 4),
+        };
+        v += 1;
+    }
+    table
+};
+
 /// Appends `n` in decimal (the digits `n.to_string()` would give).
 pub(super) fn push_decimal(s: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    push_decimal_padded(s, n, 0);
+}
+
+/// Appends `n` in decimal, then spaces up to `width` bytes (at most 24).
+fn push_decimal_padded(s: &mut String, n: u64, width: usize) {
+    // At most 20 digits (u64::MAX).
+    let count = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    // SAFETY: only digits are written, over the spaces push_ascii_with starts with.
+    unsafe {
+        push_ascii_with(s, |buf: &mut [u8; 24]| {
+            let mut n = n;
+            for b in buf[..count].iter_mut().rev() {
+                *b = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            count.max(width)
+        });
     }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+/// Appends to `s` the first bytes of `N` that `fill` writes, as many as it returns (at
+/// most `N`), the `N` bytes starting as spaces. Written in place: short text built on the
+/// stack and then copied was read back before its bytes were stored (a stall that cost
+/// more than the digits), a variable-length copy is a `memcpy` call, and a UTF-8 check
+/// of digits is work for nothing.
+///
+/// # Safety
+/// `fill` must write only ASCII bytes (so that `s` stays UTF-8).
+#[inline]
+unsafe fn push_ascii_with<const N: usize>(s: &mut String, fill: impl FnOnce(&mut [u8; N]) -> usize) {
+    // SAFETY: the bytes added are spaces and what `fill` wrote, ASCII by the contract.
+    let v = unsafe { s.as_mut_vec() };
+    v.reserve(N);
+    let at = v.len();
+    let spare = &mut v.spare_capacity_mut()[..N];
+    for b in spare.iter_mut() {
+        b.write(b' ');
+    }
+    // SAFETY: the `N` bytes were all initialised just above.
+    let buf = unsafe { &mut *spare.as_mut_ptr().cast::<[u8; N]>() };
+    let len = fill(buf).min(N);
+    // SAFETY: the `len <= N` bytes after `at` are initialised and within the capacity.
+    unsafe { v.set_len(at + len) };
 }
 
 /// ss's `"%-6d"` for a queue size held in an `int`.
@@ -127,15 +182,11 @@ pub(super) fn queue_text(q: u32) -> String {
 
 /// Appends [`queue_text`].
 pub(super) fn push_queue(s: &mut String, q: u32) {
-    let start = s.len();
     let v = q.cast_signed();
     if v < 0 {
         s.push('-');
     }
-    push_decimal(s, u64::from(v.unsigned_abs()));
-    while s.len() - start < 6 {
-        s.push(' ');
-    }
+    push_decimal_padded(s, u64::from(v.unsigned_abs()), if v < 0 { 5 } else { 6 });
 }
 
 /// [`addr_text`] with `-r`: ss 6.1's `inet_addr_print()` passes every IPv4 address
@@ -175,7 +226,7 @@ mod tests {
 
     #[test]
     fn fast_number_and_address_text_match_display() {
-        for v in [0u32, 7, 10, 99, 100, 65535, 1 << 20, u32::MAX] {
+        for v in [0u32, 7, 10, 99, 100, 65535, 1 << 20, 123_456_789, 1 << 31, u32::MAX - 99_999, u32::MAX] {
             assert_eq!(queue_text(v), format!("{:<6}", v.cast_signed()));
         }
         for p in [1u16, 9, 10, 80, 443, 8080, 65535] {

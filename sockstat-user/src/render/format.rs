@@ -22,13 +22,14 @@
 //! This module assembles a snapshot's rows into one grid and keeps the paths callers use.
 
 use std::io::{self, Write};
+use std::ops::Range;
 
 use crate::model::socket::{InetSocket, Snapshot};
 pub use crate::names::system::{Names, PortKind};
 pub use crate::render::addr::{addr_text, inet6_ntop};
 pub use crate::render::events::EventRenderer;
 use crate::render::family::{netlink_row, packet_row, unix_row, vsock_row, xdp_row};
-use crate::render::grid::{COL_MAX, COL_NETID, COL_PROCESS, COL_RECVQ, COL_SENDQ, COL_STATE, Grid};
+use crate::render::grid::{COL_MAX, COL_NETID, COL_PROCESS, COL_RECVQ, COL_SENDQ, COL_STATE, Grid, GridParts};
 use crate::render::inet::inet_row_into;
 pub use crate::render::inet::sockopt_text;
 pub use crate::render::labels::{netid_name, state_name};
@@ -118,16 +119,88 @@ pub fn render(opts: &Style, snap: &Snapshot, out: &mut dyn Write) -> io::Result<
 /// # Errors
 /// Any error writing to `out`.
 pub fn render_with(opts: &Style, snap: &Snapshot, names: &Names, out: &mut dyn Write) -> io::Result<()> {
-    let mut grid = Grid::new(disabled_columns(opts), opts.show_header, opts.compat.v7());
-    // One row's fields, reused: inet rows (the bulk of a big query) are written into it.
-    let mut row: [String; COL_MAX] = Default::default();
-    for s in &snap.netlink {
+    // Two threads for a big answer (the rows' text is most of a query's client time)
+    // when there are two CPUs to run them; not with -r, whose lookups ss makes one by
+    // one, in order.
+    let parts = if row_count(snap) < PARALLEL_ROWS || opts.resolve_hosts {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+    };
+    render_in_parts(opts, snap, names, parts, out)
+}
+
+/// [`render_with`], the rows built and printed in `parts` parts, one thread each: the
+/// same text whatever the number.
+pub(super) fn render_in_parts(
+    opts: &Style,
+    snap: &Snapshot,
+    names: &Names,
+    parts: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let disabled = disabled_columns(opts);
+    let v7 = opts.compat.v7();
+    let total = row_count(snap);
+    let parts = parts.clamp(1, total.max(1));
+    // Part i holds rows bounds[i]..bounds[i + 1]; the first one the header too.
+    let bounds: Vec<usize> = (0..=parts).map(|i| total * i / parts).collect();
+    let build = |i: usize| {
+        let rows = bounds[i]..bounds[i + 1];
+        let mut grid = Grid::part(disabled, i == 0 && opts.show_header, v7, rows.len(), i + 1 == parts);
+        push_rows(&mut grid, opts, snap, names, rows);
+        grid
+    };
+    let grids: Vec<Grid> = std::thread::scope(|scope| {
+        let rest: Vec<_> = (1..parts).map(|i| scope.spawn(move || build(i))).collect();
+        let mut grids = vec![build(0)];
+        for handle in rest {
+            grids.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        grids
+    });
+    GridParts { parts: &grids }.write(opts.screen_width, out)
+}
+
+/// Rows from which [`render_with`] builds and prints on two threads.
+pub(super) const PARALLEL_ROWS: usize = 20_000;
+
+/// The number of rows of `snap`'s sockets.
+fn row_count(snap: &Snapshot) -> usize {
+    [
+        snap.netlink.len(),
+        snap.packet.len(),
+        snap.unix.len(),
+        snap.raw.len(),
+        snap.udp.len(),
+        snap.tcp.len(),
+        snap.dccp.len(),
+        snap.sctp.len(),
+        snap.vsock.len(),
+        snap.xdp.len(),
+        snap.mptcp.len(),
+    ]
+    .iter()
+    .sum()
+}
+
+/// Pushes rows `rows` (numbered over every table, in ss's order) of `snap` to `grid`.
+fn push_rows(grid: &mut Grid, opts: &Style, snap: &Snapshot, names: &Names, rows: Range<usize>) {
+    // The first row of the next table.
+    let mut at = 0;
+    // The part of `rows` in the next table, `len` rows long, as indices into it.
+    let mut take = |len: usize| {
+        let span = rows.start.clamp(at, at + len) - at..rows.end.clamp(at, at + len) - at;
+        at += len;
+        span
+    };
+    for s in &snap.netlink[take(snap.netlink.len())] {
         grid.push_netlink(&netlink_row(opts, s, names));
     }
-    for s in &snap.packet {
+    for s in &snap.packet[take(snap.packet.len())] {
         grid.push(&packet_row(opts, s, names));
     }
-    for s in &snap.unix {
+    for s in &snap.unix[take(snap.unix.len())] {
         grid.push(&unix_row(opts, s, names));
     }
     // ss's proc fallback sets the type to 0 for raw sockets, and proto_name(0) is "raw".
@@ -139,22 +212,21 @@ pub fn render_with(opts: &Style, snap: &Snapshot, names: &Names, out: &mut dyn W
         (&snap.dccp, "dccp", PortKind::Tcp),
         (&snap.sctp, "sctp", PortKind::Tcp),
     ] {
-        for s in list {
-            inet_row_into(&mut row, opts, s, names, netid, kind);
-            grid.push(&row);
+        for s in &list[take(list.len())] {
+            inet_row_into(&mut grid.row(), opts, s, names, netid, kind);
+            grid.end_row(false);
         }
     }
-    for s in &snap.vsock {
+    for s in &snap.vsock[take(snap.vsock.len())] {
         grid.push(&vsock_row(s, names));
     }
-    for s in &snap.xdp {
+    for s in &snap.xdp[take(snap.xdp.len())] {
         grid.push(&xdp_row(opts, s, names));
     }
-    for s in &snap.mptcp {
-        inet_row_into(&mut row, opts, s, names, "mptcp", PortKind::Tcp);
-        grid.push(&row);
+    for s in &snap.mptcp[take(snap.mptcp.len())] {
+        inet_row_into(&mut grid.row(), opts, s, names, "mptcp", PortKind::Tcp);
+        grid.end_row(false);
     }
-    grid.write(opts.screen_width, out)
 }
 
 #[cfg(test)]

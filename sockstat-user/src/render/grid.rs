@@ -97,29 +97,87 @@ pub(super) fn unpadded_column(v7: bool, disabled: &[bool; COL_MAX], screen_width
     (0..COL_LAST).rfind(|&c| !disabled[c])
 }
 
+/// Where a row's text goes, field by field in column order: a [`Grid`] being filled
+/// ([`Grid::row`]) or one row's fields ([`FieldsRow`]).
+pub(super) trait RowSink {
+    /// The text of the field being written (appended to).
+    fn field(&mut self) -> &mut String;
+    /// Ends the field being written; the next column's starts.
+    fn next_field(&mut self);
+}
+
+/// A row as `[String; COL_MAX]` written through [`RowSink`] (`-E`'s rows, tests).
+pub(super) struct FieldsRow<'a> {
+    row: &'a mut [String; COL_MAX],
+    col: usize,
+}
+
+impl<'a> FieldsRow<'a> {
+    /// Clears `row` and starts writing its first field.
+    pub(super) fn new(row: &'a mut [String; COL_MAX]) -> Self {
+        for field in row.iter_mut() {
+            field.clear();
+        }
+        FieldsRow { row, col: 0 }
+    }
+}
+
+impl RowSink for FieldsRow<'_> {
+    fn field(&mut self) -> &mut String {
+        &mut self.row[self.col.min(COL_MAX - 1)]
+    }
+
+    fn next_field(&mut self) {
+        self.col += 1;
+    }
+}
+
 /// Pass one of ss's renderer: every line's fields, kept until the widths are known.
 ///
-/// The fields live back to back in one buffer (`text`), each row's ends in `ends`: a
+/// The fields live back to back in one buffer (`text`), each one's length in `lens`: a
 /// query prints 100k rows and more, and a `String` per field made the allocator and the
-/// page faults the largest cost of printing them.
+/// page faults the largest cost of printing them. A big grid is built in parts, one per
+/// thread ([`Grid::part`]), measured and printed as one ([`GridParts`]).
 pub(super) struct Grid {
     disabled: [bool; COL_MAX],
     /// ss 7.1's rules rather than 6.1's.
     v7: bool,
     /// [`unflushed_after_row`] of the last row pushed.
     last_unflushed: usize,
-    text: Vec<u8>,
-    /// `COL_MAX` end offsets into `text` per row.
-    ends: Vec<usize>,
+    text: String,
+    /// `COL_MAX` field lengths per row. A field is one socket's text, far below 4 GiB.
+    lens: Vec<u32>,
     /// Whether the last row is a socket (not the header). ss never flushes the last
     /// field it writes, so that row's Process field is not measured: see [`Grid::measure`].
     last_is_data: bool,
+    /// Whether this grid's last row is the last one printed: not so for a part that other
+    /// parts follow, whose every field ss flushed.
+    ends_output: bool,
+    /// Where in `text` each block of [`BLOCK_ROWS`] rows starts, the first excepted.
+    block_starts: Vec<usize>,
 }
 
+/// Rows printed as one piece (about 150 KiB of `-tan` text), by one thread.
+const BLOCK_ROWS: usize = 2048;
+
+/// Bytes of text a row is expected to take before any is written, to size buffers once.
+const ROW_BYTES_GUESS: usize = 64;
+
 impl Grid {
-    pub(super) fn new(disabled: [bool; COL_MAX], header: bool, v7: bool) -> Self {
-        let mut grid =
-            Grid { disabled, v7, last_unflushed: COL_PROCESS, text: Vec::new(), ends: Vec::new(), last_is_data: false };
+    /// A grid (or a part of one) sized for `rows` rows; `ends_output` if its last row is
+    /// the last printed.
+    pub(super) fn part(disabled: [bool; COL_MAX], header: bool, v7: bool, rows: usize, ends_output: bool) -> Self {
+        let rows = rows + usize::from(header);
+        let mut grid = Grid {
+            disabled,
+            v7,
+            last_unflushed: COL_PROCESS,
+            text: String::with_capacity(rows * ROW_BYTES_GUESS),
+            lens: Vec::with_capacity(rows * COL_MAX),
+            last_is_data: false,
+            ends_output,
+            block_starts: Vec::with_capacity(rows / BLOCK_ROWS + 1),
+        };
         if header {
             grid.append(&header_row());
         }
@@ -127,75 +185,352 @@ impl Grid {
     }
 
     fn append(&mut self, row: &[String; COL_MAX]) {
-        for (c, field) in row.iter().enumerate() {
-            // ss 6.1: the details follow the owners in the Process field and the last
-            // field stays empty ([`fold_row`], without copying the row).
-            match (self.v7, c) {
-                (false, COL_LAST) => {}
-                (false, COL_PROCESS) => {
-                    self.text.extend_from_slice(field.as_bytes());
-                    self.text.extend_from_slice(row[COL_LAST].as_bytes());
-                }
-                _ => self.text.extend_from_slice(field.as_bytes()),
-            }
-            self.ends.push(self.text.len());
+        let mut sink = self.row();
+        for field in row {
+            sink.field().push_str(field);
+            sink.next_field();
         }
+    }
+
+    /// Starts a row, written field by field through the [`RowSink`]; the row ends when the
+    /// writer is dropped (fields not ended are empty). Call [`Grid::end_row`] after.
+    pub(super) fn row(&mut self) -> GridRow<'_> {
+        let start = self.text.len();
+        GridRow { grid: self, row_start: start, start, col: 0, lens: [0; COL_MAX] }
+    }
+
+    /// Marks the row just written as a socket's: `ends_in_process` for a netlink row, whose
+    /// details are in [`COL_PROCESS`] (its ss code never calls `proc_ctx_print()`).
+    pub(super) fn end_row(&mut self, ends_in_process: bool) {
+        self.last_is_data = true;
+        self.last_unflushed = unflushed_after_row(self.v7, ends_in_process);
     }
 
     /// A row of a family whose ss code prints the owners (`proc_ctx_print()`): every
     /// family but netlink.
     pub(super) fn push(&mut self, row: &[String; COL_MAX]) {
         self.append(row);
-        self.last_is_data = true;
-        self.last_unflushed = unflushed_after_row(self.v7, false);
+        self.end_row(false);
     }
 
     /// A netlink row: its details are in [`COL_PROCESS`].
     pub(super) fn push_netlink(&mut self, row: &[String; COL_MAX]) {
         self.append(row);
-        self.last_is_data = true;
-        self.last_unflushed = unflushed_after_row(self.v7, true);
+        self.end_row(true);
     }
 
     fn rows(&self) -> usize {
-        self.ends.len() / COL_MAX
-    }
-
-    /// Field `c` of row `r`.
-    fn field(&self, r: usize, c: usize) -> &[u8] {
-        let i = r * COL_MAX + c;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+        self.lens.len() / COL_MAX
     }
 
     /// What ss's `field_flush()` measured: each enabled column's longest field.
     fn measure(&self) -> [usize; COL_MAX] {
         let mut max_len = [0usize; COL_MAX];
-        let last = self.rows().saturating_sub(1);
-        for r in 0..self.rows() {
-            // field_flush() measures a field when the next one starts; the field being
-            // written when render() runs is never measured (the Process field or the last
-            // one after a socket, the last one after the header).
-            let unflushed = if r != last {
-                COL_MAX
-            } else if self.last_is_data {
-                self.last_unflushed
-            } else {
-                COL_LAST
-            };
-            measure_fields(&mut max_len, |c| self.field(r, c).len(), &self.disabled, unflushed);
+        if self.rows() == 0 {
+            return max_len;
+        }
+        // field_flush() measures a field when the next one starts; the field being
+        // written when render() runs is never measured (the Process field or the last
+        // one after a socket, the last one after the header).
+        let (body, last) =
+            if self.ends_output { self.lens.split_at(self.lens.len() - COL_MAX) } else { (&self.lens[..], &[][..]) };
+        let mut max = [0u32; COL_MAX];
+        for row in body.chunks_exact(COL_MAX) {
+            for (m, &len) in max.iter_mut().zip(row) {
+                *m = (*m).max(len);
+            }
+        }
+        measure_fields(&mut max_len, |c| max[c] as usize, &self.disabled, COL_MAX);
+        if !last.is_empty() {
+            let unflushed = if self.last_is_data { self.last_unflushed } else { COL_LAST };
+            measure_fields(&mut max_len, |c| last[c] as usize, &self.disabled, unflushed);
         }
         max_len
     }
 
-    /// `render()`: pass two.
+    /// The blocks of rows printed as one piece: `(first row, its offset in the text)`.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        std::iter::once((0, 0))
+            .chain(self.block_starts.iter().enumerate().map(|(i, &at)| ((i + 1) * BLOCK_ROWS, at)))
+            .filter(|&(row, _)| row < self.rows())
+    }
+
+    /// Pass two for the block of rows starting at `row` (at `offset` in the text), with
+    /// the widths of the whole output, appended to `out`.
+    fn write_block(&self, layout: &Layout, (row, offset): (usize, usize), out: &mut Chunk) {
+        let text = self.text.as_bytes();
+        let rows = row..self.rows().min(row + BLOCK_ROWS);
+        let mut start = offset;
+        for lens in self.lens[rows.start * COL_MAX..rows.end * COL_MAX].chunks_exact(COL_MAX) {
+            let lens: &[u32; COL_MAX] = lens.try_into().unwrap_or(&[0; COL_MAX]);
+            layout.line_from(out, text, start, lens);
+            start += lens.iter().map(|&l| l as usize).sum::<usize>();
+        }
+    }
+}
+
+/// The writer of one row of a [`Grid`] ([`Grid::row`]).
+pub(super) struct GridRow<'a> {
+    grid: &'a mut Grid,
+    row_start: usize,
+    /// Where the field being written starts in the grid's text.
+    start: usize,
+    col: usize,
+    lens: [u32; COL_MAX],
+}
+
+impl RowSink for GridRow<'_> {
+    #[inline]
+    fn field(&mut self) -> &mut String {
+        &mut self.grid.text
+    }
+
+    #[inline]
+    fn next_field(&mut self) {
+        // ss 6.1: the details follow the owners in the Process field and the last field
+        // stays empty ([`fold_row`], without copying anything).
+        if self.col >= COL_MAX || (self.col == COL_PROCESS && !self.grid.v7) {
+            self.col += 1;
+            return;
+        }
+        let end = self.grid.text.len();
+        let field = if self.col == COL_LAST && !self.grid.v7 { COL_PROCESS } else { self.col };
+        // A field is one socket's text, far below 4 GiB.
+        self.lens[field] = u32::try_from(end - self.start).unwrap_or(u32::MAX);
+        self.start = end;
+        self.col += 1;
+    }
+}
+
+impl Drop for GridRow<'_> {
+    fn drop(&mut self) {
+        while self.col < COL_MAX {
+            self.next_field();
+        }
+        let grid = &mut *self.grid;
+        // Nothing is written after the last field.
+        grid.text.truncate(self.start);
+        if grid.lens.len().is_multiple_of(BLOCK_ROWS * COL_MAX) && !grid.lens.is_empty() {
+            grid.block_starts.push(self.row_start);
+        }
+        grid.lens.extend_from_slice(&self.lens);
+    }
+}
+
+/// The output is handed to the writer in pieces of about this size: large writes, and a
+/// buffer that stays in the cache instead of one the size of the whole output.
+const CHUNK: usize = 256 * 1024;
+
+/// A grid built in parts (in order), measured and printed as one.
+pub(super) struct GridParts<'a> {
+    pub(super) parts: &'a [Grid],
+}
+
+impl GridParts<'_> {
+    /// `render()` over every part: the widths come from all of them. The rows are printed
+    /// block by block, in order; with several parts, every other block is printed on a
+    /// second thread, a few blocks ahead at most.
     pub(super) fn write(&self, screen_width: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
-        if self.rows() == 0 {
+        let Some(first) = self.parts.first() else { return Ok(()) };
+        if self.parts.iter().all(|p| p.rows() == 0) {
             return Ok(());
         }
-        let width = widths(&self.measure(), &self.disabled, screen_width);
-        let unpadded = unpadded_column(self.v7, &self.disabled, screen_width);
-        write_rows(self.rows(), |r, c| self.field(r, c), &self.disabled, &width, unpadded, out)
+        let mut max_len = [0usize; COL_MAX];
+        for part in self.parts {
+            for (m, l) in max_len.iter_mut().zip(part.measure()) {
+                *m = (*m).max(l);
+            }
+        }
+        let width = widths(&max_len, &first.disabled, screen_width);
+        let unpadded = unpadded_column(first.v7, &first.disabled, screen_width);
+        let layout = Layout::new(&first.disabled, &width, unpadded);
+        let blocks: Vec<(&Grid, (usize, usize))> =
+            self.parts.iter().flat_map(|part| part.blocks().map(move |b| (part, b))).collect();
+        let mut chunk = Chunk::new();
+        if self.parts.len() == 1 || blocks.len() < 2 {
+            for &(part, block) in &blocks {
+                part.write_block(&layout, block, &mut chunk);
+                if chunk.len >= CHUNK {
+                    chunk.drain_to(out)?;
+                }
+            }
+            return chunk.drain_to(out);
+        }
+        std::thread::scope(|scope| {
+            // Blocks printed by the second thread, in order, and the buffers coming back.
+            let (done, printed) = std::sync::mpsc::sync_channel::<Chunk>(AHEAD);
+            let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
+            let (layout, blocks) = (&layout, &blocks);
+            scope.spawn(move || {
+                for &(part, block) in blocks.iter().skip(1).step_by(2) {
+                    let mut chunk = returned.try_recv().unwrap_or_else(|_| Chunk::new());
+                    chunk.len = 0;
+                    part.write_block(layout, block, &mut chunk);
+                    if done.send(chunk).is_err() {
+                        // The printing stopped (a write error).
+                        return;
+                    }
+                }
+            });
+            for (i, &(part, block)) in blocks.iter().enumerate() {
+                if i % 2 == 0 {
+                    part.write_block(layout, block, &mut chunk);
+                    chunk.drain_to(out)?;
+                } else {
+                    let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
+                    theirs.drain_to(out)?;
+                    // The thread may have finished: then the buffer is not needed.
+                    let _ = give_back.send(theirs);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Blocks the second thread may have printed before they are written.
+const AHEAD: usize = 3;
+
+/// A buffer of printed lines, kept initialised so that short fields and padding can be
+/// copied in fixed-size pieces (which compile to a few stores rather than a `memcpy`
+/// call each): a line is only written where [`SLACK`] bytes follow its longest form.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// The fixed size of the pieces [`Chunk`] copies.
+const PIECE: usize = 16;
+
+/// Bytes beyond a line's longest form that [`Chunk`] keeps writable.
+const SLACK: usize = 2 * SPACES.len();
+
+const SPACES: [u8; 32] = [b' '; 32];
+
+impl Chunk {
+    /// A buffer for a whole output's worth of [`CHUNK`]s.
+    fn new() -> Self {
+        Self::with_len(CHUNK + CHUNK / 4)
+    }
+
+    fn with_len(len: usize) -> Self {
+        Chunk { buf: vec![0; len], len: 0 }
+    }
+
+    /// Room for `n` more bytes and the slack.
+    #[inline]
+    fn reserve(&mut self, n: usize) {
+        if self.len + n + SLACK > self.buf.len() {
+            self.buf.resize(self.len + n + SLACK, 0);
+        }
+    }
+
+    /// Appends `text[start..start + len]`.
+    #[inline]
+    fn put(&mut self, text: &[u8], start: usize, len: usize) {
+        match (text.get(start..start + PIECE), self.buf.get_mut(self.len..self.len + PIECE)) {
+            (Some(src), Some(dst)) if len <= PIECE => dst.copy_from_slice(src),
+            _ => self.buf[self.len..self.len + len].copy_from_slice(&text[start..start + len]),
+        }
+        self.len += len;
+    }
+
+    /// Appends `n` spaces.
+    #[inline]
+    fn spaces(&mut self, n: usize) {
+        match self.buf.get_mut(self.len..self.len + SPACES.len()) {
+            Some(dst) if n <= SPACES.len() => dst.copy_from_slice(&SPACES),
+            _ => self.buf[self.len..self.len + n].fill(b' '),
+        }
+        self.len += n;
+    }
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn drain_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.buf[..self.len])?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+/// The printing of a line: each enabled column's delimiter, width and padding.
+pub(super) struct Layout {
+    cols: Vec<LayoutColumn>,
+    /// [`Layout::padding_bound`].
+    padding: usize,
+}
+
+struct LayoutColumn {
+    col: usize,
+    /// Whether a space comes first (every delimiter is one space or none).
+    ldelim: bool,
+    width: usize,
+    /// Spaces before the field up to the width (right-aligned columns).
+    pad_before: bool,
+    /// Spaces after the field up to the width (left-aligned columns but an unpadded one).
+    pad_after: bool,
+}
+
+impl Layout {
+    /// The line layout for the columns not `disabled`, `width` wide, column `unpadded`
+    /// ([`unpadded_column`]) without right padding.
+    pub(super) fn new(disabled: &[bool; COL_MAX], width: &[usize; COL_MAX], unpadded: Option<usize>) -> Self {
+        let mut cols = Vec::with_capacity(COL_MAX);
+        for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
+            let spec = &COLUMNS[c];
+            cols.push(LayoutColumn {
+                col: c,
+                // The delimiter is printed even for a zero-width column, as ss does, but
+                // not before the first column.
+                ldelim: !cols.is_empty() && spec.ldelim == " ",
+                width: width[c],
+                pad_before: width[c] > 0 && spec.align == Align::Right,
+                pad_after: width[c] > 0 && spec.align == Align::Left && unpadded != Some(c),
+            });
+        }
+        let mut layout = Layout { cols, padding: 0 };
+        layout.padding = layout.padding_bound();
+        layout
+    }
+
+    /// The most bytes a line adds to its fields' text: delimiters, padding, newline.
+    fn padding_bound(&self) -> usize {
+        self.cols.iter().map(|c| usize::from(c.ldelim) + c.width).sum::<usize>() + 1
+    }
+
+    /// Appends one line whose fields are `text` from `start` on, `lens` long.
+    #[inline]
+    fn line_from(&self, out: &mut Chunk, text: &[u8], start: usize, lens: &[u32; COL_MAX]) {
+        let mut starts = [0usize; COL_MAX];
+        let mut at = start;
+        for (s, &len) in starts.iter_mut().zip(lens) {
+            *s = at;
+            at += len as usize;
+        }
+        out.reserve(at - start + self.padding);
+        for col in &self.cols {
+            let len = lens[col.col] as usize;
+            if col.ldelim {
+                out.byte(b' ');
+            }
+            let mut printed = usize::from(col.ldelim);
+            if col.pad_before {
+                let pad = col.width.saturating_sub(len + printed);
+                out.spaces(pad);
+                printed += pad;
+            }
+            out.put(text, starts[col.col], len);
+            printed += len;
+            if col.pad_after {
+                out.spaces(col.width.saturating_sub(printed));
+            }
+        }
+        out.byte(b'\n');
     }
 }
 
@@ -254,33 +589,21 @@ pub(super) fn write_rows<'a>(
     unpadded: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let layout = Layout::new(disabled, width, unpadded);
+    // A few lines (`-E` prints one at a time): grown as needed.
+    let mut chunk = Chunk::with_len(4096);
     let mut text = Vec::new();
     for r in 0..rows {
-        let mut line_started = false;
-        for c in (0..COL_MAX).filter(|&c| !disabled[c]) {
-            let spec = &COLUMNS[c];
+        text.clear();
+        let mut lens = [0u32; COL_MAX];
+        for (c, len) in lens.iter_mut().enumerate() {
             let field = field(r, c);
-            // The delimiter is printed even for a zero-width column, as ss does.
-            let mut printed = 0;
-            if line_started {
-                text.extend_from_slice(spec.ldelim.as_bytes());
-                printed = spec.ldelim.len();
-            }
-            line_started = true;
-            if width[c] > 0 && spec.align == Align::Right {
-                let pad = width[c].saturating_sub(field.len() + printed);
-                text.resize(text.len() + pad, b' ');
-                printed += pad;
-            }
             text.extend_from_slice(field);
-            printed += field.len();
-            if width[c] > 0 && spec.align == Align::Left && unpadded != Some(c) {
-                text.resize(text.len() + width[c].saturating_sub(printed), b' ');
-            }
+            *len = u32::try_from(field.len()).unwrap_or(u32::MAX);
         }
-        text.push(b'\n');
+        layout.line_from(&mut chunk, &text, 0, &lens);
     }
-    out.write_all(&text)
+    chunk.drain_to(out)
 }
 
 /// The second pass of `render_calc_width()`, for a terminal `screen` columns wide: break

@@ -9,10 +9,7 @@ use std::net::IpAddr;
 use crate::model::socket::{InetSocket, PROTO_MPTCP_TABLE};
 use crate::names::system::{Names, PortKind};
 use crate::render::addr::{push_addr, push_port_numeric, push_queue, resolved_addr_text};
-use crate::render::grid::{
-    COL_ADDR, COL_LAST, COL_MAX, COL_NETID, COL_PROCESS, COL_RADDR, COL_RECVQ, COL_RSERV, COL_SENDQ, COL_SERV,
-    COL_STATE,
-};
+use crate::render::grid::{COL_MAX, FieldsRow, RowSink};
 use crate::render::labels::state_name;
 use crate::render::style::Style;
 use crate::render::tcpinfo::{mptcp_show_info, tcp_show_info};
@@ -67,27 +64,28 @@ pub(super) fn timer_text(s: &InetSocket, v7: bool) -> String {
 /// The fields of one inet socket's line (`inet_stats_print`, plus `-o` timers).
 pub(super) fn inet_row(opts: &Style, s: &InetSocket, names: &Names, netid: &str, kind: PortKind) -> [String; COL_MAX] {
     let mut row: [String; COL_MAX] = Default::default();
-    inet_row_into(&mut row, opts, s, names, netid, kind);
+    inet_row_into(&mut FieldsRow::new(&mut row), opts, s, names, netid, kind);
     row
 }
 
-/// [`inet_row`] written into `row`'s fields (cleared first), reusing their buffers.
+/// [`inet_row`] written field by field into `row`.
 pub(super) fn inet_row_into(
-    row: &mut [String; COL_MAX],
+    row: &mut impl RowSink,
     opts: &Style,
     s: &InetSocket,
     names: &Names,
     netid: &str,
     kind: PortKind,
 ) {
-    for field in row.iter_mut() {
-        field.clear();
-    }
-    row[COL_NETID].push_str(netid);
-    row[COL_STATE].push_str(state_name(s.state));
+    row.field().push_str(netid);
+    row.next_field();
+    row.field().push_str(state_name(s.state));
+    row.next_field();
     // ss keeps the queues in an `int` and prints them with "%-6d".
-    push_queue(&mut row[COL_RECVQ], s.rqueue);
-    push_queue(&mut row[COL_SENDQ], s.wqueue);
+    push_queue(row.field(), s.rqueue);
+    row.next_field();
+    push_queue(row.field(), s.wqueue);
+    row.next_field();
     let v6only = v6only(s);
     let host = |out: &mut String, a: &IpAddr| {
         if opts.resolve_hosts {
@@ -96,13 +94,14 @@ pub(super) fn inet_row_into(
             push_addr(out, a, v6only);
         }
     };
-    let local = &mut row[COL_ADDR];
+    let local = row.field();
     host(local, &s.src);
     if s.ifindex != 0 {
         local.push('%');
         local.push_str(&names.ifname(s.ifindex));
     }
     local.push(':');
+    row.next_field();
     let port = |out: &mut String, p: u16| {
         if opts.numeric {
             push_port_numeric(out, p);
@@ -110,12 +109,16 @@ pub(super) fn inet_row_into(
             out.push_str(&names.port_of(kind, p));
         }
     };
-    port(&mut row[COL_SERV], s.sport);
-    host(&mut row[COL_RADDR], &s.dst);
-    row[COL_RADDR].push(':');
-    port(&mut row[COL_RSERV], s.dport);
-    row[COL_PROCESS].push_str(&names.users(s.inode));
-    let ext = &mut row[COL_LAST];
+    port(row.field(), s.sport);
+    row.next_field();
+    host(row.field(), &s.dst);
+    row.field().push(':');
+    row.next_field();
+    port(row.field(), s.dport);
+    row.next_field();
+    names.push_users(row.field(), s.inode);
+    row.next_field();
+    let ext = row.field();
     if kind == PortKind::Raw {
         // dgram_show_line (the /proc path): no timers, and `-e` adds only the text after
         // the pointer column.
@@ -125,36 +128,39 @@ pub(super) fn inet_row_into(
         {
             ext.push_str(&format!(" opt:\"{opt}\""));
         }
-        return;
+    } else {
+        if opts.show_options {
+            ext.push_str(&timer_text(s, opts.compat.v7()));
+        }
+        push_inet_details(ext, opts, s, names);
     }
-    if opts.show_options {
-        ext.push_str(&timer_text(s, opts.compat.v7()));
-    }
-    ext.push_str(&inet_details_text(opts, s, names));
+    row.next_field();
 }
 
 /// The head of ss's `sock_details_print()` (`-e`), shared by every family that prints
 /// it: ` uid:N` unless root's, then ` ino:N sk:COOKIE`.
 pub(super) fn push_sock_details(out: &mut String, uid: u32, inode: u32, cookie: u64) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
     if uid != 0 {
-        out.push_str(&format!(" uid:{uid}"));
+        let _ = write!(out, " uid:{uid}");
     }
-    out.push_str(&format!(" ino:{inode} sk:{cookie:x}"));
+    let _ = write!(out, " ino:{inode} sk:{cookie:x}");
 }
 
-/// What `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
+/// Appends what `inet_show_sock()` prints after the timer: `-e`'s `sock_details_print()`, v6only
 /// and shutdown, then (`-m`, or `-i` for other than UDP) `tcp_show_info()` on a new line.
-pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> String {
-    let mut out = String::new();
+pub(super) fn push_inet_details(out: &mut String, opts: &Style, s: &InetSocket, names: &Names) {
     let d = s.ext.as_deref();
     if opts.show_details > 0 {
-        push_sock_details(&mut out, s.uid, s.inode, s.cookie);
+        push_sock_details(out, s.uid, s.inode, s.cookie);
         if let Some(d) = d {
             if d.mark != 0 {
                 out.push_str(&format!(" fwmark:0x{:x}", d.mark));
             }
             if d.cgroup_id != 0 {
-                out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+                out.push_str(" cgroup:");
+                names.push_cgroup_path(out, d.cgroup_id);
             }
             if s.family == sockstat_ebpf::AF_INET6
                 && let Some(v) = d.v6only
@@ -162,7 +168,7 @@ pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> 
                 out.push_str(&format!(" v6only:{v}"));
             }
             if let Some(m) = d.shutdown {
-                out.push_str(&shutdown_text(m));
+                push_shutdown(out, m);
             }
         }
     }
@@ -186,7 +192,8 @@ pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> 
         && let Some(d) = d
         && d.cgroup_id != 0
     {
-        out.push_str(&format!(" cgroup:{}", names.cgroup_path(d.cgroup_id)));
+        out.push_str(" cgroup:");
+        names.push_cgroup_path(out, d.cgroup_id);
     }
     if opts.show_inet_sockopt
         && let Some(flags) = d.and_then(|d| d.sockopt)
@@ -209,10 +216,9 @@ pub(super) fn inet_details_text(opts: &Style, s: &InetSocket, names: &Names) -> 
     }
     if let Some(d) = d {
         for stg in &d.bpf_storages {
-            push_sk_storage(&mut out, opts.oneline, stg, names);
+            push_sk_storage(out, opts.oneline, stg, names);
         }
     }
-    out
 }
 
 /// ss 7.1's `out_bpf_sk_storage()`: one socket-local storage value, dumped from its map's
@@ -276,7 +282,17 @@ pub fn sockopt_text(flags: u16) -> String {
 
 /// ` <->`, `-->`...: ss's `%c-%c` of the shutdown mask.
 pub(super) fn shutdown_text(mask: u8) -> String {
-    format!(" {}-{}", if mask & 1 != 0 { '-' } else { '<' }, if mask & 2 != 0 { '-' } else { '>' })
+    let mut out = String::with_capacity(4);
+    push_shutdown(&mut out, mask);
+    out
+}
+
+/// Appends [`shutdown_text`].
+pub(super) fn push_shutdown(out: &mut String, mask: u8) {
+    out.push(' ');
+    out.push(if mask & 1 != 0 { '-' } else { '<' });
+    out.push('-');
+    out.push(if mask & 2 != 0 { '-' } else { '>' });
 }
 
 #[cfg(test)]

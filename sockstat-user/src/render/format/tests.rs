@@ -9,9 +9,10 @@ use crate::render::inet::*;
 use std::net::IpAddr;
 
 use crate::cli::parse_ss_args;
-use crate::model::socket::Source;
+use crate::model::socket::{NetlinkSocket, Source, UnixSocket};
 use crate::query::{check_supported, select};
 use sockstat_ebpf::{AF_INET, TcpState};
+use std::collections::HashMap;
 use std::ffi::OsString;
 
 /// A stand-in for /etc/services: the real names for the fixture's ports, plus
@@ -937,4 +938,184 @@ fn ss_7_1_columns_timers_and_names() {
     assert!(timer_text(&delack, true).starts_with(" timer:(unknown,"));
     // escape_str() in the C locale.
     assert_eq!(escaped_comm("sst\tn\u{e9}\u{7f}"), "sst.n??.");
+}
+
+/// A big answer (more than [`PARALLEL_ROWS`] rows, so printed on two threads): netlink and
+/// UNIX rows ahead of the TCP ones, IPv4 and IPv6, owners for some, and a last row whose
+/// details are the longest (ss never measures them) while the row ending the first half
+/// has the longest owners (measured: it is not the last row).
+fn big_snapshot() -> (Snapshot, Names) {
+    let rows = PARALLEL_ROWS + 5_001;
+    let netlink = (0..3)
+        .map(|i| NetlinkSocket {
+            protocol: [0, 4, 9][i],
+            state: 0,
+            portid: i32::try_from(i).expect("small") * 1000,
+            dst_portid: 0,
+            dst_group: 0,
+            rqueue: 0,
+            wqueue: 0,
+            inode: 0,
+            cookie: 0,
+            groups: 1 << i,
+            skmem: None,
+        })
+        .collect();
+    let unix = (0..5)
+        .map(|i| UnixSocket {
+            kind: if i % 2 == 0 { 1 } else { 2 },
+            state: 10,
+            inode: 900_000 + i,
+            peer: 0,
+            name: (i % 3 == 0).then(|| format!("/run/sock{i}").into_bytes()),
+            rqueue: 0,
+            wqueue: 0,
+            ext: None,
+        })
+        .collect();
+    let n_tcp = rows - 8;
+    let tcp: Vec<InetSocket> = (0..n_tcp)
+        .map(|i| {
+            let n = u32::try_from(i).expect("small");
+            let port = u16::try_from(1024 + i % 60_000).expect("small");
+            let mut s = if i % 7 == 0 {
+                sock(TcpState::Established, "2001:db8::1", port, "2001:db8::2:1", 443, 0, 0, 0)
+            } else {
+                let a = format!("10.{}.{}.{}", i % 256, (i / 256) % 256, i % 200);
+                sock(TcpState::Established, &a, port, "127.0.0.1", 80, n % 3000, n % 11, 0)
+            };
+            s.inode = 1_000_000 + n;
+            s.uid = if i % 5 == 0 { 1000 } else { 0 };
+            s.cookie = u64::from(n) * 0x1_0001;
+            if i % 13 == 0 {
+                s.timer = 2;
+                s.expires_ms = 1000 + n;
+            }
+            s
+        })
+        .collect();
+    let boundary = (rows / 2 - 1) - 8;
+    let last = n_tcp - 1;
+    let mut owners: HashMap<u32, String> = (0..n_tcp)
+        .filter(|i| i % 3 == 0)
+        .map(|i| (tcp[i].inode, format!("(\"app\",pid={},fd={})", 100 + i, i % 50)))
+        .collect();
+    owners.insert(tcp[boundary].inode, format!("(\"{}\",pid=1,fd=3)", "b".repeat(60)));
+    owners.insert(tcp[last].inode, format!("(\"{}\",pid=1,fd=3)", "l".repeat(120)));
+    let mut tcp = tcp;
+    tcp[last].uid = 4_000_000_000;
+    tcp[last].timer = 2;
+    tcp[last].expires_ms = 7_200_000;
+    let snap = Snapshot { netlink, unix, tcp, ..Snapshot::default() };
+    let names = Names::fixed(None, (32768, 60999), &[(1, "lo")]).with_owners(owners);
+    (snap, names)
+}
+
+#[test]
+fn a_big_answer_prints_the_same_on_one_thread_or_several() {
+    let (snap, names) = big_snapshot();
+    let render_parts = |o: &crate::cli::Options, parts: usize| {
+        let mut out = Vec::new();
+        render_in_parts(&o.style, &snap, &names, parts, &mut out).expect("writing to a Vec");
+        String::from_utf8(out).expect("ASCII")
+    };
+    let mut exercised_last_row_rule = false;
+    for args in [
+        "-tan",
+        "-tane",
+        "-tanop",
+        "-anep",
+        "-tanH",
+        "-tan --ss-compat 7.1",
+        "-tanep --ss-compat 7.1",
+        "-anop --ss-compat 7.1",
+    ] {
+        for width in [None, Some(100), Some(250)] {
+            let mut o = opts(args);
+            o.style.screen_width = width;
+            let one = render_parts(&o, 1);
+            assert_eq!(one.lines().count(), snap.tcp.len() + 8 + usize::from(o.style.show_header), "{args}");
+            for parts in [2, 3] {
+                // Not assert_eq: a mismatch would print megabytes.
+                let many = render_parts(&o, parts);
+                let diff = one.lines().zip(many.lines()).position(|(a, b)| a != b);
+                assert!(one == many, "{args} at {width:?} in {parts} parts: first differing line {diff:?}");
+            }
+            // render_with takes the two-thread path for this many rows.
+            let mut out = Vec::new();
+            render_with(&o.style, &snap, &names, &mut out).expect("writing to a Vec");
+            assert!(out == one.as_bytes(), "{args} at {width:?} through render_with");
+            // The last row's unmeasured field overflows its column; the row ending the
+            // first half sets the width of its own.
+            let lines: Vec<&str> = one.lines().collect();
+            let longest_other = lines[..lines.len() - 1].iter().map(|l| l.len()).max().unwrap_or(0);
+            if width.is_none() && lines[lines.len() - 1].len() > longest_other {
+                exercised_last_row_rule = true;
+            }
+        }
+    }
+    assert!(exercised_last_row_rule, "the fixture must make ss's unmeasured last field matter");
+    // ss 6.1 -tanp: the Process column is as wide as the row ending the first half needs.
+    let one = render_parts(&opts("-tanp"), 2);
+    // After the header: the last row of the first part, rows / 2 - 1.
+    let boundary_line = one.lines().nth((snap.tcp.len() + 8) / 2).unwrap_or_default();
+    assert!(boundary_line.contains("bbbb"), "{boundary_line}");
+    assert!(one.lines().next().is_some_and(|header| header.len() == boundary_line.len()), "{boundary_line}");
+}
+
+/// Not a check: the time to print 100k loopback rows as `-tan` (run with
+/// `cargo test --release -p sockstat --lib print_speed -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement"]
+fn print_speed() {
+    let tcp: Vec<InetSocket> = (0..100_000u32)
+        .map(|i| {
+            let port = u16::try_from(30_000 + i % 6).expect("small");
+            let eph = u16::try_from(32_768 + i % 28_000).expect("small");
+            sock(TcpState::Established, "127.0.0.1", eph, "127.0.0.1", port, 0, 0, 0)
+        })
+        .collect();
+    let snap = Snapshot { tcp, ..Snapshot::default() };
+    let names = Names::fixed(None, (32768, 60999), &[]);
+    let o = opts("-tan");
+    for parts in [1, 2] {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..30 {
+            let started = std::time::Instant::now();
+            let mut sink = io::sink();
+            render_in_parts(&o.style, &snap, &names, parts, &mut sink).expect("writing to a sink");
+            best = best.min(started.elapsed());
+        }
+        eprintln!("{parts} part(s): {best:?}");
+    }
+}
+
+/// A write error part way through a big answer stops the printing on both threads and is
+/// returned, whichever thread printed the block being written.
+#[test]
+fn a_big_answer_returns_a_write_error_part_way() {
+    /// Takes `left` bytes, then fails.
+    struct FailsAfter {
+        left: usize,
+    }
+    impl Write for FailsAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.left {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.left -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let (snap, names) = big_snapshot();
+    let o = opts("-tan");
+    let mut whole = Vec::new();
+    render_in_parts(&o.style, &snap, &names, 2, &mut whole).expect("writing to a Vec");
+    for left in [0, 100, whole.len() / 3, whole.len() / 2, whole.len() - 1] {
+        let err = render_in_parts(&o.style, &snap, &names, 2, &mut FailsAfter { left }).expect_err("broken pipe");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe, "after {left} bytes");
+    }
 }
