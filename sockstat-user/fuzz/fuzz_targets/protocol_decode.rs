@@ -15,4 +15,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = sockstat::wire::rows::decode(&rows.0);
     }
     let _ = sockstat::wire::rows::decode(data);
+    if let Some(rows) = sockstat::wire::protocol::rows_in(data) {
+        let _ = sockstat::wire::rows::decode(rows);
+    }
 });

@@ -144,7 +144,11 @@ impl Client {
         phases.transfer_us = profile::us_since(reading);
         phases.bytes = body.len() as u64 + 4;
         let decoding = std::time::Instant::now();
-        let resp = protocol::decode(&body);
+        // TCP rows are decoded straight from the frame, not copied out of it first.
+        let resp = match protocol::rows_in(&body) {
+            Some(rows) => crate::wire::rows::decode(rows).map(Response::Sockets).map_err(ProtocolError::from),
+            None => protocol::decode(&body),
+        };
         phases.decode_us = profile::us_since(decoding);
         resp
     }
@@ -164,12 +168,8 @@ impl Client {
         let filter = filter.filter(|f| f.expr.is_some()).cloned();
         match self.call(&Request::Tcp { netns, families: families.to_vec(), states, filter })? {
             Response::Sockets(s) => Ok(s),
-            Response::Rows(rows) => {
-                let decoding = std::time::Instant::now();
-                let decoded = crate::wire::rows::decode(&rows.0);
-                profile::add_decode(profile::us_since(decoding));
-                decoded.map_err(|e| ClientError::Protocol { path: self.path.clone(), source: e.into() })
-            }
+            Response::Rows(rows) => crate::wire::rows::decode(&rows.0)
+                .map_err(|e| ClientError::Protocol { path: self.path.clone(), source: e.into() }),
             _ => Err(ClientError::Unexpected("a socket query")),
         }
     }

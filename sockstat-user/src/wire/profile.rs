@@ -36,11 +36,6 @@ pub(super) fn record(p: Phases) {
     LAST.with(|l| l.set(Some(p)));
 }
 
-/// Decoding that came after the frame (the rows of an answer).
-pub(super) fn add_decode(us: u64) {
-    LAST.with(|l| l.set(l.get().map(|p| Phases { decode_us: p.decode_us + us, ..p })));
-}
-
 /// The phases of this thread's last agent query, if any.
 #[must_use]
 pub fn last() -> Option<Phases> {

@@ -274,9 +274,39 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ProtocolEr
     Ok(postcard::from_bytes(rest)?)
 }
 
+/// The rows of a frame body that is a [`Response::Rows`], borrowed from it (an answer of
+/// 100k rows is megabytes: a copy of them is thousands of page faults); `None` for any
+/// other body, which [`decode`] reads.
+#[must_use]
+pub fn rows_in(body: &[u8]) -> Option<&[u8]> {
+    let (version, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
+    let (variant, rest) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    let (rows, rest) = postcard::take_from_bytes::<&[u8]>(rest).ok()?;
+    (version == VERSION && variant == ROWS_VARIANT && rest.is_empty()).then_some(rows)
+}
+
+/// [`Response::Rows`]'s variant index, as postcard writes it.
+const ROWS_VARIANT: u32 = 1;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_found_in_their_frame_and_nowhere_else() {
+        let rows = crate::wire::rows::TcpRows(vec![2, 0, 1, 2, 3]);
+        let bytes = encode(&Response::Rows(rows.clone())).unwrap();
+        assert_eq!(rows_in(&bytes[4..]), Some(&rows.0[..]));
+        let other = encode(&Response::Error("x".into())).unwrap();
+        assert_eq!(rows_in(&other[4..]), None);
+        let sockets = encode(&Response::Sockets(Vec::new())).unwrap();
+        assert_eq!(rows_in(&sockets[4..]), None);
+        // Cut short or with bytes after the rows: not a Rows frame.
+        assert_eq!(rows_in(&bytes[4..bytes.len() - 1]), None);
+        let mut longer = bytes[4..].to_vec();
+        longer.push(0);
+        assert_eq!(rows_in(&longer), None);
+    }
 
     #[test]
     fn frames_round_trip() {
