@@ -6,6 +6,11 @@ use std::{ffi::OsString, io, process::ExitCode};
 
 use sockstat::{cli::commands::own_command_line, cmd};
 
+mod huge_pages;
+
+#[global_allocator]
+static ALLOC: huge_pages::HugePages = huge_pages::HugePages;
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let result = match own_command_line(&args) {
