@@ -201,10 +201,10 @@ impl State {
         if !self.kernel.tracer.sock_ops {
             return self.tcp_with_dump(ns, peer, families, states, filter).map(Tcp::Dumped);
         }
-        // Every event emitted before the query is applied first, and a loss since the
-        // last check is repaired (a resync) before the table answers.
+        // Every event emitted before the query was applied (the event loop drains the
+        // ring before it answers anything); a loss since the last check is repaired (a
+        // resync) before the table answers.
         self.check_loss()?;
-        self.drain_all()?;
         self.check_closing(ns, peer)?;
         if states & MINI_STATES != 0 {
             self.check_minis(ns, peer, states)?;
