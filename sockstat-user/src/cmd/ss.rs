@@ -241,6 +241,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             p.bytes,
         );
     }
+    drop(out);
+    // The process ends now, and the kernel takes its memory back at once: freeing 100k
+    // rows, owners and their text one by one first was a sixth of a `-p` query's time.
+    std::mem::forget((snapshot, agent_owners, owners, threaded, names));
     Ok(ExitCode::SUCCESS)
 }
 
