@@ -49,6 +49,9 @@ pub(super) struct AgentRun {
     /// (None: the agent holds no program of that name).
     pub(super) set_state: Option<ProgramCost>,
     pub(super) accept: Option<ProgramCost>,
+    /// The sock_ops program (SYN-SENT with its port, request sockets): several runs per
+    /// connection, most of them returning at once. Reported, no target.
+    pub(super) sock_ops: Option<ProgramCost>,
     /// Size of the timeline file and its write-ahead log once the agent stopped (None:
     /// this sockstat keeps no timeline).
     pub(super) timeline_bytes: Option<u64>,
@@ -229,6 +232,7 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun>
         wall_s,
         set_state: cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME),
         accept: cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM),
+        sock_ops: cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM),
         timeline_bytes: None,
     };
     let timeline = agent.timeline().map(Path::to_path_buf);

@@ -487,6 +487,7 @@ impl Report {
         for (what, pick) in [
             ("transition program", (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>),
             ("accept hook", |a: &AgentRun| a.accept),
+            ("sock_ops program (no target)", |a: &AgentRun| a.sock_ops),
         ] {
             let cell = program_costs(c, pick).map_or_else(
                 || "not measured".into(),
