@@ -86,6 +86,8 @@ pub struct Minis {
     /// it goes), the earliest known expiry of one (a lower bound: not raised when it goes;
     /// `None`: none known).
     may_need_check: usize,
+    /// Cookies confirmed by the kernel since [`Minis::take_confirmed`] last ran.
+    confirmed: Vec<u64>,
     timewait: usize,
     timewait_latest_ns: u64,
     earliest_expiry_ns: Option<u64>,
@@ -104,6 +106,19 @@ impl Minis {
         self.by_cookie.values()
     }
 
+    pub fn get(&self, cookie: u64) -> Option<&Mini> {
+        self.by_cookie.get(&cookie)
+    }
+
+    /// The cookies the kernel confirmed (a dump or a lookup) since the last call, each
+    /// once.
+    pub fn take_confirmed(&mut self) -> Vec<u64> {
+        let mut c = std::mem::take(&mut self.confirmed);
+        c.sort_unstable();
+        c.dedup();
+        c
+    }
+
     /// How many times a row was added, removed or changed: an answer built from the rows
     /// is current while this stays the same.
     pub fn changes(&self) -> u64 {
@@ -114,6 +129,7 @@ impl Minis {
         self.changes += 1;
         (self.may_need_check, self.timewait, self.timewait_latest_ns) = (0, 0, 0);
         self.earliest_expiry_ns = None;
+        self.confirmed.clear();
         self.by_cookie.clear();
         self.by_tuple.clear();
         self.fin_received.clear();
@@ -285,6 +301,7 @@ impl Minis {
         // FIN comes, which no event says for a remote peer (and a local peer's LAST-ACK
         // may have come just before the kernel was asked): asked again at each query.
         let unsure = s.state == TcpState::FinWait2 as u8;
+        self.confirmed.push(s.cookie);
         self.insert(Mini { sock: s, kind, since_ns: now_ns, expires_ns: Some(expires_ns), unsure });
     }
 

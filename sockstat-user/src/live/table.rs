@@ -262,15 +262,18 @@ impl Table {
     /// cookie). Their close was never reported: under load the kernel sometimes moves an
     /// orphaned FIN-WAIT-1 socket on to TIME-WAIT without the tracepoint seeing its last
     /// transitions, and no counter says so. Returns their cookies.
+    ///
+    /// Only the timewait sockets confirmed since the last call can be such: a full socket
+    /// that comes later (an event) removes the mini socket of its cookie.
     pub fn drop_taken_over(&mut self) -> Vec<u64> {
-        let sockets = &self.sockets;
-        let gone: Vec<u64> = self
-            .minis
-            .iter()
-            .filter(|m| {
-                m.kind == minis::Kind::Timewait && m.expires_ns.is_some() && sockets.contains_key(&m.sock.cookie)
+        let confirmed = self.minis.take_confirmed();
+        let (sockets, minis) = (&self.sockets, &self.minis);
+        let gone: Vec<u64> = confirmed
+            .into_iter()
+            .filter(|c| {
+                minis.get(*c).is_some_and(|m| m.kind == minis::Kind::Timewait && m.expires_ns.is_some())
+                    && sockets.contains_key(c)
             })
-            .map(|m| m.sock.cookie)
             .collect();
         for c in &gone {
             self.sockets.remove(c);
