@@ -145,8 +145,8 @@ fn accept_events_are_the_same_with_and_without_casts() {
         assert_eq!((ev.protocol, &ev.saddr[4..], &ev.daddr[4..]), (6, &[0; 12][..], &[0; 12][..]), "{what}");
         assert_eq!(t.netns, netns, "{what}");
         // The accepting thread, as bpf_get_current_pid_tgid and _comm would give it.
-        assert_eq!((t.pid, t.tid, t.comm.as_str()), (std::process::id(), conn.tid, conn.comm.as_str()), "{what}");
-        assert!(ev.comm[t.comm.len()..].iter().all(|&b| b == 0), "comm NUL-padded: {what}");
+        assert_eq!((t.pid, t.tid, &*t.comm.text()), (std::process::id(), conn.tid, conn.comm.as_str()), "{what}");
+        assert!(ev.comm[t.comm.bytes().len()..].iter().all(|&b| b == 0), "comm NUL-padded: {what}");
         // The 5 bytes wait in the receive queue; nothing was sent back.
         assert_eq!((t.rqueue, t.wqueue, t.bytes_received, t.bytes_acked), (5, 0, 5, 0), "{what}");
         // An accept notice carries no close-time fields and no cgroup (its transitions do).

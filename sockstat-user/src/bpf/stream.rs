@@ -18,7 +18,7 @@ pub struct Transition {
     pub netns: u32,
     pub pid: u32,
     pub tid: u32,
-    pub comm: String,
+    pub comm: crate::model::comm::Comm,
     pub family: u16,
     pub src: IpAddr,
     pub sport: u16,
@@ -62,7 +62,6 @@ fn addr(family: u16, raw: &[u8; 16]) -> IpAddr {
 
 impl Transition {
     pub fn from_event(ev: &StateEvent) -> Transition {
-        let comm_len = ev.comm.iter().position(|&b| b == 0).unwrap_or(ev.comm.len());
         let (rqueue, wqueue) = if ev.newstate == TcpState::Listen as u8 {
             (ev.ack_backlog, ev.max_ack_backlog)
         } else {
@@ -77,7 +76,7 @@ impl Transition {
             netns: ev.netns,
             pid: ev.pid,
             tid: ev.tid,
-            comm: String::from_utf8_lossy(&ev.comm[..comm_len]).into_owned(),
+            comm: crate::model::comm::Comm::from_kernel(&ev.comm),
             family: ev.family,
             src: addr(ev.family, &ev.saddr),
             sport: ev.sport,
@@ -194,7 +193,7 @@ impl Transition {
             netns: 0,
             pid: 0,
             tid: 0,
-            comm: String::new(),
+            comm: crate::model::comm::Comm::default(),
             family: AF_INET,
             src: lo,
             sport,

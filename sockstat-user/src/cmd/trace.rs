@@ -116,7 +116,7 @@ struct JsonTransition<'a> {
     ts_ns: u64,
     pid: u32,
     tid: u32,
-    comm: &'a str,
+    comm: &'a crate::model::comm::Comm,
     netns: u32,
     cookie: u64,
     family: &'static str,
@@ -244,7 +244,7 @@ pub fn write_transition(
     }
     stamps.push_clock(line, t.ts_ns);
     line.push(' ');
-    push_transition_columns(line, t.pid, &t.comm, (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
+    push_transition_columns(line, t.pid, &t.comm.text(), (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
     line.push('\n');
     out.write_all(line.as_bytes())
 }

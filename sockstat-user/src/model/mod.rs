@@ -5,6 +5,7 @@
 pub mod abi;
 pub mod btf;
 pub mod clock;
+pub mod comm;
 pub mod owner;
 pub mod socket;
 pub mod tcp;

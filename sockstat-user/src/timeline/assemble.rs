@@ -28,7 +28,8 @@ pub struct Task {
 impl Task {
     fn of(t: &Transition) -> Task {
         let mut comm = [0u8; 16];
-        let b = t.comm.as_bytes();
+        let text = t.comm.text();
+        let b = text.as_bytes();
         let n = b.len().min(comm.len());
         comm[..n].copy_from_slice(&b[..n]);
         Task { pid: t.pid, comm }
@@ -371,7 +372,7 @@ mod tests {
             netns: 7,
             pid,
             tid: pid,
-            comm: format!("p{pid}"),
+            comm: format!("p{pid}").as_str().into(),
             ..Transition::fixture(cookie, ts, old, new, ports)
         }
     }

@@ -204,7 +204,7 @@ impl Tracker {
         if t.accept {
             if let Some(o) = self.open.get_mut(&t.cookie) {
                 o.life.pid = t.pid;
-                o.life.comm.clone_from(&t.comm);
+                o.life.comm = t.comm.to_string();
                 o.life.owner = OwnerSource::Accept;
             }
             return None;
@@ -212,7 +212,7 @@ impl Tracker {
         let (old, new) = (t.old, t.new);
         let close = TcpState::Close as u8;
         if new == TcpState::Listen as u8 {
-            self.listeners.listen(t.netns, t.sport, t.cookie, t.src, (t.pid, t.comm.clone()));
+            self.listeners.listen(t.netns, t.sport, t.cookie, t.src, (t.pid, t.comm.to_string()));
             return None;
         }
         if is_listener_transition(old, new) {
@@ -223,7 +223,7 @@ impl Tracker {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let (start_ns, pid, comm, owner, active) = match opened(old, new) {
-                    Opened::Active => (Some(t.ts_ns), t.pid, t.comm.clone(), OwnerSource::Connect, Some(true)),
+                    Opened::Active => (Some(t.ts_ns), t.pid, t.comm.to_string(), OwnerSource::Connect, Some(true)),
                     Opened::Passive => {
                         let (pid, comm) = self.listeners.owner(t.netns, t.src, t.sport).unwrap_or_default();
                         let owner = if pid == 0 { OwnerSource::Unknown } else { OwnerSource::Listener };

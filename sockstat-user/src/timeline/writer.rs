@@ -843,7 +843,7 @@ impl Store {
     }
 
     fn transition_row(&mut self, t: &Transition) -> rusqlite::Result<()> {
-        let task = Task { pid: t.pid, comm: task_comm(&t.comm) };
+        let task = Task { pid: t.pid, comm: task_comm(&t.comm.text()) };
         let process = process_id(&self.conn, &mut self.processes, &task)?;
         let netns = netns_id(&self.conn, &mut self.netns, &self.labels, t.netns)?;
         let (src, dst) = (codec::addr_bytes(&t.src), codec::addr_bytes(&t.dst));
