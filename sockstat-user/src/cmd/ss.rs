@@ -90,9 +90,10 @@ fn default_compat() -> Result<SsCompat, cli::CliError> {
 /// # Errors
 /// What stops the query, with context.
 pub fn run(args: &[OsString]) -> Result<ExitCode> {
-    // A query lives for milliseconds and its big buffers (the answer, its rows, the text)
-    // come and go: kept on the heap rather than mapped and unmapped one by one, a freed
-    // one's pages serve the next, and a growing one is often extended where it lies.
+    // A query lives for milliseconds and its buffers come and go: those under 2 MiB are
+    // kept on the heap rather than mapped and unmapped one by one (a freed one's pages
+    // serve the next, a growing one is often extended where it lies); larger ones are
+    // mappings of their own (the binary's allocator, `huge_pages`).
     // SAFETY: mallopt only sets allocator parameters, before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);

@@ -310,20 +310,18 @@ impl Minis {
         if self.earliest_expiry_ns.is_none_or(|e| now_ns <= e) {
             return;
         }
-        // Walked: the bound is made exact again from what stays.
-        self.earliest_expiry_ns = self
-            .by_cookie
-            .values()
-            .filter(|m| m.kind == Kind::Timewait)
-            .filter_map(|m| m.expires_ns)
-            .filter(|&e| e >= now_ns)
-            .min();
-        let gone: Vec<u64> = self
-            .by_cookie
-            .values()
-            .filter(|m| m.expires_ns.is_some_and(|e| e < now_ns) && m.kind == Kind::Timewait)
-            .map(|m| m.sock.cookie)
-            .collect();
+        // One walk: what has expired goes, and the bound is made exact again from what
+        // stays.
+        let mut gone = Vec::new();
+        let mut earliest = None;
+        for m in self.by_cookie.values().filter(|m| m.kind == Kind::Timewait) {
+            match m.expires_ns {
+                Some(e) if e < now_ns => gone.push(m.sock.cookie),
+                Some(e) => earliest = Some(earliest.map_or(e, |x: u64| x.min(e))),
+                None => {}
+            }
+        }
+        self.earliest_expiry_ns = earliest;
         for cookie in gone {
             self.remove(cookie);
         }

@@ -140,12 +140,11 @@ pub struct Ready {
     families: [Family; 2],
 }
 
+/// The families a ready answer holds, in its order.
+const FAMILIES: [u16; 2] = [AF_INET, AF_INET6];
+
 fn slot(family: u16) -> Option<usize> {
-    match family {
-        AF_INET => Some(0),
-        AF_INET6 => Some(1),
-        _ => None,
-    }
+    FAMILIES.iter().position(|&f| f == family)
 }
 
 impl Ready {
@@ -157,10 +156,10 @@ impl Ready {
                 by_family[i].push(s);
             }
         }
-        let families = [AF_INET, AF_INET6].map(|family| {
-            let list = &mut by_family[usize::from(family == AF_INET6)];
+        let families = std::array::from_fn(|i| {
+            let list = &mut by_family[i];
             list.sort_unstable_by(|a, b| dump_order(a, b));
-            let len = rows::row_len(family).unwrap_or(rows::ROW_V6);
+            let len = rows::row_len(FAMILIES[i]).unwrap_or(rows::ROW_V6);
             let mut bytes = Vec::with_capacity(list.len() * len);
             for s in list.iter() {
                 rows::push_row(&mut bytes, s);

@@ -358,19 +358,14 @@ impl Table {
     }
 
     /// As [`Table::snapshot`], keeping only the sockets `wanted` accepts (checked before
-    /// anything is copied).
+    /// anything is copied). Full sockets only: mini sockets are [`Table::minis`].
     pub fn snapshot_where(
         &mut self,
         family: u16,
         states: u32,
         wanted: impl Fn(&InetSocket) -> bool,
     ) -> Vec<InetSocket> {
-        self.full_where(family, states & TABLE_STATES, wanted)
-    }
-
-    /// The full sockets of `family` whose state is in `mask` and that `wanted` accepts,
-    /// in answer order (mini sockets are [`Table::minis`]).
-    pub fn full_where(&mut self, family: u16, mask: u32, wanted: impl Fn(&InetSocket) -> bool) -> Vec<InetSocket> {
+        let mask = states & TABLE_STATES;
         let sockets = &self.sockets;
         let order = self.order.get_or_insert_with(|| {
             let mut all: Vec<&InetSocket> = sockets.values().map(|e| &e.sock).collect();
