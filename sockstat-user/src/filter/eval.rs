@@ -400,19 +400,7 @@ mod tests {
     // ---- netlink, packet and vsock sockets ----------------------------------------------
 
     fn nl(protocol: u8, portid: i32) -> NetlinkSocket {
-        NetlinkSocket {
-            protocol,
-            state: 0,
-            portid,
-            dst_portid: 0,
-            dst_group: 0,
-            rqueue: 0,
-            wqueue: 0,
-            inode: 0,
-            cookie: 0,
-            groups: 0,
-            skmem: None,
-        }
+        NetlinkSocket { protocol, portid, ..NetlinkSocket::default() }
     }
 
     fn pkt(protocol: u16, ifindex: u32) -> PacketSocket {

@@ -402,7 +402,7 @@ pub struct PacketSocket {
 }
 
 /// An AF_NETLINK socket (sock_diag `netlink_diag_msg` and its attributes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetlinkSocket {
     /// NETLINK_ROUTE (0), NETLINK_SOCK_DIAG (4) ...
     pub protocol: u8,

@@ -477,19 +477,7 @@ mod tests {
 
     #[test]
     fn netlink_packet_and_vsock_rows_are_filtered() {
-        let nl = |protocol, portid| NetlinkSocket {
-            protocol,
-            state: 0,
-            portid,
-            dst_portid: 0,
-            dst_group: 0,
-            rqueue: 0,
-            wqueue: 0,
-            inode: 0,
-            cookie: 0,
-            groups: 0,
-            skmem: None,
-        };
+        let nl = |protocol, portid| NetlinkSocket { protocol, portid, ..NetlinkSocket::default() };
         let pk = |protocol, ifindex| PacketSocket {
             kind: 3,
             protocol,

@@ -949,16 +949,9 @@ fn big_snapshot() -> (Snapshot, Names) {
     let netlink = (0..3)
         .map(|i| NetlinkSocket {
             protocol: [0, 4, 9][i],
-            state: 0,
             portid: i32::try_from(i).expect("small") * 1000,
-            dst_portid: 0,
-            dst_group: 0,
-            rqueue: 0,
-            wqueue: 0,
-            inode: 0,
-            cookie: 0,
             groups: 1 << i,
-            skmem: None,
+            ..NetlinkSocket::default()
         })
         .collect();
     let unix = (0..5)
