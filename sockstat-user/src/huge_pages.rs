@@ -10,7 +10,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Blocks from this size on are mappings of their own.
-const BIG: usize = 2 << 20;
+const BIG: usize = 1 << 20;
 /// Mappings are whole multiples of this (a huge page).
 const HUGE: usize = 2 << 20;
 
