@@ -24,7 +24,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use sockstat_ebpf::StateEvent;
 use tokio::sync::Notify;
 
-use crate::bpf::stream::{DRAIN_MAX, Transition};
+use crate::bpf::{
+    ringfill::{RingFill, RingFillError},
+    stream::{DRAIN_MAX, Transition},
+};
 
 /// Events at most waiting for the event loop (about 150 bytes each once decoded).
 pub const MAX_QUEUED: usize = 1 << 19;
@@ -41,6 +44,8 @@ pub enum ReaderError {
     Start(#[source] std::io::Error),
     #[error("the ring buffer's reader thread stopped")]
     Stopped,
+    #[error(transparent)]
+    Positions(#[from] RingFillError),
 }
 
 /// What the reader sends the loop, in this order: every batch taken before a flush was
@@ -73,6 +78,10 @@ pub struct RingReader {
     ready: Arc<Notify>,
     /// Flushes asked for; the reader answers the latest it saw.
     asked: Arc<AtomicU64>,
+    /// Odd while the reader holds events it took from the ring and has not sent yet.
+    taking: Arc<AtomicU64>,
+    /// The ring's positions: whether it holds anything, without asking the reader.
+    fill: RingFill,
     wake: UnixDatagram,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -81,7 +90,8 @@ pub struct RingReader {
 impl RingReader {
     /// Starts reading `ring`. Between wake-ups of the program (which wakes readers only
     /// when the ring fills up) the ring is read every `interval`.
-    pub fn start(ring: RingBuf<MapData>, interval: Duration) -> Result<RingReader, ReaderError> {
+    pub fn start(ring: RingBuf<MapData>, ring_bytes: u32, interval: Duration) -> Result<RingReader, ReaderError> {
+        let fill = RingFill::new(ring.as_fd(), ring_bytes)?;
         let (tx, deliveries) = mpsc::channel();
         let (wake, wake_rx) = UnixDatagram::pair().map_err(ReaderError::Start)?;
         wake.set_nonblocking(true).map_err(ReaderError::Start)?;
@@ -89,12 +99,19 @@ impl RingReader {
         let counts = Arc::new(Counts::default());
         let ready = Arc::new(Notify::new());
         let asked = Arc::new(AtomicU64::new(0));
+        let taking = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (counts, ready, asked, stop) = (counts.clone(), ready.clone(), asked.clone(), stop.clone());
+            let shared = Shared {
+                counts: counts.clone(),
+                ready: ready.clone(),
+                asked: asked.clone(),
+                taking: taking.clone(),
+                stop: stop.clone(),
+            };
             std::thread::Builder::new()
                 .name("ring-reader".into())
-                .spawn(move || read_loop(ring, wake_rx, interval, &tx, &counts, &ready, &asked, &stop))
+                .spawn(move || read_loop(ring, wake_rx, interval, &tx, &shared))
                 .map_err(ReaderError::Start)?
         };
         Ok(RingReader {
@@ -103,6 +120,8 @@ impl RingReader {
             counts,
             ready,
             asked,
+            taking,
+            fill,
             wake,
             stop,
             thread: Some(thread),
@@ -141,6 +160,9 @@ impl RingReader {
     /// Hands `f` every event the ring held when called (and whatever came before them),
     /// waiting for the reader to take them out. Returns how many.
     pub fn flush(&mut self, mut f: impl FnMut(Transition)) -> Result<usize, ReaderError> {
+        if let Some(handed) = self.flush_sent(&mut f)? {
+            return Ok(handed);
+        }
         let n = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         // A full wake socket already holds a wake-up: the reader reads `asked` after it.
         let _ = self.wake.send(&[1]);
@@ -156,6 +178,33 @@ impl RingReader {
                 Ok(Delivery::Flushed(done)) if done >= n => return Ok(handed),
                 Ok(Delivery::Flushed(_)) => {}
                 Err(mpsc::RecvError) => return Err(ReaderError::Stopped),
+            }
+        }
+    }
+
+    /// [`RingReader::flush`] without a round trip to the reader (a query's cost is mostly
+    /// such hops): when the ring is empty and the reader holds nothing it took, all
+    /// there is has been sent, and is handed to `f`. `None` if that cannot be known.
+    fn flush_sent(&mut self, f: &mut impl FnMut(Transition)) -> Result<Option<usize>, ReaderError> {
+        let before = self.taking.load(Ordering::SeqCst);
+        // An empty ring with the reader idle throughout: every event the ring held
+        // before was taken and sent by then (a record reserved and not yet committed
+        // leaves the ring non-empty).
+        if before % 2 == 1 || self.fill.used_bytes() != 0 || self.taking.load(Ordering::SeqCst) != before {
+            return Ok(None);
+        }
+        let mut handed = self.pending.len();
+        self.pending.drain(..).for_each(&mut *f);
+        loop {
+            match self.deliveries.try_recv() {
+                Ok(Delivery::Batch(b)) => {
+                    self.counts.queued.fetch_sub(b.len(), Ordering::Relaxed);
+                    handed += b.len();
+                    b.into_iter().for_each(&mut *f);
+                }
+                Ok(Delivery::Flushed(_)) => {}
+                Err(mpsc::TryRecvError::Empty) => return Ok(Some(handed)),
+                Err(mpsc::TryRecvError::Disconnected) => return Err(ReaderError::Stopped),
             }
         }
     }
@@ -206,17 +255,23 @@ impl Drop for RingReader {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "the thread's share of the reader, passed once at its start")]
+/// The reader thread's share of the state it keeps with the event loop.
+struct Shared {
+    counts: Arc<Counts>,
+    ready: Arc<Notify>,
+    asked: Arc<AtomicU64>,
+    taking: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
 fn read_loop(
     mut ring: RingBuf<MapData>,
     wake: UnixDatagram,
     interval: Duration,
     tx: &mpsc::Sender<Delivery>,
-    counts: &Counts,
-    ready: &Notify,
-    asked: &AtomicU64,
-    stop: &AtomicBool,
+    shared: &Shared,
 ) {
+    let Shared { counts, ready, asked, taking, stop } = shared;
     // Above the agent's other threads (and the load it watches): a reader that waits
     // for a time slice while the ring fills loses events. Only root may raise it; the
     // reader works at the default priority otherwise.
@@ -236,6 +291,8 @@ fn read_loop(
         // asked for is taken below.
         let flush = asked.load(Ordering::SeqCst);
         let mut sent = false;
+        // Odd from before the first record is taken until the last one taken is sent.
+        taking.fetch_add(1, Ordering::SeqCst);
         loop {
             let mut batch = Vec::with_capacity(BATCH);
             while batch.len() < BATCH {
@@ -266,6 +323,7 @@ fn read_loop(
                 break;
             }
         }
+        taking.fetch_add(1, Ordering::SeqCst);
         if flush > answered {
             answered = flush;
             if tx.send(Delivery::Flushed(flush)).is_err() {

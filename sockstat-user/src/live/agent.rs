@@ -120,7 +120,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     };
     // The stream is live from here: the reader takes events out of the ring while we
     // dump, and they wait for the loop in memory.
-    let stream = RingReader::start(ring, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
+    let stream = RingReader::start(ring, cfg.ringbuf_bytes, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
     // The metrics server binds before the seed, so a taken port stops the agent here;
     // scrapes wait for the event loop's snapshot, which it answers once it runs.
     let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(4);
