@@ -50,7 +50,12 @@ enum Tcp {
 fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -> Response {
     // Sized once for an unfiltered answer (hundreds of thousands of rows are tens of
     // MiB: copies of it are what several clients at once would make the agent hold).
-    let mut out = Vec::with_capacity(if filter.is_some_and(|f| f.expr.is_some()) { 0 } else { ready.bytes() });
+    let size = if filter.is_some_and(|f| f.expr.is_some()) {
+        0
+    } else {
+        families.iter().map(|&f| ready.bytes_in(f, states)).sum()
+    };
+    let mut out = Vec::with_capacity(size);
     for &family in families {
         ready.answer(family, states, filter, &mut out);
     }

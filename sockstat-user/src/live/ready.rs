@@ -56,7 +56,26 @@ struct Family {
     /// Row numbers ordered by each [`Key`] (then by row number), built when first asked
     /// (by whichever answer asks first: answers are made on several threads at once).
     indexes: [OnceLock<Vec<u32>>; 4],
+    /// The listeners, all at the start ([`dump_order`]).
+    listeners: usize,
+    /// Rows per state (the state byte's low five bits, as answers read it).
+    counts: [u32; 32],
+    /// The rows after the listeners ordered by state (then by row number), built when a
+    /// query first asks for states that are a small part of them (`-tan state syn-recv`).
+    by_state: OnceLock<Vec<u32>>,
 }
+
+/// The rows an answer looks at for the states it asks for.
+enum Shown {
+    /// Every row of a range of rows (listeners only, all but them, or all).
+    Range(std::ops::Range<usize>),
+    /// These rows, in row order: the states asked for are a small part of the rest.
+    Rows(Vec<u32>),
+}
+
+/// Of the rows after the listeners, the largest share that is listed by state rather
+/// than scanned: past it, reading every row's state costs less than the list.
+const LISTED_SHARE: usize = 4;
 
 impl Family {
     fn rows(&self) -> usize {
@@ -90,6 +109,50 @@ impl Family {
             index.extend(keyed.into_iter().map(|(_, i)| i));
             index
         })
+    }
+
+    /// The rows that may be in `states` (every row in them, maybe others).
+    fn shown(&self, states: u32) -> Shown {
+        const LISTEN: u32 = 1 << TcpState::Listen as u32;
+        let listen = states & LISTEN != 0;
+        let others = states & !LISTEN;
+        let start = if listen { 0 } else { self.listeners };
+        if others == 0 {
+            return Shown::Range(start..self.listeners);
+        }
+        let rest = self.rows() - self.listeners;
+        let asked: usize = (0..32).filter(|s| others & (1 << s) != 0).map(|s| self.counts[s] as usize).sum();
+        if asked * LISTED_SHARE > rest {
+            return Shown::Range(start..self.rows());
+        }
+        let by_state = self.by_state.get_or_init(|| {
+            // A counting sort of the rows after the listeners by state.
+            let mut at = [0usize; 32];
+            let mut sum = 0;
+            for (s, n) in self.counts.iter().enumerate() {
+                at[s] = sum;
+                sum += if s == TcpState::Listen as usize { 0 } else { *n as usize };
+            }
+            let mut list = vec![0u32; sum];
+            for i in self.listeners..self.rows() {
+                let s = usize::from(self.row(i).state() & 31);
+                list[at[s]] = u32::try_from(i).unwrap_or(u32::MAX);
+                at[s] += 1;
+            }
+            list
+        });
+        let mut rows: Vec<u32> =
+            (u32::try_from(start).unwrap_or(0)..u32::try_from(self.listeners).unwrap_or(0)).collect();
+        let mut at = 0;
+        for (s, &n) in self.counts.iter().enumerate() {
+            let n = if s == TcpState::Listen as usize { 0 } else { n as usize };
+            if others & (1 << s) != 0 {
+                rows.extend_from_slice(&by_state[at..at + n]);
+            }
+            at += n;
+        }
+        rows.sort_unstable();
+        Shown::Rows(rows)
     }
 
     /// Row numbers whose key is within `lo..=hi`, appended to `out`.
@@ -164,7 +227,12 @@ impl Ready {
             for s in list.iter() {
                 rows::push_row(&mut bytes, s);
             }
-            Family { len, bytes, indexes: Default::default() }
+            let mut counts = [0u32; 32];
+            for st in list.iter() {
+                counts[usize::from(st.state & 31)] += 1;
+            }
+            let listeners = list.iter().take_while(|st| st.state == TcpState::Listen as u8).count();
+            Family { len, bytes, indexes: Default::default(), listeners, counts, by_state: OnceLock::new() }
         });
         Ready { built_at, families }
     }
@@ -175,10 +243,12 @@ impl Ready {
         self.families.iter().map(Family::rows).sum()
     }
 
-    /// Bytes of rows held, both families.
+    /// Bytes of the rows of `family` in `states`: an unfiltered answer's size.
     #[must_use]
-    pub fn bytes(&self) -> usize {
-        self.families.iter().map(|f| f.bytes.len()).sum()
+    pub fn bytes_in(&self, family: u16, states: u32) -> usize {
+        let Some(f) = slot(family) else { return 0 };
+        let fam = &self.families[f];
+        (0..32).filter(|s| states & (1 << s) != 0).map(|s| fam.counts[s] as usize * fam.len).sum()
     }
 
     #[must_use]
@@ -196,19 +266,29 @@ impl Ready {
         let shown = |r: Row<'_>| states & (1u32 << (r.state() & 31)) != 0;
         let Some(filter) = filter.filter(|f| f.expr.is_some()) else {
             // No filter: the rows in the states asked, copied in runs.
-            let mut run: Option<usize> = None;
-            for i in 0..fam.rows() {
-                match (shown(fam.row(i)), run) {
-                    (true, None) => run = Some(i),
-                    (false, Some(start)) => {
-                        out.extend_from_slice(&fam.bytes[start * fam.len..i * fam.len]);
-                        run = None;
+            match fam.shown(states) {
+                Shown::Range(range) => {
+                    let end = range.end;
+                    let mut run: Option<usize> = None;
+                    for i in range {
+                        match (shown(fam.row(i)), run) {
+                            (true, None) => run = Some(i),
+                            (false, Some(start)) => {
+                                out.extend_from_slice(&fam.bytes[start * fam.len..i * fam.len]);
+                                run = None;
+                            }
+                            _ => {}
+                        }
                     }
-                    _ => {}
+                    if let Some(start) = run {
+                        out.extend_from_slice(&fam.bytes[start * fam.len..end * fam.len]);
+                    }
                 }
-            }
-            if let Some(start) = run {
-                out.extend_from_slice(&fam.bytes[start * fam.len..]);
+                Shown::Rows(rows) => {
+                    for i in rows {
+                        out.extend_from_slice(fam.row(i as usize).0);
+                    }
+                }
             }
             return;
         };
@@ -223,11 +303,10 @@ impl Ready {
                     keep(fam.row(i as usize));
                 }
             }
-            None => {
-                for i in 0..fam.rows() {
-                    keep(fam.row(i));
-                }
-            }
+            None => match fam.shown(states) {
+                Shown::Range(range) => range.for_each(|i| keep(fam.row(i))),
+                Shown::Rows(rows) => rows.into_iter().for_each(|i| keep(fam.row(i as usize))),
+            },
         }
     }
 }
@@ -303,11 +382,24 @@ mod tests {
             let words: Vec<&str> = text.split_whitespace().collect();
             let filter = crate::filter::parse(&words, 0).unwrap();
             for family in [AF_INET, AF_INET6] {
-                for states in [!0u32, 1 << TcpState::Established as u32, (1 << TcpState::TimeWait as u32) | 1 << 10] {
+                // Every row scanned; the listeners alone; all but them; states listed
+                // (a small share of the rows), with and without the listeners.
+                let listen = 1 << TcpState::Listen as u32;
+                for states in [
+                    !0u32,
+                    listen,
+                    !listen,
+                    1 << TcpState::Established as u32,
+                    1 << TcpState::SynRecv as u32,
+                    (1 << TcpState::TimeWait as u32) | listen,
+                ] {
                     let mut out = Vec::new();
                     ready.answer(family, states, Some(&filter), &mut out);
                     let got = rows::decode(&out).unwrap();
                     let want = scanned(&world, family, states, Some(&filter));
+                    if text.is_empty() {
+                        assert_eq!(out.len(), ready.bytes_in(family, states), "states {states:#x}");
+                    }
                     assert_eq!(got, want, "filter {text:?}, family {family}, states {states:#x}");
                 }
             }
