@@ -131,7 +131,8 @@ pub(super) fn md5_key_text(k: &crate::model::socket::Md5Key, names: Option<&Name
 
 /// ss's `tcp_stats_print()` for `-i` (and the memory `-m` prints before it).
 pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::InetDetails) -> String {
-    let mut out = String::new();
+    // Sized for a typical `-i` line: `-tani` prints one per socket.
+    let mut out = String::with_capacity(512);
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
     } else if let Some([r, w, f, t]) = d.meminfo {
@@ -159,18 +160,22 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     if has(4) {
         let _ = write!(out, " wscale:{},{}", i.snd_wscale, i.rcv_wscale);
     }
-    let ms = |v: u32| f64::from(v) / 1000.0;
     if i.rto != 0 && i.rto != 3_000_000 {
-        let _ = write!(out, " rto:{}", c_g(ms(i.rto), 6));
+        out.push_str(" rto:");
+        push_ms(&mut out, i.rto);
     }
     if i.backoff != 0 {
         let _ = write!(out, " backoff:{}", i.backoff);
     }
     if i.rtt != 0 {
-        let _ = write!(out, " rtt:{}/{}", c_g(ms(i.rtt), 6), c_g(ms(i.rttvar), 6));
+        out.push_str(" rtt:");
+        push_ms(&mut out, i.rtt);
+        out.push('/');
+        push_ms(&mut out, i.rttvar);
     }
     if i.ato != 0 {
-        let _ = write!(out, " ato:{}", c_g(ms(i.ato), 6));
+        out.push_str(" ato:");
+        push_ms(&mut out, i.ato);
     }
     for (v, name) in
         [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")]
@@ -211,12 +216,10 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     }
     if let Some([lo, hi, min_rtt, pacing_gain, cwnd_gain]) = d.bbr {
         let bw = u64::from(hi) << 32 | u64::from(lo);
-        let _ = write!(
-            out,
-            " bbr:(bw:{}bps,mrtt:{}",
-            sprint_bw(opts.numeric, bw as f64 * 8.0),
-            c_g(f64::from(min_rtt) / 1000.0, 6)
-        );
+        out.push_str(" bbr:(bw:");
+        push_bw(&mut out, opts.numeric, bw as f64 * 8.0);
+        out.push_str("bps,mrtt:");
+        push_ms(&mut out, min_rtt);
         if pacing_gain != 0 {
             let _ = write!(out, ",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6));
         }
@@ -236,7 +239,9 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     }
     if rtt > 0.0 && i.snd_mss != 0 && i.snd_cwnd != 0 {
         let bps = f64::from(i.snd_cwnd) * f64::from(i.snd_mss) * 8_000_000.0 / rtt;
-        let _ = write!(out, " send {}bps", sprint_bw(opts.numeric, bps));
+        out.push_str(" send ");
+        push_bw(&mut out, opts.numeric, bps);
+        out.push_str("bps");
     }
     for (v, name) in [(i.last_data_sent, "lastsnd"), (i.last_data_recv, "lastrcv"), (i.last_ack_recv, "lastack")] {
         if v != 0 {
@@ -244,13 +249,19 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         }
     }
     if i.pacing_rate != 0 && i.pacing_rate != u64::MAX {
-        let _ = write!(out, " pacing_rate {}bps", sprint_bw(opts.numeric, i.pacing_rate as f64 * 8.0));
+        out.push_str(" pacing_rate ");
+        push_bw(&mut out, opts.numeric, i.pacing_rate as f64 * 8.0);
+        out.push_str("bps");
         if i.max_pacing_rate != 0 && i.max_pacing_rate != u64::MAX {
-            let _ = write!(out, "/{}bps", sprint_bw(opts.numeric, i.max_pacing_rate as f64 * 8.0));
+            out.push('/');
+            push_bw(&mut out, opts.numeric, i.max_pacing_rate as f64 * 8.0);
+            out.push_str("bps");
         }
     }
     if i.delivery_rate != 0 {
-        let _ = write!(out, " delivery_rate {}bps", sprint_bw(opts.numeric, i.delivery_rate as f64 * 8.0));
+        out.push_str(" delivery_rate ");
+        push_bw(&mut out, opts.numeric, i.delivery_rate as f64 * 8.0);
+        out.push_str("bps");
     }
     if i.delivered != 0 {
         let _ = write!(out, " delivered:{}", i.delivered);
@@ -305,7 +316,8 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         let _ = write!(out, " reord_seen:{}", i.reord_seen.cast_signed());
     }
     if i.rcv_rtt != 0 {
-        let _ = write!(out, " rcv_rtt:{}", c_g(ms(i.rcv_rtt), 6));
+        out.push_str(" rcv_rtt:");
+        push_ms(&mut out, i.rcv_rtt);
     }
     if i.rcv_space != 0 {
         let _ = write!(out, " rcv_space:{}", i.rcv_space.cast_signed());
@@ -317,7 +329,8 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         let _ = write!(out, " notsent:{}", i.notsent_bytes);
     }
     if i.min_rtt != 0 && i.min_rtt != u32::MAX {
-        let _ = write!(out, " minrtt:{}", c_g(ms(i.min_rtt), 6));
+        out.push_str(" minrtt:");
+        push_ms(&mut out, i.min_rtt);
     }
     if i.rcv_ooopack != 0 {
         let _ = write!(out, " rcv_ooopack:{}", i.rcv_ooopack);
@@ -409,20 +422,70 @@ pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo, v7: bool) -> String {
     out
 }
 
-/// ss's `sprint_bw()`: bits per second with a k/M/G/T suffix (`%.3g`), or `%.0f` with `-n`.
-pub(super) fn sprint_bw(numeric: bool, bw: f64) -> String {
+/// ss's `sprint_bw()`, appended to `out`: bits per second with a k/M/G/T suffix (`%.3g`),
+/// or `%.0f` with `-n`.
+fn push_bw(out: &mut String, numeric: bool, bw: f64) {
     if numeric {
-        format!("{bw:.0}")
-    } else if bw >= 1e12 {
-        format!("{}T", c_g(bw / 1e12, 3))
+        push_f0(out, bw);
+        return;
+    }
+    let (v, prec, unit) = if bw >= 1e12 {
+        (bw / 1e12, 3, "T")
     } else if bw >= 1e9 {
-        format!("{}G", c_g(bw / 1e9, 3))
+        (bw / 1e9, 3, "G")
     } else if bw >= 1e6 {
-        format!("{}M", c_g(bw / 1e6, 3))
+        (bw / 1e6, 3, "M")
     } else if bw >= 1e3 {
-        format!("{}k", c_g(bw / 1e3, 3))
+        (bw / 1e3, 3, "k")
     } else {
-        c_g(bw, 6)
+        (bw, 6, "")
+    };
+    push_g(out, v, prec);
+    out.push_str(unit);
+}
+
+/// `printf("%.0f", v)`, appended to `out`.
+fn push_f0(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    // Below 2^53 a double's integer and fractional parts are exact, and so is the
+    // rounding (to nearest, ties to even) done on them; beyond, the general formatter.
+    if (0.0..9.0e15).contains(&v) {
+        let int = v.trunc();
+        let frac = v - int;
+        // In range: `int` is a whole number below 2^53.
+        let mut n = int as u64;
+        if frac > 0.5 || (frac == 0.5 && n % 2 == 1) {
+            n += 1;
+        }
+        let _ = write!(out, "{n}");
+    } else {
+        let _ = write!(out, "{v:.0}");
+    }
+}
+
+/// `printf("%g", us / 1000.0)`: a time in microseconds printed in milliseconds, as ss
+/// prints rto, rtt, ato and the like. Below 1000 ms the value has at most six significant
+/// digits (three after the point), which %g prints as they are: written from the
+/// integer, without formatting a float (`-tani` prints several per socket).
+fn push_ms(out: &mut String, us: u32) {
+    use std::fmt::Write as _;
+    if us >= 1_000_000 {
+        push_g(out, f64::from(us) / 1000.0, 6);
+        return;
+    }
+    let (int, frac) = (us / 1000, us % 1000);
+    let _ = write!(out, "{int}");
+    if frac != 0 {
+        let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+        let used = if frac % 100 == 0 {
+            1
+        } else if frac % 10 == 0 {
+            2
+        } else {
+            3
+        };
+        out.push('.');
+        out.push_str(std::str::from_utf8(&digits[..used]).unwrap_or("0"));
     }
 }
 
@@ -430,40 +493,96 @@ pub(super) fn sprint_bw(numeric: bool, bw: f64) -> String {
 /// zeros removed, exponent form when the exponent is below -4 or at least `prec`.
 #[must_use]
 pub fn c_g(v: f64, prec: usize) -> String {
+    let mut out = String::new();
+    push_g(&mut out, v, prec);
+    out
+}
+
+/// Room for `{:.*e}` of a double to 17 significant digits (`-d.dddddddddddddddde-308`).
+const SCI_MAX: usize = 32;
+
+/// A stack buffer for one number's text.
+struct SciBuf {
+    bytes: [u8; SCI_MAX],
+    len: usize,
+}
+
+impl std::fmt::Write for SciBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dest = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dest.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// [`c_g`], appended to `out` (no allocation for `prec` up to 17).
+pub fn push_g(out: &mut String, v: f64, prec: usize) {
+    use std::fmt::Write as _;
     let prec = prec.max(1);
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+        return;
     }
     if !v.is_finite() {
-        return if v.is_nan() {
-            "nan".to_owned()
+        out.push_str(if v.is_nan() {
+            "nan"
         } else if v > 0.0 {
-            "inf".to_owned()
+            "inf"
         } else {
-            "-inf".to_owned()
-        };
+            "-inf"
+        });
+        return;
     }
     // Rust's `{:e}` rounds to the requested digits exactly as printf does (to nearest,
     // ties to even on the exact binary value), so its exponent is %g's X.
-    let sci = format!("{:.*e}", prec - 1, v);
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
-    let strip = |t: &str| -> String {
-        if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_owned() } else { t.to_owned() }
+    let mut buf = SciBuf { bytes: [0; SCI_MAX], len: 0 };
+    let long;
+    let sci = if write!(buf, "{:.*e}", prec - 1, v).is_ok() {
+        std::str::from_utf8(&buf.bytes[..buf.len]).unwrap_or("0e0")
+    } else {
+        long = format!("{:.*e}", prec - 1, v);
+        &long
     };
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    let (sign, mant) = mant.strip_prefix('-').map_or(("", mant), |m| ("-", m));
+    out.push_str(sign);
+    // The mantissa's digits: one, then the rest after the point.
+    let (lead, rest) = mant.split_once('.').unwrap_or((mant, ""));
     let p = i32::try_from(prec).unwrap_or(i32::MAX);
     if x < -4 || x >= p {
-        format!("{}e{}{:02}", strip(mant), if x < 0 { '-' } else { '+' }, x.abs())
-    } else {
-        // The same `prec` significant digits, placed by the exponent: printf rounds once,
-        // so they are the digits of the fixed form too (no second, slower formatting).
-        let (sign, mant) = mant.strip_prefix('-').map_or(("", mant), |m| ("-", m));
-        let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-        let fixed = match usize::try_from(x) {
-            Ok(int) => format!("{sign}{}.{}", &digits[..=int], &digits[int + 1..]),
-            Err(_) => format!("{sign}0.{}{digits}", "0".repeat(x.unsigned_abs() as usize - 1)),
-        };
-        strip(&fixed)
+        out.push_str(lead);
+        let rest = rest.trim_end_matches('0');
+        if !rest.is_empty() {
+            out.push('.');
+            out.push_str(rest);
+        }
+        let _ = write!(out, "e{}{:02}", if x < 0 { '-' } else { '+' }, x.abs());
+        return;
+    }
+    // The same `prec` significant digits, placed by the exponent: printf rounds once, so
+    // they are the digits of the fixed form too (no second, slower formatting).
+    match usize::try_from(x) {
+        Ok(int) => {
+            // `int` < prec: the integer part is the lead digit and `int` more.
+            out.push_str(lead);
+            out.push_str(&rest[..int]);
+            let frac = rest[int..].trim_end_matches('0');
+            if !frac.is_empty() {
+                out.push('.');
+                out.push_str(frac);
+            }
+        }
+        Err(_) => {
+            out.push_str("0.");
+            for _ in 1..x.unsigned_abs() {
+                out.push('0');
+            }
+            out.push_str(lead);
+            out.push_str(rest.trim_end_matches('0'));
+        }
     }
 }
 
@@ -474,15 +593,53 @@ mod tests {
     use crate::model::socket::{InetDetails, TcpInfo};
     use crate::render::inet::{shutdown_text, sockopt_text};
 
+    /// libc's `printf(fmt, prec, v)` for a format taking an int and a double.
+    fn libc_printf(fmt: &std::ffi::CStr, prec: usize, v: f64) -> String {
+        let mut buf = [0u8; 400];
+        // SAFETY: the buffer's size is passed; the formats used take an int and a double.
+        let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), prec as libc::c_int, v) };
+        String::from_utf8(buf[..usize::try_from(n).unwrap()].to_vec()).unwrap()
+    }
+
+    fn sprint_bw(numeric: bool, bw: f64) -> String {
+        let mut out = String::new();
+        push_bw(&mut out, numeric, bw);
+        out
+    }
+
+    #[test]
+    fn milliseconds_and_whole_numbers_match_libc_printf() {
+        let ms = |us: u32| {
+            let mut out = String::new();
+            push_ms(&mut out, us);
+            out
+        };
+        let f0 = |v: f64| {
+            let mut out = String::new();
+            push_f0(&mut out, v);
+            out
+        };
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut us = vec![0, 1, 5, 10, 50, 100, 999, 1000, 1001, 1010, 1100, 999_999, 1_000_000, 1_234_567, u32::MAX];
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            // Every magnitude: shift a random word right by 0..32 bits.
+            us.push(u32::try_from((x >> 32) >> ((x >> 3) % 32)).unwrap());
+        }
+        for u in us {
+            assert_eq!(ms(u), libc_printf(c"%.*g", 6, f64::from(u) / 1000.0), "{u} us");
+            let rate = f64::from(u) * 8_000_000.0 / 1234.0;
+            assert_eq!(f0(rate), libc_printf(c"%.*f", 0, rate), "{rate}");
+            assert_eq!(f0(f64::from(u) + 0.5), libc_printf(c"%.*f", 0, f64::from(u) + 0.5), "{u}.5");
+        }
+        for v in [0.0, 0.5, 1.5, 2.5, 8.9e15, 9.1e15, 1e300] {
+            assert_eq!(f0(v), libc_printf(c"%.*f", 0, v), "{v}");
+        }
+    }
+
     #[test]
     fn c_g_matches_libc_printf_on_many_values() {
-        let libc_g = |v: f64, prec: usize| -> String {
-            let mut buf = [0u8; 64];
-            let fmt = c"%.*g";
-            // SAFETY: the buffer's size is passed; the format takes an int and a double.
-            let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), prec as libc::c_int, v) };
-            String::from_utf8(buf[..usize::try_from(n).unwrap()].to_vec()).unwrap()
-        };
+        let libc_g = |v: f64, prec: usize| libc_printf(c"%.*g", prec, v);
         // A fixed pseudo-random sequence over many magnitudes, and values that round up
         // to the next power of ten.
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
