@@ -231,6 +231,33 @@ impl Agent {
         }
     }
 
+    /// Queries the agent (`-tan`, untimed) until a query makes it check nothing new with
+    /// the kernel: right after thousands of connections open, its first queries confirm
+    /// their handshakes (mini sockets looked up or dumped) and rebuild their answer. A
+    /// scene is measured once it holds still. Returns the queries it took (at most 20).
+    pub(super) fn settle(&self) -> Result<u32> {
+        let checks = |s: &Value| -> Result<u64> { Ok(s.u64("mini_lookups")? + s.u64("mini_dumps")?) };
+        let mut before = checks(&self.status()?)?;
+        for n in 1..=20 {
+            let out = Command::new(&self.bin)
+                .args(["--source", "agent", "--socket"])
+                .arg(&self.socket)
+                .arg("-tan")
+                .stdout(Stdio::null())
+                .output()
+                .context("running sockstat -tan to settle the scene")?;
+            if !out.status.success() {
+                bail!("sockstat -tan failed while settling the scene: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            let now = checks(&self.status()?)?;
+            if now == before {
+                return Ok(n);
+            }
+            before = now;
+        }
+        Ok(20)
+    }
+
     pub(super) fn wait_table_at_least(&self, n: u64, timeout: Duration) -> Result<u64> {
         self.wait_table(|t| t >= n, &format!("at least {n}"), timeout)
     }

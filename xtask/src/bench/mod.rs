@@ -181,6 +181,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         held = level.connections;
         let expect = u64::from(held) * 2;
         agent.wait_table_at_least(expect, Duration::from_secs(60))?;
+        let settled = agent.settle()?;
+        log.say(&format!("level {}: the agent's answers held still after {settled} untimed -tan", level.label));
         report.snapshot.push(snapshot_level(&log, &bin, &agent, level, &timing)?);
 
         if level.key {

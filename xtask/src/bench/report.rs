@@ -246,7 +246,9 @@ impl Report {
              established connections open (both ends counted as sockets), `loadgen churn` opens, exchanges \
              8 bytes and closes connections as fast as it can. Times are whole-command wall-clock medians \
              (process start to exit, stdout to /dev/null), sockstat and ss runs alternating; the ratio is ss's \
-             median over sockstat's.\n"
+             median over sockstat's. A level is measured once it holds still: after its connections opened, \
+             untimed `sockstat -tan` queries until one makes the agent check nothing new with the kernel (its \
+             first queries confirm the new connections' handshakes and rebuild its answer).\n"
         );
         self.targets(&mut s);
 
