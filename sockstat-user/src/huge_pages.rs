@@ -1,13 +1,18 @@
-//! The binary's allocator: the system's, except that a block of 2 MiB or more is a
-//! mapping of its own that may use transparent huge pages (`MADV_HUGEPAGE`; the kernel's
-//! `enabled` setting decides).
+//! The binary's allocator: the system's, except that in a query ([`enable`]) a block of
+//! 1 MiB or more is a mapping of its own that may use transparent huge pages
+//! (`MADV_HUGEPAGE`; the kernel's `enabled` setting decides).
 //!
 //! A query of 100k rows handles a few buffers of several MiB (the answer, its rows, the
 //! text) for a few milliseconds: in 4 KiB pages, their first touches (thousands of page
 //! faults) and their unmapping at exit were a fifth of the whole command's time. The
-//! agent's few big blocks (ready answers, dumps) are the same kind.
+//! agent and `trace` run for days and reuse their memory: for them a fresh mapping per
+//! big block (its pages zeroed by the kernel at every first touch) was a quarter of the
+//! agent's time under churn, so they keep the system allocator's way.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::atomic::{AtomicU8, Ordering},
+};
 
 /// Blocks from this size on are mappings of their own.
 const BIG: usize = 1 << 20;
@@ -16,9 +21,29 @@ const HUGE: usize = 2 << 20;
 
 pub struct HugePages;
 
+/// Whether big blocks are mappings: not decided yet, then [`ON`] or [`OFF`] for the rest
+/// of the process (a block must be freed the way it was made).
+static MODE: AtomicU8 = AtomicU8::new(UNDECIDED);
+const UNDECIDED: u8 = 0;
+const ON: u8 = 1;
+const OFF: u8 = 2;
+
+/// Makes big blocks mappings of their own, if no big block was made yet (the process's
+/// way is decided by its first big block otherwise: the system allocator's). Returns
+/// whether they are.
+pub fn enable() -> bool {
+    MODE.compare_exchange(UNDECIDED, ON, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        || MODE.load(Ordering::SeqCst) == ON
+}
+
 fn big(layout: Layout) -> bool {
     // mmap's alignment is a page's: larger ones stay with the system allocator.
-    layout.size() >= BIG && layout.align() <= 4096
+    if layout.size() < BIG || layout.align() > 4096 {
+        return false;
+    }
+    // The first big block decides, if `enable` did not.
+    let _ = MODE.compare_exchange(UNDECIDED, OFF, Ordering::SeqCst, Ordering::SeqCst);
+    MODE.load(Ordering::Relaxed) == ON
 }
 
 fn mapped_len(size: usize) -> usize {
@@ -122,6 +147,7 @@ mod tests {
 
     #[test]
     fn blocks_of_both_kinds_grow_shrink_and_keep_their_bytes() {
+        assert!(enable(), "a big block was made before the test: mappings not tested");
         let a = HugePages;
         let small = Layout::from_size_align(1000, 8).unwrap();
         // SAFETY: layouts are valid and every block is freed with the layout it has.

@@ -15,7 +15,11 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let result = match own_command_line(&args) {
         Some(line) => cmd::own(&line),
-        None => cmd::ss::run(&args),
+        None => {
+            // A query: its big buffers live for milliseconds (see `huge_pages`).
+            huge_pages::enable();
+            cmd::ss::run(&args)
+        }
     };
     match result {
         Ok(code) => code,

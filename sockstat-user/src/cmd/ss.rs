@@ -90,7 +90,7 @@ fn default_compat() -> Result<SsCompat, cli::CliError> {
 /// # Errors
 /// What stops the query, with context.
 pub fn run(args: &[OsString]) -> Result<ExitCode> {
-    // A query lives for milliseconds and its buffers come and go: those under 2 MiB are
+    // A query lives for milliseconds and its buffers come and go: those under 1 MiB are
     // kept on the heap rather than mapped and unmapped one by one (a freed one's pages
     // serve the next, a growing one is often extended where it lies); larger ones are
     // mappings of their own (the binary's allocator, `huge_pages`).
