@@ -91,7 +91,9 @@ impl Stamps {
     pub fn push_clock(&self, out: &mut String, mono_ns: u64) {
         let (secs, sub) = self.wall(mono_ns);
         let sod = secs.rem_euclid(86_400);
-        let _ = write!(out, "{:02}:{:02}:{:02}.{:06}", sod / 3600, sod / 60 % 60, sod % 60, sub / 1000);
+        push_hms(out, sod);
+        out.push('.');
+        push_zero_padded(out, u64::from(sub / 1000), 6);
     }
 
     /// RFC 3339 with nanoseconds (`2026-11-25T12:03:05.123456789Z`), as
@@ -106,8 +108,53 @@ impl Stamps {
         }
         out.push_str(&self.day.1);
         let sod = secs.rem_euclid(86_400);
-        let _ = write!(out, "{:02}:{:02}:{:02}.{sub:09}Z", sod / 3600, sod / 60 % 60, sod % 60);
+        push_hms(out, sod);
+        out.push('.');
+        push_zero_padded(out, u64::from(sub), 9);
+        out.push('Z');
     }
+}
+
+/// `value` as one JSON line, written with one call: serde_json writes a record as dozens
+/// of small pieces, each a call through `out` (a third of `trace --json`'s time).
+fn write_json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    thread_local! {
+        static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        serde_json::to_writer(&mut *line, value).map_err(io::Error::other)?;
+        line.push(b'\n');
+        out.write_all(line)
+    })
+}
+
+/// `HH:MM:SS` of second `sod` of a day.
+fn push_hms(out: &mut String, sod: i128) {
+    // In range: 0 <= sod < 86400.
+    let sod = u64::try_from(sod).unwrap_or(0);
+    push_zero_padded(out, sod / 3600, 2);
+    out.push(':');
+    push_zero_padded(out, sod / 60 % 60, 2);
+    out.push(':');
+    push_zero_padded(out, sod % 60, 2);
+}
+
+/// `n` in decimal with leading zeros to `width` digits (`{n:0width$}`, without the
+/// formatter: `trace` writes a line per event, hundreds of thousands a second).
+fn push_zero_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
 }
 
 #[derive(Serialize)]
@@ -130,8 +177,20 @@ struct JsonTransition<'a> {
     wqueue: u32,
     bytes_acked: u64,
     bytes_received: u64,
-    #[serde(flatten)]
-    context: Context<'a>,
+    // [`Context`]'s fields, here rather than flattened: a flattened struct makes serde
+    // write the whole record as a map, field by field through a slower path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    netns_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retrans: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srtt_us: Option<u32>,
 }
 
 /// Names and paths for the numbers events carry, looked up once each: a network
@@ -218,6 +277,8 @@ pub fn write_transition(
         stamps.push_rfc3339(line, t.ts_ns);
         let netns_name = labels.netns_name(t.netns).map(str::to_owned);
         let closing = t.new == sockstat_ebpf::TcpState::Close as u8;
+        let Context { netns_name, cgroup, cgroup_id, error, retrans, srtt_us } =
+            Context::new(labels, netns_name.as_deref(), t.cgroup_id, closing, (t.error, t.retrans, t.srtt_us));
         let j = JsonTransition {
             time: line,
             ts_ns: t.ts_ns,
@@ -237,10 +298,14 @@ pub fn write_transition(
             wqueue: t.wqueue,
             bytes_acked: t.bytes_acked,
             bytes_received: t.bytes_received,
-            context: Context::new(labels, netns_name.as_deref(), t.cgroup_id, closing, (t.error, t.retrans, t.srtt_us)),
+            netns_name,
+            cgroup,
+            cgroup_id,
+            error,
+            retrans,
+            srtt_us,
         };
-        serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
-        return out.write_all(b"\n");
+        return write_json_line(out, &j);
     }
     stamps.push_clock(line, t.ts_ns);
     line.push(' ');
@@ -252,10 +317,16 @@ pub fn write_transition(
 /// `ADDR:PORT` (`[ADDR]:PORT` for IPv6) left-aligned in `width` columns.
 fn push_endpoint(out: &mut String, (addr, port): (IpAddr, u16), width: usize) {
     let start = out.len();
-    let _ = match addr {
-        IpAddr::V4(a) => write!(out, "{a}:{port}"),
-        IpAddr::V6(a) => write!(out, "[{a}]:{port}"),
-    };
+    match addr {
+        IpAddr::V4(a) => {
+            crate::render::push_ipv4(out, a);
+            out.push(':');
+            crate::render::push_decimal(out, u64::from(port));
+        }
+        IpAddr::V6(a) => {
+            let _ = write!(out, "[{a}]:{port}");
+        }
+    }
     // ASCII only: bytes are columns.
     for _ in out.len() - start..width {
         out.push(' ');
@@ -273,11 +344,21 @@ fn push_transition_columns(
     old: u8,
     new: u8,
 ) {
-    let _ = write!(out, "{pid:<7} {comm:<16} ");
+    crate::render::push_decimal_padded(out, u64::from(pid), 7);
+    out.push(' ');
+    out.push_str(comm);
+    // Padded as `{comm:<16}` pads: by characters.
+    for _ in comm.chars().count()..16 {
+        out.push(' ');
+    }
+    out.push(' ');
     push_endpoint(out, local, 47);
     out.push(' ');
     push_endpoint(out, peer, 47);
-    let _ = write!(out, " {} -> {}", kernel_state_name(old), kernel_state_name(new));
+    out.push(' ');
+    out.push_str(kernel_state_name(old));
+    out.push_str(" -> ");
+    out.push_str(kernel_state_name(new));
 }
 
 /// [`push_transition_columns`] as a new string.
@@ -339,8 +420,7 @@ pub fn write_lifetime(
             path_names: l.path_text(),
             context: Context::new(labels, netns_name.as_deref(), l.cgroup_id, true, (l.error, l.retrans, l.srtt_us)),
         };
-        serde_json::to_writer(&mut *out, &j).map_err(io::Error::other)?;
-        return out.write_all(b"\n");
+        return write_json_line(out, &j);
     }
     match l.start_ns {
         Some(start) => stamps.push_clock(line, start),
@@ -604,6 +684,21 @@ mod tests {
             kernel_state_name(1)
         );
         assert_eq!(transition_columns(42, "curl", v4, v6, 2, 1), want);
+        // Wide and narrow values of every column, a name of multi-byte characters.
+        for (pid, comm, local, old) in [
+            (0, "", (IpAddr::from([0, 0, 0, 0]), 0), 7),
+            (4_294_967_295, "sixteen-chars-xx", (IpAddr::from([255, 255, 255, 255]), 65535), 12),
+            (1_234_567, "réseau-été", (IpAddr::from([10, 1, 22, 103]), 10), 4),
+        ] {
+            let want = format!(
+                "{pid:<7} {comm:<16} {:<47} {:<47} {} -> {}",
+                format!("{}:{}", local.0, local.1),
+                "[::1]:443",
+                kernel_state_name(old),
+                kernel_state_name(1)
+            );
+            assert_eq!(transition_columns(pid, comm, local, v6, old, 1), want);
+        }
         let want = format!(
             "{:<7} {:<16} {:<47} {:<47} {:>10} {:>10} {:>12} {}",
             1, "a", "[::1]:443", "127.0.0.1:8080", 5, 6, "0.125", "SYN_SENT"

@@ -92,7 +92,7 @@ pub(super) fn ipv4_text(a: std::net::Ipv4Addr) -> String {
 }
 
 /// Appends [`ipv4_text`].
-pub(super) fn push_ipv4(s: &mut String, a: std::net::Ipv4Addr) {
+pub(crate) fn push_ipv4(s: &mut String, a: std::net::Ipv4Addr) {
     // SAFETY: only bytes of OCTETS, which are ASCII, are written.
     unsafe {
         push_ascii_with(s, |buf: &mut [u8; 16]| {
@@ -127,12 +127,12 @@ const OCTETS: [([u8; 4], u8); 256] = {
 };
 
 /// Appends `n` in decimal (the digits `n.to_string()` would give).
-pub(super) fn push_decimal(s: &mut String, n: u64) {
+pub(crate) fn push_decimal(s: &mut String, n: u64) {
     push_decimal_padded(s, n, 0);
 }
 
 /// Appends `n` in decimal, then spaces up to `width` bytes (at most 24).
-fn push_decimal_padded(s: &mut String, n: u64, width: usize) {
+pub(crate) fn push_decimal_padded(s: &mut String, n: u64, width: usize) {
     // At most 20 digits (u64::MAX).
     let count = n.checked_ilog10().map_or(1, |l| l as usize + 1);
     // SAFETY: only digits are written, over the spaces push_ascii_with starts with.

@@ -19,3 +19,6 @@ pub mod labels;
 pub mod style;
 pub mod summary;
 mod tcpinfo;
+
+/// Digits and IPv4 addresses written in place, for other commands' text (`trace`).
+pub(crate) use addr::{push_decimal, push_decimal_padded, push_ipv4};
