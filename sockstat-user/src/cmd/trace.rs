@@ -157,6 +157,8 @@ fn push_zero_padded(out: &mut String, mut n: u64, width: usize) {
     out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
 }
 
+/// A transition's JSON line as serde writes it: what [`push_json_transition`] writes.
+#[cfg(test)]
 #[derive(Serialize)]
 struct JsonTransition<'a> {
     time: &'a str,
@@ -277,10 +279,115 @@ pub fn write_transition(
         stamps.push_rfc3339(line, t.ts_ns);
         let netns_name = labels.netns_name(t.netns).map(str::to_owned);
         let closing = t.new == sockstat_ebpf::TcpState::Close as u8;
-        let Context { netns_name, cgroup, cgroup_id, error, retrans, srtt_us } =
-            Context::new(labels, netns_name.as_deref(), t.cgroup_id, closing, (t.error, t.retrans, t.srtt_us));
+        let ctx = Context::new(labels, netns_name.as_deref(), t.cgroup_id, closing, (t.error, t.retrans, t.srtt_us));
+        return write_json_transition(out, line, t, &ctx);
+    }
+    stamps.push_clock(line, t.ts_ns);
+    line.push(' ');
+    push_transition_columns(line, t.pid, &t.comm.text(), (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// A transition as `serde_json` writes [`JsonTransition`] (the tests compare the two),
+/// written field by field: `trace --json` writes a line per event, and serde's per-field
+/// path (every key escaped, every value through a serializer) was most of its time.
+fn write_json_transition(out: &mut impl Write, time: &str, t: &Transition, ctx: &Context) -> io::Result<()> {
+    thread_local! {
+        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        push_json_transition(line, time, t, ctx);
+        line.push('\n');
+        out.write_all(line.as_bytes())
+    })
+}
+
+fn push_json_transition(line: &mut String, time: &str, t: &Transition, ctx: &Context) {
+    use crate::render::push_decimal;
+    let num = |line: &mut String, key: &str, v: u64| {
+        line.push_str(key);
+        push_decimal(line, v);
+    };
+    line.push_str("{\"time\":");
+    push_json_str(line, time);
+    num(line, ",\"ts_ns\":", t.ts_ns);
+    num(line, ",\"pid\":", t.pid.into());
+    num(line, ",\"tid\":", t.tid.into());
+    line.push_str(",\"comm\":");
+    push_json_str(line, &t.comm.text());
+    num(line, ",\"netns\":", t.netns.into());
+    num(line, ",\"cookie\":", t.cookie);
+    line.push_str(if t.family == AF_INET { ",\"family\":\"inet\"" } else { ",\"family\":\"inet6\"" });
+    line.push_str(",\"src\":");
+    push_json_ip(line, t.src);
+    num(line, ",\"sport\":", t.sport.into());
+    line.push_str(",\"dst\":");
+    push_json_ip(line, t.dst);
+    num(line, ",\"dport\":", t.dport.into());
+    line.push_str(",\"old\":");
+    push_json_str(line, kernel_state_name(t.old));
+    line.push_str(",\"new\":");
+    push_json_str(line, kernel_state_name(t.new));
+    num(line, ",\"rqueue\":", t.rqueue.into());
+    num(line, ",\"wqueue\":", t.wqueue.into());
+    num(line, ",\"bytes_acked\":", t.bytes_acked);
+    num(line, ",\"bytes_received\":", t.bytes_received);
+    if let Some(name) = ctx.netns_name {
+        line.push_str(",\"netns_name\":");
+        push_json_str(line, name);
+    }
+    if let Some(path) = ctx.cgroup {
+        line.push_str(",\"cgroup\":");
+        push_json_str(line, path);
+    }
+    if let Some(id) = ctx.cgroup_id {
+        num(line, ",\"cgroup_id\":", id);
+    }
+    if let Some(e) = &ctx.error {
+        line.push_str(",\"error\":");
+        push_json_str(line, e);
+    }
+    if let Some(r) = ctx.retrans {
+        num(line, ",\"retrans\":", r.into());
+    }
+    if let Some(r) = ctx.srtt_us {
+        num(line, ",\"srtt_us\":", r.into());
+    }
+    line.push('}');
+}
+
+/// A JSON string: as it is between quotes when nothing in it needs escaping (the usual
+/// case), else as serde_json escapes it.
+fn push_json_str(line: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        line.push('"');
+        line.push_str(s);
+        line.push('"');
+    } else {
+        line.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+/// An address as a JSON string, as serde writes an `IpAddr`.
+fn push_json_ip(line: &mut String, ip: IpAddr) {
+    line.push('"');
+    match ip {
+        IpAddr::V4(a) => crate::render::push_ipv4(line, a),
+        IpAddr::V6(a) => {
+            let _ = write!(line, "{a}");
+        }
+    }
+    line.push('"');
+}
+
+#[cfg(test)]
+fn json_transition_by_serde(time: &str, t: &Transition, ctx: Context) -> String {
+    let Context { netns_name, cgroup, cgroup_id, error, retrans, srtt_us } = ctx;
+    {
         let j = JsonTransition {
-            time: line,
+            time,
             ts_ns: t.ts_ns,
             pid: t.pid,
             tid: t.tid,
@@ -305,13 +412,8 @@ pub fn write_transition(
             retrans,
             srtt_us,
         };
-        return write_json_line(out, &j);
+        serde_json::to_string(&j).unwrap()
     }
-    stamps.push_clock(line, t.ts_ns);
-    line.push(' ');
-    push_transition_columns(line, t.pid, &t.comm.text(), (t.src, t.sport), (t.dst, t.dport), t.old, t.new);
-    line.push('\n');
-    out.write_all(line.as_bytes())
 }
 
 /// `ADDR:PORT` (`[ADDR]:PORT` for IPv6) left-aligned in `width` columns.
@@ -668,6 +770,73 @@ mod tests {
                 assert_eq!(clock, want[11..26]);
             }
         }
+    }
+
+    #[test]
+    fn json_lines_are_what_serde_writes() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            x >> 16
+        };
+        // Names that need no escaping, a quote, a backslash, a control byte, bytes that
+        // are not UTF-8; an address of each family.
+        let comms: [&[u8]; 5] = [b"curl", b"a\"b", b"back\\slash", b"tab\there\x01", b"\xff\xfeok"];
+        let addrs: [IpAddr; 4] = [
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([255, 255, 255, 255]),
+            "::1".parse().unwrap(),
+            "2001:db8::ffff:10.0.0.1".parse().unwrap(),
+        ];
+        for i in 0..400usize {
+            let mut c = [0u8; 16];
+            let name = comms[i % comms.len()];
+            c[..name.len()].copy_from_slice(name);
+            let t = Transition {
+                ts_ns: next(),
+                cookie: next(),
+                netns: u32::try_from(next() & 0xffff_ffff).unwrap(),
+                pid: u32::try_from(next() & 0xffff_ffff).unwrap(),
+                tid: u32::try_from(next() & 0xffff).unwrap(),
+                comm: crate::model::comm::Comm::from_kernel(&c),
+                family: if i % 2 == 0 { AF_INET } else { 10 },
+                src: addrs[i % 4],
+                sport: u16::try_from(next() & 0xffff).unwrap(),
+                dst: addrs[(i / 4) % 4],
+                dport: u16::try_from(next() & 0xffff).unwrap(),
+                old: u8::try_from(i % 13).unwrap(),
+                new: u8::try_from((i / 13) % 13).unwrap(),
+                accept: false,
+                request: false,
+                netns_cookie: 0,
+                v6only: false,
+                ifindex: 0,
+                rqueue: u32::try_from(next() & 0xffff_ffff).unwrap(),
+                wqueue: u32::try_from(next() & 0xff).unwrap(),
+                bytes_acked: next(),
+                bytes_received: next() >> (i % 48),
+                cgroup_id: 0,
+                error: 0,
+                retrans: 0,
+                srtt_us: 0,
+            };
+            let ctx = || Context {
+                netns_name: (i % 3 == 0).then_some(if i % 2 == 0 { "churn" } else { "we\"ird" }),
+                cgroup: (i % 5 == 0).then_some("/system.slice/x.service"),
+                cgroup_id: (i % 4 != 0).then_some(next_of(i)),
+                error: (i % 7 == 0).then(|| "ECONNRESET".to_string()),
+                retrans: (i % 2 == 1).then_some(u32::try_from(i).unwrap()),
+                srtt_us: (i % 6 == 1).then_some(u32::try_from(i * 3).unwrap()),
+            };
+            let time = "2026-11-30T03:22:01.629462505Z";
+            let mut got = String::new();
+            push_json_transition(&mut got, time, &t, &ctx());
+            assert_eq!(got, json_transition_by_serde(time, &t, ctx()), "transition {i}");
+        }
+    }
+
+    fn next_of(i: usize) -> u64 {
+        (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     #[test]
