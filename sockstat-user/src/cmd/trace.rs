@@ -179,20 +179,8 @@ struct JsonTransition<'a> {
     wqueue: u32,
     bytes_acked: u64,
     bytes_received: u64,
-    // [`Context`]'s fields, here rather than flattened: a flattened struct makes serde
-    // write the whole record as a map, field by field through a slower path.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    netns_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cgroup_id: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retrans: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    srtt_us: Option<u32>,
+    #[serde(flatten)]
+    context: Context<'a>,
 }
 
 /// Names and paths for the numbers events carry, looked up once each: a network
@@ -384,36 +372,28 @@ fn push_json_ip(line: &mut String, ip: IpAddr) {
 
 #[cfg(test)]
 fn json_transition_by_serde(time: &str, t: &Transition, ctx: Context) -> String {
-    let Context { netns_name, cgroup, cgroup_id, error, retrans, srtt_us } = ctx;
-    {
-        let j = JsonTransition {
-            time,
-            ts_ns: t.ts_ns,
-            pid: t.pid,
-            tid: t.tid,
-            comm: &t.comm,
-            netns: t.netns,
-            cookie: t.cookie,
-            family: if t.family == AF_INET { "inet" } else { "inet6" },
-            src: t.src,
-            sport: t.sport,
-            dst: t.dst,
-            dport: t.dport,
-            old: kernel_state_name(t.old),
-            new: kernel_state_name(t.new),
-            rqueue: t.rqueue,
-            wqueue: t.wqueue,
-            bytes_acked: t.bytes_acked,
-            bytes_received: t.bytes_received,
-            netns_name,
-            cgroup,
-            cgroup_id,
-            error,
-            retrans,
-            srtt_us,
-        };
-        serde_json::to_string(&j).unwrap()
-    }
+    let j = JsonTransition {
+        time,
+        ts_ns: t.ts_ns,
+        pid: t.pid,
+        tid: t.tid,
+        comm: &t.comm,
+        netns: t.netns,
+        cookie: t.cookie,
+        family: if t.family == AF_INET { "inet" } else { "inet6" },
+        src: t.src,
+        sport: t.sport,
+        dst: t.dst,
+        dport: t.dport,
+        old: kernel_state_name(t.old),
+        new: kernel_state_name(t.new),
+        rqueue: t.rqueue,
+        wqueue: t.wqueue,
+        bytes_acked: t.bytes_acked,
+        bytes_received: t.bytes_received,
+        context: ctx,
+    };
+    serde_json::to_string(&j).unwrap()
 }
 
 /// `ADDR:PORT` (`[ADDR]:PORT` for IPv6) left-aligned in `width` columns.
