@@ -417,13 +417,15 @@ pub fn spawn_ready(ns: &NetNs, program: &str, args: &[&str]) -> Child {
 }
 
 /// Removes the querying process's own sock_diag socket from a netlink listing: ss lists
-/// its own (`tcpdiag:ss/PID`), sockstat its own or the agent's, with different pids.
+/// its own (`tcpdiag:ss/PID`), sockstat its own or the agent's, with different pids
+/// (`sockstat-preloa`: the dynamically linked `sockstat-preload`'s 15-byte name).
 pub fn without_self(text: &str) -> String {
     text.lines()
         .filter(|l| {
             !l.split_whitespace().any(|w| {
                 w.starts_with("tcpdiag:ss/")
                     || w.starts_with("tcpdiag:sockstat/")
+                    || w.starts_with("tcpdiag:sockstat-preloa/")
                     || w.strip_prefix("4:").is_some_and(|pid| pid != "0" && pid.parse::<u32>().is_ok())
             })
         })

@@ -13,7 +13,9 @@
 //!
 //! So a second test makes the rows themselves: an LD_PRELOAD stand-in for xsk_diag
 //! (`tests/fixtures/fake_xsk_diag.c`, built here with `cc`) answers the AF_XDP dump
-//! request of the real ss and of sockstat with the same reply messages, built here as
+//! request of the real ss and of sockstat with the same reply messages (sockstat's ss code
+//! in a dynamically linked binary, `src/bin/sockstat-preload.rs`: the release binary is
+//! static and loads no preloaded library), built here as
 //! net/xdp/xsk_diag.c builds them (every attribute; bound to a veth and to lo, unbound,
 //! bound to an interface index that does not exist, a queue id above `INT_MAX`, a umem
 //! larger than 4 GiB, zero-copy), and the two outputs are compared byte for byte for the
@@ -370,7 +372,7 @@ fn xdp_rows_are_byte_identical_to_ss_on_the_same_replies() {
         without_self(&String::from_utf8(out.stdout).expect("UTF-8"))
     };
     let ss = std::path::PathBuf::from("ss");
-    let sockstat = sockstat_tests::sockstat_bin();
+    let sockstat = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sockstat-preload"));
     let cases: &[&[&str]] = &[
         &["--xdp"],
         &["-A", "xdp"],
