@@ -74,8 +74,16 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     // Answers are made on the loop's thread and freed on a worker's: with an arena per
     // thread, glibc would keep each thread's freed answers as its own reserve. Two
     // arenas, and freed memory handed back on the loop's tick (`trim_heap`).
-    // SAFETY: mallopt only sets an allocator parameter, before any other thread exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    // An answer's copy of the rows (5 MiB at 100k sockets) is a mapping of its own,
+    // unmapped when freed: kept in an arena, one answer's worth stayed in the agent's
+    // memory. Smaller blocks (the tables' hash maps as they grow under churn) reuse the
+    // heap rather than fresh pages the kernel zeroes (the threshold, set, no longer
+    // follows the sizes freed).
+    // SAFETY: mallopt only sets allocator parameters, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
     // The event loop runs on this thread (`block_on`); two workers take the query
     // connections (encoding and writing answers) and the metrics server, so a large
     // answer on its way out does not hold up the loop.
