@@ -190,7 +190,7 @@ impl RingReader {
         // An empty ring with the reader idle throughout: every event the ring held
         // before was taken and sent by then (a record reserved and not yet committed
         // leaves the ring non-empty).
-        if before % 2 == 1 || self.fill.used_bytes() != 0 || self.taking.load(Ordering::SeqCst) != before {
+        if before % 2 == 1 || !self.fill.is_empty() || self.taking.load(Ordering::SeqCst) != before {
             return Ok(None);
         }
         let mut handed = self.pending.len();

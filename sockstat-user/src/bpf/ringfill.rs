@@ -58,6 +58,16 @@ impl RingFill {
         producer.saturating_sub(consumer).min(self.size)
     }
 
+    /// Whether every record reserved in the ring has been consumed (a record reserved and
+    /// not yet committed counts as held). Compares the positions alone, whatever the size.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        // Consumer first: it only grows toward the producer, so a stale consumer can make
+        // the ring look fuller, never emptier.
+        let consumer = self.pos(0);
+        self.pos(1) == consumer
+    }
+
     /// The ring's data size in bytes.
     #[must_use]
     pub fn size_bytes(&self) -> u64 {
