@@ -56,8 +56,6 @@ struct Family {
     /// Row numbers ordered by each [`Key`] (then by row number), built when first asked
     /// (by whichever answer asks first: answers are made on several threads at once).
     indexes: [OnceLock<Vec<u32>>; 4],
-    /// The listeners, all at the start ([`dump_order`]).
-    listeners: usize,
     /// Rows per state (the state byte's low five bits, as answers read it).
     counts: [u32; 32],
     /// The rows after the listeners ordered by state (then by row number), built when a
@@ -111,45 +109,47 @@ impl Family {
         })
     }
 
+    /// The listeners: all at the start ([`dump_order`]).
+    fn listeners(&self) -> usize {
+        self.counts[TcpState::Listen as usize] as usize
+    }
+
+    /// Rows in `states`.
+    fn rows_in(&self, states: u32) -> usize {
+        (0..32).filter(|s| states & (1 << s) != 0).map(|s| self.counts[s] as usize).sum()
+    }
+
     /// The rows that may be in `states` (every row in them, maybe others).
     fn shown(&self, states: u32) -> Shown {
         const LISTEN: u32 = 1 << TcpState::Listen as u32;
-        let listen = states & LISTEN != 0;
+        let listeners = self.listeners();
+        let start = if states & LISTEN != 0 { 0 } else { listeners };
         let others = states & !LISTEN;
-        let start = if listen { 0 } else { self.listeners };
         if others == 0 {
-            return Shown::Range(start..self.listeners);
+            return Shown::Range(start..listeners);
         }
-        let rest = self.rows() - self.listeners;
-        let asked: usize = (0..32).filter(|s| others & (1 << s) != 0).map(|s| self.counts[s] as usize).sum();
-        if asked * LISTED_SHARE > rest {
+        if self.rows_in(others) * LISTED_SHARE > self.rows() - listeners {
             return Shown::Range(start..self.rows());
+        }
+        // Where each state's rows start in the list by state (listeners are not in it).
+        let mut starts = [0usize; 33];
+        for s in 0..32 {
+            starts[s + 1] = starts[s] + if s == TcpState::Listen as usize { 0 } else { self.counts[s] as usize };
         }
         let by_state = self.by_state.get_or_init(|| {
             // A counting sort of the rows after the listeners by state.
-            let mut at = [0usize; 32];
-            let mut sum = 0;
-            for (s, n) in self.counts.iter().enumerate() {
-                at[s] = sum;
-                sum += if s == TcpState::Listen as usize { 0 } else { *n as usize };
-            }
-            let mut list = vec![0u32; sum];
-            for i in self.listeners..self.rows() {
+            let mut at = starts;
+            let mut list = vec![0u32; starts[32]];
+            for i in listeners..self.rows() {
                 let s = usize::from(self.row(i).state() & 31);
                 list[at[s]] = u32::try_from(i).unwrap_or(u32::MAX);
                 at[s] += 1;
             }
             list
         });
-        let mut rows: Vec<u32> =
-            (u32::try_from(start).unwrap_or(0)..u32::try_from(self.listeners).unwrap_or(0)).collect();
-        let mut at = 0;
-        for (s, &n) in self.counts.iter().enumerate() {
-            let n = if s == TcpState::Listen as usize { 0 } else { n as usize };
-            if others & (1 << s) != 0 {
-                rows.extend_from_slice(&by_state[at..at + n]);
-            }
-            at += n;
+        let mut rows: Vec<u32> = (u32::try_from(start).unwrap_or(0)..u32::try_from(listeners).unwrap_or(0)).collect();
+        for s in (0..32).filter(|s| others & (1 << s) != 0) {
+            rows.extend_from_slice(&by_state[starts[s]..starts[s + 1]]);
         }
         rows.sort_unstable();
         Shown::Rows(rows)
@@ -231,8 +231,7 @@ impl Ready {
             for st in list.iter() {
                 counts[usize::from(st.state & 31)] += 1;
             }
-            let listeners = list.iter().take_while(|st| st.state == TcpState::Listen as u8).count();
-            Family { len, bytes, indexes: Default::default(), listeners, counts, by_state: OnceLock::new() }
+            Family { len, bytes, indexes: Default::default(), counts, by_state: OnceLock::new() }
         });
         Ready { built_at, families }
     }
@@ -248,7 +247,7 @@ impl Ready {
     pub fn bytes_in(&self, family: u16, states: u32) -> usize {
         let Some(f) = slot(family) else { return 0 };
         let fam = &self.families[f];
-        (0..32).filter(|s| states & (1 << s) != 0).map(|s| fam.counts[s] as usize * fam.len).sum()
+        fam.rows_in(states) * fam.len
     }
 
     #[must_use]
