@@ -166,15 +166,10 @@ impl RingReader {
         let n = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         // A full wake socket already holds a wake-up: the reader reads `asked` after it.
         let _ = self.wake.send(&[1]);
-        let mut handed = self.pending.len();
-        self.pending.drain(..).for_each(&mut f);
+        let mut handed = self.hand_pending(&mut f);
         loop {
             match self.deliveries.recv() {
-                Ok(Delivery::Batch(b)) => {
-                    self.counts.queued.fetch_sub(b.len(), Ordering::Relaxed);
-                    handed += b.len();
-                    b.into_iter().for_each(&mut f);
-                }
+                Ok(Delivery::Batch(b)) => handed += self.hand(b, &mut f),
                 Ok(Delivery::Flushed(done)) if done >= n => return Ok(handed),
                 Ok(Delivery::Flushed(_)) => {}
                 Err(mpsc::RecvError) => return Err(ReaderError::Stopped),
@@ -193,20 +188,30 @@ impl RingReader {
         if before % 2 == 1 || !self.fill.is_empty() || self.taking.load(Ordering::SeqCst) != before {
             return Ok(None);
         }
-        let mut handed = self.pending.len();
-        self.pending.drain(..).for_each(&mut *f);
+        let mut handed = self.hand_pending(f);
         loop {
             match self.deliveries.try_recv() {
-                Ok(Delivery::Batch(b)) => {
-                    self.counts.queued.fetch_sub(b.len(), Ordering::Relaxed);
-                    handed += b.len();
-                    b.into_iter().for_each(&mut *f);
-                }
+                Ok(Delivery::Batch(b)) => handed += self.hand(b, f),
                 Ok(Delivery::Flushed(_)) => {}
                 Err(mpsc::TryRecvError::Empty) => return Ok(Some(handed)),
                 Err(mpsc::TryRecvError::Disconnected) => return Err(ReaderError::Stopped),
             }
         }
+    }
+
+    /// Hands `f` the events of the last batch not handed out yet; returns how many.
+    fn hand_pending(&mut self, f: &mut impl FnMut(Transition)) -> usize {
+        let n = self.pending.len();
+        self.pending.drain(..).for_each(f);
+        n
+    }
+
+    /// Hands `f` a batch straight from the reader; returns how many events it held.
+    fn hand(&self, batch: Vec<Transition>, f: &mut impl FnMut(Transition)) -> usize {
+        self.counts.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        let n = batch.len();
+        batch.into_iter().for_each(f);
+        n
     }
 
     fn take(&mut self, batch: Vec<Transition>) {
