@@ -264,11 +264,12 @@ pub fn write_transition(
 ) -> io::Result<()> {
     line.clear();
     if json {
-        stamps.push_rfc3339(line, t.ts_ns);
         let netns_name = labels.netns_name(t.netns).map(str::to_owned);
         let closing = t.new == sockstat_ebpf::TcpState::Close as u8;
         let ctx = Context::new(labels, netns_name.as_deref(), t.cgroup_id, closing, (t.error, t.retrans, t.srtt_us));
-        return write_json_transition(out, line, t, &ctx);
+        push_json_transition(line, stamps, t, &ctx);
+        line.push('\n');
+        return out.write_all(line.as_bytes());
     }
     stamps.push_clock(line, t.ts_ns);
     line.push(' ');
@@ -278,28 +279,18 @@ pub fn write_transition(
 }
 
 /// A transition as `serde_json` writes [`JsonTransition`] (the tests compare the two),
-/// written field by field: `trace --json` writes a line per event, and serde's per-field
+/// appended field by field: `trace --json` writes a line per event, and serde's per-field
 /// path (every key escaped, every value through a serializer) was most of its time.
-fn write_json_transition(out: &mut impl Write, time: &str, t: &Transition, ctx: &Context) -> io::Result<()> {
-    thread_local! {
-        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-    }
-    LINE.with_borrow_mut(|line| {
-        line.clear();
-        push_json_transition(line, time, t, ctx);
-        line.push('\n');
-        out.write_all(line.as_bytes())
-    })
-}
-
-fn push_json_transition(line: &mut String, time: &str, t: &Transition, ctx: &Context) {
+fn push_json_transition(line: &mut String, stamps: &mut Stamps, t: &Transition, ctx: &Context) {
     use crate::render::push_decimal;
     let num = |line: &mut String, key: &str, v: u64| {
         line.push_str(key);
         push_decimal(line, v);
     };
-    line.push_str("{\"time\":");
-    push_json_str(line, time);
+    // RFC 3339 text (digits and `-:.TZ`): nothing in it to escape.
+    line.push_str("{\"time\":\"");
+    stamps.push_rfc3339(line, t.ts_ns);
+    line.push('"');
     num(line, ",\"ts_ns\":", t.ts_ns);
     num(line, ",\"pid\":", t.pid.into());
     num(line, ",\"tid\":", t.tid.into());
@@ -808,10 +799,12 @@ mod tests {
                 retrans: (i % 2 == 1).then_some(u32::try_from(i).unwrap()),
                 srtt_us: (i % 6 == 1).then_some(u32::try_from(i * 3).unwrap()),
             };
-            let time = "2026-11-30T03:22:01.629462505Z";
+            let mut stamps = Stamps { offset_ns: 1_764_460_000_000_000_000, day: (i128::MIN, String::new()) };
+            let mut time = String::new();
+            stamps.push_rfc3339(&mut time, t.ts_ns);
             let mut got = String::new();
-            push_json_transition(&mut got, time, &t, &ctx());
-            assert_eq!(got, json_transition_by_serde(time, &t, ctx()), "transition {i}");
+            push_json_transition(&mut got, &mut stamps, &t, &ctx());
+            assert_eq!(got, json_transition_by_serde(&time, &t, ctx()), "transition {i}");
         }
     }
 
