@@ -221,10 +221,12 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         out.push_str("bps,mrtt:");
         push_ms(&mut out, min_rtt);
         if pacing_gain != 0 {
-            let _ = write!(out, ",pacing_gain:{}", c_g(f64::from(pacing_gain) / 256.0, 6));
+            out.push_str(",pacing_gain:");
+            push_g(&mut out, f64::from(pacing_gain) / 256.0, 6);
         }
         if cwnd_gain != 0 {
-            let _ = write!(out, ",cwnd_gain:{}", c_g(f64::from(cwnd_gain) / 256.0, 6));
+            out.push_str(",cwnd_gain:");
+            push_g(&mut out, f64::from(cwnd_gain) / 256.0, 6);
         }
         out.push(')');
     }
