@@ -12,7 +12,7 @@ use crate::render::addr::{push_addr, push_port_numeric, push_queue, resolved_add
 use crate::render::grid::{COL_MAX, FieldsRow, RowSink};
 use crate::render::labels::state_name;
 use crate::render::style::Style;
-use crate::render::tcpinfo::{mptcp_show_info, tcp_show_info};
+use crate::render::tcpinfo::{mptcp_show_info, push_tcp_info};
 
 /// Whether the socket is IPV6_V6ONLY, which only changes how `::` prints: sock_diag's
 /// INET_DIAG_SKV6ONLY, or `skc_ipv6only` as the eBPF program read it.
@@ -210,7 +210,7 @@ pub(super) fn push_inet_details(out: &mut String, opts: &Style, s: &InetSocket, 
             if s.protocol == PROTO_MPTCP_TABLE {
                 out.push_str(&mptcp_show_info(d, opts.compat.v7()));
             } else {
-                out.push_str(&tcp_show_info(opts, s.state, d, names));
+                push_tcp_info(out, opts, s.state, d, names);
             }
         }
     }

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::names::system::Names;
-use crate::render::addr::inet6_ntop;
+use crate::render::addr::{inet6_ntop, push_decimal};
 use crate::render::style::Style;
 use sockstat_ebpf::TcpState;
 
@@ -89,8 +89,14 @@ pub(super) fn skmem_text(m: &[u32]) -> String {
 
 /// ss's `tcp_show_info()` (the part after the line break): `tcp_stats_print()`, then the
 /// MD5 keys and the ULP information.
-pub(super) fn tcp_show_info(opts: &Style, state: u8, d: &crate::model::socket::InetDetails, names: &Names) -> String {
-    let mut out = tcp_stats_text(opts, state, d);
+pub(super) fn push_tcp_info(
+    out: &mut String,
+    opts: &Style,
+    state: u8,
+    d: &crate::model::socket::InetDetails,
+    names: &Names,
+) {
+    push_tcp_stats(out, opts, state, d);
     if let Some(keys) = d.md5.as_deref().filter(|k| !k.is_empty()) {
         out.push_str(" md5keys:");
         for (n, k) in keys.iter().enumerate() {
@@ -103,7 +109,6 @@ pub(super) fn tcp_show_info(opts: &Style, state: u8, d: &crate::model::socket::I
     if let Some(u) = &d.ulp {
         out.push_str(&ulp_text(u, opts.compat.v7()));
     }
-    out
 }
 
 /// ss's `print_md5sig()`: `ADDR/PREFIXLEN=KEY`, the key's bytes as they are but for those
@@ -130,17 +135,15 @@ pub(super) fn md5_key_text(k: &crate::model::socket::Md5Key, names: Option<&Name
 }
 
 /// ss's `tcp_stats_print()` for `-i` (and the memory `-m` prints before it).
-pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::InetDetails) -> String {
-    // Sized for a typical `-i` line: `-tani` prints one per socket.
-    let mut out = String::with_capacity(512);
+pub(super) fn push_tcp_stats(out: &mut String, opts: &Style, state: u8, d: &crate::model::socket::InetDetails) {
     if let Some(m) = &d.skmem {
         out.push_str(&skmem_text(m));
     } else if let Some([r, w, f, t]) = d.meminfo {
         out.push_str(&format!(" mem:(r{r},w{w},f{f},t{t})"));
     }
-    let Some(i) = &d.tcp_info else { return out };
-    // Each field is written straight into `out` (one buffer per socket, not one String
-    // per field).
+    let Some(i) = &d.tcp_info else { return };
+    // Each field is written straight into the row's text: `-tani` writes some twenty a
+    // socket.
     use std::fmt::Write as _;
     let has = |bit: u8| i.options & bit != 0;
     if opts.show_options {
@@ -155,37 +158,40 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         }
     }
     if let Some(c) = d.cong.as_deref().filter(|c| !c.is_empty()) {
-        let _ = write!(out, " {c}");
+        out.push(' ');
+        out.push_str(c);
     }
     if has(4) {
-        let _ = write!(out, " wscale:{},{}", i.snd_wscale, i.rcv_wscale);
+        push_field(out, "wscale", u64::from(i.snd_wscale));
+        out.push(',');
+        push_decimal(out, u64::from(i.rcv_wscale));
     }
     if i.rto != 0 && i.rto != 3_000_000 {
         out.push_str(" rto:");
-        push_ms(&mut out, i.rto);
+        push_ms(out, i.rto);
     }
     if i.backoff != 0 {
-        let _ = write!(out, " backoff:{}", i.backoff);
+        push_field(out, "backoff", u64::from(i.backoff));
     }
     if i.rtt != 0 {
         out.push_str(" rtt:");
-        push_ms(&mut out, i.rtt);
+        push_ms(out, i.rtt);
         out.push('/');
-        push_ms(&mut out, i.rttvar);
+        push_ms(out, i.rttvar);
     }
     if i.ato != 0 {
         out.push_str(" ato:");
-        push_ms(&mut out, i.ato);
+        push_ms(out, i.ato);
     }
     for (v, name) in
         [(i.snd_mss, "mss"), (i.pmtu, "pmtu"), (i.rcv_mss, "rcvmss"), (i.advmss, "advmss"), (i.snd_cwnd, "cwnd")]
     {
         if v != 0 {
-            let _ = write!(out, " {name}:{v}");
+            push_field(out, name, u64::from(v));
         }
     }
     if i.snd_ssthresh < 0xffff && i.snd_ssthresh != 0 {
-        let _ = write!(out, " ssthresh:{}", i.snd_ssthresh);
+        push_field(out, "ssthresh", u64::from(i.snd_ssthresh));
     }
     for (v, name) in [
         (i.bytes_sent, "bytes_sent"),
@@ -194,7 +200,7 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         (i.bytes_received, "bytes_received"),
     ] {
         if v != 0 {
-            let _ = write!(out, " {name}:{v}");
+            push_field(out, name, v);
         }
     }
     for (v, name) in [
@@ -204,7 +210,7 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         (i.data_segs_in, "data_segs_in"),
     ] {
         if v != 0 {
-            let _ = write!(out, " {name}:{v}");
+            push_field(out, name, u64::from(v));
         }
     }
     if let Some([enabled, ce_state, alpha, ab_ecn, ab_tot]) = d.dctcp {
@@ -217,16 +223,16 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     if let Some([lo, hi, min_rtt, pacing_gain, cwnd_gain]) = d.bbr {
         let bw = u64::from(hi) << 32 | u64::from(lo);
         out.push_str(" bbr:(bw:");
-        push_bw(&mut out, opts.numeric, bw as f64 * 8.0);
+        push_bw(out, opts.numeric, bw as f64 * 8.0);
         out.push_str("bps,mrtt:");
-        push_ms(&mut out, min_rtt);
+        push_ms(out, min_rtt);
         if pacing_gain != 0 {
             out.push_str(",pacing_gain:");
-            push_g(&mut out, f64::from(pacing_gain) / 256.0, 6);
+            push_g(out, f64::from(pacing_gain) / 256.0, 6);
         }
         if cwnd_gain != 0 {
             out.push_str(",cwnd_gain:");
-            push_g(&mut out, f64::from(cwnd_gain) / 256.0, 6);
+            push_g(out, f64::from(cwnd_gain) / 256.0, 6);
         }
         out.push(')');
     }
@@ -242,34 +248,34 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
     if rtt > 0.0 && i.snd_mss != 0 && i.snd_cwnd != 0 {
         let bps = f64::from(i.snd_cwnd) * f64::from(i.snd_mss) * 8_000_000.0 / rtt;
         out.push_str(" send ");
-        push_bw(&mut out, opts.numeric, bps);
+        push_bw(out, opts.numeric, bps);
         out.push_str("bps");
     }
     for (v, name) in [(i.last_data_sent, "lastsnd"), (i.last_data_recv, "lastrcv"), (i.last_ack_recv, "lastack")] {
         if v != 0 {
-            let _ = write!(out, " {name}:{v}");
+            push_field(out, name, u64::from(v));
         }
     }
     if i.pacing_rate != 0 && i.pacing_rate != u64::MAX {
         out.push_str(" pacing_rate ");
-        push_bw(&mut out, opts.numeric, i.pacing_rate as f64 * 8.0);
+        push_bw(out, opts.numeric, i.pacing_rate as f64 * 8.0);
         out.push_str("bps");
         if i.max_pacing_rate != 0 && i.max_pacing_rate != u64::MAX {
             out.push('/');
-            push_bw(&mut out, opts.numeric, i.max_pacing_rate as f64 * 8.0);
+            push_bw(out, opts.numeric, i.max_pacing_rate as f64 * 8.0);
             out.push_str("bps");
         }
     }
     if i.delivery_rate != 0 {
         out.push_str(" delivery_rate ");
-        push_bw(&mut out, opts.numeric, i.delivery_rate as f64 * 8.0);
+        push_bw(out, opts.numeric, i.delivery_rate as f64 * 8.0);
         out.push_str("bps");
     }
     if i.delivered != 0 {
-        let _ = write!(out, " delivered:{}", i.delivered);
+        push_field(out, "delivered", u64::from(i.delivered));
     }
     if i.delivered_ce != 0 {
-        let _ = write!(out, " delivered_ce:{}", i.delivered_ce);
+        push_field(out, "delivered_ce", u64::from(i.delivered_ce));
     }
     if i.delivery_rate_app_limited {
         out.push_str(" app_limited");
@@ -294,61 +300,62 @@ pub(super) fn tcp_stats_text(opts: &Style, state: u8, d: &crate::model::socket::
         }
     }
     if i.unacked != 0 {
-        let _ = write!(out, " unacked:{}", i.unacked);
+        push_field(out, "unacked", u64::from(i.unacked));
     }
     if i.retrans != 0 || i.total_retrans != 0 {
-        let _ = write!(out, " retrans:{}/{}", i.retrans, i.total_retrans);
+        push_field(out, "retrans", u64::from(i.retrans));
+        out.push('/');
+        push_decimal(out, u64::from(i.total_retrans));
     }
     if i.lost != 0 {
-        let _ = write!(out, " lost:{}", i.lost);
+        push_field(out, "lost", u64::from(i.lost));
     }
     if i.sacked != 0 && state != TcpState::Listen as u8 {
-        let _ = write!(out, " sacked:{}", i.sacked);
+        push_field(out, "sacked", u64::from(i.sacked));
     }
     if i.dsack_dups != 0 {
-        let _ = write!(out, " dsack_dups:{}", i.dsack_dups);
+        push_field(out, "dsack_dups", u64::from(i.dsack_dups));
     }
     if i.fackets != 0 {
-        let _ = write!(out, " fackets:{}", i.fackets);
+        push_field(out, "fackets", u64::from(i.fackets));
     }
     if i.reordering != 3 {
-        let _ = write!(out, " reordering:{}", i.reordering.cast_signed());
+        push_signed_field(out, "reordering", i64::from(i.reordering.cast_signed()));
     }
     if i.reord_seen != 0 {
-        let _ = write!(out, " reord_seen:{}", i.reord_seen.cast_signed());
+        push_signed_field(out, "reord_seen", i64::from(i.reord_seen.cast_signed()));
     }
     if i.rcv_rtt != 0 {
         out.push_str(" rcv_rtt:");
-        push_ms(&mut out, i.rcv_rtt);
+        push_ms(out, i.rcv_rtt);
     }
     if i.rcv_space != 0 {
-        let _ = write!(out, " rcv_space:{}", i.rcv_space.cast_signed());
+        push_signed_field(out, "rcv_space", i64::from(i.rcv_space.cast_signed()));
     }
     if i.rcv_ssthresh != 0 {
-        let _ = write!(out, " rcv_ssthresh:{}", i.rcv_ssthresh);
+        push_field(out, "rcv_ssthresh", u64::from(i.rcv_ssthresh));
     }
     if i.notsent_bytes != 0 {
-        let _ = write!(out, " notsent:{}", i.notsent_bytes);
+        push_field(out, "notsent", u64::from(i.notsent_bytes));
     }
     if i.min_rtt != 0 && i.min_rtt != u32::MAX {
         out.push_str(" minrtt:");
-        push_ms(&mut out, i.min_rtt);
+        push_ms(out, i.min_rtt);
     }
     if i.rcv_ooopack != 0 {
-        let _ = write!(out, " rcv_ooopack:{}", i.rcv_ooopack);
+        push_field(out, "rcv_ooopack", u64::from(i.rcv_ooopack));
     }
     if i.snd_wnd != 0 {
-        let _ = write!(out, " snd_wnd:{}", i.snd_wnd);
+        push_field(out, "snd_wnd", u64::from(i.snd_wnd));
     }
     if opts.compat.v7() {
         if i.rcv_wnd != 0 {
-            let _ = write!(out, " rcv_wnd:{}", i.rcv_wnd);
+            push_field(out, "rcv_wnd", u64::from(i.rcv_wnd));
         }
         if i.rehash != 0 {
-            let _ = write!(out, " rehash:{}", i.rehash);
+            push_field(out, "rehash", u64::from(i.rehash));
         }
     }
-    out
 }
 
 /// ss's `INET_DIAG_ULP_INFO` text at the end of `tcp_show_info()`: ` tcp-ulp-NAME`, then
@@ -424,6 +431,25 @@ pub(super) fn ulp_text(u: &crate::model::socket::UlpInfo, v7: bool) -> String {
     out
 }
 
+/// ` NAME:V`, V in decimal.
+fn push_field(out: &mut String, name: &str, v: u64) {
+    out.push(' ');
+    out.push_str(name);
+    out.push(':');
+    push_decimal(out, v);
+}
+
+/// ` NAME:V` for a signed V (ss prints these fields with `%d`).
+fn push_signed_field(out: &mut String, name: &str, v: i64) {
+    out.push(' ');
+    out.push_str(name);
+    out.push(':');
+    if v < 0 {
+        out.push('-');
+    }
+    push_decimal(out, v.unsigned_abs());
+}
+
 /// ss's `sprint_bw()`, appended to `out`: bits per second with a k/M/G/T suffix (`%.3g`),
 /// or `%.0f` with `-n`.
 fn push_bw(out: &mut String, numeric: bool, bw: f64) {
@@ -459,7 +485,7 @@ fn push_f0(out: &mut String, v: f64) {
         if frac > 0.5 || (frac == 0.5 && n % 2 == 1) {
             n += 1;
         }
-        let _ = write!(out, "{n}");
+        push_decimal(out, n);
     } else {
         let _ = write!(out, "{v:.0}");
     }
@@ -470,13 +496,12 @@ fn push_f0(out: &mut String, v: f64) {
 /// digits (three after the point), which %g prints as they are: written from the
 /// integer, without formatting a float (`-tani` prints several per socket).
 fn push_ms(out: &mut String, us: u32) {
-    use std::fmt::Write as _;
     if us >= 1_000_000 {
         push_g(out, f64::from(us) / 1000.0, 6);
         return;
     }
     let (int, frac) = (us / 1000, us % 1000);
-    let _ = write!(out, "{int}");
+    push_decimal(out, u64::from(int));
     if frac != 0 {
         let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
         let used = if frac % 100 == 0 {
@@ -519,10 +544,11 @@ impl std::fmt::Write for SciBuf {
     }
 }
 
-/// [`c_g`], appended to `out` (no allocation for `prec` up to 17).
+/// [`c_g`], appended to `out`, without allocating. `prec` is taken within 1..=24 (ss asks
+/// for 3 and 6; a double has 17 significant digits).
 pub fn push_g(out: &mut String, v: f64, prec: usize) {
     use std::fmt::Write as _;
-    let prec = prec.max(1);
+    let prec = prec.clamp(1, 24);
     if v == 0.0 {
         out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
         return;
@@ -537,22 +563,36 @@ pub fn push_g(out: &mut String, v: f64, prec: usize) {
         });
         return;
     }
-    // Rust's `{:e}` rounds to the requested digits exactly as printf does (to nearest,
-    // ties to even on the exact binary value), so its exponent is %g's X.
-    let mut buf = SciBuf { bytes: [0; SCI_MAX], len: 0 };
-    let long;
-    let sci = if write!(buf, "{:.*e}", prec - 1, v).is_ok() {
-        std::str::from_utf8(&buf.bytes[..buf.len]).unwrap_or("0e0")
+    let negative = v < 0.0;
+    // The `prec` significant digits, as printf rounds them (to nearest, ties to even on
+    // the exact binary value), and the decimal exponent of the first (%g's X).
+    let mut digits = [0u8; SCI_MAX];
+    let x = if let Some((n, x)) = significant_digits(v.abs(), prec) {
+        let mut n = n;
+        for d in digits[..prec].iter_mut().rev() {
+            // A digit: below 10.
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        x
     } else {
-        long = format!("{:.*e}", prec - 1, v);
-        &long
+        // Rust's `{:e}` rounds exactly as printf does, so its exponent is X.
+        // At most 24 digits: `d.` then 23, `e` and the exponent fit the buffer.
+        let mut buf = SciBuf { bytes: [0; SCI_MAX], len: 0 };
+        let _ = write!(buf, "{:.*e}", prec - 1, v.abs());
+        let sci = std::str::from_utf8(&buf.bytes[..buf.len]).unwrap_or("0e0");
+        let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+        for (d, b) in digits.iter_mut().zip(mant.bytes().filter(u8::is_ascii_digit)) {
+            *d = b;
+        }
+        exp.parse().unwrap_or(0)
     };
-    let (mant, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
-    let (sign, mant) = mant.strip_prefix('-').map_or(("", mant), |m| ("-", m));
-    out.push_str(sign);
+    let digits = std::str::from_utf8(&digits[..prec]).unwrap_or("0");
+    if negative {
+        out.push('-');
+    }
     // The mantissa's digits: one, then the rest after the point.
-    let (lead, rest) = mant.split_once('.').unwrap_or((mant, ""));
+    let (lead, rest) = digits.split_at(1);
     let p = i32::try_from(prec).unwrap_or(i32::MAX);
     if x < -4 || x >= p {
         out.push_str(lead);
@@ -586,6 +626,59 @@ pub fn push_g(out: &mut String, v: f64, prec: usize) {
             out.push_str(rest.trim_end_matches('0'));
         }
     }
+}
+
+/// `10^k` for `k` in 0..=22: every one exact in an f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// `v` (positive, finite) rounded to `prec` significant digits as printf rounds it, as the
+/// integer of those digits and the decimal exponent of the first; `None` when that cannot
+/// be told for sure in floating point (the general formatter decides then).
+///
+/// `v` is scaled by an exact power of ten in one rounded operation, so the scaled value is
+/// within 2^-53 of its own size of the exact one: below 10^6 (six digits at most), within
+/// 1.2e-10. Rounding it is then exact unless it lies that close to a half, which is left
+/// to the formatter (a tie on the exact value rounds to even there).
+fn significant_digits(v: f64, prec: usize) -> Option<(u64, i32)> {
+    if prec == 0 || prec > 6 || !(1e-4..1e15).contains(&v) {
+        return None;
+    }
+    let p = i32::try_from(prec).ok()?;
+    let (lo, hi) = (POW10[prec - 1], POW10[prec]);
+    // log10 may be one off at a power of ten: the range check below corrects it.
+    #[expect(clippy::cast_possible_truncation, reason = "v is within 1e-4..1e15: the log is within -4..15")]
+    let mut x = v.log10().floor() as i32;
+    for _ in 0..3 {
+        let k = p - 1 - x;
+        let scale = POW10.get(usize::try_from(k.unsigned_abs()).ok()?)?;
+        let scaled = if k >= 0 { v * scale } else { v / scale };
+        if scaled < lo {
+            x -= 1;
+            continue;
+        }
+        if scaled >= hi {
+            x += 1;
+            continue;
+        }
+        let int = scaled.trunc();
+        let frac = scaled - int;
+        if (frac - 0.5).abs() < 1e-9 {
+            return None;
+        }
+        // Below 10^6: exact in a u64.
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "int is within 1..1e6")]
+        let mut n = int as u64 + u64::from(frac > 0.5);
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "hi is 10^prec, prec <= 6")]
+        if n == hi as u64 {
+            n /= 10;
+            x += 1;
+        }
+        return Some((n, x));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -652,6 +745,20 @@ mod tests {
             let v = (mantissa * 10f64.powi(exp)) * if i % 7 == 0 { -1.0 } else { 1.0 };
             let prec = 1 + (i % 8);
             assert_eq!(c_g(v, prec), libc_g(v, prec), "{v:e} %.{prec}g");
+        }
+        // Halves and near-halves at every scale the fast path takes (ties on the exact
+        // binary value round to even; those a hair off do not), and rates as ss prints them.
+        for n in 0..3_000u32 {
+            for scale in [1e-4, 1e-3, 0.1, 1.0, 10.0, 1e3, 1e6, 1e9, 1e12] {
+                let v = (f64::from(n) + 0.5) * scale;
+                for prec in [1, 2, 3, 4, 6] {
+                    assert_eq!(c_g(v, prec), libc_g(v, prec), "{v:e} %.{prec}g");
+                }
+            }
+            let rate = f64::from(n) * 1_448.0 * 8_000_000.0 / 1_234.0;
+            for div in [1e3, 1e6, 1e9] {
+                assert_eq!(c_g(rate / div, 3), libc_g(rate / div, 3), "{rate} / {div} %.3g");
+            }
         }
         for v in [9.9995, 0.000_099_999_5, 99_999.5, 1e-5, 0.0001, 123_456.0, 999_999.5] {
             for prec in 1..=7 {
@@ -788,8 +895,10 @@ mod tests {
             ..InetDetails::default()
         };
         let opts = crate::cli::parse_ss_args(["-tnemi"].map(std::ffi::OsString::from)).expect("options");
+        let mut text = String::new();
+        push_tcp_info(&mut text, &opts.style, TcpState::FinWait2 as u8, &d, &Names::fixed(None, (32768, 60999), &[]));
         assert_eq!(
-            tcp_show_info(&opts.style, TcpState::FinWait2 as u8, &d, &Names::fixed(None, (32768, 60999), &[])),
+            text,
             " skmem:(r0,rb131072,t0,tb3939840,f0,w0,o0,bl0,d0) ts sack bbr wscale:10,10 rto:208 \
              rtt:5.162/10.285 mss:35328 pmtu:65535 rcvmss:536 advmss:65483 cwnd:12 bytes_sent:1000 \
              bytes_acked:1002 segs_out:4 segs_in:3 data_segs_out:1 bbr:(bw:35328000000bps,mrtt:0.008,\
