@@ -98,7 +98,7 @@ pub(crate) fn parse_details_of(
             INET_DIAG_SKV6ONLY => d.v6only = Some(a.array::<1>("INET_DIAG_SKV6ONLY")?[0]),
             INET_DIAG_SKMEMINFO => d.skmem = Some(meminfo_words(&a, "INET_DIAG_SKMEMINFO")?),
             INET_DIAG_MEMINFO => d.meminfo = Some(fixed_words::<4>(&a, "INET_DIAG_MEMINFO")?),
-            INET_DIAG_INFO if mptcp => d.mptcp_info = Some(parse_mptcp_info(a.data)),
+            INET_DIAG_INFO if mptcp => d.mptcp_info = Some(Box::new(parse_mptcp_info(a.data))),
             INET_DIAG_INFO => {
                 d.tcp_info = Some(parse_tcp_info(a.data));
                 d.tcp_info_len = u32::try_from(a.data.len()).unwrap_or(u32::MAX);
@@ -118,7 +118,7 @@ pub(crate) fn parse_details_of(
                 let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
                 d.dctcp = Some([u16_at(0), u16_at(2), u32_at(4), u32_at(8), u32_at(12)]);
             }
-            INET_DIAG_ULP_INFO => d.ulp = Some(parse_ulp(&a)?),
+            INET_DIAG_ULP_INFO => d.ulp = Some(Box::new(parse_ulp(&a)?)),
             INET_DIAG_MD5SIG => d.md5 = Some(parse_md5(&a)?),
             INET_DIAG_SK_BPF_STORAGES => d.bpf_storages = parse_bpf_storages(&a, datagram_at)?,
             INET_DIAG_BBRINFO => {
@@ -388,7 +388,7 @@ mod tests {
             zc_ro_tx: false,
             rx_no_pad: true,
         };
-        assert_eq!(d.ulp, Some(UlpInfo { name: Some("tls".into()), tls: Some(want), mptcp: None }));
+        assert_eq!(d.ulp, Some(Box::new(UlpInfo { name: Some("tls".into()), tls: Some(want), mptcp: None })));
         let sf = [
             attr(8, &0xc3u32.to_ne_bytes()),
             attr(1, &0u32.to_ne_bytes()),

@@ -116,13 +116,14 @@ pub struct InetDetails {
     #[serde(default)]
     pub sockopt: Option<u16>,
     /// `INET_DIAG_INFO` of an MPTCP socket (a [`PROTO_MPTCP_TABLE`] record): `struct
-    /// mptcp_info` (net/mptcp/mptcp_diag.c sends it in place of a `tcp_info`).
+    /// mptcp_info` (net/mptcp/mptcp_diag.c sends it in place of a `tcp_info`). Boxed,
+    /// as `ulp`: rare, and a `-tani` of 100k sockets holds 100k of these records.
     #[serde(default)]
-    pub mptcp_info: Option<MptcpInfo>,
+    pub mptcp_info: Option<Box<MptcpInfo>>,
     /// `INET_DIAG_ULP_INFO` (sent with `-i` to CAP_NET_ADMIN readers): the TCP upper layer
     /// protocol (kTLS, an MPTCP subflow) and what it reports.
     #[serde(default)]
-    pub ulp: Option<UlpInfo>,
+    pub ulp: Option<Box<UlpInfo>>,
     /// `INET_DIAG_MD5SIG` (sent with `-i` to CAP_NET_ADMIN readers): the socket's TCP-MD5
     /// keys, as ss prints them.
     #[serde(default)]
