@@ -17,6 +17,9 @@
 //!   the same output as a live `ss` (an IPv4-only selection). A dual-stack recording read
 //!   as ss reads it (first dump, FILTER only) and, with `--tcpdiag-all`, whole and
 //!   selected like a live dump. A truncated file is an error naming the byte offset.
+//! - `-i` over 10k sockets (the dump split between threads): the same rows as ss, each
+//!   family's listeners first, then share by share, each share in ss's (the kernel's)
+//!   order; with `--source kernel`, byte for byte.
 //! - `-K`: the lines printed by ss and sockstat killing the same kind of connection on
 //!   two ports, with the port masked; and the refusal without CAP_NET_ADMIN.
 
@@ -335,6 +338,113 @@ fn tcp_info_matches_ss_but_for_idle_times() {
     for field in ["rto:", "rtt:", "mss:", "cwnd:", "bytes_acked:", "segs_out:", "lastsnd:", "rcv_space:", "minrtt:"] {
         assert!(text.contains(field), "{field} missing from\n{text}");
     }
+}
+
+/// One socket's lines of `-tani` output (its row, then its detail lines), masked.
+fn records(text: &str) -> (String, Vec<String>) {
+    let text = mask_idle(text);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default().to_owned();
+    let mut records: Vec<String> = Vec::new();
+    for line in lines {
+        match records.last_mut() {
+            Some(last) if line.starts_with('\t') => {
+                last.push('\n');
+                last.push_str(line);
+            }
+            _ => records.push(line.to_owned()),
+        }
+    }
+    (header, records)
+}
+
+/// The local and remote port of a record's row.
+fn ports(record: &str) -> (u16, u16) {
+    let cols: Vec<&str> = record.split_whitespace().collect();
+    let port = |c: &str| c.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (port(cols[3]), port(cols[4]))
+}
+
+#[test]
+fn a_large_detailed_dump_is_split_between_threads_and_keeps_every_row() {
+    // Over 10k TCP sockets (the threshold of the split), IPv4 and IPv6, the client ends
+    // bound to ports spread over the whole ephemeral range so that every share has some.
+    let ns = NetNs::new("split");
+    let (v4, v6) = (5_200u16, 200u16);
+    let _keep = ns.enter(move || {
+        let mut keep: Vec<Box<dyn Send>> = Vec::new();
+        // Ports 32800 and up, over 27000 of the default range (32768-60999).
+        for (addr, n) in [("127.0.0.1", v4), ("::1", v6)] {
+            let step = 27_000 / n;
+            let ip: std::net::IpAddr = addr.parse().expect("address");
+            let l = TcpListener::bind(SocketAddr::new(ip, 7000)).expect("listen");
+            for i in 0..n {
+                let c = Socket::new(if ip.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 }, Type::STREAM, None)
+                    .expect("socket");
+                c.bind(&SocketAddr::new(ip, 32_800 + i * step).into()).expect("bind the client");
+                c.connect(&SocketAddr::new(ip, 7000).into()).expect("connect");
+                keep.push(Box::new(c));
+                keep.push(Box::new(l.accept().expect("accept").0));
+            }
+            keep.push(Box::new(l));
+        }
+        keep
+    });
+    thread::sleep(Duration::from_millis(300));
+    let (lo, hi) = {
+        let range = ns.command("cat").arg("/proc/sys/net/ipv4/ip_local_port_range").output().expect("cat");
+        let text = String::from_utf8_lossy(&range.stdout).into_owned();
+        let mut it = text.split_whitespace().map(|p| p.parse::<u32>().expect("port"));
+        (it.next().expect("low"), it.next().expect("high"))
+    };
+    let parts = thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4) as u32;
+    assert!(parts > 1, "this test needs two cores: the split needs them");
+    // The share of a row: its client-side port (the local one when ephemeral, else the
+    // remote one) in `parts` equal pieces of the ephemeral range.
+    let share = |record: &str| {
+        let (local, remote) = ports(record);
+        let key = if (lo..=hi).contains(&u32::from(local)) { u32::from(local) } else { u32::from(remote) };
+        (key.saturating_sub(lo) / ((hi - lo + 1) / parts)).min(parts - 1)
+    };
+    let mut last = String::new();
+    for _ in 0..4 {
+        let before = ns.ss(&["-tani"]);
+        let ours = ns.sockstat_ok(&["-tani"]);
+        let (ss_header, ss_records) = records(&before);
+        let (header, got) = records(&ours);
+        let mut sorted = (ss_records.clone(), got.clone());
+        sorted.0.sort();
+        sorted.1.sort();
+        if header != ss_header || sorted.0 != sorted.1 {
+            last = format!("not the same rows: {} from ss, {} from sockstat", ss_records.len(), got.len());
+            thread::sleep(Duration::from_millis(150));
+            continue;
+        }
+        assert_eq!(got.len(), 2 * usize::from(v4 + v6) + 2, "{header}");
+        // Family by family (IPv4 first, as ss), listeners first; then the other rows
+        // share by share, each share in the kernel's order (the order ss printed them).
+        let v6_at = got.iter().position(|r| r.contains("[::1]")).expect("IPv6 rows");
+        assert!(got[v6_at..].iter().all(|r| r.contains("[::1]")), "IPv4 after IPv6");
+        for family in [&got[..v6_at], &got[v6_at..]] {
+            assert!(family[0].starts_with("LISTEN"), "{}", family[0]);
+            let rest = &family[1..];
+            assert!(rest.iter().all(|r| !r.starts_with("LISTEN")));
+            let shares: Vec<u32> = rest.iter().map(|r| share(r)).collect();
+            assert!(shares.windows(2).all(|w| w[0] <= w[1]), "rows not share by share");
+            assert!(shares.first() != shares.last(), "every row in one share: the dump was not split");
+            for s in 0..parts {
+                let ours: Vec<&String> = rest.iter().filter(|r| share(r) == s).collect();
+                let theirs: Vec<&String> = ss_records.iter().filter(|r| ours.contains(r)).collect();
+                assert_eq!(ours, theirs, "share {s} is not in the kernel's order");
+            }
+        }
+        // `--source kernel`: one dump, the kernel's order, byte for byte.
+        let kernel = mask_idle(&ns.sockstat_ok(&["--source", "kernel", "-tani"]));
+        let after = mask_idle(&ns.ss(&["-tani"]));
+        assert!(kernel == mask_idle(&before) || kernel == after, "--source kernel -tani differs from ss -tani");
+        return;
+    }
+    panic!("{last}");
 }
 
 #[test]

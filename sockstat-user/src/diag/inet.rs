@@ -110,6 +110,15 @@ pub enum StorageRequest {
     MapFds(Vec<i32>),
 }
 
+/// `INET_DIAG_REQ_BYTECODE` (include/uapi/linux/inet_diag.h).
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+
+/// Appends a filter program to a whole dump request, before the storage request, where
+/// ss's `sockdiag_send` puts its own.
+pub(crate) fn add_bytecode_attr(req: &mut Vec<u8>, code: &[u8]) {
+    super::nlmsg::push_attr(req, INET_DIAG_REQ_BYTECODE, code);
+}
+
 /// `INET_DIAG_REQ_SK_BPF_STORAGES` (include/uapi/linux/inet_diag.h), nested.
 const INET_DIAG_REQ_SK_BPF_STORAGES: u16 = 2;
 const NLA_F_NESTED: u16 = 0x8000;

@@ -12,6 +12,7 @@
 //!   attributes), reply streams walked (`Decoder`), attributes split;
 //! - `mptcp`: the MPTCP request attribute and `mptcp_info`;
 //! - `inet_ext`: the attributes after an `inet_diag_msg` (`-e -m -i`, `tcp_info`);
+//! - `bytecode`: `INET_DIAG_REQ_BYTECODE` programs splitting a dump into disjoint shares;
 //! - `inet`: the inet requests (dump, MPTCP, `SOCK_DESTROY`) and the inet decoder,
 //!   [`parse_inet_replies`], which also reads recorded reply streams (`-D FILE`);
 //! - `unix`, `packet`, `netlink`, `vsock`, `xdp`: one family each, request and decoding;
@@ -26,6 +27,7 @@
 //!
 //! [`Source::Kernel`]: crate::model::socket::Source::Kernel
 
+pub mod bytecode;
 mod destroy;
 mod error;
 mod inet;
@@ -80,6 +82,9 @@ pub struct SockDiag {
     recording: Option<Vec<u8>>,
     /// The BPF socket-local storages inet requests ask for.
     storages: Option<StorageRequest>,
+    /// The program inet dumps send (`INET_DIAG_REQ_BYTECODE`): only the sockets it keeps
+    /// are filled and sent.
+    bytecode: Option<Vec<u8>>,
 }
 
 impl SockDiag {
@@ -99,6 +104,7 @@ impl SockDiag {
             unix_show: 0,
             recording: None,
             storages: None,
+            bytecode: None,
         })
     }
 
@@ -120,6 +126,14 @@ impl SockDiag {
             self.ext |= inet_ext::tos_extension_bits();
         }
         self.details |= tos || sockopt;
+        self
+    }
+
+    /// Send `code` with every inet dump: the kernel fills only the sockets it keeps
+    /// ([`bytecode`] builds them).
+    #[must_use]
+    pub fn with_bytecode(mut self, code: Vec<u8>) -> Self {
+        self.bytecode = Some(code);
         self
     }
 
@@ -244,6 +258,9 @@ impl SockDiag {
     pub fn dump_inet(&mut self, protocol: u8, family: u16, states: u32) -> Result<Vec<InetSocket>, DiagError> {
         let seq = self.seq.wrapping_add(1);
         let mut request = inet::dump_request_v2(protocol, family, states, seq, self.ext)?;
+        if let Some(code) = &self.bytecode {
+            inet::add_bytecode_attr(&mut request, code);
+        }
         if let Some(r) = &self.storages {
             inet::add_storage_attr(&mut request, r);
         }

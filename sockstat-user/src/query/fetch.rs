@@ -249,7 +249,7 @@ pub fn snapshot(
             }
             Some(path) => query::select_planned(sel, &plan, tcp_from_file(path, true)?),
             None if tcp_source == SourceChoice::Kernel => {
-                query::select_planned(sel, &plan, open_diag(&plan)?.dump_tcp(families, states)?)
+                query::select_planned(sel, &plan, kernel_tcp(sel, &plan, families, states)?)
             }
             None => query::select_planned(
                 sel,
@@ -338,6 +338,68 @@ pub fn snapshot(
         snap.mptcp = got;
     }
     Ok((snap, agent_owners))
+}
+
+/// Dumps made at once by [`kernel_tcp`], at most.
+const DUMP_THREADS: usize = 4;
+
+/// TCP sockets in the namespace from which [`kernel_tcp`] splits its dump: below, one
+/// thread's dump takes a few milliseconds, and it keeps the kernel's order.
+const SPLIT_FROM: u64 = 10_000;
+
+/// The kernel's TCP rows for a query that asks for them: `--source kernel`, `-K`, or
+/// details the agent cannot give fresh (`-i -e -m ...`) under `--source auto`.
+///
+/// Under `--source auto`, with [`SPLIT_FROM`] TCP sockets or more, the dump is split by
+/// client-side port into one share per core (up to [`DUMP_THREADS`]), each dumped by a
+/// thread of its own ([`crate::diag::bytecode`]): the kernel fills `tcp_info` and the other
+/// attributes of each socket in the thread that asks, a microsecond a socket. Each family's
+/// rows then come as ss's do, listeners first, but the rest share by share (each share
+/// in kernel order) rather than in one hash order. `--source kernel` always keeps one
+/// dump in the kernel's order, as ss prints it; `-K` and socket-local storages (whose
+/// values ss prints according to where they land in a datagram) keep it too.
+fn kernel_tcp(sel: &Selection, plan: &Plan, families: &[u16], states: u32) -> Result<Vec<InetSocket>, FetchError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(DUMP_THREADS);
+    let split = sel.source == SourceChoice::Auto
+        && !sel.kill
+        && plan.storages.is_none()
+        && threads > 1
+        && procnet::tcp_socket_count().is_ok_and(|n| n >= SPLIT_FROM);
+    let (true, Some((lo, hi))) = (split, crate::names::lookup::ephemeral_ports()) else {
+        return Ok(open_diag(plan)?.dump_tcp(families, states)?);
+    };
+    let shares = crate::diag::bytecode::shares(lo..=hi, threads);
+    // Per share, per family.
+    let dumps: Vec<Result<Vec<Vec<InetSocket>>, FetchError>> = std::thread::scope(|scope| {
+        let dump = |share: std::ops::RangeInclusive<u16>| -> Result<Vec<Vec<InetSocket>>, FetchError> {
+            let mut diag = open_diag(plan)?.with_bytecode(crate::diag::bytecode::client_port_share(lo..=hi, share));
+            Ok(families.iter().map(|&f| diag.dump_inet(IPPROTO_TCP, f, states)).collect::<Result<_, _>>()?)
+        };
+        let mut shares = shares.into_iter();
+        let first = shares.next();
+        // The other shares in threads of their own (inheriting this thread's namespace,
+        // `-N` included), the first in this one.
+        let others: Vec<_> = shares.map(|share| scope.spawn(move || dump(share))).collect();
+        let mut dumps = vec![first.map_or_else(|| Ok(Vec::new()), dump)];
+        dumps.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        dumps
+    });
+    let mut dumps = dumps.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::with_capacity(dumps.iter().flatten().map(Vec::len).sum());
+    for family in 0..families.len() {
+        let listening = |s: &InetSocket| s.state == sockstat_ebpf::TcpState::Listen as u8;
+        // The kernel dumps a family's listeners before its other sockets.
+        for share in &dumps {
+            rows.extend(share.get(family).into_iter().flatten().take_while(|s| listening(s)).cloned());
+        }
+        for share in &mut dumps {
+            if let Some(got) = share.get_mut(family) {
+                let listeners = got.iter().take_while(|s| listening(s)).count();
+                rows.extend(got.drain(listeners..));
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// A sock_diag socket asking for what `spec`'s query prints.

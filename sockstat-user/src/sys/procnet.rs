@@ -111,24 +111,55 @@ fn endpoint(s: &str, family: u16) -> Result<(IpAddr, u16), String> {
 /// # Errors
 /// [`ProcNetError`] when no `TCP:` line with a `tw` field is there.
 pub fn parse_sockstat_tw(text: &str) -> Result<u64, ProcNetError> {
+    parse_sockstat_count(text, "TCP", "tw")
+}
+
+/// The count after `field` on the line of /proc/net/sockstat (or sockstat6) that starts
+/// with `protocol` and a colon.
+///
+/// # Errors
+/// [`ProcNetError`] when there is no such line, or no such field with a count.
+pub fn parse_sockstat_count(text: &str, protocol: &str, field: &str) -> Result<u64, ProcNetError> {
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let start = offset;
         offset += line.len();
-        let Some(rest) = line.strip_prefix("TCP:") else { continue };
+        let Some(rest) = line.strip_prefix(protocol).and_then(|l| l.strip_prefix(':')) else { continue };
         let mut words = rest.split_whitespace();
         while let Some(w) = words.next() {
-            if w == "tw" {
+            if w == field {
                 return words.next().and_then(|n| n.parse().ok()).ok_or_else(|| ProcNetError {
                     line: i + 1,
                     offset: start,
-                    what: "`tw` is not followed by a count".to_owned(),
+                    what: format!("`{field}` is not followed by a count"),
                 });
             }
         }
-        return Err(ProcNetError { line: i + 1, offset: start, what: "the TCP line has no `tw` field".to_owned() });
+        return Err(ProcNetError {
+            line: i + 1,
+            offset: start,
+            what: format!("the {protocol} line has no `{field}` field"),
+        });
     }
-    Err(ProcNetError { line: 0, offset: 0, what: "no `TCP:` line".to_owned() })
+    Err(ProcNetError { line: 0, offset: 0, what: format!("no `{protocol}:` line") })
+}
+
+/// TCP sockets the kernel holds in the calling thread's network namespace: in use (IPv4
+/// from /proc/net/sockstat, IPv6 from sockstat6) and timewait.
+///
+/// # Errors
+/// Reading either file, or a text [`parse_sockstat_count`] refuses.
+pub fn tcp_socket_count() -> std::io::Result<u64> {
+    let read = |path: &str, protocol: &str, fields: &[&str]| -> std::io::Result<u64> {
+        let text = std::fs::read_to_string(path)?;
+        fields.iter().try_fold(0, |sum, field| {
+            parse_sockstat_count(&text, protocol, field)
+                .map(|n| sum + n)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{path}: {e}")))
+        })
+    };
+    Ok(read("/proc/thread-self/net/sockstat", "TCP", &["inuse", "tw"])?
+        + read("/proc/thread-self/net/sockstat6", "TCP6", &["inuse"])?)
 }
 
 /// How many timewait sockets the kernel holds in the calling thread's network namespace.
@@ -187,5 +218,17 @@ mod tests {
         assert_eq!(parse_sockstat_tw(text), Ok(1234));
         assert_eq!(parse_sockstat_tw("sockets: used 1\nTCP: inuse 1 tw\n").unwrap_err().line, 2);
         assert!(parse_sockstat_tw("UDP: inuse 0\n").is_err());
+    }
+
+    #[test]
+    fn counts_of_either_file() {
+        let v4 = "sockets: used 36\nTCP: inuse 17 orphan 0 tw 3 alloc 1 mem 345\n";
+        let v6 = "TCP6: inuse 5\nUDP6: inuse 0\n";
+        assert_eq!(parse_sockstat_count(v4, "TCP", "inuse"), Ok(17));
+        assert_eq!(parse_sockstat_count(v6, "TCP6", "inuse"), Ok(5));
+        // `TCP6:` is not the `TCP:` line, nor the other way round.
+        assert_eq!(parse_sockstat_count(v6, "TCP", "inuse").unwrap_err().what, "no `TCP:` line");
+        let e = parse_sockstat_count(v4, "TCP", "memory").unwrap_err();
+        assert_eq!((e.line, e.offset, e.what.as_str()), (2, 17, "the TCP line has no `memory` field"));
     }
 }
