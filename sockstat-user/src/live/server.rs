@@ -120,8 +120,11 @@ pub fn peer_allowed(stream: &UnixStream) -> Result<bool, io::Error> {
 
 /// A request, the pid of the process that sent it (SO_PEERCRED; a handle to its
 /// namespace), the inode of the agent's end of the connection it came on, and where the
-/// answer goes.
-pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<Response>);
+/// answer goes, encoded by whoever made it (a large one off the event loop).
+pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<Encoded>);
+
+/// An answer's frame, as [`protocol::encode`] makes it.
+pub(super) type Encoded = Result<Vec<u8>, protocol::ProtocolError>;
 
 /// Queries served at once; a client beyond this is told the agent is busy (and answers
 /// itself from the kernel), so clients cannot pile up memory or tasks in the agent.
@@ -199,12 +202,10 @@ pub(super) async fn connection(
     if queries.send((req, peer, conn, tx)).await.is_err() {
         return;
     }
-    if let Ok(resp) = rx.await {
-        // Encoded, then the answer's rows freed before its bytes go out; its place among
-        // the answers at once is free from here: a client that does not read holds its
-        // bytes until CLIENT_TIMEOUT, and nobody else's turn.
-        let bytes = protocol::encode(&resp);
-        drop(resp);
+    if let Ok(bytes) = rx.await {
+        // Encoded where it was made, its rows freed before its bytes go out; its place
+        // among the answers at once is free from here: a client that does not read holds
+        // its bytes until CLIENT_TIMEOUT, and nobody else's turn.
         drop(answering);
         if tokio::time::timeout(CLIENT_TIMEOUT, write_bytes(&mut stream, bytes)).await.is_err() {
             warn!(timeout = ?CLIENT_TIMEOUT, "a client did not read its answer in time; dropping it");
