@@ -322,12 +322,11 @@ pub fn snapshot(
         agent_owners =
             Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)).ok();
     }
-    let mut diag = open_diag(&plan)?;
     if sel.has_table(Table::Tipc) && sel.has_family(AF_TIPC) {
         // struct tipc_sock_diag_req: family, protocol, pad, tidiag_states.
         let mut body = vec![30, 0, 0, 0];
         body.extend_from_slice(&sel.states.to_ne_bytes());
-        undecoded(&mut diag, AF_TIPC, &body, "tipc")?;
+        undecoded(&mut open_diag(&plan)?, AF_TIPC, &body, "tipc")?;
     }
     snap.xdp = query::select_xdp(sel, dumped.xdp);
     if plan.mptcp {

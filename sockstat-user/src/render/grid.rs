@@ -346,7 +346,9 @@ impl GridParts<'_> {
         let layout = Layout::new(&first.disabled, &width, unpadded);
         let blocks: Vec<(&Grid, (usize, usize))> =
             self.parts.iter().flat_map(|part| part.blocks().map(move |b| (part, b))).collect();
-        let mut chunk = Chunk::new();
+        // A small output gets a small buffer: the whole one is zeroed first.
+        let bound = self.parts.iter().map(|p| p.text.len() + p.rows() * (layout.padding_bound() + 1)).sum::<usize>();
+        let mut chunk = Chunk::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK);
         if self.parts.len() == 1 || blocks.len() < 2 {
             for &(part, block) in &blocks {
                 part.write_block(&layout, block, &mut chunk);

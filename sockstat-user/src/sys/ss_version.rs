@@ -19,13 +19,12 @@ const CACHE_FILE: &str = "ss-version";
 #[must_use]
 pub fn installed() -> Option<(u32, u32)> {
     let ss = find_on_path("ss")?;
-    // An `ss` that is this very binary (a symlink to sockstat) says nothing about iproute2.
-    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(&ss), std::env::current_exe().and_then(std::fs::canonicalize))
-        && a == b
-    {
+    let meta = std::fs::metadata(&ss).ok()?;
+    // An `ss` that is this very binary (a symlink to sockstat, a hard link) says nothing
+    // about iproute2: the same file, by device and inode.
+    if std::fs::metadata("/proc/self/exe").is_ok_and(|me| (me.dev(), me.ino()) == (meta.dev(), meta.ino())) {
         return None;
     }
-    let meta = std::fs::metadata(&ss).ok()?;
     let key = format!("{}\t{}\t{}.{}", ss.display(), meta.len(), meta.mtime(), meta.mtime_nsec());
     let dirs = cache_dirs();
     for dir in &dirs {
