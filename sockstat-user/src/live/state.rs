@@ -217,9 +217,7 @@ impl State {
             // Events that come during the dumps are newer than the loss; they are applied
             // after the new seed, in order, exactly as at start-up (the reader keeps
             // the ring empty meanwhile).
-            let t0 = monotonic_ns();
             let (dump, others, held) = self.dump_all_and_held()?;
-            tracing::warn!(t0, dump = dump.len(), held = held.len(), "DEBUG resync");
             let own = self.spaces.own;
             let own_dump = kind.map(|_| dump.clone());
             self.spaces.tables.seed(own, dump, &[]);
