@@ -236,7 +236,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                     // event loop.
                     Answer::Later(job) => {
                         tokio::task::spawn_blocking(move || {
-                            let _ = reply.send(crate::wire::protocol::encode(&job()));
+                            let _ = reply.send(job());
                         });
                     }
                 }

@@ -20,7 +20,7 @@ use crate::{
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
     wire::{
-        protocol::{ProgramStatus, Request, Response, Status},
+        protocol::{Encoded, ProgramStatus, Request, Response, Status, encode, encode_rows},
         rows::TcpRows,
     },
 };
@@ -29,7 +29,13 @@ use crate::{
 pub(super) enum Answer {
     /// Boxed: a Response is large, a job is a pointer.
     Now(Box<Response>),
-    Later(Box<dyn FnOnce() -> Response + Send>),
+    /// The job makes the answer's frame (a large one is encoded as it is made).
+    Later(Box<dyn FnOnce() -> Encoded + Send>),
+}
+
+/// Work off the event loop that makes a [`Response`], encoded there too.
+fn later(job: impl FnOnce() -> Response + Send + 'static) -> Answer {
+    Answer::Later(Box::new(move || encode(&job())))
 }
 
 impl Answer {
@@ -46,20 +52,22 @@ enum Tcp {
     Dumped(Vec<InetSocket>),
 }
 
-/// The rows of `ready` a query asks for, in its families' order.
-fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -> Response {
-    // Sized once for an unfiltered answer (hundreds of thousands of rows are tens of
-    // MiB: copies of it are what several clients at once would make the agent hold).
-    let size = if filter.is_some_and(|f| f.expr.is_some()) {
-        0
-    } else {
-        families.iter().map(|&f| ready.bytes_in(f, states)).sum()
+/// The frame of the rows of `ready` a query asks for, in its families' order.
+fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -> Encoded {
+    let fill = |out: &mut Vec<u8>| {
+        for &family in families {
+            ready.answer(family, states, filter, out);
+        }
     };
-    let mut out = Vec::with_capacity(size);
-    for &family in families {
-        ready.answer(family, states, filter, &mut out);
+    if filter.is_some_and(|f| f.expr.is_some()) {
+        let mut out = Vec::new();
+        fill(&mut out);
+        return encode(&Response::Rows(TcpRows(out)));
     }
-    Response::Rows(TcpRows(out))
+    // An unfiltered answer's size is known: its rows are written once, into their frame
+    // (hundreds of thousands of rows are tens of MiB: copies of it are what several
+    // clients at once would make the agent hold).
+    encode_rows(families.iter().map(|&f| ready.bytes_in(f, states)).sum(), fill)
 }
 
 impl State {
@@ -79,16 +87,16 @@ impl State {
                     Err(e) => Response::Error(error_text(&e)),
                 };
                 if netns == self.spaces.own {
-                    return Answer::Later(Box::new(move || finish(dump().map_err(AgentError::from))));
+                    return later(move || finish(dump().map_err(AgentError::from)));
                 }
                 match self.spaces.handle(netns, peer) {
-                    Ok((path, file)) => Answer::Later(Box::new(move || {
+                    Ok((path, file)) => later(move || {
                         finish(
                             netns::run_in(netns, (&path, &file), dump)
                                 .map_err(AgentError::from)
                                 .and_then(|r| r.map_err(AgentError::from)),
                         )
-                    })),
+                    }),
                     Err(e) => Answer::now(finish(Err(e.into()))),
                 }
             }
@@ -98,10 +106,10 @@ impl State {
                 reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.info.pidns),
             }),
             Request::Owners { .. } => match self.kernel.tracer.owners_reader() {
-                Ok(reader) => Answer::Later(Box::new(move || match crate::bpf::loader::read_owners(reader) {
+                Ok(reader) => later(move || match crate::bpf::loader::read_owners(reader) {
                     Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
                     Err(e) => Response::Unavailable { reason: error_text(&e) },
-                })),
+                }),
                 Err(e) => Answer::now(Response::Unavailable { reason: error_text(&e) }),
             },
             Request::Tcp { netns, families, states, filter } => {

@@ -121,10 +121,7 @@ pub fn peer_allowed(stream: &UnixStream) -> Result<bool, io::Error> {
 /// A request, the pid of the process that sent it (SO_PEERCRED; a handle to its
 /// namespace), the inode of the agent's end of the connection it came on, and where the
 /// answer goes, encoded by whoever made it (a large one off the event loop).
-pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<Encoded>);
-
-/// An answer's frame, as [`protocol::encode`] makes it.
-pub(super) type Encoded = Result<Vec<u8>, protocol::ProtocolError>;
+pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<protocol::Encoded>);
 
 /// Queries served at once; a client beyond this is told the agent is busy (and answers
 /// itself from the kernel), so clients cannot pile up memory or tasks in the agent.
