@@ -65,7 +65,12 @@ impl Mini {
     /// Whether [`Minis::to_check`] may give it, now or later: it is unsure, a request, or a
     /// timewait socket whose expiry the kernel never said.
     fn may_need_check(&self) -> bool {
-        self.unsure || self.kind == Kind::Request || self.expires_ns.is_none()
+        self.must_check() || self.expires_ns.is_none()
+    }
+
+    /// Whether [`Minis::to_check`] gives it at every query.
+    fn must_check(&self) -> bool {
+        self.unsure || self.kind == Kind::Request
     }
 }
 
@@ -91,6 +96,12 @@ pub struct Minis {
     timewait: usize,
     timewait_latest_ns: u64,
     earliest_expiry_ns: Option<u64>,
+    /// How many [`Mini::must_check`]; and a lower bound on the `since_ns` of those whose
+    /// expiry is not known (made exact at each walk): until 60 s after it, only the former
+    /// need a walk of every mini socket (tens of thousands, a millisecond when the caches
+    /// are cold).
+    must_check: usize,
+    earliest_unknown_since_ns: Option<u64>,
 }
 
 impl Minis {
@@ -127,8 +138,8 @@ impl Minis {
 
     pub fn clear(&mut self) {
         self.changes += 1;
-        (self.may_need_check, self.timewait, self.timewait_latest_ns) = (0, 0, 0);
-        self.earliest_expiry_ns = None;
+        (self.may_need_check, self.timewait, self.timewait_latest_ns, self.must_check) = (0, 0, 0, 0);
+        (self.earliest_expiry_ns, self.earliest_unknown_since_ns) = (None, None);
         self.confirmed.clear();
         self.by_cookie.clear();
         self.by_tuple.clear();
@@ -150,6 +161,12 @@ impl Minis {
         let step = |n: &mut usize| *n = if comes { *n + 1 } else { n.saturating_sub(1) };
         if m.may_need_check() {
             step(&mut self.may_need_check);
+            if m.must_check() {
+                step(&mut self.must_check);
+            } else if comes {
+                self.earliest_unknown_since_ns =
+                    Some(self.earliest_unknown_since_ns.map_or(m.since_ns, |x| x.min(m.since_ns)));
+            }
         }
         if m.kind == Kind::Timewait {
             step(&mut self.timewait);
@@ -330,19 +347,27 @@ impl Minis {
     /// The mini sockets to confirm with the kernel before answering at `now_ns`: every
     /// request, every timewait socket the model cannot place, and those past 60 s whose
     /// expiry the kernel never said.
-    pub fn to_check(&self, now_ns: u64) -> Vec<InetSocket> {
-        if self.may_need_check == 0 {
+    pub fn to_check(&mut self, now_ns: u64) -> Vec<InetSocket> {
+        let due = |since: u64| now_ns.saturating_sub(since) >= TIMEWAIT_NS;
+        if self.may_need_check == 0 || (self.must_check == 0 && !self.earliest_unknown_since_ns.is_some_and(due)) {
             return Vec::new();
         }
-        self.by_cookie
+        // The bound made exact (the caller may leave some of those given unchecked: a query
+        // of other states).
+        let mut earliest = None;
+        let check = self
+            .by_cookie
             .values()
             .filter(|m| {
-                m.unsure
-                    || m.kind == Kind::Request
-                    || (m.expires_ns.is_none() && now_ns.saturating_sub(m.since_ns) >= TIMEWAIT_NS)
+                if m.expires_ns.is_none() && !m.must_check() {
+                    earliest = Some(earliest.map_or(m.since_ns, |x: u64| x.min(m.since_ns)));
+                }
+                m.must_check() || (m.expires_ns.is_none() && due(m.since_ns))
             })
             .map(|m| m.sock.clone())
-            .collect()
+            .collect();
+        self.earliest_unknown_since_ns = earliest;
+        check
     }
 }
 
@@ -445,6 +470,26 @@ mod tests {
         assert_eq!((x.sock.state, x.unsure), (TcpState::TimeWait as u8, false));
         m.fin_sender_closed(&sock(5, TcpState::LastAck, 80, 5001));
         assert!(m.fin_received.is_empty());
+    }
+
+    #[test]
+    fn timewait_sockets_of_unknown_expiry_are_checked_after_60_s_without_a_walk_before() {
+        let mut m = Minis::default();
+        // Sure timewait sockets (CLOSING -> TIME-WAIT), expiry not known, at 10 and 20.
+        m.timewait_from_close(&sock(1, TcpState::Closing, 5000, 80), TcpState::Closing as u8, 10);
+        m.timewait_from_close(&sock(2, TcpState::Closing, 5001, 80), TcpState::Closing as u8, 20);
+        assert!(m.to_check(11).is_empty());
+        assert!(m.to_check(9 + TIMEWAIT_NS).is_empty());
+        let due: Vec<u64> = m.to_check(10 + TIMEWAIT_NS).iter().map(|s| s.cookie).collect();
+        assert_eq!(due, [1]);
+        // Left unchecked (a query of other states): still given at the next query.
+        assert_eq!(m.to_check(11 + TIMEWAIT_NS).len(), 1);
+        // Confirmed with its expiry: the other one is next, 60 s after its own close.
+        let mut s = sock(1, TcpState::TimeWait, 5000, 80);
+        s.expires_ms = 1000;
+        m.confirmed(s, Kind::Timewait, 12 + TIMEWAIT_NS);
+        assert!(m.to_check(13 + TIMEWAIT_NS).is_empty());
+        assert_eq!(m.to_check(20 + TIMEWAIT_NS).len(), 1);
     }
 
     #[test]
