@@ -191,10 +191,7 @@ impl Writer {
         if self.pending.is_empty() {
             return Ok(());
         }
-        // The next batch starts with room for as many as this one: grown from empty, it
-        // was copied at each doubling (the largest single cost of the event loop under churn).
-        let capacity = self.pending.len();
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(capacity));
+        let batch = std::mem::take(&mut self.pending);
         let n = batch.len() as u64;
         match self.tx.as_ref().map(|tx| tx.try_send(batch)) {
             Some(Ok(())) => Ok(()),
