@@ -257,11 +257,16 @@ impl Minis {
         match self.by_tuple.get(&t).and_then(|c| self.by_cookie.get_mut(c)) {
             Some(m) if m.kind == Kind::Timewait && m.sock.state == TcpState::FinWait2 as u8 => {
                 self.changes += 1;
+                if m.must_check() {
+                    self.must_check = self.must_check.saturating_sub(1);
+                }
                 m.sock.state = TcpState::TimeWait as u8;
                 m.since_ns = now_ns;
                 m.expires_ns = None;
                 m.unsure = false;
-                // Still counted as one that may need a check (its expiry is unknown now).
+                // Still counted as one that may need a check (its expiry is unknown now),
+                // no longer at every query.
+                self.earliest_unknown_since_ns = Some(self.earliest_unknown_since_ns.map_or(now_ns, |x| x.min(now_ns)));
                 self.timewait_latest_ns = self.timewait_latest_ns.max(now_ns);
             }
             Some(_) => {}
@@ -430,6 +435,9 @@ mod tests {
                 6 => m.expire(now),
                 _ => m.full_socket(cookie, Some(tuple(&s))),
             }
+            // The counts are those of the rows, whatever changed them.
+            assert_eq!(m.must_check, m.iter().filter(|x| x.must_check()).count());
+            assert_eq!(m.may_need_check, m.iter().filter(|x| x.may_need_check()).count());
             let at = now.saturating_sub(next(2) * 10_000_000_000);
             let walked = m.iter().filter(|x| x.kind == Kind::Timewait && x.since_ns <= at).count();
             assert_eq!(m.timewait_count(at), walked);
