@@ -164,8 +164,7 @@ impl Minis {
             if m.must_check() {
                 step(&mut self.must_check);
             } else if comes {
-                self.earliest_unknown_since_ns =
-                    Some(self.earliest_unknown_since_ns.map_or(m.since_ns, |x| x.min(m.since_ns)));
+                lower(&mut self.earliest_unknown_since_ns, m.since_ns);
             }
         }
         if m.kind == Kind::Timewait {
@@ -173,7 +172,7 @@ impl Minis {
             if comes {
                 self.timewait_latest_ns = self.timewait_latest_ns.max(m.since_ns);
                 if let Some(e) = m.expires_ns {
-                    self.earliest_expiry_ns = Some(self.earliest_expiry_ns.map_or(e, |x| x.min(e)));
+                    lower(&mut self.earliest_expiry_ns, e);
                 }
             }
         }
@@ -254,20 +253,18 @@ impl Minis {
     /// a peer still open will close into TIME-WAIT.
     pub fn peer_sent_fin(&mut self, s: &InetSocket, now_ns: u64) {
         let t = reversed(&tuple(s));
-        match self.by_tuple.get(&t).and_then(|c| self.by_cookie.get_mut(c)) {
+        match self.by_tuple.get(&t).and_then(|c| self.by_cookie.get(c)) {
             Some(m) if m.kind == Kind::Timewait && m.sock.state == TcpState::FinWait2 as u8 => {
-                self.changes += 1;
-                if m.must_check() {
-                    self.must_check = self.must_check.saturating_sub(1);
+                // Taken out and put back changed, so that every count follows it.
+                let cookie = m.sock.cookie;
+                if let Some(mut m) = self.by_cookie.remove(&cookie) {
+                    self.count(&m, false);
+                    m.sock.state = TcpState::TimeWait as u8;
+                    m.since_ns = now_ns;
+                    m.expires_ns = None;
+                    m.unsure = false;
+                    self.insert(m);
                 }
-                m.sock.state = TcpState::TimeWait as u8;
-                m.since_ns = now_ns;
-                m.expires_ns = None;
-                m.unsure = false;
-                // Still counted as one that may need a check (its expiry is unknown now),
-                // no longer at every query.
-                self.earliest_unknown_since_ns = Some(self.earliest_unknown_since_ns.map_or(now_ns, |x| x.min(now_ns)));
-                self.timewait_latest_ns = self.timewait_latest_ns.max(now_ns);
             }
             Some(_) => {}
             None => {
@@ -339,7 +336,7 @@ impl Minis {
         for m in self.by_cookie.values().filter(|m| m.kind == Kind::Timewait) {
             match m.expires_ns {
                 Some(e) if e < now_ns => gone.push(m.sock.cookie),
-                Some(e) => earliest = Some(earliest.map_or(e, |x: u64| x.min(e))),
+                Some(e) => lower(&mut earliest, e),
                 None => {}
             }
         }
@@ -365,7 +362,7 @@ impl Minis {
             .values()
             .filter(|m| {
                 if m.expires_ns.is_none() && !m.must_check() {
-                    earliest = Some(earliest.map_or(m.since_ns, |x: u64| x.min(m.since_ns)));
+                    lower(&mut earliest, m.since_ns);
                 }
                 m.must_check() || (m.expires_ns.is_none() && due(m.since_ns))
             })
@@ -374,6 +371,11 @@ impl Minis {
         self.earliest_unknown_since_ns = earliest;
         check
     }
+}
+
+/// Lowers a lower bound (`None`: none yet) to `v`.
+fn lower(bound: &mut Option<u64>, v: u64) {
+    *bound = Some(bound.map_or(v, |b| b.min(v)));
 }
 
 /// Which kind of mini socket a dumped row is, if it is one: TIME-WAIT, a timewait socket
