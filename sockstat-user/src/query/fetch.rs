@@ -364,7 +364,7 @@ fn kernel_tcp(sel: &Selection, plan: &Plan, families: &[u16], states: u32) -> Re
         && plan.storages.is_none()
         && threads > 1
         && procnet::tcp_socket_count().is_ok_and(|n| n >= SPLIT_FROM);
-    let (true, Some((lo, hi))) = (split, crate::names::lookup::ephemeral_ports()) else {
+    let Some((lo, hi)) = split.then(crate::names::lookup::ephemeral_ports).flatten() else {
         return Ok(open_diag(plan)?.dump_tcp(families, states)?);
     };
     let shares = crate::diag::bytecode::shares(lo..=hi, threads);
