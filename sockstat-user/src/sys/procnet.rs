@@ -104,16 +104,6 @@ fn endpoint(s: &str, family: u16) -> Result<(IpAddr, u16), String> {
     Ok((ip, port))
 }
 
-/// The `tw` count of /proc/net/sockstat's `TCP:` line: the timewait sockets of the
-/// reader's network namespace (`tcp_death_row.tw_refcount - 1`, net/ipv4/proc.c), IPv4
-/// and IPv6 together.
-///
-/// # Errors
-/// [`ProcNetError`] when no `TCP:` line with a `tw` field is there.
-pub fn parse_sockstat_tw(text: &str) -> Result<u64, ProcNetError> {
-    parse_sockstat_count(text, "TCP", "tw")
-}
-
 /// The count after `field` on the line of /proc/net/sockstat (or sockstat6) that starts
 /// with `protocol` and a colon.
 ///
@@ -150,27 +140,28 @@ pub fn parse_sockstat_count(text: &str, protocol: &str, field: &str) -> Result<u
 /// # Errors
 /// Reading either file, or a text [`parse_sockstat_count`] refuses.
 pub fn tcp_socket_count() -> std::io::Result<u64> {
-    let read = |path: &str, protocol: &str, fields: &[&str]| -> std::io::Result<u64> {
-        let text = std::fs::read_to_string(path)?;
-        fields.iter().try_fold(0, |sum, field| {
-            parse_sockstat_count(&text, protocol, field)
-                .map(|n| sum + n)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{path}: {e}")))
-        })
-    };
-    Ok(read("/proc/thread-self/net/sockstat", "TCP", &["inuse", "tw"])?
-        + read("/proc/thread-self/net/sockstat6", "TCP6", &["inuse"])?)
+    Ok(sockstat_sum("/proc/thread-self/net/sockstat", "TCP", &["inuse", "tw"])?
+        + sockstat_sum("/proc/thread-self/net/sockstat6", "TCP6", &["inuse"])?)
 }
 
-/// How many timewait sockets the kernel holds in the calling thread's network namespace.
+/// The sum of `fields` on `protocol`'s line of the sockstat file at `path`.
+fn sockstat_sum(path: &str, protocol: &str, fields: &[&str]) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string(path)?;
+    fields.iter().try_fold(0, |sum, field| {
+        parse_sockstat_count(&text, protocol, field)
+            .map(|n| sum + n)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{path}: {e}")))
+    })
+}
+
+/// How many timewait sockets the kernel holds in the calling thread's network namespace:
+/// the `tw` count of /proc/net/sockstat's `TCP:` line (`tcp_death_row.tw_refcount - 1`,
+/// net/ipv4/proc.c), IPv4 and IPv6 together.
 ///
 /// # Errors
-/// Reading /proc/thread-self/net/sockstat, or a text [`parse_sockstat_tw`] refuses.
+/// Reading /proc/thread-self/net/sockstat, or a text [`parse_sockstat_count`] refuses.
 pub fn timewait_count() -> std::io::Result<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/net/sockstat")?;
-    parse_sockstat_tw(&text).map_err(|e| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("/proc/thread-self/net/sockstat: {e}"))
-    })
+    sockstat_sum("/proc/thread-self/net/sockstat", "TCP", &["tw"])
 }
 
 #[cfg(test)]
@@ -215,9 +206,9 @@ mod tests {
     #[test]
     fn timewait_count_from_sockstat() {
         let text = "sockets: used 36\nTCP: inuse 1 orphan 0 tw 1234 alloc 1 mem 345\nUDP: inuse 0 mem 0\n";
-        assert_eq!(parse_sockstat_tw(text), Ok(1234));
-        assert_eq!(parse_sockstat_tw("sockets: used 1\nTCP: inuse 1 tw\n").unwrap_err().line, 2);
-        assert!(parse_sockstat_tw("UDP: inuse 0\n").is_err());
+        assert_eq!(parse_sockstat_count(text, "TCP", "tw"), Ok(1234));
+        assert_eq!(parse_sockstat_count("sockets: used 1\nTCP: inuse 1 tw\n", "TCP", "tw").unwrap_err().line, 2);
+        assert!(parse_sockstat_count("UDP: inuse 0\n", "TCP", "tw").is_err());
     }
 
     #[test]
