@@ -71,7 +71,7 @@ pub struct AgentConfig {
 }
 
 pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
-    // Answers are made on the loop's thread and freed on a worker's: with an arena per
+    // Answers are made on blocking threads and freed on the loop's: with an arena per
     // thread, glibc would keep each thread's freed answers as its own reserve. Two
     // arenas, and freed memory handed back on the loop's tick (`trim_heap`).
     // An answer's copy of the rows (5 MiB at 100k sockets) is a mapping of its own,

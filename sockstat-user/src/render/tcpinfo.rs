@@ -567,8 +567,7 @@ pub fn push_g(out: &mut String, v: f64, prec: usize) {
     // The `prec` significant digits, as printf rounds them (to nearest, ties to even on
     // the exact binary value), and the decimal exponent of the first (%g's X).
     let mut digits = [0u8; SCI_MAX];
-    let x = if let Some((n, x)) = significant_digits(v.abs(), prec) {
-        let mut n = n;
+    let x = if let Some((mut n, x)) = significant_digits(v.abs(), prec) {
         for d in digits[..prec].iter_mut().rev() {
             // A digit: below 10.
             *d = b'0' + (n % 10) as u8;
