@@ -200,19 +200,17 @@ pub struct OwnerOffsets {
     pub task_tgid: u32,
     /// `task_struct.comm` (char[16]).
     pub task_comm: u32,
-    /// `file.f_inode`, `inode.i_mode` (umode_t), `inode.i_ino` (unsigned long).
+    /// `file.f_inode`, `inode.i_ino` (unsigned long).
     pub file_f_inode: u32,
-    pub inode_i_mode: u32,
     pub inode_i_ino: u32,
-    /// `file.private_data` (a `struct socket *` for a socket), `socket.sk`.
-    pub file_private_data: u32,
+    /// `socket.sk`.
     pub socket_sk: u32,
     /// `sock_common.skc_cookie`: 0 until sock_diag or a BPF program asked for it.
     pub sk_cookie: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
 }
-const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 40);
+const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 32);
 
 /// One socket descriptor of one process, as the owners iterator writes it.
 #[repr(C)]
