@@ -16,7 +16,7 @@ use aya::{
 };
 use sockstat_ebpf::{
     ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, OWNER_OFFSETS_GLOBAL,
-    OWNERS_ITER, OWNERS_PROGRAM, OwnerRecord, PROGRAM_NAME, TRACEPOINT,
+    OWNERS_ITER, OWNERS_PROGRAM, PROGRAM_NAME, TRACEPOINT,
 };
 
 use crate::bpf::btf::{self, BtfError};
@@ -58,8 +58,6 @@ pub enum EbpfError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the owners iterator gave {len} bytes: not whole records (the last starts at offset {offset})")]
-    TornOwners { len: usize, offset: usize },
     #[error("the kernel has no bpf_rdonly_cast (Linux 6.2 added it)")]
     NoCasts,
     #[error(
@@ -651,25 +649,32 @@ fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
     (1u32 << (31 - every.leading_zeros())) - 1
 }
 
-/// Reads a walk of the owners iterator ([`Tracer::owners_reader`]) to its end.
+/// Reads a walk of the owners iterator ([`Tracer::owners_reader`]) to its end: the
+/// program's records back to back (`model::owner::OwnerRecords` checks them).
 ///
 /// # Errors
-/// Reading failed, or the bytes are not whole records.
-pub fn read_owners(mut file: std::fs::File) -> Result<Vec<OwnerRecord>, EbpfError> {
+/// Reading failed.
+pub fn read_owners(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
     use std::io::Read;
-    // A read that walked many objects without output returns EAGAIN (the kernel's
-    // MAX_ITER_OBJECTS); the walk goes on with the next read.
+    // Read straight into the result (a walk at 100k sockets is 4 MB); a read that walked
+    // many objects without output returns EAGAIN (the kernel's MAX_ITER_OBJECTS), and
+    // the walk goes on with the next read.
+    const CHUNK: usize = 1 << 20;
     let mut bytes = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0;
     loop {
-        match file.read(&mut buf) {
+        if bytes.len() - len < CHUNK / 4 {
+            bytes.resize(len + CHUNK, 0);
+        }
+        match file.read(&mut bytes[len..]) {
             Ok(0) => break,
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Ok(n) => len += n,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
             Err(source) => return Err(EbpfError::Iter { source }),
         }
     }
-    parse_owner_records(&bytes)
+    bytes.truncate(len);
+    Ok(bytes)
 }
 
 fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
@@ -683,30 +688,6 @@ fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
         hint: PERM_HINT,
         source: Box::new(source),
     })
-}
-
-/// The iterator's output: whole [`OwnerRecord`]s back to back.
-///
-/// # Errors
-/// A length that is not a multiple of the record size (a torn read).
-pub fn parse_owner_records(bytes: &[u8]) -> Result<Vec<OwnerRecord>, EbpfError> {
-    if !bytes.len().is_multiple_of(OwnerRecord::SIZE) {
-        return Err(EbpfError::TornOwners { len: bytes.len(), offset: bytes.len() - bytes.len() % OwnerRecord::SIZE });
-    }
-    Ok(bytes
-        .chunks_exact(OwnerRecord::SIZE)
-        .map(|c| {
-            let u32_at = |i: usize| u32::from_ne_bytes(c[i..i + 4].try_into().unwrap_or_default());
-            let u64_at = |i: usize| u64::from_ne_bytes(c[i..i + 8].try_into().unwrap_or_default());
-            OwnerRecord {
-                pid: u32_at(0),
-                fd: u32_at(4),
-                inode: u64_at(8),
-                cookie: u64_at(16),
-                comm: c[24..40].try_into().unwrap_or_default(),
-            }
-        })
-        .collect())
 }
 
 /// Loads the sock_ops program, attaches it to the cgroup v2 root (every socket's

@@ -13,6 +13,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{events, history};
 use crate::{
@@ -198,27 +199,37 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     };
     let fetched = std::time::Instant::now();
     // -p: owners of exactly the sockets about to be printed: from the agent's owners
-    // iterator when it gave them, else from one /proc walk.
-    let owners = if opts.style.show_processes > 0 {
-        let wanted = snapshot.inodes();
-        match &agent_owners {
-            Some(entries) => owners::from_entries(entries, &wanted),
-            None => owners::owners(&wanted),
+    // iterator when it gave them, else from one /proc walk. Text output from the agent's
+    // records takes each socket's text straight from them; JSON and the /proc walk go
+    // through owner lists. -T: the text lists owners per thread, as ss walks
+    // /proc/PID/task.
+    let wanted =
+        if opts.style.show_processes > 0 || opts.style.show_threads { snapshot.inodes() } else { FxHashSet::default() };
+    let (owners, texts) = match (&agent_owners, opts.style.show_threads, opts.style.show_processes > 0) {
+        (_, true, _) => {
+            let owners = owners::owners_with_threads(&wanted);
+            let texts = owners.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect();
+            (owners, texts)
         }
-    } else {
-        HashMap::new()
+        (Some(records), false, true) if !opts.style.json => {
+            (HashMap::new(), format::users_texts(records, &wanted, opts.style.compat))
+        }
+        (agent, false, true) => {
+            let owners = match agent {
+                Some(records) => owners::from_records(records, &wanted),
+                None => owners::owners(&wanted),
+            };
+            let texts = owners.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect();
+            (owners, texts)
+        }
+        (_, false, false) => (HashMap::new(), FxHashMap::default()),
     };
-    // -T: the text lists owners per thread, as ss walks /proc/PID/task.
-    let threaded = opts.style.show_threads.then(|| owners::owners_with_threads(&snapshot.inodes()));
-    let users = threaded.as_ref().unwrap_or(&owners);
-    let names = format::Names::system(opts.style.numeric)
-        .with_owners(users.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect())
-        .with_bpf_maps(bpf_maps);
+    let names = format::Names::system(opts.style.numeric).with_owners(texts).with_bpf_maps(bpf_maps);
     // The time spent in the writes to stdout is counted apart for SOCKSTAT_PROFILE.
     let formatting = std::time::Instant::now();
     let mut out = io::BufWriter::new(TimedWriter { inner: io::stdout().lock(), spent: Duration::ZERO });
     if opts.style.json {
-        json::render(&opts.style, &snapshot, &names, users, &mut out)?;
+        json::render(&opts.style, &snapshot, &names, &owners, &mut out)?;
     } else {
         format::render_with(&opts.style, &snapshot, &names, &mut out)?;
     }
@@ -245,7 +256,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     drop(out);
     // The process ends now, and the kernel takes its memory back at once: freeing 100k
     // rows, owners and their text one by one first was a sixth of a `-p` query's time.
-    std::mem::forget((snapshot, agent_owners, owners, threaded, names));
+    std::mem::forget((snapshot, agent_owners, owners, wanted, names));
     Ok(ExitCode::SUCCESS)
 }
 

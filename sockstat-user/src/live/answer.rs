@@ -107,7 +107,10 @@ impl State {
             }),
             Request::Owners { .. } => match self.kernel.tracer.owners_reader() {
                 Ok(reader) => later(move || match crate::bpf::loader::read_owners(reader) {
-                    Ok(records) => Response::Owners(records.iter().map(owner_entry).collect()),
+                    Ok(bytes) => match crate::model::owner::OwnerRecords::new(bytes) {
+                        Ok(records) => Response::Owners(records),
+                        Err(e) => Response::Unavailable { reason: error_text(&e) },
+                    },
                     Err(e) => Response::Unavailable { reason: error_text(&e) },
                 }),
                 Err(e) => Answer::now(Response::Unavailable { reason: error_text(&e) }),
@@ -507,19 +510,6 @@ fn without_query_connections(unix: &mut Vec<crate::model::socket::UnixSocket>, l
     unix.retain(|s| !accepted.contains(&s.inode) && !accepted.contains(&s.peer) && u64::from(s.peer) != conn);
 }
 
-fn owner_entry(r: &sockstat_ebpf::OwnerRecord) -> crate::model::owner::OwnerEntry {
-    // comm is NUL-padded; /proc/PID/stat shows it up to the first NUL, and ss reads it
-    // from there with `%[^)]`: up to the first `)`, nothing if it starts with one.
-    let len = r.comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(r.comm.len());
-    crate::model::owner::OwnerEntry {
-        pid: r.pid,
-        fd: r.fd,
-        comm: String::from_utf8_lossy(&r.comm[..len]).into_owned(),
-        inode: r.inode,
-        cookie: r.cookie,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,20 +569,6 @@ mod tests {
         // Stats never on: no cost; an agent started this millisecond: no rate.
         assert_eq!(program_status(&stats(0, 0), 5000).ns_per_run, None);
         assert_eq!(program_status(&stats(10, 10), 0).runs_per_sec, 0);
-    }
-
-    #[test]
-    fn owner_names_read_as_ss_reads_them() {
-        let name = |comm: &[u8]| {
-            let mut c = [0u8; 16];
-            c[..comm.len()].copy_from_slice(comm);
-            owner_entry(&sockstat_ebpf::OwnerRecord { pid: 1, fd: 3, inode: 7, cookie: 9, comm: c }).comm
-        };
-        assert_eq!(name(b"nginx"), "nginx");
-        // /proc/PID/stat reads `1 ((sd-pam)) S`: ss's `%[^)]` stops at the first `)`.
-        assert_eq!(name(b"(sd-pam)"), "(sd-pam");
-        assert_eq!(name(b")x"), "");
-        assert_eq!(name(b"exactly16bytes!!"), "exactly16bytes!!");
     }
 
     #[test]

@@ -1,18 +1,143 @@
 //! The owners of sockets: which process holds which socket descriptor, as the agent's
 //! owners iterator reports them (and `-p` prints them).
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::mem::offset_of;
 
-/// One socket descriptor of one process (an [`sockstat_ebpf::OwnerRecord`] decoded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnerEntry {
-    /// Process id (initial pid namespace), descriptor number, the process's `comm`.
-    pub pid: u32,
-    pub fd: u32,
-    pub comm: String,
-    /// The socket's inode, and its cookie (0 if none was ever generated).
-    pub inode: u64,
-    pub cookie: u64,
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sockstat_ebpf::OwnerRecord;
+
+/// The owners iterator's output as it came from the kernel: whole [`OwnerRecord`]s back
+/// to back, in pid then descriptor order. The agent sends these bytes as they are and
+/// the client reads each field at its offset: a `-p` query at 100k sockets is 100k
+/// records, and converting each into an owned value cost more than the walk's reading.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnerRecords(Vec<u8>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "owner records: {len} bytes is not a whole number of {size}-byte records (a torn record at byte {offset})",
+    size = OwnerRecord::SIZE
+)]
+pub struct TornRecords {
+    pub len: usize,
+    pub offset: usize,
+}
+
+impl OwnerRecords {
+    /// # Errors
+    /// A length that is not a multiple of the record size.
+    pub fn new(bytes: Vec<u8>) -> Result<Self, TornRecords> {
+        if bytes.len().is_multiple_of(OwnerRecord::SIZE) {
+            Ok(Self(bytes))
+        } else {
+            Err(TornRecords { len: bytes.len(), offset: bytes.len() - bytes.len() % OwnerRecord::SIZE })
+        }
+    }
+
+    #[must_use]
+    pub fn from_records(records: &[OwnerRecord]) -> Self {
+        let mut bytes = Vec::with_capacity(records.len() * OwnerRecord::SIZE);
+        for r in records {
+            bytes.extend_from_slice(&r.pid.to_ne_bytes());
+            bytes.extend_from_slice(&r.fd.to_ne_bytes());
+            bytes.extend_from_slice(&r.inode.to_ne_bytes());
+            bytes.extend_from_slice(&r.cookie.to_ne_bytes());
+            bytes.extend_from_slice(&r.comm);
+        }
+        Self(bytes)
+    }
+
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len() / OwnerRecord::SIZE
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The records in the iterator's order (pid, then descriptor).
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = OwnerRef<'_>> + ExactSizeIterator {
+        self.0.chunks_exact(OwnerRecord::SIZE).map(OwnerRef)
+    }
+}
+
+/// One record of [`OwnerRecords`], read in place (the kernel's native byte order: the
+/// agent and its clients share the machine).
+#[derive(Clone, Copy, Debug)]
+pub struct OwnerRef<'a>(&'a [u8]);
+
+impl<'a> OwnerRef<'a> {
+    fn u32_at(self, o: usize) -> u32 {
+        u32::from_ne_bytes([self.0[o], self.0[o + 1], self.0[o + 2], self.0[o + 3]])
+    }
+
+    fn u64_at(self, o: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[o..o + 8]);
+        u64::from_ne_bytes(b)
+    }
+
+    /// Process id (initial pid namespace).
+    #[must_use]
+    pub fn pid(self) -> u32 {
+        self.u32_at(offset_of!(OwnerRecord, pid))
+    }
+
+    #[must_use]
+    pub fn fd(self) -> u32 {
+        self.u32_at(offset_of!(OwnerRecord, fd))
+    }
+
+    /// The socket's inode.
+    #[must_use]
+    pub fn inode(self) -> u64 {
+        self.u64_at(offset_of!(OwnerRecord, inode))
+    }
+
+    /// The socket's cookie, 0 if none was ever generated.
+    #[must_use]
+    pub fn cookie(self) -> u64 {
+        self.u64_at(offset_of!(OwnerRecord, cookie))
+    }
+
+    /// The process name as ss shows it: /proc/PID/stat gives `comm` up to its first NUL,
+    /// and ss reads it from there with `%[^)]`: up to the first `)`, nothing if it starts
+    /// with one.
+    #[must_use]
+    pub fn name(self) -> Cow<'a, str> {
+        let at = offset_of!(OwnerRecord, comm);
+        let comm = &self.0[at..at + 16];
+        let len = comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(comm.len());
+        String::from_utf8_lossy(&comm[..len])
+    }
+}
+
+impl Serialize for OwnerRecords {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnerRecords {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl serde::de::Visitor<'_> for Bytes {
+            type Value = OwnerRecords;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte string of owner records")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<OwnerRecords, E> {
+                self.visit_byte_buf(v.to_vec())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<OwnerRecords, E> {
+                OwnerRecords::new(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 /// One descriptor of one process that refers to a socket.
@@ -25,4 +150,59 @@ pub struct Owner {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tid: Option<i32>,
     pub fd: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pid: u32, fd: u32, inode: u64, cookie: u64, comm: &[u8]) -> OwnerRecord {
+        let mut c = [0u8; 16];
+        c[..comm.len()].copy_from_slice(comm);
+        OwnerRecord { pid, fd, inode, cookie, comm: c }
+    }
+
+    #[test]
+    fn records_read_in_place_as_the_kernel_wrote_them() {
+        let records = OwnerRecords::from_records(&[record(10, 3, 1 << 33, 9, b"nginx"), record(20, 7, 5, 0, b"x")]);
+        let got: Vec<_> = records.iter().map(|r| (r.pid(), r.fd(), r.inode(), r.cookie(), r.name())).collect();
+        assert_eq!(got, [(10, 3, 1 << 33, 9, "nginx".into()), (20, 7, 5, 0, "x".into())]);
+        let last = records.iter().next_back().unwrap();
+        assert_eq!(last.pid(), 20);
+        // Through the wire encoding and back.
+        let bytes = postcard::to_stdvec(&records).unwrap();
+        assert_eq!(postcard::from_bytes::<OwnerRecords>(&bytes).unwrap(), records);
+    }
+
+    #[test]
+    fn a_torn_record_is_refused_with_its_offset() {
+        let mut bytes = OwnerRecords::from_records(&[record(1, 2, 3, 4, b"a")]).0;
+        bytes.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(OwnerRecords::new(bytes.clone()), Err(TornRecords { len: 43, offset: 40 }));
+        let err = postcard::from_bytes::<OwnerRecords>(&postcard::to_stdvec(&serde_bytes_of(&bytes)).unwrap());
+        assert!(err.is_err());
+    }
+
+    /// `bytes` as a serde byte string (what a sender of torn records would write).
+    fn serde_bytes_of(bytes: &[u8]) -> impl Serialize + '_ {
+        struct B<'a>(&'a [u8]);
+        impl Serialize for B<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        B(bytes)
+    }
+
+    #[test]
+    fn owner_names_read_as_ss_reads_them() {
+        let name = |comm: &[u8]| {
+            OwnerRecords::from_records(&[record(1, 3, 7, 9, comm)]).iter().next().unwrap().name().into_owned()
+        };
+        assert_eq!(name(b"nginx"), "nginx");
+        // /proc/PID/stat reads `1 ((sd-pam)) S`: ss's `%[^)]` stops at the first `)`.
+        assert_eq!(name(b"(sd-pam)"), "(sd-pam");
+        assert_eq!(name(b")x"), "");
+        assert_eq!(name(b"exactly16bytes!!"), "exactly16bytes!!");
+    }
 }

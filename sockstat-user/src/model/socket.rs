@@ -504,7 +504,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// The inodes of every socket (0 left out): those whose owners `-p`/`-T` print.
     #[must_use]
-    pub fn inodes(&self) -> std::collections::HashSet<u32> {
+    pub fn inodes(&self) -> rustc_hash::FxHashSet<u32> {
         self.packet
             .iter()
             .map(|p| p.inode)

@@ -33,7 +33,7 @@ pub struct Names {
     /// `cg_id_to_path()` does. A fixed (test) `Names` starts with an empty map.
     cgroups: std::sync::OnceLock<HashMap<u64, String>>,
     /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
-    owners: HashMap<u32, String>,
+    owners: rustc_hash::FxHashMap<u32, String>,
     /// `-r`: host names, looked up on first use and cached for the run.
     pub hosts: HostNames,
     /// `--bpf-maps`, `--bpf-map-id`: the socket-local storage maps whose values can be
@@ -78,7 +78,7 @@ impl Names {
             ifnames: None,
             comms: None,
             cgroups: std::sync::OnceLock::new(),
-            owners: HashMap::new(),
+            owners: rustc_hash::FxHashMap::default(),
             hosts: HostNames::system(),
             bpf_maps: HashMap::new(),
         }
@@ -98,7 +98,7 @@ impl Names {
             ifnames: Some(ifnames.iter().map(|&(i, n)| (i, n.to_owned())).collect()),
             comms: Some(HashMap::new()),
             cgroups: std::sync::OnceLock::from(HashMap::new()),
-            owners: HashMap::new(),
+            owners: rustc_hash::FxHashMap::default(),
             hosts: HostNames::fixed(&[]),
             bpf_maps: HashMap::new(),
         }
@@ -116,7 +116,7 @@ impl Names {
 
     /// The owners `-p` prints, by socket inode (found by `sys::owners`).
     #[must_use]
-    pub fn with_owners(mut self, owners: HashMap<u32, String>) -> Self {
+    pub fn with_owners(mut self, owners: rustc_hash::FxHashMap<u32, String>) -> Self {
         self.owners = owners;
         self
     }

@@ -18,7 +18,7 @@ use sockstat_ebpf::IPPROTO_TCP;
 use crate::model::abi::{AF_INET, AF_TIPC, IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_UDP};
 use crate::{
     diag::{DiagError, SockDiag},
-    model::owner::OwnerEntry,
+    model::owner::OwnerRecords,
     model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
     query,
     query::plan::Plan,
@@ -208,7 +208,7 @@ pub fn tcp(
 pub fn snapshot(
     sel: &Selection,
     storages: Option<&StorageMaps>,
-) -> Result<(Snapshot, Option<Vec<OwnerEntry>>), FetchError> {
+) -> Result<(Snapshot, Option<OwnerRecords>), FetchError> {
     let mut snap = Snapshot::default();
     let mut plan = Plan::new(sel);
     plan.storages = storages.map(StorageMaps::request);
@@ -454,11 +454,14 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
 /// not carry it), from the owners iterator's record of the same socket (by cookie). A
 /// socket no process holds (not yet accepted, orphaned) keeps 0, as sock_diag gives 0
 /// for it too.
-fn fill_inodes(tcp: &mut [InetSocket], owners: &[OwnerEntry]) {
-    let by_cookie: std::collections::HashMap<u64, u64> =
-        owners.iter().filter(|o| o.cookie != 0).map(|o| (o.cookie, o.inode)).collect();
-    for s in tcp.iter_mut().filter(|s| s.source == crate::model::socket::Source::Table && s.inode == 0 && s.cookie != 0)
-    {
+fn fill_inodes(tcp: &mut [InetSocket], owners: &OwnerRecords) {
+    let lacking = |s: &InetSocket| s.source == crate::model::socket::Source::Table && s.inode == 0 && s.cookie != 0;
+    if !tcp.iter().any(lacking) {
+        return;
+    }
+    let mut by_cookie = rustc_hash::FxHashMap::with_capacity_and_hasher(owners.len(), Default::default());
+    by_cookie.extend(owners.iter().filter(|o| o.cookie() != 0).map(|o| (o.cookie(), o.inode())));
+    for s in tcp.iter_mut().filter(|s| lacking(s)) {
         if let Some(&inode) = by_cookie.get(&s.cookie) {
             s.inode = u32::try_from(inode).unwrap_or(0);
         }

@@ -51,23 +51,54 @@ pub fn users_text_for(owners: &[crate::model::owner::Owner], compat: SsCompat) -
         if i > 0 {
             out.push(',');
         }
-        out.push_str("(\"");
-        if compat.v7() {
-            out.push_str(&escaped_comm(&o.comm));
-        } else {
-            out.push_str(&o.comm);
-        }
-        out.push_str("\",pid=");
-        push_int(&mut out, o.pid);
-        if let Some(tid) = o.tid {
-            out.push_str(",tid=");
-            push_int(&mut out, tid);
-        }
-        out.push_str(",fd=");
-        push_int(&mut out, o.fd);
-        out.push(')');
+        push_owner(&mut out, &o.comm, o.pid, o.tid, o.fd, compat);
     }
     out
+}
+
+/// [`users_text_for`] of each wanted inode, straight from the agent's owner records (no
+/// owner list per socket first: a `-p` query at 100k sockets makes 100k of these). The
+/// records come in pid then descriptor order and ss lists the last one it found first,
+/// so they are read backwards.
+#[must_use]
+pub fn users_texts(
+    records: &crate::model::owner::OwnerRecords,
+    wanted: &rustc_hash::FxHashSet<u32>,
+    compat: SsCompat,
+) -> rustc_hash::FxHashMap<u32, String> {
+    let mut texts = rustc_hash::FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+    for r in records.iter().rev() {
+        let Ok(inode) = u32::try_from(r.inode()) else { continue };
+        if !wanted.contains(&inode) {
+            continue;
+        }
+        let (Ok(pid), Ok(fd)) = (i32::try_from(r.pid()), i32::try_from(r.fd())) else { continue };
+        let out: &mut String = texts.entry(inode).or_default();
+        if !out.is_empty() {
+            out.push(',');
+        }
+        push_owner(out, &r.name(), pid, None, fd, compat);
+    }
+    texts
+}
+
+/// One owner: `("comm",pid=N[,tid=N],fd=N)`.
+fn push_owner(out: &mut String, comm: &str, pid: i32, tid: Option<i32>, fd: i32, compat: SsCompat) {
+    out.push_str("(\"");
+    if compat.v7() {
+        out.push_str(&escaped_comm(comm));
+    } else {
+        out.push_str(comm);
+    }
+    out.push_str("\",pid=");
+    push_int(out, pid);
+    if let Some(tid) = tid {
+        out.push_str(",tid=");
+        push_int(out, tid);
+    }
+    out.push_str(",fd=");
+    push_int(out, fd);
+    out.push(')');
 }
 
 /// `%d`.

@@ -16,7 +16,9 @@
 //! chain, so the last process found (the highest pid in /proc's order) comes first, and
 //! within a process the highest fd first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
 use std::path::Path;
 
 use crate::model::owner::Owner;
@@ -24,14 +26,14 @@ use crate::model::owner::Owner;
 /// Owners of each wanted inode, in ss's order, reading the proc tree at `proc_root`.
 /// Processes that exit or refuse access during the walk are skipped, as ss skips them.
 #[must_use]
-pub fn owners_in(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+pub fn owners_in(proc_root: &Path, wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     walk(proc_root, wanted, false)
 }
 
 /// ss's `user_ent_hash_build()`: every pid directory, then with `threads` every other
 /// task of /proc/PID/task as /proc/TID; each find is prepended, so the lists come out in
 /// reverse discovery order.
-fn walk(proc_root: &Path, wanted: &HashSet<u32>, threads: bool) -> HashMap<u32, Vec<Owner>> {
+fn walk(proc_root: &Path, wanted: &FxHashSet<u32>, threads: bool) -> HashMap<u32, Vec<Owner>> {
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
     if wanted.is_empty() {
         return found;
@@ -61,7 +63,7 @@ fn walk(proc_root: &Path, wanted: &HashSet<u32>, threads: bool) -> HashMap<u32, 
 }
 
 /// ss's `user_ent_hash_build_task()`: the sockets among `dir`'s descriptors.
-fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &HashSet<u32>, found: &mut HashMap<u32, Vec<Owner>>) {
+fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &FxHashSet<u32>, found: &mut HashMap<u32, Vec<Owner>>) {
     let Ok(fds) = std::fs::read_dir(dir.join("fd")) else { return };
     let mut comm: Option<String> = None;
     for fd_entry in fds.flatten() {
@@ -80,32 +82,29 @@ fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &HashSet<u32>, found: &m
 
 /// `-T`: [`owners_in`] of /proc with every thread listed (`tid=`), as ss lists them.
 #[must_use]
-pub fn owners_with_threads(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+pub fn owners_with_threads(wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     walk(Path::new("/proc"), wanted, true)
 }
 
 /// [`owners_in`] of /proc.
 #[must_use]
-pub fn owners(wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+pub fn owners(wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     owners_in(Path::new("/proc"), wanted)
 }
 
-/// [`owners`] from the agent's owners iterator instead of /proc: `entries` come in pid
-/// then descriptor order (the order of a /proc walk), and each inode's list is reversed
-/// as ss's hash chain reverses it.
+/// [`owners`] from the agent's owners iterator instead of /proc: the records come in
+/// pid then descriptor order (the order of a /proc walk), and each inode's list is
+/// reversed as ss's hash chain reverses it.
 #[must_use]
-pub fn from_entries(entries: &[crate::model::owner::OwnerEntry], wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+pub fn from_records(records: &crate::model::owner::OwnerRecords, wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
-    for e in entries {
-        let Ok(inode) = u32::try_from(e.inode) else { continue };
+    for r in records.iter().rev() {
+        let Ok(inode) = u32::try_from(r.inode()) else { continue };
         if !wanted.contains(&inode) {
             continue;
         }
-        let (Ok(pid), Ok(fd)) = (i32::try_from(e.pid), i32::try_from(e.fd)) else { continue };
-        found.entry(inode).or_default().push(Owner { comm: e.comm.clone(), pid, tid: None, fd });
-    }
-    for list in found.values_mut() {
-        list.reverse();
+        let (Ok(pid), Ok(fd)) = (i32::try_from(r.pid()), i32::try_from(r.fd())) else { continue };
+        found.entry(inode).or_default().push(Owner { comm: r.name().into_owned(), pid, tid: None, fd });
     }
     found
 }
@@ -131,7 +130,8 @@ fn stat_comm(stat: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::format::users_text;
+    use crate::render::format::{users_text, users_text_for, users_texts};
+    use crate::render::style::SsCompat;
     use std::os::unix::fs::symlink;
 
     #[test]
@@ -149,7 +149,7 @@ mod tests {
         mk("10", "nginx", &[("3", "socket:[100]"), ("4", "socket:[100]"), ("5", "/dev/null"), ("6", "socket:[999]")]);
         mk("20", "a (b", &[("7", "socket:[100]"), ("8", "socket:[200]")]);
         std::fs::create_dir_all(root.join("self")).expect("non-pid dir");
-        let wanted: HashSet<u32> = [100, 200, 300].into_iter().collect();
+        let wanted: FxHashSet<u32> = [100, 200, 300].into_iter().collect();
         let found = owners_in(&root, &wanted);
         assert!(!found.contains_key(&999) && !found.contains_key(&300));
         let text = users_text(&found[&200]);
@@ -184,25 +184,35 @@ mod tests {
     }
 
     #[test]
-    fn agent_entries_in_ss_order() {
-        let e = |pid: u32, fd: u32, comm: &str, inode: u64| crate::model::owner::OwnerEntry {
-            pid,
-            fd,
-            comm: comm.into(),
-            inode,
-            cookie: 0,
+    fn agent_records_in_ss_order() {
+        let e = |pid: u32, fd: u32, comm: &[u8], inode: u64| {
+            let mut c = [0u8; 16];
+            c[..comm.len()].copy_from_slice(comm);
+            sockstat_ebpf::OwnerRecord { pid, fd, inode, cookie: 0, comm: c }
         };
-        let entries = [
-            e(10, 3, "nginx", 100),
-            e(10, 4, "nginx", 100),
-            e(10, 6, "nginx", 999),
-            e(20, 7, "a (b", 100),
-            e(20, 8, "a (b", 200),
-        ];
-        let found = from_entries(&entries, &[100, 200, 300].into_iter().collect());
-        assert!(!found.contains_key(&999) && !found.contains_key(&300));
+        let records = crate::model::owner::OwnerRecords::from_records(&[
+            e(10, 3, b"nginx", 100),
+            e(10, 4, b"nginx", 100),
+            e(10, 6, b"nginx", 999),
+            e(20, 7, b"a (b", 100),
+            e(20, 8, b"a (b\x01", 200),
+            e(21, 3, b"big", 1 << 32),
+        ]);
+        let wanted: FxHashSet<u32> = [100, 200, 300, 0].into_iter().collect();
+        let found = from_records(&records, &wanted);
+        assert!(!found.contains_key(&999) && !found.contains_key(&300) && !found.contains_key(&0));
         assert_eq!(users_text(&found[&100]), r#"("a (b",pid=20,fd=7),("nginx",pid=10,fd=4),("nginx",pid=10,fd=3)"#);
-        assert_eq!(users_text(&found[&200]), r#"("a (b",pid=20,fd=8)"#);
+        assert_eq!(users_text(&found[&200]), "(\"a (b\u{1}\",pid=20,fd=8)");
+        // The texts made straight from the records are the lists' texts, in both ss
+        // versions' spelling.
+        for compat in [SsCompat::V6_1, SsCompat::V7_1] {
+            let texts = users_texts(&records, &wanted, compat);
+            assert_eq!(texts.len(), found.len());
+            for (inode, list) in &found {
+                assert_eq!(texts[inode], users_text_for(list, compat), "inode {inode}");
+            }
+        }
+        assert_eq!(users_texts(&records, &wanted, SsCompat::V7_1)[&200], r#"("a (b.",pid=20,fd=8)"#);
     }
 
     #[test]

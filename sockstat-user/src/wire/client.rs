@@ -176,7 +176,7 @@ impl Client {
 
     /// Every socket descriptor of every process, as the agent's owners iterator reads
     /// them now (see [`Request::Owners`]).
-    pub fn owners(mut self, pidns: u64) -> Result<Vec<crate::model::owner::OwnerEntry>, ClientError> {
+    pub fn owners(mut self, pidns: u64) -> Result<crate::model::owner::OwnerRecords, ClientError> {
         match self.call(&Request::Owners { pidns })? {
             Response::Owners(o) => Ok(o),
             _ => Err(ClientError::Unexpected("an owners query")),

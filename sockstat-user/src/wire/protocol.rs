@@ -7,13 +7,13 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::owner::OwnerEntry;
+use crate::model::owner::OwnerRecords;
 use crate::model::socket::InetSocket;
 
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 104;
+pub const VERSION: u32 = 105;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
@@ -212,7 +212,7 @@ pub enum Response {
         reason: String,
     },
     /// The answer to [`Request::Owners`], in pid then descriptor order.
-    Owners(Vec<OwnerEntry>),
+    Owners(OwnerRecords),
     /// The answer to [`Request::Dump`]: each table as the kernel dumped it.
     Dump(crate::model::socket::Snapshot),
 }

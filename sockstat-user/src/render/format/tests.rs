@@ -12,7 +12,6 @@ use crate::cli::parse_ss_args;
 use crate::model::socket::{NetlinkSocket, Source, UnixSocket};
 use crate::query::{check_supported, select};
 use sockstat_ebpf::{AF_INET, TcpState};
-use std::collections::HashMap;
 use std::ffi::OsString;
 
 /// A stand-in for /etc/services: the real names for the fixture's ports, plus
@@ -989,7 +988,7 @@ fn big_snapshot() -> (Snapshot, Names) {
         .collect();
     let boundary = (rows / 2 - 1) - 8;
     let last = n_tcp - 1;
-    let mut owners: HashMap<u32, String> = (0..n_tcp)
+    let mut owners: rustc_hash::FxHashMap<u32, String> = (0..n_tcp)
         .filter(|i| i % 3 == 0)
         .map(|i| (tcp[i].inode, format!("(\"app\",pid={},fd={})", 100 + i, i % 50)))
         .collect();
