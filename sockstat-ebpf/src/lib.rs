@@ -14,10 +14,12 @@ pub const ACCEPT_PROGRAM: &str = "sockstat_accept";
 /// The syscall exit tracepoints ACCEPT_PROGRAM attaches to (category `syscalls`).
 pub const ACCEPT_TRACEPOINTS: [&str; 2] = ["sys_exit_accept4", "sys_exit_accept"];
 
-/// Name of the BPF iterator program that lists every process's socket descriptors, for
-/// `-p` (a BPF_TRACE_ITER program on `task_file`: no trampoline, unlike fentry).
-pub const OWNERS_PROGRAM: &str = "sockstat_owners";
-/// The iterator target [`OWNERS_PROGRAM`] is loaded for (`struct bpf_iter__task_file`).
+/// Names of the BPF iterator programs that list every process's socket descriptors, for
+/// `-p` (BPF_TRACE_ITER programs on `task_file`: no trampoline, unlike fentry). The walk is
+/// bound by cache misses on each socket, so it is split in two walks read at once on two
+/// cores: the first lists the even descriptors, the second the odd ones.
+pub const OWNERS_PROGRAMS: [&str; 2] = ["sockstat_owner0", "sockstat_owner1"];
+/// The iterator target [`OWNERS_PROGRAMS`] are loaded for (`struct bpf_iter__task_file`).
 pub const OWNERS_ITER: &str = "task_file";
 /// Global (`.rodata`) holding [`OwnerOffsets`], set by the loader before load.
 pub const OWNER_OFFSETS_GLOBAL: &str = "OWNER_OFFSETS";

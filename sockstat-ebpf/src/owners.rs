@@ -53,11 +53,25 @@ macro_rules! field {
     }};
 }
 
-/// `struct bpf_iter__task_file` (kernel/bpf/task_iter.c): meta, task, fd, file. The
-/// verifier gives the pointers their BTF types, so every field below is a direct load.
+/// The even descriptors' records (see `OWNERS_PROGRAMS`).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "iter/task_file")]
-pub fn sockstat_owners(ctx: *mut c_void) -> i32 {
+pub fn sockstat_owner0(ctx: *mut c_void) -> i32 {
+    owners(ctx, 0)
+}
+
+/// The odd descriptors' records.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "iter/task_file")]
+pub fn sockstat_owner1(ctx: *mut c_void) -> i32 {
+    owners(ctx, 1)
+}
+
+/// `struct bpf_iter__task_file` (kernel/bpf/task_iter.c): meta, task, fd, file. The
+/// verifier gives the pointers their BTF types, so every field below is a direct load.
+/// Only descriptors of parity `half` are read: the other walk has the rest.
+#[inline(always)]
+fn owners(ctx: *mut c_void, half: u32) -> i32 {
     let ctx = ctx as *const u8;
     // SAFETY: the kernel passes a bpf_iter__task_file; these are its fields' offsets
     // (three pointer-sized unions and a u32 fd, padded).
@@ -69,7 +83,7 @@ pub fn sockstat_owners(ctx: *mut c_void) -> i32 {
             core::ptr::read_volatile(ctx.add(24).cast::<*const u8>()),
         )
     };
-    if offset!(valid) == 0 || task.is_null() || file.is_null() {
+    if fd & 1 != half || offset!(valid) == 0 || task.is_null() || file.is_null() {
         return 0;
     }
     // /proc lists thread group leaders; a thread with a file table of its own is not

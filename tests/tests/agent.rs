@@ -278,9 +278,10 @@ fn process_owners_through_the_agent_equal_ss() {
         socks.push(std::net::UdpSocket::bind("127.0.0.1:7103").unwrap().into());
         socks
     });
-    // A parent and its forked child both hold a listener and a connection.
+    // A parent and its forked child both hold a listener and a connection; the listener
+    // at even and odd descriptors (the owners iterator's two walks, merged in ss's order).
     let code = "import os,socket,sys,time\n\
-        l=socket.socket(); l.bind(('127.0.0.1',7104)); l.listen()\n\
+        l=socket.socket(); l.bind(('127.0.0.1',7104)); l.listen(); os.dup2(l.fileno(),41); os.dup2(l.fileno(),42)\n\
         c=socket.create_connection(('127.0.0.1',7104)); a,_=l.accept()\n\
         u=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM); u.bind('\\0sockstat-owners'); u.listen()\n\
         pid=os.fork()\n\
@@ -292,7 +293,7 @@ fn process_owners_through_the_agent_equal_ss() {
 
     let rows = agent_view(&ns, &agent, &["-tanp"]).1;
     let forked = rows.iter().find(|r| r.starts_with("LISTEN") && r.contains(":7104")).expect("the shared listener");
-    assert_eq!(forked.matches("(\"python3\",pid=").count(), 2, "parent and child own it: {forked}");
+    assert_eq!(forked.matches("(\"python3\",pid=").count(), 6, "parent and child own it thrice: {forked}");
     assert!(
         rows.iter().any(|r| r.contains("[::1]:7102") && r.contains("users:((")),
         "a socket opened after the seed has its owner: {rows:?}"

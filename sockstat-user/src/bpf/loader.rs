@@ -16,7 +16,7 @@ use aya::{
 };
 use sockstat_ebpf::{
     ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, OWNER_OFFSETS_GLOBAL,
-    OWNERS_ITER, OWNERS_PROGRAM, PROGRAM_NAME, TRACEPOINT,
+    OWNERS_ITER, OWNERS_PROGRAMS, PROGRAM_NAME, TRACEPOINT,
 };
 
 use crate::bpf::btf::{self, BtfError};
@@ -552,7 +552,8 @@ impl Tracer {
         let loaded = [
             (Role::Transition, PROGRAM_NAME, true),
             (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
-            (Role::OwnersIterator, OWNERS_PROGRAM, self.owners_iter),
+            (Role::OwnersIterator, OWNERS_PROGRAMS[0], self.owners_iter),
+            (Role::OwnersIterator, OWNERS_PROGRAMS[1], self.owners_iter),
             (Role::SockOps, sockstat_ebpf::SOCK_OPS_PROGRAM, self.sock_ops),
         ];
         loaded
@@ -571,26 +572,31 @@ impl Tracer {
             .collect()
     }
 
-    /// A fresh walk of the owners iterator, to be read with [`read_owners`] (on any
-    /// thread: the walk happens as the file is read).
+    /// A fresh walk of the owners iterators, to be read with [`read_owners`] (on any
+    /// thread: the walks happen as the files are read).
     ///
     /// # Errors
-    /// The iterator did not load, or attaching it failed.
-    pub fn owners_reader(&mut self) -> Result<std::fs::File, EbpfError> {
+    /// The iterators did not load, or attaching one failed.
+    pub fn owners_reader(&mut self) -> Result<Vec<std::fs::File>, EbpfError> {
         if !self.owners_iter {
-            return Err(EbpfError::MissingProgram(OWNERS_PROGRAM));
+            return Err(EbpfError::MissingProgram(OWNERS_PROGRAMS[0]));
         }
-        let iter: &mut Iter = self
-            .ebpf
-            .program_mut(OWNERS_PROGRAM)
-            .ok_or(EbpfError::MissingProgram(OWNERS_PROGRAM))?
-            .try_into()
-            .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
         let program = |what, e| EbpfError::Program { what, hint: "", source: Box::new(e) };
-        // Each read of a fresh link is a fresh walk; the link goes with the file.
-        let link = iter.attach().map_err(|e| program("attaching the owners iterator", e))?;
-        let link = iter.take_link(link).map_err(|e| program("taking the owners iterator link", e))?;
-        link.into_file().map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })
+        OWNERS_PROGRAMS
+            .iter()
+            .map(|&name| {
+                let iter: &mut Iter = self
+                    .ebpf
+                    .program_mut(name)
+                    .ok_or(EbpfError::MissingProgram(name))?
+                    .try_into()
+                    .map_err(|e| program("program type check", e))?;
+                // Each read of a fresh link is a fresh walk; the link goes with the file.
+                let link = iter.attach().map_err(|e| program("attaching the owners iterator", e))?;
+                let link = iter.take_link(link).map_err(|e| program("taking the owners iterator link", e))?;
+                link.into_file().map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })
+            })
+            .collect()
     }
 
     /// The ring buffer, for the event stream; `None` once taken.
@@ -649,16 +655,31 @@ fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
     (1u32 << (31 - every.leading_zeros())) - 1
 }
 
-/// Reads a walk of the owners iterator ([`Tracer::owners_reader`]) to its end: the
-/// program's records back to back (`model::owner::OwnerRecords` checks them).
+/// Reads the walks of [`Tracer::owners_reader`] to their ends, each on a thread of its
+/// own, and merges them: the program's records back to back (`model::owner::OwnerRecords`
+/// checks them) in the order one walk of every descriptor would give.
 ///
 /// # Errors
 /// Reading failed.
-pub fn read_owners(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
+pub fn read_owners(files: Vec<std::fs::File>) -> Result<Vec<u8>, EbpfError> {
+    let walks: Vec<Result<Vec<u8>, EbpfError>> = std::thread::scope(|scope| {
+        let mut files = files.into_iter();
+        let first = files.next();
+        let others: Vec<_> = files.map(|f| scope.spawn(move || read_walk(f))).collect();
+        let mut walks = vec![first.map_or_else(|| Ok(Vec::new()), read_walk)];
+        walks.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        walks
+    });
+    let walks = walks.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(merge_walks(walks))
+}
+
+/// One walk read to its end.
+fn read_walk(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
     use std::io::Read;
-    // Read straight into the result (a walk at 100k sockets is 4 MB); a read that walked
-    // many objects without output returns EAGAIN (the kernel's MAX_ITER_OBJECTS), and
-    // the walk goes on with the next read.
+    // Read straight into the result (a walk at 100k sockets is megabytes); a read that
+    // walked many objects without output returns EAGAIN (the kernel's MAX_ITER_OBJECTS),
+    // and the walk goes on with the next read.
     const CHUNK: usize = 1 << 20;
     let mut bytes = Vec::new();
     let mut len = 0;
@@ -677,17 +698,53 @@ pub fn read_owners(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
     Ok(bytes)
 }
 
+/// The walks' records in (pid, descriptor) order. Each walk visits the tasks in the same
+/// order, ascending pids of the agent's pid namespace (the initial one, whose pids the
+/// records carry), and a task's descriptors in ascending order; each walk lists some of
+/// the descriptors, so merging on (pid, descriptor) gives the order of one whole walk.
+/// Whole records only: a torn tail is kept at the end for the caller to refuse.
+fn merge_walks(mut walks: Vec<Vec<u8>>) -> Vec<u8> {
+    const SIZE: usize = sockstat_ebpf::OwnerRecord::SIZE;
+    if walks.len() < 2 {
+        return walks.pop().unwrap_or_default();
+    }
+    let key = |r: &[u8]| {
+        let at = |o: usize| u32::from_ne_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
+        (
+            at(std::mem::offset_of!(sockstat_ebpf::OwnerRecord, pid)),
+            at(std::mem::offset_of!(sockstat_ebpf::OwnerRecord, fd)),
+        )
+    };
+    let mut out = Vec::with_capacity(walks.iter().map(Vec::len).sum());
+    let mut records: Vec<_> = walks.iter().map(|w| w.chunks_exact(SIZE).peekable()).collect();
+    loop {
+        let next =
+            records.iter_mut().enumerate().filter_map(|(i, r)| r.peek().map(|rec| (key(rec), i))).min().map(|(_, i)| i);
+        let Some(i) = next else { break };
+        if let Some(rec) = records[i].next() {
+            out.extend_from_slice(rec);
+        }
+    }
+    for w in &walks {
+        out.extend_from_slice(w.chunks_exact(SIZE).remainder());
+    }
+    out
+}
+
 fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
-    let iter: &mut Iter = ebpf
-        .program_mut(OWNERS_PROGRAM)
-        .ok_or(EbpfError::MissingProgram(OWNERS_PROGRAM))?
-        .try_into()
-        .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
-    iter.load(OWNERS_ITER, btf).map_err(|source| EbpfError::Program {
-        what: "loading the owners iterator",
-        hint: PERM_HINT,
-        source: Box::new(source),
-    })
+    for name in OWNERS_PROGRAMS {
+        let iter: &mut Iter = ebpf
+            .program_mut(name)
+            .ok_or(EbpfError::MissingProgram(name))?
+            .try_into()
+            .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
+        iter.load(OWNERS_ITER, btf).map_err(|source| EbpfError::Program {
+            what: "loading the owners iterator",
+            hint: PERM_HINT,
+            source: Box::new(source),
+        })?;
+    }
+    Ok(())
 }
 
 /// Loads the sock_ops program, attaches it to the cgroup v2 root (every socket's
@@ -836,5 +893,39 @@ pub mod tracefs {
             assert_eq!(super::parse_field_offset(format, "missing"), None);
             assert_eq!(super::parse_field_offset("field:long ret;\toffset:x;", "ret"), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(rs: &[(u32, u32)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for &(pid, fd) in rs {
+            b.extend_from_slice(&pid.to_ne_bytes());
+            b.extend_from_slice(&fd.to_ne_bytes());
+            b.extend_from_slice(&u64::from(pid * 100 + fd).to_ne_bytes());
+            b.extend_from_slice(&0u64.to_ne_bytes());
+            b.extend_from_slice(&[b'x'; 16]);
+        }
+        assert_eq!(b.len(), rs.len() * sockstat_ebpf::OwnerRecord::SIZE);
+        b
+    }
+
+    #[test]
+    fn the_halves_of_a_walk_merge_into_its_order() {
+        let whole = [(1, 0), (1, 1), (1, 2), (7, 3), (12, 4), (12, 5), (300, 1)];
+        let even: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 0).collect();
+        let odd: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 1).collect();
+        assert_eq!(merge_walks(vec![records(&even), records(&odd)]), records(&whole));
+        assert_eq!(merge_walks(vec![records(&odd), Vec::new()]), records(&odd));
+        assert_eq!(merge_walks(vec![records(&whole)]), records(&whole));
+        // A torn record stays torn, at the end, for the records' check to refuse.
+        let mut torn = records(&odd);
+        torn.extend_from_slice(&[9, 9, 9]);
+        let merged = merge_walks(vec![records(&even), torn]);
+        assert_eq!(merged.len(), records(&whole).len() + 3);
+        assert!(crate::model::owner::OwnerRecords::new(merged).is_err());
     }
 }
