@@ -210,6 +210,37 @@ fn seven_one_output_differs_where_ss_does() {
     assert!(head71.contains("127.0.0.1:7101") && !head61.contains("127.0.0.1:7101"), "{head61}\n{head71}");
 }
 
+/// `-p` through an agent's owners iterator, for ss 7.1: a process name that is not UTF-8
+/// (a 0xff byte) and one with non-ASCII letters escape byte by byte as ss 7.1 escapes them
+/// (`x?y??`), not from a replacement character.
+#[test]
+fn owners_from_the_agent_escape_as_ss_7_1() {
+    let ns = NetNs::new("ss71a");
+    let agent = sockstat_tests::Agent::start(&ns, &[]);
+    let script = r#"
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, b"x\xffy\xc3\xa9", 0, 0, 0)
+s = socket.socket(); s.bind(("127.0.0.1", 7105)); s.listen()
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+    let mut child = spawn_ready(&ns, "python3", &["-c", script]);
+    let args = ["-tlnp", "sport", "=", ":7105"];
+    let ss = ns.command(ss71_bin()).args(args).output().expect("run ss 7.1");
+    let ours = ns
+        .command(sockstat_bin())
+        .args(["--source", "agent", "--socket", agent.socket_arg()])
+        .args(args)
+        .env("SOCKSTAT_SS_COMPAT", "7.1")
+        .output()
+        .expect("run sockstat");
+    assert!(ours.status.success(), "{}", String::from_utf8_lossy(&ours.stderr));
+    assert!(String::from_utf8_lossy(&ss.stdout).contains("(\"x?y??\",pid="), "{}", String::from_utf8_lossy(&ss.stdout));
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&ss.stdout));
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
 #[test]
 fn default_is_the_installed_ss_version_cached() {
     let ns = NetNs::new("ss71v");

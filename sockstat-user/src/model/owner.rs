@@ -108,10 +108,16 @@ impl<'a> OwnerRef<'a> {
     /// with one.
     #[must_use]
     pub fn name(self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.name_bytes())
+    }
+
+    /// [`OwnerRef::name`]'s bytes, as the kernel keeps them (not always UTF-8).
+    #[must_use]
+    pub fn name_bytes(self) -> &'a [u8] {
         let at = offset_of!(OwnerRecord, comm);
         let comm = &self.0[at..at + 16];
         let len = comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(comm.len());
-        String::from_utf8_lossy(&comm[..len])
+        &comm[..len]
     }
 }
 

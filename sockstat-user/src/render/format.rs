@@ -77,7 +77,14 @@ pub fn users_texts(
         if !out.is_empty() {
             out.push(',');
         }
-        push_owner(out, &r.name(), pid, None, fd, compat);
+        if compat.v7() {
+            // The record's own bytes: a name that is not UTF-8 escapes as ss escapes it.
+            out.push_str("(\"");
+            push_escaped_comm(out, r.name_bytes());
+            push_owner_rest(out, pid, None, fd);
+        } else {
+            push_owner(out, &r.name(), pid, None, fd, compat);
+        }
     }
     texts
 }
@@ -86,10 +93,15 @@ pub fn users_texts(
 fn push_owner(out: &mut String, comm: &str, pid: i32, tid: Option<i32>, fd: i32, compat: SsCompat) {
     out.push_str("(\"");
     if compat.v7() {
-        out.push_str(&escaped_comm(comm));
+        push_escaped_comm(out, comm.as_bytes());
     } else {
         out.push_str(comm);
     }
+    push_owner_rest(out, pid, tid, fd);
+}
+
+/// What follows an owner's name: `",pid=N[,tid=N],fd=N)`.
+fn push_owner_rest(out: &mut String, pid: i32, tid: Option<i32>, fd: i32) {
     out.push_str("\",pid=");
     push_int(out, pid);
     if let Some(tid) = tid {
@@ -114,14 +126,20 @@ fn push_int(out: &mut String, n: i32) {
 /// `esc_all()` makes each control byte and DEL a `.` and each byte above 0x7f a `?`.
 #[must_use]
 pub fn escaped_comm(comm: &str) -> String {
-    comm.bytes()
-        .map(|b| match b {
-            0 => '@',
-            0x01..=0x1f | 0x7f => '.',
-            0x80..=0xff => '?',
-            _ => char::from(b),
-        })
-        .collect()
+    let mut out = String::with_capacity(comm.len());
+    push_escaped_comm(&mut out, comm.as_bytes());
+    out
+}
+
+/// [`escaped_comm`] of a name's bytes as the kernel keeps them (UTF-8 or not: ss escapes
+/// bytes, so an invalid byte is one `?`, not a replacement character's three).
+fn push_escaped_comm(out: &mut String, comm: &[u8]) {
+    out.extend(comm.iter().map(|&b| match b {
+        0 => '@',
+        0x01..=0x1f | 0x7f => '.',
+        0x80..=0xff => '?',
+        _ => char::from(b),
+    }));
 }
 
 /// The columns ss hides for `opts`: Netid with one table, State with one state, the

@@ -74,7 +74,11 @@ fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &FxHashSet<u32>, found: 
             continue;
         }
         let comm = comm.get_or_insert_with(|| {
-            std::fs::read_to_string(dir.join("stat")).ok().and_then(|t| stat_comm(&t)).unwrap_or_default()
+            // A name that is not UTF-8 keeps its other characters.
+            std::fs::read(dir.join("stat"))
+                .ok()
+                .and_then(|t| stat_comm(&String::from_utf8_lossy(&t)))
+                .unwrap_or_default()
         });
         found.entry(inode).or_default().push(Owner { comm: comm.clone(), pid, tid, fd });
     }
@@ -180,6 +184,11 @@ mod tests {
                 ("a (b", 20, Some(20), 7)
             ]
         );
+        // A name that is not UTF-8 keeps its other characters.
+        mk("30", "placeholder", &[("3", "socket:[300]")]);
+        std::fs::write(root.join("30/stat"), b"30 (x\xffy) S 1 2 3").expect("stat");
+        let found = owners_in(&root, &[300].into_iter().collect());
+        assert_eq!(found[&300][0].comm, "x\u{fffd}y");
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -213,6 +222,11 @@ mod tests {
             }
         }
         assert_eq!(users_texts(&records, &wanted, SsCompat::V7_1)[&200], r#"("a (b.",pid=20,fd=8)"#);
+        // A name that is not UTF-8: ss 7.1 escapes each byte, one `?` for 0xff.
+        let odd = crate::model::owner::OwnerRecords::from_records(&[e(30, 4, b"x\xffy", 400)]);
+        let wanted: FxHashSet<u32> = [400].into_iter().collect();
+        assert_eq!(users_texts(&odd, &wanted, SsCompat::V7_1)[&400], r#"("x?y",pid=30,fd=4)"#);
+        assert_eq!(users_texts(&odd, &wanted, SsCompat::V6_1)[&400], "(\"x\u{fffd}y\",pid=30,fd=4)");
     }
 
     #[test]
