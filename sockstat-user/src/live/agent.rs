@@ -76,7 +76,8 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     // arenas, and freed memory handed back on the loop's tick (`trim_heap`).
     // An answer's copy of the rows (5 MiB at 100k sockets) is a mapping of its own,
     // unmapped when freed: kept in an arena, one answer's worth stayed in the agent's
-    // memory. Smaller blocks (the tables' hash maps as they grow under churn) reuse the
+    // memory (the last one is kept on purpose, for the next query, until the next trim:
+    // `spare`). Smaller blocks (the tables' hash maps as they grow under churn) reuse the
     // heap rather than fresh pages the kernel zeroes (the threshold, set, no longer
     // follows the sizes freed).
     // SAFETY: mallopt only sets allocator parameters, before any other thread exists.
@@ -290,6 +291,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// Returns the allocator's free memory to the system: glibc keeps freed heap (answers
 /// already sent, the start-up's BTF parse and dumps) until told otherwise.
 fn trim_heap() {
+    super::spare::release();
     // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
     unsafe { libc::malloc_trim(0) };
 }

@@ -20,7 +20,7 @@ use crate::{
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
     wire::{
-        protocol::{Encoded, ProgramStatus, Request, Response, Status, encode, encode_rows},
+        protocol::{Encoded, ProgramStatus, Request, Response, Status, encode, encode_rows_into},
         rows::TcpRows,
     },
 };
@@ -52,7 +52,11 @@ enum Tcp {
     Dumped(Vec<InetSocket>),
 }
 
-/// The frame of the rows of `ready` a query asks for, in its families' order.
+/// Room a rows frame needs before its rows (length, version, variant, byte count).
+const FRAME_HEAD: usize = 4 + 3 * 10;
+
+/// The frame of the rows of `ready` a query asks for, in its families' order, written in
+/// the last large answer's buffer when one is kept (`spare`).
 fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -> Encoded {
     let fill = |out: &mut Vec<u8>| {
         for &family in families {
@@ -67,7 +71,8 @@ fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -
     // An unfiltered answer's size is known: its rows are written once, into their frame
     // (hundreds of thousands of rows are tens of MiB: copies of it are what several
     // clients at once would make the agent hold).
-    encode_rows(families.iter().map(|&f| ready.bytes_in(f, states)).sum(), fill)
+    let len = families.iter().map(|&f| ready.bytes_in(f, states)).sum();
+    encode_rows_into(super::spare::take(len + FRAME_HEAD), len, fill)
 }
 
 impl State {

@@ -22,5 +22,6 @@ mod namespaces;
 pub mod ready;
 pub mod server;
 mod sink;
+mod spare;
 mod state;
 pub mod table;

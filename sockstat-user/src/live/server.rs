@@ -228,7 +228,10 @@ async fn write_bytes(
     stream: &mut UnixStream,
     bytes: Result<Vec<u8>, protocol::ProtocolError>,
 ) -> Result<(), protocol::ProtocolError> {
-    stream.write_all(&bytes?).await?;
+    let bytes = bytes?;
+    stream.write_all(&bytes).await?;
+    // Sent: the buffer may serve the next answer (`spare`).
+    super::spare::give_back(bytes);
     stream.shutdown().await?;
     Ok(())
 }

@@ -250,9 +250,22 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
 /// # Errors
 /// [`ProtocolError::TooLarge`] for rows beyond 4 GiB; postcard's errors.
 pub fn encode_rows(len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Result<Vec<u8>, ProtocolError> {
+    encode_rows_into(Vec::new(), len, fill)
+}
+
+/// [`encode_rows`] into `buf` (emptied first; grown if it lacks room).
+///
+/// # Errors
+/// As [`encode_rows`].
+pub fn encode_rows_into(
+    mut buf: Vec<u8>,
+    len: usize,
+    fill: impl FnOnce(&mut Vec<u8>),
+) -> Result<Vec<u8>, ProtocolError> {
     // postcard writes the version, the variant index and the byte string's length as
     // varints, then the bytes: what precedes the rows depends only on their length.
-    let mut buf = Vec::with_capacity(4 + 3 * 10 + len);
+    buf.clear();
+    buf.reserve(4 + 3 * 10 + len);
     buf.extend_from_slice(&[0; 4]);
     buf = postcard::to_extend(&(VERSION, ROWS_VARIANT, len as u64), buf)?;
     let at = buf.len();
