@@ -17,5 +17,6 @@ pub mod names;
 pub mod query;
 pub mod render;
 pub mod sys;
+pub mod threads;
 pub mod timeline;
 pub mod wire;

@@ -662,14 +662,7 @@ fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
 /// # Errors
 /// Reading failed.
 pub fn read_owners(files: Vec<std::fs::File>) -> Result<Vec<u8>, EbpfError> {
-    let walks: Vec<Result<Vec<u8>, EbpfError>> = std::thread::scope(|scope| {
-        let mut files = files.into_iter();
-        let first = files.next();
-        let others: Vec<_> = files.map(|f| scope.spawn(move || read_walk(f))).collect();
-        let mut walks = vec![first.map_or_else(|| Ok(Vec::new()), read_walk)];
-        walks.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
-        walks
-    });
+    let walks = crate::threads::each_on_a_thread(files, read_walk);
     let walks = walks.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(merge_walks(walks))
 }

@@ -20,7 +20,7 @@ use crate::{
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
     wire::{
-        protocol::{Encoded, ProgramStatus, Request, Response, Status, encode, encode_rows_into},
+        protocol::{Encoded, ProgramStatus, ROWS_FRAME_HEAD, Request, Response, Status, encode, encode_rows_into},
         rows::TcpRows,
     },
 };
@@ -52,9 +52,6 @@ enum Tcp {
     Dumped(Vec<InetSocket>),
 }
 
-/// Room a rows frame needs before its rows (length, version, variant, byte count).
-const FRAME_HEAD: usize = 4 + 3 * 10;
-
 /// The frame of the rows of `ready` a query asks for, in its families' order, written in
 /// the last large answer's buffer when one is kept (`spare`).
 fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -> Encoded {
@@ -72,7 +69,7 @@ fn rows(ready: &Ready, families: &[u16], states: u32, filter: Option<&Filter>) -
     // (hundreds of thousands of rows are tens of MiB: copies of it are what several
     // clients at once would make the agent hold).
     let len = families.iter().map(|&f| ready.bytes_in(f, states)).sum();
-    encode_rows_into(super::spare::take(len + FRAME_HEAD), len, fill)
+    encode_rows_into(super::spare::take(ROWS_FRAME_HEAD + len), len, fill)
 }
 
 impl State {
@@ -403,16 +400,11 @@ impl State {
                 // is shared by both families): walk it for both at once, one thread
                 // and one sock_diag socket each. Threads start in their creator's
                 // namespace, which is the one asked about.
-                std::thread::scope(|scope| {
-                    let walks: Vec<_> = fams
-                        .iter()
-                        .map(|&family| scope.spawn(move || SockDiag::open()?.dump_inet(IPPROTO_TCP, family, mask)))
-                        .collect();
-                    walks
-                        .into_iter()
-                        .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                        .collect()
+                crate::threads::each_on_a_thread(fams.iter(), |&family| {
+                    SockDiag::open()?.dump_inet(IPPROTO_TCP, family, mask)
                 })
+                .into_iter()
+                .collect()
             })?
         }
         .into_iter();

@@ -62,6 +62,20 @@ impl OwnerRecords {
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = OwnerRef<'_>> + ExactSizeIterator {
         self.0.chunks_exact(OwnerRecord::SIZE).map(OwnerRef)
     }
+
+    /// The records of the `wanted` socket inodes in the order ss lists a socket's owners
+    /// (ss prepends each find, so the last found comes first: the records backwards),
+    /// with the inode, pid and descriptor as ss prints them; a record whose numbers do
+    /// not fit those is left out.
+    pub fn newest_first<'a>(
+        &'a self,
+        wanted: &'a rustc_hash::FxHashSet<u32>,
+    ) -> impl Iterator<Item = (u32, i32, i32, OwnerRef<'a>)> + 'a {
+        self.iter().rev().filter_map(|r| {
+            let inode = u32::try_from(r.inode()).ok().filter(|i| wanted.contains(i))?;
+            Some((inode, i32::try_from(r.pid()).ok()?, i32::try_from(r.fd()).ok()?, r))
+        })
+    }
 }
 
 /// One record of [`OwnerRecords`], read in place (the kernel's native byte order: the

@@ -368,20 +368,11 @@ fn kernel_tcp(sel: &Selection, plan: &Plan, families: &[u16], states: u32) -> Re
         return Ok(open_diag(plan)?.dump_tcp(families, states)?);
     };
     let shares = crate::diag::bytecode::shares(lo..=hi, threads);
-    // Per share, per family.
-    let dumps: Vec<Result<Vec<Vec<InetSocket>>, FetchError>> = std::thread::scope(|scope| {
-        let dump = |share: std::ops::RangeInclusive<u16>| -> Result<Vec<Vec<InetSocket>>, FetchError> {
-            let mut diag = open_diag(plan)?.with_bytecode(crate::diag::bytecode::client_port_share(lo..=hi, share));
-            Ok(families.iter().map(|&f| diag.dump_inet(IPPROTO_TCP, f, states)).collect::<Result<_, _>>()?)
-        };
-        let mut shares = shares.into_iter();
-        let first = shares.next();
-        // The other shares in threads of their own (inheriting this thread's namespace,
-        // `-N` included), the first in this one.
-        let others: Vec<_> = shares.map(|share| scope.spawn(move || dump(share))).collect();
-        let mut dumps = vec![first.map_or_else(|| Ok(Vec::new()), dump)];
-        dumps.extend(others.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
-        dumps
+    // Per share, per family; each share on a thread of its own (inheriting this thread's
+    // namespace, `-N` included).
+    let dumps = crate::threads::each_on_a_thread(shares, |share| -> Result<Vec<Vec<InetSocket>>, FetchError> {
+        let mut diag = open_diag(plan)?.with_bytecode(crate::diag::bytecode::client_port_share(lo..=hi, share));
+        Ok(families.iter().map(|&f| diag.dump_inet(IPPROTO_TCP, f, states)).collect::<Result<_, _>>()?)
     });
     let mut dumps = dumps.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::with_capacity(dumps.iter().flatten().map(Vec::len).sum());

@@ -51,15 +51,14 @@ pub fn users_text_for(owners: &[crate::model::owner::Owner], compat: SsCompat) -
         if i > 0 {
             out.push(',');
         }
-        push_owner(&mut out, &o.comm, o.pid, o.tid, o.fd, compat);
+        push_owner(&mut out, o.comm.as_bytes(), o.pid, o.tid, o.fd, compat);
     }
     out
 }
 
 /// [`users_text_for`] of each wanted inode, straight from the agent's owner records (no
-/// owner list per socket first: a `-p` query at 100k sockets makes 100k of these). The
-/// records come in pid then descriptor order and ss lists the last one it found first,
-/// so they are read backwards.
+/// owner list per socket first: a `-p` query at 100k sockets makes 100k of these), each
+/// name from the record's own bytes.
 #[must_use]
 pub fn users_texts(
     records: &crate::model::owner::OwnerRecords,
@@ -67,41 +66,26 @@ pub fn users_texts(
     compat: SsCompat,
 ) -> rustc_hash::FxHashMap<u32, String> {
     let mut texts = rustc_hash::FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
-    for r in records.iter().rev() {
-        let Ok(inode) = u32::try_from(r.inode()) else { continue };
-        if !wanted.contains(&inode) {
-            continue;
-        }
-        let (Ok(pid), Ok(fd)) = (i32::try_from(r.pid()), i32::try_from(r.fd())) else { continue };
+    for (inode, pid, fd, r) in records.newest_first(wanted) {
         let out: &mut String = texts.entry(inode).or_default();
         if !out.is_empty() {
             out.push(',');
         }
-        if compat.v7() {
-            // The record's own bytes: a name that is not UTF-8 escapes as ss escapes it.
-            out.push_str("(\"");
-            push_escaped_comm(out, r.name_bytes());
-            push_owner_rest(out, pid, None, fd);
-        } else {
-            push_owner(out, &r.name(), pid, None, fd, compat);
-        }
+        push_owner(out, r.name_bytes(), pid, None, fd, compat);
     }
     texts
 }
 
-/// One owner: `("comm",pid=N[,tid=N],fd=N)`.
-fn push_owner(out: &mut String, comm: &str, pid: i32, tid: Option<i32>, fd: i32, compat: SsCompat) {
+/// One owner: `("comm",pid=N[,tid=N],fd=N)`. ss 7.1 escapes the name byte by byte (an
+/// invalid UTF-8 byte is one `?`); ss 6.1 prints it as it is (here a name that is not
+/// UTF-8 gets a replacement character).
+fn push_owner(out: &mut String, comm: &[u8], pid: i32, tid: Option<i32>, fd: i32, compat: SsCompat) {
     out.push_str("(\"");
     if compat.v7() {
-        push_escaped_comm(out, comm.as_bytes());
+        push_escaped_comm(out, comm);
     } else {
-        out.push_str(comm);
+        out.push_str(&String::from_utf8_lossy(comm));
     }
-    push_owner_rest(out, pid, tid, fd);
-}
-
-/// What follows an owner's name: `",pid=N[,tid=N],fd=N)`.
-fn push_owner_rest(out: &mut String, pid: i32, tid: Option<i32>, fd: i32) {
     out.push_str("\",pid=");
     push_int(out, pid);
     if let Some(tid) = tid {
@@ -220,14 +204,7 @@ pub(super) fn render_in_parts(
         push_rows(&mut grid, opts, snap, names, rows);
         grid
     };
-    let grids: Vec<Grid> = std::thread::scope(|scope| {
-        let rest: Vec<_> = (1..parts).map(|i| scope.spawn(move || build(i))).collect();
-        let mut grids = vec![build(0)];
-        for handle in rest {
-            grids.push(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        grids
-    });
+    let grids = crate::threads::each_on_a_thread(0..parts, build);
     GridParts { parts: &grids }.write(opts.screen_width, out)
 }
 

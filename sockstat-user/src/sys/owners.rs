@@ -102,12 +102,7 @@ pub fn owners(wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
 #[must_use]
 pub fn from_records(records: &crate::model::owner::OwnerRecords, wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
-    for r in records.iter().rev() {
-        let Ok(inode) = u32::try_from(r.inode()) else { continue };
-        if !wanted.contains(&inode) {
-            continue;
-        }
-        let (Ok(pid), Ok(fd)) = (i32::try_from(r.pid()), i32::try_from(r.fd())) else { continue };
+    for (inode, pid, fd, r) in records.newest_first(wanted) {
         found.entry(inode).or_default().push(Owner { comm: r.name().into_owned(), pid, tid: None, fd });
     }
     found

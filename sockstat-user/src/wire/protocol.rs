@@ -242,21 +242,18 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
     Ok(buf)
 }
 
-/// The frame [`encode`] makes of a [`Response::Rows`] of `len` bytes, the rows written by
-/// `fill` straight into it: an answer of 100k rows is 5 MiB, and a copy of it, in fresh
-/// pages, was half of what the agent spent on the answer. `fill` must write exactly `len`
-/// bytes; if it does not, the rows are copied into a frame of their real length.
+/// Bytes a [`Response::Rows`] frame has at most before its rows: the frame's length,
+/// then the version, the variant index and the rows' byte count as varints.
+pub const ROWS_FRAME_HEAD: usize = 4 + 3 * 10;
+
+/// The frame [`encode`] makes of a [`Response::Rows`] of `len` bytes, written in `buf`
+/// (emptied first, grown if it lacks room), the rows written by `fill` straight into it:
+/// an answer of 100k rows is 5 MiB, and a copy of it, in fresh pages, was half of what
+/// the agent spent on the answer. `fill` must write exactly `len` bytes; if it does not,
+/// the rows are copied into a frame of their real length.
 ///
 /// # Errors
 /// [`ProtocolError::TooLarge`] for rows beyond 4 GiB; postcard's errors.
-pub fn encode_rows(len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Result<Vec<u8>, ProtocolError> {
-    encode_rows_into(Vec::new(), len, fill)
-}
-
-/// [`encode_rows`] into `buf` (emptied first; grown if it lacks room).
-///
-/// # Errors
-/// As [`encode_rows`].
 pub fn encode_rows_into(
     mut buf: Vec<u8>,
     len: usize,
@@ -265,7 +262,7 @@ pub fn encode_rows_into(
     // postcard writes the version, the variant index and the byte string's length as
     // varints, then the bytes: what precedes the rows depends only on their length.
     buf.clear();
-    buf.reserve(4 + 3 * 10 + len);
+    buf.reserve(ROWS_FRAME_HEAD + len);
     buf.extend_from_slice(&[0; 4]);
     buf = postcard::to_extend(&(VERSION, ROWS_VARIANT, len as u64), buf)?;
     let at = buf.len();
@@ -338,16 +335,16 @@ mod tests {
         for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000, 2_097_152] {
             let rows: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let want = encode(&Response::Rows(crate::wire::rows::TcpRows(rows.clone()))).unwrap();
-            assert_eq!(encode_rows(len, |b| b.extend_from_slice(&rows)).unwrap(), want, "{len} bytes");
+            assert_eq!(encode_rows_into(Vec::new(), len, |b| b.extend_from_slice(&rows)).unwrap(), want, "{len} bytes");
             // A fill of another length than announced still makes the right frame.
             if len > 0 {
                 assert_eq!(
-                    encode_rows(len - 1, |b| b.extend_from_slice(&rows)).unwrap(),
+                    encode_rows_into(Vec::new(), len - 1, |b| b.extend_from_slice(&rows)).unwrap(),
                     want,
                     "{len} bytes, one more"
                 );
                 assert_eq!(
-                    encode_rows(len + 1, |b| b.extend_from_slice(&rows)).unwrap(),
+                    encode_rows_into(Vec::new(), len + 1, |b| b.extend_from_slice(&rows)).unwrap(),
                     want,
                     "{len} bytes, one less"
                 );
