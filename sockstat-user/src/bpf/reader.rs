@@ -38,6 +38,10 @@ const READER_NICE: libc::c_int = -10;
 /// Events per batch handed to the loop.
 const BATCH: usize = 4096;
 
+/// Emptied batches kept for the reader to fill again: a fresh one is about 600 KiB of
+/// memory the kernel must fault in and zero after each heap trim.
+const SPARE_BATCHES: usize = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReaderError {
     #[error("starting the ring buffer's reader thread")]
@@ -72,8 +76,12 @@ struct Counts {
 /// The event loop's end of the reader.
 pub struct RingReader {
     deliveries: mpsc::Receiver<Delivery>,
-    /// Events of the last batch not handed out yet (a drain stops at [`DRAIN_MAX`]).
-    pending: std::collections::VecDeque<Transition>,
+    /// The last batch; its events from `handed` on are not handed out yet (a drain
+    /// stops at [`DRAIN_MAX`]).
+    pending: Vec<Transition>,
+    handed: usize,
+    /// Batches handed out, going back to the reader to be filled again.
+    spare: mpsc::SyncSender<Vec<Transition>>,
     counts: Arc<Counts>,
     ready: Arc<Notify>,
     /// Flushes asked for; the reader answers the latest it saw.
@@ -93,6 +101,7 @@ impl RingReader {
     pub fn start(ring: RingBuf<MapData>, ring_bytes: u32, interval: Duration) -> Result<RingReader, ReaderError> {
         let fill = RingFill::new(ring.as_fd(), ring_bytes)?;
         let (tx, deliveries) = mpsc::channel();
+        let (spare, spare_rx) = mpsc::sync_channel(SPARE_BATCHES);
         let (wake, wake_rx) = UnixDatagram::pair().map_err(ReaderError::Start)?;
         wake.set_nonblocking(true).map_err(ReaderError::Start)?;
         wake_rx.set_nonblocking(true).map_err(ReaderError::Start)?;
@@ -111,12 +120,14 @@ impl RingReader {
             };
             std::thread::Builder::new()
                 .name("ring-reader".into())
-                .spawn(move || read_loop(ring, wake_rx, interval, &tx, &shared))
+                .spawn(move || read_loop(ring, wake_rx, interval, (&tx, &spare_rx), &shared))
                 .map_err(ReaderError::Start)?
         };
         Ok(RingReader {
             deliveries,
-            pending: Default::default(),
+            pending: Vec::new(),
+            handed: 0,
+            spare,
             counts,
             ready,
             asked,
@@ -135,12 +146,14 @@ impl RingReader {
 
     /// Hands what the reader has sent so far to `f`, in ring order, at most
     /// [`DRAIN_MAX`] events (the rest waits for the next call). Returns how many.
-    pub fn drain(&mut self, mut f: impl FnMut(Transition)) -> Result<usize, ReaderError> {
+    pub fn drain(&mut self, mut f: impl FnMut(&Transition)) -> Result<usize, ReaderError> {
         let mut n = 0;
         while n < DRAIN_MAX {
-            if let Some(t) = self.pending.pop_front() {
-                f(t);
-                n += 1;
+            if self.handed < self.pending.len() {
+                let end = self.pending.len().min(self.handed + (DRAIN_MAX - n));
+                self.pending[self.handed..end].iter().for_each(&mut f);
+                n += end - self.handed;
+                self.handed = end;
                 continue;
             }
             match self.deliveries.try_recv() {
@@ -159,7 +172,7 @@ impl RingReader {
 
     /// Hands `f` every event the ring held when called (and whatever came before them),
     /// waiting for the reader to take them out. Returns how many.
-    pub fn flush(&mut self, mut f: impl FnMut(Transition)) -> Result<usize, ReaderError> {
+    pub fn flush(&mut self, mut f: impl FnMut(&Transition)) -> Result<usize, ReaderError> {
         if let Some(handed) = self.flush_sent(&mut f)? {
             return Ok(handed);
         }
@@ -180,7 +193,7 @@ impl RingReader {
     /// [`RingReader::flush`] without a round trip to the reader (a query's cost is mostly
     /// such hops): when the ring is empty and the reader holds nothing it took, all
     /// there is has been sent, and is handed to `f`. `None` if that cannot be known.
-    fn flush_sent(&mut self, f: &mut impl FnMut(Transition)) -> Result<Option<usize>, ReaderError> {
+    fn flush_sent(&mut self, f: &mut impl FnMut(&Transition)) -> Result<Option<usize>, ReaderError> {
         let before = self.taking.load(Ordering::SeqCst);
         // An empty ring with the reader idle throughout: every event the ring held
         // before was taken and sent by then (a record reserved and not yet committed
@@ -200,23 +213,30 @@ impl RingReader {
     }
 
     /// Hands `f` the events of the last batch not handed out yet; returns how many.
-    fn hand_pending(&mut self, f: &mut impl FnMut(Transition)) -> usize {
-        let n = self.pending.len();
-        self.pending.drain(..).for_each(f);
+    fn hand_pending(&mut self, f: &mut impl FnMut(&Transition)) -> usize {
+        let n = self.pending.len() - self.handed;
+        self.pending[self.handed..].iter().for_each(f);
+        self.handed = self.pending.len();
         n
     }
 
     /// Hands `f` a batch straight from the reader; returns how many events it held.
-    fn hand(&self, batch: Vec<Transition>, f: &mut impl FnMut(Transition)) -> usize {
-        self.counts.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-        let n = batch.len();
-        batch.into_iter().for_each(f);
-        n
+    fn hand(&mut self, batch: Vec<Transition>, f: &mut impl FnMut(&Transition)) -> usize {
+        self.take(batch);
+        self.hand_pending(f)
     }
 
+    /// Makes `batch` the one handed out next; the last one (all handed out by now) goes
+    /// back to the reader.
     fn take(&mut self, batch: Vec<Transition>) {
         self.counts.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-        self.pending.extend(batch);
+        let mut done = std::mem::replace(&mut self.pending, batch);
+        self.handed = 0;
+        if done.capacity() > 0 {
+            done.clear();
+            // Full: the reader has spares enough, and this one is freed.
+            let _ = self.spare.try_send(done);
+        }
     }
 
     /// Records read from the ring and decoded.
@@ -236,7 +256,7 @@ impl RingReader {
 
     /// Events waiting for the loop.
     pub fn queued(&self) -> usize {
-        self.counts.queued.load(Ordering::Relaxed) + self.pending.len()
+        self.counts.queued.load(Ordering::Relaxed) + (self.pending.len() - self.handed)
     }
 
     /// The most events that have waited for the loop at once.
@@ -273,7 +293,7 @@ fn read_loop(
     mut ring: RingBuf<MapData>,
     wake: UnixDatagram,
     interval: Duration,
-    tx: &mpsc::Sender<Delivery>,
+    (tx, spare): (&mpsc::Sender<Delivery>, &mpsc::Receiver<Vec<Transition>>),
     shared: &Shared,
 ) {
     let Shared { counts, ready, asked, taking, stop } = shared;
@@ -284,6 +304,8 @@ fn read_loop(
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, READER_NICE) };
     let timeout = PollTimeout::try_from(interval).unwrap_or(PollTimeout::MAX);
     let mut answered = 0;
+    // The batch being filled: kept across wake-ups that found the ring empty.
+    let mut batch: Vec<Transition> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         {
             let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
@@ -299,7 +321,9 @@ fn read_loop(
         // Odd from before the first record is taken until the last one taken is sent.
         taking.fetch_add(1, Ordering::SeqCst);
         loop {
-            let mut batch = Vec::with_capacity(BATCH);
+            if batch.capacity() == 0 {
+                batch = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            }
             while batch.len() < BATCH {
                 let Some(item) = ring.next() else { break };
                 match StateEvent::from_bytes(&item) {
@@ -316,10 +340,11 @@ fn read_loop(
             counts.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
             if counts.queued.load(Ordering::Relaxed) + batch.len() > MAX_QUEUED {
                 counts.overflowed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                batch.clear();
             } else {
                 let queued = counts.queued.fetch_add(batch.len(), Ordering::Relaxed) + batch.len();
                 counts.queued_peak.fetch_max(queued, Ordering::Relaxed);
-                if tx.send(Delivery::Batch(batch)).is_err() {
+                if tx.send(Delivery::Batch(std::mem::take(&mut batch))).is_err() {
                     return;
                 }
                 sent = true;

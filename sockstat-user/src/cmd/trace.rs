@@ -656,9 +656,9 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
                     all: bool|
      -> Result<bool, TraceError> {
         let mut result = Ok(());
-        let mut take = |t: Transition| {
+        let mut take = |t: &Transition| {
             if result.is_ok() {
-                result = show(t, out);
+                result = show(t.clone(), out);
             }
         };
         if all {

@@ -49,7 +49,7 @@ impl Round {
 
 /// A batch goes to the timeline writer when this many records are pending (or at the
 /// next 100 ms tick).
-const BATCH_ROWS: usize = 4096;
+const BATCH_ROWS: usize = crate::timeline::writer::CHUNK_RECORDS;
 
 pub(super) struct Sink {
     /// `None`: no timeline.
@@ -76,7 +76,7 @@ impl Sink {
     }
 
     /// Feeds one transition (of any namespace) to the timeline.
-    pub(super) fn record(&mut self, t: Transition) {
+    pub(super) fn record(&mut self, t: &Transition) {
         // Request sockets are the live table's (SYN-RECV rows); the timeline records a
         // passive open from its full socket's transitions.
         if t.request {
@@ -90,7 +90,10 @@ impl Sink {
                     self.open.insert(t.cookie);
                 }
             }
-            w.push(Record::Transition(t));
+            w.push(Record::Transition(t.clone()));
+            if w.pending() >= BATCH_ROWS {
+                self.flush();
+            }
         }
     }
 

@@ -164,7 +164,7 @@ impl State {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
         let mut held = Vec::new();
-        self.kernel.stream.flush(|t| held.push(t))?;
+        self.kernel.stream.flush(|t| held.push(t.clone()))?;
         Ok((own?, others, held))
     }
 
@@ -236,7 +236,7 @@ impl State {
             }
             self.seeded(own_dump, seeded, gap_end, kind);
             let now_ns = monotonic_ns();
-            for t in held {
+            for t in &held {
                 take(&mut self.spaces, &mut self.sink, &mut self.conns, t, now_ns, Rules::Replayed);
             }
             self.loss.resyncs += 1;
@@ -344,16 +344,16 @@ fn take(
     spaces: &mut NamespaceSet,
     sink: &mut Sink,
     conns: &mut Option<Connections>,
-    t: crate::bpf::stream::Transition,
+    t: &crate::bpf::stream::Transition,
     now: u64,
     rules: Rules,
 ) {
     match rules {
-        Rules::Live => spaces.tables.apply(&t, now),
-        Rules::Replayed => spaces.tables.apply_replayed(&t, now),
+        Rules::Live => spaces.tables.apply(t, now),
+        Rules::Replayed => spaces.tables.apply_replayed(t, now),
     };
     if let Some(c) = conns.as_mut() {
-        c.observe(&t);
+        c.observe(t);
     }
     sink.record(t);
 }

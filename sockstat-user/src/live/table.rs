@@ -12,7 +12,7 @@
 //! sock_diag dumps and socket tuples are per namespace, so each namespace is seeded,
 //! resynced and queried on its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 use sockstat_ebpf::{AF_INET6, TcpState};
@@ -333,7 +333,12 @@ impl Table {
             };
         }
         let tuple = (t.sport != 0).then_some((t.src, t.sport, t.dst, t.dport));
-        self.minis.full_socket(t.cookie, tuple);
+        // The mini socket it replaces (of its cookie or tuple) went at its first event
+        // with a port: later ones need not look (two lookups in maps that hold every
+        // TIME-WAIT socket, at most events).
+        if self.sockets.get(&t.cookie).is_none_or(|e| e.sock.sport == 0) {
+            self.minis.full_socket(t.cookie, tuple);
+        }
         if t.old == TcpState::CloseWait as u8 && t.new == TcpState::LastAck as u8 {
             self.minis.peer_sent_fin(&t.as_row(), t.ts_ns);
         }
@@ -406,13 +411,13 @@ pub enum Routed {
 #[derive(Debug)]
 pub struct Namespaces {
     own: u32,
-    tables: HashMap<u32, Table>,
+    tables: FxHashMap<u32, Table>,
     waiting: BTreeMap<u32, Vec<Transition>>,
     /// Namespace -> CLOCK_MONOTONIC ns until which its events are dropped.
-    unreachable: HashMap<u32, u64>,
+    unreachable: FxHashMap<u32, u64>,
     /// Network namespace cookie -> inode, for request events (which name their
     /// namespace by cookie).
-    cookies: HashMap<u64, u32>,
+    cookies: FxHashMap<u64, u32>,
 }
 
 impl Namespaces {
@@ -422,10 +427,10 @@ impl Namespaces {
     pub fn new(own: u32) -> Namespaces {
         Namespaces {
             own,
-            tables: HashMap::from([(own, Table::new(Some(own)))]),
+            tables: FxHashMap::from_iter([(own, Table::new(Some(own)))]),
             waiting: BTreeMap::new(),
-            unreachable: HashMap::new(),
-            cookies: HashMap::new(),
+            unreachable: FxHashMap::default(),
+            cookies: FxHashMap::default(),
         }
     }
 

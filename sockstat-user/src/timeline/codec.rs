@@ -348,7 +348,7 @@ fn get_u16(buf: &[u8], at: &mut usize) -> Option<u16> {
 /// errno is none and `retrans` 0); the length of `steps` and its bytes (0: NULL).
 pub struct BlockWriter {
     palette: Vec<Kind>,
-    index: std::collections::HashMap<Kind, u64>,
+    index: rustc_hash::FxHashMap<Kind, u64>,
     rows: Vec<u8>,
     count: u64,
     prev_cookie: u64,
@@ -360,7 +360,7 @@ impl BlockWriter {
     pub fn new(cookie_base: u64, base_ns: i64) -> BlockWriter {
         BlockWriter {
             palette: Vec::new(),
-            index: std::collections::HashMap::new(),
+            index: rustc_hash::FxHashMap::default(),
             rows: Vec::new(),
             count: 0,
             prev_cookie: cookie_base,
@@ -534,7 +534,7 @@ pub fn read_block(buf: &[u8], cookie_base: u64, base_ns: i64) -> Result<Vec<Conn
 /// ifindex, uid, inode, `expires_ms`.
 pub fn snapshot_blob(sockets: &[&crate::model::socket::InetSocket]) -> Vec<u8> {
     let mut addrs: Vec<IpAddr> = Vec::new();
-    let mut index = std::collections::HashMap::new();
+    let mut index = rustc_hash::FxHashMap::default();
     let mut rows = Vec::with_capacity(24 * sockets.len());
     let mut at = |a: IpAddr, addrs: &mut Vec<IpAddr>| -> u64 {
         *index.entry(a).or_insert_with(|| {

@@ -65,10 +65,19 @@ impl WriterConfig {
     }
 }
 
+/// Records per chunk the agent hands the writer thread.
+pub const CHUNK_RECORDS: usize = 4096;
+
+/// Emptied chunks the writer thread hands back to be filled again (a fresh one is about
+/// 600 KiB the kernel must fault in and zero after each heap trim).
+const SPARE_CHUNKS: usize = 2;
+
 /// The agent's side: buffers records and hands full chunks to the writer thread.
 pub struct Writer {
     pending: Vec<Record>,
     tx: Option<SyncSender<Vec<Record>>>,
+    /// Chunks the writer thread emptied.
+    spare: Receiver<Vec<Record>>,
     thread: Option<JoinHandle<()>>,
     /// Rows committed so far (shared with the writer thread): finished connections,
     /// transitions, gaps and snapshots, as `batches.rows` counts them.
@@ -151,6 +160,7 @@ impl Writer {
         let next_snapshot: i64 =
             store.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM snapshots", [], |r| r.get(0)).map_err(&e)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
+        let (spare_tx, spare) = mpsc::sync_channel(SPARE_CHUNKS);
         let committed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
@@ -160,7 +170,8 @@ impl Writer {
             dropped: dropped.clone(),
             queued: Arc::new(AtomicU64::new(0)),
         };
-        let agg = Aggregator::new(cfg.transitions, offset_ns, next_conn, next_snapshot);
+        let mut agg = Aggregator::new(cfg.transitions, offset_ns, next_conn, next_snapshot);
+        agg.spare = Some(spare_tx);
         let thread = std::thread::Builder::new()
             .name("sockstat-timeline".into())
             .spawn(move || aggregate(agg, store, &cfg, &rx, &counters))
@@ -168,6 +179,7 @@ impl Writer {
         Ok(Writer {
             pending: Vec::new(),
             tx: Some(tx),
+            spare,
             thread: Some(thread),
             committed,
             dropped,
@@ -191,7 +203,8 @@ impl Writer {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.pending);
+        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK_RECORDS));
+        let batch = std::mem::replace(&mut self.pending, next);
         let n = batch.len() as u64;
         match self.tx.as_ref().map(|tx| tx.try_send(batch)) {
             Some(Ok(())) => Ok(()),
@@ -312,6 +325,8 @@ struct Aggregator {
     trouble_ns: u64,
     /// The id of the checkpoint whose deferred namespaces' parts are coming.
     round: Option<i64>,
+    /// Where emptied chunks go back to the agent.
+    spare: Option<SyncSender<Vec<Record>>>,
 }
 
 impl Aggregator {
@@ -326,6 +341,7 @@ impl Aggregator {
             seeded_ns: None,
             trouble_ns: 0,
             round: None,
+            spare: None,
         }
     }
 
@@ -344,10 +360,10 @@ impl Aggregator {
     }
 
     /// Takes records in; returns whether there was one other than a transition.
-    fn take(&mut self, records: Vec<Record>) -> bool {
+    fn take(&mut self, mut records: Vec<Record>) -> bool {
         self.batch.records += records.len() as u64;
         let mut other = false;
-        for r in records {
+        for r in records.drain(..) {
             match r {
                 Record::Transition(t) => {
                     widen(&mut self.batch.events, wall(t.ts_ns, self.offset_ns));
@@ -376,6 +392,10 @@ impl Aggregator {
                 Record::Forget(cookies) => self.asm.forget(&cookies),
             }
             other = true;
+        }
+        if let Some(spare) = &self.spare {
+            // Full: the agent has spares enough, and this one is freed.
+            let _ = spare.try_send(records);
         }
         other
     }
