@@ -74,10 +74,49 @@ impl Mini {
     }
 }
 
+/// Mini sockets of one kind, by cookie and by tuple.
 #[derive(Debug, Default)]
-pub struct Minis {
+struct Store {
     by_cookie: FxHashMap<u64, Mini>,
     by_tuple: FxHashMap<Tuple, u64>,
+}
+
+impl Store {
+    /// Takes out `cookie`'s mini socket, and its tuple's entry.
+    fn take(&mut self, cookie: u64) -> Option<Mini> {
+        let m = self.by_cookie.remove(&cookie)?;
+        let t = tuple(&m.sock);
+        if self.by_tuple.get(&t) == Some(&cookie) {
+            self.by_tuple.remove(&t);
+        }
+        Some(m)
+    }
+
+    /// Takes out the mini socket that holds `t`, unless it is `cookie`'s.
+    fn take_tuple(&mut self, t: &Tuple, cookie: u64) -> Option<Mini> {
+        let &held = self.by_tuple.get(t)?;
+        if held == cookie {
+            return None;
+        }
+        self.by_tuple.remove(t);
+        self.by_cookie.remove(&held)
+    }
+
+    fn clear(&mut self) {
+        self.by_cookie.clear();
+        self.by_tuple.clear();
+    }
+}
+
+/// A tuple and a cookie are each held by one mini socket at most, of either kind.
+#[derive(Debug, Default)]
+pub struct Minis {
+    /// Timewait sockets: tens of thousands on a busy server, each kept a minute.
+    lasting: Store,
+    /// Request sockets: few at a time, each gone within a round trip, and one per
+    /// incoming connection. Apart from the timewait sockets, their coming and going
+    /// touches small maps only.
+    requests: Store,
     /// Tuples of full sockets whose local peer sent its FIN (went LAST-ACK) before they
     /// closed: their close makes a TIME-WAIT socket. Gone with the peer's close.
     fin_received: rustc_hash::FxHashSet<Tuple>,
@@ -106,19 +145,19 @@ pub struct Minis {
 
 impl Minis {
     pub fn len(&self) -> usize {
-        self.by_cookie.len()
+        self.lasting.by_cookie.len() + self.requests.by_cookie.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_cookie.is_empty()
+        self.lasting.by_cookie.is_empty() && self.requests.by_cookie.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Mini> {
-        self.by_cookie.values()
+        self.lasting.by_cookie.values().chain(self.requests.by_cookie.values())
     }
 
     pub fn get(&self, cookie: u64) -> Option<&Mini> {
-        self.by_cookie.get(&cookie)
+        self.requests.by_cookie.get(&cookie).or_else(|| self.lasting.by_cookie.get(&cookie))
     }
 
     /// The cookies the kernel confirmed (a dump or a lookup) since the last call, each
@@ -141,8 +180,8 @@ impl Minis {
         (self.may_need_check, self.timewait, self.timewait_latest_ns, self.must_check) = (0, 0, 0, 0);
         (self.earliest_expiry_ns, self.earliest_unknown_since_ns) = (None, None);
         self.confirmed.clear();
-        self.by_cookie.clear();
-        self.by_tuple.clear();
+        self.lasting.clear();
+        self.requests.clear();
         self.fin_received.clear();
         self.dumped_ns = 0;
     }
@@ -153,7 +192,7 @@ impl Minis {
         if self.timewait_latest_ns <= at_ns {
             return self.timewait;
         }
-        self.by_cookie.values().filter(|m| m.kind == Kind::Timewait && m.since_ns <= at_ns).count()
+        self.lasting.by_cookie.values().filter(|m| m.since_ns <= at_ns).count()
     }
 
     /// Keeps the counts of [`Minis`] as `m` comes or goes.
@@ -182,29 +221,29 @@ impl Minis {
         self.changes += 1;
         self.count(&mini, true);
         let (cookie, t) = (mini.sock.cookie, tuple(&mini.sock));
-        if let Some(old) = self.by_tuple.insert(t, cookie)
-            && old != cookie
-            && let Some(gone) = self.by_cookie.remove(&old)
-        {
-            self.count(&gone, false);
+        // Another one on its tuple is gone (reused), and an earlier one of its cookie is
+        // replaced, whatever their kind.
+        let gone = [
+            self.requests.take_tuple(&t, cookie),
+            self.requests.take(cookie),
+            self.lasting.take_tuple(&t, cookie),
+            self.lasting.take(cookie),
+        ];
+        for g in gone.iter().flatten() {
+            self.count(g, false);
         }
-        if let Some(prev) = self.by_cookie.insert(cookie, mini) {
-            self.count(&prev, false);
-            let pt = tuple(&prev.sock);
-            if pt != t && self.by_tuple.get(&pt) == Some(&cookie) {
-                self.by_tuple.remove(&pt);
-            }
-        }
+        let store = match mini.kind {
+            Kind::Timewait => &mut self.lasting,
+            Kind::Request => &mut self.requests,
+        };
+        store.by_tuple.insert(t, cookie);
+        store.by_cookie.insert(cookie, mini);
     }
 
     pub fn remove(&mut self, cookie: u64) -> Option<Mini> {
-        let m = self.by_cookie.remove(&cookie)?;
+        let m = self.requests.take(cookie).or_else(|| self.lasting.take(cookie))?;
         self.changes += 1;
         self.count(&m, false);
-        let t = tuple(&m.sock);
-        if self.by_tuple.get(&t) == Some(&cookie) {
-            self.by_tuple.remove(&t);
-        }
         Some(m)
     }
 
@@ -214,7 +253,7 @@ impl Minis {
     pub fn full_socket(&mut self, cookie: u64, t: Option<Tuple>) {
         self.remove(cookie);
         if let Some(t) = t
-            && let Some(&other) = self.by_tuple.get(&t)
+            && let Some(&other) = self.requests.by_tuple.get(&t).or_else(|| self.lasting.by_tuple.get(&t))
         {
             self.remove(other);
         }
@@ -253,11 +292,11 @@ impl Minis {
     /// a peer still open will close into TIME-WAIT.
     pub fn peer_sent_fin(&mut self, s: &InetSocket, now_ns: u64) {
         let t = reversed(&tuple(s));
-        match self.by_tuple.get(&t).and_then(|c| self.by_cookie.get(c)) {
+        match self.lasting.by_tuple.get(&t).and_then(|c| self.lasting.by_cookie.get(c)) {
             Some(m) if m.kind == Kind::Timewait && m.sock.state == TcpState::FinWait2 as u8 => {
                 // Taken out and put back changed, so that every count follows it.
                 let cookie = m.sock.cookie;
-                if let Some(mut m) = self.by_cookie.remove(&cookie) {
+                if let Some(mut m) = self.lasting.take(cookie) {
                     self.count(&m, false);
                     m.sock.state = TcpState::TimeWait as u8;
                     m.since_ns = now_ns;
@@ -295,8 +334,7 @@ impl Minis {
     pub fn reseed(&mut self, dump: &[InetSocket], kinds: &[Kind], now_ns: u64) {
         self.dumped_ns = now_ns;
         let stale: Vec<u64> = self
-            .by_cookie
-            .values()
+            .iter()
             .filter(|m| kinds.contains(&m.kind) && m.since_ns <= now_ns)
             .map(|m| m.sock.cookie)
             .collect();
@@ -333,7 +371,7 @@ impl Minis {
         // stays.
         let mut gone = Vec::new();
         let mut earliest = None;
-        for m in self.by_cookie.values().filter(|m| m.kind == Kind::Timewait) {
+        for m in self.lasting.by_cookie.values() {
             match m.expires_ns {
                 Some(e) if e < now_ns => gone.push(m.sock.cookie),
                 Some(e) => lower(&mut earliest, e),
@@ -358,8 +396,7 @@ impl Minis {
         // of other states).
         let mut earliest = None;
         let check = self
-            .by_cookie
-            .values()
+            .iter()
             .filter(|m| {
                 if m.expires_ns.is_none() && !m.must_check() {
                     lower(&mut earliest, m.since_ns);
@@ -437,6 +474,12 @@ mod tests {
                 6 => m.expire(now),
                 _ => m.full_socket(cookie, Some(tuple(&s))),
             }
+            // One row per tuple and per cookie, whatever their kinds.
+            let mut held = rustc_hash::FxHashSet::default();
+            assert!(m.iter().all(|x| held.insert(tuple(&x.sock))), "a tuple held twice");
+            let mut cookies = rustc_hash::FxHashSet::default();
+            assert!(m.iter().all(|x| cookies.insert(x.sock.cookie)), "a cookie held twice");
+            assert!(m.iter().all(|x| m.get(x.sock.cookie).is_some()));
             // The counts are those of the rows, whatever changed them.
             assert_eq!(m.must_check, m.iter().filter(|x| x.must_check()).count());
             assert_eq!(m.may_need_check, m.iter().filter(|x| x.may_need_check()).count());
