@@ -560,7 +560,7 @@ pub fn lifetime_columns(
 /// cookie), so its tuple is the one it had at its previous transition.
 #[derive(Default)]
 pub struct Tuples {
-    live: std::collections::HashMap<u64, (IpAddr, u16, IpAddr, u16)>,
+    live: rustc_hash::FxHashMap<u64, (IpAddr, u16, IpAddr, u16)>,
 }
 
 impl Tuples {
