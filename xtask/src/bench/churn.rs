@@ -1,7 +1,8 @@
 //! Section 2: event capture under `loadgen churn`: untraced, with a fresh sockstat agent
-//! (its programs' kernel cost measured with BPF statistics on, its timeline's size on disk
-//! after it stopped), with bpftrace counting the same tracepoint, and with `sockstat trace`
-//! (text and JSON, to a file and to a pipe); rounds of them in turn.
+//! (its timeline's size on disk after it stopped), with another with BPF statistics on
+//! (its programs' kernel cost: the statistics cost every program run two clock reads, so
+//! the churn rate is the first one's), with bpftrace counting the same tracepoint, and
+//! with `sockstat trace` (text and JSON, to a file and to a pipe); rounds of them in turn.
 
 use std::{
     fs::{self, File},
@@ -45,8 +46,9 @@ pub(super) struct AgentRun {
     pub(super) cpu_s: f64,
     /// Wall time from the start of the churn to the agent having drained.
     pub(super) wall_s: f64,
-    /// Kernel BPF statistics over the churn: the transition program and the accept hook
-    /// (None: the agent holds no program of that name).
+    /// Kernel BPF statistics over the churn, in a run with them on: the transition program
+    /// and the accept hook (None: statistics were off, or the agent holds no program of
+    /// that name).
     pub(super) set_state: Option<ProgramCost>,
     pub(super) accept: Option<ProgramCost>,
     /// The sock_ops program (SYN-SENT with its port, request sockets): several runs per
@@ -75,7 +77,10 @@ pub(super) struct Churn {
     pub(super) workers: u16,
     pub(super) seconds: f64,
     pub(super) untraced: Vec<ChurnResult>,
+    /// The agent in its default configuration: churn rate, CPU, losses, timeline size.
     pub(super) agent: Vec<AgentRun>,
+    /// The agent with BPF statistics on: its programs' costs (and losses, counted too).
+    pub(super) agent_stats: Vec<AgentRun>,
     pub(super) bpftrace: Vec<BpftraceRun>,
     /// Why there are no bpftrace runs, if there are none.
     pub(super) bpftrace_missing: Option<String>,
@@ -183,7 +188,9 @@ pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, 
         c.untraced.push(loadgen::churn(ca)?);
 
         log.say(&format!("churn round {round}/{rounds}: with the sockstat agent"));
-        c.agent.push(churn_with_agent(bin, work, ca)?);
+        c.agent.push(churn_with_agent(bin, work, ca, false)?);
+        log.say(&format!("churn round {round}/{rounds}: with the sockstat agent, BPF statistics on"));
+        c.agent_stats.push(churn_with_agent(bin, work, ca, true)?);
 
         if have_bpftrace {
             log.say(&format!("churn round {round}/{rounds}: with bpftrace counting the tracepoint"));
@@ -198,11 +205,13 @@ pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, 
     Ok(c)
 }
 
-fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun> {
+/// A churn with a fresh agent; `stats`: with BPF statistics on, for its programs' costs.
+fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Result<AgentRun> {
     let agent = Agent::start(bin, &work.join("agent-churn.sock"), &work.join("agent-churn.log"))?;
     let s0 = agent.status()?;
     // On for the churn only: the statistics cost every program run two clock reads.
-    let stats = StatsOn::enable()?;
+    let on = stats;
+    let stats = stats.then(StatsOn::enable).transpose()?;
     let p0 = programs_of(agent.pid())?;
     let cpu0 = agent.cpu_seconds()?;
     let t0 = Instant::now();
@@ -230,9 +239,9 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs) -> Result<AgentRun>
         resyncs: d("resyncs")?,
         cpu_s: cpu1 - cpu0,
         wall_s,
-        set_state: cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME),
-        accept: cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM),
-        sock_ops: cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM),
+        set_state: on.then(|| cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME)).flatten(),
+        accept: on.then(|| cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM)).flatten(),
+        sock_ops: on.then(|| cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM)).flatten(),
         timeline_bytes: None,
     };
     let timeline = agent.timeline().map(Path::to_path_buf);
