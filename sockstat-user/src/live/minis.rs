@@ -333,11 +333,8 @@ impl Minis {
     /// past their place before they were made (under churn, thousands of them).
     pub fn reseed(&mut self, dump: &[InetSocket], kinds: &[Kind], now_ns: u64) {
         self.dumped_ns = now_ns;
-        let stale: Vec<u64> = self
-            .iter()
-            .filter(|m| kinds.contains(&m.kind) && m.since_ns <= now_ns)
-            .map(|m| m.sock.cookie)
-            .collect();
+        let stale: Vec<u64> =
+            self.iter().filter(|m| kinds.contains(&m.kind) && m.since_ns <= now_ns).map(|m| m.sock.cookie).collect();
         for cookie in stale {
             self.remove(cookie);
         }
