@@ -138,15 +138,35 @@ pub(crate) fn push_decimal_padded(s: &mut String, n: u64, width: usize) {
     // SAFETY: only digits are written, over the spaces push_ascii_with starts with.
     unsafe {
         push_ascii_with(s, |buf: &mut [u8; 24]| {
-            let mut n = n;
-            for b in buf[..count].iter_mut().rev() {
-                *b = b'0' + (n % 10) as u8;
-                n /= 10;
+            // Two digits a step, from the end: half the divisions (a 19-digit timestamp
+            // of a trace line took ten).
+            let (mut n, mut end) = (n, count);
+            while end >= 2 {
+                let pair = 2 * (n % 100) as usize;
+                buf[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+                n /= 100;
+                end -= 2;
+            }
+            if end == 1 {
+                buf[0] = b'0' + (n % 10) as u8;
             }
             count.max(width)
         });
     }
 }
+
+/// "00" to "99": each pair of decimal digits, in order.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        // Lossless: i < 100.
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Appends to `s` the first bytes of `N` that `fill` writes, as many as it returns (at
 /// most `N`), the `N` bytes starting as spaces. Written in place: short text built on the
@@ -223,6 +243,24 @@ pub(super) fn push_port_numeric(s: &mut String, port: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_match_display_at_every_length() {
+        let mut n = 0u64;
+        let mut cases = vec![u64::MAX, u64::MAX - 1];
+        for _ in 0..20 {
+            cases.extend([n, n.saturating_sub(1), n + 1, n.wrapping_mul(7) / 3]);
+            n = if n == 0 { 1 } else { n.saturating_mul(10) };
+        }
+        for v in cases {
+            let mut s = String::from("x");
+            push_decimal(&mut s, v);
+            assert_eq!(s, format!("x{v}"));
+            let mut padded = String::new();
+            push_decimal_padded(&mut padded, v, 22);
+            assert_eq!(padded, format!("{v:<22}"));
+        }
+    }
 
     #[test]
     fn fast_number_and_address_text_match_display() {
