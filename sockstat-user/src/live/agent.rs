@@ -232,6 +232,9 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
                     Answer::Now(resp) => {
                         let _ = reply.send(crate::wire::protocol::encode(&*resp));
                     }
+                    Answer::Encoded(frame) => {
+                        let _ = reply.send(frame);
+                    }
                     // Work that does not touch the table (rows copied from the ready answer,
                     // an iterator read, a dump of other tables) and its encoding run off the
                     // event loop.

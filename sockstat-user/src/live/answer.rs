@@ -31,7 +31,13 @@ pub(super) enum Answer {
     Now(Box<Response>),
     /// The job makes the answer's frame (a large one is encoded as it is made).
     Later(Box<dyn FnOnce() -> Encoded + Send>),
+    /// A frame made on the spot: few rows, found through an index (a hop to a worker
+    /// thread and back would be most of its time).
+    Encoded(Encoded),
 }
+
+/// Rows an indexed answer may look at to be made on the event loop.
+const ON_THE_SPOT_ROWS: usize = 256;
 
 /// Work off the event loop that makes a [`Response`], encoded there too.
 fn later(job: impl FnOnce() -> Response + Send + 'static) -> Answer {
@@ -124,6 +130,9 @@ impl State {
                 match self.tcp(netns, peer, &families, states, filter.as_ref()) {
                     // Copying (and filtering) rows is the part of an answer that grows with
                     // the table: done off the event loop, several answers at once.
+                    Ok(Tcp::Ready(ready)) if ready.small_answer(&families, filter.as_ref(), ON_THE_SPOT_ROWS) => {
+                        Answer::Encoded(rows(&ready, &families, states, filter.as_ref()))
+                    }
                     Ok(Tcp::Ready(ready)) => {
                         Answer::Later(Box::new(move || rows(&ready, &families, states, filter.as_ref())))
                     }

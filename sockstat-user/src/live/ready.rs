@@ -155,6 +155,15 @@ impl Family {
         Shown::Rows(rows)
     }
 
+    /// Whether the index `req` is answered from has been built.
+    fn indexed(&self, req: &Required) -> bool {
+        let k = match req {
+            Required::Port { local, .. } => Key::of(*local, true),
+            Required::Addr { local, .. } => Key::of(*local, false),
+        };
+        self.indexes[k as usize].get().is_some()
+    }
+
     /// Row numbers whose key is within `lo..=hi`, appended to `out`.
     fn range(&self, k: Key, lo: [u8; 16], hi: [u8; 16], out: &mut Vec<u32>) {
         let index = self.index(k);
@@ -253,6 +262,26 @@ impl Ready {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether [`Ready::answer`] of `filter` over `families` looks at `max` rows at most,
+    /// through indexes already built: an answer cheap enough to make on the spot.
+    #[must_use]
+    pub fn small_answer(&self, families: &[u16], filter: Option<&Filter>, max: usize) -> bool {
+        let Some(req) = filter.and_then(Filter::required) else { return false };
+        let mut rows = 0;
+        for &family in families {
+            let Some(f) = slot(family) else { continue };
+            let fam = &self.families[f];
+            if !fam.indexed(&req) {
+                return false;
+            }
+            rows += fam.candidates(family, &req).len();
+            if rows > max {
+                return false;
+            }
+        }
+        true
     }
 
     /// Appends to `out` the rows of `family` whose state is in `states` and that `filter`
@@ -427,6 +456,33 @@ mod tests {
         for a in answers {
             assert_eq!(rows::decode(&a).unwrap(), want);
         }
+    }
+
+    #[test]
+    fn small_answers_are_indexed_ones_of_few_rows() {
+        let world = world();
+        let ready = Ready::build(world.iter(), (0, 0));
+        let parse = |text: &str| crate::filter::parse(&text.split_whitespace().collect::<Vec<_>>(), 0).unwrap();
+        let both = [AF_INET, AF_INET6];
+        let (one, many, scan) = (parse("dport = :30005"), parse("sport = :443"), parse("not sport = :80"));
+        let rows =
+            |f: &Filter| scanned(&world, AF_INET, !0, Some(f)).len() + scanned(&world, AF_INET6, !0, Some(f)).len();
+        assert!(rows(&one) >= 1 && rows(&many) > 8, "the world has the rows this test needs");
+        // Before its index is built, no answer is small: building it sorts every row.
+        assert!(!ready.small_answer(&both, Some(&one), 256));
+        let mut out = Vec::new();
+        for family in both {
+            ready.answer(family, !0, Some(&one), &mut out);
+        }
+        assert!(ready.small_answer(&both, Some(&one), 256));
+        // The rows it may look at, not those it returns, are bounded.
+        ready.answer(AF_INET, !0, Some(&many), &mut out);
+        ready.answer(AF_INET6, !0, Some(&many), &mut out);
+        assert!(ready.small_answer(&both, Some(&many), rows(&many)));
+        assert!(!ready.small_answer(&both, Some(&many), rows(&many) - 1));
+        // No index answers a filter without a condition every match meets, nor none.
+        assert!(!ready.small_answer(&both, Some(&scan), usize::MAX));
+        assert!(!ready.small_answer(&both, None, usize::MAX));
     }
 
     #[test]
