@@ -210,11 +210,11 @@ fn seven_one_output_differs_where_ss_does() {
     assert!(head71.contains("127.0.0.1:7101") && !head61.contains("127.0.0.1:7101"), "{head61}\n{head71}");
 }
 
-/// `-p` through an agent's owners iterator, for ss 7.1: a process name that is not UTF-8
-/// (a 0xff byte) and one with non-ASCII letters escape byte by byte as ss 7.1 escapes them
-/// (`x?y??`), not from a replacement character.
+/// `-p` for ss 7.1, through an agent's owners iterator and through a walk of /proc: a
+/// process name that is not UTF-8 (a 0xff byte) and one with non-ASCII letters escape
+/// byte by byte as ss 7.1 escapes them (`x?y??`), not from a replacement character.
 #[test]
-fn owners_from_the_agent_escape_as_ss_7_1() {
+fn owners_escape_as_ss_7_1() {
     let ns = NetNs::new("ss71a");
     let agent = sockstat_tests::Agent::start(&ns, &[]);
     let script = r#"
@@ -236,7 +236,16 @@ sys.stdin.read()
         .expect("run sockstat");
     assert!(ours.status.success(), "{}", String::from_utf8_lossy(&ours.stderr));
     assert!(String::from_utf8_lossy(&ss.stdout).contains("(\"x?y??\",pid="), "{}", String::from_utf8_lossy(&ss.stdout));
-    assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&ss.stdout));
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), String::from_utf8_lossy(&ss.stdout), "through the agent");
+    let walked = ns
+        .command(sockstat_bin())
+        .args(["--source", "kernel"])
+        .args(args)
+        .env("SOCKSTAT_SS_COMPAT", "7.1")
+        .output()
+        .expect("run sockstat");
+    assert!(walked.status.success(), "{}", String::from_utf8_lossy(&walked.stderr));
+    assert_eq!(String::from_utf8_lossy(&walked.stdout), String::from_utf8_lossy(&ss.stdout), "through /proc");
     drop(child.stdin.take());
     let _ = child.wait();
 }

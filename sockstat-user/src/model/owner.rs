@@ -163,13 +163,28 @@ impl<'de> Deserialize<'de> for OwnerRecords {
 /// One descriptor of one process that refers to a socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Owner {
-    /// The process name (`comm`), as /proc/PID/stat gives it.
-    pub comm: String,
+    /// The process name (`comm`), as /proc/PID/stat gives it: bytes, as the kernel keeps
+    /// them (ss 7.1 escapes a name byte by byte); JSON shows it as text, an invalid byte
+    /// as U+FFFD.
+    #[serde(serialize_with = "as_text")]
+    pub comm: Vec<u8>,
     pub pid: i32,
     /// `-T`: the thread (task) id; `None` without `-T`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tid: Option<i32>,
     pub fd: i32,
+}
+
+impl Owner {
+    /// The name as text (an invalid byte as U+FFFD).
+    #[must_use]
+    pub fn comm_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.comm)
+    }
+}
+
+fn as_text<S: serde::Serializer>(comm: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(comm))
 }
 
 #[cfg(test)]

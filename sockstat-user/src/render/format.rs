@@ -51,7 +51,7 @@ pub fn users_text_for(owners: &[crate::model::owner::Owner], compat: SsCompat) -
         if i > 0 {
             out.push(',');
         }
-        push_owner(&mut out, o.comm.as_bytes(), o.pid, o.tid, o.fd, compat);
+        push_owner(&mut out, &o.comm, o.pid, o.tid, o.fd, compat);
     }
     out
 }

@@ -65,7 +65,7 @@ fn walk(proc_root: &Path, wanted: &FxHashSet<u32>, threads: bool) -> HashMap<u32
 /// ss's `user_ent_hash_build_task()`: the sockets among `dir`'s descriptors.
 fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &FxHashSet<u32>, found: &mut HashMap<u32, Vec<Owner>>) {
     let Ok(fds) = std::fs::read_dir(dir.join("fd")) else { return };
-    let mut comm: Option<String> = None;
+    let mut comm: Option<Vec<u8>> = None;
     for fd_entry in fds.flatten() {
         let Some(fd) = leading_int(&fd_entry.file_name().to_string_lossy()) else { continue };
         let Ok(link) = std::fs::read_link(fd_entry.path()) else { continue };
@@ -73,12 +73,9 @@ fn task(dir: &Path, pid: i32, tid: Option<i32>, wanted: &FxHashSet<u32>, found: 
         if !wanted.contains(&inode) {
             continue;
         }
+        // Its bytes, UTF-8 or not.
         let comm = comm.get_or_insert_with(|| {
-            // A name that is not UTF-8 keeps its other characters.
-            std::fs::read(dir.join("stat"))
-                .ok()
-                .and_then(|t| stat_comm(&String::from_utf8_lossy(&t)))
-                .unwrap_or_default()
+            std::fs::read(dir.join("stat")).ok().and_then(|t| stat_comm(&t).map(<[u8]>::to_vec)).unwrap_or_default()
         });
         found.entry(inode).or_default().push(Owner { comm: comm.clone(), pid, tid, fd });
     }
@@ -103,7 +100,7 @@ pub fn owners(wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
 pub fn from_records(records: &crate::model::owner::OwnerRecords, wanted: &FxHashSet<u32>) -> HashMap<u32, Vec<Owner>> {
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
     for (inode, pid, fd, r) in records.newest_first(wanted) {
-        found.entry(inode).or_default().push(Owner { comm: r.name().into_owned(), pid, tid: None, fd });
+        found.entry(inode).or_default().push(Owner { comm: r.name_bytes().to_vec(), pid, tid: None, fd });
     }
     found
 }
@@ -120,10 +117,11 @@ fn socket_inode(link: &str) -> Option<u32> {
 }
 
 /// ss reads `%*d (%[^)])`: the name up to the first `)`.
-fn stat_comm(stat: &str) -> Option<String> {
-    let rest = stat.split_once('(')?.1;
-    let comm = rest.split(')').next()?;
-    (!comm.is_empty()).then(|| comm.to_owned())
+fn stat_comm(stat: &[u8]) -> Option<&[u8]> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let rest = &stat[open + 1..];
+    let comm = &rest[..rest.iter().position(|&b| b == b')').unwrap_or(rest.len())];
+    (!comm.is_empty()).then_some(comm)
 }
 
 #[cfg(test)]
@@ -167,23 +165,23 @@ mod tests {
         let found = walk(&root, &[200].into_iter().collect(), true);
         assert_eq!(users_text(&found[&200]), r#"("a (b",pid=20,tid=20,fd=8)"#);
         let found = walk(&root, &[100].into_iter().collect(), true);
-        let mut got: Vec<_> = found[&100].iter().map(|o| (o.comm.as_str(), o.pid, o.tid, o.fd)).collect();
+        let mut got: Vec<_> = found[&100].iter().map(|o| (o.comm.as_slice(), o.pid, o.tid, o.fd)).collect();
         got.sort_by_key(|&(_, p, t, f)| (p, t, f));
         assert_eq!(
             got,
             [
-                ("nginx", 10, Some(10), 3),
-                ("nginx", 10, Some(10), 4),
-                ("worker", 10, Some(11), 3),
-                ("worker", 11, Some(11), 3),
-                ("a (b", 20, Some(20), 7)
+                (&b"nginx"[..], 10, Some(10), 3),
+                (b"nginx", 10, Some(10), 4),
+                (b"worker", 10, Some(11), 3),
+                (b"worker", 11, Some(11), 3),
+                (b"a (b", 20, Some(20), 7)
             ]
         );
-        // A name that is not UTF-8 keeps its other characters.
+        // A name that is not UTF-8 is kept as its bytes.
         mk("30", "placeholder", &[("3", "socket:[300]")]);
         std::fs::write(root.join("30/stat"), b"30 (x\xffy) S 1 2 3").expect("stat");
         let found = owners_in(&root, &[300].into_iter().collect());
-        assert_eq!(found[&300][0].comm, "x\u{fffd}y");
+        assert_eq!(found[&300][0].comm, b"x\xffy");
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -230,6 +228,6 @@ mod tests {
         assert_eq!(socket_inode("pipe:[42]"), None);
         assert_eq!(leading_int("123"), Some(123));
         assert_eq!(leading_int("self"), None);
-        assert_eq!(stat_comm("1 (sys)temd) S"), Some("sys".to_owned()));
+        assert_eq!(stat_comm(b"1 (sys)temd) S"), Some(&b"sys"[..]));
     }
 }
