@@ -132,8 +132,10 @@ pub enum Role {
     Transition,
     /// The tracepoint program on the exits of accept(2) and accept4(2).
     AcceptHook,
-    /// The owners iterator (`-p`).
-    OwnersIterator,
+    /// The owners iterator (`-p`): its program for even descriptors, and the one for odd
+    /// ones.
+    OwnersEven,
+    OwnersOdd,
     /// The cgroup sock_ops program (active opens with their port, request sockets).
     SockOps,
 }
@@ -143,7 +145,8 @@ impl Role {
         match self {
             Role::Transition => "transition",
             Role::AcceptHook => "accept hook",
-            Role::OwnersIterator => "owners iterator",
+            Role::OwnersEven => "owners, even fds",
+            Role::OwnersOdd => "owners, odd fds",
             Role::SockOps => "sock_ops",
         }
     }
@@ -552,8 +555,8 @@ impl Tracer {
         let loaded = [
             (Role::Transition, PROGRAM_NAME, true),
             (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
-            (Role::OwnersIterator, OWNERS_PROGRAMS[0], self.owners_iter),
-            (Role::OwnersIterator, OWNERS_PROGRAMS[1], self.owners_iter),
+            (Role::OwnersEven, OWNERS_PROGRAMS[0], self.owners_iter),
+            (Role::OwnersOdd, OWNERS_PROGRAMS[1], self.owners_iter),
             (Role::SockOps, sockstat_ebpf::SOCK_OPS_PROGRAM, self.sock_ops),
         ];
         loaded

@@ -160,20 +160,20 @@ mod tests {
         let programs = vec![
             program("transition", "sockstat_set_state", 11, 1500, Some(205)),
             program("accept hook", "sockstat_accept", 12, 150, Some(290)),
-            program("owners iterator", "sockstat_owners", 13, 0, None),
+            program("owners, even fds", "sockstat_owner0", 13, 0, None),
         ];
         assert_eq!(
             text(&status(Some(true), programs.clone())),
             "program cost:     stats on (kernel.bpf_stats_enabled=1)\n\
              \x20 transition:       205 ns per run, 150 runs/s since start (1500 runs counted; sockstat_set_state id 11)\n\
              \x20 accept hook:      290 ns per run, 15 runs/s since start (150 runs counted; sockstat_accept id 12)\n\
-             \x20 owners iterator:  no runs counted (sockstat_owners id 13)\n"
+             \x20 owners, even fds: no runs counted (sockstat_owner0 id 13)\n"
         );
         let off = text(&status(Some(false), programs[2..].to_vec()));
         assert_eq!(
             off,
             "program cost:     stats off: run `sysctl kernel.bpf_stats_enabled=1`\n\
-             \x20 owners iterator:  no runs counted (sockstat_owners id 13)\n"
+             \x20 owners, even fds: no runs counted (sockstat_owner0 id 13)\n"
         );
     }
 }
