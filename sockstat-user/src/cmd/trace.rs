@@ -188,8 +188,8 @@ struct JsonTransition<'a> {
 /// met before walks the mount again: it is usually new).
 #[derive(Default)]
 pub struct Labels {
-    netns: std::collections::HashMap<u32, Option<String>>,
-    cgroups: std::collections::HashMap<u64, Option<String>>,
+    netns: rustc_hash::FxHashMap<u32, Option<String>>,
+    cgroups: rustc_hash::FxHashMap<u64, Option<String>>,
     tree: std::collections::HashMap<u64, String>,
 }
 
