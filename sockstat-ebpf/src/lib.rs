@@ -56,7 +56,8 @@ pub const OFFSETS_GLOBAL: &str = "OFFSETS";
 /// Default ring buffer size in bytes (power of two, multiple of the page size).
 pub const DEFAULT_RINGBUF_BYTES: u32 = 1 << 24;
 /// How often readers drain the ring buffer without being woken (see
-/// `KernelOffsets::wakeup_bytes`): the most an event waits before userspace sees it.
+/// `KernelOffsets::wakeup_bytes`) while events come: the most such an event waits before
+/// userspace sees it. A reader that keeps finding the ring empty looks less often.
 pub const DRAIN_INTERVAL_MS: u64 = 5;
 
 /// The helper id the programs call in place of the kernel function (kfunc)

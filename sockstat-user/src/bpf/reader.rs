@@ -38,6 +38,13 @@ const READER_NICE: libc::c_int = -10;
 /// Events per batch handed to the loop.
 const BATCH: usize = 4096;
 
+/// The longest the reader waits between looks at an idle ring: after each look that
+/// finds it empty the wait doubles, from the interval it was started with up to this,
+/// and after each that finds events it halves. An idle agent looked 200 times a second
+/// (most of its CPU). A query or a flush wakes the reader at once, and the program wakes
+/// it when the ring fills up: only a `trace` line of a quiet machine may wait this long.
+const IDLE_INTERVAL_MAX: Duration = Duration::from_millis(50);
+
 /// Emptied batches kept for the reader to fill again: a fresh one is about 600 KiB of
 /// memory the kernel must fault in and zero after each heap trim.
 const SPARE_BATCHES: usize = 2;
@@ -97,7 +104,8 @@ pub struct RingReader {
 
 impl RingReader {
     /// Starts reading `ring`. Between wake-ups of the program (which wakes readers only
-    /// when the ring fills up) the ring is read every `interval`.
+    /// when the ring fills up) the ring is read every `interval`, less often while it
+    /// stays empty (see [`IDLE_INTERVAL_MAX`]).
     pub fn start(ring: RingBuf<MapData>, ring_bytes: u32, interval: Duration) -> Result<RingReader, ReaderError> {
         let fill = RingFill::new(ring.as_fd(), ring_bytes)?;
         let (tx, deliveries) = mpsc::channel();
@@ -302,7 +310,7 @@ fn read_loop(
     // reader works at the default priority otherwise.
     // SAFETY: setpriority on this thread's own id; no memory is passed.
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, READER_NICE) };
-    let timeout = PollTimeout::try_from(interval).unwrap_or(PollTimeout::MAX);
+    let mut wait = interval;
     let mut answered = 0;
     // The batch being filled: kept across wake-ups that found the ring empty.
     let mut batch: Vec<Transition> = Vec::new();
@@ -310,7 +318,7 @@ fn read_loop(
         {
             let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
             // EINTR and the like: read the ring anyway, as after a timeout.
-            let _ = poll(&mut fds, timeout);
+            let _ = poll(&mut fds, PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX));
         }
         let mut sink = [0u8; 64];
         while matches!(wake.recv(&mut sink), Ok(n) if n > 0) {}
@@ -320,6 +328,7 @@ fn read_loop(
         let mut sent = false;
         // Odd from before the first record is taken until the last one taken is sent.
         taking.fetch_add(1, Ordering::SeqCst);
+        let mut took = false;
         loop {
             if batch.capacity() == 0 {
                 batch = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
@@ -336,6 +345,7 @@ fn read_loop(
             if batch.is_empty() {
                 break;
             }
+            took = true;
             let full = batch.len() == BATCH;
             counts.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
             if counts.queued.load(Ordering::Relaxed) + batch.len() > MAX_QUEUED {
@@ -354,6 +364,7 @@ fn read_loop(
             }
         }
         taking.fetch_add(1, Ordering::SeqCst);
+        wait = if took { (wait / 2).max(interval) } else { (wait * 2).min(IDLE_INTERVAL_MAX.max(interval)) };
         if flush > answered {
             answered = flush;
             if tx.send(Delivery::Flushed(flush)).is_err() {
