@@ -102,6 +102,8 @@ const TIME_WAIT_FULL: u32 = 48_000;
 const TIME_WAIT_QUICK: u32 = 4_000;
 /// How long the first agent idles before its memory is read.
 const IDLE_SETTLE: Duration = Duration::from_secs(1);
+/// How long the idle agent's CPU is counted for.
+const IDLE_CPU_WINDOW: Duration = Duration::from_secs(5);
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let started = Instant::now();
@@ -155,6 +157,9 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     report.idle = agent.rss()?;
     report.empty_rss_kb = report.idle.total_kb;
     report.empty_seed_ms = agent.status()?.u64("seed_ms")?;
+    let cpu0 = agent.cpu_seconds()?;
+    thread::sleep(IDLE_CPU_WINDOW);
+    report.idle_cpu_s = agent.cpu_seconds()? - cpu0;
     log.say(&format!(
         "agent ready (pid {}, RSS {} kB on an empty table: {} kB anonymous, {} kB file)",
         agent.pid(),

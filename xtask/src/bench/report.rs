@@ -31,6 +31,8 @@ pub(super) struct Report {
     /// The first agent, idle: empty table, fresh namespace.
     pub(super) idle: Rss,
     pub(super) empty_rss_kb: u64,
+    /// CPU (user+sys) of the idle agent over [`super::IDLE_CPU_WINDOW`], in seconds.
+    pub(super) idle_cpu_s: f64,
     pub(super) empty_seed_ms: u64,
     pub(super) snapshot: Vec<SnapshotLevel>,
     /// `-tan` with the client's profile line, at the top key level.
@@ -326,6 +328,12 @@ impl Report {
         let _ = writeln!(s, "| of which anonymous (`RssAnon`: heap, stacks, ring buffer) | {} kB |", self.idle.anon_kb);
         let _ = writeln!(s, "| of which file pages (`RssFile`: the binary, libraries) | {} kB |", self.idle.file_kb);
         let _ = writeln!(s, "| seed time on an empty table | {} ms |", self.empty_seed_ms);
+        let _ = writeln!(
+            s,
+            "| CPU of the agent on an empty table (user+sys over {} s; other namespaces' traffic counts) | {:.2}% of one core |",
+            super::IDLE_CPU_WINDOW.as_secs(),
+            self.idle_cpu_s / super::IDLE_CPU_WINDOW.as_secs_f64() * 100.0
+        );
         if let Some(m) = &self.memory {
             let _ = writeln!(s, "| fresh agent seeded at {}: sockets tracked | {} |", m.label, m.tracked);
             let _ = writeln!(
