@@ -155,52 +155,60 @@ impl Family {
         Shown::Rows(rows)
     }
 
-    /// Whether the index `req` is answered from has been built.
-    fn indexed(&self, req: &Required) -> bool {
-        let k = match req {
-            Required::Port { local, .. } => Key::of(*local, true),
-            Required::Addr { local, .. } => Key::of(*local, false),
-        };
-        self.indexes[k as usize].get().is_some()
-    }
-
-    /// Row numbers whose key is within `lo..=hi`, appended to `out`.
-    fn range(&self, k: Key, lo: [u8; 16], hi: [u8; 16], out: &mut Vec<u32>) {
-        let index = self.index(k);
+    /// Where the keys `lo..=hi` sit in `index`, the index of key `k`.
+    fn bounds(&self, index: &[u32], k: Key, lo: [u8; 16], hi: [u8; 16]) -> std::ops::Range<usize> {
         let start = index.partition_point(|&i| self.key(i as usize, k) < lo);
         let end = index.partition_point(|&i| self.key(i as usize, k) <= hi);
-        if start < end {
-            out.extend_from_slice(&index[start..end]);
-        }
+        start..end.max(start)
     }
 
     /// Row numbers that may satisfy `req` (every row that does, in row order).
     fn candidates(&self, family: u16, req: &Required) -> Vec<u32> {
         let mut out = Vec::new();
-        match req {
-            Required::Port { local, port } => {
-                let mut key = [0u8; 16];
-                key[..2].copy_from_slice(&port.to_be_bytes());
-                self.range(Key::of(*local, true), key, key, &mut out);
-            }
-            Required::Addr { local, prefixes } => {
-                let k = Key::of(*local, false);
-                for p in prefixes {
-                    let (lo, hi) = p.range();
-                    self.range(k, lo, hi, &mut out);
-                    // ss also tries an IPv4 prefix on the IPv4 part of a v4-mapped
-                    // IPv6 address.
-                    if family == AF_INET6
-                        && let Some((lo, hi)) = p.v4_mapped_range()
-                    {
-                        self.range(k, lo, hi, &mut out);
-                    }
-                }
-            }
-        }
+        key_ranges(family, req, |k, lo, hi| {
+            let index = self.index(k);
+            out.extend_from_slice(&index[self.bounds(index, k, lo, hi)]);
+        });
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// At most how many rows [`Family::candidates`] gives for `req` (a row in two
+    /// overlapping ranges counted twice), read from indexes already built: `None` if one
+    /// is not (building it sorts every row).
+    fn candidates_at_most(&self, family: u16, req: &Required) -> Option<usize> {
+        let mut n = Some(0);
+        key_ranges(family, req, |k, lo, hi| {
+            n = n.zip(self.indexes[k as usize].get()).map(|(n, index)| n + self.bounds(index, k, lo, hi).len());
+        });
+        n
+    }
+}
+
+/// The ranges of keys (which key, lowest, highest) whose rows may satisfy `req`, for
+/// `family`'s rows.
+fn key_ranges(family: u16, req: &Required, mut each: impl FnMut(Key, [u8; 16], [u8; 16])) {
+    match req {
+        Required::Port { local, port } => {
+            let mut key = [0u8; 16];
+            key[..2].copy_from_slice(&port.to_be_bytes());
+            each(Key::of(*local, true), key, key);
+        }
+        Required::Addr { local, prefixes } => {
+            let k = Key::of(*local, false);
+            for p in prefixes {
+                let (lo, hi) = p.range();
+                each(k, lo, hi);
+                // ss also tries an IPv4 prefix on the IPv4 part of a v4-mapped IPv6
+                // address.
+                if family == AF_INET6
+                    && let Some((lo, hi)) = p.v4_mapped_range()
+                {
+                    each(k, lo, hi);
+                }
+            }
+        }
     }
 }
 
@@ -272,13 +280,9 @@ impl Ready {
         let mut rows = 0;
         for &family in families {
             let Some(f) = slot(family) else { continue };
-            let fam = &self.families[f];
-            if !fam.indexed(&req) {
-                return false;
-            }
-            rows += fam.candidates(family, &req).len();
-            if rows > max {
-                return false;
+            match self.families[f].candidates_at_most(family, &req) {
+                Some(n) if rows + n <= max => rows += n,
+                _ => return false,
             }
         }
         true
