@@ -47,10 +47,6 @@ impl Round {
     }
 }
 
-/// A batch goes to the timeline writer when this many records are pending (or at the
-/// next 100 ms tick).
-const BATCH_ROWS: usize = crate::timeline::writer::CHUNK_RECORDS;
-
 pub(super) struct Sink {
     /// `None`: no timeline.
     pub(super) timeline: Option<Writer>,
@@ -91,15 +87,11 @@ impl Sink {
                 }
             }
             w.push(Record::Transition(t.clone()));
-            if w.pending() >= BATCH_ROWS {
+            // A full chunk goes to the writer now; the rest at the loop's next tick.
+            if w.pending() >= crate::timeline::writer::CHUNK_RECORDS {
                 self.flush();
             }
         }
-    }
-
-    /// Enough records wait for a batch.
-    pub(super) fn batch_full(&self) -> bool {
-        self.timeline.as_ref().is_some_and(|w| w.pending() >= BATCH_ROWS)
     }
 
     pub(super) fn flush(&mut self) {

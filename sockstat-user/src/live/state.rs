@@ -116,9 +116,6 @@ impl State {
     }
 
     fn after_taking(&mut self) {
-        if self.sink.batch_full() {
-            self.sink.flush();
-        }
         self.spaces.seed_waiting();
     }
 
