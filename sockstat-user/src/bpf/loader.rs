@@ -588,12 +588,7 @@ impl Tracer {
         OWNERS_PROGRAMS
             .iter()
             .map(|&name| {
-                let iter: &mut Iter = self
-                    .ebpf
-                    .program_mut(name)
-                    .ok_or(EbpfError::MissingProgram(name))?
-                    .try_into()
-                    .map_err(|e| program("program type check", e))?;
+                let iter = owners_program(&mut self.ebpf, name)?;
                 // Each read of a fresh link is a fresh walk; the link goes with the file.
                 let link = iter.attach().map_err(|e| program("attaching the owners iterator", e))?;
                 let link = iter.take_link(link).map_err(|e| program("taking the owners iterator link", e))?;
@@ -667,7 +662,7 @@ fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
 pub fn read_owners(files: Vec<std::fs::File>) -> Result<Vec<u8>, EbpfError> {
     let walks = crate::threads::each_on_a_thread(files, read_walk);
     let walks = walks.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(merge_walks(walks))
+    Ok(crate::model::owner::merge_walks(walks))
 }
 
 /// One walk read to its end.
@@ -694,47 +689,18 @@ fn read_walk(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
     Ok(bytes)
 }
 
-/// The walks' records in (pid, descriptor) order. Each walk visits the tasks in the same
-/// order, ascending pids of the agent's pid namespace (the initial one, whose pids the
-/// records carry), and a task's descriptors in ascending order; each walk lists some of
-/// the descriptors, so merging on (pid, descriptor) gives the order of one whole walk.
-/// Whole records only: a torn tail is kept at the end for the caller to refuse.
-fn merge_walks(mut walks: Vec<Vec<u8>>) -> Vec<u8> {
-    const SIZE: usize = sockstat_ebpf::OwnerRecord::SIZE;
-    if walks.len() < 2 {
-        return walks.pop().unwrap_or_default();
-    }
-    let key = |r: &[u8]| {
-        let at = |o: usize| u32::from_ne_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
-        (
-            at(std::mem::offset_of!(sockstat_ebpf::OwnerRecord, pid)),
-            at(std::mem::offset_of!(sockstat_ebpf::OwnerRecord, fd)),
-        )
-    };
-    let mut out = Vec::with_capacity(walks.iter().map(Vec::len).sum());
-    let mut records: Vec<_> = walks.iter().map(|w| w.chunks_exact(SIZE).peekable()).collect();
-    loop {
-        let next =
-            records.iter_mut().enumerate().filter_map(|(i, r)| r.peek().map(|rec| (key(rec), i))).min().map(|(_, i)| i);
-        let Some(i) = next else { break };
-        if let Some(rec) = records[i].next() {
-            out.extend_from_slice(rec);
-        }
-    }
-    for w in &walks {
-        out.extend_from_slice(w.chunks_exact(SIZE).remainder());
-    }
-    out
+/// One of [`OWNERS_PROGRAMS`], as the iterator program it is.
+fn owners_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Iter, EbpfError> {
+    ebpf.program_mut(name).ok_or(EbpfError::MissingProgram(name))?.try_into().map_err(|e| EbpfError::Program {
+        what: "program type check",
+        hint: "",
+        source: Box::new(e),
+    })
 }
 
 fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
     for name in OWNERS_PROGRAMS {
-        let iter: &mut Iter = ebpf
-            .program_mut(name)
-            .ok_or(EbpfError::MissingProgram(name))?
-            .try_into()
-            .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
-        iter.load(OWNERS_ITER, btf).map_err(|source| EbpfError::Program {
+        owners_program(ebpf, name)?.load(OWNERS_ITER, btf).map_err(|source| EbpfError::Program {
             what: "loading the owners iterator",
             hint: PERM_HINT,
             source: Box::new(source),
@@ -889,39 +855,5 @@ pub mod tracefs {
             assert_eq!(super::parse_field_offset(format, "missing"), None);
             assert_eq!(super::parse_field_offset("field:long ret;\toffset:x;", "ret"), None);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn records(rs: &[(u32, u32)]) -> Vec<u8> {
-        let mut b = Vec::new();
-        for &(pid, fd) in rs {
-            b.extend_from_slice(&pid.to_ne_bytes());
-            b.extend_from_slice(&fd.to_ne_bytes());
-            b.extend_from_slice(&u64::from(pid * 100 + fd).to_ne_bytes());
-            b.extend_from_slice(&0u64.to_ne_bytes());
-            b.extend_from_slice(&[b'x'; 16]);
-        }
-        assert_eq!(b.len(), rs.len() * sockstat_ebpf::OwnerRecord::SIZE);
-        b
-    }
-
-    #[test]
-    fn the_halves_of_a_walk_merge_into_its_order() {
-        let whole = [(1, 0), (1, 1), (1, 2), (7, 3), (12, 4), (12, 5), (300, 1)];
-        let even: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 0).collect();
-        let odd: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 1).collect();
-        assert_eq!(merge_walks(vec![records(&even), records(&odd)]), records(&whole));
-        assert_eq!(merge_walks(vec![records(&odd), Vec::new()]), records(&odd));
-        assert_eq!(merge_walks(vec![records(&whole)]), records(&whole));
-        // A torn record stays torn, at the end, for the records' check to refuse.
-        let mut torn = records(&odd);
-        torn.extend_from_slice(&[9, 9, 9]);
-        let merged = merge_walks(vec![records(&even), torn]);
-        assert_eq!(merged.len(), records(&whole).len() + 3);
-        assert!(crate::model::owner::OwnerRecords::new(merged).is_err());
     }
 }

@@ -160,6 +160,34 @@ impl<'de> Deserialize<'de> for OwnerRecords {
     }
 }
 
+/// The records of several walks that each list some of the descriptors, in
+/// (pid, descriptor) order. Each walk visits the tasks in the same order, ascending pids
+/// of the agent's pid namespace (the initial one, whose pids the records carry), and a
+/// task's descriptors in ascending order, so merging on (pid, descriptor) gives the order
+/// of one whole walk. Whole records only: a torn tail is kept at the end, for
+/// [`OwnerRecords::new`] to refuse.
+#[must_use]
+pub fn merge_walks(mut walks: Vec<Vec<u8>>) -> Vec<u8> {
+    if walks.len() < 2 {
+        return walks.pop().unwrap_or_default();
+    }
+    let key = |r: &[u8]| (OwnerRef(r).pid(), OwnerRef(r).fd());
+    let mut out = Vec::with_capacity(walks.iter().map(Vec::len).sum());
+    let mut records: Vec<_> = walks.iter().map(|w| w.chunks_exact(OwnerRecord::SIZE).peekable()).collect();
+    loop {
+        let next =
+            records.iter_mut().enumerate().filter_map(|(i, r)| r.peek().map(|rec| (key(rec), i))).min().map(|(_, i)| i);
+        let Some(i) = next else { break };
+        if let Some(rec) = records[i].next() {
+            out.extend_from_slice(rec);
+        }
+    }
+    for w in &walks {
+        out.extend_from_slice(w.chunks_exact(OwnerRecord::SIZE).remainder());
+    }
+    out
+}
+
 /// One descriptor of one process that refers to a socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Owner {
@@ -173,14 +201,6 @@ pub struct Owner {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tid: Option<i32>,
     pub fd: i32,
-}
-
-impl Owner {
-    /// The name as text (an invalid byte as U+FFFD).
-    #[must_use]
-    pub fn comm_text(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.comm)
-    }
 }
 
 fn as_text<S: serde::Serializer>(comm: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -207,6 +227,26 @@ mod tests {
         // Through the wire encoding and back.
         let bytes = postcard::to_stdvec(&records).unwrap();
         assert_eq!(postcard::from_bytes::<OwnerRecords>(&bytes).unwrap(), records);
+    }
+
+    #[test]
+    fn the_halves_of_a_walk_merge_into_its_order() {
+        let records = |rs: &[(u32, u32)]| {
+            let rs: Vec<_> = rs.iter().map(|&(pid, fd)| record(pid, fd, u64::from(pid * 100 + fd), 0, b"x")).collect();
+            OwnerRecords::from_records(&rs).0
+        };
+        let whole = [(1, 0), (1, 1), (1, 2), (7, 3), (12, 4), (12, 5), (300, 1)];
+        let even: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 0).collect();
+        let odd: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 1).collect();
+        assert_eq!(merge_walks(vec![records(&even), records(&odd)]), records(&whole));
+        assert_eq!(merge_walks(vec![records(&odd), Vec::new()]), records(&odd));
+        assert_eq!(merge_walks(vec![records(&whole)]), records(&whole));
+        // A torn record stays torn, at the end, for the records' check to refuse.
+        let mut torn = records(&odd);
+        torn.extend_from_slice(&[9, 9, 9]);
+        let merged = merge_walks(vec![records(&even), torn]);
+        assert_eq!(merged.len(), records(&whole).len() + 3);
+        assert!(OwnerRecords::new(merged).is_err());
     }
 
     #[test]
