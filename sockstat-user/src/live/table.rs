@@ -12,7 +12,7 @@
 //! sock_diag dumps and socket tuples are per namespace, so each namespace is seeded,
 //! resynced and queried on its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, hash_map::Entry as Slot};
 
 use rustc_hash::FxHashMap;
 use sockstat_ebpf::{AF_INET6, TcpState};
@@ -333,23 +333,25 @@ impl Table {
             };
         }
         let tuple = (t.sport != 0).then_some((t.src, t.sport, t.dst, t.dport));
+        let slot = self.sockets.entry(t.cookie);
         // The mini socket it replaces (of its cookie or tuple) went at its first event
         // with a port: later ones need not look (two lookups in maps that hold every
         // TIME-WAIT socket, at most events).
-        if self.sockets.get(&t.cookie).is_none_or(|e| e.sock.sport == 0) {
+        if !matches!(&slot, Slot::Occupied(e) if e.get().sock.sport != 0) {
             self.minis.full_socket(t.cookie, tuple);
         }
         if t.old == TcpState::CloseWait as u8 && t.new == TcpState::LastAck as u8 {
             self.minis.peer_sent_fin(&t.as_row(), t.ts_ns);
         }
-        match self.sockets.get_mut(&t.cookie) {
-            Some(e) => {
+        match slot {
+            Slot::Occupied(mut e) => {
+                let e = e.get_mut();
                 e.sock = tcp::moved(Some(&e.sock), t.as_row());
                 e.since_ns = t.ts_ns;
                 Applied::Updated
             }
-            None => {
-                self.sockets.insert(t.cookie, Entry { sock: t.as_row(), since_ns: t.ts_ns });
+            Slot::Vacant(v) => {
+                v.insert(Entry { sock: t.as_row(), since_ns: t.ts_ns });
                 Applied::Inserted
             }
         }
