@@ -210,14 +210,13 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Res
     let agent = Agent::start(bin, &work.join("agent-churn.sock"), &work.join("agent-churn.log"))?;
     let s0 = agent.status()?;
     // On for the churn only: the statistics cost every program run two clock reads.
-    let on = stats;
-    let stats = stats.then(StatsOn::enable).transpose()?;
+    let stats_on = stats.then(StatsOn::enable).transpose()?;
     let p0 = programs_of(agent.pid())?;
     let cpu0 = agent.cpu_seconds()?;
     let t0 = Instant::now();
     let churn = loadgen::churn(ca)?;
     let p1 = programs_of(agent.pid())?;
-    drop(stats);
+    drop(stats_on);
     let s1 = agent.wait_drained(Duration::from_secs(30))?;
     let wall_s = t0.elapsed().as_secs_f64();
     let cpu1 = agent.cpu_seconds()?;
@@ -239,9 +238,9 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Res
         resyncs: d("resyncs")?,
         cpu_s: cpu1 - cpu0,
         wall_s,
-        set_state: on.then(|| cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME)).flatten(),
-        accept: on.then(|| cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM)).flatten(),
-        sock_ops: on.then(|| cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM)).flatten(),
+        set_state: stats.then(|| cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME)).flatten(),
+        accept: stats.then(|| cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM)).flatten(),
+        sock_ops: stats.then(|| cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM)).flatten(),
         timeline_bytes: None,
     };
     let timeline = agent.timeline().map(Path::to_path_buf);
