@@ -84,6 +84,8 @@ pub(super) struct Churn {
     pub(super) bpftrace: Vec<BpftraceRun>,
     /// Why there are no bpftrace runs, if there are none.
     pub(super) bpftrace_missing: Option<String>,
+    /// bpftrace runs that gave no count (round and why); the reference, so the bench goes on.
+    pub(super) bpftrace_failed: Vec<String>,
     /// Every `sockstat trace` run, all modes, all rounds.
     pub(super) trace: Vec<TraceRun>,
     /// The agent's defaults, from `sockstat agent --help`.
@@ -194,7 +196,13 @@ pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, 
 
         if have_bpftrace {
             log.say(&format!("churn round {round}/{rounds}: with bpftrace counting the tracepoint"));
-            c.bpftrace.push(churn_with_bpftrace(ca)?);
+            match churn_with_bpftrace(ca) {
+                Ok(run) => c.bpftrace.push(run),
+                Err(e) => {
+                    log.say(&format!("churn round {round}/{rounds}: bpftrace gave no count: {e:#}"));
+                    c.bpftrace_failed.push(format!("round {round}: {e:#}"));
+                }
+            }
         }
 
         for mode in TRACE_MODES {
@@ -283,16 +291,36 @@ fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<BpftraceRun> {
     let churn = loadgen::churn(ca)?;
     let cpu1 = cpu_seconds(pid)?;
     kill(Pid::from_raw(i32::try_from(pid)?), Signal::SIGINT).context("SIGINT to bpftrace")?;
+    // bpftrace prints its map when SIGINT stops it; it has been seen to neither print nor
+    // exit. Everything after the signal is bounded: 30 s for the count, 10 s more to exit,
+    // then SIGKILL (which also ends the reader, blocked on bpftrace's stdout).
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut count = None;
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+    while count.is_none() {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+        let Ok(line) = rx.recv_timeout(left) else { break };
         if let Some(n) = line.trim().strip_prefix("@c: ") {
             count = Some(n.trim().parse::<u64>().context("parsing bpftrace's count")?);
         }
     }
+    let exit_by = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = guard.0.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= exit_by {
+            guard.0.kill().context("SIGKILL to bpftrace")?;
+            guard.0.wait()?;
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
     let _ = reader.join();
-    let status = guard.0.wait()?;
     drop(guard);
-    let count = count.with_context(|| format!("bpftrace printed no @c count (exit {status})"))?;
+    let count = count.with_context(|| match status {
+        Some(status) => format!("bpftrace printed no @c count within 30 s of SIGINT (exit {status})"),
+        None => "bpftrace printed no @c count and did not exit within 40 s of SIGINT: killed".to_string(),
+    })?;
     Ok(BpftraceRun { churn, count, cpu_s: cpu1 - cpu0 })
 }
 

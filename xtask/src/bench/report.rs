@@ -442,7 +442,11 @@ impl Report {
         let with_bt = median_f(c.bpftrace.iter().map(|b| b.churn.rate()));
         let bt_cell = |v: String| {
             if c.bpftrace.is_empty() {
-                format!("n/a: {}", c.bpftrace_missing.as_deref().unwrap_or("not run"))
+                match &c.bpftrace_missing {
+                    Some(why) => format!("n/a: {why}"),
+                    None if !c.bpftrace_failed.is_empty() => "n/a: no run gave a count (see below)".into(),
+                    None => "n/a: not run".into(),
+                }
             } else {
                 v
             }
@@ -533,6 +537,15 @@ impl Report {
             .sum();
         if errors > 0 {
             let _ = writeln!(s, "\nThe churn saw {errors} failed connects in all (counted, not in the rates).");
+        }
+        if !c.bpftrace_failed.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nbpftrace gave no count in {} of {} rounds (its column is the median of the others): {}.",
+                c.bpftrace_failed.len(),
+                c.untraced.len(),
+                c.bpftrace_failed.join("; ")
+            );
         }
         s.push('\n');
         self.trace_md(s, c, untraced);
