@@ -88,6 +88,26 @@ pub(crate) fn dump_request_v2(protocol: u8, family: u16, states: u32, seq: u32, 
     Ok(dump_request(seq, &req_v2(af, protocol, ext, states, &[0; SOCKID_LEN])))
 }
 
+/// The whole dump request of the TCP sockets of both families whose state bit is in
+/// `states`, with the `idiag_ext` bits `ext`: a `TCPDIAG_GETSOCK` request, whose body is an
+/// `inet_diag_req` (`idiag_family`, `idiag_src_len`, `idiag_dst_len`, `idiag_ext`, the
+/// socket id, `__u32 idiag_states`, `__u32 idiag_dbs`). The kernel dumps it as AF_UNSPEC
+/// (net/ipv4/inet_diag.c, `inet_diag_dump_compat`): one walk of the TCP hash tables for
+/// both families, where a `SOCK_DIAG_BY_FAMILY` dump per family walks them twice.
+pub(crate) fn tcp_any_family_request(states: u32, seq: u32, ext: u8) -> Vec<u8> {
+    let mut body = Vec::with_capacity(4 + SOCKID_LEN + 8);
+    body.extend_from_slice(&[0, 0, 0, ext]);
+    body.extend_from_slice(&[0; SOCKID_LEN]);
+    body.extend_from_slice(&states.to_ne_bytes());
+    body.extend_from_slice(&0u32.to_ne_bytes());
+    super::nlmsg::request(
+        super::nlmsg::TCPDIAG_GETSOCK,
+        netlink_packet_core::NLM_F_REQUEST | netlink_packet_core::NLM_F_DUMP,
+        seq,
+        &body,
+    )
+}
+
 /// The whole dump request for the MPTCP sockets of `family` whose state bit is in
 /// `states`, with the `idiag_ext` bits `ext`: the `inet_diag_req_v2` ss sends, then
 /// `INET_DIAG_REQ_PROTOCOL` (see [`mptcp`]).
@@ -733,6 +753,36 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].family, 2);
         assert_eq!(offset, first.len());
+    }
+
+    #[test]
+    fn one_walk_request_is_an_inet_diag_req_and_its_replies_are_read_by_their_type() {
+        use crate::diag::nlmsg::TCPDIAG_GETSOCK;
+        let req = tcp_any_family_request(0x0fff, SEQ, 0x0e);
+        // nlmsghdr, then inet_diag_req: family (0: both), src/dst lengths, ext, the
+        // 48-byte socket id, states, dbs.
+        assert_eq!(req.len(), 16 + 60);
+        assert_eq!(u32::from_ne_bytes(req[0..4].try_into().unwrap()), 76);
+        assert_eq!(u16::from_ne_bytes(req[4..6].try_into().unwrap()), TCPDIAG_GETSOCK);
+        assert_eq!(u16::from_ne_bytes(req[6..8].try_into().unwrap()), 0x301, "NLM_F_REQUEST | NLM_F_DUMP");
+        assert_eq!(u32::from_ne_bytes(req[8..12].try_into().unwrap()), SEQ);
+        assert_eq!(req[16..20], [0, 0, 0, 0x0e]);
+        assert!(req[20..68].iter().all(|&b| b == 0), "a wildcard socket id");
+        assert_eq!(u32::from_ne_bytes(req[68..72].try_into().unwrap()), 0x0fff);
+        // Its replies carry TCPDIAG_GETSOCK: read by a decoder told so, refused otherwise.
+        let mut buf = nlmsg(TCPDIAG_GETSOCK, 2, SEQ, &v4_raw().bytes());
+        buf.extend(nlmsg(TCPDIAG_GETSOCK, 2, SEQ, &v6_raw().bytes()));
+        buf.extend(done());
+        let mut families = Vec::new();
+        let mut push = |p: &[u8]| -> Result<(), MalformedKind> {
+            families.push(parse_inet_diag_msg(p, TCP)?.family);
+            Ok(())
+        };
+        let mut decoder = Decoder::new(Some(SEQ)).replying_to(TCPDIAG_GETSOCK);
+        assert!(matches!(decoder.feed(&buf, &mut push).expect("replies"), Step::Done { .. }));
+        assert_eq!(families, [2, 10]);
+        let (_, kind) = malformed(Decoder::new(Some(SEQ)).feed(&buf, &mut |_| Ok(())).expect_err("wrong type"));
+        assert_eq!(kind, MalformedKind::UnexpectedType(TCPDIAG_GETSOCK));
     }
 
     #[test]

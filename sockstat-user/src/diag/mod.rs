@@ -268,6 +268,33 @@ impl SockDiag {
         self.dump(&request, family, protocol, &mut |p, at| parse_inet_diag_msg_with(p, protocol, details, at))
     }
 
+    /// Dump the TCP sockets of both families whose state bit is in `states` in one walk of
+    /// the kernel's tables (see [`inet::tcp_any_family_request`]): rows of the two families
+    /// interleaved in the kernel's order, listeners first. The filter program goes with
+    /// it; socket-local storages cannot (the older request has no room for them), so with
+    /// storages asked for, or when the kernel refuses the request, it dumps each family in
+    /// turn, as [`SockDiag::dump_tcp`] does.
+    ///
+    /// # Errors
+    /// As [`SockDiag::dump_inet`].
+    pub fn dump_tcp_any_family(&mut self, states: u32) -> Result<Vec<InetSocket>, DiagError> {
+        if self.storages.is_some() {
+            return self.dump_tcp(&[sockstat_ebpf::AF_INET, sockstat_ebpf::AF_INET6], states);
+        }
+        let mut request = inet::tcp_any_family_request(states, self.seq.wrapping_add(1), self.ext);
+        if let Some(code) = &self.bytecode {
+            inet::add_bytecode_attr(&mut request, code);
+        }
+        let details = self.details;
+        match self.dump(&request, 0, IPPROTO_TCP, &mut |p, at| parse_inet_diag_msg_with(p, IPPROTO_TCP, details, at)) {
+            // A kernel that refuses the older request still answers one per family.
+            Err(DiagError::NotSupported { .. } | DiagError::Kernel { errno: libc::EINVAL, .. }) => {
+                self.dump_tcp(&[sockstat_ebpf::AF_INET, sockstat_ebpf::AF_INET6], states)
+            }
+            got => got,
+        }
+    }
+
     /// Dump the MPTCP sockets of one address family whose state bit is in `states`, in
     /// kernel order, as ss asks for them (the `mptcp` module says how); the records' `protocol` is
     /// [`PROTO_MPTCP_TABLE`](crate::model::socket::PROTO_MPTCP_TABLE).
@@ -363,7 +390,9 @@ impl SockDiag {
         self.poisoned = true;
         self.send(request)?;
 
-        let mut decoder = Decoder::new(Some(self.seq));
+        // A dump's replies carry its request's type.
+        let kind = request.get(4..6).map_or(0, |b| u16::from_ne_bytes([b[0], b[1]]));
+        let mut decoder = Decoder::new(Some(self.seq)).replying_to(kind);
         let mut records = Vec::new();
         loop {
             self.recv()?;

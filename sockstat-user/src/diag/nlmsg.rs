@@ -44,6 +44,10 @@ pub(crate) fn dump_request(seq: u32, body: &[u8]) -> Vec<u8> {
     request(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
 }
 
+/// `TCPDIAG_GETSOCK` (include/uapi/linux/inet_diag.h): the older TCP request, whose body
+/// is an `inet_diag_req`; its replies carry this type instead of `SOCK_DIAG_BY_FAMILY`.
+pub(crate) const TCPDIAG_GETSOCK: u16 = 18;
+
 /// Appends an attribute (`struct rtattr`: u16 `rta_len`, header included, u16 `rta_type`,
 /// the payload, padded to 4 bytes) to a whole request and makes `nlmsg_len` cover it, as
 /// iproute2's `addattr_l` does.
@@ -163,11 +167,20 @@ pub(crate) struct Decoder {
     pub(crate) interrupted: bool,
     /// A stream of multicast notifications has no end: `NLMSG_DONE` in it is an error.
     notifications: bool,
+    /// The type of the reply messages: `SOCK_DIAG_BY_FAMILY`, or the request's own for
+    /// the older requests (`TCPDIAG_GETSOCK`).
+    reply_kind: u16,
 }
 
 impl Decoder {
     pub(crate) fn new(seq: Option<u32>) -> Self {
-        Self { stream_offset: 0, seq, interrupted: false, notifications: false }
+        Self { stream_offset: 0, seq, interrupted: false, notifications: false, reply_kind: SOCK_DIAG_BY_FAMILY }
+    }
+
+    /// A decoder of the replies to a request of type `kind` (the replies of a dump carry
+    /// its request's type).
+    pub(crate) fn replying_to(self, kind: u16) -> Self {
+        Self { reply_kind: kind, ..self }
     }
 
     /// A decoder of sock_diag multicast notifications (`SKNLGRP_*_DESTROY`): messages with
@@ -233,7 +246,7 @@ impl Decoder {
                         return Err(kernel_error(at, status));
                     }
                 }
-                SOCK_DIAG_BY_FAMILY => on_msg(payload).map_err(malformed)?,
+                kind if kind == self.reply_kind => on_msg(payload).map_err(malformed)?,
                 other => return Err(malformed(MalformedKind::UnexpectedType(other))),
             }
             pos = next;

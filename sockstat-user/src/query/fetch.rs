@@ -352,7 +352,8 @@ const SPLIT_FROM: u64 = 10_000;
 /// Under `--source auto`, with [`SPLIT_FROM`] TCP sockets or more, the dump is split by
 /// client-side port into one share per core (up to [`DUMP_THREADS`]), each dumped by a
 /// thread of its own ([`crate::diag::bytecode`]): the kernel fills `tcp_info` and the other
-/// attributes of each socket in the thread that asks, a microsecond a socket. Each family's
+/// attributes of each socket in the thread that asks, a microsecond a socket. Each thread
+/// asks for both families at once (one walk of the kernel's tables). Each family's
 /// rows then come as ss's do, listeners first, but the rest share by share (each share
 /// in kernel order) rather than in one hash order. `--source kernel` always keeps one
 /// dump in the kernel's order, as ss prints it; `-K` and socket-local storages (whose
@@ -372,7 +373,19 @@ fn kernel_tcp(sel: &Selection, plan: &Plan, families: &[u16], states: u32) -> Re
     // namespace, `-N` included).
     let dumps = crate::threads::each_on_a_thread(shares, |share| -> Result<Vec<Vec<InetSocket>>, FetchError> {
         let mut diag = open_diag(plan)?.with_bytecode(crate::diag::bytecode::client_port_share(lo..=hi, share));
-        Ok(families.iter().map(|&f| diag.dump_inet(IPPROTO_TCP, f, states)).collect::<Result<_, _>>()?)
+        if families.len() == 1 {
+            return Ok(vec![diag.dump_inet(IPPROTO_TCP, families[0], states)?]);
+        }
+        // Both families in one walk of the kernel's tables (each thread walks all of
+        // them, keeping its share), then apart, each in the kernel's order.
+        let both = diag.dump_tcp_any_family(states)?;
+        let mut by_family: Vec<Vec<InetSocket>> = families.iter().map(|_| Vec::new()).collect();
+        for s in both {
+            if let Some(i) = families.iter().position(|&f| f == s.family) {
+                by_family[i].push(s);
+            }
+        }
+        Ok(by_family)
     });
     let mut dumps = dumps.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::with_capacity(dumps.iter().flatten().map(Vec::len).sum());
