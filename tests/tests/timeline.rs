@@ -146,6 +146,30 @@ fn at_a_past_moment_equals_what_ss_said_then() {
     // Other ss options apply to the past too.
     let listening = ns.sockstat_ok(&["--at", &at, "--timeline", timeline, "-tln"]);
     assert!(listening.contains("127.0.0.1:7500") && !listening.contains("7502"), "{listening}");
+    // What the timeline does not keep is refused by name, not printed as zeros or as the
+    // present; tables other than TCP are left out with a note.
+    for (opts, named) in [
+        (&["-tane"][..], "-e"),
+        (&["-tanp"], "-p"),
+        (&["-tani"], "-i"),
+        (&["-tanm"], "-m"),
+        (&["-tano"], "-o"),
+        (&["-tan", "-s"], "-s"),
+        (&["-tan", "-K"], "-K"),
+    ] {
+        let out = ns.sockstat(&[&["--at", &at, "--timeline", timeline][..], opts].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && out.stdout.is_empty(), "{opts:?} was not refused");
+        assert!(err.contains(&format!("not what {named} shows: drop it")), "{opts:?}: {err}");
+    }
+    let out = ns.sockstat(&["--at", &at, "--timeline", timeline, "-uan"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("TCP sockets only"));
+    let out = ns.sockstat(&["--at", &at, "--timeline", timeline, "-an"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the other tables asked for are not shown"));
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(all.lines().skip(1).all(|l| l.starts_with("tcp ")), "{all}");
+    assert_eq!(all.lines().count(), past.lines().count(), "{all}");
     drop(more);
     // Before the timeline began: a clear error.
     let out = ns.sockstat(&["--at", "1970-01-02T00:00:00Z", "--timeline", timeline, "-tan"]);

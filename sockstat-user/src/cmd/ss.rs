@@ -54,6 +54,48 @@ fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>,
     Ok((rest, at, timeline))
 }
 
+/// What `--at` cannot answer, refused before anything runs: the timeline keeps each TCP
+/// connection's ends, state path, cookie, cgroup and opener, nothing that `-e -m -i -o -p
+/// -T -b --tos --cgroup --inet-sockopt` print, no socket-local storage, and no summary
+/// counts; a past table cannot be killed. Printing them would show zeros or the present.
+fn check_at(opts: &cli::Options) -> Result<()> {
+    let (n, sel) = (&opts.selection.needs, &opts.selection);
+    let refused: Vec<&str> = [
+        (n.details, "-e"),
+        (n.mem, "-m"),
+        (n.info, "-i"),
+        (n.timers && !n.details && !n.bpf, "-o"),
+        (n.owners, "-p"),
+        (n.threads, "-T"),
+        (n.bpf, "-b"),
+        (n.tos, "--tos"),
+        (n.cgroup, "--cgroup"),
+        (n.sockopt, "--inet-sockopt"),
+        (sel.bpf_maps.is_some(), "--bpf-maps/--bpf-map-id"),
+        (sel.kill, "-K"),
+        (opts.summary, "-s"),
+        (opts.diag_file.is_some(), "-D"),
+        (opts.follow_events, "-E"),
+    ]
+    .into_iter()
+    .filter_map(|(asked, name)| asked.then_some(name))
+    .collect();
+    anyhow::ensure!(
+        refused.is_empty(),
+        "--at replays the timeline, which keeps each TCP connection's ends, states, cookie, cgroup and \
+         opening process, not what {} show{}: drop {} (`sockstat history [--json]` lists each connection's owner, \
+         bytes and cookie)",
+        refused.join(" "),
+        if refused.len() == 1 { "s" } else { "" },
+        if refused.len() == 1 { "it" } else { "them" },
+    );
+    anyhow::ensure!(
+        sel.has_table(Table::Tcp),
+        "--at replays the timeline, which keeps TCP sockets only: ask for the TCP table (-t)"
+    );
+    Ok(())
+}
+
 /// `-E`: follow destroy notifications until SIGINT/SIGTERM, then die by that signal as ss
 /// does (it has no handler), every line already flushed.
 fn run_events(opts: &cli::Options) -> Result<ExitCode> {
@@ -117,6 +159,9 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             return Ok(ExitCode::from(e.exit_code()));
         }
     };
+    if at.is_some() {
+        check_at(&opts)?;
+    }
     // --bpf-map-id: ss looks each map up while it parses its options, and exits on the
     // first it cannot use.
     let mut storage_maps = match opts.selection.bpf_maps.as_ref().map(StorageMaps::open).transpose() {
@@ -166,17 +211,15 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     }
     query::check_supported(&opts.selection, &opts.unsupported, opts.follow_events)?;
     if opts.follow_events {
-        anyhow::ensure!(
-            at.is_none(),
-            "--at replays the timeline and -E follows live destroy notifications: use one of them"
-        );
         return run_events(&opts);
     }
     if let Some(at) = at {
-        anyhow::ensure!(
-            opts.selection.bpf_maps.is_none(),
-            "--at replays the timeline, which keeps no BPF socket-local storage values: drop --bpf-maps/--bpf-map-id"
-        );
+        if opts.selection.tables & !Table::Tcp.bit() != 0 {
+            eprintln!(
+                "{}: --at: the timeline keeps TCP sockets only; the other tables asked for are not shown",
+                cli::PROG
+            );
+        }
         let mut out = io::BufWriter::new(io::stdout().lock());
         history::print_at(&timeline, &at, &opts, &mut out, &mut io::stderr()).context("--at")?;
         out.flush()?;
