@@ -4,6 +4,7 @@
 //! the churn rate is the first one's), with bpftrace counting the same tracepoint, and
 //! with `sockstat trace` (text and JSON, to a file and to a pipe); rounds of them in turn.
 
+use std::os::unix::process::CommandExt;
 use std::{
     fs::{self, File},
     io::{BufRead, BufReader},
@@ -196,11 +197,11 @@ pub(super) fn churn_section(log: &Log, bin: &Path, work: &Path, ca: &ChurnArgs, 
 
         if have_bpftrace {
             log.say(&format!("churn round {round}/{rounds}: with bpftrace counting the tracepoint"));
-            match churn_with_bpftrace(ca) {
+            match churn_with_bpftrace(ca)? {
                 Ok(run) => c.bpftrace.push(run),
-                Err(e) => {
-                    log.say(&format!("churn round {round}/{rounds}: bpftrace gave no count: {e:#}"));
-                    c.bpftrace_failed.push(format!("round {round}: {e:#}"));
+                Err(why) => {
+                    log.say(&format!("churn round {round}/{rounds}: bpftrace gave no count: {why}"));
+                    c.bpftrace_failed.push(format!("round {round}: {why}"));
                 }
             }
         }
@@ -262,18 +263,31 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Res
     Ok(AgentRun { timeline_bytes: Some(bytes), ..run })
 }
 
-fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<BpftraceRun> {
-    let mut child = Command::new("bpftrace")
+/// A churn with bpftrace counting the tracepoint. The outer error is the churn's (it stops
+/// the bench, as in the other runs); the inner one says why bpftrace gave no count (the
+/// reference only: the round is reported without it).
+fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<Result<BpftraceRun, String>> {
+    let spawned = Command::new("bpftrace")
         .args(["-e", "tracepoint:sock:inet_sock_set_state { @c = count(); }"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .context("starting bpftrace")?;
-    let guard = KillOnDrop(&mut child);
-    let out = guard.0.stdout.take().context("bpftrace stdout")?;
+        // A group of its own, so that a stuck bpftrace is killed with anything it started
+        // that holds its output open.
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return Ok(Err(format!("starting bpftrace: {e}"))),
+    };
+    let group = KillGroupOnDrop(&mut child);
+    let (Some(out), Some(err)) = (group.0.stdout.take(), group.0.stderr.take()) else {
+        return Ok(Err("bpftrace's stdout or stderr is not a pipe".into()));
+    };
     let (tx, rx) = mpsc::channel::<String>();
-    let reader = thread::spawn(move || {
+    // Neither reader is joined: each ends when the pipe closes, which the group's kill
+    // makes sure of.
+    thread::spawn(move || {
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
             if tx.send(line).is_err() {
@@ -281,47 +295,76 @@ fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<BpftraceRun> {
             }
         }
     });
+    let said = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<String>::new()));
+    let keep = said.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            let Ok(mut tail) = keep.lock() else { break };
+            if tail.len() == 5 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    });
+    let failed = |why: String| -> Result<Result<BpftraceRun, String>> {
+        let tail = said.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join(" / ")).unwrap_or_default();
+        Ok(Err(if tail.is_empty() { why } else { format!("{why}; its stderr ended with: {tail}") }))
+    };
     // bpftrace prints "Attaching 1 probe..." once the probe is attached.
-    let attached = rx.recv_timeout(Duration::from_secs(60)).context("bpftrace did not attach within 60 s")?;
-    if !attached.starts_with("Attaching") {
-        bail!("bpftrace said {attached:?} instead of attaching");
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(line) if line.starts_with("Attaching") => {}
+        Ok(line) => return failed(format!("bpftrace said {line:?} instead of attaching")),
+        Err(_) => return failed("bpftrace did not attach within 60 s".into()),
     }
-    let pid = guard.0.id();
-    let cpu0 = cpu_seconds(pid)?;
+    let pid = group.0.id();
+    let Ok(cpu0) = cpu_seconds(pid) else { return failed("bpftrace exited before the churn".into()) };
     let churn = loadgen::churn(ca)?;
-    let cpu1 = cpu_seconds(pid)?;
-    kill(Pid::from_raw(i32::try_from(pid)?), Signal::SIGINT).context("SIGINT to bpftrace")?;
+    let Ok(cpu1) = cpu_seconds(pid) else { return failed("bpftrace exited during the churn".into()) };
+    if kill(Pid::from_raw(i32::try_from(pid)?), Signal::SIGINT).is_err() {
+        return failed("bpftrace was gone before SIGINT".into());
+    }
     // bpftrace prints its map when SIGINT stops it; it has been seen to neither print nor
     // exit. Everything after the signal is bounded: 30 s for the count, 10 s more to exit,
-    // then SIGKILL (which also ends the reader, blocked on bpftrace's stdout).
+    // then SIGKILL to its group.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut count = None;
     while count.is_none() {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
         let Ok(line) = rx.recv_timeout(left) else { break };
         if let Some(n) = line.trim().strip_prefix("@c: ") {
-            count = Some(n.trim().parse::<u64>().context("parsing bpftrace's count")?);
+            match n.trim().parse::<u64>() {
+                Ok(n) => count = Some(n),
+                Err(e) => return failed(format!("bpftrace's count {n:?}: {e}")),
+            }
         }
     }
     let exit_by = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = guard.0.try_wait()? {
-            break Some(status);
+    let exited = loop {
+        match group.0.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < exit_by => thread::sleep(Duration::from_millis(50)),
+            _ => break None,
         }
-        if Instant::now() >= exit_by {
-            guard.0.kill().context("SIGKILL to bpftrace")?;
-            guard.0.wait()?;
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
     };
-    let _ = reader.join();
-    drop(guard);
-    let count = count.with_context(|| match status {
-        Some(status) => format!("bpftrace printed no @c count within 30 s of SIGINT (exit {status})"),
-        None => "bpftrace printed no @c count and did not exit within 40 s of SIGINT: killed".to_string(),
-    })?;
-    Ok(BpftraceRun { churn, count, cpu_s: cpu1 - cpu0 })
+    drop(group);
+    match (count, exited) {
+        (Some(count), _) => Ok(Ok(BpftraceRun { churn, count, cpu_s: cpu1 - cpu0 })),
+        (None, Some(status)) => failed(format!("bpftrace printed no @c count within 30 s of SIGINT (exit {status})")),
+        (None, None) => failed("bpftrace printed no @c count and did not exit within 40 s of SIGINT: killed".into()),
+    }
+}
+
+/// Kills a child's process group (SIGKILL) and reaps the child when dropped.
+struct KillGroupOnDrop<'a>(&'a mut Child);
+
+impl Drop for KillGroupOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
 }
 
 /// `wc -l`'s count: the first number of its output.
