@@ -156,12 +156,20 @@ fn at_a_past_moment_equals_what_ss_said_then() {
         (&["-tano"], "-o"),
         (&["-tan", "-s"], "-s"),
         (&["-tan", "-K"], "-K"),
+        (&["-tan", "-T"], "-T"),
+        (&["-tan", "-b"], "-b"),
+        (&["-tan", "--bpf-disasm"], "--bpf-disasm"),
+        (&["-tan", "--tos"], "--tos"),
+        (&["-tan", "--cgroup"], "--cgroup"),
+        (&["-tan", "--inet-sockopt"], "--inet-sockopt"),
     ] {
         let out = ns.sockstat(&[&["--at", &at, "--timeline", timeline][..], opts].concat());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && out.stdout.is_empty(), "{opts:?} was not refused");
         assert!(err.contains(&format!("not what {named} shows: drop it")), "{opts:?}: {err}");
     }
+    let out = ns.sockstat(&["--at", &at, "--timeline", timeline, "-tanmi"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not what -m -i show: drop them"));
     let out = ns.sockstat(&["--at", &at, "--timeline", timeline, "-uan"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("TCP sockets only"));
     let out = ns.sockstat(&["--at", &at, "--timeline", timeline, "-an"]);

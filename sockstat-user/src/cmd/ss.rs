@@ -55,9 +55,11 @@ fn take_time_travel(args: &[OsString]) -> Result<(Vec<OsString>, Option<String>,
 }
 
 /// What `--at` cannot answer, refused before anything runs: the timeline keeps each TCP
-/// connection's ends, state path, cookie, cgroup and opener, nothing that `-e -m -i -o -p
-/// -T -b --tos --cgroup --inet-sockopt` print, no socket-local storage, and no summary
-/// counts; a past table cannot be killed. Printing them would show zeros or the present.
+/// connection's ends, state path, cookie and opener, nothing that `-e -m -i -o -p -T -b
+/// --tos --inet-sockopt` print, no socket-local storage, and no summary counts; a past
+/// table cannot be killed. Printing them would show zeros or the present. The cgroups it
+/// keeps serve the `cgroup PATH` condition; `--cgroup`'s column is refused too, since a
+/// socket the replay takes from a snapshot without a later transition has none.
 fn check_at(opts: &cli::Options) -> Result<()> {
     let (n, sel) = (&opts.selection.needs, &opts.selection);
     let refused: Vec<&str> = [
@@ -67,7 +69,8 @@ fn check_at(opts: &cli::Options) -> Result<()> {
         (n.timers && !n.details && !n.bpf, "-o"),
         (n.owners, "-p"),
         (n.threads, "-T"),
-        (n.bpf, "-b"),
+        (n.bpf && !opts.style.bpf_disasm, "-b"),
+        (opts.style.bpf_disasm, "--bpf-disasm"),
         (n.tos, "--tos"),
         (n.cgroup, "--cgroup"),
         (n.sockopt, "--inet-sockopt"),
@@ -82,8 +85,8 @@ fn check_at(opts: &cli::Options) -> Result<()> {
     .collect();
     anyhow::ensure!(
         refused.is_empty(),
-        "--at replays the timeline, which keeps each TCP connection's ends, states, cookie, cgroup and \
-         opening process, not what {} show{}: drop {} (`sockstat history [--json]` lists each connection's owner, \
+        "--at replays the timeline, which keeps each TCP connection's ends, states, cookie and opening \
+         process, not what {} show{}: drop {} (`sockstat history [--json]` lists each connection's owner, \
          bytes and cookie)",
         refused.join(" "),
         if refused.len() == 1 { "s" } else { "" },

@@ -271,9 +271,9 @@ impl SockDiag {
     /// Dump the TCP sockets of both families whose state bit is in `states` in one walk of
     /// the kernel's tables (see [`inet::tcp_any_family_request`]): rows of the two families
     /// interleaved in the kernel's order, listeners first. The filter program goes with
-    /// it; socket-local storages cannot (the older request has no room for them), so with
-    /// storages asked for, or when the kernel refuses the request, it dumps each family in
-    /// turn, as [`SockDiag::dump_tcp`] does.
+    /// it. With socket-local storages asked for (ss prints their values according to where
+    /// they land in its datagrams, one dump per family), or when the kernel refuses the
+    /// request, it dumps each family in turn, as [`SockDiag::dump_tcp`] does.
     ///
     /// # Errors
     /// As [`SockDiag::dump_inet`].
