@@ -1,7 +1,6 @@
 //! The owners of sockets: which process holds which socket descriptor, as the agent's
 //! owners iterator reports them (and `-p` prints them).
 
-use std::borrow::Cow;
 use std::mem::offset_of;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -117,15 +116,9 @@ impl<'a> OwnerRef<'a> {
         self.u64_at(offset_of!(OwnerRecord, cookie))
     }
 
-    /// The process name as ss shows it: /proc/PID/stat gives `comm` up to its first NUL,
-    /// and ss reads it from there with `%[^)]`: up to the first `)`, nothing if it starts
-    /// with one.
-    #[must_use]
-    pub fn name(self) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.name_bytes())
-    }
-
-    /// [`OwnerRef::name`]'s bytes, as the kernel keeps them (not always UTF-8).
+    /// The process name as ss shows it, in the bytes the kernel keeps (not always UTF-8):
+    /// /proc/PID/stat gives `comm` up to its first NUL, and ss reads it from there with
+    /// `%[^)]`: up to the first `)`, nothing if it starts with one.
     #[must_use]
     pub fn name_bytes(self) -> &'a [u8] {
         let at = offset_of!(OwnerRecord, comm);
@@ -220,8 +213,8 @@ mod tests {
     #[test]
     fn records_read_in_place_as_the_kernel_wrote_them() {
         let records = OwnerRecords::from_records(&[record(10, 3, 1 << 33, 9, b"nginx"), record(20, 7, 5, 0, b"x")]);
-        let got: Vec<_> = records.iter().map(|r| (r.pid(), r.fd(), r.inode(), r.cookie(), r.name())).collect();
-        assert_eq!(got, [(10, 3, 1 << 33, 9, "nginx".into()), (20, 7, 5, 0, "x".into())]);
+        let got: Vec<_> = records.iter().map(|r| (r.pid(), r.fd(), r.inode(), r.cookie(), r.name_bytes())).collect();
+        assert_eq!(got, [(10, 3, 1 << 33, 9, &b"nginx"[..]), (20, 7, 5, 0, b"x")]);
         let last = records.iter().next_back().unwrap();
         assert_eq!(last.pid(), 20);
         // Through the wire encoding and back.
@@ -272,12 +265,12 @@ mod tests {
     #[test]
     fn owner_names_read_as_ss_reads_them() {
         let name = |comm: &[u8]| {
-            OwnerRecords::from_records(&[record(1, 3, 7, 9, comm)]).iter().next().unwrap().name().into_owned()
+            OwnerRecords::from_records(&[record(1, 3, 7, 9, comm)]).iter().next().unwrap().name_bytes().to_vec()
         };
-        assert_eq!(name(b"nginx"), "nginx");
+        assert_eq!(name(b"nginx"), b"nginx");
         // /proc/PID/stat reads `1 ((sd-pam)) S`: ss's `%[^)]` stops at the first `)`.
-        assert_eq!(name(b"(sd-pam)"), "(sd-pam");
-        assert_eq!(name(b")x"), "");
-        assert_eq!(name(b"exactly16bytes!!"), "exactly16bytes!!");
+        assert_eq!(name(b"(sd-pam)"), b"(sd-pam");
+        assert_eq!(name(b")x"), b"");
+        assert_eq!(name(b"exactly16bytes!!"), b"exactly16bytes!!");
     }
 }
