@@ -24,7 +24,9 @@ use nix::{
 use serde_json::Value;
 
 use super::{
-    harness::{Agent, JsonExt, KillOnDrop, Log, cpu_seconds, remove_sqlite_files, run_ok, sqlite_files},
+    harness::{
+        Agent, JsonExt, KillGroupOnDrop, KillOnDrop, Log, cpu_seconds, remove_sqlite_files, run_ok, sqlite_files,
+    },
     programs::{ProgramCost, StatsOn, cost, programs_of},
 };
 use crate::loadgen::{self, ChurnArgs, ChurnResult};
@@ -92,6 +94,13 @@ pub(super) struct Churn {
     /// The agent's defaults, from `sockstat agent --help`.
     pub(super) retain_bytes: Option<u64>,
     pub(super) retain_age: Option<String>,
+}
+
+impl Churn {
+    /// Every agent run: the default ones, then those with BPF statistics on.
+    pub(super) fn agent_runs(&self) -> impl Iterator<Item = &AgentRun> {
+        self.agent.iter().chain(&self.agent_stats)
+    }
 }
 
 /// Where `sockstat trace` writes, and how.
@@ -352,18 +361,6 @@ fn churn_with_bpftrace(ca: &ChurnArgs) -> Result<Result<BpftraceRun, String>> {
         (Some(count), _) => Ok(Ok(BpftraceRun { churn, count, cpu_s: cpu1 - cpu0 })),
         (None, Some(status)) => failed(format!("bpftrace printed no @c count within 30 s of SIGINT (exit {status})")),
         (None, None) => failed("bpftrace printed no @c count and did not exit within 40 s of SIGINT: killed".into()),
-    }
-}
-
-/// Kills a child's process group (SIGKILL) and reaps the child when dropped.
-struct KillGroupOnDrop<'a>(&'a mut Child);
-
-impl Drop for KillGroupOnDrop<'_> {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.0.id()) {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        let _ = self.0.wait();
     }
 }
 

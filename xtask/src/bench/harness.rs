@@ -519,3 +519,16 @@ impl Drop for KillOnDrop<'_> {
         }
     }
 }
+
+/// Kills a child's process group (SIGKILL: the child must have been started as a group
+/// leader) and reaps the child when dropped.
+pub(super) struct KillGroupOnDrop<'a>(pub(super) &'a mut Child);
+
+impl Drop for KillGroupOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}

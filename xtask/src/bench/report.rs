@@ -151,7 +151,7 @@ impl Report {
                     "| {what} (`{name}`) at most {PROGRAM_NS_TARGET:.0} ns per run (kernel BPF statistics) | {m} | {v} |"
                 );
             }
-            let all = || c.agent.iter().chain(&c.agent_stats);
+            let all = || c.agent_runs();
             let lost: u64 = all().map(|a| a.lost + a.malformed).sum();
             let dropped: u64 = all().map(|a| a.timeline_dropped).sum();
             let resyncs: u64 = all().map(|a| a.resyncs).sum();
@@ -481,7 +481,7 @@ impl Report {
             "| transitions per connection | - | {per_conn_a:.2} | {} |",
             bt_cell(format!("{per_conn_b:.2}"))
         );
-        let all = || c.agent.iter().chain(&c.agent_stats);
+        let all = || c.agent_runs();
         let lost: u64 = all().map(|a| a.lost).sum();
         let malformed: u64 = all().map(|a| a.malformed).sum();
         let dropped: u64 = all().map(|a| a.timeline_dropped).sum();
@@ -530,7 +530,7 @@ impl Report {
         let errors: u64 = c
             .untraced
             .iter()
-            .chain(c.agent.iter().chain(&c.agent_stats).map(|a| &a.churn))
+            .chain(c.agent_runs().map(|a| &a.churn))
             .chain(c.bpftrace.iter().map(|b| &b.churn))
             .chain(c.trace.iter().map(|t| &t.churn))
             .map(|r| r.errors)
