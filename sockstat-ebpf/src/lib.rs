@@ -23,6 +23,72 @@ pub const OWNERS_PROGRAMS: [&str; 2] = ["sockstat_owner0", "sockstat_owner1"];
 pub const OWNERS_ITER: &str = "task_file";
 /// Global (`.rodata`) holding [`OwnerOffsets`], set by the loader before load.
 pub const OWNER_OFFSETS_GLOBAL: &str = "OWNER_OFFSETS";
+/// The BPF iterator program over every task (`task`) that lists each process (thread
+/// group leader) with the address of its descriptor table, whether it is exiting, and
+/// its name ([`TaskRecord`]): cheap next to the owners walk (tasks, not descriptors), it
+/// tells the agent which processes came, went, changed tables or names.
+pub const OWNER_TASKS_PROGRAM: &str = "sockstat_owner_tasks";
+/// The iterator target [`OWNER_TASKS_PROGRAM`] is loaded for (`struct bpf_iter__task`).
+pub const OWNER_TASKS_ITER: &str = "task";
+/// The tracepoint program that notes, in [`OWNER_CHANGES_MAP`], the descriptor table of
+/// the current task after each system call that may add or remove a socket descriptor in
+/// place: the agent keeps the owners of `-p` between queries and walks again only the
+/// processes whose table was noted (see docs/agent.md, "Owners between queries").
+pub const OWNER_MARK_PROGRAM: &str = "sockstat_owner_mark";
+/// What [`OWNER_MARK_PROGRAM`] attaches to (category, name): the exits of every system
+/// call that installs a socket descriptor in the caller's table (socket, socketpair,
+/// accept, dup*, fcntl's F_DUPFD, SCM_RIGHTS in recvmsg, pidfd_getfd, SCTP's peel-off in
+/// getsockopt, KCM's clone ioctl, io_uring's accept/socket/fixed-file install) or removes
+/// one (close, close_range, dup2/dup3 over it, io_uring's close), exec (close-on-exec),
+/// unshare (a copied table), and io_uring completions (its worker and poll threads share
+/// the table and make no system call). Fork, exit and renames show in the task listing. A
+/// tracepoint the kernel lacks is a system call it lacks, and is skipped.
+pub const OWNER_MARK_TRACEPOINTS: [(&str, &str); 18] = [
+    ("syscalls", "sys_exit_socket"),
+    ("syscalls", "sys_exit_socketpair"),
+    ("syscalls", "sys_exit_accept"),
+    ("syscalls", "sys_exit_accept4"),
+    ("syscalls", "sys_exit_dup"),
+    ("syscalls", "sys_exit_dup2"),
+    ("syscalls", "sys_exit_dup3"),
+    ("syscalls", "sys_exit_fcntl"),
+    ("syscalls", "sys_exit_recvmsg"),
+    ("syscalls", "sys_exit_recvmmsg"),
+    ("syscalls", "sys_exit_pidfd_getfd"),
+    ("syscalls", "sys_exit_getsockopt"),
+    ("syscalls", "sys_exit_close"),
+    ("syscalls", "sys_exit_close_range"),
+    ("syscalls", "sys_exit_unshare"),
+    ("syscalls", "sys_exit_io_uring_enter"),
+    ("sched", "sched_process_exec"),
+    ("io_uring", "io_uring_complete"),
+];
+/// The pair of tracepoint programs on ioctl(2): its exit notes the caller's table like
+/// [`OWNER_MARK_PROGRAM`] (KCM's clone), and a seccomp supervisor's
+/// `SECCOMP_IOCTL_NOTIF_ADDFD`, which installs a descriptor in *another* process, is
+/// counted in [`OWNER_MISSED_MAP`] once it returned: the next `-p` walks everything.
+pub const OWNER_IOCTL_ENTER_PROGRAM: &str = "sockstat_owner_ioctl_in";
+pub const OWNER_IOCTL_EXIT_PROGRAM: &str = "sockstat_owner_ioctl";
+/// `SECCOMP_IOCTL_NOTIF_ADDFD` (include/uapi/linux/seccomp.h): `_IOW('!', 3, struct
+/// seccomp_notif_addfd)`, a 24-byte struct.
+pub const SECCOMP_IOCTL_NOTIF_ADDFD: u64 = (1 << 30) | (24 << 16) | ((b'!' as u64) << 8) | 3;
+/// Hash of descriptor-table addresses (`struct files_struct *`, u64 -> u8) noted since
+/// the agent last took them.
+pub const OWNER_CHANGES_MAP: &str = "OWNER_CHANGES";
+/// Capacity of [`OWNER_CHANGES_MAP`]: more tables changed between two queries than this
+/// and the next query walks everything.
+pub const OWNER_CHANGES_MAX: u32 = 16384;
+/// Array of one `u64` the agent adds one to before each take of [`OWNER_CHANGES_MAP`]
+/// (the programs' per-CPU memory of what they noted is good for one take).
+pub const OWNER_EPOCH_MAP: &str = "OWNER_EPOCH";
+/// Per-CPU `u64`: notes that did not fit in [`OWNER_CHANGES_MAP`], and descriptors
+/// installed in another process (seccomp): when the sum moves, the next `-p` walks every
+/// process.
+pub const OWNER_MISSED_MAP: &str = "OWNER_MISSED";
+/// Hash of the threads (pid_tgid -> u8) inside an `SECCOMP_IOCTL_NOTIF_ADDFD` ioctl.
+pub const OWNER_ADDFD_MAP: &str = "OWNER_ADDFD";
+/// `task_struct.flags` bit of a task that is exiting (include/linux/sched.h).
+pub const PF_EXITING: u32 = 0x4;
 
 /// Name of the cgroup `sock_ops` program (attached to the cgroup v2 root, so it sees
 /// every TCP socket): it reports an active open once connect() picked the local port
@@ -212,8 +278,37 @@ pub struct OwnerOffsets {
     pub sk_cookie: u32,
     /// 1 once userspace filled the offsets; the program emits nothing while 0.
     pub valid: u32,
+    /// `task_struct.files` (the descriptor table) and `task_struct.flags` (unsigned int).
+    pub task_files: u32,
+    pub task_flags: u32,
+    /// `task_struct.start_time` (u64, ns since boot).
+    pub task_start_time: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 32);
+const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 48);
+
+/// One process as the task listing writes it ([`OWNER_TASKS_PROGRAM`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The process (thread group) id, in the initial pid namespace.
+    pub tgid: u32,
+    /// The leader's `task_struct.flags` ([`PF_EXITING`]).
+    pub flags: u32,
+    /// When the leader started (`task_struct.start_time`): with the pid, the process's
+    /// identity (pids are reused).
+    pub start: u64,
+    /// The address of its descriptor table (`struct files_struct`), 0 once it exited.
+    /// Kept inside the agent: it never leaves it.
+    pub files: u64,
+    /// The leader's `comm`, NUL-padded.
+    pub comm: [u8; 16],
+}
+const _: () = assert!(core::mem::size_of::<TaskRecord>() == 40);
+
+impl TaskRecord {
+    pub const SIZE: usize = core::mem::size_of::<TaskRecord>();
+}
 
 /// One socket descriptor of one process, as the owners iterator writes it.
 #[repr(C)]

@@ -315,6 +315,116 @@ fn process_owners_through_the_agent_equal_ss() {
     drop((before, after));
 }
 
+/// The owners the agent keeps between `-p` queries follow every way a process gains or
+/// loses a socket descriptor, or changes its name: after each step below, the agent's
+/// `-tanp` equals ss's (which walks /proc afresh), and the answers came from what was
+/// kept (walks of single processes), not from whole walks.
+#[test]
+fn kept_owners_follow_every_descriptor_change() {
+    use std::io::BufRead;
+    let ns = NetNs::new("keptown");
+    let agent = Agent::start(&ns, &[]);
+    let status = agent.status(&ns);
+    assert_eq!(status["owners_kept"], true, "owners are not kept between queries: {}", agent.log_text());
+    // One command per line on stdin, `ok` on stdout once done. Sockets: c0..c2 connected
+    // ends, s0..s2 accepted ends, all to port 7111.
+    let code = r#"
+import ctypes, os, socket, sys, threading, time
+l = socket.socket(); l.bind(("127.0.0.1", 7111)); l.listen()
+c, s = [], []
+for _ in range(3):
+    c.append(socket.create_connection(("127.0.0.1", 7111))); s.append(l.accept()[0])
+kids = []
+def child(fn):
+    pid = os.fork()
+    if pid == 0:
+        try: fn()
+        finally: os._exit(0)
+    kids.append(pid)
+def reap():
+    for pid in kids: os.kill(pid, 9); os.waitpid(pid, 0)
+    kids.clear()
+def scm():
+    a, b = socket.socketpair()
+    def receive():
+        a.close(); socket.recv_fds(b, 1, 4); time.sleep(60)
+    child(receive); b.close()
+    socket.send_fds(a, [b"x"], [c[2].fileno()]); a.close()
+def exec_keeping():
+    def run():
+        os.set_inheritable(s[1].fileno(), True); os.execvp("sleep", ["sleep", "60"])
+    child(run)
+steps = {
+    "dup": lambda: globals().__setitem__("d", os.dup(c[0].fileno())),
+    "dup2": lambda: os.dup2(s[0].fileno(), 50),
+    "fcntl": lambda: globals().__setitem__("f", __import__("fcntl").fcntl(c[1].fileno(), __import__("fcntl").F_DUPFD, 70)),
+    "close": lambda: os.close(d),
+    "rename": lambda: ctypes.CDLL(None).prctl(15, b"kept-owners", 0, 0, 0),
+    "fork": lambda: child(lambda: time.sleep(60)),
+    "reap": reap,
+    "scm": scm,
+    "exec": exec_keeping,
+    "thread-close": lambda: [t := threading.Thread(target=os.close, args=(50,)), t.start(), t.join()],
+    "close-socket": lambda: s[2].close(),
+    "new-connection": lambda: (c.append(socket.create_connection(("127.0.0.1", 7111))), s.append(l.accept()[0])),
+}
+print("ready", flush=True)
+for line in sys.stdin:
+    steps[line.strip()]()
+    time.sleep(0.3 if line.strip() in ("scm", "exec", "close-socket") else 0)
+    print("ok", flush=True)
+reap()
+"#;
+    let mut fixture = ns
+        .command("python3")
+        .args(["-c", code])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (apt-get install python3)");
+    let mut stdin = fixture.stdin.take().expect("stdin");
+    let mut stdout = std::io::BufReader::new(fixture.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the fixture's first line");
+    assert_eq!(line.trim(), "ready");
+    let q: &[&str] = &["-tanp", "sport = :7111 or dport = :7111"];
+    // The first query walks every process; every later one starts from what was kept.
+    assert_matches_ss(&ns, &agent, q, "owners at the start");
+    let steps = [
+        "dup",
+        "dup2",
+        "fcntl",
+        "close",
+        "rename",
+        "fork",
+        "reap",
+        "scm",
+        "reap",
+        "exec",
+        "reap",
+        "thread-close",
+        "close-socket",
+        "new-connection",
+    ];
+    for step in steps {
+        writeln!(stdin, "{step}").expect("write a step");
+        line.clear();
+        stdout.read_line(&mut line).expect("the step's answer");
+        assert_eq!(line.trim(), "ok", "step {step}");
+        // Queries made before the step by this test and by ss were processes too: what
+        // changed is the fixture's table, its name, its children.
+        assert_matches_ss(&ns, &agent, q, &format!("owners after {step}"));
+    }
+    let after = agent.status(&ns);
+    let kept = after["owner_answers_kept"].as_u64().expect("owner_answers_kept");
+    let whole = after["owner_walks_whole"].as_u64().expect("owner_walks_whole");
+    assert!(kept >= steps.len() as u64, "answers from kept owners: {kept} of {} queries: {after}", steps.len() + 1);
+    assert!(whole <= 2, "whole walks: {whole} (expected the first query's only): {after}");
+    assert!(after["owner_walks_process"].as_u64().unwrap_or(0) > 0, "no process was walked again: {after}");
+    drop(stdin);
+    let _ = fixture.wait();
+}
+
 /// UDP, UNIX and MPTCP tables through the agent: it dumps them at query time in the namespace
 /// asked about (its own, or another one through `-N`), leaving out the query's own
 /// connection to it, and the answer equals ss's byte for byte.

@@ -226,6 +226,10 @@ fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
         socket_sk: r.byte_offset("socket", "sk")?,
         sk_cookie: r.byte_offset("sock_common", "skc_cookie")?,
         valid: 1,
+        task_files: r.byte_offset("task_struct", "files")?,
+        task_flags: r.byte_offset("task_struct", "flags")?,
+        task_start_time: r.byte_offset("task_struct", "start_time")?,
+        _pad: 0,
     })
 }
 

@@ -15,8 +15,10 @@ use aya::{
     programs::{BtfTracePoint, Iter, TracePoint},
 };
 use sockstat_ebpf::{
-    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, OWNER_OFFSETS_GLOBAL,
-    OWNERS_ITER, OWNERS_PROGRAMS, PROGRAM_NAME, TRACEPOINT,
+    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, OWNER_CHANGES_MAP,
+    OWNER_IOCTL_ENTER_PROGRAM, OWNER_IOCTL_EXIT_PROGRAM, OWNER_MARK_PROGRAM, OWNER_MARK_TRACEPOINTS, OWNER_MISSED_MAP,
+    OWNER_OFFSETS_GLOBAL, OWNER_TASKS_ITER, OWNER_TASKS_PROGRAM, OWNERS_ITER, OWNERS_PROGRAMS, PROGRAM_NAME,
+    TRACEPOINT,
 };
 
 use crate::bpf::btf::{self, BtfError};
@@ -116,8 +118,11 @@ pub struct Tracer {
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     /// Whether the accept hook (syscall exit tracepoints) is attached.
     pub accept_hook: bool,
-    /// Whether the owners iterator loaded ([`Tracer::owners`]).
+    /// Whether the owners iterator loaded ([`Tracer::owners_kernel`]).
     pub owners_iter: bool,
+    /// Whether the task listing loaded and the notes of changed descriptor tables are
+    /// made: the agent then keeps owners between queries.
+    pub owner_marks: bool,
     /// Whether the sock_ops program is attached (to the cgroup v2 root): SYN-SENT
     /// transitions carry their local port, and request sockets (SYN-RECV) are reported.
     pub sock_ops: bool,
@@ -136,6 +141,12 @@ pub enum Role {
     /// ones.
     OwnersEven,
     OwnersOdd,
+    /// The task listing, and the tracepoint programs that note changed descriptor tables
+    /// (system call exits; ioctl's entry and exit).
+    OwnerTasks,
+    OwnerNotes,
+    OwnerNotesIoctlIn,
+    OwnerNotesIoctl,
     /// The cgroup sock_ops program (active opens with their port, request sockets).
     SockOps,
 }
@@ -147,6 +158,10 @@ impl Role {
             Role::AcceptHook => "accept hook",
             Role::OwnersEven => "owners, even fds",
             Role::OwnersOdd => "owners, odd fds",
+            Role::OwnerTasks => "owners, task listing",
+            Role::OwnerNotes => "owners, change notes",
+            Role::OwnerNotesIoctlIn => "owners, ioctl entry",
+            Role::OwnerNotesIoctl => "owners, ioctl exit",
             Role::SockOps => "sock_ops",
         }
     }
@@ -524,6 +539,17 @@ impl Tracer {
                     false
                 }
             };
+        // Owners kept between queries: without the listing and the notes, each -p walks
+        // every process.
+        let owner_marks = owners_iter
+            && match load_owner_marks(&mut ebpf, &kernel_btf) {
+                Ok(()) => true,
+                Err(e) => {
+                    let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+                    tracing::warn!(error = %e, cause, "no notes of descriptor changes: each -p walks every process");
+                    false
+                }
+            };
         // SYN-SENT with its port and SYN-RECV request sockets: without the program the
         // table lacks both, and queries ask the kernel for them.
         let sock_ops = match attach_sock_ops(&mut ebpf) {
@@ -537,7 +563,17 @@ impl Tracer {
             .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
-        Ok(Tracer { events: Some(events), counters, logger, accept_hook, owners_iter, sock_ops, casts, ebpf })
+        Ok(Tracer {
+            events: Some(events),
+            counters,
+            logger,
+            accept_hook,
+            owners_iter,
+            owner_marks,
+            sock_ops,
+            casts,
+            ebpf,
+        })
     }
 
     /// Whether the programs read kernel structures through `bpf_rdonly_cast` (see
@@ -557,6 +593,10 @@ impl Tracer {
             (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
             (Role::OwnersEven, OWNERS_PROGRAMS[0], self.owners_iter),
             (Role::OwnersOdd, OWNERS_PROGRAMS[1], self.owners_iter),
+            (Role::OwnerTasks, OWNER_TASKS_PROGRAM, self.owner_marks),
+            (Role::OwnerNotes, OWNER_MARK_PROGRAM, self.owner_marks),
+            (Role::OwnerNotesIoctlIn, OWNER_IOCTL_ENTER_PROGRAM, self.owner_marks),
+            (Role::OwnerNotesIoctl, OWNER_IOCTL_EXIT_PROGRAM, self.owner_marks),
             (Role::SockOps, sockstat_ebpf::SOCK_OPS_PROGRAM, self.sock_ops),
         ];
         loaded
@@ -575,26 +615,36 @@ impl Tracer {
             .collect()
     }
 
-    /// A fresh walk of the owners iterators, to be read with [`read_owners`] (on any
-    /// thread: the walks happen as the files are read).
+    /// The owners programs and their notes' maps, to walk on any thread (see
+    /// [`crate::bpf::owners`]). Once only: the maps go with it.
     ///
     /// # Errors
-    /// The iterators did not load, or attaching one failed.
-    pub fn owners_reader(&mut self) -> Result<Vec<std::fs::File>, EbpfError> {
+    /// The iterators did not load, or their file descriptors could not be copied.
+    pub fn owners_kernel(&mut self) -> Result<crate::bpf::owners::OwnersKernel, EbpfError> {
         if !self.owners_iter {
             return Err(EbpfError::MissingProgram(OWNERS_PROGRAMS[0]));
         }
-        let program = |what, e| EbpfError::Program { what, hint: "", source: Box::new(e) };
-        OWNERS_PROGRAMS
-            .iter()
-            .map(|&name| {
-                let iter = owners_program(&mut self.ebpf, name)?;
-                // Each read of a fresh link is a fresh walk; the link goes with the file.
-                let link = iter.attach().map_err(|e| program("attaching the owners iterator", e))?;
-                let link = iter.take_link(link).map_err(|e| program("taking the owners iterator link", e))?;
-                link.into_file().map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })
-            })
-            .collect()
+        let copy = |ebpf: &mut Ebpf, name: &'static str| -> Result<std::os::fd::OwnedFd, EbpfError> {
+            let program = ebpf.program(name).ok_or(EbpfError::MissingProgram(name))?;
+            let fd =
+                program.fd().map_err(|e| EbpfError::Program { what: "program fd", hint: "", source: Box::new(e) })?;
+            fd.as_fd().try_clone_to_owned().map_err(|source| EbpfError::Iter { source })
+        };
+        let walkers = [copy(&mut self.ebpf, OWNERS_PROGRAMS[0])?, copy(&mut self.ebpf, OWNERS_PROGRAMS[1])?];
+        let tasks = if self.owner_marks { Some(copy(&mut self.ebpf, OWNER_TASKS_PROGRAM)?) } else { None };
+        let notes = if self.owner_marks {
+            match (
+                self.ebpf.take_map(OWNER_CHANGES_MAP),
+                self.ebpf.take_map(OWNER_MISSED_MAP),
+                self.ebpf.take_map(sockstat_ebpf::OWNER_EPOCH_MAP),
+            ) {
+                (Some(changes), Some(missed), Some(epoch)) => Some((changes, missed, epoch)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Ok(crate::bpf::owners::OwnersKernel::new(walkers, tasks, notes))
     }
 
     /// The ring buffer, for the event stream; `None` once taken.
@@ -653,7 +703,7 @@ fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
     (1u32 << (31 - every.leading_zeros())) - 1
 }
 
-/// Reads the walks of [`Tracer::owners_reader`] to their ends, each on a thread of its
+/// Reads walks of the owners iterators to their ends, each on a thread of its
 /// own, and merges them: the program's records back to back (`model::owner::OwnerRecords`
 /// checks them) in the order one walk of every descriptor would give.
 ///
@@ -666,7 +716,7 @@ pub fn read_owners(files: Vec<std::fs::File>) -> Result<Vec<u8>, EbpfError> {
 }
 
 /// One walk read to its end.
-fn read_walk(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
+pub(crate) fn read_walk(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
     use std::io::Read;
     // Read straight into the result (a walk at 100k sockets is megabytes); a read that
     // walked many objects without output returns EAGAIN (the kernel's MAX_ITER_OBJECTS),
@@ -705,6 +755,46 @@ fn load_owners_iter(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
             hint: PERM_HINT,
             source: Box::new(source),
         })?;
+    }
+    Ok(())
+}
+
+/// Loads the task listing and attaches the programs that note changed descriptor tables
+/// (`OWNER_MARK_TRACEPOINTS`, the ioctl pair). A tracepoint this kernel lacks is a system
+/// call (or io_uring) it lacks, nothing to note; any other failure is an error: notes
+/// missing from one path would leave owners stale.
+fn load_owner_marks(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
+    let program =
+        |what, e: aya::programs::ProgramError| EbpfError::Program { what, hint: PERM_HINT, source: Box::new(e) };
+    let tasks: &mut Iter = ebpf
+        .program_mut(OWNER_TASKS_PROGRAM)
+        .ok_or(EbpfError::MissingProgram(OWNER_TASKS_PROGRAM))?
+        .try_into()
+        .map_err(|e| program("program type check", e))?;
+    tasks.load(OWNER_TASKS_ITER, btf).map_err(|e| program("loading the task listing", e))?;
+    // Whether a tracepoint exists is read from tracefs (aya's attach does not tell a
+    // missing one from other failures).
+    let events =
+        tracefs::ensure_mounted().map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?.join("events");
+    let exists = |category: &str, name: &str| events.join(category).join(name).is_dir();
+    for (name, points) in [
+        (OWNER_MARK_PROGRAM, &OWNER_MARK_TRACEPOINTS[..]),
+        (OWNER_IOCTL_ENTER_PROGRAM, &[("syscalls", "sys_enter_ioctl")][..]),
+        (OWNER_IOCTL_EXIT_PROGRAM, &[("syscalls", "sys_exit_ioctl")][..]),
+    ] {
+        let tp: &mut TracePoint = ebpf
+            .program_mut(name)
+            .ok_or(EbpfError::MissingProgram(name))?
+            .try_into()
+            .map_err(|e| program("program type check", e))?;
+        tp.load().map_err(|e| program("loading a descriptor-change program", e))?;
+        for &(category, point) in points {
+            if !exists(category, point) {
+                tracing::debug!(category, point, "no such tracepoint: nothing to note there");
+                continue;
+            }
+            tp.attach(category, point).map_err(|e| program("attaching a descriptor-change program", e))?;
+        }
     }
     Ok(())
 }

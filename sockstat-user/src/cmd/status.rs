@@ -52,6 +52,16 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
             "owners iterator:  {}",
             if s.owners_iter { "loaded (-p reads owners through the agent)" } else { "absent (-p walks /proc)" }
         )?;
+        if s.owners_iter {
+            writeln!(
+                out,
+                "owners kept:      {} ({} answers from kept owners, {} walks of one process, {} walks of every process)",
+                if s.owners_kept { "yes, between queries" } else { "no (each -p walks every process)" },
+                s.owner_answers_kept,
+                s.owner_walks_process,
+                s.owner_walks_whole
+            )?;
+        }
         if s.sock_ops {
             writeln!(
                 out,
@@ -128,6 +138,10 @@ mod tests {
             timeline_dropped: None,
             accept_hook: true,
             owners_iter: true,
+            owners_kept: true,
+            owner_walks_whole: 1,
+            owner_walks_process: 2,
+            owner_answers_kept: 3,
             sock_ops: true,
             mini_lookups: 0,
             mini_dumps: 0,

@@ -51,7 +51,7 @@ use crate::{
         namespaces::NamespaceSet,
         server::{self, AgentSocket, Query},
         sink::Sink,
-        state::{AgentInfo, Kernel, State},
+        state::{AgentInfo, KeptOwners, Kernel, State},
         table::ALL_STATES,
     },
     model::clock::monotonic_ns,
@@ -151,18 +151,15 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let dump = diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
     let seed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let listener_inode = nix::sys::stat::fstat(&sock.listener).map(|st| st.st_ino).unwrap_or(0);
+    let pidns = crate::sys::netns::own_pidns().unwrap_or(0);
+    let mut tracer = tracer;
+    let owners = KeptOwners::new(&mut tracer, pidns);
     let mut st = State {
         spaces: NamespaceSet::new(netns, diag),
-        kernel: Kernel { stream, tracer },
+        kernel: Kernel { stream, tracer, owners },
         sink: Sink::new(timeline),
         loss: Loss::new(dump_ns),
-        info: AgentInfo {
-            listener_inode,
-            pidns: crate::sys::netns::own_pidns().unwrap_or(0),
-            started,
-            seed_ms,
-            checks: Default::default(),
-        },
+        info: AgentInfo { listener_inode, pidns, started, seed_ms, checks: Default::default() },
         conns: metrics.as_ref().map(|(_, shared)| Connections::new(shared.clone())),
     };
     // The time the timeline's file went unwritten (no agent ran) is a gap too: what

@@ -113,15 +113,26 @@ impl State {
             Request::Owners { pidns } if pidns != self.info.pidns => Answer::now(Response::Unavailable {
                 reason: format!("the client's pid namespace ({pidns}) is not the agent's ({})", self.info.pidns),
             }),
-            Request::Owners { .. } => match self.kernel.tracer.owners_reader() {
-                Ok(reader) => later(move || match crate::bpf::loader::read_owners(reader) {
-                    Ok(bytes) => match crate::model::owner::OwnerRecords::new(bytes) {
-                        Ok(records) => Response::Owners(records),
-                        Err(e) => Response::Unavailable { reason: error_text(&e) },
-                    },
-                    Err(e) => Response::Unavailable { reason: error_text(&e) },
-                }),
-                Err(e) => Answer::now(Response::Unavailable { reason: error_text(&e) }),
+            Request::Owners { .. } => match &self.kernel.owners {
+                Some(kept) => {
+                    let owners = Arc::clone(&kept.owners);
+                    later(move || {
+                        let mut owners = match owners.lock() {
+                            Ok(owners) => owners,
+                            Err(poisoned) => {
+                                // A walk panicked half way: nothing kept is trusted.
+                                let mut owners = poisoned.into_inner();
+                                owners.forget();
+                                owners
+                            }
+                        };
+                        match owners.records() {
+                            Ok(records) => Response::Owners(records),
+                            Err(e) => Response::Unavailable { reason: error_text(&e) },
+                        }
+                    })
+                }
+                None => Answer::now(Response::Unavailable { reason: "the owners iterator did not load".into() }),
             },
             Request::Tcp { netns, families, states, filter } => {
                 if let Err(r) = self.track(netns, peer) {
@@ -170,6 +181,9 @@ impl State {
     pub(super) fn status(&self) -> Status {
         let c = self.kernel.counters();
         let uptime_ms = u64::try_from(self.info.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let owner_count = |which: fn(&crate::live::owners::WalkCounts) -> &std::sync::atomic::AtomicU64| {
+            self.kernel.owners.as_ref().map_or(0, |o| which(&o.counts).load(std::sync::atomic::Ordering::Relaxed))
+        };
         let programs = match self.kernel.tracer.program_stats() {
             Ok(stats) => stats.iter().map(|p| program_status(p, uptime_ms)).collect(),
             Err(e) => {
@@ -197,6 +211,10 @@ impl State {
             timeline_dropped: self.sink.dropped(),
             accept_hook: self.kernel.tracer.accept_hook,
             owners_iter: self.kernel.tracer.owners_iter,
+            owners_kept: self.kernel.owners.as_ref().is_some_and(|o| o.keeps),
+            owner_walks_whole: owner_count(|c| &c.whole),
+            owner_walks_process: owner_count(|c| &c.processes),
+            owner_answers_kept: owner_count(|c| &c.kept),
             sock_ops: self.kernel.tracer.sock_ops,
             mini_lookups: self.info.checks.lookups,
             mini_dumps: self.info.checks.dumps,

@@ -3,6 +3,7 @@
 //! agent), and the work that spans several of them: draining the ring into the tables
 //! and the sink, seeding, the loss check and resync, the timeline's checkpoints.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use sockstat_ebpf::{AF_INET, AF_INET6};
@@ -10,12 +11,14 @@ use tracing::{info, warn};
 
 use crate::{
     bpf::loader::{KernelCounters, Tracer},
+    bpf::owners::OwnersKernel,
     bpf::reader::RingReader,
     live::{
         error::AgentError,
         loss::Loss,
         metrics::Connections,
         namespaces::{NamespaceSet, seed_dump},
+        owners::{Owners, WalkCounts},
         sink::{CHECKPOINT_EVERY, Round, SNAPSHOT_AFTER_LOSS_EVERY, SPREAD_FROM, Sink},
         table::ALL_STATES,
     },
@@ -27,6 +30,30 @@ use crate::{
 pub(super) struct Kernel {
     pub(super) stream: RingReader,
     pub(super) tracer: Tracer,
+    /// The owners of `-p`, kept between queries; `None` without the owners iterator.
+    pub(super) owners: Option<KeptOwners>,
+}
+
+/// The owners, shared with the threads that answer `-p` (one walks at a time), and how
+/// they were found.
+pub(super) struct KeptOwners {
+    pub(super) owners: Arc<Mutex<Owners<OwnersKernel>>>,
+    pub(super) counts: Arc<WalkCounts>,
+    /// Whether processes are kept between queries.
+    pub(super) keeps: bool,
+}
+
+impl KeptOwners {
+    /// The owners programs taken from `tracer`; kept between queries only by an agent in
+    /// the initial pid namespace (see [`Owners::new`]).
+    pub(super) fn new(tracer: &mut Tracer, pidns: u64) -> Option<KeptOwners> {
+        /// PROC_PID_INIT_INO (include/linux/proc_ns.h): the initial pid namespace's inode.
+        const INITIAL_PIDNS: u64 = 0xEFFF_FFFC;
+        let kernel = tracer.owners_kernel().ok()?;
+        let owners = Owners::new(kernel, pidns == INITIAL_PIDNS);
+        let (counts, keeps) = (owners.counts(), owners.keeps());
+        Some(KeptOwners { owners: Arc::new(Mutex::new(owners)), counts, keeps })
+    }
 }
 
 impl Kernel {

@@ -52,6 +52,12 @@ impl OwnerRecords {
         self.0.len() / OwnerRecord::SIZE
     }
 
+    /// The records' bytes, back to back.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -114,6 +120,15 @@ impl<'a> OwnerRef<'a> {
     #[must_use]
     pub fn cookie(self) -> u64 {
         self.u64_at(offset_of!(OwnerRecord, cookie))
+    }
+
+    /// The process's `comm` as the kernel keeps it, NUL-padded.
+    #[must_use]
+    pub fn comm(self) -> [u8; 16] {
+        let at = offset_of!(OwnerRecord, comm);
+        let mut comm = [0u8; 16];
+        comm.copy_from_slice(&self.0[at..at + 16]);
+        comm
     }
 
     /// The process name as ss shows it, in the bytes the kernel keeps (not always UTF-8):

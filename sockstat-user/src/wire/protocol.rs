@@ -93,6 +93,18 @@ pub struct Status {
     pub accept_hook: bool,
     /// Whether the agent can answer [`Request::Owners`] (its owners iterator loaded).
     pub owners_iter: bool,
+    /// Whether it keeps owners between queries (the task listing and the notes of
+    /// changed descriptor tables work, and it runs in the initial pid namespace).
+    #[serde(default)]
+    pub owners_kept: bool,
+    /// `-p` answers since start: walks of every process, walks of one process, and
+    /// answers made from what was kept (with walks of the processes that changed).
+    #[serde(default)]
+    pub owner_walks_whole: u64,
+    #[serde(default)]
+    pub owner_walks_process: u64,
+    #[serde(default)]
+    pub owner_answers_kept: u64,
     /// Whether the sock_ops program is attached: then TCP answers come from the table
     /// alone (SYN-SENT with its port, SYN-RECV and timewait sockets modelled and checked).
     pub sock_ops: bool,
