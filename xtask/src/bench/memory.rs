@@ -14,8 +14,9 @@ pub(super) struct Memory {
     pub(super) label: &'static str,
     /// Sockets of the bench's namespace in the fresh agent's table after its seed.
     pub(super) tracked: u64,
-    /// Its RSS once settled: the seed's snapshot written to the timeline, a `-tan` and a
-    /// `dport` query answered (its ready answer and a port index held), and the freed heap
+    /// Its RSS once settled: the seed's snapshot written to the timeline, a `-tan`, a
+    /// `dport` and a `-tanp` query answered (its ready answer, a port index and the owners
+    /// held), and the freed heap
     /// handed back (the agent trims it every second).
     pub(super) fresh_rss_kb: u64,
     /// Its RSS the moment it said it was ready: the seed dump and the snapshot on its way
@@ -61,9 +62,10 @@ pub(super) fn memory(
         }
         committed = now;
     }
-    // What queries make it keep counts too: its ready answer (built by the first query)
-    // and a port index (built by the first filter on a port).
-    for q in [&["-tan"][..], &["-tan", "dport", "=", ":9999"]] {
+    // What queries make it keep counts too: its ready answer (built by the first query),
+    // a port index (built by the first filter on a port) and the owners it keeps between
+    // `-p` queries.
+    for q in [&["-tan"][..], &["-tan", "dport", "=", ":9999"], &["-tanp"]] {
         let out = std::process::Command::new(bin)
             .args(["--source", "agent", "--socket"])
             .arg(&fresh.socket)

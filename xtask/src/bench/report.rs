@@ -197,7 +197,7 @@ impl Report {
             let b = m.bytes_per_socket();
             let _ = writeln!(
                 s,
-                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}, settled, ready answer and a port index included: {} sockets) | {} |",
+                "| at most 256 bytes of agent memory per tracked socket | {b:.0} B (fresh agent at {}, settled, ready answer, a port index and kept owners included: {} sockets) | {} |",
                 m.label,
                 m.tracked,
                 verdict(b <= 256.0)
@@ -258,7 +258,7 @@ impl Report {
         let _ = writeln!(s, "## 1. Snapshot latency\n");
         let _ = writeln!(
             s,
-            "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries and `-p` (its table, and owners from its owners iterator), and queries with `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag and walks /proc.\n"
+            "sockstat runs with the agent up, in its default `--source auto`: the agent answers plain queries and `-p` (its table, and the owners it keeps between queries: after the first `-p`, only processes that changed are walked again), and queries with `-i` (details the agent cannot give fresh) are answered from the kernel; ss dumps sock_diag and walks /proc.\n"
         );
         let _ = writeln!(
             s,
@@ -343,7 +343,7 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| fresh agent seeded at {}: RSS settled (snapshot written, a `-tan` and a `dport` query answered: its ready answer and a port index held, heap trimmed) | {} kB |",
+                "| fresh agent seeded at {}: RSS settled (snapshot written, a `-tan`, a `dport` and a `-tanp` query answered: its ready answer, a port index and the owners held, heap trimmed) | {} kB |",
                 m.label, m.fresh_rss_kb
             );
             let _ = writeln!(
