@@ -89,6 +89,18 @@ pub const OWNER_MISSED_MAP: &str = "OWNER_MISSED";
 pub const OWNER_ADDFD_MAP: &str = "OWNER_ADDFD";
 /// `task_struct.flags` bit of a task that is exiting (include/linux/sched.h).
 pub const PF_EXITING: u32 = 0x4;
+/// [`TaskRecord::flags`]: the leader is exiting (`PF_EXITING`).
+pub const TASK_EXITING: u32 = 1;
+/// [`TaskRecord::flags`]: a task of the process has used io_uring (`task_struct.io_uring`
+/// set): its rings may install or close descriptors with no system call and no completion
+/// (`IOSQE_CQE_SKIP_SUCCESS` under SQPOLL), so the process is walked at every query.
+pub const TASK_IO_URING: u32 = 2;
+/// [`TaskRecord::flags`]: a record for another thread than the leader, carrying only its
+/// [`TASK_IO_URING`] flag (its other fields are the leader's business).
+pub const TASK_THREAD: u32 = 4;
+/// `SECCOMP_IOCTL_NOTIF_ADDFD` as the kernel matches it (`EA_IOCTL`): without the
+/// direction and size bits, which a caller may set otherwise.
+pub const SECCOMP_ADDFD_MATCH: u32 = (SECCOMP_IOCTL_NOTIF_ADDFD as u32) & 0xffff;
 
 /// Name of the cgroup `sock_ops` program (attached to the cgroup v2 root, so it sees
 /// every TCP socket): it reports an active open once connect() picked the local port
@@ -283,7 +295,8 @@ pub struct OwnerOffsets {
     pub task_flags: u32,
     /// `task_struct.start_time` (u64, ns since boot).
     pub task_start_time: u32,
-    pub _pad: u32,
+    /// `task_struct.io_uring`; 0 on a kernel without io_uring.
+    pub task_io_uring: u32,
 }
 const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 48);
 
@@ -293,7 +306,7 @@ const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 48);
 pub struct TaskRecord {
     /// The process (thread group) id, in the initial pid namespace.
     pub tgid: u32,
-    /// The leader's `task_struct.flags` ([`PF_EXITING`]).
+    /// [`TASK_EXITING`], [`TASK_IO_URING`], [`TASK_THREAD`].
     pub flags: u32,
     /// When the leader started (`task_struct.start_time`): with the pid, the process's
     /// identity (pids are reused).

@@ -15,7 +15,10 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray},
     programs::TracePointContext,
 };
-use sockstat_ebpf::{OWNER_CHANGES_MAX, OwnerOffsets, OwnerRecord, SECCOMP_IOCTL_NOTIF_ADDFD, TaskRecord};
+use sockstat_ebpf::{
+    OWNER_CHANGES_MAX, OwnerOffsets, OwnerRecord, PF_EXITING, SECCOMP_ADDFD_MATCH, TASK_EXITING, TASK_IO_URING,
+    TASK_THREAD, TaskRecord,
+};
 
 /// Descriptor tables noted since the agent last took them (`OWNER_CHANGES_MAP`).
 #[map(name = "OWNER_CHANGES")]
@@ -38,6 +41,10 @@ static OWNER_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
 static OWNER_NOTED: PerCpuArray<[u64; 2 * NOTED_SLOTS]> = PerCpuArray::with_max_entries(1, 0);
 const NOTED_SLOTS: usize = 16;
 
+/// Set when a thread inside an ADDFD could not be remembered in `OWNER_ADDFD`.
+#[map(name = "OWNER_ADDFD_PENDING")]
+static OWNER_ADDFD_PENDING: Array<u32> = Array::with_max_entries(1, 0);
+
 /// Threads inside a seccomp `SECCOMP_IOCTL_NOTIF_ADDFD` ioctl (`OWNER_ADDFD_MAP`).
 #[map(name = "OWNER_ADDFD")]
 static OWNER_ADDFD: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
@@ -56,7 +63,7 @@ static OWNER_OFFSETS: OwnerOffsets = OwnerOffsets {
     task_files: 0,
     task_flags: 0,
     task_start_time: 0,
-    _pad: 0,
+    task_io_uring: 0,
 };
 
 macro_rules! offset {
@@ -179,13 +186,25 @@ pub fn sockstat_owner_tasks(ctx: *mut c_void) -> i32 {
     }
     let pid: i32 = field!(task, task_pid);
     let tgid: i32 = field!(task, task_tgid);
+    let io_uring = offset!(task_io_uring) != 0 && {
+        let ring: u64 = field!(task, task_io_uring);
+        ring != 0
+    };
+    let mut flags = if io_uring { TASK_IO_URING } else { 0 };
     if pid != tgid {
-        return 0;
+        if !io_uring {
+            return 0;
+        }
+        flags |= TASK_THREAD;
+    }
+    let task_flags: u32 = field!(task, task_flags);
+    if task_flags & PF_EXITING != 0 {
+        flags |= TASK_EXITING;
     }
     let files: u64 = field!(task, task_files);
     let record = TaskRecord {
         tgid: tgid as u32,
-        flags: field!(task, task_flags),
+        flags,
         start: field!(task, task_start_time),
         files,
         comm: field!(task, task_comm),
@@ -217,13 +236,19 @@ pub fn sockstat_owner_ioctl_in(ctx: TracePointContext) -> u32 {
         Ok(c) => c,
         Err(_) => return 0,
     };
-    if cmd == SECCOMP_IOCTL_NOTIF_ADDFD {
+    // The kernel matches the command without its direction and size bits (EA_IOCTL), on
+    // the low 32 bits of the register.
+    if (cmd as u32) & 0xffff == SECCOMP_ADDFD_MATCH {
         // SAFETY: no preconditions.
         let id = unsafe { bpf_get_current_pid_tgid() };
-        if OWNER_ADDFD.insert(&id, &1, 0).is_err() {
-            // Not remembered: count it now, so the next query walks everything (the
-            // descriptor may land after that walk; the exit counts it again if it can).
-            missed();
+        if OWNER_ADDFD.insert(&id, &1, 0).is_err()
+            && let Some(pending) = OWNER_ADDFD_PENDING.get_ptr_mut(0)
+        {
+            // Not remembered by thread: the next exit of any ioctl counts it (after this
+            // one's descriptor landed, or later: a query in between walks everything
+            // then too).
+            // SAFETY: a u32 of a one-entry array.
+            unsafe { *pending = 1 };
         }
     }
     0
@@ -238,6 +263,14 @@ pub fn sockstat_owner_ioctl(_ctx: TracePointContext) -> u32 {
     // SAFETY: the value is not kept.
     if unsafe { OWNER_ADDFD.get(&id) }.is_some() {
         let _ = OWNER_ADDFD.remove(&id);
+        missed();
+    }
+    if let Some(pending) = OWNER_ADDFD_PENDING.get_ptr_mut(0)
+        // SAFETY: a u32 of a one-entry array.
+        && unsafe { *pending } != 0
+    {
+        // SAFETY: as above.
+        unsafe { *pending = 0 };
         missed();
     }
     0

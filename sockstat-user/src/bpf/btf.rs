@@ -229,7 +229,8 @@ fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
         task_files: r.byte_offset("task_struct", "files")?,
         task_flags: r.byte_offset("task_struct", "flags")?,
         task_start_time: r.byte_offset("task_struct", "start_time")?,
-        _pad: 0,
+        // Absent without io_uring (CONFIG_IO_URING): 0, and the listing skips it.
+        task_io_uring: r.byte_offset("task_struct", "io_uring").unwrap_or(0),
     })
 }
 

@@ -426,11 +426,15 @@ mod kfunc {
 pub struct LoadOptions {
     /// Ring buffer size in bytes: a power of two and a multiple of the page size.
     pub ringbuf_bytes: u32,
+    /// Whether to load the task listing and attach the notes of changed descriptor
+    /// tables (an agent that keeps owners between queries); `trace` has no use for them,
+    /// and they run on system calls.
+    pub owner_notes: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { ringbuf_bytes: sockstat_ebpf::DEFAULT_RINGBUF_BYTES }
+        LoadOptions { ringbuf_bytes: sockstat_ebpf::DEFAULT_RINGBUF_BYTES, owner_notes: false }
     }
 }
 
@@ -542,6 +546,7 @@ impl Tracer {
         // Owners kept between queries: without the listing and the notes, each -p walks
         // every process.
         let owner_marks = owners_iter
+            && p.opts.owner_notes
             && match load_owner_marks(&mut ebpf, &kernel_btf) {
                 Ok(()) => true,
                 Err(e) => {
@@ -777,6 +782,15 @@ fn load_owner_marks(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
     let events =
         tracefs::ensure_mounted().map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?.join("events");
     let exists = |category: &str, name: &str| events.join(category).join(name).is_dir();
+    // Without these the notes would miss most changes: a kernel without syscall
+    // tracepoints (CONFIG_FTRACE_SYSCALLS) keeps no owners.
+    for point in ["sys_exit_socket", "sys_exit_close", "sys_exit_recvmsg", "sys_enter_ioctl", "sys_exit_ioctl"] {
+        if !exists("syscalls", point) {
+            return Err(EbpfError::Iter {
+                source: std::io::Error::other(format!("no tracepoint syscalls:{point} (CONFIG_FTRACE_SYSCALLS)")),
+            });
+        }
+    }
     for (name, points) in [
         (OWNER_MARK_PROGRAM, &OWNER_MARK_TRACEPOINTS[..]),
         (OWNER_IOCTL_ENTER_PROGRAM, &[("syscalls", "sys_enter_ioctl")][..]),

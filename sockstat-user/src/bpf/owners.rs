@@ -50,7 +50,14 @@ impl OwnersKernel {
                 epoch: Array::try_from(epoch).ok()?,
             })
         });
-        OwnersKernel { walkers, tasks: tasks.filter(|_| notes.is_some()), notes }
+        // A walk of one process needs the iterator's task filter (Linux 6.1); an older
+        // kernel refuses the larger link info: then every query walks everything.
+        let filter = iterator(walkers[0].as_fd(), Some(std::process::id())).map(drop);
+        if let Err(e) = &filter {
+            tracing::warn!(error = %e, "no walks of one process (Linux 6.1's iterator task filter): each -p walks every process");
+        }
+        let tasks = tasks.filter(|_| notes.is_some() && filter.is_ok());
+        OwnersKernel { walkers, tasks, notes }
     }
 
     /// Whether the agent can keep owners between queries: the task listing loaded and
@@ -110,11 +117,6 @@ impl OwnersKernel {
             .iter()
             .copied()
             .fold(0u64, u64::wrapping_add);
-        // The programs remember, per CPU, which tables they noted since the count last
-        // moved, and skip those: moved before the notes are read and removed, so that a
-        // table noted after its removal is noted again.
-        let epoch = notes.epoch.get(&0, 0).map_err(|e| map_error(sockstat_ebpf::OWNER_EPOCH_MAP, e))?;
-        notes.epoch.set(0, epoch.wrapping_add(1), 0).map_err(|e| map_error(sockstat_ebpf::OWNER_EPOCH_MAP, e))?;
         let tables: FxHashSet<u64> = notes
             .changes
             .keys()
@@ -126,6 +128,12 @@ impl OwnersKernel {
                 Err(e) => return Err(map_error(sockstat_ebpf::OWNER_CHANGES_MAP, e)),
             }
         }
+        // The programs remember, per CPU, the tables they noted since the count last
+        // moved, and skip noting those again. Moved after the removal: a call skipped
+        // before this point made its change before it, so before the walks this take
+        // leads to; one after it finds the count moved and notes its table again.
+        let epoch = notes.epoch.get(&0, 0).map_err(|e| map_error(sockstat_ebpf::OWNER_EPOCH_MAP, e))?;
+        notes.epoch.set(0, epoch.wrapping_add(1), 0).map_err(|e| map_error(sockstat_ebpf::OWNER_EPOCH_MAP, e))?;
         Ok(Changes { missed, tables })
     }
 }

@@ -124,7 +124,13 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         (Some(n), Some(t)) => Some(crate::fleet::publish::Publisher::start(n.clone(), t.path.clone())?),
         _ => None,
     };
-    let mut tracer = Tracer::load(LoadOptions { ringbuf_bytes: cfg.ringbuf_bytes })?;
+    // Owners are kept between queries by an agent in the initial pid namespace only (see
+    // live::owners): elsewhere the notes would run on system calls for nothing.
+    let pidns = crate::sys::netns::own_pidns().unwrap_or(0);
+    let mut tracer = Tracer::load(LoadOptions {
+        ringbuf_bytes: cfg.ringbuf_bytes,
+        owner_notes: pidns == crate::sys::netns::INITIAL_PIDNS,
+    })?;
     let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
     let ring_fill = match cfg.metrics {
         Some(_) => Some(crate::bpf::ringfill::RingFill::new(std::os::fd::AsFd::as_fd(&ring), cfg.ringbuf_bytes)?),
@@ -151,8 +157,6 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
     let dump = diag.dump_tcp(&[AF_INET, AF_INET6], ALL_STATES)?;
     let seed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let listener_inode = nix::sys::stat::fstat(&sock.listener).map(|st| st.st_ino).unwrap_or(0);
-    let pidns = crate::sys::netns::own_pidns().unwrap_or(0);
-    let mut tracer = tracer;
     let owners = KeptOwners::new(&mut tracer, pidns);
     let mut st = State {
         spaces: NamespaceSet::new(netns, diag),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sockstat_ebpf::{OwnerRecord, PF_EXITING, TaskRecord};
+use sockstat_ebpf::{OwnerRecord, TASK_EXITING, TASK_IO_URING, TASK_THREAD, TaskRecord};
 
 use crate::{
     bpf::{
@@ -80,9 +80,16 @@ struct Process {
     /// The descriptor table's address, [`UNKNOWN_TABLE`] for a process the listing did
     /// not show (it started after the listing).
     files: u64,
-    exiting: bool,
+    /// Walked again at every query: exiting (its last descriptors close after the kernel
+    /// marked it so), using io_uring (whose rings change descriptors unseen), or started
+    /// after the listing.
+    volatile: bool,
     comm: [u8; 16],
     sockets: Vec<Descriptor>,
+}
+
+fn volatile(t: &TaskRecord) -> bool {
+    t.flags & (TASK_EXITING | TASK_IO_URING) != 0
 }
 
 const UNKNOWN_TABLE: u64 = u64::MAX;
@@ -154,10 +161,11 @@ impl<S: Source> Owners<S> {
                 let mut to_walk = Vec::new();
                 for (&tgid, t) in &listed {
                     match kept.processes.get_mut(&tgid) {
+                        // Unchanged; or without a table before and now (a zombie): no
+                        // descriptors, nothing to walk.
                         Some(p)
                             if p.files == t.files
-                                && !p.exiting
-                                && t.flags & PF_EXITING == 0
+                                && (t.files == 0 || !p.volatile && !volatile(t))
                                 && !changes.tables.contains(&t.files) =>
                         {
                             p.comm = t.comm;
@@ -186,8 +194,7 @@ impl<S: Source> Owners<S> {
                     .map(|(_, s)| s)
                     .unwrap_or_default()
             };
-            let process =
-                Process { start: t.start, files: t.files, exiting: t.flags & PF_EXITING != 0, comm: t.comm, sockets };
+            let process = Process { start: t.start, files: t.files, volatile: volatile(t), comm: t.comm, sockets };
             if let Some(kept) = self.kept.as_mut() {
                 kept.processes.insert(tgid, process);
             }
@@ -202,14 +209,13 @@ impl<S: Source> Owners<S> {
             .iter()
             .map(|(&tgid, t)| {
                 let sockets = found.remove(&tgid).map(|(_, s)| s).unwrap_or_default();
-                let exiting = t.flags & PF_EXITING != 0;
-                (tgid, Process { start: t.start, files: t.files, exiting, comm: t.comm, sockets })
+                (tgid, Process { start: t.start, files: t.files, volatile: volatile(t), comm: t.comm, sockets })
             })
             .collect();
         // Started after the listing: kept under an unknown table, so the next query walks
         // it again.
         for (tgid, (comm, sockets)) in found {
-            processes.insert(tgid, Process { start: 0, files: UNKNOWN_TABLE, exiting: true, comm, sockets });
+            processes.insert(tgid, Process { start: 0, files: UNKNOWN_TABLE, volatile: true, comm, sockets });
         }
         Ok(processes)
     }
@@ -234,7 +240,8 @@ impl<S: Source> Owners<S> {
     }
 }
 
-/// The listing's records by pid.
+/// The listing's records by pid: the leaders', with the io_uring flag of any of their
+/// threads.
 fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
     if !bytes.len().is_multiple_of(TaskRecord::SIZE) {
         return Err(EbpfError::Iter {
@@ -248,7 +255,8 @@ fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
     }
     let u32_at = |r: &[u8], o: usize| u32::from_ne_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
     let u64_at = |r: &[u8], o: usize| u64::from(u32_at(r, o)) | (u64::from(u32_at(r, o + 4)) << 32);
-    Ok(bytes
+    let mut rings = Vec::new();
+    let mut leaders: BTreeMap<u32, TaskRecord> = bytes
         .chunks_exact(TaskRecord::SIZE)
         .map(|r| {
             use std::mem::offset_of;
@@ -264,7 +272,19 @@ fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
             };
             (t.tgid, t)
         })
-        .collect())
+        .filter(|(tgid, t)| {
+            if t.flags & TASK_THREAD != 0 {
+                rings.push(*tgid);
+            }
+            t.flags & TASK_THREAD == 0
+        })
+        .collect();
+    for tgid in rings {
+        if let Some(t) = leaders.get_mut(&tgid) {
+            t.flags |= TASK_IO_URING;
+        }
+    }
+    Ok(leaders)
 }
 
 /// One process's name and descriptors as a walk found them.
@@ -300,6 +320,8 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         procs: BTreeMap<u32, FakeProcess>,
+        /// Processes one of whose other threads has used io_uring.
+        rings: Vec<u32>,
         notes: FxHashSet<u64>,
         missed: u64,
         whole: RefCell<u32>,
@@ -346,6 +368,14 @@ mod tests {
             for (&tgid, &(start, files, flags, c, _)) in &self.procs {
                 let t = TaskRecord { tgid, flags, start, files, comm: c };
                 // SAFETY: TaskRecord is repr(C) of integers and bytes without padding.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(std::ptr::from_ref(&t).cast::<u8>(), TaskRecord::SIZE) };
+                out.extend_from_slice(bytes);
+            }
+            for &tgid in &self.rings {
+                let t =
+                    TaskRecord { tgid, flags: TASK_THREAD | TASK_IO_URING, start: 9, files: 0xfff, comm: comm("t") };
+                // SAFETY: as above.
                 let bytes =
                     unsafe { std::slice::from_raw_parts(std::ptr::from_ref(&t).cast::<u8>(), TaskRecord::SIZE) };
                 out.extend_from_slice(bytes);
@@ -403,12 +433,19 @@ mod tests {
         check(&mut owners, 1, &[40, 50]);
         // Exiting: walked at every query until it is gone; once its table is gone, not
         // walked at all.
-        owners.source.procs.get_mut(&10).expect("10").2 = PF_EXITING;
+        owners.source.procs.get_mut(&10).expect("10").2 = TASK_EXITING;
         check(&mut owners, 1, &[10]);
         check(&mut owners, 1, &[10]);
         owners.source.procs.get_mut(&10).expect("10").1 = 0;
         check(&mut owners, 1, &[]);
         owners.source.procs.remove(&10);
+        check(&mut owners, 1, &[]);
+        // A thread of 30 used io_uring: 30 is walked at every query, and once more after.
+        owners.source.rings.push(30);
+        check(&mut owners, 1, &[30]);
+        check(&mut owners, 1, &[30]);
+        owners.source.rings.clear();
+        check(&mut owners, 1, &[30]);
         check(&mut owners, 1, &[]);
         // An unshared table (another address): walked.
         owners.source.procs.get_mut(&30).expect("30").1 = 0xe0;

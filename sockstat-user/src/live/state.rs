@@ -47,10 +47,8 @@ impl KeptOwners {
     /// The owners programs taken from `tracer`; kept between queries only by an agent in
     /// the initial pid namespace (see [`Owners::new`]).
     pub(super) fn new(tracer: &mut Tracer, pidns: u64) -> Option<KeptOwners> {
-        /// PROC_PID_INIT_INO (include/linux/proc_ns.h): the initial pid namespace's inode.
-        const INITIAL_PIDNS: u64 = 0xEFFF_FFFC;
         let kernel = tracer.owners_kernel().ok()?;
-        let owners = Owners::new(kernel, pidns == INITIAL_PIDNS);
+        let owners = Owners::new(kernel, pidns == crate::sys::netns::INITIAL_PIDNS);
         let (counts, keeps) = (owners.counts(), owners.keeps());
         Some(KeptOwners { owners: Arc::new(Mutex::new(owners)), counts, keeps })
     }

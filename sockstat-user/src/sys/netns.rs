@@ -184,6 +184,9 @@ pub fn run_in<T: Send>(inode: u32, handle: (&Path, &File), f: impl FnOnce() -> T
 }
 
 /// Inode number of this process's pid namespace (`/proc/self/ns/pid`).
+/// PROC_PID_INIT_INO (include/linux/proc_ns.h): the initial pid namespace's inode.
+pub const INITIAL_PIDNS: u64 = 0xEFFF_FFFC;
+
 pub fn own_pidns() -> std::io::Result<u64> {
     use std::os::unix::fs::MetadataExt;
     Ok(std::fs::metadata("/proc/self/ns/pid")?.ino())
