@@ -57,6 +57,9 @@ pub(super) struct AgentRun {
     /// The sock_ops program (SYN-SENT with its port, request sockets): several runs per
     /// connection, most of them returning at once. Reported, no target.
     pub(super) sock_ops: Option<ProgramCost>,
+    /// The owners' change notes (system call exits that may add or remove a socket
+    /// descriptor: socket, accept, close...). Reported, no target.
+    pub(super) owner_notes: Option<ProgramCost>,
     /// Size of the timeline file and its write-ahead log once the agent stopped (None:
     /// this sockstat keeps no timeline).
     pub(super) timeline_bytes: Option<u64>,
@@ -259,6 +262,7 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Res
         set_state: stats.then(|| cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME)).flatten(),
         accept: stats.then(|| cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM)).flatten(),
         sock_ops: stats.then(|| cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM)).flatten(),
+        owner_notes: stats.then(|| cost(&p0, &p1, sockstat_ebpf::OWNER_MARK_PROGRAM)).flatten(),
         timeline_bytes: None,
     };
     let timeline = agent.timeline().map(Path::to_path_buf);

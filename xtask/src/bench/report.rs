@@ -507,6 +507,7 @@ impl Report {
             ("transition program", (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>),
             ("accept hook", |a: &AgentRun| a.accept),
             ("sock_ops program (no target)", |a: &AgentRun| a.sock_ops),
+            ("owners' change notes (no target)", |a: &AgentRun| a.owner_notes),
         ] {
             let cell = program_costs(c, pick).map_or_else(
                 || "not measured".into(),
