@@ -229,7 +229,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let (snapshot, agent_owners) = fetch::snapshot(&opts.selection, storage_maps.as_ref())?;
+    let (snapshot, mut agent_owners) = fetch::snapshot(&opts.selection, storage_maps.as_ref())?;
     // --bpf-maps: look up the maps the values came from (as ss does when it prints them,
     // also for values a recorded dump holds without the options).
     if storage_maps.is_none() && StorageMaps::any_in(&snapshot) {
@@ -251,26 +251,29 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     // /proc/PID/task.
     let wanted =
         if opts.style.show_processes > 0 || opts.style.show_threads { snapshot.inodes() } else { FxHashSet::default() };
-    let (owners, texts) = match (&agent_owners, opts.style.show_threads, opts.style.show_processes > 0) {
+    let texts_of = |owners: &HashMap<u32, Vec<crate::model::owner::Owner>>| -> FxHashMap<u32, String> {
+        owners.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect()
+    };
+    let names = format::Names::system(opts.style.numeric).with_bpf_maps(bpf_maps);
+    let (owners, names) = match (agent_owners.take(), opts.style.show_threads, opts.style.show_processes > 0) {
         (_, true, _) => {
             let owners = owners::owners_with_threads(&wanted);
-            let texts = owners.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect();
-            (owners, texts)
+            let texts = texts_of(&owners);
+            (owners, names.with_owners(texts))
         }
         (Some(records), false, true) if !opts.style.json => {
-            (HashMap::new(), format::users_texts(records, &wanted, opts.style.compat))
+            (HashMap::new(), names.with_owners(format::RecordUsers::new(records, &wanted, opts.style.compat)))
         }
         (agent, false, true) => {
             let owners = match agent {
-                Some(records) => owners::from_records(records, &wanted),
+                Some(records) => owners::from_records(&records, &wanted),
                 None => owners::owners(&wanted),
             };
-            let texts = owners.iter().map(|(&i, l)| (i, format::users_text_for(l, opts.style.compat))).collect();
-            (owners, texts)
+            let texts = texts_of(&owners);
+            (owners, names.with_owners(texts))
         }
-        (_, false, false) => (HashMap::new(), FxHashMap::default()),
+        (_, false, false) => (HashMap::new(), names),
     };
-    let names = format::Names::system(opts.style.numeric).with_owners(texts).with_bpf_maps(bpf_maps);
     // The time spent in the writes to stdout is counted apart for SOCKSTAT_PROFILE.
     let formatting = std::time::Instant::now();
     let mut out = io::BufWriter::new(TimedWriter { inner: io::stdout().lock(), spent: Duration::ZERO });

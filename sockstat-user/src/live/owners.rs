@@ -223,20 +223,19 @@ impl<S: Source> Owners<S> {
     /// The kept descriptors as a whole walk's records: pid, then descriptor order.
     fn encode(&self) -> OwnerRecords {
         let Some(kept) = &self.kept else { return OwnerRecords::default() };
-        let records: Vec<OwnerRecord> = kept
-            .processes
-            .iter()
-            .flat_map(|(&tgid, p)| {
-                p.sockets.iter().map(move |d| OwnerRecord {
+        let mut records = OwnerRecords::with_capacity(kept.processes.values().map(|p| p.sockets.len()).sum());
+        for (&tgid, p) in &kept.processes {
+            for d in &p.sockets {
+                records.push(&OwnerRecord {
                     pid: tgid,
                     fd: d.fd,
                     inode: u64::from(d.inode),
                     cookie: d.cookie,
                     comm: p.comm,
-                })
-            })
-            .collect();
-        OwnerRecords::from_records(&records)
+                });
+            }
+        }
+        records
     }
 }
 

@@ -36,15 +36,26 @@ impl OwnerRecords {
 
     #[must_use]
     pub fn from_records(records: &[OwnerRecord]) -> Self {
-        let mut bytes = Vec::with_capacity(records.len() * OwnerRecord::SIZE);
+        let mut out = Self::with_capacity(records.len());
         for r in records {
-            bytes.extend_from_slice(&r.pid.to_ne_bytes());
-            bytes.extend_from_slice(&r.fd.to_ne_bytes());
-            bytes.extend_from_slice(&r.inode.to_ne_bytes());
-            bytes.extend_from_slice(&r.cookie.to_ne_bytes());
-            bytes.extend_from_slice(&r.comm);
+            out.push(r);
         }
-        Self(bytes)
+        out
+    }
+
+    /// Room for `n` records.
+    #[must_use]
+    pub fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n * OwnerRecord::SIZE))
+    }
+
+    /// Appends one record.
+    pub fn push(&mut self, r: &OwnerRecord) {
+        self.0.extend_from_slice(&r.pid.to_ne_bytes());
+        self.0.extend_from_slice(&r.fd.to_ne_bytes());
+        self.0.extend_from_slice(&r.inode.to_ne_bytes());
+        self.0.extend_from_slice(&r.cookie.to_ne_bytes());
+        self.0.extend_from_slice(&r.comm);
     }
 
     #[must_use]
@@ -61,6 +72,12 @@ impl OwnerRecords {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The `i`th record.
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<OwnerRef<'_>> {
+        self.0.get(i * OwnerRecord::SIZE..(i + 1) * OwnerRecord::SIZE).map(OwnerRef)
     }
 
     /// The records in the iterator's order (pid, then descriptor).

@@ -33,7 +33,7 @@ pub struct Names {
     /// `cg_id_to_path()` does. A fixed (test) `Names` starts with an empty map.
     cgroups: std::sync::OnceLock<HashMap<u64, String>>,
     /// `-p`: socket inode -> the `("comm",pid=N,fd=N),...` list ss prints in `users:(...)`.
-    owners: rustc_hash::FxHashMap<u32, String>,
+    owners: std::sync::Arc<dyn Users>,
     /// `-r`: host names, looked up on first use and cached for the run.
     pub hosts: HostNames,
     /// `--bpf-maps`, `--bpf-map-id`: the socket-local storage maps whose values can be
@@ -51,6 +51,26 @@ pub enum PortKind {
     /// No protocol (`dg_proto` NULL, as under `-E`): the first /etc/services entry for
     /// the port, whatever its protocol (`getservbyport(port, NULL)`).
     Any,
+}
+
+/// The owners of sockets as `-p` prints them: the `("comm",pid=N,fd=N),...` list of each
+/// socket inode.
+pub trait Users: Send + Sync + std::fmt::Debug {
+    /// Whether any process holds `inode`.
+    fn holds(&self, inode: u32) -> bool;
+    /// Appends `inode`'s list (nothing if none holds it).
+    fn push(&self, out: &mut String, inode: u32);
+}
+
+impl Users for rustc_hash::FxHashMap<u32, String> {
+    fn holds(&self, inode: u32) -> bool {
+        self.contains_key(&inode)
+    }
+    fn push(&self, out: &mut String, inode: u32) {
+        if let Some(list) = self.get(&inode) {
+            out.push_str(list);
+        }
+    }
 }
 
 impl Names {
@@ -78,7 +98,7 @@ impl Names {
             ifnames: None,
             comms: None,
             cgroups: std::sync::OnceLock::new(),
-            owners: rustc_hash::FxHashMap::default(),
+            owners: std::sync::Arc::new(rustc_hash::FxHashMap::<u32, String>::default()),
             hosts: HostNames::system(),
             bpf_maps: HashMap::new(),
         }
@@ -98,7 +118,7 @@ impl Names {
             ifnames: Some(ifnames.iter().map(|&(i, n)| (i, n.to_owned())).collect()),
             comms: Some(HashMap::new()),
             cgroups: std::sync::OnceLock::from(HashMap::new()),
-            owners: rustc_hash::FxHashMap::default(),
+            owners: std::sync::Arc::new(rustc_hash::FxHashMap::<u32, String>::default()),
             hosts: HostNames::fixed(&[]),
             bpf_maps: HashMap::new(),
         }
@@ -114,10 +134,11 @@ impl Names {
         self
     }
 
-    /// The owners `-p` prints, by socket inode (found by `sys::owners`).
+    /// The owners `-p` prints, by socket inode: texts made beforehand (found by
+    /// `sys::owners`), or anything that writes them when a row is printed.
     #[must_use]
-    pub fn with_owners(mut self, owners: rustc_hash::FxHashMap<u32, String>) -> Self {
-        self.owners = owners;
+    pub fn with_owners(mut self, owners: impl Users + 'static) -> Self {
+        self.owners = std::sync::Arc::new(owners);
         self
     }
 
@@ -178,11 +199,9 @@ impl Names {
 
     /// Appends [`Names::users`] to `out` (a query prints one per row).
     pub fn push_users(&self, out: &mut String, inode: u32) {
-        if inode != 0
-            && let Some(list) = self.owners.get(&inode)
-        {
+        if inode != 0 && self.owners.holds(inode) {
             out.push_str(" users:(");
-            out.push_str(list);
+            self.owners.push(out, inode);
             out.push(')');
         }
     }

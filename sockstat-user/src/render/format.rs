@@ -56,24 +56,69 @@ pub fn users_text_for(owners: &[crate::model::owner::Owner], compat: SsCompat) -
     out
 }
 
-/// [`users_text_for`] of each wanted inode, straight from the agent's owner records (no
-/// owner list per socket first: a `-p` query at 100k sockets makes 100k of these), each
-/// name from the record's own bytes.
-#[must_use]
-pub fn users_texts(
-    records: &crate::model::owner::OwnerRecords,
-    wanted: &rustc_hash::FxHashSet<u32>,
+/// The agent's owner records as `-p` prints them: each socket's [`users_text_for`] is
+/// written from the records when its row is, straight into the row (each name from the
+/// record's own bytes). At 100k sockets, making 100k texts first and copying each into
+/// its row later was most of a `-p` query's client time (an allocation each, then a
+/// cache miss each).
+#[derive(Debug)]
+pub struct RecordUsers {
+    records: crate::model::owner::OwnerRecords,
+    /// Socket inode -> its first owner in `chain`.
+    heads: rustc_hash::FxHashMap<u32, u32>,
+    /// (record index, next owner of the same inode or [`RecordUsers::END`]), in ss's
+    /// order: the last record found first (ss prepends each find).
+    chain: Vec<(u32, u32)>,
     compat: SsCompat,
-) -> rustc_hash::FxHashMap<u32, String> {
-    let mut texts = rustc_hash::FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
-    for (inode, pid, fd, r) in records.newest_first(wanted) {
-        let out: &mut String = texts.entry(inode).or_default();
-        if !out.is_empty() {
-            out.push(',');
+}
+
+impl RecordUsers {
+    const END: u32 = u32::MAX;
+
+    /// The owners of the `wanted` socket inodes among `records`.
+    #[must_use]
+    pub fn new(
+        records: crate::model::owner::OwnerRecords,
+        wanted: &rustc_hash::FxHashSet<u32>,
+        compat: SsCompat,
+    ) -> Self {
+        let mut heads = rustc_hash::FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+        let mut chain = Vec::with_capacity(wanted.len());
+        // In the records' order, each prepended: the last found comes first.
+        for (i, r) in records.iter().enumerate() {
+            let Ok(inode) = u32::try_from(r.inode()) else { continue };
+            if !wanted.contains(&inode) || i32::try_from(r.pid()).is_err() || i32::try_from(r.fd()).is_err() {
+                continue;
+            }
+            let (Ok(index), Ok(at)) = (u32::try_from(i), u32::try_from(chain.len())) else { break };
+            let next = heads.insert(inode, at).unwrap_or(Self::END);
+            chain.push((index, next));
         }
-        push_owner(out, r.name_bytes(), pid, None, fd, compat);
+        RecordUsers { records, heads, chain, compat }
     }
-    texts
+}
+
+impl crate::names::system::Users for RecordUsers {
+    fn holds(&self, inode: u32) -> bool {
+        self.heads.contains_key(&inode)
+    }
+
+    fn push(&self, out: &mut String, inode: u32) {
+        let mut at = self.heads.get(&inode).copied().unwrap_or(Self::END);
+        let mut first = true;
+        while let Some(&(index, next)) = self.chain.get(at as usize) {
+            if let Some(r) = self.records.get(index as usize) {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                // Numbers that fit were checked when the chain was made.
+                let (pid, fd) = (r.pid() as i32, r.fd() as i32);
+                push_owner(out, r.name_bytes(), pid, None, fd, self.compat);
+            }
+            at = next;
+        }
+    }
 }
 
 /// One owner: `("comm",pid=N[,tid=N],fd=N)`. ss 7.1 escapes the name byte by byte (an

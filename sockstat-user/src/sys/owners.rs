@@ -127,7 +127,26 @@ fn stat_comm(stat: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::format::{users_text, users_text_for, users_texts};
+    use crate::names::system::Users;
+    use crate::render::format::{RecordUsers, users_text, users_text_for};
+
+    /// What `-p` prints for each wanted inode from the records, written as rows are.
+    fn users_texts(
+        records: &crate::model::owner::OwnerRecords,
+        wanted: &FxHashSet<u32>,
+        compat: SsCompat,
+    ) -> HashMap<u32, String> {
+        let users = RecordUsers::new(records.clone(), wanted, compat);
+        wanted
+            .iter()
+            .filter(|&&i| users.holds(i))
+            .map(|&i| {
+                let mut out = String::new();
+                users.push(&mut out, i);
+                (i, out)
+            })
+            .collect()
+    }
     use crate::render::style::SsCompat;
     use std::os::unix::fs::symlink;
 
