@@ -402,18 +402,22 @@ pub fn compare_all(ns: &NetNs, cases: &[&[&str]], mask: fn(&str) -> String) {
 /// A program run in `ns` with piped stdin and stdout, once it printed `ready` (a Python
 /// fixture that made its sockets and now waits for stdin to close).
 pub fn spawn_ready(ns: &NetNs, program: &str, args: &[&str]) -> Child {
-    let mut child = ns
-        .command(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e} (apt-get install {program})"));
+    let mut child = spawn_piped(ns, program, args);
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped stdout")), &mut line)
         .expect("read the fixture's first line");
     assert_eq!(line.trim(), "ready", "{program} did not get ready");
     child
+}
+
+/// A program run in `ns` with piped stdin and stdout.
+pub fn spawn_piped(ns: &NetNs, program: &str, args: &[&str]) -> Child {
+    ns.command(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (apt-get install {program})"))
 }
 
 /// Removes the querying process's own sock_diag socket from a netlink listing: ss lists

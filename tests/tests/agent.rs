@@ -375,13 +375,7 @@ for line in sys.stdin:
     print("ok", flush=True)
 reap()
 "#;
-    let mut fixture = ns
-        .command("python3")
-        .args(["-c", code])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (apt-get install python3)");
+    let mut fixture = sockstat_tests::spawn_piped(&ns, "python3", &["-c", code]);
     let mut stdin = fixture.stdin.take().expect("stdin");
     let mut stdout = std::io::BufReader::new(fixture.stdout.take().expect("stdout"));
     let mut line = String::new();

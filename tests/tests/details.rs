@@ -673,13 +673,7 @@ fn fwmark_and_cgroup_conditions_select_what_ss_selects() {
         x=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); x.bind('\\0sockstat-mark')\n\
         print('ready',flush=True)\n\
         sys.stdin.read()\n";
-    let mut owner = ns
-        .command("python3")
-        .args(["-c", code])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (apt-get install python3)");
+    let mut owner = sockstat_tests::spawn_piped(&ns, "python3", &["-c", code]);
     // `ip netns exec` execs python3: the child's pid is the owner's.
     std::fs::write(cg.join("cgroup.procs"), owner.id().to_string()).expect("move the owner into the test cgroup");
     owner.stdin.as_mut().unwrap().write_all(b"go\n").expect("start the owner");

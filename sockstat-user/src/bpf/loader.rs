@@ -110,6 +110,10 @@ pub struct KernelCounters {
     pub missed: u64,
 }
 
+/// What [`Tracer::take_owners_programs`] hands over.
+pub type OwnersPrograms =
+    ([std::os::fd::OwnedFd; 2], Option<std::os::fd::OwnedFd>, Option<(aya::maps::Map, aya::maps::Map, aya::maps::Map)>);
+
 /// A loaded and attached program. Fields drop in declaration order; `ebpf` last, which
 /// detaches the program.
 pub struct Tracer {
@@ -620,12 +624,13 @@ impl Tracer {
             .collect()
     }
 
-    /// The owners programs and their notes' maps, to walk on any thread (see
-    /// [`crate::bpf::owners`]). Once only: the maps go with it.
+    /// The owners programs (copies of their file descriptors: the walkers, and the task
+    /// listing where the notes are made) and the notes' maps (changes, missed, epoch),
+    /// for `bpf::owners` to walk on any thread. Once only: the maps go with them.
     ///
     /// # Errors
     /// The iterators did not load, or their file descriptors could not be copied.
-    pub fn owners_kernel(&mut self) -> Result<crate::bpf::owners::OwnersKernel, EbpfError> {
+    pub fn take_owners_programs(&mut self) -> Result<OwnersPrograms, EbpfError> {
         if !self.owners_iter {
             return Err(EbpfError::MissingProgram(OWNERS_PROGRAMS[0]));
         }
@@ -649,7 +654,7 @@ impl Tracer {
         } else {
             None
         };
-        Ok(crate::bpf::owners::OwnersKernel::new(walkers, tasks, notes))
+        Ok((walkers, tasks, notes))
     }
 
     /// The ring buffer, for the event stream; `None` once taken.
@@ -706,42 +711,6 @@ fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
     let every = (wakeup_bytes / 8 / record / cpus.max(1)).clamp(1, 64);
     // The largest power of two not above `every`.
     (1u32 << (31 - every.leading_zeros())) - 1
-}
-
-/// Reads walks of the owners iterators to their ends, each on a thread of its
-/// own, and merges them: the program's records back to back (`model::owner::OwnerRecords`
-/// checks them) in the order one walk of every descriptor would give.
-///
-/// # Errors
-/// Reading failed.
-pub fn read_owners(files: Vec<std::fs::File>) -> Result<Vec<u8>, EbpfError> {
-    let walks = crate::threads::each_on_a_thread(files, read_walk);
-    let walks = walks.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::model::owner::merge_walks(walks))
-}
-
-/// One walk read to its end.
-pub(crate) fn read_walk(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
-    use std::io::Read;
-    // Read straight into the result (a walk at 100k sockets is megabytes); a read that
-    // walked many objects without output returns EAGAIN (the kernel's MAX_ITER_OBJECTS),
-    // and the walk goes on with the next read.
-    const CHUNK: usize = 1 << 20;
-    let mut bytes = Vec::new();
-    let mut len = 0;
-    loop {
-        if bytes.len() - len < CHUNK / 4 {
-            bytes.resize(len + CHUNK, 0);
-        }
-        match file.read(&mut bytes[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
-            Err(source) => return Err(EbpfError::Iter { source }),
-        }
-    }
-    bytes.truncate(len);
-    Ok(bytes)
 }
 
 /// One of [`OWNERS_PROGRAMS`], as the iterator program it is.

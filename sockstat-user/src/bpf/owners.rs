@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use rustc_hash::FxHashSet;
 
-use crate::bpf::loader::EbpfError;
+use crate::bpf::loader::{EbpfError, Tracer};
 
 /// The loaded owners programs and the maps of their change notes, detached from the rest
 /// of the programs so that a walk can run on any thread.
@@ -38,7 +38,16 @@ pub struct Changes {
 }
 
 impl OwnersKernel {
-    pub(super) fn new(
+    /// The owners programs taken from `tracer` (see [`Tracer::take_owners_programs`]).
+    ///
+    /// # Errors
+    /// The iterators did not load, or their file descriptors could not be copied.
+    pub fn take_from(tracer: &mut Tracer) -> Result<Self, EbpfError> {
+        let (walkers, tasks, notes) = tracer.take_owners_programs()?;
+        Ok(Self::new(walkers, tasks, notes))
+    }
+
+    fn new(
         walkers: [OwnedFd; 2],
         tasks: Option<OwnedFd>,
         notes: Option<(aya::maps::Map, aya::maps::Map, aya::maps::Map)>,
@@ -73,7 +82,7 @@ impl OwnersKernel {
     /// Making or reading an iterator failed.
     pub fn walk_all(&self) -> Result<Vec<u8>, EbpfError> {
         let files = self.walkers.iter().map(|p| iterator(p.as_fd(), None)).collect::<Result<Vec<_>, _>>()?;
-        crate::bpf::loader::read_owners(files)
+        read_owners(files)
     }
 
     /// One process's socket descriptors (`tgid` as the agent's pid namespace numbers it):
@@ -85,7 +94,7 @@ impl OwnersKernel {
         let walks = self
             .walkers
             .iter()
-            .map(|p| iterator(p.as_fd(), Some(tgid)).and_then(crate::bpf::loader::read_walk))
+            .map(|p| iterator(p.as_fd(), Some(tgid)).and_then(read_walk))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::model::owner::merge_walks(walks))
     }
@@ -96,7 +105,7 @@ impl OwnersKernel {
     /// Without the listing, or making or reading its iterator failed.
     pub fn tasks(&self) -> Result<Vec<u8>, EbpfError> {
         let program = self.tasks.as_ref().ok_or(EbpfError::MissingProgram(sockstat_ebpf::OWNER_TASKS_PROGRAM))?;
-        crate::bpf::loader::read_walk(iterator(program.as_fd(), None)?)
+        read_walk(iterator(program.as_fd(), None)?)
     }
 
     /// Takes the notes made since the last take: the tables noted are removed from the
@@ -181,4 +190,40 @@ fn iterator(program: std::os::fd::BorrowedFd<'_>, tgid: Option<u32>) -> Result<s
     }
     // SAFETY: as above; the iterator holds its own reference to the link.
     Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(iter as i32) }))
+}
+
+/// Reads walks of the owners iterators to their ends, each on a thread of its
+/// own, and merges them: the program's records back to back (`model::owner::OwnerRecords`
+/// checks them) in the order one walk of every descriptor would give.
+///
+/// # Errors
+/// Reading failed.
+fn read_owners(files: Vec<std::fs::File>) -> Result<Vec<u8>, EbpfError> {
+    let walks = crate::threads::each_on_a_thread(files, read_walk);
+    let walks = walks.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::model::owner::merge_walks(walks))
+}
+
+/// One walk read to its end.
+fn read_walk(mut file: std::fs::File) -> Result<Vec<u8>, EbpfError> {
+    use std::io::Read;
+    // Read straight into the result (a walk at 100k sockets is megabytes); a read that
+    // walked many objects without output returns EAGAIN (the kernel's MAX_ITER_OBJECTS),
+    // and the walk goes on with the next read.
+    const CHUNK: usize = 1 << 20;
+    let mut bytes = Vec::new();
+    let mut len = 0;
+    loop {
+        if bytes.len() - len < CHUNK / 4 {
+            bytes.resize(len + CHUNK, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(source) => return Err(EbpfError::Iter { source }),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
 }

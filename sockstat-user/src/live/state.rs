@@ -47,7 +47,7 @@ impl KeptOwners {
     /// The owners programs taken from `tracer`; kept between queries only by an agent in
     /// the initial pid namespace (see [`Owners::new`]).
     pub(super) fn new(tracer: &mut Tracer, pidns: u64) -> Option<KeptOwners> {
-        let kernel = tracer.owners_kernel().ok()?;
+        let kernel = OwnersKernel::take_from(tracer).ok()?;
         let owners = Owners::new(kernel, pidns == crate::sys::netns::INITIAL_PIDNS);
         let (counts, keeps) = (owners.counts(), owners.keeps());
         Some(KeptOwners { owners: Arc::new(Mutex::new(owners)), counts, keeps })
