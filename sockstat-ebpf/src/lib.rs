@@ -78,8 +78,9 @@ pub const OWNER_CHANGES_MAP: &str = "OWNER_CHANGES";
 /// Capacity of [`OWNER_CHANGES_MAP`]: more tables changed between two queries than this
 /// and the next query walks everything.
 pub const OWNER_CHANGES_MAX: u32 = 16384;
-/// Array of one `u64` the agent adds one to before each take of [`OWNER_CHANGES_MAP`]
-/// (the programs' per-CPU memory of what they noted is good for one take).
+/// Array of one `u64` the agent adds one to at the end of each take of
+/// [`OWNER_CHANGES_MAP`] (the programs' per-CPU memory of what they noted is good until
+/// then).
 pub const OWNER_EPOCH_MAP: &str = "OWNER_EPOCH";
 /// Per-CPU `u64`: notes that did not fit in [`OWNER_CHANGES_MAP`], and descriptors
 /// installed in another process (seccomp): when the sum moves, the next `-p` walks every
@@ -96,8 +97,11 @@ pub const TASK_EXITING: u32 = 1;
 /// (`IOSQE_CQE_SKIP_SUCCESS` under SQPOLL), so the process is walked at every query.
 pub const TASK_IO_URING: u32 = 2;
 /// [`TaskRecord::flags`]: a record for another thread than the leader, carrying only its
-/// [`TASK_IO_URING`] flag (its other fields are the leader's business).
+/// [`TASK_IO_URING`] flag and its table (its other fields are the leader's business).
 pub const TASK_THREAD: u32 = 4;
+/// [`TaskRecord::flags`]: a 32-bit (compat or x32) process, whose system calls the
+/// syscall tracepoints do not report: walked at every query.
+pub const TASK_COMPAT: u32 = 8;
 /// `SECCOMP_IOCTL_NOTIF_ADDFD` as the kernel matches it (`EA_IOCTL`): without the
 /// direction and size bits, which a caller may set otherwise.
 pub const SECCOMP_ADDFD_MATCH: u32 = (SECCOMP_IOCTL_NOTIF_ADDFD as u32) & 0xffff;
@@ -297,8 +301,13 @@ pub struct OwnerOffsets {
     pub task_start_time: u32,
     /// `task_struct.io_uring`; 0 on a kernel without io_uring.
     pub task_io_uring: u32,
+    /// `task_struct.thread_info.flags` (unsigned long), and the flag of a task with a
+    /// 32-bit address space there (x86's `TIF_ADDR32`, arm64's `TIF_32BIT`); mask 0 where
+    /// the loader knows none.
+    pub task_ti_flags: u32,
+    pub compat_mask: u32,
 }
-const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 48);
+const _: () = assert!(core::mem::size_of::<OwnerOffsets>() == 56);
 
 /// One process as the task listing writes it ([`OWNER_TASKS_PROGRAM`]).
 #[repr(C)]

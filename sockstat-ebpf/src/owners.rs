@@ -16,8 +16,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sockstat_ebpf::{
-    OWNER_CHANGES_MAX, OwnerOffsets, OwnerRecord, PF_EXITING, SECCOMP_ADDFD_MATCH, TASK_EXITING, TASK_IO_URING,
-    TASK_THREAD, TaskRecord,
+    OWNER_CHANGES_MAX, OwnerOffsets, OwnerRecord, PF_EXITING, SECCOMP_ADDFD_MATCH, TASK_COMPAT, TASK_EXITING,
+    TASK_IO_URING, TASK_THREAD, TaskRecord,
 };
 
 /// Descriptor tables noted since the agent last took them (`OWNER_CHANGES_MAP`).
@@ -29,25 +29,28 @@ static OWNER_CHANGES: HashMap<u64, u8> = HashMap::with_max_entries(OWNER_CHANGES
 #[map(name = "OWNER_MISSED")]
 static OWNER_MISSED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// The agent's take count (`OWNER_EPOCH_MAP`): it adds one before each take of the notes.
+/// The agent's take count (`OWNER_EPOCH_MAP`): it adds one after each take of the notes,
+/// once it removed the notes it took.
 #[map(name = "OWNER_EPOCH")]
 static OWNER_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Per CPU, the tables this CPU noted lately, each with the take count it was noted in:
-/// a table found there with the current count is in `OWNER_CHANGES` still (the agent
-/// removes notes only after it moved the count), so the hash lookup is skipped. Direct
-/// mapped by process id; most system calls under load come from a few processes.
+/// a table found there with the current count was in `OWNER_CHANGES` at or after this
+/// count began, so either it is there still or a take removed it and has not moved the
+/// count yet (and walks after moving it): the hash lookup is skipped. Direct mapped by
+/// process id; most system calls under load come from a few processes.
 #[map(name = "OWNER_NOTED")]
 static OWNER_NOTED: PerCpuArray<[u64; 2 * NOTED_SLOTS]> = PerCpuArray::with_max_entries(1, 0);
 const NOTED_SLOTS: usize = 16;
 
-/// Set when a thread inside an ADDFD could not be remembered in `OWNER_ADDFD`.
+/// Set for good once a thread inside an ADDFD could not be remembered in `OWNER_ADDFD`
+/// (16384 of them in flight at once): no exit can then tell that its descriptor landed.
 #[map(name = "OWNER_ADDFD_PENDING")]
 static OWNER_ADDFD_PENDING: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Threads inside a seccomp `SECCOMP_IOCTL_NOTIF_ADDFD` ioctl (`OWNER_ADDFD_MAP`).
 #[map(name = "OWNER_ADDFD")]
-static OWNER_ADDFD: HashMap<u64, u8> = HashMap::with_max_entries(1024, 0);
+static OWNER_ADDFD: HashMap<u64, u8> = HashMap::with_max_entries(16384, 0);
 
 /// Filled by the loader (`EbpfLoader::override_global`) before the program is loaded.
 #[unsafe(no_mangle)]
@@ -64,6 +67,8 @@ static OWNER_OFFSETS: OwnerOffsets = OwnerOffsets {
     task_flags: 0,
     task_start_time: 0,
     task_io_uring: 0,
+    task_ti_flags: 0,
+    compat_mask: 0,
 };
 
 macro_rules! offset {
@@ -201,6 +206,13 @@ pub fn sockstat_owner_tasks(ctx: *mut c_void) -> i32 {
     if task_flags & PF_EXITING != 0 {
         flags |= TASK_EXITING;
     }
+    let compat_mask = offset!(compat_mask);
+    if compat_mask != 0 {
+        let ti_flags: u64 = field!(task, task_ti_flags);
+        if ti_flags & u64::from(compat_mask) != 0 {
+            flags |= TASK_COMPAT;
+        }
+    }
     let files: u64 = field!(task, task_files);
     let record = TaskRecord {
         tgid: tgid as u32,
@@ -244,9 +256,8 @@ pub fn sockstat_owner_ioctl_in(ctx: TracePointContext) -> u32 {
         if OWNER_ADDFD.insert(&id, &1, 0).is_err()
             && let Some(pending) = OWNER_ADDFD_PENDING.get_ptr_mut(0)
         {
-            // Not remembered by thread: the next exit of any ioctl counts it (after this
-            // one's descriptor landed, or later: a query in between walks everything
-            // then too).
+            // Not remembered by thread: from now on every ioctl exit counts one, so
+            // that every query after this one's descriptor landed walks everything.
             // SAFETY: a u32 of a one-entry array.
             unsafe { *pending = 1 };
         }
@@ -269,8 +280,6 @@ pub fn sockstat_owner_ioctl(_ctx: TracePointContext) -> u32 {
         // SAFETY: a u32 of a one-entry array.
         && unsafe { *pending } != 0
     {
-        // SAFETY: as above.
-        unsafe { *pending = 0 };
         missed();
     }
     0

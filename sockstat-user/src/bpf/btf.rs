@@ -216,6 +216,16 @@ fn check_indirections(types: &TypeInformation) -> Result<(), BtfError> {
     Ok(())
 }
 
+/// The `thread_info.flags` bit of a task with a 32-bit address space
+/// (arch/x86/include/asm/thread_info.h `TIF_ADDR32`, set for ia32 and x32 processes;
+/// arch/arm64/include/asm/thread_info.h `TIF_32BIT`).
+#[cfg(target_arch = "x86_64")]
+const COMPAT_TASK_FLAG: u32 = 1 << 29;
+#[cfg(target_arch = "aarch64")]
+const COMPAT_TASK_FLAG: u32 = 1 << 22;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const COMPAT_TASK_FLAG: u32 = 0;
+
 fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
     Ok(OwnerOffsets {
         task_pid: r.byte_offset("task_struct", "pid")?,
@@ -231,6 +241,8 @@ fn owner_offsets(r: &Resolver) -> Result<OwnerOffsets, BtfError> {
         task_start_time: r.byte_offset("task_struct", "start_time")?,
         // Absent without io_uring (CONFIG_IO_URING): 0, and the listing skips it.
         task_io_uring: r.byte_offset("task_struct", "io_uring").unwrap_or(0),
+        task_ti_flags: r.byte_offset("task_struct", "thread_info.flags").unwrap_or(0),
+        compat_mask: if r.byte_offset("task_struct", "thread_info.flags").is_ok() { COMPAT_TASK_FLAG } else { 0 },
     })
 }
 

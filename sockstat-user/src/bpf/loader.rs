@@ -122,7 +122,7 @@ pub struct Tracer {
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     /// Whether the accept hook (syscall exit tracepoints) is attached.
     pub accept_hook: bool,
-    /// Whether the owners iterator loaded ([`Tracer::owners_kernel`]).
+    /// Whether the owners iterator loaded ([`Tracer::take_owners_programs`]).
     pub owners_iter: bool,
     /// Whether the task listing loaded and the notes of changed descriptor tables are
     /// made: the agent then keeps owners between queries.
@@ -762,8 +762,10 @@ fn load_owner_marks(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), EbpfError> {
     }
     for (name, points) in [
         (OWNER_MARK_PROGRAM, &OWNER_MARK_TRACEPOINTS[..]),
-        (OWNER_IOCTL_ENTER_PROGRAM, &[("syscalls", "sys_enter_ioctl")][..]),
+        // The exit before the entry: an entry seen with no exit attached would leave its
+        // thread remembered.
         (OWNER_IOCTL_EXIT_PROGRAM, &[("syscalls", "sys_exit_ioctl")][..]),
+        (OWNER_IOCTL_ENTER_PROGRAM, &[("syscalls", "sys_enter_ioctl")][..]),
     ] {
         let tp: &mut TracePoint = ebpf
             .program_mut(name)

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sockstat_ebpf::{OwnerRecord, TASK_EXITING, TASK_IO_URING, TASK_THREAD, TaskRecord};
+use rustc_hash::FxHashSet;
+use sockstat_ebpf::{OwnerRecord, TASK_COMPAT, TASK_EXITING, TASK_IO_URING, TASK_THREAD, TaskRecord};
 
 use crate::{
     bpf::{
@@ -89,7 +90,7 @@ struct Process {
 }
 
 fn volatile(t: &TaskRecord) -> bool {
-    t.flags & (TASK_EXITING | TASK_IO_URING) != 0
+    t.flags & (TASK_EXITING | TASK_IO_URING | TASK_COMPAT) != 0
 }
 
 const UNKNOWN_TABLE: u64 = u64::MAX;
@@ -154,7 +155,7 @@ impl<S: Source> Owners<S> {
         // The notes first: a change noted after this take is for the next query; one
         // noted before it is seen by the walks below, which come after the change.
         let changes = self.source.take_changes()?;
-        let listed = tasks(&self.source.tasks()?)?;
+        let (listed, rings) = tasks(&self.source.tasks()?)?;
         let to_walk = match &mut self.kept {
             Some(kept) if kept.missed == changes.missed => {
                 kept.processes.retain(|tgid, p| listed.get(tgid).is_some_and(|t| t.start == p.start));
@@ -166,7 +167,8 @@ impl<S: Source> Owners<S> {
                         Some(p)
                             if p.files == t.files
                                 && (t.files == 0 || !p.volatile && !volatile(t))
-                                && !changes.tables.contains(&t.files) =>
+                                && !changes.tables.contains(&t.files)
+                                && !rings.contains(&t.files) =>
                         {
                             p.comm = t.comm;
                         }
@@ -240,8 +242,9 @@ impl<S: Source> Owners<S> {
 }
 
 /// The listing's records by pid: the leaders', with the io_uring flag of any of their
-/// threads.
-fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
+/// threads; and the tables of every task that has used io_uring (a process sharing
+/// such a table with another, `CLONE_FILES`, is walked at every query too).
+fn tasks(bytes: &[u8]) -> Result<(BTreeMap<u32, TaskRecord>, FxHashSet<u64>), EbpfError> {
     if !bytes.len().is_multiple_of(TaskRecord::SIZE) {
         return Err(EbpfError::Iter {
             source: std::io::Error::other(format!(
@@ -255,6 +258,7 @@ fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
     let u32_at = |r: &[u8], o: usize| u32::from_ne_bytes([r[o], r[o + 1], r[o + 2], r[o + 3]]);
     let u64_at = |r: &[u8], o: usize| u64::from(u32_at(r, o)) | (u64::from(u32_at(r, o + 4)) << 32);
     let mut rings = Vec::new();
+    let mut ring_tables = FxHashSet::default();
     let mut leaders: BTreeMap<u32, TaskRecord> = bytes
         .chunks_exact(TaskRecord::SIZE)
         .map(|r| {
@@ -272,6 +276,9 @@ fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
             (t.tgid, t)
         })
         .filter(|(tgid, t)| {
+            if t.flags & TASK_IO_URING != 0 && t.files != 0 {
+                ring_tables.insert(t.files);
+            }
             if t.flags & TASK_THREAD != 0 {
                 rings.push(*tgid);
             }
@@ -283,7 +290,7 @@ fn tasks(bytes: &[u8]) -> Result<BTreeMap<u32, TaskRecord>, EbpfError> {
             t.flags |= TASK_IO_URING;
         }
     }
-    Ok(leaders)
+    Ok((leaders, ring_tables))
 }
 
 /// One process's name and descriptors as a walk found them.
@@ -372,8 +379,8 @@ mod tests {
                 out.extend_from_slice(bytes);
             }
             for &tgid in &self.rings {
-                let t =
-                    TaskRecord { tgid, flags: TASK_THREAD | TASK_IO_URING, start: 9, files: 0xfff, comm: comm("t") };
+                let files = self.procs.get(&tgid).map_or(0, |p| p.1);
+                let t = TaskRecord { tgid, flags: TASK_THREAD | TASK_IO_URING, start: 9, files, comm: comm("t") };
                 // SAFETY: as above.
                 let bytes =
                     unsafe { std::slice::from_raw_parts(std::ptr::from_ref(&t).cast::<u8>(), TaskRecord::SIZE) };
@@ -456,6 +463,22 @@ mod tests {
     }
 
     #[test]
+    fn io_uring_and_32_bit_processes_are_walked_at_every_query() {
+        let mut fake = Fake::default();
+        fake.procs.insert(10, (1, 0xa0, 0, comm("ring"), vec![(3, 100)]));
+        fake.procs.insert(11, (2, 0xa0, 0, comm("sharer"), vec![(3, 100)]));
+        fake.procs.insert(20, (3, 0xb0, TASK_COMPAT, comm("old"), vec![(4, 200)]));
+        fake.procs.insert(30, (4, 0xc0, 0, comm("quiet"), vec![(5, 300)]));
+        let mut owners = Owners::new(fake, true);
+        check(&mut owners, 1, &[]);
+        check(&mut owners, 1, &[20]);
+        // A thread of 10 used io_uring: 10 and 11, which shares its table, are walked.
+        owners.source.rings.push(10);
+        check(&mut owners, 1, &[10, 11, 20]);
+        check(&mut owners, 1, &[10, 11, 20]);
+    }
+
+    #[test]
     fn many_changes_walk_everything() {
         let mut fake = Fake::default();
         for p in 0..(WALK_ONE_BY_ONE_MAX as u32 + 10) {
@@ -479,7 +502,7 @@ mod tests {
 
     #[test]
     fn a_torn_listing_is_an_error_that_names_the_offset() {
-        let err = tasks(&[0u8; TaskRecord::SIZE + 3]).expect_err("torn");
+        let err = tasks(&[0u8; TaskRecord::SIZE + 3]).map(|_| ()).expect_err("torn");
         assert!(err.to_string().contains("reading the owners iterator"), "{err}");
         let source = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
         assert!(source.contains("at byte 40"), "{source}");
