@@ -191,7 +191,7 @@ impl<S: Source> Owners<S> {
                 Vec::new()
             } else {
                 self.counts.processes.fetch_add(1, Ordering::Relaxed);
-                descriptors(&self.source.walk_process(tgid)?, Some(tgid))?
+                descriptors(self.source.walk_process(tgid)?, Some(tgid))?
                     .remove(&tgid)
                     .map(|(_, s)| s)
                     .unwrap_or_default()
@@ -206,7 +206,7 @@ impl<S: Source> Owners<S> {
 
     fn walk_whole(&mut self, listed: &BTreeMap<u32, TaskRecord>) -> Result<BTreeMap<u32, Process>, EbpfError> {
         self.counts.whole.fetch_add(1, Ordering::Relaxed);
-        let mut found = descriptors(&self.source.walk_all()?, None)?;
+        let mut found = descriptors(self.source.walk_all()?, None)?;
         let mut processes: BTreeMap<u32, Process> = listed
             .iter()
             .map(|(&tgid, t)| {
@@ -298,9 +298,8 @@ type Walked = ([u8; 16], Vec<Descriptor>);
 
 /// A walk's records by pid: each process's name (as the walk read it) and descriptors;
 /// with `only`, that process's alone.
-fn descriptors(bytes: &[u8], only: Option<u32>) -> Result<BTreeMap<u32, Walked>, EbpfError> {
-    let records =
-        OwnerRecords::new(bytes.to_vec()).map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?;
+fn descriptors(bytes: Vec<u8>, only: Option<u32>) -> Result<BTreeMap<u32, Walked>, EbpfError> {
+    let records = OwnerRecords::new(bytes).map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })?;
     let mut found: BTreeMap<u32, Walked> = BTreeMap::new();
     for r in records.iter() {
         if only.is_some_and(|t| t != r.pid()) {
