@@ -229,6 +229,31 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
+    // TCP alone from the agent's table, printed as text: its rows are printed as they
+    // came, never held decoded.
+    let table = if storage_maps.is_none() && !opts.style.json && !opts.style.show_threads {
+        fetch::table_tcp(&opts.selection)?
+    } else {
+        None
+    };
+    if let Some(mut table) = table {
+        let fetched = std::time::Instant::now();
+        let names = format::Names::system(opts.style.numeric);
+        let names = match table.owners.take() {
+            Some(records) if opts.style.show_processes > 0 => {
+                names.with_owners(format::RecordUsers::new(records, &table.inodes(), opts.style.compat))
+            }
+            _ => names,
+        };
+        let formatting = std::time::Instant::now();
+        let mut out = io::BufWriter::new(TimedWriter { inner: io::stdout().lock(), spent: Duration::ZERO });
+        format::render_tcp_rows(&opts.style, &table, &names, &mut out)?;
+        out.flush()?;
+        print_profile(started, fetched, formatting, out.get_ref().spent, crate::model::socket::InetRows::len(&table));
+        drop(out);
+        std::mem::forget((table, names));
+        return Ok(ExitCode::SUCCESS);
+    }
     let (snapshot, mut agent_owners) = fetch::snapshot(&opts.selection, storage_maps.as_ref())?;
     // --bpf-maps: look up the maps the values came from (as ss does when it prints them,
     // also for values a recorded dump holds without the options).
@@ -283,30 +308,40 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         format::render_with(&opts.style, &snapshot, &names, &mut out)?;
     }
     out.flush()?;
-    if crate::wire::profile::enabled() {
-        let spent = out.get_ref().spent;
-        let format_us = u64::try_from(formatting.elapsed().saturating_sub(spent).as_micros()).unwrap_or(u64::MAX);
-        let write_us = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
-        let p = crate::wire::profile::last().unwrap_or_default();
-        eprintln!(
-            "sockstat profile: connect_us={} request_us={} answer_us={} transfer_us={} decode_us={} fetch_us={} \
-             format_us={format_us} write_us={write_us} total_us={} rows={} bytes={}",
-            p.connect_us,
-            p.request_us,
-            p.answer_us,
-            p.transfer_us,
-            p.decode_us,
-            u64::try_from(fetched.duration_since(started).as_micros()).unwrap_or(u64::MAX),
-            crate::wire::profile::us_since(started),
-            snapshot.tcp.len(),
-            p.bytes,
-        );
-    }
+    print_profile(started, fetched, formatting, out.get_ref().spent, snapshot.tcp.len());
     drop(out);
     // The process ends now, and the kernel takes its memory back at once: freeing 100k
     // rows, owners and their text one by one first was a sixth of a `-p` query's time.
     std::mem::forget((snapshot, agent_owners, owners, wanted, names));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `SOCKSTAT_PROFILE=1`'s line: where a query's time went (`spent`: in the writes).
+fn print_profile(
+    started: std::time::Instant,
+    fetched: std::time::Instant,
+    formatting: std::time::Instant,
+    spent: Duration,
+    rows: usize,
+) {
+    if !crate::wire::profile::enabled() {
+        return;
+    }
+    let format_us = u64::try_from(formatting.elapsed().saturating_sub(spent).as_micros()).unwrap_or(u64::MAX);
+    let write_us = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
+    let p = crate::wire::profile::last().unwrap_or_default();
+    eprintln!(
+        "sockstat profile: connect_us={} request_us={} answer_us={} transfer_us={} decode_us={} fetch_us={} \
+         format_us={format_us} write_us={write_us} total_us={} rows={rows} bytes={}",
+        p.connect_us,
+        p.request_us,
+        p.answer_us,
+        p.transfer_us,
+        p.decode_us,
+        u64::try_from(fetched.duration_since(started).as_micros()).unwrap_or(u64::MAX),
+        crate::wire::profile::us_since(started),
+        p.bytes,
+    );
 }
 
 /// A writer that adds up the time its writes take (`SOCKSTAT_PROFILE`'s `write_us`).

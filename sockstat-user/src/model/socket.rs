@@ -66,6 +66,27 @@ pub struct InetSocket {
     pub ext: Option<Box<InetDetails>>,
 }
 
+/// Inet sockets read one at a time by number, without a list of them all (a query's
+/// rows as the agent sent them are decoded as they are printed).
+pub trait InetRows: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Socket `i` (below [`InetRows::len`]).
+    fn socket(&self, i: usize) -> InetSocket;
+}
+
+impl InetRows for Vec<InetSocket> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn socket(&self, i: usize) -> InetSocket {
+        self[i].clone()
+    }
+}
+
 /// The sock_diag attributes of an inet socket that `ss -e -m -i` print
 /// (include/uapi/linux/inet_diag.h), as the kernel sent them. `None`/0 = absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,14 +19,14 @@ use crate::model::abi::{AF_INET, AF_TIPC, IPPROTO_DCCP, IPPROTO_SCTP, IPPROTO_UD
 use crate::{
     diag::{DiagError, SockDiag},
     model::owner::OwnerRecords,
-    model::socket::{InetSocket, PROTO_MPTCP_TABLE, Snapshot},
+    model::socket::{InetRows, InetSocket, PROTO_MPTCP_TABLE, Snapshot},
     query,
     query::plan::Plan,
     query::selection::{Selection, SourceChoice, Table},
     query::storages::StorageMaps,
     sys::netns::{own_netns, own_pidns},
     sys::procnet,
-    wire::client::{Client, ClientError},
+    wire::client::{Client, ClientError, RowsFrame},
     wire::protocol::DumpSpec,
 };
 
@@ -337,6 +337,133 @@ pub fn snapshot(
         snap.mptcp = got;
     }
     Ok((snap, agent_owners))
+}
+
+/// TCP rows of the agent's table as it sent them, each made a socket when it is read
+/// ([`InetRows`]): the rows the query selects (checked again here, as [`snapshot`]
+/// selects), and with `-p` the owner records. [`table_tcp`] makes it.
+pub struct TableTcp {
+    frame: RowsFrame,
+    /// The rows kept, by number in the frame.
+    kept: Vec<u32>,
+    /// Inodes of rows opened after the agent's seed, from the owner records (by row).
+    inodes: rustc_hash::FxHashMap<u32, u32>,
+    pub owners: Option<OwnerRecords>,
+}
+
+impl InetRows for TableTcp {
+    fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    fn socket(&self, i: usize) -> InetSocket {
+        let n = self.kept[i];
+        let mut s = self.frame.row(n as usize).socket();
+        if !self.inodes.is_empty()
+            && let Some(&inode) = self.inodes.get(&n)
+        {
+            s.inode = inode;
+        }
+        s
+    }
+}
+
+impl TableTcp {
+    /// The inodes of the rows kept.
+    #[must_use]
+    pub fn inodes(&self) -> rustc_hash::FxHashSet<u32> {
+        let mut out = rustc_hash::FxHashSet::with_capacity_and_hasher(self.kept.len(), Default::default());
+        out.extend((0..self.kept.len()).map(|i| self.socket(i).inode));
+        out
+    }
+}
+
+/// A query of the TCP table alone answered from the agent's table, its rows kept as they
+/// came: what [`snapshot`] would fetch for `sel`, without a list of decoded sockets (at
+/// 100k rows, fresh memory the kernel zeroes page by page was much of a query's time).
+/// `None`: the query is not of that kind, or (`--source auto`) the agent cannot answer
+/// it; [`snapshot`] then fetches it.
+///
+/// # Errors
+/// What [`snapshot`] returns for the same failures of the agent.
+pub fn table_tcp(sel: &Selection) -> Result<Option<TableTcp>, FetchError> {
+    let plan = Plan::new(sel);
+    let tcp_alone = plan.tcp
+        && !plan.raw
+        && !plan.mptcp
+        && plan.spec.is_empty()
+        && !(sel.has_table(Table::Tipc) && sel.has_family(AF_TIPC));
+    if !tcp_alone
+        || plan.tcp_source == SourceChoice::Kernel
+        || sel.kill
+        || sel.needs.threads
+        || plan.states & crate::filter::SS_BOUND_INACTIVE != 0
+        || std::env::var_os("TCPDIAG_FILE").is_some()
+    {
+        return Ok(None);
+    }
+    let frame = match Client::connect(&sel.agent_socket).and_then(|c| {
+        let netns = own_netns().map_err(ClientError::Netns)?;
+        c.tcp_rows(netns, &plan.families, plan.states, Some(&sel.filter))
+    }) {
+        Ok(frame) => frame,
+        Err(e) if plan.tcp_source == SourceChoice::Auto && e.is_unavailable() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // As select_planned() keeps them.
+    let filtered = sel.filter.expr.is_some();
+    let kept: Vec<u32> = (0..frame.len())
+        .filter(|&i| {
+            let r = frame.row(i);
+            r.protocol() == IPPROTO_TCP
+                && plan.families.contains(&r.family())
+                && query::state_selected(plan.states, IPPROTO_TCP, r.state())
+                && (!filtered || sel.filter.matches(&r.socket()))
+        })
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect();
+    let mut table = TableTcp { frame, kept, inodes: rustc_hash::FxHashMap::default(), owners: None };
+    if sel.needs.owners {
+        match Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {
+            Ok(owners) => {
+                table.fill_inodes(&owners);
+                table.owners = Some(owners);
+            }
+            // The usual way decides: a /proc walk (with TCP from the kernel: rows opened
+            // after the seed lack their inode) or the error.
+            Err(e) => {
+                tracing::debug!(error = %e, "no owners from the agent");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(table))
+}
+
+impl TableTcp {
+    /// [`fill_inodes`] for the rows kept.
+    fn fill_inodes(&mut self, owners: &OwnerRecords) {
+        let lacking: Vec<u32> = self
+            .kept
+            .iter()
+            .copied()
+            .filter(|&n| {
+                let r = self.frame.row(n as usize).socket();
+                r.source == crate::model::socket::Source::Table && r.inode == 0 && r.cookie != 0
+            })
+            .collect();
+        if lacking.is_empty() {
+            return;
+        }
+        let mut by_cookie = rustc_hash::FxHashMap::with_capacity_and_hasher(owners.len(), Default::default());
+        by_cookie.extend(owners.iter().filter(|o| o.cookie() != 0).map(|o| (o.cookie(), o.inode())));
+        for n in lacking {
+            let cookie = self.frame.row(n as usize).socket().cookie;
+            if let Some(&inode) = by_cookie.get(&cookie) {
+                self.inodes.insert(n, u32::try_from(inode).unwrap_or(0));
+            }
+        }
+    }
 }
 
 /// Dumps made at once by [`kernel_tcp`], at most.

@@ -24,14 +24,14 @@
 use std::io::{self, Write};
 use std::ops::Range;
 
-use crate::model::socket::{InetSocket, Snapshot};
+use crate::model::socket::{InetRows, InetSocket, Snapshot};
 pub use crate::names::system::{Names, PortKind};
 pub use crate::render::addr::{addr_text, inet6_ntop};
 pub use crate::render::events::EventRenderer;
 use crate::render::family::{netlink_row, packet_row, unix_row, vsock_row, xdp_row};
 use crate::render::grid::{COL_MAX, COL_NETID, COL_PROCESS, COL_RECVQ, COL_SENDQ, COL_STATE, Grid, GridParts};
-use crate::render::inet::inet_row_into;
 pub use crate::render::inet::sockopt_text;
+use crate::render::inet::{inet_row_into, inet_row_lens};
 pub use crate::render::labels::{netid_name, state_name};
 use crate::render::style::{SsCompat, Style};
 pub use crate::render::tcpinfo::c_g;
@@ -251,6 +251,38 @@ pub(super) fn render_in_parts(
     };
     let grids = crate::threads::each_on_a_thread(0..parts, build);
     GridParts { parts: &grids }.write(opts.screen_width, out)
+}
+
+/// Prints TCP `rows` as [`render_with`] prints a snapshot holding only them, without
+/// holding their text: each block of rows is built twice (measured, then printed), from
+/// sockets made one at a time by `rows` (the agent's answer, decoded as it is read).
+///
+/// # Errors
+/// Any error writing to `out`.
+pub fn render_tcp_rows(opts: &Style, rows: &dyn InetRows, names: &Names, out: &mut dyn Write) -> io::Result<()> {
+    use crate::render::grid::{STREAMED_BLOCK, StreamedGrid};
+    let n = rows.len();
+    let threads = if n < PARALLEL_ROWS || opts.resolve_hosts {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+    };
+    let grid = StreamedGrid {
+        disabled: disabled_columns(opts),
+        v7: opts.compat.v7(),
+        header: opts.show_header,
+        rows: n,
+        threads,
+    };
+    let lens =
+        |i: usize, scratch: &mut String| inet_row_lens(opts, &rows.socket(i), names, "tcp", PortKind::Tcp, scratch);
+    let build = |b: usize, grid: &mut Grid| {
+        for i in b * STREAMED_BLOCK..n.min((b + 1) * STREAMED_BLOCK) {
+            inet_row_into(&mut grid.row(), opts, &rows.socket(i), names, "tcp", PortKind::Tcp);
+            grid.end_row(false);
+        }
+    };
+    grid.write(&lens, &build, opts.screen_width, out)
 }
 
 /// Rows from which [`render_with`] builds and prints on two threads.

@@ -184,6 +184,20 @@ impl Grid {
         grid
     }
 
+    /// Empties the grid for the next block of rows, keeping its buffers: `header` if the
+    /// block starts the output, `ends_output` if its last row ends it.
+    fn reset(&mut self, header: bool, ends_output: bool) {
+        self.text.clear();
+        self.lens.clear();
+        self.block_starts.clear();
+        self.last_is_data = false;
+        self.last_unflushed = COL_PROCESS;
+        self.ends_output = ends_output;
+        if header {
+            self.append(&header_row());
+        }
+    }
+
     fn append(&mut self, row: &[String; COL_MAX]) {
         let mut sink = self.row();
         for field in row {
@@ -382,6 +396,122 @@ impl GridParts<'_> {
                     let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
                     theirs.drain_to(out)?;
                     // The thread may have finished: then the buffer is not needed.
+                    let _ = give_back.send(theirs);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A grid whose rows are never kept whole: pass one measures each row from its fields'
+/// lengths alone (`lens`), pass two builds the rows block by block and prints each block.
+/// For the largest outputs (100k rows and more) this touches a few hundred KiB instead of
+/// the whole text and its lengths (tens of MiB, each page of it fresh memory the kernel
+/// zeroes first).
+pub(super) struct StreamedGrid {
+    pub(super) disabled: [bool; COL_MAX],
+    pub(super) v7: bool,
+    pub(super) header: bool,
+    /// Rows (the header not counted).
+    pub(super) rows: usize,
+    /// Threads measuring and building rows: 1 or 2.
+    pub(super) threads: usize,
+}
+
+/// Rows per block of a [`StreamedGrid`]: block `b` holds rows `STREAMED_BLOCK * b` on.
+pub(super) const STREAMED_BLOCK: usize = BLOCK_ROWS;
+
+impl StreamedGrid {
+    /// `render()` of the rows `build(b, grid)` pushes for each block `b`, row `i` of which
+    /// has fields `lens(i, scratch)` bytes long (as [`GridRow`] would count them before
+    /// ss 6.1's fold): the same text as one [`Grid`] holding every row.
+    pub(super) fn write(
+        &self,
+        lens: &(dyn Fn(usize, &mut String) -> [usize; COL_MAX] + Sync),
+        build: &(dyn Fn(usize, &mut Grid) + Sync),
+        screen_width: Option<usize>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let (rows, v7, disabled) = (self.rows, self.v7, &self.disabled);
+        let blocks = rows.div_ceil(STREAMED_BLOCK).max(usize::from(self.header));
+        if blocks == 0 {
+            return Ok(());
+        }
+        // Pass one: what Grid::measure() finds, row by row, each thread over a run.
+        let measure = |run: std::ops::Range<usize>| {
+            let mut max_len = [0usize; COL_MAX];
+            let mut scratch = String::new();
+            for i in run {
+                let mut l = lens(i, &mut scratch);
+                if !v7 {
+                    l[COL_PROCESS] += std::mem::take(&mut l[COL_LAST]);
+                }
+                // The last field of the last row is never flushed, so never measured.
+                let unflushed = if i + 1 == rows { unflushed_after_row(v7, false) } else { COL_MAX };
+                measure_fields(&mut max_len, |c| l[c], disabled, unflushed);
+            }
+            max_len
+        };
+        let threads = self.threads.clamp(1, rows.max(1));
+        let runs: Vec<std::ops::Range<usize>> =
+            (0..threads).map(|i| rows * i / threads..rows * (i + 1) / threads).collect();
+        let mut max_len = [0usize; COL_MAX];
+        if self.header {
+            let h = header_row();
+            measure_fields(&mut max_len, |c| h[c].len(), disabled, if rows == 0 { COL_LAST } else { COL_MAX });
+        }
+        for m in crate::threads::each_on_a_thread(runs, measure) {
+            for (a, l) in max_len.iter_mut().zip(m) {
+                *a = (*a).max(l);
+            }
+        }
+        let width = widths(&max_len, disabled, screen_width);
+        let layout = Layout::new(disabled, &width, unpadded_column(v7, disabled, screen_width));
+        let new_grid = || Grid::part(self.disabled, false, v7, STREAMED_BLOCK, false);
+        let print = |grid: &mut Grid, b: usize, chunk: &mut Chunk| {
+            grid.reset(b == 0 && self.header, b + 1 == blocks);
+            build(b, grid);
+            for block in grid.blocks() {
+                grid.write_block(&layout, block, chunk);
+            }
+        };
+        // Pass two: blocks printed in order; with two threads the second prints every
+        // other block, a few ahead at most.
+        let mut grid = new_grid();
+        let mut chunk = Chunk::new();
+        if threads == 1 || blocks == 1 {
+            for b in 0..blocks {
+                print(&mut grid, b, &mut chunk);
+                if chunk.len >= CHUNK {
+                    chunk.drain_to(out)?;
+                }
+            }
+            return chunk.drain_to(out);
+        }
+        std::thread::scope(|scope| {
+            let (done, printed) = std::sync::mpsc::sync_channel::<Chunk>(AHEAD);
+            let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
+            let print = &print;
+            scope.spawn(move || {
+                let mut grid = new_grid();
+                for b in (1..blocks).step_by(2) {
+                    let mut chunk = returned.try_recv().unwrap_or_else(|_| Chunk::new());
+                    chunk.len = 0;
+                    print(&mut grid, b, &mut chunk);
+                    if done.send(chunk).is_err() {
+                        // The printing stopped (a write error).
+                        return;
+                    }
+                }
+            });
+            for b in 0..blocks {
+                if b % 2 == 0 {
+                    print(&mut grid, b, &mut chunk);
+                    chunk.drain_to(out)?;
+                } else {
+                    let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
+                    theirs.drain_to(out)?;
                     let _ = give_back.send(theirs);
                 }
             }

@@ -118,7 +118,82 @@ pub(super) fn inet_row_into(
     row.next_field();
     names.push_users(row.field(), s.inode);
     row.next_field();
-    let ext = row.field();
+    push_row_tail(row.field(), opts, s, names, kind);
+    row.next_field();
+}
+
+/// The lengths of the fields [`inet_row_into`] writes, column by column, as cheaply as
+/// they can be known: counted for the plain fields (numbers, IPv4 addresses without
+/// names), written into `scratch` for the others.
+pub(super) fn inet_row_lens(
+    opts: &Style,
+    s: &InetSocket,
+    names: &Names,
+    netid: &str,
+    kind: PortKind,
+    scratch: &mut String,
+) -> [usize; COL_MAX] {
+    let mut lens = [0usize; COL_MAX];
+    let written = |scratch: &mut String, write: &dyn Fn(&mut String)| {
+        scratch.clear();
+        write(scratch);
+        scratch.len()
+    };
+    lens[0] = netid.len();
+    lens[1] = state_name(s.state).len();
+    lens[2] = queue_len(s.rqueue);
+    lens[3] = queue_len(s.wqueue);
+    let v6only = v6only(s);
+    let host_len = |scratch: &mut String, a: &IpAddr| match a {
+        IpAddr::V4(v4) if !opts.resolve_hosts => ipv4_len(*v4),
+        _ => written(scratch, &|out: &mut String| {
+            if opts.resolve_hosts {
+                out.push_str(&resolved_addr_text(a, v6only, names));
+            } else {
+                push_addr(out, a, v6only);
+            }
+        }),
+    };
+    lens[4] = host_len(scratch, &s.src) + 1;
+    if s.ifindex != 0 {
+        lens[4] += 1 + names.ifname(s.ifindex).len();
+    }
+    let port_len = |p: u16| match (p, opts.numeric) {
+        (0, _) => 1,
+        (p, true) => decimal_len(u64::from(p)),
+        (p, false) => names.port_of(kind, p).len(),
+    };
+    lens[5] = port_len(s.sport);
+    lens[6] = host_len(scratch, &s.dst) + 1;
+    lens[7] = port_len(s.dport);
+    scratch.clear();
+    names.push_users(scratch, s.inode);
+    lens[8] = scratch.len();
+    scratch.clear();
+    push_row_tail(scratch, opts, s, names, kind);
+    lens[9] = scratch.len();
+    lens
+}
+
+/// The length of [`push_queue`]'s text.
+fn queue_len(q: u32) -> usize {
+    let v = q.cast_signed();
+    let digits = decimal_len(u64::from(v.unsigned_abs()));
+    if v < 0 { 1 + digits.max(5) } else { digits.max(6) }
+}
+
+/// The number of decimal digits of `n`.
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// The length of an IPv4 address's dotted-quad text.
+fn ipv4_len(a: std::net::Ipv4Addr) -> usize {
+    3 + a.octets().iter().map(|&o| decimal_len(u64::from(o))).sum::<usize>()
+}
+
+/// What [`inet_row_into`] writes after the owners: `-o` timers and the details.
+fn push_row_tail(ext: &mut String, opts: &Style, s: &InetSocket, names: &Names, kind: PortKind) {
     if kind == PortKind::Raw {
         // dgram_show_line (the /proc path): no timers, and `-e` adds only the text after
         // the pointer column.
@@ -134,7 +209,6 @@ pub(super) fn inet_row_into(
         }
         push_inet_details(ext, opts, s, names);
     }
-    row.next_field();
 }
 
 /// The head of ss's `sock_details_print()` (`-e`), shared by every family that prints

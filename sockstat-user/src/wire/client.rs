@@ -69,6 +69,56 @@ impl ClientError {
     }
 }
 
+/// What a request got: a decoded response, or TCP rows kept as received.
+enum Answered {
+    Decoded(Response),
+    Rows(RowsFrame),
+}
+
+/// TCP rows as the agent sent them, in the frame they came in (`wire::rows` layout),
+/// checked, with where each row starts.
+#[derive(Debug)]
+pub struct RowsFrame {
+    body: Vec<u8>,
+    range: std::ops::Range<usize>,
+    /// Each row's offset in the rows.
+    starts: Vec<u32>,
+}
+
+impl RowsFrame {
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Row `i` (below [`RowsFrame::len`]).
+    #[must_use]
+    pub fn row(&self, i: usize) -> crate::wire::rows::Row<'_> {
+        let rows = &self.body[self.range.clone()];
+        let at = self.starts[i] as usize;
+        let end = self.starts.get(i + 1).map_or(rows.len(), |&e| e as usize);
+        crate::wire::rows::Row(&rows[at..end])
+    }
+}
+
+/// Where each of `rows`' rows starts, every row checked.
+fn row_starts(rows: &[u8]) -> Result<Vec<u32>, ProtocolError> {
+    let mut starts = Vec::with_capacity(rows.len() / crate::wire::rows::ROW_V4);
+    let mut at = 0usize;
+    for row in crate::wire::rows::rows(rows) {
+        let row = row?;
+        // A frame is at most MAX_RESPONSE bytes, far below 4 GiB.
+        starts.push(u32::try_from(at).map_err(|_| ProtocolError::TooLarge { len: u32::MAX, max: MAX_RESPONSE })?);
+        at += row.0.len();
+    }
+    Ok(starts)
+}
+
 pub struct Client {
     stream: UnixStream,
     path: PathBuf,
@@ -94,6 +144,15 @@ impl Client {
     }
 
     fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        match self.call_keeping_rows(req, false)? {
+            Answered::Decoded(r) => Ok(r),
+            // Not asked for.
+            Answered::Rows(_) => Err(ClientError::Unexpected("a query")),
+        }
+    }
+
+    /// [`Client::call`]; with `keep_rows`, TCP rows come back as they were received.
+    fn call_keeping_rows(&mut self, req: &Request, keep_rows: bool) -> Result<Answered, ClientError> {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
         let sent = std::time::Instant::now();
         if let Err(e) = protocol::write_frame(&mut self.stream, req) {
@@ -108,7 +167,7 @@ impl Client {
         }
         let mut phases =
             profile::Phases { connect_us: self.connect_us, request_us: profile::us_since(sent), ..Default::default() };
-        let resp = self.read_answer(&mut phases).map_err(|source| match source {
+        let resp = self.read_answer(&mut phases, keep_rows).map_err(|source| match source {
             // An agent of another sockstat build: its answer is of another version, or
             // (from before versions) does not decode here.
             ProtocolError::Decode(_) | ProtocolError::Version { .. } => {
@@ -117,6 +176,10 @@ impl Client {
             source => ClientError::Protocol { path: self.path.clone(), source },
         })?;
         profile::record(phases);
+        let resp = match resp {
+            Answered::Rows(rows) => return Ok(Answered::Rows(rows)),
+            Answered::Decoded(r) => r,
+        };
         match resp {
             // An agent of another version cannot decode what this client asks.
             Response::Error(msg) if msg.starts_with("bad request") => {
@@ -127,12 +190,12 @@ impl Client {
             Response::NotTracked { netns, reason } => {
                 Err(ClientError::NotTracked { path: self.path.clone(), netns, reason })
             }
-            other => Ok(other),
+            other => Ok(Answered::Decoded(other)),
         }
     }
 
     /// One frame, as `protocol::read_frame` reads it, timed phase by phase.
-    fn read_answer(&mut self, phases: &mut profile::Phases) -> Result<Response, ProtocolError> {
+    fn read_answer(&mut self, phases: &mut profile::Phases, keep_rows: bool) -> Result<Answered, ProtocolError> {
         use std::io::Read;
         let waiting = std::time::Instant::now();
         let mut header = [0u8; 4];
@@ -146,11 +209,56 @@ impl Client {
         let decoding = std::time::Instant::now();
         // TCP rows are decoded straight from the frame, not copied out of it first.
         let resp = match protocol::rows_in(&body) {
-            Some(rows) => crate::wire::rows::decode(rows).map(Response::Sockets).map_err(ProtocolError::from),
-            None => protocol::decode(&body),
+            Some(rows) if keep_rows => {
+                // Checked whole here: the rows are then read at fixed offsets.
+                let at = rows.as_ptr() as usize - body.as_ptr() as usize;
+                let range = at..at + rows.len();
+                let starts = row_starts(rows)?;
+                Ok(Answered::Rows(RowsFrame { body, range, starts }))
+            }
+            Some(rows) => crate::wire::rows::decode(rows)
+                .map(|s| Answered::Decoded(Response::Sockets(s)))
+                .map_err(ProtocolError::from),
+            // Owner records (megabytes at 100k sockets) stay in the buffer they came in.
+            None => match protocol::owners_in(&body) {
+                Some(range) => {
+                    let mut body = body;
+                    body.copy_within(range.clone(), 0);
+                    body.truncate(range.len());
+                    crate::model::owner::OwnerRecords::new(body)
+                        .map(|o| Answered::Decoded(Response::Owners(o)))
+                        .map_err(ProtocolError::from)
+                }
+                None => protocol::decode(&body).map(Answered::Decoded),
+            },
         };
         phases.decode_us = profile::us_since(decoding);
         resp
+    }
+
+    /// As [`Client::tcp_filtered`], the rows kept as the agent sent them (read one by one
+    /// later: [`RowsFrame`]).
+    pub fn tcp_rows(
+        mut self,
+        netns: u32,
+        families: &[u16],
+        states: u32,
+        filter: Option<&crate::filter::Filter>,
+    ) -> Result<RowsFrame, ClientError> {
+        let filter = filter.filter(|f| f.expr.is_some()).cloned();
+        match self.call_keeping_rows(&Request::Tcp { netns, families: families.to_vec(), states, filter }, true)? {
+            Answered::Rows(rows) => Ok(rows),
+            Answered::Decoded(Response::Sockets(s)) => {
+                let mut bytes = Vec::new();
+                for sock in &s {
+                    crate::wire::rows::push_row(&mut bytes, sock);
+                }
+                let starts =
+                    row_starts(&bytes).map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
+                Ok(RowsFrame { range: 0..bytes.len(), body: bytes, starts })
+            }
+            Answered::Decoded(_) => Err(ClientError::Unexpected("a socket query")),
+        }
     }
 
     pub fn tcp(self, netns: u32, families: &[u16], states: u32) -> Result<Vec<InetSocket>, ClientError> {

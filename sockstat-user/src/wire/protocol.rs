@@ -239,6 +239,8 @@ pub enum ProtocolError {
     Decode(#[from] postcard::Error),
     #[error("malformed answer")]
     Rows(#[from] crate::wire::rows::RowsError),
+    #[error("malformed answer")]
+    Owners(#[from] crate::model::owner::TornRecords),
     #[error("the other side speaks protocol version {theirs}, this sockstat {VERSION}")]
     Version { theirs: u32 },
 }
@@ -328,18 +330,49 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ProtocolEr
 /// other body, which [`decode`] reads.
 #[must_use]
 pub fn rows_in(body: &[u8]) -> Option<&[u8]> {
+    bytes_of_variant(body, ROWS_VARIANT)
+}
+
+/// The owner records of a frame body that is a [`Response::Owners`], where they lie in it
+/// (moved to the front of the body they are the answer, without a copy into new memory).
+#[must_use]
+pub fn owners_in(body: &[u8]) -> Option<std::ops::Range<usize>> {
+    let records = bytes_of_variant(body, OWNERS_VARIANT)?;
+    let at = records.as_ptr() as usize - body.as_ptr() as usize;
+    Some(at..at + records.len())
+}
+
+/// The byte string of a body that is the response variant `want` holding one byte string.
+fn bytes_of_variant(body: &[u8], want: u32) -> Option<&[u8]> {
     let (version, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
     let (variant, rest) = postcard::take_from_bytes::<u32>(rest).ok()?;
-    let (rows, rest) = postcard::take_from_bytes::<&[u8]>(rest).ok()?;
-    (version == VERSION && variant == ROWS_VARIANT && rest.is_empty()).then_some(rows)
+    let (bytes, rest) = postcard::take_from_bytes::<&[u8]>(rest).ok()?;
+    (version == VERSION && variant == want && rest.is_empty()).then_some(bytes)
 }
 
 /// [`Response::Rows`]'s variant index, as postcard writes it.
 const ROWS_VARIANT: u32 = 1;
 
+/// [`Response::Owners`]'s variant index.
+const OWNERS_VARIANT: u32 = 6;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_records_are_found_in_their_frame_where_they_lie() {
+        let bytes: Vec<u8> = (0..u8::try_from(sockstat_ebpf::OwnerRecord::SIZE * 3).unwrap()).collect();
+        let records = OwnerRecords::new(bytes.clone()).unwrap();
+        let frame = encode(&Response::Owners(records)).unwrap();
+        let body = &frame[4..];
+        let range = owners_in(body).expect("an owners frame");
+        assert_eq!(&body[range], &bytes[..]);
+        // Other responses are not owners, nor rows owners.
+        assert!(owners_in(&encode(&Response::Error("x".into())).unwrap()[4..]).is_none());
+        let rows = encode(&Response::Rows(crate::wire::rows::TcpRows(bytes))).unwrap();
+        assert!(owners_in(&rows[4..]).is_none() && rows_in(&rows[4..]).is_some());
+    }
 
     #[test]
     fn rows_written_into_their_frame_encode_as_the_response_does() {

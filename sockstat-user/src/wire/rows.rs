@@ -116,6 +116,11 @@ impl<'a> Row<'a> {
     }
 
     #[must_use]
+    pub fn protocol(self) -> u8 {
+        self.0[6]
+    }
+
+    #[must_use]
     pub fn sport(self) -> u16 {
         self.u16_at(OFF_SPORT)
     }
@@ -151,7 +156,7 @@ impl<'a> Row<'a> {
         let b = self.0;
         InetSocket {
             family: self.family(),
-            protocol: b[6],
+            protocol: self.protocol(),
             state: b[OFF_STATE],
             src: Self::ip(self.src()),
             sport: self.sport(),

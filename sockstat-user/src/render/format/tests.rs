@@ -1055,6 +1055,63 @@ fn a_big_answer_prints_the_same_on_one_thread_or_several() {
     assert!(one.lines().next().is_some_and(|header| header.len() == boundary_line.len()), "{boundary_line}");
 }
 
+/// TCP rows printed as they are read ([`render_tcp_rows`]: measured from their lengths,
+/// built and printed block by block) print as a snapshot of them does, at every size
+/// around the block and thread boundaries, in every layout.
+#[test]
+fn tcp_rows_read_one_by_one_print_as_a_snapshot_of_them() {
+    let (snap, _) = big_snapshot();
+    let mut tcp = snap.tcp;
+    // Rows whose lengths are not plain numbers: an interface, a negative queue, port 0,
+    // named ports, any addresses either way, a long IPv6 address.
+    let mut odd = vec![
+        sock(TcpState::Listen, "0.0.0.0", 22, "0.0.0.0", 0, 0, 128, 0),
+        sock(TcpState::Listen, "::", 80, "::", 0, 0, 4096, 0),
+        sock(TcpState::Established, "192.168.1.10", 443, "10.0.0.1", 8080, u32::MAX, 7, 1),
+        sock(TcpState::SynSent, LONG, 40000, "2001:db8::1", 8081, 0, 1, 0),
+        sock(TcpState::TimeWait, "127.0.0.1", 1, "127.0.0.1", 65535, 0, 0, 0),
+    ];
+    odd[1].v6only = true;
+    for (i, s) in odd.iter_mut().enumerate() {
+        s.inode = 1_000_000 + u32::try_from(i).expect("small") * 3;
+    }
+    tcp.splice(0..0, odd);
+    // Owners for some rows, the longest for a row in the middle and for the last one.
+    let owners = |tcp: &[InetSocket]| -> rustc_hash::FxHashMap<u32, String> {
+        let mut o: rustc_hash::FxHashMap<u32, String> = tcp
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == 0)
+            .map(|(i, s)| (s.inode, format!("(\"app\",pid={},fd={})", 100 + i, i % 50)))
+            .collect();
+        o.insert(tcp[tcp.len() / 2].inode, format!("(\"{}\",pid=1,fd=3)", "b".repeat(60)));
+        o.insert(tcp[tcp.len() - 1].inode, format!("(\"{}\",pid=1,fd=3)", "l".repeat(120)));
+        o
+    };
+    for numeric in [true, false] {
+        let names = names(numeric).with_owners(owners(&tcp));
+        for n in [0, 1, 5, STREAMED_BLOCK - 1, STREAMED_BLOCK, STREAMED_BLOCK + 1, 2 * STREAMED_BLOCK + 3, tcp.len()] {
+            let rows = &tcp[..n];
+            let snap = Snapshot { tcp: rows.to_vec(), ..Snapshot::default() };
+            for args in ["-tan", "-tanH", "-tanop", "-tane", "-tanp --ss-compat 7.1", "-tanoe --ss-compat 7.1", "-ta"] {
+                let args = if numeric { args.to_owned() } else { args.replace("-ta", "-t -a").replace(" -an", " -a") };
+                for width in [None, Some(100), Some(250)] {
+                    let mut o = opts(&args);
+                    o.style.screen_width = width;
+                    let mut want = Vec::new();
+                    render_with(&o.style, &snap, &names, &mut want).expect("writing to a Vec");
+                    let mut got = Vec::new();
+                    render_tcp_rows(&o.style, &snap.tcp, &names, &mut got).expect("writing to a Vec");
+                    // Not assert_eq: a mismatch would print megabytes.
+                    let (want, got) = (String::from_utf8_lossy(&want), String::from_utf8_lossy(&got));
+                    let diff = want.lines().zip(got.lines()).position(|(a, b)| a != b);
+                    assert!(want == got, "{args} at {width:?}, {n} rows: first differing line {diff:?}");
+                }
+            }
+        }
+    }
+}
+
 /// Not a check: the time to print 100k loopback rows as `-tan` (run with
 /// `cargo test --release -p sockstat --lib print_speed -- --ignored --nocapture`).
 #[test]
