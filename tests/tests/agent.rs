@@ -560,3 +560,88 @@ fn clients_that_never_read_their_answer_hold_no_one_up() {
     }
     drop(socks);
 }
+
+/// Large answers (rows, owner records) come in shared memory: the client maps a memory
+/// file the agent hands over, read-only, and the agent writes its next answers into the
+/// same files once each client closed its connection. The answers equal ss's.
+#[test]
+fn large_answers_come_in_a_read_only_shared_file() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use sockstat::wire::protocol::{MAX_RESPONSE, Request, Response, decode, write_frame};
+    let ns = NetNs::new("shared");
+    // 4000 connections: 8000 rows, an answer of about 400 KiB (shared from 256 KiB on).
+    let socks: Vec<Socket> = ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:7105").unwrap();
+        let mut all = Vec::new();
+        for _ in 0..4000 {
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (a, _) = l.accept().unwrap();
+            all.push(Socket::from(c));
+            all.push(Socket::from(a));
+        }
+        all.push(l.into());
+        all
+    });
+    let agent = Agent::start(&ns, &[]);
+    assert_eq!(agent.status(&ns)["answers_shared"], 0);
+    for q in [&["-tan"][..], &["-tanp"], &["-tn", "state", "established"], &["-tan"]] {
+        assert_matches_ss(&ns, &agent, q, "answers in shared memory");
+    }
+    // -tan twice, -tanp (rows and owners), the state query.
+    let shared = agent.status(&ns)["answers_shared"].as_u64().expect("answers_shared");
+    assert_eq!(shared, 5, "answers sent in shared memory");
+    // A small answer comes over the socket.
+    assert_matches_ss(&ns, &agent, &["-tan", "sport", "=", ":7105", "and", "dport", "=", ":1"], "a small answer");
+    assert_eq!(agent.status(&ns)["answers_shared"], shared);
+
+    // What a client receives: a note with a descriptor of a read-only file holding the
+    // answer's body.
+    let netns = ns
+        .enter(|| std::fs::metadata("/proc/thread-self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m)))
+        .expect("netns inode") as u32;
+    let mut s = std::os::unix::net::UnixStream::connect(&agent.socket).expect("connect to the agent");
+    let req = Request::Tcp { netns, families: vec![2, 10], states: 0xfff, filter: None };
+    write_frame(&mut s, &Request::Shared(Box::new(req))).expect("send the request");
+    let mut header = [0u8; 4];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let (got, fd) = {
+        let mut iov = [std::io::IoSliceMut::new(&mut header)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .expect("recvmsg");
+        let fd = msg.cmsgs().expect("cmsgs").find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        });
+        (msg.bytes, fd)
+    };
+    s.read_exact(&mut header[got..]).expect("the rest of the header");
+    // SAFETY: the descriptor the kernel installed for this process with the message.
+    let file = unsafe { OwnedFd::from_raw_fd(fd.expect("a descriptor with the answer")) };
+    let mut note = vec![0u8; usize::try_from(u32::from_le_bytes(header)).unwrap()];
+    s.read_exact(&mut note).expect("the note");
+    let len = match decode::<Response>(&note).expect("the note decodes") {
+        Response::Shared { len } => len,
+        other => panic!("expected a shared answer, got {other:?}"),
+    };
+    assert!(len > 256 << 10 && len < u64::from(MAX_RESPONSE), "{len} bytes");
+    let mut f = std::fs::File::from(file);
+    let mut body = Vec::new();
+    f.read_to_end(&mut body).expect("reading the shared file");
+    assert_eq!(body.len() as u64, len, "the file holds the answer's body exactly");
+    let rows = sockstat::wire::protocol::rows_in(&body).expect("the body is rows");
+    assert!(sockstat::wire::rows::decode(rows).expect("rows decode").len() >= 8000);
+    // The client cannot change the agent's file.
+    assert!(f.write_all(b"x").is_err(), "the shared file is writable by the client");
+    assert!(nix::unistd::ftruncate(&f, 0).is_err(), "the shared file can be resized by the client");
+    drop((f, s));
+    // The files are used again: answers after this one still equal ss's.
+    thread::sleep(Duration::from_millis(100));
+    assert_matches_ss(&ns, &agent, &["-tanp"], "after a raw shared answer");
+    drop(socks);
+}

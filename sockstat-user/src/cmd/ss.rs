@@ -241,7 +241,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
         let names = format::Names::system(opts.style.numeric);
         let names = match table.owners.take() {
             Some(records) if opts.style.show_processes > 0 => {
-                names.with_owners(format::RecordUsers::new(records, &table.inodes(), opts.style.compat))
+                names.with_owners(format::RecordUsers::new(records, None, opts.style.compat))
             }
             _ => names,
         };
@@ -287,7 +287,7 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
             (owners, names.with_owners(texts))
         }
         (Some(records), false, true) if !opts.style.json => {
-            (HashMap::new(), names.with_owners(format::RecordUsers::new(records, &wanted, opts.style.compat)))
+            (HashMap::new(), names.with_owners(format::RecordUsers::new(records, Some(&wanted), opts.style.compat)))
         }
         (agent, false, true) => {
             let owners = match agent {

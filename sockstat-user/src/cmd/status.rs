@@ -76,6 +76,7 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
         } else {
             writeln!(out, "sock_ops:         absent (SYN-SENT, SYN-RECV and timewait rows dumped at query time)")?;
         }
+        writeln!(out, "shared answers:   {} (large answers handed over in shared memory)", s.answers_shared)?;
         match (s.timeline_committed, s.timeline_dropped) {
             (Some(c), Some(d)) => writeln!(out, "timeline:         {c} rows committed, {d} dropped")?,
             _ => writeln!(out, "timeline:         off")?,
@@ -142,6 +143,7 @@ mod tests {
             owner_walks_whole: 1,
             owner_walks_process: 2,
             owner_answers_kept: 3,
+            answers_shared: 4,
             sock_ops: true,
             mini_lookups: 0,
             mini_dumps: 0,

@@ -296,6 +296,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// already sent, the start-up's BTF parse and dumps) until told otherwise.
 fn trim_heap() {
     super::spare::release();
+    super::shared::release();
     // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
     unsafe { libc::malloc_trim(0) };
 }

@@ -157,6 +157,8 @@ impl State {
                 }
             }
             Request::Status => Answer::now(Response::Status(self.status())),
+            // Unwrapped by the server; the answer is the same either way.
+            Request::Shared(inner) => self.answer(*inner, peer, conn),
         }
     }
 
@@ -215,6 +217,7 @@ impl State {
             owner_walks_whole: owner_count(|c| &c.whole),
             owner_walks_process: owner_count(|c| &c.processes),
             owner_answers_kept: owner_count(|c| &c.kept),
+            answers_shared: super::shared::sent(),
             sock_ops: self.kernel.tracer.sock_ops,
             mini_lookups: self.info.checks.lookups,
             mini_dumps: self.info.checks.dumps,

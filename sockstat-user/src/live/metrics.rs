@@ -83,6 +83,7 @@ pub fn query_kind(req: &Request) -> usize {
         Request::Owners { .. } => 1,
         Request::Dump { .. } => 2,
         Request::Status => 3,
+        Request::Shared(inner) => query_kind(inner),
     }
 }
 

@@ -6,8 +6,9 @@
 //! answers queries; both work on `state`, which holds the pieces below it, each in its
 //! own file: `namespaces`, `sink` (lifetimes and the timeline), `loss`; `table` is the
 //! table itself, with no I/O; `server` the socket and its connections; `exporter` the
-//! `--metrics` HTTP server and `metrics` what it serves; `owners` the owners of `-p` kept
-//! between queries; `error` the agent's error type;
+//! `--metrics` HTTP server and `metrics` what it serves; `shared` large answers handed over
+//! in shared memory; `owners` the owners of `-p` kept between queries; `error` the agent's
+//! error type;
 //! `labels` the names and paths the timeline's dictionaries keep. Files import only those
 //! listed after them here.
 
@@ -23,6 +24,7 @@ mod namespaces;
 mod owners;
 pub mod ready;
 pub mod server;
+mod shared;
 mod sink;
 mod spare;
 mod state;

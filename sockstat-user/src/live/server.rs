@@ -188,6 +188,11 @@ pub(super) async fn connection(
         }
         Err(_) => return,
     };
+    // A client that can map a large answer asks for it in shared memory.
+    let (req, shared) = match req {
+        Request::Shared(inner) => (*inner, true),
+        req => (req, false),
+    };
     let (kind, asked) = (crate::live::metrics::query_kind(&req), std::time::Instant::now());
     // The sender's pid, as a handle to the namespace it asks about.
     let peer = stream.peer_cred().ok().and_then(|c| c.pid()).and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 0);
@@ -204,12 +209,43 @@ pub(super) async fn connection(
         // among the answers at once is free from here: a client that does not read holds
         // its bytes until CLIENT_TIMEOUT, and nobody else's turn.
         drop(answering);
-        if tokio::time::timeout(CLIENT_TIMEOUT, write_bytes(&mut stream, bytes)).await.is_err() {
+        let sent = match bytes {
+            Ok(frame) if shared && frame.len() >= super::shared::SHARED_FROM => {
+                tokio::time::timeout(CLIENT_TIMEOUT, write_shared(&mut stream, frame)).await
+            }
+            bytes => tokio::time::timeout(CLIENT_TIMEOUT, write_bytes(&mut stream, bytes)).await,
+        };
+        if sent.is_err() {
             warn!(timeout = ?CLIENT_TIMEOUT, "a client did not read its answer in time; dropping it");
         } else if let Some(m) = metrics {
             m.query_done(kind, u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX));
         }
     }
+}
+
+/// Sends `frame`'s body in a memory file (`shared`), or over the socket if that cannot
+/// be; the file is kept for the next answer once the client closed the connection.
+async fn write_shared(stream: &mut UnixStream, frame: Vec<u8>) -> Result<(), protocol::ProtocolError> {
+    let body = frame.get(4..).unwrap_or_default();
+    let file = match super::shared::file_with(body).and_then(|f| super::shared::read_only(&f).map(|ro| (f, ro))) {
+        Ok(file) => file,
+        Err(e) => {
+            warn!(error = %e, "no shared memory for an answer; sending it over the socket");
+            return write_bytes(stream, Ok(frame)).await;
+        }
+    };
+    let len = body.len() as u64;
+    super::spare::give_back(frame);
+    let (file, read_only) = file;
+    let note = protocol::encode(&Response::Shared { len })?;
+    super::shared::send_with_fd(stream, &note, &read_only).await?;
+    drop(read_only);
+    stream.shutdown().await?;
+    // The client maps the file and closes the connection when it is done with it.
+    let mut byte = [0u8; 1];
+    while stream.read(&mut byte).await? > 0 {}
+    super::shared::give_back(file);
+    Ok(())
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<Request, protocol::ProtocolError> {

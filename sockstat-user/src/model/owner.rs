@@ -10,8 +10,36 @@ use sockstat_ebpf::OwnerRecord;
 /// to back, in pid then descriptor order. The agent sends these bytes as they are and
 /// the client reads each field at its offset: a `-p` query at 100k sockets is 100k
 /// records, and converting each into an owned value cost more than the walk's reading.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OwnerRecords(Vec<u8>);
+#[derive(Clone, Default)]
+pub struct OwnerRecords(Bytes);
+
+/// Record bytes: owned, or held in place by what keeps them (an answer the agent handed
+/// over in shared memory, mapped by the client).
+#[derive(Clone)]
+enum Bytes {
+    Owned(Vec<u8>),
+    Held(std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>, std::ops::Range<usize>),
+}
+
+impl Default for Bytes {
+    fn default() -> Self {
+        Bytes::Owned(Vec::new())
+    }
+}
+
+impl std::fmt::Debug for OwnerRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OwnerRecords({} records)", self.len())
+    }
+}
+
+impl PartialEq for OwnerRecords {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for OwnerRecords {}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
@@ -27,10 +55,42 @@ impl OwnerRecords {
     /// # Errors
     /// A length that is not a multiple of the record size.
     pub fn new(bytes: Vec<u8>) -> Result<Self, TornRecords> {
-        if bytes.len().is_multiple_of(OwnerRecord::SIZE) {
-            Ok(Self(bytes))
+        Self::whole(bytes.len())?;
+        Ok(Self(Bytes::Owned(bytes)))
+    }
+
+    /// The records at `range` of what `holder` keeps, read there.
+    ///
+    /// # Errors
+    /// A range out of the holder's bytes, or not a multiple of the record size.
+    pub fn held(
+        holder: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Self, TornRecords> {
+        let have = (*holder).as_ref().len();
+        if range.start > range.end || range.end > have {
+            return Err(TornRecords { len: have, offset: range.start.min(have) });
+        }
+        Self::whole(range.len())?;
+        Ok(Self(Bytes::Held(holder, range)))
+    }
+
+    fn whole(len: usize) -> Result<(), TornRecords> {
+        if len.is_multiple_of(OwnerRecord::SIZE) {
+            Ok(())
         } else {
-            Err(TornRecords { len: bytes.len(), offset: bytes.len() - bytes.len() % OwnerRecord::SIZE })
+            Err(TornRecords { len, offset: len - len % OwnerRecord::SIZE })
+        }
+    }
+
+    fn vec_mut(&mut self) -> &mut Vec<u8> {
+        if let Bytes::Held(..) = self.0 {
+            self.0 = Bytes::Owned(self.as_bytes().to_vec());
+        }
+        match &mut self.0 {
+            Bytes::Owned(v) => v,
+            // Made owned just above.
+            Bytes::Held(..) => unreachable!("owner records made owned"),
         }
     }
 
@@ -46,43 +106,47 @@ impl OwnerRecords {
     /// Room for `n` records.
     #[must_use]
     pub fn with_capacity(n: usize) -> Self {
-        Self(Vec::with_capacity(n * OwnerRecord::SIZE))
+        Self(Bytes::Owned(Vec::with_capacity(n * OwnerRecord::SIZE)))
     }
 
     /// Appends one record.
     pub fn push(&mut self, r: &OwnerRecord) {
-        self.0.extend_from_slice(&r.pid.to_ne_bytes());
-        self.0.extend_from_slice(&r.fd.to_ne_bytes());
-        self.0.extend_from_slice(&r.inode.to_ne_bytes());
-        self.0.extend_from_slice(&r.cookie.to_ne_bytes());
-        self.0.extend_from_slice(&r.comm);
+        let v = self.vec_mut();
+        v.extend_from_slice(&r.pid.to_ne_bytes());
+        v.extend_from_slice(&r.fd.to_ne_bytes());
+        v.extend_from_slice(&r.inode.to_ne_bytes());
+        v.extend_from_slice(&r.cookie.to_ne_bytes());
+        v.extend_from_slice(&r.comm);
     }
 
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len() / OwnerRecord::SIZE
+        self.as_bytes().len() / OwnerRecord::SIZE
     }
 
     /// The records' bytes, back to back.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Bytes::Owned(v) => v,
+            Bytes::Held(holder, range) => &(**holder).as_ref()[range.clone()],
+        }
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_bytes().is_empty()
     }
 
     /// The `i`th record.
     #[must_use]
     pub fn get(&self, i: usize) -> Option<OwnerRef<'_>> {
-        self.0.get(i * OwnerRecord::SIZE..(i + 1) * OwnerRecord::SIZE).map(OwnerRef)
+        self.as_bytes().get(i * OwnerRecord::SIZE..(i + 1) * OwnerRecord::SIZE).map(OwnerRef)
     }
 
     /// The records in the iterator's order (pid, then descriptor).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = OwnerRef<'_>> + ExactSizeIterator {
-        self.0.chunks_exact(OwnerRecord::SIZE).map(OwnerRef)
+        self.as_bytes().chunks_exact(OwnerRecord::SIZE).map(OwnerRef)
     }
 
     /// The records of the `wanted` socket inodes in the order ss lists a socket's owners
@@ -162,7 +226,7 @@ impl<'a> OwnerRef<'a> {
 
 impl Serialize for OwnerRecords {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
+        s.serialize_bytes(self.as_bytes())
     }
 }
 
@@ -255,10 +319,30 @@ mod tests {
     }
 
     #[test]
+    fn records_held_in_place_read_as_owned_ones() {
+        let owned = OwnerRecords::from_records(&[record(3, 4, 99, 7, b"held"), record(5, 6, 100, 8, b"x")]);
+        let mut frame = vec![0xee; 3];
+        frame.extend_from_slice(owned.as_bytes());
+        frame.push(0xff);
+        let holder: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync> = std::sync::Arc::new(frame.clone());
+        let held = OwnerRecords::held(holder.clone(), 3..frame.len() - 1).unwrap();
+        assert_eq!(held, owned);
+        assert_eq!(held.get(1).map(|r| r.pid()), Some(5));
+        // Pushing makes them owned: the holder's bytes do not change.
+        let mut grown = held.clone();
+        grown.push(&record(9, 1, 1, 1, b"y"));
+        assert_eq!((grown.len(), held.len()), (3, 2));
+        assert_eq!((*holder).as_ref(), &frame[..]);
+        // A range out of the holder, or of torn records, is refused.
+        assert!(OwnerRecords::held(holder.clone(), 0..frame.len() + 1).is_err());
+        assert!(OwnerRecords::held(holder, 3..frame.len()).is_err());
+    }
+
+    #[test]
     fn the_halves_of_a_walk_merge_into_its_order() {
         let records = |rs: &[(u32, u32)]| {
             let rs: Vec<_> = rs.iter().map(|&(pid, fd)| record(pid, fd, u64::from(pid * 100 + fd), 0, b"x")).collect();
-            OwnerRecords::from_records(&rs).0
+            OwnerRecords::from_records(&rs).as_bytes().to_vec()
         };
         let whole = [(1, 0), (1, 1), (1, 2), (7, 3), (12, 4), (12, 5), (300, 1)];
         let even: Vec<_> = whole.iter().copied().filter(|r| r.1 % 2 == 0).collect();
@@ -276,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_torn_record_is_refused_with_its_offset() {
-        let mut bytes = OwnerRecords::from_records(&[record(1, 2, 3, 4, b"a")]).0;
+        let mut bytes = OwnerRecords::from_records(&[record(1, 2, 3, 4, b"a")]).as_bytes().to_vec();
         bytes.extend_from_slice(&[1, 2, 3]);
         assert_eq!(OwnerRecords::new(bytes.clone()), Err(TornRecords { len: 43, offset: 40 }));
         let err = postcard::from_bytes::<OwnerRecords>(&postcard::to_stdvec(&serde_bytes_of(&bytes)).unwrap());

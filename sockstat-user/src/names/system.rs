@@ -58,18 +58,16 @@ pub enum PortKind {
 pub trait Users: Send + Sync + std::fmt::Debug {
     /// Whether any process holds `inode`.
     fn holds(&self, inode: u32) -> bool;
-    /// Appends `inode`'s list (nothing if none holds it).
-    fn push(&self, out: &mut String, inode: u32);
+    /// Appends `inode`'s list (nothing if none holds it); whether any holds it.
+    fn push(&self, out: &mut String, inode: u32) -> bool;
 }
 
 impl Users for rustc_hash::FxHashMap<u32, String> {
     fn holds(&self, inode: u32) -> bool {
         self.contains_key(&inode)
     }
-    fn push(&self, out: &mut String, inode: u32) {
-        if let Some(list) = self.get(&inode) {
-            out.push_str(list);
-        }
+    fn push(&self, out: &mut String, inode: u32) -> bool {
+        self.get(&inode).map(|list| out.push_str(list)).is_some()
     }
 }
 
@@ -199,10 +197,16 @@ impl Names {
 
     /// Appends [`Names::users`] to `out` (a query prints one per row).
     pub fn push_users(&self, out: &mut String, inode: u32) {
-        if inode != 0 && self.owners.holds(inode) {
-            out.push_str(" users:(");
-            self.owners.push(out, inode);
+        if inode == 0 {
+            return;
+        }
+        // One lookup: the list is written after its opening, which goes if there is none.
+        let at = out.len();
+        out.push_str(" users:(");
+        if self.owners.push(out, inode) {
             out.push(')');
+        } else {
+            out.truncate(at);
         }
     }
 

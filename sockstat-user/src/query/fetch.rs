@@ -368,16 +368,6 @@ impl InetRows for TableTcp {
     }
 }
 
-impl TableTcp {
-    /// The inodes of the rows kept.
-    #[must_use]
-    pub fn inodes(&self) -> rustc_hash::FxHashSet<u32> {
-        let mut out = rustc_hash::FxHashSet::with_capacity_and_hasher(self.kept.len(), Default::default());
-        out.extend((0..self.kept.len()).map(|i| self.socket(i).inode));
-        out
-    }
-}
-
 /// A query of the TCP table alone answered from the agent's table, its rows kept as they
 /// came: what [`snapshot`] would fetch for `sel`, without a list of decoded sockets (at
 /// 100k rows, fresh memory the kernel zeroes page by page was much of a query's time).

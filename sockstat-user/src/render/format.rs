@@ -75,19 +75,24 @@ pub struct RecordUsers {
 impl RecordUsers {
     const END: u32 = u32::MAX;
 
-    /// The owners of the `wanted` socket inodes among `records`.
+    /// The owners of the `wanted` socket inodes among `records` (of every socket they
+    /// hold: `None`).
     #[must_use]
     pub fn new(
         records: crate::model::owner::OwnerRecords,
-        wanted: &rustc_hash::FxHashSet<u32>,
+        wanted: Option<&rustc_hash::FxHashSet<u32>>,
         compat: SsCompat,
     ) -> Self {
-        let mut heads = rustc_hash::FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
-        let mut chain = Vec::with_capacity(wanted.len());
+        let n = wanted.map_or(records.len(), rustc_hash::FxHashSet::len);
+        let mut heads = rustc_hash::FxHashMap::with_capacity_and_hasher(n, Default::default());
+        let mut chain = Vec::with_capacity(n);
         // In the records' order, each prepended: the last found comes first.
         for (i, r) in records.iter().enumerate() {
             let Ok(inode) = u32::try_from(r.inode()) else { continue };
-            if !wanted.contains(&inode) || i32::try_from(r.pid()).is_err() || i32::try_from(r.fd()).is_err() {
+            if wanted.is_some_and(|w| !w.contains(&inode))
+                || i32::try_from(r.pid()).is_err()
+                || i32::try_from(r.fd()).is_err()
+            {
                 continue;
             }
             let (Ok(index), Ok(at)) = (u32::try_from(i), u32::try_from(chain.len())) else { break };
@@ -103,8 +108,9 @@ impl crate::names::system::Users for RecordUsers {
         self.heads.contains_key(&inode)
     }
 
-    fn push(&self, out: &mut String, inode: u32) {
-        let mut at = self.heads.get(&inode).copied().unwrap_or(Self::END);
+    fn push(&self, out: &mut String, inode: u32) -> bool {
+        let Some(&head) = self.heads.get(&inode) else { return false };
+        let mut at = head;
         let mut first = true;
         while let Some(&(index, next)) = self.chain.get(at as usize) {
             if let Some(r) = self.records.get(index as usize) {
@@ -118,6 +124,7 @@ impl crate::names::system::Users for RecordUsers {
             }
             at = next;
         }
+        true
     }
 }
 

@@ -136,7 +136,7 @@ mod tests {
         wanted: &FxHashSet<u32>,
         compat: SsCompat,
     ) -> HashMap<u32, String> {
-        let users = RecordUsers::new(records.clone(), wanted, compat);
+        let users = RecordUsers::new(records.clone(), Some(wanted), compat);
         wanted
             .iter()
             .filter(|&&i| users.holds(i))

@@ -71,7 +71,7 @@ impl ClientError {
 
 /// What a request got: a decoded response, or TCP rows kept as received.
 enum Answered {
-    Decoded(Response),
+    Decoded(Box<Response>),
     Rows(RowsFrame),
 }
 
@@ -79,7 +79,7 @@ enum Answered {
 /// checked, with where each row starts.
 #[derive(Debug)]
 pub struct RowsFrame {
-    body: Vec<u8>,
+    body: Body,
     range: std::ops::Range<usize>,
     /// Each row's offset in the rows.
     starts: Vec<u32>,
@@ -103,6 +103,88 @@ impl RowsFrame {
         let at = self.starts[i] as usize;
         let end = self.starts.get(i + 1).map_or(rows.len(), |&e| e as usize);
         crate::wire::rows::Row(&rows[at..end])
+    }
+}
+
+/// An answer's frame body: received over the socket, or mapped from the memory file the
+/// agent handed over ([`Response::Shared`]).
+#[derive(Debug)]
+enum Body {
+    Heap(Vec<u8>),
+    Mapped(std::sync::Arc<Mapping>),
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::Heap(v) => v,
+            Body::Mapped(m) => (**m).as_ref(),
+        }
+    }
+}
+
+/// A read-only mapping of an answer's memory file, with the connection it came on: the
+/// agent reuses the file for another answer only once that connection is closed.
+#[derive(Debug)]
+pub struct Mapping {
+    at: std::ptr::NonNull<u8>,
+    len: usize,
+    _connection: UnixStream,
+}
+
+// SAFETY: the mapping is read-only and lives until the value is dropped; nothing else
+// unmaps it.
+unsafe impl Send for Mapping {}
+// SAFETY: as above: shared reads of read-only memory.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `file`, read-only, every page at once.
+    fn new(file: &std::os::fd::OwnedFd, len: usize, connection: UnixStream) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "an empty shared answer"));
+        }
+        // The file must hold what the answer says (a shorter one would fault on access).
+        let have = nix::sys::stat::fstat(file).map_err(io::Error::from)?.st_size;
+        if u64::try_from(have).unwrap_or(0) < len as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the shared answer's file holds {have} bytes, not the {len} announced"),
+            ));
+        }
+        // SAFETY: a fresh private read-only mapping of a file this process holds; it is
+        // only read through `as_ref` while `self` lives, and unmapped in `drop`.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_POPULATE,
+                std::os::fd::AsRawFd::as_raw_fd(file),
+                0,
+            )
+        };
+        if at == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let at = std::ptr::NonNull::new(at.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mapping { at, len, _connection: connection })
+    }
+}
+
+impl AsRef<[u8]> for Mapping {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `len` readable bytes at `at`, mapped until drop.
+        unsafe { std::slice::from_raw_parts(self.at.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.at.as_ptr().cast(), self.len) };
     }
 }
 
@@ -145,7 +227,7 @@ impl Client {
 
     fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
         match self.call_keeping_rows(req, false)? {
-            Answered::Decoded(r) => Ok(r),
+            Answered::Decoded(r) => Ok(*r),
             // Not asked for.
             Answered::Rows(_) => Err(ClientError::Unexpected("a query")),
         }
@@ -155,6 +237,15 @@ impl Client {
     fn call_keeping_rows(&mut self, req: &Request, keep_rows: bool) -> Result<Answered, ClientError> {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
         let sent = std::time::Instant::now();
+        // Answers that may be large (rows kept as they come, owner records) are asked for
+        // in shared memory.
+        let shared;
+        let req = if keep_rows {
+            shared = Request::Shared(Box::new(req.clone()));
+            &shared
+        } else {
+            req
+        };
         if let Err(e) = protocol::write_frame(&mut self.stream, req) {
             // An agent that refuses the query (busy) may answer and close before it has
             // read the request: its answer is still there to read. Any other write error
@@ -178,7 +269,7 @@ impl Client {
         profile::record(phases);
         let resp = match resp {
             Answered::Rows(rows) => return Ok(Answered::Rows(rows)),
-            Answered::Decoded(r) => r,
+            Answered::Decoded(r) => *r,
         };
         match resp {
             // An agent of another version cannot decode what this client asks.
@@ -190,7 +281,7 @@ impl Client {
             Response::NotTracked { netns, reason } => {
                 Err(ClientError::NotTracked { path: self.path.clone(), netns, reason })
             }
-            other => Ok(Answered::Decoded(other)),
+            other => Ok(Answered::Decoded(Box::new(other))),
         }
     }
 
@@ -199,14 +290,30 @@ impl Client {
         use std::io::Read;
         let waiting = std::time::Instant::now();
         let mut header = [0u8; 4];
-        self.stream.read_exact(&mut header)?;
+        let file = self.read_header(&mut header)?;
         phases.answer_us = profile::us_since(waiting);
         let reading = std::time::Instant::now();
         let mut body = vec![0u8; protocol::frame_len(header, MAX_RESPONSE)?];
         self.stream.read_exact(&mut body)?;
+        let body = match (protocol::shared_in(&body), file) {
+            (Some(len), Some(file)) => {
+                let len = usize::try_from(len).ok().filter(|&l| l <= MAX_RESPONSE as usize).ok_or(
+                    ProtocolError::TooLarge { len: u32::try_from(len).unwrap_or(u32::MAX), max: MAX_RESPONSE },
+                )?;
+                Body::Mapped(std::sync::Arc::new(Mapping::new(&file, len, self.stream.try_clone()?)?))
+            }
+            (Some(_), None) => {
+                return Err(ProtocolError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a shared answer came without its file",
+                )));
+            }
+            (None, _) => Body::Heap(body),
+        };
         phases.transfer_us = profile::us_since(reading);
         phases.bytes = body.len() as u64 + 4;
         let decoding = std::time::Instant::now();
+
         // TCP rows are decoded straight from the frame, not copied out of it first.
         let resp = match protocol::rows_in(&body) {
             Some(rows) if keep_rows => {
@@ -214,26 +321,64 @@ impl Client {
                 let at = rows.as_ptr() as usize - body.as_ptr() as usize;
                 let range = at..at + rows.len();
                 let starts = row_starts(rows)?;
-                Ok(Answered::Rows(RowsFrame { body, range, starts }))
+                phases.decode_us = profile::us_since(decoding);
+                return Ok(Answered::Rows(RowsFrame { body, range, starts }));
             }
             Some(rows) => crate::wire::rows::decode(rows)
-                .map(|s| Answered::Decoded(Response::Sockets(s)))
+                .map(|s| Answered::Decoded(Box::new(Response::Sockets(s))))
                 .map_err(ProtocolError::from),
             // Owner records (megabytes at 100k sockets) stay in the buffer they came in.
-            None => match protocol::owners_in(&body) {
-                Some(range) => {
-                    let mut body = body;
+            None => match (protocol::owners_in(&body), body) {
+                (Some(range), Body::Heap(mut body)) => {
                     body.copy_within(range.clone(), 0);
                     body.truncate(range.len());
                     crate::model::owner::OwnerRecords::new(body)
-                        .map(|o| Answered::Decoded(Response::Owners(o)))
+                        .map(|o| Answered::Decoded(Box::new(Response::Owners(o))))
                         .map_err(ProtocolError::from)
                 }
-                None => protocol::decode(&body).map(Answered::Decoded),
+                (Some(range), Body::Mapped(mapping)) => crate::model::owner::OwnerRecords::held(mapping, range)
+                    .map(|o| Answered::Decoded(Box::new(Response::Owners(o))))
+                    .map_err(ProtocolError::from),
+                (None, body) => protocol::decode(&body).map(|r| Answered::Decoded(Box::new(r))),
             },
         };
         phases.decode_us = profile::us_since(decoding);
         resp
+    }
+
+    /// Reads a frame's length, and the descriptor that may come with it (a shared
+    /// answer's memory file).
+    fn read_header(&mut self, header: &mut [u8; 4]) -> io::Result<Option<std::os::fd::OwnedFd>> {
+        use std::io::Read;
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (got, file) = {
+            let mut iov = [io::IoSliceMut::new(&mut header[..])];
+            let msg = nix::sys::socket::recvmsg::<()>(
+                self.stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(io::Error::from)?;
+            let mut file = None;
+            for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+                if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
+                    for fd in fds {
+                        // SAFETY: a descriptor the kernel just installed for this process.
+                        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+                        // Only the first is the answer's; others are closed.
+                        file.get_or_insert(owned);
+                    }
+                }
+            }
+            (msg.bytes, file)
+        };
+        if got == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        self.stream.read_exact(&mut header[got..])?;
+        Ok(file)
     }
 
     /// As [`Client::tcp_filtered`], the rows kept as the agent sent them (read one by one
@@ -248,16 +393,18 @@ impl Client {
         let filter = filter.filter(|f| f.expr.is_some()).cloned();
         match self.call_keeping_rows(&Request::Tcp { netns, families: families.to_vec(), states, filter }, true)? {
             Answered::Rows(rows) => Ok(rows),
-            Answered::Decoded(Response::Sockets(s)) => {
-                let mut bytes = Vec::new();
-                for sock in &s {
-                    crate::wire::rows::push_row(&mut bytes, sock);
+            Answered::Decoded(r) => match *r {
+                Response::Sockets(s) => {
+                    let mut bytes = Vec::new();
+                    for sock in &s {
+                        crate::wire::rows::push_row(&mut bytes, sock);
+                    }
+                    let starts = row_starts(&bytes)
+                        .map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
+                    Ok(RowsFrame { range: 0..bytes.len(), body: Body::Heap(bytes), starts })
                 }
-                let starts =
-                    row_starts(&bytes).map_err(|source| ClientError::Protocol { path: self.path.clone(), source })?;
-                Ok(RowsFrame { range: 0..bytes.len(), body: bytes, starts })
-            }
-            Answered::Decoded(_) => Err(ClientError::Unexpected("a socket query")),
+                _ => Err(ClientError::Unexpected("a socket query")),
+            },
         }
     }
 
@@ -285,9 +432,12 @@ impl Client {
     /// Every socket descriptor of every process, as the agent's owners iterator reads
     /// them now (see [`Request::Owners`]).
     pub fn owners(mut self, pidns: u64) -> Result<crate::model::owner::OwnerRecords, ClientError> {
-        match self.call(&Request::Owners { pidns })? {
-            Response::Owners(o) => Ok(o),
-            _ => Err(ClientError::Unexpected("an owners query")),
+        match self.call_keeping_rows(&Request::Owners { pidns }, true)? {
+            Answered::Decoded(r) => match *r {
+                Response::Owners(o) => Ok(o),
+                _ => Err(ClientError::Unexpected("an owners query")),
+            },
+            Answered::Rows(_) => Err(ClientError::Unexpected("an owners query")),
         }
     }
 

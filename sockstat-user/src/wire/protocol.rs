@@ -48,6 +48,9 @@ pub enum Request {
         netns: u32,
         spec: DumpSpec,
     },
+    /// The request inside, its answer sent in shared memory if it is large
+    /// ([`Response::Shared`]).
+    Shared(Box<Request>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +108,9 @@ pub struct Status {
     pub owner_walks_process: u64,
     #[serde(default)]
     pub owner_answers_kept: u64,
+    /// Answers sent in shared memory since start ([`Response::Shared`]).
+    #[serde(default)]
+    pub answers_shared: u64,
     /// Whether the sock_ops program is attached: then TCP answers come from the table
     /// alone (SYN-SENT with its port, SYN-RECV and timewait sockets modelled and checked).
     pub sock_ops: bool,
@@ -227,6 +233,12 @@ pub enum Response {
     Owners(OwnerRecords),
     /// The answer to [`Request::Dump`]: each table as the kernel dumped it.
     Dump(crate::model::socket::Snapshot),
+    /// The answer is the body of a frame `len` bytes long, in the memory file whose
+    /// descriptor came with this message (SCM_RIGHTS, read-only): see
+    /// [`Request::Shared`].
+    Shared {
+        len: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -350,6 +362,19 @@ fn bytes_of_variant(body: &[u8], want: u32) -> Option<&[u8]> {
     (version == VERSION && variant == want && rest.is_empty()).then_some(bytes)
 }
 
+/// The length a frame body that is a [`Response::Shared`] announces; `None` for any
+/// other body.
+#[must_use]
+pub fn shared_in(body: &[u8]) -> Option<u64> {
+    let (version, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
+    let (variant, rest) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    let (len, rest) = postcard::take_from_bytes::<u64>(rest).ok()?;
+    (version == VERSION && variant == SHARED_VARIANT && rest.is_empty()).then_some(len)
+}
+
+/// [`Response::Shared`]'s variant index.
+const SHARED_VARIANT: u32 = 8;
+
 /// [`Response::Rows`]'s variant index, as postcard writes it.
 const ROWS_VARIANT: u32 = 1;
 
@@ -372,6 +397,9 @@ mod tests {
         assert!(owners_in(&encode(&Response::Error("x".into())).unwrap()[4..]).is_none());
         let rows = encode(&Response::Rows(crate::wire::rows::TcpRows(bytes))).unwrap();
         assert!(owners_in(&rows[4..]).is_none() && rows_in(&rows[4..]).is_some());
+        let shared = encode(&Response::Shared { len: 5 << 20 }).unwrap();
+        assert_eq!(shared_in(&shared[4..]), Some(5 << 20));
+        assert_eq!(shared_in(&rows[4..]), None);
     }
 
     #[test]
