@@ -13,7 +13,7 @@ use crate::model::socket::InetSocket;
 /// The protocol's version: any change to [`Request`], [`Response`] or what they carry
 /// bumps it. (Its first value is larger than any message's variant count, so an agent
 /// from before versions existed reads it as an unknown request.)
-pub const VERSION: u32 = 105;
+pub const VERSION: u32 = 106;
 
 /// Requests larger than this are refused: a query is a few bytes.
 pub const MAX_REQUEST: u32 = 64 * 1024;
