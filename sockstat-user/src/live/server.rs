@@ -190,6 +190,10 @@ pub(super) async fn connection(
     };
     // A client that can map a large answer asks for it in shared memory.
     let (req, shared) = match req {
+        Request::Shared(inner) if matches!(*inner, Request::Shared(_)) => {
+            let _ = write(&mut stream, &Response::Error("bad request: a shared request inside another".into())).await;
+            return;
+        }
         Request::Shared(inner) => (*inner, true),
         req => (req, false),
     };
@@ -209,9 +213,10 @@ pub(super) async fn connection(
         // among the answers at once is free from here: a client that does not read holds
         // its bytes until CLIENT_TIMEOUT, and nobody else's turn.
         drop(answering);
+        let mut lent = None;
         let sent = match bytes {
             Ok(frame) if shared && frame.len() >= super::shared::SHARED_FROM => {
-                tokio::time::timeout(CLIENT_TIMEOUT, write_shared(&mut stream, frame)).await
+                tokio::time::timeout(CLIENT_TIMEOUT, write_shared(&mut stream, frame, &mut lent)).await
             }
             bytes => tokio::time::timeout(CLIENT_TIMEOUT, write_bytes(&mut stream, bytes)).await,
         };
@@ -220,31 +225,55 @@ pub(super) async fn connection(
         } else if let Some(m) = metrics {
             m.query_done(kind, u64::try_from(asked.elapsed().as_nanos()).unwrap_or(u64::MAX));
         }
+        // A memory file lent to the client comes back once it closes the connection
+        // (after printing the answer: as long as its reader takes); this connection's
+        // place among the clients is free meanwhile. A client that keeps it past
+        // LENT_FOR keeps it alone: the file is not used again.
+        if let Some(file) = lent {
+            drop(permit);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                let closed = async { while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {} };
+                if tokio::time::timeout(LENT_FOR, closed).await.is_ok() {
+                    super::shared::give_back(file);
+                }
+            });
+        }
     }
 }
 
+/// How long a client may keep a memory file lent to it (`shared`) for the file to be
+/// used again.
+const LENT_FOR: Duration = Duration::from_secs(60);
+
 /// Sends `frame`'s body in a memory file (`shared`), or over the socket if that cannot
-/// be; the file is kept for the next answer once the client closed the connection.
-async fn write_shared(stream: &mut UnixStream, frame: Vec<u8>) -> Result<(), protocol::ProtocolError> {
-    let body = frame.get(4..).unwrap_or_default();
-    let file = match super::shared::file_with(body).and_then(|f| super::shared::read_only(&f).map(|ro| (f, ro))) {
-        Ok(file) => file,
-        Err(e) => {
+/// be. The file goes to `lent` once the client has its descriptor.
+async fn write_shared(
+    stream: &mut UnixStream,
+    frame: Vec<u8>,
+    lent: &mut Option<std::os::fd::OwnedFd>,
+) -> Result<(), protocol::ProtocolError> {
+    // Writing megabytes into the file is blocking work: off the event loop.
+    let made = tokio::task::spawn_blocking(move || {
+        let body = frame.get(4..).unwrap_or_default();
+        let file = super::shared::file_with(body).and_then(|f| super::shared::read_only(&f).map(|ro| (f, ro)));
+        (frame, file)
+    })
+    .await;
+    let (frame, (file, read_only)) = match made {
+        Ok((frame, Ok(file))) => (frame, file),
+        Ok((frame, Err(e))) => {
             warn!(error = %e, "no shared memory for an answer; sending it over the socket");
             return write_bytes(stream, Ok(frame)).await;
         }
+        Err(e) => return Err(protocol::ProtocolError::Io(std::io::Error::other(e))),
     };
-    let len = body.len() as u64;
+    let len = frame.len().saturating_sub(4) as u64;
     super::spare::give_back(frame);
-    let (file, read_only) = file;
     let note = protocol::encode(&Response::Shared { len })?;
     super::shared::send_with_fd(stream, &note, &read_only).await?;
-    drop(read_only);
+    *lent = Some(file);
     stream.shutdown().await?;
-    // The client maps the file and closes the connection when it is done with it.
-    let mut byte = [0u8; 1];
-    while stream.read(&mut byte).await? > 0 {}
-    super::shared::give_back(file);
     Ok(())
 }
 

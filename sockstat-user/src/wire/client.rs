@@ -235,14 +235,27 @@ impl Client {
 
     /// [`Client::call`]; with `keep_rows`, TCP rows come back as they were received.
     fn call_keeping_rows(&mut self, req: &Request, keep_rows: bool) -> Result<Answered, ClientError> {
+        // Answers that may be large (rows kept as they come, owner records) are asked for
+        // in shared memory; one that came so but cannot be read is asked for again, over
+        // the socket.
+        match self.exchange(req, keep_rows, keep_rows) {
+            Err(ClientError::Protocol { source: ProtocolError::Shared(e), .. }) => {
+                tracing::debug!(error = %e, "a shared answer could not be read; asking again over the socket");
+                *self = Client::connect(&self.path)?;
+                self.exchange(req, keep_rows, false)
+            }
+            other => other,
+        }
+    }
+
+    /// One request and its answer (`shared`: asked for in shared memory).
+    fn exchange(&mut self, req: &Request, keep_rows: bool, shared: bool) -> Result<Answered, ClientError> {
         let wrap = |source| ClientError::Protocol { path: self.path.clone(), source };
         let sent = std::time::Instant::now();
-        // Answers that may be large (rows kept as they come, owner records) are asked for
-        // in shared memory.
-        let shared;
-        let req = if keep_rows {
-            shared = Request::Shared(Box::new(req.clone()));
-            &shared
+        let wrapped;
+        let req = if shared {
+            wrapped = Request::Shared(Box::new(req.clone()));
+            &wrapped
         } else {
             req
         };
@@ -300,10 +313,11 @@ impl Client {
                 let len = usize::try_from(len).ok().filter(|&l| l <= MAX_RESPONSE as usize).ok_or(
                     ProtocolError::TooLarge { len: u32::try_from(len).unwrap_or(u32::MAX), max: MAX_RESPONSE },
                 )?;
-                Body::Mapped(std::sync::Arc::new(Mapping::new(&file, len, self.stream.try_clone()?)?))
+                let mapping = self.stream.try_clone().and_then(|c| Mapping::new(&file, len, c));
+                Body::Mapped(std::sync::Arc::new(mapping.map_err(ProtocolError::Shared)?))
             }
             (Some(_), None) => {
-                return Err(ProtocolError::Io(io::Error::new(
+                return Err(ProtocolError::Shared(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "a shared answer came without its file",
                 )));
@@ -351,28 +365,37 @@ impl Client {
     fn read_header(&mut self, header: &mut [u8; 4]) -> io::Result<Option<std::os::fd::OwnedFd>> {
         use std::io::Read;
         use std::os::fd::{AsRawFd, FromRawFd};
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let (got, file) = {
+        // Room for more descriptors than an agent sends (one), so that extra ones are
+        // received and closed rather than cut off.
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 8]);
+        let (got, file) = loop {
             let mut iov = [io::IoSliceMut::new(&mut header[..])];
-            let msg = nix::sys::socket::recvmsg::<()>(
+            let msg = match nix::sys::socket::recvmsg::<()>(
                 self.stream.as_raw_fd(),
                 &mut iov,
                 Some(&mut space),
                 nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .map_err(io::Error::from)?;
+            ) {
+                Ok(msg) => msg,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
             let mut file = None;
-            for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-                if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
-                    for fd in fds {
-                        // SAFETY: a descriptor the kernel just installed for this process.
-                        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-                        // Only the first is the answer's; others are closed.
-                        file.get_or_insert(owned);
+            // Cut off control data (more descriptors than room, or one the kernel refused
+            // to install) gives no file: the answer is then asked for again.
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for cmsg in cmsgs {
+                    if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
+                        for fd in fds {
+                            // SAFETY: a descriptor the kernel just installed for this process.
+                            let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+                            // Only the first is the answer's; others are closed here.
+                            file.get_or_insert(owned);
+                        }
                     }
                 }
             }
-            (msg.bytes, file)
+            break (msg.bytes, file);
         };
         if got == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));

@@ -253,6 +253,8 @@ pub enum ProtocolError {
     Rows(#[from] crate::wire::rows::RowsError),
     #[error("malformed answer")]
     Owners(#[from] crate::model::owner::TornRecords),
+    #[error("reading an answer in shared memory")]
+    Shared(#[source] io::Error),
     #[error("the other side speaks protocol version {theirs}, this sockstat {VERSION}")]
     Version { theirs: u32 },
 }
