@@ -39,6 +39,23 @@ fn eventually_equal<T: PartialEq + std::fmt::Debug>(what: &str, ours: impl Fn() 
     assert_eq!(a, b, "{what}");
 }
 
+/// `n` established loopback connections to a listener on `listen` in `ns`: both ends
+/// and the listener.
+fn connections(ns: &NetNs, listen: &'static str, n: usize) -> Vec<Socket> {
+    ns.enter(move || {
+        let l = TcpListener::bind(listen).unwrap();
+        let mut all = Vec::new();
+        for _ in 0..n {
+            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (a, _) = l.accept().unwrap();
+            all.push(Socket::from(c));
+            all.push(Socket::from(a));
+        }
+        all.push(l.into());
+        all
+    })
+}
+
 fn pair(listen: &str) -> Vec<Socket> {
     let l = TcpListener::bind(listen).unwrap();
     let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -515,18 +532,7 @@ fn clients_that_never_read_their_answer_hold_no_one_up() {
     let ns = NetNs::new("noread");
     // About 10000 rows: an answer of several hundred KiB, more than a socket's send
     // buffer holds, so the agent's write of it waits for a reader.
-    let socks: Vec<Socket> = ns.enter(|| {
-        let l = TcpListener::bind("127.0.0.1:7102").unwrap();
-        let mut all = Vec::new();
-        for _ in 0..5000 {
-            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (a, _) = l.accept().unwrap();
-            all.push(Socket::from(c));
-            all.push(Socket::from(a));
-        }
-        all.push(l.into());
-        all
-    });
+    let socks = connections(&ns, "127.0.0.1:7102", 5000);
     let agent = Agent::start(&ns, &[]);
     let netns = ns
         .enter(|| std::fs::metadata("/proc/thread-self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m)))
@@ -571,18 +577,7 @@ fn large_answers_come_in_a_read_only_shared_file() {
     use sockstat::wire::protocol::{MAX_RESPONSE, Request, Response, decode, write_frame};
     let ns = NetNs::new("shared");
     // 4000 connections: 8000 rows, an answer of about 400 KiB (shared from 256 KiB on).
-    let socks: Vec<Socket> = ns.enter(|| {
-        let l = TcpListener::bind("127.0.0.1:7105").unwrap();
-        let mut all = Vec::new();
-        for _ in 0..4000 {
-            let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (a, _) = l.accept().unwrap();
-            all.push(Socket::from(c));
-            all.push(Socket::from(a));
-        }
-        all.push(l.into());
-        all
-    });
+    let socks = connections(&ns, "127.0.0.1:7105", 4000);
     let agent = Agent::start(&ns, &[]);
     assert_eq!(agent.status(&ns)["answers_shared"], 0);
     for q in [&["-tan"][..], &["-tanp"], &["-tn", "state", "established"], &["-tan"]] {

@@ -362,45 +362,13 @@ impl GridParts<'_> {
             self.parts.iter().flat_map(|part| part.blocks().map(move |b| (part, b))).collect();
         // A small output gets a small buffer: the whole one is zeroed first.
         let bound = self.parts.iter().map(|p| p.text.len() + p.rows() * (layout.padding_bound() + 1)).sum::<usize>();
-        let mut chunk = Chunk::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK);
-        if self.parts.len() == 1 || blocks.len() < 2 {
-            for &(part, block) in &blocks {
-                part.write_block(&layout, block, &mut chunk);
-                if chunk.len >= CHUNK {
-                    chunk.drain_to(out)?;
-                }
-            }
-            return chunk.drain_to(out);
-        }
-        std::thread::scope(|scope| {
-            // Blocks printed by the second thread, in order, and the buffers coming back.
-            let (done, printed) = std::sync::mpsc::sync_channel::<Chunk>(AHEAD);
-            let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
-            let (layout, blocks) = (&layout, &blocks);
-            scope.spawn(move || {
-                for &(part, block) in blocks.iter().skip(1).step_by(2) {
-                    let mut chunk = returned.try_recv().unwrap_or_else(|_| Chunk::new());
-                    chunk.len = 0;
-                    part.write_block(layout, block, &mut chunk);
-                    if done.send(chunk).is_err() {
-                        // The printing stopped (a write error).
-                        return;
-                    }
-                }
-            });
-            for (i, &(part, block)) in blocks.iter().enumerate() {
-                if i % 2 == 0 {
-                    part.write_block(layout, block, &mut chunk);
-                    chunk.drain_to(out)?;
-                } else {
-                    let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
-                    theirs.drain_to(out)?;
-                    // The thread may have finished: then the buffer is not needed.
-                    let _ = give_back.send(theirs);
-                }
-            }
-            Ok(())
-        })
+        let chunk = Chunk::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK);
+        let print = |_: &mut (), i: usize, chunk: &mut Chunk| {
+            let (part, block) = blocks[i];
+            part.write_block(&layout, block, chunk);
+        };
+        let second = (self.parts.len() > 1).then_some(());
+        print_in_turns(blocks.len(), ((), second), &print, chunk, out)
     }
 }
 
@@ -476,48 +444,59 @@ impl StreamedGrid {
                 grid.write_block(&layout, block, chunk);
             }
         };
-        // Pass two: blocks printed in order; with two threads the second prints every
-        // other block, a few ahead at most.
-        let mut grid = new_grid();
-        let mut chunk = Chunk::new();
-        if threads == 1 || blocks == 1 {
-            for b in 0..blocks {
-                print(&mut grid, b, &mut chunk);
-                if chunk.len >= CHUNK {
-                    chunk.drain_to(out)?;
-                }
-            }
-            return chunk.drain_to(out);
-        }
-        std::thread::scope(|scope| {
-            let (done, printed) = std::sync::mpsc::sync_channel::<Chunk>(AHEAD);
-            let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
-            let print = &print;
-            scope.spawn(move || {
-                let mut grid = new_grid();
-                for b in (1..blocks).step_by(2) {
-                    let mut chunk = returned.try_recv().unwrap_or_else(|_| Chunk::new());
-                    chunk.len = 0;
-                    print(&mut grid, b, &mut chunk);
-                    if done.send(chunk).is_err() {
-                        // The printing stopped (a write error).
-                        return;
-                    }
-                }
-            });
-            for b in 0..blocks {
-                if b % 2 == 0 {
-                    print(&mut grid, b, &mut chunk);
-                    chunk.drain_to(out)?;
-                } else {
-                    let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
-                    theirs.drain_to(out)?;
-                    let _ = give_back.send(theirs);
-                }
-            }
-            Ok(())
-        })
+        // Pass two: blocks printed in order, each thread building rows in a grid of its own.
+        let second = (threads > 1).then(new_grid);
+        print_in_turns(blocks, (new_grid(), second), &print, Chunk::new(), out)
     }
+}
+
+/// Prints blocks `0..blocks` in order, block `b` written by `print(state, b, chunk)`: on
+/// this thread, or with a `second` state every other block on a second thread, a few
+/// blocks ahead at most.
+fn print_in_turns<S: Send>(
+    blocks: usize,
+    (mut first, second): (S, Option<S>),
+    print: &(dyn Fn(&mut S, usize, &mut Chunk) + Sync),
+    mut chunk: Chunk,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let Some(mut theirs_state) = second.filter(|_| blocks > 1) else {
+        for b in 0..blocks {
+            print(&mut first, b, &mut chunk);
+            if chunk.len >= CHUNK {
+                chunk.drain_to(out)?;
+            }
+        }
+        return chunk.drain_to(out);
+    };
+    std::thread::scope(|scope| {
+        // Blocks printed by the second thread, in order, and the buffers coming back.
+        let (done, printed) = std::sync::mpsc::sync_channel::<Chunk>(AHEAD);
+        let (give_back, returned) = std::sync::mpsc::channel::<Chunk>();
+        scope.spawn(move || {
+            for b in (1..blocks).step_by(2) {
+                let mut chunk = returned.try_recv().unwrap_or_else(|_| Chunk::new());
+                chunk.len = 0;
+                print(&mut theirs_state, b, &mut chunk);
+                if done.send(chunk).is_err() {
+                    // The printing stopped (a write error).
+                    return;
+                }
+            }
+        });
+        for b in 0..blocks {
+            if b % 2 == 0 {
+                print(&mut first, b, &mut chunk);
+                chunk.drain_to(out)?;
+            } else {
+                let mut theirs = printed.recv().map_err(|_| io::Error::other("a rendering thread stopped"))?;
+                theirs.drain_to(out)?;
+                // The thread may have finished: then the buffer is not needed.
+                let _ = give_back.send(theirs);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Blocks the second thread may have printed before they are written.
