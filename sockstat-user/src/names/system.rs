@@ -60,6 +60,11 @@ pub trait Users: Send + Sync + std::fmt::Debug {
     fn holds(&self, inode: u32) -> bool;
     /// Appends `inode`'s list (nothing if none holds it); whether any holds it.
     fn push(&self, out: &mut String, inode: u32) -> bool;
+    /// The length of `inode`'s list, if any holds it (what [`Users::push`] would append).
+    fn len(&self, inode: u32) -> Option<usize> {
+        let mut out = String::new();
+        self.push(&mut out, inode).then_some(out.len())
+    }
 }
 
 impl Users for rustc_hash::FxHashMap<u32, String> {
@@ -208,6 +213,15 @@ impl Names {
         } else {
             out.truncate(at);
         }
+    }
+
+    /// The length of what [`Names::push_users`] appends.
+    #[must_use]
+    pub fn users_len(&self, inode: u32) -> usize {
+        if inode == 0 {
+            return 0;
+        }
+        self.owners.len(inode).map_or(0, |n| " users:(".len() + n + 1)
     }
 
     /// ss's `resolve_service()` for TCP: `*` for 0, the service name outside the ephemeral

@@ -64,8 +64,8 @@ pub fn users_text_for(owners: &[crate::model::owner::Owner], compat: SsCompat) -
 #[derive(Debug)]
 pub struct RecordUsers {
     records: crate::model::owner::OwnerRecords,
-    /// Socket inode -> its first owner in `chain`.
-    heads: rustc_hash::FxHashMap<u32, u32>,
+    /// Socket inode -> its first owner in `chain`, and the length of its list's text.
+    heads: rustc_hash::FxHashMap<u32, (u32, u32)>,
     /// (record index, next owner of the same inode or [`RecordUsers::END`]), in ss's
     /// order: the last record found first (ss prepends each find).
     chain: Vec<(u32, u32)>,
@@ -96,7 +96,21 @@ impl RecordUsers {
                 continue;
             }
             let (Ok(index), Ok(at)) = (u32::try_from(i), u32::try_from(chain.len())) else { break };
-            let next = heads.insert(inode, at).unwrap_or(Self::END);
+            // Counted here, in the records' order: printing measures every list before it
+            // writes any, and a list's records lie anywhere in the records.
+            let own = owner_len(r.name_bytes(), r.pid() as i32, r.fd() as i32, compat);
+            let next = match heads.entry(inode) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let (next, len): (u32, u32) = *e.get();
+                    // A comma before it.
+                    e.insert((at, len.saturating_add(1).saturating_add(own)));
+                    next
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((at, own));
+                    Self::END
+                }
+            };
             chain.push((index, next));
         }
         RecordUsers { records, heads, chain, compat }
@@ -108,8 +122,12 @@ impl crate::names::system::Users for RecordUsers {
         self.heads.contains_key(&inode)
     }
 
+    fn len(&self, inode: u32) -> Option<usize> {
+        self.heads.get(&inode).map(|&(_, len)| len as usize)
+    }
+
     fn push(&self, out: &mut String, inode: u32) -> bool {
-        let Some(&head) = self.heads.get(&inode) else { return false };
+        let Some(&(head, _)) = self.heads.get(&inode) else { return false };
         let mut at = head;
         let mut first = true;
         while let Some(&(index, next)) = self.chain.get(at as usize) {
@@ -147,6 +165,15 @@ fn push_owner(out: &mut String, comm: &[u8], pid: i32, tid: Option<i32>, fd: i32
     out.push_str(",fd=");
     push_int(out, fd);
     out.push(')');
+}
+
+/// The length of [`push_owner`]'s text for a process without a thread id, counted.
+fn owner_len(comm: &[u8], pid: i32, fd: i32, compat: SsCompat) -> u32 {
+    let name =
+        if compat.v7() || std::str::from_utf8(comm).is_ok() { comm.len() } else { String::from_utf8_lossy(comm).len() };
+    let int = |n: i32| usize::from(n < 0) + n.unsigned_abs().checked_ilog10().map_or(1, |l| l as usize + 1);
+    // ("NAME",pid=N,fd=N)
+    u32::try_from("(\"".len() + name + "\",pid=".len() + int(pid) + ",fd=".len() + int(fd) + 1).unwrap_or(u32::MAX)
 }
 
 /// `%d`.

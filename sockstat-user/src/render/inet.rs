@@ -166,9 +166,7 @@ pub(super) fn inet_row_lens(
     lens[5] = port_len(s.sport);
     lens[6] = host_len(scratch, &s.dst) + 1;
     lens[7] = port_len(s.dport);
-    scratch.clear();
-    names.push_users(scratch, s.inode);
-    lens[8] = scratch.len();
+    lens[8] = names.users_len(s.inode);
     scratch.clear();
     push_row_tail(scratch, opts, s, names, kind);
     lens[9] = scratch.len();

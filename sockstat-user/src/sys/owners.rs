@@ -143,6 +143,8 @@ mod tests {
             .map(|&i| {
                 let mut out = String::new();
                 users.push(&mut out, i);
+                // The length counted when the records were read is the text's.
+                assert_eq!(users.len(i), Some(out.len()), "{out}");
                 (i, out)
             })
             .collect()
