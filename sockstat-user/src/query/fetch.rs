@@ -348,16 +348,21 @@ pub struct TableTcp {
     kept: Vec<u32>,
     /// Inodes of rows opened after the agent's seed, from the owner records (by row).
     inodes: rustc_hash::FxHashMap<u32, u32>,
+    /// Rows after the agent's: bound but inactive sockets, which the kernel lists (no
+    /// event tells the agent of them), selected.
+    extra: Vec<InetSocket>,
     pub owners: Option<OwnerRecords>,
 }
 
 impl InetRows for TableTcp {
     fn len(&self) -> usize {
-        self.kept.len()
+        self.kept.len() + self.extra.len()
     }
 
     fn socket(&self, i: usize) -> InetSocket {
-        let n = self.kept[i];
+        let Some(&n) = self.kept.get(i) else {
+            return self.extra[i - self.kept.len()].clone();
+        };
         let mut s = self.frame.row(n as usize).socket();
         if !self.inodes.is_empty()
             && let Some(&inode) = self.inodes.get(&n)
@@ -387,7 +392,6 @@ pub fn table_tcp(sel: &Selection) -> Result<Option<TableTcp>, FetchError> {
         || plan.tcp_source == SourceChoice::Kernel
         || sel.kill
         || sel.needs.threads
-        || plan.states & crate::filter::SS_BOUND_INACTIVE != 0
         || std::env::var_os("TCPDIAG_FILE").is_some()
     {
         return Ok(None);
@@ -412,7 +416,16 @@ pub fn table_tcp(sel: &Selection) -> Result<Option<TableTcp>, FetchError> {
         })
         .filter_map(|i| u32::try_from(i).ok())
         .collect();
-    let mut table = TableTcp { frame, kept, inodes: rustc_hash::FxHashMap::default(), owners: None };
+    // Bound but inactive sockets never change state, so no event tells the agent of them:
+    // the kernel lists them (for this bit alone, a walk of its bind table only), after
+    // the agent's rows, as `tcp` adds them.
+    let extra = if plan.states & crate::filter::SS_BOUND_INACTIVE != 0 {
+        let dumped = SockDiag::open()?.dump_tcp(&plan.families, crate::filter::SS_BOUND_INACTIVE)?;
+        query::select_planned(sel, &plan, dumped)
+    } else {
+        Vec::new()
+    };
+    let mut table = TableTcp { frame, kept, inodes: rustc_hash::FxHashMap::default(), extra, owners: None };
     if sel.needs.owners {
         match Client::connect(&sel.agent_socket).and_then(|c| c.owners(own_pidns().map_err(ClientError::Netns)?)) {
             Ok(owners) => {

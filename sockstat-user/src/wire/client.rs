@@ -484,3 +484,70 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+    use crate::wire::protocol::{read_frame, write_frame};
+
+    /// An agent that answers each connection with `answer(request, stream)`, `n` times.
+    fn fake_agent(
+        n: usize,
+        answer: impl Fn(Request, &mut UnixStream) + Send + 'static,
+    ) -> (PathBuf, std::thread::JoinHandle<()>) {
+        let dir = std::env::temp_dir().join(format!("sockstat-client-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let agent = std::thread::spawn(move || {
+            for _ in 0..n {
+                let (mut s, _) = listener.accept().unwrap();
+                let req: Request = read_frame(&mut s, MAX_RESPONSE).unwrap();
+                answer(req, &mut s);
+            }
+        });
+        (path, agent)
+    }
+
+    fn rows() -> Vec<u8> {
+        let s = InetSocket::tcp(2, 1, ("10.0.0.1".parse().unwrap(), 80), ("10.0.0.2".parse().unwrap(), 5000), 7);
+        let mut bytes = Vec::new();
+        crate::wire::rows::push_row(&mut bytes, &s);
+        bytes
+    }
+
+    /// A shared answer the client cannot read (no file with it, or a file shorter than
+    /// announced) is asked for again over the socket, and the rows come that way.
+    #[test]
+    fn a_shared_answer_that_cannot_be_read_is_asked_for_again() {
+        for short_file in [false, true] {
+            let (path, agent) = fake_agent(2, move |req, s| match req {
+                Request::Shared(_) if short_file => {
+                    let file = nix::sys::memfd::memfd_create(c"short", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+                    nix::unistd::write(&file, b"too short").unwrap();
+                    let note = protocol::encode(&Response::Shared { len: 1 << 20 }).unwrap();
+                    let fd = [std::os::fd::AsRawFd::as_raw_fd(&file)];
+                    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fd)];
+                    nix::sys::socket::sendmsg::<()>(
+                        std::os::fd::AsRawFd::as_raw_fd(s),
+                        &[io::IoSlice::new(&note)],
+                        &cmsg,
+                        nix::sys::socket::MsgFlags::empty(),
+                        None,
+                    )
+                    .unwrap();
+                }
+                Request::Shared(_) => write_frame(s, &Response::Shared { len: 1 << 20 }).unwrap(),
+                Request::Tcp { .. } => write_frame(s, &Response::Rows(crate::wire::rows::TcpRows(rows()))).unwrap(),
+                other => panic!("unexpected request {other:?}"),
+            });
+            let frame = Client::connect(&path).unwrap().tcp_rows(1, &[2], 0xfff, None).expect("rows over the socket");
+            assert_eq!(frame.len(), 1);
+            assert_eq!(frame.row(0).dport(), 5000);
+            agent.join().unwrap();
+        }
+    }
+}
