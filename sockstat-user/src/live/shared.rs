@@ -20,8 +20,9 @@ use tokio::{io::Interest, net::UnixStream};
 /// Answers from this size on go through shared memory when the client asks for it.
 pub const SHARED_FROM: usize = 256 << 10;
 
-/// Files kept for the next answers (as many as answers are made at once, and one more).
-const KEPT: usize = super::server::ANSWERS_AT_ONCE + 1;
+/// Files kept for the next answers: as many as the server makes answers at once (two),
+/// and one more.
+const KEPT: usize = 3;
 
 static POOL: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 
