@@ -405,14 +405,12 @@ pub fn table_tcp(sel: &Selection) -> Result<Option<TableTcp>, FetchError> {
         Err(e) => return Err(e.into()),
     };
     // As select_planned() keeps them.
-    let filtered = sel.filter.expr.is_some();
     let kept: Vec<u32> = (0..frame.len())
         .filter(|&i| {
             let r = frame.row(i);
-            r.protocol() == IPPROTO_TCP
-                && plan.families.contains(&r.family())
-                && query::state_selected(plan.states, IPPROTO_TCP, r.state())
-                && (!filtered || sel.filter.matches(&r.socket()))
+            query::inet_selected(sel, &plan, IPPROTO_TCP, (r.protocol(), r.family(), r.state()), || {
+                sel.filter.matches(&r.socket())
+            })
         })
         .filter_map(|i| u32::try_from(i).ok())
         .collect();
@@ -446,22 +444,18 @@ pub fn table_tcp(sel: &Selection) -> Result<Option<TableTcp>, FetchError> {
 impl TableTcp {
     /// [`fill_inodes`] for the rows kept.
     fn fill_inodes(&mut self, owners: &OwnerRecords) {
-        let lacking: Vec<u32> = self
+        let lacking: Vec<(u32, u64)> = self
             .kept
             .iter()
-            .copied()
-            .filter(|&n| {
-                let r = self.frame.row(n as usize).socket();
-                r.source == crate::model::socket::Source::Table && r.inode == 0 && r.cookie != 0
-            })
+            .map(|&n| (n, self.frame.row(n as usize)))
+            .filter(|(_, r)| lacks_inode(r.source(), r.inode(), r.cookie()))
+            .map(|(n, r)| (n, r.cookie()))
             .collect();
         if lacking.is_empty() {
             return;
         }
-        let mut by_cookie = rustc_hash::FxHashMap::with_capacity_and_hasher(owners.len(), Default::default());
-        by_cookie.extend(owners.iter().filter(|o| o.cookie() != 0).map(|o| (o.cookie(), o.inode())));
-        for n in lacking {
-            let cookie = self.frame.row(n as usize).socket().cookie;
+        let by_cookie = inodes_by_cookie(owners);
+        for (n, cookie) in lacking {
             if let Some(&inode) = by_cookie.get(&cookie) {
                 self.inodes.insert(n, u32::try_from(inode).unwrap_or(0));
             }
@@ -589,17 +583,27 @@ pub fn dump_tables(diag: &mut SockDiag, spec: &DumpSpec) -> Result<Snapshot, Dia
 /// socket no process holds (not yet accepted, orphaned) keeps 0, as sock_diag gives 0
 /// for it too.
 fn fill_inodes(tcp: &mut [InetSocket], owners: &OwnerRecords) {
-    let lacking = |s: &InetSocket| s.source == crate::model::socket::Source::Table && s.inode == 0 && s.cookie != 0;
-    if !tcp.iter().any(lacking) {
+    if !tcp.iter().any(|s| lacks_inode(s.source, s.inode, s.cookie)) {
         return;
     }
-    let mut by_cookie = rustc_hash::FxHashMap::with_capacity_and_hasher(owners.len(), Default::default());
-    by_cookie.extend(owners.iter().filter(|o| o.cookie() != 0).map(|o| (o.cookie(), o.inode())));
-    for s in tcp.iter_mut().filter(|s| lacking(s)) {
+    let by_cookie = inodes_by_cookie(owners);
+    for s in tcp.iter_mut().filter(|s| lacks_inode(s.source, s.inode, s.cookie)) {
         if let Some(&inode) = by_cookie.get(&s.cookie) {
             s.inode = u32::try_from(inode).unwrap_or(0);
         }
     }
+}
+
+/// Whether an agent-table row lacks the inode its owner records can give (by cookie).
+fn lacks_inode(source: crate::model::socket::Source, inode: u32, cookie: u64) -> bool {
+    source == crate::model::socket::Source::Table && inode == 0 && cookie != 0
+}
+
+/// Each socket's inode by its cookie, from the owner records.
+fn inodes_by_cookie(owners: &OwnerRecords) -> rustc_hash::FxHashMap<u64, u64> {
+    let mut by_cookie = rustc_hash::FxHashMap::with_capacity_and_hasher(owners.len(), Default::default());
+    by_cookie.extend(owners.iter().filter(|o| o.cookie() != 0).map(|o| (o.cookie(), o.inode())));
+    by_cookie
 }
 
 /// ENOENT/EOPNOTSUPP: no diag module for this family or protocol. ss shows such a table

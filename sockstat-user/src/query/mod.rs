@@ -250,13 +250,25 @@ pub fn select_planned(sel: &Selection, plan: &Plan, sockets: Vec<InetSocket>) ->
 pub fn select_inet(sel: &Selection, plan: &Plan, protocol: u8, sockets: Vec<InetSocket>) -> Vec<InetSocket> {
     sockets
         .into_iter()
-        .filter(|s| {
-            s.protocol == protocol
-                && plan.families.contains(&s.family)
-                && state_selected(plan.states, protocol, s.state)
-                && sel.filter.matches(s)
-        })
+        .filter(|s| inet_selected(sel, plan, protocol, (s.protocol, s.family, s.state), || sel.filter.matches(s)))
         .collect()
+}
+
+/// Whether ss prints an inet socket of table `protocol` that has (`its` protocol, family,
+/// state): [`select_inet`]'s test. `matches` (the FILTER expression on the whole socket)
+/// is asked only when there is an expression.
+pub fn inet_selected(
+    sel: &Selection,
+    plan: &Plan,
+    protocol: u8,
+    its: (u8, u16, u8),
+    matches: impl FnOnce() -> bool,
+) -> bool {
+    let (its_protocol, family, state) = its;
+    its_protocol == protocol
+        && plan.families.contains(&family)
+        && state_selected(plan.states, protocol, state)
+        && (sel.filter.expr.is_none() || matches())
 }
 
 /// Whether a socket the kernel reports in `state` is one `states` asks for. A TCP socket

@@ -116,6 +116,22 @@ impl<'a> Row<'a> {
     }
 
     #[must_use]
+    pub fn cookie(self) -> u64 {
+        u64::from_le_bytes(self.0[8..16].try_into().unwrap_or_default())
+    }
+
+    #[must_use]
+    pub fn inode(self) -> u32 {
+        self.u32_at(36)
+    }
+
+    /// Where the row's fields were read: the agent's table, or the kernel at query time.
+    #[must_use]
+    pub fn source(self) -> Source {
+        if self.0[3] & FLAG_KERNEL != 0 { Source::Kernel } else { Source::Table }
+    }
+
+    #[must_use]
     pub fn protocol(self) -> u8 {
         self.0[6]
     }
@@ -166,13 +182,13 @@ impl<'a> Row<'a> {
             ifindex: self.u32_at(20),
             rqueue: self.u32_at(24),
             wqueue: self.u32_at(28),
-            cookie: u64::from_le_bytes(b[8..16].try_into().unwrap_or_default()),
+            cookie: self.cookie(),
             uid: self.u32_at(32),
-            inode: self.u32_at(36),
+            inode: self.inode(),
             timer: b[4],
             retrans: b[5],
             expires_ms: self.u32_at(40),
-            source: if b[3] & FLAG_KERNEL != 0 { Source::Kernel } else { Source::Table },
+            source: self.source(),
             ext: None,
         }
     }
