@@ -235,7 +235,14 @@ impl State {
         let snapshot_now = self.sink.snapshot_now_after_loss();
         let kind = snapshot_now.then_some("resync");
         if now != self.loss.seen_lost {
-            warn!(lost_kernel, malformed, lost_timeline, "events lost; resyncing the table from sock_diag");
+            // Which way they went, since the agent started: reservations the ring refused,
+            // program runs the kernel skipped, batches the agent's queue dropped.
+            let (ring, skipped) = self.kernel.tracer.counters().map_or((0, 0), |c| (c.lost, c.missed));
+            let overflowed = self.kernel.stream.overflowed();
+            warn!(
+                lost_kernel,
+                malformed, lost_timeline, ring, skipped, overflowed, "events lost; resyncing the table from sock_diag"
+            );
             // Events that come during the dumps are newer than the loss; they are applied
             // after the new seed, in order, exactly as at start-up (the reader keeps
             // the ring empty meanwhile).
