@@ -355,14 +355,21 @@ fn per_transition_rows_when_the_agent_keeps_them() {
         .parse()
         .unwrap();
     assert!(stored >= 8 * N as u64, "{stored} transition rows for {N} connections");
-    // Stored transitions name the task each ran in: on loopback, the server side's
-    // SYN_RECV runs in the client's softirq context.
+    // Stored transitions name the task each ran in, not the socket's owner: on loopback
+    // the server side's SYN_RECV runs in softirq context, mostly the client's (under load
+    // the kernel may run softirqs in whichever task or ksoftirqd thread is on the CPU).
     let passive: Vec<_> = rows.iter().filter(|r| r["sport"] == 7460 && r["new_name"] == "SYN_RECV").collect();
     assert_eq!(passive.len(), N, "each once");
-    assert!(passive.iter().all(|r| r["pid"] == client_pid && r["pid"] != server_pid), "{:?}", passive[0]);
+    assert!(passive.iter().any(|r| r["pid"] == client_pid), "none in the client's context: {passive:?}");
     // The lifetimes are the same as without them.
     let h = ns.sockstat_ok(&["history", "--netns", &ns.name, "--json", "--timeline", timeline]);
-    assert_eq!(h.lines().filter(|l| l.contains("\"sport\":7460") && l.contains("\"owner\":\"accept\"")).count(), N);
+    let servers: Vec<serde_json::Value> = h
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["sport"] == 7460 && l["dport"] != 0)
+        .collect();
+    assert_eq!(servers.len(), N, "server ends (the listener left out): {h}");
+    assert!(servers.iter().all(|l| l["owner"] == "accept" && l["pid"] == server_pid), "the accepting owner: {h}");
 }
 
 #[test]
