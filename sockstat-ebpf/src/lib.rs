@@ -129,13 +129,20 @@ pub const EVENT_ACCEPT: u8 = 1;
 pub const EVENT_REQUEST: u8 = 2;
 /// Kernel tracepoint the program attaches to (`sock:inet_sock_set_state`).
 pub const TRACEPOINT: &str = "inet_sock_set_state";
-/// Ring buffer carrying [`StateEvent`]s.
-pub const EVENTS_MAP: &str = "EVENTS";
+/// The ring buffers carrying [`StateEvent`]s: a program writes to ring
+/// `cpu % EVENT_RINGS`, so CPUs do not contend for one ring's lock and positions (on a
+/// shared ring that cost a third of each event). Each ring is in reservation order; the
+/// reader puts the rings' events back in time order (`ts_ns`, see the reader).
+pub const EVENT_RINGS: usize = 8;
+/// The maps of [`EVENT_RINGS`], by ring.
+pub const EVENTS_MAPS: [&str; EVENT_RINGS] =
+    ["EVENTS0", "EVENTS1", "EVENTS2", "EVENTS3", "EVENTS4", "EVENTS5", "EVENTS6", "EVENTS7"];
 /// Per-CPU `u64` counters, indexed by [`Counter`].
 pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Global (`.rodata`) holding [`KernelOffsets`], set by the loader before load.
 pub const OFFSETS_GLOBAL: &str = "OFFSETS";
-/// Default ring buffer size in bytes (power of two, multiple of the page size).
+/// Default size of the event rings in bytes, all together (power of two, multiple of the
+/// page size): the loader shares it among the rings the CPUs use.
 pub const DEFAULT_RINGBUF_BYTES: u32 = 1 << 24;
 /// How often readers drain the ring buffer without being woken (see
 /// `KernelOffsets::wakeup_bytes`) while events come: the most such an event waits before
@@ -249,6 +256,11 @@ pub struct KernelOffsets {
     pub btf_file: u32,
     pub btf_socket: u32,
     pub btf_tcp_sock: u32,
+    /// BTF id of `struct kiocb`, whose first member is a `struct file *` (`ki_filp`): the
+    /// accept hook reads an fd table slot (a `struct file *` BTF does not type) as that
+    /// member of a cast, a load instead of a helper read. 0 where `ki_filp` is not at
+    /// offset 0: the helper read.
+    pub btf_fd_slot: u32,
     /// 1 if the loader turned the programs' [`RDONLY_CAST_CALL`] calls into calls of the
     /// kernel's `bpf_rdonly_cast`; 0 and the programs take their other path (helper
     /// calls and copies), which the verifier then checks instead.
@@ -273,7 +285,7 @@ pub struct KernelOffsets {
 /// The fields it reads end at byte 1832 on Linux 6.18 (tcp_sock.bytes_acked is the last);
 /// the loader checks.
 pub const SOCK_COPY_BYTES: u32 = 4096;
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 184);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 188);
 
 /// Byte offsets the owners iterator reads (include/linux/sched.h, include/linux/fs.h,
 /// include/linux/net.h, include/net/sock.h), resolved from BTF like [`KernelOffsets`].

@@ -28,8 +28,8 @@ use aya_ebpf::{
     helpers::{
         bpf_ktime_get_ns,
         generated::{
-            bpf_get_current_task_btf, bpf_get_netns_cookie, bpf_get_socket_cookie, bpf_probe_read_kernel,
-            bpf_skc_to_tcp_sock,
+            bpf_get_current_task_btf, bpf_get_netns_cookie, bpf_get_smp_processor_id, bpf_get_socket_cookie,
+            bpf_probe_read_kernel, bpf_skc_to_tcp_sock,
         },
     },
     macros::{btf_tracepoint, map, sock_ops, tracepoint},
@@ -37,12 +37,74 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, SockOpsContext, TracePointContext},
 };
 use sockstat_ebpf::{
-    AF_INET, AF_INET6, CONFIG_SOCK_OPS, COUNTER_SLOTS, Counter, DEFAULT_RINGBUF_BYTES, EVENT_ACCEPT, EVENT_REQUEST,
-    EVENT_TRANSITION, IPPROTO_TCP, KernelOffsets, RDONLY_CAST_CALL, SOCK_COPY_BYTES, StateEvent, TcpState,
+    AF_INET, AF_INET6, CONFIG_SOCK_OPS, COUNTER_SLOTS, Counter, EVENT_ACCEPT, EVENT_REQUEST, EVENT_TRANSITION,
+    IPPROTO_TCP, KernelOffsets, RDONLY_CAST_CALL, SOCK_COPY_BYTES, StateEvent, TcpState,
 };
 
-#[map(name = "EVENTS")]
-static EVENTS: RingBuf = RingBuf::with_byte_size(DEFAULT_RINGBUF_BYTES, 0);
+// The rings of `EVENTS_MAPS`, one per CPU (modulo EVENT_RINGS); the loader sizes those
+// the machine's CPUs use and leaves the others a page.
+const OBJECT_RING_BYTES: u32 = 4096;
+#[map(name = "EVENTS0")]
+static EVENTS0: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS1")]
+static EVENTS1: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS2")]
+static EVENTS2: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS3")]
+static EVENTS3: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS4")]
+static EVENTS4: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS5")]
+static EVENTS5: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS6")]
+static EVENTS6: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+#[map(name = "EVENTS7")]
+static EVENTS7: RingBuf = RingBuf::with_byte_size(OBJECT_RING_BYTES, 0);
+const _: () = assert!(sockstat_ebpf::EVENT_RINGS == 8);
+
+/// Runs `$body` with `$ring` bound to this CPU's ring, `EVENTS{cpu % 8}`. A match at each
+/// use rather than a ring pointer kept in a register: the verifier then checks what
+/// follows once, not once per ring.
+macro_rules! on_this_cpus_ring {
+    ($ring:ident => $body:expr) => {{
+        // SAFETY: no preconditions (inlined by the verifier on x86-64). A program run does
+        // not move to another CPU: reserve and query name the same ring.
+        match unsafe { bpf_get_smp_processor_id() } % 8 {
+            0 => {
+                let $ring = &EVENTS0;
+                $body
+            }
+            1 => {
+                let $ring = &EVENTS1;
+                $body
+            }
+            2 => {
+                let $ring = &EVENTS2;
+                $body
+            }
+            3 => {
+                let $ring = &EVENTS3;
+                $body
+            }
+            4 => {
+                let $ring = &EVENTS4;
+                $body
+            }
+            5 => {
+                let $ring = &EVENTS5;
+                $body
+            }
+            6 => {
+                let $ring = &EVENTS6;
+                $body
+            }
+            _ => {
+                let $ring = &EVENTS7;
+                $body
+            }
+        }
+    }};
+}
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
@@ -93,6 +155,7 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     btf_file: 0,
     btf_socket: 0,
     btf_tcp_sock: 0,
+    btf_fd_slot: 0,
     casts: 0,
     sk_err: 0,
     tcp_total_retrans: 0,
@@ -480,7 +543,7 @@ pub fn sockstat_sock_ops(ctx: SockOpsContext) -> u32 {
 #[inline(always)]
 fn request(ctx: &SockOpsContext) {
     let seen = bump(Counter::Seen);
-    let Some(mut entry) = EVENTS.reserve::<StateEvent>(0) else {
+    let Some(mut entry) = on_this_cpus_ring!(events => events.reserve::<StateEvent>(0)) else {
         bump(Counter::Lost);
         return;
     };
@@ -620,8 +683,17 @@ pub fn sockstat_accept(ctx: TracePointContext) -> u32 {
     if fd as u64 >= u64::from(max_fds) {
         return 0;
     }
-    // The fd array is an array of pointers, which BTF does not type: one helper read.
-    let file: u64 = read(fd_array, (fd as u32).wrapping_mul(8));
+    // The fd array is an array of pointers, which BTF does not type: the slot read as
+    // the first member (a `struct file *`) of a cast struct, or by a helper read.
+    let slot_type = offset!(btf_fd_slot);
+    let file: u64 = if offset!(casts) != 0 && slot_type != 0 {
+        let slot = fd_array.wrapping_add((fd as u64).wrapping_mul(8));
+        // SAFETY: casts are on; the slot is `fd` (below max_fds) of the fd array, and
+        // `btf_fd_slot`'s type has an 8-byte pointer at offset 0. The load is guarded.
+        unsafe { load::<u64>(rdonly_cast(slot, slot_type), 0) }
+    } else {
+        read(fd_array, (fd as u32).wrapping_mul(8))
+    };
     if file == 0 {
         return 0;
     }
@@ -667,7 +739,7 @@ fn accepted<S: Sock>(sock: &S, task: *const u8) {
 #[inline(always)]
 fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, newstate: u8) {
     let seen = bump(Counter::Seen);
-    let Some(mut entry) = EVENTS.reserve::<StateEvent>(0) else {
+    let Some(mut entry) = on_this_cpus_ring!(events => events.reserve::<StateEvent>(0)) else {
         bump(Counter::Lost);
         return;
     };
@@ -763,18 +835,16 @@ fn emit<S: Sock>(s: &S, task: *const u8, cookie: u64, kind: u8, oldstate: u8, ne
     submit(entry, seen);
 }
 
-/// Submits a reserved event. Wakes the reader only once enough is waiting (it also
-/// drains on a timer). Asking the ring is a helper call: each CPU asks every
-/// `wakeup_check_mask + 1` events.
+/// Submits a reserved event. Wakes the reader only once enough is waiting in this CPU's
+/// ring (it also drains on a timer). Asking the ring is a helper call: each CPU asks
+/// every `wakeup_check_mask + 1` events.
 #[inline(always)]
 fn submit(entry: aya_ebpf::maps::ring_buf::RingBufEntry<StateEvent>, seen: u64) {
     let wakeup = offset!(wakeup_bytes);
     let check = seen & u64::from(offset!(wakeup_check_mask)) == 0;
-    let flags = if wakeup == 0 || (check && EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(wakeup)) {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
-    };
+    let waiting = || on_this_cpus_ring!(events => events.query(u64::from(BPF_RB_AVAIL_DATA)));
+    let flags =
+        if wakeup == 0 || (check && waiting() >= u64::from(wakeup)) { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
     entry.submit(u64::from(flags));
 }
 

@@ -32,6 +32,16 @@ pub fn sockstat_bin() -> PathBuf {
     }
 }
 
+/// The xtask binary, whose `loadgen` makes loads (`XTASK_BIN`, set by `cargo xtask test`;
+/// `SOCKSTAT_XTASK`, set by `cargo xtask drill`; otherwise the one `cargo xtask` last built).
+pub fn xtask_bin() -> PathBuf {
+    let p = std::env::var_os("XTASK_BIN")
+        .or_else(|| std::env::var_os("SOCKSTAT_XTASK"))
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/xtask"), PathBuf::from);
+    assert!(p.exists(), "{} is missing: run the tests with `cargo xtask test` (it builds xtask)", p.display());
+    p
+}
+
 /// Whose ss the comparisons of this run are made with: `6.1` (the system's `ss`), or
 /// `7.1` in the second pass of `cargo xtask test`, which puts ss 7.1 first on `PATH` (so
 /// every `ss` the tests run, in any namespace, is 7.1's) and sets `SOCKSTAT_SS_COMPAT=7.1`

@@ -8,7 +8,6 @@
 use std::{
     collections::BTreeSet,
     net::{TcpListener, TcpStream},
-    path::PathBuf,
     process::{Command, Stdio},
     sync::{
         Arc, Mutex,
@@ -18,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sockstat_tests::{Agent, NetNs, header_and_sorted_rows, sockstat_bin};
+use sockstat_tests::{Agent, NetNs, header_and_sorted_rows, sockstat_bin, xtask_bin};
 
 /// Client processes at any time (`SOCKSTAT_DRILL_CLIENTS` changes it, to find where
 /// losses begin).
@@ -38,15 +37,6 @@ const FIXED_CONNECTIONS: usize = 3;
 
 fn drill_seconds() -> u64 {
     std::env::var("SOCKSTAT_DRILL_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60)
-}
-
-/// The xtask binary, whose `loadgen churn` makes the load (`cargo xtask drill` passes its
-/// own path; otherwise the one `cargo xtask` last built).
-fn xtask_bin() -> PathBuf {
-    let p = std::env::var_os("SOCKSTAT_XTASK")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/xtask"), PathBuf::from);
-    assert!(p.exists(), "{} is missing: run the tests with `cargo xtask test` (it builds xtask)", p.display());
-    p
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

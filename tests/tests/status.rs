@@ -107,27 +107,31 @@ fn events_of_one_connection(ns: &NetNs, casts: bool) -> (Accepted, StateEvent, V
         .unwrap_or_else(|e| panic!("loading the programs (casts: {casts}): {e:?}"));
     assert_eq!(tracer.casts(), casts);
     assert!(tracer.accept_hook, "the accept hook did not attach (casts: {casts})");
-    let mut ring = tracer.take_events().expect("ring buffer");
+    let mut events = tracer.take_events().expect("ring buffers");
     let conn = accept_one(ns);
     let mut transitions = Vec::new();
     let accept = wait_for(Duration::from_secs(10), || {
         let mut found = None;
-        while let Some(item) = ring.next() {
-            let ev = StateEvent::from_bytes(&item).expect("whole events");
-            let t = Transition::from_event(&ev);
-            // The server's end: local port the listener's, peer the client's.
-            if t.sport != conn.listen.port() || t.dport != conn.client.port() {
-                continue;
-            }
-            if t.accept {
-                found = Some(ev);
-            } else {
-                transitions.push(t);
+        // Each CPU writes to a ring of its own: every ring, then time order.
+        for ring in &mut events.rings {
+            while let Some(item) = ring.next() {
+                let ev = StateEvent::from_bytes(&item).expect("whole events");
+                let t = Transition::from_event(&ev);
+                // The server's end: local port the listener's, peer the client's.
+                if t.sport != conn.listen.port() || t.dport != conn.client.port() {
+                    continue;
+                }
+                if t.accept {
+                    found = Some(ev);
+                } else {
+                    transitions.push(t);
+                }
             }
         }
         found
     })
     .unwrap_or_else(|| panic!("no accept event for {:?} (casts: {casts})", conn.client));
+    transitions.sort_by_key(|t| t.ts_ns);
     (conn, accept, transitions)
 }
 

@@ -484,10 +484,7 @@ fn the_timeline_is_readable_by_root_only() {
 #[test]
 fn a_churn_run_takes_at_most_64_bytes_a_connection_on_disk() {
     const SECONDS: &str = "3";
-    let xtask = std::env::var_os("XTASK_BIN")
-        .or_else(|| std::env::var_os("SOCKSTAT_XTASK"))
-        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/xtask"), Into::into);
-    assert!(xtask.exists(), "{} is missing: build it with `cargo build -p xtask` (or set XTASK_BIN)", xtask.display());
+    let xtask = sockstat_tests::xtask_bin();
     let ns = NetNs::new("size");
     // The agent's snapshots hold every namespace's sockets: a machine busy elsewhere adds
     // their bytes (said in the failure, not excused).

@@ -3,7 +3,7 @@
 use std::{
     io::{BufRead, BufReader, Read},
     net::{TcpListener, TcpStream},
-    process::Stdio,
+    process::{Child, Stdio},
     thread,
     time::Duration,
 };
@@ -25,29 +25,43 @@ const SERVER_PATH: &[(&str, &str)] = &[
     ("LAST_ACK", "CLOSE"),
 ];
 
-#[test]
-fn every_transition_of_sub_millisecond_connections() {
-    const ROUNDS: usize = 20;
-    let ns = NetNs::new("trace");
+/// `sockstat trace ARGS` in `ns`, attached (its first line on stderr says so), its
+/// stdout read on a thread (a full pipe would stall the tracer).
+fn start_trace(ns: &NetNs, args: &[&str]) -> (Child, thread::JoinHandle<String>) {
     let mut child = ns
         .command(sockstat_tests::sockstat_bin())
-        .args(["trace", "--json"])
+        .arg("trace")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sockstat trace");
-    // Read stdout while the test runs: a full pipe would stall the tracer.
     let mut stdout = child.stdout.take().unwrap();
     let reader = thread::spawn(move || {
         let mut out = String::new();
         stdout.read_to_string(&mut out).unwrap();
         out
     });
-    // Wait until it is attached.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.contains("attached"), "sockstat trace did not attach: {line}");
+    (child, reader)
+}
+
+/// Stops a trace with SIGINT, once what it saw had time to come through; its events.
+fn stop_trace((mut child, reader): (Child, thread::JoinHandle<String>)) -> Vec<serde_json::Value> {
+    thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = reader.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    out.lines().map(|l| serde_json::from_str(l).expect("NDJSON line")).collect()
+}
+
+#[test]
+fn every_transition_of_sub_millisecond_connections() {
+    const ROUNDS: usize = 20;
+    let ns = NetNs::new("trace");
+    let trace = start_trace(&ns, &["--json"]);
 
     // Connections that open and close within a few hundred microseconds on loopback.
     let ports: Vec<u16> = ns.enter(|| {
@@ -67,13 +81,7 @@ fn every_transition_of_sub_millisecond_connections() {
             })
             .collect()
     });
-    thread::sleep(Duration::from_millis(300));
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let out = reader.join().unwrap();
-    assert!(child.wait().unwrap().success());
-
-    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("NDJSON line")).collect();
+    let events = stop_trace(trace);
     let mut shortest = u64::MAX;
     for port in ports {
         let client: Vec<&serde_json::Value> =
@@ -116,22 +124,7 @@ fn every_transition_of_sub_millisecond_connections() {
 #[test]
 fn trace_takes_the_ss_filter_language() {
     let ns = NetNs::new("tfilt");
-    let mut child = ns
-        .command(sockstat_tests::sockstat_bin())
-        .args(["trace", "--json", "state", "established", "dport", "=", ":7211"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = thread::spawn(move || {
-        let mut out = String::new();
-        stdout.read_to_string(&mut out).unwrap();
-        out
-    });
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.contains("attached"), "{line}");
+    let trace = start_trace(&ns, &["--json", "state", "established", "dport", "=", ":7211"]);
     ns.enter(|| {
         for port in [7210u16, 7211] {
             let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
@@ -140,11 +133,7 @@ fn trace_takes_the_ss_filter_language() {
             drop((c, a));
         }
     });
-    thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let out = reader.join().unwrap();
-    assert!(child.wait().unwrap().success());
-    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events = stop_trace(trace);
     assert!(!events.is_empty());
     // The STATE-FILTER applies to the state entered, the expression to the tuple: only
     // the client side of the 7211 connection entering ESTABLISHED passes.
@@ -155,4 +144,53 @@ fn trace_takes_the_ss_filter_language() {
     let bad = ns.sockstat(&["trace", "dport", "=", ":80", ")"]);
     assert!(!bad.status.success());
     assert!(!String::from_utf8_lossy(&bad.stderr).is_empty());
+}
+
+/// Each CPU writes to a ring of its own, and a connection's events are made on several
+/// CPUs (a process's system calls on one, the softirqs its peer's packets raise on
+/// another): the trace puts them back in the order they happened. Thousands of
+/// connections from `xtask loadgen churn` (client and server threads, spread over the
+/// CPUs): every socket's transitions chain (each one leaves the state the one before
+/// entered), and every connection shows both ends' whole paths.
+#[test]
+fn a_sockets_transitions_made_on_several_cpus_come_in_order() {
+    let ns = NetNs::new("tcpus");
+    let trace = start_trace(&ns, &["--json"]);
+    let out = ns
+        .command(sockstat_tests::xtask_bin())
+        .args(["loadgen", "churn", "--max-connections", "5000", "--seconds", "10", "--workers", "4"])
+        .output()
+        .expect("xtask loadgen churn");
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "loadgen churn: {summary} {}", String::from_utf8_lossy(&out.stderr));
+    let events = stop_trace(trace);
+    let mut by_cookie: std::collections::BTreeMap<u64, Vec<(&str, &str)>> = std::collections::BTreeMap::new();
+    for e in &events {
+        by_cookie
+            .entry(e["cookie"].as_u64().expect("cookie"))
+            .or_default()
+            .push((e["old"].as_str().expect("old"), e["new"].as_str().expect("new")));
+    }
+    let mut whole = 0;
+    for (cookie, path) in &by_cookie {
+        for pair in path.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "socket {cookie}: out of order: {path:?}");
+        }
+        let path: Vec<(&str, &str)> = path.clone();
+        if path == CLIENT_PATH || path == SERVER_PATH {
+            whole += 1;
+        }
+    }
+    let connections: usize = summary
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("connections="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {summary:?}"));
+    assert!(connections >= 1000, "too few connections: {summary}");
+    assert_eq!(
+        whole,
+        2 * connections,
+        "both ends' whole paths of every connection ({} sockets traced)",
+        by_cookie.len()
+    );
 }

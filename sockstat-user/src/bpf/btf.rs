@@ -304,6 +304,11 @@ fn offsets(r: &Resolver) -> Result<KernelOffsets, BtfError> {
         btf_file: r.struct_id("file")?,
         btf_socket: r.struct_id("socket")?,
         btf_tcp_sock: r.struct_id("tcp_sock")?,
+        // include/linux/fs.h: struct kiocb { struct file *ki_filp; ... }.
+        btf_fd_slot: match r.byte_offset("kiocb", "ki_filp") {
+            Ok(0) => r.struct_id("kiocb").unwrap_or(0),
+            _ => 0,
+        },
         casts: 0,
         // include/net/sock.h (int sk_err), include/linux/tcp.h (u32 total_retrans,
         // u32 srtt_us).
@@ -388,8 +393,8 @@ mod tests {
         let owners = owners.expect("owner offsets");
         // Our kernels are newer than 6.2, which added the kfunc; the struct ids differ.
         assert!(rdonly_cast.is_some_and(|id| id > 0));
-        let ids = [kernel.btf_file, kernel.btf_socket, kernel.btf_tcp_sock];
-        assert!(ids.iter().all(|&id| id > 0) && ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+        let ids = [kernel.btf_file, kernel.btf_socket, kernel.btf_tcp_sock, kernel.btf_fd_slot];
+        assert!(ids.iter().all(|&id| id > 0) && ids[0] != ids[1] && ids[1] != ids[2] && ids[2] != ids[3], "{ids:?}");
         assert_eq!(kernel, kernel_offsets().expect("kernel BTF"));
         assert_eq!(owners.valid, 1);
         assert_eq!(owners.task_tgid, owners.task_pid + 4, "task_struct.tgid follows pid");

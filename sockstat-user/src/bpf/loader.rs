@@ -15,16 +15,44 @@ use aya::{
     programs::{BtfTracePoint, Iter, TracePoint},
 };
 use sockstat_ebpf::{
-    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENTS_MAP, OFFSETS_GLOBAL, OWNER_CHANGES_MAP,
-    OWNER_IOCTL_ENTER_PROGRAM, OWNER_IOCTL_EXIT_PROGRAM, OWNER_MARK_PROGRAM, OWNER_MARK_TRACEPOINTS, OWNER_MISSED_MAP,
-    OWNER_OFFSETS_GLOBAL, OWNER_TASKS_ITER, OWNER_TASKS_PROGRAM, OWNERS_ITER, OWNERS_PROGRAMS, PROGRAM_NAME,
-    TRACEPOINT,
+    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENT_RINGS, EVENTS_MAPS, OFFSETS_GLOBAL,
+    OWNER_CHANGES_MAP, OWNER_IOCTL_ENTER_PROGRAM, OWNER_IOCTL_EXIT_PROGRAM, OWNER_MARK_PROGRAM, OWNER_MARK_TRACEPOINTS,
+    OWNER_MISSED_MAP, OWNER_OFFSETS_GLOBAL, OWNER_TASKS_ITER, OWNER_TASKS_PROGRAM, OWNERS_ITER, OWNERS_PROGRAMS,
+    PROGRAM_NAME, TRACEPOINT,
 };
 
 use crate::bpf::btf::{self, BtfError};
 
-/// The records of the ring buffer [`Tracer::take_events`] hands out.
+/// The records of the ring buffers [`Tracer::take_events`] hands out.
 pub use sockstat_ebpf::StateEvent;
+
+/// The event rings the machine's CPUs write to (CPU `c` to ring `c % EVENT_RINGS`), in
+/// ring order, each `bytes_each` bytes.
+pub struct EventRings {
+    pub rings: Vec<RingBuf<MapData>>,
+    pub bytes_each: u32,
+}
+
+/// How many rings `cpus` possible CPUs write to, and the size of each: `total` bytes
+/// shared evenly, each a power of two of at least `page` bytes.
+#[must_use]
+pub fn ring_sizes(total: u32, cpus: usize, page: u32) -> (usize, u32) {
+    let used = cpus.clamp(1, EVENT_RINGS);
+    let share = (total / used as u32).max(1);
+    // The largest power of two not above the share.
+    let each = (1u32 << (31 - share.leading_zeros())).max(page);
+    (used, each)
+}
+
+/// Every possible CPU may run the programs, whatever this process's affinity.
+fn possible_cpus() -> usize {
+    aya::util::nr_cpus().unwrap_or(1)
+}
+
+fn page_size() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+}
 
 /// The eBPF object; empty when the crate was built without `cargo xtask build`.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sockstat-ebpf.o"));
@@ -117,7 +145,7 @@ pub type OwnersPrograms =
 /// A loaded and attached program. Fields drop in declaration order; `ebpf` last, which
 /// detaches the program.
 pub struct Tracer {
-    events: Option<RingBuf<MapData>>,
+    events: Option<EventRings>,
     counters: PerCpuArray<MapData, u64>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
     /// Whether the accept hook (syscall exit tracepoints) is attached.
@@ -256,9 +284,12 @@ impl Prepared {
             tracing::warn!(error = %e, "no owners iterator: -p walks /proc as ss does");
             sockstat_ebpf::OwnerOffsets::default()
         });
-        // Readers drain every DRAIN_INTERVAL_MS; wake them early at an eighth full.
-        offsets.wakeup_bytes = opts.ringbuf_bytes / 8;
-        offsets.wakeup_check_mask = wakeup_check_mask(offsets.wakeup_bytes);
+        // Readers drain every DRAIN_INTERVAL_MS; wake them early once a ring is an eighth
+        // full.
+        let cpus = possible_cpus();
+        let (used, each) = ring_sizes(opts.ringbuf_bytes, cpus, page_size());
+        offsets.wakeup_bytes = each / 8;
+        offsets.wakeup_check_mask = wakeup_check_mask(offsets.wakeup_bytes, cpus.div_ceil(used));
         // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
         // not) and the offset of `ret` in its record, read from the format file.
         let accept_ret = tracefs::ensure_mounted()
@@ -492,21 +523,27 @@ impl Tracer {
             }
             None => Object::copy(OBJECT),
         };
-        let mut ebpf = EbpfLoader::new()
-            .override_global(OFFSETS_GLOBAL, &offsets, true)
-            .override_global(OWNER_OFFSETS_GLOBAL, &p.owner_offsets, true)
-            .map_max_entries(EVENTS_MAP, p.opts.ringbuf_bytes)
-            .load(object.bytes())
-            .map_err(|source| {
-                let hint = match &source {
-                    aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) => hint_for(io_error),
-                    aya::EbpfError::ProgramError(aya::programs::ProgramError::LoadError { io_error, .. }) => {
-                        hint_for(io_error)
-                    }
-                    _ => "",
-                };
-                EbpfError::Load { hint, source: Box::new(source) }
-            })?;
+        let (used, each) = ring_sizes(p.opts.ringbuf_bytes, possible_cpus(), page_size());
+        let mut loader = EbpfLoader::new();
+        loader.override_global(OFFSETS_GLOBAL, &offsets, true).override_global(
+            OWNER_OFFSETS_GLOBAL,
+            &p.owner_offsets,
+            true,
+        );
+        // Rings no CPU writes to keep a page.
+        for (i, name) in EVENTS_MAPS.iter().enumerate() {
+            loader.map_max_entries(name, if i < used { each } else { page_size() });
+        }
+        let mut ebpf = loader.load(object.bytes()).map_err(|source| {
+            let hint = match &source {
+                aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. }) => hint_for(io_error),
+                aya::EbpfError::ProgramError(aya::programs::ProgramError::LoadError { io_error, .. }) => {
+                    hint_for(io_error)
+                }
+                _ => "",
+            };
+            EbpfError::Load { hint, source: Box::new(source) }
+        })?;
         // The program's only log is an error path; without the logger its messages would
         // be dropped silently.
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
@@ -568,8 +605,14 @@ impl Tracer {
                 false
             }
         };
-        let events = RingBuf::try_from(ebpf.take_map(EVENTS_MAP).ok_or(EbpfError::MissingMap(EVENTS_MAP))?)
-            .map_err(|e| EbpfError::Map { map: EVENTS_MAP, source: Box::new(e) })?;
+        let rings = EVENTS_MAPS[..used]
+            .iter()
+            .map(|&name| {
+                RingBuf::try_from(ebpf.take_map(name).ok_or(EbpfError::MissingMap(name))?)
+                    .map_err(|e| EbpfError::Map { map: name, source: Box::new(e) })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = EventRings { rings, bytes_each: each };
         let counters = PerCpuArray::try_from(ebpf.take_map(COUNTERS_MAP).ok_or(EbpfError::MissingMap(COUNTERS_MAP))?)
             .map_err(|e| EbpfError::Map { map: COUNTERS_MAP, source: Box::new(e) })?;
         Ok(Tracer {
@@ -657,8 +700,8 @@ impl Tracer {
         Ok((walkers, tasks, notes))
     }
 
-    /// The ring buffer, for the event stream; `None` once taken.
-    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+    /// The ring buffers, for the event stream; `None` once taken.
+    pub fn take_events(&mut self) -> Option<EventRings> {
         self.events.take()
     }
 
@@ -701,12 +744,11 @@ impl Tracer {
 }
 
 /// How often (in events, minus one: a power of two minus one) each CPU's program asks
-/// the ring buffer how much is waiting: at most 64 events apart, and so that every CPU
-/// together adds at most an eighth of `wakeup_bytes` between two checks (a small ring is
-/// checked on every event).
-fn wakeup_check_mask(wakeup_bytes: u32) -> u32 {
-    // Every possible CPU may run the program, whatever this process's affinity.
-    let cpus = aya::util::nr_cpus().map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
+/// its ring buffer how much is waiting: at most 64 events apart, and so that the `cpus`
+/// CPUs writing to one ring together add at most an eighth of `wakeup_bytes` between two
+/// checks (a small ring is checked on every event).
+fn wakeup_check_mask(wakeup_bytes: u32, cpus: usize) -> u32 {
+    let cpus = u32::try_from(cpus).unwrap_or(u32::MAX);
     let record = sockstat_ebpf::StateEvent::SIZE as u32 + 8;
     let every = (wakeup_bytes / 8 / record / cpus.max(1)).clamp(1, 64);
     // The largest power of two not above `every`.
@@ -930,5 +972,34 @@ pub mod tracefs {
             assert_eq!(super::parse_field_offset(format, "missing"), None);
             assert_eq!(super::parse_field_offset("field:long ret;\toffset:x;", "ret"), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ring_sizes, wakeup_check_mask};
+
+    #[test]
+    fn the_ring_bytes_are_shared_among_the_rings_the_cpus_use() {
+        // 8 MiB on 2 CPUs: two rings of 4 MiB.
+        assert_eq!(ring_sizes(8 << 20, 2, 4096), (2, 4 << 20));
+        // One CPU: one ring, all of it.
+        assert_eq!(ring_sizes(8 << 20, 1, 4096), (1, 8 << 20));
+        // Three CPUs: three rings, each the power of two below a third.
+        assert_eq!(ring_sizes(8 << 20, 3, 4096), (3, 2 << 20));
+        // More CPUs than rings: eight rings, CPUs sharing them.
+        assert_eq!(ring_sizes(8 << 20, 64, 4096), (8, 1 << 20));
+        // Never below a page, even when that is more than asked for.
+        assert_eq!(ring_sizes(4096, 2, 4096), (2, 4096));
+        assert_eq!(ring_sizes(4096, 0, 4096), (1, 4096));
+    }
+
+    #[test]
+    fn cpus_sharing_a_ring_ask_it_more_often() {
+        // 4 MiB rings wake the reader at 512 KiB: one CPU per ring may go 64 events
+        // between looks; a ring shared by 64 CPUs is asked on every few events.
+        assert_eq!(wakeup_check_mask(512 << 10, 1), 63);
+        assert!(wakeup_check_mask(512 << 10, 64) < 63);
+        assert_eq!(wakeup_check_mask(512, 1), 0, "a small ring is asked on every event");
     }
 }

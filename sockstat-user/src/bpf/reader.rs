@@ -1,5 +1,6 @@
 //! The agent's ring-buffer reader: a thread of its own that takes every record out of the
-//! ring as it comes and hands the decoded transitions to the event loop in batches.
+//! rings (one per CPU) as it comes and hands the decoded transitions to the event loop in
+//! batches, in time order (see [`crate::bpf::merge`]).
 //!
 //! The ring holds a fraction of a second of heavy churn. When the event loop itself read
 //! it, every long piece of work there (an answer of 100k rows, a resync's dump, a query
@@ -25,6 +26,8 @@ use sockstat_ebpf::StateEvent;
 use tokio::sync::Notify;
 
 use crate::bpf::{
+    loader::EventRings,
+    merge::Merge,
     ringfill::{RingFill, RingFillError},
     stream::{DRAIN_MAX, Transition},
 };
@@ -93,9 +96,9 @@ pub struct RingReader {
     ready: Arc<Notify>,
     /// Flushes asked for; the reader answers the latest it saw.
     asked: Arc<AtomicU64>,
-    /// Odd while the reader holds events it took from the ring and has not sent yet.
+    /// Odd while the reader holds events it took from the rings and has not sent yet.
     taking: Arc<AtomicU64>,
-    /// The ring's positions: whether it holds anything, without asking the reader.
+    /// The rings' positions: whether they hold anything, without asking the reader.
     fill: RingFill,
     wake: UnixDatagram,
     stop: Arc<AtomicBool>,
@@ -106,8 +109,11 @@ impl RingReader {
     /// Starts reading `ring`. Between wake-ups of the program (which wakes readers only
     /// when the ring fills up) the ring is read every `interval`, less often while it
     /// stays empty (see [`IDLE_INTERVAL_MAX`]).
-    pub fn start(ring: RingBuf<MapData>, ring_bytes: u32, interval: Duration) -> Result<RingReader, ReaderError> {
-        let fill = RingFill::new(ring.as_fd(), ring_bytes)?;
+    pub fn start(events: EventRings, interval: Duration) -> Result<RingReader, ReaderError> {
+        let EventRings { rings, bytes_each } = events;
+        let fill = RingFill::new(rings.iter().map(AsFd::as_fd), bytes_each)?;
+        // The reader's own view of the positions: which rings it emptied.
+        let positions = RingFill::new(rings.iter().map(AsFd::as_fd), bytes_each)?;
         let (tx, deliveries) = mpsc::channel();
         let (spare, spare_rx) = mpsc::sync_channel(SPARE_BATCHES);
         let (wake, wake_rx) = UnixDatagram::pair().map_err(ReaderError::Start)?;
@@ -128,7 +134,7 @@ impl RingReader {
             };
             std::thread::Builder::new()
                 .name("ring-reader".into())
-                .spawn(move || read_loop(ring, wake_rx, interval, (&tx, &spare_rx), &shared))
+                .spawn(move || read_loop((rings, positions), wake_rx, interval, (&tx, &spare_rx), &shared))
                 .map_err(ReaderError::Start)?
         };
         Ok(RingReader {
@@ -298,7 +304,7 @@ struct Shared {
 }
 
 fn read_loop(
-    mut ring: RingBuf<MapData>,
+    (mut rings, positions): (Vec<RingBuf<MapData>>, RingFill),
     wake: UnixDatagram,
     interval: Duration,
     (tx, spare): (&mpsc::Sender<Delivery>, &mpsc::Receiver<Vec<Transition>>),
@@ -306,47 +312,54 @@ fn read_loop(
 ) {
     let Shared { counts, ready, asked, taking, stop } = shared;
     // Above the agent's other threads (and the load it watches): a reader that waits
-    // for a time slice while the ring fills loses events. Only root may raise it; the
+    // for a time slice while the rings fill loses events. Only root may raise it; the
     // reader works at the default priority otherwise.
     // SAFETY: setpriority on this thread's own id; no memory is passed.
     let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, READER_NICE) };
     let mut wait = interval;
     let mut answered = 0;
-    // The batch being filled: kept across wake-ups that found the ring empty.
+    let mut merge = Merge::new(rings.len());
+    // The batch being filled: kept across wake-ups that found the rings empty.
     let mut batch: Vec<Transition> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         {
-            let mut fds = [PollFd::new(ring.as_fd(), PollFlags::POLLIN), PollFd::new(wake.as_fd(), PollFlags::POLLIN)];
-            // EINTR and the like: read the ring anyway, as after a timeout.
+            let mut fds: Vec<PollFd<'_>> = rings.iter().map(|r| PollFd::new(r.as_fd(), PollFlags::POLLIN)).collect();
+            fds.push(PollFd::new(wake.as_fd(), PollFlags::POLLIN));
+            // EINTR and the like: read the rings anyway, as after a timeout.
             let _ = poll(&mut fds, PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX));
         }
         let mut sink = [0u8; 64];
         while matches!(wake.recv(&mut sink), Ok(n) if n > 0) {}
-        // Read before the ring is emptied: everything the ring held when the flush was
+        // Read before the rings are emptied: everything they held when the flush was
         // asked for is taken below.
         let flush = asked.load(Ordering::SeqCst);
         let mut sent = false;
-        // Odd from before the first record is taken until the last one taken is sent.
-        taking.fetch_add(1, Ordering::SeqCst);
+        // Odd from before the first record is taken until the last one taken is sent
+        // (events held for time order count as taken and not sent).
+        if taking.load(Ordering::SeqCst) % 2 == 0 {
+            taking.fetch_add(1, Ordering::SeqCst);
+        }
         let mut took = false;
-        loop {
-            if batch.capacity() == 0 {
-                batch = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-            }
-            while batch.len() < BATCH {
-                let Some(item) = ring.next() else { break };
+        for (i, ring) in rings.iter_mut().enumerate() {
+            let t = crate::model::clock::monotonic_ns();
+            while let Some(item) = ring.next() {
                 match StateEvent::from_bytes(&item) {
-                    Some(ev) => batch.push(Transition::from_event(&ev)),
+                    Some(ev) => merge.push(Transition::from_event(&ev)),
                     None => {
                         counts.malformed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                took = true;
             }
-            if batch.is_empty() {
-                break;
+            if positions.ring_is_empty(i) {
+                merge.emptied(i, t);
             }
-            took = true;
-            let full = batch.len() == BATCH;
+        }
+        if batch.capacity() == 0 {
+            batch = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        }
+        merge.release(&mut batch);
+        if !batch.is_empty() {
             counts.received.fetch_add(batch.len() as u64, Ordering::Relaxed);
             if counts.queued.load(Ordering::Relaxed) + batch.len() > MAX_QUEUED {
                 counts.overflowed.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -359,12 +372,16 @@ fn read_loop(
                 }
                 sent = true;
             }
-            if !full {
-                break;
-            }
         }
-        taking.fetch_add(1, Ordering::SeqCst);
-        wait = if took { (wait / 2).max(interval) } else { (wait * 2).min(IDLE_INTERVAL_MAX.max(interval)) };
+        if merge.held() == 0 {
+            taking.fetch_add(1, Ordering::SeqCst);
+        }
+        // Events held for a ring's uncommitted record: look again soon.
+        wait = if took || merge.held() > 0 {
+            (wait / 2).max(interval)
+        } else {
+            (wait * 2).min(IDLE_INTERVAL_MAX.max(interval))
+        };
         if flush > answered {
             answered = flush;
             if tx.send(Delivery::Flushed(flush)).is_err() {

@@ -79,7 +79,7 @@ pub enum OwnCommand {
         /// Unix socket to serve queries on (created mode 0600).
         #[arg(long, default_value = crate::wire::client::DEFAULT_SOCKET)]
         socket: PathBuf,
-        /// Ring buffer size in bytes (a power of two, at least the page size).
+        /// Size of the per-CPU event rings in bytes, all together (a power of two, at least the page size).
         #[arg(long, default_value_t = AGENT_RINGBUF_BYTES, value_parser = ringbuf_size)]
         ringbuf_bytes: u32,
         /// The timeline database (SQLite), created if missing.

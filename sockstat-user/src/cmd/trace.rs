@@ -595,11 +595,10 @@ async fn trace(opts: &TraceOptions) -> Result<(), TraceError> {
     };
     let load = LoadOptions::default();
     let mut tracer = Tracer::load(load)?;
-    let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
+    let rings = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAPS[0]))?;
     // Read by a thread of its own: formatting (JSON above all) can fall behind in a
-    // burst while the ring keeps being emptied; the events wait in memory meanwhile.
-    let mut stream =
-        RingReader::start(ring, load.ringbuf_bytes, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
+    // burst while the rings keep being emptied; the events wait in memory meanwhile.
+    let mut stream = RingReader::start(rings, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| TraceError::Io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| TraceError::Io("installing SIGTERM handler", e))?;
     let mut out =

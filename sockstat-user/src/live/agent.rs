@@ -131,14 +131,17 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         ringbuf_bytes: cfg.ringbuf_bytes,
         owner_notes: pidns == crate::sys::netns::INITIAL_PIDNS,
     })?;
-    let ring = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAP))?;
+    let rings = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAPS[0]))?;
     let ring_fill = match cfg.metrics {
-        Some(_) => Some(crate::bpf::ringfill::RingFill::new(std::os::fd::AsFd::as_fd(&ring), cfg.ringbuf_bytes)?),
+        Some(_) => Some(crate::bpf::ringfill::RingFill::new(
+            rings.rings.iter().map(std::os::fd::AsFd::as_fd),
+            rings.bytes_each,
+        )?),
         None => None,
     };
-    // The stream is live from here: the reader takes events out of the ring while we
+    // The stream is live from here: the reader takes events out of the rings while we
     // dump, and they wait for the loop in memory.
-    let stream = RingReader::start(ring, cfg.ringbuf_bytes, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
+    let stream = RingReader::start(rings, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
     // The metrics server binds before the seed, so a taken port stops the agent here;
     // scrapes wait for the event loop's snapshot, which it answers once it runs.
     let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(4);

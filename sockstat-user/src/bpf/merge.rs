@@ -1,0 +1,149 @@
+//! The events of several rings put back in time order.
+//!
+//! Each CPU writes to a ring of its own (see `sockstat_ebpf::EVENT_RINGS`), so the
+//! events of one socket may be spread over several rings: the reader takes what each
+//! ring holds and hands on the events in the order of their `ts_ns` (CLOCK_MONOTONIC, read
+//! by the program after it reserved the record). A socket's transitions are made under
+//! its lock, so their times are in the order they happened.
+//!
+//! What may be handed on: an event is released once no ring can still give an earlier
+//! one. The reader reads the clock (`t`), then empties a ring; if it found the ring
+//! empty, every record reserved before `t` was taken, and every later one will carry a
+//! time of at least `t` (the program reads the clock after reserving): the ring's mark
+//! becomes `t`. A ring left holding a record that is reserved but not committed yet
+//! keeps its last mark. Events older than every ring's mark are released, in time order;
+//! the others wait for the next pass.
+
+use crate::bpf::stream::Transition;
+
+/// Events taken from the rings, waiting for every ring's mark to pass them.
+#[derive(Debug, Default)]
+pub struct Merge {
+    held: Vec<Transition>,
+    /// Per ring: no event it gives from now on is older than this.
+    marks: Vec<u64>,
+    /// Scratch: (time, index into `held`) of the events released by a pass.
+    order: Vec<(u64, u32)>,
+}
+
+impl Merge {
+    #[must_use]
+    pub fn new(rings: usize) -> Merge {
+        Merge { held: Vec::new(), marks: vec![0; rings], order: Vec::new() }
+    }
+
+    /// An event taken from a ring.
+    pub fn push(&mut self, t: Transition) {
+        self.held.push(t);
+    }
+
+    /// Ring `ring` was found empty after the clock read `t` (no record reserved and not
+    /// committed either).
+    pub fn emptied(&mut self, ring: usize, t: u64) {
+        if let Some(m) = self.marks.get_mut(ring) {
+            *m = (*m).max(t);
+        }
+    }
+
+    /// Events taken and not released yet.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Appends to `out`, oldest first, every held event older than every ring's mark;
+    /// returns how many.
+    pub fn release(&mut self, out: &mut Vec<Transition>) -> usize {
+        let Some(&mark) = self.marks.iter().min() else { return 0 };
+        if self.held.is_empty() {
+            return 0;
+        }
+        // The usual pass: every event released, and (one ring, or events of one ring
+        // only) already in order.
+        if self.held.iter().all(|t| t.ts_ns < mark) && self.held.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns) {
+            let n = self.held.len();
+            out.append(&mut self.held);
+            return n;
+        }
+        self.order.clear();
+        self.order
+            .extend(self.held.iter().enumerate().filter(|(_, t)| t.ts_ns < mark).map(|(i, t)| (t.ts_ns, i as u32)));
+        // Equal times keep the order taken (a ring's own order first).
+        self.order.sort_unstable();
+        out.extend(self.order.iter().map(|&(_, i)| self.held[i as usize].clone()));
+        self.held.retain(|t| t.ts_ns >= mark);
+        self.order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sockstat_ebpf::TcpState;
+
+    use super::*;
+
+    fn ev(ts_ns: u64, cookie: u64) -> Transition {
+        Transition::fixture(cookie, ts_ns, TcpState::SynSent, TcpState::Established, (5000, 80))
+    }
+
+    fn times(v: &[Transition]) -> Vec<(u64, u64)> {
+        v.iter().map(|t| (t.ts_ns, t.cookie)).collect()
+    }
+
+    #[test]
+    fn events_of_several_rings_come_out_in_time_order_once_every_ring_passed_them() {
+        let mut m = Merge::new(2);
+        let mut out = Vec::new();
+        // Ring 0 emptied at 100, ring 1 still holds an uncommitted record (mark 0).
+        m.push(ev(10, 1));
+        m.push(ev(30, 2));
+        m.emptied(0, 100);
+        m.push(ev(20, 3));
+        assert_eq!(m.release(&mut out), 0, "ring 1 may still give an earlier event");
+        assert_eq!(m.held(), 3);
+        // Ring 1's record committed (time 5, reserved before the others read the
+        // clock); both rings emptied at 200.
+        m.push(ev(5, 4));
+        m.emptied(0, 200);
+        m.emptied(1, 200);
+        assert_eq!(m.release(&mut out), 4);
+        assert_eq!(times(&out), [(5, 4), (10, 1), (20, 3), (30, 2)]);
+        assert_eq!(m.held(), 0);
+    }
+
+    #[test]
+    fn only_events_older_than_the_lowest_mark_are_released() {
+        let mut m = Merge::new(2);
+        let mut out = Vec::new();
+        m.push(ev(50, 1));
+        m.push(ev(150, 2));
+        m.emptied(0, 200);
+        m.emptied(1, 100);
+        assert_eq!(m.release(&mut out), 1);
+        assert_eq!(times(&out), [(50, 1)]);
+        // An event at the mark itself may have a twin still to come: it waits.
+        m.push(ev(100, 3));
+        assert_eq!(m.release(&mut out), 0);
+        m.emptied(1, 300);
+        assert_eq!(m.release(&mut out), 2);
+        assert_eq!(times(&out), [(50, 1), (100, 3), (150, 2)]);
+    }
+
+    #[test]
+    fn a_mark_never_goes_back_and_equal_times_keep_their_order() {
+        let mut m = Merge::new(1);
+        let mut out = Vec::new();
+        m.emptied(0, 100);
+        m.emptied(0, 50);
+        m.push(ev(70, 1));
+        m.push(ev(70, 2));
+        m.push(ev(60, 3));
+        assert_eq!(m.release(&mut out), 3);
+        assert_eq!(times(&out), [(60, 3), (70, 1), (70, 2)]);
+        // Nothing held, nothing released; no ring at all releases nothing.
+        assert_eq!(m.release(&mut out), 0);
+        let mut none = Merge::new(0);
+        none.push(ev(1, 1));
+        assert_eq!(none.release(&mut out), 0);
+    }
+}
