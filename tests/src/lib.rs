@@ -42,6 +42,20 @@ pub fn xtask_bin() -> PathBuf {
     p
 }
 
+/// Runs `xtask loadgen churn ARGS` in `ns`; the connections it made, and its summary
+/// line (for messages).
+pub fn churn(ns: &NetNs, args: &[&str]) -> (u64, String) {
+    let out = ns.command(xtask_bin()).args(["loadgen", "churn"]).args(args).output().expect("xtask loadgen churn");
+    let summary = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success(), "loadgen churn: {summary} {}", String::from_utf8_lossy(&out.stderr));
+    let connections = summary
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("connections="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection count in {summary:?}"));
+    (connections, summary)
+}
+
 /// Whose ss the comparisons of this run are made with: `6.1` (the system's `ss`), or
 /// `7.1` in the second pass of `cargo xtask test`, which puts ss 7.1 first on `PATH` (so
 /// every `ss` the tests run, in any namespace, is 7.1's) and sets `SOCKSTAT_SS_COMPAT=7.1`

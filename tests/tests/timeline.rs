@@ -484,24 +484,12 @@ fn the_timeline_is_readable_by_root_only() {
 #[test]
 fn a_churn_run_takes_at_most_64_bytes_a_connection_on_disk() {
     const SECONDS: &str = "3";
-    let xtask = sockstat_tests::xtask_bin();
     let ns = NetNs::new("size");
     // The agent's snapshots hold every namespace's sockets: a machine busy elsewhere adds
     // their bytes (said in the failure, not excused).
     let elsewhere = tcp_sockets_outside_this_namespace();
     let mut agent = Agent::start(&ns, &[]);
-    let out = ns
-        .command(&xtask)
-        .args(["loadgen", "churn", "--max-connections", "400000", "--seconds", SECONDS])
-        .output()
-        .expect("xtask loadgen churn");
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "loadgen churn: {summary} {}", String::from_utf8_lossy(&out.stderr));
-    let connections: u64 = summary
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("connections="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no connection count in {summary:?}"));
+    let (connections, summary) = sockstat_tests::churn(&ns, &["--max-connections", "400000", "--seconds", SECONDS]);
     assert!(connections >= 10_000, "too few connections to measure: {summary}");
     // Until the agent has received what the churn made, then stopped (it writes what it holds).
     thread::sleep(Duration::from_secs(2));

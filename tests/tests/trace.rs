@@ -156,13 +156,8 @@ fn trace_takes_the_ss_filter_language() {
 fn a_sockets_transitions_made_on_several_cpus_come_in_order() {
     let ns = NetNs::new("tcpus");
     let trace = start_trace(&ns, &["--json"]);
-    let out = ns
-        .command(sockstat_tests::xtask_bin())
-        .args(["loadgen", "churn", "--max-connections", "5000", "--seconds", "10", "--workers", "4"])
-        .output()
-        .expect("xtask loadgen churn");
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "loadgen churn: {summary} {}", String::from_utf8_lossy(&out.stderr));
+    let (connections, summary) =
+        sockstat_tests::churn(&ns, &["--max-connections", "5000", "--seconds", "10", "--workers", "4"]);
     let events = stop_trace(trace);
     let mut by_cookie: std::collections::BTreeMap<u64, Vec<(&str, &str)>> = std::collections::BTreeMap::new();
     for e in &events {
@@ -181,14 +176,9 @@ fn a_sockets_transitions_made_on_several_cpus_come_in_order() {
             whole += 1;
         }
     }
-    let connections: usize = summary
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("connections="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no connection count in {summary:?}"));
     assert!(connections >= 1000, "too few connections: {summary}");
     assert_eq!(
-        whole,
+        whole as u64,
         2 * connections,
         "both ends' whole paths of every connection ({} sockets traced)",
         by_cookie.len()
