@@ -19,22 +19,25 @@ use crate::bpf::stream::Transition;
 /// Events taken from the rings, waiting for every ring's mark to pass them.
 #[derive(Debug, Default)]
 pub struct Merge {
-    held: Vec<Transition>,
+    /// Per ring: the events taken and not released yet, in the ring's order (which is
+    /// time order but where a program run was preempted between its reservation and its
+    /// clock read).
+    rings: Vec<Vec<Transition>>,
     /// Per ring: no event it gives from now on is older than this.
     marks: Vec<u64>,
-    /// Scratch: (time, index into `held`) of the events released by a pass.
-    order: Vec<(u64, u32)>,
 }
 
 impl Merge {
     #[must_use]
     pub fn new(rings: usize) -> Merge {
-        Merge { held: Vec::new(), marks: vec![0; rings], order: Vec::new() }
+        Merge { rings: (0..rings).map(|_| Vec::new()).collect(), marks: vec![0; rings] }
     }
 
-    /// An event taken from a ring.
-    pub fn push(&mut self, t: Transition) {
-        self.held.push(t);
+    /// An event taken from ring `ring`.
+    pub fn push(&mut self, ring: usize, t: Transition) {
+        if let Some(r) = self.rings.get_mut(ring) {
+            r.push(t);
+        }
     }
 
     /// Ring `ring` was found empty after the clock read `t` (no record reserved and not
@@ -48,31 +51,47 @@ impl Merge {
     /// Events taken and not released yet.
     #[must_use]
     pub fn held(&self) -> usize {
-        self.held.len()
+        self.rings.iter().map(Vec::len).sum()
     }
 
     /// Appends to `out`, oldest first, every held event older than every ring's mark;
-    /// returns how many.
+    /// returns how many. Each ring's events are in time order already but for a rare
+    /// preempted run (then sorted, stably); the rings' runs are merged, so each event is
+    /// moved once.
     pub fn release(&mut self, out: &mut Vec<Transition>) -> usize {
         let Some(&mark) = self.marks.iter().min() else { return 0 };
-        if self.held.is_empty() {
-            return 0;
+        let before = out.len();
+        for r in &mut self.rings {
+            if !r.is_sorted_by_key(|t| t.ts_ns) {
+                r.sort_by_key(|t| t.ts_ns);
+            }
         }
-        // The usual pass: every event released, and (one ring, or events of one ring
-        // only) already in order.
-        if self.held.iter().all(|t| t.ts_ns < mark) && self.held.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns) {
-            let n = self.held.len();
-            out.append(&mut self.held);
-            return n;
+        let mut runs: Vec<_> = self
+            .rings
+            .iter_mut()
+            .filter_map(|r| {
+                let end = r.partition_point(|t| t.ts_ns < mark);
+                (end > 0).then(|| r.drain(..end).peekable())
+            })
+            .collect();
+        if let [one] = runs.as_mut_slice() {
+            out.extend(one);
+            return out.len() - before;
         }
-        self.order.clear();
-        self.order
-            .extend(self.held.iter().enumerate().filter(|(_, t)| t.ts_ns < mark).map(|(i, t)| (t.ts_ns, i as u32)));
-        // Equal times keep the order taken (a ring's own order first).
-        self.order.sort_unstable();
-        out.extend(self.order.iter().map(|&(_, i)| self.held[i as usize].clone()));
-        self.held.retain(|t| t.ts_ns >= mark);
-        self.order.len()
+        // The oldest front next; equal times in ring order.
+        loop {
+            let mut next: Option<(usize, u64)> = None;
+            for (i, run) in runs.iter_mut().enumerate() {
+                if let Some(t) = run.peek()
+                    && next.is_none_or(|(_, ts)| t.ts_ns < ts)
+                {
+                    next = Some((i, t.ts_ns));
+                }
+            }
+            let Some((i, _)) = next else { break };
+            out.extend(runs[i].next());
+        }
+        out.len() - before
     }
 }
 
@@ -95,15 +114,15 @@ mod tests {
         let mut m = Merge::new(2);
         let mut out = Vec::new();
         // Ring 0 emptied at 100, ring 1 still holds an uncommitted record (mark 0).
-        m.push(ev(10, 1));
-        m.push(ev(30, 2));
+        m.push(0, ev(10, 1));
+        m.push(0, ev(30, 2));
         m.emptied(0, 100);
-        m.push(ev(20, 3));
+        m.push(1, ev(20, 3));
         assert_eq!(m.release(&mut out), 0, "ring 1 may still give an earlier event");
         assert_eq!(m.held(), 3);
         // Ring 1's record committed (time 5, reserved before the others read the
         // clock); both rings emptied at 200.
-        m.push(ev(5, 4));
+        m.push(1, ev(5, 4));
         m.emptied(0, 200);
         m.emptied(1, 200);
         assert_eq!(m.release(&mut out), 4);
@@ -115,14 +134,14 @@ mod tests {
     fn only_events_older_than_the_lowest_mark_are_released() {
         let mut m = Merge::new(2);
         let mut out = Vec::new();
-        m.push(ev(50, 1));
-        m.push(ev(150, 2));
+        m.push(0, ev(50, 1));
+        m.push(1, ev(150, 2));
         m.emptied(0, 200);
         m.emptied(1, 100);
         assert_eq!(m.release(&mut out), 1);
         assert_eq!(times(&out), [(50, 1)]);
         // An event at the mark itself may have a twin still to come: it waits.
-        m.push(ev(100, 3));
+        m.push(1, ev(100, 3));
         assert_eq!(m.release(&mut out), 0);
         m.emptied(1, 300);
         assert_eq!(m.release(&mut out), 2);
@@ -135,15 +154,37 @@ mod tests {
         let mut out = Vec::new();
         m.emptied(0, 100);
         m.emptied(0, 50);
-        m.push(ev(70, 1));
-        m.push(ev(70, 2));
-        m.push(ev(60, 3));
+        // A run preempted between its reservation and its clock read: out of time order
+        // in its ring.
+        m.push(0, ev(70, 1));
+        m.push(0, ev(70, 2));
+        m.push(0, ev(60, 3));
         assert_eq!(m.release(&mut out), 3);
         assert_eq!(times(&out), [(60, 3), (70, 1), (70, 2)]);
         // Nothing held, nothing released; no ring at all releases nothing.
         assert_eq!(m.release(&mut out), 0);
         let mut none = Merge::new(0);
-        none.push(ev(1, 1));
+        none.push(0, ev(1, 1));
         assert_eq!(none.release(&mut out), 0);
+    }
+
+    #[test]
+    fn three_rings_interleave_by_time_and_equal_times_go_by_ring() {
+        let mut m = Merge::new(3);
+        let mut out = Vec::new();
+        for (ring, ts, cookie) in [(0, 10, 1), (0, 40, 2), (1, 20, 3), (1, 40, 4), (2, 5, 5), (2, 30, 6)] {
+            m.push(ring, ev(ts, cookie));
+        }
+        for ring in 0..3 {
+            m.emptied(ring, 35);
+        }
+        assert_eq!(m.release(&mut out), 4);
+        assert_eq!(times(&out), [(5, 5), (10, 1), (20, 3), (30, 6)]);
+        assert_eq!(m.held(), 2);
+        for ring in 0..3 {
+            m.emptied(ring, 100);
+        }
+        assert_eq!(m.release(&mut out), 2);
+        assert_eq!(times(&out[4..]), [(40, 2), (40, 4)]);
     }
 }

@@ -344,7 +344,7 @@ fn read_loop(
             let t = crate::model::clock::monotonic_ns();
             while let Some(item) = ring.next() {
                 match StateEvent::from_bytes(&item) {
-                    Some(ev) => merge.push(Transition::from_event(&ev)),
+                    Some(ev) => merge.push(i, Transition::from_event(&ev)),
                     None => {
                         counts.malformed.fetch_add(1, Ordering::Relaxed);
                     }
