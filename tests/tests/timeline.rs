@@ -254,6 +254,8 @@ fn overflow_makes_a_gap_and_a_resync_and_the_table_matches_ss() {
         .collect();
     assert!(!gaps.is_empty(), "no gap marker in the timeline");
     assert!(gaps[0]["lost_kernel"].as_u64().unwrap() > 0);
+    // A frozen reader: the ring filled (the reason names that way, with any other).
+    assert!(gaps[0]["reason"].as_str().unwrap().contains("kernel ring buffer full"), "{}", gaps[0]);
     // A question about a window with a gap says it may be incomplete.
     let text = ns.sockstat(&["history", "--netns", &ns.name, "--timeline", agent.timeline.to_str().unwrap()]);
     assert!(

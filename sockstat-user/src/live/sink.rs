@@ -14,6 +14,7 @@ use tracing::warn;
 
 use crate::{
     bpf::stream::Transition,
+    live::loss::Losses,
     model::socket::InetSocket,
     timeline::{Gap, Record, Writer},
 };
@@ -120,14 +121,15 @@ impl Sink {
     }
 
     /// Marks a gap from `start_mono_ns` to `end_mono_ns` (CLOCK_MONOTONIC).
-    pub(super) fn mark_gap(&mut self, start_mono_ns: u64, end_mono_ns: u64, lost_kernel: u64, lost_userspace: u64) {
+    /// `lost` events, and `timeline` records the writer dropped, in it.
+    pub(super) fn mark_gap(&mut self, start_mono_ns: u64, end_mono_ns: u64, lost: &Losses, timeline: u64) {
         if let Some(w) = self.timeline.as_mut() {
             let gap = Gap {
                 start_ns: w.wall_ns(start_mono_ns),
                 end_ns: w.wall_ns(end_mono_ns),
-                lost_kernel,
-                lost_userspace,
-                reason: if lost_kernel > 0 { "kernel ring buffer full".into() } else { "userspace".into() },
+                lost_kernel: lost.kernel(),
+                lost_userspace: lost.userspace(timeline),
+                reason: lost.reason(timeline),
             };
             w.push(Record::Gap(gap));
         }

@@ -15,7 +15,7 @@ use crate::{
     bpf::reader::RingReader,
     live::{
         error::AgentError,
-        loss::Loss,
+        loss::{Loss, Losses},
         metrics::Connections,
         namespaces::{NamespaceSet, seed_dump},
         owners::{Owners, WalkCounts},
@@ -59,11 +59,15 @@ impl Kernel {
         self.tracer.counters().unwrap_or_default()
     }
 
-    /// (events lost: ring buffer full, program runs the kernel skipped, or more waiting
-    /// for the loop than the reader keeps; undecodable records).
-    pub(super) fn losses(&self) -> Result<(u64, u64), AgentError> {
+    /// Events lost since start, by the way they went.
+    pub(super) fn losses(&self) -> Result<Losses, AgentError> {
         let c = self.tracer.counters()?;
-        Ok((c.lost + c.missed + self.stream.overflowed(), self.stream.malformed()))
+        Ok(Losses {
+            ring: c.lost,
+            skipped: c.missed,
+            overflowed: self.stream.overflowed(),
+            malformed: self.stream.malformed(),
+        })
     }
 }
 
@@ -226,22 +230,24 @@ impl State {
         // applied after it, a lost close would let them bring a closed socket back.
         self.drain_all()?;
         let seen = &self.loss;
-        let (lost_kernel, malformed) = (now.0 - seen.seen_lost.0, now.1 - seen.seen_lost.1);
+        let lost = now.since(&seen.seen_lost);
         let lost_timeline = dropped - seen.seen_dropped;
         let gap_end = monotonic_ns();
-        self.sink.mark_gap(seen.clean_until_ns, gap_end, lost_kernel, malformed + lost_timeline);
+        self.sink.mark_gap(seen.clean_until_ns, gap_end, &lost, lost_timeline);
         // The timeline gets a snapshot now unless it got one lately (then it is owed,
         // and `checkpoint` writes it when due).
         let snapshot_now = self.sink.snapshot_now_after_loss();
         let kind = snapshot_now.then_some("resync");
         if now != self.loss.seen_lost {
-            // Which way they went, since the agent started: reservations the ring refused,
-            // program runs the kernel skipped, batches the agent's queue dropped.
-            let (ring, skipped) = self.kernel.tracer.counters().map_or((0, 0), |c| (c.lost, c.missed));
-            let overflowed = self.kernel.stream.overflowed();
+            // Which way they went: reservations the ring refused, program runs the kernel
+            // skipped, events the agent's queue dropped, undecodable records.
             warn!(
-                lost_kernel,
-                malformed, lost_timeline, ring, skipped, overflowed, "events lost; resyncing the table from sock_diag"
+                ring = lost.ring,
+                skipped = lost.skipped,
+                overflowed = lost.overflowed,
+                malformed = lost.malformed,
+                lost_timeline,
+                "events lost; resyncing the table from sock_diag"
             );
             // Events that come during the dumps are newer than the loss; they are applied
             // after the new seed, in order, exactly as at start-up (the reader keeps

@@ -53,7 +53,8 @@
 //!   row per event, only when the agent runs with `--timeline-transitions`; `accept` = 1
 //!   marks an accept() notice (states 0).
 //! - `gaps(id, batch, start_ns, end_ns, lost_kernel, lost_userspace, reason)`: events
-//!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync).
+//!   were lost between `start_ns` and `end_ns`; a snapshot follows (the resync). The
+//!   reason names each way events went (see docs/timeline.md).
 //! - `snapshots(id, batch, ts_ns, kind, first_conn, timewait, netns, round)`,
 //!   `snapshot_deferred(snapshot, netns)` and
 //!   `snapshot_sockets(snapshot, netns, count, data)`: the kernel's TCP sockets of every
