@@ -271,6 +271,8 @@ struct Prepared {
     owner_offsets: sockstat_ebpf::OwnerOffsets,
     rdonly_cast: Option<u32>,
     accept_ret: bool,
+    /// The rings the CPUs write to, each one's size, and the page size (the others' size).
+    rings: (usize, u32, u32),
 }
 
 impl Prepared {
@@ -286,8 +288,8 @@ impl Prepared {
         });
         // Readers drain every DRAIN_INTERVAL_MS; wake them early once a ring is an eighth
         // full.
-        let cpus = possible_cpus();
-        let (used, each) = ring_sizes(opts.ringbuf_bytes, cpus, page_size());
+        let (cpus, page) = (possible_cpus(), page_size());
+        let (used, each) = ring_sizes(opts.ringbuf_bytes, cpus, page);
         offsets.wakeup_bytes = each / 8;
         offsets.wakeup_check_mask = wakeup_check_mask(offsets.wakeup_bytes, cpus.div_ceil(used));
         // The accept hook is a classic tracepoint: it needs tracefs (mounted here if it is
@@ -307,7 +309,14 @@ impl Prepared {
                  it loads only with casts"
             );
         }
-        Ok(Prepared { opts, offsets, owner_offsets, rdonly_cast, accept_ret: accept_ret.is_ok() })
+        Ok(Prepared {
+            opts,
+            offsets,
+            owner_offsets,
+            rdonly_cast,
+            accept_ret: accept_ret.is_ok(),
+            rings: (used, each, page),
+        })
     }
 
     /// Whether the accept hook can be loaded at all: without casts it needs its copy.
@@ -523,7 +532,7 @@ impl Tracer {
             }
             None => Object::copy(OBJECT),
         };
-        let (used, each) = ring_sizes(p.opts.ringbuf_bytes, possible_cpus(), page_size());
+        let (used, each, page) = p.rings;
         let mut loader = EbpfLoader::new();
         loader.override_global(OFFSETS_GLOBAL, &offsets, true).override_global(
             OWNER_OFFSETS_GLOBAL,
@@ -532,7 +541,7 @@ impl Tracer {
         );
         // Rings no CPU writes to keep a page.
         for (i, name) in EVENTS_MAPS.iter().enumerate() {
-            loader.map_max_entries(name, if i < used { each } else { page_size() });
+            loader.map_max_entries(name, if i < used { each } else { page });
         }
         let mut ebpf = loader.load(object.bytes()).map_err(|source| {
             let hint = match &source {

@@ -98,8 +98,9 @@ pub struct RingReader {
     asked: Arc<AtomicU64>,
     /// Odd while the reader holds events it took from the rings and has not sent yet.
     taking: Arc<AtomicU64>,
-    /// The rings' positions: whether they hold anything, without asking the reader.
-    fill: RingFill,
+    /// The rings' positions: whether they hold anything, without asking the reader (the
+    /// reader thread reads them too, to mark the rings it emptied).
+    fill: Arc<RingFill>,
     wake: UnixDatagram,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -111,9 +112,8 @@ impl RingReader {
     /// stays empty (see [`IDLE_INTERVAL_MAX`]).
     pub fn start(events: EventRings, interval: Duration) -> Result<RingReader, ReaderError> {
         let EventRings { rings, bytes_each } = events;
-        let fill = RingFill::new(rings.iter().map(AsFd::as_fd), bytes_each)?;
-        // The reader's own view of the positions: which rings it emptied.
-        let positions = RingFill::new(rings.iter().map(AsFd::as_fd), bytes_each)?;
+        let fill = Arc::new(RingFill::new(rings.iter().map(AsFd::as_fd), bytes_each)?);
+        let positions = fill.clone();
         let (tx, deliveries) = mpsc::channel();
         let (spare, spare_rx) = mpsc::sync_channel(SPARE_BATCHES);
         let (wake, wake_rx) = UnixDatagram::pair().map_err(ReaderError::Start)?;
@@ -278,6 +278,11 @@ impl RingReader {
         self.counts.queued_peak.load(Ordering::Relaxed)
     }
 
+    /// The rings' positions (for the metrics' fill gauges).
+    pub fn fill(&self) -> Arc<RingFill> {
+        self.fill.clone()
+    }
+
     /// Whether the reader thread still runs.
     pub fn alive(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
@@ -304,7 +309,7 @@ struct Shared {
 }
 
 fn read_loop(
-    (mut rings, positions): (Vec<RingBuf<MapData>>, RingFill),
+    (mut rings, positions): (Vec<RingBuf<MapData>>, Arc<RingFill>),
     wake: UnixDatagram,
     interval: Duration,
     (tx, spare): (&mpsc::Sender<Delivery>, &mpsc::Receiver<Vec<Transition>>),

@@ -132,27 +132,23 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
         owner_notes: pidns == crate::sys::netns::INITIAL_PIDNS,
     })?;
     let rings = tracer.take_events().ok_or(EbpfError::MissingMap(sockstat_ebpf::EVENTS_MAPS[0]))?;
-    let ring_fill = match cfg.metrics {
-        Some(_) => Some(crate::bpf::ringfill::RingFill::new(
-            rings.rings.iter().map(std::os::fd::AsFd::as_fd),
-            rings.bytes_each,
-        )?),
-        None => None,
-    };
     // The stream is live from here: the reader takes events out of the rings while we
     // dump, and they wait for the loop in memory.
     let stream = RingReader::start(rings, Duration::from_millis(sockstat_ebpf::DRAIN_INTERVAL_MS))?;
     // The metrics server binds before the seed, so a taken port stops the agent here;
     // scrapes wait for the event loop's snapshot, which it answers once it runs.
     let (scrape_tx, mut scrape_rx) = mpsc::channel::<ScrapeRequest>(4);
-    let metrics = match (cfg.metrics, ring_fill) {
-        (Some(addr), Some(ring)) => {
+    let metrics = match cfg.metrics {
+        Some(addr) => {
             let shared = Shared::new();
-            let sources =
-                Sources { shared: shared.clone(), ring, timeline: cfg.timeline.as_ref().map(|t| t.path.clone()) };
+            let sources = Sources {
+                shared: shared.clone(),
+                ring: stream.fill(),
+                timeline: cfg.timeline.as_ref().map(|t| t.path.clone()),
+            };
             Some((Exporter::start(addr, scrape_tx.clone(), sources)?, shared))
         }
-        _ => None,
+        None => None,
     };
     let mut diag = SockDiag::open()?;
     let started = Instant::now();
@@ -203,7 +199,7 @@ async fn serve(cfg: AgentConfig) -> Result<(), AgentError> {
 
     let (query_tx, mut query_rx) = mpsc::channel::<Query>(64);
     let clients = std::sync::Arc::new(tokio::sync::Semaphore::new(server::MAX_CLIENTS));
-    let answers = std::sync::Arc::new(tokio::sync::Semaphore::new(server::ANSWERS_AT_ONCE));
+    let answers = std::sync::Arc::new(tokio::sync::Semaphore::new(super::shared::ANSWERS_AT_ONCE));
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| AgentError::Io("installing SIGINT handler", e))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| AgentError::Io("installing SIGTERM handler", e))?;
     let mut last_trim = Instant::now();

@@ -202,7 +202,7 @@ pub struct Snapshot {
 /// What the exporter reads itself, besides the event loop's [`Snapshot`].
 pub struct Sources {
     pub shared: Arc<Shared>,
-    pub ring: RingFill,
+    pub ring: Arc<RingFill>,
     /// The timeline's database file; `None`: no timeline.
     pub timeline: Option<PathBuf>,
 }

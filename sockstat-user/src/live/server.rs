@@ -127,11 +127,6 @@ pub(super) type Query = (Request, Option<u32>, u64, oneshot::Sender<protocol::En
 /// itself from the kernel), so clients cannot pile up memory or tasks in the agent.
 pub const MAX_CLIENTS: usize = 64;
 
-/// Answers being made at once: each holds its rows, and then their encoding, in memory
-/// (tens of MiB for a table of 100k sockets), so this bounds what clients can make the
-/// agent hold. Others wait their turn, holding nothing.
-pub const ANSWERS_AT_ONCE: usize = 2;
-
 /// How long a client may take to send its request (a few bytes).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -20,9 +20,14 @@ use tokio::{io::Interest, net::UnixStream};
 /// Answers from this size on go through shared memory when the client asks for it.
 pub const SHARED_FROM: usize = 256 << 10;
 
-/// Files kept for the next answers: as many as the server makes answers at once (two),
-/// and one more.
-const KEPT: usize = 3;
+/// Answers being made at once: each holds its rows, and then their encoding, in memory
+/// (tens of MiB for a table of 100k sockets), so this bounds what clients can make the
+/// agent hold. Others wait their turn, holding nothing. (Defined here, below the server
+/// that limits its answers to it: the pool of files is sized by it.)
+pub const ANSWERS_AT_ONCE: usize = 2;
+
+/// Files kept for the next answers: one for each answer made at once, and one more.
+const KEPT: usize = ANSWERS_AT_ONCE + 1;
 
 static POOL: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 
