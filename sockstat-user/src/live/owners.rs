@@ -108,6 +108,9 @@ struct Kept {
     /// The notes' missed count when this was walked whole.
     missed: u64,
     processes: BTreeMap<u32, Process>,
+    /// `processes` as records, made by the first query after they last changed: a server
+    /// whose processes hold still answers `-p` without encoding 100k records again.
+    encoded: Option<OwnerRecords>,
 }
 
 impl<S: Source> Owners<S> {
@@ -148,7 +151,7 @@ impl<S: Source> Owners<S> {
             self.kept = None;
         }
         result?;
-        Ok(self.encode())
+        Ok(self.encoded())
     }
 
     fn refresh(&mut self) -> Result<(), EbpfError> {
@@ -158,7 +161,11 @@ impl<S: Source> Owners<S> {
         let (listed, rings) = tasks(&self.source.tasks()?)?;
         let to_walk = match &mut self.kept {
             Some(kept) if kept.missed == changes.missed => {
+                let before = kept.processes.len();
                 kept.processes.retain(|tgid, p| listed.get(tgid).is_some_and(|t| t.start == p.start));
+                if kept.processes.len() != before {
+                    kept.encoded = None;
+                }
                 let mut to_walk = Vec::new();
                 for (&tgid, t) in &listed {
                     match kept.processes.get_mut(&tgid) {
@@ -170,7 +177,10 @@ impl<S: Source> Owners<S> {
                                 && !changes.tables.contains(&t.files)
                                 && !rings.contains(&t.files) =>
                         {
-                            p.comm = t.comm;
+                            if p.comm != t.comm {
+                                p.comm = t.comm;
+                                kept.encoded = None;
+                            }
                         }
                         _ => to_walk.push(tgid),
                     }
@@ -180,7 +190,7 @@ impl<S: Source> Owners<S> {
             _ => None,
         };
         let Some(to_walk) = to_walk else {
-            self.kept = Some(Kept { missed: changes.missed, processes: self.walk_whole(&listed)? });
+            self.kept = Some(Kept { missed: changes.missed, processes: self.walk_whole(&listed)?, encoded: None });
             return Ok(());
         };
         self.counts.kept.fetch_add(1, Ordering::Relaxed);
@@ -199,6 +209,7 @@ impl<S: Source> Owners<S> {
             let process = Process { start: t.start, files: t.files, volatile: volatile(t), comm: t.comm, sockets };
             if let Some(kept) = self.kept.as_mut() {
                 kept.processes.insert(tgid, process);
+                kept.encoded = None;
             }
         }
         Ok(())
@@ -222,9 +233,19 @@ impl<S: Source> Owners<S> {
         Ok(processes)
     }
 
-    /// The kept descriptors as a whole walk's records: pid, then descriptor order.
-    fn encode(&self) -> OwnerRecords {
-        let Some(kept) = &self.kept else { return OwnerRecords::default() };
+    /// The kept descriptors as a whole walk's records: pid, then descriptor order. Made
+    /// once for as long as they do not change (a copy of them shares the bytes).
+    fn encoded(&mut self) -> OwnerRecords {
+        let Some(kept) = &mut self.kept else { return OwnerRecords::default() };
+        if let Some(records) = &kept.encoded {
+            return records.clone();
+        }
+        let records = Self::encode(kept).into_shared();
+        kept.encoded = Some(records.clone());
+        records
+    }
+
+    fn encode(kept: &Kept) -> OwnerRecords {
         let mut records = OwnerRecords::with_capacity(kept.processes.values().map(|p| p.sockets.len()).sum());
         for (&tgid, p) in &kept.processes {
             for d in &p.sockets {
@@ -459,6 +480,21 @@ mod tests {
         owners.source.missed = 1;
         check(&mut owners, 2, &[]);
         check(&mut owners, 2, &[]);
+    }
+
+    #[test]
+    fn records_are_encoded_again_only_after_a_change() {
+        let mut fake = Fake::default();
+        fake.procs.insert(10, (1, 0xa0, 0, comm("nginx"), vec![(3, 100), (4, 101)]));
+        let mut owners = Owners::new(fake, true);
+        let first = owners.records().expect("records");
+        let second = owners.records().expect("records");
+        assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr(), "the same bytes, not made again");
+        owners.source.procs.get_mut(&10).expect("10").3 = comm("nginx: worker");
+        let renamed = owners.records().expect("records");
+        assert_ne!(renamed.as_bytes().as_ptr(), second.as_bytes().as_ptr());
+        assert_eq!(renamed, truth(&owners.source));
+        assert_eq!(renamed.get(0).expect("a record").name_bytes(), b"nginx: worker");
     }
 
     #[test]

@@ -75,6 +75,18 @@ impl OwnerRecords {
         Ok(Self(Bytes::Held(holder, range)))
     }
 
+    /// The same records, their bytes shared by every copy: a clone then costs a count.
+    #[must_use]
+    pub fn into_shared(self) -> Self {
+        match self.0 {
+            Bytes::Owned(v) => {
+                let range = 0..v.len();
+                Self(Bytes::Held(std::sync::Arc::new(v), range))
+            }
+            held @ Bytes::Held(..) => Self(held),
+        }
+    }
+
     fn whole(len: usize) -> Result<(), TornRecords> {
         if len.is_multiple_of(OwnerRecord::SIZE) {
             Ok(())
