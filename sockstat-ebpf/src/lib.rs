@@ -6,6 +6,12 @@
 
 /// Name of the tp_btf program in the object file.
 pub const PROGRAM_NAME: &str = "sockstat_set_state";
+/// A second tp_btf program on the same tracepoint, for the transitions the kernel does not
+/// hand to [`PROGRAM_NAME`]: a program is not run again on a CPU where it is running
+/// (its `recursion_misses`), and a transition in a softirq that interrupted it (loopback
+/// and any busy receive path make these) would be lost. This one runs right after it on
+/// each transition, claims the ones it ran, and runs the others.
+pub const NESTED_PROGRAM: &str = "sockstat_nested";
 /// Name of the tracepoint program on the exits of accept(2) and accept4(2): it tells
 /// which process accepted a passively opened socket (the transitions of such a socket
 /// fire in softirq context, where the current task is unrelated). A classic tracepoint,
@@ -165,8 +171,11 @@ pub enum Counter {
     Lost = 1,
     /// Kernel memory reads that failed (fields of that event are zero).
     ReadErrors = 2,
+    /// Transitions [`NESTED_PROGRAM`] ran because they interrupted [`PROGRAM_NAME`] on
+    /// its CPU: runs of it the kernel skipped that are not lost.
+    Rescued = 3,
 }
-pub const COUNTER_SLOTS: u32 = 3;
+pub const COUNTER_SLOTS: u32 = 4;
 
 /// Byte offsets inside kernel structures, resolved in userspace from
 /// `/sys/kernel/btf/vmlinux` (struct sock_common / sock / tcp_sock / net in

@@ -470,15 +470,74 @@ impl Sock for Copied {
     }
 }
 
+/// The transitions [`sockstat_set_state`] ran last on this CPU, each as [`handled_key`]
+/// (0: none), and where the next goes: [`sockstat_nested`] runs every transition it does
+/// not find here. A few, not one: a transition the first program runs while the second is
+/// about to look (in the kernel's entry to it, before its first instruction) stays here,
+/// unclaimed, beside the next ones.
+#[map(name = "HANDLED")]
+static HANDLED: PerCpuArray<[u64; HANDLED_SLOTS + 1]> = PerCpuArray::with_max_entries(1, 0);
+
+const HANDLED_SLOTS: usize = 4;
+
+/// One transition in flight on a CPU: its socket's address and its two states (a
+/// socket is kilobytes long: no two in flight are closer than 256 bytes); never 0.
+#[inline(always)]
+fn handled_key(sk: u64, oldstate: i32, newstate: i32) -> u64 {
+    sk.wrapping_add((((oldstate as u64) & 15) << 4 | (newstate as u64) & 15) + 1)
+}
+
 #[btf_tracepoint(function = "inet_sock_set_state")]
 pub fn sockstat_set_state(ctx: BtfTracePointContext) -> i32 {
+    let ret = transition(&ctx);
+    // Said last: a transition that interrupts this run anywhere (the kernel's entry and
+    // exit around the program included) is not this one, and the second program runs it.
+    let key = handled_key(ctx.arg::<u64>(0), ctx.arg(1), ctx.arg(2));
+    if let Some(h) = HANDLED.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; the last word is the cursor (below HANDLED_SLOTS).
+        unsafe {
+            let at = ((*h)[HANDLED_SLOTS] as usize) % HANDLED_SLOTS;
+            (&raw mut (*h)[at]).write_volatile(key);
+            (*h)[HANDLED_SLOTS] = ((at + 1) % HANDLED_SLOTS) as u64;
+        }
+    }
+    ret
+}
+
+/// Runs after [`sockstat_set_state`] on each transition: claims the one it just ran, or
+/// runs a transition the kernel did not run it for. That is one that interrupted it on
+/// its CPU (a softirq ending an interrupt, loopback's receive path): the kernel does not
+/// run a program again on a CPU where it is running (its `recursion_misses`). The
+/// nesting stops there: a softirq does not interrupt a softirq, and no TCP state changes
+/// in a hard interrupt.
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn sockstat_nested(ctx: BtfTracePointContext) -> i32 {
+    let key = handled_key(ctx.arg::<u64>(0), ctx.arg(1), ctx.arg(2));
+    let Some(h) = HANDLED.get_ptr_mut(0) else { return 0 };
+    for at in 0..HANDLED_SLOTS {
+        // SAFETY: this CPU's slot.
+        unsafe {
+            let slot = &raw mut (*h)[at];
+            if slot.read_volatile() == key {
+                slot.write_volatile(0);
+                return 0;
+            }
+        }
+    }
+    bump(Counter::Rescued);
+    transition(&ctx)
+}
+
+/// One transition of `sock:inet_sock_set_state`, whichever program the kernel ran.
+#[inline(always)]
+fn transition(ctx: &BtfTracePointContext) -> i32 {
     // TP_PROTO(const struct sock *sk, const int oldstate, const int newstate):
     // include/trace/events/sock.h.
     let sk: *const u8 = ctx.arg(0);
     let oldstate: i32 = ctx.arg(1);
     let newstate: i32 = ctx.arg(2);
     if offset!(valid) == 0 || sk.is_null() {
-        aya_log_ebpf::error!(&ctx, "sockstat: offsets not set or null sock; event dropped");
+        aya_log_ebpf::error!(ctx, "sockstat: offsets not set or null sock; event dropped");
         return 0;
     }
     let sock = Typed(sk);

@@ -168,3 +168,60 @@ fn accept_events_are_the_same_with_and_without_casts() {
         assert_eq!((established.netns, established.src, established.dst), (netns, lo, lo), "{established:?}");
     }
 }
+
+/// A transition in a softirq that interrupts the transition program on its CPU (a timer
+/// or an interrupt ending in the network's softirq, which loopback traffic keeps busy) is
+/// one the kernel does not run that program for. The second program runs it: nothing is
+/// lost, the table needs no resync, and the status counts it as rescued.
+#[test]
+fn transitions_that_interrupt_the_program_are_run_by_its_second() {
+    const ROUNDS: u16 = 10;
+    const CONNECTIONS: &str = "20000";
+    let ns = NetNs::new("nested");
+    // Client ports from a range the listeners are not in, and no reuse of a timewait
+    // port: each round makes its TIME-WAIT sockets anew.
+    for (key, value) in [("net.ipv4.ip_local_port_range", "32768 60999"), ("net.ipv4.tcp_tw_reuse", "0")] {
+        let out = ns.command("sysctl").args(["-q", "-w", &format!("{key}={value}")]).output().expect("sysctl");
+        assert!(out.status.success(), "sysctl {key}={value}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let agent = Agent::start(&ns, &[]);
+    let status = agent.status(&ns);
+    assert!(
+        program(&status, "transition, nested").is_some(),
+        "the second transition program is not attached: {status}"
+    );
+    let mut rounds = 0;
+    let rescued = loop {
+        rounds += 1;
+        let base = (20_000 + rounds * 10).to_string();
+        let out = ns
+            .command(sockstat_tests::xtask_bin())
+            .args(["loadgen", "time-wait", "--connections", CONNECTIONS, "--ports", "4", "--port-base", &base])
+            .args(["--seconds", "30"])
+            .output()
+            .expect("xtask loadgen time-wait");
+        assert!(out.status.success(), "loadgen time-wait: {}", String::from_utf8_lossy(&out.stderr));
+        let rescued = agent.status(&ns)["events_rescued"].as_u64().expect("status has events_rescued");
+        if rescued > 0 || rounds == ROUNDS {
+            break rescued;
+        }
+    };
+    assert!(
+        rescued > 0,
+        "no transition interrupted the transition program in {rounds} rounds of {CONNECTIONS} connections: \
+         the second program was not put to work, and this test checks nothing"
+    );
+    let caught_up = wait_for(Duration::from_secs(20), || {
+        let s = agent.status(&ns);
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        (n("events_received") + n("events_lost_kernel") >= n("events_seen")).then_some(s)
+    })
+    .unwrap_or_else(|| panic!("agent did not catch up: {}", agent.log_text()));
+    assert_eq!(caught_up["events_missed"], 0, "transitions lost after {rescued} rescued: {caught_up}");
+    // A few in a thousand at most: the second program runs only what the first did not
+    // (run first, it would run everything again).
+    let seen = caught_up["events_seen"].as_u64().expect("status has events_seen");
+    assert!(rescued * 100 < seen, "{rescued} of {seen} transitions run by the second program: {caught_up}");
+    assert_eq!(caught_up["events_lost_kernel"], 0, "{caught_up}");
+    assert_eq!(caught_up["resyncs"], 0, "{caught_up}");
+}

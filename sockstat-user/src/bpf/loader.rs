@@ -15,10 +15,10 @@ use aya::{
     programs::{BtfTracePoint, Iter, TracePoint},
 };
 use sockstat_ebpf::{
-    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENT_RINGS, EVENTS_MAPS, OFFSETS_GLOBAL,
-    OWNER_CHANGES_MAP, OWNER_IOCTL_ENTER_PROGRAM, OWNER_IOCTL_EXIT_PROGRAM, OWNER_MARK_PROGRAM, OWNER_MARK_TRACEPOINTS,
-    OWNER_MISSED_MAP, OWNER_OFFSETS_GLOBAL, OWNER_TASKS_ITER, OWNER_TASKS_PROGRAM, OWNERS_ITER, OWNERS_PROGRAMS,
-    PROGRAM_NAME, TRACEPOINT,
+    ACCEPT_PROGRAM, ACCEPT_TRACEPOINTS, COUNTERS_MAP, Counter, EVENT_RINGS, EVENTS_MAPS, NESTED_PROGRAM,
+    OFFSETS_GLOBAL, OWNER_CHANGES_MAP, OWNER_IOCTL_ENTER_PROGRAM, OWNER_IOCTL_EXIT_PROGRAM, OWNER_MARK_PROGRAM,
+    OWNER_MARK_TRACEPOINTS, OWNER_MISSED_MAP, OWNER_OFFSETS_GLOBAL, OWNER_TASKS_ITER, OWNER_TASKS_PROGRAM, OWNERS_ITER,
+    OWNERS_PROGRAMS, PROGRAM_NAME, TRACEPOINT,
 };
 
 use crate::bpf::btf::{self, BtfError};
@@ -134,8 +134,12 @@ pub struct KernelCounters {
     pub read_errors: u64,
     /// Runs of the tracing programs the kernel skipped (`recursion_misses` of
     /// `bpf_prog_info`): a transition in a softirq that interrupted the same program on
-    /// its CPU is not traced. Events lost like any other.
+    /// its CPU is not traced. Events lost like any other. Those the second transition
+    /// program ran are not counted here (see `rescued`).
     pub missed: u64,
+    /// Transitions that interrupted the first transition program on its CPU, run by the
+    /// second ([`NESTED_PROGRAM`]).
+    pub rescued: u64,
 }
 
 /// What [`Tracer::take_owners_programs`] hands over.
@@ -148,6 +152,8 @@ pub struct Tracer {
     events: Option<EventRings>,
     counters: PerCpuArray<MapData, u64>,
     logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    /// Whether [`NESTED_PROGRAM`] is attached beside [`PROGRAM_NAME`].
+    pub nested: bool,
     /// Whether the accept hook (syscall exit tracepoints) is attached.
     pub accept_hook: bool,
     /// Whether the owners iterator loaded ([`Tracer::take_owners_programs`]).
@@ -167,6 +173,8 @@ pub struct Tracer {
 pub enum Role {
     /// The tp_btf program on `sock:inet_sock_set_state`.
     Transition,
+    /// Its second, for the transitions that interrupt it ([`NESTED_PROGRAM`]).
+    TransitionNested,
     /// The tracepoint program on the exits of accept(2) and accept4(2).
     AcceptHook,
     /// The owners iterator (`-p`): its program for even descriptors, and the one for odd
@@ -187,6 +195,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Transition => "transition",
+            Role::TransitionNested => "transition, nested",
             Role::AcceptHook => "accept hook",
             Role::OwnersEven => "owners, even fds",
             Role::OwnersOdd => "owners, odd fds",
@@ -574,6 +583,14 @@ impl Tracer {
             hint: PERM_HINT,
             source: Box::new(source),
         })?;
+        // Attached second, it runs second: after the first has said which transition it ran.
+        let nested = match attach_nested(&mut ebpf, &kernel_btf) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "no second transition program: transitions in a softirq that interrupts the first on its CPU are lost (and resynced)");
+                false
+            }
+        };
         // Passive opens are attributed to the accepting process through this hook.
         // Without it sockstat still works: the owner falls back to the listener's.
         let accept_hook = p.accept_possible()
@@ -628,6 +645,7 @@ impl Tracer {
             events: Some(events),
             counters,
             logger,
+            nested,
             accept_hook,
             owners_iter,
             owner_marks,
@@ -651,6 +669,7 @@ impl Tracer {
     pub fn program_stats(&self) -> Result<Vec<ProgramStats>, EbpfError> {
         let loaded = [
             (Role::Transition, PROGRAM_NAME, true),
+            (Role::TransitionNested, NESTED_PROGRAM, self.nested),
             (Role::AcceptHook, ACCEPT_PROGRAM, self.accept_hook),
             (Role::OwnersEven, OWNERS_PROGRAMS[0], self.owners_iter),
             (Role::OwnersOdd, OWNERS_PROGRAMS[1], self.owners_iter),
@@ -743,11 +762,16 @@ impl Tracer {
             missed +=
                 prog_info(fd.as_fd()).map_err(|source| EbpfError::Info { program: name, source })?.recursion_misses;
         }
+        // Skipped runs of the first transition program that the second ran are not lost.
+        // The second's own skipped runs are not either: it is only running on a CPU where
+        // the first is not, and so the first runs what interrupts it.
+        let rescued = if self.nested { sum(Counter::Rescued)? } else { 0 };
         Ok(KernelCounters {
             seen: sum(Counter::Seen)?,
             lost: sum(Counter::Lost)?,
             read_errors: sum(Counter::ReadErrors)?,
-            missed,
+            missed: missed.saturating_sub(rescued),
+            rescued,
         })
     }
 }
@@ -895,6 +919,25 @@ fn cgroup2_root() -> Option<std::path::PathBuf> {
         let (root, mountpoint) = (fields.next()?, fields.next()?);
         (fstype == "cgroup2" && root == "/").then(|| std::path::PathBuf::from(mountpoint.replace("\\040", " ")))
     })
+}
+
+fn attach_nested(ebpf: &mut Ebpf, kernel_btf: &Btf) -> Result<(), EbpfError> {
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(NESTED_PROGRAM)
+        .ok_or(EbpfError::MissingProgram(NESTED_PROGRAM))?
+        .try_into()
+        .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
+    program.load(TRACEPOINT, kernel_btf).map_err(|source| EbpfError::Program {
+        what: "loading the second tp_btf program",
+        hint: "",
+        source: Box::new(source),
+    })?;
+    program.attach().map_err(|source| EbpfError::Program {
+        what: "attaching the second program to sock:inet_sock_set_state",
+        hint: PERM_HINT,
+        source: Box::new(source),
+    })?;
+    Ok(())
 }
 
 fn attach_accept_hook(ebpf: &mut Ebpf) -> Result<(), EbpfError> {

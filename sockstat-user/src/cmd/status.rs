@@ -30,6 +30,11 @@ pub fn run(socket: &Path, json: bool) -> Result<()> {
         )?;
         writeln!(
             out,
+            "events rescued:   {} (transitions that interrupted the transition program on its CPU, run by its second)",
+            s.events_rescued
+        )?;
+        writeln!(
+            out,
             "events queued:    {} at most (read from the ring, waiting for the event loop)",
             s.events_queued_peak
         )?;
@@ -125,6 +130,7 @@ mod tests {
             events_received: 0,
             events_lost_kernel: 0,
             events_missed: 0,
+            events_rescued: 0,
             events_malformed: 0,
             events_overflowed: 0,
             events_queued_peak: 0,

@@ -201,6 +201,7 @@ impl State {
             events_received: self.kernel.stream.received(),
             events_lost_kernel: c.lost,
             events_missed: c.missed,
+            events_rescued: c.rescued,
             events_malformed: self.kernel.stream.malformed(),
             events_overflowed: self.kernel.stream.overflowed(),
             events_queued_peak: self.kernel.stream.queued_peak() as u64,

@@ -64,10 +64,15 @@ pub struct Status {
     pub events_received: u64,
     /// Ring-buffer reservations that failed in the kernel.
     pub events_lost_kernel: u64,
-    /// Transitions the kernel did not run the program for (a softirq that interrupted
-    /// the program on its CPU: `recursion_misses`). Lost like the others (a resync follows).
+    /// Transitions the kernel ran neither transition program for (`recursion_misses` of
+    /// the first that the second did not make up for). Lost like the others (a resync
+    /// follows).
     #[serde(default)]
     pub events_missed: u64,
+    /// Transitions that interrupted the first transition program on its CPU and that the
+    /// second ran: not lost.
+    #[serde(default)]
+    pub events_rescued: u64,
     /// Records the agent could not decode.
     pub events_malformed: u64,
     /// Events the agent's ring reader took but dropped: too many were waiting for its

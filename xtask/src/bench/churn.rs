@@ -27,7 +27,7 @@ use super::{
     harness::{
         Agent, JsonExt, KillGroupOnDrop, KillOnDrop, Log, cpu_seconds, remove_sqlite_files, run_ok, sqlite_files,
     },
-    programs::{ProgramCost, StatsOn, cost, programs_of},
+    programs::{ProgramCost, ProgramCounters, StatsOn, cost, programs_of},
 };
 use crate::loadgen::{self, ChurnArgs, ChurnResult};
 
@@ -49,9 +49,9 @@ pub(super) struct AgentRun {
     pub(super) cpu_s: f64,
     /// Wall time from the start of the churn to the agent having drained.
     pub(super) wall_s: f64,
-    /// Kernel BPF statistics over the churn, in a run with them on: the transition program
-    /// and the accept hook (None: statistics were off, or the agent holds no program of
-    /// that name).
+    /// Kernel BPF statistics over the churn, in a run with them on: the transition
+    /// programs (per transition: see [`transition_cost`]) and the accept hook (None:
+    /// statistics were off, or the agent holds no program of that name).
     pub(super) set_state: Option<ProgramCost>,
     pub(super) accept: Option<ProgramCost>,
     /// The sock_ops program (SYN-SENT with its port, request sockets): several runs per
@@ -259,7 +259,7 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Res
         resyncs: d("resyncs")?,
         cpu_s: cpu1 - cpu0,
         wall_s,
-        set_state: stats.then(|| cost(&p0, &p1, sockstat_ebpf::PROGRAM_NAME)).flatten(),
+        set_state: stats.then(|| transition_cost(&p0, &p1)).flatten(),
         accept: stats.then(|| cost(&p0, &p1, sockstat_ebpf::ACCEPT_PROGRAM)).flatten(),
         sock_ops: stats.then(|| cost(&p0, &p1, sockstat_ebpf::SOCK_OPS_PROGRAM)).flatten(),
         owner_notes: stats.then(|| cost(&p0, &p1, sockstat_ebpf::OWNER_MARK_PROGRAM)).flatten(),
@@ -527,9 +527,35 @@ fn churn_with_trace(bin: &Path, work: &Path, ca: &ChurnArgs, mode: TraceMode) ->
     })
 }
 
+/// What a transition costs in the kernel: both transition programs run on each (the
+/// second, for most, only to find the first not running), so their times add up, over
+/// the transitions (the second's runs: the first skips those that interrupt it).
+fn transition_cost(before: &[ProgramCounters], after: &[ProgramCounters]) -> Option<ProgramCost> {
+    let first = cost(before, after, sockstat_ebpf::PROGRAM_NAME)?;
+    Some(match cost(before, after, sockstat_ebpf::NESTED_PROGRAM) {
+        Some(second) => {
+            ProgramCost { runs: first.runs.max(second.runs), run_time_ns: first.run_time_ns + second.run_time_ns }
+        }
+        None => first,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transition_costs_both_programs_over_the_transitions() {
+        let p = |name: &str, t, n| ProgramCounters { name: name.into(), run_time_ns: t, run_cnt: n };
+        let before = [p("sockstat_set_st", 0, 0), p("sockstat_nested", 0, 0)];
+        // 1000 transitions: the first ran 990 (10 interrupted it), the second all of them.
+        let after = [p("sockstat_set_st", 200_000, 990), p("sockstat_nested", 50_000, 1000)];
+        let c = transition_cost(&before, &after).expect("both");
+        assert_eq!((c.runs, c.run_time_ns), (1000, 250_000));
+        // An agent without the second program: the first alone.
+        let c = transition_cost(&before[..1], &after[..1]).expect("first");
+        assert_eq!((c.runs, c.run_time_ns), (990, 200_000));
+    }
 
     #[test]
     fn trace_losses_are_read_from_its_stderr() {

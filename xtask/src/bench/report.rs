@@ -131,24 +131,25 @@ impl Report {
                 core * 100.0,
                 verdict(core <= 0.25)
             );
-            for (what, name, pick) in [
+            for (what, name, unit, pick) in [
                 (
-                    "transition program",
-                    sockstat_ebpf::PROGRAM_NAME,
+                    "transition programs",
+                    "sockstat_set_state` + `sockstat_nested",
+                    "transition",
                     (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>,
                 ),
-                ("accept hook", sockstat_ebpf::ACCEPT_PROGRAM, |a: &AgentRun| a.accept),
+                ("accept hook", sockstat_ebpf::ACCEPT_PROGRAM, "run", |a: &AgentRun| a.accept),
             ] {
                 let (m, v) = match program_costs(c, pick) {
                     Some((ns, runs, rounds)) => (
-                        format!("{ns:.0} ns per run (median of {rounds} runs; {runs} program runs in all)"),
+                        format!("{ns:.0} ns per {unit} (median of {rounds} runs; {runs} {unit}s in all)"),
                         verdict(ns <= PROGRAM_NS_TARGET).to_string(),
                     ),
                     None => (format!("no runs of a program named `{name}` among the agent's"), "not measured".into()),
                 };
                 let _ = writeln!(
                     s,
-                    "| {what} (`{name}`) at most {PROGRAM_NS_TARGET:.0} ns per run (kernel BPF statistics) | {m} | {v} |"
+                    "| {what} (`{name}`) at most {PROGRAM_NS_TARGET:.0} ns per {unit} (kernel BPF statistics) | {m} | {v} |"
                 );
             }
             let all = || c.agent_runs();
@@ -504,7 +505,7 @@ impl Report {
             bt_cell(format!("{:.1}% of one core (user space only; counting is in the kernel)", bt_core * 100.0))
         );
         for (what, pick) in [
-            ("transition program", (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>),
+            ("transition programs (both)", (|a: &AgentRun| a.set_state) as fn(&AgentRun) -> Option<ProgramCost>),
             ("accept hook", |a: &AgentRun| a.accept),
             ("sock_ops program (no target)", |a: &AgentRun| a.sock_ops),
             ("owners' change notes (no target)", |a: &AgentRun| a.owner_notes),
