@@ -22,9 +22,21 @@ use crate::{
 /// then by (local, peer), the cookie last: a total order, so the answer is the same every
 /// time.
 pub fn dump_order(a: &InetSocket, b: &InetSocket) -> Ordering {
-    let la = a.state != TcpState::Listen as u8;
-    let lb = b.state != TcpState::Listen as u8;
-    (la, a.src, a.sport, a.dst, a.dport, a.cookie).cmp(&(lb, b.src, b.sport, b.dst, b.dport, b.cookie))
+    order_key(a).cmp(&order_key(b))
+}
+
+/// [`dump_order`] as one value of plain integers, compared field by field: sorting 200k
+/// rows by it, each key made once, is several times cheaper than comparing the sockets'
+/// addresses (an `IpAddr` of either kind) at every step. An address is its kind (IPv4
+/// before IPv6, as `IpAddr` orders them) and its bits.
+pub(super) type OrderKey = (bool, (u8, u128), u16, (u8, u128), u16, u64);
+
+pub(super) fn order_key(s: &InetSocket) -> OrderKey {
+    let addr = |a: &std::net::IpAddr| match a {
+        std::net::IpAddr::V4(v4) => (0, u128::from(v4.to_bits())),
+        std::net::IpAddr::V6(v6) => (1, v6.to_bits()),
+    };
+    (s.state != TcpState::Listen as u8, addr(&s.src), s.sport, addr(&s.dst), s.dport, s.cookie)
 }
 
 /// Which field an index orders rows by.
@@ -238,7 +250,7 @@ impl Ready {
         }
         let families = std::array::from_fn(|i| {
             let list = &mut by_family[i];
-            list.sort_unstable_by(|a, b| dump_order(a, b));
+            list.sort_by_cached_key(|s| order_key(s));
             let len = rows::row_len(FAMILIES[i]).unwrap_or(rows::ROW_V6);
             let mut bytes = Vec::with_capacity(list.len() * len);
             for s in list.iter() {
