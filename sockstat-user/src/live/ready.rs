@@ -29,9 +29,32 @@ pub fn dump_order(a: &InetSocket, b: &InetSocket) -> Ordering {
 /// rows by it, each key made once, is several times cheaper than comparing the sockets'
 /// addresses (an `IpAddr` of either kind) at every step. An address is its kind (IPv4
 /// before IPv6, as `IpAddr` orders them) and its bits.
-pub(super) type OrderKey = (bool, (u8, u128), u16, (u8, u128), u16, u64);
+type OrderKey = (bool, (u8, u128), u16, (u8, u128), u16, u64);
 
-pub(super) fn order_key(s: &InetSocket) -> OrderKey {
+/// Sorts `list` in [`dump_order`]. When every address is IPv4 (an AF_INET table), by
+/// one `u128` of the tuple and the cookie: 32-byte elements compared in two steps, where
+/// the general [`OrderKey`] moves 72 bytes an element.
+pub(super) fn sort_in_dump_order(list: &mut Vec<&InetSocket>) {
+    let v4 = |a: &std::net::IpAddr| match a {
+        std::net::IpAddr::V4(v4) => Some(u128::from(v4.to_bits())),
+        std::net::IpAddr::V6(_) => None,
+    };
+    let packed = |s: &InetSocket| -> Option<u128> {
+        let listen = u128::from(s.state != TcpState::Listen as u8);
+        Some(listen << 96 | v4(&s.src)? << 64 | u128::from(s.sport) << 48 | v4(&s.dst)? << 16 | u128::from(s.dport))
+    };
+    let keyed: Option<Vec<(u128, u64, u32)>> =
+        list.iter().enumerate().map(|(i, s)| Some((packed(s)?, s.cookie, u32::try_from(i).ok()?))).collect();
+    match keyed {
+        Some(mut keyed) => {
+            keyed.sort_unstable();
+            *list = keyed.iter().map(|&(_, _, i)| list[i as usize]).collect();
+        }
+        None => list.sort_by_cached_key(|s| order_key(s)),
+    }
+}
+
+fn order_key(s: &InetSocket) -> OrderKey {
     let addr = |a: &std::net::IpAddr| match a {
         std::net::IpAddr::V4(v4) => (0, u128::from(v4.to_bits())),
         std::net::IpAddr::V6(v6) => (1, v6.to_bits()),
@@ -250,7 +273,7 @@ impl Ready {
         }
         let families = std::array::from_fn(|i| {
             let list = &mut by_family[i];
-            list.sort_by_cached_key(|s| order_key(s));
+            sort_in_dump_order(list);
             let len = rows::row_len(FAMILIES[i]).unwrap_or(rows::ROW_V6);
             let mut bytes = Vec::with_capacity(list.len() * len);
             for s in list.iter() {

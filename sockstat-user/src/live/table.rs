@@ -376,7 +376,7 @@ impl Table {
         let sockets = &self.sockets;
         let order = self.order.get_or_insert_with(|| {
             let mut all: Vec<&InetSocket> = sockets.values().map(|e| &e.sock).collect();
-            all.sort_by_cached_key(|s| ready::order_key(s));
+            ready::sort_in_dump_order(&mut all);
             let (v6, v4): (Vec<&InetSocket>, Vec<&InetSocket>) = all.into_iter().partition(|s| s.family == AF_INET6);
             [v4.iter().map(|s| s.cookie).collect(), v6.iter().map(|s| s.cookie).collect()]
         });
