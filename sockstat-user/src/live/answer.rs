@@ -20,7 +20,10 @@ use crate::{
     model::socket::InetSocket,
     sys::netns::{self, HandleError},
     wire::{
-        protocol::{Encoded, ProgramStatus, ROWS_FRAME_HEAD, Request, Response, Status, encode, encode_rows_into},
+        protocol::{
+            Encoded, ProgramStatus, ROWS_FRAME_HEAD, Request, Response, Status, encode, encode_owners_into,
+            encode_rows_into,
+        },
         rows::TcpRows,
     },
 };
@@ -116,7 +119,7 @@ impl State {
             Request::Owners { .. } => match &self.kernel.owners {
                 Some(kept) => {
                     let owners = Arc::clone(&kept.owners);
-                    later(move || {
+                    Answer::Later(Box::new(move || {
                         let mut owners = match owners.lock() {
                             Ok(owners) => owners,
                             Err(poisoned) => {
@@ -126,11 +129,24 @@ impl State {
                                 owners
                             }
                         };
-                        match owners.records() {
-                            Ok(records) => Response::Owners(records),
-                            Err(e) => Response::Unavailable { reason: error_text(&e) },
+                        // Kept processes are written straight into the frame, in the
+                        // last large answer's buffer when one is kept.
+                        let unavailable = |e: &crate::bpf::loader::EbpfError| {
+                            encode(&Response::Unavailable { reason: error_text(e) })
+                        };
+                        match owners.refresh_kept() {
+                            Ok(Some(len)) => {
+                                encode_owners_into(super::spare::take(ROWS_FRAME_HEAD + len), len, |out| {
+                                    owners.write_kept(out);
+                                })
+                            }
+                            Ok(None) => match owners.records() {
+                                Ok(records) => encode(&Response::Owners(records)),
+                                Err(e) => unavailable(&e),
+                            },
+                            Err(e) => unavailable(&e),
                         }
-                    })
+                    }))
                 }
                 None => Answer::now(Response::Unavailable { reason: "the owners iterator did not load".into() }),
             },

@@ -108,9 +108,6 @@ struct Kept {
     /// The notes' missed count when this was walked whole.
     missed: u64,
     processes: BTreeMap<u32, Process>,
-    /// `processes` as records, made by the first query after they last changed: a server
-    /// whose processes hold still answers `-p` without encoding 100k records again.
-    encoded: Option<OwnerRecords>,
 }
 
 impl<S: Source> Owners<S> {
@@ -146,12 +143,8 @@ impl<S: Source> Owners<S> {
             return OwnerRecords::new(self.source.walk_all()?)
                 .map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) });
         }
-        let result = self.refresh();
-        if result.is_err() {
-            self.kept = None;
-        }
-        result?;
-        Ok(self.encoded())
+        self.refresh_kept()?;
+        Ok(self.encode())
     }
 
     fn refresh(&mut self) -> Result<(), EbpfError> {
@@ -161,11 +154,7 @@ impl<S: Source> Owners<S> {
         let (listed, rings) = tasks(&self.source.tasks()?)?;
         let to_walk = match &mut self.kept {
             Some(kept) if kept.missed == changes.missed => {
-                let before = kept.processes.len();
                 kept.processes.retain(|tgid, p| listed.get(tgid).is_some_and(|t| t.start == p.start));
-                if kept.processes.len() != before {
-                    kept.encoded = None;
-                }
                 let mut to_walk = Vec::new();
                 for (&tgid, t) in &listed {
                     match kept.processes.get_mut(&tgid) {
@@ -177,10 +166,7 @@ impl<S: Source> Owners<S> {
                                 && !changes.tables.contains(&t.files)
                                 && !rings.contains(&t.files) =>
                         {
-                            if p.comm != t.comm {
-                                p.comm = t.comm;
-                                kept.encoded = None;
-                            }
+                            p.comm = t.comm;
                         }
                         _ => to_walk.push(tgid),
                     }
@@ -190,7 +176,7 @@ impl<S: Source> Owners<S> {
             _ => None,
         };
         let Some(to_walk) = to_walk else {
-            self.kept = Some(Kept { missed: changes.missed, processes: self.walk_whole(&listed)?, encoded: None });
+            self.kept = Some(Kept { missed: changes.missed, processes: self.walk_whole(&listed)? });
             return Ok(());
         };
         self.counts.kept.fetch_add(1, Ordering::Relaxed);
@@ -209,7 +195,6 @@ impl<S: Source> Owners<S> {
             let process = Process { start: t.start, files: t.files, volatile: volatile(t), comm: t.comm, sockets };
             if let Some(kept) = self.kept.as_mut() {
                 kept.processes.insert(tgid, process);
-                kept.encoded = None;
             }
         }
         Ok(())
@@ -233,32 +218,42 @@ impl<S: Source> Owners<S> {
         Ok(processes)
     }
 
-    /// The kept descriptors as a whole walk's records: pid, then descriptor order. Made
-    /// once for as long as they do not change (a copy of them shares the bytes).
-    fn encoded(&mut self) -> OwnerRecords {
-        let Some(kept) = &mut self.kept else { return OwnerRecords::default() };
-        if let Some(records) = &kept.encoded {
-            return records.clone();
+    /// With processes kept: brings them up to date, and gives the length of their
+    /// records, which [`Owners::write_kept`] then writes (into the answer's frame, with no
+    /// copy between). `None` when processes are not kept: [`Owners::records`] walks.
+    ///
+    /// # Errors
+    /// As [`Owners::records`].
+    pub(super) fn refresh_kept(&mut self) -> Result<Option<usize>, EbpfError> {
+        if !self.keeps {
+            return Ok(None);
         }
-        let records = Self::encode(kept).into_shared();
-        kept.encoded = Some(records.clone());
-        records
+        let result = self.refresh();
+        if result.is_err() {
+            self.kept = None;
+        }
+        result?;
+        let records = self.kept.as_ref().map_or(0, |k| k.processes.values().map(|p| p.sockets.len()).sum::<usize>());
+        Ok(Some(records * OwnerRecord::SIZE))
     }
 
-    fn encode(kept: &Kept) -> OwnerRecords {
-        let mut records = OwnerRecords::with_capacity(kept.processes.values().map(|p| p.sockets.len()).sum());
+    /// Appends the kept descriptors as a whole walk's records: pid, then descriptor order.
+    pub(super) fn write_kept(&self, out: &mut Vec<u8>) {
+        let Some(kept) = &self.kept else { return };
         for (&tgid, p) in &kept.processes {
             for d in &p.sockets {
-                records.push(&OwnerRecord {
-                    pid: tgid,
-                    fd: d.fd,
-                    inode: u64::from(d.inode),
-                    cookie: d.cookie,
-                    comm: p.comm,
-                });
+                let r = OwnerRecord { pid: tgid, fd: d.fd, inode: u64::from(d.inode), cookie: d.cookie, comm: p.comm };
+                crate::model::owner::put_record(out, &r);
             }
         }
-        records
+    }
+
+    /// The kept descriptors as a whole walk's records.
+    fn encode(&self) -> OwnerRecords {
+        let mut bytes = Vec::new();
+        self.write_kept(&mut bytes);
+        // Whole records, written above.
+        OwnerRecords::new(bytes).unwrap_or_default()
     }
 }
 
@@ -480,21 +475,6 @@ mod tests {
         owners.source.missed = 1;
         check(&mut owners, 2, &[]);
         check(&mut owners, 2, &[]);
-    }
-
-    #[test]
-    fn records_are_encoded_again_only_after_a_change() {
-        let mut fake = Fake::default();
-        fake.procs.insert(10, (1, 0xa0, 0, comm("nginx"), vec![(3, 100), (4, 101)]));
-        let mut owners = Owners::new(fake, true);
-        let first = owners.records().expect("records");
-        let second = owners.records().expect("records");
-        assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr(), "the same bytes, not made again");
-        owners.source.procs.get_mut(&10).expect("10").3 = comm("nginx: worker");
-        let renamed = owners.records().expect("records");
-        assert_ne!(renamed.as_bytes().as_ptr(), second.as_bytes().as_ptr());
-        assert_eq!(renamed, truth(&owners.source));
-        assert_eq!(renamed.get(0).expect("a record").name_bytes(), b"nginx: worker");
     }
 
     #[test]

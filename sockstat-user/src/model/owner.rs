@@ -75,18 +75,6 @@ impl OwnerRecords {
         Ok(Self(Bytes::Held(holder, range)))
     }
 
-    /// The same records, their bytes shared by every copy: a clone then costs a count.
-    #[must_use]
-    pub fn into_shared(self) -> Self {
-        match self.0 {
-            Bytes::Owned(v) => {
-                let range = 0..v.len();
-                Self(Bytes::Held(std::sync::Arc::new(v), range))
-            }
-            held @ Bytes::Held(..) => Self(held),
-        }
-    }
-
     fn whole(len: usize) -> Result<(), TornRecords> {
         if len.is_multiple_of(OwnerRecord::SIZE) {
             Ok(())
@@ -123,12 +111,7 @@ impl OwnerRecords {
 
     /// Appends one record.
     pub fn push(&mut self, r: &OwnerRecord) {
-        let v = self.vec_mut();
-        v.extend_from_slice(&r.pid.to_ne_bytes());
-        v.extend_from_slice(&r.fd.to_ne_bytes());
-        v.extend_from_slice(&r.inode.to_ne_bytes());
-        v.extend_from_slice(&r.cookie.to_ne_bytes());
-        v.extend_from_slice(&r.comm);
+        put_record(self.vec_mut(), r);
     }
 
     #[must_use]
@@ -234,6 +217,19 @@ impl<'a> OwnerRef<'a> {
         let len = comm.iter().position(|&b| b == 0 || b == b')').unwrap_or(comm.len());
         &comm[..len]
     }
+}
+
+/// Appends `r` as the owners iterator writes a record: made whole, then copied at once
+/// (an answer is 100k of them).
+pub fn put_record(out: &mut Vec<u8>, r: &OwnerRecord) {
+    let mut b = [0u8; OwnerRecord::SIZE];
+    let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);
+    put(offset_of!(OwnerRecord, pid), &r.pid.to_ne_bytes());
+    put(offset_of!(OwnerRecord, fd), &r.fd.to_ne_bytes());
+    put(offset_of!(OwnerRecord, inode), &r.inode.to_ne_bytes());
+    put(offset_of!(OwnerRecord, cookie), &r.cookie.to_ne_bytes());
+    put(offset_of!(OwnerRecord, comm), &r.comm);
+    out.extend_from_slice(&b);
 }
 
 impl Serialize for OwnerRecords {

@@ -287,21 +287,42 @@ pub const ROWS_FRAME_HEAD: usize = 4 + 3 * 10;
 ///
 /// # Errors
 /// [`ProtocolError::TooLarge`] for rows beyond 4 GiB; postcard's errors.
-pub fn encode_rows_into(
+pub fn encode_rows_into(buf: Vec<u8>, len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Result<Vec<u8>, ProtocolError> {
+    encode_bytes_into(buf, ROWS_VARIANT, len, fill)
+}
+
+/// [`encode_rows_into`] for a [`Response::Owners`] of `len` bytes of records: 100k
+/// records are 4 MiB, written once, into their frame. If `fill` does not write exactly
+/// `len` bytes (or not whole records), the answer is an error.
+///
+/// # Errors
+/// As [`encode_rows_into`].
+pub fn encode_owners_into(buf: Vec<u8>, len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Result<Vec<u8>, ProtocolError> {
+    encode_bytes_into(buf, OWNERS_VARIANT, len, fill)
+}
+
+/// A frame of the variant `variant` whose one field is a byte string (rows, owner
+/// records) of `len` bytes, written in place by `fill`.
+fn encode_bytes_into(
     mut buf: Vec<u8>,
+    variant: u32,
     len: usize,
     fill: impl FnOnce(&mut Vec<u8>),
 ) -> Result<Vec<u8>, ProtocolError> {
     // postcard writes the version, the variant index and the byte string's length as
-    // varints, then the bytes: what precedes the rows depends only on their length.
+    // varints, then the bytes: what precedes them depends only on their length.
     buf.clear();
     buf.reserve(ROWS_FRAME_HEAD + len);
     buf.extend_from_slice(&[0; 4]);
-    buf = postcard::to_extend(&(VERSION, ROWS_VARIANT, len as u64), buf)?;
+    buf = postcard::to_extend(&(VERSION, variant, len as u64), buf)?;
     let at = buf.len();
     fill(&mut buf);
     if buf.len() - at != len {
-        return encode(&Response::Rows(crate::wire::rows::TcpRows(buf.split_off(at))));
+        let bytes = buf.split_off(at);
+        return match variant {
+            ROWS_VARIANT => encode(&Response::Rows(crate::wire::rows::TcpRows(bytes))),
+            _ => encode(&Response::Owners(OwnerRecords::new(bytes)?)),
+        };
     }
     let frame =
         u32::try_from(buf.len() - 4).map_err(|_| ProtocolError::TooLarge { len: u32::MAX, max: MAX_RESPONSE })?;
@@ -430,6 +451,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn owner_records_written_into_their_frame_encode_as_the_response_does() {
+        let size = sockstat_ebpf::OwnerRecord::SIZE;
+        for n in [0usize, 1, 3, 4, 409, 410, 100_000] {
+            let bytes: Vec<u8> = (0..n * size).map(|i| (i % 251) as u8).collect();
+            let want = encode(&Response::Owners(OwnerRecords::new(bytes.clone()).unwrap())).unwrap();
+            let made = encode_owners_into(vec![9; 100], n * size, |b| b.extend_from_slice(&bytes)).unwrap();
+            assert_eq!(made, want, "{n} records");
+            // A fill of another length than announced: the frame of what was written.
+            if n > 0 {
+                let made = encode_owners_into(Vec::new(), (n - 1) * size, |b| b.extend_from_slice(&bytes)).unwrap();
+                assert_eq!(made, want, "{n} records, one more than announced");
+            }
+        }
+        // Not whole records: an error, not a frame the client would misread.
+        assert!(encode_owners_into(Vec::new(), 0, |b| b.extend_from_slice(&[1, 2, 3])).is_err());
     }
 
     #[test]
