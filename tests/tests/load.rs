@@ -209,7 +209,8 @@ fn thirty_two_clients_query_the_agent_during_churn() {
         "load drill: {seconds} s, {n_clients} clients; queries -tan {} -tanp {} filtered {} status {} (total {}); \
          failures {}; churn: {churn_line}; agent: events received {}, lost {} (kernel) + {} (malformed), \
          resyncs {}, timeline rows {} committed / {} dropped, table {} sockets; RSS start {} MiB, peak {} MiB, end {} MiB \
-         ({} samples); events queued at most {}; kernel-skipped runs {}, overflowed {}, closes unreported {}",
+         ({} samples); events queued at most {}; kernel-skipped runs {} ({} rescued by the second transition program), \
+         overflowed {}, closes unreported {}",
         queries[0],
         queries[1],
         queries[2],
@@ -229,6 +230,7 @@ fn thirty_two_clients_query_the_agent_during_churn() {
         samples.len(),
         status["events_queued_peak"],
         status["events_missed"],
+        status["events_rescued"],
         status["events_overflowed"],
         status["closes_unreported"],
     );
