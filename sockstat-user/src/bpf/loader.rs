@@ -566,25 +566,19 @@ impl Tracer {
         // be dropped silently.
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
         let kernel_btf = Btf::from_sys_fs().map_err(|e| EbpfError::Btf(BtfError::Parse(e.to_string())))?;
-        let program: &mut BtfTracePoint = ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(EbpfError::MissingProgram(PROGRAM_NAME))?
-            .try_into()
-            .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
-        program.load(TRACEPOINT, &kernel_btf).map_err(|source| {
-            let hint = match &source {
-                aya::programs::ProgramError::LoadError { io_error, .. } => hint_for(io_error),
-                _ => "",
-            };
-            EbpfError::Program { what: "loading the tp_btf program", hint, source: Box::new(source) }
-        })?;
-        program.attach().map_err(|source| EbpfError::Program {
-            what: "attaching to sock:inet_sock_set_state",
-            hint: PERM_HINT,
-            source: Box::new(source),
-        })?;
+        attach_transition(
+            &mut ebpf,
+            &kernel_btf,
+            PROGRAM_NAME,
+            ("loading the tp_btf program", "attaching to sock:inet_sock_set_state"),
+        )?;
         // Attached second, it runs second: after the first has said which transition it ran.
-        let nested = match attach_nested(&mut ebpf, &kernel_btf) {
+        let nested = match attach_transition(
+            &mut ebpf,
+            &kernel_btf,
+            NESTED_PROGRAM,
+            ("loading the second tp_btf program", "attaching the second program to sock:inet_sock_set_state"),
+        ) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "no second transition program: transitions in a softirq that interrupts the first on its CPU are lost (and resynced)");
@@ -921,19 +915,28 @@ fn cgroup2_root() -> Option<std::path::PathBuf> {
     })
 }
 
-fn attach_nested(ebpf: &mut Ebpf, kernel_btf: &Btf) -> Result<(), EbpfError> {
+/// Loads the tp_btf program `name` and attaches it to [`TRACEPOINT`]; `what` names the
+/// two steps in an error.
+fn attach_transition(
+    ebpf: &mut Ebpf,
+    kernel_btf: &Btf,
+    name: &'static str,
+    (loading, attaching): (&'static str, &'static str),
+) -> Result<(), EbpfError> {
     let program: &mut BtfTracePoint = ebpf
-        .program_mut(NESTED_PROGRAM)
-        .ok_or(EbpfError::MissingProgram(NESTED_PROGRAM))?
+        .program_mut(name)
+        .ok_or(EbpfError::MissingProgram(name))?
         .try_into()
         .map_err(|e| EbpfError::Program { what: "program type check", hint: "", source: Box::new(e) })?;
-    program.load(TRACEPOINT, kernel_btf).map_err(|source| EbpfError::Program {
-        what: "loading the second tp_btf program",
-        hint: "",
-        source: Box::new(source),
+    program.load(TRACEPOINT, kernel_btf).map_err(|source| {
+        let hint = match &source {
+            aya::programs::ProgramError::LoadError { io_error, .. } => hint_for(io_error),
+            _ => "",
+        };
+        EbpfError::Program { what: loading, hint, source: Box::new(source) }
     })?;
     program.attach().map_err(|source| EbpfError::Program {
-        what: "attaching the second program to sock:inet_sock_set_state",
+        what: attaching,
         hint: PERM_HINT,
         source: Box::new(source),
     })?;
