@@ -133,18 +133,15 @@ impl<S: Source> Owners<S> {
         Arc::clone(&self.counts)
     }
 
-    /// Every process's socket descriptors now, as a whole walk gives them.
+    /// Every process's socket descriptors now, from a whole walk: the answer of an agent
+    /// that keeps no processes (one that keeps them answers with [`Owners::refresh_kept`]
+    /// and [`Owners::write_kept`]).
     ///
     /// # Errors
-    /// A walk, the listing or the notes could not be read; nothing kept is trusted after.
+    /// The walk could not be read.
     pub(super) fn records(&mut self) -> Result<OwnerRecords, EbpfError> {
-        if !self.keeps {
-            self.counts.whole.fetch_add(1, Ordering::Relaxed);
-            return OwnerRecords::new(self.source.walk_all()?)
-                .map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) });
-        }
-        self.refresh_kept()?;
-        Ok(self.encode())
+        self.counts.whole.fetch_add(1, Ordering::Relaxed);
+        OwnerRecords::new(self.source.walk_all()?).map_err(|e| EbpfError::Iter { source: std::io::Error::other(e) })
     }
 
     fn refresh(&mut self) -> Result<(), EbpfError> {
@@ -223,7 +220,7 @@ impl<S: Source> Owners<S> {
     /// copy between). `None` when processes are not kept: [`Owners::records`] walks.
     ///
     /// # Errors
-    /// As [`Owners::records`].
+    /// A walk, the listing or the notes could not be read; nothing kept is trusted after.
     pub(super) fn refresh_kept(&mut self) -> Result<Option<usize>, EbpfError> {
         if !self.keeps {
             return Ok(None);
@@ -246,14 +243,6 @@ impl<S: Source> Owners<S> {
                 crate::model::owner::put_record(out, &r);
             }
         }
-    }
-
-    /// The kept descriptors as a whole walk's records.
-    fn encode(&self) -> OwnerRecords {
-        let mut bytes = Vec::new();
-        self.write_kept(&mut bytes);
-        // Whole records, written above.
-        OwnerRecords::new(bytes).unwrap_or_default()
     }
 }
 
@@ -413,8 +402,21 @@ mod tests {
         OwnerRecords::new(fake.records(None)).expect("whole records")
     }
 
+    /// What the agent answers: the kept processes' records, or a whole walk's.
+    fn answer(owners: &mut Owners<Fake>) -> OwnerRecords {
+        match owners.refresh_kept().expect("kept processes") {
+            Some(len) => {
+                let mut bytes = Vec::new();
+                owners.write_kept(&mut bytes);
+                assert_eq!(bytes.len(), len, "the length said before writing");
+                OwnerRecords::new(bytes).expect("whole records")
+            }
+            None => owners.records().expect("records"),
+        }
+    }
+
     fn check(owners: &mut Owners<Fake>, whole: u32, single: &[u32]) {
-        let got = owners.records().expect("records");
+        let got = answer(owners);
         assert_eq!(got, truth(&owners.source));
         assert_eq!(*owners.source.whole.borrow(), whole, "whole walks");
         assert_eq!(owners.source.single.borrow_mut().drain(..).collect::<Vec<_>>(), single, "walks of one process");

@@ -292,8 +292,9 @@ pub fn encode_rows_into(buf: Vec<u8>, len: usize, fill: impl FnOnce(&mut Vec<u8>
 }
 
 /// [`encode_rows_into`] for a [`Response::Owners`] of `len` bytes of records: 100k
-/// records are 4 MiB, written once, into their frame. If `fill` does not write exactly
-/// `len` bytes (or not whole records), the answer is an error.
+/// records are 4 MiB, written once, into their frame. If `fill` writes another length,
+/// the records are copied into a frame of their real length; if it writes no whole
+/// number of records, the answer is an error.
 ///
 /// # Errors
 /// As [`encode_rows_into`].
