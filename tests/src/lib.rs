@@ -144,6 +144,12 @@ impl NetNs {
         run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
     }
 
+    /// Sets a sysctl of the namespace (they are per namespace: the host's stay as they are).
+    pub fn sysctl(&self, key: &str, value: &str) {
+        let out = self.command("sysctl").args(["-q", "-w", &format!("{key}={value}")]).output().expect("run sysctl");
+        assert!(out.status.success(), "sysctl {key}={value}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// A command run inside the namespace.
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new("ip");

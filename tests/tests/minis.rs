@@ -13,12 +13,6 @@ use std::{
 
 use sockstat_tests::{Agent, NetNs, header_and_sorted_rows, require_root, wait_for};
 
-/// Sets a sysctl of the namespace (they are per namespace: the host's stay as they are).
-fn sysctl(ns: &NetNs, key: &str, value: &str) {
-    let out = ns.command("sysctl").args(["-q", "-w", &format!("{key}={value}")]).output().expect("run sysctl");
-    assert!(out.status.success(), "sysctl {key}={value}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// The agent's count of dumps made to check mini sockets; the agent must answer TCP from
 /// its table (its sock_ops program attached), or the count means nothing.
 fn mini_dumps(agent: &Agent, ns: &NetNs) -> u64 {
@@ -96,9 +90,9 @@ fn forty_thousand_timewait_sockets_come_from_the_table() {
     let ns = NetNs::new("tw40k");
     // Every connection on its own port pair, and no reuse of a timewait tuple by a later
     // connect(): the namespace then ends with exactly CONNECTIONS timewait sockets.
-    sysctl(&ns, "net.ipv4.ip_local_port_range", "10000 60999");
-    sysctl(&ns, "net.ipv4.tcp_tw_reuse", "0");
-    sysctl(&ns, "net.ipv4.tcp_max_tw_buckets", "262144");
+    ns.sysctl("net.ipv4.ip_local_port_range", "10000 60999");
+    ns.sysctl("net.ipv4.tcp_tw_reuse", "0");
+    ns.sysctl("net.ipv4.tcp_max_tw_buckets", "262144");
     let agent = Agent::start(&ns, &[]);
     let listeners = ns.enter(|| {
         // Eight listeners: connect() may then use each local port eight times (once per
@@ -194,7 +188,7 @@ fn syn_recv_request_sockets_match_ss_and_go_with_their_listener() {
     require_nft();
     let ns = NetNs::new("synrecv");
     // Without syncookies, the listener keeps a request socket for every SYN.
-    sysctl(&ns, "net.ipv4.tcp_syncookies", "0");
+    ns.sysctl("net.ipv4.tcp_syncookies", "0");
     let agent = Agent::start(&ns, &[]);
     drop_final_acks(&ns, 7400);
     let (listener, clients) = ns.enter(|| {

@@ -180,10 +180,8 @@ fn transitions_that_interrupt_the_program_are_run_by_its_second() {
     let ns = NetNs::new("nested");
     // Client ports from a range the listeners are not in, and no reuse of a timewait
     // port: each round makes its TIME-WAIT sockets anew.
-    for (key, value) in [("net.ipv4.ip_local_port_range", "32768 60999"), ("net.ipv4.tcp_tw_reuse", "0")] {
-        let out = ns.command("sysctl").args(["-q", "-w", &format!("{key}={value}")]).output().expect("sysctl");
-        assert!(out.status.success(), "sysctl {key}={value}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    ns.sysctl("net.ipv4.ip_local_port_range", "32768 60999");
+    ns.sysctl("net.ipv4.tcp_tw_reuse", "0");
     let agent = Agent::start(&ns, &[]);
     let status = agent.status(&ns);
     assert!(
