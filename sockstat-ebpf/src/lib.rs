@@ -454,6 +454,18 @@ impl StateEvent {
         Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<StateEvent>()) })
     }
 
+    /// The event in ring-buffer bytes, read in place; `None` if the length is wrong or
+    /// the bytes are not aligned for it (the ring's records are 8-aligned: then
+    /// [`StateEvent::from_bytes`] copies).
+    pub fn view(bytes: &[u8]) -> Option<&StateEvent> {
+        if bytes.len() != Self::SIZE || !bytes.as_ptr().cast::<StateEvent>().is_aligned() {
+            return None;
+        }
+        // SAFETY: length and alignment checked; repr(C) of integers and byte arrays (every
+        // bit pattern valid); the reference borrows `bytes`.
+        Some(unsafe { &*bytes.as_ptr().cast::<StateEvent>() })
+    }
+
     /// The event's bytes, as the kernel wrote them.
     pub fn as_bytes(&self) -> &[u8] {
         // SAFETY: repr(C), no implicit padding (size asserted above), so every byte is

@@ -25,12 +25,14 @@ pub struct Merge {
     rings: Vec<Vec<Transition>>,
     /// Per ring: no event it gives from now on is older than this.
     marks: Vec<u64>,
+    /// [`Merge::release`]'s work space, kept between calls.
+    fronts: Vec<(usize, usize, usize)>,
 }
 
 impl Merge {
     #[must_use]
     pub fn new(rings: usize) -> Merge {
-        Merge { rings: (0..rings).map(|_| Vec::new()).collect(), marks: vec![0; rings] }
+        Merge { rings: (0..rings).map(|_| Vec::new()).collect(), marks: vec![0; rings], fronts: Vec::new() }
     }
 
     /// An event taken from ring `ring`.
@@ -56,40 +58,42 @@ impl Merge {
 
     /// Appends to `out`, oldest first, every held event older than every ring's mark;
     /// returns how many. Each ring's events are in time order already but for a rare
-    /// preempted run (then sorted, stably); the rings' runs are merged, so each event is
-    /// moved once.
+    /// preempted run (then sorted, stably); the rings' runs are merged by index, so each
+    /// event is copied once (into `out`), whatever the number of rings.
     pub fn release(&mut self, out: &mut Vec<Transition>) -> usize {
         let Some(&mark) = self.marks.iter().min() else { return 0 };
         let before = out.len();
-        for r in &mut self.rings {
+        let Merge { rings, fronts, .. } = self;
+        fronts.clear();
+        for (i, r) in rings.iter_mut().enumerate() {
             if !r.is_sorted_by_key(|t| t.ts_ns) {
                 r.sort_by_key(|t| t.ts_ns);
             }
+            let end = r.partition_point(|t| t.ts_ns < mark);
+            if end > 0 {
+                // (ring, how many it releases, the next of them to hand on)
+                fronts.push((i, end, 0));
+            }
         }
-        let mut runs: Vec<_> = self
-            .rings
-            .iter_mut()
-            .filter_map(|r| {
-                let end = r.partition_point(|t| t.ts_ns < mark);
-                (end > 0).then(|| r.drain(..end).peekable())
-            })
-            .collect();
-        if let [one] = runs.as_mut_slice() {
-            out.extend(one);
+        if let [(i, end, _)] = fronts.as_slice() {
+            out.extend(rings[*i].drain(..*end));
             return out.len() - before;
         }
         // The oldest front next; equal times in ring order.
         loop {
             let mut next: Option<(usize, u64)> = None;
-            for (i, run) in runs.iter_mut().enumerate() {
-                if let Some(t) = run.peek()
-                    && next.is_none_or(|(_, ts)| t.ts_ns < ts)
-                {
-                    next = Some((i, t.ts_ns));
+            for (k, &(i, end, at)) in fronts.iter().enumerate() {
+                if at < end && next.is_none_or(|(_, ts)| rings[i][at].ts_ns < ts) {
+                    next = Some((k, rings[i][at].ts_ns));
                 }
             }
-            let Some((i, _)) = next else { break };
-            out.extend(runs[i].next());
+            let Some((k, _)) = next else { break };
+            let (i, _, at) = &mut fronts[k];
+            out.push(rings[*i][*at].clone());
+            *at += 1;
+        }
+        for &(i, end, _) in fronts.iter() {
+            rings[i].drain(..end);
         }
         out.len() - before
     }

@@ -348,8 +348,12 @@ fn read_loop(
         for (i, ring) in rings.iter_mut().enumerate() {
             let t = crate::model::clock::monotonic_ns();
             while let Some(item) = ring.next() {
-                match StateEvent::from_bytes(&item) {
-                    Some(ev) => merge.push(i, Transition::from_event(&ev)),
+                let event = match StateEvent::view(&item) {
+                    Some(ev) => Some(Transition::from_event(ev)),
+                    None => StateEvent::from_bytes(&item).map(|ev| Transition::from_event(&ev)),
+                };
+                match event {
+                    Some(t) => merge.push(i, t),
                     None => {
                         counts.malformed.fetch_add(1, Ordering::Relaxed);
                     }
