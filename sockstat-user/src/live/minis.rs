@@ -221,23 +221,29 @@ impl Minis {
         self.changes += 1;
         self.count(&mini, true);
         let (cookie, t) = (mini.sock.cookie, tuple(&mini.sock));
+        let (store, other) = match mini.kind {
+            Kind::Timewait => (&mut self.lasting, &mut self.requests),
+            Kind::Request => (&mut self.requests, &mut self.lasting),
+        };
         // Another one on its tuple is gone (reused), and an earlier one of its cookie is
-        // replaced, whatever their kind.
-        let gone = [
-            self.requests.take_tuple(&t, cookie),
-            self.requests.take(cookie),
-            self.lasting.take_tuple(&t, cookie),
-            self.lasting.take(cookie),
-        ];
+        // replaced, whatever their kind. In its own store, the inserts say what they
+        // replace: one lookup each in maps that may hold every TIME-WAIT socket.
+        let mut gone = [other.take_tuple(&t, cookie), other.take(cookie), None, None];
+        if let Some(held) = store.by_tuple.insert(t, cookie)
+            && held != cookie
+        {
+            gone[2] = store.by_cookie.remove(&held);
+        }
+        if let Some(old) = store.by_cookie.insert(cookie, mini) {
+            let old_t = tuple(&old.sock);
+            if old_t != t && store.by_tuple.get(&old_t) == Some(&cookie) {
+                store.by_tuple.remove(&old_t);
+            }
+            gone[3] = Some(old);
+        }
         for g in gone.iter().flatten() {
             self.count(g, false);
         }
-        let store = match mini.kind {
-            Kind::Timewait => &mut self.lasting,
-            Kind::Request => &mut self.requests,
-        };
-        store.by_tuple.insert(t, cookie);
-        store.by_cookie.insert(cookie, mini);
     }
 
     pub fn remove(&mut self, cookie: u64) -> Option<Mini> {

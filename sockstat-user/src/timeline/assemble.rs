@@ -326,9 +326,10 @@ impl Assembler {
         self.last_snapshot = Some((id, mono_ns));
     }
 
-    /// The sockets that closed or were given up, in that order.
-    pub fn take_done(&mut self) -> Vec<Sock> {
-        std::mem::take(&mut self.done)
+    /// The sockets that closed or were given up, in that order. The list keeps its
+    /// room for the next ones (thousands between two batches under churn).
+    pub fn take_done(&mut self) -> std::vec::Drain<'_, Sock> {
+        self.done.drain(..)
     }
 
     /// Calls `store` on every open socket that changed, then marks it stored; stops at
@@ -385,13 +386,13 @@ mod tests {
         a.observe(&ev(4, 10, Close, SynSent, (0, 80), 5));
         a.observe(&Transition { cgroup_id: 42, retrans: 9, ..ev(4, 20, SynSent, Established, (6000, 80), 5) });
         a.observe(&Transition { error: 104, retrans: 3, srtt_us: 80, ..ev(4, 30, Established, Close, (0, 80), 5) });
-        let done = a.take_done();
+        let done: Vec<Sock> = a.take_done().collect();
         assert_eq!(done[0].cgroup_id, 42);
         assert_eq!(done[0].health(), (Some(104), Some(3), Some(80)));
         // A socket given up (its close lost) says nothing of its health.
         a.observe(&Transition { cgroup_id: 42, ..ev(5, 10, Close, SynSent, (0, 80), 5) });
         a.forget(&[5]);
-        assert_eq!(a.take_done()[0].health(), (None, None, None));
+        assert_eq!(a.take_done().next().unwrap().health(), (None, None, None));
     }
 
     #[test]
@@ -405,9 +406,9 @@ mod tests {
         a.observe(&accept);
         a.observe(&Transition { rqueue: 1, ..ev(2, 719_999, Established, CloseWait, (80, 5000), 9) });
         a.observe(&ev(2, 743_000, CloseWait, LastAck, (80, 5000), 100));
-        assert!(a.take_done().is_empty());
+        assert_eq!(a.take_done().len(), 0);
         a.observe(&ev(2, 764_000, LastAck, Close, (0, 5000), 9));
-        let done = a.take_done();
+        let done: Vec<Sock> = a.take_done().collect();
         let s = &done[0];
         assert_eq!(s.path.states().collect::<Vec<_>>(), [10, 3, 1, 8, 9, 7]);
         assert_eq!((s.owner.pid, s.owner.comm_str().as_ref(), s.owner_code()), (100, "p100", Some(1)));
@@ -438,7 +439,7 @@ mod tests {
         // Seen only after the snapshot, but there before its dump.
         a.observe(&ev(2, 3, Established, FinWait1, (4001, 80), 5));
         a.forget(&[1, 2]);
-        let done = a.take_done();
+        let done: Vec<Sock> = a.take_done().collect();
         assert_eq!(done.len(), 2);
         assert!(done.iter().all(|s| s.owner_code().is_none() && s.crossing == Some(4)));
         assert!(done[0].stored && !done[1].stored);
@@ -449,12 +450,12 @@ mod tests {
         let mut a = Assembler::default();
         a.observe(&ev(1, 0, Close, SynSent, (0, 80), 5));
         let mut ts = 1;
-        while a.take_done().is_empty() {
+        while a.take_done().len() == 0 {
             a.observe(&ev(1, ts, Established, Established, (4000, 80), 5));
             ts += 1;
         }
         a.observe(&ev(1, ts, Established, Close, (4000, 80), 5));
-        let next = a.take_done();
+        let next: Vec<Sock> = a.take_done().collect();
         assert_eq!(next.len(), 1);
         assert!(next[0].finished);
         assert_eq!(next[0].owner.pid, 5, "the owner goes on");
