@@ -34,8 +34,8 @@ pub(super) enum Answer {
     Now(Box<Response>),
     /// The job makes the answer's frame (a large one is encoded as it is made).
     Later(Box<dyn FnOnce() -> Encoded + Send>),
-    /// A frame made on the spot: few rows, found through an index (a hop to a worker
-    /// thread and back would be most of its time).
+    /// A frame made on the spot: few rows, found through an index or the listeners alone
+    /// (a hop to a worker thread and back would be most of its time).
     Encoded(Encoded),
 }
 
@@ -157,7 +157,9 @@ impl State {
                 match self.tcp(netns, peer, &families, states, filter.as_ref()) {
                     // Copying (and filtering) rows is the part of an answer that grows with
                     // the table: done off the event loop, several answers at once.
-                    Ok(Tcp::Ready(ready)) if ready.small_answer(&families, filter.as_ref(), ON_THE_SPOT_ROWS) => {
+                    Ok(Tcp::Ready(ready))
+                        if ready.small_answer(&families, states, filter.as_ref(), ON_THE_SPOT_ROWS) =>
+                    {
                         Answer::Encoded(rows(&ready, &families, states, filter.as_ref()))
                     }
                     Ok(Tcp::Ready(ready)) => {

@@ -160,7 +160,8 @@ impl Family {
         let listeners = self.listeners();
         let start = if states & LISTEN != 0 { 0 } else { listeners };
         let others = states & !LISTEN;
-        if others == 0 {
+        // (`ss -l` asks for CLOSE too, which TCP rows are seldom in.)
+        if others == 0 || self.rows_in(others) == 0 {
             return Shown::Range(start..listeners);
         }
         if self.rows_in(others) * LISTED_SHARE > self.rows() - listeners {
@@ -308,11 +309,25 @@ impl Ready {
     }
 
     /// Whether [`Ready::answer`] of `filter` over `families` looks at `max` rows at most,
-    /// through indexes already built: an answer cheap enough to make on the spot.
+    /// through indexes already built or as one range of rows (the listeners, for a query of
+    /// listeners alone): an answer cheap enough to make on the spot.
     #[must_use]
-    pub fn small_answer(&self, families: &[u16], filter: Option<&Filter>, max: usize) -> bool {
-        let Some(req) = filter.and_then(Filter::required) else { return false };
+    pub fn small_answer(&self, families: &[u16], states: u32, filter: Option<&Filter>, max: usize) -> bool {
         let mut rows = 0;
+        if filter.is_none_or(|f| f.expr.is_none()) {
+            let others = states & !(1 << TcpState::Listen as u32);
+            for &family in families {
+                if let Some(f) = slot(family) {
+                    let fam = &self.families[f];
+                    if fam.rows_in(others) != 0 {
+                        return false;
+                    }
+                    rows += fam.listeners();
+                }
+            }
+            return rows <= max;
+        }
+        let Some(req) = filter.and_then(Filter::required) else { return false };
         for &family in families {
             let Some(f) = slot(family) else { continue };
             match self.families[f].candidates_at_most(family, &req) {
@@ -450,11 +465,15 @@ mod tests {
             let filter = crate::filter::parse(&words, 0).unwrap();
             for family in [AF_INET, AF_INET6] {
                 // Every row scanned; the listeners alone; all but them; states listed
-                // (a small share of the rows), with and without the listeners.
+                // (a small share of the rows), with and without the listeners; as `ss -l`
+                // asks (CLOSE too, in which no row is), with and without them.
                 let listen = 1 << TcpState::Listen as u32;
+                let close = 1 << TcpState::Close as u32;
                 for states in [
                     !0u32,
                     listen,
+                    listen | close,
+                    close,
                     !listen,
                     1 << TcpState::Established as u32,
                     1 << TcpState::SynRecv as u32,
@@ -508,20 +527,31 @@ mod tests {
             |f: &Filter| scanned(&world, AF_INET, !0, Some(f)).len() + scanned(&world, AF_INET6, !0, Some(f)).len();
         assert!(rows(&one) >= 1 && rows(&many) > 8, "the world has the rows this test needs");
         // Before its index is built, no answer is small: building it sorts every row.
-        assert!(!ready.small_answer(&both, Some(&one), 256));
+        assert!(!ready.small_answer(&both, !0, Some(&one), 256));
         let mut out = Vec::new();
         for family in both {
             ready.answer(family, !0, Some(&one), &mut out);
         }
-        assert!(ready.small_answer(&both, Some(&one), 256));
+        assert!(ready.small_answer(&both, !0, Some(&one), 256));
         // The rows it may look at, not those it returns, are bounded.
         ready.answer(AF_INET, !0, Some(&many), &mut out);
         ready.answer(AF_INET6, !0, Some(&many), &mut out);
-        assert!(ready.small_answer(&both, Some(&many), rows(&many)));
-        assert!(!ready.small_answer(&both, Some(&many), rows(&many) - 1));
+        assert!(ready.small_answer(&both, !0, Some(&many), rows(&many)));
+        assert!(!ready.small_answer(&both, !0, Some(&many), rows(&many) - 1));
         // No index answers a filter without a condition every match meets, nor none.
-        assert!(!ready.small_answer(&both, Some(&scan), usize::MAX));
-        assert!(!ready.small_answer(&both, None, usize::MAX));
+        assert!(!ready.small_answer(&both, !0, Some(&scan), usize::MAX));
+        assert!(!ready.small_answer(&both, !0, None, usize::MAX));
+        // Unfiltered, listeners alone are one range of rows, at the front.
+        let listen = 1 << TcpState::Listen as u32;
+        let listeners = world.iter().filter(|s| s.state == TcpState::Listen as u8).count();
+        assert!(listeners > 0 && listeners < world.len(), "the world has listeners and other rows");
+        assert!(ready.small_answer(&both, listen, None, listeners));
+        assert!(!ready.small_answer(&both, listen, None, listeners - 1));
+        assert!(!ready.small_answer(&both, listen | 1 << TcpState::Established as u32, None, usize::MAX));
+        // As `ss -l` asks: CLOSE too, in which no row is.
+        let close = 1 << TcpState::Close as u32;
+        assert!(world.iter().all(|s| s.state != TcpState::Close as u8));
+        assert!(ready.small_answer(&both, listen | close, None, listeners));
     }
 
     #[test]
