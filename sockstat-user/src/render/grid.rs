@@ -446,7 +446,12 @@ impl StreamedGrid {
         };
         // Pass two: blocks printed in order, each thread building rows in a grid of its own.
         let second = (threads > 1).then(new_grid);
-        print_in_turns(blocks, (new_grid(), second), &print, Chunk::new(), out)
+        // A small output gets a small buffer (the whole one is zeroed first): no line is
+        // longer than every column's longest field and the padding.
+        let line_bound = max_len.iter().sum::<usize>() + layout.padding_bound() + 1;
+        let bound = (rows + usize::from(self.header)).saturating_mul(line_bound);
+        let chunk = Chunk::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK);
+        print_in_turns(blocks, (new_grid(), second), &print, chunk, out)
     }
 }
 
