@@ -23,7 +23,10 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 use sockstat_ebpf::TcpState;
 
-use crate::model::socket::{InetSocket, Source};
+use crate::{
+    live::ready::Touched,
+    model::socket::{InetSocket, Source},
+};
 
 /// How long the kernel keeps a timewait socket (TCP_TIMEWAIT_LEN).
 pub const TIMEWAIT_NS: u64 = 60_000_000_000;
@@ -141,6 +144,8 @@ pub struct Minis {
     /// are cold).
     must_check: usize,
     earliest_unknown_since_ns: Option<u64>,
+    /// The mini sockets added, removed or changed since the table's ready answer was made.
+    touched: Touched,
 }
 
 impl Minis {
@@ -175,8 +180,14 @@ impl Minis {
         self.changes
     }
 
+    /// What [`Touched::take`] says of the mini sockets.
+    pub fn take_touched(&mut self) -> Touched {
+        self.touched.take()
+    }
+
     pub fn clear(&mut self) {
         self.changes += 1;
+        self.touched.all();
         (self.may_need_check, self.timewait, self.timewait_latest_ns, self.must_check) = (0, 0, 0, 0);
         (self.earliest_expiry_ns, self.earliest_unknown_since_ns) = (None, None);
         self.confirmed.clear();
@@ -241,14 +252,17 @@ impl Minis {
             }
             gone[3] = Some(old);
         }
+        self.touched.touch(cookie);
         for g in gone.iter().flatten() {
             self.count(g, false);
+            self.touched.touch(g.sock.cookie);
         }
     }
 
     pub fn remove(&mut self, cookie: u64) -> Option<Mini> {
         let m = self.requests.take(cookie).or_else(|| self.lasting.take(cookie))?;
         self.changes += 1;
+        self.touched.touch(cookie);
         self.count(&m, false);
         Some(m)
     }

@@ -4,11 +4,17 @@
 //! port, local address or remote address. A query copies rows (and reads the state
 //! byte), a filtered query finds its rows by binary search; neither walks the table.
 //!
-//! Built again at the first query after the table or its mini sockets changed (the
+//! Made again at the first query after the table or its mini sockets changed (the
 //! [`crate::live::table::Table`] counts changes); kept while nothing changes, which on a
-//! server with long-lived connections is most of the time.
+//! server with long-lived connections is most of the time. On a busy server something
+//! changed before nearly every query: the next answer is the last one with the rows of the
+//! sockets that changed ([`Touched`]) taken out and put back where they now sort, the rows
+//! between copied as they are ([`Ready::rebuilt`]), not every socket sorted and written
+//! again.
 
 use std::{cmp::Ordering, sync::OnceLock};
+
+use rustc_hash::FxHashSet;
 
 use sockstat_ebpf::{AF_INET, AF_INET6, TcpState};
 
@@ -51,6 +57,63 @@ pub(super) fn sort_in_dump_order(list: &mut Vec<&InetSocket>) {
             *list = keyed.iter().map(|&(_, _, i)| list[i as usize]).collect();
         }
         None => list.sort_by_cached_key(|s| order_key(s)),
+    }
+}
+
+/// [`order_key`] of the socket a row holds, read from the row's bytes.
+fn row_order_key(r: Row<'_>) -> OrderKey {
+    let addr = |b: &[u8]| match <[u8; 4]>::try_from(b) {
+        Ok(v4) => (0, u128::from(u32::from_be_bytes(v4))),
+        Err(_) => (1, <[u8; 16]>::try_from(b).map_or(0, u128::from_be_bytes)),
+    };
+    (r.state() != TcpState::Listen as u8, addr(r.src()), r.sport(), addr(r.dst()), r.dport(), r.cookie())
+}
+
+/// The sockets whose rows changed since a ready answer was made: what
+/// [`Ready::rebuilt`] takes out and puts back. `All` (no answer to start from, a seed, or
+/// more changes than make a partial rebuild worth it): the next one is made whole.
+#[derive(Debug, Default)]
+pub enum Touched {
+    #[default]
+    All,
+    Cookies(FxHashSet<u64>),
+}
+
+/// Past this many changed sockets between two answers, the next is made whole.
+const TOUCHED_MAX: usize = 1 << 15;
+
+impl Touched {
+    /// The socket of `cookie` was added, removed or changed.
+    pub fn touch(&mut self, cookie: u64) {
+        if let Touched::Cookies(c) = self {
+            c.insert(cookie);
+            if c.len() > TOUCHED_MAX {
+                *self = Touched::All;
+            }
+        }
+    }
+
+    /// Every row may have changed.
+    pub fn all(&mut self) {
+        *self = Touched::All;
+    }
+
+    /// What was touched since the last call (an answer is being made from it): nothing
+    /// from now on.
+    pub fn take(&mut self) -> Touched {
+        std::mem::replace(self, Touched::Cookies(FxHashSet::default()))
+    }
+
+    /// Both sets of changes in one.
+    #[must_use]
+    pub fn and(self, other: Touched) -> Touched {
+        match (self, other) {
+            (Touched::Cookies(mut a), Touched::Cookies(b)) => {
+                a.extend(b);
+                if a.len() > TOUCHED_MAX { Touched::All } else { Touched::Cookies(a) }
+            }
+            _ => Touched::All,
+        }
     }
 }
 
@@ -147,6 +210,28 @@ impl Family {
     /// The listeners: all at the start ([`dump_order`]).
     fn listeners(&self) -> usize {
         self.counts[TcpState::Listen as usize] as usize
+    }
+
+    /// Appends rows `range` to `bytes` (in runs) but those of sockets `touched` names,
+    /// counting them by state.
+    fn keep_untouched(
+        &self,
+        range: std::ops::Range<usize>,
+        touched: &FxHashSet<u64>,
+        bytes: &mut Vec<u8>,
+        counts: &mut [u32; 32],
+    ) {
+        let mut run = range.start;
+        for r in range.clone() {
+            let row = self.row(r);
+            if touched.contains(&row.cookie()) {
+                bytes.extend_from_slice(&self.bytes[run * self.len..r * self.len]);
+                run = r + 1;
+            } else {
+                counts[usize::from(row.state() & 31)] += 1;
+            }
+        }
+        bytes.extend_from_slice(&self.bytes[run * self.len..range.end * self.len]);
     }
 
     /// Rows in `states`.
@@ -285,6 +370,56 @@ impl Ready {
                 counts[usize::from(st.state & 31)] += 1;
             }
             Family { len, bytes, indexes: Default::default(), counts, by_state: OnceLock::new() }
+        });
+        Ready { built_at, families }
+    }
+
+    /// This answer with the rows of the sockets `touched` names taken out and `fresh` (those
+    /// of them that are shown now) put in, in [`dump_order`]: the rows of a whole build of
+    /// the sockets now, when `touched` names every socket added, removed or changed since
+    /// this one was made. The rows between are copied as they are; indexes are made again
+    /// when first asked.
+    #[must_use]
+    pub fn rebuilt<'a>(
+        &self,
+        touched: &FxHashSet<u64>,
+        fresh: impl Iterator<Item = &'a InetSocket>,
+        built_at: (u64, u64),
+    ) -> Ready {
+        let mut by_family: [Vec<&InetSocket>; 2] = [Vec::new(), Vec::new()];
+        for s in fresh {
+            if let Some(i) = slot(s.family) {
+                by_family[i].push(s);
+            }
+        }
+        let families = std::array::from_fn(|i| {
+            let old = &self.families[i];
+            let list = &mut by_family[i];
+            sort_in_dump_order(list);
+            let mut bytes = Vec::with_capacity(old.bytes.len() + list.len() * old.len);
+            let mut counts = [0u32; 32];
+            let mut at = 0;
+            for s in list.iter() {
+                // Where `s` sorts among the old rows (a touched one's old place included:
+                // the old rows are in order, the touched ones too).
+                let key = order_key(s);
+                let (mut lo, mut hi) = (at, old.rows());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if row_order_key(old.row(mid)) < key {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                old.keep_untouched(at..lo, touched, &mut bytes, &mut counts);
+                if rows::push_row(&mut bytes, s) {
+                    counts[usize::from(s.state & 31)] += 1;
+                }
+                at = lo;
+            }
+            old.keep_untouched(at..old.rows(), touched, &mut bytes, &mut counts);
+            Family { len: old.len, bytes, indexes: Default::default(), counts, by_state: OnceLock::new() }
         });
         Ready { built_at, families }
     }
@@ -437,6 +572,85 @@ mod tests {
             .collect();
         v.sort_unstable_by(dump_order);
         v
+    }
+
+    /// Both families' rows and counts.
+    fn contents(r: &Ready) -> Vec<(Vec<u8>, [u32; 32])> {
+        r.families.iter().map(|f| (f.bytes.clone(), f.counts)).collect()
+    }
+
+    #[test]
+    fn a_rebuilt_answer_equals_a_whole_build_of_the_sockets_now() {
+        let mut world = world();
+        let last = Ready::build(world.iter(), (0, 0));
+        let mut touched = FxHashSet::default();
+        // Gone, moved (another state, a listener no more, another port, another peer
+        // address), changed in place (queues), and new ones of both families, a
+        // listener among them, one sorting before every old row and one after.
+        for (i, s) in world.iter_mut().enumerate() {
+            let change = match i % 11 {
+                0 => Some(TcpState::Close as u8),
+                3 => Some(TcpState::CloseWait as u8),
+                5 if s.state == TcpState::Listen as u8 => Some(TcpState::Established as u8),
+                _ => None,
+            };
+            if let Some(state) = change {
+                s.state = state;
+                touched.insert(s.cookie);
+            } else if i % 13 == 1 {
+                s.sport = s.sport.wrapping_add(1);
+                touched.insert(s.cookie);
+            } else if i % 17 == 2 {
+                let peer = if s.family == AF_INET { "10.255.0.1" } else { "2001:db8::ff" };
+                s.dst = peer.parse().unwrap();
+                s.rqueue = 7;
+                touched.insert(s.cookie);
+            }
+        }
+        world.retain(|s| s.state != TcpState::Close as u8);
+        for (cookie, state, src, sport, dst) in [
+            (90_001, TcpState::Listen, "0.0.0.0", 1, "0.0.0.0"),
+            (90_002, TcpState::Established, "127.0.0.1", 1, "1.1.1.1"),
+            (90_003, TcpState::SynRecv, "255.255.255.255", 65_535, "255.255.255.255"),
+            (90_004, TcpState::Listen, "::", 22, "::"),
+            (90_005, TcpState::Established, "fe80::9", 8080, "::1"),
+        ] {
+            world.push(sock(cookie, state, src, sport, dst, 40_000));
+            touched.insert(cookie);
+        }
+        // A cookie touched that no socket has any more, nor had.
+        touched.insert(123_456_789);
+        let fresh = world.iter().filter(|s| touched.contains(&s.cookie));
+        let rebuilt = last.rebuilt(&touched, fresh, (1, 1));
+        let whole = Ready::build(world.iter(), (1, 1));
+        assert_eq!(rebuilt.len(), world.len());
+        assert!(contents(&rebuilt) == contents(&whole), "a rebuilt answer differs from a whole build");
+        // Nothing touched: the same rows.
+        let again = rebuilt.rebuilt(&FxHashSet::default(), std::iter::empty(), (2, 2));
+        assert!(contents(&again) == contents(&whole));
+    }
+
+    #[test]
+    fn touched_sockets_past_the_bound_make_the_next_answer_whole() {
+        let mut t = Touched::All;
+        t.touch(1);
+        assert!(matches!(t, Touched::All), "nothing to start from: whole");
+        t.take();
+        t.touch(1);
+        assert!(matches!(&t, Touched::Cookies(c) if c.len() == 1));
+        for c in 0..=TOUCHED_MAX as u64 {
+            t.touch(c);
+        }
+        assert!(matches!(t, Touched::All));
+        let (mut a, mut b) = (Touched::All, Touched::All);
+        a.take();
+        b.take();
+        a.touch(1);
+        b.touch(2);
+        assert!(matches!(a.and(b), Touched::Cookies(c) if c.len() == 2));
+        let mut c = Touched::All;
+        c.take();
+        assert!(matches!(c.and(Touched::All), Touched::All));
     }
 
     #[test]

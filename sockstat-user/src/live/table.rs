@@ -21,7 +21,7 @@ use crate::{
     bpf::stream::Transition,
     live::{
         minis::{self, Minis},
-        ready::{self, Ready},
+        ready::{self, Ready, Touched},
     },
     model::{
         socket::{InetSocket, Source},
@@ -107,6 +107,8 @@ pub struct Table {
     /// sockets' count) moved since it was built.
     changes: u64,
     ready: Option<std::sync::Arc<Ready>>,
+    /// Full sockets added, removed or changed since `ready` was made.
+    touched: Touched,
     /// `changes` at the last [`Table::closing_to_check`] walk, and when the first socket it
     /// saw but left becomes due.
     closing_due: Option<(u64, u64)>,
@@ -122,15 +124,24 @@ impl Table {
             closing_checked: FxHashMap::default(),
             changes: 0,
             ready: None,
+            touched: Touched::All,
             closing_due: None,
         }
     }
 
-    /// Every change to `sockets` goes through here: the cached order and ready answer
-    /// are out of date.
-    fn changed(&mut self) {
+    /// Every change to `sockets` goes through here, with the cookie it changed: the
+    /// cached order and ready answer are out of date.
+    fn changed(&mut self, cookie: u64) {
         self.order = None;
         self.changes += 1;
+        self.touched.touch(cookie);
+    }
+
+    /// [`Table::changed`] for every socket at once.
+    fn changed_all(&mut self) {
+        self.order = None;
+        self.changes += 1;
+        self.touched.all();
     }
 
     /// The answer kept ready (see `ready`), built again first if the table or its mini
@@ -145,11 +156,27 @@ impl Table {
         match &self.ready {
             Some(r) if r.built_at == now => r.clone(),
             _ => {
-                // The old one goes first: unless an answer still holds it, two at once
-                // would double the memory they take.
-                self.ready = None;
-                let full = self.sockets.values().map(|e| &e.sock).filter(|s| s.state != TcpState::TimeWait as u8);
-                let r = std::sync::Arc::new(Ready::build(full.chain(self.minis.iter().map(|m| &m.sock)), now));
+                let shown = |s: &&InetSocket| s.state != TcpState::TimeWait as u8;
+                let touched = self.touched.take().and(self.minis.take_touched());
+                let r = match (self.ready.take(), touched) {
+                    // The sockets that changed taken out of the last answer and put back.
+                    (Some(last), Touched::Cookies(cookies)) => {
+                        let (sockets, minis) = (&self.sockets, &self.minis);
+                        let fresh = cookies.iter().flat_map(|c| {
+                            let full = sockets.get(c).map(|e| &e.sock).filter(shown);
+                            full.into_iter().chain(minis.get(*c).map(|m| &m.sock))
+                        });
+                        last.rebuilt(&cookies, fresh, now)
+                    }
+                    // Made whole: the old one is gone first (unless an answer still holds
+                    // it, two at once would double the memory they take).
+                    (last, _) => {
+                        drop(last);
+                        let full = self.sockets.values().map(|e| &e.sock).filter(shown);
+                        Ready::build(full.chain(self.minis.iter().map(|m| &m.sock)), now)
+                    }
+                };
+                let r = std::sync::Arc::new(r);
                 self.ready = Some(r.clone());
                 r
             }
@@ -180,7 +207,7 @@ impl Table {
     pub fn seed(&mut self, dump: Vec<InetSocket>) {
         self.sockets.clear();
         self.closing_checked.clear();
-        self.changed();
+        self.changed_all();
         self.minis.clear();
         self.minis.reseed(&dump, &[minis::Kind::Timewait, minis::Kind::Request], crate::model::clock::monotonic_ns());
         for mut sock in dump {
@@ -241,7 +268,7 @@ impl Table {
                     // Transitions the kernel did not report: its state is the truth; and
                     // the queues as of this check (a FIN queued after the transition).
                     (e.sock.state, e.sock.rqueue, e.sock.wqueue) = (s.state, s.rqueue, s.wqueue);
-                    self.changed();
+                    self.changed(asked.cookie);
                 }
                 false
             }
@@ -250,7 +277,7 @@ impl Table {
                 self.closing_checked.remove(&asked.cookie);
                 let removed = self.sockets.remove(&asked.cookie).is_some();
                 if removed {
-                    self.changed();
+                    self.changed(asked.cookie);
                 }
                 removed
             }
@@ -275,11 +302,9 @@ impl Table {
                     && sockets.contains_key(c)
             })
             .collect();
-        for c in &gone {
-            self.sockets.remove(c);
-        }
-        if !gone.is_empty() {
-            self.changed();
+        for &c in &gone {
+            self.sockets.remove(&c);
+            self.changed(c);
         }
         gone
     }
@@ -307,7 +332,7 @@ impl Table {
         if t.accept || !t.is_inet() || self.netns.is_some_and(|ns| ns != t.netns) {
             return Applied::Foreign;
         }
-        self.changed();
+        self.changed(t.cookie);
         if let Change::Closed { to_time_wait } = tcp::change(t.old, t.new) {
             let removed = self.sockets.remove(&t.cookie);
             // A close can come after the kernel released the local port (its event then
@@ -727,6 +752,70 @@ mod tests {
         t.apply(&ev(1, Established, FinWait1, 100, 1));
         assert_eq!(t.get(1).unwrap().sock.state, FinWait1 as u8);
         assert_eq!(t.get(3).unwrap().sock.source, Source::Table);
+    }
+
+    /// Each family's rows of a ready answer, and its row count by state.
+    fn ready_rows(r: &Ready) -> Vec<(Vec<u8>, Vec<usize>)> {
+        [AF_INET, AF_INET6]
+            .into_iter()
+            .map(|family| {
+                let mut out = Vec::new();
+                r.answer(family, !0, None, &mut out);
+                (out, (0..32).map(|s| r.bytes_in(family, 1 << s)).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ready_answer_after_changes_equals_one_made_whole() {
+        use TcpState::*;
+        let mut t = Table::new(Some(NS));
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let seed: Vec<InetSocket> = (1..=40u16)
+            .map(|i| InetSocket::tcp(AF_INET, Established as u8, (lo, 40_000 + i), (lo, 8080), u64::from(i)))
+            .chain([
+                InetSocket::tcp(AF_INET, Listen as u8, (lo, 8080), ("0.0.0.0".parse().unwrap(), 0), 100),
+                InetSocket::tcp(AF_INET, TimeWait as u8, (lo, 45_000), (lo, 8080), 101),
+            ])
+            .collect();
+        t.seed(seed);
+        let whole = |t: &mut Table| {
+            let full = t.sockets.values().map(|e| &e.sock).filter(|s| s.state != TimeWait as u8);
+            Ready::build(full.chain(t.minis.iter().map(|m| &m.sock)).collect::<Vec<_>>().into_iter(), (0, 0))
+        };
+        let check = |t: &mut Table, step: &str| {
+            let (got, want) = (t.ready(), whole(t));
+            assert!(ready_rows(&got) == ready_rows(&want), "after {step}: the ready answer differs from a whole one");
+        };
+        check(&mut t, "the seed");
+        // New connections (a new port sorts among the old rows), closes into TIME-WAIT,
+        // a request and the full socket that completes it, a listener that closes, a
+        // socket whose state a kernel check corrected, one it found gone.
+        t.apply(&ev(200, SynSent, Established, 40_020, 8080));
+        t.apply(&ev(3, Established, FinWait1, 40_003, 8080));
+        t.apply(&ev(3, FinWait1, FinWait2, 40_003, 8080));
+        check(&mut t, "new and closing connections");
+        t.apply(&ev(3, FinWait2, Close, 40_003, 8080));
+        t.apply(&ev(4, Established, CloseWait, 40_004, 8080));
+        t.apply(&ev(4, CloseWait, LastAck, 40_004, 8080));
+        t.apply(&Transition { request: true, ..ev(300, Close, NewSynRecv, 8080, 50_000) });
+        check(&mut t, "a close into TIME-WAIT and a request");
+        t.apply(&ev(301, SynRecv, Established, 8080, 50_000));
+        t.apply(&ev(100, Listen, Close, 8080, 0));
+        let five = t.get(5).map(|e| e.sock.clone()).unwrap();
+        t.closing_checked(&five, Some(InetSocket { state: CloseWait as u8, ..five.clone() }), 1_000);
+        let six = t.get(6).map(|e| e.sock.clone()).unwrap();
+        t.closing_checked(&six, None, 1_000);
+        check(&mut t, "a completed request, a closed listener, kernel checks");
+        t.minis.remove(3);
+        check(&mut t, "a timewait socket gone");
+        // A SYN on the tuple of a timewait socket: the request takes the tuple over.
+        t.apply(&ev(400, Established, FinWait1, 8080, 50_001));
+        t.apply(&ev(400, FinWait1, FinWait2, 8080, 50_001));
+        t.apply(&ev(400, FinWait2, Close, 8080, 50_001));
+        check(&mut t, "another close into a timewait socket");
+        t.apply(&Transition { request: true, ..ev(401, Close, NewSynRecv, 8080, 50_001) });
+        check(&mut t, "a request on a timewait socket's tuple");
     }
 
     #[test]
