@@ -450,14 +450,16 @@ impl Ready {
     pub fn small_answer(&self, families: &[u16], states: u32, filter: Option<&Filter>, max: usize) -> bool {
         let mut rows = 0;
         if filter.is_none_or(|f| f.expr.is_none()) {
-            let others = states & !(1 << TcpState::Listen as u32);
+            let listen = 1 << TcpState::Listen as u32;
             for &family in families {
                 if let Some(f) = slot(family) {
                     let fam = &self.families[f];
-                    if fam.rows_in(others) != 0 {
+                    if fam.rows_in(states & !listen) != 0 {
                         return false;
                     }
-                    rows += fam.listeners();
+                    if states & listen != 0 {
+                        rows += fam.listeners();
+                    }
                 }
             }
             return rows <= max;
@@ -766,6 +768,8 @@ mod tests {
         let close = 1 << TcpState::Close as u32;
         assert!(world.iter().all(|s| s.state != TcpState::Close as u8));
         assert!(ready.small_answer(&both, listen | close, None, listeners));
+        // States no row is in: nothing to look at, listeners or not.
+        assert!(ready.small_answer(&both, close, None, 0));
     }
 
     #[test]
