@@ -169,6 +169,9 @@ enum Shown {
     Rows(Vec<u32>),
 }
 
+/// The LISTEN bit of a state mask.
+const LISTEN: u32 = 1 << TcpState::Listen as u32;
+
 /// Of the rows after the listeners, the largest share that is listed by state rather
 /// than scanned: past it, reading every row's state costs less than the list.
 const LISTED_SHARE: usize = 4;
@@ -239,16 +242,23 @@ impl Family {
         (0..32).filter(|s| states & (1 << s) != 0).map(|s| self.counts[s] as usize).sum()
     }
 
+    /// The rows in `states` when no row after the listeners is in them: the listeners'
+    /// range at the front (empty without LISTEN). `ss -l` asks for CLOSE too, which TCP
+    /// rows are seldom in.
+    fn listeners_only(&self, states: u32) -> Option<std::ops::Range<usize>> {
+        let listeners = self.listeners();
+        let start = if states & LISTEN != 0 { 0 } else { listeners };
+        (self.rows_in(states & !LISTEN) == 0).then_some(start..listeners)
+    }
+
     /// The rows that may be in `states` (every row in them, maybe others).
     fn shown(&self, states: u32) -> Shown {
-        const LISTEN: u32 = 1 << TcpState::Listen as u32;
+        if let Some(range) = self.listeners_only(states) {
+            return Shown::Range(range);
+        }
         let listeners = self.listeners();
         let start = if states & LISTEN != 0 { 0 } else { listeners };
         let others = states & !LISTEN;
-        // (`ss -l` asks for CLOSE too, which TCP rows are seldom in.)
-        if others == 0 || self.rows_in(others) == 0 {
-            return Shown::Range(start..listeners);
-        }
         if self.rows_in(others) * LISTED_SHARE > self.rows() - listeners {
             return Shown::Range(start..self.rows());
         }
@@ -348,15 +358,21 @@ fn slot(family: u16) -> Option<usize> {
     FAMILIES.iter().position(|&f| f == family)
 }
 
+/// `socks` of the families a ready answer holds, by [`slot`]; the others left out.
+fn by_family<'a>(socks: impl Iterator<Item = &'a InetSocket>) -> [Vec<&'a InetSocket>; 2] {
+    let mut by_family = [Vec::new(), Vec::new()];
+    for s in socks {
+        if let Some(i) = slot(s.family) {
+            by_family[i].push(s);
+        }
+    }
+    by_family
+}
+
 impl Ready {
     /// Every row of `socks` (any order), per family in [`dump_order`].
     pub fn build<'a>(socks: impl Iterator<Item = &'a InetSocket>, built_at: (u64, u64)) -> Ready {
-        let mut by_family: [Vec<&InetSocket>; 2] = [Vec::new(), Vec::new()];
-        for s in socks {
-            if let Some(i) = slot(s.family) {
-                by_family[i].push(s);
-            }
-        }
+        let mut by_family = by_family(socks);
         let families = std::array::from_fn(|i| {
             let list = &mut by_family[i];
             sort_in_dump_order(list);
@@ -386,12 +402,7 @@ impl Ready {
         fresh: impl Iterator<Item = &'a InetSocket>,
         built_at: (u64, u64),
     ) -> Ready {
-        let mut by_family: [Vec<&InetSocket>; 2] = [Vec::new(), Vec::new()];
-        for s in fresh {
-            if let Some(i) = slot(s.family) {
-                by_family[i].push(s);
-            }
-        }
+        let mut by_family = by_family(fresh);
         let families = std::array::from_fn(|i| {
             let old = &self.families[i];
             let list = &mut by_family[i];
@@ -450,15 +461,11 @@ impl Ready {
     pub fn small_answer(&self, families: &[u16], states: u32, filter: Option<&Filter>, max: usize) -> bool {
         let mut rows = 0;
         if filter.is_none_or(|f| f.expr.is_none()) {
-            let listen = 1 << TcpState::Listen as u32;
             for &family in families {
                 if let Some(f) = slot(family) {
-                    let fam = &self.families[f];
-                    if fam.rows_in(states & !listen) != 0 {
-                        return false;
-                    }
-                    if states & listen != 0 {
-                        rows += fam.listeners();
+                    match self.families[f].listeners_only(states) {
+                        Some(range) => rows += range.len(),
+                        None => return false,
                     }
                 }
             }
