@@ -156,14 +156,13 @@ impl Table {
         match &self.ready {
             Some(r) if r.built_at == now => r.clone(),
             _ => {
-                let shown = |s: &&InetSocket| s.state != TcpState::TimeWait as u8;
                 let touched = self.touched.take().and(self.minis.take_touched());
                 let r = match (self.ready.take(), touched) {
                     // The sockets that changed taken out of the last answer and put back.
                     (Some(last), Touched::Cookies(cookies)) => {
                         let (sockets, minis) = (&self.sockets, &self.minis);
                         let fresh = cookies.iter().flat_map(|c| {
-                            let full = sockets.get(c).map(|e| &e.sock).filter(shown);
+                            let full = sockets.get(c).map(|e| &e.sock).filter(|s| shown(s));
                             full.into_iter().chain(minis.get(*c).map(|m| &m.sock))
                         });
                         last.rebuilt(&cookies, fresh, now)
@@ -172,8 +171,7 @@ impl Table {
                     // it, two at once would double the memory they take).
                     (last, _) => {
                         drop(last);
-                        let full = self.sockets.values().map(|e| &e.sock).filter(shown);
-                        Ready::build(full.chain(self.minis.iter().map(|m| &m.sock)), now)
+                        Ready::build(self.rows_now(), now)
                     }
                 };
                 let r = std::sync::Arc::new(r);
@@ -181,6 +179,13 @@ impl Table {
                 r
             }
         }
+    }
+
+    /// Every socket the ready answer shows: the full sockets (those in TIME-WAIT left out:
+    /// the mini sockets have them), then the mini sockets.
+    fn rows_now(&self) -> impl Iterator<Item = &InetSocket> {
+        let full = self.sockets.values().map(|e| &e.sock).filter(|s| shown(s));
+        full.chain(self.minis.iter().map(|m| &m.sock))
     }
 
     pub fn len(&self) -> usize {
@@ -412,6 +417,11 @@ impl Table {
             .map(|e| e.sock.clone())
             .collect()
     }
+}
+
+/// Whether the ready answer shows full socket `s` (one in TIME-WAIT is a mini socket's).
+fn shown(s: &InetSocket) -> bool {
+    s.state != TcpState::TimeWait as u8
 }
 
 /// Where [`Namespaces::apply`] sent an event.
@@ -779,12 +789,8 @@ mod tests {
             ])
             .collect();
         t.seed(seed);
-        let whole = |t: &mut Table| {
-            let full = t.sockets.values().map(|e| &e.sock).filter(|s| s.state != TimeWait as u8);
-            Ready::build(full.chain(t.minis.iter().map(|m| &m.sock)).collect::<Vec<_>>().into_iter(), (0, 0))
-        };
         let check = |t: &mut Table, step: &str| {
-            let (got, want) = (t.ready(), whole(t));
+            let (got, want) = (t.ready(), Ready::build(t.rows_now(), (0, 0)));
             assert!(ready_rows(&got) == ready_rows(&want), "after {step}: the ready answer differs from a whole one");
         };
         check(&mut t, "the seed");
