@@ -360,9 +360,8 @@ impl GridParts<'_> {
         let layout = Layout::new(&first.disabled, &width, unpadded);
         let blocks: Vec<(&Grid, (usize, usize))> =
             self.parts.iter().flat_map(|part| part.blocks().map(move |b| (part, b))).collect();
-        // A small output gets a small buffer: the whole one is zeroed first.
         let bound = self.parts.iter().map(|p| p.text.len() + p.rows() * (layout.padding_bound() + 1)).sum::<usize>();
-        let chunk = Chunk::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK);
+        let chunk = Chunk::for_output(bound);
         let print = |_: &mut (), i: usize, chunk: &mut Chunk| {
             let (part, block) = blocks[i];
             part.write_block(&layout, block, chunk);
@@ -446,11 +445,9 @@ impl StreamedGrid {
         };
         // Pass two: blocks printed in order, each thread building rows in a grid of its own.
         let second = (threads > 1).then(new_grid);
-        // A small output gets a small buffer (the whole one is zeroed first): no line is
-        // longer than every column's longest field and the padding.
-        let line_bound = max_len.iter().sum::<usize>() + layout.padding_bound() + 1;
-        let bound = (rows + usize::from(self.header)).saturating_mul(line_bound);
-        let chunk = Chunk::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK);
+        // No line is longer than every column's longest field and the padding.
+        let line_bound = max_len.iter().sum::<usize>() + layout.padding_bound();
+        let chunk = Chunk::for_output((rows + usize::from(self.header)).saturating_mul(line_bound));
         print_in_turns(blocks, (new_grid(), second), &print, chunk, out)
     }
 }
@@ -527,6 +524,12 @@ impl Chunk {
     /// A buffer for a whole output's worth of [`CHUNK`]s.
     fn new() -> Self {
         Self::with_len(CHUNK + CHUNK / 4)
+    }
+
+    /// A buffer for an output of at most `bound` bytes: a small output gets a small
+    /// buffer (the whole one is zeroed first), a large one [`Chunk::new`]'s and the slack.
+    fn for_output(bound: usize) -> Self {
+        Self::with_len(bound.min(CHUNK + CHUNK / 4) + SLACK)
     }
 
     fn with_len(len: usize) -> Self {
