@@ -40,8 +40,15 @@ pub(super) struct AgentRun {
     /// Deltas over the run (and the drain after it).
     pub(super) seen: u64,
     pub(super) received: u64,
-    pub(super) lost: u64,
+    /// Ring-buffer reservations the kernel refused (the ring was full).
+    pub(super) ring_full: u64,
+    /// Transitions the kernel ran neither transition program for.
+    pub(super) missed: u64,
+    /// Events the agent's reader dropped because its queue was full.
+    pub(super) overflowed: u64,
     pub(super) malformed: u64,
+    /// What the agent's log said about losses (its `events lost` warnings), if any.
+    pub(super) loss_said: Vec<String>,
     /// Timeline records the agent dropped because its writer fell behind (userspace
     /// losses: the live table is unaffected, the timeline has a gap).
     pub(super) timeline_dropped: u64,
@@ -66,6 +73,11 @@ pub(super) struct AgentRun {
 }
 
 impl AgentRun {
+    /// Events lost on any of the ways: ring full, not run, dropped by the reader.
+    pub(super) fn lost(&self) -> u64 {
+        self.ring_full + self.missed + self.overflowed
+    }
+
     pub(super) fn timeline_bytes_per_connection(&self) -> Option<f64> {
         self.timeline_bytes.map(|b| b as f64 / self.churn.connections.max(1) as f64)
     }
@@ -246,9 +258,10 @@ fn churn_with_agent(bin: &Path, work: &Path, ca: &ChurnArgs, stats: bool) -> Res
         churn,
         seen: d("events_seen")?,
         received: d("events_received")?,
-        // Ring-buffer losses, transitions the kernel did not run the program for, and
-        // events the agent's reader dropped because its queue was full.
-        lost: d("events_lost_kernel")? + d("events_missed")? + d("events_overflowed")?,
+        ring_full: d("events_lost_kernel")?,
+        missed: d("events_missed")?,
+        overflowed: d("events_overflowed")?,
+        loss_said: agent.log_lines_with("events lost"),
         malformed: d("events_malformed")?,
         // null when the agent keeps no timeline.
         timeline_dropped: s1

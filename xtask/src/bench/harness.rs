@@ -189,6 +189,12 @@ impl Agent {
         s.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
 
+    /// The agent's log lines that contain `needle`.
+    pub(super) fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        let s = fs::read_to_string(&self.log).unwrap_or_default();
+        s.lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+    }
+
     pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }

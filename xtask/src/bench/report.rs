@@ -153,7 +153,7 @@ impl Report {
                 );
             }
             let all = || c.agent_runs();
-            let lost: u64 = all().map(|a| a.lost + a.malformed).sum();
+            let lost: u64 = all().map(|a| a.lost() + a.malformed).sum();
             let dropped: u64 = all().map(|a| a.timeline_dropped).sum();
             let resyncs: u64 = all().map(|a| a.resyncs).sum();
             let _ = writeln!(
@@ -483,7 +483,9 @@ impl Report {
             bt_cell(format!("{per_conn_b:.2}"))
         );
         let all = || c.agent_runs();
-        let lost: u64 = all().map(|a| a.lost).sum();
+        let ring_full: u64 = all().map(|a| a.ring_full).sum();
+        let missed: u64 = all().map(|a| a.missed).sum();
+        let overflowed: u64 = all().map(|a| a.overflowed).sum();
         let malformed: u64 = all().map(|a| a.malformed).sum();
         let dropped: u64 = all().map(|a| a.timeline_dropped).sum();
         let resyncs: u64 = all().map(|a| a.resyncs).sum();
@@ -491,7 +493,7 @@ impl Report {
         let received: u64 = all().map(|a| a.received).sum();
         let _ = writeln!(
             s,
-            "| events lost (all runs) | - | {lost} lost in the kernel, {malformed} malformed, {resyncs} resyncs; {received} of {seen} seen were received; {dropped} timeline records dropped (writer behind) | {} |",
+            "| events lost (all runs) | - | {ring_full} lost with the ring full, {missed} transitions the kernel ran no program for, {overflowed} dropped by the agent's reader (queue full), {malformed} malformed, {resyncs} resyncs; {received} of {seen} seen were received; {dropped} timeline records dropped (writer behind) | {} |",
             bt_cell("counts in a kernel map, cannot lose".into())
         );
         let cpu_per_100k = median_f(c.agent.iter().map(|a| a.cpu_s / a.received.max(1) as f64 * 1e5));
@@ -539,6 +541,13 @@ impl Report {
             .sum();
         if errors > 0 {
             let _ = writeln!(s, "\nThe churn saw {errors} failed connects in all (counted, not in the rates).");
+        }
+        let said: Vec<&String> = c.agent_runs().flat_map(|a| &a.loss_said).collect();
+        if !said.is_empty() {
+            let _ = writeln!(s, "\nWhat the agent logged about its losses, run by run:\n");
+            for line in said {
+                let _ = writeln!(s, "    {line}");
+            }
         }
         if !c.bpftrace_failed.is_empty() {
             let _ = writeln!(
