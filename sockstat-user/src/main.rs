@@ -4,8 +4,13 @@
 
 use std::{ffi::OsString, io, process::ExitCode};
 
-use sockstat::{cli::commands::own_command_line, cmd};
+use sockstat::{
+    cli::commands::own_command_line,
+    cmd::{self, long_runs},
+};
 
+#[cfg(all(target_arch = "x86_64", any(test, target_env = "musl")))]
+mod fast_copy;
 mod huge_pages;
 
 #[global_allocator]
@@ -13,8 +18,21 @@ static ALLOC: huge_pages::HugePages = huge_pages::HugePages;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if long_runs::HANDS_OVER {
+        sockstat::names::lookup::set_before_resolver(resolve_in_glibc);
+    }
     let result = match own_command_line(&args) {
-        Some(line) => cmd::own(&line),
+        Some(line) => {
+            if long_runs::HANDS_OVER && line.get(1).is_some_and(long_runs::is_long_run) {
+                let why = long_runs::hand_over(&args);
+                eprintln!(
+                    "sockstat: {why}; `{}` runs in this build, which costs it more CPU under churn \
+                     (`cargo xtask build` makes both files, `cargo xtask install` installs both)",
+                    line[1].to_string_lossy()
+                );
+            }
+            cmd::own(&line)
+        }
         None => {
             // A query: its big buffers live for milliseconds (see `huge_pages`).
             huge_pages::enable();
@@ -32,4 +50,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Hands a query that looks names up to the glibc build (see `long_runs`): musl's resolver
+/// reads neither nsswitch.conf nor glibc's special cases, and it waits out DNS timeouts
+/// glibc does not.
+fn resolve_in_glibc() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let why = long_runs::hand_over(&args);
+    eprintln!("sockstat: {why}; names are looked up with musl's resolver, which may differ from ss's");
 }

@@ -27,7 +27,7 @@ pub fn sockstat_bin() -> PathBuf {
         Some(p) => PathBuf::from(p),
         None => panic!(
             "SOCKSTAT_BIN is not set: run the integration tests with `cargo xtask test`, which builds \
-             target/release/sockstat with its eBPF program and points the tests at it"
+             target/dist/sockstat with its eBPF program and points the tests at it"
         ),
     }
 }

@@ -227,6 +227,27 @@ fn agent_stops_cleanly_and_a_second_agent_is_refused() {
     );
 }
 
+#[test]
+fn sockstat_hands_the_agent_to_its_glibc_build() {
+    // `cargo xtask build` puts the musl build (`sockstat`, for queries) and the glibc one
+    // beside it; `sockstat agent` replaces itself with the second (same process).
+    let ns = NetNs::new("glibc");
+    let agent = Agent::start(&ns, &[]);
+    let pid = agent.status(&ns)["pid"].as_u64().expect("the agent's pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the agent's executable");
+    let sibling = sockstat::cmd::long_runs::sibling_of(&sockstat_bin());
+    assert_eq!(exe, sibling.canonicalize().expect("sockstat-glibc beside sockstat"), "{}", agent.log_text());
+    assert!(!agent.log_text().contains("runs in this build"), "{}", agent.log_text());
+    // The build queries run in is the other one: musl, which starts faster. glibc's static
+    // builds carry its ABI note section and its banner; musl's carry neither.
+    let glibc = |bytes: &[u8]| {
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        has(b".note.ABI-tag") || has(b"GNU C Library")
+    };
+    assert!(!glibc(&std::fs::read(sockstat_bin()).expect("sockstat")), "sockstat is a glibc build");
+    assert!(glibc(&std::fs::read(&sibling).expect("sockstat-glibc")), "sockstat-glibc is not a glibc build");
+}
+
 /// Ids of the loaded programs whose name starts with `sockstat_` (the kernel keeps the
 /// first 15 bytes of a name).
 fn sockstat_program_ids() -> Vec<u32> {

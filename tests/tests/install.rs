@@ -55,8 +55,10 @@ fn install_puts_binary_unit_man_pages_and_completions_where_their_tools_look() {
     let listed =
         run(Command::new(xtask_bin()).arg("install").arg("--destdir").arg(&dir.0).arg("--bin").arg(sockstat_bin()));
 
-    let expected: [(&str, u32); 11] = [
+    let expected: [(&str, u32); 12] = [
         ("usr/local/bin/sockstat", 0o755),
+        // The glibc build the first hands `agent` and `trace` to.
+        ("usr/local/bin/sockstat-glibc", 0o755),
         ("usr/local/lib/systemd/system/sockstat-agent.service", 0o644),
         ("usr/local/share/man/man1/sockstat.1", 0o644),
         ("usr/local/share/man/man1/sockstat-agent.1", 0o644),
@@ -79,6 +81,12 @@ fn install_puts_binary_unit_man_pages_and_completions_where_their_tools_look() {
     }
     let installed = dir.0.join("usr/local/bin/sockstat");
     assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(sockstat_bin()).unwrap(), "the binary as built");
+    let sibling = sockstat::cmd::long_runs::sibling_of(&sockstat_bin());
+    assert_eq!(
+        std::fs::read(dir.0.join("usr/local/bin/sockstat-glibc")).unwrap(),
+        std::fs::read(&sibling).unwrap(),
+        "the glibc build as built"
+    );
     assert!(run(Command::new(&installed).arg("-V")).starts_with("sockstat utility"));
 
     // The unit: the installed path, the hardening the issue asks for, and systemd's own

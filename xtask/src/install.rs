@@ -31,7 +31,8 @@ pub struct InstallArgs {
     /// PREFIX/share/{man,bash-completion,zsh,fish}.
     #[arg(long, default_value = "/usr/local")]
     pub prefix: PathBuf,
-    /// Install this sockstat binary rather than building target/release/sockstat.
+    /// Install this sockstat binary (and its sockstat-glibc sibling, if beside it) rather than
+    /// building target/dist/sockstat.
     #[arg(long)]
     pub bin: Option<PathBuf>,
 }
@@ -78,6 +79,13 @@ pub fn run(args: &InstallArgs, bin: &Path) -> Result<Vec<PathBuf>> {
     let target = under(&layout.bin).join("sockstat");
     install_file(&target, &fs::read(bin).with_context(|| format!("reading {}", bin.display()))?, 0o755)?;
     written.push(target);
+    // The glibc build `agent` and `trace` run in, when the binary has one beside it.
+    let sibling = sockstat::cmd::long_runs::sibling_of(bin);
+    if sibling.is_file() {
+        let target = under(&layout.bin).join(sockstat::cmd::long_runs::SIBLING);
+        install_file(&target, &fs::read(&sibling).with_context(|| format!("reading {}", sibling.display()))?, 0o755)?;
+        written.push(target);
+    }
 
     let unit = UNIT.replace("@BINDIR@", &layout.bin.to_string_lossy());
     let target = under(&layout.unit).join(UNIT_NAME);

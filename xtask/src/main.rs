@@ -4,6 +4,7 @@
 use std::{
     env,
     ffi::OsString,
+    fs,
     path::{Path, PathBuf},
     process::{Command, ExitCode},
 };
@@ -35,7 +36,7 @@ enum Task {
     Setup,
     /// Build the eBPF object (runs setup first).
     BuildEbpf,
-    /// Build the eBPF object and target/release/sockstat with it embedded.
+    /// Build the eBPF object and target/dist/sockstat (musl) and sockstat-glibc beside it, with the object embedded.
     Build,
     /// Build, then run `sockstat ARGS`.
     Run {
@@ -172,6 +173,25 @@ fn setup() -> Result<()> {
         check(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
     }
 
+    // The query build links against musl (see `long_runs` in sockstat-user): the target's
+    // standard library, and musl-gcc for the C the crates compile (SQLite, ring).
+    let out = Command::new("rustup").args(["target", "list", "--installed"]).output().context("running rustup")?;
+    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == musl_target()) {
+        eprintln!("xtask setup: installing the {} standard library", musl_target());
+        check(Command::new("rustup").args(["target", "add", &musl_target()]))?;
+    }
+    if !succeeds(Command::new("musl-gcc").arg("--version")) {
+        eprintln!("xtask setup: installing musl-tools (musl-gcc)");
+        check(Command::new("apt-get").args(["update", "-q"]))
+            .context("apt-get update failed (needs root and access to Debian's mirrors)")?;
+        check(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "--no-install-recommends", "musl-tools"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .context("apt-get install musl-tools failed")?;
+    }
+
     let linker_ok = Command::new("bpf-linker")
         .arg("--version")
         .output()
@@ -273,27 +293,55 @@ fn build_ebpf(root: &Path) -> Result<PathBuf> {
     Ok(obj)
 }
 
-/// How the release binary is linked: statically, at a fixed address. Every query is a
-/// process of its own, and a filtered one is over in about a millisecond: loading three
-/// shared libraries (libgcc_s's constructor alone runs a dozen `cpuid`, each a trip to the
+/// How both builds are linked: statically, at a fixed address. Every query is a process
+/// of its own, and a filtered one is over in about a millisecond: loading three shared
+/// libraries (libgcc_s's constructor alone runs a dozen `cpuid`, each a trip to the
 /// hypervisor on a virtual machine) and relocating a position-independent binary (a page
 /// fault per page of its relocated read-only data) took a third of that. Passed to the
 /// binary's crate only (`cargo rustc`): proc macros cannot be linked statically.
 const STATIC_EXECUTABLE: [&str; 4] = ["-C", "target-feature=+crt-static", "-C", "relocation-model=static"];
 
-/// Builds everything; returns the path of the release binary.
+/// The target of the build queries run in: this machine's architecture with musl.
+fn musl_target() -> String {
+    format!("{}-unknown-linux-musl", env::consts::ARCH)
+}
+
+/// Where the two builds are put side by side: `sockstat` (musl) and `sockstat-glibc`
+/// (glibc), which the first hands `agent` and `trace` to.
+fn dist_dir(root: &Path) -> PathBuf {
+    root.join("target").join("dist")
+}
+
+/// Builds everything; returns the path of `sockstat` in [`dist_dir`], its glibc sibling
+/// `sockstat-glibc` beside it.
 fn build(root: &Path) -> Result<PathBuf> {
     setup()?;
     let obj = build_ebpf(root)?;
-    check(
-        cargo()
-            .current_dir(root)
-            .args(["rustc", "--release", "--package", "sockstat", "--bin", "sockstat", "--"])
-            .args(STATIC_EXECUTABLE)
-            .env("SOCKSTAT_EBPF_OBJECT", &obj),
-    )
-    .context("building sockstat")?;
-    Ok(root.join("target").join("release").join("sockstat"))
+    let musl = musl_target();
+    for target in [None, Some(musl.as_str())] {
+        let mut cmd = cargo();
+        cmd.current_dir(root).args(["rustc", "--release", "--package", "sockstat", "--bin", "sockstat"]);
+        if let Some(t) = target {
+            cmd.args(["--target", t]);
+        }
+        check(cmd.arg("--").args(STATIC_EXECUTABLE).env("SOCKSTAT_EBPF_OBJECT", &obj))
+            .with_context(|| format!("building sockstat for {}", target.unwrap_or("glibc")))?;
+    }
+    let dist = dist_dir(root);
+    fs::create_dir_all(&dist).with_context(|| format!("creating {}", dist.display()))?;
+    let release = root.join("target").join("release").join("sockstat");
+    let release_musl = root.join("target").join(&musl).join("release").join("sockstat");
+    put(&release, &dist.join(sockstat::cmd::long_runs::SIBLING))?;
+    put(&release_musl, &dist.join("sockstat"))?;
+    Ok(dist.join("sockstat"))
+}
+
+/// Copies `from` to `to` by way of a temporary file renamed over it: `to` may be running
+/// (an agent), and an executable cannot be written while it runs.
+fn put(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension("new");
+    fs::copy(from, &tmp).with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+    fs::rename(&tmp, to).with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))
 }
 
 fn test(root: &Path, extra: &[OsString]) -> Result<()> {

@@ -711,6 +711,7 @@ fn filter_file_words(m: &ArgMatches) -> Result<Vec<String>, CliError> {
     }
     let text = if file.to_string_lossy().starts_with('-') {
         let mut t = String::new();
+        crate::names::lookup::stdin_read();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map(|_| t)
     } else {
         std::fs::read_to_string(file)

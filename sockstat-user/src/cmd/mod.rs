@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod events;
 pub mod history;
+pub mod long_runs;
 mod queued_stdout;
 pub mod ss;
 pub mod status;

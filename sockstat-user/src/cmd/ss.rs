@@ -140,7 +140,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     // kept on the heap rather than mapped and unmapped one by one (a freed one's pages
     // serve the next, a growing one is often extended where it lies); larger ones are
     // mappings of their own (the binary's allocator, `huge_pages`).
+    // glibc's settings: musl's allocator has none (the musl build runs queries only, see
+    // `cmd::long_runs`).
     // SAFETY: mallopt only sets allocator parameters, before any other thread exists.
+    #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
@@ -164,6 +167,10 @@ pub fn run(args: &[OsString]) -> Result<ExitCode> {
     };
     if at.is_some() {
         check_at(&opts)?;
+    }
+    // -r: addresses' names come from the C library's resolver, while the rows print.
+    if opts.style.resolve_hosts {
+        crate::names::lookup::before_resolver();
     }
     // --bpf-map-id: ss looks each map up while it parses its options, and exits on the
     // first it cannot use.

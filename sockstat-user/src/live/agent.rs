@@ -80,7 +80,10 @@ pub fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     // `spare`). Smaller blocks (the tables' hash maps as they grow under churn) reuse the
     // heap rather than fresh pages the kernel zeroes (the threshold, set, no longer
     // follows the sizes freed).
+    // glibc's settings: musl's allocator has none (the musl build runs queries only, see
+    // `cmd::long_runs`).
     // SAFETY: mallopt only sets allocator parameters, before any other thread exists.
+    #[cfg(target_env = "gnu")]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
@@ -296,6 +299,10 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 fn trim_heap() {
     super::spare::release();
     super::shared::release();
-    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
-    unsafe { libc::malloc_trim(0) };
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system
+    // (glibc's; musl's returns freed memory by itself).
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
 }

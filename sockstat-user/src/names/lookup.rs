@@ -9,6 +9,10 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{
+    Once, OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
 
 use super::system::{nl_proto_id, parse_port_range, system_nl_protos};
 
@@ -16,6 +20,38 @@ use super::system::{nl_proto_id, parse_port_range, system_nl_protos};
 /// kernel's interface table, the cgroup2 mount, /proc/sys.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemResolver;
+
+/// What runs before the first look-up through the C library's resolver (a host name's
+/// addresses, an address's name), once per process: the musl build hands the whole
+/// command to its glibc build there (`cmd::long_runs`), so that names come from glibc's
+/// resolver and nsswitch.conf, as ss's do.
+static BEFORE_RESOLVER: OnceLock<fn()> = OnceLock::new();
+static BEFORE_RESOLVER_RAN: Once = Once::new();
+/// Whether this process read its standard input: another program image could not read
+/// it again, so the hook is not run.
+static STDIN_READ: AtomicBool = AtomicBool::new(false);
+
+/// Sets what [`before_resolver`] runs (the first setting stays).
+pub fn set_before_resolver(f: fn()) {
+    let _ = BEFORE_RESOLVER.set(f);
+}
+
+/// Says that this process read its standard input (`-F -`).
+pub fn stdin_read() {
+    STDIN_READ.store(true, Ordering::Relaxed);
+}
+
+/// Runs what [`set_before_resolver`] set, the first time only, unless the standard input
+/// was read. Called before any output: by the filter's host names as they are parsed, by
+/// `-r` before the rows are printed.
+pub fn before_resolver() {
+    if STDIN_READ.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(f) = BEFORE_RESOLVER.get() {
+        BEFORE_RESOLVER_RAN.call_once(f);
+    }
+}
 
 /// `getservbyname(name, proto)`: the port of a service name for "tcp" or "udp".
 #[must_use]
@@ -54,6 +90,7 @@ pub fn host_addrs(name: &str) -> Vec<IpAddr> {
     if name.contains('\0') {
         return Vec::new();
     }
+    before_resolver();
     // getaddrinfo rather than gethostbyname2: same files and DNS sources; the order of
     // several addresses of one family may differ (RFC 6724 sorting).
     (name, 0u16).to_socket_addrs().map(|it| it.map(|sa| sa.ip()).collect()).unwrap_or_default()
@@ -122,6 +159,19 @@ pub fn ephemeral_ports() -> Option<(u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static HOOK_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn the_resolver_hook_runs_once_before_the_first_host_lookup() {
+        set_before_resolver(|| {
+            HOOK_RUNS.fetch_add(1, Ordering::SeqCst);
+        });
+        let _ = host_addrs("localhost");
+        let _ = host_addrs("localhost");
+        before_resolver();
+        assert_eq!(HOOK_RUNS.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn services_lookup_is_getservbyname() {

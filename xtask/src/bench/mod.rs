@@ -61,7 +61,8 @@ use crate::loadgen;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Benchmark this sockstat binary instead of building target/release/sockstat.
+    /// Benchmark this sockstat binary (with its sockstat-glibc sibling, if beside it)
+    /// instead of building target/dist/sockstat.
     #[arg(long)]
     sockstat: Option<PathBuf>,
     /// Small loads, few runs: checks that the bench itself works (a minute or so). Writes
@@ -115,12 +116,18 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
             crate::build(root)?
         }
     };
-    // Our own copy: other engineers may rebuild target/release/sockstat during the run.
+    // Our own copy (and of the glibc build beside it, which runs the agent): other
+    // engineers may rebuild target/dist during the run.
     let work = std::env::temp_dir().join(format!("sockstat-bench-{}", std::process::id()));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let _work_guard = RemoveDir(work.clone());
     let bin = work.join("sockstat");
     fs::copy(&built, &bin).with_context(|| format!("copying {} to {}", built.display(), bin.display()))?;
+    let sibling = sockstat::cmd::long_runs::sibling_of(&built);
+    if sibling.is_file() {
+        let to = sockstat::cmd::long_runs::sibling_of(&bin);
+        fs::copy(&sibling, &to).with_context(|| format!("copying {} to {}", sibling.display(), to.display()))?;
+    }
     require_tool("ss", &["-V"], "apt-get install -y iproute2")?;
     let others = programs::loaded_named(sockstat_ebpf::PROGRAM_NAME);
     let env =
