@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             if long_runs::HANDS_OVER && line.get(1).is_some_and(long_runs::is_long_run) {
                 let why = long_runs::hand_over(&args);
                 eprintln!(
-                    "sockstat: {why}; `{}` runs in this build, which costs it more CPU under churn \
+                    "sockstat: {why}; `{}` runs in this build, which holds more memory under churn \
                      (`cargo xtask build` makes both files, `cargo xtask install` installs both)",
                     line[1].to_string_lossy()
                 );
