@@ -9,10 +9,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{
-    Once, OnceLock,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::{Once, OnceLock};
 
 use super::system::{nl_proto_id, parse_port_range, system_nl_protos};
 
@@ -26,28 +23,24 @@ pub struct SystemResolver;
 /// command to its glibc build there (`cmd::long_runs`), so that names come from glibc's
 /// resolver and nsswitch.conf, as ss's do.
 static BEFORE_RESOLVER: OnceLock<fn()> = OnceLock::new();
+/// Done once the hook ran, or once it must not (see [`stdin_read`]).
 static BEFORE_RESOLVER_RAN: Once = Once::new();
-/// Whether this process read its standard input: another program image could not read
-/// it again, so the hook is not run.
-static STDIN_READ: AtomicBool = AtomicBool::new(false);
 
 /// Sets what [`before_resolver`] runs (the first setting stays).
 pub fn set_before_resolver(f: fn()) {
     let _ = BEFORE_RESOLVER.set(f);
 }
 
-/// Says that this process read its standard input (`-F -`).
+/// Says that this process read its standard input (`-F -`): another program image could
+/// not read it again, so the hook never runs after this.
 pub fn stdin_read() {
-    STDIN_READ.store(true, Ordering::Relaxed);
+    BEFORE_RESOLVER_RAN.call_once(|| {});
 }
 
 /// Runs what [`set_before_resolver`] set, the first time only, unless the standard input
 /// was read. Called before any output: by the filter's host names as they are parsed, by
 /// `-r` before the rows are printed.
 pub fn before_resolver() {
-    if STDIN_READ.load(Ordering::Relaxed) {
-        return;
-    }
     if let Some(f) = BEFORE_RESOLVER.get() {
         BEFORE_RESOLVER_RAN.call_once(f);
     }
@@ -165,12 +158,12 @@ mod tests {
     #[test]
     fn the_resolver_hook_runs_once_before_the_first_host_lookup() {
         set_before_resolver(|| {
-            HOOK_RUNS.fetch_add(1, Ordering::SeqCst);
+            HOOK_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         let _ = host_addrs("localhost");
         let _ = host_addrs("localhost");
         before_resolver();
-        assert_eq!(HOOK_RUNS.load(Ordering::SeqCst), 1);
+        assert_eq!(HOOK_RUNS.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
