@@ -175,21 +175,15 @@ fn setup() -> Result<()> {
 
     // The query build links against musl (see `long_runs` in sockstat-user): the target's
     // standard library, and musl-gcc for the C the crates compile (SQLite, ring).
+    let musl = musl_target();
     let out = Command::new("rustup").args(["target", "list", "--installed"]).output().context("running rustup")?;
-    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == musl_target()) {
-        eprintln!("xtask setup: installing the {} standard library", musl_target());
-        check(Command::new("rustup").args(["target", "add", &musl_target()]))?;
+    if !String::from_utf8_lossy(&out.stdout).lines().any(|l| l == musl) {
+        eprintln!("xtask setup: installing the {musl} standard library");
+        check(Command::new("rustup").args(["target", "add", &musl]))?;
     }
     if !succeeds(Command::new("musl-gcc").arg("--version")) {
         eprintln!("xtask setup: installing musl-tools (musl-gcc)");
-        check(Command::new("apt-get").args(["update", "-q"]))
-            .context("apt-get update failed (needs root and access to Debian's mirrors)")?;
-        check(
-            Command::new("apt-get")
-                .args(["install", "-y", "-q", "--no-install-recommends", "musl-tools"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-        .context("apt-get install musl-tools failed")?;
+        apt_install(&["musl-tools"], false)?;
     }
 
     let linker_ok = Command::new("bpf-linker")
@@ -201,14 +195,7 @@ fn setup() -> Result<()> {
             || !Path::new(LLVM_PREFIX).join("lib").exists()
         {
             eprintln!("xtask setup: installing {LLVM_PACKAGE} (bpf-linker links against system LLVM)");
-            check(Command::new("apt-get").args(["update", "-q"]))
-                .context("apt-get update failed (needs root and access to Debian's mirrors)")?;
-            check(
-                Command::new("apt-get")
-                    .args(["install", "-y", "-q", LLVM_PACKAGE])
-                    .env("DEBIAN_FRONTEND", "noninteractive"),
-            )
-            .with_context(|| format!("apt-get install {LLVM_PACKAGE} failed"))?;
+            apt_install(&[LLVM_PACKAGE], true)?;
         }
         eprintln!("xtask setup: installing bpf-linker {BPF_LINKER_VERSION} against {LLVM_PREFIX}");
         check(
@@ -240,17 +227,24 @@ fn setup() -> Result<()> {
     missing.dedup();
     if !missing.is_empty() {
         eprintln!("xtask setup: installing {}", missing.join(" "));
-        check(Command::new("apt-get").args(["update", "-q"]))?;
-        check(
-            Command::new("apt-get")
-                // Recommends would add services the tests do not use (prometheus's node exporter).
-                .args(["install", "-y", "-q", "--no-install-recommends"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-        .context("installing test prerequisites")?;
+        // Recommends would add services the tests do not use (prometheus's node exporter).
+        apt_install(&missing, false).context("installing test prerequisites")?;
     }
     Ok(())
+}
+
+/// `apt-get update`, then a non-interactive `apt-get install` of `packages`, with the
+/// packages they recommend or (`recommends` false) without.
+fn apt_install(packages: &[&str], recommends: bool) -> Result<()> {
+    check(Command::new("apt-get").args(["update", "-q"]))
+        .context("apt-get update failed (needs root and access to Debian's mirrors)")?;
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "-q"]);
+    if !recommends {
+        install.arg("--no-install-recommends");
+    }
+    check(install.args(packages).env("DEBIAN_FRONTEND", "noninteractive"))
+        .with_context(|| format!("apt-get install {} failed", packages.join(" ")))
 }
 
 /// bpftrace is the benchmark's reference tracer, not a test prerequisite: install it if
